@@ -1,0 +1,69 @@
+// createApp(deps) builds the Express app: middleware, routes and the error handler. It never listens.
+import path from 'node:path';
+import express, { type Express } from 'express';
+import cookieParser from 'cookie-parser';
+import type { Config } from './config';
+import type { Database } from './db';
+import { errorHandler, notFound, requireKnownBodyType } from './errors';
+import { pickLocale, translator } from './i18n';
+import { requestLogger, type Logger } from './log';
+import { PasswordHasher } from './passwords';
+import { authRoutes } from './routes/auth';
+import { healthRoutes } from './routes/health';
+import { homeRoutes } from './routes/home';
+import { cspNonce, csrf, securityHeaders } from './security';
+import { currentUser, sessionMiddleware, type SessionStore } from './sessions';
+import { createViews } from './views';
+
+export interface AppDeps {
+  config: Config;
+  database: Database;
+  sessions: SessionStore;
+  sessionSecret: string;
+  logger: Logger;
+}
+
+export interface Services extends AppDeps {
+  hasher: PasswordHasher;
+}
+
+const STATIC_DIR = path.join(__dirname, '..', 'static');
+const HTMX_DIR = path.dirname(require.resolve('htmx.org/dist/htmx.min.js'));
+
+export function createApp(deps: AppDeps): Express {
+  const { config, database, logger } = deps;
+  const services: Services = { ...deps, hasher: new PasswordHasher(config.hashConcurrency, config.hashQueueLimit) };
+  const app = express();
+  app.set('trust proxy', config.trustProxy);
+  app.set('x-powered-by', false);
+  app.locals.views = createViews(config.env === 'production');
+
+  app.use(requestLogger(logger));
+  app.use(cspNonce, securityHeaders());
+  const assets = { maxAge: config.env === 'production' ? '1d' : 0, index: false as const };
+  app.use('/static', express.static(STATIC_DIR, assets));
+  app.use('/vendor/htmx', express.static(HTMX_DIR, assets));
+  app.use(healthRoutes(database.db)); // before sessions: probes never create one
+
+  app.use(cookieParser());
+  app.use((req, res, next) => {
+    const locale = pickLocale(req);
+    res.locals.locale = locale;
+    res.locals.t = translator(locale);
+    res.locals.path = req.path;
+    next();
+  });
+  app.use(sessionMiddleware(config, deps.sessions.store, deps.sessionSecret));
+  app.use(currentUser(database.db, config));
+  app.use(requireKnownBodyType);
+  app.use(express.json({ limit: config.bodyLimitBytes }));
+  app.use(express.urlencoded({ extended: false, limit: config.bodyLimitBytes, parameterLimit: 1000 }));
+  app.use(csrf(deps.sessionSecret));
+
+  app.use(homeRoutes());
+  app.use(authRoutes(services));
+
+  app.use(notFound);
+  app.use(errorHandler(logger));
+  return app;
+}

@@ -1,0 +1,99 @@
+#!/usr/bin/env node
+// The `tokenchat` command line. Errors print one line to stderr and exit non-zero.
+import fs from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { loadConfig, type Config } from './config';
+import { migrate, openDatabase, type Database } from './db';
+import { translator } from './i18n';
+import { PasswordHasher } from './passwords';
+import { readNewPassword } from './secret-input';
+import { runServer } from './server';
+import { createUser, listUsers, setDisabled, UserInputError } from './users';
+
+class CliError extends Error {}
+
+function config(): Config {
+  // A .env file in the working directory is read when present; real environment variables win.
+  if (fs.existsSync('.env')) process.loadEnvFile('.env');
+  return loadConfig();
+}
+
+/** Opens and migrates the database, runs `fn`, and always closes it. */
+async function withDatabase<T>(fn: (database: Database) => Promise<T>): Promise<T> {
+  const database = openDatabase(config().dataDir);
+  try {
+    migrate(database);
+    return await fn(database);
+  } finally {
+    await database.close();
+  }
+}
+
+const program = new Command('tokenchat')
+  .description('Self-hosted, metered chat on OpenAI-compatible models')
+  .showHelpAfterError()
+  .exitOverride();
+
+program.command('serve').description('start the web server (the default command of npm start)').action(() => runServer(config()));
+
+program
+  .command('migrate')
+  .description('apply pending database migrations')
+  .action(async () => {
+    const database = openDatabase(config().dataDir);
+    try {
+      const applied = migrate(database);
+      console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
+    } finally {
+      await database.close();
+    }
+  });
+
+const user = program.command('user').description('manage accounts');
+
+user
+  .command('add <name>')
+  .description('create an account; the password is read from stdin or a hidden prompt, never from argv')
+  .option('--admin', 'make the account an administrator')
+  .action(async (name: string, opts: { admin?: boolean }) => {
+    const password = await readNewPassword();
+    await withDatabase(async ({ db }) => {
+      const created = await createUser(db, new PasswordHasher(1, 0), { username: name, password, role: opts.admin ? 'admin' : 'user' });
+      console.log(`created ${created.role} ${created.username}`);
+    });
+  });
+
+user
+  .command('list')
+  .description('list accounts')
+  .option('--json', 'print JSON')
+  .action(async (opts: { json?: boolean }) => {
+    const rows = await withDatabase(({ db }) => listUsers(db));
+    if (opts.json) return console.log(JSON.stringify(rows, null, 2));
+    console.log(['id', 'username', 'role', 'status', 'created'].join('\t'));
+    for (const u of rows) {
+      console.log([u.id, u.username, u.role, u.disabled ? 'disabled' : 'active', u.created_at].join('\t'));
+    }
+  });
+
+for (const [command, disabled] of [['disable', true], ['enable', false]] as const) {
+  user
+    .command(`${command} <name>`)
+    .description(disabled ? 'disable an account and end its sessions' : 'enable a disabled account')
+    .action(async (name: string) => {
+      const found = await withDatabase(({ db }) => setDisabled(db, name, disabled));
+      if (!found) throw new CliError(`no user named "${name}"`);
+      console.log(`${command}d ${name}`);
+    });
+}
+
+function reason(err: unknown): string {
+  if (err instanceof UserInputError) return translator('en')(`error.${err.code}` as never);
+  return (err as Error).message ?? String(err);
+}
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof CommanderError) process.exit(err.exitCode); // commander already printed it
+  console.error(`tokenchat: ${reason(err).split('\n')[0]}`);
+  process.exit(1);
+});

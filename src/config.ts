@@ -1,0 +1,108 @@
+// Reads the environment once, validates it and freezes the result. Nothing else reads process.env.
+import path from 'node:path';
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+
+// Express's "trust proxy": false, true, a hop count, or a list of addresses/subnets.
+const trustProxy = z.string().transform((v): boolean | number | string => {
+  if (v === 'false' || v === '0' || v === '') return false;
+  if (v === 'true') return true;
+  if (/^\d+$/.test(v)) return Number(v);
+  return v;
+});
+
+const byteSize = z
+  .string()
+  .regex(/^\d+(b|kb|mb)?$/i, 'must be a size such as 512kb or 2mb')
+  .transform((v) => {
+    const m = /^(\d+)(b|kb|mb)?$/i.exec(v)!;
+    const unit = (m[2] ?? 'b').toLowerCase();
+    return Number(m[1]) * (unit === 'mb' ? 1024 * 1024 : unit === 'kb' ? 1024 : 1);
+  })
+  .pipe(z.number().min(1024, 'must be at least 1kb').max(64 * 1024 * 1024, 'must be at most 64mb'));
+
+const schema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  HOST: z.string().min(1, 'must not be empty').default('127.0.0.1'),
+  PORT: int(0, 65535).default(7860),
+  DATA_DIR: z.string().min(1, 'must not be empty').default('./data'),
+  SESSION_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  SESSION_IDLE_MINUTES: int(1, 525600).default(24 * 60),
+  SESSION_ABSOLUTE_HOURS: int(1, 8760).default(7 * 24),
+  TRUST_PROXY: trustProxy.default(false),
+  BODY_LIMIT: byteSize.default(2 * 1024 * 1024),
+  ALLOW_REGISTRATION: bool.default(true),
+  LOGIN_RATE_LIMIT_PER_IP: int(1, 100000).default(30),
+  LOGIN_RATE_LIMIT_PER_USER: int(1, 100000).default(10),
+  LOGIN_RATE_WINDOW_MINUTES: int(1, 1440).default(15),
+  HASH_CONCURRENCY: int(1, 64).default(2),
+  HASH_QUEUE_LIMIT: int(0, 10000).default(64),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SHUTDOWN_TIMEOUT_MS: int(0, 600000).default(10000),
+});
+
+export type Config = Readonly<{
+  env: 'development' | 'production' | 'test';
+  host: string;
+  port: number;
+  dataDir: string;
+  sessionSecret: string | undefined;
+  sessionIdleMs: number;
+  sessionAbsoluteMs: number;
+  trustProxy: boolean | number | string;
+  bodyLimitBytes: number;
+  allowRegistration: boolean;
+  loginRateLimitPerIp: number;
+  loginRateLimitPerUser: number;
+  loginRateWindowMs: number;
+  hashConcurrency: number;
+  hashQueueLimit: number;
+  logLevel: string;
+  shutdownTimeoutMs: number;
+}>;
+
+export class ConfigError extends Error {}
+
+/** Validates `env` (normally process.env); throws ConfigError naming every bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const known = Object.fromEntries(
+    Object.keys(schema.shape)
+      .filter((k) => env[k] !== undefined && env[k] !== '')
+      .map((k) => [k, env[k]!.trim()]),
+  );
+  const parsed = schema.safeParse(known);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`);
+    throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
+  }
+  const e = parsed.data;
+  return Object.freeze({
+    env: e.NODE_ENV,
+    host: e.HOST,
+    port: e.PORT,
+    dataDir: path.resolve(e.DATA_DIR),
+    sessionSecret: e.SESSION_SECRET,
+    sessionIdleMs: e.SESSION_IDLE_MINUTES * 60_000,
+    sessionAbsoluteMs: e.SESSION_ABSOLUTE_HOURS * 3_600_000,
+    trustProxy: e.TRUST_PROXY,
+    bodyLimitBytes: e.BODY_LIMIT,
+    allowRegistration: e.ALLOW_REGISTRATION,
+    loginRateLimitPerIp: e.LOGIN_RATE_LIMIT_PER_IP,
+    loginRateLimitPerUser: e.LOGIN_RATE_LIMIT_PER_USER,
+    loginRateWindowMs: e.LOGIN_RATE_WINDOW_MINUTES * 60_000,
+    hashConcurrency: e.HASH_CONCURRENCY,
+    hashQueueLimit: e.HASH_QUEUE_LIMIT,
+    logLevel: e.LOG_LEVEL,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+  });
+}

@@ -1,0 +1,105 @@
+// The database connection and the migrations runner.
+import fs from 'node:fs';
+import path from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import { Kysely, SqliteDialect, sql } from 'kysely';
+import type { UsersTable } from './users';
+
+export interface Tables {
+  users: UsersTable;
+}
+
+export type Db = Kysely<Tables>;
+
+export const MIGRATIONS_DIR = path.join(__dirname, '..', 'migrations');
+const BUSY_TIMEOUT_MS = 5000;
+
+export interface Database {
+  db: Db;
+  /** The underlying SQLite handle, for migrations and health checks. */
+  raw: SqliteDatabase.Database;
+  close(): Promise<void>;
+}
+
+export function appDbPath(dataDir: string): string {
+  return path.join(dataDir, 'tokenchat.sqlite');
+}
+
+/** Opens (creating if needed) the app database under dataDir in WAL mode with a busy timeout. */
+export function openDatabase(dataDir: string): Database {
+  fs.mkdirSync(dataDir, { recursive: true });
+  const raw = new SqliteDatabase(appDbPath(dataDir), { timeout: BUSY_TIMEOUT_MS });
+  raw.pragma('journal_mode = WAL');
+  raw.pragma('synchronous = NORMAL');
+  raw.pragma('foreign_keys = ON');
+  const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: raw }) });
+  let closed = false;
+  return {
+    db,
+    raw,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await db.destroy(); // closes `raw` too
+    },
+  };
+}
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export function readMigrations(dir = MIGRATIONS_DIR): Migration[] {
+  return fs
+    .readdirSync(dir)
+    .filter((f) => /^\d{3}_[\w-]+\.sql$/.test(f))
+    .sort()
+    .map((f) => ({
+      version: Number(f.slice(0, 3)),
+      name: f,
+      sql: fs.readFileSync(path.join(dir, f), 'utf8'),
+    }));
+}
+
+/**
+ * Applies every migration not yet recorded, each in its own transaction. BEGIN IMMEDIATE takes the
+ * write lock first, so two processes starting at once apply each migration exactly once.
+ * Returns the names applied by this call.
+ */
+export function migrate(database: Database, migrations = readMigrations()): string[] {
+  const { raw } = database;
+  raw.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))`);
+  const applied: string[] = [];
+  const isApplied = raw.prepare('SELECT 1 FROM schema_migrations WHERE version = ?');
+  const record = raw.prepare('INSERT INTO schema_migrations (version, name) VALUES (?, ?)');
+  for (const m of migrations) {
+    raw.exec('BEGIN IMMEDIATE');
+    try {
+      if (!isApplied.get(m.version)) {
+        raw.exec(m.sql);
+        record.run(m.version, m.name);
+        applied.push(m.name);
+      }
+      raw.exec('COMMIT');
+    } catch (err) {
+      raw.exec('ROLLBACK');
+      throw new Error(`migration ${m.name} failed: ${(err as Error).message}`);
+    }
+  }
+  return applied;
+}
+
+/** True when the database answers a trivial query. */
+export async function isReachable(db: Db): Promise<boolean> {
+  try {
+    await sql`SELECT 1`.execute(db);
+    return true;
+  } catch {
+    return false;
+  }
+}

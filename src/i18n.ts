@@ -1,0 +1,32 @@
+// Message lookup for English and Simplified Chinese. The locale comes from the `lang` cookie
+// when set, else from Accept-Language.
+import type { Request } from 'express';
+import { en } from './locales/en';
+import { zhCN } from './locales/zh-CN';
+
+export type MessageKey = keyof typeof en;
+export const LOCALES = { en, 'zh-CN': zhCN } as const;
+export type Locale = keyof typeof LOCALES;
+export const LOCALE_COOKIE = 'lang';
+
+export function isLocale(v: unknown): v is Locale {
+  return typeof v === 'string' && Object.hasOwn(LOCALES, v);
+}
+
+export function pickLocale(req: Request): Locale {
+  const cookie = req.cookies?.[LOCALE_COOKIE];
+  if (isLocale(cookie)) return cookie;
+  // Express's negotiation follows q-values; zh-Hans, zh-SG and bare zh all mean Simplified here.
+  const best = req.acceptsLanguages('en', 'zh-CN', 'zh', 'zh-Hans', 'zh-SG');
+  return typeof best === 'string' && best.startsWith('zh') ? 'zh-CN' : 'en';
+}
+
+export type Translate = (key: MessageKey, vars?: Record<string, string | number>) => string;
+
+export function translator(locale: Locale): Translate {
+  const messages = LOCALES[locale];
+  return (key, vars) => {
+    const text = messages[key] ?? en[key] ?? key;
+    return vars ? text.replace(/\{(\w+)\}/g, (m, name: string) => String(vars[name] ?? m)) : text;
+  };
+}

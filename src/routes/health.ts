@@ -1,0 +1,12 @@
+// GET /healthz for load balancers and probes: 200 when the database answers, 503 when not.
+import { Router } from 'express';
+import { isReachable, type Db } from '../db';
+
+export function healthRoutes(db: Db): Router {
+  const router = Router();
+  router.get('/healthz', async (_req, res) => {
+    const ok = await isReachable(db);
+    res.status(ok ? 200 : 503).set('Cache-Control', 'no-store').json({ status: ok ? 'ok' : 'unavailable' });
+  });
+  return router;
+}

@@ -1,0 +1,30 @@
+// The start page and the language switch.
+import { Router } from 'express';
+import { isLocale, LOCALE_COOKIE } from '../i18n';
+import { HttpError } from '../http-error';
+import { renderPage } from '../views';
+
+const ONE_YEAR_MS = 365 * 24 * 3600 * 1000;
+
+/** Only same-site paths are followed back, never another origin. */
+export function safeReturnPath(value: unknown): string {
+  return typeof value === 'string' && /^\/(?![/\\])/.test(value) ? value : '/';
+}
+
+export function homeRoutes(): Router {
+  const router = Router();
+
+  router.get('/', (req, res) => {
+    if (!req.user) return res.redirect(303, '/login');
+    renderPage(req, res, 'home', { title: res.locals.t('home.title') });
+  });
+
+  router.post('/lang', (req, res) => {
+    const { lang, back } = req.body ?? {};
+    if (!isLocale(lang)) throw new HttpError(400);
+    res.cookie(LOCALE_COOKIE, lang, { maxAge: ONE_YEAR_MS, sameSite: 'lax', httpOnly: true, secure: req.secure });
+    res.redirect(303, safeReturnPath(back));
+  });
+
+  return router;
+}

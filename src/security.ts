@@ -1,0 +1,67 @@
+// Security headers (helmet, with a per-request CSP nonce) and CSRF protection (csrf-csrf,
+// double-submit cookie bound to the session).
+import crypto from 'node:crypto';
+import type { Request, RequestHandler, Response } from 'express';
+import helmet from 'helmet';
+import { doubleCsrf } from 'csrf-csrf';
+
+export const CSRF_COOKIE = 'tc.csrf';
+export const CSRF_FIELD = '_csrf';
+
+/** A fresh nonce per response: the page's script tags carry it, and htmx's hx-csp checks it. */
+export const cspNonce: RequestHandler = (_req, res, next) => {
+  res.locals.nonce = crypto.randomBytes(16).toString('base64');
+  next();
+};
+
+export function securityHeaders(): RequestHandler {
+  return helmet({
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        // No 'unsafe-inline' and no 'unsafe-eval': all script is in static files.
+        scriptSrc: ["'self'", (_req, res) => `'nonce-${(res as Response).locals.nonce}'`],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'none'"],
+        upgradeInsecureRequests: null, // set by the TLS proxy when there is one
+      },
+    },
+    strictTransportSecurity: false, // only meaningful behind TLS; the reverse proxy sets it
+    referrerPolicy: { policy: 'same-origin' },
+  });
+}
+
+/**
+ * JSON bodies are exempt: a browser cannot send Content-Type application/json cross-site without
+ * a CORS preflight, and this server grants no CORS. Forms and everything else need the token.
+ */
+function isJson(req: Request): boolean {
+  return /^application\/json\s*(;|$)/i.test(req.get('content-type') ?? '');
+}
+
+export function csrf(secret: string) {
+  const { doubleCsrfProtection, generateCsrfToken } = doubleCsrf({
+    getSecret: () => secret,
+    // Signed-in tokens are bound to the session id; anonymous ones (login, register) to nothing.
+    getSessionIdentifier: (req) => (req.session?.userId !== undefined ? req.sessionID : ''),
+    cookieName: CSRF_COOKIE,
+    cookieOptions: { sameSite: 'lax', path: '/', httpOnly: true, secure: false },
+    getCsrfTokenFromRequest: (req) => req.body?.[CSRF_FIELD] ?? req.get('x-csrf-token'),
+    skipCsrfProtection: isJson,
+  });
+  /** Checks state-changing requests and puts a token for forms in res.locals.csrfToken. */
+  const protect: RequestHandler = (req, res, next) => {
+    doubleCsrfProtection(req, res, (err?: unknown) => {
+      if (err) return next(err);
+      let token: string | undefined; // one token per response, however many forms use it
+      res.locals.csrfToken = () => (token ??= generateCsrfToken(req, res, { cookieOptions: { secure: req.secure } }));
+      next();
+    });
+  };
+  return protect;
+}

@@ -1,0 +1,65 @@
+// Opens the data directory, migrates, listens, and shuts down gracefully on SIGTERM/SIGINT.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createApp } from './app';
+import type { Config } from './config';
+import { migrate, openDatabase } from './db';
+import { createLogger, type Logger } from './log';
+import { loadSessionSecret, openSessionStore } from './sessions';
+
+export interface RunningServer {
+  server: http.Server;
+  url: string;
+  /** Stops accepting, lets requests in flight finish (up to the shutdown timeout), closes the databases. */
+  close(): Promise<void>;
+}
+
+export async function startServer(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
+  const database = openDatabase(config.dataDir);
+  const applied = migrate(database);
+  if (applied.length) logger.info({ applied }, 'migrations applied');
+  const sessions = openSessionStore(config);
+  const app = createApp({ config, database, sessions, sessionSecret: loadSessionSecret(config), logger });
+  const server = http.createServer(app);
+  server.requestTimeout = 5 * 60_000; // long enough for a streamed answer, short enough to shed stuck clients
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  logger.info({ url, dataDir: config.dataDir }, 'tokenchat listening');
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      const force = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      clearTimeout(force);
+      await Promise.all([database.close(), sessions.close()]);
+      logger.info('tokenchat stopped');
+    })());
+  return { server, url, close };
+}
+
+/** Runs until SIGTERM or SIGINT, then drains and exits. */
+export async function runServer(config: Config): Promise<void> {
+  const logger = createLogger(config.logLevel);
+  const running = await startServer(config, logger);
+  const stop = (signal: string) => {
+    logger.info({ signal }, 'shutting down');
+    running.close().then(
+      () => process.exit(0),
+      (err) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
+}

@@ -1,0 +1,149 @@
+// Accounts: usernames, passwords, roles, disabling.
+import { sql, type Generated, type Selectable } from 'kysely';
+import type { Db } from './db';
+import type { PasswordHasher } from './passwords';
+
+export interface UsersTable {
+  id: Generated<number>;
+  username: string;
+  username_key: string;
+  password_hash: string;
+  role: Role;
+  disabled: Generated<number>;
+  session_epoch: Generated<number>;
+  created_at: Generated<string>;
+}
+
+export type Role = 'user' | 'admin';
+export type User = Omit<Selectable<UsersTable>, 'password_hash'>;
+
+export const USERNAME_MIN = 3;
+export const USERNAME_MAX = 32;
+export const PASSWORD_MIN = 8;
+export const PASSWORD_MAX = 1024;
+// Letters and digits of any script (so 中文 names work), plus _ . -
+const USERNAME_CHARS = /^[\p{L}\p{N}_.-]+$/u;
+
+/** A problem with what the person typed; `code` is a message key, `field` the form field. */
+export class UserInputError extends Error {
+  constructor(
+    readonly field: 'username' | 'password' | 'confirm',
+    readonly code: string,
+  ) {
+    super(code);
+  }
+}
+
+const length = (s: string) => [...s].length;
+
+export function normalizeUsername(input: unknown): { username: string; key: string } {
+  if (typeof input !== 'string') throw new UserInputError('username', 'username_required');
+  const username = input.normalize('NFKC').trim();
+  if (username === '') throw new UserInputError('username', 'username_required');
+  if (length(username) < USERNAME_MIN || length(username) > USERNAME_MAX) {
+    throw new UserInputError('username', 'username_length');
+  }
+  if (!USERNAME_CHARS.test(username)) throw new UserInputError('username', 'username_chars');
+  return { username, key: username.toLowerCase() };
+}
+
+export function checkPassword(input: unknown): string {
+  if (typeof input !== 'string' || input === '') throw new UserInputError('password', 'password_required');
+  const password = input.normalize('NFKC');
+  if (length(password) < PASSWORD_MIN || length(password) > PASSWORD_MAX) {
+    throw new UserInputError('password', 'password_length');
+  }
+  return password;
+}
+
+const publicColumns = ['id', 'username', 'username_key', 'role', 'disabled', 'session_epoch', 'created_at'] as const;
+
+function isUniqueViolation(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === '23505';
+}
+
+/**
+ * Creates an account. With role 'auto' the very first account becomes admin: the role is decided
+ * inside the INSERT itself, so simultaneous first registrations still make exactly one admin.
+ */
+export async function createUser(
+  db: Db,
+  hasher: PasswordHasher,
+  input: { username: unknown; password: unknown; role: Role | 'auto' },
+): Promise<User> {
+  const { username, key } = normalizeUsername(input.username);
+  const password = checkPassword(input.password);
+  if (await findByName(db, username)) throw new UserInputError('username', 'username_taken');
+  const hash = await hasher.hash(password);
+  const role =
+    input.role === 'auto'
+      ? sql<Role>`CASE WHEN EXISTS (SELECT 1 FROM users) THEN 'user' ELSE 'admin' END`
+      : sql<Role>`${input.role}`;
+  try {
+    const row = await db
+      .insertInto('users')
+      .columns(['username', 'username_key', 'password_hash', 'role'])
+      .expression(sql`SELECT ${username}, ${key}, ${hash}, ${role}`)
+      .returning(publicColumns)
+      .executeTakeFirstOrThrow();
+    return row;
+  } catch (err) {
+    if (isUniqueViolation(err)) throw new UserInputError('username', 'username_taken');
+    throw err;
+  }
+}
+
+export function findById(db: Db, id: number): Promise<User | undefined> {
+  return db.selectFrom('users').select(publicColumns).where('id', '=', id).executeTakeFirst();
+}
+
+export function findByName(db: Db, name: string): Promise<User | undefined> {
+  const key = name.normalize('NFKC').trim().toLowerCase();
+  return db.selectFrom('users').select(publicColumns).where('username_key', '=', key).executeTakeFirst();
+}
+
+export type LoginResult = { ok: true; user: User } | { ok: false; reason: 'invalid' | 'disabled' };
+
+/**
+ * Checks a username and password. Unknown users and wrong passwords give the same answer after
+ * the same amount of work (a verification against a dummy hash); only a correct password on a
+ * disabled account learns that it is disabled.
+ */
+export async function authenticate(db: Db, hasher: PasswordHasher, name: unknown, password: unknown): Promise<LoginResult> {
+  const pw = typeof password === 'string' ? password.normalize('NFKC') : '';
+  const key = typeof name === 'string' ? name.normalize('NFKC').trim().toLowerCase() : '';
+  const row = key
+    ? await db.selectFrom('users').selectAll().where('username_key', '=', key).executeTakeFirst()
+    : undefined;
+  if (!row || pw === '' || length(pw) > PASSWORD_MAX) {
+    await hasher.verifyDummy(pw.slice(0, PASSWORD_MAX));
+    return { ok: false, reason: 'invalid' };
+  }
+  if (!(await hasher.verify(row.password_hash, pw))) return { ok: false, reason: 'invalid' };
+  if (row.disabled) return { ok: false, reason: 'disabled' };
+  const { password_hash: _omit, ...user } = row;
+  return { ok: true, user };
+}
+
+export function listUsers(db: Db): Promise<User[]> {
+  return db.selectFrom('users').select(publicColumns).orderBy('id').execute();
+}
+
+/**
+ * Disables or enables an account. Disabling bumps the session epoch, so every session the user
+ * holds ends at its next request. Returns false when no such user exists.
+ */
+export async function setDisabled(db: Db, name: string, disabled: boolean): Promise<boolean> {
+  const key = name.normalize('NFKC').trim().toLowerCase();
+  const result = await db
+    .updateTable('users')
+    .set(
+      disabled
+        ? { disabled: 1, session_epoch: sql<number>`session_epoch + 1` }
+        : { disabled: 0 },
+    )
+    .where('username_key', '=', key)
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
