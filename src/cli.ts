@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { loadConfig, type Config } from './config';
-import { migrate, openDatabase, type Database } from './db';
+import { backupDataDir, migrate, openDatabase, type Database } from './db';
 import { translator } from './i18n';
 import { PasswordHasher } from './passwords';
 import { readNewPassword } from './secret-input';
@@ -49,6 +49,15 @@ program
     }
   });
 
+program
+  .command('backup <dir>')
+  .description('copy the database and session secret into <dir>, safely while the server runs')
+  .action(async (dir: string) => {
+    const { dataDir } = config();
+    const files = await backupDataDir(dataDir, dir);
+    console.log(`backed up ${files.join(', ')} to ${dir}`);
+  });
+
 const user = program.command('user').description('manage accounts');
 
 user
@@ -86,6 +95,21 @@ for (const [command, disabled] of [['disable', true], ['enable', false]] as cons
       console.log(`${command}d ${name}`);
     });
 }
+
+program.addHelpText(
+  'after',
+  `
+All commands:
+  tokenchat serve                       start the web server
+  tokenchat migrate                     apply pending database migrations
+  tokenchat backup <dir>                copy the data directory safely while the server runs
+  tokenchat user add <name> [--admin]   create an account (password from stdin or a prompt)
+  tokenchat user list [--json]          list accounts
+  tokenchat user disable <name>         disable an account and end its sessions
+  tokenchat user enable <name>          enable a disabled account
+
+Settings come from the environment (and ./.env when present); see .env.example.`,
+);
 
 function reason(err: unknown): string {
   if (err instanceof UserInputError) return translator('en')(`error.${err.code}` as never);

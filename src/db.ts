@@ -103,3 +103,29 @@ export async function isReachable(db: Db): Promise<boolean> {
     return false;
   }
 }
+
+/**
+ * Copies the app database with SQLite's online backup (consistent while the server writes) and
+ * the session secret into `dir`. Sessions are left out: after a restore users sign in again.
+ */
+export async function backupDataDir(dataDir: string, dir: string): Promise<string[]> {
+  const source = appDbPath(dataDir);
+  if (!fs.existsSync(source)) throw new Error(`no database at ${source}`);
+  fs.mkdirSync(dir, { recursive: true });
+  const target = path.join(dir, path.basename(source));
+  if (fs.existsSync(target)) throw new Error(`${target} already exists; choose an empty directory`);
+  const raw = new SqliteDatabase(source, { readonly: true, timeout: BUSY_TIMEOUT_MS });
+  try {
+    await raw.backup(target);
+  } finally {
+    raw.close();
+  }
+  const copied = [path.basename(source)];
+  const secret = path.join(dataDir, 'session-secret');
+  if (fs.existsSync(secret)) {
+    fs.copyFileSync(secret, path.join(dir, 'session-secret'));
+    fs.chmodSync(path.join(dir, 'session-secret'), 0o600);
+    copied.push('session-secret');
+  }
+  return copied;
+}

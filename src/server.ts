@@ -3,12 +3,13 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app';
 import type { Config } from './config';
-import { migrate, openDatabase } from './db';
+import { migrate, openDatabase, type Database } from './db';
 import { createLogger, type Logger } from './log';
 import { loadSessionSecret, openSessionStore } from './sessions';
 
 export interface RunningServer {
   server: http.Server;
+  database: Database;
   url: string;
   /** Stops accepting, lets requests in flight finish (up to the shutdown timeout), closes the databases. */
   close(): Promise<void>;
@@ -42,7 +43,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
       await Promise.all([database.close(), sessions.close()]);
       logger.info('tokenchat stopped');
     })());
-  return { server, url, close };
+  return { server, database, url, close };
 }
 
 /** Runs until SIGTERM or SIGINT, then drains and exits. */

@@ -1,0 +1,195 @@
+import sqlite3 from 'sqlite3';
+import path from 'node:path';
+import request from 'supertest';
+import { findByName, setDisabled } from '../src/users';
+import { csrfToken, login, register, setCookie, startTestServer, type TestServer } from './helpers';
+
+let srv: TestServer;
+beforeAll(async () => {
+  srv = await startTestServer({ LOGIN_RATE_LIMIT_PER_USER: '5', LOGIN_RATE_LIMIT_PER_IP: '1000' });
+});
+afterAll(() => srv.close());
+
+describe('registration, sign-in and sign-out', () => {
+  test('POST /register -> home -> POST /logout -> POST /login, as a person with a browser would', async () => {
+    const agent = srv.agent();
+    const reg = await register(agent, 'alice');
+    expect(reg.status).toBe(303);
+    expect(reg.headers.location).toBe('/');
+    const home = await agent.get('/');
+    expect(home.status).toBe(200);
+    expect(home.text).toContain('Signed in as alice.');
+
+    const _csrf = await csrfToken(agent, '/');
+    const out = await agent.post('/logout').type('form').send({ _csrf });
+    expect(out.status).toBe(303);
+    expect(out.headers.location).toBe('/login');
+    expect((await agent.get('/')).headers.location).toBe('/login');
+
+    const back = await login(agent, 'ALICE');
+    expect(back.status).toBe(303);
+    expect((await agent.get('/')).text).toContain('Signed in as alice.');
+  });
+
+  test('the stored password is an argon2id hash, never the password', async () => {
+    await register(srv.agent(), 'hashcheck', 'a very secret phrase');
+    const row = await srv.database.db.selectFrom('users').select('password_hash').where('username_key', '=', 'hashcheck').executeTakeFirstOrThrow();
+    expect(row.password_hash).toMatch(/^\$argon2id\$v=19\$m=19456,p=1,t=2\$/);
+    expect(row.password_hash).not.toContain('a very secret phrase');
+  });
+
+  test('POST /login gives a new session id, and the old one stops working', async () => {
+    await register(srv.agent(), 'fixation');
+    const agent = srv.agent();
+    const first = await login(agent, 'fixation');
+    const idA = setCookie(first, 'tc.sid');
+    const _csrf = await csrfToken(agent, '/'); // already signed in: /login would redirect
+    const second = await agent.post('/login').type('form').send({ _csrf, username: 'fixation', password: 'correct horse battery' });
+    const idB = setCookie(second, 'tc.sid');
+    expect(idA).toBeTruthy();
+    expect(idB).toBeTruthy();
+    expect(idB).not.toBe(idA);
+    const withOld = await request(srv.url).get('/').set('Cookie', `tc.sid=${idA}`);
+    expect(withOld.headers.location).toBe('/login');
+    const withNew = await request(srv.url).get('/').set('Cookie', `tc.sid=${idB}`);
+    expect(withNew.status).toBe(200);
+  });
+
+  test('POST /login — wrong password and unknown user get the same answer', async () => {
+    await register(srv.agent(), 'bob');
+    const wrong = await login(srv.agent(), 'bob', 'not the password');
+    const unknown = await login(srv.agent(), 'nobody-here', 'not the password');
+    expect(wrong.status).toBe(401);
+    expect(unknown.status).toBe(401);
+    const message = (html: string) => /<p class="error form-error" role="alert">([^<]*)</.exec(html)?.[1];
+    expect(message(wrong.text)).toBe('Wrong username or password.');
+    expect(message(unknown.text)).toBe(message(wrong.text));
+    expect(setCookie(wrong, 'tc.sid')).toBeUndefined();
+  });
+
+  test('POST /register — usernames are unique case-insensitively and after NFKC', async () => {
+    expect((await register(srv.agent(), 'Carol')).status).toBe(303);
+    for (const dup of ['carol', 'CAROL', ' carol ', 'ｃａｒｏｌ']) {
+      const res = await register(srv.agent(), dup);
+      expect(res.status).toBe(422);
+      expect(res.text).toContain('That username is taken.');
+    }
+    const rows = await srv.database.db.selectFrom('users').select('id').where('username_key', '=', 'carol').execute();
+    expect(rows).toHaveLength(1);
+  });
+
+  test('POST /register — bad input re-renders the form with 422, keeps the username, writes nothing', async () => {
+    const cases: Array<[Record<string, string>, string]> = [
+      [{ username: 'ab', password: 'long enough pw', confirm: 'long enough pw' }, 'A username has 3 to 32 characters.'],
+      [{ username: 'bad name!', password: 'long enough pw', confirm: 'long enough pw' }, 'Use only letters, digits, _ . and -.'],
+      [{ username: 'shortpw', password: 'short', confirm: 'short' }, 'A password has 8 to 1024 characters.'],
+      [{ username: 'mismatch', password: 'long enough pw', confirm: 'other pw 1234' }, 'The passwords do not match.'],
+      [{ username: 'toolong', password: 'x'.repeat(1025), confirm: 'x'.repeat(1025) }, 'A password has 8 to 1024 characters.'],
+    ];
+    const before = await srv.database.db.selectFrom('users').select(({ fn }) => fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    for (const [form, message] of cases) {
+      const agent = srv.agent();
+      const _csrf = await csrfToken(agent, '/register');
+      const res = await agent.post('/register').type('form').send({ _csrf, ...form });
+      expect(res.status).toBe(422);
+      expect(res.text).toContain(message);
+      expect(res.text).toContain(`value="${form.username}"`);
+    }
+    const after = await srv.database.db.selectFrom('users').select(({ fn }) => fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    expect(after.n).toBe(before.n);
+  });
+
+  test('POST /register — a Chinese username works', async () => {
+    const agent = srv.agent();
+    expect((await register(agent, '张伟明')).status).toBe(303);
+    expect((await agent.get('/')).text).toContain('张伟明');
+  });
+
+  test('POST /register and /login accept JSON without a CSRF token', async () => {
+    const agent = srv.agent();
+    const reg = await agent.post('/register').send({ username: 'jsonuser', password: 'json password' });
+    expect(reg.status).toBe(201);
+    expect(reg.body.user).toMatchObject({ username: 'jsonuser', role: 'user' });
+    const bad = await srv.agent().post('/login').send({ username: 'jsonuser', password: 'nope nope nope' });
+    expect(bad.status).toBe(401);
+    expect(bad.body).toEqual({ error: { status: 401, message: 'Wrong username or password.' } });
+    const ok = await srv.agent().post('/login').send({ username: 'jsonuser', password: 'json password' });
+    expect(ok.status).toBe(200);
+    expect(ok.body.user.username).toBe('jsonuser');
+  });
+
+  test('a form POST without a CSRF token gets 403 and changes nothing', async () => {
+    const res = await request(srv.url).post('/register').type('form').send({ username: 'nocsrf', password: 'long enough pw', confirm: 'long enough pw' });
+    expect(res.status).toBe(403);
+    expect(await findByName(srv.database.db, 'nocsrf')).toBeUndefined();
+    const agent = srv.agent();
+    await register(agent, 'csrfvictim');
+    const out = await agent.post('/logout').type('form').send({ _csrf: 'forged.token' });
+    expect(out.status).toBe(403);
+    expect((await agent.get('/')).status).toBe(200); // still signed in
+  });
+
+  test('a disabled user loses their session at the next request', async () => {
+    const agent = srv.agent();
+    await register(agent, 'dave');
+    expect((await agent.get('/')).status).toBe(200);
+    await setDisabled(srv.database.db, 'dave', true);
+    const next = await agent.get('/');
+    expect(next.status).toBe(303);
+    expect(next.headers.location).toBe('/login');
+    const page = await agent.get('/login');
+    expect(page.status).toBe(200);
+    const again = await login(srv.agent(), 'dave');
+    expect(again.status).toBe(401);
+    expect(again.text).toContain('This account is disabled.');
+    await setDisabled(srv.database.db, 'dave', false);
+    expect((await login(srv.agent(), 'dave')).status).toBe(303);
+  });
+
+  test('a session older than the absolute lifetime ends, however active it was', async () => {
+    const agent = srv.agent();
+    const res = await register(agent, 'erin');
+    const sid = decodeURIComponent(setCookie(res, 'tc.sid')!).slice(2).split('.')[0]!;
+    const db = new sqlite3.Database(path.join(srv.dataDir, 'sessions.sqlite'));
+    const eightDaysAgo = Date.now() - 8 * 24 * 3600 * 1000;
+    await new Promise<void>((resolve, reject) =>
+      db.run(`UPDATE sessions SET sess = json_set(sess, '$.signedInAt', ?) WHERE sid = ?`, [eightDaysAgo, sid], (err) => (err ? reject(err) : resolve())),
+    );
+    await new Promise<void>((resolve) => db.close(() => resolve()));
+    const next = await agent.get('/');
+    expect(next.headers.location).toBe('/login');
+    expect((await agent.get('/login')).text).not.toContain('Signed in as');
+  });
+
+  test('POST /login — repeated failures for one username are throttled with 429', async () => {
+    await register(srv.agent(), 'frank');
+    for (let i = 0; i < 5; i++) expect((await login(srv.agent(), 'frank', 'wrong password')).status).toBe(401);
+    const blocked = await login(srv.agent(), 'frank', 'correct horse battery');
+    expect(blocked.status).toBe(429);
+    expect(blocked.text).toContain('Too many attempts');
+    // other accounts are unaffected
+    await register(srv.agent(), 'grace');
+    expect((await login(srv.agent(), 'grace')).status).toBe(303);
+  });
+
+  test('GET / signed out redirects to /login; GET /login signed in redirects to /', async () => {
+    expect((await request(srv.url).get('/')).headers.location).toBe('/login');
+    const agent = srv.agent();
+    await register(agent, 'heidi');
+    expect((await agent.get('/login')).headers.location).toBe('/');
+  });
+});
+
+describe('throttling per IP', () => {
+  test('POST /register from one address is throttled with 429 past the limit', async () => {
+    const s = await startTestServer({ LOGIN_RATE_LIMIT_PER_IP: '3' });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 4; i++) statuses.push((await s.agent().post('/register').send({ username: `ip${i}user`, password: 'long enough pw' })).status);
+      expect(statuses).toEqual([201, 201, 201, 429]);
+      expect(await findByName(s.database.db, 'ip3user')).toBeUndefined();
+    } finally {
+      await s.close();
+    }
+  });
+});

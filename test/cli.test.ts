@@ -1,0 +1,104 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { tempDir } from './helpers';
+
+const CLI = path.join(__dirname, '..', 'dist', 'cli.js');
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function tokenchat(args: string[], opts: { input?: string; env?: Record<string, string> } = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = execFile('node', [CLI, ...args], { env: { PATH: process.env.PATH!, ...opts.env } }, (err, stdout, stderr) =>
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+    child.stdin!.end(opts.input ?? '');
+  });
+}
+
+let dataDir: string;
+let env: Record<string, string>;
+beforeEach(() => {
+  dataDir = tempDir();
+  env = { DATA_DIR: dataDir };
+});
+afterEach(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+
+test('tokenchat --help lists the commands', async () => {
+  const { code, stdout } = await tokenchat(['--help']);
+  expect(code).toBe(0);
+  for (const cmd of ['serve', 'migrate', 'user add <name> [--admin]', 'user list', 'user disable <name>', 'user enable <name>']) {
+    expect(stdout).toContain(`tokenchat ${cmd}`);
+  }
+  const sub = await tokenchat(['user', '--help']);
+  expect(sub.code).toBe(0);
+  expect(sub.stdout).toContain('add [options] <name>');
+});
+
+test('tokenchat migrate applies once and is safe to run twice', async () => {
+  const first = await tokenchat(['migrate'], { env });
+  expect(first).toMatchObject({ code: 0, stdout: 'applied: 001_init.sql\n' });
+  const second = await tokenchat(['migrate'], { env });
+  expect(second).toMatchObject({ code: 0, stdout: 'database is up to date\n' });
+});
+
+test('user add reads the password from stdin; user list shows it; disable and enable', async () => {
+  const add = await tokenchat(['user', 'add', 'root-admin', '--admin'], { env, input: 'a long admin password\n' });
+  expect(add).toMatchObject({ code: 0, stdout: 'created admin root-admin\n' });
+  expect((await tokenchat(['user', 'add', 'member'], { env, input: 'member password\n' })).code).toBe(0);
+  const list = await tokenchat(['user', 'list', '--json'], { env });
+  const users = JSON.parse(list.stdout) as Array<{ username: string; role: string; disabled: number }>;
+  expect(users.map((u) => [u.username, u.role, u.disabled])).toEqual([['root-admin', 'admin', 0], ['member', 'user', 0]]);
+  expect(JSON.stringify(users)).not.toContain('argon2');
+
+  expect(await tokenchat(['user', 'disable', 'MEMBER'], { env })).toMatchObject({ code: 0, stdout: 'disabled MEMBER\n' });
+  expect((await tokenchat(['user', 'list'], { env })).stdout).toMatch(/member\tuser\tdisabled/);
+  expect((await tokenchat(['user', 'enable', 'member'], { env })).code).toBe(0);
+  expect((await tokenchat(['user', 'list'], { env })).stdout).toMatch(/member\tuser\tactive/);
+});
+
+test.each([
+  [['user', 'add', 'ab'], 'pw long enough\n', 'tokenchat: A username has 3 to 32 characters.'],
+  [['user', 'add', 'shorty'], 'short\n', 'tokenchat: A password has 8 to 1024 characters.'],
+  [['user', 'add', 'nopw'], '', 'tokenchat: Enter a password.'],
+  [['user', 'disable', 'ghost'], '', 'tokenchat: no user named "ghost"'],
+])('tokenchat %j fails with one line and writes nothing', async (args, input, message) => {
+  const run = await tokenchat(args, { env, input });
+  expect(run.code).toBe(1);
+  expect(run.stderr).toBe(`${message}\n`);
+  const list = await tokenchat(['user', 'list', '--json'], { env });
+  expect(JSON.parse(list.stdout)).toEqual([]);
+});
+
+test('a duplicate username is refused', async () => {
+  await tokenchat(['user', 'add', 'twin'], { env, input: 'pw long enough\n' });
+  const again = await tokenchat(['user', 'add', 'TWIN'], { env, input: 'pw long enough\n' });
+  expect(again).toMatchObject({ code: 1, stderr: 'tokenchat: That username is taken.\n' });
+});
+
+test('an unknown command and a bad setting exit non-zero with the reason', async () => {
+  const unknown = await tokenchat(['frobnicate'], { env });
+  expect(unknown.code).not.toBe(0);
+  expect(unknown.stderr).toContain("unknown command 'frobnicate'");
+  const bad = await tokenchat(['migrate'], { env: { ...env, PORT: 'eighty' } });
+  expect(bad).toMatchObject({ code: 1, stderr: 'tokenchat: invalid configuration: PORT must be a whole number\n' });
+});
+
+test('tokenchat backup copies a consistent database that a restore can serve from', async () => {
+  await tokenchat(['user', 'add', 'keeper', '--admin'], { env, input: 'keeper password\n' });
+  fs.writeFileSync(path.join(dataDir, 'session-secret'), 'k'.repeat(48)); // as the server would make it
+  const dest = path.join(tempDir(), 'backup');
+  const run = await tokenchat(['backup', dest], { env });
+  expect(run).toMatchObject({ code: 0, stdout: `backed up tokenchat.sqlite, session-secret to ${dest}\n` });
+  expect(fs.readFileSync(path.join(dest, 'session-secret'), 'utf8')).toBe('k'.repeat(48));
+  const restored = await tokenchat(['user', 'list', '--json'], { env: { DATA_DIR: dest } });
+  expect(JSON.parse(restored.stdout).map((u: { username: string }) => u.username)).toEqual(['keeper']);
+  const again = await tokenchat(['backup', dest], { env });
+  expect(again.code).toBe(1);
+  expect(again.stderr).toMatch(/^tokenchat: .*already exists; choose an empty directory\n$/);
+  fs.rmSync(path.dirname(dest), { recursive: true, force: true });
+});

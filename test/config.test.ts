@@ -1,0 +1,60 @@
+import { ConfigError, loadConfig } from '../src/config';
+
+describe('loadConfig', () => {
+  test('defaults: 127.0.0.1:7860, ./data, 24 h idle and 7 day sessions', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({ host: '127.0.0.1', port: 7860, sessionIdleMs: 24 * 3600_000, sessionAbsoluteMs: 7 * 24 * 3600_000 });
+    expect(c.dataDir).toBe(require('node:path').resolve('./data'));
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  test('reads every setting', () => {
+    const c = loadConfig({
+      HOST: '0.0.0.0', PORT: '8080', DATA_DIR: '/tmp/x', SESSION_SECRET: 's'.repeat(32), SESSION_IDLE_MINUTES: '30',
+      SESSION_ABSOLUTE_HOURS: '12', TRUST_PROXY: '1', BODY_LIMIT: '512kb', ALLOW_REGISTRATION: 'false',
+      LOGIN_RATE_LIMIT_PER_IP: '9', LOGIN_RATE_LIMIT_PER_USER: '4', LOGIN_RATE_WINDOW_MINUTES: '5',
+      HASH_CONCURRENCY: '3', HASH_QUEUE_LIMIT: '7', LOG_LEVEL: 'warn', SHUTDOWN_TIMEOUT_MS: '2000', NODE_ENV: 'production',
+    });
+    expect(c).toEqual({
+      env: 'production', host: '0.0.0.0', port: 8080, dataDir: '/tmp/x', sessionSecret: 's'.repeat(32),
+      sessionIdleMs: 30 * 60_000, sessionAbsoluteMs: 12 * 3600_000, trustProxy: 1, bodyLimitBytes: 512 * 1024,
+      allowRegistration: false, loginRateLimitPerIp: 9, loginRateLimitPerUser: 4, loginRateWindowMs: 5 * 60_000,
+      hashConcurrency: 3, hashQueueLimit: 7, logLevel: 'warn', shutdownTimeoutMs: 2000,
+    });
+  });
+
+  test('TRUST_PROXY takes true, false, a hop count or a list of addresses', () => {
+    expect(loadConfig({ TRUST_PROXY: 'true' }).trustProxy).toBe(true);
+    expect(loadConfig({ TRUST_PROXY: 'false' }).trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: '2' }).trustProxy).toBe(2);
+    expect(loadConfig({ TRUST_PROXY: 'loopback, 10.0.0.0/8' }).trustProxy).toBe('loopback, 10.0.0.0/8');
+  });
+
+  test.each([
+    ['PORT', 'abc', 'PORT must be a whole number'],
+    ['PORT', '70000', 'PORT must be at most 65535'],
+    ['PORT', '-1', 'PORT must be a whole number'],
+    ['SESSION_SECRET', 'short', 'SESSION_SECRET must be at least 32 characters'],
+    ['SESSION_IDLE_MINUTES', '0', 'SESSION_IDLE_MINUTES must be at least 1'],
+    ['SESSION_ABSOLUTE_HOURS', '1.5', 'SESSION_ABSOLUTE_HOURS must be a whole number'],
+    ['BODY_LIMIT', 'huge', 'BODY_LIMIT must be a size such as 512kb or 2mb'],
+    ['BODY_LIMIT', '100', 'BODY_LIMIT must be at least 1kb'],
+    ['BODY_LIMIT', '100mb', 'BODY_LIMIT must be at most 64mb'],
+    ['ALLOW_REGISTRATION', 'maybe', 'ALLOW_REGISTRATION must be true or false'],
+    ['LOGIN_RATE_LIMIT_PER_IP', '0', 'LOGIN_RATE_LIMIT_PER_IP must be at least 1'],
+    ['LOGIN_RATE_LIMIT_PER_USER', 'x', 'LOGIN_RATE_LIMIT_PER_USER must be a whole number'],
+    ['LOGIN_RATE_WINDOW_MINUTES', '99999', 'LOGIN_RATE_WINDOW_MINUTES must be at most 1440'],
+    ['HASH_CONCURRENCY', '0', 'HASH_CONCURRENCY must be at least 1'],
+    ['HASH_QUEUE_LIMIT', '-5', 'HASH_QUEUE_LIMIT must be a whole number'],
+    ['LOG_LEVEL', 'loud', 'LOG_LEVEL'],
+    ['NODE_ENV', 'staging', 'NODE_ENV'],
+    ['SHUTDOWN_TIMEOUT_MS', 'soon', 'SHUTDOWN_TIMEOUT_MS must be a whole number'],
+  ])('%s=%s is refused with a message naming the variable', (name, value, message) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ [name]: value })).toThrow(message);
+  });
+
+  test('several bad values are all named at once', () => {
+    expect(() => loadConfig({ PORT: 'x', HOST: '', LOG_LEVEL: 'x' })).toThrow(/PORT .*; LOG_LEVEL/);
+  });
+});

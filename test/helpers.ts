@@ -1,0 +1,66 @@
+// Shared test fixtures: a real server on a loopback port with a temp data directory.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import request from 'supertest';
+import { loadConfig, type Config } from '../src/config';
+import { createLogger } from '../src/log';
+import { startServer, type RunningServer } from '../src/server';
+
+export type Agent = ReturnType<typeof request.agent>;
+
+export interface TestServer extends RunningServer {
+  config: Config;
+  dataDir: string;
+  agent(): Agent;
+}
+
+export function tempDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'tokenchat-test-'));
+}
+
+export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+  const dataDir = tempDir();
+  const config = loadConfig({ DATA_DIR: dataDir, PORT: '0', NODE_ENV: 'test', LOG_LEVEL: 'silent', HASH_CONCURRENCY: '4', ...env });
+  const running = await startServer(config, createLogger('silent'));
+  return {
+    ...running,
+    config,
+    dataDir,
+    agent: () => request.agent(running.url),
+    close: async () => {
+      await running.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The CSRF token of the first form on a page. */
+export function csrfFrom(html: string): string {
+  const m = /name="_csrf" value="([^"]+)"/.exec(html);
+  if (!m) throw new Error('no CSRF token on the page');
+  return m[1]!;
+}
+
+export async function csrfToken(agent: Agent, page = '/login'): Promise<string> {
+  const res = await agent.get(page);
+  return csrfFrom(res.text);
+}
+
+export async function register(agent: Agent, username: string, password = 'correct horse battery') {
+  const _csrf = await csrfToken(agent, '/register');
+  return agent.post('/register').type('form').send({ _csrf, username, password, confirm: password });
+}
+
+export async function login(agent: Agent, username: string, password = 'correct horse battery') {
+  const _csrf = await csrfToken(agent, '/login');
+  return agent.post('/login').type('form').send({ _csrf, username, password });
+}
+
+/** The value a response sets for a cookie, if it sets one. */
+export function setCookie(res: { headers: Record<string, unknown> }, name: string): string | undefined {
+  const raw = res.headers['set-cookie'];
+  const cookies = Array.isArray(raw) ? (raw as string[]) : [];
+  const hit = cookies.find((c) => c.startsWith(`${name}=`));
+  return hit?.slice(name.length + 1).split(';')[0];
+}

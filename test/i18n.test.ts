@@ -1,0 +1,60 @@
+import request from 'supertest';
+import { en } from '../src/locales/en';
+import { zhCN } from '../src/locales/zh-CN';
+import { csrfFrom, setCookie, startTestServer, type TestServer } from './helpers';
+
+let srv: TestServer;
+beforeAll(async () => {
+  srv = await startTestServer();
+});
+afterAll(() => srv.close());
+
+test('every English message has a Chinese translation and no extra keys', () => {
+  expect(Object.keys(zhCN).sort()).toEqual(Object.keys(en).sort());
+  for (const [key, text] of Object.entries(zhCN)) expect({ key, empty: text.trim() === '' }).toEqual({ key, empty: false });
+});
+
+test('GET /login follows Accept-Language: zh-CN gets Chinese, en gets English', async () => {
+  const zh = await request(srv.url).get('/login').set('Accept-Language', 'zh-CN,zh;q=0.9,en;q=0.8');
+  expect(zh.text).toContain('<html lang="zh-CN">');
+  expect(zh.text).toContain('<h1 id="login-title">登录</h1>');
+  const bare = await request(srv.url).get('/login').set('Accept-Language', 'zh');
+  expect(bare.text).toContain('<html lang="zh-CN">');
+  const english = await request(srv.url).get('/login').set('Accept-Language', 'en-US,en;q=0.9,zh;q=0.5');
+  expect(english.text).toContain('<h1 id="login-title">Sign in</h1>');
+  const none = await request(srv.url).get('/login');
+  expect(none.text).toContain('<html lang="en">');
+});
+
+test('POST /lang switches the language and it is remembered over Accept-Language', async () => {
+  const agent = srv.agent();
+  const page = await agent.get('/register').set('Accept-Language', 'en');
+  const res = await agent.post('/lang').type('form').send({ _csrf: csrfFrom(page.text), lang: 'zh-CN', back: '/register' });
+  expect(res.status).toBe(303);
+  expect(res.headers.location).toBe('/register');
+  expect(setCookie(res, 'lang')).toBe('zh-CN');
+  const after = await agent.get('/register').set('Accept-Language', 'en');
+  expect(after.text).toContain('<h1 id="register-title">注册账号</h1>');
+});
+
+test('POST /lang refuses unknown languages and never redirects off-site', async () => {
+  const agent = srv.agent();
+  const _csrf = csrfFrom((await agent.get('/login')).text);
+  expect((await agent.post('/lang').type('form').send({ _csrf, lang: 'fr' })).status).toBe(400);
+  for (const back of ['//evil.example', 'https://evil.example', '/\\evil.example']) {
+    const res = await agent.post('/lang').type('form').send({ _csrf, lang: 'en', back });
+    expect(res.headers.location).toBe('/');
+  }
+});
+
+test('form errors come back in Chinese for a Chinese reader', async () => {
+  const agent = srv.agent();
+  const page = await agent.get('/register').set('Accept-Language', 'zh-CN');
+  const res = await agent
+    .post('/register')
+    .set('Accept-Language', 'zh-CN')
+    .type('form')
+    .send({ _csrf: csrfFrom(page.text), username: 'ab', password: 'long enough', confirm: 'long enough' });
+  expect(res.status).toBe(422);
+  expect(res.text).toContain('用户名长度为 3 到 32 个字符。');
+});

@@ -1,0 +1,21 @@
+// A Jest reporter that writes the run's totals to test-results/jest.json, so .ci/run can read
+// them after the plain `npm test` without changing its command line.
+const fs = require('node:fs');
+const path = require('node:path');
+
+class JsonReport {
+  constructor(globalConfig) {
+    this.file = path.join(globalConfig.rootDir, 'test-results', 'jest.json');
+  }
+
+  onRunComplete(_contexts, results) {
+    fs.mkdirSync(path.dirname(this.file), { recursive: true });
+    const { numPassedTests, numFailedTests, numPendingTests, numTotalTests, numRuntimeErrorTestSuites, success } = results;
+    fs.writeFileSync(
+      this.file,
+      JSON.stringify({ numPassedTests, numFailedTests, numPendingTests, numTotalTests, numRuntimeErrorTestSuites, success }, null, 2),
+    );
+  }
+}
+
+module.exports = JsonReport;
