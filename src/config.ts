@@ -51,6 +51,9 @@ const schema = z.object({
   SHUTDOWN_TIMEOUT_MS: int(0, 600000).default(10000),
 });
 
+/** Every environment variable tokenchat reads. */
+export const SETTINGS = Object.keys(schema.shape);
+
 export type Config = Readonly<{
   env: 'development' | 'production' | 'test';
   host: string;

@@ -1,4 +1,6 @@
-import { ConfigError, loadConfig } from '../src/config';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ConfigError, loadConfig, SETTINGS } from '../src/config';
 
 describe('loadConfig', () => {
   test('defaults: 127.0.0.1:7860, ./data, 24 h idle and 7 day sessions', () => {
@@ -57,4 +59,14 @@ describe('loadConfig', () => {
   test('several bad values are all named at once', () => {
     expect(() => loadConfig({ PORT: 'x', HOST: '', LOG_LEVEL: 'x' })).toThrow(/PORT .*; LOG_LEVEL/);
   });
+});
+
+test('.env.example lists every setting, each with a comment', () => {
+  const text = fs.readFileSync(path.join(__dirname, '..', '.env.example'), 'utf8');
+  const listed = [...text.matchAll(/^#? ?([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]);
+  expect([...listed].sort()).toEqual([...SETTINGS].sort());
+  // each setting sits in a paragraph that opens with a comment explaining it
+  for (const block of text.split(/\n\s*\n/).filter((b) => /^#? ?[A-Z_]+=/m.test(b))) {
+    expect(block.trimStart().startsWith('#')).toBe(true);
+  }
 });
