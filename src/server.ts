@@ -21,7 +21,13 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   if (applied.length) logger.info({ applied }, 'migrations applied');
   const sessions = openSessionStore(config);
   const app = createApp({ config, database, sessions, sessionSecret: loadSessionSecret(config), logger });
-  const server = http.createServer(app);
+  let closing = false;
+  const server = http.createServer((req, res) => {
+    // While draining, answers close their connection so keep-alive clients do not hold shutdown up.
+    if (closing) res.setHeader('Connection', 'close');
+    res.once('finish', () => closing && setImmediate(() => server.closeIdleConnections()));
+    app(req, res);
+  });
   server.requestTimeout = 5 * 60_000; // long enough for a streamed answer, short enough to shed stuck clients
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -31,9 +37,10 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   logger.info({ url, dataDir: config.dataDir }, 'tokenchat listening');
 
-  let closing: Promise<void> | undefined;
+  let closed: Promise<void> | undefined;
   const close = () =>
-    (closing ??= (async () => {
+    (closed ??= (async () => {
+      closing = true;
       const force = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -49,18 +56,22 @@ export async function startServer(config: Config, logger: Logger = createLogger(
 /** Runs until SIGTERM or SIGINT, then drains and exits. */
 export async function runServer(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel);
-  const running = await startServer(config, logger);
+  // Handlers go in before start-up, so a signal that arrives while starting still shuts down cleanly.
+  const started = startServer(config, logger);
   const stop = (signal: string) => {
     logger.info({ signal }, 'shutting down');
-    running.close().then(
-      () => process.exit(0),
-      (err) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    started
+      .then((running) => running.close())
+      .then(
+        () => process.exit(0),
+        (err) => {
+          logger.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
   process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
+  await started;
 }
