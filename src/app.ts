@@ -7,6 +7,7 @@ import type { Database } from './db';
 import { errorHandler, notFound, requireKnownBodyType } from './errors';
 import { pickLocale, translator } from './i18n';
 import { requestLogger, type Logger } from './log';
+import type { ModelCatalog } from './models';
 import { PasswordHasher } from './passwords';
 import { authRoutes } from './routes/auth';
 import { healthRoutes } from './routes/health';
@@ -19,6 +20,7 @@ export interface AppDeps {
   config: Config;
   database: Database;
   sessions: SessionStore;
+  models: ModelCatalog;
   sessionSecret: string;
   logger: Logger;
 }
@@ -60,7 +62,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(express.urlencoded({ extended: false, limit: config.bodyLimitBytes, parameterLimit: 1000 }));
   app.use(csrf(deps.sessionSecret));
 
-  app.use(homeRoutes());
+  app.use(homeRoutes(services));
   app.use(authRoutes(services));
 
   app.use(notFound);

@@ -1,33 +1,15 @@
 #!/usr/bin/env node
 // The `tokenchat` command line. Errors print one line to stderr and exit non-zero.
-import fs from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { loadConfig, type Config } from './config';
-import { backupDataDir, migrate, openDatabase, type Database } from './db';
+import { CliError, config, withDatabase } from './cli-common';
+import { ledgerCommands } from './cli-ledger';
+import { backupDataDir, migrate, openDatabase } from './db';
 import { translator } from './i18n';
+import { openAccount } from './ledger';
 import { PasswordHasher } from './passwords';
 import { readNewPassword } from './secret-input';
 import { runServer } from './server';
 import { createUser, listUsers, setDisabled, UserInputError } from './users';
-
-class CliError extends Error {}
-
-function config(): Config {
-  // A .env file in the working directory is read when present; real environment variables win.
-  if (fs.existsSync('.env')) process.loadEnvFile('.env');
-  return loadConfig();
-}
-
-/** Opens and migrates the database, runs `fn`, and always closes it. */
-async function withDatabase<T>(fn: (database: Database) => Promise<T>): Promise<T> {
-  const database = openDatabase(config().dataDir);
-  try {
-    migrate(database);
-    return await fn(database);
-  } finally {
-    await database.close();
-  }
-}
 
 const program = new Command('tokenchat')
   .description('Self-hosted, metered chat on OpenAI-compatible models')
@@ -66,8 +48,10 @@ user
   .option('--admin', 'make the account an administrator')
   .action(async (name: string, opts: { admin?: boolean }) => {
     const password = await readNewPassword();
-    await withDatabase(async ({ db }) => {
+    const { signupBonus } = config();
+    await withDatabase(async ({ db, raw }) => {
       const created = await createUser(db, new PasswordHasher(1, 0), { username: name, password, role: opts.admin ? 'admin' : 'user' });
+      await openAccount(raw, created.id, signupBonus);
       console.log(`created ${created.role} ${created.username}`);
     });
   });
@@ -96,6 +80,8 @@ for (const [command, disabled] of [['disable', true], ['enable', false]] as cons
     });
 }
 
+ledgerCommands(program);
+
 program.addHelpText(
   'after',
   `
@@ -107,6 +93,11 @@ All commands:
   tokenchat user list [--json]          list accounts
   tokenchat user disable <name>         disable an account and end its sessions
   tokenchat user enable <name>          enable a disabled account
+  tokenchat grant <user> <amount> [--note T]   add tokens (negative deducts, never below zero)
+  tokenchat balance <user>              print a balance
+  tokenchat ledger verify               check every ledger invariant; exit 1 naming violations
+  tokenchat codes create --tokens N --count K [--expires DATE] [--note T]
+                                        print new single-use redemption codes
 
 Settings come from the environment (and ./.env when present); see .env.example.`,
 );

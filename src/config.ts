@@ -49,6 +49,9 @@ const schema = z.object({
   HASH_QUEUE_LIMIT: int(0, 10000).default(64),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_MS: int(0, 600000).default(10000),
+  MODELS_FILE: z.string().min(1).optional(),
+  SIGNUP_BONUS: int(0, 1_000_000_000).default(2000),
+  HOLD_RECOVERY_MINUTES: int(1, 1440).default(10),
 });
 
 /** Every environment variable tokenchat reads. */
@@ -72,6 +75,9 @@ export type Config = Readonly<{
   hashQueueLimit: number;
   logLevel: string;
   shutdownTimeoutMs: number;
+  modelsFile: string | undefined;
+  signupBonus: number;
+  holdRecoveryMs: number;
 }>;
 
 export class ConfigError extends Error {}
@@ -107,5 +113,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     hashQueueLimit: e.HASH_QUEUE_LIMIT,
     logLevel: e.LOG_LEVEL,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    modelsFile: e.MODELS_FILE && path.resolve(e.MODELS_FILE),
+    signupBonus: e.SIGNUP_BONUS,
+    holdRecoveryMs: e.HOLD_RECOVERY_MINUTES * 60_000,
   });
 }

@@ -4,7 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { createApp } from './app';
 import type { Config } from './config';
 import { migrate, openDatabase, type Database } from './db';
+import { recoverHolds } from './ledger';
 import { createLogger, type Logger } from './log';
+import { loadModels } from './models';
 import { loadSessionSecret, openSessionStore } from './sessions';
 
 export interface RunningServer {
@@ -19,8 +21,15 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const database = openDatabase(config.dataDir);
   const applied = migrate(database);
   if (applied.length) logger.info({ applied }, 'migrations applied');
+  const models = loadModels(config.modelsFile);
+  const sweep = () => {
+    const recovered = recoverHolds(database.raw, config.holdRecoveryMs);
+    if (recovered.settled + recovered.released) logger.warn(recovered, 'recovered holds left by a crashed process');
+  };
+  sweep();
+  const sweeper = setInterval(sweep, 60_000).unref();
   const sessions = openSessionStore(config);
-  const app = createApp({ config, database, sessions, sessionSecret: loadSessionSecret(config), logger });
+  const app = createApp({ config, database, sessions, models, sessionSecret: loadSessionSecret(config), logger });
   let closing = false;
   const server = http.createServer((req, res) => {
     // While draining, answers close their connection so keep-alive clients do not hold shutdown up.
@@ -47,6 +56,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
         server.closeIdleConnections();
       });
       clearTimeout(force);
+      clearInterval(sweeper);
       await Promise.all([database.close(), sessions.close()]);
       logger.info('tokenchat stopped');
     })());

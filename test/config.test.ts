@@ -16,12 +16,14 @@ describe('loadConfig', () => {
       SESSION_ABSOLUTE_HOURS: '12', TRUST_PROXY: '1', BODY_LIMIT: '512kb', ALLOW_REGISTRATION: 'false',
       LOGIN_RATE_LIMIT_PER_IP: '9', LOGIN_RATE_LIMIT_PER_USER: '4', LOGIN_RATE_WINDOW_MINUTES: '5',
       HASH_CONCURRENCY: '3', HASH_QUEUE_LIMIT: '7', LOG_LEVEL: 'warn', SHUTDOWN_TIMEOUT_MS: '2000', NODE_ENV: 'production',
+      MODELS_FILE: '/etc/models.json', SIGNUP_BONUS: '0', HOLD_RECOVERY_MINUTES: '3',
     });
     expect(c).toEqual({
       env: 'production', host: '0.0.0.0', port: 8080, dataDir: '/tmp/x', sessionSecret: 's'.repeat(32),
       sessionIdleMs: 30 * 60_000, sessionAbsoluteMs: 12 * 3600_000, trustProxy: 1, bodyLimitBytes: 512 * 1024,
       allowRegistration: false, loginRateLimitPerIp: 9, loginRateLimitPerUser: 4, loginRateWindowMs: 5 * 60_000,
       hashConcurrency: 3, hashQueueLimit: 7, logLevel: 'warn', shutdownTimeoutMs: 2000,
+      modelsFile: '/etc/models.json', signupBonus: 0, holdRecoveryMs: 3 * 60_000,
     });
   });
 
@@ -51,6 +53,9 @@ describe('loadConfig', () => {
     ['LOG_LEVEL', 'loud', 'LOG_LEVEL'],
     ['NODE_ENV', 'staging', 'NODE_ENV'],
     ['SHUTDOWN_TIMEOUT_MS', 'soon', 'SHUTDOWN_TIMEOUT_MS must be a whole number'],
+    ['SIGNUP_BONUS', '-10', 'SIGNUP_BONUS must be a whole number'],
+    ['SIGNUP_BONUS', '2000000000', 'SIGNUP_BONUS must be at most 1000000000'],
+    ['HOLD_RECOVERY_MINUTES', '0', 'HOLD_RECOVERY_MINUTES must be at least 1'],
   ])('%s=%s is refused with a message naming the variable', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);

@@ -36,6 +36,7 @@ export const en = {
   'home.welcome': 'Signed in as {name}.',
   'home.role.admin': 'You are an administrator.',
   'home.role.user': 'You are a member.',
+  'home.balance': 'Balance: {n} tokens',
   'home.member_since': 'Member since {date}',
   'error.title': 'Error',
   'error.404': 'Page not found.',

@@ -38,6 +38,7 @@ export const zhCN: Record<keyof typeof en, string> = {
   'home.welcome': '当前登录：{name}。',
   'home.role.admin': '你是管理员。',
   'home.role.user': '你是普通成员。',
+  'home.balance': '余额：{n} tokens',
   'home.member_since': '注册于 {date}',
   'error.title': '出错了',
   'error.404': '页面不存在。',

@@ -1,6 +1,8 @@
 // The start page and the language switch.
 import { Router } from 'express';
+import type { Services } from '../app';
 import { isLocale, LOCALE_COOKIE } from '../i18n';
+import { balanceOf } from '../ledger';
 import { HttpError } from '../http-error';
 import { renderPage } from '../views';
 
@@ -11,12 +13,12 @@ export function safeReturnPath(value: unknown): string {
   return typeof value === 'string' && /^\/(?![/\\])/.test(value) ? value : '/';
 }
 
-export function homeRoutes(): Router {
+export function homeRoutes({ database }: Services): Router {
   const router = Router();
 
   router.get('/', (req, res) => {
     if (!req.user) return res.redirect(303, '/login');
-    renderPage(req, res, 'home', { title: res.locals.t('home.title') });
+    renderPage(req, res, 'home', { title: res.locals.t('home.title'), balance: balanceOf(database.raw, req.user.id) });
   });
 
   router.post('/lang', (req, res) => {

@@ -1,0 +1,250 @@
+// The ONLY writer of balances. Every change is one append-only ledger row written in the same
+// transaction as the balance update; `balance >= 0` is enforced by CHECK constraints in SQL.
+// Transactions are BEGIN IMMEDIATE on the synchronous SQLite handle: the write lock is taken
+// first, so several processes on one file serialise instead of failing, and a turn's reserve +
+// settle costs tens of microseconds.
+import type SqliteDatabase from 'better-sqlite3';
+import { affordableCompletion, priceOf, type ModelInfo } from './models';
+
+type Raw = SqliteDatabase.Database;
+export type CreditKind = 'signup_bonus' | 'grant' | 'adjust';
+export const MAX_AMOUNT = 1_000_000_000_000; // a trillion tokens: far past any real grant, far below 2^53
+
+export class LedgerError extends Error {}
+
+export interface Hold {
+  id: number;
+  userId: number;
+  turnKey: string;
+  model: string;
+  amount: number;
+  promptTokens: number;
+  maxCompletion: number;
+  state: 'held' | 'settled' | 'released';
+  charge: number | null;
+}
+
+export type ReserveResult =
+  | { status: 'held'; hold: Hold; balance: number }
+  | { status: 'duplicate'; hold: Hold; balance: number }
+  | { status: 'insufficient'; missing: number; balance: number };
+
+export interface Usage {
+  promptTokens: number;
+  completionTokens: number;
+  source: 'reported' | 'estimated';
+  outcome: 'ok' | 'stopped' | 'error' | 'recovered';
+  latencyMs?: number;
+  conversationId?: number;
+  messageId?: number;
+  apiRequestId?: string;
+}
+
+export interface SettleResult {
+  charge: number;
+  uncollected: number;
+  balance: number;
+}
+
+function checkAmount(amount: unknown): number {
+  if (typeof amount !== 'number' || !Number.isSafeInteger(amount) || amount === 0 || Math.abs(amount) > MAX_AMOUNT) {
+    throw new LedgerError(`amount must be a whole number from 1 to ${MAX_AMOUNT} (or its negative)`);
+  }
+  return amount;
+}
+
+const HOLD_COLUMNS = `id, user_id AS userId, turn_key AS turnKey, model, amount, prompt_tokens AS promptTokens,
+  max_completion AS maxCompletion, state, charge, prompt_rate AS promptRate, completion_rate AS completionRate,
+  delivered`;
+
+/** Prepared statements, made once per connection. */
+function statements(raw: Raw) {
+  const q = (text: string) => raw.prepare(text);
+  return {
+    open: q('INSERT INTO balances (user_id) VALUES (?) ON CONFLICT (user_id) DO NOTHING'),
+    balance: q('SELECT balance FROM balances WHERE user_id = ?').pluck(),
+    add: q('UPDATE balances SET balance = balance + @amount WHERE user_id = @userId AND balance + @amount >= 0 RETURNING balance').pluck(),
+    take: q(`UPDATE balances SET last_hold = min(balance, @full), balance = balance - min(balance, @full)
+             WHERE user_id = @userId AND balance >= @minimum RETURNING last_hold AS held, balance`),
+    row: q(`INSERT INTO ledger (user_id, kind, amount, balance_after, actor_id, hold_id, code_id, note)
+            VALUES (@userId, @kind, @amount, @balanceAfter, @actorId, @holdId, @codeId, @note)`),
+    holdByKey: q(`SELECT ${HOLD_COLUMNS} FROM holds WHERE user_id = ? AND turn_key = ?`),
+    holdById: q(`SELECT ${HOLD_COLUMNS} FROM holds WHERE id = ?`),
+    newHold: q(`INSERT INTO holds (user_id, turn_key, model, amount, prompt_tokens, max_completion, prompt_rate, completion_rate)
+                VALUES (@userId, @turnKey, @model, @amount, @promptTokens, @maxCompletion, @promptRate, @completionRate) RETURNING id`).pluck(),
+    closeHold: q(`UPDATE holds SET state = @state, charge = @charge, closed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                  WHERE id = @id AND state = 'held'`),
+    delivered: q(`UPDATE holds SET delivered = max(delivered, ?) WHERE id = ? AND state = 'held'`),
+    usage: q(`INSERT INTO usage (user_id, hold_id, model, prompt_tokens, completion_tokens, charge, uncollected, source, outcome,
+              latency_ms, conversation_id, message_id, api_request_id)
+              VALUES (@userId, @holdId, @model, @promptTokens, @completionTokens, @charge, @uncollected, @source, @outcome,
+              @latencyMs, @conversationId, @messageId, @apiRequestId)`),
+  };
+}
+type Statements = ReturnType<typeof statements>;
+const cache = new WeakMap<Raw, Statements>();
+export function stmts(raw: Raw): Statements {
+  let s = cache.get(raw);
+  if (!s) cache.set(raw, (s = statements(raw)));
+  return s;
+}
+
+type HoldRow = Hold & { promptRate: number; completionRate: number; delivered: number };
+const publicHold = ({ promptRate: _p, completionRate: _c, delivered: _d, ...hold }: HoldRow): Hold => hold;
+
+export function balanceOf(raw: Raw, userId: number): number {
+  return (stmts(raw).balance.get(userId) as number | undefined) ?? 0;
+}
+
+/** Adds (or, negative, removes) tokens inside an open transaction; never below zero. */
+export function creditInTx(
+  raw: Raw,
+  entry: { userId: number; amount: number; kind: CreditKind | 'redeem'; actorId?: number; codeId?: number; note?: string },
+): number {
+  const s = stmts(raw);
+  s.open.run(entry.userId);
+  const balance = s.add.get({ userId: entry.userId, amount: entry.amount }) as number | undefined;
+  if (balance === undefined) {
+    throw new LedgerError(`balance would go below zero (it is ${balanceOf(raw, entry.userId)})`);
+  }
+  s.row.run({
+    userId: entry.userId, kind: entry.kind, amount: entry.amount, balanceAfter: balance,
+    actorId: entry.actorId ?? null, holdId: null, codeId: entry.codeId ?? null, note: entry.note ?? null,
+  });
+  return balance;
+}
+
+/** Gives a new account its balance row and, when there is one, its signup bonus. */
+export async function openAccount(raw: Raw, userId: number, signupBonus: number): Promise<number> {
+  if (signupBonus === 0) {
+    stmts(raw).open.run(userId);
+    return 0;
+  }
+  return grant(raw, userId, signupBonus, { kind: 'signup_bonus' });
+}
+
+/** Grants (positive) or deducts (negative) tokens; a deduction past zero is refused and writes nothing. */
+export async function grant(
+  raw: Raw,
+  userId: number,
+  amount: unknown,
+  opts: { kind?: CreditKind; actorId?: number; note?: string } = {},
+): Promise<number> {
+  const checked = checkAmount(amount);
+  if (opts.note !== undefined && opts.note.length > 500) throw new LedgerError('note must be at most 500 characters');
+  return raw.transaction(() => creditInTx(raw, { userId, amount: checked, kind: opts.kind ?? 'grant', ...opts })).immediate();
+}
+
+/**
+ * Sets aside what the turn may cost: the prompt plus as many completion tokens (up to
+ * maxCompletion) as the balance pays for, in one conditional UPDATE. Refuses when not even the
+ * prompt and one completion token are affordable. A repeated turn key returns the first hold.
+ */
+export async function reserve(
+  raw: Raw,
+  req: { userId: number; turnKey: string; model: ModelInfo; promptTokens: number; maxCompletion: number },
+): Promise<ReserveResult> {
+  const s = stmts(raw);
+  return raw
+    .transaction((): ReserveResult => {
+      const existing = s.holdByKey.get(req.userId, req.turnKey) as HoldRow | undefined;
+      if (existing) return { status: 'duplicate', hold: publicHold(existing), balance: balanceOf(raw, req.userId) };
+      s.open.run(req.userId);
+      const minimum = priceOf(req.model, req.promptTokens, 1);
+      const full = priceOf(req.model, req.promptTokens, req.maxCompletion);
+      const took = s.take.get({ userId: req.userId, full, minimum }) as { held: number; balance: number } | undefined;
+      if (!took) {
+        const balance = balanceOf(raw, req.userId);
+        return { status: 'insufficient', missing: minimum - balance, balance };
+      }
+      const maxCompletion = Math.min(req.maxCompletion, affordableCompletion(req.model, req.promptTokens, took.held));
+      const row = {
+        userId: req.userId, turnKey: req.turnKey, model: req.model.id, amount: took.held, promptTokens: req.promptTokens,
+        maxCompletion, promptRate: req.model.promptRate, completionRate: req.model.completionRate,
+      };
+      const id = s.newHold.run(row).lastInsertRowid as number;
+      s.row.run({ userId: req.userId, kind: 'reserve', amount: -took.held, balanceAfter: took.balance, actorId: null, holdId: id, codeId: null, note: null });
+      const hold: Hold = { id, userId: req.userId, turnKey: req.turnKey, model: req.model.id, amount: took.held, promptTokens: req.promptTokens, maxCompletion, state: 'held', charge: null };
+      return { status: 'held', hold, balance: took.balance };
+    })
+    .immediate();
+}
+
+/** Records completion tokens streamed so far, so a crash mid-turn can still be charged for them. */
+export function recordDelivered(raw: Raw, holdId: number, completionTokens: number): void {
+  stmts(raw).delivered.run(completionTokens, holdId);
+}
+
+function closeHold(raw: Raw, hold: HoldRow, usage: Usage, kind: 'settle' | 'release'): SettleResult {
+  const s = stmts(raw);
+  const wanted = kind === 'release' ? 0 : priceOf(hold, usage.promptTokens, usage.completionTokens);
+  const balanceBefore = balanceOf(raw, hold.userId);
+  // A provider may count a few more tokens than were held for; take what is left, record the rest.
+  const charge = Math.min(wanted, hold.amount + balanceBefore);
+  const refund = hold.amount - charge;
+  const balance = balanceBefore + refund;
+  if (refund !== 0) s.add.get({ userId: hold.userId, amount: refund });
+  s.row.run({ userId: hold.userId, kind, amount: refund, balanceAfter: balance, actorId: null, holdId: hold.id, codeId: null, note: kind === 'release' ? usage.outcome : null });
+  s.closeHold.run({ id: hold.id, state: kind === 'settle' ? 'settled' : 'released', charge });
+  s.usage.run({
+    userId: hold.userId, holdId: hold.id, model: hold.model, promptTokens: usage.promptTokens,
+    completionTokens: usage.completionTokens, charge, uncollected: wanted - charge, source: usage.source,
+    outcome: usage.outcome, latencyMs: usage.latencyMs ?? null, conversationId: usage.conversationId ?? null,
+    messageId: usage.messageId ?? null, apiRequestId: usage.apiRequestId ?? null,
+  });
+  return { charge, uncollected: wanted - charge, balance };
+}
+
+function withOpenHold<T>(raw: Raw, holdId: number, fn: (hold: HoldRow) => T): T {
+  return raw
+    .transaction(() => {
+      const hold = stmts(raw).holdById.get(holdId) as HoldRow | undefined;
+      if (!hold) throw new LedgerError(`no hold ${holdId}`);
+      if (hold.state !== 'held') throw new LedgerError(`hold ${holdId} is already ${hold.state}`);
+      return fn(hold);
+    })
+    .immediate();
+}
+
+/** Charges the turn for its real usage and gives back the rest of the hold. */
+export async function settle(raw: Raw, holdId: number, usage: Usage): Promise<SettleResult> {
+  for (const n of [usage.promptTokens, usage.completionTokens]) {
+    if (!Number.isSafeInteger(n) || n < 0) throw new LedgerError('token counts must be whole numbers >= 0');
+  }
+  return withOpenHold(raw, holdId, (hold) => closeHold(raw, hold, usage, 'settle'));
+}
+
+/** Gives the whole hold back: the turn failed before any output. */
+export async function release(raw: Raw, holdId: number, reason: 'error' | 'recovered' = 'error'): Promise<SettleResult> {
+  return withOpenHold(raw, holdId, (hold) =>
+    closeHold(raw, hold, { promptTokens: 0, completionTokens: 0, source: 'estimated', outcome: reason }, 'release'),
+  );
+}
+
+export function findHold(raw: Raw, userId: number, turnKey: string): Hold | undefined {
+  const row = stmts(raw).holdByKey.get(userId, turnKey) as HoldRow | undefined;
+  return row && publicHold(row);
+}
+
+/**
+ * Resolves holds older than `olderThanMs`, left by a process that died mid-turn, by the stop
+ * rule: a turn that delivered output is charged its prompt plus what it delivered; one that
+ * delivered nothing is released.
+ */
+export function recoverHolds(raw: Raw, olderThanMs: number): { settled: number; released: number } {
+  const cutoff = new Date(Date.now() - olderThanMs).toISOString();
+  const ids = raw.prepare(`SELECT id FROM holds WHERE state = 'held' AND created_at <= ?`).pluck().all(cutoff) as number[];
+  const result = { settled: 0, released: 0 };
+  for (const id of ids) {
+    raw
+      .transaction(() => {
+        const hold = stmts(raw).holdById.get(id) as HoldRow | undefined;
+        if (!hold || hold.state !== 'held') return; // another process got there first
+        const usage: Usage = { promptTokens: hold.promptTokens, completionTokens: hold.delivered, source: 'estimated', outcome: 'recovered' };
+        closeHold(raw, hold, usage, hold.delivered > 0 ? 'settle' : 'release');
+        result[hold.delivered > 0 ? 'settled' : 'released']++;
+      })
+      .immediate();
+  }
+  return result;
+}

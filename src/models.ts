@@ -1,0 +1,94 @@
+// The models file: which models exist, how to count their tokens, and what they cost.
+// Rates are fixed-point: millionths of a balance token per raw token, so charges are exact integers.
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+
+export const DEFAULT_MODELS_FILE = path.join(__dirname, '..', 'models.json');
+export const RATE_SCALE = 1_000_000n;
+
+export interface ModelInfo {
+  id: string;
+  name: string;
+  encoding: 'cl100k_base' | 'o200k_base';
+  contextWindow: number;
+  /** Millionths of a balance token per prompt token. */
+  promptRate: number;
+  completionRate: number;
+}
+
+export interface ModelCatalog {
+  defaultEncoding: ModelInfo['encoding'];
+  models: ModelInfo[];
+  find(id: string): ModelInfo | undefined;
+}
+
+// A rate is a plain decimal number from 0 to 1000 with at most six decimal places.
+const rate = z
+  .union([z.number(), z.string()])
+  .transform((v) => String(v))
+  .refine((s) => /^\d{1,4}(\.\d{1,6})?$/.test(s) && Number(s) <= 1000, 'must be a number from 0 to 1000 with at most 6 decimals')
+  .transform((s) => {
+    const [whole, frac = ''] = s.split('.');
+    return Number(whole) * 1_000_000 + Number(frac.padEnd(6, '0'));
+  });
+
+const encoding = z.enum(['cl100k_base', 'o200k_base']);
+const schema = z.object({
+  default_encoding: encoding.default('o200k_base'),
+  models: z
+    .array(
+      z.object({
+        id: z.string().regex(/^[\w.:/-]{1,100}$/, 'must be 1-100 characters of letters, digits and _ . : / -'),
+        name: z.string().min(1).max(100),
+        encoding,
+        context_window: z.number().int().min(16).max(100_000_000),
+        prompt_rate: rate,
+        completion_rate: rate,
+      }),
+    )
+    .min(1, 'must list at least one model'),
+});
+
+export class ModelsFileError extends Error {}
+
+export function loadModels(file = DEFAULT_MODELS_FILE): ModelCatalog {
+  let json: unknown;
+  try {
+    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ModelsFileError(`MODELS_FILE ${file}: ${(err as Error).message}`);
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const first = parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.')} ${i.message}`);
+    throw new ModelsFileError(`MODELS_FILE ${file}: ${first.join('; ')}`);
+  }
+  const ids = new Set<string>();
+  const models = parsed.data.models.map((m): ModelInfo => {
+    if (ids.has(m.id)) throw new ModelsFileError(`MODELS_FILE ${file}: model "${m.id}" is listed twice`);
+    ids.add(m.id);
+    return Object.freeze({ id: m.id, name: m.name, encoding: m.encoding, contextWindow: m.context_window, promptRate: m.prompt_rate, completionRate: m.completion_rate });
+  });
+  const byId = new Map(models.map((m) => [m.id, m]));
+  return Object.freeze({ defaultEncoding: parsed.data.default_encoding, models, find: (id: string) => byId.get(id) });
+}
+
+/** The charge in balance tokens: the ceiling of the weighted sum, in exact integer arithmetic. */
+export function priceOf(rates: { promptRate: number; completionRate: number }, prompt: number, completion: number): number {
+  const micro = BigInt(prompt) * BigInt(rates.promptRate) + BigInt(completion) * BigInt(rates.completionRate);
+  return Number((micro + RATE_SCALE - 1n) / RATE_SCALE);
+}
+
+/** The most completion tokens `budget` pays for after the prompt (Infinity when completions are free). */
+export function affordableCompletion(rates: { promptRate: number; completionRate: number }, prompt: number, budget: number): number {
+  const left = BigInt(budget) * RATE_SCALE - BigInt(prompt) * BigInt(rates.promptRate);
+  if (left < 0n) return -1;
+  if (rates.completionRate === 0) return Number.POSITIVE_INFINITY;
+  return Number(left / BigInt(rates.completionRate));
+}
+
+/** A rate as the decimal text it was written as. */
+export function formatRate(micro: number): string {
+  return (micro / 1_000_000).toFixed(6).replace(/\.?0+$/, '');
+}
