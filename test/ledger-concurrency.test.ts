@@ -1,0 +1,70 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createCodes } from '../src/codes';
+import { migrate, openDatabase, type Database } from '../src/db';
+import { balanceOf, openAccount } from '../src/ledger';
+import { verifyLedger } from '../src/ledger-verify';
+import { tempDir } from './helpers';
+
+const WORKER = path.join(__dirname, 'fixtures', 'ledger-worker.js');
+type Out = { held: number; insufficient: number; amounts: number; redeemed: number; refused: number };
+
+/** Starts the workers, lets them all go at once, and collects what each did. */
+async function race(args: string[][]): Promise<Out[]> {
+  const children = args.map((a) => spawn('node', [WORKER, ...a], { stdio: ['pipe', 'pipe', 'inherit'] }));
+  const results = children.map(
+    (child) =>
+      new Promise<Out>((resolve, reject) => {
+        let text = '';
+        child.stdout.setEncoding('utf8').on('data', (d: string) => (text += d));
+        child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(text) as Out) : reject(new Error(`worker exited ${code}`))));
+      }),
+  );
+  await new Promise((resolve) => setTimeout(resolve, 300)); // all have opened the database
+  for (const child of children) child.stdin.end('go');
+  return Promise.all(results);
+}
+
+let dir: string;
+let database: Database;
+beforeEach(() => {
+  dir = tempDir();
+  database = openDatabase(dir);
+  migrate(database);
+});
+afterEach(async () => {
+  await database.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function addUser(name: string): number {
+  return Number(database.raw.prepare(`INSERT INTO users (username, username_key, password_hash) VALUES (?, ?, '$argon2id$x')`).run(name, name).lastInsertRowid);
+}
+
+test('200 concurrent reserves from 4 processes on one SQLite file never overspend', async () => {
+  const userId = addUser('contended');
+  await openAccount(database.raw, userId, 5000); // pays for 100 holds of 50
+  const outs = await race(Array.from({ length: 4 }, () => [dir, 'reserve', String(userId), '50']));
+  const held = outs.reduce((s, o) => s + o.held, 0);
+  const insufficient = outs.reduce((s, o) => s + o.insufficient, 0);
+  expect(held + insufficient).toBe(200);
+  // Each hold is 50 and a settled turn uses all of it, so exactly 100 fit and nothing is left.
+  expect(held).toBe(100);
+  expect(outs.reduce((s, o) => s + o.amounts, 0)).toBe(5000);
+  expect(balanceOf(database.raw, userId)).toBe(0);
+  expect(verifyLedger(database.raw, 3_600_000)).toEqual([]);
+  const reserves = database.raw.prepare(`SELECT count(*) FROM ledger WHERE kind = 'reserve'`).pluck().get();
+  expect(reserves).toBe(held);
+});
+
+test('four processes redeeming one code at once: exactly one succeeds', async () => {
+  const users = ['racer1', 'racer2', 'racer3', 'racer4'].map(addUser);
+  for (const id of users) await openAccount(database.raw, id, 0);
+  const [code] = await createCodes(database.raw, { tokens: 777, count: 1 });
+  const outs = await race(users.map((id) => [dir, 'redeem', String(id), '3', code!]));
+  expect(outs.reduce((s, o) => s + o.redeemed, 0)).toBe(1);
+  expect(outs.reduce((s, o) => s + o.refused, 0)).toBe(11);
+  expect(users.map((id) => balanceOf(database.raw, id)).sort((a, b) => a - b)).toEqual([0, 0, 0, 777]);
+  expect(verifyLedger(database.raw, 3_600_000)).toEqual([]);
+});

@@ -1,0 +1,160 @@
+import fs from 'node:fs';
+import { migrate, openDatabase, type Database } from '../src/db';
+import { createCodes, CodeError, redeem } from '../src/codes';
+import { balanceOf, grant, LedgerError, openAccount, recordDelivered, recoverHolds, release, reserve, settle } from '../src/ledger';
+import { verifyLedger } from '../src/ledger-verify';
+import { loadModels, priceOf, type ModelInfo } from '../src/models';
+import { tempDir } from './helpers';
+
+const models = loadModels();
+const flat = models.find('demo')!; // 1 and 1
+const pricey: ModelInfo = { ...flat, id: 'pricey', promptRate: 2_500_000, completionRate: 10_000_000 }; // 2.5 and 10
+
+let dir: string;
+let database: Database;
+let userId: number;
+let n = 0;
+
+function newUser(): number {
+  n++;
+  return Number(database.raw.prepare(`INSERT INTO users (username, username_key, password_hash) VALUES (?, ?, '$argon2id$x')`).run(`user${n}`, `user${n}`).lastInsertRowid);
+}
+const ledgerRows = (id: number) => database.raw.prepare('SELECT kind, amount, balance_after AS after FROM ledger WHERE user_id = ? ORDER BY id').all(id);
+
+beforeEach(async () => {
+  dir = tempDir();
+  database = openDatabase(dir);
+  migrate(database);
+  userId = newUser();
+  await openAccount(database.raw, userId, 2000);
+});
+afterEach(async () => {
+  expect(verifyLedger(database.raw, 60_000)).toEqual([]);
+  await database.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('pricing', () => {
+  test('charge is the ceiling of the weighted sum, in integers', () => {
+    expect(priceOf(flat, 10, 5)).toBe(15);
+    expect(priceOf(pricey, 1, 0)).toBe(3); // 2.5 -> 3
+    expect(priceOf(pricey, 2, 1)).toBe(15); // 5 + 10
+    expect(priceOf({ promptRate: 333_333, completionRate: 0 }, 3, 0)).toBe(1); // 0.999999 -> 1
+    expect(priceOf({ promptRate: 100_000, completionRate: 100_000 }, 7, 3)).toBe(1); // 0.1 * 10 exactly, no drift
+    expect(priceOf({ promptRate: 100_000, completionRate: 100_000 }, 7, 4)).toBe(2);
+  });
+});
+
+describe('reserve, settle, release', () => {
+  test('a turn holds prompt + max completion, then settles to real usage and refunds the rest', async () => {
+    const r = await reserve(database.raw, { userId, turnKey: 't1', model: flat, promptTokens: 100, maxCompletion: 500 });
+    expect(r).toMatchObject({ status: 'held', balance: 1400, hold: { amount: 600, maxCompletion: 500 } });
+    if (r.status !== 'held') throw new Error();
+    const s = await settle(database.raw, r.hold.id, { promptTokens: 100, completionTokens: 42, source: 'reported', outcome: 'ok' });
+    expect(s).toEqual({ charge: 142, uncollected: 0, balance: 1858 });
+    expect(ledgerRows(userId)).toEqual([
+      { kind: 'signup_bonus', amount: 2000, after: 2000 },
+      { kind: 'reserve', amount: -600, after: 1400 },
+      { kind: 'settle', amount: 458, after: 1858 },
+    ]);
+    const usage = database.raw.prepare('SELECT prompt_tokens, completion_tokens, charge, source, outcome FROM usage').get();
+    expect(usage).toEqual({ prompt_tokens: 100, completion_tokens: 42, charge: 142, source: 'reported', outcome: 'ok' });
+  });
+
+  test('max completion shrinks to what the balance pays for after the prompt', async () => {
+    await grant(database.raw, userId, -1900); // 100 left
+    const r = await reserve(database.raw, { userId, turnKey: 't', model: pricey, promptTokens: 10, maxCompletion: 4096 });
+    // prompt costs 25; 75 left pays for 7 completion tokens at 10 each
+    expect(r).toMatchObject({ status: 'held', balance: 0, hold: { amount: 100, maxCompletion: 7 } });
+  });
+
+  test('not even the prompt and one completion token affordable: insufficient, says how many are missing, writes nothing', async () => {
+    await grant(database.raw, userId, -1990); // 10 left
+    const before = ledgerRows(userId);
+    const r = await reserve(database.raw, { userId, turnKey: 't', model: pricey, promptTokens: 4, maxCompletion: 100 });
+    expect(r).toEqual({ status: 'insufficient', missing: 10, balance: 10 }); // 10 + 10 needed
+    expect(ledgerRows(userId)).toEqual(before);
+  });
+
+  test('a repeated turn key returns the first hold and never charges twice', async () => {
+    const a = await reserve(database.raw, { userId, turnKey: 'same', model: flat, promptTokens: 10, maxCompletion: 10 });
+    const b = await reserve(database.raw, { userId, turnKey: 'same', model: flat, promptTokens: 10, maxCompletion: 10 });
+    expect(b.status).toBe('duplicate');
+    if (a.status !== 'held' || b.status !== 'duplicate') throw new Error();
+    expect(b.hold.id).toBe(a.hold.id);
+    expect(balanceOf(database.raw, userId)).toBe(1980);
+    await settle(database.raw, a.hold.id, { promptTokens: 10, completionTokens: 10, source: 'estimated', outcome: 'ok' });
+    await expect(settle(database.raw, a.hold.id, { promptTokens: 10, completionTokens: 10, source: 'estimated', outcome: 'ok' })).rejects.toThrow('already settled');
+    await expect(release(database.raw, a.hold.id)).rejects.toThrow('already settled');
+    expect(balanceOf(database.raw, userId)).toBe(1980);
+  });
+
+  test('an upstream error before any output: release charges nothing', async () => {
+    const r = await reserve(database.raw, { userId, turnKey: 't', model: flat, promptTokens: 50, maxCompletion: 50 });
+    if (r.status !== 'held') throw new Error();
+    expect(await release(database.raw, r.hold.id)).toEqual({ charge: 0, uncollected: 0, balance: 2000 });
+  });
+
+  test('a provider counting more than was held takes what is left and records the rest as uncollected', async () => {
+    await grant(database.raw, userId, -1980); // 20 left
+    const r = await reserve(database.raw, { userId, turnKey: 't', model: flat, promptTokens: 10, maxCompletion: 10 });
+    if (r.status !== 'held') throw new Error();
+    const s = await settle(database.raw, r.hold.id, { promptTokens: 14, completionTokens: 10, source: 'reported', outcome: 'ok' });
+    expect(s).toEqual({ charge: 20, uncollected: 4, balance: 0 });
+  });
+
+  test('a crash mid-turn: recovery charges prompt + delivered, or releases when nothing was delivered', async () => {
+    const a = await reserve(database.raw, { userId, turnKey: 'a', model: flat, promptTokens: 30, maxCompletion: 100 });
+    const b = await reserve(database.raw, { userId, turnKey: 'b', model: flat, promptTokens: 30, maxCompletion: 100 });
+    if (a.status !== 'held' || b.status !== 'held') throw new Error();
+    recordDelivered(database.raw, a.hold.id, 12);
+    expect(recoverHolds(database.raw, 60_000)).toEqual({ settled: 0, released: 0 }); // still young
+    expect(recoverHolds(database.raw, 0)).toEqual({ settled: 1, released: 1 });
+    expect(balanceOf(database.raw, userId)).toBe(2000 - 42);
+  });
+});
+
+describe('grants', () => {
+  test.each([0, 1.5, -0.5, NaN, Infinity, 1e13, '100', null])('grant of %p is refused and writes no row', async (amount) => {
+    const before = ledgerRows(userId);
+    await expect(grant(database.raw, userId, amount)).rejects.toThrow(LedgerError);
+    expect(ledgerRows(userId)).toEqual(before);
+  });
+
+  test('a deduction past zero is refused and writes nothing', async () => {
+    await expect(grant(database.raw, userId, -2001)).rejects.toThrow('balance would go below zero (it is 2000)');
+    expect(balanceOf(database.raw, userId)).toBe(2000);
+    expect(await grant(database.raw, userId, -2000, { note: 'all of it' })).toBe(0);
+  });
+
+  test('balance >= 0 is enforced by SQL even when code is bypassed', () => {
+    expect(() => database.raw.prepare('UPDATE balances SET balance = -1 WHERE user_id = ?').run(userId)).toThrow(/CHECK constraint failed/);
+  });
+});
+
+describe('redemption codes', () => {
+  test('a code redeems once, case-insensitively, with look-alike letters forgiven', async () => {
+    const [code] = await createCodes(database.raw, { tokens: 500, count: 1 });
+    expect(code).toMatch(/^TC(-[0-9A-HJKMNP-TV-Z]{5}){4}$/);
+    const sloppy = code!.toLowerCase().replace(/-/g, ' ').replace(/0/g, 'o').replace(/1/g, 'l');
+    expect(await redeem(database.raw, userId, sloppy)).toEqual({ tokens: 500, balance: 2500 });
+    await expect(redeem(database.raw, userId, code!)).rejects.toEqual(new CodeError('used'));
+    const other = newUser();
+    await expect(redeem(database.raw, other, code!)).rejects.toThrow('code is used');
+    expect(balanceOf(database.raw, other)).toBe(0);
+  });
+
+  test('unknown and expired codes are refused and credit nothing', async () => {
+    await expect(redeem(database.raw, userId, 'TC-AAAAA-AAAAA-AAAAA-AAAAA')).rejects.toThrow('code is unknown');
+    const [code] = await createCodes(database.raw, { tokens: 5, count: 1, expiresAt: new Date(Date.now() + 60_000) });
+    database.raw.prepare(`UPDATE redemption_codes SET expires_at = '2000-01-01T00:00:00.000Z'`).run();
+    await expect(redeem(database.raw, userId, code!)).rejects.toThrow('code is expired');
+    expect(balanceOf(database.raw, userId)).toBe(2000);
+  });
+
+  test('codes are stored hashed, never in plain text', async () => {
+    const codes = await createCodes(database.raw, { tokens: 5, count: 3 });
+    const dump = JSON.stringify(database.raw.prepare('SELECT * FROM redemption_codes').all());
+    for (const c of codes) expect(dump).not.toContain(c.slice(3, 8));
+  });
+});
