@@ -193,3 +193,14 @@ describe('throttling per IP', () => {
     }
   });
 });
+
+describe('signup bonus', () => {
+  test('a new account starts with SIGNUP_BONUS tokens, written as a ledger row, shown on the home page', async () => {
+    const agent = srv.agent();
+    await register(agent, 'bonususer');
+    const user = await findByName(srv.database.db, 'bonususer');
+    const rows = srv.database.raw.prepare('SELECT kind, amount, balance_after FROM ledger WHERE user_id = ?').all(user!.id);
+    expect(rows).toEqual([{ kind: 'signup_bonus', amount: 2000, balance_after: 2000 }]);
+    expect((await agent.get('/')).text).toContain('Balance: 2,000 tokens');
+  });
+});

@@ -41,7 +41,7 @@ test('tokenchat --help lists the commands', async () => {
 
 test('tokenchat migrate applies once and is safe to run twice', async () => {
   const first = await tokenchat(['migrate'], { env });
-  expect(first).toMatchObject({ code: 0, stdout: 'applied: 001_init.sql\n' });
+  expect(first).toMatchObject({ code: 0, stdout: 'applied: 001_init.sql, 002_ledger.sql\n' });
   const second = await tokenchat(['migrate'], { env });
   expect(second).toMatchObject({ code: 0, stdout: 'database is up to date\n' });
 });
@@ -101,4 +101,52 @@ test('tokenchat backup copies a consistent database that a restore can serve fro
   expect(again.code).toBe(1);
   expect(again.stderr).toMatch(/^tokenchat: .*already exists; choose an empty directory\n$/);
   fs.rmSync(path.dirname(dest), { recursive: true, force: true });
+});
+
+describe('ledger commands', () => {
+  beforeEach(async () => {
+    await tokenchat(['user', 'add', 'payer'], { env, input: 'payer password\n' });
+  });
+
+  test('grant, deduct and balance; the signup bonus is there from the start', async () => {
+    expect((await tokenchat(['balance', 'payer'], { env })).stdout).toBe('2000\n');
+    expect(await tokenchat(['grant', 'payer', '500', '--note', 'welcome'], { env })).toMatchObject({ code: 0, stdout: 'granted 500; payer now has 2500\n' });
+    expect(await tokenchat(['grant', 'payer', '-2500'], { env })).toMatchObject({ code: 0, stdout: 'deducted 2500; payer now has 0\n' });
+    expect(await tokenchat(['ledger', 'verify'], { env })).toMatchObject({ code: 0, stdout: 'ledger ok\n' });
+  });
+
+  test.each(['0', '1.5', 'abc', '1e3', '99999999999999', '-0', ''])('grant of "%s" is refused with one line and writes nothing', async (amount) => {
+    const run = await tokenchat(['grant', 'payer', amount], { env });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/^tokenchat: amount must be a whole number from 1 to 1000000000000 \(negative to deduct\), not ".*"\n$/);
+    expect((await tokenchat(['balance', 'payer'], { env })).stdout).toBe('2000\n');
+  });
+
+  test('a deduction below zero is refused', async () => {
+    const run = await tokenchat(['grant', 'payer', '-2001'], { env });
+    expect(run).toMatchObject({ code: 1, stderr: 'tokenchat: balance would go below zero (it is 2000)\n' });
+  });
+
+  test('codes create prints K distinct codes; bad options are refused', async () => {
+    const run = await tokenchat(['codes', 'create', '--tokens', '100', '--count', '3', '--expires', '2099-12-31'], { env });
+    expect(run.code).toBe(0);
+    const codes = run.stdout.trim().split('\n');
+    expect(new Set(codes).size).toBe(3);
+    for (const c of codes) expect(c).toMatch(/^TC(-[0-9A-Z]{5}){4}$/);
+    expect((await tokenchat(['codes', 'create', '--tokens', '0', '--count', '3'], { env })).code).toBe(1);
+    expect((await tokenchat(['codes', 'create', '--tokens', '5', '--count', '0'], { env })).code).toBe(1);
+    const past = await tokenchat(['codes', 'create', '--tokens', '5', '--count', '1', '--expires', '2001-01-01'], { env });
+    expect(past).toMatchObject({ code: 1, stderr: 'tokenchat: --expires must be in the future, not "2001-01-01"\n' });
+  });
+
+  test('ledger verify exits 1 naming a user whose balance does not match the ledger', async () => {
+    const Sqlite = require('better-sqlite3');
+    const raw = new Sqlite(path.join(dataDir, 'tokenchat.sqlite'));
+    raw.prepare('UPDATE balances SET balance = balance + 7').run(); // tampering behind the ledger's back
+    raw.close();
+    const run = await tokenchat(['ledger', 'verify'], { env });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('violation: user 1: balance 2007 != sum of ledger deltas 2000');
+    expect(run.stderr).toMatch(/tokenchat: 2 violations\n$/);
+  });
 });
