@@ -149,7 +149,7 @@ export async function reserve(
     .transaction((): ReserveResult => {
       const existing = s.holdByKey.get(req.userId, req.turnKey) as HoldRow | undefined;
       if (existing) return { status: 'duplicate', hold: publicHold(existing), balance: balanceOf(raw, req.userId) };
-      s.open.run(req.userId);
+      // No balance row (an account never opened) simply has nothing to take.
       const minimum = priceOf(req.model, req.promptTokens, 1);
       const full = priceOf(req.model, req.promptTokens, req.maxCompletion);
       const took = s.take.get({ userId: req.userId, full, minimum }) as { held: number; balance: number } | undefined;
@@ -178,12 +178,10 @@ export function recordDelivered(raw: Raw, holdId: number, completionTokens: numb
 function closeHold(raw: Raw, hold: HoldRow, usage: Usage, kind: 'settle' | 'release'): SettleResult {
   const s = stmts(raw);
   const wanted = kind === 'release' ? 0 : priceOf(hold, usage.promptTokens, usage.completionTokens);
-  const balanceBefore = balanceOf(raw, hold.userId);
   // A provider may count a few more tokens than were held for; take what is left, record the rest.
-  const charge = Math.min(wanted, hold.amount + balanceBefore);
+  const charge = wanted <= hold.amount ? wanted : Math.min(wanted, hold.amount + balanceOf(raw, hold.userId));
   const refund = hold.amount - charge;
-  const balance = balanceBefore + refund;
-  if (refund !== 0) s.add.get({ userId: hold.userId, amount: refund });
+  const balance = s.add.get({ userId: hold.userId, amount: refund }) as number;
   s.row.run({ userId: hold.userId, kind, amount: refund, balanceAfter: balance, actorId: null, holdId: hold.id, codeId: null, note: kind === 'release' ? usage.outcome : null });
   s.closeHold.run({ id: hold.id, state: kind === 'settle' ? 'settled' : 'released', charge });
   s.usage.run({
