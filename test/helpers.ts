@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import request from 'supertest';
 import { loadConfig, type Config } from '../src/config';
+import { migrate, openDatabase, type Database } from '../src/db';
 import { createLogger } from '../src/log';
 import { startServer, type RunningServer } from '../src/server';
 
@@ -63,4 +64,19 @@ export function setCookie(res: { headers: Record<string, unknown> }, name: strin
   const cookies = Array.isArray(raw) ? (raw as string[]) : [];
   const hit = cookies.find((c) => c.startsWith(`${name}=`));
   return hit?.slice(name.length + 1).split(';')[0];
+}
+
+/** A migrated database in a temp directory, for domain tests that need no server. */
+export function openTempDatabase(): { database: Database; dir: string; close(): Promise<void> } {
+  const dir = tempDir();
+  const database = openDatabase(dir);
+  migrate(database);
+  return {
+    database,
+    dir,
+    close: async () => {
+      await database.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -1,11 +1,10 @@
 import { spawn } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import { createCodes } from '../src/codes';
-import { migrate, openDatabase, type Database } from '../src/db';
+import type { Database } from '../src/db';
 import { balanceOf, openAccount } from '../src/ledger';
 import { verifyLedger } from '../src/ledger-verify';
-import { tempDir } from './helpers';
+import { openTempDatabase } from './helpers';
 
 const WORKER = path.join(__dirname, 'fixtures', 'ledger-worker.js');
 type Out = { held: number; insufficient: number; amounts: number; redeemed: number; refused: number };
@@ -26,17 +25,14 @@ async function race(args: string[][]): Promise<Out[]> {
   return Promise.all(results);
 }
 
-let dir: string;
+let temp: ReturnType<typeof openTempDatabase>;
 let database: Database;
+let dir: string;
 beforeEach(() => {
-  dir = tempDir();
-  database = openDatabase(dir);
-  migrate(database);
+  temp = openTempDatabase();
+  ({ database, dir } = temp);
 });
-afterEach(async () => {
-  await database.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => temp.close());
 
 function addUser(name: string): number {
   return Number(database.raw.prepare(`INSERT INTO users (username, username_key, password_hash) VALUES (?, ?, '$argon2id$x')`).run(name, name).lastInsertRowid);

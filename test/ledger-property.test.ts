@@ -1,11 +1,10 @@
 // Seeded random interleavings of every ledger operation; the invariants are checked after each step.
-import fs from 'node:fs';
 import { CodeError, createCodes, redeem } from '../src/codes';
-import { migrate, openDatabase, type Database } from '../src/db';
+import type { Database } from '../src/db';
 import { balanceOf, grant, LedgerError, openAccount, recordDelivered, recoverHolds, release, reserve, settle, type Hold } from '../src/ledger';
 import { verifyLedger } from '../src/ledger-verify';
 import { loadModels, type ModelInfo } from '../src/models';
-import { tempDir } from './helpers';
+import { openTempDatabase } from './helpers';
 
 function mulberry32(seed: number) {
   return () => {
@@ -19,17 +18,13 @@ function mulberry32(seed: number) {
 const demo = loadModels().find('demo')!;
 const MODELS: ModelInfo[] = [demo, { ...demo, id: 'odd', promptRate: 1_333_333, completionRate: 2_750_001 }];
 
-let dir: string;
+let temp: ReturnType<typeof openTempDatabase>;
 let database: Database;
 beforeEach(() => {
-  dir = tempDir();
-  database = openDatabase(dir);
-  migrate(database);
+  temp = openTempDatabase();
+  ({ database } = temp);
 });
-afterEach(async () => {
-  await database.close();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => temp.close());
 
 test.each([1, 2, 3, 42, 2026])('seed %i: 400 random steps keep every invariant', async (seed) => {
   const rand = mulberry32(seed);

@@ -1,10 +1,9 @@
-import fs from 'node:fs';
-import { migrate, openDatabase, type Database } from '../src/db';
+import type { Database } from '../src/db';
 import { createCodes, CodeError, redeem } from '../src/codes';
 import { balanceOf, grant, LedgerError, openAccount, recordDelivered, recoverHolds, release, reserve, settle } from '../src/ledger';
 import { verifyLedger } from '../src/ledger-verify';
 import { loadModels, priceOf, type ModelInfo } from '../src/models';
-import { tempDir } from './helpers';
+import { openTempDatabase } from './helpers';
 
 const models = loadModels();
 const flat = models.find('demo')!; // 1 and 1
@@ -21,17 +20,16 @@ function newUser(): number {
 }
 const ledgerRows = (id: number) => database.raw.prepare('SELECT kind, amount, balance_after AS after FROM ledger WHERE user_id = ? ORDER BY id').all(id);
 
+let temp: ReturnType<typeof openTempDatabase>;
 beforeEach(async () => {
-  dir = tempDir();
-  database = openDatabase(dir);
-  migrate(database);
+  temp = openTempDatabase();
+  ({ database, dir } = temp);
   userId = newUser();
   await openAccount(database.raw, userId, 2000);
 });
 afterEach(async () => {
   expect(verifyLedger(database.raw, 60_000)).toEqual([]);
-  await database.close();
-  fs.rmSync(dir, { recursive: true, force: true });
+  await temp.close();
 });
 
 describe('pricing', () => {
