@@ -1,0 +1,182 @@
+// Prompt tokens of a chat-completions request, counted as the OpenAI API reports
+// usage.prompt_tokens. The chat-format overheads and the tools formula are those of the OpenAI
+// cookbook "How to count tokens with tiktoken" (num_tokens_from_messages, num_tokens_for_tools),
+// whose published example counts the tests check. Nothing here throws on odd input: whatever is
+// not countable counts zero, and validating requests is the caller's job.
+import { countText, ENCODINGS, Slice, type EncodingName } from './tokens-text';
+
+export { CompletionCounter, countText, countTextSync, loadEncodings } from './tokens-text';
+export type { EncodingName } from './tokens-text';
+
+const O200K_MODELS = /^(gpt-4o|gpt-4\.1|gpt-4\.5|gpt-5|chatgpt-4o|o1|o3|o4)\b/;
+const CL100K_MODELS = /^(gpt-3\.5|gpt-35|gpt-4)(-|$)/;
+
+// The model id without a fine-tune prefix ("ft:gpt-4o-mini:org::id") or a router's provider
+// prefix ("openai/gpt-4o").
+function baseModel(model: unknown): string {
+  if (typeof model !== 'string') return '';
+  const id = model.trim().toLowerCase().replace(/^ft:/, '');
+  return id.slice(id.lastIndexOf('/') + 1);
+}
+
+export function encodingForModel(model: string, fallback: EncodingName): EncodingName {
+  const id = baseModel(model);
+  if (O200K_MODELS.test(id)) return 'o200k_base';
+  if (CL100K_MODELS.test(id)) return 'cl100k_base';
+  return fallback;
+}
+
+// Each message is framed as <|start|>{role/name}\n{content}<|end|>\n. gpt-3.5-turbo-0301 spent
+// one more token on the frame and dropped the role when a name was given.
+export const CHAT_FORMAT = { tokensPerMessage: 3, tokensPerName: 1 } as const;
+export const CHAT_FORMAT_0301 = { tokensPerMessage: 4, tokensPerName: -1 } as const;
+/** Every reply is primed with <|start|>assistant<|message|>. */
+export const REPLY_PRIMING = 3;
+type ChatFormat = typeof CHAT_FORMAT | typeof CHAT_FORMAT_0301;
+
+// num_tokens_for_tools: the cookbook fitted these to gpt-4o / gpt-4o-mini (o200k_base) and to
+// gpt-3.5-turbo / gpt-4 (cl100k_base); other models of each encoding are assumed to match.
+export const TOOL_TOKENS = {
+  o200k_base: { funcInit: 7, propInit: 3, propKey: 3, enumInit: -3, enumItem: 3, funcEnd: 12 },
+  cl100k_base: { funcInit: 10, propInit: 3, propKey: 3, enumInit: -3, enumItem: 3, funcEnd: 12 },
+} as const;
+type ToolTokens = (typeof TOOL_TOKENS)[EncodingName];
+
+// OpenAI's published vision rule (gpt-4o, gpt-4-turbo): detail "low" costs 85 tokens; "high"
+// costs 85 plus 170 per 512-px tile once the image is fit in 2048x2048 and its short side scaled
+// to 768 px. A request carries no image dimensions, so "high" and "auto" are charged the most
+// tiles that rule can give (a 768x2048 image: 2x4 tiles), an upper bound rather than a guess.
+// Other models price images differently (gpt-4o-mini far higher): the provider's reported usage
+// settles the real figure.
+export const IMAGE_BASE_TOKENS = 85;
+export const IMAGE_TILE_TOKENS = 170;
+export const IMAGE_MAX_TILES = 8;
+export const IMAGE_TOKENS_LOW = IMAGE_BASE_TOKENS;
+export const IMAGE_TOKENS_HIGH = IMAGE_BASE_TOKENS + IMAGE_MAX_TILES * IMAGE_TILE_TOKENS;
+
+export function imageTokens(imageUrl: unknown): number {
+  return isRecord(imageUrl) && imageUrl.detail === 'low' ? IMAGE_TOKENS_LOW : IMAGE_TOKENS_HIGH;
+}
+
+export interface ChatRequest {
+  model: string;
+  messages: unknown[];
+  tools?: unknown[];
+}
+
+export interface CountOptions {
+  /** The encoding to use whatever the model (e.g. from the models file). */
+  encoding?: EncodingName;
+  /** The encoding for a model this module does not know; o200k_base if not given. */
+  fallback?: EncodingName;
+}
+
+export interface PromptCount {
+  total: number;
+  /** Message text, framing and reply priming. */
+  messages: number;
+  tools: number;
+  images: number;
+  encoding: EncodingName;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+const asText = (value: unknown): string =>
+  typeof value === 'string' ? value : typeof value === 'number' || typeof value === 'boolean' ? String(value) : '';
+
+const withoutFinalPeriod = (text: string): string => (text.endsWith('.') ? text.slice(0, -1) : text);
+
+/** Running totals for one request; all its strings share one time slice. */
+class Tally {
+  readonly sums = { messages: 0, tools: 0, images: 0 };
+  private readonly slice = new Slice();
+
+  constructor(readonly encoding: EncodingName) {}
+
+  add(kind: keyof Tally['sums'], tokens: number): void {
+    this.sums[kind] += tokens;
+  }
+
+  async text(kind: keyof Tally['sums'], value: unknown): Promise<void> {
+    if (typeof value !== 'string' || value === '') return;
+    const tokens = await countText(value, this.encoding, this.slice);
+    this.sums[kind] += tokens;
+  }
+}
+
+export async function countPromptTokens(request: ChatRequest, opts: CountOptions = {}): Promise<PromptCount> {
+  const req: Record<string, unknown> = isRecord(request) ? request : {};
+  const model = baseModel(req.model);
+  const wanted = opts.encoding ?? encodingForModel(model, opts.fallback ?? 'o200k_base');
+  const encoding = ENCODINGS.includes(wanted) ? wanted : 'o200k_base';
+  const format = model.startsWith('gpt-3.5-turbo-0301') || model.startsWith('gpt-35-turbo-0301') ? CHAT_FORMAT_0301 : CHAT_FORMAT;
+  const tally = new Tally(encoding);
+  for (const message of Array.isArray(req.messages) ? req.messages : []) {
+    if (isRecord(message)) await countMessage(message, tally, format);
+  }
+  tally.add('messages', REPLY_PRIMING);
+  await countTools(req.tools, tally, TOOL_TOKENS[encoding]);
+  const { messages, tools, images } = tally.sums;
+  return { total: messages + tools + images, messages, tools, images, encoding };
+}
+
+async function countMessage(message: Record<string, unknown>, tally: Tally, format: ChatFormat): Promise<void> {
+  tally.add('messages', format.tokensPerMessage);
+  await tally.text('messages', message.role);
+  if (typeof message.name === 'string') {
+    await tally.text('messages', message.name);
+    tally.add('messages', format.tokensPerName);
+  }
+  await countContent(message.content, tally);
+  // Each call is rendered as a message of its own (framing, function name, JSON arguments). The
+  // cookbook publishes no count for this shape, so it is an estimate; the legacy function_call too.
+  const calls = Array.isArray(message.tool_calls) ? message.tool_calls : [];
+  for (const call of [...calls, { function: message.function_call }]) {
+    const fn = isRecord(call) ? call.function : undefined;
+    if (!isRecord(fn)) continue;
+    tally.add('messages', format.tokensPerMessage);
+    await tally.text('messages', fn.name);
+    await tally.text('messages', fn.arguments);
+  }
+}
+
+// Content is a string or an array of parts; text (and refusal) parts count as text, image parts by
+// the vision rule above, and other parts (audio, files) count zero.
+async function countContent(content: unknown, tally: Tally): Promise<void> {
+  if (!Array.isArray(content)) return tally.text('messages', content);
+  for (const part of content) {
+    if (typeof part === 'string') await tally.text('messages', part);
+    else if (!isRecord(part)) continue;
+    else if (part.type === 'image_url') tally.add('images', imageTokens(part.image_url));
+    else await tally.text('messages', typeof part.text === 'string' ? part.text : part.refusal);
+  }
+}
+
+// num_tokens_for_tools: per function "name:description" and per parameter "key:type:description"
+// (a final period dropped), enum values, and fixed overheads fitted against the API.
+async function countTools(tools: unknown, tally: Tally, k: ToolTokens): Promise<void> {
+  const functions = (Array.isArray(tools) ? tools : []).map((t) => (isRecord(t) ? t.function : undefined)).filter(isRecord);
+  if (functions.length === 0) return;
+  for (const fn of functions) {
+    tally.add('tools', k.funcInit);
+    await tally.text('tools', `${asText(fn.name)}:${withoutFinalPeriod(asText(fn.description))}`);
+    const params = isRecord(fn.parameters) && isRecord(fn.parameters.properties) ? Object.entries(fn.parameters.properties) : [];
+    if (params.length > 0) tally.add('tools', k.propInit);
+    for (const [key, value] of params) {
+      const schema = isRecord(value) ? value : {};
+      tally.add('tools', k.propKey);
+      if ('enum' in schema) {
+        tally.add('tools', k.enumInit);
+        for (const item of Array.isArray(schema.enum) ? schema.enum : []) {
+          tally.add('tools', k.enumItem);
+          await tally.text('tools', asText(item));
+        }
+      }
+      await tally.text('tools', `${key}:${asText(schema.type)}:${withoutFinalPeriod(asText(schema.description))}`);
+    }
+  }
+  tally.add('tools', k.funcEnd);
+}
