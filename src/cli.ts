@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { CliError, config, withDatabase } from './cli-common';
 import { ledgerCommands } from './cli-ledger';
+import { tokenCommands } from './cli-tokens';
 import { backupDataDir, migrate, openDatabase } from './db';
 import { translator } from './i18n';
 import { openAccount } from './ledger';
@@ -81,6 +82,7 @@ for (const [command, disabled] of [['disable', true], ['enable', false]] as cons
 }
 
 ledgerCommands(program);
+tokenCommands(program);
 
 program.addHelpText(
   'after',
@@ -98,6 +100,8 @@ All commands:
   tokenchat ledger verify               check every ledger invariant; exit 1 naming violations
   tokenchat codes create --tokens N --count K [--expires DATE] [--note T]
                                         print new single-use redemption codes
+  tokenchat tokens count --model M [--json] < request.json
+                                        prompt tokens of a chat-completions request
 
 Settings come from the environment (and ./.env when present); see .env.example.`,
 );

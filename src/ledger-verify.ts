@@ -34,7 +34,7 @@ export function verifyLedger(raw: SqliteDatabase.Database, recoveryWindowMs: num
   const unbalancedHolds = raw
     .prepare(
       `SELECT h.id, h.user_id AS userId FROM holds h WHERE h.state <> 'held' AND
-       h.amount - coalesce(h.charge, 0) <> coalesce((SELECT sum(amount) FROM ledger WHERE hold_id = h.id AND kind <> 'reserve'), 0)`,
+       h.amount - coalesce(h.charge, 0) <> coalesce((SELECT sum(amount) FROM ledger WHERE hold_id = h.id AND kind IN ('settle', 'release')), 0)`,
     )
     .all() as Array<{ id: number; userId: number }>;
   for (const h of unbalancedHolds) violations.push({ userId: h.userId, holdId: h.id, problem: 'refund does not match hold minus charge' });

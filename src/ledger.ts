@@ -72,13 +72,13 @@ function statements(raw: Raw) {
     holdById: q(`SELECT ${HOLD_COLUMNS} FROM holds WHERE id = ?`),
     newHold: q(`INSERT INTO holds (user_id, turn_key, model, amount, prompt_tokens, max_completion, prompt_rate, completion_rate)
                 VALUES (@userId, @turnKey, @model, @amount, @promptTokens, @maxCompletion, @promptRate, @completionRate) RETURNING id`).pluck(),
-    closeHold: q(`UPDATE holds SET state = @state, charge = @charge, closed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+    // Closing a hold also records the turn's usage on it (the `usage` view reads closed holds).
+    closeHold: q(`UPDATE holds SET state = @state, charge = @charge, closed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
+                  used_prompt_tokens = @promptTokens, completion_tokens = @completionTokens, uncollected = @uncollected,
+                  source = @source, outcome = @outcome, latency_ms = @latencyMs, conversation_id = @conversationId,
+                  message_id = @messageId, api_request_id = @apiRequestId
                   WHERE id = @id AND state = 'held'`),
     delivered: q(`UPDATE holds SET delivered = max(delivered, ?) WHERE id = ? AND state = 'held'`),
-    usage: q(`INSERT INTO usage (user_id, hold_id, model, prompt_tokens, completion_tokens, charge, uncollected, source, outcome,
-              latency_ms, conversation_id, message_id, api_request_id)
-              VALUES (@userId, @holdId, @model, @promptTokens, @completionTokens, @charge, @uncollected, @source, @outcome,
-              @latencyMs, @conversationId, @messageId, @apiRequestId)`),
   };
 }
 type Statements = ReturnType<typeof statements>;
@@ -145,29 +145,39 @@ export async function reserve(
   req: { userId: number; turnKey: string; model: ModelInfo; promptTokens: number; maxCompletion: number },
 ): Promise<ReserveResult> {
   const s = stmts(raw);
-  return raw
-    .transaction((): ReserveResult => {
-      const existing = s.holdByKey.get(req.userId, req.turnKey) as HoldRow | undefined;
-      if (existing) return { status: 'duplicate', hold: publicHold(existing), balance: balanceOf(raw, req.userId) };
-      // No balance row (an account never opened) simply has nothing to take.
-      const minimum = priceOf(req.model, req.promptTokens, 1);
-      const full = priceOf(req.model, req.promptTokens, req.maxCompletion);
-      const took = s.take.get({ userId: req.userId, full, minimum }) as { held: number; balance: number } | undefined;
-      if (!took) {
-        const balance = balanceOf(raw, req.userId);
-        return { status: 'insufficient', missing: minimum - balance, balance };
-      }
-      const maxCompletion = Math.min(req.maxCompletion, affordableCompletion(req.model, req.promptTokens, took.held));
-      const row = {
-        userId: req.userId, turnKey: req.turnKey, model: req.model.id, amount: took.held, promptTokens: req.promptTokens,
-        maxCompletion, promptRate: req.model.promptRate, completionRate: req.model.completionRate,
-      };
-      const id = s.newHold.run(row).lastInsertRowid as number;
-      s.row.run({ userId: req.userId, kind: 'reserve', amount: -took.held, balanceAfter: took.balance, actorId: null, holdId: id, codeId: null, note: null });
-      const hold: Hold = { id, userId: req.userId, turnKey: req.turnKey, model: req.model.id, amount: took.held, promptTokens: req.promptTokens, maxCompletion, state: 'held', charge: null };
-      return { status: 'held', hold, balance: took.balance };
-    })
-    .immediate();
+  const duplicate = (): ReserveResult | undefined => {
+    const existing = s.holdByKey.get(req.userId, req.turnKey) as HoldRow | undefined;
+    return existing && { status: 'duplicate', hold: publicHold(existing), balance: balanceOf(raw, req.userId) };
+  };
+  const minimum = priceOf(req.model, req.promptTokens, 1);
+  const full = priceOf(req.model, req.promptTokens, req.maxCompletion);
+  try {
+    return raw
+      .transaction((): ReserveResult => {
+        // A repeated turn key is rare, so it is not looked up first: the UNIQUE (user_id, turn_key)
+        // of holds refuses the second hold and the whole transaction rolls back (caught below).
+        // No balance row (an account never opened) simply has nothing to take.
+        const took = s.take.get({ userId: req.userId, full, minimum }) as { held: number; balance: number } | undefined;
+        if (!took) {
+          const balance = balanceOf(raw, req.userId);
+          return duplicate() ?? { status: 'insufficient', missing: minimum - balance, balance };
+        }
+        const maxCompletion = Math.min(req.maxCompletion, affordableCompletion(req.model, req.promptTokens, took.held));
+        const row = {
+          userId: req.userId, turnKey: req.turnKey, model: req.model.id, amount: took.held, promptTokens: req.promptTokens,
+          maxCompletion, promptRate: req.model.promptRate, completionRate: req.model.completionRate,
+        };
+        const id = s.newHold.get(row) as number;
+        s.row.run({ userId: req.userId, kind: 'reserve', amount: -took.held, balanceAfter: took.balance, actorId: null, holdId: id, codeId: null, note: null });
+        const hold: Hold = { id, userId: req.userId, turnKey: req.turnKey, model: req.model.id, amount: took.held, promptTokens: req.promptTokens, maxCompletion, state: 'held', charge: null };
+        return { status: 'held', hold, balance: took.balance };
+      })
+      .immediate();
+  } catch (err) {
+    const again = (err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' ? duplicate() : undefined;
+    if (again) return again;
+    throw err;
+  }
 }
 
 /** Records completion tokens streamed so far, so a crash mid-turn can still be charged for them. */
@@ -183,12 +193,11 @@ function closeHold(raw: Raw, hold: HoldRow, usage: Usage, kind: 'settle' | 'rele
   const refund = hold.amount - charge;
   const balance = s.add.get({ userId: hold.userId, amount: refund }) as number;
   s.row.run({ userId: hold.userId, kind, amount: refund, balanceAfter: balance, actorId: null, holdId: hold.id, codeId: null, note: kind === 'release' ? usage.outcome : null });
-  s.closeHold.run({ id: hold.id, state: kind === 'settle' ? 'settled' : 'released', charge });
-  s.usage.run({
-    userId: hold.userId, holdId: hold.id, model: hold.model, promptTokens: usage.promptTokens,
-    completionTokens: usage.completionTokens, charge, uncollected: wanted - charge, source: usage.source,
-    outcome: usage.outcome, latencyMs: usage.latencyMs ?? null, conversationId: usage.conversationId ?? null,
-    messageId: usage.messageId ?? null, apiRequestId: usage.apiRequestId ?? null,
+  s.closeHold.run({
+    id: hold.id, state: kind === 'settle' ? 'settled' : 'released', charge, promptTokens: usage.promptTokens,
+    completionTokens: usage.completionTokens, uncollected: wanted - charge, source: usage.source, outcome: usage.outcome,
+    latencyMs: usage.latencyMs ?? null, conversationId: usage.conversationId ?? null, messageId: usage.messageId ?? null,
+    apiRequestId: usage.apiRequestId ?? null,
   });
   return { charge, uncollected: wanted - charge, balance };
 }

@@ -6,6 +6,7 @@ import { z } from 'zod';
 
 export const DEFAULT_MODELS_FILE = path.join(__dirname, '..', 'models.json');
 export const RATE_SCALE = 1_000_000n;
+const SCALE = Number(RATE_SCALE);
 
 export interface ModelInfo {
   id: string;
@@ -76,6 +77,12 @@ export function loadModels(file = DEFAULT_MODELS_FILE): ModelCatalog {
 
 /** The charge in balance tokens: the ceiling of the weighted sum, in exact integer arithmetic. */
 export function priceOf(rates: { promptRate: number; completionRate: number }, prompt: number, completion: number): number {
+  const sum = prompt * rates.promptRate + completion * rates.completionRate;
+  if (Number.isSafeInteger(sum)) {
+    // Every partial result is an integer below 2^53, so this is exact, and far cheaper than BigInt.
+    const rest = sum % SCALE;
+    return (sum - rest) / SCALE + (rest > 0 ? 1 : 0);
+  }
   const micro = BigInt(prompt) * BigInt(rates.promptRate) + BigInt(completion) * BigInt(rates.completionRate);
   return Number((micro + RATE_SCALE - 1n) / RATE_SCALE);
 }

@@ -8,6 +8,7 @@ import { recoverHolds } from './ledger';
 import { createLogger, type Logger } from './log';
 import { loadModels } from './models';
 import { loadSessionSecret, openSessionStore } from './sessions';
+import { loadEncodings } from './tokens';
 
 export interface RunningServer {
   server: http.Server;
@@ -22,6 +23,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const applied = migrate(database);
   if (applied.length) logger.info({ applied }, 'migrations applied');
   const models = loadModels(config.modelsFile);
+  loadEncodings(); // ~100 ms each, paid here rather than by the first chat turn
   const sweep = () => {
     const recovered = recoverHolds(database.raw, config.holdRecoveryMs);
     if (recovered.settled + recovered.released) logger.warn(recovered, 'recovered holds left by a crashed process');

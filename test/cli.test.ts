@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { readMigrations } from '../src/db';
 import { tempDir } from './helpers';
 
 const CLI = path.join(__dirname, '..', 'dist', 'cli.js');
@@ -41,7 +42,9 @@ test('tokenchat --help lists the commands', async () => {
 
 test('tokenchat migrate applies once and is safe to run twice', async () => {
   const first = await tokenchat(['migrate'], { env });
-  expect(first).toMatchObject({ code: 0, stdout: 'applied: 001_init.sql, 002_ledger.sql\n' });
+  const all = readMigrations().map((m) => m.name);
+  expect(all.slice(0, 2)).toEqual(['001_init.sql', '002_ledger.sql']);
+  expect(first).toMatchObject({ code: 0, stdout: `applied: ${all.join(', ')}\n` });
   const second = await tokenchat(['migrate'], { env });
   expect(second).toMatchObject({ code: 0, stdout: 'database is up to date\n' });
 });
@@ -148,5 +151,56 @@ describe('ledger commands', () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('violation: user 1: balance 2007 != sum of ledger deltas 2000');
     expect(run.stderr).toMatch(/tokenchat: 2 violations\n$/);
+  });
+});
+
+describe('tokens count', () => {
+  // The OpenAI cookbook's example conversation ("How to count tokens with tiktoken"), 129 prompt
+  // tokens for gpt-3.5-turbo / gpt-4 and 124 for gpt-4o / gpt-4o-mini as the API reports them.
+  const cookbook = JSON.stringify({
+    messages: [
+      { role: 'system', content: 'You are a helpful, pattern-following assistant that translates corporate jargon into plain English.' },
+      { role: 'system', name: 'example_user', content: 'New synergies will help drive top-line growth.' },
+      { role: 'system', name: 'example_assistant', content: 'Things working well together will increase revenue.' },
+      { role: 'system', name: 'example_user', content: "Let's circle back when we have more bandwidth to touch base on opportunities for increased leverage." },
+      { role: 'system', name: 'example_assistant', content: "Let's talk later when we're less busy about how to do better." },
+      { role: 'user', content: "This late pivot means we don't have time to boil the ocean for the client deliverable." },
+    ],
+  });
+
+  test('prints the prompt tokens with the encoding the models file lists', async () => {
+    const gpt4o = await tokenchat(['tokens', 'count', '--model', 'gpt-4o-mini'], { input: cookbook, env });
+    expect(gpt4o).toMatchObject({ code: 0, stdout: '124\n' });
+    const gpt35 = await tokenchat(['tokens', 'count', '--model', 'gpt-3.5-turbo', '--json'], { input: cookbook, env });
+    expect(gpt35.code).toBe(0);
+    expect(JSON.parse(gpt35.stdout)).toEqual({ model: 'gpt-3.5-turbo', encoding: 'cl100k_base', prompt_tokens: 129, messages: 129, tools: 0, images: 0 });
+  });
+
+  test('a model missing from the models file is counted by its family; the request may name it', async () => {
+    const body = JSON.stringify({ model: 'gpt-4-0613', messages: JSON.parse(cookbook).messages });
+    const run = await tokenchat(['tokens', 'count', '--json'], { input: body, env });
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ model: 'gpt-4-0613', encoding: 'cl100k_base', prompt_tokens: 129 });
+  });
+
+  test('special-token text counts as ordinary text', async () => {
+    const body = JSON.stringify({ messages: [{ role: 'user', content: '<|endoftext|><|im_start|>' }] });
+    const run = await tokenchat(['tokens', 'count', '--model', 'gpt-4o'], { input: body, env });
+    expect(run.code).toBe(0);
+    expect(Number(run.stdout)).toBeGreaterThan(3 + 1 + 3 + 2); // framing + role + priming + more than two tokens of text
+  });
+
+  test.each([
+    ['not JSON', 'nope', 'stdin is not JSON'],
+    ['no messages array', '{"messages": 3}', 'a JSON object with a "messages" array'],
+    ['tools not an array', '{"messages": [], "tools": {}}', '"tools" must be an array'],
+    ['no model anywhere', '{"messages": []}', 'say which model'],
+  ])('%s: a clear error and exit 1', async (_name, input, message) => {
+    const args = input.includes('tools') || input === 'nope' ? ['tokens', 'count', '--model', 'gpt-4o'] : ['tokens', 'count'];
+    if (input === '{"messages": 3}') args.push('--model', 'gpt-4o');
+    const run = await tokenchat(args, { input, env });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(message);
+    expect(run.stdout).toBe('');
   });
 });

@@ -1,9 +1,10 @@
-import type { Database } from '../src/db';
+import fs from 'node:fs';
+import { migrate, openDatabase, readMigrations, type Database } from '../src/db';
 import { createCodes, CodeError, redeem } from '../src/codes';
 import { balanceOf, grant, LedgerError, openAccount, recordDelivered, recoverHolds, release, reserve, settle } from '../src/ledger';
 import { verifyLedger } from '../src/ledger-verify';
 import { loadModels, priceOf, type ModelInfo } from '../src/models';
-import { openTempDatabase } from './helpers';
+import { openTempDatabase, tempDir } from './helpers';
 
 const models = loadModels();
 const flat = models.find('demo')!; // 1 and 1
@@ -87,6 +88,21 @@ describe('reserve, settle, release', () => {
     expect(balanceOf(database.raw, userId)).toBe(1980);
   });
 
+  test('a repeated turn key is a duplicate even once the balance could not pay for it, and writes nothing', async () => {
+    const a = await reserve(database.raw, { userId, turnKey: 'again', model: flat, promptTokens: 10, maxCompletion: 10 });
+    await grant(database.raw, userId, -1980);
+    const rows = ledgerRows(userId).length;
+    const b = await reserve(database.raw, { userId, turnKey: 'again', model: flat, promptTokens: 10, maxCompletion: 10 });
+    expect(b).toMatchObject({ status: 'duplicate', balance: 0 });
+    await grant(database.raw, userId, 500);
+    const c = await reserve(database.raw, { userId, turnKey: 'again', model: flat, promptTokens: 10, maxCompletion: 10 });
+    expect(c).toMatchObject({ status: 'duplicate', balance: 500 });
+    if (a.status !== 'held' || c.status !== 'duplicate') throw new Error();
+    expect(c.hold.id).toBe(a.hold.id);
+    expect(ledgerRows(userId).length).toBe(rows + 1); // only the grant of 500
+    await release(database.raw, a.hold.id);
+  });
+
   test('an upstream error before any output: release charges nothing', async () => {
     const r = await reserve(database.raw, { userId, turnKey: 't', model: flat, promptTokens: 50, maxCompletion: 50 });
     if (r.status !== 'held') throw new Error();
@@ -156,3 +172,32 @@ describe('redemption codes', () => {
     for (const c of codes) expect(dump).not.toContain(c.slice(3, 8));
   });
 });
+
+describe('migration 003', () => {
+  test('usage rows written before it move onto their holds and read the same through the usage view', async () => {
+    const dir = tempDir();
+    const old = openDatabase(dir);
+    migrate(old, readMigrations().filter((m) => m.version <= 2));
+    const raw = old.raw;
+    const id = Number(raw.prepare(`INSERT INTO users (username, username_key, password_hash) VALUES ('old', 'old', '$argon2id$x')`).run().lastInsertRowid);
+    raw.prepare('INSERT INTO balances (user_id, balance) VALUES (?, 0)').run(id);
+    const hold = raw
+      .prepare(`INSERT INTO holds (user_id, turn_key, model, amount, prompt_tokens, max_completion, prompt_rate, completion_rate, state, charge, closed_at)
+                VALUES (?, 'k', 'demo', 30, 10, 20, 1000000, 1000000, 'settled', 25, '2026-01-02T03:04:05.000Z') RETURNING id`)
+      .pluck()
+      .get(id) as number;
+    raw.prepare(`INSERT INTO usage (user_id, hold_id, model, prompt_tokens, completion_tokens, charge, source, outcome, latency_ms, conversation_id, message_id, created_at)
+                 VALUES (?, ?, 'demo', 11, 14, 25, 'reported', 'ok', 321, 7, 8, '2026-01-02T03:04:05.500Z')`).run(id, hold);
+    migrate(old);
+    expect(raw.prepare('SELECT * FROM usage').all()).toEqual([
+      {
+        id: hold, user_id: id, hold_id: hold, model: 'demo', prompt_tokens: 11, completion_tokens: 14, charge: 25, uncollected: 0,
+        source: 'reported', outcome: 'ok', latency_ms: 321, conversation_id: 7, message_id: 8, api_request_id: null,
+        created_at: '2026-01-02T03:04:05.000Z',
+      },
+    ]);
+    await old.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
