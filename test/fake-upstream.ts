@@ -1,0 +1,165 @@
+// A local model API for tests: node:http on 127.0.0.1 speaking the OpenAI chat-completions wire
+// format, streamed (SSE) and not, with the failures a real one has. Each request takes the next
+// scripted Scenario; with none scripted it streams a short reply with usage.
+import http, { type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+}
+
+/** A point in a stream where the server waits: `reached` once it gets there, on until `release()`. */
+export class Gate {
+  arrive!: () => void;
+  release!: () => void;
+  readonly reached = new Promise<void>((resolve) => (this.arrive = resolve));
+  readonly released = new Promise<void>((resolve) => (this.release = resolve));
+}
+
+export const gate = () => new Gate();
+
+export type Scenario =
+  | {
+      kind: 'stream';
+      /** Content deltas, one chunk each (default: a short reply). */
+      pieces?: string[];
+      /** Sent when the request asks for it (stream_options.include_usage); false = never. */
+      usage?: Usage | false;
+      finishReason?: string | null;
+      /** Pause before each content chunk. */
+      delayMs?: number;
+      /** Destroy the socket after this many content chunks: no finish, no [DONE]. */
+      dropAfter?: number;
+      /** Go silent for ever after this many content chunks. */
+      hangAfter?: number;
+      /** Wait at this gate after `gateAfter` content chunks. */
+      gate?: Gate;
+      gateAfter?: number;
+      /** An OpenAI error event sent after the pieces, ending the stream. */
+      streamError?: { message: string; type?: string; code?: string | null };
+      headers?: Record<string, string>;
+    }
+  | { kind: 'json'; text?: string; usage?: Usage; status?: number; body?: unknown; headers?: Record<string, string> }
+  | { kind: 'error'; status: number; message?: string; type?: string; code?: string | null; headers?: Record<string, string> }
+  /** Accept the request and never answer. */
+  | { kind: 'hang' };
+
+export interface RecordedRequest {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  body: any;
+  /** Resolves when the response closes: true if the client went away before it was complete. */
+  closed: Promise<boolean>;
+}
+
+export interface FakeUpstream {
+  /** The base URL, ending in /v1. */
+  url: string;
+  requests: RecordedRequest[];
+  script(next: Scenario | Scenario[]): void;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_PIECES = ['Hello', ' from', ' the', ' fake', ' upstream', '.'];
+export const DEFAULT_USAGE: Usage = { prompt_tokens: 11, completion_tokens: 6 };
+
+const ERROR_TYPES: Record<number, string> = { 400: 'invalid_request_error', 401: 'invalid_request_error', 404: 'invalid_request_error', 429: 'requests', 500: 'server_error' };
+
+export async function startFakeUpstream(): Promise<FakeUpstream> {
+  const queue: Scenario[] = [];
+  const requests: RecordedRequest[] = [];
+  const server = http.createServer((req, res) => {
+    const parts: Buffer[] = [];
+    req.on('data', (part: Buffer) => parts.push(part));
+    req.on('end', () => {
+      const raw = Buffer.concat(parts).toString('utf8');
+      let body: any;
+      try {
+        body = JSON.parse(raw);
+      } catch {
+        body = raw;
+      }
+      const closed = new Promise<boolean>((resolve) => res.on('close', () => resolve(!res.writableFinished)));
+      requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body, closed });
+      void answer(queue.shift() ?? { kind: 'stream' }, body, res).catch(() => res.destroy());
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/v1`,
+    requests,
+    script: (next) => void queue.push(...(Array.isArray(next) ? next : [next])),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
+}
+
+async function answer(scenario: Scenario, body: any, res: http.ServerResponse): Promise<void> {
+  const model = typeof body?.model === 'string' ? body.model : 'fake';
+  switch (scenario.kind) {
+    case 'hang':
+      return;
+    case 'error': {
+      const error = { message: scenario.message ?? `fake error ${scenario.status}`, type: scenario.type ?? ERROR_TYPES[scenario.status] ?? 'api_error', param: null, code: scenario.code ?? null };
+      return sendJson(res, scenario.status, { error }, scenario.headers);
+    }
+    case 'json': {
+      const text = scenario.text ?? DEFAULT_PIECES.join('');
+      const usage = scenario.usage ?? DEFAULT_USAGE;
+      const completion = {
+        id: 'chatcmpl-fake', object: 'chat.completion', created: 1, model,
+        choices: [{ index: 0, message: { role: 'assistant', content: text, refusal: null }, logprobs: null, finish_reason: 'stop' }],
+        usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens },
+      };
+      return sendJson(res, scenario.status ?? 200, scenario.body ?? completion, scenario.headers);
+    }
+    case 'stream':
+      return stream(scenario, body, model, res);
+  }
+}
+
+async function stream(s: Extract<Scenario, { kind: 'stream' }>, body: any, model: string, res: http.ServerResponse): Promise<void> {
+  const withUsage = body?.stream_options?.include_usage === true;
+  let flushed = Promise.resolve();
+  const send = (choices: unknown[], extra: object = {}) => {
+    const data = JSON.stringify({ id: 'chatcmpl-fake', object: 'chat.completion.chunk', created: 1, model, choices, ...(withUsage && { usage: null }), ...extra });
+    flushed = new Promise((done) => res.write(`data: ${data}\n\n`, () => done()));
+  };
+  const delta = (d: object, finish: string | null = null) => ({ index: 0, delta: d, logprobs: null, finish_reason: finish });
+  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', ...s.headers });
+  send([delta({ role: 'assistant', content: '' })]);
+  const pieces = s.pieces ?? DEFAULT_PIECES;
+  for (let i = 0; i <= pieces.length; i++) {
+    if (s.gate && s.gateAfter === i) {
+      s.gate.arrive();
+      await s.gate.released;
+    }
+    if (res.destroyed) return;
+    if (s.dropAfter === i) {
+      await flushed; // the chunks sent so far reach the client first
+      return void res.socket?.destroy();
+    }
+    if (s.hangAfter === i) return;
+    if (i === pieces.length) break;
+    if (s.delayMs) await new Promise((resolve) => setTimeout(resolve, s.delayMs));
+    send([delta({ content: pieces[i] })]);
+  }
+  if (s.streamError) {
+    res.write(`data: ${JSON.stringify({ error: { type: 'server_error', code: null, param: null, ...s.streamError } })}\n\n`);
+    return void res.end();
+  }
+  send([delta({}, s.finishReason === undefined ? 'stop' : s.finishReason)]);
+  const usage = s.usage ?? DEFAULT_USAGE;
+  if (withUsage && usage) send([], { usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens } });
+  res.end('data: [DONE]\n\n');
+}
