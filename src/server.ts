@@ -2,6 +2,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app';
+import { recoverMessages } from './chat';
 import type { Config } from './config';
 import { migrate, openDatabase, type Database } from './db';
 import { recoverHolds } from './ledger';
@@ -9,6 +10,7 @@ import { createLogger, type Logger } from './log';
 import { loadModels } from './models';
 import { loadSessionSecret, openSessionStore } from './sessions';
 import { loadEncodings } from './tokens';
+import { createUpstream } from './upstream';
 
 export interface RunningServer {
   server: http.Server;
@@ -26,12 +28,17 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   loadEncodings(); // ~100 ms each, paid here rather than by the first chat turn
   const sweep = () => {
     const recovered = recoverHolds(database.raw, config.holdRecoveryMs);
+    recoverMessages(database.raw, config.holdRecoveryMs);
     if (recovered.settled + recovered.released) logger.warn(recovered, 'recovered holds left by a crashed process');
   };
   sweep();
   const sweeper = setInterval(sweep, 60_000).unref();
   const sessions = openSessionStore(config);
-  const app = createApp({ config, database, sessions, models, sessionSecret: loadSessionSecret(config), logger });
+  const upstream = createUpstream({
+    apiKey: config.openaiApiKey, baseURL: config.openaiBaseUrl, timeoutMs: config.upstreamTimeoutMs, demoDelayMs: config.demoDelayMs,
+  });
+  if (upstream.demo) logger.warn('OPENAI_API_KEY is not set: serving the offline demo model');
+  const app = createApp({ config, database, sessions, models, sessionSecret: loadSessionSecret(config), logger, upstream });
   let closing = false;
   const server = http.createServer((req, res) => {
     // While draining, answers close their connection so keep-alive clients do not hold shutdown up.

@@ -3,4 +3,52 @@ document.addEventListener('DOMContentLoaded', () => {
   // After a failed form submission, put the cursor in the first field that needs fixing.
   const invalid = document.querySelector('[aria-invalid="true"]');
   if (invalid) invalid.focus();
+
+  const composer = document.getElementById('composer');
+  const message = document.getElementById('message');
+  if (composer && message) enhanceComposer(composer, message);
+
+  // Copy buttons on code blocks in rendered answers.
+  document.addEventListener('click', (event) => {
+    const button = event.target.closest && event.target.closest('[data-copy]');
+    if (!button) return;
+    const code = button.closest('.code-block')?.querySelector('pre code');
+    if (!code || !navigator.clipboard) return;
+    navigator.clipboard.writeText(code.textContent).then(() => {
+      const label = button.textContent;
+      button.textContent = document.documentElement.lang === 'zh-CN' ? '已复制' : 'Copied';
+      setTimeout(() => (button.textContent = label), 1500);
+    });
+  });
 });
+
+function enhanceComposer(composer, message) {
+  // Enter sends, Shift+Enter adds a line. While an IME is composing (typing Chinese), Enter
+  // confirms the candidate and must never send: isComposing, and keyCode 229 for Safari.
+  message.addEventListener('keydown', (event) => {
+    if (event.key !== 'Enter' || event.shiftKey || event.isComposing || event.keyCode === 229) return;
+    event.preventDefault();
+    if (message.value.trim() !== '') composer.requestSubmit(document.getElementById('submit'));
+  });
+
+  // Example prompts: with JavaScript, fill the textbox and send it like a typed message.
+  composer.addEventListener('click', (event) => {
+    const example = event.target.closest && event.target.closest('button.example');
+    if (!example) return;
+    event.preventDefault();
+    message.value = example.value;
+    composer.requestSubmit(document.getElementById('submit'));
+  });
+
+  // Once the answer starts streaming the message is stored: empty the textbox, scroll to it, and
+  // give a new conversation its address.
+  document.body.addEventListener('tokenchat:turn-started', (event) => {
+    message.value = '';
+    const empty = document.getElementById('empty');
+    if (empty) empty.remove();
+    const id = event.detail && event.detail.data;
+    if (id && !location.pathname.startsWith('/c/')) history.replaceState(null, '', '/c/' + id);
+    document.getElementById('transcript')?.lastElementChild?.scrollIntoView({ block: 'end' });
+  });
+  document.body.addEventListener('tokenchat:turn-settled', () => message.focus());
+}

@@ -1,5 +1,6 @@
 // npm run bench [-- --json]: figures measured in one run on this machine. Not part of the app.
 import os from 'node:os';
+import { benchChat } from './chat';
 import { benchCounting } from './count';
 import { benchLedger } from './ledger';
 
@@ -7,6 +8,10 @@ const BUDGETS: Record<string, string> = {
   ledger_pairs_per_s: '>= 10000',
   count_mib_per_s: '(throughput; no budget)',
   count_max_lag_ms: '<= 50',
+  stream_token_p50_ms: '',
+  stream_token_p99_ms: '<= 5',
+  page_100_turns_p50_ms: '< 50',
+  page_100_turns_p99_ms: '',
 };
 
 async function main(): Promise<void> {
@@ -14,6 +19,7 @@ async function main(): Promise<void> {
   const figures: Record<string, number> = {};
   Object.assign(figures, await benchLedger());
   Object.assign(figures, await benchCounting());
+  Object.assign(figures, await benchChat());
   if (json) {
     console.log(JSON.stringify(figures));
     return;

@@ -1,10 +1,8 @@
-// The start page and the language switch.
+// The language switch. (The start page is the chat page, routes/chat.ts.)
 import { Router } from 'express';
 import type { Services } from '../app';
 import { isLocale, LOCALE_COOKIE } from '../i18n';
-import { balanceOf } from '../ledger';
 import { HttpError } from '../http-error';
-import { renderPage } from '../views';
 
 const ONE_YEAR_MS = 365 * 24 * 3600 * 1000;
 
@@ -13,13 +11,8 @@ export function safeReturnPath(value: unknown): string {
   return typeof value === 'string' && /^\/(?![/\\])/.test(value) ? value : '/';
 }
 
-export function homeRoutes({ database }: Services): Router {
+export function homeRoutes(_services: Services): Router {
   const router = Router();
-
-  router.get('/', (req, res) => {
-    if (!req.user) return res.redirect(303, '/login');
-    renderPage(req, res, 'home', { title: res.locals.t('home.title'), balance: balanceOf(database.raw, req.user.id) });
-  });
 
   router.post('/lang', (req, res) => {
     const { lang, back } = req.body ?? {};

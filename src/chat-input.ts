@@ -1,0 +1,52 @@
+// What the chat forms send, validated: the message, the turn key and the "Additional inputs".
+import { z } from 'zod';
+import { MESSAGE_MAX, SYSTEM_MAX, TITLE_MAX, type Conversation, type Settings } from './chat';
+import type { ModelCatalog } from './models';
+
+const optionalNumber = (schema: z.ZodNumber) =>
+  z.preprocess((v) => (v === '' || v === undefined || v === null ? null : typeof v === 'string' ? Number(v) : v), schema.nullable());
+
+const settingsSchema = z.object({
+  system: z.string().max(SYSTEM_MAX).default(''),
+  model: z.string().max(100).optional(),
+  temperature: optionalNumber(z.number().min(0).max(2)),
+  max_tokens: optionalNumber(z.number().int().min(1).max(10_000_000)),
+});
+
+const turnSchema = settingsSchema.extend({
+  message: z.string().max(MESSAGE_MAX).default(''),
+  example: z.string().max(MESSAGE_MAX).optional(),
+  // Made by the page for each submit; a repeat of one is the same turn, charged once.
+  turn_key: z.string().regex(/^[\w-]{8,100}$/),
+});
+
+export class InputError extends Error {
+  constructor(readonly field: string) {
+    super(`bad ${field}`);
+  }
+}
+
+function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  const parsed = schema.safeParse(body ?? {});
+  if (!parsed.success) throw new InputError(String(parsed.error.issues[0]?.path[0] ?? 'form'));
+  return parsed.data;
+}
+
+/** The settings of a send, falling back to the conversation's and then the first model. */
+export function parseSettings(body: unknown, catalog: ModelCatalog, conversation?: Conversation): Settings {
+  const s = parse(settingsSchema, body);
+  const model = s.model ?? conversation?.model ?? catalog.models[0]!.id;
+  if (!catalog.find(model)) throw new InputError('model');
+  return { systemPrompt: s.system, model, temperature: s.temperature, maxTokens: s.max_tokens };
+}
+
+export function parseTurn(body: unknown, catalog: ModelCatalog, conversation?: Conversation) {
+  const t = parse(turnSchema, body);
+  const text = (t.message.trim() === '' ? (t.example ?? '') : t.message).trim();
+  return { text, turnKey: t.turn_key, settings: parseSettings(body, catalog, conversation) };
+}
+
+export function parseTitle(body: unknown): string {
+  const title = parse(z.object({ title: z.string().trim().min(1).max(TITLE_MAX) }), body).title;
+  return title.replace(/\s+/g, ' ');
+}

@@ -1,0 +1,96 @@
+// The chat page: conversations in a sidebar, the transcript, the composer. Turns themselves are
+// in routes/turns.ts.
+import { Router, type Request, type Response } from 'express';
+import type { Services } from '../app';
+import { deleteConversation, findConversation, listConversations, messagesOf, removeLast, renameConversation, clearMessages, type Conversation } from '../chat';
+import { InputError, parseSettings, parseTitle } from '../chat-input';
+import { HttpError } from '../http-error';
+import { countPromptTokens } from '../tokens';
+import { priceOf } from '../models';
+import { renderPage, isHtmx } from '../views';
+import { signedIn } from './guards';
+import { chatView, newTurnKey } from './chat-view';
+
+export function conversationParam(services: Services, req: Request): Conversation {
+  const id = Number(req.params.id);
+  const found = Number.isSafeInteger(id) && id > 0 ? findConversation(services.database.raw, req.user!.id, id) : undefined;
+  if (!found) throw new HttpError(404); // another user's conversation does not exist for this one
+  return found;
+}
+
+export function renderChat(services: Services, req: Request, res: Response, conversation?: Conversation, extra: Record<string, unknown> = {}, status = 200): void {
+  renderPage(req, res, 'chat', chatView(services, req, res, conversation, extra), status);
+}
+
+export function chatRoutes(services: Services): Router {
+  const router = Router();
+  const { raw } = services.database;
+
+  router.get('/', (req, res) => (req.user ? renderChat(services, req, res) : res.redirect(303, '/login')));
+  router.get('/c/:id', signedIn, (req, res) => renderChat(services, req, res, conversationParam(services, req)));
+
+  router.get('/c', signedIn, (req, res) => {
+    const q = typeof req.query.q === 'string' ? req.query.q.slice(0, 200) : '';
+    const conversations = listConversations(raw, req.user!.id, q);
+    if (isHtmx(req)) return renderPage(req, res, 'conversation-list', { conversations, q });
+    renderChat(services, req, res, undefined, { q, conversations });
+  });
+
+  router.post('/c/:id/rename', signedIn, (req, res) => {
+    const conversation = conversationParam(services, req);
+    renameConversation(raw, req.user!.id, conversation.id, parseTitleOr422(req.body));
+    res.redirect(303, `/c/${conversation.id}`);
+  });
+
+  router.post('/c/:id/delete', signedIn, (req, res) => {
+    deleteConversation(raw, req.user!.id, conversationParam(services, req).id);
+    if (isHtmx(req)) return res.set('HX-Redirect', '/').status(204).end();
+    res.redirect(303, '/');
+  });
+
+  // Undo removes the last question and its answer; Clear empties the conversation. Both keep the
+  // ledger and usage records of what those turns cost.
+  router.post('/c/:id/undo', signedIn, (req, res) => {
+    const conversation = conversationParam(services, req);
+    removeLast(raw, conversation.id, 'turn');
+    afterEdit(req, res, conversation);
+  });
+
+  router.post('/c/:id/clear', signedIn, (req, res) => {
+    const conversation = conversationParam(services, req);
+    clearMessages(raw, conversation.id);
+    afterEdit(req, res, conversation);
+  });
+
+  // The debounced estimate under the textbox: what the prompt would cost, and the most with the answer.
+  router.post('/estimate', signedIn, async (req, res) => {
+    const id = Number(req.body?.conversation_id);
+    const conversation = Number.isSafeInteger(id) && id > 0 ? findConversation(raw, req.user!.id, id) : undefined;
+    const settings = parseSettings(req.body, services.models, conversation);
+    const model = services.models.find(settings.model)!;
+    const text = typeof req.body?.message === 'string' ? req.body.message.slice(0, 200_000) : '';
+    const history = conversation ? messagesOf(raw, conversation.id).filter((m) => m.content !== '').map((m) => ({ role: m.role, content: m.content })) : [];
+    const system = settings.systemPrompt.trim() ? [{ role: 'system', content: settings.systemPrompt }] : [];
+    const { total } = await countPromptTokens({ model: model.id, messages: [...system, ...history, { role: 'user', content: text }] }, { encoding: model.encoding });
+    const t = res.locals.t;
+    res.type('html').send(text.trim() === '' ? '' : t('chat.estimate', { tokens: total, cost: priceOf(model, total, 0) }));
+  });
+
+  function afterEdit(req: Request, res: Response, conversation: Conversation) {
+    if (isHtmx(req)) return renderPage(req, res, 'transcript', chatView(services, req, res, conversation));
+    res.redirect(303, `/c/${conversation.id}`);
+  }
+
+  return router;
+}
+
+function parseTitleOr422(body: unknown): string {
+  try {
+    return parseTitle(body);
+  } catch (err) {
+    if (err instanceof InputError) throw new HttpError(422, 'chat.error.title');
+    throw err;
+  }
+}
+
+export { newTurnKey };

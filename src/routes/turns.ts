@@ -1,0 +1,188 @@
+// Sending a message (and Retry, Edit): runs a turn and streams it to htmx as text/event-stream,
+// or, for a plain form POST (JavaScript off), answers with the whole page once the turn is done.
+// Stop aborts the user's running turns in a conversation; so does closing the tab.
+import { Router, type Request, type Response } from 'express';
+import type { Eta } from 'eta';
+import type { Services } from '../app';
+import { createConversation, editLastUserMessage, findConversation, removeLast, saveSettings, titleFrom, type Conversation } from '../chat';
+import { InputError, parseTurn } from '../chat-input';
+import { HttpError } from '../http-error';
+import type { Translate } from '../i18n';
+import { EventStream, partial } from '../sse';
+import { runTurn, type Refusal, type TurnDeps, type TurnEvent, type TurnResult } from '../turn';
+import { isHtmx, renderPage } from '../views';
+import { chatView, messageView, newTurnKey } from './chat-view';
+import { signedIn } from './guards';
+
+type Mode = 'send' | 'retry' | 'edit';
+
+const REFUSAL_STATUS: Record<Refusal['reason'], number> = {
+  insufficient: 402, per_message: 422, per_day: 422, too_long: 413, busy: 429, queue_full: 503, aborted: 499,
+};
+
+/** Running turns by user and conversation, so that Stop (from any tab) can abort them. */
+class Running {
+  private readonly turns = new Map<string, Set<AbortController>>();
+  add(userId: number, conversationId: number, controller: AbortController): () => void {
+    const key = `${userId}:${conversationId}`;
+    const set = this.turns.get(key) ?? new Set();
+    this.turns.set(key, set.add(controller));
+    return () => {
+      set.delete(controller);
+      if (set.size === 0) this.turns.delete(key);
+    };
+  }
+  stop(userId: number, conversationId: number): number {
+    const set = this.turns.get(`${userId}:${conversationId}`);
+    for (const c of set ?? []) c.abort();
+    return set?.size ?? 0;
+  }
+}
+
+function conversationOf(services: Services, req: Request, required: boolean): Conversation | undefined {
+  const raw = req.body?.conversation_id;
+  if ((raw === undefined || raw === '') && !required) return undefined;
+  const id = Number(raw);
+  const found = Number.isSafeInteger(id) && id > 0 ? findConversation(services.database.raw, req.user!.id, id) : undefined;
+  if (!found) throw new HttpError(404);
+  return found;
+}
+
+export function turnRoutes(services: Services, deps: TurnDeps): Router {
+  const router = Router();
+  const running = new Running();
+  const { raw } = services.database;
+
+  async function turn(req: Request, res: Response, mode: Mode) {
+    const t = res.locals.t as Translate;
+    let conversation = conversationOf(services, req, mode !== 'send');
+    let input;
+    try {
+      input = parseTurn(req.body, services.models, conversation);
+    } catch (err) {
+      if (err instanceof InputError) return refuseInput(req, res, conversation, err.field);
+      throw err;
+    }
+    if (mode !== 'retry' && input.text === '') return refuseInput(req, res, conversation, 'message');
+    conversation ??= createConversation(raw, req.user!.id, titleFrom(input.text), input.settings);
+    saveSettings(raw, conversation.id, input.settings);
+    let text: string | null = input.text;
+    if (mode !== 'send') {
+      const last = mode === 'retry' ? removeLast(raw, conversation.id, 'answer') : editLastUserMessage(raw, conversation.id, input.text);
+      if (!last) return refuseInput(req, res, conversation, 'nothing');
+      text = null;
+    }
+    const controller = new AbortController();
+    const forget = running.add(req.user!.id, conversation.id, controller);
+    res.on('close', () => res.writableFinished || controller.abort()); // the tab was closed
+    const view = new TurnView(res.app.locals.views as Eta, res, t, isHtmx(req));
+    try {
+      const result = await runTurn(
+        deps,
+        { userId: req.user!.id, conversation, text, settings: input.settings, model: services.models.find(input.settings.model)!, turnKey: input.turnKey, signal: controller.signal },
+        (event) => view.on(event, conversation!),
+      );
+      view.finish(result, conversation, () => renderAfter(req, res, conversation!, result, input.text));
+    } finally {
+      forget();
+    }
+  }
+
+  function renderAfter(req: Request, res: Response, conversation: Conversation, result: TurnResult, text: string) {
+    if (result.status === 'refused') {
+      const status = REFUSAL_STATUS[result.refusal.reason];
+      return renderPage(req, res, 'chat', chatView(services, req, res, conversation, { notice: refusalText(result.refusal, res.locals.t), draft: text }), status);
+    }
+    renderPage(req, res, 'chat', chatView(services, req, res, conversation));
+  }
+
+  function refuseInput(req: Request, res: Response, conversation: Conversation | undefined, field: string) {
+    const notice = res.locals.t(`chat.invalid.${['message', 'model', 'temperature', 'max_tokens', 'system', 'nothing'].includes(field) ? field : 'form'}` as never);
+    if (isHtmx(req)) return res.status(422).type('html').send(noticeHtml(res.app.locals.views, res, notice));
+    renderPage(req, res, 'chat', chatView(services, req, res, conversation, { notice, draft: String(req.body?.message ?? '') }), 422);
+  }
+
+  router.post('/send', signedIn, (req, res) => turn(req, res, 'send'));
+  router.post('/retry', signedIn, (req, res) => turn(req, res, 'retry'));
+  router.post('/edit', signedIn, (req, res) => turn(req, res, 'edit'));
+  router.post('/stop', signedIn, (req, res) => {
+    const conversation = conversationOf(services, req, true)!;
+    running.stop(req.user!.id, conversation.id);
+    if (isHtmx(req)) return res.status(204).end();
+    res.redirect(303, `/c/${conversation.id}`);
+  });
+  return router;
+}
+
+export function refusalText(refusal: Refusal, t: Translate): string {
+  switch (refusal.reason) {
+    case 'insufficient':
+      return t('chat.refused.insufficient', { missing: refusal.missing, balance: refusal.balance });
+    case 'per_message':
+    case 'per_day':
+      return t(`limits.refused.${refusal.reason}`, { limit: refusal.limit, spent: refusal.spent, estimate: refusal.estimate });
+    default:
+      return t(`chat.refused.${refusal.reason}`);
+  }
+}
+
+function noticeHtml(eta: Eta, res: Response, notice: string): string {
+  return eta.render('partials/notice', { ...res.locals, notice });
+}
+
+/** Turns a turn's events into SSE messages for htmx (or nothing, for a plain POST). */
+class TurnView {
+  private stream?: EventStream;
+  private assistantId?: number;
+
+  constructor(private readonly eta: Eta, private readonly res: Response, private readonly t: Translate, private readonly htmx: boolean) {}
+
+  private render(name: string, data: Record<string, unknown>): string {
+    return this.eta.render(`partials/${name}`, { ...this.res.locals, ...data });
+  }
+
+  private open(): EventStream {
+    return (this.stream ??= new EventStream(this.res));
+  }
+
+  on(event: TurnEvent, conversation: Conversation): void {
+    if (!this.htmx) return;
+    const s = this.open();
+    if (event.type === 'queued') {
+      s.html(partial('#turn-status', 'innerHTML', this.t('chat.queued', { position: event.position })));
+    } else if (event.type === 'start') {
+      this.assistantId = event.assistant.id;
+      const messages = [event.user, event.assistant].filter((m) => m !== undefined).map((m) => this.render('message', { m: messageView(m, this.t) }));
+      const dropped = event.dropped ? partial('#turn-status', 'innerHTML', this.t('chat.dropped', { n: event.dropped })) : partial('#turn-status', 'innerHTML', '');
+      s.html(messages.join('') + dropped + partial('#conversation-id', 'outerHTML', this.render('conversation-id', { conversation })));
+      s.event('tokenchat:turn-started', String(conversation.id));
+    } else if (event.type === 'delta') {
+      s.html(partial(`#m${this.assistantId}-text`, 'beforeend', escapeText(event.text)));
+    } else {
+      const message = this.render('message', { m: messageView(event.message, this.t) });
+      s.html(
+        partial(`#m${event.message.id}`, 'outerHTML', message) +
+          partial('#balance', 'innerHTML', this.t('nav.balance', { n: event.balance.toLocaleString(this.res.locals.locale) })) +
+          partial('#turn-key', 'outerHTML', this.render('turn-key', { turnKey: newTurnKey() })),
+      );
+    }
+  }
+
+  finish(result: TurnResult, conversation: Conversation, plain: () => void): void {
+    if (!this.htmx) return plain();
+    if (result.status === 'refused' && !this.stream) {
+      const status = REFUSAL_STATUS[result.refusal.reason];
+      this.res.status(status).type('html').send(this.render('notice', { notice: refusalText(result.refusal, this.t) }));
+      return;
+    }
+    const s = this.open();
+    if (result.status === 'refused') s.html(this.render('notice', { notice: refusalText(result.refusal, this.t) }) + partial('#turn-status', 'innerHTML', ''));
+    if (result.status === 'duplicate') {
+      s.html(this.render('notice', { notice: this.t('chat.duplicate') }) + partial('#turn-key', 'outerHTML', this.render('turn-key', { turnKey: newTurnKey() })));
+    }
+    s.event('tokenchat:turn-settled', String(conversation.id));
+    s.end();
+  }
+}
+
+const escapeText = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);

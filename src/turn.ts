@@ -1,0 +1,180 @@
+// One chat turn, as DESIGN.md's ledger section orders it: fit the history to the context window
+// and count the prompt -> check spend limits -> wait for an upstream slot -> reserve -> stream,
+// recording what was delivered -> settle to the real usage (or release when nothing came).
+// Routes only render the events; every rule about money and history lives here.
+import type SqliteDatabase from 'better-sqlite3';
+import { addTurn, finishMessage, findMessageByHold, linkHold, messagesOf, type Conversation, type Message, type Settings } from './chat';
+import { balanceOf, recordDelivered, release, reserve, settle } from './ledger';
+import type { Logger } from './log';
+import { affordableCompletion, priceOf, type ModelInfo } from './models';
+import { checkSpendLimits, spendAllowance } from './spend-limits';
+import { CompletionCounter, countPromptTokens } from './tokens';
+import type { TurnQueue } from './turn-queue';
+import { UpstreamError, type ChatMessage, type Upstream } from './upstream';
+
+type Raw = SqliteDatabase.Database;
+
+/** Completion tokens asked for when the user sets no max tokens. */
+export const DEFAULT_MAX_TOKENS = 2048;
+/** The history is cut so that at least this many completion tokens (or max tokens, if fewer) fit. */
+const MIN_ROOM = 256;
+/** How often the tokens delivered so far are written to the hold, for crash recovery. */
+const DELIVERED_EVERY_MS = 1000;
+
+export interface TurnDeps {
+  raw: Raw;
+  upstream: Upstream;
+  queue: TurnQueue;
+  logger: Logger;
+}
+
+export interface TurnInput {
+  userId: number;
+  conversation: Conversation;
+  /** The new user message; null answers the last one again (Retry, edit). */
+  text: string | null;
+  settings: Settings;
+  model: ModelInfo;
+  turnKey: string;
+  signal: AbortSignal;
+}
+
+export type Refusal =
+  | { reason: 'insufficient'; missing: number; balance: number }
+  | { reason: 'per_message' | 'per_day'; limit: number; spent: number; estimate: number }
+  | { reason: 'busy' | 'queue_full' | 'too_long' | 'aborted' };
+
+export type TurnEvent =
+  | { type: 'queued'; position: number }
+  | { type: 'start'; user?: Message; assistant: Message; dropped: number }
+  | { type: 'delta'; text: string }
+  | { type: 'end'; message: Message; balance: number };
+
+export type TurnResult =
+  | { status: 'refused'; refusal: Refusal }
+  | { status: 'duplicate'; message?: Message; balance: number }
+  | { status: 'done'; message: Message; balance: number };
+
+interface Prompt {
+  messages: ChatMessage[];
+  promptTokens: number;
+  dropped: number;
+}
+
+/** The prompt: system, as much history as fits (oldest dropped first), and the new message. */
+export async function fitPrompt(history: ChatMessage[], system: string, model: ModelInfo, room: number): Promise<Prompt | undefined> {
+  const head: ChatMessage[] = system.trim() ? [{ role: 'system', content: system }] : [];
+  for (let dropped = 0; dropped < history.length; dropped++) {
+    // Never start the history with an answer whose question was dropped.
+    if (dropped > 0 && history[dropped]!.role === 'assistant') continue;
+    const messages = [...head, ...history.slice(dropped)];
+    const { total } = await countPromptTokens({ model: model.id, messages }, { encoding: model.encoding });
+    if (total + room <= model.contextWindow) return { messages, promptTokens: total, dropped };
+  }
+  return undefined;
+}
+
+function historyOf(raw: Raw, conversationId: number, text: string | null): ChatMessage[] {
+  const earlier = messagesOf(raw, conversationId)
+    .filter((m) => m.role === 'user' || (m.status !== 'streaming' && m.content !== ''))
+    .map((m): ChatMessage => ({ role: m.role, content: m.content }));
+  return text === null ? earlier : [...earlier, { role: 'user', content: text }];
+}
+
+export async function runTurn(deps: TurnDeps, input: TurnInput, emit: (event: TurnEvent) => void): Promise<TurnResult> {
+  const { raw } = deps;
+  const { model, userId } = input;
+  const wanted = input.settings.maxTokens ?? DEFAULT_MAX_TOKENS;
+  const prompt = await fitPrompt(historyOf(raw, input.conversation.id, input.text), input.settings.systemPrompt, model, Math.min(wanted, MIN_ROOM));
+  if (!prompt) return { status: 'refused', refusal: { reason: 'too_long' } };
+  let maxCompletion = Math.min(wanted, model.contextWindow - prompt.promptTokens);
+
+  // Spend limits shrink the answer to fit before they refuse it.
+  const allowance = spendAllowance(raw, userId);
+  if (allowance !== null) maxCompletion = Math.min(maxCompletion, affordableCompletion(model, prompt.promptTokens, allowance));
+  if (maxCompletion < 1) {
+    const estimate = priceOf(model, prompt.promptTokens, 1);
+    const verdict = checkSpendLimits(raw, userId, estimate);
+    if (!verdict.ok) return { status: 'refused', refusal: { reason: verdict.reason, limit: verdict.limit, spent: verdict.spentToday ?? 0, estimate } };
+  }
+
+  const admitted = await deps.queue.admit(userId, { signal: input.signal, onPosition: (position) => emit({ type: 'queued', position }) });
+  if (!admitted.ok) return { status: 'refused', refusal: { reason: admitted.reason === 'per_user' ? 'busy' : admitted.reason } };
+  try {
+    const held = await reserve(raw, { userId, turnKey: input.turnKey, model, promptTokens: prompt.promptTokens, maxCompletion: Math.max(1, maxCompletion) });
+    if (held.status === 'insufficient') return { status: 'refused', refusal: { reason: 'insufficient', missing: held.missing, balance: held.balance } };
+    if (held.status === 'duplicate') return { status: 'duplicate', message: findMessageByHold(raw, held.hold.id), balance: held.balance };
+    const { user, assistant } = addTurn(raw, input.conversation.id, input.text, model.id);
+    linkHold(raw, assistant.id, held.hold.id);
+    emit({ type: 'start', user, assistant, dropped: prompt.dropped });
+    const message = await streamAnswer(deps, input, { ...prompt, holdId: held.hold.id, maxTokens: held.hold.maxCompletion, assistant }, emit);
+    const balance = balanceOf(raw, userId);
+    emit({ type: 'end', message, balance });
+    return { status: 'done', message, balance };
+  } finally {
+    admitted.release();
+  }
+}
+
+interface Running extends Prompt {
+  holdId: number;
+  maxTokens: number;
+  assistant: Message;
+}
+
+async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emit: (event: TurnEvent) => void): Promise<Message> {
+  const { raw } = deps;
+  const counter = new CompletionCounter(input.model.encoding);
+  const started = Date.now();
+  let reported: { promptTokens: number; completionTokens: number } | undefined;
+  let failure: UpstreamError | undefined;
+  let lastWrite = started;
+  try {
+    const stream = deps.upstream.stream({
+      model: input.model.id, messages: turn.messages, maxTokens: turn.maxTokens,
+      temperature: input.settings.temperature ?? undefined, signal: input.signal,
+    });
+    for await (const event of stream) {
+      if (event.type === 'usage') reported = { promptTokens: event.promptTokens, completionTokens: event.completionTokens };
+      if (event.type !== 'delta' || event.text === '') continue;
+      counter.push(event.text);
+      emit({ type: 'delta', text: event.text });
+      if (Date.now() - lastWrite >= DELIVERED_EVERY_MS) {
+        recordDelivered(raw, turn.holdId, counter.tokens);
+        lastWrite = Date.now();
+      }
+    }
+  } catch (err) {
+    failure = err instanceof UpstreamError ? err : new UpstreamError('server', (err as Error).message ?? String(err), { cause: err });
+  }
+  const stopped = input.signal.aborted || failure?.kind === 'aborted';
+  const delivered = counter.tokens;
+  const base = { content: counter.text, promptTokens: turn.promptTokens, dropped: turn.dropped, holdId: turn.holdId };
+  const usageRefs = { latencyMs: Date.now() - started, conversationId: input.conversation.id, messageId: turn.assistant.id };
+  if (failure && !stopped && delivered === 0) {
+    // Nothing came back: the turn costs nothing.
+    await release(raw, turn.holdId);
+    deps.logger.warn({ kind: failure.kind, status: failure.status, err: failure.message }, 'upstream failed before any output');
+    const final = { ...base, status: 'error', error: errorCode(failure), completionTokens: 0, charge: 0, source: null } as const;
+    finishMessage(raw, turn.assistant.id, final);
+    return { ...turn.assistant, ...final };
+  }
+  // The provider's figures when the stream completed with them; else the prompt and what arrived.
+  const usage = reported && !failure && !stopped ? reported : { promptTokens: turn.promptTokens, completionTokens: delivered };
+  const source = reported && !failure && !stopped ? 'reported' : 'estimated';
+  if (source === 'reported' && usage.completionTokens !== delivered) {
+    deps.logger.info({ reported: usage.completionTokens, counted: delivered, model: input.model.id }, 'provider completion count differs from the local count');
+  }
+  const outcome = stopped ? 'stopped' : failure ? 'error' : 'ok';
+  const settled = await settle(raw, turn.holdId, { ...usage, source, outcome, ...usageRefs });
+  const status = stopped ? 'stopped' : failure ? 'error' : 'done';
+  const error = failure && !stopped ? errorCode(failure) : null;
+  const final = { ...base, promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, charge: settled.charge, source, status, error } as const;
+  finishMessage(raw, turn.assistant.id, final);
+  return { ...turn.assistant, ...final };
+}
+
+/** What the page says about a failure: the kind, and for a rate limit when to retry. */
+function errorCode(err: UpstreamError): string {
+  return err.kind === 'rate_limit' && err.retryAfterSeconds !== undefined ? `rate_limit:${err.retryAfterSeconds}` : err.kind;
+}
