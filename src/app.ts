@@ -11,7 +11,15 @@ import type { ModelCatalog } from './models';
 import { PasswordHasher } from './passwords';
 import { authRoutes } from './routes/auth';
 import { healthRoutes } from './routes/health';
+import { balanceOf } from './ledger';
+import { chatRoutes } from './routes/chat';
 import { homeRoutes } from './routes/home';
+import { turnRoutes } from './routes/turns';
+import { TurnQueue } from './turn-queue';
+import type { Upstream } from './upstream';
+import { adminRoutes } from './routes/admin';
+import { rechargeRoutes } from './routes/recharge';
+import { usageRoutes } from './routes/usage';
 import { cspNonce, csrf, securityHeaders } from './security';
 import { currentUser, sessionMiddleware, type SessionStore } from './sessions';
 import { createViews } from './views';
@@ -23,6 +31,7 @@ export interface AppDeps {
   models: ModelCatalog;
   sessionSecret: string;
   logger: Logger;
+  upstream: Upstream;
 }
 
 export interface Services extends AppDeps {
@@ -62,8 +71,20 @@ export function createApp(deps: AppDeps): Express {
   app.use(express.urlencoded({ extended: false, limit: config.bodyLimitBytes, parameterLimit: 1000 }));
   app.use(csrf(deps.sessionSecret));
 
+  app.use((req, res, next) => {
+    // The balance badge in the header of every page.
+    if (req.user) res.locals.balance = balanceOf(database.raw, req.user.id);
+    next();
+  });
   app.use(homeRoutes(services));
+  app.use(chatRoutes(services));
+  const limits = { perUser: config.turnsPerUser, global: config.upstreamConcurrency, maxWaiting: config.queueMaxWaiting };
+  const queue = new TurnQueue(limits, (err) => logger.error({ err }, 'queue position callback failed'));
+  app.use(turnRoutes(services, { raw: database.raw, upstream: deps.upstream, queue, logger }));
   app.use(authRoutes(services));
+  app.use(usageRoutes(services));
+  app.use(rechargeRoutes(services));
+  app.use('/admin', adminRoutes(services));
 
   app.use(notFound);
   app.use(errorHandler(logger));

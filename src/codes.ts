@@ -90,3 +90,93 @@ function whyNot(raw: Raw, hash: string, now: string): CodeError['reason'] {
   if (row.voided_at !== null) return 'void';
   return row.expires_at !== null && row.expires_at <= now ? 'expired' : 'unknown';
 }
+
+// ---- administration: batches, listing and voiding (the admin pages) -------------------------
+
+export type CodeState = 'unused' | 'redeemed' | 'expired' | 'void';
+export const CODE_STATES: CodeState[] = ['unused', 'redeemed', 'expired', 'void'];
+
+const STATE_SQL = `CASE WHEN c.redeemed_by IS NOT NULL THEN 'redeemed' WHEN c.voided_at IS NOT NULL THEN 'void'
+  WHEN c.expires_at IS NOT NULL AND c.expires_at <= @now THEN 'expired' ELSE 'unused' END`;
+
+/** Puts codes made by createCodes into a batch; call inside the transaction that records the batch. */
+export function assignBatch(raw: Raw, batchId: number, codes: string[]): void {
+  raw
+    .prepare('UPDATE redemption_codes SET batch_id = ? WHERE code_hash IN (SELECT value FROM json_each(?))')
+    .run(batchId, JSON.stringify(codes.map(hashCode)));
+}
+
+/** Voids an unused code; false when it was already redeemed, void or missing. Races redeem safely. */
+export function voidCode(raw: Raw, codeId: number): boolean {
+  const now = new Date().toISOString();
+  return (
+    raw.prepare('UPDATE redemption_codes SET voided_at = ? WHERE id = ? AND redeemed_by IS NULL AND voided_at IS NULL').run(now, codeId)
+      .changes === 1
+  );
+}
+
+/** Voids every code of a batch not yet redeemed or void; returns how many. */
+export function voidBatch(raw: Raw, batchId: number): number {
+  const now = new Date().toISOString();
+  return raw
+    .prepare('UPDATE redemption_codes SET voided_at = ? WHERE batch_id = ? AND redeemed_by IS NULL AND voided_at IS NULL')
+    .run(now, batchId).changes;
+}
+
+export interface CodeRow {
+  id: number;
+  batchId: number | null;
+  tokens: number;
+  note: string | null;
+  createdAt: string;
+  expiresAt: string | null;
+  state: CodeState;
+  redeemedBy: string | null;
+  redeemedAt: string | null;
+}
+
+/** Codes newest first, optionally of one state or batch; `hasMore` when another page follows. */
+export function listCodes(raw: Raw, filter: { state?: CodeState; batchId?: number }, page: number, perPage = 50) {
+  const rows = raw
+    .prepare(
+      `SELECT * FROM (SELECT c.id, c.batch_id AS batchId, c.tokens, c.note, c.created_at AS createdAt, c.expires_at AS expiresAt,
+         ${STATE_SQL} AS state, u.username AS redeemedBy, c.redeemed_at AS redeemedAt
+       FROM redemption_codes c LEFT JOIN users u ON u.id = c.redeemed_by
+       WHERE (@batchId IS NULL OR c.batch_id = @batchId))
+       WHERE (@state IS NULL OR state = @state) ORDER BY id DESC LIMIT @limit OFFSET @offset`,
+    )
+    .all({
+      now: new Date().toISOString(), state: filter.state ?? null, batchId: filter.batchId ?? null,
+      limit: perPage + 1, offset: (page - 1) * perPage,
+    }) as CodeRow[];
+  return { rows: rows.slice(0, perPage), hasMore: rows.length > perPage };
+}
+
+export interface BatchRow {
+  id: number;
+  tokens: number;
+  count: number;
+  note: string | null;
+  expiresAt: string | null;
+  createdAt: string;
+  createdBy: string;
+  unused: number;
+  redeemed: number;
+  expired: number;
+  void: number;
+}
+
+/** Batches newest first with how many of their codes are in each state. */
+export function listBatches(raw: Raw, page: number, perPage = 20) {
+  const rows = raw
+    .prepare(
+      `SELECT b.id, b.tokens, b.count, b.note, b.expires_at AS expiresAt, b.created_at AS createdAt, u.username AS createdBy,
+         sum(s.state = 'unused') AS unused, sum(s.state = 'redeemed') AS redeemed,
+         sum(s.state = 'expired') AS expired, sum(s.state = 'void') AS void
+       FROM code_batches b JOIN users u ON u.id = b.created_by
+       LEFT JOIN (SELECT c.batch_id, ${STATE_SQL} AS state FROM redemption_codes c WHERE c.batch_id IS NOT NULL) s ON s.batch_id = b.id
+       GROUP BY b.id ORDER BY b.id DESC LIMIT @limit OFFSET @offset`,
+    )
+    .all({ now: new Date().toISOString(), limit: perPage + 1, offset: (page - 1) * perPage }) as BatchRow[];
+  return { rows: rows.slice(0, perPage), hasMore: rows.length > perPage };
+}

@@ -31,6 +31,15 @@ const byteSize = z
   })
   .pipe(z.number().min(1024, 'must be at least 1kb').max(64 * 1024 * 1024, 'must be at most 64mb'));
 
+// An http(s) URL such as https://api.openai.com/v1 (the SDK appends /chat/completions).
+const httpUrl = z.string().refine((v) => {
+  try {
+    return ['http:', 'https:'].includes(new URL(v).protocol);
+  } catch {
+    return false;
+  }
+}, 'must be an http(s) URL such as https://api.openai.com/v1');
+
 const schema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   HOST: z.string().min(1, 'must not be empty').default('127.0.0.1'),
@@ -52,6 +61,14 @@ const schema = z.object({
   MODELS_FILE: z.string().min(1).optional(),
   SIGNUP_BONUS: int(0, 1_000_000_000).default(2000),
   HOLD_RECOVERY_MINUTES: int(1, 1440).default(10),
+  REDEEM_RATE_LIMIT_PER_USER: int(1, 100000).default(10),
+  OPENAI_API_KEY: z.string().min(1).optional(),
+  OPENAI_BASE_URL: httpUrl.optional(),
+  UPSTREAM_TIMEOUT_MS: int(1000, 3_600_000).default(120_000),
+  DEMO_DELAY_MS: int(0, 10_000).default(15),
+  TURNS_PER_USER: int(1, 100).default(3),
+  UPSTREAM_CONCURRENCY: int(1, 10_000).default(16),
+  QUEUE_MAX_WAITING: int(0, 100_000).default(200),
 });
 
 /** Every environment variable tokenchat reads. */
@@ -78,6 +95,17 @@ export type Config = Readonly<{
   modelsFile: string | undefined;
   signupBonus: number;
   holdRecoveryMs: number;
+  redeemRateLimitPerUser: number;
+  /** A secret: unset means the offline demo model. */
+  openaiApiKey: string | undefined;
+  openaiBaseUrl: string | undefined;
+  upstreamTimeoutMs: number;
+  demoDelayMs: number;
+  /** Turns one user may have running or waiting at once. */
+  turnsPerUser: number;
+  /** Upstream calls in flight at once, server-wide; more wait in a fair queue. */
+  upstreamConcurrency: number;
+  queueMaxWaiting: number;
 }>;
 
 export class ConfigError extends Error {}
@@ -116,5 +144,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     modelsFile: e.MODELS_FILE && path.resolve(e.MODELS_FILE),
     signupBonus: e.SIGNUP_BONUS,
     holdRecoveryMs: e.HOLD_RECOVERY_MINUTES * 60_000,
+    redeemRateLimitPerUser: e.REDEEM_RATE_LIMIT_PER_USER,
+    openaiApiKey: e.OPENAI_API_KEY,
+    openaiBaseUrl: e.OPENAI_BASE_URL,
+    upstreamTimeoutMs: e.UPSTREAM_TIMEOUT_MS,
+    demoDelayMs: e.DEMO_DELAY_MS,
+    turnsPerUser: e.TURNS_PER_USER,
+    upstreamConcurrency: e.UPSTREAM_CONCURRENCY,
+    queueMaxWaiting: e.QUEUE_MAX_WAITING,
   });
 }

@@ -32,3 +32,21 @@ export function authThrottles(config: Config): { perIp: RequestHandler; perUsern
     }),
   };
 }
+
+/**
+ * Failed code redemptions per signed-in user: codes carry 100 random bits, so this is about load
+ * and noise rather than guessing, but one account should not be able to hammer the table.
+ */
+export function redeemThrottle(config: Config): RequestHandler {
+  return rateLimit({
+    windowMs: config.loginRateWindowMs,
+    limit: config.redeemRateLimitPerUser,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    handler: (_req, _res, next) => next(new HttpError(429, 'recharge.throttled')),
+    keyGenerator: (req) => `redeem:${req.user?.id ?? 0}`,
+    skip: (req) => req.user === undefined,
+    skipSuccessfulRequests: true,
+    validate: { trustProxy: false, xForwardedForHeader: false },
+  });
+}

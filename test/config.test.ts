@@ -16,14 +16,18 @@ describe('loadConfig', () => {
       SESSION_ABSOLUTE_HOURS: '12', TRUST_PROXY: '1', BODY_LIMIT: '512kb', ALLOW_REGISTRATION: 'false',
       LOGIN_RATE_LIMIT_PER_IP: '9', LOGIN_RATE_LIMIT_PER_USER: '4', LOGIN_RATE_WINDOW_MINUTES: '5',
       HASH_CONCURRENCY: '3', HASH_QUEUE_LIMIT: '7', LOG_LEVEL: 'warn', SHUTDOWN_TIMEOUT_MS: '2000', NODE_ENV: 'production',
-      MODELS_FILE: '/etc/models.json', SIGNUP_BONUS: '0', HOLD_RECOVERY_MINUTES: '3',
+      MODELS_FILE: '/etc/models.json', SIGNUP_BONUS: '0', HOLD_RECOVERY_MINUTES: '3', REDEEM_RATE_LIMIT_PER_USER: '6',
+      OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: 'http://127.0.0.1:8000/v1', UPSTREAM_TIMEOUT_MS: '5000', DEMO_DELAY_MS: '0',
+      TURNS_PER_USER: '2', UPSTREAM_CONCURRENCY: '8', QUEUE_MAX_WAITING: '50',
     });
     expect(c).toEqual({
       env: 'production', host: '0.0.0.0', port: 8080, dataDir: '/tmp/x', sessionSecret: 's'.repeat(32),
       sessionIdleMs: 30 * 60_000, sessionAbsoluteMs: 12 * 3600_000, trustProxy: 1, bodyLimitBytes: 512 * 1024,
       allowRegistration: false, loginRateLimitPerIp: 9, loginRateLimitPerUser: 4, loginRateWindowMs: 5 * 60_000,
       hashConcurrency: 3, hashQueueLimit: 7, logLevel: 'warn', shutdownTimeoutMs: 2000,
-      modelsFile: '/etc/models.json', signupBonus: 0, holdRecoveryMs: 3 * 60_000,
+      modelsFile: '/etc/models.json', signupBonus: 0, holdRecoveryMs: 3 * 60_000, redeemRateLimitPerUser: 6,
+      openaiApiKey: 'sk-test', openaiBaseUrl: 'http://127.0.0.1:8000/v1', upstreamTimeoutMs: 5000, demoDelayMs: 0,
+      turnsPerUser: 2, upstreamConcurrency: 8, queueMaxWaiting: 50,
     });
   });
 
@@ -56,6 +60,10 @@ describe('loadConfig', () => {
     ['SIGNUP_BONUS', '-10', 'SIGNUP_BONUS must be a whole number'],
     ['SIGNUP_BONUS', '2000000000', 'SIGNUP_BONUS must be at most 1000000000'],
     ['HOLD_RECOVERY_MINUTES', '0', 'HOLD_RECOVERY_MINUTES must be at least 1'],
+    ['OPENAI_BASE_URL', 'api.openai.com', 'OPENAI_BASE_URL must be an http(s) URL'],
+    ['OPENAI_BASE_URL', 'ftp://host/v1', 'OPENAI_BASE_URL must be an http(s) URL'],
+    ['UPSTREAM_TIMEOUT_MS', '10', 'UPSTREAM_TIMEOUT_MS must be at least 1000'],
+    ['DEMO_DELAY_MS', 'fast', 'DEMO_DELAY_MS must be a whole number'],
   ])('%s=%s is refused with a message naming the variable', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);

@@ -1,0 +1,46 @@
+// /admin: for administrators only; everyone else, signed in or not, gets 404. Users and codes have
+// their own routers; system usage and the audit log are read-only pages here.
+import { Router } from 'express';
+import type { Services } from '../app';
+import { auditPage } from '../admin-queries';
+import { barChart } from '../chart';
+import { page as pageParam } from '../input';
+import { formatRate } from '../models';
+import { startOfUtcDay } from '../spend-limits';
+import { summary, topUsers } from '../usage-report';
+import { renderPage } from '../views';
+import { adminCodeRoutes } from './admin-codes';
+import { adminUserRoutes } from './admin-users';
+import { adminOnly } from './guards';
+
+export function adminRoutes(services: Services): Router {
+  const router = Router();
+  const { raw } = services.database;
+  router.use(adminOnly);
+
+  router.get('/', (_req, res) => res.redirect(303, '/admin/users'));
+  router.use('/users', adminUserRoutes(services));
+  router.use('/codes', adminCodeRoutes(services));
+
+  router.get('/usage', (req, res) => {
+    const report = summary(raw);
+    const monthStart = `${startOfUtcDay().slice(0, 7)}-01T00:00:00.000Z`;
+    const totals = raw.prepare('SELECT (SELECT count(*) FROM users) AS users, (SELECT coalesce(sum(balance), 0) FROM balances) AS balances').get() as {
+      users: number;
+      balances: number;
+    };
+    const models = services.models.models.map((m) => ({ ...m, prompt: formatRate(m.promptRate), completion: formatRate(m.completionRate) }));
+    renderPage(req, res, 'admin-usage', {
+      title: res.locals.t('admin.usage'), ...report, ...totals, models,
+      chart: barChart(report.daily.map((d) => ({ day: d.day, value: d.charge }))),
+      topAllTime: topUsers(raw, 10), topMonth: topUsers(raw, 10, monthStart),
+    });
+  });
+
+  router.get('/audit', (req, res) => {
+    const pageNo = pageParam.parse(req.query.page);
+    renderPage(req, res, 'admin-audit', { title: res.locals.t('admin.audit'), pageNo, ...auditPage(raw, pageNo) });
+  });
+
+  return router;
+}

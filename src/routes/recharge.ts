@@ -1,0 +1,47 @@
+// Recharge: users add tokens only by redeeming a single-use code (form or JSON {"code": "..."}).
+// Nothing here reads an amount: a body that names one and no code changes nothing.
+import { Router, type Request, type Response } from 'express';
+import type { Services } from '../app';
+import { CodeError, redeem } from '../codes';
+import { wantsJson } from '../errors';
+import type { MessageKey } from '../i18n';
+import { redeemThrottle } from '../throttle';
+import { balanceOf } from '../ledger';
+import { renderPage } from '../views';
+import { signedIn } from './guards';
+
+const MAX_CODE_LENGTH = 100;
+
+export function rechargeRoutes({ config, database }: Services): Router {
+  const router = Router();
+  const { raw } = database;
+
+  function page(req: Request, res: Response, data: Record<string, unknown> = {}, status = 200) {
+    renderPage(req, res, 'recharge', { title: res.locals.t('recharge.title'), balance: balanceOf(raw, req.user!.id), ...data }, status);
+  }
+
+  function refuse(req: Request, res: Response, key: MessageKey, reason: string, code: string) {
+    const message = res.locals.t(key);
+    if (wantsJson(req)) return res.status(422).json({ error: { status: 422, reason, message } });
+    page(req, res, { code, error: message }, 422);
+  }
+
+  router.get('/recharge', signedIn, (req, res) => page(req, res));
+
+  router.post('/recharge', signedIn, redeemThrottle(config), async (req, res) => {
+    const code = req.body?.code;
+    if (typeof code !== 'string' || code.trim() === '' || code.length > MAX_CODE_LENGTH) {
+      return refuse(req, res, 'input.code', 'missing', typeof code === 'string' ? code.slice(0, MAX_CODE_LENGTH) : '');
+    }
+    try {
+      const result = await redeem(raw, req.user!.id, code);
+      if (wantsJson(req)) return res.json({ redeemed: result.tokens, balance: result.balance });
+      page(req, res, { done: res.locals.t('recharge.done', { tokens: result.tokens.toLocaleString(res.locals.locale), balance: result.balance.toLocaleString(res.locals.locale) }) });
+    } catch (err) {
+      if (!(err instanceof CodeError)) throw err;
+      refuse(req, res, `recharge.${err.reason}`, err.reason, code);
+    }
+  });
+
+  return router;
+}

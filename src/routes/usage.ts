@@ -1,0 +1,88 @@
+// A user's own tokens: the Usage page, the dashboard partial, the ledger (page and CSV), spend
+// limits, and GET /tokens for scripts.
+import { Router, type Request, type Response } from 'express';
+import type { Services } from '../app';
+import { barChart } from '../chart';
+import { streamCsv } from '../csv';
+import { wantsJson } from '../errors';
+import { fieldErrors, ledgerQuery, limitsForm } from '../input';
+import { getSpendLimits, setSpendLimits, spentToday } from '../spend-limits';
+import { byConversation, dashboardData, ledgerChunk, ledgerPage, summary, type LedgerFilter, type LedgerRow } from '../usage-report';
+import { renderPage } from '../views';
+import { signedIn, signedInJson } from './guards';
+
+/** Where a charge came from: its message in the chat, when the turn recorded one. */
+export function messageLink(row: { conversationId: number | null; messageId: number | null }): string | null {
+  if (row.conversationId === null) return null;
+  return `/c/${row.conversationId}${row.messageId === null ? '' : `#m${row.messageId}`}`;
+}
+
+const CSV_HEADER = ['id', 'time_utc', 'kind', 'amount', 'balance_after', 'model', 'prompt_tokens', 'completion_tokens', 'conversation_id', 'message_id', 'note'];
+const csvCells = (r: LedgerRow) => [
+  r.id, r.createdAt, r.kind, r.amount, r.balanceAfter, r.model, r.promptTokens, r.completionTokens, r.conversationId, r.messageId, r.note,
+];
+
+export function usageRoutes({ database }: Services): Router {
+  const router = Router();
+  const { raw } = database;
+
+  function usagePage(req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) {
+    const userId = req.user!.id;
+    const report = summary(raw, userId);
+    const data = {
+      title: res.locals.t('usage.title'), ...report, balance: dashboardData(raw, userId).balance,
+      byConversation: byConversation(raw, userId), chart: barChart(report.daily.map((d) => ({ day: d.day, value: d.charge }))),
+      limits: getSpendLimits(raw, userId), spentToday: spentToday(raw, userId), messageLink, ...extra,
+    };
+    renderPage(req, res, 'usage', data, status);
+  }
+
+  router.get('/usage', signedIn, (req, res) => usagePage(req, res, { saved: req.query.saved === 'limits' }));
+
+  router.get('/dashboard', signedIn, (req, res) => {
+    res.set('Cache-Control', 'no-store');
+    renderPage(req, res, 'dashboard', { title: res.locals.t('dashboard.title'), dashboard: dashboardData(raw, req.user!.id) });
+  });
+
+  router.post('/usage/limits', signedIn, (req, res) => {
+    const parsed = limitsForm.safeParse(req.body ?? {});
+    if (!parsed.success) {
+      const errors = fieldErrors(parsed.error);
+      if (wantsJson(req)) return res.status(422).json({ error: { status: 422, fields: errors, message: res.locals.t('error.422') } });
+      return usagePage(req, res, { limitErrors: errors, limitInput: req.body }, 422);
+    }
+    const limits = { perMessage: parsed.data.per_message, perDay: parsed.data.per_day };
+    setSpendLimits(raw, req.user!.id, limits);
+    if (wantsJson(req)) return res.json({ limits });
+    res.redirect(303, '/usage?saved=limits#limits');
+  });
+
+  router.get('/usage/ledger', signedIn, (req, res) => {
+    const { page, ...filter } = ledgerQuery.parse(req.query);
+    const result = ledgerPage(raw, req.user!.id, filter, page);
+    renderPage(req, res, 'ledger', { title: res.locals.t('ledger.title'), ...result, filter, pageNo: page, messageLink });
+  });
+
+  router.get('/usage/ledger.csv', signedIn, async (req, res) => {
+    const { page: _page, ...filter } = ledgerQuery.parse(req.query);
+    const userId = req.user!.id;
+    const next = (last: LedgerRow | undefined) => ledgerChunk(raw, userId, filter as LedgerFilter, last?.id ?? 0);
+    await streamCsv(res, `tokenchat-ledger-${req.user!.username_key.replace(/[^\w.-]/g, '_')}.csv`, CSV_HEADER, next, csvCells);
+  });
+
+  router.get('/tokens', signedInJson, (req, res) => {
+    const userId = req.user!.id;
+    const report = summary(raw, userId);
+    const limits = getSpendLimits(raw, userId);
+    res.set('Cache-Control', 'no-store').json({
+      balance: dashboardData(raw, userId).balance,
+      spent: { today: report.today, month: report.month, total: report.total.charge },
+      tokens: { prompt: report.total.prompt, completion: report.total.completion, turns: report.total.turns },
+      by_model: report.byModel.map((m) => ({ model: m.model, turns: m.turns, prompt: m.prompt, completion: m.completion, charge: m.charge })),
+      daily: report.daily.map((d) => ({ day: d.day, charge: d.charge, prompt: d.prompt, completion: d.completion })),
+      limits: { per_message: limits.perMessage, per_day: limits.perDay, spent_today: spentToday(raw, userId) },
+    });
+  });
+
+  return router;
+}

@@ -1,0 +1,178 @@
+// Read-only reports over the usage and ledger tables (which ledger.ts writes): a user's or the
+// whole system's spending by period, model, conversation and day, and the ledger history.
+// Days are UTC days; times in the tables are ISO text, so ranges are string comparisons.
+import type SqliteDatabase from 'better-sqlite3';
+import { balanceOf } from './ledger';
+import { startOfUtcDay } from './spend-limits';
+
+type Raw = SqliteDatabase.Database;
+
+export const LEDGER_KINDS = ['signup_bonus', 'grant', 'redeem', 'reserve', 'settle', 'release', 'adjust'] as const;
+export type LedgerKind = (typeof LEDGER_KINDS)[number];
+export const CHART_DAYS = 30;
+
+export interface Totals {
+  turns: number;
+  charge: number;
+  prompt: number;
+  completion: number;
+}
+export interface ModelRow extends Totals {
+  model: string;
+}
+export interface ConversationRow extends Totals {
+  conversationId: number;
+  last: string;
+}
+export interface DayRow extends Totals {
+  day: string;
+}
+export interface UserUsageRow extends Totals {
+  userId: number;
+  username: string;
+}
+
+export interface Summary {
+  today: number;
+  month: number;
+  total: Totals;
+  byModel: ModelRow[];
+  daily: DayRow[];
+}
+
+const TOTALS = `count(*) AS turns, coalesce(sum(charge), 0) AS charge,
+  coalesce(sum(prompt_tokens), 0) AS prompt, coalesce(sum(completion_tokens), 0) AS completion`;
+
+/** `WHERE` for one user, or for everyone when userId is undefined. */
+function scope(userId: number | undefined): { where: string; params: Record<string, number> } {
+  return userId === undefined ? { where: '1 = 1', params: {} } : { where: 'user_id = @userId', params: { userId } };
+}
+
+/** The last `days` UTC days, oldest first, ending today. */
+export function lastDays(days = CHART_DAYS, now = new Date()): string[] {
+  const today = Date.parse(startOfUtcDay(now));
+  return Array.from({ length: days }, (_, i) => new Date(today - (days - 1 - i) * 86_400_000).toISOString().slice(0, 10));
+}
+
+export function dailyUsage(raw: Raw, userId?: number, now = new Date()): DayRow[] {
+  const days = lastDays(CHART_DAYS, now);
+  const { where, params } = scope(userId);
+  const rows = raw
+    .prepare(`SELECT substr(created_at, 1, 10) AS day, ${TOTALS} FROM usage WHERE ${where} AND created_at >= @since GROUP BY day`)
+    .all({ ...params, since: `${days[0]}T00:00:00.000Z` }) as DayRow[];
+  const byDay = new Map(rows.map((r) => [r.day, r]));
+  return days.map((day) => byDay.get(day) ?? { day, turns: 0, charge: 0, prompt: 0, completion: 0 });
+}
+
+/** Charged today and this month (UTC), and all-time totals; for one user or for everyone. */
+export function periodTotals(raw: Raw, userId?: number, now = new Date()): { today: number; month: number; total: Totals } {
+  const { where, params } = scope(userId);
+  const chargeSince = raw.prepare(`SELECT coalesce(sum(charge), 0) FROM usage WHERE ${where} AND created_at >= @since`).pluck();
+  const today = startOfUtcDay(now);
+  return {
+    today: chargeSince.get({ ...params, since: today }) as number,
+    month: chargeSince.get({ ...params, since: `${today.slice(0, 7)}-01T00:00:00.000Z` }) as number,
+    total: raw.prepare(`SELECT ${TOTALS} FROM usage WHERE ${where}`).get(params) as Totals,
+  };
+}
+
+/** Spending by period, model and day; for one user or for everyone. */
+export function summary(raw: Raw, userId?: number, now = new Date()): Summary {
+  const { where, params } = scope(userId);
+  return {
+    ...periodTotals(raw, userId, now),
+    byModel: raw
+      .prepare(`SELECT model, ${TOTALS} FROM usage WHERE ${where} GROUP BY model ORDER BY charge DESC, model`)
+      .all(params) as ModelRow[],
+    daily: dailyUsage(raw, userId, now),
+  };
+}
+
+export function userSummary(raw: Raw, userId: number, now = new Date()) {
+  return { balance: balanceOf(raw, userId), ...summary(raw, userId, now), byConversation: byConversation(raw, userId) };
+}
+
+/** The user's conversations with the most recent spending first. */
+export function byConversation(raw: Raw, userId: number, limit = 10): ConversationRow[] {
+  return raw
+    .prepare(
+      `SELECT conversation_id AS conversationId, max(created_at) AS last, ${TOTALS} FROM usage
+       WHERE user_id = ? AND conversation_id IS NOT NULL GROUP BY conversation_id ORDER BY last DESC LIMIT ?`,
+    )
+    .all(userId, limit) as ConversationRow[];
+}
+
+/** The users who spent the most since `since` (all time when undefined). */
+export function topUsers(raw: Raw, limit = 10, since?: string): UserUsageRow[] {
+  return raw
+    .prepare(
+      `SELECT u.id AS userId, u.username, count(*) AS turns, coalesce(sum(charge), 0) AS charge,
+         coalesce(sum(prompt_tokens), 0) AS prompt, coalesce(sum(completion_tokens), 0) AS completion
+       FROM usage JOIN users u ON u.id = usage.user_id WHERE usage.created_at >= ?
+       GROUP BY u.id ORDER BY charge DESC, u.id LIMIT ?`,
+    )
+    .all(since ?? '', limit) as UserUsageRow[];
+}
+
+// ---- ledger history -------------------------------------------------------------------------
+
+export interface LedgerFilter {
+  kind?: LedgerKind;
+  /** YYYY-MM-DD, inclusive (UTC). */
+  from?: string;
+  to?: string;
+}
+
+export interface LedgerRow {
+  id: number;
+  createdAt: string;
+  kind: LedgerKind;
+  amount: number;
+  balanceAfter: number;
+  note: string | null;
+  model: string | null;
+  promptTokens: number | null;
+  completionTokens: number | null;
+  conversationId: number | null;
+  messageId: number | null;
+}
+
+const nextDay = (day: string) => new Date(Date.parse(`${day}T00:00:00.000Z`) + 86_400_000).toISOString();
+
+function ledgerWhere(userId: number, filter: LedgerFilter) {
+  const clauses = ['l.user_id = @userId'];
+  const params: Record<string, string | number> = { userId };
+  if (filter.kind) (clauses.push('l.kind = @kind'), (params.kind = filter.kind));
+  if (filter.from) (clauses.push('l.created_at >= @from'), (params.from = `${filter.from}T00:00:00.000Z`));
+  if (filter.to) (clauses.push('l.created_at < @to'), (params.to = nextDay(filter.to)));
+  return { where: clauses.join(' AND '), params };
+}
+
+// Reserve and settle rows share the turn's hold, whose usage row names the model and message.
+const LEDGER_SELECT = `SELECT l.id, l.created_at AS createdAt, l.kind, l.amount, l.balance_after AS balanceAfter, l.note,
+  coalesce(u.model, h.model) AS model, u.prompt_tokens AS promptTokens, u.completion_tokens AS completionTokens,
+  u.conversation_id AS conversationId, u.message_id AS messageId
+  FROM ledger l LEFT JOIN holds h ON h.id = l.hold_id LEFT JOIN usage u ON u.hold_id = l.hold_id`;
+
+/** One page of the user's ledger, newest first; `hasMore` when another page follows. */
+export function ledgerPage(raw: Raw, userId: number, filter: LedgerFilter, page: number, perPage = 50) {
+  const { where, params } = ledgerWhere(userId, filter);
+  const rows = raw
+    .prepare(`${LEDGER_SELECT} WHERE ${where} ORDER BY l.id DESC LIMIT @limit OFFSET @offset`)
+    .all({ ...params, limit: perPage + 1, offset: (page - 1) * perPage }) as LedgerRow[];
+  return { rows: rows.slice(0, perPage), hasMore: rows.length > perPage };
+}
+
+/** The user's ledger oldest first, in chunks after `afterId`, for streaming exports. */
+export function ledgerChunk(raw: Raw, userId: number, filter: LedgerFilter, afterId: number, size = 500): LedgerRow[] {
+  const { where, params } = ledgerWhere(userId, filter);
+  return raw
+    .prepare(`${LEDGER_SELECT} WHERE ${where} AND l.id > @afterId ORDER BY l.id LIMIT @size`)
+    .all({ ...params, afterId, size }) as LedgerRow[];
+}
+
+/** What views/partials/dashboard.eta shows. */
+export function dashboardData(raw: Raw, userId: number, now = new Date()) {
+  return { balance: balanceOf(raw, userId), ...periodTotals(raw, userId, now) };
+}
+export type DashboardData = ReturnType<typeof dashboardData>;

@@ -1,0 +1,72 @@
+// Fixtures for the usage and admin suites: signed-in agents, codes, and chat turns written
+// through the ledger (as the chat page does) so the reports have something to show.
+import { reserve, settle } from '../src/ledger';
+import { loadModels } from '../src/models';
+import { findByName } from '../src/users';
+import { csrfToken, register, type Agent, type TestServer } from './helpers';
+
+const demo = loadModels().find('demo')!; // 1 balance token per prompt and per completion token
+
+export interface Member {
+  agent: Agent;
+  id: number;
+  name: string;
+}
+
+export async function member(srv: TestServer, name: string): Promise<Member> {
+  const agent = srv.agent();
+  const res = await register(agent, name);
+  if (res.status !== 303) throw new Error(`could not register ${name}: ${res.status}`);
+  const user = await findByName(srv.database.db, name);
+  return { agent, id: user!.id, name };
+}
+
+/** Posts a form with a fresh CSRF token taken from `page`. */
+export async function postForm(agent: Agent, url: string, form: Record<string, string>, page = '/usage') {
+  const _csrf = await csrfToken(agent, page);
+  return agent.post(url).type('form').send({ _csrf, ...form });
+}
+
+/** One settled chat turn: reserve then settle, linked to a conversation and message. */
+export async function chatTurn(
+  srv: TestServer,
+  userId: number,
+  turn: { key: string; prompt: number; completion: number; conversationId?: number; messageId?: number },
+) {
+  const r = await reserve(srv.database.raw, { userId, turnKey: turn.key, model: demo, promptTokens: turn.prompt, maxCompletion: turn.completion + 50 });
+  if (r.status !== 'held') throw new Error(`reserve failed: ${r.status}`);
+  return settle(srv.database.raw, r.hold.id, {
+    promptTokens: turn.prompt, completionTokens: turn.completion, source: 'reported', outcome: 'ok',
+    conversationId: turn.conversationId, messageId: turn.messageId,
+  });
+}
+
+export function balanceRow(srv: TestServer, userId: number): number {
+  return srv.database.raw.prepare('SELECT balance FROM balances WHERE user_id = ?').pluck().get(userId) as number;
+}
+
+export function ledgerCount(srv: TestServer, userId?: number): number {
+  const sql = userId === undefined ? 'SELECT count(*) FROM ledger' : 'SELECT count(*) FROM ledger WHERE user_id = ?';
+  return srv.database.raw.prepare(sql).pluck().get(...(userId === undefined ? [] : [userId])) as number;
+}
+
+/** Parses RFC 4180 CSV (quoted fields, doubled quotes, CRLF) into rows of cells. */
+export function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let cell = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (quoted) {
+      if (ch === '"' && text[i + 1] === '"') (cell += '"'), i++;
+      else if (ch === '"') quoted = false;
+      else cell += ch;
+    } else if (ch === '"') quoted = true;
+    else if (ch === ',') row.push(cell), (cell = '');
+    else if (ch === '\r' && text[i + 1] === '\n') row.push(cell), rows.push(row), (row = []), (cell = ''), i++;
+    else cell += ch;
+  }
+  if (cell !== '' || row.length) row.push(cell), rows.push(row);
+  return rows;
+}
