@@ -44,11 +44,11 @@ function enhanceComposer(composer, message) {
   // give a new conversation its address.
   document.body.addEventListener('tokenchat:turn-started', (event) => {
     message.value = '';
-    const empty = document.getElementById('empty');
-    if (empty) empty.remove();
+    for (const done of document.querySelectorAll('#empty, #composer .examples')) done.remove();
     const id = event.detail && event.detail.data;
     if (id && !location.pathname.startsWith('/c/')) history.replaceState(null, '', '/c/' + id);
-    document.getElementById('transcript')?.lastElementChild?.scrollIntoView({ block: 'end' });
+    // Bring the answer's top into view: aligned to the bottom it would grow under the sticky composer.
+    document.getElementById('transcript')?.lastElementChild?.scrollIntoView({ block: 'start' });
   });
   document.body.addEventListener('tokenchat:turn-settled', () => message.focus());
 }

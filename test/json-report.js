@@ -10,7 +10,9 @@ class JsonReport {
 
   onRunComplete(_contexts, results) {
     fs.mkdirSync(path.dirname(this.file), { recursive: true });
-    const { numPassedTests, numFailedTests, numPendingTests, numTotalTests, numRuntimeErrorTestSuites, success } = results;
+    const { numPassedTests, numFailedTests, numPendingTests, numTotalTests, numRuntimeErrorTestSuites, numFailedTestSuites } = results;
+    // Jest sets results.success only after reporters have run, so it is worked out here.
+    const success = numFailedTestSuites === 0 && numRuntimeErrorTestSuites === 0;
     fs.writeFileSync(
       this.file,
       JSON.stringify({ numPassedTests, numFailedTests, numPendingTests, numTotalTests, numRuntimeErrorTestSuites, success }, null, 2),

@@ -8,6 +8,7 @@ import { renderMarkdown, renderPlain } from '../markdown';
 import { formatRate } from '../models';
 import type { Translate } from '../i18n';
 import { DEFAULT_MAX_TOKENS } from '../turn';
+import { dashboardData } from '../usage-report';
 
 export const newTurnKey = (): string => randomUUID();
 
@@ -69,6 +70,7 @@ export function chatView(services: Services, req: Request, res: Response, conver
     examples: EXAMPLES.map((key) => t(key)),
     turnKey: newTurnKey(),
     balance: balanceOf(raw, userId),
+    dashboard: dashboardData(raw, userId),
     q: '',
     ...extra,
   };

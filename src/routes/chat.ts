@@ -12,7 +12,15 @@ import { signedIn } from './guards';
 import { chatView, newTurnKey } from './chat-view';
 
 export function conversationParam(services: Services, req: Request): Conversation {
-  const id = Number(req.params.id);
+  return ownConversation(services, req, req.params.id);
+}
+
+export function conversationInBody(services: Services, req: Request): Conversation {
+  return ownConversation(services, req, req.body?.conversation_id);
+}
+
+function ownConversation(services: Services, req: Request, value: unknown): Conversation {
+  const id = Number(value);
   const found = Number.isSafeInteger(id) && id > 0 ? findConversation(services.database.raw, req.user!.id, id) : undefined;
   if (!found) throw new HttpError(404); // another user's conversation does not exist for this one
   return found;
@@ -49,18 +57,20 @@ export function chatRoutes(services: Services): Router {
   });
 
   // Undo removes the last question and its answer; Clear empties the conversation. Both keep the
-  // ledger and usage records of what those turns cost.
-  router.post('/c/:id/undo', signedIn, (req, res) => {
-    const conversation = conversationParam(services, req);
+  // ledger and usage records of what those turns cost. The composer posts them with the
+  // conversation id in the form (/undo, /clear); /c/:id/... is the same for links and scripts.
+  const undo = (req: Request, res: Response, conversation: Conversation) => {
     removeLast(raw, conversation.id, 'turn');
     afterEdit(req, res, conversation);
-  });
-
-  router.post('/c/:id/clear', signedIn, (req, res) => {
-    const conversation = conversationParam(services, req);
+  };
+  const clear = (req: Request, res: Response, conversation: Conversation) => {
     clearMessages(raw, conversation.id);
     afterEdit(req, res, conversation);
-  });
+  };
+  router.post('/c/:id/undo', signedIn, (req, res) => undo(req, res, conversationParam(services, req)));
+  router.post('/undo', signedIn, (req, res) => undo(req, res, conversationInBody(services, req)));
+  router.post('/c/:id/clear', signedIn, (req, res) => clear(req, res, conversationParam(services, req)));
+  router.post('/clear', signedIn, (req, res) => clear(req, res, conversationInBody(services, req)));
 
   // The debounced estimate under the textbox: what the prompt would cost, and the most with the answer.
   router.post('/estimate', signedIn, async (req, res) => {

@@ -4,9 +4,11 @@
 import { Router, type Request, type Response } from 'express';
 import type { Eta } from 'eta';
 import type { Services } from '../app';
-import { createConversation, editLastUserMessage, findConversation, removeLast, saveSettings, titleFrom, type Conversation } from '../chat';
+import type SqliteDatabase from 'better-sqlite3';
+import { createConversation, deleteConversation, editLastUserMessage, findConversation, findMessageByHold, listConversations, removeLast, saveSettings, titleFrom, type Conversation } from '../chat';
 import { InputError, parseTurn } from '../chat-input';
 import { HttpError } from '../http-error';
+import { findHold } from '../ledger';
 import type { Translate } from '../i18n';
 import { EventStream, partial } from '../sse';
 import { runTurn, type Refusal, type TurnDeps, type TurnEvent, type TurnResult } from '../turn';
@@ -15,6 +17,7 @@ import { chatView, messageView, newTurnKey } from './chat-view';
 import { signedIn } from './guards';
 
 type Mode = 'send' | 'retry' | 'edit';
+type Raw = SqliteDatabase.Database;
 
 const REFUSAL_STATUS: Record<Refusal['reason'], number> = {
   insufficient: 402, per_message: 422, per_day: 422, too_long: 413, busy: 429, queue_full: 503, aborted: 499,
@@ -48,6 +51,12 @@ function conversationOf(services: Services, req: Request, required: boolean): Co
   return found;
 }
 
+function conversationOfTurn(raw: Raw, userId: number, turnKey: string): Conversation | undefined {
+  const hold = findHold(raw, userId, turnKey);
+  const message = hold && findMessageByHold(raw, hold.id);
+  return message ? findConversation(raw, userId, message.conversationId) : undefined;
+}
+
 export function turnRoutes(services: Services, deps: TurnDeps): Router {
   const router = Router();
   const running = new Running();
@@ -64,6 +73,9 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
       throw err;
     }
     if (mode !== 'retry' && input.text === '') return refuseInput(req, res, conversation, 'message');
+    // A repeated first message (a double click) belongs to the conversation its first copy made.
+    conversation ??= conversationOfTurn(raw, req.user!.id, input.turnKey);
+    const created = conversation === undefined;
     conversation ??= createConversation(raw, req.user!.id, titleFrom(input.text), input.settings);
     saveSettings(raw, conversation.id, input.settings);
     let text: string | null = input.text;
@@ -75,25 +87,28 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
     const controller = new AbortController();
     const forget = running.add(req.user!.id, conversation.id, controller);
     res.on('close', () => res.writableFinished || controller.abort()); // the tab was closed
-    const view = new TurnView(res.app.locals.views as Eta, res, t, isHtmx(req));
+    const view = new TurnView(res.app.locals.views as Eta, res, t, isHtmx(req), raw);
     try {
       const result = await runTurn(
         deps,
         { userId: req.user!.id, conversation, text, settings: input.settings, model: services.models.find(input.settings.model)!, turnKey: input.turnKey, signal: controller.signal },
         (event) => view.on(event, conversation!),
       );
-      view.finish(result, conversation, () => renderAfter(req, res, conversation!, result, input.text));
+      // A new chat whose first message was refused leaves no empty conversation behind.
+      const keep = !(created && result.status === 'refused' && deleteConversation(raw, req.user!.id, conversation.id));
+      view.finish(result, conversation, () => renderAfter(req, res, keep ? conversation : undefined, result, input.text));
     } finally {
       forget();
     }
   }
 
-  function renderAfter(req: Request, res: Response, conversation: Conversation, result: TurnResult, text: string) {
+  function renderAfter(req: Request, res: Response, conversation: Conversation | undefined, result: TurnResult, text: string) {
     if (result.status === 'refused') {
       const status = REFUSAL_STATUS[result.refusal.reason];
       return renderPage(req, res, 'chat', chatView(services, req, res, conversation, { notice: refusalText(result.refusal, res.locals.t), draft: text }), status);
     }
-    renderPage(req, res, 'chat', chatView(services, req, res, conversation));
+    const notice = result.status === 'duplicate' ? res.locals.t('chat.duplicate') : undefined;
+    renderPage(req, res, 'chat', chatView(services, req, res, conversation, { notice }));
   }
 
   function refuseInput(req: Request, res: Response, conversation: Conversation | undefined, field: string) {
@@ -135,7 +150,13 @@ class TurnView {
   private stream?: EventStream;
   private assistantId?: number;
 
-  constructor(private readonly eta: Eta, private readonly res: Response, private readonly t: Translate, private readonly htmx: boolean) {}
+  constructor(
+    private readonly eta: Eta,
+    private readonly res: Response,
+    private readonly t: Translate,
+    private readonly htmx: boolean,
+    private readonly raw: Raw,
+  ) {}
 
   private render(name: string, data: Record<string, unknown>): string {
     return this.eta.render(`partials/${name}`, { ...this.res.locals, ...data });
@@ -154,7 +175,11 @@ class TurnView {
       this.assistantId = event.assistant.id;
       const messages = [event.user, event.assistant].filter((m) => m !== undefined).map((m) => this.render('message', { m: messageView(m, this.t) }));
       const dropped = event.dropped ? partial('#turn-status', 'innerHTML', this.t('chat.dropped', { n: event.dropped })) : partial('#turn-status', 'innerHTML', '');
-      s.html(messages.join('') + dropped + partial('#conversation-id', 'outerHTML', this.render('conversation-id', { conversation })));
+      const sidebar = this.render('../pages/conversation-list', { conversations: listConversations(this.raw, conversation.userId), conversation, fullPage: false });
+      s.html(
+        messages.join('') + dropped + partial('#conversation-id', 'outerHTML', this.render('conversation-id', { conversation })) +
+          partial('#conversation-list', 'outerHTML', sidebar) + partial('#chat-title', 'innerHTML', escapeText(conversation.title || this.t('chat.title'))),
+      );
       s.event('tokenchat:turn-started', String(conversation.id));
     } else if (event.type === 'delta') {
       s.html(partial(`#m${this.assistantId}-text`, 'beforeend', escapeText(event.text)));

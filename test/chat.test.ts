@@ -1,0 +1,557 @@
+// The chat page end to end: a real server, the real openai SDK path, and a scripted fake model
+// API. Each test signs up a new user and asserts on what that user sees (status, page, SSE body)
+// and on what the database holds (balance, ledger, holds, messages).
+import http from 'node:http';
+import { CookieAccessInfo } from 'cookiejar';
+import { balanceOf } from '../src/ledger';
+import { affordableCompletion, loadModels, priceOf } from '../src/models';
+import { countTextSync } from '../src/tokens';
+import { gate, startFakeUpstream, DEFAULT_PIECES, type FakeUpstream } from './fake-upstream';
+import { csrfFrom, register, startTestServer, type Agent, type TestServer } from './helpers';
+
+const catalog = loadModels();
+const MINI = catalog.find('gpt-4o-mini')!;
+const DEFAULT_ANSWER = DEFAULT_PIECES.join('');
+
+let fake: FakeUpstream;
+beforeAll(async () => {
+  fake = await startFakeUpstream();
+});
+afterAll(() => fake.close());
+
+const serverEnv = (extra: Record<string, string> = {}) => ({
+  OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: fake.url, DEMO_DELAY_MS: '0', LOGIN_RATE_LIMIT_PER_IP: '10000', ...extra,
+});
+
+// ---- users, forms and requests ----------------------------------------------------------------
+
+interface User {
+  agent: Agent;
+  id: number;
+}
+
+let seq = 0;
+async function newUser(srv: TestServer): Promise<User> {
+  const agent = srv.agent();
+  const name = `chatter${++seq}`;
+  expect((await register(agent, name)).status).toBe(303);
+  const id = srv.database.raw.prepare('SELECT id FROM users WHERE username = ?').pluck().get(name) as number;
+  return { agent, id };
+}
+
+type Fields = Record<string, string>;
+
+const hiddenValue = (html: string, id: string) => new RegExp(`id="${id}" name="[^"]+" value="([^"]*)"`).exec(html)?.[1];
+
+/** The composer's fields as the page at `path` fills them in. */
+async function composer(user: User, path = '/', message = 'What is a token?'): Promise<Fields> {
+  const page = await user.agent.get(path);
+  expect(page.status).toBe(200);
+  return {
+    _csrf: csrfFrom(page.text), turn_key: hiddenValue(page.text, 'turn-key')!, conversation_id: hiddenValue(page.text, 'conversation-id')!,
+    message, system: '', model: MINI.id, temperature: '', max_tokens: '',
+  };
+}
+
+/** A form POST as htmx sends it (answered with text/event-stream) or as a browser does without JavaScript. */
+function post(user: User, path: string, fields: Fields, htmx = true) {
+  const req = user.agent.post(path).type('form');
+  if (htmx) req.set('HX-Request', 'true').set('Accept', 'text/html, text/event-stream');
+  return req.send(fields);
+}
+
+/** A send whose SSE body is read as it arrives, so a test can act mid-stream (Stop, close the tab). */
+function openStream(srv: TestServer, user: User, fields: Fields) {
+  const url = new URL('/send', srv.url);
+  const jar = (user.agent as unknown as { jar: { getCookies(a: CookieAccessInfo): { toValueString(): string } } }).jar;
+  const cookie = jar.getCookies(new CookieAccessInfo(url.hostname, '/', false)).toValueString();
+  const body = new URLSearchParams(fields).toString();
+  const live = { text: '', status: 0, done: undefined as unknown as Promise<void>, destroy: () => req.destroy() };
+  const req = http.request(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body), cookie,
+      'hx-request': 'true', accept: 'text/html, text/event-stream',
+    },
+  });
+  live.done = new Promise<void>((resolve) => {
+    req.on('response', (res) => {
+      live.status = res.statusCode ?? 0;
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (live.text += chunk));
+      res.on('end', resolve);
+      res.on('close', resolve);
+    });
+    req.on('error', () => resolve()); // the test destroyed it
+  });
+  req.end(body);
+  return live;
+}
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Waits (bounded) until `check` holds; the bound only keeps a broken test from hanging. */
+async function until(what: string, check: () => boolean): Promise<void> {
+  for (let i = 0; i < 400 && !check(); i++) await pause(10);
+  if (!check()) throw new Error(`gave up waiting for ${what}`);
+}
+
+const conversationIdIn = (html: string) => Number(hiddenValue(html, 'conversation-id'));
+
+// ---- what the database holds ---------------------------------------------------------------------
+
+function db(srv: TestServer) {
+  const raw = srv.database.raw;
+  const all = (sql: string, ...args: unknown[]) => raw.prepare(sql).all(...args) as any[];
+  return {
+    balance: (user: User) => balanceOf(raw, user.id),
+    holds: (user: User) => all('SELECT * FROM holds WHERE user_id = ? ORDER BY id', user.id),
+    usage: (user: User) => all('SELECT * FROM usage WHERE user_id = ? ORDER BY id', user.id),
+    ledger: (user: User) => all('SELECT kind, amount, balance_after FROM ledger WHERE user_id = ? ORDER BY id', user.id),
+    conversations: (user: User) => all('SELECT * FROM conversations WHERE user_id = ? ORDER BY id', user.id),
+    messages: (conversationId: number) => all('SELECT * FROM messages WHERE conversation_id = ? ORDER BY id', conversationId),
+    messagesOfUser: (user: User) =>
+      all('SELECT m.* FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE c.user_id = ? ORDER BY m.id', user.id),
+  };
+}
+
+const tokens = (text: string) => countTextSync(text, MINI.encoding);
+
+// ---- the tests -------------------------------------------------------------------------------------
+
+describe('chat turns against the model API', () => {
+  let srv: TestServer;
+  let q: ReturnType<typeof db>;
+  beforeAll(async () => {
+    srv = await startTestServer(serverEnv({ SIGNUP_BONUS: '2000' }));
+    q = db(srv);
+  });
+  afterAll(() => srv.close());
+
+  test('POST /send (htmx) — a streamed turn debits exactly the reported usage and shows it', async () => {
+    const user = await newUser(srv);
+    const before = q.balance(user);
+    fake.script({ kind: 'stream', pieces: ['Fish', ' & chips', ' <b>hot</b>'], usage: { prompt_tokens: 30, completion_tokens: 5 } });
+    const fields = { ...(await composer(user)), message: 'Lunch ideas?', system: 'Be brief.' };
+
+    const res = await post(user, '/send', fields);
+
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^text\/event-stream/);
+    const after = q.balance(user);
+    const charge = priceOf(MINI, 30, 5);
+    expect(before - after).toBe(charge);
+    // The pieces arrive escaped; nothing the model wrote becomes markup.
+    expect(res.text).toContain('>Fish</hx-partial>');
+    expect(res.text).toContain('> &#38; chips</hx-partial>');
+    expect(res.text).toContain('&#60;b&#62;hot&#60;/b&#62;');
+    expect(res.text).not.toContain('<b>hot');
+    expect(res.text).toContain(`charged ${charge}`);
+    expect(res.text).toContain('reported by the provider');
+    expect(res.text).toMatch(new RegExp(`hx-target="#balance" hx-swap="innerHTML">Balance: ${after.toLocaleString('en')}(?![\\d,])`));
+    // One reserve and one settle; the usage record is the provider's.
+    expect(q.ledger(user).map((r) => r.kind)).toEqual(['signup_bonus', 'reserve', 'settle']);
+    const [hold] = q.holds(user);
+    expect(q.usage(user)).toEqual([expect.objectContaining({ prompt_tokens: 30, completion_tokens: 5, charge, source: 'reported', outcome: 'ok' })]);
+    // The model was asked for no more than the balance pays for, with the system prompt and the question.
+    const { body } = fake.requests.at(-1)!;
+    expect(body.max_tokens).toBe(Math.min(2048, affordableCompletion(MINI, hold.prompt_tokens, before)));
+    expect(hold.max_completion).toBe(body.max_tokens);
+    expect(body.messages).toEqual([{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Lunch ideas?' }]);
+    const [question, answer] = q.messagesOfUser(user);
+    expect(question).toMatchObject({ role: 'user', content: 'Lunch ideas?' });
+    expect(answer).toMatchObject({ role: 'assistant', content: 'Fish & chips <b>hot</b>', status: 'done', charge, source: 'reported' });
+  });
+
+  test('POST /stop — stopping mid-stream charges the prompt and what was delivered, and closes the upstream call', async () => {
+    const user = await newUser(srv);
+    const before = q.balance(user);
+    const g = gate();
+    fake.script({ kind: 'stream', pieces: ['One', ' two', ' three', ' four'], gate: g, gateAfter: 2 });
+    const fields = await composer(user);
+    const live = openStream(srv, user, fields);
+    await g.reached;
+    await until('the second piece', () => live.text.includes('> two</hx-partial>'));
+    const conversationId = conversationIdIn(live.text);
+
+    const stop = await post(user, '/stop', { _csrf: fields._csrf, conversation_id: String(conversationId) });
+    expect(stop.status).toBe(204);
+    await live.done;
+
+    expect(await fake.requests.at(-1)!.closed).toBe(true);
+    g.release();
+    const [hold] = q.holds(user);
+    const charge = priceOf(MINI, hold.prompt_tokens, tokens('One two'));
+    expect(hold).toMatchObject({ state: 'settled', completion_tokens: tokens('One two'), charge, source: 'estimated', outcome: 'stopped' });
+    expect(hold.used_prompt_tokens).toBe(hold.prompt_tokens);
+    expect(before - q.balance(user)).toBe(charge);
+    expect(q.messages(conversationId)[1]).toMatchObject({ content: 'One two', status: 'stopped', charge, source: 'estimated' });
+    expect(live.text).toContain('Stopped.');
+    expect(live.text).toContain(`charged ${charge}`);
+    expect(live.text).not.toContain('three');
+  });
+
+  test('POST /send — closing the tab mid-stream settles like Stop', async () => {
+    const user = await newUser(srv);
+    const before = q.balance(user);
+    const g = gate();
+    fake.script({ kind: 'stream', pieces: ['Alpha', ' beta', ' gamma'], gate: g, gateAfter: 1 });
+    const live = openStream(srv, user, await composer(user));
+    await g.reached;
+    await until('the first piece', () => live.text.includes('>Alpha</hx-partial>'));
+
+    live.destroy();
+    await until('the hold to close', () => q.holds(user)[0]?.state !== 'held');
+
+    expect(await fake.requests.at(-1)!.closed).toBe(true);
+    g.release();
+    const [hold] = q.holds(user);
+    const charge = priceOf(MINI, hold.prompt_tokens, tokens('Alpha'));
+    expect(hold).toMatchObject({ state: 'settled', completion_tokens: tokens('Alpha'), charge, source: 'estimated', outcome: 'stopped' });
+    expect(before - q.balance(user)).toBe(charge);
+    expect(q.messagesOfUser(user)[1]).toMatchObject({ content: 'Alpha', status: 'stopped' });
+  });
+
+  test('POST /send — an upstream 500 before any output charges nothing and says so plainly', async () => {
+    const user = await newUser(srv);
+    const before = q.balance(user);
+    fake.script({ kind: 'error', status: 500, message: 'internal kaboom' });
+
+    const res = await post(user, '/send', await composer(user));
+
+    expect(res.status).toBe(200);
+    expect(res.text).toContain('The model API failed. Retry in a moment.');
+    expect(res.text).not.toMatch(/kaboom|Error:|\bat \S+ \(/);
+    expect(q.balance(user)).toBe(before);
+    expect(q.holds(user)).toEqual([expect.objectContaining({ state: 'released', charge: 0 })]);
+    expect(q.ledger(user).map((r) => r.kind)).toEqual(['signup_bonus', 'reserve', 'release']);
+    expect(q.messagesOfUser(user)[1]).toMatchObject({ content: '', status: 'error', error: 'server', charge: 0 });
+  });
+
+  test('POST /send — a stream without usage is charged by the local count', async () => {
+    const user = await newUser(srv);
+    const before = q.balance(user);
+    fake.script({ kind: 'stream', pieces: ['Counted', ' here', ' locally.'], usage: false });
+
+    const res = await post(user, '/send', await composer(user));
+
+    expect(res.status).toBe(200);
+    const [hold] = q.holds(user);
+    const completion = tokens('Counted here locally.');
+    const charge = priceOf(MINI, hold.prompt_tokens, completion);
+    expect(q.usage(user)).toEqual([expect.objectContaining({ prompt_tokens: hold.prompt_tokens, completion_tokens: completion, charge, source: 'estimated', outcome: 'ok' })]);
+    expect(before - q.balance(user)).toBe(charge);
+    expect(res.text).toContain('counted locally');
+  });
+
+  test('POST /send — a connection dropped mid-stream keeps and charges what arrived', async () => {
+    const user = await newUser(srv);
+    const before = q.balance(user);
+    fake.script({ kind: 'stream', pieces: ['Kept', ' part', ' lost'], dropAfter: 2 });
+
+    const res = await post(user, '/send', await composer(user));
+
+    const [hold] = q.holds(user);
+    const charge = priceOf(MINI, hold.prompt_tokens, tokens('Kept part'));
+    expect(hold).toMatchObject({ state: 'settled', charge, source: 'estimated', outcome: 'error' });
+    expect(before - q.balance(user)).toBe(charge);
+    expect(q.messagesOfUser(user)[1]).toMatchObject({ content: 'Kept part', status: 'error', error: 'connection', charge });
+    expect(res.text).toContain('The connection to the model dropped. What arrived is kept and charged');
+  });
+
+  test('POST /send — 401 and 429 from the model API give clear messages and cost nothing', async () => {
+    const user = await newUser(srv);
+    const before = q.balance(user);
+    fake.script([
+      { kind: 'error', status: 401, code: 'invalid_api_key', message: 'Incorrect API key provided: sk-test' },
+      { kind: 'error', status: 429, code: 'rate_limit_exceeded', headers: { 'retry-after': '7' } },
+    ]);
+
+    const unauthorised = await post(user, '/send', await composer(user));
+    const limited = await post(user, '/send', await composer(user));
+
+    expect(unauthorised.text).toContain('The model API refused the server&#39;s key. Tell an administrator; nothing was charged.');
+    expect(unauthorised.text).not.toContain('sk-test');
+    expect(limited.text).toContain('Retry in 7 seconds.');
+    expect(q.balance(user)).toBe(before);
+    expect(q.holds(user).map((h) => h.state)).toEqual(['released', 'released']);
+  });
+
+  test('POST /send — a double submit with the same turn key is charged once', async () => {
+    const user = await newUser(srv);
+    const before = q.balance(user);
+    const fields = await composer(user);
+    const calls = fake.requests.length;
+
+    const first = await post(user, '/send', fields);
+    const again = await post(user, '/send', { ...fields, conversation_id: String(conversationIdIn(first.text)) });
+
+    expect(again.status).toBe(200);
+    expect(again.text).toContain('That message was already sent; it was not charged again.');
+    expect(q.ledger(user).filter((r) => r.kind === 'reserve')).toHaveLength(1);
+    expect(q.usage(user)).toHaveLength(1);
+    expect(before - q.balance(user)).toBe(q.usage(user)[0].charge);
+    expect(q.messagesOfUser(user).map((m) => m.role)).toEqual(['user', 'assistant']);
+    expect(fake.requests.length).toBe(calls + 1);
+  });
+
+  test('POST /send — a double-clicked first message makes one conversation, and the repeat shows its answer', async () => {
+    const user = await newUser(srv);
+    const fields = { ...(await composer(user)), message: 'Clicked twice' }; // a new chat: conversation_id is empty
+
+    await post(user, '/send', fields, false);
+    const again = await post(user, '/send', fields, false);
+
+    expect(q.usage(user)).toHaveLength(1);
+    expect(q.conversations(user)).toHaveLength(1);
+    expect(again.text).toContain(DEFAULT_ANSWER);
+  });
+
+  test("another user's conversation does not exist: 404 everywhere and nothing changes", async () => {
+    const owner = await newUser(srv);
+    const other = await newUser(srv);
+    const first = await post(owner, '/send', { ...(await composer(owner)), message: 'Private question' });
+    const id = conversationIdIn(first.text);
+    const snapshot = () => ({
+      conversations: q.conversations(owner), messages: q.messages(id), ownerHolds: q.holds(owner),
+      otherBalance: q.balance(other), otherHolds: q.holds(other), otherConversations: q.conversations(other), calls: fake.requests.length,
+    });
+    const before = snapshot();
+    const fields = { ...(await composer(other)), conversation_id: String(id) };
+
+    expect((await other.agent.get(`/c/${id}`)).status).toBe(404);
+    for (const path of ['/send', '/retry', '/edit', '/stop', '/undo', '/clear']) expect((await post(other, path, fields)).status).toBe(404);
+    for (const action of ['undo', 'clear', 'delete']) expect((await post(other, `/c/${id}/${action}`, fields, false)).status).toBe(404);
+    expect((await post(other, `/c/${id}/rename`, { ...fields, title: 'Mine now' }, false)).status).toBe(404);
+    const page = await other.agent.get(`/c/${id}`);
+    expect(page.text).not.toContain('Private question');
+
+    expect(snapshot()).toEqual(before);
+  });
+
+  test('script and htmx attributes in user text and model output come out inert', async () => {
+    const user = await newUser(srv);
+    const payload = ['<script>alert(1)</script>', ' <img src=x onerror=alert(1)>', ' <div hx-get="/admin" hx-trigger="load">x</div>'];
+    fake.script({ kind: 'stream', pieces: payload });
+    const res = await post(user, '/send', { ...(await composer(user)), message: payload.join('') });
+    const page = await user.agent.get(`/c/${conversationIdIn(res.text)}`);
+
+    // Tags that carry the payload's onerror or hx-get="/admin" as a real attribute. Quoted values
+    // are blanked first, so escaped text inside one (the title field holds the message) does not count.
+    const active = (html: string) =>
+      (html.match(/<[^>]*>/g) ?? []).filter((tag) => {
+        const attributes = tag.replace(/="[^"]*"/g, (v) => (v === '="/admin"' ? v : '=""'));
+        return /\sonerror=/i.test(attributes) || /\shx-get="\/admin"/i.test(attributes) || /\shx-get=\/admin/i.test(attributes);
+      });
+    for (const html of [res.text, page.text]) {
+      expect(html).not.toMatch(/<script>alert/i);
+      expect(active(html)).toEqual([]);
+      expect(html).not.toMatch(/<(img|div)[^>]*(onerror|hx-get="\/admin")/i);
+    }
+    // The user's own message is shown as text, escaped.
+    expect(res.text).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(page.text).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(page.status).toBe(200);
+    expect(q.messagesOfUser(user).map((m) => m.content)).toEqual([payload.join(''), payload.join('')]);
+  });
+
+  test('POST /send without JavaScript — answers with the whole page, the answer and the conversation in the sidebar', async () => {
+    const user = await newUser(srv);
+    const before = q.balance(user);
+    const fields = { ...(await composer(user)), message: 'Plain form please' };
+
+    const res = await post(user, '/send', fields, false);
+
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^text\/html/);
+    expect(res.text).toMatch(/^<!doctype html>/i);
+    expect(res.text).toContain(DEFAULT_ANSWER);
+    const [conversation] = q.conversations(user);
+    expect(res.text).toMatch(new RegExp(`<a href="/c/${conversation.id}" aria-current="page">Plain form please</a>`));
+    const after = q.balance(user);
+    expect(after).toBeLessThan(before);
+    expect(before - after).toBe(q.usage(user)[0].charge);
+    expect(res.text).toContain(`Balance: ${after.toLocaleString('en')}`);
+  });
+
+  test('POST /send — bad input is refused with 422 and writes nothing', async () => {
+    const user = await newUser(srv);
+    const calls = fake.requests.length;
+    const fields = await composer(user);
+
+    const unknownModel = await post(user, '/send', { ...fields, model: 'gpt-nope' }, false);
+    const hotTemperature = await post(user, '/send', { ...fields, temperature: '5' }, false);
+    const empty = await post(user, '/send', { ...fields, message: '   ' });
+
+    expect(unknownModel.status).toBe(422);
+    expect(unknownModel.text).toContain('Pick one of the listed models.');
+    expect(hotTemperature.status).toBe(422);
+    expect(hotTemperature.text).toContain('Temperature is a number from 0 to 2.');
+    expect(empty.status).toBe(422);
+    expect(empty.text).toContain('Type a message first');
+    expect(q.conversations(user)).toEqual([]);
+    expect(q.holds(user)).toEqual([]);
+    expect(q.ledger(user).map((r) => r.kind)).toEqual(['signup_bonus']);
+    expect(fake.requests.length).toBe(calls);
+  });
+
+  test('a second message sends the history; Undo, Retry and Clear edit the transcript', async () => {
+    const user = await newUser(srv);
+    const first = await post(user, '/send', { ...(await composer(user)), message: 'First question' });
+    const id = conversationIdIn(first.text);
+    fake.script({ kind: 'stream', pieces: ['Second', ' answer'] });
+    await post(user, '/send', { ...(await composer(user, `/c/${id}`)), message: 'Second question' });
+    expect(fake.requests.at(-1)!.body.messages).toEqual([
+      { role: 'user', content: 'First question' },
+      { role: 'assistant', content: DEFAULT_ANSWER },
+      { role: 'user', content: 'Second question' },
+    ]);
+
+    const csrf = (await composer(user, `/c/${id}`))._csrf;
+    const undo = await post(user, `/c/${id}/undo`, { _csrf: csrf }, false);
+    expect(undo.status).toBe(303);
+    expect(q.messages(id).map((m) => m.content)).toEqual(['First question', DEFAULT_ANSWER]);
+
+    fake.script({ kind: 'stream', pieces: ['A better', ' answer'], usage: { prompt_tokens: 12, completion_tokens: 3 } });
+    const before = q.balance(user);
+    const retry = await post(user, '/retry', { ...(await composer(user, `/c/${id}`)), message: '' });
+    expect(retry.status).toBe(200);
+    expect(fake.requests.at(-1)!.body.messages).toEqual([{ role: 'user', content: 'First question' }]);
+    expect(q.messages(id).map((m) => m.content)).toEqual(['First question', 'A better answer']);
+    expect(q.usage(user).filter((u) => u.conversation_id === id)).toHaveLength(3);
+    expect(before - q.balance(user)).toBe(priceOf(MINI, 12, 3));
+
+    const clear = await post(user, `/c/${id}/clear`, { _csrf: csrf }, false);
+    expect(clear.status).toBe(303);
+    expect(q.messages(id)).toEqual([]);
+    const page = await user.agent.get(`/c/${id}`);
+    expect(page.text).toContain('No messages yet.');
+    expect(q.usage(user)).toHaveLength(3); // what the turns cost stays on record
+  });
+
+  test("the composer's Undo and Clear buttons post to routes that exist", async () => {
+    const user = await newUser(srv);
+    const id = conversationIdIn((await post(user, '/send', { ...(await composer(user)), message: 'Undo me' })).text);
+    const page = await user.agent.get(`/c/${id}`);
+    const action = (button: string) => new RegExp(`formaction="([^"]+)"[^>]*id="${button}"`).exec(page.text)![1]!;
+    const fields = { ...(await composer(user, `/c/${id}`)), message: '' };
+
+    const undo = await post(user, action('undo'), fields, false);
+    expect(undo.status).toBe(303);
+    expect(q.messages(id)).toEqual([]);
+
+    await post(user, '/send', { ...(await composer(user, `/c/${id}`)), message: 'Clear me' });
+    const clear = await post(user, action('clear'), fields, false);
+    expect(clear.status).toBe(303);
+    expect(q.messages(id)).toEqual([]);
+  });
+
+  test('POST /c/:id/rename and /delete (owner only); GET /c?q= finds a conversation by its messages', async () => {
+    const user = await newUser(srv);
+    const other = await newUser(srv);
+    fake.script({ kind: 'stream', pieces: ['The', ' albatross', ' glides.'] });
+    const birds = conversationIdIn((await post(user, '/send', { ...(await composer(user)), message: 'Tell me about seabirds' })).text);
+    const bread = conversationIdIn((await post(user, '/send', { ...(await composer(user)), message: 'A recipe for bread' })).text);
+
+    const found = await user.agent.get('/c').query({ q: 'albatross' });
+    expect(found.status).toBe(200);
+    expect(found.text).toContain(`href="/c/${birds}"`);
+    expect(found.text).not.toContain(`href="/c/${bread}"`);
+    const partialList = await user.agent.get('/c').query({ q: 'albatross' }).set('HX-Request', 'true');
+    expect(partialList.text).toMatch(/^<ul id="conversation-list"/);
+    expect((await other.agent.get('/c').query({ q: 'albatross' })).text).not.toContain(`href="/c/${birds}"`);
+
+    const csrf = (await composer(user, `/c/${birds}`))._csrf;
+    const renamed = await post(user, `/c/${birds}/rename`, { _csrf: csrf, title: 'Birds  of the sea' }, false);
+    expect(renamed.status).toBe(303);
+    expect(q.conversations(user).find((c) => c.id === birds).title).toBe('Birds of the sea');
+    expect((await user.agent.get(`/c/${birds}`)).text).toContain('>Birds of the sea</a>');
+    expect((await post(user, `/c/${birds}/rename`, { _csrf: csrf, title: '   ' }, false)).status).toBe(422);
+
+    const usageBefore = q.usage(user);
+    const deleted = await post(user, `/c/${bread}/delete`, { _csrf: csrf }, false);
+    expect(deleted.status).toBe(303);
+    expect(deleted.headers.location).toBe('/');
+    expect((await user.agent.get(`/c/${bread}`)).status).toBe(404);
+    expect(q.messages(bread)).toEqual([]);
+    expect(q.conversations(user).map((c) => c.id)).toEqual([birds]);
+    expect(q.usage(user)).toEqual(usageBefore); // deleting a chat does not rewrite what it cost
+  });
+});
+
+describe('chat turns when the balance runs out', () => {
+  let srv: TestServer;
+  beforeAll(async () => {
+    srv = await startTestServer(serverEnv({ SIGNUP_BONUS: '5' }));
+  });
+  afterAll(() => srv.close());
+
+  test('POST /send — 402 tells how to get tokens, and the model API is never called', async () => {
+    const q = db(srv);
+    const user = await newUser(srv);
+    const calls = fake.requests.length;
+    const message = 'Please summarise this long text: ' + 'lorem ipsum dolor sit amet '.repeat(20);
+
+    const htmx = await post(user, '/send', { ...(await composer(user)), message });
+    const plain = await post(user, '/send', { ...(await composer(user)), message }, false);
+
+    expect(htmx.status).toBe(402);
+    expect(htmx.text).toContain('Not enough tokens');
+    expect(htmx.text).toContain('Redeem a code on the Usage page or ask an administrator for tokens.');
+    expect(plain.status).toBe(402);
+    expect(plain.text).toContain('Redeem a code on the Usage page');
+    expect(plain.text).toContain(message.trim().slice(0, 40)); // the draft is kept
+    expect(fake.requests.length).toBe(calls);
+    expect(q.balance(user)).toBe(5);
+    expect(q.holds(user)).toEqual([]);
+    expect(q.messagesOfUser(user)).toEqual([]);
+  });
+});
+
+describe('chat turns under the concurrency limits', () => {
+  let srv: TestServer;
+  beforeAll(async () => {
+    srv = await startTestServer(serverEnv({ SIGNUP_BONUS: '2000', TURNS_PER_USER: '1', UPSTREAM_CONCURRENCY: '1' }));
+  });
+  afterAll(() => srv.close());
+
+  test('POST /send — a second turn while one runs is refused with 429', async () => {
+    const q = db(srv);
+    const user = await newUser(srv);
+    const g = gate();
+    fake.script({ kind: 'stream', pieces: ['slow', ' answer'], gate: g, gateAfter: 1 });
+    const live = openStream(srv, user, await composer(user));
+    await g.reached;
+    await until('the turn to start', () => live.text.includes('id="conversation-id"'));
+    const calls = fake.requests.length;
+
+    const busy = await post(user, '/send', { ...(await composer(user)), conversation_id: String(conversationIdIn(live.text)), message: 'Another' });
+
+    expect(busy.status).toBe(429);
+    expect(busy.text).toContain('You already have as many answers running as allowed.');
+    expect(fake.requests.length).toBe(calls);
+    g.release();
+    await live.done;
+    expect(q.holds(user).map((h) => h.state)).toEqual(['settled']);
+  });
+
+  test("POST /send — a turn waiting for another user's shows its place in the queue, then its answer", async () => {
+    const first = await newUser(srv);
+    const second = await newUser(srv);
+    const g = gate();
+    fake.script([{ kind: 'stream', pieces: ['busy', ' model'], gate: g, gateAfter: 1 }, { kind: 'stream', pieces: ['Your', ' turn', ' now'] }]);
+    const running = openStream(srv, first, await composer(first));
+    await g.reached;
+
+    const waiting = openStream(srv, second, await composer(second));
+    await until('the queue message', () => waiting.text.includes('number 1 in the queue'));
+    expect(waiting.text).not.toContain('>Your</hx-partial>');
+    g.release();
+    await Promise.all([running.done, waiting.done]);
+
+    expect(waiting.status).toBe(200);
+    expect(waiting.text.indexOf('number 1 in the queue')).toBeLessThan(waiting.text.indexOf('>Your</hx-partial>'));
+    expect(waiting.text).toContain('Your turn now');
+    expect(db(srv).usage(second)).toEqual([expect.objectContaining({ outcome: 'ok' })]);
+  });
+});

@@ -1,0 +1,278 @@
+// The chat page in a real browser (Chromium via playwright-core), at a desktop and a phone
+// viewport: sign-up, sending with the keyboard, streaming, charges, Stop, the sidebar after a
+// reload, and model output that must stay inert. The app runs on loopback against the fake model
+// API (test/fake-upstream.ts), whose gates pause a stream so partial states can be checked.
+// Needs a Chromium binary: /usr/bin/chromium (Debian's `chromium` package) or $CHROMIUM_PATH.
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
+import { gate, startFakeUpstream, type FakeUpstream } from '../fake-upstream';
+import { startTestServer, type TestServer } from '../helpers';
+
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const SHOTS = path.join(__dirname, '..', '..', 'test-results', 'screenshots');
+const WAIT = 5000; // longest wait for anything on the page
+const DELAY_MS = 30; // the fake model's pause before each chunk
+
+const VIEWPORTS: { name: string; options: BrowserContextOptions }[] = [
+  { name: 'desktop', options: { viewport: { width: 1280, height: 800 } } },
+  { name: 'phone', options: { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 } },
+];
+
+let browser: Browser;
+let app: TestServer;
+let upstream: FakeUpstream;
+
+beforeAll(async () => {
+  fs.rmSync(SHOTS, { recursive: true, force: true }); // only this run's failures
+  if (!fs.existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH`);
+  upstream = await startFakeUpstream();
+  app = await startTestServer({ OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: upstream.url, DEMO_DELAY_MS: '0' });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await app?.close();
+  await upstream?.close();
+});
+
+/** Digits of a figure shown with thousands separators ("Balance: 2,000" -> 2000). */
+const figure = (text: string | null, pattern: RegExp): number => {
+  const m = pattern.exec(text ?? '');
+  if (!m) throw new Error(`no ${pattern} in ${JSON.stringify(text)}`);
+  return Number(m[1]!.replace(/[^\d]/g, ''));
+};
+
+async function within<T>(promise: Promise<T>, what: string, ms = WAIT): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms)));
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+describe.each(VIEWPORTS)('chat page on $name', ({ name, options }) => {
+  let context: BrowserContext;
+  let page: Page;
+  const errors: string[] = []; // console errors and uncaught exceptions
+  const logoutRequests: string[] = [];
+  const username = `e2e_${name}_${Date.now().toString(36)}`;
+  const touch = options.hasTouch === true;
+  const press = (selector: string) => (touch ? page.tap(selector) : page.click(selector));
+
+  beforeAll(async () => {
+    context = await browser.newContext(options);
+    page = await context.newPage();
+    page.setDefaultTimeout(WAIT);
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') errors.push(msg.text());
+    });
+    page.on('pageerror', (err) => errors.push(`uncaught: ${err.message}`));
+    page.on('response', (res) => {
+      if (res.status() >= 400) errors.push(`HTTP ${res.status()} ${res.request().method()} ${res.url()}`);
+    });
+    page.on('request', (req) => {
+      if (new URL(req.url()).pathname.startsWith('/logout')) logoutRequests.push(`${req.method()} ${req.url()}`);
+    });
+  });
+
+  afterAll(async () => {
+    await context?.close();
+  });
+
+  /** A test that screenshots the page when it fails and fails on any htmx console error. */
+  const step = (title: string, fn: () => Promise<void>) =>
+    test(title, async () => {
+      try {
+        await fn();
+        const htmxErrors = errors.filter((e) => /htmx/i.test(e));
+        expect(htmxErrors).toEqual([]);
+      } catch (err) {
+        fs.mkdirSync(SHOTS, { recursive: true });
+        const file = path.join(SHOTS, `${name}-${title.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}.png`);
+        await page.screenshot({ path: file, fullPage: true }).catch(() => undefined);
+        if (errors.length) console.error(`console errors on ${name}:\n${errors.join('\n')}`);
+        throw err;
+      } finally {
+        errors.length = 0;
+      }
+    });
+
+  const balance = async () => figure(await page.textContent('#balance'), /([\d,]+)/);
+  const lastAssistant = () => page.locator('#transcript article.msg-assistant').last();
+
+  const answers = () => page.locator('#transcript article.msg-assistant').count();
+
+  /** Resolves once the transcript shows more than `count` assistant messages. */
+  async function answerShown(count: number): Promise<void> {
+    await page.waitForFunction((n) => document.querySelectorAll('#transcript article.msg-assistant').length > n, count, { timeout: WAIT });
+  }
+
+  /** Types `text` in the composer and presses Enter; resolves once its answer has appeared. */
+  async function send(text: string): Promise<void> {
+    const count = await answers();
+    const box = page.locator('#message');
+    if (touch) await box.tap();
+    else await box.click();
+    await box.fill(text);
+    await box.press('Enter');
+    await answerShown(count);
+  }
+
+  /** Waits for the last assistant message to settle; returns its charge and its text. */
+  async function settled(): Promise<{ charge: number; text: string; meta: string }> {
+    const msg = lastAssistant();
+    await msg.locator('.msg-meta strong').waitFor();
+    const meta = (await msg.locator('.msg-meta').textContent()) ?? '';
+    return { charge: figure(meta, /charged ([\d,]+)/), text: (await msg.locator('.msg-body').textContent()) ?? '', meta };
+  }
+
+  async function waitForBalance(not: number): Promise<number> {
+    await page.waitForFunction(
+      (old) => Number((document.querySelector('#balance')?.textContent ?? '').replace(/[^\d]/g, '')) !== old,
+      not,
+      { timeout: WAIT },
+    );
+    return balance();
+  }
+
+  /** Waits until the streaming assistant message's text contains `text`. */
+  async function streamed(text: string): Promise<string> {
+    const body = lastAssistant().locator('.msg-body');
+    await page.waitForFunction(
+      ([el, t]) => (el as Element | null)?.textContent?.includes(t as string) === true,
+      [await body.elementHandle(), text] as const,
+      { timeout: WAIT },
+    );
+    return (await body.textContent()) ?? '';
+  }
+
+  /** Whether the last line of an element's text is on screen and not covered by anything. */
+  async function onScreen(selector: string): Promise<{ visible: boolean; why: string }> {
+    return page.locator(selector).last().evaluate((el) => {
+      const range = document.createRange();
+      range.selectNodeContents(el);
+      const rects = range.getClientRects();
+      const r = rects[rects.length - 1];
+      if (!r) return { visible: false, why: 'no text' };
+      const x = r.left + r.width / 2;
+      const y = r.top + r.height / 2;
+      if (y < 0 || y > innerHeight || x < 0 || x > innerWidth) return { visible: false, why: `off screen at ${Math.round(x)},${Math.round(y)}` };
+      const hit = document.elementFromPoint(x, y);
+      return { visible: el.contains(hit), why: `covered by ${hit?.outerHTML.slice(0, 60)}` };
+    });
+  }
+
+  step('registers through the form and shows the balance in the header', async () => {
+    await page.goto(`${app.url}/register`);
+    await page.fill('#username', username);
+    await page.fill('#password', 'correct horse battery');
+    await page.fill('#confirm', 'correct horse battery');
+    await Promise.all([page.waitForURL(`${app.url}/`), press('form[action="/register"] button[type="submit"]')]);
+    await page.locator('#balance').waitFor();
+    expect(await page.textContent('#balance')).toMatch(/Balance: 2,000/);
+    expect(await page.locator('#message').isVisible()).toBe(true);
+  });
+
+  step('Shift+Enter adds a line, Enter sends; the answer streams in and is charged', async () => {
+    const g = gate();
+    upstream.script({
+      kind: 'stream', pieces: ['Alpha', ' beta', ' gamma', ' delta', ' omega.'], delayMs: DELAY_MS,
+      gate: g, gateAfter: 2, usage: { prompt_tokens: 23, completion_tokens: 5 },
+    });
+    const before = await balance();
+    const calls = upstream.requests.length;
+    const box = page.locator('#message');
+    if (touch) await box.tap();
+    else await box.click();
+    await box.pressSequentially('first line');
+    await box.press('Shift+Enter');
+    await box.pressSequentially('second line');
+    expect(await box.inputValue()).toBe('first line\nsecond line');
+    expect(upstream.requests.length).toBe(calls); // Shift+Enter did not send
+
+    await box.press('Enter');
+    await answerShown(0);
+    try {
+      await within(g.reached, 'the model was not called after Enter');
+      expect(upstream.requests[calls]!.body.messages.at(-1)).toMatchObject({ role: 'user', content: 'first line\nsecond line' });
+      // Mid-stream: the first pieces are on the page, the rest has not been sent yet.
+      const partial = await streamed('Alpha beta');
+      expect(partial).not.toContain('gamma');
+      expect(await onScreen('#transcript article.msg-assistant .msg-body')).toMatchObject({ visible: true });
+      const user = page.locator('#transcript article.msg-user .msg-body').last();
+      expect(await user.innerText()).toBe('first line\nsecond line');
+    } finally {
+      g.release();
+    }
+    const { charge, text, meta } = await settled();
+    expect(text).toContain('Alpha beta gamma delta omega.');
+    expect(meta).toContain('23 prompt + 5 completion tokens');
+    expect(charge).toBe(28); // the offered model costs 1 per prompt and 1 per completion token
+    expect(before - (await waitForBalance(before))).toBe(charge);
+  });
+
+  step('Stop ends a streaming answer as stopped and charges what was delivered', async () => {
+    const g = gate();
+    upstream.script({ kind: 'stream', pieces: ['Stop', ' me', ' now', ' never'], delayMs: DELAY_MS, gate: g, gateAfter: 2 });
+    const before = await balance();
+    const calls = upstream.requests.length;
+    await send('a long answer, please');
+    try {
+      await within(g.reached, 'the model was not called');
+      await streamed('Stop me');
+      expect(await onScreen('#transcript article.msg-assistant .msg-body')).toMatchObject({ visible: true });
+      await press('#stop');
+      expect(await within(upstream.requests[calls]!.closed, 'Stop did not end the model call')).toBe(true);
+    } finally {
+      g.release();
+    }
+    const { charge, text, meta } = await settled();
+    expect(text).toContain('Stop me');
+    expect(text).not.toContain('never');
+    expect(await lastAssistant().textContent()).toContain('Stopped.');
+    // No usage from the provider on a stop: the prompt and the delivered tokens, counted locally.
+    expect(meta).toContain('counted locally');
+    const prompt = figure(meta, /([\d,]+) prompt/);
+    const completion = figure(meta, /([\d,]+) completion/);
+    expect(completion).toBeGreaterThan(0);
+    expect(charge).toBe(prompt + completion);
+    expect(before - (await waitForBalance(before))).toBe(charge);
+  });
+
+  step('model output with markup and htmx attributes does nothing', async () => {
+    upstream.script({
+      kind: 'stream', delayMs: DELAY_MS,
+      pieces: ['Look: ', '<img src=x onerror="window.__xss=1">', ' and ', '<div hx-get="/logout" hx-trigger="load">x</div>', ' done'],
+    });
+    await send('show me some html');
+    const { text } = await settled();
+    expect(text).toContain('done');
+    await page.waitForTimeout(300); // time for an onerror or an hx-trigger="load" to fire
+    expect(await page.evaluate(() => (window as unknown as { __xss?: unknown }).__xss)).toBeUndefined();
+    expect(await page.locator('#transcript img[src="x"], #transcript [hx-get]').count()).toBe(0);
+    expect(logoutRequests).toEqual([]);
+    await page.reload();
+    await page.waitForTimeout(300);
+    expect(await page.evaluate(() => (window as unknown as { __xss?: unknown }).__xss)).toBeUndefined();
+    expect(logoutRequests).toEqual([]);
+    expect(await page.locator('#balance').isVisible()).toBe(true); // still signed in
+  });
+
+  step('after a reload the conversation is in the sidebar with its messages', async () => {
+    await page.goto(`${app.url}/`);
+    const link = page.locator('#conversation-list a', { hasText: 'first line' });
+    expect(await link.count()).toBe(1);
+    await Promise.all([page.waitForURL(/\/c\/\d+$/), touch ? link.tap() : link.click()]);
+    const transcript = (await page.textContent('#transcript')) ?? '';
+    for (const expected of ['second line', 'Alpha beta gamma delta omega.', 'a long answer, please', 'Stopped.', 'show me some html']) {
+      expect(transcript).toContain(expected);
+    }
+    expect(await page.locator('#transcript .msg-meta strong').count()).toBe(3);
+    expect(await page.evaluate(() => (window as unknown as { __xss?: unknown }).__xss)).toBeUndefined();
+    expect(await page.locator('#balance').isVisible()).toBe(true);
+  });
+});
