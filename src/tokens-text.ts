@@ -112,16 +112,21 @@ function batchEnd(text: string, pos: number): number {
   return end;
 }
 
+/** The stretches of `text` tiktoken is given, one call each. */
+function* batches(text: string): Generator<string> {
+  for (let pos = 0; pos < text.length; ) {
+    const end = batchEnd(text, pos);
+    yield text.slice(pos, end);
+    pos = end;
+  }
+}
+
 /** Counts a string at once; for short strings (up to a few KB), where yielding costs more than it saves. */
 export function countTextSync(text: string, encoding: EncodingName): number {
   if (typeof text !== 'string') return 0;
   const enc = encoder(encoding);
   let tokens = 0;
-  for (let pos = 0; pos < text.length; ) {
-    const end = batchEnd(text, pos);
-    tokens += enc.encode_ordinary(text.slice(pos, end)).length;
-    pos = end;
-  }
+  for (const batch of batches(text)) tokens += enc.encode_ordinary(batch).length;
   return tokens;
 }
 
@@ -141,10 +146,8 @@ export async function countText(text: string, encoding: EncodingName, slice = ne
   if (typeof text !== 'string') return 0;
   const enc = encoder(encoding);
   let tokens = 0;
-  for (let pos = 0; pos < text.length; ) {
-    const end = batchEnd(text, pos);
-    tokens += enc.encode_ordinary(text.slice(pos, end)).length;
-    pos = end;
+  for (const batch of batches(text)) {
+    tokens += enc.encode_ordinary(batch).length;
     await slice.pace();
   }
   return tokens;

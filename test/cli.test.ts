@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { readMigrations } from '../src/db';
+import { CORPORATE } from './fixtures/cookbook';
 import { tempDir } from './helpers';
 
 const CLI = path.join(__dirname, '..', 'dist', 'cli.js');
@@ -155,18 +156,7 @@ describe('ledger commands', () => {
 });
 
 describe('tokens count', () => {
-  // The OpenAI cookbook's example conversation ("How to count tokens with tiktoken"), 129 prompt
-  // tokens for gpt-3.5-turbo / gpt-4 and 124 for gpt-4o / gpt-4o-mini as the API reports them.
-  const cookbook = JSON.stringify({
-    messages: [
-      { role: 'system', content: 'You are a helpful, pattern-following assistant that translates corporate jargon into plain English.' },
-      { role: 'system', name: 'example_user', content: 'New synergies will help drive top-line growth.' },
-      { role: 'system', name: 'example_assistant', content: 'Things working well together will increase revenue.' },
-      { role: 'system', name: 'example_user', content: "Let's circle back when we have more bandwidth to touch base on opportunities for increased leverage." },
-      { role: 'system', name: 'example_assistant', content: "Let's talk later when we're less busy about how to do better." },
-      { role: 'user', content: "This late pivot means we don't have time to boil the ocean for the client deliverable." },
-    ],
-  });
+  const cookbook = JSON.stringify({ messages: CORPORATE });
 
   test('prints the prompt tokens with the encoding the models file lists', async () => {
     const gpt4o = await tokenchat(['tokens', 'count', '--model', 'gpt-4o-mini'], { input: cookbook, env });

@@ -13,6 +13,7 @@ import {
   type EncodingName,
 } from '../src/tokens';
 import { isBoundary } from '../src/tokens-text';
+import { CORPORATE } from './fixtures/cookbook';
 
 const tiktoken = { cl100k_base: get_encoding('cl100k_base'), o200k_base: get_encoding('o200k_base') };
 const direct = (text: string, encoding: EncodingName) => tiktoken[encoding].encode_ordinary(text).length;
@@ -28,14 +29,6 @@ function random(seed: number): (n: number) => number {
   };
 }
 
-const CORPORATE = [
-  { role: 'system', content: 'You are a helpful, pattern-following assistant that translates corporate jargon into plain English.' },
-  { role: 'system', name: 'example_user', content: 'New synergies will help drive top-line growth.' },
-  { role: 'system', name: 'example_assistant', content: 'Things working well together will increase revenue.' },
-  { role: 'system', name: 'example_user', content: "Let's circle back when we have more bandwidth to touch base on opportunities for increased leverage." },
-  { role: 'system', name: 'example_assistant', content: "Let's talk later when we're less busy about how to do better." },
-  { role: 'user', content: "This late pivot means we don't have time to boil the ocean for the client deliverable." },
-];
 
 const WEATHER_TOOLS = [
   {
