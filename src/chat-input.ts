@@ -18,6 +18,8 @@ const turnSchema = settingsSchema.extend({
   example: z.string().max(MESSAGE_MAX).optional(),
   // Made by the page for each submit; a repeat of one is the same turn, charged once.
   turn_key: z.string().regex(/^[\w-]{8,100}$/),
+  // "Retry with less history", offered when the provider said the context was too long.
+  trim: z.literal('1').optional(),
 });
 
 export class InputError extends Error {
@@ -43,7 +45,7 @@ export function parseSettings(body: unknown, catalog: ModelCatalog, conversation
 export function parseTurn(body: unknown, catalog: ModelCatalog, conversation?: Conversation) {
   const t = parse(turnSchema, body);
   const text = (t.message.trim() === '' ? (t.example ?? '') : t.message).trim();
-  return { text, turnKey: t.turn_key, settings: parseSettings(body, catalog, conversation) };
+  return { text, turnKey: t.turn_key, trim: t.trim === '1', settings: parseSettings(body, catalog, conversation) };
 }
 
 export function parseTitle(body: unknown): string {

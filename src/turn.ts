@@ -37,6 +37,8 @@ export interface TurnInput {
   model: ModelInfo;
   turnKey: string;
   signal: AbortSignal;
+  /** Leave out the older half of the history (offered after a context-length error). */
+  trim?: boolean;
 }
 
 export type Refusal =
@@ -66,7 +68,7 @@ export async function fitPrompt(history: ChatMessage[], system: string, model: M
   const head: ChatMessage[] = system.trim() ? [{ role: 'system', content: system }] : [];
   for (let dropped = 0; dropped < history.length; dropped++) {
     // Never start the history with an answer whose question was dropped.
-    if (dropped > 0 && history[dropped]!.role === 'assistant') continue;
+    if (history[dropped]!.role === 'assistant') continue;
     const messages = [...head, ...history.slice(dropped)];
     const { total } = await countPromptTokens({ model: model.id, messages }, { encoding: model.encoding });
     if (total + room <= model.contextWindow) return { messages, promptTokens: total, dropped };
@@ -85,8 +87,13 @@ export async function runTurn(deps: TurnDeps, input: TurnInput, emit: (event: Tu
   const { raw } = deps;
   const { model, userId } = input;
   const wanted = input.settings.maxTokens ?? DEFAULT_MAX_TOKENS;
-  const prompt = await fitPrompt(historyOf(raw, input.conversation.id, input.text), input.settings.systemPrompt, model, Math.min(wanted, MIN_ROOM));
-  if (!prompt) return { status: 'refused', refusal: { reason: 'too_long' } };
+  const history = historyOf(raw, input.conversation.id, input.text);
+  // The provider may count more than the models file says fits (a smaller real window): on
+  // request, the older half of the history is left out before fitting the rest.
+  const skipped = input.trim ? Math.floor(history.length / 2) : 0;
+  const fitted = await fitPrompt(history.slice(skipped), input.settings.systemPrompt, model, Math.min(wanted, MIN_ROOM));
+  if (!fitted) return { status: 'refused', refusal: { reason: 'too_long' } };
+  const prompt = { ...fitted, dropped: fitted.dropped + skipped };
   let maxCompletion = Math.min(wanted, model.contextWindow - prompt.promptTokens);
 
   // Spend limits shrink the answer to fit before they refuse it.

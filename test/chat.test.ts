@@ -429,6 +429,27 @@ describe('chat turns against the model API', () => {
     expect(q.usage(user)).toHaveLength(3); // what the turns cost stays on record
   });
 
+  test('a context-length error offers Retry with less history, which sends the newer half only', async () => {
+    const user = await newUser(srv);
+    const id = conversationIdIn((await post(user, '/send', { ...(await composer(user)), message: 'One' })).text);
+    await post(user, '/send', { ...(await composer(user, `/c/${id}`)), message: 'Two' });
+    fake.script({ kind: 'error', status: 400, code: 'context_length_exceeded', message: "This model's maximum context length is 128000 tokens." });
+    const before = q.balance(user);
+    await post(user, '/send', { ...(await composer(user, `/c/${id}`)), message: 'Three' });
+    expect(q.balance(user)).toBe(before);
+
+    const page = await user.agent.get(`/c/${id}`);
+    expect(page.text).toContain('The conversation is too long for this model.');
+    const form = /<form method="post" action="\/retry" class="inline">([\s\S]*?)<\/form>/.exec(page.text)![1]!;
+    const fields = Object.fromEntries([...form.matchAll(/name="([^"]+)" value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+    expect(fields).toMatchObject({ conversation_id: String(id), trim: '1' });
+    const retry = await post(user, '/retry', fields, false);
+    expect(retry.status).toBe(200);
+    // History was One, answer, Two, answer, Three: the older half (One and its answer) is left out.
+    expect(fake.requests.at(-1)!.body.messages.map((m: { content: string }) => m.content)).toEqual(['Two', DEFAULT_ANSWER, 'Three']);
+    expect(retry.text).toContain('2 earlier messages were left out');
+  });
+
   test("the composer's Undo and Clear buttons post to routes that exist", async () => {
     const user = await newUser(srv);
     const id = conversationIdIn((await post(user, '/send', { ...(await composer(user)), message: 'Undo me' })).text);

@@ -23,7 +23,7 @@ export function tempDir(): string {
 export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
   const dataDir = tempDir();
   const config = loadConfig({ DATA_DIR: dataDir, PORT: '0', NODE_ENV: 'test', LOG_LEVEL: 'silent', HASH_CONCURRENCY: '4', ...env });
-  const running = await startServer(config, createLogger('silent'));
+  const running = await startServer(config, createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'));
   return {
     ...running,
     config,

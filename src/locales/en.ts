@@ -115,6 +115,7 @@ export const en = {
   'chat.error.server': 'The model API failed. Retry in a moment.',
   'chat.error.bad_request': 'The model API refused the request. Check the additional inputs.',
   'chat.error.aborted': 'Stopped.',
+  'chat.retry_trimmed': 'Retry with less history',
   'chat.error.title': 'A title has 1 to 80 characters.',
   'chat.invalid.message': 'Type a message first (at most 100,000 characters).',
   'chat.invalid.model': 'Pick one of the listed models.',

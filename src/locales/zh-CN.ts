@@ -117,6 +117,7 @@ export const zhCN: Record<keyof typeof en, string> = {
   'chat.error.server': '模型接口出错，请稍后重试。',
   'chat.error.bad_request': '模型接口拒绝了请求，请检查更多选项中的设置。',
   'chat.error.aborted': '已停止。',
+  'chat.retry_trimmed': '减少历史后重试',
   'chat.error.title': '标题长度为 1 到 80 个字符。',
   'chat.invalid.message': '请先输入消息（最多 100,000 个字符）。',
   'chat.invalid.model': '请选择列表中的模型。',

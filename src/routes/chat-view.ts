@@ -16,7 +16,9 @@ const EXAMPLES = ['chat.example.1', 'chat.example.2', 'chat.example.3'] as const
 
 /** A message as the template shows it: its body as HTML (markdown once complete) and its figures. */
 export function messageView(m: Message, t: Translate) {
-  return { ...m, html: messageHtml(m, t('chat.copy')), error: m.error ? errorText(m.error, t) : null };
+  const errorKind = m.error?.split(':')[0] ?? null;
+  const retryKey = errorKind === 'context_length' ? newTurnKey() : null;
+  return { ...m, html: messageHtml(m, t('chat.copy')), error: m.error ? errorText(m.error, t) : null, errorKind, retryKey };
 }
 
 // Finished messages never change (an edit makes new text), and rendering markdown with highlighted

@@ -91,7 +91,7 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
     try {
       const result = await runTurn(
         deps,
-        { userId: req.user!.id, conversation, text, settings: input.settings, model: services.models.find(input.settings.model)!, turnKey: input.turnKey, signal: controller.signal },
+        { userId: req.user!.id, conversation, text, settings: input.settings, model: services.models.find(input.settings.model)!, turnKey: input.turnKey, signal: controller.signal, trim: input.trim },
         (event) => view.on(event, conversation!),
       );
       // A new chat whose first message was refused leaves no empty conversation behind.
@@ -156,10 +156,16 @@ class TurnView {
     private readonly t: Translate,
     private readonly htmx: boolean,
     private readonly raw: Raw,
-  ) {}
+  ) {
+    // Making a CSRF token may set its cookie, which cannot happen once the stream has started.
+    const token: string = res.locals.csrfToken();
+    this.csrfToken = () => token;
+  }
+
+  private readonly csrfToken: () => string;
 
   private render(name: string, data: Record<string, unknown>): string {
-    return this.eta.render(`partials/${name}`, { ...this.res.locals, ...data });
+    return this.eta.render(`partials/${name}`, { ...this.res.locals, csrfToken: this.csrfToken, ...data });
   }
 
   private open(): EventStream {
