@@ -1,6 +1,8 @@
 // What the chat forms send, validated: the message, the turn key and the "Additional inputs".
 import { z } from 'zod';
 import { MESSAGE_MAX, SYSTEM_MAX, TITLE_MAX, type Conversation, type Settings } from './chat';
+import { HttpError } from './http-error';
+import type { MessageKey } from './i18n';
 import type { ModelCatalog } from './models';
 
 const optionalNumber = (schema: z.ZodNumber) =>
@@ -22,9 +24,12 @@ const turnSchema = settingsSchema.extend({
   trim: z.literal('1').optional(),
 });
 
-export class InputError extends Error {
+const FIELDS = ['message', 'model', 'temperature', 'max_tokens', 'system', 'nothing'];
+
+/** A 422 naming the field, wherever it is not caught to re-render the form. */
+export class InputError extends HttpError {
   constructor(readonly field: string) {
-    super(`bad ${field}`);
+    super(422, `chat.invalid.${FIELDS.includes(field) ? field : 'form'}` as MessageKey);
   }
 }
 

@@ -450,6 +450,19 @@ describe('chat turns against the model API', () => {
     expect(retry.text).toContain('2 earlier messages were left out');
   });
 
+  test('POST /estimate — what the prompt will cost, counted like a turn, for the chosen model', async () => {
+    const user = await newUser(srv);
+    const fields = await composer(user);
+    const estimate = await user.agent.post('/estimate').type('form').set('HX-Request', 'true').send({ ...fields, message: 'How many tokens is this?' });
+    expect(estimate.status).toBe(200);
+    const prompt = 3 + tokens('user') + tokens('How many tokens is this?') + 3;
+    expect(estimate.text).toBe(`About ${prompt} prompt tokens (costs ${priceOf(MINI, prompt, 0)}), plus the answer.`);
+    const empty = await user.agent.post('/estimate').type('form').send({ ...fields, message: '  ' });
+    expect(empty.text).toBe('');
+    const unknown = await user.agent.post('/estimate').type('form').send({ ...fields, model: 'no-such-model' });
+    expect(unknown.status).toBe(422);
+  });
+
   test("the composer's Undo and Clear buttons post to routes that exist", async () => {
     const user = await newUser(srv);
     const id = conversationIdIn((await post(user, '/send', { ...(await composer(user)), message: 'Undo me' })).text);

@@ -112,7 +112,7 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
   }
 
   function refuseInput(req: Request, res: Response, conversation: Conversation | undefined, field: string) {
-    const notice = res.locals.t(`chat.invalid.${['message', 'model', 'temperature', 'max_tokens', 'system', 'nothing'].includes(field) ? field : 'form'}` as never);
+    const notice = res.locals.t(new InputError(field).messageKey!);
     if (isHtmx(req)) return res.status(422).type('html').send(noticeHtml(res.app.locals.views, res, notice));
     renderPage(req, res, 'chat', chatView(services, req, res, conversation, { notice, draft: String(req.body?.message ?? '') }), 422);
   }
