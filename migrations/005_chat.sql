@@ -15,8 +15,10 @@ CREATE TABLE conversations (
 );
 CREATE INDEX conversations_user ON conversations(user_id, updated_at);
 
+-- AUTOINCREMENT: an id is never reused after Undo or Retry, so a page (#m<id>) and the usage
+-- records of earlier turns never point at a different message.
 CREATE TABLE messages (
-  id                INTEGER PRIMARY KEY,
+  id                INTEGER PRIMARY KEY AUTOINCREMENT,
   conversation_id   INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
   role              TEXT    NOT NULL CHECK (role IN ('user', 'assistant')),
   content           TEXT    NOT NULL DEFAULT '',

@@ -5,11 +5,12 @@ import { HttpError } from './http-error';
 import type { MessageKey } from './i18n';
 import type { ModelCatalog } from './models';
 
+// A field left out keeps the conversation's setting (undefined); one sent empty clears it (null).
 const optionalNumber = (schema: z.ZodNumber) =>
-  z.preprocess((v) => (v === '' || v === undefined || v === null ? null : typeof v === 'string' ? Number(v) : v), schema.nullable());
+  z.preprocess((v) => (v === '' || v === null ? null : typeof v === 'string' ? Number(v) : v), schema.nullable().optional());
 
 const settingsSchema = z.object({
-  system: z.string().max(SYSTEM_MAX).default(''),
+  system: z.string().max(SYSTEM_MAX).optional(),
   model: z.string().max(100).optional(),
   temperature: optionalNumber(z.number().min(0).max(2)),
   max_tokens: optionalNumber(z.number().int().min(1).max(10_000_000)),
@@ -44,7 +45,12 @@ export function parseSettings(body: unknown, catalog: ModelCatalog, conversation
   const s = parse(settingsSchema, body);
   const model = s.model ?? conversation?.model ?? catalog.models[0]!.id;
   if (!catalog.find(model)) throw new InputError('model');
-  return { systemPrompt: s.system, model, temperature: s.temperature, maxTokens: s.max_tokens };
+  return {
+    systemPrompt: s.system ?? conversation?.systemPrompt ?? '',
+    model,
+    temperature: s.temperature === undefined ? (conversation?.temperature ?? null) : s.temperature,
+    maxTokens: s.max_tokens === undefined ? (conversation?.maxTokens ?? null) : s.max_tokens,
+  };
 }
 
 export function parseTurn(body: unknown, catalog: ModelCatalog, conversation?: Conversation) {

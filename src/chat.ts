@@ -119,19 +119,48 @@ export function findMessageByHold(raw: Raw, holdId: number): Message | undefined
   return raw.prepare(`SELECT ${MESSAGE} FROM messages WHERE hold_id = ? AND role = 'assistant'`).get(holdId) as Message | undefined;
 }
 
+export type TurnMode = 'send' | 'retry' | 'edit';
+
 /**
- * Adds the user's message (none for Retry, which answers the last one again) and an empty
- * assistant message for the answer, in one transaction.
+ * The conversation as the model sees it for a turn, read only: for Retry without the last answer,
+ * for Edit with the last question's new text; undefined when there is nothing to answer again.
  */
-export function addTurn(raw: Raw, conversationId: number, text: string | null, model: string): { user?: Message; assistant: Message } {
+export function historyFor(raw: Raw, conversationId: number, mode: TurnMode, text: string): Array<{ role: 'user' | 'assistant'; content: string }> | undefined {
+  const list = messagesOf(raw, conversationId).filter((m) => m.status !== 'streaming');
+  if (mode !== 'send' && list.at(-1)?.role === 'assistant') list.pop();
+  if (mode !== 'send' && list.at(-1)?.role !== 'user') return undefined;
+  const history = list
+    .filter((m) => m.role === 'user' || m.content !== '')
+    .map((m) => ({ role: m.role, content: m.content }));
+  if (mode === 'send') history.push({ role: 'user', content: text });
+  if (mode === 'edit') history[history.length - 1] = { role: 'user', content: text };
+  return history;
+}
+
+/**
+ * Stores a turn once its hold is taken, in one transaction: the user's message (Send), or the
+ * last answer removed (Retry) and the last question rewritten (Edit); then an empty answer to
+ * stream into. Undefined when another answer in the conversation is still streaming.
+ */
+export function addTurn(raw: Raw, conversationId: number, mode: TurnMode, text: string, model: string, holdId: number | null) {
   return raw.transaction(() => {
-    const insert = raw.prepare(`INSERT INTO messages (conversation_id, role, content, status, model) VALUES (?, ?, ?, ?, ?) RETURNING id`).pluck();
-    const userId = text === null ? undefined : (insert.get(conversationId, 'user', text, 'done', null) as number);
-    const assistantId = insert.get(conversationId, 'assistant', '', 'streaming', model) as number;
+    const list = messagesOf(raw, conversationId);
+    if (list.some((m) => m.status === 'streaming')) return undefined;
+    const insert = raw.prepare(`INSERT INTO messages (conversation_id, role, content, status, model, hold_id) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`).pluck();
+    const removed: number[] = [];
+    if (mode !== 'send' && list.at(-1)?.role === 'assistant') {
+      removed.push(list.pop()!.id);
+      raw.prepare('DELETE FROM messages WHERE id = ?').run(removed[0]);
+    }
+    let userId: number | undefined;
+    if (mode === 'send') userId = insert.get(conversationId, 'user', text, 'done', null, null) as number;
+    if (mode === 'edit') raw.prepare('UPDATE messages SET content = ? WHERE id = ?').run(text, (userId = list.at(-1)!.id));
+    const assistantId = insert.get(conversationId, 'assistant', '', 'streaming', model, holdId) as number;
     raw.prepare(`UPDATE conversations SET updated_at = ${NOW} WHERE id = ?`).run(conversationId);
     return {
       user: userId === undefined ? undefined : findMessage(raw, conversationId, userId),
       assistant: findMessage(raw, conversationId, assistantId)!,
+      removed,
     };
   })();
 }
@@ -161,33 +190,14 @@ export function finishMessage(raw: Raw, messageId: number, o: Outcome): void {
     });
 }
 
-/** Links the answer to its hold as soon as there is one, so a crash leaves them joined. */
-export function linkHold(raw: Raw, messageId: number, holdId: number): void {
-  raw.prepare('UPDATE messages SET hold_id = ? WHERE id = ?').run(holdId, messageId);
-}
-
-/**
- * Removes the last answer (Retry), or the last user message and its answer (Undo), and returns
- * the last user message left. Nothing is removed while an answer is still streaming.
- */
-export function removeLast(raw: Raw, conversationId: number, what: 'answer' | 'turn'): Message | undefined {
-  return raw.transaction(() => {
+/** Undo: removes the last question and its answer. Nothing is removed while an answer streams. */
+export function undoLastTurn(raw: Raw, conversationId: number): void {
+  raw.transaction(() => {
     const list = messagesOf(raw, conversationId);
-    if (list.some((m) => m.status === 'streaming')) return undefined;
+    if (list.some((m) => m.status === 'streaming')) return;
     const del = raw.prepare('DELETE FROM messages WHERE id = ?');
     if (list.at(-1)?.role === 'assistant') del.run(list.pop()!.id);
-    if (what === 'turn' && list.at(-1)?.role === 'user') del.run(list.pop()!.id);
-    return [...list].reverse().find((m) => m.role === 'user');
-  })();
-}
-
-/** Replaces the text of the last user message (edit and re-send); its old answer is removed first. */
-export function editLastUserMessage(raw: Raw, conversationId: number, text: string): Message | undefined {
-  return raw.transaction(() => {
-    const lastUser = removeLast(raw, conversationId, 'answer');
-    if (!lastUser) return undefined;
-    raw.prepare('UPDATE messages SET content = ? WHERE id = ?').run(text, lastUser.id);
-    return { ...lastUser, content: text };
+    if (list.at(-1)?.role === 'user') del.run(list.pop()!.id);
   })();
 }
 
@@ -195,8 +205,16 @@ export function clearMessages(raw: Raw, conversationId: number): void {
   raw.prepare(`DELETE FROM messages WHERE conversation_id = ? AND status <> 'streaming'`).run(conversationId);
 }
 
-/** Marks answers left streaming by a crashed process as stopped (their holds are recovered by the ledger). */
-export function recoverMessages(raw: Raw, olderThanMs: number): number {
-  const cutoff = new Date(Date.now() - olderThanMs).toISOString();
-  return raw.prepare(`UPDATE messages SET status = 'stopped' WHERE status = 'streaming' AND created_at <= ?`).run(cutoff).changes;
+/**
+ * Answers left streaming by a crashed process, once the ledger has resolved their holds: marked
+ * stopped, with what the hold was charged.
+ */
+export function recoverMessages(raw: Raw): number {
+  return raw
+    .prepare(
+      `UPDATE messages SET status = 'stopped', charge = h.charge, prompt_tokens = h.used_prompt_tokens, completion_tokens = h.completion_tokens,
+         source = h.source
+       FROM holds h WHERE messages.hold_id = h.id AND messages.status = 'streaming' AND h.state <> 'held'`,
+    )
+    .run().changes;
 }

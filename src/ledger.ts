@@ -228,6 +228,20 @@ export async function release(raw: Raw, holdId: number, reason: 'error' | 'recov
   );
 }
 
+/**
+ * Settles a turn, or, when its hold was already closed elsewhere (another process's recovery
+ * sweep took a turn that outlived the window), returns what that close charged.
+ */
+export async function settleOrRead(raw: Raw, holdId: number, usage: Usage | 'release'): Promise<SettleResult> {
+  try {
+    return usage === 'release' ? await release(raw, holdId) : await settle(raw, holdId, usage);
+  } catch (err) {
+    const hold = stmts(raw).holdById.get(holdId) as HoldRow | undefined;
+    if (!(err instanceof LedgerError) || !hold || hold.state === 'held') throw err;
+    return { charge: hold.charge ?? 0, uncollected: 0, balance: balanceOf(raw, hold.userId) };
+  }
+}
+
 export function findHold(raw: Raw, userId: number, turnKey: string): Hold | undefined {
   const row = stmts(raw).holdByKey.get(userId, turnKey) as HoldRow | undefined;
   return row && publicHold(row);
@@ -238,9 +252,10 @@ export function findHold(raw: Raw, userId: number, turnKey: string): Hold | unde
  * rule: a turn that delivered output is charged its prompt plus what it delivered; one that
  * delivered nothing is released.
  */
-export function recoverHolds(raw: Raw, olderThanMs: number): { settled: number; released: number } {
+export function recoverHolds(raw: Raw, olderThanMs: number, live: ReadonlySet<number> = new Set()): { settled: number; released: number } {
   const cutoff = new Date(Date.now() - olderThanMs).toISOString();
-  const ids = raw.prepare(`SELECT id FROM holds WHERE state = 'held' AND created_at <= ?`).pluck().all(cutoff) as number[];
+  // `live`: holds of turns this process is still running (a slow model can pass the window).
+  const ids = (raw.prepare(`SELECT id FROM holds WHERE state = 'held' AND created_at <= ?`).pluck().all(cutoff) as number[]).filter((id) => !live.has(id));
   const result = { settled: 0, released: 0 };
   for (const id of ids) {
     raw

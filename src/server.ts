@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app';
 import { recoverMessages } from './chat';
+import { liveHolds } from './turn';
 import type { Config } from './config';
 import { migrate, openDatabase, type Database } from './db';
 import { recoverHolds } from './ledger';
@@ -27,8 +28,8 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const models = loadModels(config.modelsFile);
   loadEncodings(); // ~100 ms each, paid here rather than by the first chat turn
   const sweep = () => {
-    const recovered = recoverHolds(database.raw, config.holdRecoveryMs);
-    recoverMessages(database.raw, config.holdRecoveryMs);
+    const recovered = recoverHolds(database.raw, config.holdRecoveryMs, liveHolds);
+    recoverMessages(database.raw);
     if (recovered.settled + recovered.released) logger.warn(recovered, 'recovered holds left by a crashed process');
   };
   sweep();

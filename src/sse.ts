@@ -3,6 +3,8 @@
 // event. Headers go out at once and nothing buffers or compresses the stream.
 import type { Response } from 'express';
 
+const PING_MS = 15_000;
+
 export class EventStream {
   constructor(private readonly res: Response) {
     res.status(200);
@@ -13,22 +15,33 @@ export class EventStream {
     });
     res.flushHeaders();
     res.socket?.setNoDelay(true);
+    // A comment line now and then keeps proxies (nginx's 60 s read timeout) from cutting a turn
+    // that waits in the queue or on a slow model.
+    this.ping = setInterval(() => this.open && this.res.write(': ping\n\n'), PING_MS).unref();
+    res.once('close', () => clearInterval(this.ping));
   }
+
+  private readonly ping: NodeJS.Timeout;
 
   get open(): boolean {
     return !this.res.writableEnded && !this.res.destroyed;
   }
 
-  /** HTML for htmx to swap; each line of it a `data:` line. */
+  /**
+   * HTML for htmx to swap; each line of it a `data:` line. Lines split at CR, LF and CRLF, as
+   * the event-stream parser does: a lone CR in model output must not start a field of its own.
+   */
   html(html: string): void {
-    if (this.open) this.res.write(`data: ${html.replace(/\r?\n/g, '\ndata: ')}\n\n`);
+    if (this.open) this.res.write(`data: ${html.split(/\r\n|\r|\n/).join('\ndata: ')}\n\n`);
   }
 
+  /** A named event (dispatched as a DOM event); name and data are ours, one line each. */
   event(name: string, data = ''): void {
-    if (this.open) this.res.write(`event: ${name}\ndata: ${data}\n\n`);
+    if (this.open) this.res.write(`event: ${name.replace(/[\r\n]/g, '')}\ndata: ${data.replace(/[\r\n]/g, ' ')}\n\n`);
   }
 
   end(): void {
+    clearInterval(this.ping);
     if (this.open) this.res.end();
   }
 }

@@ -3,8 +3,8 @@
 // recording what was delivered -> settle to the real usage (or release when nothing came).
 // Routes only render the events; every rule about money and history lives here.
 import type SqliteDatabase from 'better-sqlite3';
-import { addTurn, finishMessage, findMessageByHold, linkHold, messagesOf, type Conversation, type Message, type Settings } from './chat';
-import { balanceOf, recordDelivered, release, reserve, settle } from './ledger';
+import { addTurn, finishMessage, findMessageByHold, historyFor, type Conversation, type Message, type Settings, type TurnMode } from './chat';
+import { balanceOf, recordDelivered, release, reserve, settleOrRead } from './ledger';
 import type { Logger } from './log';
 import { affordableCompletion, priceOf, type ModelInfo } from './models';
 import { checkSpendLimits, spendAllowance } from './spend-limits';
@@ -31,8 +31,9 @@ export interface TurnDeps {
 export interface TurnInput {
   userId: number;
   conversation: Conversation;
-  /** The new user message; null answers the last one again (Retry, edit). */
-  text: string | null;
+  /** Send adds `text`; Retry answers the last question again; Edit replaces it with `text` first. */
+  mode: TurnMode;
+  text: string;
   settings: Settings;
   model: ModelInfo;
   turnKey: string;
@@ -44,11 +45,11 @@ export interface TurnInput {
 export type Refusal =
   | { reason: 'insufficient'; missing: number; balance: number }
   | { reason: 'per_message' | 'per_day'; limit: number; spent: number; estimate: number }
-  | { reason: 'busy' | 'queue_full' | 'too_long' | 'aborted' };
+  | { reason: 'busy' | 'queue_full' | 'too_long' | 'aborted' | 'nothing' };
 
 export type TurnEvent =
   | { type: 'queued'; position: number }
-  | { type: 'start'; user?: Message; assistant: Message; dropped: number }
+  | { type: 'start'; user?: Message; assistant: Message; dropped: number; removed: number[]; mode: TurnMode }
   | { type: 'delta'; text: string }
   | { type: 'end'; message: Message; balance: number };
 
@@ -76,51 +77,65 @@ export async function fitPrompt(history: ChatMessage[], system: string, model: M
   return undefined;
 }
 
-function historyOf(raw: Raw, conversationId: number, text: string | null): ChatMessage[] {
-  const earlier = messagesOf(raw, conversationId)
-    .filter((m) => m.role === 'user' || (m.status !== 'streaming' && m.content !== ''))
-    .map((m): ChatMessage => ({ role: m.role, content: m.content }));
-  return text === null ? earlier : [...earlier, { role: 'user', content: text }];
-}
+/** Holds of turns running in this process, which the recovery sweep must leave alone. */
+export const liveHolds = new Set<number>();
+
+type Refused = { status: 'refused'; refusal: Refusal };
+const refused = (refusal: Refusal): Refused => ({ status: 'refused', refusal });
 
 export async function runTurn(deps: TurnDeps, input: TurnInput, emit: (event: TurnEvent) => void): Promise<TurnResult> {
   const { raw } = deps;
   const { model, userId } = input;
+  // Nothing is changed before the hold is taken: a refused Retry or Edit leaves the transcript as it was.
+  const history = historyFor(raw, input.conversation.id, input.mode, input.text);
+  if (!history) return refused({ reason: 'nothing' });
   const wanted = input.settings.maxTokens ?? DEFAULT_MAX_TOKENS;
-  const history = historyOf(raw, input.conversation.id, input.text);
   // The provider may count more than the models file says fits (a smaller real window): on
   // request, the older half of the history is left out before fitting the rest.
   const skipped = input.trim ? Math.floor(history.length / 2) : 0;
   const fitted = await fitPrompt(history.slice(skipped), input.settings.systemPrompt, model, Math.min(wanted, MIN_ROOM));
-  if (!fitted) return { status: 'refused', refusal: { reason: 'too_long' } };
+  if (!fitted) return refused({ reason: 'too_long' });
   const prompt = { ...fitted, dropped: fitted.dropped + skipped };
-  let maxCompletion = Math.min(wanted, model.contextWindow - prompt.promptTokens);
-
-  // Spend limits shrink the answer to fit before they refuse it.
-  const allowance = spendAllowance(raw, userId);
-  if (allowance !== null) maxCompletion = Math.min(maxCompletion, affordableCompletion(model, prompt.promptTokens, allowance));
-  if (maxCompletion < 1) {
-    const estimate = priceOf(model, prompt.promptTokens, 1);
-    const verdict = checkSpendLimits(raw, userId, estimate);
-    if (!verdict.ok) return { status: 'refused', refusal: { reason: verdict.reason, limit: verdict.limit, spent: verdict.spentToday ?? 0, estimate } };
-  }
 
   const admitted = await deps.queue.admit(userId, { signal: input.signal, onPosition: (position) => emit({ type: 'queued', position }) });
-  if (!admitted.ok) return { status: 'refused', refusal: { reason: admitted.reason === 'per_user' ? 'busy' : admitted.reason } };
+  if (!admitted.ok) return refused({ reason: admitted.reason === 'per_user' ? 'busy' : admitted.reason });
+  let holdId: number | undefined;
   try {
-    const held = await reserve(raw, { userId, turnKey: input.turnKey, model, promptTokens: prompt.promptTokens, maxCompletion: Math.max(1, maxCompletion) });
-    if (held.status === 'insufficient') return { status: 'refused', refusal: { reason: 'insufficient', missing: held.missing, balance: held.balance } };
+    if (input.signal.aborted) return refused({ reason: 'aborted' }); // stopped while it waited
+    // Spend limits are read after the wait, right before the reserve (nothing runs in between),
+    // so turns that queued together cannot pass the daily limit together.
+    const maxCompletion = withinLimits(raw, userId, model, prompt.promptTokens, Math.min(wanted, model.contextWindow - prompt.promptTokens));
+    if (typeof maxCompletion !== 'number') return maxCompletion;
+    const held = await reserve(raw, { userId, turnKey: input.turnKey, model, promptTokens: prompt.promptTokens, maxCompletion });
+    if (held.status === 'insufficient') return refused({ reason: 'insufficient', missing: held.missing, balance: held.balance });
     if (held.status === 'duplicate') return { status: 'duplicate', message: findMessageByHold(raw, held.hold.id), balance: held.balance };
-    const { user, assistant } = addTurn(raw, input.conversation.id, input.text, model.id);
-    linkHold(raw, assistant.id, held.hold.id);
-    emit({ type: 'start', user, assistant, dropped: prompt.dropped });
-    const message = await streamAnswer(deps, input, { ...prompt, holdId: held.hold.id, maxTokens: held.hold.maxCompletion, assistant }, emit);
+    holdId = held.hold.id;
+    liveHolds.add(holdId);
+    const stored = addTurn(raw, input.conversation.id, input.mode, input.text, model.id, holdId);
+    if (!stored) {
+      await release(raw, holdId);
+      return refused({ reason: 'busy' });
+    }
+    emit({ type: 'start', user: stored.user, assistant: stored.assistant, dropped: prompt.dropped, removed: stored.removed, mode: input.mode });
+    const message = await streamAnswer(deps, input, { ...prompt, holdId, maxTokens: held.hold.maxCompletion, assistant: stored.assistant }, emit);
     const balance = balanceOf(raw, userId);
     emit({ type: 'end', message, balance });
     return { status: 'done', message, balance };
   } finally {
+    if (holdId !== undefined) liveHolds.delete(holdId);
     admitted.release();
   }
+}
+
+/** The most completion tokens the user's spend limits allow (shrinking before refusing), or the refusal. */
+function withinLimits(raw: Raw, userId: number, model: ModelInfo, promptTokens: number, wanted: number): number | Refused {
+  const allowance = spendAllowance(raw, userId);
+  const allowed = allowance === null ? wanted : Math.min(wanted, affordableCompletion(model, promptTokens, allowance));
+  if (allowed >= 1) return allowed;
+  const estimate = priceOf(model, promptTokens, 1);
+  const verdict = checkSpendLimits(raw, userId, estimate);
+  if (!verdict.ok) return refused({ reason: verdict.reason, limit: verdict.limit, spent: verdict.spentToday ?? 0, estimate });
+  return 1;
 }
 
 interface Running extends Prompt {
@@ -135,7 +150,7 @@ async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emi
   const started = Date.now();
   let reported: { promptTokens: number; completionTokens: number } | undefined;
   let failure: UpstreamError | undefined;
-  let lastWrite = started;
+  let lastWrite = 0; // the first delta is recorded at once, then once a second
   try {
     const stream = deps.upstream.stream({
       model: input.model.id, messages: turn.messages, maxTokens: turn.maxTokens,
@@ -160,7 +175,7 @@ async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emi
   const usageRefs = { latencyMs: Date.now() - started, conversationId: input.conversation.id, messageId: turn.assistant.id };
   if (failure && !stopped && delivered === 0) {
     // Nothing came back: the turn costs nothing.
-    await release(raw, turn.holdId);
+    await settleOrRead(raw, turn.holdId, 'release');
     deps.logger.warn({ kind: failure.kind, status: failure.status, err: failure.message }, 'upstream failed before any output');
     const final = { ...base, status: 'error', error: errorCode(failure), completionTokens: 0, charge: 0, source: null } as const;
     finishMessage(raw, turn.assistant.id, final);
@@ -173,7 +188,7 @@ async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emi
     deps.logger.info({ reported: usage.completionTokens, counted: delivered, model: input.model.id }, 'provider completion count differs from the local count');
   }
   const outcome = stopped ? 'stopped' : failure ? 'error' : 'ok';
-  const settled = await settle(raw, turn.holdId, { ...usage, source, outcome, ...usageRefs });
+  const settled = await settleOrRead(raw, turn.holdId, { ...usage, source, outcome, ...usageRefs });
   const status = stopped ? 'stopped' : failure ? 'error' : 'done';
   const error = failure && !stopped ? errorCode(failure) : null;
   const final = { ...base, promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, charge: settled.charge, source, status, error } as const;

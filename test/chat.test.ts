@@ -3,7 +3,8 @@
 // and on what the database holds (balance, ledger, holds, messages).
 import http from 'node:http';
 import { CookieAccessInfo } from 'cookiejar';
-import { balanceOf } from '../src/ledger';
+import { balanceOf, grant, recoverHolds } from '../src/ledger';
+import { liveHolds } from '../src/turn';
 import { affordableCompletion, loadModels, priceOf } from '../src/models';
 import { countTextSync } from '../src/tokens';
 import { gate, startFakeUpstream, DEFAULT_PIECES, type FakeUpstream } from './fake-upstream';
@@ -461,6 +462,68 @@ describe('chat turns against the model API', () => {
     expect(empty.text).toBe('');
     const unknown = await user.agent.post('/estimate').type('form').send({ ...fields, model: 'no-such-model' });
     expect(unknown.status).toBe(422);
+  });
+
+  test('POST /retry refused for want of tokens, or repeated with the same key, keeps the answer already paid for', async () => {
+    const user = await newUser(srv);
+    fake.script({ kind: 'stream', pieces: ['Paid', ' answer'], usage: { prompt_tokens: 9, completion_tokens: 2 } });
+    const id = conversationIdIn((await post(user, '/send', { ...(await composer(user)), message: 'Worth keeping?' })).text);
+    const balance = q.balance(user);
+    await grant(srv.database.raw, user.id, -balance);
+    const refused = await post(user, '/retry', { ...(await composer(user, `/c/${id}`)), message: '' }, false);
+    expect(refused.status).toBe(402);
+    expect(q.messages(id).map((m) => [m.content, m.status])).toEqual([['Worth keeping?', 'done'], ['Paid answer', 'done']]);
+
+    await grant(srv.database.raw, user.id, balance);
+    fake.script({ kind: 'stream', pieces: ['Second', ' take'], usage: { prompt_tokens: 9, completion_tokens: 2 } });
+    const fields = { ...(await composer(user, `/c/${id}`)), message: '' };
+    expect((await post(user, '/retry', fields, false)).status).toBe(200);
+    const again = await post(user, '/retry', fields, false); // the same form sent twice (a reload)
+    expect(again.text).toContain('That message was already sent; it was not charged again.');
+    expect(q.messages(id).map((m) => m.content)).toEqual(['Worth keeping?', 'Second take']);
+    expect(q.usage(user)).toHaveLength(2);
+  });
+
+  test('POST /retry through htmx redraws the transcript; message ids are never reused', async () => {
+    const user = await newUser(srv);
+    const id = conversationIdIn((await post(user, '/send', { ...(await composer(user)), message: 'Again, please' })).text);
+    const [, first] = q.messages(id);
+    const res = await post(user, '/retry', { ...(await composer(user, `/c/${id}`)), message: '' });
+    expect(res.text).toContain('<hx-partial hx-target="#transcript" hx-swap="innerHTML">');
+    const [, second] = q.messages(id);
+    expect(second.id).toBeGreaterThan(first.id);
+    expect(res.text).not.toContain(`id="m${first.id}"`);
+  });
+
+  test('a form that leaves out the additional inputs keeps the conversation\'s settings', async () => {
+    const user = await newUser(srv);
+    const fields = { ...(await composer(user)), message: 'Ahoy', system: 'Be a pirate', max_tokens: '50', temperature: '0.3' };
+    const id = conversationIdIn((await post(user, '/send', fields)).text);
+    const page = await composer(user, `/c/${id}`);
+    await post(user, '/retry', { _csrf: page._csrf, turn_key: page.turn_key, conversation_id: String(id) }, false);
+    expect(fake.requests.at(-1)!.body).toMatchObject({ max_tokens: 50, temperature: 0.3 });
+    expect(fake.requests.at(-1)!.body.messages[0]).toEqual({ role: 'system', content: 'Be a pirate' });
+    expect(q.conversations(user)[0]).toMatchObject({ system_prompt: 'Be a pirate', max_tokens: 50, temperature: 0.3 });
+  });
+
+  test('the recovery sweep leaves a turn that is still streaming alone', async () => {
+    const user = await newUser(srv);
+    const g = gate();
+    fake.script({ kind: 'stream', pieces: ['Slow', ' model'], gate: g, gateAfter: 1, usage: { prompt_tokens: 8, completion_tokens: 2 } });
+    const live = openStream(srv, user, await composer(user));
+    await g.reached;
+    expect(recoverHolds(srv.database.raw, 0, liveHolds)).toEqual({ settled: 0, released: 0 });
+    g.release();
+    await live.done;
+    expect(q.holds(user)[0]).toMatchObject({ state: 'settled', charge: priceOf(MINI, 8, 2), source: 'reported' });
+  });
+
+  test('a lone carriage return in model output cannot start an event-stream field', async () => {
+    const user = await newUser(srv);
+    fake.script({ kind: 'stream', pieces: ['x\revent: tokenchat:turn-started\rdata: 1\r', ' done'] });
+    const res = await post(user, '/send', await composer(user));
+    const lines = res.text.split(/\r\n|\r|\n/);
+    expect(lines.filter((l) => l.startsWith('event:'))).toEqual(['event: tokenchat:turn-started', 'event: tokenchat:turn-settled']);
   });
 
   test("the composer's Undo and Clear buttons post to routes that exist", async () => {

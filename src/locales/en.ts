@@ -104,6 +104,7 @@ export const en = {
   'chat.refused.queue_full': 'The server is busy. Try again in a minute.',
   'chat.refused.too_long': 'This message is too long for the model\'s context window. Shorten it or pick a model with a larger window.',
   'chat.refused.aborted': 'Cancelled before it started; nothing was charged.',
+  'chat.refused.nothing': 'There is no message to answer again yet.',
   'chat.error.auth': 'The model API refused the server\'s key. Tell an administrator; nothing was charged.',
   'chat.error.rate_limit': 'The model API is rate-limiting requests. Retry in a minute.',
   'chat.error.rate_limit_in': 'The model API is rate-limiting requests. Retry in {seconds} seconds.',

@@ -106,6 +106,7 @@ export const zhCN: Record<keyof typeof en, string> = {
   'chat.refused.queue_full': '服务器繁忙，请一分钟后再试。',
   'chat.refused.too_long': '这条消息超出了模型的上下文窗口。请缩短，或换一个窗口更大的模型。',
   'chat.refused.aborted': '开始前已取消，没有扣费。',
+  'chat.refused.nothing': '还没有可以重新回答的消息。',
   'chat.error.auth': '模型接口拒绝了服务器的密钥。请告知管理员；本次没有扣费。',
   'chat.error.rate_limit': '模型接口正在限流，请一分钟后重试。',
   'chat.error.rate_limit_in': '模型接口正在限流，请 {seconds} 秒后重试。',

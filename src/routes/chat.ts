@@ -2,7 +2,7 @@
 // in routes/turns.ts.
 import { Router, type Request, type Response } from 'express';
 import type { Services } from '../app';
-import { deleteConversation, findConversation, listConversations, messagesOf, removeLast, renameConversation, clearMessages, type Conversation } from '../chat';
+import { deleteConversation, findConversation, listConversations, messagesOf, renameConversation, undoLastTurn, clearMessages, type Conversation } from '../chat';
 import { InputError, parseSettings, parseTitle } from '../chat-input';
 import { HttpError } from '../http-error';
 import { countPromptTokens } from '../tokens';
@@ -60,7 +60,7 @@ export function chatRoutes(services: Services): Router {
   // ledger and usage records of what those turns cost. The composer posts them with the
   // conversation id in the form (/undo, /clear); /c/:id/... is the same for links and scripts.
   const undo = (req: Request, res: Response, conversation: Conversation) => {
-    removeLast(raw, conversation.id, 'turn');
+    undoLastTurn(raw, conversation.id);
     afterEdit(req, res, conversation);
   };
   const clear = (req: Request, res: Response, conversation: Conversation) => {

@@ -5,7 +5,7 @@ import { Router, type Request, type Response } from 'express';
 import type { Eta } from 'eta';
 import type { Services } from '../app';
 import type SqliteDatabase from 'better-sqlite3';
-import { createConversation, deleteConversation, editLastUserMessage, findConversation, findMessageByHold, listConversations, removeLast, saveSettings, titleFrom, type Conversation } from '../chat';
+import { createConversation, deleteConversation, findConversation, findMessageByHold, listConversations, messagesOf, saveSettings, titleFrom, type Conversation } from '../chat';
 import { InputError, parseTurn } from '../chat-input';
 import { HttpError } from '../http-error';
 import { findHold } from '../ledger';
@@ -20,25 +20,26 @@ type Mode = 'send' | 'retry' | 'edit';
 type Raw = SqliteDatabase.Database;
 
 const REFUSAL_STATUS: Record<Refusal['reason'], number> = {
-  insufficient: 402, per_message: 422, per_day: 422, too_long: 413, busy: 429, queue_full: 503, aborted: 499,
+  insufficient: 402, per_message: 422, per_day: 422, too_long: 422, nothing: 422, busy: 429, queue_full: 503, aborted: 499,
 };
 
-/** Running turns by user and conversation, so that Stop (from any tab) can abort them. */
+/** Running turns by user, conversation and turn key, so that Stop (from any tab) can abort them. */
 class Running {
-  private readonly turns = new Map<string, Set<AbortController>>();
-  add(userId: number, conversationId: number, controller: AbortController): () => void {
-    const key = `${userId}:${conversationId}`;
-    const set = this.turns.get(key) ?? new Set();
-    this.turns.set(key, set.add(controller));
-    return () => {
-      set.delete(controller);
-      if (set.size === 0) this.turns.delete(key);
-    };
+  private readonly turns = new Set<{ userId: number; conversationId: number; turnKey: string; controller: AbortController }>();
+  add(userId: number, conversationId: number, turnKey: string, controller: AbortController): () => void {
+    const entry = { userId, conversationId, turnKey, controller };
+    this.turns.add(entry);
+    return () => this.turns.delete(entry);
   }
-  stop(userId: number, conversationId: number): number {
-    const set = this.turns.get(`${userId}:${conversationId}`);
-    for (const c of set ?? []) c.abort();
-    return set?.size ?? 0;
+  /** Stops the user's turns in the conversation, or the one turn with that key (a new chat's first). */
+  stop(userId: number, which: { conversationId?: number; turnKey?: string }): number {
+    let n = 0;
+    for (const turn of this.turns) {
+      if (turn.userId !== userId || (turn.conversationId !== which.conversationId && turn.turnKey !== which.turnKey)) continue;
+      turn.controller.abort();
+      n++;
+    }
+    return n;
   }
 }
 
@@ -73,29 +74,27 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
       throw err;
     }
     if (mode !== 'retry' && input.text === '') return refuseInput(req, res, conversation, 'message');
-    // A repeated first message (a double click) belongs to the conversation its first copy made.
+    // A repeated submit (a double click, a reload of the no-JavaScript answer) belongs to the
+    // conversation its first copy made, and changes nothing there.
     conversation ??= conversationOfTurn(raw, req.user!.id, input.turnKey);
     const created = conversation === undefined;
     conversation ??= createConversation(raw, req.user!.id, titleFrom(input.text), input.settings);
-    saveSettings(raw, conversation.id, input.settings);
-    let text: string | null = input.text;
-    if (mode !== 'send') {
-      const last = mode === 'retry' ? removeLast(raw, conversation.id, 'answer') : editLastUserMessage(raw, conversation.id, input.text);
-      if (!last) return refuseInput(req, res, conversation, 'nothing');
-      text = null;
-    }
     const controller = new AbortController();
-    const forget = running.add(req.user!.id, conversation.id, controller);
+    const forget = running.add(req.user!.id, conversation.id, input.turnKey, controller);
     res.on('close', () => res.writableFinished || controller.abort()); // the tab was closed
     const view = new TurnView(res.app.locals.views as Eta, res, t, isHtmx(req), raw);
     try {
       const result = await runTurn(
         deps,
-        { userId: req.user!.id, conversation, text, settings: input.settings, model: services.models.find(input.settings.model)!, turnKey: input.turnKey, signal: controller.signal, trim: input.trim },
+        {
+          userId: req.user!.id, conversation, mode, text: input.text, settings: input.settings, model: services.models.find(input.settings.model)!,
+          turnKey: input.turnKey, signal: controller.signal, trim: input.trim,
+        },
         (event) => view.on(event, conversation!),
       );
-      // A new chat whose first message was refused leaves no empty conversation behind.
-      const keep = !(created && result.status === 'refused' && deleteConversation(raw, req.user!.id, conversation.id));
+      if (result.status === 'done') saveSettings(raw, conversation.id, input.settings);
+      // A new chat whose first message was not answered leaves no empty conversation behind.
+      const keep = !(created && result.status !== 'done' && deleteConversation(raw, req.user!.id, conversation.id));
       view.finish(result, conversation, () => renderAfter(req, res, keep ? conversation : undefined, result, input.text));
     } finally {
       forget();
@@ -121,10 +120,12 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
   router.post('/retry', signedIn, (req, res) => turn(req, res, 'retry'));
   router.post('/edit', signedIn, (req, res) => turn(req, res, 'edit'));
   router.post('/stop', signedIn, (req, res) => {
-    const conversation = conversationOf(services, req, true)!;
-    running.stop(req.user!.id, conversation.id);
+    const conversation = conversationOf(services, req, false);
+    const turnKey = typeof req.body?.turn_key === 'string' ? req.body.turn_key : undefined;
+    if (!conversation && !turnKey) throw new HttpError(404);
+    running.stop(req.user!.id, { conversationId: conversation?.id, turnKey });
     if (isHtmx(req)) return res.status(204).end();
-    res.redirect(303, `/c/${conversation.id}`);
+    res.redirect(303, conversation ? `/c/${conversation.id}` : '/');
   });
   return router;
 }
@@ -179,7 +180,10 @@ class TurnView {
       s.html(partial('#turn-status', 'innerHTML', this.t('chat.queued', { position: event.position })));
     } else if (event.type === 'start') {
       this.assistantId = event.assistant.id;
-      const messages = [event.user, event.assistant].filter((m) => m !== undefined).map((m) => this.render('message', { m: messageView(m, this.t) }));
+      // Send appends; Retry and Edit changed earlier messages, so the whole transcript is redrawn.
+      const shown = event.mode === 'send' ? [event.user, event.assistant].filter((m) => m !== undefined) : messagesOf(this.raw, conversation.id);
+      const html = shown.map((m) => this.render('message', { m: messageView(m, this.t) })).join('');
+      const messages = [event.mode === 'send' ? html : partial('#transcript', 'innerHTML', html)];
       const dropped = event.dropped ? partial('#turn-status', 'innerHTML', this.t('chat.dropped', { n: event.dropped })) : partial('#turn-status', 'innerHTML', '');
       const sidebar = this.render('../pages/conversation-list', { conversations: listConversations(this.raw, conversation.userId), conversation, fullPage: false });
       s.html(
