@@ -20,6 +20,8 @@ export const DEFAULT_MAX_TOKENS = 2048;
 const MIN_ROOM = 256;
 /** How often the tokens delivered so far are written to the hold, for crash recovery. */
 const DELIVERED_EVERY_MS = 1000;
+/** Completion tokens past max_tokens tolerated before an answer is cut off. */
+const OVERRUN_SLACK = 16;
 
 export interface TurnDeps {
   raw: Raw;
@@ -151,16 +153,28 @@ async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emi
   let reported: { promptTokens: number; completionTokens: number } | undefined;
   let failure: UpstreamError | undefined;
   let lastWrite = 0; // the first delta is recorded at once, then once a second
+  // A server that ignores max_tokens is cut off once the answer passes what the hold pays for
+  // (with a little slack for tokenizers that disagree), so spend limits hold against it too.
+  const cutoff = new AbortController();
+  const onAbort = () => cutoff.abort();
+  input.signal.addEventListener('abort', onAbort, { once: true });
+  let overran = false;
   try {
     const stream = deps.upstream.stream({
       model: input.model.id, messages: turn.messages, maxTokens: turn.maxTokens,
-      temperature: input.settings.temperature ?? undefined, signal: input.signal,
+      temperature: input.settings.temperature ?? undefined, signal: cutoff.signal,
     });
     for await (const event of stream) {
       if (event.type === 'usage') reported = { promptTokens: event.promptTokens, completionTokens: event.completionTokens };
       if (event.type !== 'delta' || event.text === '') continue;
       counter.push(event.text);
       emit({ type: 'delta', text: event.text });
+      if (counter.tokens > turn.maxTokens + OVERRUN_SLACK) {
+        overran = true;
+        deps.logger.warn({ model: input.model.id, maxTokens: turn.maxTokens }, 'the model API ignored max_tokens; the answer was cut off');
+        cutoff.abort();
+        break;
+      }
       if (Date.now() - lastWrite >= DELIVERED_EVERY_MS) {
         recordDelivered(raw, turn.holdId, counter.tokens);
         lastWrite = Date.now();
@@ -168,9 +182,13 @@ async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emi
     }
   } catch (err) {
     failure = err instanceof UpstreamError ? err : new UpstreamError('server', (err as Error).message ?? String(err), { cause: err });
+  } finally {
+    input.signal.removeEventListener('abort', onAbort);
   }
+  if (overran) failure = undefined;
   const stopped = input.signal.aborted || failure?.kind === 'aborted';
-  const delivered = counter.tokens;
+  // What arrived, but never more than the hold was taken for.
+  const delivered = Math.min(counter.tokens, turn.maxTokens);
   const base = { content: counter.text, promptTokens: turn.promptTokens, dropped: turn.dropped, holdId: turn.holdId };
   const usageRefs = { latencyMs: Date.now() - started, conversationId: input.conversation.id, messageId: turn.assistant.id };
   if (failure && !stopped && delivered === 0) {
@@ -182,8 +200,9 @@ async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emi
     return { ...turn.assistant, ...final };
   }
   // The provider's figures when the stream completed with them; else the prompt and what arrived.
-  const usage = reported && !failure && !stopped ? reported : { promptTokens: turn.promptTokens, completionTokens: delivered };
-  const source = reported && !failure && !stopped ? 'reported' : 'estimated';
+  const trusted = !failure && !stopped && !overran ? reported : undefined;
+  const usage = trusted ?? { promptTokens: turn.promptTokens, completionTokens: delivered };
+  const source = trusted ? 'reported' : 'estimated';
   if (source === 'reported' && usage.completionTokens !== delivered) {
     deps.logger.info({ reported: usage.completionTokens, counted: delivered, model: input.model.id }, 'provider completion count differs from the local count');
   }

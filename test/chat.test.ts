@@ -518,6 +518,20 @@ describe('chat turns against the model API', () => {
     expect(q.holds(user)[0]).toMatchObject({ state: 'settled', charge: priceOf(MINI, 8, 2), source: 'reported' });
   });
 
+  test('a model API that ignores max_tokens is cut off, and charged no more than max_tokens', async () => {
+    const user = await newUser(srv);
+    const pieces = Array.from({ length: 200 }, (_, i) => ` word${i}`);
+    fake.script({ kind: 'stream', pieces, usage: { prompt_tokens: 10, completion_tokens: 600 } });
+    const before = q.balance(user);
+    const res = await post(user, '/send', { ...(await composer(user)), message: 'Ramble', max_tokens: '20' });
+    expect(res.status).toBe(200);
+    expect(fake.requests.at(-1)!.body.max_tokens).toBe(20);
+    const [hold] = q.holds(user);
+    expect(hold).toMatchObject({ state: 'settled', completion_tokens: 20, source: 'estimated' });
+    expect(before - q.balance(user)).toBe(priceOf(MINI, hold.prompt_tokens, 20));
+    expect(res.text).not.toContain('word199');
+  });
+
   test('a lone carriage return in model output cannot start an event-stream field', async () => {
     const user = await newUser(srv);
     fake.script({ kind: 'stream', pieces: ['x\revent: tokenchat:turn-started\rdata: 1\r', ' done'] });
