@@ -16,11 +16,14 @@ export interface AdminUserRow {
   lastUsed: string | null;
 }
 
+// Each user's usage is read through holds_closed (user_id, closed_at), per listed user: a join
+// on a grouped subquery would add up every turn ever taken on each page view.
 const USER_SELECT = `SELECT u.id, u.username, u.role, u.disabled, u.created_at AS createdAt,
-  coalesce(b.balance, 0) AS balance, coalesce(s.spent, 0) AS spent, coalesce(s.turns, 0) AS turns, s.lastUsed
-  FROM users u LEFT JOIN balances b ON b.user_id = u.id
-  LEFT JOIN (SELECT user_id, sum(charge) AS spent, count(*) AS turns, max(created_at) AS lastUsed FROM usage GROUP BY user_id) s
-    ON s.user_id = u.id`;
+  coalesce(b.balance, 0) AS balance,
+  (SELECT coalesce(sum(h.charge), 0) FROM holds h WHERE h.user_id = u.id AND h.closed_at IS NOT NULL) AS spent,
+  (SELECT count(*) FROM holds h WHERE h.user_id = u.id AND h.closed_at IS NOT NULL) AS turns,
+  (SELECT max(h.closed_at) FROM holds h WHERE h.user_id = u.id AND h.closed_at IS NOT NULL) AS lastUsed
+  FROM users u LEFT JOIN balances b ON b.user_id = u.id`;
 
 /** Users whose name contains `query` (case-insensitive, after NFKC), by id; one page. */
 export function searchUsers(raw: Raw, query: string, page: number, perPage = 50) {

@@ -4,7 +4,7 @@
 // with the ledger's, and the "never the last admin" rules must be checked and applied atomically.
 import type SqliteDatabase from 'better-sqlite3';
 import { assignBatch, createCodes, voidBatch, voidCode, type CreateCodes } from './codes';
-import { balanceOf, creditInTx } from './ledger';
+import { balanceOf, creditInTx, MAX_BALANCE } from './ledger';
 
 type Raw = SqliteDatabase.Database;
 
@@ -15,7 +15,7 @@ export type AuditAction =
 /** Why an admin action was refused; `code` is the message key suffix (admin.error.<code>). */
 export class AdminError extends Error {
   constructor(
-    readonly code: 'no_user' | 'below_zero' | 'last_admin' | 'self' | 'unchanged' | 'not_voidable',
+    readonly code: 'no_user' | 'below_zero' | 'above_max' | 'last_admin' | 'self' | 'unchanged' | 'not_voidable',
     readonly vars: Record<string, number | string> = {},
   ) {
     super(code);
@@ -52,6 +52,7 @@ export function grantTokens(raw: Raw, actorId: number, userId: number, amount: n
     requireUser(raw, userId);
     const balance = balanceOf(raw, userId);
     if (balance + amount < 0) throw new AdminError('below_zero', { balance });
+    if (balance + amount > MAX_BALANCE) throw new AdminError('above_max', { balance });
     const kind = amount > 0 ? 'grant' : 'adjust';
     const after = creditInTx(raw, { userId, amount, kind, actorId, note });
     recordAudit(raw, actorId, amount > 0 ? 'grant' : 'deduct', userId, { amount, note: note ?? null, balance: after });

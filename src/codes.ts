@@ -1,7 +1,7 @@
 // Redemption codes: random, shown once, stored hashed, single-use, case-insensitive, may expire.
 import crypto from 'node:crypto';
 import type SqliteDatabase from 'better-sqlite3';
-import { creditInTx, LedgerError, MAX_AMOUNT } from './ledger';
+import { balanceOf, creditInTx, LedgerError, MAX_AMOUNT, MAX_BALANCE } from './ledger';
 
 type Raw = SqliteDatabase.Database;
 // Crockford's base32: no I, L, O or U, so codes survive being read aloud or retyped.
@@ -10,7 +10,7 @@ const GROUPS = 4;
 const GROUP_LEN = 5; // 20 characters = 100 bits of randomness
 
 export class CodeError extends Error {
-  constructor(readonly reason: 'unknown' | 'used' | 'expired' | 'void') {
+  constructor(readonly reason: 'unknown' | 'used' | 'expired' | 'void' | 'full') {
     super(`code is ${reason}`);
   }
 }
@@ -75,6 +75,8 @@ export async function redeem(raw: Raw, userId: number, code: string): Promise<{ 
         )
         .get(userId, now, hash, now) as { id: number; tokens: number } | undefined;
       if (!claimed) throw new CodeError(whyNot(raw, hash, now));
+      // Past the largest balance the ledger keeps, the code stays unused (the transaction rolls back).
+      if (balanceOf(raw, userId) + claimed.tokens > MAX_BALANCE) throw new CodeError('full');
       const balance = creditInTx(raw, { userId, amount: claimed.tokens, kind: 'redeem', codeId: claimed.id });
       return { tokens: claimed.tokens, balance };
     })

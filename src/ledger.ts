@@ -9,6 +9,8 @@ import { affordableCompletion, priceOf, type ModelInfo } from './models';
 type Raw = SqliteDatabase.Database;
 export type CreditKind = 'signup_bonus' | 'grant' | 'adjust';
 export const MAX_AMOUNT = 1_000_000_000_000; // a trillion tokens: far past any real grant, far below 2^53
+/** The most a balance may hold: still an exact integer in JavaScript and in SQLite. */
+export const MAX_BALANCE = 1_000_000_000_000_000;
 
 export class LedgerError extends Error {}
 
@@ -63,7 +65,8 @@ function statements(raw: Raw) {
   return {
     open: q('INSERT INTO balances (user_id) VALUES (?) ON CONFLICT (user_id) DO NOTHING'),
     balance: q('SELECT balance FROM balances WHERE user_id = ?').pluck(),
-    add: q('UPDATE balances SET balance = balance + @amount WHERE user_id = @userId AND balance + @amount >= 0 RETURNING balance').pluck(),
+    add: q(`UPDATE balances SET balance = balance + @amount WHERE user_id = @userId AND balance + @amount BETWEEN 0 AND ${MAX_BALANCE}
+            RETURNING balance`).pluck(),
     take: q(`UPDATE balances SET last_hold = min(balance, @full), balance = balance - min(balance, @full)
              WHERE user_id = @userId AND balance >= @minimum RETURNING last_hold AS held, balance`),
     row: q(`INSERT INTO ledger (user_id, kind, amount, balance_after, actor_id, hold_id, code_id, note)
@@ -105,7 +108,8 @@ export function creditInTx(
   s.open.run(entry.userId);
   const balance = s.add.get({ userId: entry.userId, amount: entry.amount }) as number | undefined;
   if (balance === undefined) {
-    throw new LedgerError(`balance would go below zero (it is ${balanceOf(raw, entry.userId)})`);
+    const now = balanceOf(raw, entry.userId);
+    throw new LedgerError(entry.amount < 0 ? `balance would go below zero (it is ${now})` : `balance would pass the maximum of ${MAX_BALANCE} (it is ${now})`);
   }
   s.row.run({
     userId: entry.userId, kind: entry.kind, amount: entry.amount, balanceAfter: balance,

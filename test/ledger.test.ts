@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { migrate, openDatabase, readMigrations, type Database } from '../src/db';
 import { createCodes, CodeError, redeem } from '../src/codes';
-import { balanceOf, grant, LedgerError, openAccount, recordDelivered, recoverHolds, release, reserve, settle } from '../src/ledger';
+import { balanceOf, grant, LedgerError, MAX_BALANCE, openAccount, recordDelivered, recoverHolds, release, reserve, settle } from '../src/ledger';
 import { verifyLedger } from '../src/ledger-verify';
 import { loadModels, priceOf, type ModelInfo } from '../src/models';
 import { openTempDatabase, tempDir } from './helpers';
@@ -139,6 +139,18 @@ describe('grants', () => {
     await expect(grant(database.raw, userId, -2001)).rejects.toThrow('balance would go below zero (it is 2000)');
     expect(balanceOf(database.raw, userId)).toBe(2000);
     expect(await grant(database.raw, userId, -2000, { note: 'all of it' })).toBe(0);
+  });
+
+  test('a balance never passes MAX_BALANCE, by grant or by redeeming a code; the code stays unused', async () => {
+    database.raw.prepare('UPDATE balances SET balance = ? WHERE user_id = ?').run(MAX_BALANCE - 10, userId);
+    database.raw.prepare(`INSERT INTO ledger (user_id, kind, amount, balance_after) VALUES (?, 'adjust', ?, ?)`).run(userId, MAX_BALANCE - 2010, MAX_BALANCE - 10);
+    const rows = ledgerRows(userId).length;
+    await expect(grant(database.raw, userId, 11)).rejects.toThrow(`balance would pass the maximum of ${MAX_BALANCE}`);
+    const [code] = await createCodes(database.raw, { tokens: 11, count: 1 });
+    await expect(redeem(database.raw, userId, code!)).rejects.toMatchObject({ reason: 'full' });
+    expect(ledgerRows(userId)).toHaveLength(rows);
+    expect(database.raw.prepare('SELECT redeemed_by FROM redemption_codes').pluck().get()).toBeNull();
+    expect(await grant(database.raw, userId, 10)).toBe(MAX_BALANCE);
   });
 
   test('balance >= 0 is enforced by SQL even when code is bypassed', () => {
