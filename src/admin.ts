@@ -3,7 +3,8 @@
 // uses the synchronous SQLite handle: a kysely transaction on the same connection could interleave
 // with the ledger's, and the "never the last admin" rules must be checked and applied atomically.
 import type SqliteDatabase from 'better-sqlite3';
-import { assignBatch, createCodes, voidBatch, voidCode, type CreateCodes } from './codes';
+import { HttpError } from './http-error';
+import { checkBatch, insertCodesInTx, voidBatch, voidCode, type CreateCodes } from './codes';
 import { balanceOf, creditInTx, MAX_BALANCE } from './ledger';
 
 type Raw = SqliteDatabase.Database;
@@ -29,8 +30,19 @@ export function recordAudit(raw: Raw, actorId: number, action: AuditAction, targ
     .run(actorId, action, targetUserId, JSON.stringify(detail));
 }
 
-function inTx<T>(raw: Raw, fn: () => T): T {
-  return raw.transaction(fn).immediate();
+/**
+ * Runs an admin action in one write transaction, after checking inside it that the actor is still
+ * an enabled admin: another admin may have demoted or disabled them while this request waited
+ * (for argon2, say). To a former admin the action does not exist, as the routes answer.
+ */
+function inTx<T>(raw: Raw, actorId: number, fn: () => T): T {
+  return raw
+    .transaction(() => {
+      const actor = raw.prepare(`SELECT 1 FROM users WHERE id = ? AND role = 'admin' AND disabled = 0`).get(actorId);
+      if (!actor) throw new HttpError(404);
+      return fn();
+    })
+    .immediate();
 }
 
 function requireUser(raw: Raw, userId: number): { role: string; disabled: number; session_epoch: number } {
@@ -48,7 +60,7 @@ function otherAdmins(raw: Raw, userId: number): number {
 
 /** Adds (amount > 0) or deducts (amount < 0) tokens with a note; never below zero. */
 export function grantTokens(raw: Raw, actorId: number, userId: number, amount: number, note: string | undefined): number {
-  return inTx(raw, () => {
+  return inTx(raw, actorId, () => {
     requireUser(raw, userId);
     const balance = balanceOf(raw, userId);
     if (balance + amount < 0) throw new AdminError('below_zero', { balance });
@@ -65,7 +77,7 @@ export function grantTokens(raw: Raw, actorId: number, userId: number, amount: n
  * request checks it), or enables it again. An admin cannot disable themselves or the last admin.
  */
 export function setDisabled(raw: Raw, actorId: number, userId: number, disabled: boolean): void {
-  inTx(raw, () => {
+  inTx(raw, actorId, () => {
     const user = requireUser(raw, userId);
     if (Boolean(user.disabled) === disabled) throw new AdminError('unchanged');
     if (disabled && userId === actorId) throw new AdminError('self');
@@ -80,7 +92,7 @@ export function setDisabled(raw: Raw, actorId: number, userId: number, disabled:
 
 /** Promotes to admin or demotes to member; the last enabled admin is never demoted. */
 export function setRole(raw: Raw, actorId: number, userId: number, role: 'user' | 'admin'): void {
-  inTx(raw, () => {
+  inTx(raw, actorId, () => {
     const user = requireUser(raw, userId);
     if (user.role === role) throw new AdminError('unchanged');
     if (role === 'user' && otherAdmins(raw, userId) === 0) throw new AdminError('last_admin');
@@ -94,7 +106,7 @@ export function setRole(raw: Raw, actorId: number, userId: number, role: 'user' 
  * session epoch, so an admin resetting their own password can stay signed in.
  */
 export function resetPassword(raw: Raw, actorId: number, userId: number, hash: string): number {
-  return inTx(raw, () => {
+  return inTx(raw, actorId, () => {
     const user = requireUser(raw, userId);
     raw.prepare('UPDATE users SET password_hash = ?, session_epoch = session_epoch + 1 WHERE id = ?').run(hash, userId);
     recordAudit(raw, actorId, 'password_reset', userId);
@@ -103,33 +115,35 @@ export function resetPassword(raw: Raw, actorId: number, userId: number, hash: s
 }
 
 export function recordUserCreated(raw: Raw, actorId: number, userId: number, role: string): void {
-  inTx(raw, () => recordAudit(raw, actorId, 'user_create', userId, { role }));
+  inTx(raw, actorId, () => recordAudit(raw, actorId, 'user_create', userId, { role }));
 }
 
-/** Creates a batch of codes and returns them in plain text: the only time they exist unhashed. */
+/**
+ * Creates a batch of codes, its row and its audit row in one transaction, and returns the codes
+ * in plain text: the only time they exist unhashed.
+ */
 export async function createBatch(raw: Raw, actorId: number, batch: Omit<CreateCodes, 'createdBy'>): Promise<{ batchId: number; codes: string[] }> {
-  const codes = await createCodes(raw, { ...batch, createdBy: actorId });
-  const batchId = inTx(raw, () => {
-    const id = raw
+  checkBatch(batch);
+  return inTx(raw, actorId, () => {
+    const batchId = raw
       .prepare('INSERT INTO code_batches (tokens, count, expires_at, note, created_by) VALUES (?, ?, ?, ?, ?) RETURNING id')
       .pluck()
       .get(batch.tokens, batch.count, batch.expiresAt?.toISOString() ?? null, batch.note ?? null, actorId) as number;
-    assignBatch(raw, id, codes);
-    recordAudit(raw, actorId, 'codes_create', null, { batch: id, tokens: batch.tokens, count: batch.count, note: batch.note ?? null });
-    return id;
+    const codes = insertCodesInTx(raw, { ...batch, createdBy: actorId }, batchId);
+    recordAudit(raw, actorId, 'codes_create', null, { batch: batchId, tokens: batch.tokens, count: batch.count, note: batch.note ?? null });
+    return { batchId, codes };
   });
-  return { batchId, codes };
 }
 
 export function voidOneCode(raw: Raw, actorId: number, codeId: number): void {
-  inTx(raw, () => {
+  inTx(raw, actorId, () => {
     if (!voidCode(raw, codeId)) throw new AdminError('not_voidable');
     recordAudit(raw, actorId, 'code_void', null, { code: codeId });
   });
 }
 
 export function voidUnusedInBatch(raw: Raw, actorId: number, batchId: number): number {
-  return inTx(raw, () => {
+  return inTx(raw, actorId, () => {
     const n = voidBatch(raw, batchId);
     if (n === 0) throw new AdminError('not_voidable');
     recordAudit(raw, actorId, 'batch_void', null, { batch: batchId, count: n });

@@ -41,7 +41,8 @@ export interface CreateCodes {
 }
 
 /** Creates a batch and returns the plain codes; only their hashes are stored. */
-export async function createCodes(raw: Raw, batch: CreateCodes): Promise<string[]> {
+/** Refuses a batch the ledger would not accept, before anything is written. */
+export function checkBatch(batch: CreateCodes): void {
   if (!Number.isSafeInteger(batch.tokens) || batch.tokens < 1 || batch.tokens > MAX_AMOUNT) {
     throw new LedgerError(`tokens must be a whole number from 1 to ${MAX_AMOUNT}`);
   }
@@ -49,16 +50,22 @@ export async function createCodes(raw: Raw, batch: CreateCodes): Promise<string[
     throw new LedgerError('count must be a whole number from 1 to 10000');
   }
   if (batch.expiresAt && !(batch.expiresAt.getTime() > Date.now())) throw new LedgerError('expiry must be a date in the future');
-  const insert = raw.prepare('INSERT INTO redemption_codes (code_hash, tokens, expires_at, note, created_by) VALUES (?, ?, ?, ?, ?)');
+}
+
+/** Inserts new codes inside the caller's transaction and returns them in plain text. */
+export function insertCodesInTx(raw: Raw, batch: CreateCodes, batchId: number | null = null): string[] {
+  checkBatch(batch);
+  const insert = raw.prepare('INSERT INTO redemption_codes (code_hash, tokens, expires_at, note, created_by, batch_id) VALUES (?, ?, ?, ?, ?, ?)');
   const codes = Array.from({ length: batch.count }, generateCode);
-  raw
-    .transaction(() => {
-      for (const code of codes) {
-        insert.run(hashCode(code), batch.tokens, batch.expiresAt?.toISOString() ?? null, batch.note ?? null, batch.createdBy ?? null);
-      }
-    })
-    .immediate();
+  for (const code of codes) {
+    insert.run(hashCode(code), batch.tokens, batch.expiresAt?.toISOString() ?? null, batch.note ?? null, batch.createdBy ?? null, batchId);
+  }
   return codes;
+}
+
+export async function createCodes(raw: Raw, batch: CreateCodes): Promise<string[]> {
+  checkBatch(batch);
+  return raw.transaction(() => insertCodesInTx(raw, batch)).immediate();
 }
 
 /** Redeems a code for the user: claims it with one conditional UPDATE, then credits the tokens. */
@@ -102,12 +109,6 @@ const STATE_SQL = `CASE WHEN c.redeemed_by IS NOT NULL THEN 'redeemed' WHEN c.vo
   WHEN c.expires_at IS NOT NULL AND c.expires_at <= @now THEN 'expired' ELSE 'unused' END`;
 
 /** Puts codes made by createCodes into a batch; call inside the transaction that records the batch. */
-export function assignBatch(raw: Raw, batchId: number, codes: string[]): void {
-  raw
-    .prepare('UPDATE redemption_codes SET batch_id = ? WHERE code_hash IN (SELECT value FROM json_each(?))')
-    .run(batchId, JSON.stringify(codes.map(hashCode)));
-}
-
 /** Voids an unused code; false when it was already redeemed, void or missing. Races redeem safely. */
 export function voidCode(raw: Raw, codeId: number): boolean {
   const now = new Date().toISOString();
