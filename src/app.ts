@@ -1,5 +1,6 @@
 // createApp(deps) builds the Express app: middleware, routes and the error handler. It never listens.
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import express, { type Express } from 'express';
 import cookieParser from 'cookie-parser';
 import type { Config } from './config';
@@ -50,6 +51,10 @@ export function createApp(deps: AppDeps): Express {
   app.locals.views = createViews(config.env === 'production');
 
   app.use(requestLogger(logger));
+  app.use((_req, res, next) => {
+    res.locals.startedAt = performance.now(); // for the Server-Timing of rendered pages
+    next();
+  });
   app.use(cspNonce, securityHeaders());
   const assets = { maxAge: config.env === 'production' ? '1d' : 0, index: false as const };
   app.use('/static', express.static(STATIC_DIR, assets));

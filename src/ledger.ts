@@ -1,8 +1,8 @@
 // The ONLY writer of balances. Every change is one append-only ledger row written in the same
 // transaction as the balance update; `balance >= 0` is enforced by CHECK constraints in SQL.
 // Transactions are BEGIN IMMEDIATE on the synchronous SQLite handle: the write lock is taken
-// first, so several processes on one file serialise instead of failing, and a turn's reserve +
-// settle costs tens of microseconds.
+// first, so several processes on one file serialise instead of failing; writes that arrive
+// together share one (group commit, below).
 import type SqliteDatabase from 'better-sqlite3';
 import { affordableCompletion, priceOf, type ModelInfo } from './models';
 
@@ -92,6 +92,77 @@ export function stmts(raw: Raw): Statements {
   return s;
 }
 
+/**
+ * Group commit. Turns, grants and settlements that arrive in the same turn of the event loop are
+ * written in ONE BEGIN IMMEDIATE transaction, each inside its own savepoint, so one that fails
+ * (a refused deduction, a repeated turn key) is rolled back alone. Their promises settle only
+ * after the COMMIT, so a caller never shows a balance that is not on disk. A lone caller pays one
+ * extra event-loop turn; concurrent turns share the cost of the commit, which is most of the cost.
+ */
+type Op = { run: () => unknown; resolve: (value: unknown) => void; reject: (err: unknown) => void };
+type Outcome = { ok: true; value: unknown } | { ok: false; err: unknown };
+
+class GroupCommit {
+  private queue: Op[] = [];
+  private scheduled = false;
+  private readonly runAll: SqliteDatabase.Transaction<(ops: Op[]) => Outcome[]>;
+
+  constructor(raw: Raw) {
+    const savepoint = raw.prepare('SAVEPOINT ledger_op');
+    const release = raw.prepare('RELEASE ledger_op');
+    const rollback = raw.prepare('ROLLBACK TO ledger_op');
+    // Made once: better-sqlite3 builds a wrapper per transaction() call, which costs as much as a write.
+    this.runAll = raw.transaction((ops: Op[]): Outcome[] => {
+      if (ops.length === 1) return [{ ok: true, value: ops[0]!.run() }]; // alone, a failure rolls back the whole
+      return ops.map((op): Outcome => {
+        savepoint.run();
+        try {
+          const value = op.run();
+          release.run();
+          return { ok: true, value };
+        } catch (err) {
+          rollback.run();
+          release.run();
+          return { ok: false, err };
+        }
+      });
+    });
+  }
+
+  submit<T>(run: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ run, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const batch = this.queue.splice(0);
+    let outcomes: Outcome[];
+    try {
+      outcomes = this.runAll.immediate(batch);
+    } catch (err) {
+      for (const op of batch) op.reject(err); // nothing was written
+      return;
+    }
+    batch.forEach((op, i) => {
+      const outcome = outcomes[i]!;
+      if (outcome.ok) op.resolve(outcome.value);
+      else op.reject(outcome.err);
+    });
+  }
+}
+const writers = new WeakMap<Raw, GroupCommit>();
+function commit<T>(raw: Raw, run: () => T): Promise<T> {
+  let writer = writers.get(raw);
+  if (!writer) writers.set(raw, (writer = new GroupCommit(raw)));
+  return writer.submit(run);
+}
+
 type HoldRow = Hold & { promptRate: number; completionRate: number; delivered: number };
 const publicHold = ({ promptRate: _p, completionRate: _c, delivered: _d, ...hold }: HoldRow): Hold => hold;
 
@@ -136,7 +207,7 @@ export async function grant(
 ): Promise<number> {
   const checked = checkAmount(amount);
   if (opts.note !== undefined && opts.note.length > 500) throw new LedgerError('note must be at most 500 characters');
-  return raw.transaction(() => creditInTx(raw, { userId, amount: checked, kind: opts.kind ?? 'grant', ...opts })).immediate();
+  return commit(raw, () => creditInTx(raw, { userId, amount: checked, kind: opts.kind ?? 'grant', ...opts }));
 }
 
 /**
@@ -156,8 +227,7 @@ export async function reserve(
   const minimum = priceOf(req.model, req.promptTokens, 1);
   const full = priceOf(req.model, req.promptTokens, req.maxCompletion);
   try {
-    return raw
-      .transaction((): ReserveResult => {
+    return await commit(raw, (): ReserveResult => {
         // A repeated turn key is rare, so it is not looked up first: the UNIQUE (user_id, turn_key)
         // of holds refuses the second hold and the whole transaction rolls back (caught below).
         // No balance row (an account never opened) simply has nothing to take.
@@ -175,8 +245,7 @@ export async function reserve(
         s.row.run({ userId: req.userId, kind: 'reserve', amount: -took.held, balanceAfter: took.balance, actorId: null, holdId: id, codeId: null, note: null });
         const hold: Hold = { id, userId: req.userId, turnKey: req.turnKey, model: req.model.id, amount: took.held, promptTokens: req.promptTokens, maxCompletion, state: 'held', charge: null };
         return { status: 'held', hold, balance: took.balance };
-      })
-      .immediate();
+    });
   } catch (err) {
     const again = (err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' ? duplicate() : undefined;
     if (again) return again;
@@ -206,15 +275,13 @@ function closeHold(raw: Raw, hold: HoldRow, usage: Usage, kind: 'settle' | 'rele
   return { charge, uncollected: wanted - charge, balance };
 }
 
-function withOpenHold<T>(raw: Raw, holdId: number, fn: (hold: HoldRow) => T): T {
-  return raw
-    .transaction(() => {
-      const hold = stmts(raw).holdById.get(holdId) as HoldRow | undefined;
-      if (!hold) throw new LedgerError(`no hold ${holdId}`);
-      if (hold.state !== 'held') throw new LedgerError(`hold ${holdId} is already ${hold.state}`);
-      return fn(hold);
-    })
-    .immediate();
+function withOpenHold<T>(raw: Raw, holdId: number, fn: (hold: HoldRow) => T): Promise<T> {
+  return commit(raw, () => {
+    const hold = stmts(raw).holdById.get(holdId) as HoldRow | undefined;
+    if (!hold) throw new LedgerError(`no hold ${holdId}`);
+    if (hold.state !== 'held') throw new LedgerError(`hold ${holdId} is already ${hold.state}`);
+    return fn(hold);
+  });
 }
 
 /** Charges the turn for its real usage and gives back the rest of the hold. */

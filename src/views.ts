@@ -1,5 +1,6 @@
 // Eta templates. Pages render inside views/layout.eta; htmx requests get just the page body.
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import type { Request, Response } from 'express';
 import { Eta } from 'eta';
 
@@ -20,5 +21,7 @@ export function renderPage(req: Request, res: Response, name: string, data: Reco
   const eta = res.app.locals.views as Eta;
   const it = { ...res.locals, ...data, page: name, fullPage: !isHtmx(req) };
   const html = eta.render(`pages/${name}`, it);
+  // How long the server spent on the page, for browsers' devtools and for `npm run bench`.
+  if (typeof res.locals.startedAt === 'number') res.set('Server-Timing', `app;dur=${(performance.now() - res.locals.startedAt).toFixed(1)}`);
   res.status(status).type('html').send(html);
 }

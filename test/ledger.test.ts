@@ -153,6 +153,25 @@ describe('grants', () => {
     expect(await grant(database.raw, userId, 10)).toBe(MAX_BALANCE);
   });
 
+  test('writes that arrive together share a commit, and one that fails is rolled back alone', async () => {
+    const raw = database.raw;
+    const results = await Promise.allSettled([
+      grant(raw, userId, -5000), // refused: below zero
+      grant(raw, userId, 50),
+      reserve(raw, { userId, turnKey: 'together', model: flat, promptTokens: 10, maxCompletion: 10 }),
+      reserve(raw, { userId, turnKey: 'together', model: flat, promptTokens: 10, maxCompletion: 10 }), // the same key
+      grant(raw, userId, 7),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
+    expect((results[0] as PromiseRejectedResult).reason).toBeInstanceOf(LedgerError);
+    const [, , first, second] = results.map((r) => (r.status === 'fulfilled' ? r.value : undefined));
+    expect(first).toMatchObject({ status: 'held' });
+    expect(second).toMatchObject({ status: 'duplicate' });
+    expect(balanceOf(raw, userId)).toBe(2000 + 50 - 20 + 7);
+    expect(ledgerRows(userId).map((r) => (r as { kind: string }).kind)).toEqual(['signup_bonus', 'grant', 'reserve', 'grant']);
+    if (typeof first === 'object' && first.status === 'held') await release(raw, first.hold.id);
+  });
+
   test('balance >= 0 is enforced by SQL even when code is bypassed', () => {
     expect(() => database.raw.prepare('UPDATE balances SET balance = -1 WHERE user_id = ?').run(userId)).toThrow(/CHECK constraint failed/);
   });
