@@ -136,6 +136,18 @@ export function listUsers(db: Db): Promise<User[]> {
  */
 export async function setDisabled(db: Db, name: string, disabled: boolean): Promise<boolean> {
   const key = name.normalize('NFKC').trim().toLowerCase();
+  if (disabled) {
+    // Someone must be able to sign in and run the admin pages: never the last enabled admin.
+    const others = await db
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('role', '=', 'admin')
+      .where('disabled', '=', 0)
+      .where('username_key', '<>', key)
+      .executeTakeFirstOrThrow();
+    const target = await db.selectFrom('users').select(['role', 'disabled']).where('username_key', '=', key).executeTakeFirst();
+    if (target?.role === 'admin' && !target.disabled && Number(others.n) === 0) throw new UserInputError('username', 'last_admin');
+  }
   const result = await db
     .updateTable('users')
     .set(

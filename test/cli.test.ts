@@ -63,6 +63,10 @@ test('user add reads the password from stdin; user list shows it; disable and en
   expect((await tokenchat(['user', 'list'], { env })).stdout).toMatch(/member\tuser\tdisabled/);
   expect((await tokenchat(['user', 'enable', 'member'], { env })).code).toBe(0);
   expect((await tokenchat(['user', 'list'], { env })).stdout).toMatch(/member\tuser\tactive/);
+
+  const last = await tokenchat(['user', 'disable', 'root-admin'], { env });
+  expect(last).toMatchObject({ code: 1, stderr: 'tokenchat: That is the last enabled administrator; make another one first.\n' });
+  expect((await tokenchat(['user', 'list'], { env })).stdout).toMatch(/root-admin\tadmin\tactive/);
 });
 
 test.each([

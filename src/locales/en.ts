@@ -27,6 +27,7 @@ export const en = {
   'error.username_required': 'Enter a username.',
   'error.username_length': 'A username has 3 to 32 characters.',
   'error.username_chars': 'Use only letters, digits, _ . and -.',
+  'error.last_admin': 'That is the last enabled administrator; make another one first.',
   'error.username_taken': 'That username is taken.',
   'error.password_required': 'Enter a password.',
   'error.password_length': 'A password has 8 to 1024 characters.',

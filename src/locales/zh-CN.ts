@@ -29,6 +29,7 @@ export const zhCN: Record<keyof typeof en, string> = {
   'error.username_required': '请输入用户名。',
   'error.username_length': '用户名长度为 3 到 32 个字符。',
   'error.username_chars': '只能使用字母、数字、_ . 和 -。',
+  'error.last_admin': '这是最后一个启用的管理员，请先设置另一位管理员。',
   'error.username_taken': '该用户名已被占用。',
   'error.password_required': '请输入密码。',
   'error.password_length': '密码长度为 8 到 1024 个字符。',
