@@ -42,7 +42,10 @@ function parse<T>(schema: z.ZodType<T>, body: unknown): T {
 
 /** The settings of a send, falling back to the conversation's and then the first model. */
 export function parseSettings(body: unknown, catalog: ModelCatalog, conversation?: Conversation): Settings {
-  const s = parse(settingsSchema, body);
+  return settingsOf(parse(settingsSchema, body), catalog, conversation);
+}
+
+function settingsOf(s: z.infer<typeof settingsSchema>, catalog: ModelCatalog, conversation?: Conversation): Settings {
   const model = s.model ?? conversation?.model ?? catalog.models[0]!.id;
   if (!catalog.find(model)) throw new InputError('model');
   return {
@@ -54,9 +57,9 @@ export function parseSettings(body: unknown, catalog: ModelCatalog, conversation
 }
 
 export function parseTurn(body: unknown, catalog: ModelCatalog, conversation?: Conversation) {
-  const t = parse(turnSchema, body);
+  const t = parse(turnSchema, body); // the settings' fields included: parsed once
   const text = (t.message.trim() === '' ? (t.example ?? '') : t.message).trim();
-  return { text, turnKey: t.turn_key, trim: t.trim === '1', settings: parseSettings(body, catalog, conversation) };
+  return { text, turnKey: t.turn_key, trim: t.trim === '1', settings: settingsOf(t, catalog, conversation) };
 }
 
 export function parseTitle(body: unknown): string {

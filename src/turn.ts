@@ -66,13 +66,17 @@ interface Prompt {
   dropped: number;
 }
 
+/** The messages a model is sent: the system prompt, when there is one, then the history. */
+export function withSystem(system: string, history: ChatMessage[]): ChatMessage[] {
+  return system.trim() ? [{ role: 'system', content: system }, ...history] : history;
+}
+
 /** The prompt: system, as much history as fits (oldest dropped first), and the new message. */
 export async function fitPrompt(history: ChatMessage[], system: string, model: ModelInfo, room: number): Promise<Prompt | undefined> {
-  const head: ChatMessage[] = system.trim() ? [{ role: 'system', content: system }] : [];
   for (let dropped = 0; dropped < history.length; dropped++) {
     // Never start the history with an answer whose question was dropped.
     if (history[dropped]!.role === 'assistant') continue;
-    const messages = [...head, ...history.slice(dropped)];
+    const messages = withSystem(system, history.slice(dropped));
     const { total } = await countPromptTokens({ model: model.id, messages }, { encoding: model.encoding });
     if (total + room <= model.contextWindow) return { messages, promptTokens: total, dropped };
   }

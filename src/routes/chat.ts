@@ -2,14 +2,15 @@
 // in routes/turns.ts.
 import { Router, type Request, type Response } from 'express';
 import type { Services } from '../app';
-import { deleteConversation, findConversation, listConversations, messagesOf, renameConversation, undoLastTurn, clearMessages, type Conversation } from '../chat';
+import { clearMessages, deleteConversation, findConversation, historyFor, listConversations, renameConversation, undoLastTurn, type Conversation } from '../chat';
 import { InputError, parseSettings, parseTitle } from '../chat-input';
 import { HttpError } from '../http-error';
 import { countPromptTokens } from '../tokens';
 import { priceOf } from '../models';
+import { withSystem } from '../turn';
 import { renderPage, isHtmx } from '../views';
 import { signedIn } from './guards';
-import { chatView, newTurnKey } from './chat-view';
+import { chatView } from './chat-view';
 
 export function conversationParam(services: Services, req: Request): Conversation {
   return ownConversation(services, req, req.params.id);
@@ -17,6 +18,12 @@ export function conversationParam(services: Services, req: Request): Conversatio
 
 export function conversationInBody(services: Services, req: Request): Conversation {
   return ownConversation(services, req, req.body?.conversation_id);
+}
+
+/** The form's conversation, or undefined when the form names none (a new chat). */
+export function optionalConversationInBody(services: Services, req: Request): Conversation | undefined {
+  const value = req.body?.conversation_id;
+  return value === undefined || value === '' ? undefined : conversationInBody(services, req);
 }
 
 function ownConversation(services: Services, req: Request, value: unknown): Conversation {
@@ -77,13 +84,13 @@ export function chatRoutes(services: Services): Router {
     const id = Number(req.body?.conversation_id);
     const conversation = Number.isSafeInteger(id) && id > 0 ? findConversation(raw, req.user!.id, id) : undefined;
     const settings = parseSettings(req.body, services.models, conversation);
-    const model = services.models.find(settings.model)!;
     const text = typeof req.body?.message === 'string' ? req.body.message.slice(0, 200_000) : '';
-    const history = conversation ? messagesOf(raw, conversation.id).filter((m) => m.content !== '').map((m) => ({ role: m.role, content: m.content })) : [];
-    const system = settings.systemPrompt.trim() ? [{ role: 'system', content: settings.systemPrompt }] : [];
-    const { total } = await countPromptTokens({ model: model.id, messages: [...system, ...history, { role: 'user', content: text }] }, { encoding: model.encoding });
-    const t = res.locals.t;
-    res.type('html').send(text.trim() === '' ? '' : t('chat.estimate', { tokens: total, cost: priceOf(model, total, 0) }));
+    if (text.trim() === '') return res.type('html').send('');
+    const model = services.models.find(settings.model)!;
+    const history = conversation ? historyFor(raw, conversation.id, 'send', text)! : [{ role: 'user' as const, content: text }];
+    const messages = withSystem(settings.systemPrompt, history);
+    const { total } = await countPromptTokens({ model: model.id, messages }, { encoding: model.encoding });
+    res.type('html').send(res.locals.t('chat.estimate', { tokens: total, cost: priceOf(model, total, 0) }));
   });
 
   function afterEdit(req: Request, res: Response, conversation: Conversation) {
@@ -103,4 +110,3 @@ function parseTitleOr422(body: unknown): string {
   }
 }
 
-export { newTurnKey };

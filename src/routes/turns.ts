@@ -5,18 +5,18 @@ import { Router, type Request, type Response } from 'express';
 import type { Eta } from 'eta';
 import type { Services } from '../app';
 import type SqliteDatabase from 'better-sqlite3';
-import { createConversation, deleteConversation, findConversation, findMessageByHold, listConversations, messagesOf, saveSettings, titleFrom, type Conversation } from '../chat';
+import { createConversation, deleteConversation, findConversation, findMessageByHold, listConversations, messagesOf, saveSettings, titleFrom, type Conversation, type TurnMode } from '../chat';
 import { InputError, parseTurn } from '../chat-input';
 import { HttpError } from '../http-error';
 import { findHold } from '../ledger';
 import type { Translate } from '../i18n';
 import { EventStream, partial } from '../sse';
 import { runTurn, type Refusal, type TurnDeps, type TurnEvent, type TurnResult } from '../turn';
-import { isHtmx, renderPage } from '../views';
-import { chatView, messageView, newTurnKey } from './chat-view';
+import { isHtmx } from '../views';
+import { conversationInBody, optionalConversationInBody, renderChat } from './chat';
+import { messageView, newTurnKey } from './chat-view';
 import { signedIn } from './guards';
 
-type Mode = 'send' | 'retry' | 'edit';
 type Raw = SqliteDatabase.Database;
 
 const REFUSAL_STATUS: Record<Refusal['reason'], number> = {
@@ -32,24 +32,11 @@ class Running {
     return () => this.turns.delete(entry);
   }
   /** Stops the user's turns in the conversation, or the one turn with that key (a new chat's first). */
-  stop(userId: number, which: { conversationId?: number; turnKey?: string }): number {
-    let n = 0;
+  stop(userId: number, which: { conversationId?: number; turnKey?: string }): void {
     for (const turn of this.turns) {
-      if (turn.userId !== userId || (turn.conversationId !== which.conversationId && turn.turnKey !== which.turnKey)) continue;
-      turn.controller.abort();
-      n++;
+      if (turn.userId === userId && (turn.conversationId === which.conversationId || turn.turnKey === which.turnKey)) turn.controller.abort();
     }
-    return n;
   }
-}
-
-function conversationOf(services: Services, req: Request, required: boolean): Conversation | undefined {
-  const raw = req.body?.conversation_id;
-  if ((raw === undefined || raw === '') && !required) return undefined;
-  const id = Number(raw);
-  const found = Number.isSafeInteger(id) && id > 0 ? findConversation(services.database.raw, req.user!.id, id) : undefined;
-  if (!found) throw new HttpError(404);
-  return found;
 }
 
 function conversationOfTurn(raw: Raw, userId: number, turnKey: string): Conversation | undefined {
@@ -63,9 +50,9 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
   const running = new Running();
   const { raw } = services.database;
 
-  async function turn(req: Request, res: Response, mode: Mode) {
+  async function turn(req: Request, res: Response, mode: TurnMode) {
     const t = res.locals.t as Translate;
-    let conversation = conversationOf(services, req, mode !== 'send');
+    let conversation = mode === 'send' ? optionalConversationInBody(services, req) : conversationInBody(services, req);
     let input;
     try {
       input = parseTurn(req.body, services.models, conversation);
@@ -104,23 +91,23 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
   function renderAfter(req: Request, res: Response, conversation: Conversation | undefined, result: TurnResult, text: string) {
     if (result.status === 'refused') {
       const status = REFUSAL_STATUS[result.refusal.reason];
-      return renderPage(req, res, 'chat', chatView(services, req, res, conversation, { notice: refusalText(result.refusal, res.locals.t), draft: text }), status);
+      return renderChat(services, req, res, conversation, { notice: refusalText(result.refusal, res.locals.t), draft: text }, status);
     }
     const notice = result.status === 'duplicate' ? res.locals.t('chat.duplicate') : undefined;
-    renderPage(req, res, 'chat', chatView(services, req, res, conversation, { notice }));
+    renderChat(services, req, res, conversation, { notice });
   }
 
   function refuseInput(req: Request, res: Response, conversation: Conversation | undefined, field: string) {
     const notice = res.locals.t(new InputError(field).messageKey!);
     if (isHtmx(req)) return res.status(422).type('html').send(noticeHtml(res.app.locals.views, res, notice));
-    renderPage(req, res, 'chat', chatView(services, req, res, conversation, { notice, draft: String(req.body?.message ?? '') }), 422);
+    renderChat(services, req, res, conversation, { notice, draft: String(req.body?.message ?? '') }, 422);
   }
 
   router.post('/send', signedIn, (req, res) => turn(req, res, 'send'));
   router.post('/retry', signedIn, (req, res) => turn(req, res, 'retry'));
   router.post('/edit', signedIn, (req, res) => turn(req, res, 'edit'));
   router.post('/stop', signedIn, (req, res) => {
-    const conversation = conversationOf(services, req, false);
+    const conversation = optionalConversationInBody(services, req);
     const turnKey = typeof req.body?.turn_key === 'string' ? req.body.turn_key : undefined;
     if (!conversation && !turnKey) throw new HttpError(404);
     running.stop(req.user!.id, { conversationId: conversation?.id, turnKey });
@@ -183,11 +170,11 @@ class TurnView {
       // Send appends; Retry and Edit changed earlier messages, so the whole transcript is redrawn.
       const shown = event.mode === 'send' ? [event.user, event.assistant].filter((m) => m !== undefined) : messagesOf(this.raw, conversation.id);
       const html = shown.map((m) => this.render('message', { m: messageView(m, this.t) })).join('');
-      const messages = [event.mode === 'send' ? html : partial('#transcript', 'innerHTML', html)];
-      const dropped = event.dropped ? partial('#turn-status', 'innerHTML', this.t('chat.dropped', { n: event.dropped })) : partial('#turn-status', 'innerHTML', '');
+      const transcript = event.mode === 'send' ? html : partial('#transcript', 'innerHTML', html);
+      const dropped = partial('#turn-status', 'innerHTML', event.dropped ? this.t('chat.dropped', { n: event.dropped }) : '');
       const sidebar = this.render('../pages/conversation-list', { conversations: listConversations(this.raw, conversation.userId), conversation, fullPage: false });
       s.html(
-        messages.join('') + dropped + partial('#conversation-id', 'outerHTML', this.render('conversation-id', { conversation })) +
+        transcript + dropped + partial('#conversation-id', 'outerHTML', this.render('conversation-id', { conversation })) +
           partial('#conversation-list', 'outerHTML', sidebar) + partial('#chat-title', 'innerHTML', escapeText(conversation.title || this.t('chat.title'))),
       );
       s.event('tokenchat:turn-started', String(conversation.id));
