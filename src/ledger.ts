@@ -228,23 +228,23 @@ export async function reserve(
   const full = priceOf(req.model, req.promptTokens, req.maxCompletion);
   try {
     return await commit(raw, (): ReserveResult => {
-        // A repeated turn key is rare, so it is not looked up first: the UNIQUE (user_id, turn_key)
-        // of holds refuses the second hold and the whole transaction rolls back (caught below).
-        // No balance row (an account never opened) simply has nothing to take.
-        const took = s.take.get({ userId: req.userId, full, minimum }) as { held: number; balance: number } | undefined;
-        if (!took) {
-          const balance = balanceOf(raw, req.userId);
-          return duplicate() ?? { status: 'insufficient', missing: minimum - balance, balance };
-        }
-        const maxCompletion = Math.min(req.maxCompletion, affordableCompletion(req.model, req.promptTokens, took.held));
-        const row = {
-          userId: req.userId, turnKey: req.turnKey, model: req.model.id, amount: took.held, promptTokens: req.promptTokens,
-          maxCompletion, promptRate: req.model.promptRate, completionRate: req.model.completionRate,
-        };
-        const id = s.newHold.get(row) as number;
-        s.row.run({ userId: req.userId, kind: 'reserve', amount: -took.held, balanceAfter: took.balance, actorId: null, holdId: id, codeId: null, note: null });
-        const hold: Hold = { id, userId: req.userId, turnKey: req.turnKey, model: req.model.id, amount: took.held, promptTokens: req.promptTokens, maxCompletion, state: 'held', charge: null };
-        return { status: 'held', hold, balance: took.balance };
+      // A repeated turn key is rare, so it is not looked up first: the UNIQUE (user_id, turn_key)
+      // of holds refuses the second hold and this write is rolled back (caught below).
+      // No balance row (an account never opened) simply has nothing to take.
+      const took = s.take.get({ userId: req.userId, full, minimum }) as { held: number; balance: number } | undefined;
+      if (!took) {
+        const balance = balanceOf(raw, req.userId);
+        return duplicate() ?? { status: 'insufficient', missing: minimum - balance, balance };
+      }
+      const maxCompletion = Math.min(req.maxCompletion, affordableCompletion(req.model, req.promptTokens, took.held));
+      const row = {
+        userId: req.userId, turnKey: req.turnKey, model: req.model.id, amount: took.held, promptTokens: req.promptTokens,
+        maxCompletion, promptRate: req.model.promptRate, completionRate: req.model.completionRate,
+      };
+      const id = s.newHold.get(row) as number;
+      s.row.run({ userId: req.userId, kind: 'reserve', amount: -took.held, balanceAfter: took.balance, actorId: null, holdId: id, codeId: null, note: null });
+      const hold: Hold = { id, userId: req.userId, turnKey: req.turnKey, model: req.model.id, amount: took.held, promptTokens: req.promptTokens, maxCompletion, state: 'held', charge: null };
+      return { status: 'held', hold, balance: took.balance };
     });
   } catch (err) {
     const again = (err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' ? duplicate() : undefined;
