@@ -1,19 +1,12 @@
 import request from 'supertest';
-import { verifyLedger } from '../src/ledger-verify';
 import { findByName } from '../src/users';
-import { balanceRow, chatTurn, ledgerCount, member, parseCsv, type Member } from './dashboard-helpers';
-import { csrfFrom, login, startTestServer, type Agent, type TestServer } from './helpers';
+import { balanceRow, chatTurn, dashboardSuite, ledgerCount, member, parseCsv, type Member } from './dashboard-helpers';
+import { csrfFrom, login, type Agent, type TestServer } from './helpers';
 
+const suite = dashboardSuite('boss');
 let srv: TestServer;
 let admin: Member;
-beforeAll(async () => {
-  srv = await startTestServer({ REDEEM_RATE_LIMIT_PER_USER: '1000' });
-  admin = await member(srv, 'boss'); // the first account is the administrator
-});
-afterAll(async () => {
-  expect(verifyLedger(srv.database.raw, 60_000)).toEqual([]);
-  await srv.close();
-});
+beforeAll(() => ({ srv, admin } = suite));
 
 /** Posts an admin form with a CSRF token from the page the form is on. */
 async function adminPost(agent: Agent, url: string, form: Record<string, string>, page = '/admin/users') {

@@ -1,9 +1,10 @@
 // Fixtures for the usage and admin suites: signed-in agents, codes, and chat turns written
 // through the ledger (as the chat page does) so the reports have something to show.
 import { reserve, settle } from '../src/ledger';
+import { verifyLedger } from '../src/ledger-verify';
 import { loadModels } from '../src/models';
 import { findByName } from '../src/users';
-import { csrfToken, register, type Agent, type TestServer } from './helpers';
+import { csrfToken, register, startTestServer, type Agent, type TestServer } from './helpers';
 
 const demo = loadModels().find('demo')!; // 1 balance token per prompt and per completion token
 
@@ -11,6 +12,23 @@ export interface Member {
   agent: Agent;
   id: number;
   name: string;
+}
+
+/**
+ * One server for a dashboard suite, its first account (`adminName`) the administrator, and the
+ * ledger verified when the suite ends. Read `srv` and `admin` inside tests and hooks.
+ */
+export function dashboardSuite(adminName: string): { srv: TestServer; admin: Member } {
+  const suite = {} as { srv: TestServer; admin: Member };
+  beforeAll(async () => {
+    suite.srv = await startTestServer({ REDEEM_RATE_LIMIT_PER_USER: '1000' });
+    suite.admin = await member(suite.srv, adminName); // the first account is the administrator
+  });
+  afterAll(async () => {
+    expect(verifyLedger(suite.srv.database.raw, 60_000)).toEqual([]);
+    await suite.srv.close();
+  });
+  return suite;
 }
 
 export async function member(srv: TestServer, name: string): Promise<Member> {

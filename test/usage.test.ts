@@ -1,21 +1,14 @@
 import request from 'supertest';
 import { createCodes } from '../src/codes';
 import { csvCell } from '../src/csv';
-import { verifyLedger } from '../src/ledger-verify';
 import { checkSpendLimits, spendAllowance } from '../src/spend-limits';
-import { balanceRow, chatTurn, ledgerCount, member, parseCsv, postForm, type Member } from './dashboard-helpers';
+import { balanceRow, chatTurn, dashboardSuite, ledgerCount, member, parseCsv, postForm, type Member } from './dashboard-helpers';
 import { csrfToken, startTestServer, type TestServer } from './helpers';
 
+const suite = dashboardSuite('root');
 let srv: TestServer;
 let admin: Member;
-beforeAll(async () => {
-  srv = await startTestServer({ REDEEM_RATE_LIMIT_PER_USER: '1000' });
-  admin = await member(srv, 'root'); // the first account is the administrator
-});
-afterAll(async () => {
-  expect(verifyLedger(srv.database.raw, 60_000)).toEqual([]);
-  await srv.close();
-});
+beforeAll(() => ({ srv, admin } = suite));
 
 const newCode = async (tokens = 500, expiresAt?: Date) => (await createCodes(srv.database.raw, { tokens, count: 1, expiresAt }))[0]!;
 
