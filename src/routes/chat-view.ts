@@ -3,7 +3,6 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
 import type { Services } from '../app';
 import { listConversations, messagesOf, type Conversation, type Message } from '../chat';
-import { balanceOf } from '../ledger';
 import { renderMarkdown, renderPlain } from '../markdown';
 import { formatRate } from '../models';
 import type { Translate } from '../i18n';
@@ -54,6 +53,7 @@ export function chatView(services: Services, req: Request, res: Response, conver
   const userId = req.user!.id;
   const models = services.models.models.map((m) => ({ ...m, prompt: formatRate(m.promptRate), completion: formatRate(m.completionRate) }));
   const messages = conversation ? messagesOf(raw, conversation.id).map((m) => messageView(m, t)) : [];
+  const dashboard = dashboardData(raw, userId);
   return {
     title: conversation?.title || t('chat.title'),
     conversation,
@@ -71,8 +71,9 @@ export function chatView(services: Services, req: Request, res: Response, conver
     demo: services.upstream.demo,
     examples: EXAMPLES.map((key) => t(key)),
     turnKey: newTurnKey(),
-    balance: balanceOf(raw, userId),
-    dashboard: dashboardData(raw, userId),
+    // Read after the turn, for a plain form POST: the balance the header middleware read is stale.
+    balance: dashboard.balance,
+    dashboard,
     q: '',
     ...extra,
   };

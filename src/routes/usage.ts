@@ -7,7 +7,8 @@ import { streamCsv } from '../csv';
 import { wantsJson } from '../errors';
 import { fieldErrors, ledgerQuery, limitsForm } from '../input';
 import { getSpendLimits, setSpendLimits, spentToday } from '../spend-limits';
-import { byConversation, dashboardData, ledgerChunk, ledgerPage, summary, type LedgerFilter, type LedgerRow } from '../usage-report';
+import { dashboardData, ledgerChunk, ledgerPage, summary, userSummary, type LedgerFilter, type LedgerRow } from '../usage-report';
+import { balanceOf } from '../ledger';
 import { renderPage } from '../views';
 import { signedIn, signedInJson } from './guards';
 
@@ -28,10 +29,9 @@ export function usageRoutes({ database }: Services): Router {
 
   function usagePage(req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) {
     const userId = req.user!.id;
-    const report = summary(raw, userId);
+    const report = userSummary(raw, userId);
     const data = {
-      title: res.locals.t('usage.title'), ...report, balance: dashboardData(raw, userId).balance,
-      byConversation: byConversation(raw, userId), chart: barChart(report.daily.map((d) => ({ day: d.day, value: d.charge }))),
+      title: res.locals.t('usage.title'), ...report, chart: barChart(report.daily.map((d) => ({ day: d.day, value: d.charge }))),
       limits: getSpendLimits(raw, userId), spentToday: spentToday(raw, userId), messageLink, ...extra,
     };
     renderPage(req, res, 'usage', data, status);
@@ -75,7 +75,7 @@ export function usageRoutes({ database }: Services): Router {
     const report = summary(raw, userId);
     const limits = getSpendLimits(raw, userId);
     res.set('Cache-Control', 'no-store').json({
-      balance: dashboardData(raw, userId).balance,
+      balance: balanceOf(raw, userId),
       spent: { today: report.today, month: report.month, total: report.total.charge },
       tokens: { prompt: report.total.prompt, completion: report.total.completion, turns: report.total.turns },
       by_model: report.byModel.map((m) => ({ model: m.model, turns: m.turns, prompt: m.prompt, completion: m.completion, charge: m.charge })),
