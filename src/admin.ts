@@ -114,6 +114,7 @@ export function resetPassword(raw: Raw, actorId: number, userId: number, hash: s
   });
 }
 
+/** The audit row for a new account; createUser runs it inside the transaction that creates it. */
 export function recordUserCreated(raw: Raw, actorId: number, userId: number, role: string): void {
   inTx(raw, actorId, () => recordAudit(raw, actorId, 'user_create', userId, { role }));
 }

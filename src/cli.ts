@@ -6,7 +6,6 @@ import { ledgerCommands } from './cli-ledger';
 import { tokenCommands } from './cli-tokens';
 import { backupDataDir, migrate, openDatabase } from './db';
 import { translator } from './i18n';
-import { openAccount } from './ledger';
 import { PasswordHasher } from './passwords';
 import { readNewPassword } from './secret-input';
 import { runServer } from './server';
@@ -50,9 +49,9 @@ user
   .action(async (name: string, opts: { admin?: boolean }) => {
     const password = await readNewPassword();
     const { signupBonus } = config();
-    await withDatabase(async ({ db, raw }) => {
-      const created = await createUser(db, new PasswordHasher(1, 0), { username: name, password, role: opts.admin ? 'admin' : 'user' });
-      await openAccount(raw, created.id, signupBonus);
+    await withDatabase(async (database) => {
+      const role = opts.admin ? 'admin' : 'user';
+      const created = await createUser(database, new PasswordHasher(1, 0), { username: name, password, role }, { signupBonus });
       console.log(`created ${created.role} ${created.username}`);
     });
   });

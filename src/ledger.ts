@@ -214,13 +214,18 @@ export function creditInTx(
   return balance;
 }
 
-/** Gives a new account its balance row and, when there is one, its signup bonus. */
-export async function openAccount(raw: Raw, userId: number, signupBonus: number): Promise<number> {
+/** Gives a new account its balance row and, when there is one, its signup bonus, inside an open transaction. */
+export function openAccountInTx(raw: Raw, userId: number, signupBonus: number): number {
   if (signupBonus === 0) {
     stmts(raw).open.run(userId);
     return 0;
   }
-  return grant(raw, userId, signupBonus, { kind: 'signup_bonus' });
+  return creditInTx(raw, { userId, amount: checkAmount(signupBonus), kind: 'signup_bonus' });
+}
+
+/** openAccountInTx in a transaction of its own. */
+export function openAccount(raw: Raw, userId: number, signupBonus: number): Promise<number> {
+  return commit(raw, () => openAccountInTx(raw, userId, signupBonus));
 }
 
 /** Grants (positive) or deducts (negative) tokens; a deduction past zero is refused and writes nothing. */

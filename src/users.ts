@@ -1,6 +1,7 @@
 // Accounts: usernames, passwords, roles, disabling.
 import { sql, type Generated, type Selectable } from 'kysely';
-import type { Db } from './db';
+import type { Database, Db } from './db';
+import { openAccountInTx } from './ledger';
 import type { PasswordHasher } from './passwords';
 
 export interface UsersTable {
@@ -63,31 +64,37 @@ function isUniqueViolation(err: unknown): boolean {
   return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === '23505';
 }
 
+const insertUser = `INSERT INTO users (username, username_key, password_hash, role)
+  SELECT @username, @key, @hash,
+         CASE WHEN @role <> 'auto' THEN @role WHEN EXISTS (SELECT 1 FROM users) THEN 'user' ELSE 'admin' END
+  RETURNING ${publicColumns.join(', ')}`;
+
 /**
- * Creates an account. With role 'auto' the very first account becomes admin: the role is decided
- * inside the INSERT itself, so simultaneous first registrations still make exactly one admin.
+ * Creates an account, its balance and its signup bonus in one transaction; `also` runs inside it
+ * too (an admin's audit row), so a crash or a refusal leaves no account without them. With role
+ * 'auto' the very first account becomes admin: the role is decided inside the INSERT itself, so
+ * simultaneous first registrations still make exactly one admin.
  */
 export async function createUser(
-  db: Db,
+  database: Pick<Database, 'db' | 'raw'>,
   hasher: PasswordHasher,
   input: { username: unknown; password: unknown; role: Role | 'auto' },
+  account: { signupBonus: number; also?: (user: User) => void },
 ): Promise<User> {
   const { username, key } = normalizeUsername(input.username);
   const password = checkPassword(input.password);
-  if (await findByName(db, username)) throw new UserInputError('username', 'username_taken');
+  if (await findByName(database.db, username)) throw new UserInputError('username', 'username_taken');
   const hash = await hasher.hash(password);
-  const role =
-    input.role === 'auto'
-      ? sql<Role>`CASE WHEN EXISTS (SELECT 1 FROM users) THEN 'user' ELSE 'admin' END`
-      : sql<Role>`${input.role}`;
+  const { raw } = database;
   try {
-    const row = await db
-      .insertInto('users')
-      .columns(['username', 'username_key', 'password_hash', 'role'])
-      .expression(sql`SELECT ${username}, ${key}, ${hash}, ${role}`)
-      .returning(publicColumns)
-      .executeTakeFirstOrThrow();
-    return row;
+    return raw
+      .transaction(() => {
+        const user = raw.prepare(insertUser).get({ username, key, hash, role: input.role }) as User;
+        openAccountInTx(raw, user.id, account.signupBonus);
+        account.also?.(user);
+        return user;
+      })
+      .immediate();
   } catch (err) {
     if (isUniqueViolation(err)) throw new UserInputError('username', 'username_taken');
     throw err;

@@ -4,6 +4,8 @@ import { createCodes, CodeError, redeem } from '../src/codes';
 import { balanceOf, grant, LedgerError, MAX_BALANCE, openAccount, recordDelivered, recoverHolds, release, reserve, settle } from '../src/ledger';
 import { verifyLedger } from '../src/ledger-verify';
 import { loadModels, priceOf, type ModelInfo } from '../src/models';
+import { PasswordHasher } from '../src/passwords';
+import { createUser } from '../src/users';
 import { openTempDatabase, tempDir } from './helpers';
 
 const models = loadModels();
@@ -125,6 +127,34 @@ describe('reserve, settle, release', () => {
     expect(recoverHolds(database.raw, 60_000)).toEqual({ settled: 0, released: 0 }); // still young
     expect(recoverHolds(database.raw, 0)).toEqual({ settled: 1, released: 1 });
     expect(balanceOf(database.raw, userId)).toBe(2000 - 42);
+  });
+});
+
+describe('new accounts', () => {
+  const hasher = new PasswordHasher(1, 0);
+  const accountRows = (name: string) => ({
+    users: database.raw.prepare('SELECT count(*) FROM users WHERE username = ?').pluck().get(name),
+    balances: database.raw.prepare('SELECT count(*) FROM balances JOIN users ON users.id = user_id WHERE username = ?').pluck().get(name),
+    ledger: database.raw.prepare('SELECT count(*) FROM ledger JOIN users ON users.id = user_id WHERE username = ?').pluck().get(name),
+  });
+
+  test('an account, its balance and its signup bonus are written together', async () => {
+    const user = await createUser(database, hasher, { username: 'Newcomer', password: 'correct horse', role: 'auto' }, { signupBonus: 2000 });
+    expect(user).toMatchObject({ username: 'Newcomer', username_key: 'newcomer', role: 'user', disabled: 0 });
+    expect(balanceOf(database.raw, user.id)).toBe(2000);
+    expect(ledgerRows(user.id)).toEqual([{ kind: 'signup_bonus', amount: 2000, after: 2000 }]);
+    const none = await createUser(database, hasher, { username: 'nobonus', password: 'correct horse', role: 'admin' }, { signupBonus: 0 });
+    expect(none.role).toBe('admin');
+    expect(accountRows('nobonus')).toEqual({ users: 1, balances: 1, ledger: 0 });
+  });
+
+  test('when anything in the transaction fails, no account, balance or ledger row is left', async () => {
+    const failing = { signupBonus: 2000, also: () => { throw new Error('the audit row could not be written'); } };
+    await expect(createUser(database, hasher, { username: 'halfmade', password: 'correct horse', role: 'user' }, failing)).rejects.toThrow('audit row');
+    expect(accountRows('halfmade')).toEqual({ users: 0, balances: 0, ledger: 0 });
+    // A bonus the ledger refuses stops the account too.
+    await expect(createUser(database, hasher, { username: 'halfmade', password: 'correct horse', role: 'user' }, { signupBonus: -5 })).rejects.toThrow(LedgerError);
+    expect(accountRows('halfmade')).toEqual({ users: 0, balances: 0, ledger: 0 });
   });
 });
 

@@ -7,7 +7,6 @@ import { adminUser, auditPage, searchUsers } from '../admin-queries';
 import { wantsJson } from '../errors';
 import { HttpError } from '../http-error';
 import { fieldErrors, grantForm, page as pageParam } from '../input';
-import { openAccount } from '../ledger';
 import { ledgerPage } from '../usage-report';
 import { checkPassword, createUser, UserInputError } from '../users';
 import { renderPage } from '../views';
@@ -70,9 +69,8 @@ export function adminUserRoutes({ config, database, hasher }: Services): Router 
     const { username, password } = req.body ?? {};
     const role = req.body?.admin === 'on' || req.body?.admin === true ? 'admin' : 'user';
     try {
-      const user = await createUser(db, hasher, { username, password, role });
-      await openAccount(raw, user.id, config.signupBonus);
-      recordUserCreated(raw, req.user!.id, user.id, role);
+      const also = (created: { id: number }) => recordUserCreated(raw, req.user!.id, created.id, role);
+      const user = await createUser({ db, raw }, hasher, { username, password, role }, { signupBonus: config.signupBonus, also });
       if (wantsJson(req)) return res.status(201).json({ user: adminUser(raw, user.id) });
       res.redirect(303, `/admin/users/${user.id}?done=created`);
     } catch (err) {

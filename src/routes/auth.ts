@@ -3,7 +3,6 @@ import { Router, type Request, type Response } from 'express';
 import type { Services } from '../app';
 import { wantsJson } from '../errors';
 import { HttpError } from '../http-error';
-import { openAccount } from '../ledger';
 import { SESSION_COOKIE } from '../sessions';
 import { authThrottles } from '../throttle';
 import { authenticate, createUser, UserInputError, type User } from '../users';
@@ -78,8 +77,7 @@ export function authRoutes({ config, database, hasher }: Services): Router {
       if ((confirm !== undefined || !wantsJson(req)) && confirm !== password) {
         throw new UserInputError('confirm', 'confirm_mismatch');
       }
-      const user = await createUser(db, hasher, { username, password, role: 'auto' });
-      await openAccount(database.raw, user.id, config.signupBonus);
+      const user = await createUser(database, hasher, { username, password, role: 'auto' }, { signupBonus: config.signupBonus });
       await signIn(req, user);
       if (wantsJson(req)) return res.status(201).json({ user: publicUser(user) });
       res.redirect(303, '/');
