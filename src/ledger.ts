@@ -237,7 +237,8 @@ export async function grant(
 ): Promise<number> {
   const checked = checkAmount(amount);
   if (opts.note !== undefined && opts.note.length > 500) throw new LedgerError('note must be at most 500 characters');
-  return commit(raw, () => creditInTx(raw, { userId, amount: checked, kind: opts.kind ?? 'grant', ...opts }));
+  const kind = opts.kind ?? (checked > 0 ? 'grant' : 'adjust'); // a deduction is an adjustment, as on the admin pages
+  return commit(raw, () => creditInTx(raw, { userId, amount: checked, kind, actorId: opts.actorId, note: opts.note }));
 }
 
 /**

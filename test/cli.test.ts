@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { readMigrations } from '../src/db';
+import { openDatabase, readMigrations } from '../src/db';
 import { CORPORATE } from './fixtures/cookbook';
 import { tempDir } from './helpers';
 
@@ -121,6 +121,15 @@ describe('ledger commands', () => {
     expect(await tokenchat(['grant', 'payer', '500', '--note', 'welcome'], { env })).toMatchObject({ code: 0, stdout: 'granted 500; payer now has 2500\n' });
     expect(await tokenchat(['grant', 'payer', '-2500'], { env })).toMatchObject({ code: 0, stdout: 'deducted 2500; payer now has 0\n' });
     expect(await tokenchat(['ledger', 'verify'], { env })).toMatchObject({ code: 0, stdout: 'ledger ok\n' });
+    // A deduction is an adjustment, as when an admin makes it on the admin pages.
+    const database = openDatabase(dataDir);
+    const rows = database.raw.prepare('SELECT kind, amount, note FROM ledger ORDER BY id').all();
+    await database.close();
+    expect(rows).toEqual([
+      { kind: 'signup_bonus', amount: 2000, note: null },
+      { kind: 'grant', amount: 500, note: 'welcome' },
+      { kind: 'adjust', amount: -2500, note: null },
+    ]);
   });
 
   test.each(['0', '1.5', 'abc', '1e3', '99999999999999', '-0', ''])('grant of "%s" is refused with one line and writes nothing', async (amount) => {
