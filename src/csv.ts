@@ -2,6 +2,8 @@
 // doubled), streamed a row at a time with backpressure, and safe to open in a spreadsheet: a text
 // cell starting with = + - @, a tab or a CR is prefixed with ' so it is not run as a formula
 // (OWASP "CSV injection"). Numbers are written as numbers: -500 is an amount, not a formula.
+// A download starts with a UTF-8 byte order mark: without it Excel reads the file in the system's
+// legacy code page and Chinese notes and usernames come out garbled.
 import type { Response } from 'express';
 
 export type Cell = string | number | null | undefined;
@@ -32,6 +34,16 @@ function drained(res: Response): Promise<void> {
   });
 }
 
+/** Starts a CSV download: status, headers, the byte order mark and the header row. */
+export function startCsv(res: Response, filename: string, header: string[], status = 200): void {
+  res.status(status).set({
+    'Content-Type': 'text/csv; charset=utf-8; header=present',
+    'Content-Disposition': `attachment; filename="${filename}"`,
+    'Cache-Control': 'no-store',
+  });
+  res.write(`\uFEFF${csvLine(header)}`);
+}
+
 /**
  * Streams a CSV download: the header row, then each chunk `next(lastRow)` returns until an empty
  * one. Waits for the socket to drain when its buffer is full, and stops when the client goes away.
@@ -43,15 +55,9 @@ export async function streamCsv<Row>(
   next: (last: Row | undefined) => Row[],
   toCells: (row: Row) => Cell[],
 ): Promise<void> {
-  res.status(200);
-  res.set({
-    'Content-Type': 'text/csv; charset=utf-8; header=present',
-    'Content-Disposition': `attachment; filename="${filename}"`,
-    'Cache-Control': 'no-store',
-  });
   let gone = false;
   res.once('close', () => (gone = true));
-  res.write(csvLine(header));
+  startCsv(res, filename, header);
   let last: Row | undefined;
   for (let chunk = next(last); chunk.length > 0 && !gone; chunk = next(last)) {
     for (const row of chunk) {

@@ -68,8 +68,13 @@ export function ledgerCount(srv: TestServer, userId?: number): number {
   return srv.database.raw.prepare(sql).pluck().get(...(userId === undefined ? [] : [userId])) as number;
 }
 
-/** Parses RFC 4180 CSV (quoted fields, doubled quotes, CRLF) into rows of cells. */
-export function parseCsv(text: string): string[][] {
+/**
+ * Parses a CSV download (UTF-8 byte order mark, then RFC 4180: quoted fields, doubled quotes,
+ * CRLF) into rows of cells; throws when the mark is missing, as Excel would then garble Chinese.
+ */
+export function parseCsv(download: string): string[][] {
+  if (!download.startsWith('\uFEFF')) throw new Error('the CSV download does not start with a UTF-8 byte order mark');
+  const text = download.slice(1);
   const rows: string[][] = [];
   let row: string[] = [];
   let cell = '';

@@ -4,7 +4,7 @@ import { Router, type Request, type Response } from 'express';
 import type { Services } from '../app';
 import { AdminError, createBatch, voidOneCode, voidUnusedInBatch } from '../admin';
 import { listBatches, listCodes, type CodeState } from '../codes';
-import { csvLine } from '../csv';
+import { csvLine, startCsv } from '../csv';
 import { wantsJson } from '../errors';
 import { HttpError } from '../http-error';
 import { codesForm, codesQuery, fieldErrors } from '../input';
@@ -47,12 +47,7 @@ export function adminCodeRoutes({ database }: Services): Router {
     const { tokens, count, expires, note } = parsed.data;
     const { batchId, codes } = await createBatch(raw, req.user!.id, { tokens, count, expiresAt: expires, note });
     if (wantsJson(req)) return res.status(201).json({ batch: batchId, tokens, expires_at: expires?.toISOString() ?? null, codes });
-    res.status(201).set({
-      'Content-Type': 'text/csv; charset=utf-8; header=present',
-      'Content-Disposition': `attachment; filename="tokenchat-codes-batch-${batchId}.csv"`,
-      'Cache-Control': 'no-store',
-    });
-    res.write(csvLine(['code', 'tokens', 'expires_utc', 'batch', 'note']));
+    startCsv(res, `tokenchat-codes-batch-${batchId}.csv`, ['code', 'tokens', 'expires_utc', 'batch', 'note'], 201);
     for (const code of codes) res.write(csvLine([code, tokens, expires?.toISOString() ?? '', batchId, note ?? '']));
     res.end();
   });
