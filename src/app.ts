@@ -20,6 +20,7 @@ import { TurnQueue } from './turn-queue';
 import type { Upstream } from './upstream';
 import { adminRoutes } from './routes/admin';
 import { rechargeRoutes } from './routes/recharge';
+import { RunningTurns } from './running-turns';
 import { usageRoutes } from './routes/usage';
 import { cspNonce, csrf, securityHeaders } from './security';
 import { currentUser, sessionMiddleware, type SessionStore } from './sessions';
@@ -37,6 +38,8 @@ export interface AppDeps {
 
 export interface Services extends AppDeps {
   hasher: PasswordHasher;
+  /** The turns this process is streaming (Stop, and disabling a user, abort them). */
+  running: RunningTurns;
 }
 
 const STATIC_DIR = path.join(__dirname, '..', 'static');
@@ -44,7 +47,7 @@ const HTMX_DIR = path.dirname(require.resolve('htmx.org/dist/htmx.min.js'));
 
 export function createApp(deps: AppDeps): Express {
   const { config, database, logger } = deps;
-  const services: Services = { ...deps, hasher: new PasswordHasher(config.hashConcurrency, config.hashQueueLimit) };
+  const services: Services = { ...deps, hasher: new PasswordHasher(config.hashConcurrency, config.hashQueueLimit), running: new RunningTurns() };
   const app = express();
   app.set('trust proxy', config.trustProxy);
   app.set('x-powered-by', false);

@@ -192,6 +192,31 @@ describe('chat turns against the model API', () => {
     expect(live.text).not.toContain('three');
   });
 
+  test('disabling a user mid-stream ends the turn there, charged like Stop', async () => {
+    const admin = await newUser(srv);
+    srv.database.raw.prepare(`UPDATE users SET role = 'admin' WHERE id = ?`).run(admin.id);
+    const user = await newUser(srv);
+    const before = q.balance(user);
+    const g = gate();
+    fake.script({ kind: 'stream', pieces: ['One', ' two', ' three', ' four'], gate: g, gateAfter: 2 });
+    const live = openStream(srv, user, await composer(user));
+    await g.reached;
+    await until('the second piece', () => live.text.includes('> two</hx-partial>'));
+
+    const _csrf = csrfFrom((await admin.agent.get(`/admin/users/${user.id}`)).text);
+    expect((await admin.agent.post(`/admin/users/${user.id}/disable`).type('form').send({ _csrf })).status).toBe(303);
+    await live.done;
+
+    expect(await fake.requests.at(-1)!.closed).toBe(true);
+    g.release();
+    const [hold] = q.holds(user);
+    const charge = priceOf(MINI, hold.prompt_tokens, tokens('One two'));
+    expect(hold).toMatchObject({ state: 'settled', completion_tokens: tokens('One two'), charge, outcome: 'stopped' });
+    expect(before - q.balance(user)).toBe(charge);
+    expect(live.text).not.toContain('three');
+    expect((await user.agent.get('/')).status).toBe(303); // signed out at the next request
+  });
+
   test('POST /send — closing the tab mid-stream settles like Stop', async () => {
     const user = await newUser(srv);
     const before = q.balance(user);

@@ -21,7 +21,7 @@ function userIdParam(req: Request): number {
   return id;
 }
 
-export function adminUserRoutes({ config, database, hasher }: Services): Router {
+export function adminUserRoutes({ config, database, hasher, running }: Services): Router {
   const router = Router();
   const { raw, db } = database;
 
@@ -96,7 +96,10 @@ export function adminUserRoutes({ config, database, hasher }: Services): Router 
     return run((r, id) => grantTokens(raw, r.user!.id, id, direction === 'deduct' ? -amount : amount, note), 'granted')(req, res);
   });
 
-  router.post('/:id/disable', run((req, id) => setDisabled(raw, req.user!.id, id, true), 'disabled'));
+  router.post('/:id/disable', run((req, id) => {
+    setDisabled(raw, req.user!.id, id, true);
+    running.stopAll(id); // sessions end at their next request; a turn streaming now ends here
+  }, 'disabled'));
   router.post('/:id/enable', run((req, id) => setDisabled(raw, req.user!.id, id, false), 'enabled'));
   router.post('/:id/role', (req, res) => {
     const role = req.body?.role;

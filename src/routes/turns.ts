@@ -1,6 +1,6 @@
 // Sending a message (and Retry, Edit): runs a turn and streams it to htmx as text/event-stream,
 // or, for a plain form POST (JavaScript off), answers with the whole page once the turn is done.
-// Stop aborts the user's running turns in a conversation; so does closing the tab.
+// Stop aborts the user's running turns in a conversation (services.running); so does closing the tab.
 import { Router, type Request, type Response } from 'express';
 import type { Eta } from 'eta';
 import type { Services } from '../app';
@@ -23,22 +23,6 @@ const REFUSAL_STATUS: Record<Refusal['reason'], number> = {
   insufficient: 402, per_message: 422, per_day: 422, too_long: 422, nothing: 422, busy: 429, queue_full: 503, aborted: 499,
 };
 
-/** Running turns by user, conversation and turn key, so that Stop (from any tab) can abort them. */
-class Running {
-  private readonly turns = new Set<{ userId: number; conversationId: number; turnKey: string; controller: AbortController }>();
-  add(userId: number, conversationId: number, turnKey: string, controller: AbortController): () => void {
-    const entry = { userId, conversationId, turnKey, controller };
-    this.turns.add(entry);
-    return () => this.turns.delete(entry);
-  }
-  /** Stops the user's turns in the conversation, or the one turn with that key (a new chat's first). */
-  stop(userId: number, which: { conversationId?: number; turnKey?: string }): void {
-    for (const turn of this.turns) {
-      if (turn.userId === userId && (turn.conversationId === which.conversationId || turn.turnKey === which.turnKey)) turn.controller.abort();
-    }
-  }
-}
-
 function conversationOfTurn(raw: Raw, userId: number, turnKey: string): Conversation | undefined {
   const hold = findHold(raw, userId, turnKey);
   const message = hold && findMessageByHold(raw, hold.id);
@@ -47,7 +31,7 @@ function conversationOfTurn(raw: Raw, userId: number, turnKey: string): Conversa
 
 export function turnRoutes(services: Services, deps: TurnDeps): Router {
   const router = Router();
-  const running = new Running();
+  const { running } = services;
   const { raw } = services.database;
 
   async function turn(req: Request, res: Response, mode: TurnMode) {
