@@ -29,8 +29,10 @@ export function verifyLedger(raw: SqliteDatabase.Database, recoveryWindowMs: num
     .all() as Array<{ userId: number; after: number; balance: number }>;
   for (const r of lastRows) violations.push({ userId: r.userId, problem: `last ledger row says ${r.after}, balance is ${r.balance}` });
   const cutoff = new Date(Date.now() - recoveryWindowMs).toISOString();
-  const stale = raw.prepare(`SELECT id, user_id AS userId, created_at AS at FROM holds WHERE state = 'held' AND created_at <= ?`).all(cutoff) as Array<{ id: number; userId: number; at: string }>;
-  for (const h of stale) violations.push({ userId: h.userId, holdId: h.id, problem: `hold open since ${h.at}, past the recovery window` });
+  const stale = raw
+    .prepare(`SELECT id, user_id AS userId, coalesce(alive_at, created_at) AS at FROM holds WHERE state = 'held' AND coalesce(alive_at, created_at) <= ?`)
+    .all(cutoff) as Array<{ id: number; userId: number; at: string }>;
+  for (const h of stale) violations.push({ userId: h.userId, holdId: h.id, problem: `hold open and not heard of since ${h.at}, past the recovery window` });
   const unbalancedHolds = raw
     .prepare(
       `SELECT h.id, h.user_id AS userId FROM holds h WHERE h.state <> 'held' AND

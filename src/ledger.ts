@@ -82,6 +82,9 @@ function statements(raw: Raw) {
                   message_id = @messageId, api_request_id = @apiRequestId
                   WHERE id = @id AND state = 'held'`),
     delivered: q(`UPDATE holds SET delivered = max(delivered, ?) WHERE id = ? AND state = 'held'`),
+    alive: q(`UPDATE holds SET alive_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id IN (SELECT value FROM json_each(?)) AND state = 'held'`),
+    // Held, and not heard of (created or marked alive) since the cutoff.
+    stale: q(`SELECT id FROM holds WHERE state = 'held' AND coalesce(alive_at, created_at) <= ?`).pluck(),
   };
 }
 type Statements = ReturnType<typeof statements>;
@@ -349,15 +352,27 @@ export function findHold(raw: Raw, userId: number, turnKey: string): Hold | unde
   return row && publicHold(row);
 }
 
+/** How often a server marks the holds of its running turns alive; a third of the shortest recovery window. */
+export const HEARTBEAT_MS = 20_000;
+
+/** Marks the holds of turns this process is still running alive (see recoverHolds). */
+export function heartbeat(raw: Raw, live: ReadonlySet<number>): void {
+  if (live.size > 0) stmts(raw).alive.run(JSON.stringify([...live]));
+}
+
+/** The holds still open and not heard of for `olderThanMs`: left by a process that died. */
+export function staleHolds(raw: Raw, olderThanMs: number): number[] {
+  return stmts(raw).stale.all(new Date(Date.now() - olderThanMs).toISOString()) as number[];
+}
+
 /**
- * Resolves holds older than `olderThanMs`, left by a process that died mid-turn, by the stop
- * rule: a turn that delivered output is charged its prompt plus what it delivered; one that
- * delivered nothing is released.
+ * Resolves holds not heard of for `olderThanMs` (created or marked alive by heartbeat), left by a
+ * process that died mid-turn, by the stop rule: a turn that delivered output is charged its
+ * prompt plus what it delivered; one that delivered nothing is released.
  */
 export function recoverHolds(raw: Raw, olderThanMs: number, live: ReadonlySet<number> = new Set()): { settled: number; released: number } {
-  const cutoff = new Date(Date.now() - olderThanMs).toISOString();
-  // `live`: holds of turns this process is still running (a slow model can pass the window).
-  const ids = (raw.prepare(`SELECT id FROM holds WHERE state = 'held' AND created_at <= ?`).pluck().all(cutoff) as number[]).filter((id) => !live.has(id));
+  // `live`: holds of turns this process is still running (it may not have marked them alive yet).
+  const ids = staleHolds(raw, olderThanMs).filter((id) => !live.has(id));
   const result = { settled: 0, released: 0 };
   for (const id of ids) {
     raw

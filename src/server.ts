@@ -6,7 +6,7 @@ import { recoverMessages } from './chat';
 import { liveHolds } from './turn';
 import type { Config } from './config';
 import { migrate, openDatabase, type Database } from './db';
-import { recoverHolds } from './ledger';
+import { HEARTBEAT_MS, heartbeat, recoverHolds } from './ledger';
 import { createLogger, type Logger } from './log';
 import { loadModels } from './models';
 import { loadSessionSecret, openSessionStore } from './sessions';
@@ -34,6 +34,8 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   };
   sweep();
   const sweeper = setInterval(sweep, 60_000).unref();
+  // Another process's sweep leaves this one's running turns alone while it hears of them.
+  const heart = setInterval(() => heartbeat(database.raw, liveHolds), HEARTBEAT_MS).unref();
   const sessions = openSessionStore(config);
   const upstream = createUpstream({
     apiKey: config.openaiApiKey, baseURL: config.openaiBaseUrl, timeoutMs: config.upstreamTimeoutMs, demoDelayMs: config.demoDelayMs,
@@ -67,6 +69,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
       });
       clearTimeout(force);
       clearInterval(sweeper);
+      clearInterval(heart);
       await Promise.all([database.close(), sessions.close()]);
       logger.info('tokenchat stopped');
     })());

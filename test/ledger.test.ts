@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { migrate, openDatabase, readMigrations, type Database } from '../src/db';
 import { createCodes, CodeError, redeem } from '../src/codes';
-import { balanceOf, grant, LedgerError, MAX_BALANCE, openAccount, recordDelivered, recoverHolds, release, reserve, settle } from '../src/ledger';
+import { balanceOf, grant, heartbeat, LedgerError, MAX_BALANCE, openAccount, recordDelivered, recoverHolds, release, reserve, settle } from '../src/ledger';
 import { verifyLedger } from '../src/ledger-verify';
 import { loadModels, priceOf, type ModelInfo } from '../src/models';
 import { PasswordHasher } from '../src/passwords';
@@ -127,6 +127,24 @@ describe('reserve, settle, release', () => {
     expect(recoverHolds(database.raw, 60_000)).toEqual({ settled: 0, released: 0 }); // still young
     expect(recoverHolds(database.raw, 0)).toEqual({ settled: 1, released: 1 });
     expect(balanceOf(database.raw, userId)).toBe(2000 - 42);
+  });
+
+  test("another process's sweep leaves a long turn alone while its process marks it alive, and recovers it once that stops", async () => {
+    const r = await reserve(database.raw, { userId, turnKey: 'long', model: flat, promptTokens: 30, maxCompletion: 100 });
+    if (r.status !== 'held') throw new Error();
+    const hoursAgo = (h: number) => new Date(Date.now() - h * 3_600_000).toISOString();
+    database.raw.prepare('UPDATE holds SET created_at = ? WHERE id = ?').run(hoursAgo(2), r.hold.id); // a slow model
+    const window = 10 * 60_000;
+    heartbeat(database.raw, new Set([r.hold.id])); // what the running process does every 20 s
+    expect(recoverHolds(database.raw, window)).toEqual({ settled: 0, released: 0 }); // no live set: another process
+    expect(verifyLedger(database.raw, window)).toEqual([]);
+
+    database.raw.prepare('UPDATE holds SET alive_at = ? WHERE id = ?').run(hoursAgo(1), r.hold.id); // that process died
+    expect(verifyLedger(database.raw, window)).toEqual([
+      { userId, holdId: r.hold.id, problem: expect.stringMatching(/^hold open and not heard of since \S+Z, past the recovery window$/) },
+    ]);
+    expect(recoverHolds(database.raw, window)).toEqual({ settled: 0, released: 1 });
+    expect(balanceOf(database.raw, userId)).toBe(2000);
   });
 });
 
