@@ -29,7 +29,8 @@ export interface Hold {
 export type ReserveResult =
   | { status: 'held'; hold: Hold; balance: number }
   | { status: 'duplicate'; hold: Hold; balance: number }
-  | { status: 'insufficient'; missing: number; balance: number };
+  | { status: 'insufficient'; missing: number; balance: number }
+  | { status: 'over_limit'; allowance: number; balance: number };
 
 export interface Usage {
   promptTokens: number;
@@ -248,10 +249,14 @@ export async function grant(
  * Sets aside what the turn may cost: the prompt plus as many completion tokens (up to
  * maxCompletion) as the balance pays for, in one conditional UPDATE. Refuses when not even the
  * prompt and one completion token are affordable. A repeated turn key returns the first hold.
+ * `allowance`, when given, is the most the turn may cost under the user's spend limits (null: no
+ * limit); it is read inside the reserve's transaction, so turns reserving at once (several tabs,
+ * several processes) cannot pass a daily limit together. Under it, the completion shrinks, and
+ * when not even one completion token fits, the answer is 'over_limit'.
  */
 export async function reserve(
   raw: Raw,
-  req: { userId: number; turnKey: string; model: ModelInfo; promptTokens: number; maxCompletion: number },
+  req: { userId: number; turnKey: string; model: ModelInfo; promptTokens: number; maxCompletion: number; allowance?: () => number | null },
 ): Promise<ReserveResult> {
   const s = stmts(raw);
   const duplicate = (): ReserveResult | undefined => {
@@ -259,9 +264,15 @@ export async function reserve(
     return existing && { status: 'duplicate', hold: publicHold(existing), balance: balanceOf(raw, req.userId) };
   };
   const minimum = priceOf(req.model, req.promptTokens, 1);
-  const full = priceOf(req.model, req.promptTokens, req.maxCompletion);
   try {
     return await commit(raw, (): ReserveResult => {
+      let wanted = req.maxCompletion;
+      const allowance = req.allowance?.() ?? null;
+      if (allowance !== null) {
+        wanted = Math.min(wanted, affordableCompletion(req.model, req.promptTokens, allowance));
+        if (wanted < 1) return duplicate() ?? { status: 'over_limit', allowance, balance: balanceOf(raw, req.userId) };
+      }
+      const full = priceOf(req.model, req.promptTokens, wanted);
       // A repeated turn key is rare, so it is not looked up first: the UNIQUE (user_id, turn_key)
       // of holds refuses the second hold and this write is rolled back (caught below).
       // No balance row (an account never opened) simply has nothing to take.
@@ -270,7 +281,7 @@ export async function reserve(
         const balance = balanceOf(raw, req.userId);
         return duplicate() ?? { status: 'insufficient', missing: minimum - balance, balance };
       }
-      const maxCompletion = Math.min(req.maxCompletion, affordableCompletion(req.model, req.promptTokens, took.held));
+      const maxCompletion = Math.min(wanted, affordableCompletion(req.model, req.promptTokens, took.held));
       const row = {
         userId: req.userId, turnKey: req.turnKey, model: req.model.id, amount: took.held, promptTokens: req.promptTokens,
         maxCompletion, promptRate: req.model.promptRate, completionRate: req.model.completionRate,

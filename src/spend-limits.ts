@@ -1,17 +1,12 @@
 // Spend limits a user sets on themselves: the most balance tokens one message may cost, and the
 // most they may spend in one day (UTC). Owns the spend_limits table.
 //
-// For the chat page (issue 5): call checkSpendLimits before ledger.reserve, with `estimate` = the
-// amount the reserve would take (prompt cost + the completion it allows), and refuse the turn
-// without calling upstream when it answers { ok: false }:
-//
-//   const verdict = checkSpendLimits(database.raw, user.id, estimate);
-//   if (!verdict.ok) -> show t(`limits.refused.${verdict.reason}`, { limit: verdict.limit, spent: verdict.spentToday ?? 0 })
-//
-// `spendAllowance` gives the most a turn may cost under the limits (null = unlimited), so a caller
-// can shrink max_tokens to fit rather than refuse. "Today" is since 00:00 UTC: turns that ended
-// today at their charge, plus turns still in flight at their hold, so two tabs cannot together
-// pass the daily limit.
+// A turn passes `() => spendAllowance(raw, user)` to ledger.reserve, which reads it inside its
+// transaction: the turn's completion shrinks to fit, and when not even one completion token fits
+// the reserve answers 'over_limit' and checkSpendLimits says which limit and by how much. Reading
+// it inside the transaction means turns reserving at once (tabs, processes) cannot pass a limit
+// together. "Today" is since 00:00 UTC: turns that ended today at their charge, plus turns still
+// in flight at their hold.
 import type SqliteDatabase from 'better-sqlite3';
 
 type Raw = SqliteDatabase.Database;

@@ -6,7 +6,7 @@ import type SqliteDatabase from 'better-sqlite3';
 import { addTurn, finishMessage, findMessageByHold, historyFor, type Conversation, type Message, type Settings, type TurnMode } from './chat';
 import { balanceOf, recordDelivered, release, reserve, settleOrRead } from './ledger';
 import type { Logger } from './log';
-import { affordableCompletion, priceOf, type ModelInfo } from './models';
+import { priceOf, type ModelInfo } from './models';
 import { checkSpendLimits, spendAllowance } from './spend-limits';
 import { CompletionCounter, countPromptTokens } from './tokens';
 import type { TurnQueue } from './turn-queue';
@@ -108,11 +108,13 @@ export async function runTurn(deps: TurnDeps, input: TurnInput, emit: (event: Tu
   let holdId: number | undefined;
   try {
     if (input.signal.aborted) return refused({ reason: 'aborted' }); // stopped while it waited
-    // Spend limits are read after the wait, right before the reserve (nothing runs in between),
-    // so turns that queued together cannot pass the daily limit together.
-    const maxCompletion = withinLimits(raw, userId, model, prompt.promptTokens, Math.min(wanted, model.contextWindow - prompt.promptTokens));
-    if (typeof maxCompletion !== 'number') return maxCompletion;
-    const held = await reserve(raw, { userId, turnKey: input.turnKey, model, promptTokens: prompt.promptTokens, maxCompletion });
+    // Spend limits are read inside the reserve's transaction: the turn shrinks to fit them, and
+    // turns that reserve together (other tabs, other processes) cannot pass them together.
+    const held = await reserve(raw, {
+      userId, turnKey: input.turnKey, model, promptTokens: prompt.promptTokens,
+      maxCompletion: Math.min(wanted, model.contextWindow - prompt.promptTokens), allowance: () => spendAllowance(raw, userId),
+    });
+    if (held.status === 'over_limit') return overLimit(raw, userId, model, prompt.promptTokens);
     if (held.status === 'insufficient') return refused({ reason: 'insufficient', missing: held.missing, balance: held.balance });
     if (held.status === 'duplicate') return { status: 'duplicate', message: findMessageByHold(raw, held.hold.id), balance: held.balance };
     holdId = held.hold.id;
@@ -133,15 +135,13 @@ export async function runTurn(deps: TurnDeps, input: TurnInput, emit: (event: Tu
   }
 }
 
-/** The most completion tokens the user's spend limits allow (shrinking before refusing), or the refusal. */
-function withinLimits(raw: Raw, userId: number, model: ModelInfo, promptTokens: number, wanted: number): number | Refused {
-  const allowance = spendAllowance(raw, userId);
-  const allowed = allowance === null ? wanted : Math.min(wanted, affordableCompletion(model, promptTokens, allowance));
-  if (allowed >= 1) return allowed;
+/** Which spend limit refused the turn (not even the prompt and one completion token fit). */
+function overLimit(raw: Raw, userId: number, model: ModelInfo, promptTokens: number): Refused {
   const estimate = priceOf(model, promptTokens, 1);
   const verdict = checkSpendLimits(raw, userId, estimate);
-  if (!verdict.ok) return refused({ reason: verdict.reason, limit: verdict.limit, spent: verdict.spentToday ?? 0, estimate });
-  return 1;
+  // Read again after the reserve: a turn that ended in between can have made room. Rare; try again.
+  if (verdict.ok) return refused({ reason: 'busy' });
+  return refused({ reason: verdict.reason, limit: verdict.limit, spent: verdict.spentToday ?? 0, estimate });
 }
 
 interface Running extends Prompt {

@@ -6,6 +6,7 @@ import { CookieAccessInfo } from 'cookiejar';
 import { balanceOf, grant, recoverHolds } from '../src/ledger';
 import { liveHolds } from '../src/turn';
 import { affordableCompletion, loadModels, priceOf } from '../src/models';
+import { setSpendLimits } from '../src/spend-limits';
 import { countTextSync } from '../src/tokens';
 import { gate, startFakeUpstream, DEFAULT_PIECES, type FakeUpstream } from './fake-upstream';
 import { csrfFrom, register, startTestServer, type Agent, type TestServer } from './helpers';
@@ -215,6 +216,28 @@ describe('chat turns against the model API', () => {
     expect(before - q.balance(user)).toBe(charge);
     expect(live.text).not.toContain('three');
     expect((await user.agent.get('/')).status).toBe(303); // signed out at the next request
+  });
+
+  test('POST /send — spend limits shrink the answer to fit, then refuse the turn saying which, without calling the model API', async () => {
+    const user = await newUser(srv);
+    setSpendLimits(srv.database.raw, user.id, { perMessage: null, perDay: 80 });
+    fake.script({ kind: 'stream', pieces: ['Short.'] });
+    expect((await post(user, '/send', await composer(user))).status).toBe(200);
+    const [hold] = q.holds(user);
+    const allowed = affordableCompletion(MINI, hold.prompt_tokens, 80);
+    expect(allowed).toBeGreaterThan(0);
+    expect(allowed).toBeLessThan(100);
+    expect(fake.requests.at(-1)!.body.max_tokens).toBe(allowed);
+    expect(hold.max_completion).toBe(allowed);
+
+    const calls = fake.requests.length;
+    const limit = hold.charge + 5; // less than any prompt
+    setSpendLimits(srv.database.raw, user.id, { perMessage: null, perDay: limit });
+    const refusedTurn = await post(user, '/send', await composer(user, '/', 'And another thing?'));
+    expect(refusedTurn.status).toBe(422);
+    expect(refusedTurn.text).toMatch(new RegExp(`You have spent ${hold.charge} of your daily limit of ${limit} tokens; this message could cost up to \\d+ more`));
+    expect(fake.requests.length).toBe(calls);
+    expect(q.holds(user)).toHaveLength(1);
   });
 
   test('POST /send — closing the tab mid-stream settles like Stop', async () => {

@@ -5,6 +5,7 @@ import { balanceOf, grant, heartbeat, LedgerError, MAX_BALANCE, openAccount, rec
 import { verifyLedger } from '../src/ledger-verify';
 import { loadModels, priceOf, type ModelInfo } from '../src/models';
 import { PasswordHasher } from '../src/passwords';
+import { setSpendLimits, spendAllowance } from '../src/spend-limits';
 import { createUser } from '../src/users';
 import { openTempDatabase, tempDir } from './helpers';
 
@@ -127,6 +128,26 @@ describe('reserve, settle, release', () => {
     expect(recoverHolds(database.raw, 60_000)).toEqual({ settled: 0, released: 0 }); // still young
     expect(recoverHolds(database.raw, 0)).toEqual({ settled: 1, released: 1 });
     expect(balanceOf(database.raw, userId)).toBe(2000 - 42);
+  });
+
+  test('turns reserving at once cannot pass a daily spend limit together: the allowance is read inside the transaction', async () => {
+    setSpendLimits(database.raw, userId, { perMessage: null, perDay: 250 });
+    const turn = (key: string) =>
+      reserve(database.raw, { userId, turnKey: key, model: flat, promptTokens: 100, maxCompletion: 100, allowance: () => spendAllowance(database.raw, userId) });
+    // Three tabs in the same tick: each alone would fit (200 of 250); together they share one transaction.
+    const [a, b, c] = await Promise.all([turn('tab1'), turn('tab2'), turn('tab3')]);
+    expect(a).toMatchObject({ status: 'held', hold: { amount: 200, maxCompletion: 100 } });
+    expect(b).toMatchObject({ status: 'over_limit', allowance: 50 }); // 100 of prompt alone is past what is left
+    expect(c).toMatchObject({ status: 'over_limit', allowance: 50 });
+    expect(balanceOf(database.raw, userId)).toBe(1800);
+    // The completion shrinks to what the limit leaves before the turn is refused.
+    if (a.status !== 'held') throw new Error();
+    await settle(database.raw, a.hold.id, { promptTokens: 100, completionTokens: 20, source: 'reported', outcome: 'ok' }); // 120 spent
+    expect(await turn('tab4')).toMatchObject({ status: 'held', hold: { amount: 130, maxCompletion: 30 } });
+    // A repeated turn key is still answered with its hold, even past the limit.
+    expect(await turn('tab4')).toMatchObject({ status: 'duplicate' });
+    const held = await turn('tab4');
+    if (held.status === 'duplicate') await release(database.raw, held.hold.id);
   });
 
   test("another process's sweep leaves a long turn alone while its process marks it alive, and recovers it once that stops", async () => {
