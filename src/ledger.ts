@@ -142,6 +142,8 @@ class GroupCommit {
           release.run();
           return { ok: true, value };
         } catch (err) {
+          // Some errors (disk full, I/O) end the whole transaction in SQLite: then all have failed.
+          if (!raw.inTransaction) throw err;
           rollback.run();
           release.run();
           return { ok: false, err };

@@ -59,11 +59,6 @@ export function checkPassword(input: unknown): string {
 
 const publicColumns = ['id', 'username', 'username_key', 'role', 'disabled', 'session_epoch', 'created_at'] as const;
 
-function isUniqueViolation(err: unknown): boolean {
-  const code = (err as { code?: string }).code;
-  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === '23505';
-}
-
 const insertUser = `INSERT INTO users (username, username_key, password_hash, role)
   SELECT @username, @key, @hash,
          CASE WHEN @role <> 'auto' THEN @role WHEN EXISTS (SELECT 1 FROM users) THEN 'user' ELSE 'admin' END
@@ -86,19 +81,21 @@ export async function createUser(
   if (await findByName(database.db, username)) throw new UserInputError('username', 'username_taken');
   const hash = await hasher.hash(password);
   const { raw } = database;
-  try {
-    return raw
-      .transaction(() => {
-        const user = raw.prepare(insertUser).get({ username, key, hash, role: input.role }) as User;
-        openAccountInTx(raw, user.id, account.signupBonus);
-        account.also?.(user);
-        return user;
-      })
-      .immediate();
-  } catch (err) {
-    if (isUniqueViolation(err)) throw new UserInputError('username', 'username_taken');
-    throw err;
-  }
+  return raw
+    .transaction(() => {
+      let user: User;
+      try {
+        user = raw.prepare(insertUser).get({ username, key, hash, role: input.role }) as User;
+      } catch (err) {
+        // Taken while the password was hashing. The only UNIQUE constraint this INSERT can meet.
+        if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new UserInputError('username', 'username_taken');
+        throw err;
+      }
+      openAccountInTx(raw, user.id, account.signupBonus);
+      account.also?.(user);
+      return user;
+    })
+    .immediate();
 }
 
 export function findById(db: Db, id: number): Promise<User | undefined> {

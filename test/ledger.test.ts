@@ -6,6 +6,7 @@ import { verifyLedger } from '../src/ledger-verify';
 import { loadModels, priceOf, type ModelInfo } from '../src/models';
 import { PasswordHasher } from '../src/passwords';
 import { setSpendLimits, spendAllowance } from '../src/spend-limits';
+import { recordUserCreated } from '../src/admin';
 import { createUser } from '../src/users';
 import { openTempDatabase, tempDir } from './helpers';
 
@@ -171,29 +172,35 @@ describe('reserve, settle, release', () => {
 
 describe('new accounts', () => {
   const hasher = new PasswordHasher(1, 0);
-  const accountRows = (name: string) => ({
-    users: database.raw.prepare('SELECT count(*) FROM users WHERE username = ?').pluck().get(name),
-    balances: database.raw.prepare('SELECT count(*) FROM balances JOIN users ON users.id = user_id WHERE username = ?').pluck().get(name),
-    ledger: database.raw.prepare('SELECT count(*) FROM ledger JOIN users ON users.id = user_id WHERE username = ?').pluck().get(name),
-  });
+  const counts = () =>
+    database.raw.prepare('SELECT (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM balances) AS balances, (SELECT count(*) FROM ledger) AS ledger, (SELECT count(*) FROM admin_audit) AS audit').get();
 
   test('an account, its balance and its signup bonus are written together', async () => {
     const user = await createUser(database, hasher, { username: 'Newcomer', password: 'correct horse', role: 'auto' }, { signupBonus: 2000 });
     expect(user).toMatchObject({ username: 'Newcomer', username_key: 'newcomer', role: 'user', disabled: 0 });
     expect(balanceOf(database.raw, user.id)).toBe(2000);
     expect(ledgerRows(user.id)).toEqual([{ kind: 'signup_bonus', amount: 2000, after: 2000 }]);
+    const before = counts() as { users: number; balances: number; ledger: number };
     const none = await createUser(database, hasher, { username: 'nobonus', password: 'correct horse', role: 'admin' }, { signupBonus: 0 });
     expect(none.role).toBe('admin');
-    expect(accountRows('nobonus')).toEqual({ users: 1, balances: 1, ledger: 0 });
+    expect(counts()).toMatchObject({ users: before.users + 1, balances: before.balances + 1, ledger: before.ledger });
   });
 
-  test('when anything in the transaction fails, no account, balance or ledger row is left', async () => {
+  test('when anything in the transaction fails, no account, balance, ledger or audit row is left', async () => {
+    const input = { username: 'halfmade', password: 'correct horse', role: 'user' as const };
+    const before = counts();
     const failing = { signupBonus: 2000, also: () => { throw new Error('the audit row could not be written'); } };
-    await expect(createUser(database, hasher, { username: 'halfmade', password: 'correct horse', role: 'user' }, failing)).rejects.toThrow('audit row');
-    expect(accountRows('halfmade')).toEqual({ users: 0, balances: 0, ledger: 0 });
+    await expect(createUser(database, hasher, input, failing)).rejects.toThrow('audit row');
+    expect(counts()).toEqual(before);
     // A bonus the ledger refuses stops the account too.
-    await expect(createUser(database, hasher, { username: 'halfmade', password: 'correct horse', role: 'user' }, { signupBonus: -5 })).rejects.toThrow(LedgerError);
-    expect(accountRows('halfmade')).toEqual({ users: 0, balances: 0, ledger: 0 });
+    await expect(createUser(database, hasher, input, { signupBonus: -5 })).rejects.toThrow(LedgerError);
+    expect(counts()).toEqual(before);
+    // An admin demoted while the password was hashing: their audit row is refused inside the transaction.
+    const formerAdmin = newUser(); // role 'user'
+    const demoted = { signupBonus: 2000, also: (u: { id: number }) => recordUserCreated(database.raw, formerAdmin, u.id, 'user') };
+    const withFormerAdmin = counts();
+    await expect(createUser(database, hasher, input, demoted)).rejects.toMatchObject({ status: 404 });
+    expect(counts()).toEqual(withFormerAdmin);
   });
 });
 
@@ -239,6 +246,26 @@ describe('grants', () => {
     expect(balanceOf(raw, userId)).toBe(2000 + 50 - 20 + 7);
     expect(ledgerRows(userId).map((r) => (r as { kind: string }).kind)).toEqual(['signup_bonus', 'grant', 'reserve', 'grant']);
     if (typeof first === 'object' && first.status === 'held') await release(raw, first.hold.id);
+  });
+
+  test('a write that fails after others in its batch have written: the others are kept once, it is rolled back alone', async () => {
+    const raw = database.raw;
+    const results = await Promise.allSettled([
+      grant(raw, userId, 50),
+      reserve(raw, { userId, turnKey: 'last-fails', model: flat, promptTokens: 10, maxCompletion: 10 }),
+      grant(raw, userId, 7),
+      grant(raw, userId, -99_999), // refused: below zero, after three writes in the same transaction
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected']);
+    expect(balanceOf(raw, userId)).toBe(2000 + 50 - 20 + 7);
+    expect(ledgerRows(userId)).toEqual([
+      { kind: 'signup_bonus', amount: 2000, after: 2000 },
+      { kind: 'grant', amount: 50, after: 2050 },
+      { kind: 'reserve', amount: -20, after: 2030 },
+      { kind: 'grant', amount: 7, after: 2037 },
+    ]);
+    const held = results[1]!.status === 'fulfilled' ? results[1].value : undefined;
+    if (held?.status === 'held') await release(raw, held.hold.id);
   });
 
   test('balance >= 0 is enforced by SQL even when code is bypassed', () => {
