@@ -16,12 +16,14 @@ export interface AdminUserRow {
   lastUsed: string | null;
 }
 
-// Each user's usage is read through holds_closed (user_id, closed_at), per listed user: a join
-// on a grouped subquery would add up every turn ever taken on each page view.
+// Each listed user's usage: their days in the usage rollup plus their turns closed after its mark
+// (usage-rollup.ts), so a page view does not add up every turn ever taken.
+const userUsage = (rolled: string, perTurn: string) => `(SELECT coalesce(sum(x), 0) FROM (
+    SELECT ${rolled} AS x FROM usage_daily WHERE user_id = u.id
+    UNION ALL
+    SELECT ${perTurn} FROM usage WHERE user_id = u.id AND created_at >= (SELECT rolled_until FROM usage_rollup WHERE id = 1)))`;
 const USER_SELECT = `SELECT u.id, u.username, u.role, u.disabled, u.created_at AS createdAt,
-  coalesce(b.balance, 0) AS balance,
-  (SELECT coalesce(sum(h.charge), 0) FROM holds h WHERE h.user_id = u.id AND h.closed_at IS NOT NULL) AS spent,
-  (SELECT count(*) FROM holds h WHERE h.user_id = u.id AND h.closed_at IS NOT NULL) AS turns,
+  coalesce(b.balance, 0) AS balance, ${userUsage('charge', 'charge')} AS spent, ${userUsage('turns', '1')} AS turns,
   (SELECT max(h.closed_at) FROM holds h WHERE h.user_id = u.id AND h.closed_at IS NOT NULL) AS lastUsed
   FROM users u LEFT JOIN balances b ON b.user_id = u.id`;
 

@@ -40,5 +40,32 @@ export function verifyLedger(raw: SqliteDatabase.Database, recoveryWindowMs: num
     )
     .all() as Array<{ id: number; userId: number }>;
   for (const h of unbalancedHolds) violations.push({ userId: h.userId, holdId: h.id, problem: 'refund does not match hold minus charge' });
+  violations.push(...verifyUsageRollup(raw));
   return violations;
+}
+
+/** The usage rollup (usage-rollup.ts) holds exactly the turns closed before its mark, per user and for everyone. */
+function verifyUsageRollup(raw: SqliteDatabase.Database): Violation[] {
+  const SUMS = 'count(*) AS turns, coalesce(sum(charge), 0) AS charge, coalesce(sum(prompt_tokens), 0) AS prompt, coalesce(sum(completion_tokens), 0) AS completion';
+  const rows = raw
+    .prepare(
+      `WITH mark AS (SELECT rolled_until AS at FROM usage_rollup WHERE id = 1),
+         turns AS (SELECT user_id, substr(created_at, 1, 10) AS day, model, ${SUMS} FROM usage WHERE created_at < (SELECT at FROM mark) GROUP BY 1, 2, 3),
+         everyone AS (SELECT day, model, sum(turns) AS turns, sum(charge) AS charge, sum(prompt) AS prompt, sum(completion) AS completion FROM turns GROUP BY 1, 2)
+       SELECT t.user_id AS userId, t.day, t.model, 'user' AS scope FROM turns t
+         LEFT JOIN usage_daily d USING (user_id, day, model)
+         WHERE d.turns IS NOT t.turns OR d.charge IS NOT t.charge OR d.prompt IS NOT t.prompt OR d.completion IS NOT t.completion
+       UNION ALL
+       SELECT d.user_id, d.day, d.model, 'user' FROM usage_daily d LEFT JOIN turns t USING (user_id, day, model) WHERE t.turns IS NULL
+       UNION ALL
+       SELECT NULL, e.day, e.model, 'everyone' FROM everyone e LEFT JOIN usage_daily_all a USING (day, model)
+         WHERE a.turns IS NOT e.turns OR a.charge IS NOT e.charge OR a.prompt IS NOT e.prompt OR a.completion IS NOT e.completion
+       UNION ALL
+       SELECT NULL, a.day, a.model, 'everyone' FROM usage_daily_all a LEFT JOIN everyone e USING (day, model) WHERE e.turns IS NULL`,
+    )
+    .all() as Array<{ userId: number | null; day: string; model: string; scope: string }>;
+  return rows.map((r) => ({
+    ...(r.userId === null ? {} : { userId: r.userId }),
+    problem: `usage rollup for ${r.scope === 'user' ? 'the user' : 'everyone'} on ${r.day} (${r.model}) does not match the turns`,
+  }));
 }

@@ -7,6 +7,7 @@ import { liveHolds } from './turn';
 import type { Config } from './config';
 import { migrate, openDatabase, type Database } from './db';
 import { HEARTBEAT_MS, heartbeat, recoverHolds } from './ledger';
+import { rollUp } from './usage-rollup';
 import { createLogger, type Logger } from './log';
 import { loadModels } from './models';
 import { loadSessionSecret, openSessionStore } from './sessions';
@@ -27,10 +28,17 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   if (applied.length) logger.info({ applied }, 'migrations applied');
   const models = loadModels(config.modelsFile);
   loadEncodings(); // ~100 ms each, paid here rather than by the first chat turn
+  let rolling = false;
   const sweep = () => {
     const recovered = recoverHolds(database.raw, config.holdRecoveryMs, liveHolds);
     recoverMessages(database.raw);
     if (recovered.settled + recovered.released) logger.warn(recovered, 'recovered holds left by a crashed process');
+    if (rolling) return; // a first run over a large database can take longer than a minute
+    rolling = true;
+    rollUp(database.raw)
+      .then((days) => days > 1 && logger.info({ days }, 'usage rollup caught up'))
+      .catch((err: unknown) => logger.error({ err }, 'usage rollup failed; reports read the turns directly until it works'))
+      .finally(() => (rolling = false));
   };
   sweep();
   const sweeper = setInterval(sweep, 60_000).unref();

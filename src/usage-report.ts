@@ -40,13 +40,26 @@ export interface Summary {
   daily: DayRow[];
 }
 
-const TOTALS = `count(*) AS turns, coalesce(sum(charge), 0) AS charge,
-  coalesce(sum(prompt_tokens), 0) AS prompt, coalesce(sum(completion_tokens), 0) AS completion`;
+const TOTALS = `coalesce(sum(turns), 0) AS turns, coalesce(sum(charge), 0) AS charge,
+  coalesce(sum(prompt), 0) AS prompt, coalesce(sum(completion), 0) AS completion`;
 
-/** `WHERE` for one user, or for everyone when userId is undefined. */
-function scope(userId: number | undefined): { where: string; params: Record<string, number> } {
-  return userId === undefined ? { where: '1 = 1', params: {} } : { where: 'user_id = @userId', params: { userId } };
+/**
+ * A FROM clause: one user's turns (everyone's when userId is undefined) closed since @since (a UTC
+ * day boundary, or '' for all time), as rows (day, model, turns, charge, prompt, completion): the
+ * rollup's days (usage-rollup.ts), then each turn closed after its mark, read from holds through
+ * their closed_at indexes. One statement reads both, so it sees one mark.
+ */
+function turnsSince(userId: number | undefined): string {
+  const rolled =
+    userId === undefined
+      ? 'SELECT day, model, turns, charge, prompt, completion FROM usage_daily_all WHERE day >= substr(@since, 1, 10)'
+      : 'SELECT day, model, turns, charge, prompt, completion FROM usage_daily WHERE user_id = @userId AND day >= substr(@since, 1, 10)';
+  const tail = `SELECT substr(created_at, 1, 10), model, 1, charge, prompt_tokens, completion_tokens FROM usage
+    WHERE ${userId === undefined ? '' : 'user_id = @userId AND '}created_at >= max(@since, (SELECT rolled_until FROM usage_rollup WHERE id = 1))`;
+  return `(${rolled} UNION ALL ${tail})`;
 }
+
+const params = (userId: number | undefined, since: string) => (userId === undefined ? { since } : { userId, since });
 
 /** The last `days` UTC days, oldest first, ending today. */
 export function lastDays(days = CHART_DAYS, now = new Date()): string[] {
@@ -56,34 +69,33 @@ export function lastDays(days = CHART_DAYS, now = new Date()): string[] {
 
 export function dailyUsage(raw: Raw, userId?: number, now = new Date()): DayRow[] {
   const days = lastDays(CHART_DAYS, now);
-  const { where, params } = scope(userId);
   const rows = raw
-    .prepare(`SELECT substr(created_at, 1, 10) AS day, ${TOTALS} FROM usage WHERE ${where} AND created_at >= @since GROUP BY day`)
-    .all({ ...params, since: `${days[0]}T00:00:00.000Z` }) as DayRow[];
+    .prepare(`SELECT day, ${TOTALS} FROM ${turnsSince(userId)} GROUP BY day`)
+    .all(params(userId, `${days[0]}T00:00:00.000Z`)) as DayRow[];
   const byDay = new Map(rows.map((r) => [r.day, r]));
   return days.map((day) => byDay.get(day) ?? { day, turns: 0, charge: 0, prompt: 0, completion: 0 });
 }
 
 /** Charged today and this month (UTC), and all-time totals; for one user or for everyone. */
 export function periodTotals(raw: Raw, userId?: number, now = new Date()): { today: number; month: number; total: Totals } {
-  const { where, params } = scope(userId);
-  const chargeSince = raw.prepare(`SELECT coalesce(sum(charge), 0) FROM usage WHERE ${where} AND created_at >= @since`).pluck();
-  const today = startOfUtcDay(now);
-  return {
-    today: chargeSince.get({ ...params, since: today }) as number,
-    month: chargeSince.get({ ...params, since: `${today.slice(0, 7)}-01T00:00:00.000Z` }) as number,
-    total: raw.prepare(`SELECT ${TOTALS} FROM usage WHERE ${where}`).get(params) as Totals,
-  };
+  const today = startOfUtcDay(now).slice(0, 10);
+  const { todayCharge, monthCharge, ...total } = raw
+    .prepare(
+      `SELECT ${TOTALS}, coalesce(sum(CASE WHEN day >= @today THEN charge END), 0) AS todayCharge,
+         coalesce(sum(CASE WHEN day >= @month THEN charge END), 0) AS monthCharge
+       FROM ${turnsSince(userId)}`,
+    )
+    .get({ ...params(userId, ''), today, month: `${today.slice(0, 7)}-01` }) as Totals & { todayCharge: number; monthCharge: number };
+  return { today: todayCharge, month: monthCharge, total };
 }
 
 /** Spending by period, model and day; for one user or for everyone. */
 export function summary(raw: Raw, userId?: number, now = new Date()): Summary {
-  const { where, params } = scope(userId);
   return {
     ...periodTotals(raw, userId, now),
     byModel: raw
-      .prepare(`SELECT model, ${TOTALS} FROM usage WHERE ${where} GROUP BY model ORDER BY charge DESC, model`)
-      .all(params) as ModelRow[],
+      .prepare(`SELECT model, ${TOTALS} FROM ${turnsSince(userId)} GROUP BY model ORDER BY charge DESC, model`)
+      .all(params(userId, '')) as ModelRow[],
     daily: dailyUsage(raw, userId, now),
   };
 }
@@ -96,22 +108,27 @@ export function userSummary(raw: Raw, userId: number, now = new Date()) {
 export function byConversation(raw: Raw, userId: number, limit = 10): ConversationRow[] {
   return raw
     .prepare(
-      `SELECT conversation_id AS conversationId, max(created_at) AS last, ${TOTALS} FROM usage
+      `SELECT conversation_id AS conversationId, max(created_at) AS last, count(*) AS turns, coalesce(sum(charge), 0) AS charge,
+         coalesce(sum(prompt_tokens), 0) AS prompt, coalesce(sum(completion_tokens), 0) AS completion FROM usage
        WHERE user_id = ? AND conversation_id IS NOT NULL GROUP BY conversation_id ORDER BY last DESC LIMIT ?`,
     )
     .all(userId, limit) as ConversationRow[];
 }
 
-/** The users who spent the most since `since` (all time when undefined). */
-export function topUsers(raw: Raw, limit = 10, since?: string): UserUsageRow[] {
+/** The users who spent the most since `since` (a UTC day boundary; all time when undefined). */
+export function topUsers(raw: Raw, limit = 10, since = ''): UserUsageRow[] {
   return raw
     .prepare(
-      `SELECT u.id AS userId, u.username, count(*) AS turns, coalesce(sum(charge), 0) AS charge,
-         coalesce(sum(prompt_tokens), 0) AS prompt, coalesce(sum(completion_tokens), 0) AS completion
-       FROM usage JOIN users u ON u.id = usage.user_id WHERE usage.created_at >= ?
-       GROUP BY u.id ORDER BY charge DESC, u.id LIMIT ?`,
+      `SELECT u.id AS userId, u.username, t.turns, t.charge, t.prompt, t.completion
+       FROM (SELECT user_id, ${TOTALS} FROM (
+               SELECT user_id, turns, charge, prompt, completion FROM usage_daily WHERE day >= substr(@since, 1, 10)
+               UNION ALL
+               SELECT user_id, 1, charge, prompt_tokens, completion_tokens FROM usage
+               WHERE created_at >= max(@since, (SELECT rolled_until FROM usage_rollup WHERE id = 1)))
+             GROUP BY user_id) t
+       JOIN users u ON u.id = t.user_id ORDER BY t.charge DESC, u.id LIMIT @limit`,
     )
-    .all(since ?? '', limit) as UserUsageRow[];
+    .all({ since, limit }) as UserUsageRow[];
 }
 
 // ---- ledger history -------------------------------------------------------------------------
