@@ -3,6 +3,7 @@ import os from 'node:os';
 import { benchChat } from './chat';
 import { benchCounting } from './count';
 import { benchLedger } from './ledger';
+import { benchReports } from './reports';
 
 const BUDGETS: Record<string, string> = {
   ledger_pairs_per_s: '>= 10000 (32 turns in flight)',
@@ -13,6 +14,12 @@ const BUDGETS: Record<string, string> = {
   stream_token_p99_ms: '<= 5',
   page_100_turns_p50_ms: '< 50',
   page_100_turns_p99_ms: '',
+  reports_dashboard_ms: '(200,000 turns; heavy user with 50,000)',
+  reports_dashboard_direct_ms: '(every turn added up, as before the rollup)',
+  reports_admin_ms: '(system summary + top users)',
+  reports_admin_direct_ms: '(every turn added up)',
+  rollup_first_run_ms: '(one-off, a day per step)',
+  rollup_worst_step_ms: '(longest event-loop hold of that)',
 };
 
 async function main(): Promise<void> {
@@ -21,13 +28,14 @@ async function main(): Promise<void> {
   Object.assign(figures, await benchLedger());
   Object.assign(figures, await benchCounting());
   Object.assign(figures, await benchChat());
+  Object.assign(figures, await benchReports());
   if (json) {
     console.log(JSON.stringify(figures));
     return;
   }
   const cpu = os.cpus();
   console.log(`machine: ${cpu.length} x ${cpu[0]?.model ?? 'unknown cpu'}, node ${process.version}, ${new Date().toISOString().slice(0, 10)}`);
-  for (const [key, value] of Object.entries(figures)) console.log(`${key.padEnd(22)} ${String(value).padStart(10)}  ${BUDGETS[key] ?? ''}`);
+  for (const [key, value] of Object.entries(figures)) console.log(`${key.padEnd(28)} ${String(value).padStart(10)}  ${BUDGETS[key] ?? ''}`);
 }
 
 main().catch((err: unknown) => {
