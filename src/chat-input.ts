@@ -46,7 +46,9 @@ export function parseSettings(body: unknown, catalog: ModelCatalog, conversation
 }
 
 function settingsOf(s: z.infer<typeof settingsSchema>, catalog: ModelCatalog, conversation?: Conversation): Settings {
-  const model = s.model ?? conversation?.model ?? catalog.models[0]!.id;
+  // A conversation's model may no longer be served (the models file changed, or the API key was set).
+  const saved = conversation?.model && catalog.find(conversation.model) ? conversation.model : undefined;
+  const model = s.model ?? saved ?? catalog.models[0]!.id;
   if (!catalog.find(model)) throw new InputError('model');
   return {
     systemPrompt: s.system ?? conversation?.systemPrompt ?? '',

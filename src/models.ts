@@ -75,6 +75,26 @@ export function loadModels(file = DEFAULT_MODELS_FILE): ModelCatalog {
   return Object.freeze({ defaultEncoding: parsed.data.default_encoding, models, find: (id: string) => byId.get(id) });
 }
 
+export const DEMO_MODEL_ID = 'demo';
+
+/**
+ * The models a server offers. With the offline demo model (no OPENAI_API_KEY), only it: a canned
+ * reply is never billed at a real model's rates. With a real model API, all but it: the API would
+ * not know it, and it must not be the first (default) model.
+ */
+export function servedModels(catalog: ModelCatalog, demo: boolean, file = DEFAULT_MODELS_FILE): ModelCatalog {
+  const models = catalog.models.filter((m) => (m.id === DEMO_MODEL_ID) === demo);
+  if (models.length === 0) {
+    throw new ModelsFileError(
+      demo
+        ? `MODELS_FILE ${file}: no "${DEMO_MODEL_ID}" model, which is what the server offers while OPENAI_API_KEY is not set`
+        : `MODELS_FILE ${file}: no model but "${DEMO_MODEL_ID}"; list the models your API serves`,
+    );
+  }
+  const byId = new Map(models.map((m) => [m.id, m]));
+  return Object.freeze({ defaultEncoding: catalog.defaultEncoding, models, find: (id: string) => byId.get(id) });
+}
+
 /** The charge in balance tokens: the ceiling of the weighted sum, in exact integer arithmetic. */
 export function priceOf(rates: { promptRate: number; completionRate: number }, prompt: number, completion: number): number {
   const sum = prompt * rates.promptRate + completion * rates.completionRate;

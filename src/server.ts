@@ -9,7 +9,7 @@ import { migrate, openDatabase, type Database } from './db';
 import { HEARTBEAT_MS, heartbeat, recoverHolds } from './ledger';
 import { rollUp } from './usage-rollup';
 import { createLogger, type Logger } from './log';
-import { loadModels } from './models';
+import { loadModels, servedModels } from './models';
 import { loadSessionSecret, openSessionStore } from './sessions';
 import { loadEncodings } from './tokens';
 import { createUpstream } from './upstream';
@@ -26,7 +26,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const database = openDatabase(config.dataDir);
   const applied = migrate(database);
   if (applied.length) logger.info({ applied }, 'migrations applied');
-  const models = loadModels(config.modelsFile);
+  const catalog = loadModels(config.modelsFile); // a bad file stops start-up before anything else
   loadEncodings(); // ~100 ms each, paid here rather than by the first chat turn
   let rolling = false;
   const sweep = () => {
@@ -49,6 +49,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     apiKey: config.openaiApiKey, baseURL: config.openaiBaseUrl, timeoutMs: config.upstreamTimeoutMs, demoDelayMs: config.demoDelayMs,
   });
   if (upstream.demo) logger.warn('OPENAI_API_KEY is not set: serving the offline demo model');
+  const models = servedModels(catalog, upstream.demo, config.modelsFile);
   const app = createApp({ config, database, sessions, models, sessionSecret: loadSessionSecret(config), logger, upstream });
   let closing = false;
   const server = http.createServer((req, res) => {

@@ -429,11 +429,15 @@ describe('chat turns against the model API', () => {
     const fields = await composer(user);
 
     const unknownModel = await post(user, '/send', { ...fields, model: 'gpt-nope' }, false);
+    const demoModel = await post(user, '/send', { ...fields, model: 'demo' }, false); // not served beside a real model API
     const hotTemperature = await post(user, '/send', { ...fields, temperature: '5' }, false);
     const empty = await post(user, '/send', { ...fields, message: '   ' });
 
-    expect(unknownModel.status).toBe(422);
-    expect(unknownModel.text).toContain('Pick one of the listed models.');
+    for (const refusedModel of [unknownModel, demoModel]) {
+      expect(refusedModel.status).toBe(422);
+      expect(refusedModel.text).toContain('Pick one of the listed models.');
+    }
+    expect(demoModel.text).not.toContain('value="demo"');
     expect(hotTemperature.status).toBe(422);
     expect(hotTemperature.text).toContain('Temperature is a number from 0 to 2.');
     expect(empty.status).toBe(422);

@@ -3,7 +3,7 @@ import { migrate, openDatabase, readMigrations, type Database } from '../src/db'
 import { createCodes, CodeError, redeem } from '../src/codes';
 import { balanceOf, grant, heartbeat, LedgerError, MAX_BALANCE, openAccount, recordDelivered, recoverHolds, release, reserve, settle } from '../src/ledger';
 import { verifyLedger } from '../src/ledger-verify';
-import { loadModels, priceOf, type ModelInfo } from '../src/models';
+import { formatRate, loadModels, ModelsFileError, priceOf, servedModels, type ModelInfo } from '../src/models';
 import { PasswordHasher } from '../src/passwords';
 import { setSpendLimits, spendAllowance } from '../src/spend-limits';
 import { recordUserCreated } from '../src/admin';
@@ -38,6 +38,17 @@ afterEach(async () => {
 });
 
 describe('pricing', () => {
+  test('the demo server offers only the demo model; a server with a model API everything but it', () => {
+    expect(servedModels(models, true).models.map((m) => m.id)).toEqual(['demo']);
+    const real = servedModels(models, false);
+    expect(real.models.map((m) => m.id)).toEqual(['gpt-4o-mini', 'gpt-4.1-mini', 'gpt-4o', 'gpt-3.5-turbo']);
+    expect(real.find('demo')).toBeUndefined();
+    const demoOnly = { ...models, models: [flat], find: (id: string) => (id === 'demo' ? flat : undefined) };
+    expect(() => servedModels(demoOnly, false)).toThrow(ModelsFileError);
+    expect(() => servedModels(real, true)).toThrow('no "demo" model');
+    expect([2_666_667, 10_666_667, 1_000_000, 0].map(formatRate)).toEqual(['2.666667', '10.666667', '1', '0']);
+  });
+
   test('charge is the ceiling of the weighted sum, in integers', () => {
     expect(priceOf(flat, 10, 5)).toBe(15);
     expect(priceOf(pricey, 1, 0)).toBe(3); // 2.5 -> 3
