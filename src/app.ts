@@ -66,6 +66,9 @@ export function createApp(deps: AppDeps): Express {
 
   app.use(cookieParser());
   app.use((req, res, next) => {
+    // Pages carry balances, conversations, admin lists and CSRF tokens: a browser must not keep
+    // them, or Back after signing out on a shared computer shows them again.
+    res.set('Cache-Control', 'no-store');
     const locale = pickLocale(req);
     res.locals.locale = locale;
     res.locals.t = translator(locale);

@@ -19,6 +19,9 @@ describe('registration, sign-in and sign-out', () => {
     const home = await agent.get('/');
     expect(home.status).toBe(200);
     expect(home.text).toContain('Signed in as alice.');
+    // Back after signing out must not show the page from the browser's cache.
+    expect(home.headers['cache-control']).toBe('no-store');
+    expect((await agent.get('/static/app.css')).headers['cache-control']).not.toBe('no-store');
 
     const _csrf = await csrfToken(agent, '/');
     const out = await agent.post('/logout').type('form').send({ _csrf });
