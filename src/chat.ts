@@ -191,18 +191,25 @@ export function finishMessage(raw: Raw, messageId: number, o: Outcome): void {
 }
 
 /** Undo: removes the last question and its answer. Nothing is removed while an answer streams. */
-export function undoLastTurn(raw: Raw, conversationId: number): void {
-  raw.transaction(() => {
+/** Removes the last question and its answer; false (nothing changed) while an answer is streaming. */
+export function undoLastTurn(raw: Raw, conversationId: number): boolean {
+  return raw.transaction(() => {
     const list = messagesOf(raw, conversationId);
-    if (list.some((m) => m.status === 'streaming')) return;
+    if (list.some((m) => m.status === 'streaming')) return false;
     const del = raw.prepare('DELETE FROM messages WHERE id = ?');
     if (list.at(-1)?.role === 'assistant') del.run(list.pop()!.id);
     if (list.at(-1)?.role === 'user') del.run(list.pop()!.id);
+    return true;
   })();
 }
 
-export function clearMessages(raw: Raw, conversationId: number): void {
-  raw.prepare(`DELETE FROM messages WHERE conversation_id = ? AND status <> 'streaming'`).run(conversationId);
+/** Removes every message; false (nothing changed) while an answer is streaming. */
+export function clearMessages(raw: Raw, conversationId: number): boolean {
+  return raw.transaction(() => {
+    if (messagesOf(raw, conversationId).some((m) => m.status === 'streaming')) return false;
+    raw.prepare('DELETE FROM messages WHERE conversation_id = ?').run(conversationId);
+    return true;
+  })();
 }
 
 /**

@@ -17,6 +17,12 @@ export class RunningTurns {
     }
   }
 
+  /** Whether another turn (not `turnKey`) of the user is running in the conversation. */
+  answering(userId: number, conversationId: number, turnKey: string): boolean {
+    for (const turn of this.turns) if (turn.userId === userId && turn.conversationId === conversationId && turn.turnKey !== turnKey) return true;
+    return false;
+  }
+
   /** Stops every turn of the user (they were disabled): each is charged as a Stop is. */
   stopAll(userId: number): void {
     for (const turn of this.turns) if (turn.userId === userId) turn.controller.abort();

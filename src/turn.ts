@@ -47,7 +47,7 @@ export interface TurnInput {
 export type Refusal =
   | { reason: 'insufficient'; missing: number; balance: number }
   | { reason: 'per_message' | 'per_day'; limit: number; spent: number; estimate: number }
-  | { reason: 'busy' | 'queue_full' | 'too_long' | 'aborted' | 'nothing' };
+  | { reason: 'busy' | 'queue_full' | 'too_long' | 'aborted' | 'nothing' | 'answering' };
 
 export type TurnEvent =
   | { type: 'queued'; position: number }

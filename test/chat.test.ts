@@ -423,6 +423,29 @@ describe('chat turns against the model API', () => {
     expect(res.text).toContain(`Balance: ${after.toLocaleString('en')}`);
   });
 
+  test('Retry, Edit, Undo and Clear on a new chat say there is nothing to change, and change nothing', async () => {
+    const user = await newUser(srv);
+    const fields = await composer(user); // a new chat: conversation_id is empty
+    const calls = fake.requests.length;
+    for (const path of ['/retry', '/edit']) {
+      const res = await post(user, path, fields);
+      expect(res.status).toBe(422);
+      expect(res.text).toContain('There is no message to answer again yet.');
+      expect(res.text).not.toContain('Page not found');
+    }
+    for (const path of ['/undo', '/clear']) {
+      const res = await post(user, path, { _csrf: fields._csrf, conversation_id: '' });
+      expect(res.status).toBe(200);
+      expect(res.text).toContain('id="empty"');
+    }
+    const plain = await post(user, '/retry', fields, false);
+    expect(plain.status).toBe(422);
+    expect(plain.text).toContain('There is no message to answer again yet.');
+    expect(plain.text).toContain(fields.message); // the draft is kept
+    expect(q.conversations(user)).toEqual([]);
+    expect(fake.requests.length).toBe(calls);
+  });
+
   test('POST /send — bad input is refused with 422 and writes nothing', async () => {
     const user = await newUser(srv);
     const calls = fake.requests.length;
@@ -660,9 +683,9 @@ describe('chat turns when the balance runs out', () => {
 
     expect(htmx.status).toBe(402);
     expect(htmx.text).toContain('Not enough tokens');
-    expect(htmx.text).toContain('Redeem a code on the Usage page or ask an administrator for tokens.');
+    expect(htmx.text).toContain('Redeem a code on the Recharge page or ask an administrator for tokens.');
     expect(plain.status).toBe(402);
-    expect(plain.text).toContain('Redeem a code on the Usage page');
+    expect(plain.text).toContain('Redeem a code on the Recharge page');
     expect(plain.text).toContain(message.trim().slice(0, 40)); // the draft is kept
     expect(fake.requests.length).toBe(calls);
     expect(q.balance(user)).toBe(5);
@@ -678,7 +701,7 @@ describe('chat turns under the concurrency limits', () => {
   });
   afterAll(() => srv.close());
 
-  test('POST /send — a second turn while one runs is refused with 429', async () => {
+  test('POST /send — a second turn while one runs is refused: 429 past the per-user cap, 409 in the same conversation', async () => {
     const q = db(srv);
     const user = await newUser(srv);
     const g = gate();
@@ -687,12 +710,27 @@ describe('chat turns under the concurrency limits', () => {
     await g.reached;
     await until('the turn to start', () => live.text.includes('id="conversation-id"'));
     const calls = fake.requests.length;
+    const conversationId = conversationIdIn(live.text);
+    // The started answer gave the composer a new turn key: a message typed meanwhile is a new turn.
+    const newKey = /<input type="hidden" id="turn-key" name="[^"]+" value="([^"]+)"/.exec(live.text)?.[1];
+    expect(newKey).toBeDefined();
+    expect(newKey).not.toBe((await composer(user)).turn_key);
 
-    const busy = await post(user, '/send', { ...(await composer(user)), conversation_id: String(conversationIdIn(live.text)), message: 'Another' });
+    const elsewhere = await post(user, '/send', { ...(await composer(user)), message: 'Another' });
+    const here = await post(user, '/send', { ...(await composer(user)), conversation_id: String(conversationId), turn_key: newKey!, message: 'Another' });
+    const undo = await post(user, '/undo', { _csrf: (await composer(user))._csrf, conversation_id: String(conversationId) });
+    const clear = await post(user, '/clear', { _csrf: (await composer(user))._csrf, conversation_id: String(conversationId) });
 
-    expect(busy.status).toBe(429);
-    expect(busy.text).toContain('You already have as many answers running as allowed.');
+    expect(elsewhere.status).toBe(429);
+    expect(elsewhere.text).toContain('You already have as many answers running as allowed.');
+    expect(here.status).toBe(409);
+    expect(here.text).toContain('An answer is still being written in this conversation. Wait for it, or press Stop.');
+    for (const refused of [undo, clear]) {
+      expect(refused.status).toBe(409);
+      expect(refused.text).toContain('An answer is still being written in this conversation.');
+    }
     expect(fake.requests.length).toBe(calls);
+    expect(q.messages(conversationId).map((m) => m.role)).toEqual(['user', 'assistant']);
     g.release();
     await live.done;
     expect(q.holds(user).map((h) => h.state)).toEqual(['settled']);

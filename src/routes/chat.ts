@@ -64,20 +64,24 @@ export function chatRoutes(services: Services): Router {
   });
 
   // Undo removes the last question and its answer; Clear empties the conversation. Both keep the
-  // ledger and usage records of what those turns cost. The composer posts them with the
-  // conversation id in the form (/undo, /clear); /c/:id/... is the same for links and scripts.
-  const undo = (req: Request, res: Response, conversation: Conversation) => {
-    undoLastTurn(raw, conversation.id);
-    afterEdit(req, res, conversation);
-  };
-  const clear = (req: Request, res: Response, conversation: Conversation) => {
-    clearMessages(raw, conversation.id);
-    afterEdit(req, res, conversation);
-  };
+  // ledger and usage records of what those turns cost, and neither runs while an answer is being
+  // written (409: Stop it first). The composer posts them with the conversation id in the form
+  // (/undo, /clear; a new chat has none, and nothing to change); /c/:id/... is the same for links
+  // and scripts.
+  const edit = (change: (raw: typeof services.database.raw, conversationId: number) => boolean) =>
+    (req: Request, res: Response, conversation: Conversation | undefined) => {
+      if (!conversation) return isHtmx(req) ? renderPage(req, res, 'transcript', { messages: [] }) : res.redirect(303, '/');
+      if (change(raw, conversation.id)) return afterEdit(req, res, conversation);
+      const notice = res.locals.t('chat.refused.answering');
+      if (isHtmx(req)) return renderPage(req, res, 'transcript', { ...chatView(services, req, res, conversation), notice }, 409);
+      renderChat(services, req, res, conversation, { notice }, 409);
+    };
+  const undo = edit(undoLastTurn);
+  const clear = edit(clearMessages);
   router.post('/c/:id/undo', signedIn, (req, res) => undo(req, res, conversationParam(services, req)));
-  router.post('/undo', signedIn, (req, res) => undo(req, res, conversationInBody(services, req)));
+  router.post('/undo', signedIn, (req, res) => undo(req, res, optionalConversationInBody(services, req)));
   router.post('/c/:id/clear', signedIn, (req, res) => clear(req, res, conversationParam(services, req)));
-  router.post('/clear', signedIn, (req, res) => clear(req, res, conversationInBody(services, req)));
+  router.post('/clear', signedIn, (req, res) => clear(req, res, optionalConversationInBody(services, req)));
 
   // The debounced estimate under the textbox: what the prompt would cost, and the most with the answer.
   router.post('/estimate', signedIn, async (req, res) => {

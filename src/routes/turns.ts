@@ -13,14 +13,14 @@ import type { Translate } from '../i18n';
 import { EventStream, partial } from '../sse';
 import { runTurn, type Refusal, type TurnDeps, type TurnEvent, type TurnResult } from '../turn';
 import { isHtmx } from '../views';
-import { conversationInBody, optionalConversationInBody, renderChat } from './chat';
+import { optionalConversationInBody, renderChat } from './chat';
 import { messageView, newTurnKey } from './chat-view';
 import { signedIn } from './guards';
 
 type Raw = SqliteDatabase.Database;
 
 const REFUSAL_STATUS: Record<Refusal['reason'], number> = {
-  insufficient: 402, per_message: 422, per_day: 422, too_long: 422, nothing: 422, busy: 429, queue_full: 503, aborted: 499,
+  insufficient: 402, per_message: 422, per_day: 422, too_long: 422, nothing: 422, answering: 409, busy: 429, queue_full: 503, aborted: 499,
 };
 
 function conversationOfTurn(raw: Raw, userId: number, turnKey: string): Conversation | undefined {
@@ -36,7 +36,7 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
 
   async function turn(req: Request, res: Response, mode: TurnMode) {
     const t = res.locals.t as Translate;
-    let conversation = mode === 'send' ? optionalConversationInBody(services, req) : conversationInBody(services, req);
+    let conversation = optionalConversationInBody(services, req);
     let input;
     try {
       input = parseTurn(req.body, services.models, conversation);
@@ -48,6 +48,12 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
     // A repeated submit (a double click, a reload of the no-JavaScript answer) belongs to the
     // conversation its first copy made, and changes nothing there.
     conversation ??= conversationOfTurn(raw, req.user!.id, input.turnKey);
+    if (!conversation && mode !== 'send') return refuse(req, res, undefined, { reason: 'nothing' }, input.text); // a new chat
+    // One answer at a time in a conversation. The composer gets a new turn key when an answer
+    // starts, so this is a new message typed meanwhile; the same key is a repeat (answered below).
+    if (conversation && running.answering(req.user!.id, conversation.id, input.turnKey)) {
+      return refuse(req, res, conversation, { reason: 'answering' }, input.text);
+    }
     const created = conversation === undefined;
     conversation ??= createConversation(raw, req.user!.id, titleFrom(input.text), input.settings);
     const controller = new AbortController();
@@ -73,12 +79,17 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
   }
 
   function renderAfter(req: Request, res: Response, conversation: Conversation | undefined, result: TurnResult, text: string) {
-    if (result.status === 'refused') {
-      const status = REFUSAL_STATUS[result.refusal.reason];
-      return renderChat(services, req, res, conversation, { notice: refusalText(result.refusal, res.locals.t), draft: text }, status);
-    }
+    if (result.status === 'refused') return refuse(req, res, conversation, result.refusal, text);
     const notice = result.status === 'duplicate' ? res.locals.t('chat.duplicate') : undefined;
     renderChat(services, req, res, conversation, { notice });
+  }
+
+  /** A turn refused before it streamed: the notice alone for htmx, else the page with the draft kept. */
+  function refuse(req: Request, res: Response, conversation: Conversation | undefined, refusal: Refusal, text: string) {
+    const notice = refusalText(refusal, res.locals.t);
+    const status = REFUSAL_STATUS[refusal.reason];
+    if (isHtmx(req)) return res.status(status).type('html').send(noticeHtml(res.app.locals.views, res, notice));
+    renderChat(services, req, res, conversation, { notice, draft: text }, status);
   }
 
   function refuseInput(req: Request, res: Response, conversation: Conversation | undefined, field: string) {
@@ -158,7 +169,8 @@ class TurnView {
       const dropped = partial('#turn-status', 'innerHTML', event.dropped ? this.t('chat.dropped', { n: event.dropped }) : '');
       const sidebar = this.render('../pages/conversation-list', { conversations: listConversations(this.raw, conversation.userId), conversation, fullPage: false });
       s.html(
-        transcript + dropped + partial('#conversation-id', 'outerHTML', this.render('conversation-id', { conversation })) +
+        transcript + dropped + partial('#turn-key', 'outerHTML', this.render('turn-key', { turnKey: newTurnKey() })) +
+          partial('#conversation-id', 'outerHTML', this.render('conversation-id', { conversation })) +
           partial('#conversation-list', 'outerHTML', sidebar) + partial('#chat-title', 'innerHTML', escapeText(conversation.title || this.t('chat.title'))),
       );
       s.event('tokenchat:turn-started', String(conversation.id));
