@@ -8,10 +8,13 @@ import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
 import { gate, startFakeUpstream, type FakeUpstream } from '../fake-upstream';
 import { startTestServer, type TestServer } from '../helpers';
+import { loadModels, priceOf } from '../../src/models';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const SHOTS = path.join(__dirname, '..', '..', 'test-results', 'screenshots');
 const WAIT = 5000; // longest wait for anything on the page
+// With a model API key the first model listed but demo is the default: 1 per prompt and 4 per completion token.
+const DEFAULT_MODEL = loadModels().find('gpt-4o-mini')!;
 const DELAY_MS = 30; // the fake model's pause before each chunk
 
 const VIEWPORTS: { name: string; options: BrowserContextOptions }[] = [
@@ -211,7 +214,7 @@ describe.each(VIEWPORTS)('chat page on $name', ({ name, options }) => {
     const { charge, text, meta } = await settled();
     expect(text).toContain('Alpha beta gamma delta omega.');
     expect(meta).toContain('23 prompt + 5 completion tokens');
-    expect(charge).toBe(28); // the offered model costs 1 per prompt and 1 per completion token
+    expect(charge).toBe(priceOf(DEFAULT_MODEL, 23, 5)); // 43
     expect(before - (await waitForBalance(before))).toBe(charge);
   });
 
@@ -239,7 +242,7 @@ describe.each(VIEWPORTS)('chat page on $name', ({ name, options }) => {
     const prompt = figure(meta, /([\d,]+) prompt/);
     const completion = figure(meta, /([\d,]+) completion/);
     expect(completion).toBeGreaterThan(0);
-    expect(charge).toBe(prompt + completion);
+    expect(charge).toBe(priceOf(DEFAULT_MODEL, prompt, completion));
     expect(before - (await waitForBalance(before))).toBe(charge);
   });
 
