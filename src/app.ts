@@ -45,6 +45,21 @@ export interface Services extends AppDeps {
 const STATIC_DIR = path.join(__dirname, '..', 'static');
 const HTMX_DIR = path.dirname(require.resolve('htmx.org/dist/htmx.min.js'));
 
+/**
+ * Where the language switch returns to: the page itself, with its query (filters, page number);
+ * for a page that answered a form (a refused grant, a sent message) there is nothing to GET at its
+ * address, so the page the form was on.
+ */
+function pageAddress(req: express.Request): string {
+  if (req.method === 'GET' || req.method === 'HEAD') return req.originalUrl;
+  try {
+    const from = new URL(req.get('referer') ?? '');
+    return from.pathname + from.search;
+  } catch {
+    return '/';
+  }
+}
+
 export function createApp(deps: AppDeps): Express {
   const { config, database, logger } = deps;
   const services: Services = { ...deps, hasher: new PasswordHasher(config.hashConcurrency, config.hashQueueLimit), running: new RunningTurns() };
@@ -73,6 +88,7 @@ export function createApp(deps: AppDeps): Express {
     res.locals.locale = locale;
     res.locals.t = translator(locale);
     res.locals.path = req.path;
+    res.locals.returnTo = pageAddress(req);
     next();
   });
   app.use(sessionMiddleware(config, deps.sessions.store, deps.sessionSecret));

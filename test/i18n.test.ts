@@ -37,6 +37,19 @@ test('POST /lang switches the language and it is remembered over Accept-Language
   expect(after.text).toContain('<h1 id="register-title">注册账号</h1>');
 });
 
+test('the language switch returns to the page with its query, and from a page that answered a form to the form', async () => {
+  const agent = srv.agent();
+  const back = (html: string) => /name="back" value="([^"]*)"/.exec(html)?.[1];
+  expect(back((await agent.get('/login?next=1&x=%E4%B8%AD')).text)).toBe('/login?next=1&amp;x=%E4%B8%AD');
+  const _csrf = csrfFrom((await agent.get('/register')).text);
+  // A refused registration is answered at POST /register's address, which has no page to GET.
+  const refused = await agent.post('/register').type('form').set('Referer', `${srv.url}/register?from=home`).send({ _csrf, username: 'x', password: 'short', confirm: 'short' });
+  expect(refused.status).toBe(422);
+  expect(back(refused.text)).toBe('/register?from=home');
+  const noReferer = await agent.post('/register').type('form').send({ _csrf, username: 'x', password: 'short', confirm: 'short' });
+  expect(back(noReferer.text)).toBe('/');
+});
+
 test('POST /lang refuses unknown languages and never redirects off-site', async () => {
   const agent = srv.agent();
   const _csrf = csrfFrom((await agent.get('/login')).text);
