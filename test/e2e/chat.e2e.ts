@@ -8,6 +8,7 @@ import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
 import { gate, startFakeUpstream, type FakeUpstream } from '../fake-upstream';
 import { startTestServer, type TestServer } from '../helpers';
+import { createBatch } from '../../src/admin';
 import { loadModels, priceOf } from '../../src/models';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
@@ -277,5 +278,32 @@ describe.each(VIEWPORTS)('chat page on $name', ({ name, options }) => {
     expect(await page.locator('#transcript .msg-meta strong').count()).toBe(3);
     expect(await page.evaluate(() => (window as unknown as { __xss?: unknown }).__xss)).toBeUndefined();
     expect(await page.locator('#balance').isVisible()).toBe(true);
+  });
+});
+
+describe('every page on a phone', () => {
+  test('no page scrolls sideways at 390 px, admin pages included', async () => {
+    const context = await browser.newContext(VIEWPORTS[1]!.options);
+    try {
+      const page = await context.newPage();
+      page.setDefaultTimeout(WAIT);
+      const username = `e2e_wide_${Date.now().toString(36)}`;
+      await page.goto(`${app.url}/register`);
+      await page.fill('#username', username);
+      await page.fill('#password', 'correct horse battery');
+      await page.fill('#confirm', 'correct horse battery');
+      await Promise.all([page.waitForURL(`${app.url}/`), page.tap('form[action="/register"] button[type="submit"]')]);
+      const adminId = app.database.raw.prepare(`UPDATE users SET role = 'admin' WHERE username = ? RETURNING id`).pluck().get(username) as number;
+      await createBatch(app.database.raw, adminId, { tokens: 500, count: 3, note: 'a batch for the class of 2026, spring term' });
+      const wide: string[] = [];
+      for (const path of ['/', '/usage', '/usage/ledger', '/recharge', '/admin/users', '/admin/codes', '/admin/usage', '/admin/audit']) {
+        await page.goto(`${app.url}${path}`);
+        const width = await page.evaluate(() => document.documentElement.scrollWidth);
+        if (width > 390) wide.push(`${path}: ${width}px`);
+      }
+      expect(wide).toEqual([]);
+    } finally {
+      await context.close();
+    }
   });
 });
