@@ -4,6 +4,7 @@ import crypto from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
 import helmet from 'helmet';
 import { doubleCsrf } from 'csrf-csrf';
+import { isHtmx } from './views';
 
 export const CSRF_COOKIE = 'tc.csrf';
 export const CSRF_FIELD = '_csrf';
@@ -57,6 +58,9 @@ export function csrf(secret: string) {
   /** Checks state-changing requests and puts a token for forms in res.locals.csrfToken. */
   const protect: RequestHandler = (req, res, next) => {
     doubleCsrfProtection(req, res, (err?: unknown) => {
+      // A page left open after its session ended (signed out in another tab, disabled, expired):
+      // its token no longer matches. htmx is sent to sign in, not shown "form expired" in a slot.
+      if (err && !req.user && isHtmx(req)) return res.status(401).set('HX-Redirect', '/login').end();
       if (err) return next(err);
       let token: string | undefined; // one token per response, however many forms use it
       res.locals.csrfToken = () => (token ??= generateCsrfToken(req, res, { cookieOptions: { secure: req.secure } }));

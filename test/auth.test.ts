@@ -2,7 +2,7 @@ import sqlite3 from 'sqlite3';
 import path from 'node:path';
 import request from 'supertest';
 import { findByName, setDisabled } from '../src/users';
-import { csrfToken, login, register, setCookie, startTestServer, type TestServer } from './helpers';
+import { csrfFrom, csrfToken, login, register, setCookie, startTestServer, type TestServer } from './helpers';
 
 let srv: TestServer;
 beforeAll(async () => {
@@ -130,6 +130,22 @@ describe('registration, sign-in and sign-out', () => {
     const out = await agent.post('/logout').type('form').send({ _csrf: 'forged.token' });
     expect(out.status).toBe(403);
     expect((await agent.get('/')).status).toBe(200); // still signed in
+  });
+
+  test('a chat page left open after signing out: its htmx forms are sent to sign in, and write nothing', async () => {
+    const agent = srv.agent();
+    await register(agent, 'leftopen');
+    const page = await agent.get('/');
+    const _csrf = csrfFrom(page.text);
+    await agent.post('/logout').type('form').send({ _csrf });
+    const send = await agent.post('/send').type('form').set('HX-Request', 'true').send({ _csrf, message: 'hello?', turn_key: 'k-left-open', conversation_id: '' });
+    expect(send.status).toBe(401);
+    expect(send.headers['hx-redirect']).toBe('/login');
+    expect(send.text).toBe('');
+    const plain = await agent.post('/send').type('form').send({ _csrf, message: 'hello?', turn_key: 'k-left-open-2', conversation_id: '' });
+    expect(plain.status).toBe(403); // without htmx: the page that says the form expired
+    const user = await findByName(srv.database.db, 'leftopen');
+    expect(srv.database.raw.prepare('SELECT count(*) FROM conversations WHERE user_id = ?').pluck().get(user!.id)).toBe(0);
   });
 
   test('a disabled user loses their session at the next request', async () => {
