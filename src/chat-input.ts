@@ -25,7 +25,7 @@ const turnSchema = settingsSchema.extend({
   trim: z.literal('1').optional(),
 });
 
-const FIELDS = ['message', 'model', 'temperature', 'max_tokens', 'system', 'nothing'];
+const FIELDS = ['message', 'message_long', 'model', 'temperature', 'max_tokens', 'system', 'nothing'];
 
 /** A 422 naming the field, wherever it is not caught to re-render the form. */
 export class InputError extends HttpError {
@@ -36,7 +36,11 @@ export class InputError extends HttpError {
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const parsed = schema.safeParse(body ?? {});
-  if (!parsed.success) throw new InputError(String(parsed.error.issues[0]?.path[0] ?? 'form'));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = String(issue?.path[0] ?? 'form');
+    throw new InputError(field === 'message' && issue?.code === 'too_big' ? 'message_long' : field);
+  }
   return parsed.data;
 }
 

@@ -34,13 +34,12 @@ function drained(res: Response): Promise<void> {
   });
 }
 
-/** Starts a CSV download: status, headers, the byte order mark and the header row. */
+/**
+ * Starts a CSV download: status, headers, the byte order mark and the header row. The file name
+ * may be Chinese: Express writes it RFC 6266 style, an ASCII fallback plus `filename*` in UTF-8.
+ */
 export function startCsv(res: Response, filename: string, header: string[], status = 200): void {
-  res.status(status).set({
-    'Content-Type': 'text/csv; charset=utf-8; header=present',
-    'Content-Disposition': `attachment; filename="${filename}"`,
-    'Cache-Control': 'no-store',
-  });
+  res.status(status).attachment(filename).set({ 'Content-Type': 'text/csv; charset=utf-8; header=present', 'Cache-Control': 'no-store' });
   res.write(`\uFEFF${csvLine(header)}`);
 }
 

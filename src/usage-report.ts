@@ -22,6 +22,9 @@ export interface ModelRow extends Totals {
 }
 export interface ConversationRow extends Totals {
   conversationId: number;
+  /** null when the conversation was deleted (its turns still count), or never titled. */
+  title: string | null;
+  exists: 0 | 1;
   last: string;
 }
 export interface DayRow extends Totals {
@@ -108,11 +111,14 @@ export function userSummary(raw: Raw, userId: number, now = new Date()) {
 export function byConversation(raw: Raw, userId: number, limit = 10): ConversationRow[] {
   return raw
     .prepare(
-      `SELECT conversation_id AS conversationId, max(created_at) AS last, count(*) AS turns, coalesce(sum(charge), 0) AS charge,
-         coalesce(sum(prompt_tokens), 0) AS prompt, coalesce(sum(completion_tokens), 0) AS completion FROM usage
-       WHERE user_id = ? AND conversation_id IS NOT NULL GROUP BY conversation_id ORDER BY last DESC LIMIT ?`,
+      `SELECT t.*, nullif(c.title, '') AS title, c.id IS NOT NULL AS "exists" FROM (
+         SELECT conversation_id AS conversationId, max(created_at) AS last, count(*) AS turns, coalesce(sum(charge), 0) AS charge,
+           coalesce(sum(prompt_tokens), 0) AS prompt, coalesce(sum(completion_tokens), 0) AS completion FROM usage
+         WHERE user_id = @userId AND conversation_id IS NOT NULL GROUP BY conversation_id ORDER BY last DESC LIMIT @limit) t
+       LEFT JOIN conversations c ON c.id = t.conversationId AND c.user_id = @userId
+       ORDER BY t.last DESC`,
     )
-    .all(userId, limit) as ConversationRow[];
+    .all({ userId, limit }) as ConversationRow[];
 }
 
 /** The users who spent the most since `since` (a UTC day boundary; all time when undefined). */

@@ -217,7 +217,7 @@ describe('redemption codes', () => {
     const res = await adminPost(admin.agent, '/admin/codes', { tokens: '400', count: '3', expires: '2999-12-31', note: '@class A' }, '/admin/codes');
     expect(res.status).toBe(201);
     expect(res.headers['content-type']).toMatch(/^text\/csv/);
-    expect(res.headers['content-disposition']).toMatch(/^attachment; filename="tokenchat-codes-batch-\d+\.csv"$/);
+    expect(res.headers['content-disposition']).toMatch(/^attachment; filename=tokenchat-codes-batch-\d+\.csv$/);
     const [header, ...rows] = parseCsv(res.text);
     expect(header).toEqual(['code', 'tokens', 'expires_utc', 'batch', 'note']);
     expect(rows).toHaveLength(3);

@@ -163,6 +163,9 @@ describe('chat turns against the model API', () => {
     const [question, answer] = q.messagesOfUser(user);
     expect(question).toMatchObject({ role: 'user', content: 'Lunch ideas?' });
     expect(answer).toMatchObject({ role: 'assistant', content: 'Fish & chips <b>hot</b>', status: 'done', charge, source: 'reported' });
+    // The usage page names the conversation by its title.
+    const [conversation] = q.conversations(user);
+    expect((await user.agent.get('/usage')).text).toContain(`<a href="/c/${conversation.id}">Lunch ideas?</a>`);
   });
 
   test('POST /stop — stopping mid-stream charges the prompt and what was delivered, and closes the upstream call', async () => {
@@ -455,6 +458,9 @@ describe('chat turns against the model API', () => {
     const demoModel = await post(user, '/send', { ...fields, model: 'demo' }, false); // not served beside a real model API
     const hotTemperature = await post(user, '/send', { ...fields, temperature: '5' }, false);
     const empty = await post(user, '/send', { ...fields, message: '   ' });
+    const tooLong = await post(user, '/send', { ...fields, message: 'x'.repeat(100_001) });
+    expect(tooLong.status).toBe(422);
+    expect(tooLong.text).toContain('This message is longer than 100,000 characters.');
 
     for (const refusedModel of [unknownModel, demoModel]) {
       expect(refusedModel.status).toBe(422);

@@ -111,8 +111,9 @@ describe('POST /recharge', () => {
     try {
       const m = await member(s, 'guesser');
       const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) statuses.push((await m.agent.post('/recharge').send({ code: '  ' })).status); // no code: not a guess
       for (let i = 0; i < 4; i++) statuses.push((await m.agent.post('/recharge').send({ code: `TC-NOPE${i}` })).status);
-      expect(statuses).toEqual([422, 422, 422, 429]);
+      expect(statuses).toEqual([422, 422, 422, 422, 422, 422, 422, 422, 429]);
       const other = await member(s, 'bystander');
       expect((await other.agent.post('/recharge').send({ code: 'TC-NOPE' })).status).toBe(422);
     } finally {
@@ -145,7 +146,9 @@ describe('the Usage page, dashboard and ledger', () => {
     const table = /<table>\s*<caption id="daily-table-caption">[\s\S]*?<\/table>/.exec(res.text)![0];
     expect(table.match(/<tr><th scope="row">/g)).toHaveLength(30);
     expect(table).toContain('<td class="num">155</td><td class="num">110</td><td class="num">45</td>');
-    expect(res.text).toContain('<a href="/c/7">Conversation 7</a>');
+    // Turns of conversations since deleted still count; there is no link to follow.
+    expect(res.text).toContain('<th scope="row">Conversation 7 (deleted)</th>');
+    expect(res.text).not.toContain('href="/c/7"');
     expect(res.text).not.toMatch(/\sstyle="/);
     expect(res.text).not.toMatch(/<script(?![^>]*\bsrc=)/);
   });
@@ -181,11 +184,18 @@ describe('the Usage page, dashboard and ledger', () => {
     expect((await m.agent.get('/usage/ledger?kind=bogus&from=yesterday&page=-4')).status).toBe(200);
   });
 
+  test('GET /usage/ledger.csv names the file after a Chinese username too (RFC 6266 filename*)', async () => {
+    const zh = await member(srv, '张伟明');
+    const res = await zh.agent.get('/usage/ledger.csv');
+    expect(res.status).toBe(200);
+    expect(res.headers['content-disposition']).toBe(`attachment; filename="tokenchat-ledger-???.csv"; filename*=UTF-8''tokenchat-ledger-${encodeURIComponent('张伟明')}.csv`);
+  });
+
   test('GET /usage/ledger.csv streams RFC 4180 rows that sum to the balance, formulas neutralised', async () => {
     const res = await m.agent.get('/usage/ledger.csv');
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toMatch(/^text\/csv; charset=utf-8/);
-    expect(res.headers['content-disposition']).toBe('attachment; filename="tokenchat-ledger-spender.csv"');
+    expect(res.headers['content-disposition']).toBe('attachment; filename=tokenchat-ledger-spender.csv');
     expect(res.text).toMatch(/\r\n$/);
     const [header, ...rows] = parseCsv(res.text);
     expect(header).toEqual(['id', 'time_utc', 'kind', 'amount', 'balance_after', 'model', 'prompt_tokens', 'completion_tokens', 'conversation_id', 'message_id', 'note']);

@@ -94,7 +94,8 @@ export function chatRoutes(services: Services): Router {
     const history = conversation ? historyFor(raw, conversation.id, 'send', text)! : [{ role: 'user' as const, content: text }];
     const messages = withSystem(settings.systemPrompt, history);
     const { total } = await countPromptTokens({ model: model.id, messages }, { encoding: model.encoding });
-    res.type('html').send(res.locals.t('chat.estimate', { tokens: total, cost: priceOf(model, total, 0) }));
+    const n = (value: number) => value.toLocaleString(res.locals.locale);
+    res.type('html').send(res.locals.t('chat.estimate', { tokens: n(total), cost: n(priceOf(model, total, 0)) }));
   });
 
   function afterEdit(req: Request, res: Response, conversation: Conversation) {

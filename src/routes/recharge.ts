@@ -28,11 +28,15 @@ export function rechargeRoutes({ config, database }: Services): Router {
 
   router.get('/recharge', signedIn, (req, res) => page(req, res));
 
-  router.post('/recharge', signedIn, redeemThrottle(config), async (req, res) => {
+  // A form sent without a code is not a guess: it is answered before the failed-attempt limit counts it.
+  const withCode = (req: Request, res: Response, next: () => void) => {
     const code = req.body?.code;
-    if (typeof code !== 'string' || code.trim() === '' || code.length > MAX_CODE_LENGTH) {
-      return refuse(req, res, 'input.code', 'missing', typeof code === 'string' ? code.slice(0, MAX_CODE_LENGTH) : '');
-    }
+    if (typeof code === 'string' && code.trim() !== '' && code.length <= MAX_CODE_LENGTH) return next();
+    refuse(req, res, 'input.code', 'missing', typeof code === 'string' ? code.slice(0, MAX_CODE_LENGTH) : '');
+  };
+
+  router.post('/recharge', signedIn, withCode, redeemThrottle(config), async (req, res) => {
+    const code = req.body.code as string;
     try {
       const result = await redeem(raw, req.user!.id, code);
       if (wantsJson(req)) return res.json({ redeemed: result.tokens, balance: result.balance });

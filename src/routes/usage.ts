@@ -67,7 +67,7 @@ export function usageRoutes({ database }: Services): Router {
     const { page: _page, ...filter } = ledgerQuery.parse(req.query);
     const userId = req.user!.id;
     const next = (last: LedgerRow | undefined) => ledgerChunk(raw, userId, filter as LedgerFilter, last?.id ?? 0);
-    await streamCsv(res, `tokenchat-ledger-${req.user!.username_key.replace(/[^\w.-]/g, '_')}.csv`, CSV_HEADER, next, csvCells);
+    await streamCsv(res, `tokenchat-ledger-${req.user!.username_key}.csv`, CSV_HEADER, next, csvCells);
   });
 
   router.get('/tokens', signedInJson, (req, res) => {
