@@ -35,6 +35,8 @@ export interface Message {
   source: 'reported' | 'estimated' | null;
   dropped: number;
   holdId: number | null;
+  /** The completion tokens the turn could pay for, when the answer ended there and fewer were asked for. */
+  cutShort: number | null;
   createdAt: string;
 }
 
@@ -48,7 +50,7 @@ export interface Settings {
 const CONVERSATION = `id, user_id AS userId, title, system_prompt AS systemPrompt, model, temperature, max_tokens AS maxTokens,
   updated_at AS updatedAt`;
 const MESSAGE = `id, conversation_id AS conversationId, role, content, status, error, model, prompt_tokens AS promptTokens,
-  completion_tokens AS completionTokens, charge, source, dropped, hold_id AS holdId, created_at AS createdAt`;
+  completion_tokens AS completionTokens, charge, source, dropped, hold_id AS holdId, cut_short AS cutShort, created_at AS createdAt`;
 const NOW = `strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`;
 
 /** A title from the first message: its first line, whitespace folded, cut at a word near TITLE_MAX. */
@@ -175,22 +177,24 @@ export interface Outcome {
   source?: 'reported' | 'estimated' | null;
   dropped?: number;
   holdId?: number | null;
+  cutShort?: number | null;
 }
 
 export function finishMessage(raw: Raw, messageId: number, o: Outcome): void {
   raw
     .prepare(
       `UPDATE messages SET content = @content, status = @status, error = @error, prompt_tokens = @promptTokens,
-         completion_tokens = @completionTokens, charge = @charge, source = @source, dropped = @dropped, hold_id = @holdId
+         completion_tokens = @completionTokens, charge = @charge, source = @source, dropped = @dropped, hold_id = @holdId,
+         cut_short = @cutShort
        WHERE id = @id`,
     )
     .run({
       id: messageId, content: o.content, status: o.status, error: o.error ?? null, promptTokens: o.promptTokens ?? null,
       completionTokens: o.completionTokens ?? null, charge: o.charge ?? null, source: o.source ?? null, dropped: o.dropped ?? 0, holdId: o.holdId ?? null,
+      cutShort: o.cutShort ?? null,
     });
 }
 
-/** Undo: removes the last question and its answer. Nothing is removed while an answer streams. */
 /** Removes the last question and its answer; false (nothing changed) while an answer is streaming. */
 export function undoLastTurn(raw: Raw, conversationId: number): boolean {
   return raw.transaction(() => {

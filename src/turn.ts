@@ -125,7 +125,8 @@ export async function runTurn(deps: TurnDeps, input: TurnInput, emit: (event: Tu
       return refused({ reason: 'busy' });
     }
     emit({ type: 'start', user: stored.user, assistant: stored.assistant, dropped: prompt.dropped, removed: stored.removed, mode: input.mode });
-    const message = await streamAnswer(deps, input, { ...prompt, holdId, maxTokens: held.hold.maxCompletion, assistant: stored.assistant }, emit);
+    const turn = { ...prompt, holdId, maxTokens: held.hold.maxCompletion, requested: wanted, assistant: stored.assistant };
+    const message = await streamAnswer(deps, input, turn, emit);
     const balance = balanceOf(raw, userId);
     emit({ type: 'end', message, balance });
     return { status: 'done', message, balance };
@@ -146,7 +147,9 @@ function overLimit(raw: Raw, userId: number, model: ModelInfo, promptTokens: num
 
 interface Running extends Prompt {
   holdId: number;
+  /** What the hold pays for, and what was asked for (the setting, or the default). */
   maxTokens: number;
+  requested: number;
   assistant: Message;
 }
 
@@ -155,6 +158,7 @@ async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emi
   const counter = new CompletionCounter(input.model.encoding);
   const started = Date.now();
   let reported: { promptTokens: number; completionTokens: number } | undefined;
+  let finishReason: string | null = null;
   let failure: UpstreamError | undefined;
   let lastWrite = 0; // the first delta is recorded at once, then once a second
   // A server that ignores max_tokens is cut off once the answer passes what the hold pays for
@@ -170,6 +174,7 @@ async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emi
     });
     for await (const event of stream) {
       if (event.type === 'usage') reported = { promptTokens: event.promptTokens, completionTokens: event.completionTokens };
+      if (event.type === 'done') finishReason = event.finishReason;
       if (event.type !== 'delta' || event.text === '') continue;
       counter.push(event.text);
       emit({ type: 'delta', text: event.text });
@@ -214,7 +219,10 @@ async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emi
   const settled = await settleOrRead(raw, turn.holdId, { ...usage, source, outcome, ...usageRefs });
   const status = stopped ? 'stopped' : failure ? 'error' : 'done';
   const error = failure && !stopped ? errorCode(failure) : null;
-  const final = { ...base, promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, charge: settled.charge, source, status, error } as const;
+  // Ended at what the balance or a spend limit paid for, when more was asked for: the page says so.
+  const atLimit = overran || finishReason === 'length' || delivered >= turn.maxTokens;
+  const cutShort = status === 'done' && atLimit && turn.maxTokens < turn.requested ? turn.maxTokens : null;
+  const final = { ...base, promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, charge: settled.charge, source, status, error, cutShort } as const;
   finishMessage(raw, turn.assistant.id, final);
   return { ...turn.assistant, ...final };
 }

@@ -162,7 +162,7 @@ describe('chat turns against the model API', () => {
     expect(body.messages).toEqual([{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Lunch ideas?' }]);
     const [question, answer] = q.messagesOfUser(user);
     expect(question).toMatchObject({ role: 'user', content: 'Lunch ideas?' });
-    expect(answer).toMatchObject({ role: 'assistant', content: 'Fish & chips <b>hot</b>', status: 'done', charge, source: 'reported' });
+    expect(answer).toMatchObject({ role: 'assistant', content: 'Fish & chips <b>hot</b>', status: 'done', charge, source: 'reported', cut_short: null });
     // The usage page names the conversation by its title.
     const [conversation] = q.conversations(user);
     expect((await user.agent.get('/usage')).text).toContain(`<a href="/c/${conversation.id}">Lunch ideas?</a>`);
@@ -224,14 +224,18 @@ describe('chat turns against the model API', () => {
   test('POST /send — spend limits shrink the answer to fit, then refuse the turn saying which, without calling the model API', async () => {
     const user = await newUser(srv);
     setSpendLimits(srv.database.raw, user.id, { perMessage: null, perDay: 80 });
-    fake.script({ kind: 'stream', pieces: ['Short.'] });
-    expect((await post(user, '/send', await composer(user))).status).toBe(200);
+    fake.script({ kind: 'stream', pieces: ['Short', ' and', ' then'], finishReason: 'length' }); // the model stopped at max_tokens
+    const first = await post(user, '/send', await composer(user));
+    expect(first.status).toBe(200);
     const [hold] = q.holds(user);
     const allowed = affordableCompletion(MINI, hold.prompt_tokens, 80);
     expect(allowed).toBeGreaterThan(0);
     expect(allowed).toBeLessThan(100);
     expect(fake.requests.at(-1)!.body.max_tokens).toBe(allowed);
     expect(hold.max_completion).toBe(allowed);
+    // The answer says why it ends mid-sentence.
+    expect(q.messagesOfUser(user)[1]).toMatchObject({ status: 'done', cut_short: allowed });
+    expect(first.text).toContain(`Cut short at ${allowed} tokens: that is as much of an answer as your balance or spend limit paid for.`);
 
     const calls = fake.requests.length;
     const limit = hold.charge + 5; // less than any prompt

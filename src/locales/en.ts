@@ -95,6 +95,7 @@ export const en = {
   'chat.source.estimated': 'counted locally',
   'chat.source.reported': 'reported by the provider',
   'chat.stopped': 'Stopped.',
+  'chat.cut_short': 'Cut short at {n} tokens: that is as much of an answer as your balance or spend limit paid for.',
   'chat.streaming': 'Answering…',
   'chat.estimate': 'About {tokens} prompt tokens (costs {cost}), plus the answer.',
   'chat.queued': 'Waiting for the model: number {position} in the queue.',

@@ -96,6 +96,7 @@ export const zhCN: Record<keyof typeof en, string> = {
   'chat.charge': '扣费 {n}',
   'chat.source.estimated': '本地计数',
   'chat.source.reported': '服务商报告',
+  'chat.cut_short': '回答在 {n} 个 tokens 处截断：你的余额或花费上限只够这么多。',
   'chat.stopped': '已停止。',
   'chat.streaming': '正在回答…',
   'chat.estimate': '约 {tokens} 个提示 tokens（花费 {cost}），另加回答。',
