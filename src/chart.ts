@@ -60,7 +60,8 @@ export function barChart(points: ChartPoint[]): BarChart {
   const ticks = [0, 0.5, 1].map((f) => ({ y: round(bottom - f * plotH), value: Math.round(max * f) }));
   const labels = points
     .map((p, i) => ({ i, x: round(PAD.left + i * slot + slot / 2), text: p.day.slice(5) }))
-    .filter(({ i }) => i === 0 || i === points.length - 1 || (points.length - 1 - i) % 7 === 0)
+    // Every 7th day back from the last; the first day too when it is not crowded against the next label.
+    .filter(({ i }) => (points.length - 1 - i) % 7 === 0 || (i === 0 && (points.length - 1) % 7 >= 4))
     .map(({ x, text }) => ({ x, text }));
   return { width: WIDTH, height: HEIGHT, top: PAD.top, bottom, left: PAD.left, right: WIDTH - PAD.right, max, bars, ticks, labels };
 }

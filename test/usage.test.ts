@@ -1,3 +1,4 @@
+import { barChart } from '../src/chart';
 import request from 'supertest';
 import { createCodes } from '../src/codes';
 import { csvCell } from '../src/csv';
@@ -293,5 +294,15 @@ describe('spend limits', () => {
     expect(res.status).toBe(403);
     expect((await m.agent.get('/tokens')).body.limits.per_message).toBeNull();
     expect(await csrfToken(m.agent, '/usage')).toBeTruthy();
+  });
+});
+
+describe('barChart', () => {
+  test.each([30, 7, 1, 12])('%i days: the last day is labelled and no two labels crowd each other', (days) => {
+    const points = Array.from({ length: days }, (_, i) => ({ day: `2026-11-${String(i + 1).padStart(2, '0')}`, value: i }));
+    const chart = barChart(points);
+    expect(chart.labels.at(-1)!.text).toBe(points.at(-1)!.day.slice(5));
+    const slot = (chart.right - chart.left) / days;
+    for (let i = 1; i < chart.labels.length; i++) expect(chart.labels[i]!.x - chart.labels[i - 1]!.x).toBeGreaterThanOrEqual(4 * slot - 0.5);
   });
 });
