@@ -139,15 +139,22 @@ export function historyFor(raw: Raw, conversationId: number, mode: TurnMode, tex
   return history;
 }
 
+/** The id of the conversation's last message (0 for none): what a turn's history was read at. */
+export function lastMessageId(raw: Raw, conversationId: number): number {
+  return raw.prepare('SELECT coalesce(max(id), 0) FROM messages WHERE conversation_id = ?').pluck().get(conversationId) as number;
+}
+
 /**
  * Stores a turn once its hold is taken, in one transaction: the user's message (Send), or the
  * last answer removed (Retry) and the last question rewritten (Edit); then an empty answer to
- * stream into. Undefined when another answer in the conversation is still streaming.
+ * stream into. Undefined, changing nothing, when the conversation is not as the turn's history
+ * read it (`basis`, from lastMessageId: an Undo or Clear while the turn waited for the model) or
+ * another answer in it is still streaming.
  */
-export function addTurn(raw: Raw, conversationId: number, mode: TurnMode, text: string, model: string, holdId: number | null) {
+export function addTurn(raw: Raw, conversationId: number, mode: TurnMode, text: string, model: string, holdId: number | null, basis: number) {
   return raw.transaction(() => {
     const list = messagesOf(raw, conversationId);
-    if (list.some((m) => m.status === 'streaming')) return undefined;
+    if ((list.at(-1)?.id ?? 0) !== basis || list.some((m) => m.status === 'streaming')) return undefined;
     const insert = raw.prepare(`INSERT INTO messages (conversation_id, role, content, status, model, hold_id) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`).pluck();
     const removed: number[] = [];
     if (mode !== 'send' && list.at(-1)?.role === 'assistant') {

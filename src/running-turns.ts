@@ -23,6 +23,12 @@ export class RunningTurns {
     return false;
   }
 
+  /** Whether any turn of the user is running or waiting for the model in the conversation. */
+  busy(userId: number, conversationId: number): boolean {
+    for (const turn of this.turns) if (turn.userId === userId && turn.conversationId === conversationId) return true;
+    return false;
+  }
+
   /** Stops every turn of the user (they were disabled): each is charged as a Stop is. */
   stopAll(userId: number): void {
     for (const turn of this.turns) if (turn.userId === userId) turn.controller.abort();

@@ -29,10 +29,20 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const catalog = loadModels(config.modelsFile); // a bad file stops start-up before anything else
   loadEncodings(); // ~100 ms each, paid here rather than by the first chat turn
   let rolling = false;
+  // Timers: a busy or failing database is logged and tried again next time, never a crash.
+  const guarded = (what: string, fn: () => void) => () => {
+    try {
+      fn();
+    } catch (err) {
+      logger.error({ err }, `${what} failed; trying again at the next tick`);
+    }
+  };
   const sweep = () => {
-    const recovered = recoverHolds(database.raw, config.holdRecoveryMs, liveHolds);
-    recoverMessages(database.raw);
-    if (recovered.settled + recovered.released) logger.warn(recovered, 'recovered holds left by a crashed process');
+    guarded('hold recovery', () => {
+      const recovered = recoverHolds(database.raw, config.holdRecoveryMs, liveHolds);
+      recoverMessages(database.raw);
+      if (recovered.settled + recovered.released) logger.warn(recovered, 'recovered holds left by a crashed process');
+    })();
     if (rolling) return; // a first run over a large database can take longer than a minute
     rolling = true;
     rollUp(database.raw)
@@ -43,7 +53,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   sweep();
   const sweeper = setInterval(sweep, 60_000).unref();
   // Another process's sweep leaves this one's running turns alone while it hears of them.
-  const heart = setInterval(() => heartbeat(database.raw, liveHolds), HEARTBEAT_MS).unref();
+  const heart = setInterval(guarded('heartbeat', () => heartbeat(database.raw, liveHolds)), HEARTBEAT_MS).unref();
   const sessions = openSessionStore(config);
   const upstream = createUpstream({
     apiKey: config.openaiApiKey, baseURL: config.openaiBaseUrl, timeoutMs: config.upstreamTimeoutMs, demoDelayMs: config.demoDelayMs,

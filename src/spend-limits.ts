@@ -25,8 +25,18 @@ export function startOfUtcDay(now = new Date()): string {
   return `${now.toISOString().slice(0, 10)}T00:00:00.000Z`;
 }
 
+// Read inside every reserve's write transaction (spendAllowance): prepared once per connection.
+const prepared = new WeakMap<Raw, Map<string, SqliteDatabase.Statement>>();
+function statement(raw: Raw, sql: string): SqliteDatabase.Statement {
+  let byText = prepared.get(raw);
+  if (!byText) prepared.set(raw, (byText = new Map()));
+  let s = byText.get(sql);
+  if (!s) byText.set(sql, (s = raw.prepare(sql)));
+  return s;
+}
+
 export function getSpendLimits(raw: Raw, userId: number): SpendLimits {
-  const row = raw.prepare('SELECT per_message AS perMessage, per_day AS perDay FROM spend_limits WHERE user_id = ?').get(userId) as
+  const row = statement(raw, 'SELECT per_message AS perMessage, per_day AS perDay FROM spend_limits WHERE user_id = ?').get(userId) as
     | SpendLimits
     | undefined;
   return row ?? { perMessage: null, perDay: null };
@@ -44,13 +54,9 @@ export function setSpendLimits(raw: Raw, userId: number, limits: SpendLimits): v
 
 /** Balance tokens charged today (UTC) for turns that ended today, plus what turns in flight hold. */
 export function spentToday(raw: Raw, userId: number, now = new Date()): number {
-  return raw
-    .prepare(
-      `SELECT (SELECT coalesce(sum(charge), 0) FROM holds WHERE user_id = @userId AND closed_at >= @since)
-            + (SELECT coalesce(sum(amount), 0) FROM holds WHERE state = 'held' AND user_id = @userId)`,
-    )
-    .pluck()
-    .get({ userId, since: startOfUtcDay(now) }) as number;
+  const sql = `SELECT (SELECT coalesce(sum(charge), 0) FROM holds WHERE user_id = @userId AND closed_at >= @since)
+    + (SELECT coalesce(sum(amount), 0) FROM holds WHERE state = 'held' AND user_id = @userId) AS spent`;
+  return (statement(raw, sql).get({ userId, since: startOfUtcDay(now) }) as { spent: number }).spent;
 }
 
 /** Whether a turn that may cost `estimate` balance tokens is within the user's limits. */

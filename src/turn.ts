@@ -3,7 +3,7 @@
 // recording what was delivered -> settle to the real usage (or release when nothing came).
 // Routes only render the events; every rule about money and history lives here.
 import type SqliteDatabase from 'better-sqlite3';
-import { addTurn, finishMessage, findMessageByHold, historyFor, type Conversation, type Message, type Settings, type TurnMode } from './chat';
+import { addTurn, finishMessage, findMessageByHold, historyFor, lastMessageId, type Conversation, type Message, type Settings, type TurnMode } from './chat';
 import { balanceOf, recordDelivered, release, reserve, settleOrRead } from './ledger';
 import type { Logger } from './log';
 import { priceOf, type ModelInfo } from './models';
@@ -47,7 +47,7 @@ export interface TurnInput {
 export type Refusal =
   | { reason: 'insufficient'; missing: number; balance: number }
   | { reason: 'per_message' | 'per_day'; limit: number; spent: number; estimate: number }
-  | { reason: 'busy' | 'queue_full' | 'too_long' | 'aborted' | 'nothing' | 'answering' };
+  | { reason: 'busy' | 'queue_full' | 'too_long' | 'aborted' | 'nothing' | 'answering' | 'changed' };
 
 export type TurnEvent =
   | { type: 'queued'; position: number }
@@ -95,6 +95,7 @@ export async function runTurn(deps: TurnDeps, input: TurnInput, emit: (event: Tu
   // Nothing is changed before the hold is taken: a refused Retry or Edit leaves the transcript as it was.
   const history = historyFor(raw, input.conversation.id, input.mode, input.text);
   if (!history) return refused({ reason: 'nothing' });
+  const basis = lastMessageId(raw, input.conversation.id); // the turn is stored only if nothing changed since
   const wanted = input.settings.maxTokens ?? DEFAULT_MAX_TOKENS;
   // The provider may count more than the models file says fits (a smaller real window): on
   // request, the older half of the history is left out before fitting the rest.
@@ -119,10 +120,16 @@ export async function runTurn(deps: TurnDeps, input: TurnInput, emit: (event: Tu
     if (held.status === 'duplicate') return { status: 'duplicate', message: findMessageByHold(raw, held.hold.id), balance: held.balance };
     holdId = held.hold.id;
     liveHolds.add(holdId);
-    const stored = addTurn(raw, input.conversation.id, input.mode, input.text, model.id, holdId);
+    let stored;
+    try {
+      stored = addTurn(raw, input.conversation.id, input.mode, input.text, model.id, holdId, basis);
+    } catch (err) {
+      await release(raw, holdId); // never leave a hold behind a turn that could not be stored
+      throw err;
+    }
     if (!stored) {
       await release(raw, holdId);
-      return refused({ reason: 'busy' });
+      return refused({ reason: 'changed' });
     }
     emit({ type: 'start', user: stored.user, assistant: stored.assistant, dropped: prompt.dropped, removed: stored.removed, mode: input.mode });
     const turn = { ...prompt, holdId, maxTokens: held.hold.maxCompletion, requested: wanted, assistant: stored.assistant };
@@ -141,7 +148,7 @@ function overLimit(raw: Raw, userId: number, model: ModelInfo, promptTokens: num
   const estimate = priceOf(model, promptTokens, 1);
   const verdict = checkSpendLimits(raw, userId, estimate);
   // Read again after the reserve: a turn that ended in between can have made room. Rare; try again.
-  if (verdict.ok) return refused({ reason: 'busy' });
+  if (verdict.ok) return refused({ reason: 'changed' });
   return refused({ reason: verdict.reason, limit: verdict.limit, spent: verdict.spentToday ?? 0, estimate });
 }
 

@@ -711,6 +711,44 @@ describe('chat turns under the concurrency limits', () => {
   });
   afterAll(() => srv.close());
 
+  test('Undo and Clear wait for a turn queued for the model; a conversation changed under a queued turn refuses it and charges nothing', async () => {
+    const q = db(srv);
+    const other = await newUser(srv);
+    const user = await newUser(srv);
+    fake.script({ kind: 'stream', pieces: ['First', ' answer'] });
+    const firstTurn = await post(user, '/send', await composer(user, '/', 'First question'));
+    expect(firstTurn.status).toBe(200);
+    const [conversation] = q.conversations(user);
+    const before = q.balance(user);
+    const page = `/c/${conversation.id}`;
+
+    // Another user's answer holds the only model slot, so this user's Edit waits in the queue.
+    const g = gate();
+    fake.script({ kind: 'stream', pieces: ['busy', ' model'], gate: g, gateAfter: 1 });
+    const calls = fake.requests.length;
+    const blocking = openStream(srv, other, await composer(other));
+    await g.reached;
+    const edit = openStream(srv, user, { ...(await composer(user, page, 'First question, edited')), conversation_id: String(conversation.id) });
+    await until('the edit to queue', () => edit.text.includes('in the queue'));
+
+    const { _csrf } = await composer(user, page);
+    for (const path of ['/undo', '/clear']) {
+      const res = await post(user, path, { _csrf, conversation_id: String(conversation.id) });
+      expect(res.status).toBe(409);
+      expect(res.text).toContain('An answer is still being written in this conversation.');
+    }
+    // What the registry cannot see (another server process clearing it) the turn itself checks.
+    srv.database.raw.prepare('DELETE FROM messages WHERE conversation_id = ?').run(conversation.id);
+    g.release();
+    await Promise.all([blocking.done, edit.done]);
+
+    expect(edit.text).toContain('The conversation or your balance changed while this message waited. Nothing was charged; send it again.');
+    expect(fake.requests.length).toBe(calls + 1); // the blocking answer only
+    expect(q.messages(conversation.id)).toEqual([]);
+    expect(q.balance(user)).toBe(before);
+    expect(q.holds(user).map((h) => h.state)).toEqual(['settled', 'released']);
+  });
+
   test('POST /send — a second turn while one runs is refused: 429 past the per-user cap, 409 in the same conversation', async () => {
     const q = db(srv);
     const user = await newUser(srv);

@@ -149,3 +149,24 @@ test('two processes taking turns rolling up one database count every turn once',
     await other.close();
   }
 });
+
+test('turns closed exactly at the mark or at midnight are counted once, before and after the mark passes them', () => {
+  addTurns(mulberry32(5), 300, 20 * DAY);
+  for (let i = 0; i < 5; i++) expect(rollUpStep(database.raw)).toBe(true);
+  const mark = rolledUntil(database.raw);
+  expect(mark).toMatch(/T00:00:00\.000Z$/); // steps end at UTC midnight
+  const later = (ms: number) => new Date(Date.parse(mark) + ms).toISOString();
+  const insert = database.raw.prepare(
+    `INSERT INTO holds (user_id, turn_key, model, amount, prompt_tokens, max_completion, prompt_rate, completion_rate, state, charge,
+       created_at, closed_at, used_prompt_tokens, completion_tokens, source, outcome)
+     VALUES (?, ?, 'demo', 1000, 10, 10, 1, 1, 'settled', 77, ?, ?, 7, 70, 'reported', 'ok')`,
+  );
+  // At the mark itself, just before and at the next midnight, and at the one after.
+  for (const at of [later(0), later(DAY - 1), later(DAY), later(2 * DAY)]) insert.run(users[0], `edge-${at}`, at, at);
+  expectReportsToAddUp();
+  expect(rollUpStep(database.raw)).toBe(true); // the mark moves one day: past two of them, onto the third
+  expect(rolledUntil(database.raw)).toBe(later(DAY));
+  expectReportsToAddUp();
+  expect(rollUpStep(database.raw)).toBe(true);
+  expectReportsToAddUp();
+});

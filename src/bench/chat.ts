@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { addTurn, createConversation, finishMessage } from '../chat';
+import { addTurn, createConversation, finishMessage, lastMessageId } from '../chat';
 import { loadConfig } from '../config';
 import { createLogger } from '../log';
 import { startServer } from '../server';
@@ -102,7 +102,7 @@ const ANSWER = `Here is how it works:\n\n1. The prompt is counted.\n2. The balan
 async function pageServerTime(client: Client, raw: import('better-sqlite3').Database, userId: number) {
   const conversation = createConversation(raw, userId, 'Bench: 100 turns', { systemPrompt: '', model: 'demo', temperature: null, maxTokens: null });
   for (let i = 0; i < 100; i++) {
-    const { assistant } = addTurn(raw, conversation.id, 'send', `Question ${i}: how are tokens counted and charged?`, 'demo', null)!;
+    const { assistant } = addTurn(raw, conversation.id, 'send', `Question ${i}: how are tokens counted and charged?`, 'demo', null, lastMessageId(raw, conversation.id))!;
     finishMessage(raw, assistant.id, { content: `${ANSWER}\n\nAnswer number ${i}.`, status: 'done', promptTokens: 100, completionTokens: 80, charge: 180, source: 'reported' });
   }
   const times: number[] = [];

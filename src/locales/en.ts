@@ -107,6 +107,7 @@ export const en = {
   'chat.refused.too_long': 'This message is too long for the model\'s context window. Shorten it or pick a model with a larger window.',
   'chat.refused.aborted': 'Cancelled before it started; nothing was charged.',
   'chat.refused.nothing': 'There is no message to answer again yet.',
+  'chat.refused.changed': 'The conversation or your balance changed while this message waited. Nothing was charged; send it again.',
   'chat.refused.answering': 'An answer is still being written in this conversation. Wait for it, or press Stop.',
   'chat.error.auth': 'The model API refused the server\'s key. Tell an administrator; nothing was charged.',
   'chat.error.rate_limit': 'The model API is rate-limiting requests. Retry in a minute.',

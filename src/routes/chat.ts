@@ -71,7 +71,8 @@ export function chatRoutes(services: Services): Router {
   const edit = (change: (raw: typeof services.database.raw, conversationId: number) => boolean) =>
     (req: Request, res: Response, conversation: Conversation | undefined) => {
       if (!conversation) return isHtmx(req) ? renderPage(req, res, 'transcript', { messages: [] }) : res.redirect(303, '/');
-      if (change(raw, conversation.id)) return afterEdit(req, res, conversation);
+      // A turn waiting for the model has no streaming message yet; the registry knows it.
+      if (!services.running.busy(req.user!.id, conversation.id) && change(raw, conversation.id)) return afterEdit(req, res, conversation);
       const notice = res.locals.t('chat.refused.answering');
       if (isHtmx(req)) return renderPage(req, res, 'transcript', { ...chatView(services, req, res, conversation), notice }, 409);
       renderChat(services, req, res, conversation, { notice }, 409);

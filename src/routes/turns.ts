@@ -20,7 +20,7 @@ import { signedIn } from './guards';
 type Raw = SqliteDatabase.Database;
 
 const REFUSAL_STATUS: Record<Refusal['reason'], number> = {
-  insufficient: 402, per_message: 422, per_day: 422, too_long: 422, nothing: 422, answering: 409, busy: 429, queue_full: 503, aborted: 499,
+  insufficient: 402, per_message: 422, per_day: 422, too_long: 422, nothing: 422, answering: 409, changed: 409, busy: 429, queue_full: 503, aborted: 499,
 };
 
 function conversationOfTurn(raw: Raw, userId: number, turnKey: string): Conversation | undefined {
