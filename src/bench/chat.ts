@@ -69,7 +69,7 @@ export async function benchChat(): Promise<Record<string, number>> {
     const home = await (await client.request('/')).text();
     const lags: number[] = [];
     for (let turn = 0; turn < 3; turn++) {
-      const res = await client.form('/send', { _csrf: field(home, '_csrf'), turn_key: `bench-turn-${turn}`, message: 'go', model: 'demo' }, {
+      const res = await client.form('/send', { _csrf: field(home, '_csrf'), turn_key: `bench-turn-${turn}`, message: 'go', model: 'gpt-4o-mini' }, {
         'HX-Request': 'true', Accept: 'text/html, text/event-stream',
       });
       const decoder = new TextDecoder();
