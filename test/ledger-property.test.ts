@@ -4,16 +4,8 @@ import type { Database } from '../src/db';
 import { balanceOf, grant, LedgerError, openAccount, recordDelivered, recoverHolds, release, reserve, settle, type Hold } from '../src/ledger';
 import { verifyLedger } from '../src/ledger-verify';
 import { loadModels, type ModelInfo } from '../src/models';
-import { openTempDatabase } from './helpers';
+import { mulberry32, openTempDatabase } from './helpers';
 
-function mulberry32(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const demo = loadModels().find('demo')!;
 const MODELS: ModelInfo[] = [demo, { ...demo, id: 'odd', promptRate: 1_333_333, completionRate: 2_750_001 }];

@@ -2,6 +2,7 @@
 // tiktoken" (its printed outputs, which it checked against usage.prompt_tokens of the API), or
 // from tiktoken itself on strings short enough to encode directly.
 import { get_encoding } from 'tiktoken';
+import { mulberry32 } from './helpers';
 import {
   CompletionCounter,
   countPromptTokens,
@@ -19,14 +20,10 @@ const tiktoken = { cl100k_base: get_encoding('cl100k_base'), o200k_base: get_enc
 const direct = (text: string, encoding: EncodingName) => tiktoken[encoding].encode_ordinary(text).length;
 afterAll(() => Object.values(tiktoken).forEach((enc) => enc.free()));
 
-// A deterministic generator (mulberry32), so a failure can be replayed.
+// A deterministic generator, so a failure can be replayed: random(seed)(n) is an integer in [0, n).
 function random(seed: number): (n: number) => number {
-  return (n) => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return (((t ^ (t >>> 14)) >>> 0) % n);
-  };
+  const next = mulberry32(seed);
+  return (n) => Math.floor(next() * n);
 }
 
 

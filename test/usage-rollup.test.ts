@@ -6,16 +6,8 @@ import { migrate, openDatabase, type Database } from '../src/db';
 import { verifyLedger } from '../src/ledger-verify';
 import { dailyUsage, periodTotals, summary, topUsers } from '../src/usage-report';
 import { ROLLUP_LAG_MS, rolledUntil, rollUp, rollUpStep } from '../src/usage-rollup';
-import { openTempDatabase } from './helpers';
+import { mulberry32, openTempDatabase } from './helpers';
 
-function mulberry32(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const DAY = 86_400_000;
 let temp: ReturnType<typeof openTempDatabase>;
