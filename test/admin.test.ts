@@ -151,7 +151,7 @@ describe('users', () => {
     expect(res.status).toBe(303);
     expect((await admin.agent.get(res.headers.location)).text).toContain('tobedisabled is disabled; their sessions have ended.');
     expect((await m.agent.get('/tokens')).status).toBe(401);
-    expect((await m.agent.get('/usage')).headers.location).toBe('/login');
+    expect((await m.agent.get('/usage')).headers.location).toBe('/login?next=%2Fusage');
     expect((await login(srv.agent(), 'tobedisabled')).status).toBe(401);
     expect(lastAudit()).toMatchObject({ actor: admin.id, action: 'disable', target: m.id });
     expect((await adminPost(admin.agent, `/admin/users/${m.id}/enable`, {})).status).toBe(303);

@@ -180,6 +180,27 @@ describe('registration, sign-in and sign-out', () => {
     expect((await agent.get('/login')).text).not.toContain('Signed in as');
   });
 
+  test('a page asked for while signed out comes back after signing in; the return address stays on this site', async () => {
+    await register(srv.agent(), 'returner');
+    const agent = srv.agent();
+    const asked = await agent.get('/usage/ledger?kind=grant');
+    expect(asked.headers.location).toBe('/login?next=%2Fusage%2Fledger%3Fkind%3Dgrant');
+    const page = await agent.get(asked.headers.location);
+    expect(page.text).toContain('<input type="hidden" name="next" value="/usage/ledger?kind=grant">');
+    const _csrf = csrfFrom(page.text);
+    const wrong = await agent.post('/login').type('form').send({ _csrf, username: 'returner', password: 'not it at all', next: '/usage/ledger?kind=grant' });
+    expect(wrong.status).toBe(401);
+    expect(wrong.text).toContain('name="next" value="/usage/ledger?kind=grant"'); // kept for the next try
+    const ok = await agent.post('/login').type('form').send({ _csrf, username: 'returner', password: 'correct horse battery', next: '/usage/ledger?kind=grant' });
+    expect(ok.headers.location).toBe('/usage/ledger?kind=grant');
+    for (const next of ['//evil.example', 'https://evil.example/', '/\\evil.example']) {
+      const other = srv.agent();
+      const form = csrfFrom((await other.get('/login')).text);
+      const res = await other.post('/login').type('form').send({ _csrf: form, username: 'returner', password: 'correct horse battery', next });
+      expect(res.headers.location).toBe('/');
+    }
+  });
+
   test('POST /login — repeated failures for one username are throttled with 429', async () => {
     await register(srv.agent(), 'frank');
     for (let i = 0; i < 5; i++) expect((await login(srv.agent(), 'frank', 'wrong password')).status).toBe(401);

@@ -7,6 +7,7 @@ import { SESSION_COOKIE } from '../sessions';
 import { authThrottles } from '../throttle';
 import { authenticate, createUser, UserInputError, type User } from '../users';
 import { renderPage } from '../views';
+import { safeReturnPath } from './home';
 
 function publicUser(user: User) {
   return { id: user.id, username: user.username, role: user.role };
@@ -44,11 +45,12 @@ export function authRoutes({ config, database, hasher }: Services): Router {
   const { db } = database;
   const throttle = authThrottles(config);
   const redirectIfSignedIn = (req: Request, res: Response, next: () => void) =>
-    req.user ? res.redirect(303, '/') : next();
+    req.user ? res.redirect(303, safeReturnPath(req.query.next)) : next();
 
   router.get('/login', redirectIfSignedIn, (req, res) => {
     const notice = res.locals.sessionEnded ? res.locals.t('session.expired') : undefined;
-    renderPage(req, res, 'login', { title: res.locals.t('login.title'), notice });
+    const next = safeReturnPath(req.query.next);
+    renderPage(req, res, 'login', { title: res.locals.t('login.title'), notice, next: next === '/' ? undefined : next });
   });
 
   router.post('/login', throttle.perIp, throttle.perUsername, async (req, res) => {
@@ -57,12 +59,13 @@ export function authRoutes({ config, database, hasher }: Services): Router {
     if (!result.ok) {
       const key = result.reason === 'disabled' ? 'login.disabled' : 'login.invalid';
       if (wantsJson(req)) throw new HttpError(401, key);
-      const data = { title: res.locals.t('login.title'), username: formText(username), formError: res.locals.t(key) };
+      const next = safeReturnPath(req.body?.next);
+      const data = { title: res.locals.t('login.title'), username: formText(username), formError: res.locals.t(key), next: next === '/' ? undefined : next };
       return renderPage(req, res, 'login', data, 401);
     }
     await signIn(req, result.user);
     if (wantsJson(req)) return res.json({ user: publicUser(result.user) });
-    res.redirect(303, '/');
+    res.redirect(303, safeReturnPath(req.body?.next));
   });
 
   router.get('/register', redirectIfSignedIn, (req, res) => {

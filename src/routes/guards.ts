@@ -14,7 +14,8 @@ export const signedIn: RequestHandler = (req, res, next) => {
   if (req.user) return next();
   if (isHtmx(req)) return res.status(401).set('HX-Redirect', '/login').end();
   if (wantsJson(req)) return unauthorized(req, res, next);
-  res.redirect(303, '/login');
+  // A page asked for comes back after signing in (a form's address has nothing to GET).
+  res.redirect(303, req.method === 'GET' && req.originalUrl !== '/' ? `/login?next=${encodeURIComponent(req.originalUrl)}` : '/login');
 };
 
 /** For JSON endpoints, whatever the client accepts. */
