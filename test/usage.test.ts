@@ -165,7 +165,7 @@ describe('the Usage page, dashboard and ledger', () => {
     const signedOut = await request(srv.url).get('/dashboard').set('HX-Request', 'true');
     expect(signedOut.status).toBe(401);
     expect(signedOut.headers['hx-redirect']).toBe('/login');
-    expect((await request(srv.url).get('/usage')).headers.location).toBe('/login');
+    expect((await request(srv.url).get('/usage')).headers.location).toBe('/login?next=%2Fusage');
   });
 
   test('GET /usage/ledger lists grants, redemptions and charges linked to their message; filters by kind and date', async () => {
