@@ -202,24 +202,29 @@ export function finishMessage(raw: Raw, messageId: number, o: Outcome): void {
     });
 }
 
-/** Removes the last question and its answer; false (nothing changed) while an answer is streaming. */
-export function undoLastTurn(raw: Raw, conversationId: number): boolean {
+/**
+ * Removes the last question and its answer, and gives the question back (as Gradio puts it back in
+ * the textbox); false, changing nothing, while an answer is streaming.
+ */
+export function undoLastTurn(raw: Raw, conversationId: number): { draft?: string } | false {
   return raw.transaction(() => {
     const list = messagesOf(raw, conversationId);
     if (list.some((m) => m.status === 'streaming')) return false;
     const del = raw.prepare('DELETE FROM messages WHERE id = ?');
     if (list.at(-1)?.role === 'assistant') del.run(list.pop()!.id);
-    if (list.at(-1)?.role === 'user') del.run(list.pop()!.id);
-    return true;
+    if (list.at(-1)?.role !== 'user') return {};
+    const question = list.pop()!;
+    del.run(question.id);
+    return { draft: question.content };
   })();
 }
 
-/** Removes every message; false (nothing changed) while an answer is streaming. */
-export function clearMessages(raw: Raw, conversationId: number): boolean {
+/** Removes every message; false, changing nothing, while an answer is streaming. */
+export function clearMessages(raw: Raw, conversationId: number): { draft?: string } | false {
   return raw.transaction(() => {
     if (messagesOf(raw, conversationId).some((m) => m.status === 'streaming')) return false;
     raw.prepare('DELETE FROM messages WHERE conversation_id = ?').run(conversationId);
-    return true;
+    return {};
   })();
 }
 

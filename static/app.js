@@ -51,4 +51,13 @@ function enhanceComposer(composer, message) {
     document.getElementById('transcript')?.lastElementChild?.scrollIntoView({ block: 'start' });
   });
   document.body.addEventListener('tokenchat:turn-settled', () => message.focus());
+
+  // Undo gives the question back, as Gradio does: the transcript it answers with carries it.
+  document.addEventListener('htmx:after:swap', () => {
+    const undone = document.getElementById('undone');
+    if (!undone) return;
+    message.value = undone.dataset.text;
+    undone.remove();
+    message.focus();
+  });
 }

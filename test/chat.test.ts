@@ -494,8 +494,16 @@ describe('chat turns against the model API', () => {
     ]);
 
     const csrf = (await composer(user, `/c/${id}`))._csrf;
+    // Undo gives the question back for the textbox: in the page without JavaScript, beside the transcript with htmx.
     const undo = await post(user, `/c/${id}/undo`, { _csrf: csrf }, false);
-    expect(undo.status).toBe(303);
+    expect(undo.status).toBe(200);
+    expect(undo.text).toMatch(/<textarea[^>]*id="message"[^>]*>Second question<\/textarea>/);
+    expect(q.messages(id).map((m) => m.content)).toEqual(['First question', DEFAULT_ANSWER]);
+    fake.script({ kind: 'stream', pieces: ['Third', ' answer'] });
+    await post(user, '/send', { ...(await composer(user, `/c/${id}`)), message: 'Third <question> & "more"' });
+    const undoHtmx = await post(user, '/undo', { _csrf: csrf, conversation_id: String(id) });
+    expect(undoHtmx.status).toBe(200);
+    expect(undoHtmx.text).toContain('<template id="undone" data-text="Third &lt;question&gt; &amp; &quot;more&quot;"></template>');
     expect(q.messages(id).map((m) => m.content)).toEqual(['First question', DEFAULT_ANSWER]);
 
     fake.script({ kind: 'stream', pieces: ['A better', ' answer'], usage: { prompt_tokens: 12, completion_tokens: 3 } });
@@ -504,7 +512,7 @@ describe('chat turns against the model API', () => {
     expect(retry.status).toBe(200);
     expect(fake.requests.at(-1)!.body.messages).toEqual([{ role: 'user', content: 'First question' }]);
     expect(q.messages(id).map((m) => m.content)).toEqual(['First question', 'A better answer']);
-    expect(q.usage(user).filter((u) => u.conversation_id === id)).toHaveLength(3);
+    expect(q.usage(user).filter((u) => u.conversation_id === id)).toHaveLength(4);
     expect(before - q.balance(user)).toBe(priceOf(MINI, 12, 3));
 
     const clear = await post(user, `/c/${id}/clear`, { _csrf: csrf }, false);
@@ -512,7 +520,7 @@ describe('chat turns against the model API', () => {
     expect(q.messages(id)).toEqual([]);
     const page = await user.agent.get(`/c/${id}`);
     expect(page.text).toContain('No messages yet.');
-    expect(q.usage(user)).toHaveLength(3); // what the turns cost stays on record
+    expect(q.usage(user)).toHaveLength(4); // what the turns cost stays on record
   });
 
   test('a context-length error offers Retry with less history, which sends the newer half only', async () => {
@@ -633,7 +641,8 @@ describe('chat turns against the model API', () => {
     const fields = { ...(await composer(user, `/c/${id}`)), message: '' };
 
     const undo = await post(user, action('undo'), fields, false);
-    expect(undo.status).toBe(303);
+    expect(undo.status).toBe(200); // the page, with the question back in the textbox
+    expect(undo.text).toContain('>Undo me</textarea>');
     expect(q.messages(id)).toEqual([]);
 
     await post(user, '/send', { ...(await composer(user, `/c/${id}`)), message: 'Clear me' });

@@ -68,11 +68,12 @@ export function chatRoutes(services: Services): Router {
   // written (409: Stop it first). The composer posts them with the conversation id in the form
   // (/undo, /clear; a new chat has none, and nothing to change); /c/:id/... is the same for links
   // and scripts.
-  const edit = (change: (raw: typeof services.database.raw, conversationId: number) => boolean) =>
+  const edit = (change: (raw: typeof services.database.raw, conversationId: number) => { draft?: string } | false) =>
     (req: Request, res: Response, conversation: Conversation | undefined) => {
       if (!conversation) return isHtmx(req) ? renderPage(req, res, 'transcript', { messages: [] }) : res.redirect(303, '/');
       // A turn waiting for the model has no streaming message yet; the registry knows it.
-      if (!services.running.busy(req.user!.id, conversation.id) && change(raw, conversation.id)) return afterEdit(req, res, conversation);
+      const done = !services.running.busy(req.user!.id, conversation.id) && change(raw, conversation.id);
+      if (done) return afterEdit(req, res, conversation, done.draft);
       const notice = res.locals.t('chat.refused.answering');
       if (isHtmx(req)) return renderPage(req, res, 'transcript', { ...chatView(services, req, res, conversation), notice }, 409);
       renderChat(services, req, res, conversation, { notice }, 409);
@@ -99,9 +100,11 @@ export function chatRoutes(services: Services): Router {
     res.type('html').send(res.locals.t('chat.estimate', { tokens: n(total), cost: n(priceOf(model, total, 0)) }));
   });
 
-  function afterEdit(req: Request, res: Response, conversation: Conversation) {
-    if (isHtmx(req)) return renderPage(req, res, 'transcript', chatView(services, req, res, conversation));
-    res.redirect(303, `/c/${conversation.id}`);
+  /** The transcript after Undo or Clear; Undo's question goes back into the textbox. */
+  function afterEdit(req: Request, res: Response, conversation: Conversation, draft?: string) {
+    if (isHtmx(req)) return renderPage(req, res, 'transcript', { ...chatView(services, req, res, conversation), undone: draft });
+    if (draft === undefined) return res.redirect(303, `/c/${conversation.id}`);
+    renderChat(services, req, res, conversation, { draft });
   }
 
   return router;

@@ -279,6 +279,17 @@ describe.each(VIEWPORTS)('chat page on $name', ({ name, options }) => {
     expect(await page.evaluate(() => (window as unknown as { __xss?: unknown }).__xss)).toBeUndefined();
     expect(await page.locator('#balance').isVisible()).toBe(true);
   });
+
+  step('Undo removes the last turn and puts its question back in the textbox', async () => {
+    const users = page.locator('#transcript article.msg-user .msg-body');
+    const before = await users.count();
+    const question = ((await users.last().textContent()) ?? '').trim();
+    expect(question).not.toBe('');
+    await press('#undo');
+    await page.waitForFunction((n) => document.querySelectorAll('#transcript article.msg-user').length === n - 1, before);
+    await page.waitForFunction((q) => (document.getElementById('message') as HTMLTextAreaElement).value.trim() === q, question);
+    expect(await page.locator('#undone').count()).toBe(0);
+  });
 });
 
 describe('every page on a phone', () => {
