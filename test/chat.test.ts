@@ -247,6 +247,33 @@ describe('chat turns against the model API', () => {
     expect(q.holds(user)).toHaveLength(1);
   });
 
+  test('a second tab (or a reload) polls an answer streaming elsewhere until it is done', async () => {
+    const user = await newUser(srv);
+    const stranger = await newUser(srv);
+    const g = gate();
+    fake.script({ kind: 'stream', pieces: ['Polled', ' answer'], gate: g, gateAfter: 1 });
+    const live = openStream(srv, user, await composer(user));
+    await g.reached;
+    await until('the turn to start', () => live.text.includes('id="conversation-id"'));
+    const id = conversationIdIn(live.text);
+    const answer = q.messages(id).find((m) => m.role === 'assistant')!;
+    const polling = `hx-get="/c/${id}/m/${answer.id}" hx-trigger="every 2s" hx-swap="outerHTML"`;
+    expect(live.text).not.toContain('every 2s'); // the streaming tab gets the text as it comes
+
+    expect((await user.agent.get(`/c/${id}`)).text).toContain(polling);
+    const meanwhile = await user.agent.get(`/c/${id}/m/${answer.id}`);
+    expect(meanwhile.status).toBe(200);
+    expect(meanwhile.text).toContain(polling);
+    expect((await stranger.agent.get(`/c/${id}/m/${answer.id}`)).status).toBe(404);
+    expect((await user.agent.get(`/c/${id}/m/999999`)).status).toBe(404);
+
+    g.release();
+    await live.done;
+    const done = await user.agent.get(`/c/${id}/m/${answer.id}`);
+    expect(done.text).toContain('Polled answer');
+    expect(done.text).not.toContain('every 2s');
+  });
+
   test('POST /send — closing the tab mid-stream settles like Stop', async () => {
     const user = await newUser(srv);
     const before = q.balance(user);

@@ -1,8 +1,9 @@
 // The chat page: conversations in a sidebar, the transcript, the composer. Turns themselves are
 // in routes/turns.ts.
 import { Router, type Request, type Response } from 'express';
+import type { Eta } from 'eta';
 import type { Services } from '../app';
-import { clearMessages, deleteConversation, findConversation, historyFor, listConversations, renameConversation, undoLastTurn, type Conversation } from '../chat';
+import { clearMessages, deleteConversation, findConversation, findMessage, historyFor, listConversations, renameConversation, undoLastTurn, type Conversation } from '../chat';
 import { InputError, parseSettings, parseTitle } from '../chat-input';
 import { HttpError } from '../http-error';
 import { countPromptTokens } from '../tokens';
@@ -10,7 +11,7 @@ import { priceOf } from '../models';
 import { withSystem } from '../turn';
 import { renderPage, isHtmx } from '../views';
 import { signedIn } from './guards';
-import { chatView } from './chat-view';
+import { chatView, messageView } from './chat-view';
 
 export function conversationParam(services: Services, req: Request): Conversation {
   return ownConversation(services, req, req.params.id);
@@ -43,6 +44,16 @@ export function chatRoutes(services: Services): Router {
 
   router.get('/', (req, res) => (req.user ? renderChat(services, req, res) : res.redirect(303, '/login')));
   router.get('/c/:id', signedIn, (req, res) => renderChat(services, req, res, conversationParam(services, req)));
+
+  // One message, for a page polling an answer that streams elsewhere (another tab, or before a reload).
+  router.get('/c/:id/m/:message', signedIn, (req, res) => {
+    const conversation = conversationParam(services, req);
+    const id = Number(req.params.message);
+    const message = Number.isSafeInteger(id) ? findMessage(raw, conversation.id, id) : undefined;
+    if (!message) throw new HttpError(404);
+    const eta = res.app.locals.views as Eta;
+    res.type('html').send(eta.render('partials/message', { ...res.locals, m: messageView(message, res.locals.t) }));
+  });
 
   router.get('/c', signedIn, (req, res) => {
     const q = typeof req.query.q === 'string' ? req.query.q.slice(0, 200) : '';

@@ -164,7 +164,7 @@ class TurnView {
       this.assistantId = event.assistant.id;
       // Send appends; Retry and Edit changed earlier messages, so the whole transcript is redrawn.
       const shown = event.mode === 'send' ? [event.user, event.assistant].filter((m) => m !== undefined) : messagesOf(this.raw, conversation.id);
-      const html = shown.map((m) => this.render('message', { m: messageView(m, this.t) })).join('');
+      const html = shown.map((m) => this.render('message', { m: messageView(m, this.t), live: true })).join('');
       const transcript = event.mode === 'send' ? html : partial('#transcript', 'innerHTML', html);
       const dropped = partial('#turn-status', 'innerHTML', event.dropped ? this.t('chat.dropped', { n: event.dropped }) : '');
       const sidebar = this.render('../pages/conversation-list', { conversations: listConversations(this.raw, conversation.userId), conversation, fullPage: false });

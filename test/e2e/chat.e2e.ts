@@ -290,6 +290,30 @@ describe.each(VIEWPORTS)('chat page on $name', ({ name, options }) => {
     await page.waitForFunction((q) => (document.getElementById('message') as HTMLTextAreaElement).value.trim() === q, question);
     expect(await page.locator('#undone').count()).toBe(0);
   });
+
+  step('a second tab shows an answer streaming in the first once it is done', async () => {
+    const g = gate();
+    upstream.script({ kind: 'stream', pieces: ['From', ' the', ' other', ' tab.'], gate: g, gateAfter: 1 });
+    const second = await context.newPage();
+    try {
+      await send('Answer me in two tabs');
+      await within(g.reached, 'the model was not called');
+      await second.goto(page.url());
+      // The second tab polls the answer that streams to the first.
+      expect(await second.locator('#transcript article.msg-assistant').last().getAttribute('hx-trigger')).toBe('every 2s');
+      g.release();
+      await second.waitForFunction(
+        () => Array.from(document.querySelectorAll('#transcript article.msg-assistant')).pop()?.textContent?.includes('From the other tab.') === true,
+        undefined,
+        { timeout: WAIT },
+      );
+      expect(await second.locator('#transcript article.msg-assistant').last().getAttribute('hx-trigger')).toBeNull();
+    } finally {
+      g.release();
+      await second.close();
+    }
+    await settled();
+  });
 });
 
 describe('every page on a phone', () => {
