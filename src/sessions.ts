@@ -17,6 +17,8 @@ declare module 'express-session' {
     epoch: number;
     /** When the user signed in (ms); the absolute lifetime counts from here. */
     signedInAt: number;
+    /** Without JavaScript, the question Undo removed, for the textbox of the page it redirects to. */
+    undone?: { conversationId: number; text: string };
   }
 }
 

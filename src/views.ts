@@ -25,3 +25,6 @@ export function renderPage(req: Request, res: Response, name: string, data: Reco
   if (typeof res.locals.startedAt === 'number') res.set('Server-Timing', `app;dur=${(performance.now() - res.locals.startedAt).toFixed(1)}`);
   res.status(status).type('html').send(html);
 }
+
+/** Text for HTML, escaped by hand where no template renders it (SSE partials, one-line notices). */
+export const escapeText = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);

@@ -265,6 +265,9 @@ describe('chat turns against the model API', () => {
     expect(meanwhile.status).toBe(200);
     expect(meanwhile.text).toContain(polling);
     expect((await stranger.agent.get(`/c/${id}/m/${answer.id}`)).status).toBe(404);
+    // A minute on (a crash may have left it; recovery resolves it), every 10 s.
+    srv.database.raw.prepare('UPDATE messages SET created_at = ? WHERE id = ?').run(new Date(Date.now() - 120_000).toISOString(), answer.id);
+    expect((await user.agent.get(`/c/${id}/m/${answer.id}`)).text).toContain('hx-trigger="every 10s"');
     expect((await user.agent.get(`/c/${id}/m/999999`)).status).toBe(404);
 
     g.release();
@@ -523,8 +526,10 @@ describe('chat turns against the model API', () => {
     const csrf = (await composer(user, `/c/${id}`))._csrf;
     // Undo gives the question back for the textbox: in the page without JavaScript, beside the transcript with htmx.
     const undo = await post(user, `/c/${id}/undo`, { _csrf: csrf }, false);
-    expect(undo.status).toBe(200);
-    expect(undo.text).toMatch(/<textarea[^>]*id="message"[^>]*>Second question<\/textarea>/);
+    expect(undo.status).toBe(303); // a reload of the page it leads to must not undo again
+    const afterUndo = await user.agent.get(undo.headers.location);
+    expect(afterUndo.text).toMatch(/<textarea[^>]*id="message"[^>]*>Second question<\/textarea>/);
+    expect((await user.agent.get(undo.headers.location)).text).toMatch(/<textarea[^>]*id="message"[^>]*><\/textarea>/); // once
     expect(q.messages(id).map((m) => m.content)).toEqual(['First question', DEFAULT_ANSWER]);
     fake.script({ kind: 'stream', pieces: ['Third', ' answer'] });
     await post(user, '/send', { ...(await composer(user, `/c/${id}`)), message: 'Third <question> & "more"' });
@@ -668,8 +673,8 @@ describe('chat turns against the model API', () => {
     const fields = { ...(await composer(user, `/c/${id}`)), message: '' };
 
     const undo = await post(user, action('undo'), fields, false);
-    expect(undo.status).toBe(200); // the page, with the question back in the textbox
-    expect(undo.text).toContain('>Undo me</textarea>');
+    expect(undo.status).toBe(303);
+    expect((await user.agent.get(undo.headers.location)).text).toContain('>Undo me</textarea>'); // back in the textbox
     expect(q.messages(id)).toEqual([]);
 
     await post(user, '/send', { ...(await composer(user, `/c/${id}`)), message: 'Clear me' });
@@ -812,6 +817,9 @@ describe('chat turns under the concurrency limits', () => {
     for (const refused of [undo, clear]) {
       expect(refused.status).toBe(409);
       expect(refused.text).toContain('An answer is still being written in this conversation.');
+      // Beside the composer: redrawing the transcript would empty the answer streaming into it.
+      expect(refused.headers['hx-retarget']).toBe('#turn-status');
+      expect(refused.text).not.toContain('<article');
     }
     expect(fake.requests.length).toBe(calls);
     expect(q.messages(conversationId).map((m) => m.role)).toEqual(['user', 'assistant']);

@@ -9,7 +9,7 @@ import { HttpError } from '../http-error';
 import { countPromptTokens } from '../tokens';
 import { priceOf } from '../models';
 import { withSystem } from '../turn';
-import { renderPage, isHtmx } from '../views';
+import { escapeText, renderPage, isHtmx } from '../views';
 import { signedIn } from './guards';
 import { chatView, messageView } from './chat-view';
 
@@ -43,7 +43,13 @@ export function chatRoutes(services: Services): Router {
   const { raw } = services.database;
 
   router.get('/', (req, res) => (req.user ? renderChat(services, req, res) : res.redirect(303, '/login')));
-  router.get('/c/:id', signedIn, (req, res) => renderChat(services, req, res, conversationParam(services, req)));
+  router.get('/c/:id', signedIn, (req, res) => {
+    const conversation = conversationParam(services, req);
+    // Undo without JavaScript redirects here with the question it removed, shown once.
+    const undone = req.session.undone;
+    if (undone) delete req.session.undone;
+    renderChat(services, req, res, conversation, undone?.conversationId === conversation.id ? { draft: undone.text } : {});
+  });
 
   // One message, for a page polling an answer that streams elsewhere (another tab, or before a reload).
   router.get('/c/:id/m/:message', signedIn, (req, res) => {
@@ -86,7 +92,8 @@ export function chatRoutes(services: Services): Router {
       const done = !services.running.busy(req.user!.id, conversation.id) && change(raw, conversation.id);
       if (done) return afterEdit(req, res, conversation, done.draft);
       const notice = res.locals.t('chat.refused.answering');
-      if (isHtmx(req)) return renderPage(req, res, 'transcript', { ...chatView(services, req, res, conversation), notice }, 409);
+      // The notice alone, beside the composer: redrawing the transcript would empty the answer streaming into it.
+      if (isHtmx(req)) return res.status(409).set({ 'HX-Retarget': '#turn-status', 'HX-Reswap': 'innerHTML' }).type('html').send(escapeText(notice));
       renderChat(services, req, res, conversation, { notice }, 409);
     };
   const undo = edit(undoLastTurn);
@@ -114,8 +121,8 @@ export function chatRoutes(services: Services): Router {
   /** The transcript after Undo or Clear; Undo's question goes back into the textbox. */
   function afterEdit(req: Request, res: Response, conversation: Conversation, draft?: string) {
     if (isHtmx(req)) return renderPage(req, res, 'transcript', { ...chatView(services, req, res, conversation), undone: draft });
-    if (draft === undefined) return res.redirect(303, `/c/${conversation.id}`);
-    renderChat(services, req, res, conversation, { draft });
+    if (draft !== undefined) req.session.undone = { conversationId: conversation.id, text: draft };
+    res.redirect(303, `/c/${conversation.id}`);
   }
 
   return router;

@@ -12,7 +12,7 @@ import { findHold } from '../ledger';
 import type { Translate } from '../i18n';
 import { EventStream, partial } from '../sse';
 import { runTurn, type Refusal, type TurnDeps, type TurnEvent, type TurnResult } from '../turn';
-import { isHtmx } from '../views';
+import { escapeText, isHtmx } from '../views';
 import { optionalConversationInBody, renderChat } from './chat';
 import { messageView, newTurnKey } from './chat-view';
 import { signedIn } from './guards';
@@ -203,4 +203,4 @@ class TurnView {
   }
 }
 
-const escapeText = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
