@@ -6,7 +6,6 @@ import { verifyLedger } from '../src/ledger-verify';
 import { loadModels, type ModelInfo } from '../src/models';
 import { mulberry32, openTempDatabase } from './helpers';
 
-
 const demo = loadModels().find('demo')!;
 const MODELS: ModelInfo[] = [demo, { ...demo, id: 'odd', promptRate: 1_333_333, completionRate: 2_750_001 }];
 

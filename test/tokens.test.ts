@@ -26,7 +26,6 @@ function random(seed: number): (n: number) => number {
   return (n) => Math.floor(next() * n);
 }
 
-
 const WEATHER_TOOLS = [
   {
     type: 'function',

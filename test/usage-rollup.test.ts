@@ -8,7 +8,6 @@ import { dailyUsage, periodTotals, summary, topUsers } from '../src/usage-report
 import { ROLLUP_LAG_MS, rolledUntil, rollUp, rollUpStep } from '../src/usage-rollup';
 import { mulberry32, openTempDatabase } from './helpers';
 
-
 const DAY = 86_400_000;
 let temp: ReturnType<typeof openTempDatabase>;
 let database: Database;
