@@ -313,5 +313,13 @@ describe('system usage and the audit log', () => {
     const res = await admin.agent.get('/admin/codes').set('Accept-Language', 'zh-CN');
     expect(res.text).toContain('创建一批兑换码');
     expect((await admin.agent.get('/admin/usage').set('Accept-Language', 'zh-CN')).text).toContain('当前生效的模型和费率');
+    // Audit details in the reader's language, numbers with separators.
+    const m = await member(srv, 'auditsubject');
+    const grant = await adminPost(admin.agent, `/admin/users/${m.id}/grant`, { direction: 'grant', amount: '12345', note: '奖励' }, `/admin/users/${m.id}`);
+    expect(grant.status).toBe(303);
+    const zh = (await admin.agent.get('/admin/audit').set('Accept-Language', 'zh-CN')).text;
+    expect(zh).toContain('<td>数量: 12,345, 备注: 奖励, 余额: 14,345</td>');
+    const en = (await admin.agent.get('/admin/audit').set('Accept-Language', 'en')).text;
+    expect(en).toContain('<td>amount: 12,345, note: 奖励, balance: 14,345</td>');
   });
 });
