@@ -374,7 +374,7 @@ export function heartbeat(raw: Raw, live: ReadonlySet<number>): void {
 }
 
 /** The holds still open and not heard of for `olderThanMs`: left by a process that died. */
-export function staleHolds(raw: Raw, olderThanMs: number): number[] {
+function staleHolds(raw: Raw, olderThanMs: number): number[] {
   return stmts(raw).stale.all(new Date(Date.now() - olderThanMs).toISOString()) as number[];
 }
 
@@ -387,16 +387,14 @@ export function recoverHolds(raw: Raw, olderThanMs: number, live: ReadonlySet<nu
   // `live`: holds of turns this process is still running (it may not have marked them alive yet).
   const ids = staleHolds(raw, olderThanMs).filter((id) => !live.has(id));
   const result = { settled: 0, released: 0 };
-  for (const id of ids) {
-    raw
-      .transaction(() => {
-        const hold = stmts(raw).holdById.get(id) as HoldRow | undefined;
-        if (!hold || hold.state !== 'held') return; // another process got there first
-        const usage: Usage = { promptTokens: hold.promptTokens, completionTokens: hold.delivered, source: 'estimated', outcome: 'recovered' };
-        closeHold(raw, hold, usage, hold.delivered > 0 ? 'settle' : 'release');
-        result[hold.delivered > 0 ? 'settled' : 'released']++;
-      })
-      .immediate();
-  }
+  // One transaction per hold, so a long sweep never holds the write lock for long; the wrapper is made once.
+  const recoverOne = raw.transaction((id: number) => {
+    const hold = stmts(raw).holdById.get(id) as HoldRow | undefined;
+    if (!hold || hold.state !== 'held') return; // another process got there first
+    const usage: Usage = { promptTokens: hold.promptTokens, completionTokens: hold.delivered, source: 'estimated', outcome: 'recovered' };
+    closeHold(raw, hold, usage, hold.delivered > 0 ? 'settle' : 'release');
+    result[hold.delivered > 0 ? 'settled' : 'released']++;
+  });
+  for (const id of ids) recoverOne.immediate(id);
   return result;
 }
