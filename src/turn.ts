@@ -1,6 +1,7 @@
 // One chat turn, as DESIGN.md's ledger section orders it: fit the history to the context window
-// and count the prompt -> check spend limits -> wait for an upstream slot -> reserve -> stream,
-// recording what was delivered -> settle to the real usage (or release when nothing came).
+// and count the prompt -> wait for an upstream slot -> reserve (spend limits are read inside its
+// transaction) -> store the turn -> stream, recording what was delivered -> settle to the real
+// usage (or release when nothing came).
 // Routes only render the events; every rule about money and history lives here.
 import type SqliteDatabase from 'better-sqlite3';
 import { addTurn, finishMessage, findMessageByHold, historyFor, lastMessageId, type Conversation, type Message, type Settings, type TurnMode } from './chat';
