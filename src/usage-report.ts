@@ -47,20 +47,25 @@ const TOTALS = `coalesce(sum(turns), 0) AS turns, coalesce(sum(charge), 0) AS ch
   coalesce(sum(prompt), 0) AS prompt, coalesce(sum(completion), 0) AS completion`;
 
 /**
- * A FROM clause: one user's turns (everyone's when userId is undefined) closed since @since (a UTC
- * day boundary, or '' for all time), as rows (day, model, turns, charge, prompt, completion): the
- * rollup's days (usage-rollup.ts), then each turn closed after its mark, read from holds through
- * their closed_at indexes. One statement reads both, so it sees one mark.
+ * A FROM clause: the turns closed since @since (a UTC day boundary, or '' for all time) of one user
+ * (@userId), of everyone summed ('everyone', user_id NULL), or of everyone user by user ('each'),
+ * as rows (user_id, day, model, turns, charge, prompt, completion): the rollup's days
+ * (usage-rollup.ts), then each turn closed after its mark, read from holds through their closed_at
+ * indexes. One statement reads both, so it sees one mark.
  */
-function turnsSince(userId: number | undefined): string {
+function turnsSince(scope: number | 'everyone' | 'each'): string {
+  const oneUser = typeof scope === 'number' ? 'user_id = @userId AND ' : '';
   const rolled =
-    userId === undefined
-      ? 'SELECT day, model, turns, charge, prompt, completion FROM usage_daily_all WHERE day >= substr(@since, 1, 10)'
-      : 'SELECT day, model, turns, charge, prompt, completion FROM usage_daily WHERE user_id = @userId AND day >= substr(@since, 1, 10)';
-  const tail = `SELECT substr(created_at, 1, 10), model, 1, charge, prompt_tokens, completion_tokens FROM usage
-    WHERE ${userId === undefined ? '' : 'user_id = @userId AND '}created_at >= max(@since, (SELECT rolled_until FROM usage_rollup WHERE id = 1))`;
+    scope === 'everyone'
+      ? 'SELECT NULL AS user_id, day, model, turns, charge, prompt, completion FROM usage_daily_all WHERE day >= substr(@since, 1, 10)'
+      : `SELECT user_id, day, model, turns, charge, prompt, completion FROM usage_daily WHERE ${oneUser}day >= substr(@since, 1, 10)`;
+  const tail = `SELECT user_id, substr(created_at, 1, 10), model, 1, charge, prompt_tokens, completion_tokens FROM usage
+    WHERE ${oneUser}created_at >= max(@since, (SELECT rolled_until FROM usage_rollup WHERE id = 1))`;
   return `(${rolled} UNION ALL ${tail})`;
 }
+
+/** One user's turns, or everyone's summed when userId is undefined. */
+const scopeOf = (userId: number | undefined) => userId ?? 'everyone';
 
 const params = (userId: number | undefined, since: string) => (userId === undefined ? { since } : { userId, since });
 
@@ -73,7 +78,7 @@ export function lastDays(days = CHART_DAYS, now = new Date()): string[] {
 export function dailyUsage(raw: Raw, userId?: number, now = new Date()): DayRow[] {
   const days = lastDays(CHART_DAYS, now);
   const rows = raw
-    .prepare(`SELECT day, ${TOTALS} FROM ${turnsSince(userId)} GROUP BY day`)
+    .prepare(`SELECT day, ${TOTALS} FROM ${turnsSince(scopeOf(userId))} GROUP BY day`)
     .all(params(userId, `${days[0]}T00:00:00.000Z`)) as DayRow[];
   const byDay = new Map(rows.map((r) => [r.day, r]));
   return days.map((day) => byDay.get(day) ?? { day, turns: 0, charge: 0, prompt: 0, completion: 0 });
@@ -86,7 +91,7 @@ export function periodTotals(raw: Raw, userId?: number, now = new Date()): { tod
     .prepare(
       `SELECT ${TOTALS}, coalesce(sum(CASE WHEN day >= @today THEN charge END), 0) AS todayCharge,
          coalesce(sum(CASE WHEN day >= @month THEN charge END), 0) AS monthCharge
-       FROM ${turnsSince(userId)}`,
+       FROM ${turnsSince(scopeOf(userId))}`,
     )
     .get({ ...params(userId, ''), today, month: `${today.slice(0, 7)}-01` }) as Totals & { todayCharge: number; monthCharge: number };
   return { today: todayCharge, month: monthCharge, total };
@@ -97,7 +102,7 @@ export function summary(raw: Raw, userId?: number, now = new Date()): Summary {
   return {
     ...periodTotals(raw, userId, now),
     byModel: raw
-      .prepare(`SELECT model, ${TOTALS} FROM ${turnsSince(userId)} GROUP BY model ORDER BY charge DESC, model`)
+      .prepare(`SELECT model, ${TOTALS} FROM ${turnsSince(scopeOf(userId))} GROUP BY model ORDER BY charge DESC, model`)
       .all(params(userId, '')) as ModelRow[],
     daily: dailyUsage(raw, userId, now),
   };
@@ -126,12 +131,7 @@ export function topUsers(raw: Raw, limit = 10, since = ''): UserUsageRow[] {
   return raw
     .prepare(
       `SELECT u.id AS userId, u.username, t.turns, t.charge, t.prompt, t.completion
-       FROM (SELECT user_id, ${TOTALS} FROM (
-               SELECT user_id, turns, charge, prompt, completion FROM usage_daily WHERE day >= substr(@since, 1, 10)
-               UNION ALL
-               SELECT user_id, 1, charge, prompt_tokens, completion_tokens FROM usage
-               WHERE created_at >= max(@since, (SELECT rolled_until FROM usage_rollup WHERE id = 1)))
-             GROUP BY user_id) t
+       FROM (SELECT user_id, ${TOTALS} FROM ${turnsSince('each')} GROUP BY user_id) t
        JOIN users u ON u.id = t.user_id ORDER BY t.charge DESC, u.id LIMIT @limit`,
     )
     .all({ since, limit }) as UserUsageRow[];
