@@ -40,7 +40,6 @@ export interface CreateCodes {
   createdBy?: number;
 }
 
-/** Creates a batch and returns the plain codes; only their hashes are stored. */
 /** Refuses a batch the ledger would not accept, before anything is written. */
 export function checkBatch(batch: CreateCodes): void {
   if (!Number.isSafeInteger(batch.tokens) || batch.tokens < 1 || batch.tokens > MAX_AMOUNT) {
@@ -52,9 +51,8 @@ export function checkBatch(batch: CreateCodes): void {
   if (batch.expiresAt && !(batch.expiresAt.getTime() > Date.now())) throw new LedgerError('expiry must be a date in the future');
 }
 
-/** Inserts new codes inside the caller's transaction and returns them in plain text. */
+/** Inserts new codes inside the caller's transaction and returns them in plain text; the caller ran checkBatch first. */
 export function insertCodesInTx(raw: Raw, batch: CreateCodes, batchId: number | null = null): string[] {
-  checkBatch(batch);
   const insert = raw.prepare('INSERT INTO redemption_codes (code_hash, tokens, expires_at, note, created_by, batch_id) VALUES (?, ?, ?, ?, ?, ?)');
   const codes = Array.from({ length: batch.count }, generateCode);
   for (const code of codes) {
@@ -63,6 +61,7 @@ export function insertCodesInTx(raw: Raw, batch: CreateCodes, batchId: number | 
   return codes;
 }
 
+/** Creates codes outside any batch and returns them in plain text; only their hashes are stored. */
 export async function createCodes(raw: Raw, batch: CreateCodes): Promise<string[]> {
   checkBatch(batch);
   return raw.transaction(() => insertCodesInTx(raw, batch)).immediate();
@@ -108,7 +107,6 @@ export const CODE_STATES: CodeState[] = ['unused', 'redeemed', 'expired', 'void'
 const STATE_SQL = `CASE WHEN c.redeemed_by IS NOT NULL THEN 'redeemed' WHEN c.voided_at IS NOT NULL THEN 'void'
   WHEN c.expires_at IS NOT NULL AND c.expires_at <= @now THEN 'expired' ELSE 'unused' END`;
 
-/** Puts codes made by createCodes into a batch; call inside the transaction that records the batch. */
 /** Voids an unused code; false when it was already redeemed, void or missing. Races redeem safely. */
 export function voidCode(raw: Raw, codeId: number): boolean {
   const now = new Date().toISOString();

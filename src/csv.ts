@@ -39,7 +39,7 @@ function drained(res: Response): Promise<void> {
  * may be Chinese: Express writes it RFC 6266 style, an ASCII fallback plus `filename*` in UTF-8.
  */
 export function startCsv(res: Response, filename: string, header: string[], status = 200): void {
-  res.status(status).attachment(filename).set({ 'Content-Type': 'text/csv; charset=utf-8; header=present', 'Cache-Control': 'no-store' });
+  res.status(status).attachment(filename).set('Content-Type', 'text/csv; charset=utf-8; header=present');
   res.write(`\uFEFF${csvLine(header)}`);
 }
 

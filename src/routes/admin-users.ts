@@ -10,7 +10,6 @@ import { fieldErrors, grantForm, page as pageParam } from '../input';
 import { ledgerPage } from '../usage-report';
 import { checkPassword, createUser, UserInputError } from '../users';
 import { renderPage } from '../views';
-import { messageLink } from './usage';
 
 /** Messages a redirect may ask the next page to show; nothing else from the query is echoed. */
 const NOTICES = ['granted', 'disabled', 'enabled', 'role', 'password', 'created'] as const;
@@ -37,7 +36,7 @@ export function adminUserRoutes({ config, database, hasher, running }: Services)
     const notice = NOTICES.find((n) => n === req.query.done);
     renderPage(req, res, 'admin-user', {
       title: user.username, target: user, notice, ledger: ledgerPage(raw, userId, {}, 1, 20).rows,
-      audit: auditPage(raw, 1, userId, 20).rows, messageLink, ...extra,
+      audit: auditPage(raw, 1, userId, 20).rows, ...extra,
     }, status);
   }
 

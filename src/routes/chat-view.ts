@@ -59,7 +59,6 @@ export function chatView(services: Services, req: Request, res: Response, conver
     conversation,
     conversations: listConversations(raw, userId),
     messages,
-    streaming: messages.some((m) => m.status === 'streaming'),
     models,
     settings: {
       system: conversation?.systemPrompt ?? '',

@@ -6,7 +6,7 @@ import { HttpError } from '../http-error';
 import { isHtmx } from '../views';
 
 const unauthorized: RequestHandler = (_req, res) => {
-  res.status(401).set('Cache-Control', 'no-store').json({ error: { status: 401, message: res.locals.t('error.401') } });
+  res.status(401).json({ error: { status: 401, message: res.locals.t('error.401') } });
 };
 
 /** For pages and forms. */

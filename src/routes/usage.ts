@@ -32,7 +32,7 @@ export function usageRoutes({ database }: Services): Router {
     const report = userSummary(raw, userId);
     const data = {
       title: res.locals.t('usage.title'), ...report, chart: barChart(report.daily.map((d) => ({ day: d.day, value: d.charge }))),
-      limits: getSpendLimits(raw, userId), spentToday: spentToday(raw, userId), messageLink, ...extra,
+      limits: getSpendLimits(raw, userId), ...extra,
     };
     renderPage(req, res, 'usage', data, status);
   }
@@ -40,7 +40,6 @@ export function usageRoutes({ database }: Services): Router {
   router.get('/usage', signedIn, (req, res) => usagePage(req, res, { saved: req.query.saved === 'limits' }));
 
   router.get('/dashboard', signedIn, (req, res) => {
-    res.set('Cache-Control', 'no-store');
     renderPage(req, res, 'dashboard', { title: res.locals.t('dashboard.title'), dashboard: dashboardData(raw, req.user!.id) });
   });
 
@@ -74,7 +73,7 @@ export function usageRoutes({ database }: Services): Router {
     const userId = req.user!.id;
     const report = summary(raw, userId);
     const limits = getSpendLimits(raw, userId);
-    res.set('Cache-Control', 'no-store').json({
+    res.json({
       balance: balanceOf(raw, userId),
       spent: { today: report.today, month: report.month, total: report.total.charge },
       tokens: { prompt: report.total.prompt, completion: report.total.completion, turns: report.total.turns },
