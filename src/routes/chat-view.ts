@@ -13,6 +13,11 @@ export const newTurnKey = (): string => randomUUID();
 
 const EXAMPLES = ['chat.example.1', 'chat.example.2', 'chat.example.3'] as const;
 
+/** A conversation's messages as the transcript template shows them. */
+export function transcriptOf(raw: Services['database']['raw'], conversationId: number, t: Translate) {
+  return messagesOf(raw, conversationId).map((m) => messageView(m, t));
+}
+
 /** A message as the template shows it: its body as HTML (markdown once complete) and its figures. */
 export function messageView(m: Message, t: Translate) {
   const errorKind = m.error?.split(':')[0] ?? null;
@@ -52,7 +57,7 @@ export function chatView(services: Services, req: Request, res: Response, conver
   const t = res.locals.t as Translate;
   const userId = req.user!.id;
   const models = services.models.models.map((m) => ({ ...m, prompt: formatRate(m.promptRate), completion: formatRate(m.completionRate) }));
-  const messages = conversation ? messagesOf(raw, conversation.id).map((m) => messageView(m, t)) : [];
+  const messages = conversation ? transcriptOf(raw, conversation.id, t) : [];
   const dashboard = dashboardData(raw, userId);
   return {
     title: conversation?.title || t('chat.title'),

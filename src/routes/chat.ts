@@ -11,7 +11,7 @@ import { priceOf } from '../models';
 import { withSystem } from '../turn';
 import { escapeText, renderPage, isHtmx } from '../views';
 import { signedIn } from './guards';
-import { chatView, messageView } from './chat-view';
+import { chatView, messageView, transcriptOf } from './chat-view';
 
 export function conversationParam(services: Services, req: Request): Conversation {
   return ownConversation(services, req, req.params.id);
@@ -120,7 +120,7 @@ export function chatRoutes(services: Services): Router {
 
   /** The transcript after Undo or Clear; Undo's question goes back into the textbox. */
   function afterEdit(req: Request, res: Response, conversation: Conversation, draft?: string) {
-    if (isHtmx(req)) return renderPage(req, res, 'transcript', { ...chatView(services, req, res, conversation), undone: draft });
+    if (isHtmx(req)) return renderPage(req, res, 'transcript', { messages: transcriptOf(raw, conversation.id, res.locals.t), undone: draft });
     if (draft !== undefined) req.session.undone = { conversationId: conversation.id, text: draft };
     res.redirect(303, `/c/${conversation.id}`);
   }
