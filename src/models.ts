@@ -71,8 +71,12 @@ export function loadModels(file = DEFAULT_MODELS_FILE): ModelCatalog {
     ids.add(m.id);
     return Object.freeze({ id: m.id, name: m.name, encoding: m.encoding, contextWindow: m.context_window, promptRate: m.prompt_rate, completionRate: m.completion_rate });
   });
+  return catalogOf(parsed.data.default_encoding, models);
+}
+
+function catalogOf(defaultEncoding: ModelInfo['encoding'], models: ModelInfo[]): ModelCatalog {
   const byId = new Map(models.map((m) => [m.id, m]));
-  return Object.freeze({ defaultEncoding: parsed.data.default_encoding, models, find: (id: string) => byId.get(id) });
+  return Object.freeze({ defaultEncoding, models, find: (id: string) => byId.get(id) });
 }
 
 export const DEMO_MODEL_ID = 'demo';
@@ -91,8 +95,7 @@ export function servedModels(catalog: ModelCatalog, demo: boolean, file = DEFAUL
         : `MODELS_FILE ${file}: no model but "${DEMO_MODEL_ID}"; list the models your API serves`,
     );
   }
-  const byId = new Map(models.map((m) => [m.id, m]));
-  return Object.freeze({ defaultEncoding: catalog.defaultEncoding, models, find: (id: string) => byId.get(id) });
+  return catalogOf(catalog.defaultEncoding, models);
 }
 
 /** The charge in balance tokens: the ceiling of the weighted sum, in exact integer arithmetic. */
