@@ -1,7 +1,9 @@
 // The turns this process is streaming, by user, conversation and turn key: Stop (from any tab)
 // aborts them, and so does disabling the user.
+type Turn = { userId: number; conversationId: number; turnKey: string; controller: AbortController };
+
 export class RunningTurns {
-  private readonly turns = new Set<{ userId: number; conversationId: number; turnKey: string; controller: AbortController }>();
+  private readonly turns = new Set<Turn>();
 
   /** Registers a turn; call the returned function when it has ended. */
   add(userId: number, conversationId: number, turnKey: string, controller: AbortController): () => void {
@@ -10,27 +12,28 @@ export class RunningTurns {
     return () => this.turns.delete(entry);
   }
 
+  /** The user's turns that `match`. */
+  private of(userId: number, match: (turn: Turn) => boolean = () => true): Turn[] {
+    return [...this.turns].filter((turn) => turn.userId === userId && match(turn));
+  }
+
   /** Stops the user's turns in the conversation, or the one turn with that key (a new chat's first). */
   stop(userId: number, which: { conversationId?: number; turnKey?: string }): void {
-    for (const turn of this.turns) {
-      if (turn.userId === userId && (turn.conversationId === which.conversationId || turn.turnKey === which.turnKey)) turn.controller.abort();
-    }
+    for (const turn of this.of(userId, (t) => t.conversationId === which.conversationId || t.turnKey === which.turnKey)) turn.controller.abort();
   }
 
   /** Whether another turn (not `turnKey`) of the user is running in the conversation. */
   answering(userId: number, conversationId: number, turnKey: string): boolean {
-    for (const turn of this.turns) if (turn.userId === userId && turn.conversationId === conversationId && turn.turnKey !== turnKey) return true;
-    return false;
+    return this.of(userId, (t) => t.conversationId === conversationId && t.turnKey !== turnKey).length > 0;
   }
 
   /** Whether any turn of the user is running or waiting for the model in the conversation. */
   busy(userId: number, conversationId: number): boolean {
-    for (const turn of this.turns) if (turn.userId === userId && turn.conversationId === conversationId) return true;
-    return false;
+    return this.of(userId, (t) => t.conversationId === conversationId).length > 0;
   }
 
   /** Stops every turn of the user (they were disabled): each is charged as a Stop is. */
   stopAll(userId: number): void {
-    for (const turn of this.turns) if (turn.userId === userId) turn.controller.abort();
+    for (const turn of this.of(userId)) turn.controller.abort();
   }
 }
