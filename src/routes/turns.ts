@@ -151,6 +151,11 @@ class TurnView {
     return this.eta.render(`partials/${name}`, { ...this.res.locals, csrfToken: this.csrfToken, ...data });
   }
 
+  /** The composer's turn key, replaced: the next message is a new turn. */
+  private freshTurnKey(): string {
+    return partial('#turn-key', 'outerHTML', this.render('turn-key', { turnKey: newTurnKey() }));
+  }
+
   private open(): EventStream {
     return (this.stream ??= new EventStream(this.res));
   }
@@ -169,7 +174,7 @@ class TurnView {
       const dropped = partial('#turn-status', 'innerHTML', event.dropped ? this.t('chat.dropped', { n: event.dropped }) : '');
       const sidebar = this.render('../pages/conversation-list', { conversations: listConversations(this.raw, conversation.userId), conversation, fullPage: false });
       s.html(
-        transcript + dropped + partial('#turn-key', 'outerHTML', this.render('turn-key', { turnKey: newTurnKey() })) +
+        transcript + dropped + this.freshTurnKey() +
           partial('#conversation-id', 'outerHTML', this.render('conversation-id', { conversation })) +
           partial('#conversation-list', 'outerHTML', sidebar) + partial('#chat-title', 'innerHTML', escapeText(conversation.title || this.t('chat.title'))),
       );
@@ -181,22 +186,18 @@ class TurnView {
       s.html(
         partial(`#m${event.message.id}`, 'outerHTML', message) +
           partial('#balance', 'innerHTML', this.t('nav.balance', { n: event.balance.toLocaleString(this.res.locals.locale) })) +
-          partial('#turn-key', 'outerHTML', this.render('turn-key', { turnKey: newTurnKey() })),
+          this.freshTurnKey(),
       );
     }
   }
 
   finish(result: TurnResult, conversation: Conversation, plain: () => void): void {
-    if (!this.htmx) return plain();
-    if (result.status === 'refused' && !this.stream) {
-      const status = REFUSAL_STATUS[result.refusal.reason];
-      this.res.status(status).type('html').send(this.render('notice', { notice: refusalText(result.refusal, this.t) }));
-      return;
-    }
+    // Without htmx, or refused before anything streamed: an ordinary answer (refuse() for a refusal).
+    if (!this.htmx || (result.status === 'refused' && !this.stream)) return plain();
     const s = this.open();
     if (result.status === 'refused') s.html(this.render('notice', { notice: refusalText(result.refusal, this.t) }) + partial('#turn-status', 'innerHTML', ''));
     if (result.status === 'duplicate') {
-      s.html(this.render('notice', { notice: this.t('chat.duplicate') }) + partial('#turn-key', 'outerHTML', this.render('turn-key', { turnKey: newTurnKey() })));
+      s.html(this.render('notice', { notice: this.t('chat.duplicate') }) + this.freshTurnKey());
     }
     s.event('tokenchat:turn-settled', String(conversation.id));
     s.end();
