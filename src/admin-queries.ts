@@ -1,5 +1,6 @@
 // Read-only queries for the admin pages: the user list with balances and usage, one user, the audit log.
 import type SqliteDatabase from 'better-sqlite3';
+import { pageOf, pageWindow } from './db';
 import type { AuditAction } from './admin';
 
 type Raw = SqliteDatabase.Database;
@@ -32,8 +33,8 @@ export function searchUsers(raw: Raw, query: string, page: number, perPage = 50)
   const key = query.normalize('NFKC').trim().toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`);
   const rows = raw
     .prepare(`${USER_SELECT} WHERE u.username_key LIKE @pattern ESCAPE '\\' ORDER BY u.id LIMIT @limit OFFSET @offset`)
-    .all({ pattern: `%${key}%`, limit: perPage + 1, offset: (page - 1) * perPage }) as AdminUserRow[];
-  return { rows: rows.slice(0, perPage), hasMore: rows.length > perPage };
+    .all({ pattern: `%${key}%`, ...pageWindow(page, perPage) }) as AdminUserRow[];
+  return pageOf(rows, perPage);
 }
 
 export function adminUser(raw: Raw, userId: number): AdminUserRow | undefined {
@@ -59,6 +60,6 @@ export function auditPage(raw: Raw, page: number, targetUserId?: number, perPage
        FROM admin_audit a JOIN users actor ON actor.id = a.actor_id LEFT JOIN users target ON target.id = a.target_user_id
        WHERE (@target IS NULL OR a.target_user_id = @target) ORDER BY a.id DESC LIMIT @limit OFFSET @offset`,
     )
-    .all({ target: targetUserId ?? null, limit: perPage + 1, offset: (page - 1) * perPage }) as AuditRow[];
-  return { rows: rows.slice(0, perPage), hasMore: rows.length > perPage };
+    .all({ target: targetUserId ?? null, ...pageWindow(page, perPage) }) as AuditRow[];
+  return pageOf(rows, perPage);
 }

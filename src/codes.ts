@@ -1,6 +1,7 @@
 // Redemption codes: random, shown once, stored hashed, single-use, case-insensitive, may expire.
 import crypto from 'node:crypto';
 import type SqliteDatabase from 'better-sqlite3';
+import { pageOf, pageWindow } from './db';
 import { balanceOf, creditInTx, LedgerError, MAX_AMOUNT, MAX_BALANCE } from './ledger';
 
 type Raw = SqliteDatabase.Database;
@@ -148,9 +149,9 @@ export function listCodes(raw: Raw, filter: { state?: CodeState; batchId?: numbe
     )
     .all({
       now: new Date().toISOString(), state: filter.state ?? null, batchId: filter.batchId ?? null,
-      limit: perPage + 1, offset: (page - 1) * perPage,
+      ...pageWindow(page, perPage),
     }) as CodeRow[];
-  return { rows: rows.slice(0, perPage), hasMore: rows.length > perPage };
+  return pageOf(rows, perPage);
 }
 
 export interface BatchRow {
@@ -178,6 +179,6 @@ export function listBatches(raw: Raw, page: number, perPage = 20) {
        LEFT JOIN (SELECT c.batch_id, ${STATE_SQL} AS state FROM redemption_codes c WHERE c.batch_id IS NOT NULL) s ON s.batch_id = b.id
        GROUP BY b.id ORDER BY b.id DESC LIMIT @limit OFFSET @offset`,
     )
-    .all({ now: new Date().toISOString(), limit: perPage + 1, offset: (page - 1) * perPage }) as BatchRow[];
-  return { rows: rows.slice(0, perPage), hasMore: rows.length > perPage };
+    .all({ now: new Date().toISOString(), ...pageWindow(page, perPage) }) as BatchRow[];
+  return pageOf(rows, perPage);
 }

@@ -129,3 +129,13 @@ export async function backupDataDir(dataDir: string, dir: string): Promise<strin
   }
   return copied;
 }
+
+/** LIMIT and OFFSET for page `page` (from 1) of `perPage` rows, one row more to learn whether another page follows. */
+export function pageWindow(page: number, perPage: number): { limit: number; offset: number } {
+  return { limit: perPage + 1, offset: (page - 1) * perPage };
+}
+
+/** The rows a pageWindow query returned, as the page and whether another follows. */
+export function pageOf<T>(rows: T[], perPage: number): { rows: T[]; hasMore: boolean } {
+  return { rows: rows.slice(0, perPage), hasMore: rows.length > perPage };
+}

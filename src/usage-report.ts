@@ -2,6 +2,7 @@
 // whole system's spending by period, model, conversation and day, and the ledger history.
 // Days are UTC days; times in the tables are ISO text, so ranges are string comparisons.
 import type SqliteDatabase from 'better-sqlite3';
+import { pageOf, pageWindow } from './db';
 import { balanceOf } from './ledger';
 import { startOfUtcDay } from './spend-limits';
 
@@ -182,8 +183,8 @@ export function ledgerPage(raw: Raw, userId: number, filter: LedgerFilter, page:
   const { where, params } = ledgerWhere(userId, filter);
   const rows = raw
     .prepare(`${LEDGER_SELECT} WHERE ${where} ORDER BY l.id DESC LIMIT @limit OFFSET @offset`)
-    .all({ ...params, limit: perPage + 1, offset: (page - 1) * perPage }) as LedgerRow[];
-  return { rows: rows.slice(0, perPage), hasMore: rows.length > perPage };
+    .all({ ...params, ...pageWindow(page, perPage) }) as LedgerRow[];
+  return pageOf(rows, perPage);
 }
 
 /** The user's ledger oldest first, in chunks after `afterId`, for streaming exports. */
