@@ -6,15 +6,9 @@ import { AdminError, createBatch, voidOneCode, voidUnusedInBatch } from '../admi
 import { listBatches, listCodes, type CodeState } from '../codes';
 import { csvLine, startCsv } from '../csv';
 import { wantsJson } from '../errors';
-import { HttpError } from '../http-error';
 import { codesForm, codesQuery, fieldErrors } from '../input';
 import { renderPage } from '../views';
-
-function idParam(req: Request): number {
-  const id = Number(req.params.id);
-  if (!Number.isSafeInteger(id) || id < 1) throw new HttpError(404);
-  return id;
-}
+import { idParam } from './guards';
 
 export function adminCodeRoutes({ database }: Services): Router {
   const router = Router();

@@ -10,15 +10,10 @@ import { fieldErrors, grantForm, page as pageParam } from '../input';
 import { ledgerPage } from '../usage-report';
 import { checkPassword, createUser, UserInputError } from '../users';
 import { renderPage } from '../views';
+import { idParam } from './guards';
 
 /** Messages a redirect may ask the next page to show; nothing else from the query is echoed. */
 const NOTICES = ['granted', 'disabled', 'enabled', 'role', 'password', 'created'] as const;
-
-function userIdParam(req: Request): number {
-  const id = Number(req.params.id);
-  if (!Number.isSafeInteger(id) || id < 1) throw new HttpError(404);
-  return id;
-}
 
 export function adminUserRoutes({ config, database, hasher, running }: Services): Router {
   const router = Router();
@@ -50,7 +45,7 @@ export function adminUserRoutes({ config, database, hasher, running }: Services)
 
   function run(action: (req: Request, userId: number) => unknown, done: (typeof NOTICES)[number]) {
     return (req: Request, res: Response) => {
-      const userId = userIdParam(req);
+      const userId = idParam(req);
       try {
         action(req, userId);
       } catch (err) {
@@ -81,10 +76,10 @@ export function adminUserRoutes({ config, database, hasher, running }: Services)
     }
   });
 
-  router.get('/:id', (req, res) => userPage(req, res, userIdParam(req)));
+  router.get('/:id', (req, res) => userPage(req, res, idParam(req)));
 
   router.post('/:id/grant', (req, res) => {
-    const userId = userIdParam(req);
+    const userId = idParam(req);
     const parsed = grantForm.safeParse(req.body ?? {});
     if (!parsed.success) {
       const errors = fieldErrors(parsed.error);
@@ -107,7 +102,7 @@ export function adminUserRoutes({ config, database, hasher, running }: Services)
   });
 
   router.post('/:id/password', async (req, res) => {
-    const userId = userIdParam(req);
+    const userId = idParam(req);
     let password: string;
     try {
       password = checkPassword(req.body?.password);

@@ -1,6 +1,6 @@
 // Who may reach a route. Pages send the signed-out to /login (htmx via HX-Redirect); JSON
 // endpoints answer 401 JSON; admin routes answer 404 to everyone else, so they do not exist to them.
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import { wantsJson } from '../errors';
 import { HttpError } from '../http-error';
 import { isHtmx } from '../views';
@@ -23,3 +23,10 @@ export const signedInJson: RequestHandler = (req, res, next) => (req.user ? next
 
 export const adminOnly: RequestHandler = (req, _res, next) =>
   next(req.user?.role === 'admin' ? undefined : new HttpError(404));
+
+/** The route's :id as a positive integer; anything else is a page that does not exist (404). */
+export function idParam(req: Request): number {
+  const id = Number(req.params.id);
+  if (!Number.isSafeInteger(id) || id < 1) throw new HttpError(404);
+  return id;
+}
