@@ -65,3 +65,8 @@ export function barChart(points: ChartPoint[]): BarChart {
     .map(({ x, text }) => ({ x, text }));
   return { width: WIDTH, height: HEIGHT, top: PAD.top, bottom, left: PAD.left, right: WIDTH - PAD.right, max, bars, ticks, labels };
 }
+
+/** The chart of balance tokens charged per day. */
+export function chargeChart(daily: Array<{ day: string; charge: number }>): BarChart {
+  return barChart(daily.map((d) => ({ day: d.day, value: d.charge })));
+}

@@ -122,3 +122,8 @@ export function affordableCompletion(rates: { promptRate: number; completionRate
 export function formatRate(micro: number): string {
   return (micro / 1_000_000).toFixed(6).replace(/\.?0+$/, '');
 }
+
+/** The models with their rates as the pages show them (decimal text). */
+export function withRateText(models: ModelInfo[]) {
+  return models.map((m) => ({ ...m, prompt: formatRate(m.promptRate), completion: formatRate(m.completionRate) }));
+}

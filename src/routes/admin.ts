@@ -3,9 +3,9 @@
 import { Router } from 'express';
 import type { Services } from '../app';
 import { auditPage } from '../admin-queries';
-import { barChart } from '../chart';
+import { chargeChart } from '../chart';
 import { page as pageParam } from '../input';
-import { formatRate } from '../models';
+import { withRateText } from '../models';
 import { startOfUtcDay } from '../spend-limits';
 import { summary, topUsers } from '../usage-report';
 import { renderPage } from '../views';
@@ -29,10 +29,10 @@ export function adminRoutes(services: Services): Router {
       users: number;
       balances: number;
     };
-    const models = services.models.models.map((m) => ({ ...m, prompt: formatRate(m.promptRate), completion: formatRate(m.completionRate) }));
+    const models = withRateText(services.models.models);
     renderPage(req, res, 'admin-usage', {
       title: res.locals.t('admin.usage'), ...report, ...totals, models,
-      chart: barChart(report.daily.map((d) => ({ day: d.day, value: d.charge }))),
+      chart: chargeChart(report.daily),
       topAllTime: topUsers(raw, 10), topMonth: topUsers(raw, 10, monthStart),
     });
   });

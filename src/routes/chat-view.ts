@@ -4,7 +4,7 @@ import type { Request, Response } from 'express';
 import type { Services } from '../app';
 import { listConversations, messagesOf, type Conversation, type Message } from '../chat';
 import { renderMarkdown, renderPlain } from '../markdown';
-import { formatRate } from '../models';
+import { withRateText } from '../models';
 import type { Translate } from '../i18n';
 import { DEFAULT_MAX_TOKENS } from '../turn';
 import { dashboardData } from '../usage-report';
@@ -56,7 +56,7 @@ export function chatView(services: Services, req: Request, res: Response, conver
   const { raw } = services.database;
   const t = res.locals.t as Translate;
   const userId = req.user!.id;
-  const models = services.models.models.map((m) => ({ ...m, prompt: formatRate(m.promptRate), completion: formatRate(m.completionRate) }));
+  const models = withRateText(services.models.models);
   const messages = conversation ? transcriptOf(raw, conversation.id, t) : [];
   const dashboard = dashboardData(raw, userId);
   return {

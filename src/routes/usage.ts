@@ -2,12 +2,12 @@
 // limits, and GET /tokens for scripts.
 import { Router, type Request, type Response } from 'express';
 import type { Services } from '../app';
-import { barChart } from '../chart';
+import { chargeChart } from '../chart';
 import { streamCsv } from '../csv';
 import { wantsJson } from '../errors';
 import { fieldErrors, ledgerQuery, limitsForm } from '../input';
 import { getSpendLimits, setSpendLimits, spentToday } from '../spend-limits';
-import { dashboardData, ledgerChunk, ledgerPage, summary, userSummary, type LedgerFilter, type LedgerRow } from '../usage-report';
+import { dashboardData, LEDGER_KINDS, ledgerChunk, ledgerPage, summary, userSummary, type LedgerFilter, type LedgerRow } from '../usage-report';
 import { balanceOf } from '../ledger';
 import { renderPage } from '../views';
 import { signedIn, signedInJson } from './guards';
@@ -31,7 +31,7 @@ export function usageRoutes({ database }: Services): Router {
     const userId = req.user!.id;
     const report = userSummary(raw, userId);
     const data = {
-      title: res.locals.t('usage.title'), ...report, chart: barChart(report.daily.map((d) => ({ day: d.day, value: d.charge }))),
+      title: res.locals.t('usage.title'), ...report, chart: chargeChart(report.daily),
       limits: getSpendLimits(raw, userId), ...extra,
     };
     renderPage(req, res, 'usage', data, status);
@@ -59,7 +59,7 @@ export function usageRoutes({ database }: Services): Router {
   router.get('/usage/ledger', signedIn, (req, res) => {
     const { page, ...filter } = ledgerQuery.parse(req.query);
     const result = ledgerPage(raw, req.user!.id, filter, page);
-    renderPage(req, res, 'ledger', { title: res.locals.t('ledger.title'), ...result, filter, pageNo: page, messageLink });
+    renderPage(req, res, 'ledger', { title: res.locals.t('ledger.title'), ...result, filter, pageNo: page, messageLink, kinds: LEDGER_KINDS });
   });
 
   router.get('/usage/ledger.csv', signedIn, async (req, res) => {
