@@ -100,11 +100,8 @@ async function* streamChat(client: OpenAI, req: StreamRequest, timeoutMs: number
   let finishReason: string | null | undefined;
   let usage: { promptTokens: number; completionTokens: number } | undefined;
   try {
-    const stream = await client.chat.completions.create(requestBody(req), {
-      signal: watchdog.signal,
-      maxRetries: 0,
-      timeout: timeoutMs,
-    });
+    // No retries and the timeout are the client's own settings (createUpstream).
+    const stream = await client.chat.completions.create(requestBody(req), { signal: watchdog.signal });
     for await (const chunk of stream) {
       watchdog.disarm();
       const choice = chunk.choices?.find((c) => c.index === 0) ?? chunk.choices?.[0];
