@@ -1,9 +1,7 @@
 // Read-only queries for the admin pages: the user list with balances and usage, one user, the audit log.
-import type SqliteDatabase from 'better-sqlite3';
-import { pageOf, pageWindow } from './db';
+// All are read operations: run them with `store.read(searchUsers, ...)`.
 import type { AuditAction } from './admin';
-
-type Raw = SqliteDatabase.Database;
+import { pageOf, pageWindow, query as named, type Op } from './storage/op';
 
 export interface AdminUserRow {
   id: number;
@@ -17,28 +15,20 @@ export interface AdminUserRow {
   lastUsed: string | null;
 }
 
-// Each listed user's usage: their days in the usage rollup plus their turns closed after its mark
-// (usage-rollup.ts), so a page view does not add up every turn ever taken.
-const userUsage = (rolled: string, perTurn: string) => `(SELECT coalesce(sum(x), 0) FROM (
-    SELECT ${rolled} AS x FROM usage_daily WHERE user_id = u.id
-    UNION ALL
-    SELECT ${perTurn} FROM usage WHERE user_id = u.id AND created_at >= (SELECT rolled_until FROM usage_rollup WHERE id = 1)))`;
-const USER_SELECT = `SELECT u.id, u.username, u.role, u.disabled, u.created_at AS createdAt,
-  coalesce(b.balance, 0) AS balance, ${userUsage('charge', 'charge')} AS spent, ${userUsage('turns', '1')} AS turns,
-  (SELECT max(h.closed_at) FROM holds h WHERE h.user_id = u.id AND h.closed_at IS NOT NULL) AS lastUsed
-  FROM users u LEFT JOIN balances b ON b.user_id = u.id`;
-
 /** Users whose name contains `query` (case-insensitive, after NFKC), by id; one page. */
-export function searchUsers(raw: Raw, query: string, page: number, perPage = 50) {
+export function* searchUsers(query: string, page: number, perPage = 50): Op<{ rows: AdminUserRow[]; hasMore: boolean }> {
   const key = query.normalize('NFKC').trim().toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`);
-  const rows = raw
-    .prepare(`${USER_SELECT} WHERE u.username_key LIKE @pattern ESCAPE '\\' ORDER BY u.id LIMIT @limit OFFSET @offset`)
-    .all({ pattern: `%${key}%`, ...pageWindow(page, perPage) }) as AdminUserRow[];
+  const rows = yield* named('admin.searchUsers', { pattern: `%${key}%`, ...pageWindow(page, perPage) });
   return pageOf(rows, perPage);
 }
 
-export function adminUser(raw: Raw, userId: number): AdminUserRow | undefined {
-  return raw.prepare(`${USER_SELECT} WHERE u.id = ?`).get(userId) as AdminUserRow | undefined;
+export function* adminUser(userId: number): Op<AdminUserRow | undefined> {
+  return yield* named('admin.user', { userId });
+}
+
+/** How many users there are and the sum of all balances (the system usage page). */
+export function* systemTotals(): Op<{ users: number; balances: number }> {
+  return yield* named('admin.totals', {});
 }
 
 export interface AuditRow {
@@ -52,14 +42,7 @@ export interface AuditRow {
 }
 
 /** The audit log newest first, optionally about one user. */
-export function auditPage(raw: Raw, page: number, targetUserId?: number, perPage = 50) {
-  const rows = raw
-    .prepare(
-      `SELECT a.id, a.created_at AS createdAt, actor.username AS actor, a.action, target.username AS target,
-         a.target_user_id AS targetId, a.detail
-       FROM admin_audit a JOIN users actor ON actor.id = a.actor_id LEFT JOIN users target ON target.id = a.target_user_id
-       WHERE (@target IS NULL OR a.target_user_id = @target) ORDER BY a.id DESC LIMIT @limit OFFSET @offset`,
-    )
-    .all({ target: targetUserId ?? null, ...pageWindow(page, perPage) }) as AuditRow[];
+export function* auditPage(page: number, targetUserId?: number, perPage = 50): Op<{ rows: AuditRow[]; hasMore: boolean }> {
+  const rows = yield* named('admin.auditPage', { target: targetUserId ?? null, ...pageWindow(page, perPage) });
   return pageOf(rows, perPage);
 }

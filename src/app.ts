@@ -23,7 +23,8 @@ import { rechargeRoutes } from './routes/recharge';
 import { RunningTurns } from './running-turns';
 import { usageRoutes } from './routes/usage';
 import { cspNonce, csrf, securityHeaders } from './security';
-import { currentUser, sessionMiddleware, type SessionStore } from './sessions';
+import { currentUser, sessionMiddleware } from './sessions';
+import type { SessionStore } from './storage/sqlite/session-store';
 import { createViews } from './views';
 
 export interface AppDeps {
@@ -77,7 +78,7 @@ export function createApp(deps: AppDeps): Express {
   const assets = { maxAge: config.env === 'production' ? '1d' : 0, index: false as const };
   app.use('/static', express.static(STATIC_DIR, assets));
   app.use('/vendor/htmx', express.static(HTMX_DIR, assets));
-  app.use(healthRoutes(database.db)); // before sessions: probes never create one
+  app.use(healthRoutes(database)); // before sessions: probes never create one
 
   app.use(cookieParser());
   app.use((req, res, next) => {
@@ -92,22 +93,22 @@ export function createApp(deps: AppDeps): Express {
     next();
   });
   app.use(sessionMiddleware(config, deps.sessions.store, deps.sessionSecret));
-  app.use(currentUser(database.db, config));
+  app.use(currentUser(database, config));
   app.use(requireKnownBodyType);
   app.use(express.json({ limit: config.bodyLimitBytes }));
   app.use(express.urlencoded({ extended: false, limit: config.bodyLimitBytes, parameterLimit: 1000 }));
   app.use(csrf(deps.sessionSecret));
 
-  app.use((req, res, next) => {
+  app.use(async (req, res, next) => {
     // The balance badge in the header of every page.
-    if (req.user) res.locals.balance = balanceOf(database.raw, req.user.id);
+    if (req.user) res.locals.balance = await database.read(balanceOf, req.user.id);
     next();
   });
   app.use(homeRoutes(services));
   app.use(chatRoutes(services));
   const limits = { perUser: config.turnsPerUser, global: config.upstreamConcurrency, maxWaiting: config.queueMaxWaiting };
   const queue = new TurnQueue(limits, (err) => logger.error({ err }, 'queue position callback failed'));
-  app.use(turnRoutes(services, { raw: database.raw, upstream: deps.upstream, queue, logger }));
+  app.use(turnRoutes(services, { store: database, upstream: deps.upstream, queue, logger }));
   app.use(authRoutes(services));
   app.use(usageRoutes(services));
   app.use(rechargeRoutes(services));

@@ -1,8 +1,6 @@
 // Conversations and messages: the only writer of their tables. Every lookup takes the user id,
 // so another user's conversation is simply not found (a 404 for the routes).
-import type SqliteDatabase from 'better-sqlite3';
-
-type Raw = SqliteDatabase.Database;
+import { query, type Op } from './storage/op';
 
 export const TITLE_MAX = 80;
 export const MESSAGE_MAX = 100_000;
@@ -47,12 +45,6 @@ export interface Settings {
   maxTokens: number | null;
 }
 
-const CONVERSATION = `id, user_id AS userId, title, system_prompt AS systemPrompt, model, temperature, max_tokens AS maxTokens,
-  updated_at AS updatedAt`;
-const MESSAGE = `id, conversation_id AS conversationId, role, content, status, error, model, prompt_tokens AS promptTokens,
-  completion_tokens AS completionTokens, charge, source, dropped, hold_id AS holdId, cut_short AS cutShort, created_at AS createdAt`;
-const NOW = `strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`;
-
 /** A title from the first message: its first line, whitespace folded, cut at a word near TITLE_MAX. */
 export function titleFrom(text: string): string {
   const line = text.trim().split('\n')[0]!.replace(/\s+/g, ' ');
@@ -65,60 +57,49 @@ export function titleFrom(text: string): string {
 /** LIKE pattern for a search term, with its wildcards taken literally. */
 const likePattern = (term: string) => `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
-export function listConversations(raw: Raw, userId: number, search = '', limit = 100): Conversation[] {
+export function* listConversations(userId: number, search = '', limit = 100): Op<Conversation[]> {
   const term = search.trim();
-  if (!term) {
-    return raw.prepare(`SELECT ${CONVERSATION} FROM conversations WHERE user_id = ? ORDER BY updated_at DESC, id DESC LIMIT ?`).all(userId, limit) as Conversation[];
-  }
-  return raw
-    .prepare(
-      `SELECT ${CONVERSATION} FROM conversations c WHERE user_id = @userId AND (title LIKE @p ESCAPE '\\'
-         OR EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.content LIKE @p ESCAPE '\\'))
-       ORDER BY updated_at DESC, id DESC LIMIT @limit`,
-    )
-    .all({ userId, p: likePattern(term), limit }) as Conversation[];
+  if (!term) return yield* query('chat.list', { userId, limit });
+  return yield* query('chat.search', { userId, p: likePattern(term), limit });
 }
 
-export function findConversation(raw: Raw, userId: number, id: number): Conversation | undefined {
-  return raw.prepare(`SELECT ${CONVERSATION} FROM conversations WHERE id = ? AND user_id = ?`).get(id, userId) as Conversation | undefined;
+export function* findConversation(userId: number, id: number): Op<Conversation | undefined> {
+  return yield* query('chat.find', { id, userId });
 }
 
-export function createConversation(raw: Raw, userId: number, title: string, settings: Settings): Conversation {
-  const id = raw
-    .prepare(`INSERT INTO conversations (user_id, title, system_prompt, model, temperature, max_tokens) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`)
-    .pluck()
-    .get(userId, title, settings.systemPrompt, settings.model, settings.temperature, settings.maxTokens) as number;
-  return findConversation(raw, userId, id)!;
+export function* createConversation(userId: number, title: string, settings: Settings): Op<Conversation> {
+  const id = (yield* query('chat.create', {
+    userId, title, systemPrompt: settings.systemPrompt, model: settings.model, temperature: settings.temperature, maxTokens: settings.maxTokens,
+  })) as number;
+  return (yield* findConversation(userId, id))!;
 }
 
-export function saveSettings(raw: Raw, conversationId: number, settings: Settings): void {
-  raw
-    .prepare(`UPDATE conversations SET system_prompt = ?, model = ?, temperature = ?, max_tokens = ?, updated_at = ${NOW} WHERE id = ?`)
-    .run(settings.systemPrompt, settings.model, settings.temperature, settings.maxTokens, conversationId);
+export function* saveSettings(conversationId: number, settings: Settings): Op<void> {
+  yield* query('chat.saveSettings', {
+    id: conversationId, systemPrompt: settings.systemPrompt, model: settings.model, temperature: settings.temperature, maxTokens: settings.maxTokens,
+  });
 }
 
-export function renameConversation(raw: Raw, userId: number, id: number, title: string): boolean {
-  return raw.prepare('UPDATE conversations SET title = ? WHERE id = ? AND user_id = ?').run(title, id, userId).changes === 1;
+export function* renameConversation(userId: number, id: number, title: string): Op<boolean> {
+  return (yield* query('chat.rename', { id, userId, title })).changes === 1;
 }
 
-export function deleteConversation(raw: Raw, userId: number, id: number): boolean {
-  return raw.transaction(() => {
-    if (!findConversation(raw, userId, id)) return false;
-    raw.prepare('DELETE FROM messages WHERE conversation_id = ?').run(id);
-    return raw.prepare('DELETE FROM conversations WHERE id = ?').run(id).changes === 1;
-  })();
+export function* deleteConversation(userId: number, id: number): Op<boolean> {
+  if (!(yield* findConversation(userId, id))) return false;
+  yield* query('chat.deleteMessages', { conversationId: id });
+  return (yield* query('chat.delete', { id })).changes === 1;
 }
 
-export function messagesOf(raw: Raw, conversationId: number): Message[] {
-  return raw.prepare(`SELECT ${MESSAGE} FROM messages WHERE conversation_id = ? ORDER BY id`).all(conversationId) as Message[];
+export function* messagesOf(conversationId: number): Op<Message[]> {
+  return yield* query('chat.messagesOf', { conversationId });
 }
 
-export function findMessage(raw: Raw, conversationId: number, id: number): Message | undefined {
-  return raw.prepare(`SELECT ${MESSAGE} FROM messages WHERE conversation_id = ? AND id = ?`).get(conversationId, id) as Message | undefined;
+export function* findMessage(conversationId: number, id: number): Op<Message | undefined> {
+  return yield* query('chat.message', { conversationId, id });
 }
 
-export function findMessageByHold(raw: Raw, holdId: number): Message | undefined {
-  return raw.prepare(`SELECT ${MESSAGE} FROM messages WHERE hold_id = ? AND role = 'assistant'`).get(holdId) as Message | undefined;
+export function* findMessageByHold(holdId: number): Op<Message | undefined> {
+  return yield* query('chat.messageByHold', { holdId });
 }
 
 export type TurnMode = 'send' | 'retry' | 'edit';
@@ -127,8 +108,8 @@ export type TurnMode = 'send' | 'retry' | 'edit';
  * The conversation as the model sees it for a turn, read only: for Retry without the last answer,
  * for Edit with the last question's new text; undefined when there is nothing to answer again.
  */
-export function historyFor(raw: Raw, conversationId: number, mode: TurnMode, text: string): Array<{ role: 'user' | 'assistant'; content: string }> | undefined {
-  const list = messagesOf(raw, conversationId).filter((m) => m.status !== 'streaming');
+export function* historyFor(conversationId: number, mode: TurnMode, text: string): Op<Array<{ role: 'user' | 'assistant'; content: string }> | undefined> {
+  const list = (yield* messagesOf(conversationId)).filter((m) => m.status !== 'streaming');
   if (mode !== 'send' && list.at(-1)?.role === 'assistant') list.pop();
   if (mode !== 'send' && list.at(-1)?.role !== 'user') return undefined;
   const history = list
@@ -140,38 +121,45 @@ export function historyFor(raw: Raw, conversationId: number, mode: TurnMode, tex
 }
 
 /** The id of the conversation's last message (0 for none): what a turn's history was read at. */
-export function lastMessageId(raw: Raw, conversationId: number): number {
-  return raw.prepare('SELECT coalesce(max(id), 0) FROM messages WHERE conversation_id = ?').pluck().get(conversationId) as number;
+export function* lastMessageId(conversationId: number): Op<number> {
+  return (yield* query('chat.lastMessageId', { conversationId })) as number;
+}
+
+export interface StoredTurn {
+  user: Message | undefined;
+  assistant: Message;
+  removed: number[];
 }
 
 /**
- * Stores a turn once its hold is taken, in one transaction: the user's message (Send), or the
+ * Stores a turn once its hold is taken, in one write: the user's message (Send), or the
  * last answer removed (Retry) and the last question rewritten (Edit); then an empty answer to
  * stream into. Undefined, changing nothing, when the conversation is not as the turn's history
  * read it (`basis`, from lastMessageId: an Undo or Clear while the turn waited for the model) or
  * another answer in it is still streaming.
  */
-export function addTurn(raw: Raw, conversationId: number, mode: TurnMode, text: string, model: string, holdId: number | null, basis: number) {
-  return raw.transaction(() => {
-    const list = messagesOf(raw, conversationId);
-    if ((list.at(-1)?.id ?? 0) !== basis || list.some((m) => m.status === 'streaming')) return undefined;
-    const insert = raw.prepare(`INSERT INTO messages (conversation_id, role, content, status, model, hold_id) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`).pluck();
-    const removed: number[] = [];
-    if (mode !== 'send' && list.at(-1)?.role === 'assistant') {
-      removed.push(list.pop()!.id);
-      raw.prepare('DELETE FROM messages WHERE id = ?').run(removed[0]);
-    }
-    let userId: number | undefined;
-    if (mode === 'send') userId = insert.get(conversationId, 'user', text, 'done', null, null) as number;
-    if (mode === 'edit') raw.prepare('UPDATE messages SET content = ? WHERE id = ?').run(text, (userId = list.at(-1)!.id));
-    const assistantId = insert.get(conversationId, 'assistant', '', 'streaming', model, holdId) as number;
-    raw.prepare(`UPDATE conversations SET updated_at = ${NOW} WHERE id = ?`).run(conversationId);
-    return {
-      user: userId === undefined ? undefined : findMessage(raw, conversationId, userId),
-      assistant: findMessage(raw, conversationId, assistantId)!,
-      removed,
-    };
-  })();
+export function* addTurn(
+  conversationId: number, mode: TurnMode, text: string, model: string, holdId: number | null, basis: number,
+): Op<StoredTurn | undefined> {
+  const list = yield* messagesOf(conversationId);
+  if ((list.at(-1)?.id ?? 0) !== basis || list.some((m) => m.status === 'streaming')) return undefined;
+  const removed: number[] = [];
+  if (mode !== 'send' && list.at(-1)?.role === 'assistant') {
+    removed.push(list.pop()!.id);
+    yield* query('chat.deleteMessage', { id: removed[0] });
+  }
+  let userId: number | undefined;
+  if (mode === 'send') {
+    userId = (yield* query('chat.insertMessage', { conversationId, role: 'user', content: text, status: 'done', model: null, holdId: null })) as number;
+  }
+  if (mode === 'edit') yield* query('chat.setContent', { content: text, id: (userId = list.at(-1)!.id) });
+  const assistantId = (yield* query('chat.insertMessage', { conversationId, role: 'assistant', content: '', status: 'streaming', model, holdId })) as number;
+  yield* query('chat.touch', { id: conversationId });
+  return {
+    user: userId === undefined ? undefined : yield* findMessage(conversationId, userId),
+    assistant: (yield* findMessage(conversationId, assistantId))!,
+    removed,
+  };
 }
 
 export interface Outcome {
@@ -187,57 +175,39 @@ export interface Outcome {
   cutShort?: number | null;
 }
 
-export function finishMessage(raw: Raw, messageId: number, o: Outcome): void {
-  raw
-    .prepare(
-      `UPDATE messages SET content = @content, status = @status, error = @error, prompt_tokens = @promptTokens,
-         completion_tokens = @completionTokens, charge = @charge, source = @source, dropped = @dropped, hold_id = @holdId,
-         cut_short = @cutShort
-       WHERE id = @id`,
-    )
-    .run({
-      id: messageId, content: o.content, status: o.status, error: o.error ?? null, promptTokens: o.promptTokens ?? null,
-      completionTokens: o.completionTokens ?? null, charge: o.charge ?? null, source: o.source ?? null, dropped: o.dropped ?? 0, holdId: o.holdId ?? null,
-      cutShort: o.cutShort ?? null,
-    });
+export function* finishMessage(messageId: number, o: Outcome): Op<void> {
+  yield* query('chat.finish', {
+    id: messageId, content: o.content, status: o.status, error: o.error ?? null, promptTokens: o.promptTokens ?? null,
+    completionTokens: o.completionTokens ?? null, charge: o.charge ?? null, source: o.source ?? null, dropped: o.dropped ?? 0, holdId: o.holdId ?? null,
+    cutShort: o.cutShort ?? null,
+  });
 }
 
 /**
  * Removes the last question and its answer, and gives the question back (as Gradio puts it back in
  * the textbox); false, changing nothing, while an answer is streaming.
  */
-export function undoLastTurn(raw: Raw, conversationId: number): { draft?: string } | false {
-  return raw.transaction(() => {
-    const list = messagesOf(raw, conversationId);
-    if (list.some((m) => m.status === 'streaming')) return false;
-    const del = raw.prepare('DELETE FROM messages WHERE id = ?');
-    if (list.at(-1)?.role === 'assistant') del.run(list.pop()!.id);
-    if (list.at(-1)?.role !== 'user') return {};
-    const question = list.pop()!;
-    del.run(question.id);
-    return { draft: question.content };
-  })();
+export function* undoLastTurn(conversationId: number): Op<{ draft?: string } | false> {
+  const list = yield* messagesOf(conversationId);
+  if (list.some((m) => m.status === 'streaming')) return false;
+  if (list.at(-1)?.role === 'assistant') yield* query('chat.deleteMessage', { id: list.pop()!.id });
+  if (list.at(-1)?.role !== 'user') return {};
+  const question = list.pop()!;
+  yield* query('chat.deleteMessage', { id: question.id });
+  return { draft: question.content };
 }
 
 /** Removes every message; false, changing nothing, while an answer is streaming. */
-export function clearMessages(raw: Raw, conversationId: number): { draft?: string } | false {
-  return raw.transaction(() => {
-    if (messagesOf(raw, conversationId).some((m) => m.status === 'streaming')) return false;
-    raw.prepare('DELETE FROM messages WHERE conversation_id = ?').run(conversationId);
-    return {};
-  })();
+export function* clearMessages(conversationId: number): Op<{ draft?: string } | false> {
+  if ((yield* messagesOf(conversationId)).some((m) => m.status === 'streaming')) return false;
+  yield* query('chat.deleteMessages', { conversationId });
+  return {};
 }
 
 /**
  * Answers left streaming by a crashed process, once the ledger has resolved their holds: marked
  * stopped, with what the hold was charged.
  */
-export function recoverMessages(raw: Raw): number {
-  return raw
-    .prepare(
-      `UPDATE messages SET status = 'stopped', charge = h.charge, prompt_tokens = h.used_prompt_tokens, completion_tokens = h.completion_tokens,
-         source = h.source
-       FROM holds h WHERE messages.hold_id = h.id AND messages.status = 'streaming' AND h.state <> 'held'`,
-    )
-    .run().changes;
+export function* recoverMessages(): Op<number> {
+  return (yield* query('chat.recover', {})).changes;
 }

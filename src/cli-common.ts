@@ -25,7 +25,7 @@ export async function withDatabase<T>(fn: (database: Database) => Promise<T>): P
 }
 
 export async function userNamed(database: Database, name: string): Promise<User> {
-  const user = await findByName(database.db, name);
+  const user = await database.read(findByName, name);
   if (!user) throw new CliError(`no user named "${name}"`);
   return user;
 }

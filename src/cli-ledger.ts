@@ -22,7 +22,7 @@ export function ledgerCommands(program: Command): void {
       const amount = parseAmount(amountText, { allowNegative: true });
       const balance = await withDatabase(async (database) => {
         const user = await userNamed(database, name);
-        return grant(database.raw, user.id, amount, { note: opts.note });
+        return grant(database, user.id, amount, { note: opts.note });
       });
       console.log(`${amount > 0 ? 'granted' : 'deducted'} ${Math.abs(amount)}; ${name} now has ${balance}`);
     });
@@ -31,7 +31,7 @@ export function ledgerCommands(program: Command): void {
     .command('balance <user>')
     .description("print a user's balance")
     .action(async (name: string) => {
-      const balance = await withDatabase(async (database) => balanceOf(database.raw, (await userNamed(database, name)).id));
+      const balance = await withDatabase(async (database) => database.read(balanceOf, (await userNamed(database, name)).id));
       console.log(String(balance));
     });
 
@@ -42,7 +42,7 @@ export function ledgerCommands(program: Command): void {
     .description('check balance == sum of ledger deltas, no negative balance, no stale hold; exit 1 on any violation')
     .action(async () => {
       const { holdRecoveryMs } = config();
-      const violations = await withDatabase(async (database) => verifyLedger(database.raw, holdRecoveryMs));
+      const violations = await withDatabase(async (database) => database.read(verifyLedger, holdRecoveryMs));
       for (const v of violations) {
         console.error(`violation: ${v.userId !== undefined ? `user ${v.userId}: ` : ''}${v.holdId !== undefined ? `hold ${v.holdId}: ` : ''}${v.problem}`);
       }
@@ -65,7 +65,7 @@ export function ledgerCommands(program: Command): void {
         throw new CliError(`--count must be a whole number from 1 to 10000, not "${opts.count}"`);
       }
       const expiresAt = opts.expires === undefined ? undefined : parseExpiry(opts.expires);
-      const codes = await withDatabase(async (database) => createCodes(database.raw, { tokens, count: Number(opts.count), expiresAt, note: opts.note }));
+      const codes = await withDatabase(async (database) => createCodes(database, { tokens, count: Number(opts.count), expiresAt, note: opts.note }));
       console.log(codes.join('\n'));
     });
 }

@@ -61,7 +61,7 @@ user
   .description('list accounts')
   .option('--json', 'print JSON')
   .action(async (opts: { json?: boolean }) => {
-    const rows = await withDatabase(({ db }) => listUsers(db));
+    const rows = await withDatabase((database) => database.read(listUsers));
     if (opts.json) return console.log(JSON.stringify(rows, null, 2));
     console.log(['id', 'username', 'role', 'status', 'created'].join('\t'));
     for (const u of rows) {
@@ -74,7 +74,7 @@ for (const [command, disabled] of [['disable', true], ['enable', false]] as cons
     .command(`${command} <name>`)
     .description(disabled ? 'disable an account and end its sessions' : 'enable a disabled account')
     .action(async (name: string) => {
-      const found = await withDatabase(({ db }) => setDisabled(db, name, disabled));
+      const found = await withDatabase((database) => database.write(setDisabled, name, disabled));
       if (!found) throw new CliError(`no user named "${name}"`);
       console.log(`${command}d ${name}`);
     });

@@ -1,10 +1,8 @@
 // Redemption codes: random, shown once, stored hashed, single-use, case-insensitive, may expire.
 import crypto from 'node:crypto';
-import type SqliteDatabase from 'better-sqlite3';
-import { pageOf, pageWindow } from './db';
-import { balanceOf, creditInTx, LedgerError, MAX_AMOUNT, MAX_BALANCE } from './ledger';
+import { balanceOf, credit, LedgerError, MAX_AMOUNT, MAX_BALANCE } from './ledger';
+import { pageOf, pageWindow, query, type Op, type Store } from './storage/op';
 
-type Raw = SqliteDatabase.Database;
 // Crockford's base32: no I, L, O or U, so codes survive being read aloud or retyped.
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 const GROUPS = 4;
@@ -52,48 +50,46 @@ export function checkBatch(batch: CreateCodes): void {
   if (batch.expiresAt && !(batch.expiresAt.getTime() > Date.now())) throw new LedgerError('expiry must be a date in the future');
 }
 
-/** Inserts new codes inside the caller's transaction and returns them in plain text; the caller ran checkBatch first. */
-export function insertCodesInTx(raw: Raw, batch: CreateCodes, batchId: number | null = null): string[] {
-  const insert = raw.prepare('INSERT INTO redemption_codes (code_hash, tokens, expires_at, note, created_by, batch_id) VALUES (?, ?, ?, ?, ?, ?)');
-  const codes = Array.from({ length: batch.count }, generateCode);
-  for (const code of codes) {
-    insert.run(hashCode(code), batch.tokens, batch.expiresAt?.toISOString() ?? null, batch.note ?? null, batch.createdBy ?? null, batchId);
+/** The plain-text codes of a new batch: made outside any write, which may be run twice. */
+export function generateCodes(count: number): string[] {
+  return Array.from({ length: count }, generateCode);
+}
+
+/** Inserts new codes (by their hashes) inside the caller's write; the caller ran checkBatch first. */
+export function* insertCodes(hashes: string[], batch: CreateCodes, batchId: number | null = null): Op<void> {
+  for (const hash of hashes) {
+    yield* query('codes.insert', {
+      hash, tokens: batch.tokens, expiresAt: batch.expiresAt?.toISOString() ?? null, note: batch.note ?? null,
+      createdBy: batch.createdBy ?? null, batchId,
+    });
   }
-  return codes;
 }
 
 /** Creates codes outside any batch and returns them in plain text; only their hashes are stored. */
-export async function createCodes(raw: Raw, batch: CreateCodes): Promise<string[]> {
+export async function createCodes(store: Store, batch: CreateCodes): Promise<string[]> {
   checkBatch(batch);
-  return raw.transaction(() => insertCodesInTx(raw, batch)).immediate();
+  const codes = generateCodes(batch.count);
+  await store.write(insertCodes, codes.map(hashCode), batch, null);
+  return codes;
 }
 
 /** Redeems a code for the user: claims it with one conditional UPDATE, then credits the tokens. */
-export async function redeem(raw: Raw, userId: number, code: string): Promise<{ tokens: number; balance: number }> {
+export async function redeem(store: Store, userId: number, code: string): Promise<{ tokens: number; balance: number }> {
   const hash = hashCode(String(code ?? ''));
-  return raw
-    .transaction(() => {
-      const now = new Date().toISOString();
-      const claimed = raw
-        .prepare(
-          `UPDATE redemption_codes SET redeemed_by = ?, redeemed_at = ?
-           WHERE code_hash = ? AND redeemed_by IS NULL AND voided_at IS NULL AND (expires_at IS NULL OR expires_at > ?)
-           RETURNING id, tokens`,
-        )
-        .get(userId, now, hash, now) as { id: number; tokens: number } | undefined;
-      if (!claimed) throw new CodeError(whyNot(raw, hash, now));
-      // Past the largest balance the ledger keeps, the code stays unused (the transaction rolls back).
-      if (balanceOf(raw, userId) + claimed.tokens > MAX_BALANCE) throw new CodeError('full');
-      const balance = creditInTx(raw, { userId, amount: claimed.tokens, kind: 'redeem', codeId: claimed.id });
-      return { tokens: claimed.tokens, balance };
-    })
-    .immediate();
+  return store.write(redeemOp, userId, hash, new Date().toISOString());
 }
 
-function whyNot(raw: Raw, hash: string, now: string): CodeError['reason'] {
-  const row = raw.prepare('SELECT redeemed_by, voided_at, expires_at FROM redemption_codes WHERE code_hash = ?').get(hash) as
-    | { redeemed_by: number | null; voided_at: string | null; expires_at: string | null }
-    | undefined;
+function* redeemOp(userId: number, hash: string, now: string): Op<{ tokens: number; balance: number }> {
+  const claimed = yield* query('codes.claim', { userId, now, hash });
+  if (!claimed) throw new CodeError(yield* whyNot(hash, now));
+  // Past the largest balance the ledger keeps, the code stays unused (the write rolls back).
+  if ((yield* balanceOf(userId)) + claimed.tokens > MAX_BALANCE) throw new CodeError('full');
+  const balance = yield* credit({ userId, amount: claimed.tokens, kind: 'redeem', codeId: claimed.id });
+  return { tokens: claimed.tokens, balance };
+}
+
+function* whyNot(hash: string, now: string): Op<CodeError['reason']> {
+  const row = yield* query('codes.stateByHash', { hash });
   if (!row) return 'unknown';
   if (row.redeemed_by !== null) return 'used';
   if (row.voided_at !== null) return 'void';
@@ -105,24 +101,14 @@ function whyNot(raw: Raw, hash: string, now: string): CodeError['reason'] {
 export type CodeState = 'unused' | 'redeemed' | 'expired' | 'void';
 export const CODE_STATES: CodeState[] = ['unused', 'redeemed', 'expired', 'void'];
 
-const STATE_SQL = `CASE WHEN c.redeemed_by IS NOT NULL THEN 'redeemed' WHEN c.voided_at IS NOT NULL THEN 'void'
-  WHEN c.expires_at IS NOT NULL AND c.expires_at <= @now THEN 'expired' ELSE 'unused' END`;
-
 /** Voids an unused code; false when it was already redeemed, void or missing. Races redeem safely. */
-export function voidCode(raw: Raw, codeId: number): boolean {
-  const now = new Date().toISOString();
-  return (
-    raw.prepare('UPDATE redemption_codes SET voided_at = ? WHERE id = ? AND redeemed_by IS NULL AND voided_at IS NULL').run(now, codeId)
-      .changes === 1
-  );
+export function* voidCode(codeId: number, now: string = new Date().toISOString()): Op<boolean> {
+  return (yield* query('codes.void', { now, codeId })).changes === 1;
 }
 
 /** Voids every code of a batch not yet redeemed or void; returns how many. */
-export function voidBatch(raw: Raw, batchId: number): number {
-  const now = new Date().toISOString();
-  return raw
-    .prepare('UPDATE redemption_codes SET voided_at = ? WHERE batch_id = ? AND redeemed_by IS NULL AND voided_at IS NULL')
-    .run(now, batchId).changes;
+export function* voidBatch(batchId: number, now: string = new Date().toISOString()): Op<number> {
+  return (yield* query('codes.voidBatch', { now, batchId })).changes;
 }
 
 export interface CodeRow {
@@ -138,19 +124,11 @@ export interface CodeRow {
 }
 
 /** Codes newest first, optionally of one state or batch; `hasMore` when another page follows. */
-export function listCodes(raw: Raw, filter: { state?: CodeState; batchId?: number }, page: number, perPage = 50) {
-  const rows = raw
-    .prepare(
-      `SELECT * FROM (SELECT c.id, c.batch_id AS batchId, c.tokens, c.note, c.created_at AS createdAt, c.expires_at AS expiresAt,
-         ${STATE_SQL} AS state, u.username AS redeemedBy, c.redeemed_at AS redeemedAt
-       FROM redemption_codes c LEFT JOIN users u ON u.id = c.redeemed_by
-       WHERE (@batchId IS NULL OR c.batch_id = @batchId))
-       WHERE (@state IS NULL OR state = @state) ORDER BY id DESC LIMIT @limit OFFSET @offset`,
-    )
-    .all({
-      now: new Date().toISOString(), state: filter.state ?? null, batchId: filter.batchId ?? null,
-      ...pageWindow(page, perPage),
-    }) as CodeRow[];
+export function* listCodes(filter: { state?: CodeState; batchId?: number }, page: number, perPage = 50): Op<{ rows: CodeRow[]; hasMore: boolean }> {
+  const rows = yield* query('codes.list', {
+    now: new Date().toISOString(), state: filter.state ?? null, batchId: filter.batchId ?? null,
+    ...pageWindow(page, perPage),
+  });
   return pageOf(rows, perPage);
 }
 
@@ -169,16 +147,7 @@ export interface BatchRow {
 }
 
 /** Batches newest first with how many of their codes are in each state. */
-export function listBatches(raw: Raw, page: number, perPage = 20) {
-  const rows = raw
-    .prepare(
-      `SELECT b.id, b.tokens, b.count, b.note, b.expires_at AS expiresAt, b.created_at AS createdAt, u.username AS createdBy,
-         sum(s.state = 'unused') AS unused, sum(s.state = 'redeemed') AS redeemed,
-         sum(s.state = 'expired') AS expired, sum(s.state = 'void') AS void
-       FROM code_batches b JOIN users u ON u.id = b.created_by
-       LEFT JOIN (SELECT c.batch_id, ${STATE_SQL} AS state FROM redemption_codes c WHERE c.batch_id IS NOT NULL) s ON s.batch_id = b.id
-       GROUP BY b.id ORDER BY b.id DESC LIMIT @limit OFFSET @offset`,
-    )
-    .all({ now: new Date().toISOString(), ...pageWindow(page, perPage) }) as BatchRow[];
+export function* listBatches(page: number, perPage = 20): Op<{ rows: BatchRow[]; hasMore: boolean }> {
+  const rows = yield* query('codes.batches', { now: new Date().toISOString(), ...pageWindow(page, perPage) });
   return pageOf(rows, perPage);
 }

@@ -51,14 +51,14 @@ export async function streamCsv<Row>(
   res: Response,
   filename: string,
   header: string[],
-  next: (last: Row | undefined) => Row[],
+  next: (last: Row | undefined) => Row[] | Promise<Row[]>,
   toCells: (row: Row) => Cell[],
 ): Promise<void> {
   let gone = false;
   res.once('close', () => (gone = true));
   startCsv(res, filename, header);
   let last: Row | undefined;
-  for (let chunk = next(last); chunk.length > 0 && !gone; chunk = next(last)) {
+  for (let chunk = await next(last); chunk.length > 0 && !gone; chunk = await next(last)) {
     for (const row of chunk) {
       if (!res.write(csvLine(toCells(row)))) await drained(res);
       if (gone) return;

@@ -10,7 +10,8 @@ import { HEARTBEAT_MS, heartbeat, recoverHolds } from './ledger';
 import { rollUp } from './usage-rollup';
 import { createLogger, type Logger } from './log';
 import { loadModels, servedModels } from './models';
-import { loadSessionSecret, openSessionStore } from './sessions';
+import { loadSessionSecret } from './sessions';
+import { openSqliteSessionStore } from './storage/sqlite/session-store';
 import { loadEncodings } from './tokens';
 import { createUpstream } from './upstream';
 
@@ -30,22 +31,18 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   loadEncodings(); // ~100 ms each, paid here rather than by the first chat turn
   let rolling = false;
   // Timers: a busy or failing database is logged and tried again next time, never a crash.
-  const guarded = (what: string, fn: () => void) => () => {
-    try {
-      fn();
-    } catch (err) {
-      logger.error({ err }, `${what} failed; trying again at the next tick`);
-    }
+  const guarded = (what: string, fn: () => Promise<unknown>) => () => {
+    fn().catch((err: unknown) => logger.error({ err }, `${what} failed; trying again at the next tick`));
   };
   const sweep = () => {
-    guarded('hold recovery', () => {
-      const recovered = recoverHolds(database.raw, config.holdRecoveryMs, liveHolds);
-      recoverMessages(database.raw);
+    guarded('hold recovery', async () => {
+      const recovered = await recoverHolds(database, config.holdRecoveryMs, liveHolds);
+      await database.write(recoverMessages);
       if (recovered.settled + recovered.released) logger.warn(recovered, 'recovered holds left by a crashed process');
     })();
     if (rolling) return; // a first run over a large database can take longer than a minute
     rolling = true;
-    rollUp(database.raw)
+    rollUp(database)
       .then((days) => days > 1 && logger.info({ days }, 'usage rollup caught up'))
       .catch((err: unknown) => logger.error({ err }, 'usage rollup failed; reports read the turns directly until it works'))
       .finally(() => (rolling = false));
@@ -53,8 +50,8 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   sweep();
   const sweeper = setInterval(sweep, 60_000).unref();
   // Another process's sweep leaves this one's running turns alone while it hears of them.
-  const heart = setInterval(guarded('heartbeat', () => heartbeat(database.raw, liveHolds)), HEARTBEAT_MS).unref();
-  const sessions = openSessionStore(config);
+  const heart = setInterval(guarded('heartbeat', () => heartbeat(database, liveHolds)), HEARTBEAT_MS).unref();
+  const sessions = openSqliteSessionStore(config);
   const upstream = createUpstream({
     apiKey: config.openaiApiKey, baseURL: config.openaiBaseUrl, timeoutMs: config.upstreamTimeoutMs, demoDelayMs: config.demoDelayMs,
   });

@@ -1,14 +1,12 @@
-// Cookie sessions stored in SQLite (connect-sqlite3), and the middleware that turns a session into
+// Cookie sessions (their store is storage/sqlite/session-store.ts), and the middleware that turns a session into
 // the signed-in user, ending it when it is too old, the user is disabled or their epoch moved on.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { RequestHandler } from 'express';
 import session from 'express-session';
-import connectSqlite3 from 'connect-sqlite3';
-import sqlite3 from 'sqlite3';
 import type { Config } from './config';
-import type { Db } from './db';
+import type { Store } from './storage/op';
 import { findById, type User } from './users';
 
 declare module 'express-session' {
@@ -33,7 +31,6 @@ declare global {
 
 export const SESSION_COOKIE = 'tc.sid';
 const SECRET_FILE = 'session-secret';
-const BUSY_TIMEOUT_MS = 5000;
 
 /** SESSION_SECRET if set; else a random secret generated once and kept in DATA_DIR. */
 export function loadSessionSecret(config: Config): string {
@@ -51,24 +48,6 @@ export function loadSessionSecret(config: Config): string {
   return secret;
 }
 
-export interface SessionStore {
-  store: session.Store;
-  close(): Promise<void>;
-}
-
-export function openSessionStore(config: Config): SessionStore {
-  const SQLiteStore = connectSqlite3(session);
-  fs.mkdirSync(config.dataDir, { recursive: true });
-  const db = new sqlite3.Database(path.join(config.dataDir, 'sessions.sqlite'));
-  db.configure('busyTimeout', BUSY_TIMEOUT_MS);
-  // connect-sqlite3 reads `concurrentDb` (not `concurrentDB`) to switch the file to WAL.
-  const store = new SQLiteStore({ db, table: 'sessions', concurrentDb: true } as never) as session.Store;
-  return {
-    store,
-    close: () => new Promise((resolve) => db.close(() => resolve())),
-  };
-}
-
 export function sessionMiddleware(config: Config, store: session.Store, secret: string): RequestHandler {
   return session({
     name: SESSION_COOKIE,
@@ -82,11 +61,11 @@ export function sessionMiddleware(config: Config, store: session.Store, secret: 
 }
 
 /** Sets req.user and res.locals.user from the session, or ends a session that may not go on. */
-export function currentUser(db: Db, config: Config): RequestHandler {
+export function currentUser(store: Store, config: Config): RequestHandler {
   return async (req, res, next) => {
     const { userId, epoch, signedInAt } = req.session ?? {};
     if (userId === undefined) return next();
-    const user = await findById(db, userId);
+    const user = await store.read(findById, userId);
     const expired = signedInAt === undefined || Date.now() - signedInAt > config.sessionAbsoluteMs;
     if (!user || user.disabled || user.session_epoch !== epoch || expired) {
       await new Promise<void>((resolve, reject) => req.session.destroy((err) => (err ? reject(err) : resolve())));

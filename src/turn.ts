@@ -3,7 +3,6 @@
 // transaction) -> store the turn -> stream, recording what was delivered -> settle to the real
 // usage (or release when nothing came).
 // Routes only render the events; every rule about money and history lives here.
-import type SqliteDatabase from 'better-sqlite3';
 import { addTurn, finishMessage, findMessageByHold, historyFor, lastMessageId, type Conversation, type Message, type Settings, type TurnMode } from './chat';
 import { balanceOf, recordDelivered, release, reserve, settleOrRead } from './ledger';
 import type { Logger } from './log';
@@ -12,8 +11,7 @@ import { checkSpendLimits, spendAllowance } from './spend-limits';
 import { CompletionCounter, countPromptTokens } from './tokens';
 import type { TurnQueue } from './turn-queue';
 import { UpstreamError, type ChatMessage, type Upstream } from './upstream';
-
-type Raw = SqliteDatabase.Database;
+import type { Op, Store } from './storage/op';
 
 /** Completion tokens asked for when the user sets no max tokens. */
 export const DEFAULT_MAX_TOKENS = 2048;
@@ -25,7 +23,7 @@ const DELIVERED_EVERY_MS = 1000;
 const OVERRUN_SLACK = 16;
 
 export interface TurnDeps {
-  raw: Raw;
+  store: Store;
   upstream: Upstream;
   queue: TurnQueue;
   logger: Logger;
@@ -87,16 +85,23 @@ export async function fitPrompt(history: ChatMessage[], system: string, model: M
 /** Holds of turns running in this process, which the recovery sweep must leave alone. */
 export const liveHolds = new Set<number>();
 
+/** The turn's history and the last message id it was read at, in one read. */
+function* historyAndBasis(conversationId: number, mode: TurnMode, text: string): Op<{ history: ChatMessage[]; basis: number } | undefined> {
+  const history = yield* historyFor(conversationId, mode, text);
+  return history && { history, basis: yield* lastMessageId(conversationId) };
+}
+
 type Refused = { status: 'refused'; refusal: Refusal };
 const refused = (refusal: Refusal): Refused => ({ status: 'refused', refusal });
 
 export async function runTurn(deps: TurnDeps, input: TurnInput, emit: (event: TurnEvent) => void): Promise<TurnResult> {
-  const { raw } = deps;
+  const { store } = deps;
   const { model, userId } = input;
   // Nothing is changed before the hold is taken: a refused Retry or Edit leaves the transcript as it was.
-  const history = historyFor(raw, input.conversation.id, input.mode, input.text);
-  if (!history) return refused({ reason: 'nothing' });
-  const basis = lastMessageId(raw, input.conversation.id); // the turn is stored only if nothing changed since
+  // `basis`: the turn is stored only if nothing changed since.
+  const read = await store.read(historyAndBasis, input.conversation.id, input.mode, input.text);
+  if (!read) return refused({ reason: 'nothing' });
+  const { history, basis } = read;
   const wanted = input.settings.maxTokens ?? DEFAULT_MAX_TOKENS;
   // The provider may count more than the models file says fits (a smaller real window): on
   // request, the older half of the history is left out before fitting the rest.
@@ -112,30 +117,30 @@ export async function runTurn(deps: TurnDeps, input: TurnInput, emit: (event: Tu
     if (input.signal.aborted) return refused({ reason: 'aborted' }); // stopped while it waited
     // Spend limits are read inside the reserve's transaction: the turn shrinks to fit them, and
     // turns that reserve together (other tabs, other processes) cannot pass them together.
-    const held = await reserve(raw, {
+    const held = await reserve(store, {
       userId, turnKey: input.turnKey, model, promptTokens: prompt.promptTokens,
-      maxCompletion: Math.min(wanted, model.contextWindow - prompt.promptTokens), allowance: () => spendAllowance(raw, userId),
+      maxCompletion: Math.min(wanted, model.contextWindow - prompt.promptTokens), allowance: spendAllowance,
     });
-    if (held.status === 'over_limit') return overLimit(raw, userId, model, prompt.promptTokens);
+    if (held.status === 'over_limit') return await overLimit(store, userId, model, prompt.promptTokens);
     if (held.status === 'insufficient') return refused({ reason: 'insufficient', missing: held.missing, balance: held.balance });
-    if (held.status === 'duplicate') return { status: 'duplicate', message: findMessageByHold(raw, held.hold.id), balance: held.balance };
+    if (held.status === 'duplicate') return { status: 'duplicate', message: await store.read(findMessageByHold, held.hold.id), balance: held.balance };
     holdId = held.hold.id;
     liveHolds.add(holdId);
     let stored;
     try {
-      stored = addTurn(raw, input.conversation.id, input.mode, input.text, model.id, holdId, basis);
+      stored = await store.write(addTurn, input.conversation.id, input.mode, input.text, model.id, holdId, basis);
     } catch (err) {
-      await release(raw, holdId); // never leave a hold behind a turn that could not be stored
+      await release(store, holdId); // never leave a hold behind a turn that could not be stored
       throw err;
     }
     if (!stored) {
-      await release(raw, holdId);
+      await release(store, holdId);
       return refused({ reason: 'changed' });
     }
     emit({ type: 'start', user: stored.user, assistant: stored.assistant, dropped: prompt.dropped, removed: stored.removed, mode: input.mode });
     const turn = { ...prompt, holdId, maxTokens: held.hold.maxCompletion, requested: wanted, assistant: stored.assistant };
     const message = await streamAnswer(deps, input, turn, emit);
-    const balance = balanceOf(raw, userId);
+    const balance = await store.read(balanceOf, userId);
     emit({ type: 'end', message, balance });
     return { status: 'done', message, balance };
   } finally {
@@ -145,9 +150,9 @@ export async function runTurn(deps: TurnDeps, input: TurnInput, emit: (event: Tu
 }
 
 /** Which spend limit refused the turn (not even the prompt and one completion token fit). */
-function overLimit(raw: Raw, userId: number, model: ModelInfo, promptTokens: number): Refused {
+async function overLimit(store: Store, userId: number, model: ModelInfo, promptTokens: number): Promise<Refused> {
   const estimate = priceOf(model, promptTokens, 1);
-  const verdict = checkSpendLimits(raw, userId, estimate);
+  const verdict = await store.read(checkSpendLimits, userId, estimate);
   // Read again after the reserve: a turn that ended in between can have made room. Rare; try again.
   if (verdict.ok) return refused({ reason: 'changed' });
   return refused({ reason: verdict.reason, limit: verdict.limit, spent: verdict.spentToday ?? 0, estimate });
@@ -162,7 +167,7 @@ interface Running extends Prompt {
 }
 
 async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emit: (event: TurnEvent) => void): Promise<Message> {
-  const { raw } = deps;
+  const { store } = deps;
   const counter = new CompletionCounter(input.model.encoding);
   const started = Date.now();
   let reported: { promptTokens: number; completionTokens: number } | undefined;
@@ -193,7 +198,10 @@ async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emi
         break;
       }
       if (Date.now() - lastWrite >= DELIVERED_EVERY_MS) {
-        recordDelivered(raw, turn.holdId, counter.tokens);
+        // Not awaited: the stream goes on while it is written; a failure is only logged.
+        void recordDelivered(store, turn.holdId, counter.tokens).catch((err) =>
+          deps.logger.error({ err, holdId: turn.holdId }, 'recording the tokens delivered failed'),
+        );
         lastWrite = Date.now();
       }
     }
@@ -210,10 +218,10 @@ async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emi
   const usageRefs = { latencyMs: Date.now() - started, conversationId: input.conversation.id, messageId: turn.assistant.id };
   if (failure && !stopped && delivered === 0) {
     // Nothing came back: the turn costs nothing.
-    await settleOrRead(raw, turn.holdId, 'release');
+    await settleOrRead(store, turn.holdId, 'release');
     deps.logger.warn({ kind: failure.kind, status: failure.status, err: failure.message }, 'upstream failed before any output');
     const final = { ...base, status: 'error', error: errorCode(failure), completionTokens: 0, charge: 0, source: null } as const;
-    finishMessage(raw, turn.assistant.id, final);
+    await store.write(finishMessage, turn.assistant.id, final);
     return { ...turn.assistant, ...final };
   }
   // The provider's figures when the stream completed with them; else the prompt and what arrived.
@@ -224,14 +232,14 @@ async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emi
     deps.logger.info({ reported: usage.completionTokens, counted: delivered, model: input.model.id }, 'provider completion count differs from the local count');
   }
   const outcome = stopped ? 'stopped' : failure ? 'error' : 'ok';
-  const settled = await settleOrRead(raw, turn.holdId, { ...usage, source, outcome, ...usageRefs });
+  const settled = await settleOrRead(store, turn.holdId, { ...usage, source, outcome, ...usageRefs });
   const status = stopped ? 'stopped' : failure ? 'error' : 'done';
   const error = failure && !stopped ? errorCode(failure) : null;
   // Ended at what the balance or a spend limit paid for, when more was asked for: the page says so.
   const atLimit = overran || finishReason === 'length' || delivered >= turn.maxTokens;
   const cutShort = status === 'done' && atLimit && turn.maxTokens < turn.requested ? turn.maxTokens : null;
   const final = { ...base, promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, charge: settled.charge, source, status, error, cutShort } as const;
-  finishMessage(raw, turn.assistant.id, final);
+  await store.write(finishMessage, turn.assistant.id, final);
   return { ...turn.assistant, ...final };
 }
 

@@ -1,22 +1,18 @@
 // Accounts: usernames, passwords, roles, disabling.
-import { sql, type Generated, type Selectable } from 'kysely';
-import type { Database, Db } from './db';
-import { openAccountInTx } from './ledger';
+import { openAccount } from './ledger';
+import { query, type Op, type Store } from './storage/op';
 import type { PasswordHasher } from './passwords';
 
-export interface UsersTable {
-  id: Generated<number>;
+export type Role = 'user' | 'admin';
+export interface User {
+  id: number;
   username: string;
   username_key: string;
-  password_hash: string;
   role: Role;
-  disabled: Generated<number>;
-  session_epoch: Generated<number>;
-  created_at: Generated<string>;
+  disabled: number;
+  session_epoch: number;
+  created_at: string;
 }
-
-export type Role = 'user' | 'admin';
-export type User = Omit<Selectable<UsersTable>, 'password_hash'>;
 
 export const USERNAME_MIN = 3;
 export const USERNAME_MAX = 32;
@@ -57,54 +53,40 @@ export function checkPassword(input: unknown): string {
   return password;
 }
 
-const publicColumns = ['id', 'username', 'username_key', 'role', 'disabled', 'session_epoch', 'created_at'] as const;
-
-const insertUser = `INSERT INTO users (username, username_key, password_hash, role)
-  SELECT @username, @key, @hash,
-         CASE WHEN @role <> 'auto' THEN @role WHEN EXISTS (SELECT 1 FROM users) THEN 'user' ELSE 'admin' END
-  RETURNING ${publicColumns.join(', ')}`;
-
 /**
- * Creates an account, its balance and its signup bonus in one transaction; `also` runs inside it
- * too (an admin's audit row), so a crash or a refusal leaves no account without them. With role
+ * Creates an account, its balance and its signup bonus in one write; `also` runs inside it too
+ * (an admin's audit row), so a crash or a refusal leaves no account without them. With role
  * 'auto' the very first account becomes admin: the role is decided inside the INSERT itself, so
  * simultaneous first registrations still make exactly one admin.
  */
 export async function createUser(
-  database: Pick<Database, 'db' | 'raw'>,
+  store: Store,
   hasher: PasswordHasher,
   input: { username: unknown; password: unknown; role: Role | 'auto' },
-  account: { signupBonus: number; also?: (user: User) => void },
+  account: { signupBonus: number; also?: (user: User) => Op<void> },
 ): Promise<User> {
   const { username, key } = normalizeUsername(input.username);
   const password = checkPassword(input.password);
-  if (await findByName(database.db, username)) throw new UserInputError('username', 'username_taken');
+  if (await store.read(findByName, username)) throw new UserInputError('username', 'username_taken');
   const hash = await hasher.hash(password);
-  const { raw } = database;
-  return raw
-    .transaction(() => {
-      let user: User;
-      try {
-        user = raw.prepare(insertUser).get({ username, key, hash, role: input.role }) as User;
-      } catch (err) {
-        // Taken while the password was hashing. The only UNIQUE constraint this INSERT can meet.
-        if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new UserInputError('username', 'username_taken');
-        throw err;
-      }
-      openAccountInTx(raw, user.id, account.signupBonus);
-      account.also?.(user);
-      return user;
-    })
-    .immediate();
+  return store.write(function* () {
+    const user = yield* query('accounts.insert', { username, key, hash, role: input.role });
+    // Taken while the password was hashing.
+    if (!user) throw new UserInputError('username', 'username_taken');
+    yield* openAccount(user.id, account.signupBonus);
+    if (account.also) yield* account.also(user);
+    return user;
+  });
 }
 
-export function findById(db: Db, id: number): Promise<User | undefined> {
-  return db.selectFrom('users').select(publicColumns).where('id', '=', id).executeTakeFirst();
+const keyOf = (name: string) => name.normalize('NFKC').trim().toLowerCase();
+
+export function* findById(id: number): Op<User | undefined> {
+  return yield* query('accounts.byId', { id });
 }
 
-export function findByName(db: Db, name: string): Promise<User | undefined> {
-  const key = name.normalize('NFKC').trim().toLowerCase();
-  return db.selectFrom('users').select(publicColumns).where('username_key', '=', key).executeTakeFirst();
+export function* findByName(name: string): Op<User | undefined> {
+  return yield* query('accounts.byKey', { key: keyOf(name) });
 }
 
 export type LoginResult = { ok: true; user: User } | { ok: false; reason: 'invalid' | 'disabled' };
@@ -114,12 +96,12 @@ export type LoginResult = { ok: true; user: User } | { ok: false; reason: 'inval
  * the same amount of work (a verification against a dummy hash); only a correct password on a
  * disabled account learns that it is disabled.
  */
-export async function authenticate(db: Db, hasher: PasswordHasher, name: unknown, password: unknown): Promise<LoginResult> {
+export async function authenticate(store: Store, hasher: PasswordHasher, name: unknown, password: unknown): Promise<LoginResult> {
   const pw = typeof password === 'string' ? password.normalize('NFKC') : '';
-  const key = typeof name === 'string' ? name.normalize('NFKC').trim().toLowerCase() : '';
-  const row = key
-    ? await db.selectFrom('users').selectAll().where('username_key', '=', key).executeTakeFirst()
-    : undefined;
+  const key = typeof name === 'string' ? keyOf(name) : '';
+  const row = key ? await store.read(function* () {
+    return yield* query('accounts.credentialsByKey', { key });
+  }) : undefined;
   if (!row || pw === '' || length(pw) > PASSWORD_MAX) {
     await hasher.verifyDummy(pw.slice(0, PASSWORD_MAX));
     return { ok: false, reason: 'invalid' };
@@ -130,36 +112,22 @@ export async function authenticate(db: Db, hasher: PasswordHasher, name: unknown
   return { ok: true, user };
 }
 
-export function listUsers(db: Db): Promise<User[]> {
-  return db.selectFrom('users').select(publicColumns).orderBy('id').execute();
+export function* listUsers(): Op<User[]> {
+  return yield* query('accounts.list', {});
 }
 
 /**
  * Disables or enables an account. Disabling bumps the session epoch, so every session the user
- * holds ends at its next request. Returns false when no such user exists.
+ * holds ends at its next request. Returns false when no such user exists. Never the last enabled
+ * admin: someone must be able to sign in and run the admin pages.
  */
-export async function setDisabled(db: Db, name: string, disabled: boolean): Promise<boolean> {
-  const key = name.normalize('NFKC').trim().toLowerCase();
+export function* setDisabled(name: string, disabled: boolean): Op<boolean> {
+  const key = keyOf(name);
   if (disabled) {
-    // Someone must be able to sign in and run the admin pages: never the last enabled admin.
-    const others = await db
-      .selectFrom('users')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('role', '=', 'admin')
-      .where('disabled', '=', 0)
-      .where('username_key', '<>', key)
-      .executeTakeFirstOrThrow();
-    const target = await db.selectFrom('users').select(['role', 'disabled']).where('username_key', '=', key).executeTakeFirst();
-    if (target?.role === 'admin' && !target.disabled && Number(others.n) === 0) throw new UserInputError('username', 'last_admin');
+    const others = yield* query('accounts.otherEnabledAdmins', { key });
+    const target = yield* query('accounts.byKey', { key });
+    if (target?.role === 'admin' && !target.disabled && others === 0) throw new UserInputError('username', 'last_admin');
   }
-  const result = await db
-    .updateTable('users')
-    .set(
-      disabled
-        ? { disabled: 1, session_epoch: sql<number>`session_epoch + 1` }
-        : { disabled: 0 },
-    )
-    .where('username_key', '=', key)
-    .executeTakeFirst();
-  return result.numUpdatedRows > 0n;
+  const result = yield* query('accounts.setDisabled', { key, disabled: disabled ? 1 : 0 });
+  return result.changes > 0;
 }

@@ -20,34 +20,35 @@ function user(name: string, role: 'user' | 'admin'): number {
 }
 
 test('an admin demoted while a request waited can no longer grant: 404, and nothing is written', async () => {
-  const raw = temp.database.raw;
+  const { database } = temp;
+  const raw = database.raw;
   const admin = user('boss', 'admin');
   const member = user('member', 'user');
-  await openAccount(raw, member, 100);
-  expect(grantTokens(raw, admin, member, 50, 'thanks')).toBe(150);
+  await database.write(openAccount, member, 100);
+  expect(await database.write(grantTokens, admin, member, 50, 'thanks')).toBe(150);
   raw.prepare(`UPDATE users SET role = 'user' WHERE id = ?`).run(admin);
   const rows = () => raw.prepare('SELECT count(*) FROM ledger').pluck().get();
   const before = rows();
   let thrown: unknown;
   try {
-    grantTokens(raw, admin, member, 50, 'again');
+    await database.write(grantTokens, admin, member, 50, 'again');
   } catch (err) {
     thrown = err;
   }
   expect(thrown).toBeInstanceOf(HttpError);
   expect((thrown as HttpError).status).toBe(404);
   expect(rows()).toBe(before);
-  expect(balanceOf(raw, member)).toBe(150);
+  expect(await database.read(balanceOf, member)).toBe(150);
   expect(raw.prepare(`SELECT count(*) FROM admin_audit`).pluck().get()).toBe(1);
 });
 
 test('a code batch is written with its codes and its audit row together', async () => {
   const raw = temp.database.raw;
   const admin = user('boss', 'admin');
-  const { batchId, codes } = await createBatch(raw, admin, { tokens: 500, count: 3, note: 'class of 2026' });
+  const { batchId, codes } = await createBatch(temp.database, admin, { tokens: 500, count: 3, note: 'class of 2026' });
   expect(codes).toHaveLength(3);
   expect(raw.prepare('SELECT batch_id FROM redemption_codes').pluck().all()).toEqual([batchId, batchId, batchId]);
   expect(raw.prepare(`SELECT action FROM admin_audit`).pluck().all()).toEqual(['codes_create']);
-  await expect(createBatch(raw, admin, { tokens: 0, count: 3 })).rejects.toThrow('tokens must be a whole number');
+  await expect(createBatch(temp.database, admin, { tokens: 0, count: 3 })).rejects.toThrow('tokens must be a whole number');
   expect(raw.prepare('SELECT count(*) FROM code_batches').pluck().get()).toBe(1);
 });

@@ -44,8 +44,8 @@ describe('who may reach /admin', () => {
     }
     expect(ledgerCount(srv)).toBe(before);
     expect(balanceRow(srv, m.id)).toBe(2000);
-    expect((await findByName(srv.database.db, 'sneaky'))!.role).toBe('user');
-    expect(await findByName(srv.database.db, 'sockpuppet')).toBeUndefined();
+    expect((await srv.database.read(findByName, 'sneaky'))!.role).toBe('user');
+    expect(await srv.database.read(findByName, 'sockpuppet')).toBeUndefined();
     expect(srv.database.raw.prepare('SELECT count(*) FROM redemption_codes').pluck().get()).toBe(0);
   });
 
@@ -77,7 +77,7 @@ describe('users', () => {
   test('POST /admin/users creates a user who can sign in; bad input is 422 and creates nothing', async () => {
     const ok = await adminPost(admin.agent, '/admin/users', { username: 'newbie', password: 'newbie password' });
     expect(ok.status).toBe(303);
-    const user = (await findByName(srv.database.db, 'newbie'))!;
+    const user = (await srv.database.read(findByName, 'newbie'))!;
     expect(ok.headers.location).toBe(`/admin/users/${user.id}?done=created`);
     expect((await admin.agent.get(ok.headers.location)).text).toContain('User newbie created.');
     expect((await login(srv.agent(), 'newbie', 'newbie password')).status).toBe(303);
@@ -87,7 +87,7 @@ describe('users', () => {
     expect(dup.text).toContain('That username is taken.');
     const short = await adminPost(admin.agent, '/admin/users', { username: 'shorty', password: 'short' });
     expect(short.status).toBe(422);
-    expect(await findByName(srv.database.db, 'shorty')).toBeUndefined();
+    expect(await srv.database.read(findByName, 'shorty')).toBeUndefined();
   });
 
   test('grant and deduct with a note: ledger rows with the acting admin, audit rows, shown to the user', async () => {
@@ -165,7 +165,7 @@ describe('users', () => {
     const lone = await adminPost(admin.agent, `/admin/users/${admin.id}/role`, { role: 'user' });
     expect(lone.status).toBe(422);
     expect(lone.text).toContain('That would leave no active administrator.');
-    expect((await findByName(srv.database.db, 'boss'))!.role).toBe('admin');
+    expect((await srv.database.read(findByName, 'boss'))!.role).toBe('admin');
 
     const deputy = await member(srv, 'deputy');
     expect((await adminPost(admin.agent, `/admin/users/${deputy.id}/role`, { role: 'admin' })).status).toBe(303);
@@ -181,11 +181,11 @@ describe('users', () => {
     expect([a.status, b.status].filter((s) => s === 303)).toHaveLength(1);
     expect([404, 422]).toContain([a.status, b.status].find((s) => s !== 303));
     // Put things back for the other tests: boss the only admin again.
-    if ((await findByName(srv.database.db, 'boss'))!.role !== 'admin') {
+    if ((await srv.database.read(findByName, 'boss'))!.role !== 'admin') {
       expect((await adminPost(deputy.agent, `/admin/users/${admin.id}/role`, { role: 'admin' })).status).toBe(303);
       expect((await adminPost(admin.agent, `/admin/users/${deputy.id}/role`, { role: 'user' })).status).toBe(303);
     }
-    expect((await findByName(srv.database.db, 'deputy'))!.role).toBe('user');
+    expect((await srv.database.read(findByName, 'deputy'))!.role).toBe('user');
     expect(audit().filter((x) => x.action === 'promote' || x.action === 'demote').every((x) => [admin.id, deputy.id].includes(x.actor))).toBe(true);
   });
 
@@ -194,7 +194,7 @@ describe('users', () => {
     await adminPost(admin.agent, `/admin/users/${second.id}/role`, { role: 'admin' });
     await adminPost(admin.agent, `/admin/users/${second.id}/disable`, {});
     expect((await adminPost(admin.agent, `/admin/users/${admin.id}/role`, { role: 'user' })).status).toBe(422);
-    expect((await findByName(srv.database.db, 'boss'))!.role).toBe('admin');
+    expect((await srv.database.read(findByName, 'boss'))!.role).toBe('admin');
   });
 
   test('resetting a password ends the user’s sessions; the new password works, the old does not', async () => {

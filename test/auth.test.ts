@@ -36,7 +36,7 @@ describe('registration, sign-in and sign-out', () => {
 
   test('the stored password is an argon2id hash, never the password', async () => {
     await register(srv.agent(), 'hashcheck', 'a very secret phrase');
-    const row = await srv.database.db.selectFrom('users').select('password_hash').where('username_key', '=', 'hashcheck').executeTakeFirstOrThrow();
+    const row = srv.database.raw.prepare("SELECT password_hash FROM users WHERE username_key = 'hashcheck'").get() as { password_hash: string };
     expect(row.password_hash).toMatch(/^\$argon2id\$v=19\$m=19456,p=1,t=2\$/);
     expect(row.password_hash).not.toContain('a very secret phrase');
   });
@@ -77,7 +77,7 @@ describe('registration, sign-in and sign-out', () => {
       expect(res.status).toBe(422);
       expect(res.text).toContain('That username is taken.');
     }
-    const rows = await srv.database.db.selectFrom('users').select('id').where('username_key', '=', 'carol').execute();
+    const rows = srv.database.raw.prepare("SELECT id FROM users WHERE username_key = 'carol'").all();
     expect(rows).toHaveLength(1);
   });
 
@@ -89,7 +89,7 @@ describe('registration, sign-in and sign-out', () => {
       [{ username: 'mismatch', password: 'long enough pw', confirm: 'other pw 1234' }, 'The passwords do not match.'],
       [{ username: 'toolong', password: 'x'.repeat(1025), confirm: 'x'.repeat(1025) }, 'A password has 8 to 1024 characters.'],
     ];
-    const before = await srv.database.db.selectFrom('users').select(({ fn }) => fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const before = srv.database.raw.prepare('SELECT count(*) AS n FROM users').get() as { n: number };
     for (const [form, message] of cases) {
       const agent = srv.agent();
       const _csrf = await csrfToken(agent, '/register');
@@ -98,7 +98,7 @@ describe('registration, sign-in and sign-out', () => {
       expect(res.text).toContain(message);
       expect(res.text).toContain(`value="${form.username}"`);
     }
-    const after = await srv.database.db.selectFrom('users').select(({ fn }) => fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const after = srv.database.raw.prepare('SELECT count(*) AS n FROM users').get() as { n: number };
     expect(after.n).toBe(before.n);
   });
 
@@ -124,7 +124,7 @@ describe('registration, sign-in and sign-out', () => {
   test('a form POST without a CSRF token gets 403 and changes nothing', async () => {
     const res = await request(srv.url).post('/register').type('form').send({ username: 'nocsrf', password: 'long enough pw', confirm: 'long enough pw' });
     expect(res.status).toBe(403);
-    expect(await findByName(srv.database.db, 'nocsrf')).toBeUndefined();
+    expect(await srv.database.read(findByName, 'nocsrf')).toBeUndefined();
     const agent = srv.agent();
     await register(agent, 'csrfvictim');
     const out = await agent.post('/logout').type('form').send({ _csrf: 'forged.token' });
@@ -144,7 +144,7 @@ describe('registration, sign-in and sign-out', () => {
     expect(send.text).toBe('');
     const plain = await agent.post('/send').type('form').send({ _csrf, message: 'hello?', turn_key: 'k-left-open-2', conversation_id: '' });
     expect(plain.status).toBe(403); // without htmx: the page that says the form expired
-    const user = await findByName(srv.database.db, 'leftopen');
+    const user = await srv.database.read(findByName, 'leftopen');
     expect(srv.database.raw.prepare('SELECT count(*) FROM conversations WHERE user_id = ?').pluck().get(user!.id)).toBe(0);
   });
 
@@ -152,7 +152,7 @@ describe('registration, sign-in and sign-out', () => {
     const agent = srv.agent();
     await register(agent, 'dave');
     expect((await agent.get('/')).status).toBe(200);
-    await setDisabled(srv.database.db, 'dave', true);
+    await srv.database.write(setDisabled, 'dave', true);
     const next = await agent.get('/');
     expect(next.status).toBe(303);
     expect(next.headers.location).toBe('/login');
@@ -161,7 +161,7 @@ describe('registration, sign-in and sign-out', () => {
     const again = await login(srv.agent(), 'dave');
     expect(again.status).toBe(401);
     expect(again.text).toContain('This account is disabled.');
-    await setDisabled(srv.database.db, 'dave', false);
+    await srv.database.write(setDisabled, 'dave', false);
     expect((await login(srv.agent(), 'dave')).status).toBe(303);
   });
 
@@ -227,7 +227,7 @@ describe('throttling per IP', () => {
       const statuses: number[] = [];
       for (let i = 0; i < 4; i++) statuses.push((await s.agent().post('/register').send({ username: `ip${i}user`, password: 'long enough pw' })).status);
       expect(statuses).toEqual([201, 201, 201, 429]);
-      expect(await findByName(s.database.db, 'ip3user')).toBeUndefined();
+      expect(await s.database.read(findByName, 'ip3user')).toBeUndefined();
     } finally {
       await s.close();
     }
@@ -238,7 +238,7 @@ describe('signup bonus', () => {
   test('a new account starts with SIGNUP_BONUS tokens, written as a ledger row, shown on the home page', async () => {
     const agent = srv.agent();
     await register(agent, 'bonususer');
-    const user = await findByName(srv.database.db, 'bonususer');
+    const user = await srv.database.read(findByName, 'bonususer');
     const rows = srv.database.raw.prepare('SELECT kind, amount, balance_after FROM ledger WHERE user_id = ?').all(user!.id);
     expect(rows).toEqual([{ kind: 'signup_bonus', amount: 2000, balance_after: 2000 }]);
     expect((await agent.get('/')).text).toContain('Balance: 2,000 tokens');

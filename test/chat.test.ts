@@ -3,7 +3,7 @@
 // and on what the database holds (balance, ledger, holds, messages).
 import http from 'node:http';
 import { CookieAccessInfo } from 'cookiejar';
-import { balanceOf, grant, recoverHolds } from '../src/ledger';
+import { grant, recoverHolds } from '../src/ledger';
 import { liveHolds } from '../src/turn';
 import { affordableCompletion, loadModels, priceOf } from '../src/models';
 import { setSpendLimits } from '../src/spend-limits';
@@ -106,7 +106,7 @@ function db(srv: TestServer) {
   const raw = srv.database.raw;
   const all = (sql: string, ...args: unknown[]) => raw.prepare(sql).all(...args) as any[];
   return {
-    balance: (user: User) => balanceOf(raw, user.id),
+    balance: (user: User) => (raw.prepare('SELECT balance FROM balances WHERE user_id = ?').pluck().get(user.id) as number | undefined) ?? 0,
     holds: (user: User) => all('SELECT * FROM holds WHERE user_id = ? ORDER BY id', user.id),
     usage: (user: User) => all('SELECT * FROM usage WHERE user_id = ? ORDER BY id', user.id),
     ledger: (user: User) => all('SELECT kind, amount, balance_after FROM ledger WHERE user_id = ? ORDER BY id', user.id),
@@ -223,7 +223,7 @@ describe('chat turns against the model API', () => {
 
   test('POST /send — spend limits shrink the answer to fit, then refuse the turn saying which, without calling the model API', async () => {
     const user = await newUser(srv);
-    setSpendLimits(srv.database.raw, user.id, { perMessage: null, perDay: 80 });
+    await srv.database.write(setSpendLimits, user.id, { perMessage: null, perDay: 80 });
     fake.script({ kind: 'stream', pieces: ['Short', ' and', ' then'], finishReason: 'length' }); // the model stopped at max_tokens
     const first = await post(user, '/send', await composer(user));
     expect(first.status).toBe(200);
@@ -239,7 +239,7 @@ describe('chat turns against the model API', () => {
 
     const calls = fake.requests.length;
     const limit = hold.charge + 5; // less than any prompt
-    setSpendLimits(srv.database.raw, user.id, { perMessage: null, perDay: limit });
+    await srv.database.write(setSpendLimits, user.id, { perMessage: null, perDay: limit });
     const refusedTurn = await post(user, '/send', await composer(user, '/', 'And another thing?'));
     expect(refusedTurn.status).toBe(422);
     expect(refusedTurn.text).toMatch(new RegExp(`You have spent ${hold.charge} of your daily limit of ${limit} tokens; this message could cost up to \\d+ more`));
@@ -594,12 +594,12 @@ describe('chat turns against the model API', () => {
     fake.script({ kind: 'stream', pieces: ['Paid', ' answer'], usage: { prompt_tokens: 9, completion_tokens: 2 } });
     const id = conversationIdIn((await post(user, '/send', { ...(await composer(user)), message: 'Worth keeping?' })).text);
     const balance = q.balance(user);
-    await grant(srv.database.raw, user.id, -balance);
+    await grant(srv.database, user.id, -balance);
     const refused = await post(user, '/retry', { ...(await composer(user, `/c/${id}`)), message: '' }, false);
     expect(refused.status).toBe(402);
     expect(q.messages(id).map((m) => [m.content, m.status])).toEqual([['Worth keeping?', 'done'], ['Paid answer', 'done']]);
 
-    await grant(srv.database.raw, user.id, balance);
+    await grant(srv.database, user.id, balance);
     fake.script({ kind: 'stream', pieces: ['Second', ' take'], usage: { prompt_tokens: 9, completion_tokens: 2 } });
     const fields = { ...(await composer(user, `/c/${id}`)), message: '' };
     expect((await post(user, '/retry', fields, false)).status).toBe(200);
@@ -637,7 +637,7 @@ describe('chat turns against the model API', () => {
     fake.script({ kind: 'stream', pieces: ['Slow', ' model'], gate: g, gateAfter: 1, usage: { prompt_tokens: 8, completion_tokens: 2 } });
     const live = openStream(srv, user, await composer(user));
     await g.reached;
-    expect(recoverHolds(srv.database.raw, 0, liveHolds)).toEqual({ settled: 0, released: 0 });
+    expect(await recoverHolds(srv.database, 0, liveHolds)).toEqual({ settled: 0, released: 0 });
     g.release();
     await live.done;
     expect(q.holds(user)[0]).toMatchObject({ state: 'settled', charge: priceOf(MINI, 8, 2), source: 'reported' });

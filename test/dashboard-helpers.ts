@@ -25,7 +25,7 @@ export function dashboardSuite(adminName: string): { srv: TestServer; admin: Mem
     suite.admin = await member(suite.srv, adminName); // the first account is the administrator
   });
   afterAll(async () => {
-    expect(verifyLedger(suite.srv.database.raw, 60_000)).toEqual([]);
+    expect(await suite.srv.database.read(verifyLedger, 60_000)).toEqual([]);
     await suite.srv.close();
   });
   return suite;
@@ -35,7 +35,7 @@ export async function member(srv: TestServer, name: string): Promise<Member> {
   const agent = srv.agent();
   const res = await register(agent, name);
   if (res.status !== 303) throw new Error(`could not register ${name}: ${res.status}`);
-  const user = await findByName(srv.database.db, name);
+  const user = await srv.database.read(findByName, name);
   return { agent, id: user!.id, name };
 }
 
@@ -51,9 +51,9 @@ export async function chatTurn(
   userId: number,
   turn: { key: string; prompt: number; completion: number; conversationId?: number; messageId?: number },
 ) {
-  const r = await reserve(srv.database.raw, { userId, turnKey: turn.key, model: demo, promptTokens: turn.prompt, maxCompletion: turn.completion + 50 });
+  const r = await reserve(srv.database, { userId, turnKey: turn.key, model: demo, promptTokens: turn.prompt, maxCompletion: turn.completion + 50 });
   if (r.status !== 'held') throw new Error(`reserve failed: ${r.status}`);
-  return settle(srv.database.raw, r.hold.id, {
+  return settle(srv.database, r.hold.id, {
     promptTokens: turn.prompt, completionTokens: turn.completion, source: 'reported', outcome: 'ok',
     conversationId: turn.conversationId, messageId: turn.messageId,
   });

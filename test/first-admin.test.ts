@@ -12,7 +12,7 @@ test('20 simultaneous first registrations make exactly one admin', async () => {
     Array.from({ length: 20 }, (_, i) => srv.agent().post('/register').send({ username: `racer${i}`, password: 'racing password' })),
   );
   expect(results.map((r) => r.status)).toEqual(Array(20).fill(201));
-  const users = await listUsers(srv.database.db);
+  const users = await srv.database.read(listUsers);
   expect(users).toHaveLength(20);
   expect(users.filter((u) => u.role === 'admin')).toHaveLength(1);
   const admins = results.filter((r) => r.body.user.role === 'admin');

@@ -40,7 +40,7 @@ function addUser(name: string): number {
 
 test('200 concurrent reserves from 4 processes on one SQLite file never overspend', async () => {
   const userId = addUser('contended');
-  await openAccount(database.raw, userId, 5000); // pays for 100 holds of 50
+  await database.write(openAccount, userId, 5000); // pays for 100 holds of 50
   const outs = await race(Array.from({ length: 4 }, () => [dir, 'reserve', String(userId), '50']));
   const held = outs.reduce((s, o) => s + o.held, 0);
   const insufficient = outs.reduce((s, o) => s + o.insufficient, 0);
@@ -48,19 +48,19 @@ test('200 concurrent reserves from 4 processes on one SQLite file never overspen
   // Each hold is 50 and a settled turn uses all of it, so exactly 100 fit and nothing is left.
   expect(held).toBe(100);
   expect(outs.reduce((s, o) => s + o.amounts, 0)).toBe(5000);
-  expect(balanceOf(database.raw, userId)).toBe(0);
-  expect(verifyLedger(database.raw, 3_600_000)).toEqual([]);
+  expect(await database.read(balanceOf, userId)).toBe(0);
+  expect(await database.read(verifyLedger, 3_600_000)).toEqual([]);
   const reserves = database.raw.prepare(`SELECT count(*) FROM ledger WHERE kind = 'reserve'`).pluck().get();
   expect(reserves).toBe(held);
 });
 
 test('four processes redeeming one code at once: exactly one succeeds', async () => {
   const users = ['racer1', 'racer2', 'racer3', 'racer4'].map(addUser);
-  for (const id of users) await openAccount(database.raw, id, 0);
-  const [code] = await createCodes(database.raw, { tokens: 777, count: 1 });
+  for (const id of users) await database.write(openAccount, id, 0);
+  const [code] = await createCodes(database, { tokens: 777, count: 1 });
   const outs = await race(users.map((id) => [dir, 'redeem', String(id), '3', code!]));
   expect(outs.reduce((s, o) => s + o.redeemed, 0)).toBe(1);
   expect(outs.reduce((s, o) => s + o.refused, 0)).toBe(11);
-  expect(users.map((id) => balanceOf(database.raw, id)).sort((a, b) => a - b)).toEqual([0, 0, 0, 777]);
-  expect(verifyLedger(database.raw, 3_600_000)).toEqual([]);
+  expect((await Promise.all(users.map((id) => database.read(balanceOf, id)))).sort((a, b) => a - b)).toEqual([0, 0, 0, 777]);
+  expect(await database.read(verifyLedger, 3_600_000)).toEqual([]);
 });

@@ -22,11 +22,11 @@ test.each([1, 2, 3, 42, 2026])('seed %i: 400 random steps keep every invariant',
   const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const int = (max: number) => Math.floor(rand() * (max + 1));
   const users = [1, 2, 3].map((i) => Number(database.raw.prepare(`INSERT INTO users (username, username_key, password_hash) VALUES (?, ?, '$argon2id$x')`).run(`prop${i}`, `prop${i}`).lastInsertRowid));
-  for (const u of users) await openAccount(database.raw, u, int(300));
+  for (const u of users) await database.write(openAccount, u, int(300));
   let open: Hold[] = [];
-  const codes = await createCodes(database.raw, { tokens: 50, count: 5 });
+  const codes = await createCodes(database, { tokens: 50, count: 5 });
   let charged = 0;
-  let credited = users.reduce((s, u) => s + balanceOf(database.raw, u), 0);
+  let credited = (await Promise.all(users.map((u) => database.read(balanceOf, u)))).reduce((s, b) => s + b, 0);
   const steps: Record<string, number> = {};
 
   for (let step = 0; step < 400; step++) {
@@ -34,47 +34,47 @@ test.each([1, 2, 3, 42, 2026])('seed %i: 400 random steps keep every invariant',
     steps[op] = (steps[op] ?? 0) + 1;
     const user = pick(users);
     if (op === 'reserve') {
-      const r = await reserve(database.raw, { userId: user, turnKey: `k${int(30)}`, model: pick(MODELS), promptTokens: int(60), maxCompletion: 1 + int(80) });
+      const r = await reserve(database, { userId: user, turnKey: `k${int(30)}`, model: pick(MODELS), promptTokens: int(60), maxCompletion: 1 + int(80) });
       if (r.status === 'held') open.push(r.hold);
       if (r.status === 'insufficient') expect(r.missing).toBeGreaterThan(0);
     } else if ((op === 'settle' || op === 'release' || op === 'deliver') && open.length) {
       const hold = pick(open);
       if (op === 'deliver') {
-        recordDelivered(database.raw, hold.id, int(hold.maxCompletion));
+        await recordDelivered(database, hold.id, int(hold.maxCompletion));
         continue;
       }
       open = open.filter((h) => h !== hold);
       const result =
         op === 'settle'
-          ? await settle(database.raw, hold.id, { promptTokens: hold.promptTokens + int(3), completionTokens: int(hold.maxCompletion + 2), source: 'reported', outcome: 'ok' })
-          : await release(database.raw, hold.id);
+          ? await settle(database, hold.id, { promptTokens: hold.promptTokens + int(3), completionTokens: int(hold.maxCompletion + 2), source: 'reported', outcome: 'ok' })
+          : await release(database, hold.id);
       if (op === 'release') expect(result.charge).toBe(0);
       expect(result.balance).toBeGreaterThanOrEqual(0);
       charged += result.charge;
     } else if (op === 'crash') {
       const before = database.raw.prepare(`SELECT coalesce(sum(charge), 0) FROM usage`).pluck().get() as number;
-      recoverHolds(database.raw, 0);
+      await recoverHolds(database, 0);
       open = [];
       charged += (database.raw.prepare(`SELECT coalesce(sum(charge), 0) FROM usage`).pluck().get() as number) - before;
     } else if (op === 'grant') {
       const amount = pick([int(100), -int(100), 0, 1.5]);
       try {
-        await grant(database.raw, user, amount);
+        await grant(database, user, amount);
         credited += amount;
       } catch (err) {
         expect(err).toBeInstanceOf(LedgerError);
       }
     } else if (op === 'redeem') {
       try {
-        credited += (await redeem(database.raw, user, pick(codes))).tokens;
+        credited += (await redeem(database, user, pick(codes))).tokens;
       } catch (err) {
         expect(err).toBeInstanceOf(CodeError);
       }
     }
     // The invariants, after every step.
-    expect(verifyLedger(database.raw, 3_600_000)).toEqual([]);
+    expect(await database.read(verifyLedger, 3_600_000)).toEqual([]);
     const held = open.reduce((s, h) => s + h.amount, 0);
-    const balances = users.reduce((s, u) => s + balanceOf(database.raw, u), 0);
+    const balances = (await Promise.all(users.map((u) => database.read(balanceOf, u)))).reduce((s, b) => s + b, 0);
     expect(balances + held + charged).toBe(credited);
   }
   expect(Object.keys(steps).length).toBe(7); // every kind of operation was exercised

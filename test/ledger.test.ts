@@ -30,10 +30,10 @@ beforeEach(async () => {
   temp = openTempDatabase();
   ({ database, dir } = temp);
   userId = newUser();
-  await openAccount(database.raw, userId, 2000);
+  await database.write(openAccount, userId, 2000);
 });
 afterEach(async () => {
-  expect(verifyLedger(database.raw, 60_000)).toEqual([]);
+  expect(await database.read(verifyLedger, 60_000)).toEqual([]);
   await temp.close();
 });
 
@@ -61,10 +61,10 @@ describe('pricing', () => {
 
 describe('reserve, settle, release', () => {
   test('a turn holds prompt + max completion, then settles to real usage and refunds the rest', async () => {
-    const r = await reserve(database.raw, { userId, turnKey: 't1', model: flat, promptTokens: 100, maxCompletion: 500 });
+    const r = await reserve(database, { userId, turnKey: 't1', model: flat, promptTokens: 100, maxCompletion: 500 });
     expect(r).toMatchObject({ status: 'held', balance: 1400, hold: { amount: 600, maxCompletion: 500 } });
     if (r.status !== 'held') throw new Error();
-    const s = await settle(database.raw, r.hold.id, { promptTokens: 100, completionTokens: 42, source: 'reported', outcome: 'ok' });
+    const s = await settle(database, r.hold.id, { promptTokens: 100, completionTokens: 42, source: 'reported', outcome: 'ok' });
     expect(s).toEqual({ charge: 142, uncollected: 0, balance: 1858 });
     expect(ledgerRows(userId)).toEqual([
       { kind: 'signup_bonus', amount: 2000, after: 2000 },
@@ -76,108 +76,108 @@ describe('reserve, settle, release', () => {
   });
 
   test('max completion shrinks to what the balance pays for after the prompt', async () => {
-    await grant(database.raw, userId, -1900); // 100 left
-    const r = await reserve(database.raw, { userId, turnKey: 't', model: pricey, promptTokens: 10, maxCompletion: 4096 });
+    await grant(database, userId, -1900); // 100 left
+    const r = await reserve(database, { userId, turnKey: 't', model: pricey, promptTokens: 10, maxCompletion: 4096 });
     // prompt costs 25; 75 left pays for 7 completion tokens at 10 each
     expect(r).toMatchObject({ status: 'held', balance: 0, hold: { amount: 100, maxCompletion: 7 } });
   });
 
   test('not even the prompt and one completion token affordable: insufficient, says how many are missing, writes nothing', async () => {
-    await grant(database.raw, userId, -1990); // 10 left
+    await grant(database, userId, -1990); // 10 left
     const before = ledgerRows(userId);
-    const r = await reserve(database.raw, { userId, turnKey: 't', model: pricey, promptTokens: 4, maxCompletion: 100 });
+    const r = await reserve(database, { userId, turnKey: 't', model: pricey, promptTokens: 4, maxCompletion: 100 });
     expect(r).toEqual({ status: 'insufficient', missing: 10, balance: 10 }); // 10 + 10 needed
     expect(ledgerRows(userId)).toEqual(before);
   });
 
   test('a repeated turn key returns the first hold and never charges twice', async () => {
-    const a = await reserve(database.raw, { userId, turnKey: 'same', model: flat, promptTokens: 10, maxCompletion: 10 });
-    const b = await reserve(database.raw, { userId, turnKey: 'same', model: flat, promptTokens: 10, maxCompletion: 10 });
+    const a = await reserve(database, { userId, turnKey: 'same', model: flat, promptTokens: 10, maxCompletion: 10 });
+    const b = await reserve(database, { userId, turnKey: 'same', model: flat, promptTokens: 10, maxCompletion: 10 });
     expect(b.status).toBe('duplicate');
     if (a.status !== 'held' || b.status !== 'duplicate') throw new Error();
     expect(b.hold.id).toBe(a.hold.id);
-    expect(balanceOf(database.raw, userId)).toBe(1980);
-    await settle(database.raw, a.hold.id, { promptTokens: 10, completionTokens: 10, source: 'estimated', outcome: 'ok' });
-    await expect(settle(database.raw, a.hold.id, { promptTokens: 10, completionTokens: 10, source: 'estimated', outcome: 'ok' })).rejects.toThrow('already settled');
-    await expect(release(database.raw, a.hold.id)).rejects.toThrow('already settled');
-    expect(balanceOf(database.raw, userId)).toBe(1980);
+    expect(await database.read(balanceOf, userId)).toBe(1980);
+    await settle(database, a.hold.id, { promptTokens: 10, completionTokens: 10, source: 'estimated', outcome: 'ok' });
+    await expect(settle(database, a.hold.id, { promptTokens: 10, completionTokens: 10, source: 'estimated', outcome: 'ok' })).rejects.toThrow('already settled');
+    await expect(release(database, a.hold.id)).rejects.toThrow('already settled');
+    expect(await database.read(balanceOf, userId)).toBe(1980);
   });
 
   test('a repeated turn key is a duplicate even once the balance could not pay for it, and writes nothing', async () => {
-    const a = await reserve(database.raw, { userId, turnKey: 'again', model: flat, promptTokens: 10, maxCompletion: 10 });
-    await grant(database.raw, userId, -1980);
+    const a = await reserve(database, { userId, turnKey: 'again', model: flat, promptTokens: 10, maxCompletion: 10 });
+    await grant(database, userId, -1980);
     const rows = ledgerRows(userId).length;
-    const b = await reserve(database.raw, { userId, turnKey: 'again', model: flat, promptTokens: 10, maxCompletion: 10 });
+    const b = await reserve(database, { userId, turnKey: 'again', model: flat, promptTokens: 10, maxCompletion: 10 });
     expect(b).toMatchObject({ status: 'duplicate', balance: 0 });
-    await grant(database.raw, userId, 500);
-    const c = await reserve(database.raw, { userId, turnKey: 'again', model: flat, promptTokens: 10, maxCompletion: 10 });
+    await grant(database, userId, 500);
+    const c = await reserve(database, { userId, turnKey: 'again', model: flat, promptTokens: 10, maxCompletion: 10 });
     expect(c).toMatchObject({ status: 'duplicate', balance: 500 });
     if (a.status !== 'held' || c.status !== 'duplicate') throw new Error();
     expect(c.hold.id).toBe(a.hold.id);
     expect(ledgerRows(userId).length).toBe(rows + 1); // only the grant of 500
-    await release(database.raw, a.hold.id);
+    await release(database, a.hold.id);
   });
 
   test('an upstream error before any output: release charges nothing', async () => {
-    const r = await reserve(database.raw, { userId, turnKey: 't', model: flat, promptTokens: 50, maxCompletion: 50 });
+    const r = await reserve(database, { userId, turnKey: 't', model: flat, promptTokens: 50, maxCompletion: 50 });
     if (r.status !== 'held') throw new Error();
-    expect(await release(database.raw, r.hold.id)).toEqual({ charge: 0, uncollected: 0, balance: 2000 });
+    expect(await release(database, r.hold.id)).toEqual({ charge: 0, uncollected: 0, balance: 2000 });
   });
 
   test('a provider counting more than was held takes what is left and records the rest as uncollected', async () => {
-    await grant(database.raw, userId, -1980); // 20 left
-    const r = await reserve(database.raw, { userId, turnKey: 't', model: flat, promptTokens: 10, maxCompletion: 10 });
+    await grant(database, userId, -1980); // 20 left
+    const r = await reserve(database, { userId, turnKey: 't', model: flat, promptTokens: 10, maxCompletion: 10 });
     if (r.status !== 'held') throw new Error();
-    const s = await settle(database.raw, r.hold.id, { promptTokens: 14, completionTokens: 10, source: 'reported', outcome: 'ok' });
+    const s = await settle(database, r.hold.id, { promptTokens: 14, completionTokens: 10, source: 'reported', outcome: 'ok' });
     expect(s).toEqual({ charge: 20, uncollected: 4, balance: 0 });
   });
 
   test('a crash mid-turn: recovery charges prompt + delivered, or releases when nothing was delivered', async () => {
-    const a = await reserve(database.raw, { userId, turnKey: 'a', model: flat, promptTokens: 30, maxCompletion: 100 });
-    const b = await reserve(database.raw, { userId, turnKey: 'b', model: flat, promptTokens: 30, maxCompletion: 100 });
+    const a = await reserve(database, { userId, turnKey: 'a', model: flat, promptTokens: 30, maxCompletion: 100 });
+    const b = await reserve(database, { userId, turnKey: 'b', model: flat, promptTokens: 30, maxCompletion: 100 });
     if (a.status !== 'held' || b.status !== 'held') throw new Error();
-    recordDelivered(database.raw, a.hold.id, 12);
-    expect(recoverHolds(database.raw, 60_000)).toEqual({ settled: 0, released: 0 }); // still young
-    expect(recoverHolds(database.raw, 0)).toEqual({ settled: 1, released: 1 });
-    expect(balanceOf(database.raw, userId)).toBe(2000 - 42);
+    await recordDelivered(database, a.hold.id, 12);
+    expect(await recoverHolds(database, 60_000)).toEqual({ settled: 0, released: 0 }); // still young
+    expect(await recoverHolds(database, 0)).toEqual({ settled: 1, released: 1 });
+    expect(await database.read(balanceOf, userId)).toBe(2000 - 42);
   });
 
   test('turns reserving at once cannot pass a daily spend limit together: the allowance is read inside the transaction', async () => {
-    setSpendLimits(database.raw, userId, { perMessage: null, perDay: 250 });
+    await database.write(setSpendLimits, userId, { perMessage: null, perDay: 250 });
     const turn = (key: string) =>
-      reserve(database.raw, { userId, turnKey: key, model: flat, promptTokens: 100, maxCompletion: 100, allowance: () => spendAllowance(database.raw, userId) });
+      reserve(database, { userId, turnKey: key, model: flat, promptTokens: 100, maxCompletion: 100, allowance: spendAllowance });
     // Three tabs in the same tick: each alone would fit (200 of 250); together they share one transaction.
     const [a, b, c] = await Promise.all([turn('tab1'), turn('tab2'), turn('tab3')]);
     expect(a).toMatchObject({ status: 'held', hold: { amount: 200, maxCompletion: 100 } });
     expect(b).toMatchObject({ status: 'over_limit', allowance: 50 }); // 100 of prompt alone is past what is left
     expect(c).toMatchObject({ status: 'over_limit', allowance: 50 });
-    expect(balanceOf(database.raw, userId)).toBe(1800);
+    expect(await database.read(balanceOf, userId)).toBe(1800);
     // The completion shrinks to what the limit leaves before the turn is refused.
     if (a.status !== 'held') throw new Error();
-    await settle(database.raw, a.hold.id, { promptTokens: 100, completionTokens: 20, source: 'reported', outcome: 'ok' }); // 120 spent
+    await settle(database, a.hold.id, { promptTokens: 100, completionTokens: 20, source: 'reported', outcome: 'ok' }); // 120 spent
     expect(await turn('tab4')).toMatchObject({ status: 'held', hold: { amount: 130, maxCompletion: 30 } });
     // A repeated turn key is still answered with its hold, even past the limit.
     expect(await turn('tab4')).toMatchObject({ status: 'duplicate' });
     const held = await turn('tab4');
-    if (held.status === 'duplicate') await release(database.raw, held.hold.id);
+    if (held.status === 'duplicate') await release(database, held.hold.id);
   });
 
   test("another process's sweep leaves a long turn alone while its process marks it alive, and recovers it once that stops", async () => {
-    const r = await reserve(database.raw, { userId, turnKey: 'long', model: flat, promptTokens: 30, maxCompletion: 100 });
+    const r = await reserve(database, { userId, turnKey: 'long', model: flat, promptTokens: 30, maxCompletion: 100 });
     if (r.status !== 'held') throw new Error();
     const hoursAgo = (h: number) => new Date(Date.now() - h * 3_600_000).toISOString();
     database.raw.prepare('UPDATE holds SET created_at = ? WHERE id = ?').run(hoursAgo(2), r.hold.id); // a slow model
     const window = 10 * 60_000;
-    heartbeat(database.raw, new Set([r.hold.id])); // what the running process does every 20 s
-    expect(recoverHolds(database.raw, window)).toEqual({ settled: 0, released: 0 }); // no live set: another process
-    expect(verifyLedger(database.raw, window)).toEqual([]);
+    await heartbeat(database, new Set([r.hold.id])); // what the running process does every 20 s
+    expect(await recoverHolds(database, window)).toEqual({ settled: 0, released: 0 }); // no live set: another process
+    expect(await database.read(verifyLedger, window)).toEqual([]);
 
     database.raw.prepare('UPDATE holds SET alive_at = ? WHERE id = ?').run(hoursAgo(1), r.hold.id); // that process died
-    expect(verifyLedger(database.raw, window)).toEqual([
+    expect(await database.read(verifyLedger, window)).toEqual([
       { userId, holdId: r.hold.id, problem: expect.stringMatching(/^hold open and not heard of since \S+Z, past the recovery window$/) },
     ]);
-    expect(recoverHolds(database.raw, window)).toEqual({ settled: 0, released: 1 });
-    expect(balanceOf(database.raw, userId)).toBe(2000);
+    expect(await recoverHolds(database, window)).toEqual({ settled: 0, released: 1 });
+    expect(await database.read(balanceOf, userId)).toBe(2000);
   });
 });
 
@@ -189,7 +189,7 @@ describe('new accounts', () => {
   test('an account, its balance and its signup bonus are written together', async () => {
     const user = await createUser(database, hasher, { username: 'Newcomer', password: 'correct horse', role: 'auto' }, { signupBonus: 2000 });
     expect(user).toMatchObject({ username: 'Newcomer', username_key: 'newcomer', role: 'user', disabled: 0 });
-    expect(balanceOf(database.raw, user.id)).toBe(2000);
+    expect(await database.read(balanceOf, user.id)).toBe(2000);
     expect(ledgerRows(user.id)).toEqual([{ kind: 'signup_bonus', amount: 2000, after: 2000 }]);
     const before = counts() as { users: number; balances: number; ledger: number };
     const none = await createUser(database, hasher, { username: 'nobonus', password: 'correct horse', role: 'admin' }, { signupBonus: 0 });
@@ -208,7 +208,7 @@ describe('new accounts', () => {
     expect(counts()).toEqual(before);
     // An admin demoted while the password was hashing: their audit row is refused inside the transaction.
     const formerAdmin = newUser(); // role 'user'
-    const demoted = { signupBonus: 2000, also: (u: { id: number }) => recordUserCreated(database.raw, formerAdmin, u.id, 'user') };
+    const demoted = { signupBonus: 2000, also: (u: { id: number }) => recordUserCreated(formerAdmin, u.id, 'user') };
     const withFormerAdmin = counts();
     await expect(createUser(database, hasher, input, demoted)).rejects.toMatchObject({ status: 404 });
     expect(counts()).toEqual(withFormerAdmin);
@@ -218,57 +218,57 @@ describe('new accounts', () => {
 describe('grants', () => {
   test.each([0, 1.5, -0.5, NaN, Infinity, 1e13, '100', null])('grant of %p is refused and writes no row', async (amount) => {
     const before = ledgerRows(userId);
-    await expect(grant(database.raw, userId, amount)).rejects.toThrow(LedgerError);
+    await expect(grant(database, userId, amount)).rejects.toThrow(LedgerError);
     expect(ledgerRows(userId)).toEqual(before);
   });
 
   test('a deduction past zero is refused and writes nothing', async () => {
-    await expect(grant(database.raw, userId, -2001)).rejects.toThrow('balance would go below zero (it is 2000)');
-    expect(balanceOf(database.raw, userId)).toBe(2000);
-    expect(await grant(database.raw, userId, -2000, { note: 'all of it' })).toBe(0);
+    await expect(grant(database, userId, -2001)).rejects.toThrow('balance would go below zero (it is 2000)');
+    expect(await database.read(balanceOf, userId)).toBe(2000);
+    expect(await grant(database, userId, -2000, { note: 'all of it' })).toBe(0);
   });
 
   test('a balance never passes MAX_BALANCE, by grant or by redeeming a code; the code stays unused', async () => {
     database.raw.prepare('UPDATE balances SET balance = ? WHERE user_id = ?').run(MAX_BALANCE - 10, userId);
     database.raw.prepare(`INSERT INTO ledger (user_id, kind, amount, balance_after) VALUES (?, 'adjust', ?, ?)`).run(userId, MAX_BALANCE - 2010, MAX_BALANCE - 10);
     const rows = ledgerRows(userId).length;
-    await expect(grant(database.raw, userId, 11)).rejects.toThrow(`balance would pass the maximum of ${MAX_BALANCE}`);
-    const [code] = await createCodes(database.raw, { tokens: 11, count: 1 });
-    await expect(redeem(database.raw, userId, code!)).rejects.toMatchObject({ reason: 'full' });
+    await expect(grant(database, userId, 11)).rejects.toThrow(`balance would pass the maximum of ${MAX_BALANCE}`);
+    const [code] = await createCodes(database, { tokens: 11, count: 1 });
+    await expect(redeem(database, userId, code!)).rejects.toMatchObject({ reason: 'full' });
     expect(ledgerRows(userId)).toHaveLength(rows);
     expect(database.raw.prepare('SELECT redeemed_by FROM redemption_codes').pluck().get()).toBeNull();
-    expect(await grant(database.raw, userId, 10)).toBe(MAX_BALANCE);
+    expect(await grant(database, userId, 10)).toBe(MAX_BALANCE);
   });
 
   test('writes that arrive together share a commit, and one that fails is rolled back alone', async () => {
-    const raw = database.raw;
+    const store = database;
     const results = await Promise.allSettled([
-      grant(raw, userId, -5000), // refused: below zero
-      grant(raw, userId, 50),
-      reserve(raw, { userId, turnKey: 'together', model: flat, promptTokens: 10, maxCompletion: 10 }),
-      reserve(raw, { userId, turnKey: 'together', model: flat, promptTokens: 10, maxCompletion: 10 }), // the same key
-      grant(raw, userId, 7),
+      grant(store, userId, -5000), // refused: below zero
+      grant(store, userId, 50),
+      reserve(store, { userId, turnKey: 'together', model: flat, promptTokens: 10, maxCompletion: 10 }),
+      reserve(store, { userId, turnKey: 'together', model: flat, promptTokens: 10, maxCompletion: 10 }), // the same key
+      grant(store, userId, 7),
     ]);
     expect(results.map((r) => r.status)).toEqual(['rejected', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
     expect((results[0] as PromiseRejectedResult).reason).toBeInstanceOf(LedgerError);
     const [, , first, second] = results.map((r) => (r.status === 'fulfilled' ? r.value : undefined));
     expect(first).toMatchObject({ status: 'held' });
     expect(second).toMatchObject({ status: 'duplicate' });
-    expect(balanceOf(raw, userId)).toBe(2000 + 50 - 20 + 7);
+    expect(await store.read(balanceOf, userId)).toBe(2000 + 50 - 20 + 7);
     expect(ledgerRows(userId).map((r) => (r as { kind: string }).kind)).toEqual(['signup_bonus', 'grant', 'reserve', 'grant']);
-    if (typeof first === 'object' && first.status === 'held') await release(raw, first.hold.id);
+    if (typeof first === 'object' && first.status === 'held') await release(store, first.hold.id);
   });
 
   test('a write that fails after others in its batch have written: the others are kept once, it is rolled back alone', async () => {
-    const raw = database.raw;
+    const store = database;
     const results = await Promise.allSettled([
-      grant(raw, userId, 50),
-      reserve(raw, { userId, turnKey: 'last-fails', model: flat, promptTokens: 10, maxCompletion: 10 }),
-      grant(raw, userId, 7),
-      grant(raw, userId, -99_999), // refused: below zero, after three writes in the same transaction
+      grant(store, userId, 50),
+      reserve(store, { userId, turnKey: 'last-fails', model: flat, promptTokens: 10, maxCompletion: 10 }),
+      grant(store, userId, 7),
+      grant(store, userId, -99_999), // refused: below zero, after three writes in the same transaction
     ]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected']);
-    expect(balanceOf(raw, userId)).toBe(2000 + 50 - 20 + 7);
+    expect(await store.read(balanceOf, userId)).toBe(2000 + 50 - 20 + 7);
     expect(ledgerRows(userId)).toEqual([
       { kind: 'signup_bonus', amount: 2000, after: 2000 },
       { kind: 'grant', amount: 50, after: 2050 },
@@ -276,7 +276,7 @@ describe('grants', () => {
       { kind: 'grant', amount: 7, after: 2037 },
     ]);
     const held = results[1]!.status === 'fulfilled' ? results[1].value : undefined;
-    if (held?.status === 'held') await release(raw, held.hold.id);
+    if (held?.status === 'held') await release(store, held.hold.id);
   });
 
   test('balance >= 0 is enforced by SQL even when code is bypassed', () => {
@@ -286,26 +286,26 @@ describe('grants', () => {
 
 describe('redemption codes', () => {
   test('a code redeems once, case-insensitively, with look-alike letters forgiven', async () => {
-    const [code] = await createCodes(database.raw, { tokens: 500, count: 1 });
+    const [code] = await createCodes(database, { tokens: 500, count: 1 });
     expect(code).toMatch(/^TC(-[0-9A-HJKMNP-TV-Z]{5}){4}$/);
     const sloppy = code!.toLowerCase().replace(/-/g, ' ').replace(/0/g, 'o').replace(/1/g, 'l');
-    expect(await redeem(database.raw, userId, sloppy)).toEqual({ tokens: 500, balance: 2500 });
-    await expect(redeem(database.raw, userId, code!)).rejects.toEqual(new CodeError('used'));
+    expect(await redeem(database, userId, sloppy)).toEqual({ tokens: 500, balance: 2500 });
+    await expect(redeem(database, userId, code!)).rejects.toEqual(new CodeError('used'));
     const other = newUser();
-    await expect(redeem(database.raw, other, code!)).rejects.toThrow('code is used');
-    expect(balanceOf(database.raw, other)).toBe(0);
+    await expect(redeem(database, other, code!)).rejects.toThrow('code is used');
+    expect(await database.read(balanceOf, other)).toBe(0);
   });
 
   test('unknown and expired codes are refused and credit nothing', async () => {
-    await expect(redeem(database.raw, userId, 'TC-AAAAA-AAAAA-AAAAA-AAAAA')).rejects.toThrow('code is unknown');
-    const [code] = await createCodes(database.raw, { tokens: 5, count: 1, expiresAt: new Date(Date.now() + 60_000) });
+    await expect(redeem(database, userId, 'TC-AAAAA-AAAAA-AAAAA-AAAAA')).rejects.toThrow('code is unknown');
+    const [code] = await createCodes(database, { tokens: 5, count: 1, expiresAt: new Date(Date.now() + 60_000) });
     database.raw.prepare(`UPDATE redemption_codes SET expires_at = '2000-01-01T00:00:00.000Z'`).run();
-    await expect(redeem(database.raw, userId, code!)).rejects.toThrow('code is expired');
-    expect(balanceOf(database.raw, userId)).toBe(2000);
+    await expect(redeem(database, userId, code!)).rejects.toThrow('code is expired');
+    expect(await database.read(balanceOf, userId)).toBe(2000);
   });
 
   test('codes are stored hashed, never in plain text', async () => {
-    const codes = await createCodes(database.raw, { tokens: 5, count: 3 });
+    const codes = await createCodes(database, { tokens: 5, count: 3 });
     const dump = JSON.stringify(database.raw.prepare('SELECT * FROM redemption_codes').all());
     for (const c of codes) expect(dump).not.toContain(c.slice(3, 8));
   });

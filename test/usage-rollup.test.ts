@@ -71,55 +71,55 @@ function topOracle(since: string) {
     .all(since);
 }
 
-function expectReportsToAddUp(): void {
+async function expectReportsToAddUp(): Promise<void> {
   const monthStart = `${new Date().toISOString().slice(0, 7)}-01T00:00:00.000Z`;
   for (const userId of [undefined, ...users]) {
     const want = oracle(userId);
-    const got = summary(database.raw, userId);
+    const got = await database.read(summary, userId);
     expect({ today: got.today, month: got.month, total: got.total, byModel: got.byModel }).toEqual({
       today: want.today, month: want.month, total: want.total, byModel: want.byModel,
     });
     const wantDays = new Map((want.daily as Array<{ day: string }>).map((d) => [d.day, d]));
-    for (const day of dailyUsage(database.raw, userId)) {
+    for (const day of await database.read(dailyUsage, userId)) {
       expect(day).toEqual(wantDays.get(day.day) ?? { day: day.day, turns: 0, charge: 0, prompt: 0, completion: 0 });
     }
     if (userId !== undefined) {
-      expect(adminUser(database.raw, userId)).toMatchObject({ spent: (want.total as { charge: number }).charge, turns: (want.total as { turns: number }).turns });
+      expect(await database.read(adminUser, userId)).toMatchObject({ spent: (want.total as { charge: number }).charge, turns: (want.total as { turns: number }).turns });
     }
   }
-  expect(topUsers(database.raw, 10)).toEqual(topOracle(''));
-  expect(topUsers(database.raw, 10, monthStart)).toEqual(topOracle(monthStart));
-  expect(verifyLedger(database.raw, 1000 * DAY).filter((v) => v.problem.startsWith('usage rollup'))).toEqual([]);
+  expect(await database.read(topUsers, 10)).toEqual(topOracle(''));
+  expect(await database.read(topUsers, 10, monthStart)).toEqual(topOracle(monthStart));
+  expect((await database.read(verifyLedger, 1000 * DAY)).filter((v) => v.problem.startsWith('usage rollup'))).toEqual([]);
 }
 
 test.each([7, 2026])('seed %i: reports equal the turns added up before, during and after rolling up', async (seed) => {
   const rand = mulberry32(seed);
   addTurns(rand, 1500, 70 * DAY);
-  expectReportsToAddUp(); // nothing rolled up: all from the turns
-  for (let i = 0; i < 25; i++) expect(rollUpStep(database.raw)).toBe(true); // part of the way
-  expect(rolledUntil(database.raw) < new Date(Date.now() - 30 * DAY).toISOString()).toBe(true);
-  expectReportsToAddUp();
-  addTurns(rand, 200, Date.now() - Date.parse(rolledUntil(database.raw))); // new turns close after the mark
-  expectReportsToAddUp();
+  await expectReportsToAddUp(); // nothing rolled up: all from the turns
+  for (let i = 0; i < 25; i++) expect(await database.write(rollUpStep)).toBe(true); // part of the way
+  expect((await database.read(rolledUntil)) < new Date(Date.now() - 30 * DAY).toISOString()).toBe(true);
+  await expectReportsToAddUp();
+  addTurns(rand, 200, Date.now() - Date.parse(await database.read(rolledUntil))); // new turns close after the mark
+  await expectReportsToAddUp();
   const now = new Date();
-  expect(await rollUp(database.raw, now)).toBeGreaterThan(0);
-  expect(rollUpStep(database.raw, now)).toBe(false); // caught up
-  const mark = Date.parse(rolledUntil(database.raw));
+  expect(await rollUp(database, now)).toBeGreaterThan(0);
+  expect(await database.write(rollUpStep, now)).toBe(false); // caught up
+  const mark = Date.parse(await database.read(rolledUntil));
   expect(Date.now() - mark).toBeGreaterThanOrEqual(ROLLUP_LAG_MS);
   expect(Date.now() - mark).toBeLessThan(ROLLUP_LAG_MS + 60_000);
-  expectReportsToAddUp();
+  await expectReportsToAddUp();
   addTurns(rand, 50, 30_000); // the last half minute: after the mark
-  expectReportsToAddUp();
+  await expectReportsToAddUp();
 });
 
 test('ledger verify names a rollup row that does not add up', async () => {
   addTurns(mulberry32(1), 300, 10 * DAY);
-  await rollUp(database.raw);
-  const rollupProblems = () => verifyLedger(database.raw, 1000 * DAY).filter((v) => v.problem.startsWith('usage rollup'));
-  expect(rollupProblems()).toEqual([]);
+  await rollUp(database);
+  const rollupProblems = async () => (await database.read(verifyLedger, 1000 * DAY)).filter((v) => v.problem.startsWith('usage rollup'));
+  expect(await rollupProblems()).toEqual([]);
   const [row] = database.raw.prepare('SELECT user_id AS userId, day, model FROM usage_daily LIMIT 1').all() as Array<{ userId: number; day: string; model: string }>;
   database.raw.prepare('UPDATE usage_daily SET charge = charge + 1 WHERE user_id = ? AND day = ? AND model = ?').run(row!.userId, row!.day, row!.model);
-  expect(rollupProblems()).toEqual([
+  expect(await rollupProblems()).toEqual([
     { userId: row!.userId, problem: `usage rollup for the user on ${row!.day} (${row!.model}) does not match the turns` },
   ]);
 });
@@ -130,21 +130,21 @@ test('two processes taking turns rolling up one database count every turn once',
   try {
     migrate(other);
     for (let moved = true; moved; ) {
-      const a = rollUpStep(database.raw);
-      const b = rollUpStep(other.raw);
+      const a = await database.write(rollUpStep);
+      const b = await other.write(rollUpStep);
       moved = a || b;
     }
-    expectReportsToAddUp();
-    expect(rolledUntil(other.raw)).toBe(rolledUntil(database.raw));
+    await expectReportsToAddUp();
+    expect(await other.read(rolledUntil)).toBe(await database.read(rolledUntil));
   } finally {
     await other.close();
   }
 });
 
-test('turns closed exactly at the mark or at midnight are counted once, before and after the mark passes them', () => {
+test('turns closed exactly at the mark or at midnight are counted once, before and after the mark passes them', async () => {
   addTurns(mulberry32(5), 300, 20 * DAY);
-  for (let i = 0; i < 5; i++) expect(rollUpStep(database.raw)).toBe(true);
-  const mark = rolledUntil(database.raw);
+  for (let i = 0; i < 5; i++) expect(await database.write(rollUpStep)).toBe(true);
+  const mark = await database.read(rolledUntil);
   expect(mark).toMatch(/T00:00:00\.000Z$/); // steps end at UTC midnight
   const later = (ms: number) => new Date(Date.parse(mark) + ms).toISOString();
   const insert = database.raw.prepare(
@@ -154,10 +154,10 @@ test('turns closed exactly at the mark or at midnight are counted once, before a
   );
   // At the mark itself, just before and at the next midnight, and at the one after.
   for (const at of [later(0), later(DAY - 1), later(DAY), later(2 * DAY)]) insert.run(users[0], `edge-${at}`, at, at);
-  expectReportsToAddUp();
-  expect(rollUpStep(database.raw)).toBe(true); // the mark moves one day: past two of them, onto the third
-  expect(rolledUntil(database.raw)).toBe(later(DAY));
-  expectReportsToAddUp();
-  expect(rollUpStep(database.raw)).toBe(true);
-  expectReportsToAddUp();
+  await expectReportsToAddUp();
+  expect(await database.write(rollUpStep)).toBe(true); // the mark moves one day: past two of them, onto the third
+  expect(await database.read(rolledUntil)).toBe(later(DAY));
+  await expectReportsToAddUp();
+  expect(await database.write(rollUpStep)).toBe(true);
+  await expectReportsToAddUp();
 });

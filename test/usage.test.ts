@@ -11,7 +11,7 @@ let srv: TestServer;
 let admin: Member;
 beforeAll(() => ({ srv, admin } = suite));
 
-const newCode = async (tokens = 500, expiresAt?: Date) => (await createCodes(srv.database.raw, { tokens, count: 1, expiresAt }))[0]!;
+const newCode = async (tokens = 500, expiresAt?: Date) => (await createCodes(srv.database, { tokens, count: 1, expiresAt }))[0]!;
 
 describe('GET /tokens and the JSON endpoints', () => {
   test('signed out: GET /tokens and POST /recharge answer 401 JSON', async () => {
@@ -250,14 +250,13 @@ describe('spend limits', () => {
     const saved = await postForm(m.agent, '/usage/limits', { per_message: '100', per_day: '250' });
     expect(saved.status).toBe(303);
     expect((await m.agent.get('/usage?saved=limits')).text).toContain('Spend limits saved.');
-    const raw = srv.database.raw;
-    expect(checkSpendLimits(raw, m.id, 100)).toEqual({ ok: true });
-    expect(checkSpendLimits(raw, m.id, 101)).toEqual({ ok: false, reason: 'per_message', limit: 100 });
+    expect(await srv.database.read(checkSpendLimits, m.id, 100)).toEqual({ ok: true });
+    expect(await srv.database.read(checkSpendLimits, m.id, 101)).toEqual({ ok: false, reason: 'per_message', limit: 100 });
     await chatTurn(srv, m.id, { key: 'c1', prompt: 60, completion: 30 });
     await chatTurn(srv, m.id, { key: 'c2', prompt: 60, completion: 30 });
-    expect(checkSpendLimits(raw, m.id, 70)).toEqual({ ok: true });
-    expect(checkSpendLimits(raw, m.id, 71)).toEqual({ ok: false, reason: 'per_day', limit: 250, spentToday: 180 });
-    expect(spendAllowance(raw, m.id)).toBe(70);
+    expect(await srv.database.read(checkSpendLimits, m.id, 70)).toEqual({ ok: true });
+    expect(await srv.database.read(checkSpendLimits, m.id, 71)).toEqual({ ok: false, reason: 'per_day', limit: 250, spentToday: 180 });
+    expect(await srv.database.read(spendAllowance, m.id)).toBe(70);
     expect((await m.agent.get('/tokens')).body.limits).toEqual({ per_message: 100, per_day: 250, spent_today: 180 });
   });
 
@@ -267,9 +266,9 @@ describe('spend limits', () => {
     expect(set.body).toEqual({ limits: { perMessage: null, perDay: 500 } });
     const { reserve } = await import('../src/ledger');
     const { loadModels } = await import('../src/models');
-    await reserve(srv.database.raw, { userId: m.id, turnKey: 'open', model: loadModels().find('demo')!, promptTokens: 100, maxCompletion: 300 });
-    expect(checkSpendLimits(srv.database.raw, m.id, 101)).toEqual({ ok: false, reason: 'per_day', limit: 500, spentToday: 400 });
-    expect(checkSpendLimits(srv.database.raw, m.id, 100)).toEqual({ ok: true });
+    await reserve(srv.database, { userId: m.id, turnKey: 'open', model: loadModels().find('demo')!, promptTokens: 100, maxCompletion: 300 });
+    expect(await srv.database.read(checkSpendLimits, m.id, 101)).toEqual({ ok: false, reason: 'per_day', limit: 500, spentToday: 400 });
+    expect(await srv.database.read(checkSpendLimits, m.id, 100)).toEqual({ ok: true });
   });
 
   test('bad limits get 422 with the form re-rendered and change nothing; empty clears', async () => {
@@ -285,7 +284,7 @@ describe('spend limits', () => {
     expect((await m.agent.post('/usage/limits').send({ per_message: -1 })).status).toBe(422);
     await postForm(m.agent, '/usage/limits', { per_message: '', per_day: '' });
     expect((await m.agent.get('/tokens')).body.limits).toMatchObject({ per_message: null, per_day: null });
-    expect(checkSpendLimits(srv.database.raw, m.id, 1_000_000)).toEqual({ ok: true });
+    expect(await srv.database.read(checkSpendLimits, m.id, 1_000_000)).toEqual({ ok: true });
   });
 
   test('a limits form without a CSRF token is refused', async () => {

@@ -9,7 +9,9 @@ import { performance } from 'node:perf_hooks';
 import { addTurn, createConversation, finishMessage, lastMessageId } from '../chat';
 import { loadConfig } from '../config';
 import { createLogger } from '../log';
+import type { Database } from '../db';
 import { startServer } from '../server';
+import { findByName } from '../users';
 
 const PIECES = 400;
 
@@ -81,8 +83,8 @@ export async function benchChat(): Promise<Record<string, number>> {
     }
     if (lags.length < PIECES) throw new Error(`only ${lags.length} streamed tokens seen`);
     lags.sort((a, b) => a - b);
-    const userId = app.database.raw.prepare(`SELECT id FROM users WHERE username = 'bench'`).pluck().get() as number;
-    const pageMs = await pageServerTime(client, app.database.raw, userId);
+    const userId = (await app.database.read(findByName, 'bench'))!.id;
+    const pageMs = await pageServerTime(client, app.database, userId);
     return {
       stream_token_p50_ms: round(percentile(lags, 50)), stream_token_p99_ms: round(percentile(lags, 99)),
       page_100_turns_p50_ms: round(pageMs.p50), page_100_turns_p99_ms: round(pageMs.p99),
@@ -99,11 +101,12 @@ const round = (n: number) => Math.round(n * 100) / 100;
 const ANSWER = `Here is how it works:\n\n1. The prompt is counted.\n2. The balance is reserved.\n\n\`\`\`ts\nconst total = prompt + completion; // tokens\nexport function price(n: number) {\n  return Math.ceil(n * 1.5);\n}\n\`\`\`\n\n| model | rate |\n| --- | --- |\n| demo | 1 |\n\nThat is **all**: see [the docs](https://example.com/docs).`;
 
 /** GET /c/:id of a 100-turn conversation (markdown with code in every answer): the server's time for it. */
-async function pageServerTime(client: Client, raw: import('better-sqlite3').Database, userId: number) {
-  const conversation = createConversation(raw, userId, 'Bench: 100 turns', { systemPrompt: '', model: 'demo', temperature: null, maxTokens: null });
+async function pageServerTime(client: Client, store: Database, userId: number) {
+  const conversation = await store.write(createConversation, userId, 'Bench: 100 turns', { systemPrompt: '', model: 'demo', temperature: null, maxTokens: null });
   for (let i = 0; i < 100; i++) {
-    const { assistant } = addTurn(raw, conversation.id, 'send', `Question ${i}: how are tokens counted and charged?`, 'demo', null, lastMessageId(raw, conversation.id))!;
-    finishMessage(raw, assistant.id, { content: `${ANSWER}\n\nAnswer number ${i}.`, status: 'done', promptTokens: 100, completionTokens: 80, charge: 180, source: 'reported' });
+    const basis = await store.read(lastMessageId, conversation.id);
+    const { assistant } = (await store.write(addTurn, conversation.id, 'send', `Question ${i}: how are tokens counted and charged?`, 'demo', null, basis))!;
+    await store.write(finishMessage, assistant.id, { content: `${ANSWER}\n\nAnswer number ${i}.`, status: 'done', promptTokens: 100, completionTokens: 80, charge: 180, source: 'reported' });
   }
   const times: number[] = [];
   for (let i = 0; i < 40; i++) {

@@ -6,29 +6,37 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type SqliteDatabase from 'better-sqlite3';
 import { migrate, openDatabase } from '../db';
+import { query, type Op, type Store } from '../storage/op';
 import { openAccount, reserve, settle } from '../ledger';
 import { verifyLedger } from '../ledger-verify';
 import { loadModels, type ModelInfo } from '../models';
 
 const IN_FLIGHT = 32;
 
-async function pair(raw: SqliteDatabase.Database, userId: number, turnKey: string, model: ModelInfo): Promise<void> {
-  const r = await reserve(raw, { userId, turnKey, model, promptTokens: 120, maxCompletion: 512 });
+async function pair(store: Store, userId: number, turnKey: string, model: ModelInfo): Promise<void> {
+  const r = await reserve(store, { userId, turnKey, model, promptTokens: 120, maxCompletion: 512 });
   if (r.status !== 'held') throw new Error(`reserve ${turnKey}: ${r.status}`);
-  await settle(raw, r.hold.id, { promptTokens: 120, completionTokens: 200, source: 'reported', outcome: 'ok' });
+  await settle(store, r.hold.id, { promptTokens: 120, completionTokens: 200, source: 'reported', outcome: 'ok' });
 }
 
 /** Pairs per second for `pairs` turns, `lanes` of them in flight at once, one user per lane. */
-async function rate(raw: SqliteDatabase.Database, users: number[], model: ModelInfo, pairs: number, tag: string): Promise<number> {
+async function rate(store: Store, users: number[], model: ModelInfo, pairs: number, tag: string): Promise<number> {
   const start = process.hrtime.bigint();
   await Promise.all(
     users.map(async (userId, lane) => {
-      for (let i = lane; i < pairs; i += users.length) await pair(raw, userId, `${tag}${i}`, model);
+      for (let i = lane; i < pairs; i += users.length) await pair(store, userId, `${tag}${i}`, model);
     }),
   );
   return Math.round(pairs / (Number(process.hrtime.bigint() - start) / 1e9));
+}
+
+/** An account with a billion tokens and a password hash nobody can sign in with. */
+function* benchUser(name: string): Op<number> {
+  const user = yield* query('accounts.insert', { username: name, key: name, hash: '$argon2id$x', role: 'user' });
+  if (!user) throw new Error(`${name} exists`);
+  yield* openAccount(user.id, 1_000_000_000);
+  return user.id;
 }
 
 export async function benchLedger(pairs = 20_000): Promise<{ ledger_pairs_per_s: number; ledger_pairs_per_s_sequential: number }> {
@@ -36,16 +44,13 @@ export async function benchLedger(pairs = 20_000): Promise<{ ledger_pairs_per_s:
   const database = openDatabase(dir);
   try {
     migrate(database);
-    const raw = database.raw;
-    const insertUser = raw.prepare(`INSERT INTO users (username, username_key, password_hash) VALUES (?, ?, '$argon2id$x') RETURNING id`).pluck();
-    const users = Array.from({ length: IN_FLIGHT }, (_, i) => insertUser.get(`bench${i}`, `bench${i}`) as number);
-    for (const id of users) await openAccount(raw, id, 1_000_000_000);
+    const users = await Promise.all(Array.from({ length: IN_FLIGHT }, (_, i) => database.write(benchUser, `bench${i}`)));
     const model = loadModels().find('gpt-4o-mini');
     if (!model) throw new Error('models.json has no gpt-4o-mini');
-    await rate(raw, users, model, 2000, 'warm'); // JIT and page cache
-    const sequential = await rate(raw, users.slice(0, 1), model, pairs, 'seq');
-    const concurrent = await rate(raw, users, model, pairs, 'par');
-    const violations = verifyLedger(raw, 3_600_000);
+    await rate(database, users, model, 2000, 'warm'); // JIT and page cache
+    const sequential = await rate(database, users.slice(0, 1), model, pairs, 'seq');
+    const concurrent = await rate(database, users, model, pairs, 'par');
+    const violations = await database.read(verifyLedger, 3_600_000);
     if (violations.length) throw new Error(`ledger invariants broken: ${JSON.stringify(violations)}`);
     return { ledger_pairs_per_s: concurrent, ledger_pairs_per_s_sequential: sequential };
   } finally {

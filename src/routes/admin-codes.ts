@@ -12,21 +12,21 @@ import { idParam } from './guards';
 
 export function adminCodeRoutes({ database }: Services): Router {
   const router = Router();
-  const { raw } = database;
 
-  function codesPage(req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) {
+  async function codesPage(req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) {
     const { state, batch, page } = codesQuery.parse(req.query);
     const notice = req.query.done === 'void' ? 'code' : req.query.done === 'batch' ? 'batch' : undefined;
     renderPage(req, res, 'admin-codes', {
-      title: res.locals.t('admin.codes'), batches: listBatches(raw, 1).rows, codes: listCodes(raw, { state: state as CodeState | undefined, batchId: batch }, page),
+      title: res.locals.t('admin.codes'), batches: (await database.read(listBatches, 1)).rows,
+      codes: await database.read(listCodes, { state: state as CodeState | undefined, batchId: batch }, page),
       filter: { state, batch }, pageNo: page, notice, voided: Number(req.query.n) || 0, ...extra,
     }, status);
   }
 
-  function refused(req: Request, res: Response, err: AdminError) {
+  async function refused(req: Request, res: Response, err: AdminError) {
     const message = res.locals.t(`admin.error.${err.code}`, err.vars);
     if (wantsJson(req)) return res.status(422).json({ error: { status: 422, reason: err.code, message } });
-    codesPage(req, res, { actionError: message }, 422);
+    await codesPage(req, res, { actionError: message }, 422);
   }
 
   router.get('/', (req, res) => codesPage(req, res));
@@ -39,16 +39,16 @@ export function adminCodeRoutes({ database }: Services): Router {
       return codesPage(req, res, { createErrors: errors, createInput: req.body }, 422);
     }
     const { tokens, count, expires, note } = parsed.data;
-    const { batchId, codes } = await createBatch(raw, req.user!.id, { tokens, count, expiresAt: expires, note });
+    const { batchId, codes } = await createBatch(database, req.user!.id, { tokens, count, expiresAt: expires, note });
     if (wantsJson(req)) return res.status(201).json({ batch: batchId, tokens, expires_at: expires?.toISOString() ?? null, codes });
     startCsv(res, `tokenchat-codes-batch-${batchId}.csv`, ['code', 'tokens', 'expires_utc', 'batch', 'note'], 201);
     for (const code of codes) res.write(csvLine([code, tokens, expires?.toISOString() ?? '', batchId, note ?? '']));
     res.end();
   });
 
-  router.post('/:id/void', (req, res) => {
+  router.post('/:id/void', async (req, res) => {
     try {
-      voidOneCode(raw, req.user!.id, idParam(req));
+      await database.write(voidOneCode, req.user!.id, idParam(req));
     } catch (err) {
       if (err instanceof AdminError) return refused(req, res, err);
       throw err;
@@ -57,10 +57,10 @@ export function adminCodeRoutes({ database }: Services): Router {
     res.redirect(303, '/admin/codes?done=void');
   });
 
-  router.post('/batches/:id/void', (req, res) => {
+  router.post('/batches/:id/void', async (req, res) => {
     let n: number;
     try {
-      n = voidUnusedInBatch(raw, req.user!.id, idParam(req));
+      n = await database.write(voidUnusedInBatch, req.user!.id, idParam(req));
     } catch (err) {
       if (err instanceof AdminError) return refused(req, res, err);
       throw err;

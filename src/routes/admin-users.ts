@@ -8,7 +8,7 @@ import { wantsJson } from '../errors';
 import { HttpError } from '../http-error';
 import { fieldErrors, grantForm, page as pageParam } from '../input';
 import { ledgerPage } from '../usage-report';
-import { checkPassword, createUser, UserInputError } from '../users';
+import { checkPassword, createUser, UserInputError, type User } from '../users';
 import { renderPage } from '../views';
 import { idParam } from './guards';
 
@@ -17,42 +17,41 @@ const NOTICES = ['granted', 'disabled', 'enabled', 'role', 'password', 'created'
 
 export function adminUserRoutes({ config, database, hasher, running }: Services): Router {
   const router = Router();
-  const { raw, db } = database;
 
-  function listPage(req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) {
+  async function listPage(req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) {
     const q = typeof req.query.q === 'string' ? req.query.q.slice(0, 64) : '';
     const pageNo = pageParam.parse(req.query.page);
-    renderPage(req, res, 'admin-users', { title: res.locals.t('admin.users'), q, pageNo, ...searchUsers(raw, q, pageNo), ...extra }, status);
+    renderPage(req, res, 'admin-users', { title: res.locals.t('admin.users'), q, pageNo, ...(await database.read(searchUsers, q, pageNo)), ...extra }, status);
   }
 
-  function userPage(req: Request, res: Response, userId: number, extra: Record<string, unknown> = {}, status = 200) {
-    const user = adminUser(raw, userId);
+  async function userPage(req: Request, res: Response, userId: number, extra: Record<string, unknown> = {}, status = 200) {
+    const user = await database.read(adminUser, userId);
     if (!user) throw new HttpError(404);
     const notice = NOTICES.find((n) => n === req.query.done);
     renderPage(req, res, 'admin-user', {
-      title: user.username, target: user, notice, ledger: ledgerPage(raw, userId, {}, 1, 20).rows,
-      audit: auditPage(raw, 1, userId, 20).rows, ...extra,
+      title: user.username, target: user, notice, ledger: (await database.read(ledgerPage, userId, {}, 1, 20)).rows,
+      audit: (await database.read(auditPage, 1, userId, 20)).rows, ...extra,
     }, status);
   }
 
   /** Answers a refused action: 422 with the reason, on the user's page or as JSON. */
-  function refused(req: Request, res: Response, userId: number, err: AdminError) {
+  async function refused(req: Request, res: Response, userId: number, err: AdminError) {
     const message = res.locals.t(`admin.error.${err.code}`, err.vars);
     if (err.code === 'no_user') throw new HttpError(404);
     if (wantsJson(req)) return res.status(422).json({ error: { status: 422, reason: err.code, message } });
-    userPage(req, res, userId, { actionError: message }, 422);
+    await userPage(req, res, userId, { actionError: message }, 422);
   }
 
-  function run(action: (req: Request, userId: number) => unknown, done: (typeof NOTICES)[number]) {
-    return (req: Request, res: Response) => {
+  function run(action: (req: Request, userId: number) => Promise<unknown>, done: (typeof NOTICES)[number]) {
+    return async (req: Request, res: Response) => {
       const userId = idParam(req);
       try {
-        action(req, userId);
+        await action(req, userId);
       } catch (err) {
         if (err instanceof AdminError) return refused(req, res, userId, err);
         throw err;
       }
-      if (wantsJson(req)) return res.json({ user: adminUser(raw, userId) });
+      if (wantsJson(req)) return res.json({ user: await database.read(adminUser, userId) });
       res.redirect(303, `/admin/users/${userId}?done=${done}`);
     };
   }
@@ -63,16 +62,16 @@ export function adminUserRoutes({ config, database, hasher, running }: Services)
     const { username, password } = req.body ?? {};
     const role = req.body?.admin === 'on' || req.body?.admin === true ? 'admin' : 'user';
     try {
-      const also = (created: { id: number }) => recordUserCreated(raw, req.user!.id, created.id, role);
-      const user = await createUser({ db, raw }, hasher, { username, password, role }, { signupBonus: config.signupBonus, also });
-      if (wantsJson(req)) return res.status(201).json({ user: adminUser(raw, user.id) });
+      const also = (created: User) => recordUserCreated(req.user!.id, created.id, role);
+      const user = await createUser(database, hasher, { username, password, role }, { signupBonus: config.signupBonus, also });
+      if (wantsJson(req)) return res.status(201).json({ user: await database.read(adminUser, user.id) });
       res.redirect(303, `/admin/users/${user.id}?done=created`);
     } catch (err) {
       if (!(err instanceof UserInputError)) throw err;
       const message = res.locals.t(`error.${err.code}` as never);
       if (wantsJson(req)) return res.status(422).json({ error: { status: 422, field: err.field, message } });
       const input = { username: typeof username === 'string' ? username.slice(0, 64) : '', admin: role === 'admin' };
-      listPage(req, res, { createErrors: { [err.field]: message }, createInput: input }, 422);
+      await listPage(req, res, { createErrors: { [err.field]: message }, createInput: input }, 422);
     }
   });
 
@@ -87,18 +86,18 @@ export function adminUserRoutes({ config, database, hasher, running }: Services)
       return userPage(req, res, userId, { grantErrors: errors, grantInput: req.body }, 422);
     }
     const { direction, amount, note } = parsed.data;
-    return run((r, id) => grantTokens(raw, r.user!.id, id, direction === 'deduct' ? -amount : amount, note), 'granted')(req, res);
+    return run((r, id) => database.write(grantTokens, r.user!.id, id, direction === 'deduct' ? -amount : amount, note), 'granted')(req, res);
   });
 
-  router.post('/:id/disable', run((req, id) => {
-    setDisabled(raw, req.user!.id, id, true);
+  router.post('/:id/disable', run(async (req, id) => {
+    await database.write(setDisabled, req.user!.id, id, true);
     running.stopAll(id); // sessions end at their next request; a turn streaming now ends here
   }, 'disabled'));
-  router.post('/:id/enable', run((req, id) => setDisabled(raw, req.user!.id, id, false), 'enabled'));
+  router.post('/:id/enable', run((req, id) => database.write(setDisabled, req.user!.id, id, false), 'enabled'));
   router.post('/:id/role', (req, res) => {
     const role = req.body?.role;
     if (role !== 'admin' && role !== 'user') throw new HttpError(400);
-    return run((r, id) => setRole(raw, r.user!.id, id, role), 'role')(req, res);
+    return run((r, id) => database.write(setRole, r.user!.id, id, role), 'role')(req, res);
   });
 
   router.post('/:id/password', async (req, res) => {
@@ -113,8 +112,8 @@ export function adminUserRoutes({ config, database, hasher, running }: Services)
       return userPage(req, res, userId, { passwordError: message }, 422);
     }
     const hash = await hasher.hash(password);
-    return run((r, id) => {
-      const epoch = resetPassword(raw, r.user!.id, id, hash);
+    return run(async (r, id) => {
+      const epoch = await database.write(resetPassword, r.user!.id, id, hash);
       if (id === r.user!.id) r.session.epoch = epoch; // resetting your own password keeps this session
     }, 'password')(req, res);
   });

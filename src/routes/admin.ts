@@ -2,7 +2,7 @@
 // their own routers; system usage and the audit log are read-only pages here.
 import { Router } from 'express';
 import type { Services } from '../app';
-import { auditPage } from '../admin-queries';
+import { auditPage, systemTotals } from '../admin-queries';
 import { chargeChart } from '../chart';
 import { page as pageParam } from '../input';
 import { withRateText } from '../models';
@@ -15,31 +15,28 @@ import { adminOnly } from './guards';
 
 export function adminRoutes(services: Services): Router {
   const router = Router();
-  const { raw } = services.database;
+  const store = services.database;
   router.use(adminOnly);
 
   router.get('/', (_req, res) => res.redirect(303, '/admin/users'));
   router.use('/users', adminUserRoutes(services));
   router.use('/codes', adminCodeRoutes(services));
 
-  router.get('/usage', (req, res) => {
-    const report = summary(raw);
+  router.get('/usage', async (req, res) => {
+    const report = await store.read(summary);
     const monthStart = `${startOfUtcDay().slice(0, 7)}-01T00:00:00.000Z`;
-    const totals = raw.prepare('SELECT (SELECT count(*) FROM users) AS users, (SELECT coalesce(sum(balance), 0) FROM balances) AS balances').get() as {
-      users: number;
-      balances: number;
-    };
+    const totals = await store.read(systemTotals);
     const models = withRateText(services.models.models);
     renderPage(req, res, 'admin-usage', {
       title: res.locals.t('admin.usage'), ...report, ...totals, models,
       chart: chargeChart(report.daily),
-      topAllTime: topUsers(raw, 10), topMonth: topUsers(raw, 10, monthStart),
+      topAllTime: await store.read(topUsers, 10), topMonth: await store.read(topUsers, 10, monthStart),
     });
   });
 
-  router.get('/audit', (req, res) => {
+  router.get('/audit', async (req, res) => {
     const pageNo = pageParam.parse(req.query.page);
-    renderPage(req, res, 'admin-audit', { title: res.locals.t('admin.audit'), pageNo, ...auditPage(raw, pageNo) });
+    renderPage(req, res, 'admin-audit', { title: res.locals.t('admin.audit'), pageNo, ...(await store.read(auditPage, pageNo)) });
   });
 
   return router;

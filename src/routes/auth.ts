@@ -42,7 +42,6 @@ function formText(value: unknown): string {
 
 export function authRoutes({ config, database, hasher }: Services): Router {
   const router = Router();
-  const { db } = database;
   const throttle = authThrottles(config);
   const redirectIfSignedIn = (req: Request, res: Response, next: () => void) =>
     req.user ? res.redirect(303, safeReturnPath(req.query.next)) : next();
@@ -55,7 +54,7 @@ export function authRoutes({ config, database, hasher }: Services): Router {
 
   router.post('/login', throttle.perIp, throttle.perUsername, async (req, res) => {
     const { username, password } = req.body ?? {};
-    const result = await authenticate(db, hasher, username, password);
+    const result = await authenticate(database, hasher, username, password);
     if (!result.ok) {
       const key = result.reason === 'disabled' ? 'login.disabled' : 'login.invalid';
       if (wantsJson(req)) throw new HttpError(401, key);

@@ -6,6 +6,7 @@ import { listConversations, messagesOf, type Conversation, type Message } from '
 import { renderMarkdown, renderPlain } from '../markdown';
 import { withRateText } from '../models';
 import type { Translate } from '../i18n';
+import type { Store } from '../storage/op';
 import { DEFAULT_MAX_TOKENS } from '../turn';
 import { dashboardData } from '../usage-report';
 
@@ -14,8 +15,8 @@ export const newTurnKey = (): string => randomUUID();
 const EXAMPLES = ['chat.example.1', 'chat.example.2', 'chat.example.3'] as const;
 
 /** A conversation's messages as the transcript template shows them. */
-export function transcriptOf(raw: Services['database']['raw'], conversationId: number, t: Translate) {
-  return messagesOf(raw, conversationId).map((m) => messageView(m, t));
+export async function transcriptOf(store: Store, conversationId: number, t: Translate) {
+  return (await store.read(messagesOf, conversationId)).map((m) => messageView(m, t));
 }
 
 /** A message as the template shows it: its body as HTML (markdown once complete) and its figures. */
@@ -52,17 +53,17 @@ export function errorText(code: string, t: Translate): string {
   return t(`chat.error.${known.includes(kind!) ? kind : 'server'}` as Parameters<Translate>[0]);
 }
 
-export function chatView(services: Services, req: Request, res: Response, conversation?: Conversation, extra: Record<string, unknown> = {}) {
-  const { raw } = services.database;
+export async function chatView(services: Services, req: Request, res: Response, conversation?: Conversation, extra: Record<string, unknown> = {}) {
+  const store = services.database;
   const t = res.locals.t as Translate;
   const userId = req.user!.id;
   const models = withRateText(services.models.models);
-  const messages = conversation ? transcriptOf(raw, conversation.id, t) : [];
-  const dashboard = dashboardData(raw, userId);
+  const messages = conversation ? await transcriptOf(store, conversation.id, t) : [];
+  const dashboard = await store.read(dashboardData, userId);
   return {
     title: conversation?.title || t('chat.title'),
     conversation,
-    conversations: listConversations(raw, userId),
+    conversations: await store.read(listConversations, userId),
     messages,
     models,
     settings: {

@@ -8,74 +8,78 @@ import { InputError, parseSettings, parseTitle } from '../chat-input';
 import { HttpError } from '../http-error';
 import { countPromptTokens } from '../tokens';
 import { priceOf } from '../models';
+import type { Op } from '../storage/op';
 import { withSystem } from '../turn';
 import { escapeText, renderPage, isHtmx } from '../views';
 import { signedIn } from './guards';
 import { chatView, messageView, transcriptOf } from './chat-view';
 
-export function conversationParam(services: Services, req: Request): Conversation {
+export function conversationParam(services: Services, req: Request): Promise<Conversation> {
   return ownConversation(services, req, req.params.id);
 }
 
-export function conversationInBody(services: Services, req: Request): Conversation {
+export function conversationInBody(services: Services, req: Request): Promise<Conversation> {
   return ownConversation(services, req, req.body?.conversation_id);
 }
 
 /** The form's conversation, or undefined when the form names none (a new chat). */
-export function optionalConversationInBody(services: Services, req: Request): Conversation | undefined {
+export async function optionalConversationInBody(services: Services, req: Request): Promise<Conversation | undefined> {
   const value = req.body?.conversation_id;
   return value === undefined || value === '' ? undefined : conversationInBody(services, req);
 }
 
-function ownConversation(services: Services, req: Request, value: unknown): Conversation {
+async function ownConversation(services: Services, req: Request, value: unknown): Promise<Conversation> {
   const id = Number(value);
-  const found = Number.isSafeInteger(id) && id > 0 ? findConversation(services.database.raw, req.user!.id, id) : undefined;
+  const found = Number.isSafeInteger(id) && id > 0 ? await services.database.read(findConversation, req.user!.id, id) : undefined;
   if (!found) throw new HttpError(404); // another user's conversation does not exist for this one
   return found;
 }
 
-export function renderChat(services: Services, req: Request, res: Response, conversation?: Conversation, extra: Record<string, unknown> = {}, status = 200): void {
-  renderPage(req, res, 'chat', chatView(services, req, res, conversation, extra), status);
+export async function renderChat(
+  services: Services, req: Request, res: Response, conversation?: Conversation, extra: Record<string, unknown> = {}, status = 200,
+): Promise<void> {
+  renderPage(req, res, 'chat', await chatView(services, req, res, conversation, extra), status);
 }
 
 export function chatRoutes(services: Services): Router {
   const router = Router();
-  const { raw } = services.database;
+  const store = services.database;
 
-  router.get('/', (req, res) => (req.user ? renderChat(services, req, res) : res.redirect(303, '/login')));
-  router.get('/c/:id', signedIn, (req, res) => {
-    const conversation = conversationParam(services, req);
+  router.get('/', async (req, res) => (req.user ? renderChat(services, req, res) : res.redirect(303, '/login')));
+  router.get('/c/:id', signedIn, async (req, res) => {
+    const conversation = await conversationParam(services, req);
     // Undo without JavaScript redirects here with the question it removed, shown once.
     const undone = req.session.undone;
     if (undone) delete req.session.undone;
-    renderChat(services, req, res, conversation, undone?.conversationId === conversation.id ? { draft: undone.text } : {});
+    await renderChat(services, req, res, conversation, undone?.conversationId === conversation.id ? { draft: undone.text } : {});
   });
 
   // One message, for a page polling an answer that streams elsewhere (another tab, or before a reload).
-  router.get('/c/:id/m/:message', signedIn, (req, res) => {
-    const conversation = conversationParam(services, req);
+  router.get('/c/:id/m/:message', signedIn, async (req, res) => {
+    const conversation = await conversationParam(services, req);
     const id = Number(req.params.message);
-    const message = Number.isSafeInteger(id) ? findMessage(raw, conversation.id, id) : undefined;
+    const message = Number.isSafeInteger(id) ? await store.read(findMessage, conversation.id, id) : undefined;
     if (!message) throw new HttpError(404);
     const eta = res.app.locals.views as Eta;
     res.type('html').send(eta.render('partials/message', { ...res.locals, m: messageView(message, res.locals.t) }));
   });
 
-  router.get('/c', signedIn, (req, res) => {
+  router.get('/c', signedIn, async (req, res) => {
     const q = typeof req.query.q === 'string' ? req.query.q.slice(0, 200) : '';
-    const conversations = listConversations(raw, req.user!.id, q);
+    const conversations = await store.read(listConversations, req.user!.id, q);
     if (isHtmx(req)) return renderPage(req, res, 'conversation-list', { conversations, q });
-    renderChat(services, req, res, undefined, { q, conversations });
+    await renderChat(services, req, res, undefined, { q, conversations });
   });
 
-  router.post('/c/:id/rename', signedIn, (req, res) => {
-    const conversation = conversationParam(services, req);
-    renameConversation(raw, req.user!.id, conversation.id, parseTitleOr422(req.body));
+  router.post('/c/:id/rename', signedIn, async (req, res) => {
+    const conversation = await conversationParam(services, req);
+    await store.write(renameConversation, req.user!.id, conversation.id, parseTitleOr422(req.body));
     res.redirect(303, `/c/${conversation.id}`);
   });
 
-  router.post('/c/:id/delete', signedIn, (req, res) => {
-    deleteConversation(raw, req.user!.id, conversationParam(services, req).id);
+  router.post('/c/:id/delete', signedIn, async (req, res) => {
+    const { id } = await conversationParam(services, req);
+    await store.write(deleteConversation, req.user!.id, id);
     if (isHtmx(req)) return res.set('HX-Redirect', '/').status(204).end();
     res.redirect(303, '/');
   });
@@ -85,33 +89,33 @@ export function chatRoutes(services: Services): Router {
   // written (409: Stop it first). The composer posts them with the conversation id in the form
   // (/undo, /clear; a new chat has none, and nothing to change); /c/:id/... is the same for links
   // and scripts.
-  const edit = (change: (raw: typeof services.database.raw, conversationId: number) => { draft?: string } | false) =>
-    (req: Request, res: Response, conversation: Conversation | undefined) => {
+  const edit = (change: (conversationId: number) => Op<{ draft?: string } | false>) =>
+    async (req: Request, res: Response, conversation: Conversation | undefined) => {
       if (!conversation) return isHtmx(req) ? renderPage(req, res, 'transcript', { messages: [] }) : res.redirect(303, '/');
       // A turn waiting for the model has no streaming message yet; the registry knows it.
-      const done = !services.running.busy(req.user!.id, conversation.id) && change(raw, conversation.id);
+      const done = !services.running.busy(req.user!.id, conversation.id) && (await store.write(change, conversation.id));
       if (done) return afterEdit(req, res, conversation, done.draft);
       const notice = res.locals.t('chat.refused.answering');
       // The notice alone, beside the composer: redrawing the transcript would empty the answer streaming into it.
       if (isHtmx(req)) return res.status(409).set({ 'HX-Retarget': '#turn-status', 'HX-Reswap': 'innerHTML' }).type('html').send(escapeText(notice));
-      renderChat(services, req, res, conversation, { notice }, 409);
+      await renderChat(services, req, res, conversation, { notice }, 409);
     };
   const undo = edit(undoLastTurn);
   const clear = edit(clearMessages);
-  router.post('/c/:id/undo', signedIn, (req, res) => undo(req, res, conversationParam(services, req)));
-  router.post('/undo', signedIn, (req, res) => undo(req, res, optionalConversationInBody(services, req)));
-  router.post('/c/:id/clear', signedIn, (req, res) => clear(req, res, conversationParam(services, req)));
-  router.post('/clear', signedIn, (req, res) => clear(req, res, optionalConversationInBody(services, req)));
+  router.post('/c/:id/undo', signedIn, async (req, res) => undo(req, res, await conversationParam(services, req)));
+  router.post('/undo', signedIn, async (req, res) => undo(req, res, await optionalConversationInBody(services, req)));
+  router.post('/c/:id/clear', signedIn, async (req, res) => clear(req, res, await conversationParam(services, req)));
+  router.post('/clear', signedIn, async (req, res) => clear(req, res, await optionalConversationInBody(services, req)));
 
   // The debounced estimate under the textbox: what the prompt would cost, and the most with the answer.
   router.post('/estimate', signedIn, async (req, res) => {
     const id = Number(req.body?.conversation_id);
-    const conversation = Number.isSafeInteger(id) && id > 0 ? findConversation(raw, req.user!.id, id) : undefined;
+    const conversation = Number.isSafeInteger(id) && id > 0 ? await store.read(findConversation, req.user!.id, id) : undefined;
     const settings = parseSettings(req.body, services.models, conversation);
     const text = typeof req.body?.message === 'string' ? req.body.message.slice(0, 200_000) : '';
     if (text.trim() === '') return res.type('html').send('');
     const model = services.models.find(settings.model)!;
-    const history = conversation ? historyFor(raw, conversation.id, 'send', text)! : [{ role: 'user' as const, content: text }];
+    const history = conversation ? (await store.read(historyFor, conversation.id, 'send', text))! : [{ role: 'user' as const, content: text }];
     const messages = withSystem(settings.systemPrompt, history);
     const { total } = await countPromptTokens({ model: model.id, messages }, { encoding: model.encoding });
     const n = (value: number) => value.toLocaleString(res.locals.locale);
@@ -119,8 +123,8 @@ export function chatRoutes(services: Services): Router {
   });
 
   /** The transcript after Undo or Clear; Undo's question goes back into the textbox. */
-  function afterEdit(req: Request, res: Response, conversation: Conversation, draft?: string) {
-    if (isHtmx(req)) return renderPage(req, res, 'transcript', { messages: transcriptOf(raw, conversation.id, res.locals.t), undone: draft });
+  async function afterEdit(req: Request, res: Response, conversation: Conversation, draft?: string) {
+    if (isHtmx(req)) return renderPage(req, res, 'transcript', { messages: await transcriptOf(store, conversation.id, res.locals.t), undone: draft });
     if (draft !== undefined) req.session.undone = { conversationId: conversation.id, text: draft };
     res.redirect(303, `/c/${conversation.id}`);
   }

@@ -14,36 +14,36 @@ const MAX_CODE_LENGTH = 100;
 
 export function rechargeRoutes({ config, database }: Services): Router {
   const router = Router();
-  const { raw } = database;
 
-  function page(req: Request, res: Response, data: Record<string, unknown> = {}, status = 200) {
-    renderPage(req, res, 'recharge', { title: res.locals.t('recharge.title'), balance: balanceOf(raw, req.user!.id), ...data }, status);
+  async function page(req: Request, res: Response, data: Record<string, unknown> = {}, status = 200) {
+    const balance = await database.read(balanceOf, req.user!.id);
+    renderPage(req, res, 'recharge', { title: res.locals.t('recharge.title'), balance, ...data }, status);
   }
 
-  function refuse(req: Request, res: Response, key: MessageKey, reason: string, code: string) {
+  async function refuse(req: Request, res: Response, key: MessageKey, reason: string, code: string) {
     const message = res.locals.t(key);
     if (wantsJson(req)) return res.status(422).json({ error: { status: 422, reason, message } });
-    page(req, res, { code, error: message }, 422);
+    await page(req, res, { code, error: message }, 422);
   }
 
-  router.get('/recharge', signedIn, (req, res) => page(req, res));
+  router.get('/recharge', signedIn, async (req, res) => page(req, res));
 
   // A form sent without a code is not a guess: it is answered before the failed-attempt limit counts it.
-  const withCode = (req: Request, res: Response, next: () => void) => {
+  const withCode = async (req: Request, res: Response, next: () => void) => {
     const code = req.body?.code;
     if (typeof code === 'string' && code.trim() !== '' && code.length <= MAX_CODE_LENGTH) return next();
-    refuse(req, res, 'input.code', 'missing', typeof code === 'string' ? code.slice(0, MAX_CODE_LENGTH) : '');
+    await refuse(req, res, 'input.code', 'missing', typeof code === 'string' ? code.slice(0, MAX_CODE_LENGTH) : '');
   };
 
   router.post('/recharge', signedIn, withCode, redeemThrottle(config), async (req, res) => {
     const code = req.body.code as string;
     try {
-      const result = await redeem(raw, req.user!.id, code);
+      const result = await redeem(database, req.user!.id, code);
       if (wantsJson(req)) return res.json({ redeemed: result.tokens, balance: result.balance });
-      page(req, res, { done: res.locals.t('recharge.done', { tokens: result.tokens.toLocaleString(res.locals.locale), balance: result.balance.toLocaleString(res.locals.locale) }) });
+      await page(req, res, { done: res.locals.t('recharge.done', { tokens: result.tokens.toLocaleString(res.locals.locale), balance: result.balance.toLocaleString(res.locals.locale) }) });
     } catch (err) {
       if (!(err instanceof CodeError)) throw err;
-      refuse(req, res, `recharge.${err.reason}`, err.reason, code);
+      await refuse(req, res, `recharge.${err.reason}`, err.reason, code);
     }
   });
 

@@ -4,39 +4,37 @@
 import { Router, type Request, type Response } from 'express';
 import type { Eta } from 'eta';
 import type { Services } from '../app';
-import type SqliteDatabase from 'better-sqlite3';
 import { createConversation, deleteConversation, findConversation, findMessageByHold, listConversations, messagesOf, saveSettings, titleFrom, type Conversation, type TurnMode } from '../chat';
 import { InputError, parseTurn } from '../chat-input';
 import { HttpError } from '../http-error';
 import { findHold } from '../ledger';
 import type { Translate } from '../i18n';
 import { EventStream, partial } from '../sse';
+import type { Op, Store } from '../storage/op';
 import { runTurn, type Refusal, type TurnDeps, type TurnEvent, type TurnResult } from '../turn';
 import { escapeText, isHtmx } from '../views';
 import { optionalConversationInBody, renderChat } from './chat';
 import { messageView, newTurnKey } from './chat-view';
 import { signedIn } from './guards';
 
-type Raw = SqliteDatabase.Database;
-
 const REFUSAL_STATUS: Record<Refusal['reason'], number> = {
   insufficient: 402, per_message: 422, per_day: 422, too_long: 422, nothing: 422, answering: 409, changed: 409, busy: 429, queue_full: 503, aborted: 499,
 };
 
-function conversationOfTurn(raw: Raw, userId: number, turnKey: string): Conversation | undefined {
-  const hold = findHold(raw, userId, turnKey);
-  const message = hold && findMessageByHold(raw, hold.id);
-  return message ? findConversation(raw, userId, message.conversationId) : undefined;
+function* conversationOfTurn(userId: number, turnKey: string): Op<Conversation | undefined> {
+  const hold = yield* findHold(userId, turnKey);
+  const message = hold && (yield* findMessageByHold(hold.id));
+  return message ? yield* findConversation(userId, message.conversationId) : undefined;
 }
 
 export function turnRoutes(services: Services, deps: TurnDeps): Router {
   const router = Router();
   const { running } = services;
-  const { raw } = services.database;
+  const store = services.database;
 
   async function turn(req: Request, res: Response, mode: TurnMode) {
     const t = res.locals.t as Translate;
-    let conversation = optionalConversationInBody(services, req);
+    let conversation = await optionalConversationInBody(services, req);
     let input;
     try {
       input = parseTurn(req.body, services.models, conversation);
@@ -47,7 +45,7 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
     if (mode !== 'retry' && input.text === '') return refuseInput(req, res, conversation, 'message');
     // A repeated submit (a double click, a reload of the no-JavaScript answer) belongs to the
     // conversation its first copy made, and changes nothing there.
-    conversation ??= conversationOfTurn(raw, req.user!.id, input.turnKey);
+    conversation ??= await store.read(conversationOfTurn, req.user!.id, input.turnKey);
     if (!conversation && mode !== 'send') return refuse(req, res, undefined, { reason: 'nothing' }, input.text); // a new chat
     // One answer at a time in a conversation. The composer gets a new turn key when an answer
     // starts, so this is a new message typed meanwhile; the same key is a repeat (answered below).
@@ -55,11 +53,11 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
       return refuse(req, res, conversation, { reason: 'answering' }, input.text);
     }
     const created = conversation === undefined;
-    conversation ??= createConversation(raw, req.user!.id, titleFrom(input.text), input.settings);
+    conversation ??= await store.write(createConversation, req.user!.id, titleFrom(input.text), input.settings);
     const controller = new AbortController();
     const forget = running.add(req.user!.id, conversation.id, input.turnKey, controller);
     res.on('close', () => res.writableFinished || controller.abort()); // the tab was closed
-    const view = new TurnView(res.app.locals.views as Eta, res, t, isHtmx(req), raw);
+    const view = new TurnView(res.app.locals.views as Eta, res, t, isHtmx(req), store);
     try {
       const result = await runTurn(
         deps,
@@ -69,40 +67,40 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
         },
         (event) => view.on(event, conversation!),
       );
-      if (result.status === 'done') saveSettings(raw, conversation.id, input.settings);
+      if (result.status === 'done') await store.write(saveSettings, conversation.id, input.settings);
       // A new chat whose first message was not answered leaves no empty conversation behind.
-      const keep = !(created && result.status !== 'done' && deleteConversation(raw, req.user!.id, conversation.id));
-      view.finish(result, conversation, () => renderAfter(req, res, keep ? conversation : undefined, result, input.text));
+      const keep = !(created && result.status !== 'done' && (await store.write(deleteConversation, req.user!.id, conversation.id)));
+      await view.finish(result, conversation, () => renderAfter(req, res, keep ? conversation : undefined, result, input.text));
     } finally {
       forget();
     }
   }
 
-  function renderAfter(req: Request, res: Response, conversation: Conversation | undefined, result: TurnResult, text: string) {
+  async function renderAfter(req: Request, res: Response, conversation: Conversation | undefined, result: TurnResult, text: string) {
     if (result.status === 'refused') return refuse(req, res, conversation, result.refusal, text);
     const notice = result.status === 'duplicate' ? res.locals.t('chat.duplicate') : undefined;
-    renderChat(services, req, res, conversation, { notice });
+    await renderChat(services, req, res, conversation, { notice });
   }
 
   /** A turn refused before it streamed: the notice alone for htmx, else the page with the draft kept. */
-  function refuse(req: Request, res: Response, conversation: Conversation | undefined, refusal: Refusal, text: string) {
+  async function refuse(req: Request, res: Response, conversation: Conversation | undefined, refusal: Refusal, text: string) {
     const notice = refusalText(refusal, res.locals.t);
     const status = REFUSAL_STATUS[refusal.reason];
     if (isHtmx(req)) return res.status(status).type('html').send(noticeHtml(res.app.locals.views, res, notice));
-    renderChat(services, req, res, conversation, { notice, draft: text }, status);
+    await renderChat(services, req, res, conversation, { notice, draft: text }, status);
   }
 
-  function refuseInput(req: Request, res: Response, conversation: Conversation | undefined, field: string) {
+  async function refuseInput(req: Request, res: Response, conversation: Conversation | undefined, field: string) {
     const notice = res.locals.t(new InputError(field).messageKey!);
     if (isHtmx(req)) return res.status(422).type('html').send(noticeHtml(res.app.locals.views, res, notice));
-    renderChat(services, req, res, conversation, { notice, draft: String(req.body?.message ?? '') }, 422);
+    await renderChat(services, req, res, conversation, { notice, draft: String(req.body?.message ?? '') }, 422);
   }
 
   router.post('/send', signedIn, (req, res) => turn(req, res, 'send'));
   router.post('/retry', signedIn, (req, res) => turn(req, res, 'retry'));
   router.post('/edit', signedIn, (req, res) => turn(req, res, 'edit'));
-  router.post('/stop', signedIn, (req, res) => {
-    const conversation = optionalConversationInBody(services, req);
+  router.post('/stop', signedIn, async (req, res) => {
+    const conversation = await optionalConversationInBody(services, req);
     const turnKey = typeof req.body?.turn_key === 'string' ? req.body.turn_key : undefined;
     if (!conversation && !turnKey) throw new HttpError(404);
     running.stop(req.user!.id, { conversationId: conversation?.id, turnKey });
@@ -128,17 +126,23 @@ function noticeHtml(eta: Eta, res: Response, notice: string): string {
   return eta.render('partials/notice', { ...res.locals, notice });
 }
 
-/** Turns a turn's events into SSE messages for htmx (or nothing, for a plain POST). */
+/**
+ * Turns a turn's events into SSE messages for htmx (or nothing, for a plain POST). Showing the
+ * start reads the database, so events are shown one after another in order, and finish() waits
+ * for them; a failure to show one is thrown by finish().
+ */
 class TurnView {
   private stream?: EventStream;
   private assistantId?: number;
+  private shown: Promise<void> = Promise.resolve();
+  private failed?: { err: unknown };
 
   constructor(
     private readonly eta: Eta,
     private readonly res: Response,
     private readonly t: Translate,
     private readonly htmx: boolean,
-    private readonly raw: Raw,
+    private readonly store: Store,
   ) {
     // Making a CSRF token may set its cookie, which cannot happen once the stream has started.
     const token: string = res.locals.csrfToken();
@@ -162,17 +166,23 @@ class TurnView {
 
   on(event: TurnEvent, conversation: Conversation): void {
     if (!this.htmx) return;
+    this.shown = this.shown.then(() => (this.failed ? undefined : this.show(event, conversation))).catch((err: unknown) => {
+      this.failed ??= { err };
+    });
+  }
+
+  private async show(event: TurnEvent, conversation: Conversation): Promise<void> {
     const s = this.open();
     if (event.type === 'queued') {
       s.html(partial('#turn-status', 'innerHTML', this.t('chat.queued', { position: event.position })));
     } else if (event.type === 'start') {
       this.assistantId = event.assistant.id;
       // Send appends; Retry and Edit changed earlier messages, so the whole transcript is redrawn.
-      const shown = event.mode === 'send' ? [event.user, event.assistant].filter((m) => m !== undefined) : messagesOf(this.raw, conversation.id);
+      const shown = event.mode === 'send' ? [event.user, event.assistant].filter((m) => m !== undefined) : await this.store.read(messagesOf, conversation.id);
       const html = shown.map((m) => this.render('message', { m: messageView(m, this.t), live: true })).join('');
       const transcript = event.mode === 'send' ? html : partial('#transcript', 'innerHTML', html);
       const dropped = partial('#turn-status', 'innerHTML', event.dropped ? this.t('chat.dropped', { n: event.dropped }) : '');
-      const sidebar = this.render('../pages/conversation-list', { conversations: listConversations(this.raw, conversation.userId), conversation, fullPage: false });
+      const sidebar = this.render('../pages/conversation-list', { conversations: await this.store.read(listConversations, conversation.userId), conversation, fullPage: false });
       s.html(
         transcript + dropped + this.freshTurnKey() +
           partial('#conversation-id', 'outerHTML', this.render('conversation-id', { conversation })) +
@@ -191,9 +201,14 @@ class TurnView {
     }
   }
 
-  finish(result: TurnResult, conversation: Conversation, plain: () => void): void {
+  async finish(result: TurnResult, conversation: Conversation, plain: () => Promise<unknown>): Promise<void> {
+    await this.shown;
+    if (this.failed) throw this.failed.err;
     // Without htmx, or refused before anything streamed: an ordinary answer (refuse() for a refusal).
-    if (!this.htmx || (result.status === 'refused' && !this.stream)) return plain();
+    if (!this.htmx || (result.status === 'refused' && !this.stream)) {
+      await plain();
+      return;
+    }
     const s = this.open();
     if (result.status === 'refused') s.html(this.render('notice', { notice: refusalText(result.refusal, this.t) }) + partial('#turn-status', 'innerHTML', ''));
     if (result.status === 'duplicate') {

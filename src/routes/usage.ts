@@ -25,25 +25,24 @@ const csvCells = (r: LedgerRow) => [
 
 export function usageRoutes({ database }: Services): Router {
   const router = Router();
-  const { raw } = database;
 
-  function usagePage(req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) {
+  async function usagePage(req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) {
     const userId = req.user!.id;
-    const report = userSummary(raw, userId);
+    const report = await database.read(userSummary, userId);
     const data = {
       title: res.locals.t('usage.title'), ...report, chart: chargeChart(report.daily),
-      limits: getSpendLimits(raw, userId), ...extra,
+      limits: await database.read(getSpendLimits, userId), ...extra,
     };
     renderPage(req, res, 'usage', data, status);
   }
 
-  router.get('/usage', signedIn, (req, res) => usagePage(req, res, { saved: req.query.saved === 'limits' }));
+  router.get('/usage', signedIn, async (req, res) => usagePage(req, res, { saved: req.query.saved === 'limits' }));
 
-  router.get('/dashboard', signedIn, (req, res) => {
-    renderPage(req, res, 'dashboard', { title: res.locals.t('dashboard.title'), dashboard: dashboardData(raw, req.user!.id) });
+  router.get('/dashboard', signedIn, async (req, res) => {
+    renderPage(req, res, 'dashboard', { title: res.locals.t('dashboard.title'), dashboard: await database.read(dashboardData, req.user!.id) });
   });
 
-  router.post('/usage/limits', signedIn, (req, res) => {
+  router.post('/usage/limits', signedIn, async (req, res) => {
     const parsed = limitsForm.safeParse(req.body ?? {});
     if (!parsed.success) {
       const errors = fieldErrors(parsed.error);
@@ -51,35 +50,37 @@ export function usageRoutes({ database }: Services): Router {
       return usagePage(req, res, { limitErrors: errors, limitInput: req.body }, 422);
     }
     const limits = { perMessage: parsed.data.per_message, perDay: parsed.data.per_day };
-    setSpendLimits(raw, req.user!.id, limits);
+    await database.write(setSpendLimits, req.user!.id, limits);
     if (wantsJson(req)) return res.json({ limits });
     res.redirect(303, '/usage?saved=limits#limits');
   });
 
-  router.get('/usage/ledger', signedIn, (req, res) => {
+  router.get('/usage/ledger', signedIn, async (req, res) => {
     const { page, ...filter } = ledgerQuery.parse(req.query);
-    const result = ledgerPage(raw, req.user!.id, filter, page);
+    const result = await database.read(ledgerPage, req.user!.id, filter, page);
     renderPage(req, res, 'ledger', { title: res.locals.t('ledger.title'), ...result, filter, pageNo: page, messageLink, kinds: LEDGER_KINDS });
   });
 
   router.get('/usage/ledger.csv', signedIn, async (req, res) => {
     const { page: _page, ...filter } = ledgerQuery.parse(req.query);
     const userId = req.user!.id;
-    const next = (last: LedgerRow | undefined) => ledgerChunk(raw, userId, filter as LedgerFilter, last?.id ?? 0);
+    const next = (last: LedgerRow | undefined) => database.read(ledgerChunk, userId, filter as LedgerFilter, last?.id ?? 0);
     await streamCsv(res, `tokenchat-ledger-${req.user!.username_key}.csv`, CSV_HEADER, next, csvCells);
   });
 
-  router.get('/tokens', signedInJson, (req, res) => {
+  router.get('/tokens', signedInJson, async (req, res) => {
     const userId = req.user!.id;
-    const report = summary(raw, userId);
-    const limits = getSpendLimits(raw, userId);
+    const report = await database.read(summary, userId);
+    const limits = await database.read(getSpendLimits, userId);
+    const balance = await database.read(balanceOf, userId);
+    const spent = await database.read(spentToday, userId);
     res.json({
-      balance: balanceOf(raw, userId),
+      balance,
       spent: { today: report.today, month: report.month, total: report.total.charge },
       tokens: { prompt: report.total.prompt, completion: report.total.completion, turns: report.total.turns },
       by_model: report.byModel.map((m) => ({ model: m.model, turns: m.turns, prompt: m.prompt, completion: m.completion, charge: m.charge })),
       daily: report.daily.map((d) => ({ day: d.day, charge: d.charge, prompt: d.prompt, completion: d.completion })),
-      limits: { per_message: limits.perMessage, per_day: limits.perDay, spent_today: spentToday(raw, userId) },
+      limits: { per_message: limits.perMessage, per_day: limits.perDay, spent_today: spent },
     });
   });
 

@@ -1,0 +1,17 @@
+// Queries of accounts: users, roles, disabling (see queries/index.ts).
+import type { Changes } from '../op';
+import type { Role, User } from '../../users';
+import type { Q } from './index';
+
+export interface AccountQueries {
+  /** The very first account becomes admin when role is 'auto'; undefined when the name is taken. */
+  'accounts.insert': Q<{ username: string; key: string; hash: string; role: Role | 'auto' }, User | undefined>;
+  'accounts.byId': Q<{ id: number }, User | undefined>;
+  'accounts.byKey': Q<{ key: string }, User | undefined>;
+  'accounts.credentialsByKey': Q<{ key: string }, (User & { password_hash: string }) | undefined>;
+  'accounts.list': Q<Record<string, never>, User[]>;
+  /** Enabled admins other than the one with this key. */
+  'accounts.otherEnabledAdmins': Q<{ key: string }, number>;
+  /** Disabling bumps the session epoch, so every session of the user ends at its next request. */
+  'accounts.setDisabled': Q<{ key: string; disabled: 0 | 1 }, Changes>;
+}

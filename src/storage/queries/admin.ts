@@ -1,0 +1,25 @@
+// Queries of the admin domain (see queries/index.ts).
+import type { Changes } from '../op';
+import type { AdminUserRow, AuditRow } from '../../admin-queries';
+import type { AuditAction } from '../../admin';
+import type { Q } from './index';
+
+export interface AdminQueries {
+  /** 1 when the user is an enabled admin, else undefined. */
+  'admin.isEnabledAdmin': Q<{ actorId: number }, 1 | undefined>;
+  'admin.userState': Q<{ userId: number }, { role: string; disabled: number; session_epoch: number } | undefined>;
+  /** Enabled admins other than `userId`. */
+  'admin.otherAdmins': Q<{ userId: number }, number>;
+  'admin.audit': Q<{ actorId: number; action: AuditAction; targetUserId: number | null; detail: string }, Changes>;
+  /** Disabling bumps the session epoch, so every session of the user ends at its next request. */
+  'admin.disable': Q<{ userId: number }, Changes>;
+  'admin.enable': Q<{ userId: number }, Changes>;
+  'admin.setRole': Q<{ userId: number; role: 'user' | 'admin' }, Changes>;
+  'admin.setPassword': Q<{ userId: number; hash: string }, Changes>;
+  'admin.newBatch': Q<{ tokens: number; count: number; expiresAt: string | null; note: string | null; createdBy: number }, number>;
+  'admin.searchUsers': Q<{ pattern: string; limit: number; offset: number }, AdminUserRow[]>;
+  'admin.user': Q<{ userId: number }, AdminUserRow | undefined>;
+  'admin.auditPage': Q<{ target: number | null; limit: number; offset: number }, AuditRow[]>;
+  /** How many users there are and the sum of all balances. */
+  'admin.totals': Q<Record<string, never>, { users: number; balances: number }>;
+}

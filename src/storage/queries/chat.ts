@@ -1,0 +1,43 @@
+// Queries of the chat domain (see queries/index.ts).
+import type { Conversation, Message, MessageStatus } from '../../chat';
+import type { Changes } from '../op';
+import type { Q } from './index';
+
+export interface ChatQueries {
+  'chat.list': Q<{ userId: number; limit: number }, Conversation[]>;
+  /** Conversations whose title or a message matches the LIKE pattern `p` (wildcards escaped with \). */
+  'chat.search': Q<{ userId: number; p: string; limit: number }, Conversation[]>;
+  'chat.find': Q<{ id: number; userId: number }, Conversation | undefined>;
+  'chat.create': Q<
+    { userId: number; title: string; systemPrompt: string; model: string; temperature: number | null; maxTokens: number | null },
+    number | undefined
+  >;
+  'chat.saveSettings': Q<
+    { id: number; systemPrompt: string; model: string; temperature: number | null; maxTokens: number | null },
+    Changes
+  >;
+  'chat.rename': Q<{ id: number; userId: number; title: string }, Changes>;
+  'chat.delete': Q<{ id: number }, Changes>;
+  'chat.touch': Q<{ id: number }, Changes>;
+  'chat.messagesOf': Q<{ conversationId: number }, Message[]>;
+  'chat.message': Q<{ conversationId: number; id: number }, Message | undefined>;
+  'chat.messageByHold': Q<{ holdId: number }, Message | undefined>;
+  'chat.lastMessageId': Q<{ conversationId: number }, number | undefined>;
+  /** A new message's id. */
+  'chat.insertMessage': Q<
+    { conversationId: number; role: 'user' | 'assistant'; content: string; status: MessageStatus; model: string | null; holdId: number | null },
+    number | undefined
+  >;
+  'chat.deleteMessage': Q<{ id: number }, Changes>;
+  'chat.deleteMessages': Q<{ conversationId: number }, Changes>;
+  'chat.setContent': Q<{ id: number; content: string }, Changes>;
+  'chat.finish': Q<
+    {
+      id: number; content: string; status: MessageStatus; error: string | null; promptTokens: number | null; completionTokens: number | null;
+      charge: number | null; source: 'reported' | 'estimated' | null; dropped: number; holdId: number | null; cutShort: number | null;
+    },
+    Changes
+  >;
+  /** Streaming answers whose hold is closed: marked stopped with what the hold was charged. */
+  'chat.recover': Q<Record<string, never>, Changes>;
+}

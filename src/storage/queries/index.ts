@@ -1,0 +1,17 @@
+// The catalogue of named queries: what each takes and returns, whatever the database. A domain
+// declares its own in a file here; every dialect must give each name a text (storage/*/sql).
+import type { AccountQueries } from './accounts';
+import type { AdminQueries } from './admin';
+import type { ChatQueries } from './chat';
+import type { CodeQueries } from './codes';
+import type { LedgerQueries } from './ledger';
+import type { ReportQueries } from './reports';
+import type { SpendQueries } from './spend';
+import type { SystemQueries } from './system';
+
+export type Q<P extends object, R> = { params: P; result: R };
+
+export interface Queries
+  extends AccountQueries, AdminQueries, ChatQueries, CodeQueries, LedgerQueries, ReportQueries, SpendQueries, SystemQueries {}
+
+export type QueryName = keyof Queries;

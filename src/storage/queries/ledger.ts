@@ -1,0 +1,59 @@
+// Queries of the ledger: balances, ledger rows, holds (see queries/index.ts).
+import type { Changes } from '../op';
+import type { Q } from './index';
+
+export interface HoldRow {
+  id: number;
+  userId: number;
+  turnKey: string;
+  model: string;
+  amount: number;
+  promptTokens: number;
+  maxCompletion: number;
+  state: 'held' | 'settled' | 'released';
+  charge: number | null;
+  promptRate: number;
+  completionRate: number;
+  delivered: number;
+}
+
+export interface LedgerRowInput {
+  userId: number;
+  kind: string;
+  amount: number;
+  balanceAfter: number;
+  actorId: number | null;
+  holdId: number | null;
+  codeId: number | null;
+  note: string | null;
+}
+
+export interface LedgerQueries {
+  /** Gives a user a balance row (0) unless they have one. */
+  'ledger.open': Q<{ userId: number }, Changes>;
+  'ledger.balance': Q<{ userId: number }, number | undefined>;
+  /** Adds `amount` (may be negative) when the result stays within [0, max]; the new balance, else undefined. */
+  'ledger.add': Q<{ userId: number; amount: number; max: number }, number | undefined>;
+  /** Takes min(balance, full) when the balance is at least `minimum`. */
+  'ledger.take': Q<{ userId: number; full: number; minimum: number }, { held: number; balance: number } | undefined>;
+  'ledger.row': Q<LedgerRowInput, Changes>;
+  'ledger.holdByKey': Q<{ userId: number; turnKey: string }, HoldRow | undefined>;
+  'ledger.holdById': Q<{ id: number }, HoldRow | undefined>;
+  /** A new hold, or undefined when the user already has one with this turn key. */
+  'ledger.newHold': Q<
+    { userId: number; turnKey: string; model: string; amount: number; promptTokens: number; maxCompletion: number; promptRate: number; completionRate: number },
+    number | undefined
+  >;
+  'ledger.closeHold': Q<
+    {
+      id: number; state: 'settled' | 'released'; charge: number; promptTokens: number; completionTokens: number; uncollected: number;
+      source: string; outcome: string; latencyMs: number | null; conversationId: number | null; messageId: number | null; apiRequestId: string | null;
+    },
+    Changes
+  >;
+  'ledger.delivered': Q<{ id: number; tokens: number }, Changes>;
+  /** Marks held holds (ids as a JSON array) alive now. */
+  'ledger.alive': Q<{ ids: string }, Changes>;
+  /** Held, and not heard of (created or marked alive) since the cutoff. */
+  'ledger.stale': Q<{ cutoff: string }, number[]>;
+}

@@ -1,0 +1,48 @@
+// Queries of the reports domain (see queries/index.ts): the usage reports (usage-report.ts), the
+// usage rollup (usage-rollup.ts) and the ledger checks (ledger-verify.ts).
+import type { Changes } from '../op';
+import type { ConversationRow, DayRow, LedgerKind, LedgerRow, ModelRow, Totals, UserUsageRow } from '../../usage-report';
+import type { Q } from './index';
+
+type None = Record<string, never>;
+/** Totals of all turns, with what was charged since @today and since @month (UTC days, YYYY-MM-DD). */
+type PeriodRow = Totals & { todayCharge: number; monthCharge: number };
+/** The optional filters of the ledger history (null: not filtered); @from and @to are ISO times. */
+interface LedgerWhere {
+  userId: number;
+  kind: LedgerKind | null;
+  from: string | null;
+  to: string | null;
+}
+
+export interface ReportQueries {
+  // Turns closed since @since (a UTC day boundary, or '' for all time): the rollup's days plus the
+  // turns closed after its mark. OfUser: one user's; OfAll: everyone's summed.
+  'reports.dailyOfUser': Q<{ userId: number; since: string }, DayRow[]>;
+  'reports.dailyOfAll': Q<{ since: string }, DayRow[]>;
+  'reports.periodOfUser': Q<{ userId: number; since: string; today: string; month: string }, PeriodRow>;
+  'reports.periodOfAll': Q<{ since: string; today: string; month: string }, PeriodRow>;
+  'reports.byModelOfUser': Q<{ userId: number; since: string }, ModelRow[]>;
+  'reports.byModelOfAll': Q<{ since: string }, ModelRow[]>;
+  'reports.byConversation': Q<{ userId: number; limit: number }, ConversationRow[]>;
+  /** The users who spent the most since @since, user by user. */
+  'reports.topUsers': Q<{ since: string; limit: number }, UserUsageRow[]>;
+  /** One page of a user's ledger, newest first. */
+  'reports.ledgerPage': Q<LedgerWhere & { limit: number; offset: number }, LedgerRow[]>;
+  /** A user's ledger oldest first, after @afterId. */
+  'reports.ledgerChunk': Q<LedgerWhere & { afterId: number; size: number }, LedgerRow[]>;
+
+  /** The rollup's mark: every turn closed before it is rolled up, none at or after it. */
+  'rollup.mark': Q<None, string>;
+  'rollup.firstClosed': Q<None, string | null>;
+  'rollup.perUser': Q<{ from: string; to: string }, Changes>;
+  'rollup.everyone': Q<{ from: string; to: string }, Changes>;
+  /** Moves the mark from @from to @to, unless another process moved it first. */
+  'rollup.move': Q<{ from: string; to: string }, Changes>;
+
+  'verify.sums': Q<None, Array<{ userId: number; balance: number; total: number }>>;
+  'verify.lastRows': Q<None, Array<{ userId: number; after: number; balance: number }>>;
+  'verify.stale': Q<{ cutoff: string }, Array<{ id: number; userId: number; at: string }>>;
+  'verify.unbalancedHolds': Q<None, Array<{ id: number; userId: number }>>;
+  'verify.rollup': Q<None, Array<{ userId: number | null; day: string; model: string; scope: string }>>;
+}

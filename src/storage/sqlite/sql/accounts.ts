@@ -1,0 +1,21 @@
+// SQLite texts of the account queries.
+import { all, get, run, value, type Text } from '../../op';
+import type { AccountQueries } from '../../queries/accounts';
+
+const PUBLIC = 'id, username, username_key, role, disabled, session_epoch, created_at';
+
+export const accountsSql: { readonly [K in keyof AccountQueries]: Text } = {
+  'accounts.insert': get(`INSERT INTO users (username, username_key, password_hash, role)
+    SELECT @username, @key, @hash,
+           CASE WHEN @role <> 'auto' THEN @role WHEN EXISTS (SELECT 1 FROM users) THEN 'user' ELSE 'admin' END
+    WHERE true -- SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT
+    ON CONFLICT (username_key) DO NOTHING
+    RETURNING ${PUBLIC}`),
+  'accounts.byId': get(`SELECT ${PUBLIC} FROM users WHERE id = @id`),
+  'accounts.byKey': get(`SELECT ${PUBLIC} FROM users WHERE username_key = @key`),
+  'accounts.credentialsByKey': get(`SELECT ${PUBLIC}, password_hash FROM users WHERE username_key = @key`),
+  'accounts.list': all(`SELECT ${PUBLIC} FROM users ORDER BY id`),
+  'accounts.otherEnabledAdmins': value(`SELECT count(*) FROM users WHERE role = 'admin' AND disabled = 0 AND username_key <> @key`),
+  'accounts.setDisabled': run(`UPDATE users SET disabled = @disabled,
+    session_epoch = session_epoch + (CASE WHEN @disabled = 1 THEN 1 ELSE 0 END) WHERE username_key = @key`),
+};
