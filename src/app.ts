@@ -20,7 +20,7 @@ import { TurnQueue } from './turn-queue';
 import type { Upstream } from './upstream';
 import { adminRoutes } from './routes/admin';
 import { rechargeRoutes } from './routes/recharge';
-import { RunningTurns } from './running-turns';
+import type { RunningTurns } from './running-turns';
 import { usageRoutes } from './routes/usage';
 import { cspNonce, csrf, securityHeaders } from './security';
 import { currentUser, sessionMiddleware } from './sessions';
@@ -35,12 +35,12 @@ export interface AppDeps {
   sessionSecret: string;
   logger: Logger;
   upstream: Upstream;
+  /** The turns this process is streaming (Stop, and disabling a user, abort them; shutdown waits for them). */
+  running: RunningTurns;
 }
 
 export interface Services extends AppDeps {
   hasher: PasswordHasher;
-  /** The turns this process is streaming (Stop, and disabling a user, abort them). */
-  running: RunningTurns;
 }
 
 const STATIC_DIR = path.join(__dirname, '..', 'static');
@@ -63,7 +63,7 @@ function pageAddress(req: express.Request): string {
 
 export function createApp(deps: AppDeps): Express {
   const { config, database, logger } = deps;
-  const services: Services = { ...deps, hasher: new PasswordHasher(config.hashConcurrency, config.hashQueueLimit), running: new RunningTurns() };
+  const services: Services = { ...deps, hasher: new PasswordHasher(config.hashConcurrency, config.hashQueueLimit) };
   const app = express();
   app.set('trust proxy', config.trustProxy);
   app.set('x-powered-by', false);

@@ -1,15 +1,36 @@
 // The turns this process is streaming, by user, conversation and turn key: Stop (from any tab)
-// aborts them, and so does disabling the user.
+// aborts them, and so does disabling the user. Shutdown waits for them, then aborts the rest and
+// waits for those to settle before the database closes.
 type Turn = { userId: number; conversationId: number; turnKey: string; controller: AbortController };
 
 export class RunningTurns {
   private readonly turns = new Set<Turn>();
+  private waiting: (() => void)[] = [];
 
-  /** Registers a turn; call the returned function when it has ended. */
+  /** Registers a turn; call the returned function when it has ended (settled, nothing more to write). */
   add(userId: number, conversationId: number, turnKey: string, controller: AbortController): () => void {
     const entry = { userId, conversationId, turnKey, controller };
     this.turns.add(entry);
-    return () => this.turns.delete(entry);
+    return () => {
+      this.turns.delete(entry);
+      if (this.turns.size === 0) for (const resolve of this.waiting.splice(0)) resolve();
+    };
+  }
+
+  /** How many turns are running. */
+  get size(): number {
+    return this.turns.size;
+  }
+
+  /** Resolves once no turn is running (at once if none is). */
+  idle(): Promise<void> {
+    if (this.turns.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  /** Stops every turn of every user (shutdown): each is charged as a Stop is. */
+  abortAll(): void {
+    for (const turn of this.turns) turn.controller.abort();
   }
 
   /** The user's turns that `match`. */

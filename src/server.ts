@@ -10,6 +10,7 @@ import { HEARTBEAT_MS, heartbeat, recoverHolds } from './ledger';
 import { rollUp } from './usage-rollup';
 import { createLogger, type Logger } from './log';
 import { loadModels, servedModels } from './models';
+import { RunningTurns } from './running-turns';
 import { loadSessionSecret } from './sessions';
 import { openSqliteSessionStore } from './storage/sqlite/session-store';
 import { loadEncodings } from './tokens';
@@ -19,8 +20,25 @@ export interface RunningServer {
   server: http.Server;
   database: Database;
   url: string;
-  /** Stops accepting, lets requests in flight finish (up to the shutdown timeout), closes the databases. */
+  /**
+   * Stops accepting, lets requests in flight finish (up to the shutdown timeout), stops the answers
+   * still streaming then and waits for them to settle, and only then closes the databases.
+   */
   close(): Promise<void>;
+}
+
+/** How long stopped turns get to settle after the drain deadline; past it recovery closes their holds. */
+const SETTLE_GRACE_MS = 5000;
+
+/** Whether `work` settles within `ms`. */
+async function within(ms: number, work: Promise<unknown>): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([work.then(() => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export async function startServer(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
@@ -31,8 +49,14 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   loadEncodings(); // ~100 ms each, paid here rather than by the first chat turn
   let rolling = false;
   // Timers: a busy or failing database is logged and tried again next time, never a crash.
+  // Shutdown stops them and waits for the work under way before it closes the database.
+  const inFlight = new Set<Promise<unknown>>();
+  const track = (work: Promise<unknown>) => {
+    inFlight.add(work);
+    void work.finally(() => inFlight.delete(work));
+  };
   const guarded = (what: string, fn: () => Promise<unknown>) => () => {
-    fn().catch((err: unknown) => logger.error({ err }, `${what} failed; trying again at the next tick`));
+    track(fn().catch((err: unknown) => logger.error({ err }, `${what} failed; trying again at the next tick`)));
   };
   const sweep = () => {
     guarded('hold recovery', async () => {
@@ -42,10 +66,12 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     })();
     if (rolling) return; // a first run over a large database can take longer than a minute
     rolling = true;
-    rollUp(database)
-      .then((days) => days > 1 && logger.info({ days }, 'usage rollup caught up'))
-      .catch((err: unknown) => logger.error({ err }, 'usage rollup failed; reports read the turns directly until it works'))
-      .finally(() => (rolling = false));
+    track(
+      rollUp(database)
+        .then((days) => days > 1 && logger.info({ days }, 'usage rollup caught up'))
+        .catch((err: unknown) => logger.error({ err }, 'usage rollup failed; reports read the turns directly until it works'))
+        .finally(() => (rolling = false)),
+    );
   };
   sweep();
   const sweeper = setInterval(sweep, 60_000).unref();
@@ -57,7 +83,8 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   });
   if (upstream.demo) logger.warn('OPENAI_API_KEY is not set: serving the offline demo model');
   const models = servedModels(catalog, upstream.demo, config.modelsFile);
-  const app = createApp({ config, database, sessions, models, sessionSecret: loadSessionSecret(config), logger, upstream });
+  const running = new RunningTurns();
+  const app = createApp({ config, database, sessions, models, sessionSecret: loadSessionSecret(config), logger, upstream, running });
   let closing = false;
   const server = http.createServer((req, res) => {
     // While draining, answers close their connection so keep-alive clients do not hold shutdown up.
@@ -78,14 +105,28 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const close = () =>
     (closed ??= (async () => {
       closing = true;
-      const force = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      });
-      clearTimeout(force);
       clearInterval(sweeper);
-      clearInterval(heart);
+      const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      // Answers streaming get until the drain deadline to finish. Then they are stopped (charged
+      // as a Stop is) and their settles awaited, so no hold is left open for recovery to find.
+      const drained = await within(config.shutdownTimeoutMs, Promise.all([serverClosed, running.idle()]));
+      if (!drained && running.size) {
+        logger.warn({ turns: running.size }, 'stopping the answers still streaming at the shutdown deadline');
+        running.abortAll();
+        // The grace lets the stopped answers settle and reach their clients before connections are cut.
+        await within(SETTLE_GRACE_MS, Promise.all([running.idle(), serverClosed]));
+      }
+      if (!drained) {
+        server.closeAllConnections();
+        await serverClosed;
+      }
+      // A turn whose client went away (its connection cut) may still be settling.
+      if (!(await within(SETTLE_GRACE_MS, running.idle()))) {
+        logger.error({ turns: running.size }, 'turns did not settle in time; hold recovery will close their holds');
+      }
+      clearInterval(heart); // beats on while turns run, so another process's sweep leaves them alone
+      await Promise.all(inFlight);
       await Promise.all([database.close(), sessions.close()]);
       logger.info('tokenchat stopped');
     })());

@@ -2,7 +2,16 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { tempDir } from './helpers';
+import request from 'supertest';
+import { loadConfig } from '../src/config';
+import { openDatabase } from '../src/db';
+import { verifyLedger } from '../src/ledger-verify';
+import { createLogger } from '../src/log';
+import { loadModels, priceOf } from '../src/models';
+import { startServer, type RunningServer } from '../src/server';
+import { countTextSync } from '../src/tokens';
+import { gate, startFakeUpstream } from './fake-upstream';
+import { csrfFrom, register, tempDir } from './helpers';
 
 const CLI = path.join(__dirname, '..', 'dist', 'cli.js');
 
@@ -62,4 +71,105 @@ test('two servers starting on one data directory at once agree on one secret and
     expect(await exited).toBe(0);
   }
   fs.rmSync(dataDir, { recursive: true, force: true });
+});
+
+// ---- answers streaming at shutdown -----------------------------------------------------------------
+
+const MINI = loadModels().find('gpt-4o-mini')!;
+const hiddenValue = (html: string, id: string) => new RegExp(`id="${id}" name="[^"]+" value="([^"]*)"`).exec(html)?.[1];
+
+/** A server on a data directory the test keeps after close(), a user, and a turn sent as htmx sends it. */
+async function serveWithTurn(upstreamUrl: string, shutdownTimeoutMs: number) {
+  const dataDir = tempDir();
+  const config = loadConfig({
+    DATA_DIR: dataDir, PORT: '0', NODE_ENV: 'test', LOG_LEVEL: 'silent', OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: upstreamUrl,
+    SHUTDOWN_TIMEOUT_MS: String(shutdownTimeoutMs), SIGNUP_BONUS: '2000',
+  });
+  const srv: RunningServer = await startServer(config, createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'));
+  const agent = request.agent(srv.url);
+  expect((await register(agent, 'streamer')).status).toBe(303);
+  const page = await agent.get('/');
+  const fields = {
+    _csrf: csrfFrom(page.text), turn_key: hiddenValue(page.text, 'turn-key')!, conversation_id: '',
+    message: 'What is a token?', system: '', model: MINI.id, temperature: '', max_tokens: '',
+  };
+  // Not awaited: supertest sends when .then is called, and the answer streams until the server ends it.
+  const answer = agent.post('/send').type('form').set('HX-Request', 'true').set('Accept', 'text/html, text/event-stream').send(fields)
+    .then((res) => ({ status: res.status, text: res.text }), (err: Error) => ({ status: 0, text: `${err.message}` })); // 0: cut off
+  const hold = () => srv.database.raw.prepare('SELECT * FROM holds').get() as { delivered: number; state: string } | undefined;
+  return { dataDir, srv, answer, hold };
+}
+
+/** What the data directory holds once the server is gone, read through a new connection. */
+async function afterwards(dataDir: string) {
+  const database = openDatabase(dataDir);
+  try {
+    const raw = database.raw;
+    return {
+      holds: raw.prepare('SELECT * FROM holds').all() as any[],
+      balance: raw.prepare('SELECT balance FROM balances').pluck().get() as number,
+      messages: raw.prepare(`SELECT * FROM messages WHERE role = 'assistant'`).all() as any[],
+      violations: await database.read(verifyLedger, 60_000),
+    };
+  } finally {
+    await database.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(what: string, check: () => boolean): Promise<void> {
+  for (let i = 0; i < 400 && !check(); i++) await pause(10);
+  if (!check()) throw new Error(`gave up waiting for ${what}`);
+}
+
+describe('close() with an answer streaming', () => {
+  const fakeUpstream = startFakeUpstream();
+  afterAll(async () => (await fakeUpstream).close());
+
+  test('an answer still streaming at the drain deadline is stopped and settled (prompt + delivered) before the database closes', async () => {
+    const fake = await fakeUpstream;
+    const g = gate(); // never released: the model goes silent mid-answer
+    fake.script({ kind: 'stream', pieces: ['One', ' two', ' three'], gate: g, gateAfter: 1 });
+    const { dataDir, srv, answer, hold } = await serveWithTurn(fake.url, 300);
+    await g.reached;
+    await until('the first piece recorded on the hold', () => (hold()?.delivered ?? 0) > 0);
+
+    await srv.close();
+
+    const after = await afterwards(dataDir);
+    const charge = priceOf(MINI, after.holds[0].prompt_tokens, countTextSync('One', MINI.encoding));
+    expect(after.holds).toEqual([expect.objectContaining({ state: 'settled', charge, outcome: 'stopped', source: 'estimated' })]);
+    expect(after.balance).toBe(2000 - charge);
+    expect(after.messages).toEqual([expect.objectContaining({ content: 'One', status: 'stopped', charge })]);
+    expect(after.violations).toEqual([]);
+    // The user saw the answer end as a Stop does, not a cut connection.
+    const res = await answer;
+    expect(res.status).toBe(200);
+    expect(res.text).toContain('Stopped.');
+  });
+
+  test('an answer that ends before the drain deadline finishes normally, then the server closes', async () => {
+    const fake = await fakeUpstream;
+    const g = gate();
+    fake.script({ kind: 'stream', pieces: ['One', ' two'], gate: g, gateAfter: 1, usage: { prompt_tokens: 9, completion_tokens: 2 } });
+    const { dataDir, srv, answer, hold } = await serveWithTurn(fake.url, 10_000);
+    await g.reached;
+    await until('the first piece recorded on the hold', () => (hold()?.delivered ?? 0) > 0);
+
+    const closed = srv.close();
+    await pause(100); // shutdown has begun and is waiting for the answer
+    g.release();
+    await closed;
+
+    const res = await answer;
+    expect(res.status).toBe(200);
+    const after = await afterwards(dataDir);
+    const charge = priceOf(MINI, 9, 2);
+    expect(after.holds).toEqual([expect.objectContaining({ state: 'settled', charge, outcome: 'ok', source: 'reported' })]);
+    expect(after.balance).toBe(2000 - charge);
+    expect(after.messages).toEqual([expect.objectContaining({ content: 'One two', status: 'done', charge })]);
+    expect(after.violations).toEqual([]);
+  });
 });
