@@ -1,11 +1,12 @@
 // Sign-in, registration and sign-out, as HTML forms and as JSON ({"username", "password"}).
 import { Router, type Request, type Response } from 'express';
 import type { Services } from '../app';
+import { setDeviceCookie } from '../device-cookie';
 import { wantsJson } from '../errors';
 import { HttpError } from '../http-error';
 import { SESSION_COOKIE } from '../sessions';
-import { authThrottles } from '../throttle';
-import { authenticate, createUser, UserInputError, type User } from '../users';
+import { authThrottles, SignInThrottle } from '../throttle';
+import { authenticate, createUser, findByName, UserInputError, type User } from '../users';
 import { renderPage } from '../views';
 import { safeReturnPath } from './home';
 
@@ -40,9 +41,10 @@ function formText(value: unknown): string {
   return typeof value === 'string' ? value.slice(0, 200) : '';
 }
 
-export function authRoutes({ config, database, hasher }: Services): Router {
+export function authRoutes({ config, database, hasher, sessionSecret }: Services): Router {
   const router = Router();
   const throttle = authThrottles(config);
+  const signInThrottle = new SignInThrottle(config, sessionSecret, async (name) => (await database.read(findByName, name))?.id);
   const redirectIfSignedIn = (req: Request, res: Response, next: () => void) =>
     req.user ? res.redirect(303, safeReturnPath(req.query.next)) : next();
 
@@ -52,10 +54,11 @@ export function authRoutes({ config, database, hasher }: Services): Router {
     renderPage(req, res, 'login', { title: res.locals.t('login.title'), notice, next: next === '/' ? undefined : next });
   });
 
-  router.post('/login', throttle.perIp, throttle.perUsername, async (req, res) => {
+  router.post('/login', throttle.perIp, signInThrottle.gate, async (req, res) => {
     const { username, password } = req.body ?? {};
     const result = await authenticate(database, hasher, username, password);
     if (!result.ok) {
+      if (result.reason === 'invalid') await signInThrottle.failed(req, res);
       const key = result.reason === 'disabled' ? 'login.disabled' : 'login.invalid';
       if (wantsJson(req)) throw new HttpError(401, key);
       const next = safeReturnPath(req.body?.next);
@@ -63,6 +66,7 @@ export function authRoutes({ config, database, hasher }: Services): Router {
       return renderPage(req, res, 'login', data, 401);
     }
     await signIn(req, result.user);
+    setDeviceCookie(req, res, sessionSecret, result.user.id);
     if (wantsJson(req)) return res.json({ user: publicUser(result.user) });
     res.redirect(303, safeReturnPath(req.body?.next));
   });
@@ -81,6 +85,7 @@ export function authRoutes({ config, database, hasher }: Services): Router {
       }
       const user = await createUser(database, hasher, { username, password, role: 'auto' }, { signupBonus: config.signupBonus });
       await signIn(req, user);
+      setDeviceCookie(req, res, sessionSecret, user.id);
       if (wantsJson(req)) return res.status(201).json({ user: publicUser(user) });
       res.redirect(303, '/');
     } catch (err) {
