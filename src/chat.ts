@@ -35,7 +35,29 @@ export interface Message {
   holdId: number | null;
   /** The completion tokens the turn could pay for, when the answer ended there and fewer were asked for. */
   cutShort: number | null;
+  /** Its own share of a prompt's tokens, counted when its content was written; null until counted. */
+  tokens: number | null;
+  /** What `tokens` holds for (countMessageTokens' encoding); null with it. */
+  tokensEncoding: string | null;
+  /** Hidden (reasoning) tokens the provider reported within completionTokens; null when none. */
+  reasoningTokens: number | null;
   createdAt: string;
+}
+
+/** A message of the history a turn sends: a stored one (with its id and count), or the text being sent. */
+export interface HistoryMessage {
+  role: 'user' | 'assistant';
+  content: string;
+  id?: number;
+  tokens?: number | null;
+  tokensEncoding?: string | null;
+}
+
+/** Counts made for a turn, stored with it: the text sent (or edited), and stored messages that had none. */
+export interface TokenCounts {
+  encoding: string;
+  text: number | null;
+  messages: Array<{ id: number; tokens: number }>;
 }
 
 export interface Settings {
@@ -108,13 +130,13 @@ export type TurnMode = 'send' | 'retry' | 'edit';
  * The conversation as the model sees it for a turn, read only: for Retry without the last answer,
  * for Edit with the last question's new text; undefined when there is nothing to answer again.
  */
-export function* historyFor(conversationId: number, mode: TurnMode, text: string): Op<Array<{ role: 'user' | 'assistant'; content: string }> | undefined> {
+export function* historyFor(conversationId: number, mode: TurnMode, text: string): Op<HistoryMessage[] | undefined> {
   const list = (yield* messagesOf(conversationId)).filter((m) => m.status !== 'streaming');
   if (mode !== 'send' && list.at(-1)?.role === 'assistant') list.pop();
   if (mode !== 'send' && list.at(-1)?.role !== 'user') return undefined;
-  const history = list
+  const history: HistoryMessage[] = list
     .filter((m) => m.role === 'user' || m.content !== '')
-    .map((m) => ({ role: m.role, content: m.content }));
+    .map((m) => ({ role: m.role, content: m.content, id: m.id, tokens: m.tokens, tokensEncoding: m.tokensEncoding }));
   if (mode === 'send') history.push({ role: 'user', content: text });
   if (mode === 'edit') history[history.length - 1] = { role: 'user', content: text };
   return history;
@@ -136,10 +158,11 @@ export interface StoredTurn {
  * last answer removed (Retry) and the last question rewritten (Edit); then an empty answer to
  * stream into. Undefined, changing nothing, when the conversation is not as the turn's history
  * read it (`basis`, from lastMessageId: an Undo or Clear while the turn waited for the model) or
- * another answer in it is still streaming.
+ * another answer in it is still streaming. `counts`, made while the prompt was fitted, are stored
+ * with the messages (the basis check above means they were counted as they stand).
  */
 export function* addTurn(
-  conversationId: number, mode: TurnMode, text: string, model: string, holdId: number | null, basis: number,
+  conversationId: number, mode: TurnMode, text: string, model: string, holdId: number | null, basis: number, counts?: TokenCounts,
 ): Op<StoredTurn | undefined> {
   const list = yield* messagesOf(conversationId);
   if ((list.at(-1)?.id ?? 0) !== basis || list.some((m) => m.status === 'streaming')) return undefined;
@@ -148,12 +171,16 @@ export function* addTurn(
     removed.push(list.pop()!.id);
     yield* query('chat.deleteMessage', { id: removed[0] });
   }
+  for (const { id, tokens } of counts?.messages ?? []) yield* query('chat.setTokens', { id, tokens, tokensEncoding: counts!.encoding });
+  const textCount = counts?.text != null ? { tokens: counts.text, tokensEncoding: counts.encoding } : { tokens: null, tokensEncoding: null };
   let userId: number | undefined;
   if (mode === 'send') {
-    userId = (yield* query('chat.insertMessage', { conversationId, role: 'user', content: text, status: 'done', model: null, holdId: null })) as number;
+    userId = (yield* query('chat.insertMessage', { conversationId, role: 'user', content: text, status: 'done', model: null, holdId: null, ...textCount })) as number;
   }
-  if (mode === 'edit') yield* query('chat.setContent', { content: text, id: (userId = list.at(-1)!.id) });
-  const assistantId = (yield* query('chat.insertMessage', { conversationId, role: 'assistant', content: '', status: 'streaming', model, holdId })) as number;
+  if (mode === 'edit') yield* query('chat.setContent', { content: text, id: (userId = list.at(-1)!.id), ...textCount });
+  const assistantId = (yield* query('chat.insertMessage', {
+    conversationId, role: 'assistant', content: '', status: 'streaming', model, holdId, tokens: null, tokensEncoding: null,
+  })) as number;
   yield* query('chat.touch', { id: conversationId });
   return {
     user: userId === undefined ? undefined : yield* findMessage(conversationId, userId),
@@ -173,13 +200,20 @@ export interface Outcome {
   dropped?: number;
   holdId?: number | null;
   cutShort?: number | null;
+  /** The answer's own count (countMessageTokens) and its encoding; else it is counted by a later turn. */
+  tokens?: number | null;
+  tokensEncoding?: string | null;  /** Hidden (reasoning) tokens the provider reported within completionTokens. */
+  reasoningTokens?: number | null;
 }
 
 export function* finishMessage(messageId: number, o: Outcome): Op<void> {
+  // The content is new: it keeps the count given with it, or none until a later turn counts it.
+  const counted = o.tokens != null && o.tokensEncoding != null;
   yield* query('chat.finish', {
     id: messageId, content: o.content, status: o.status, error: o.error ?? null, promptTokens: o.promptTokens ?? null,
     completionTokens: o.completionTokens ?? null, charge: o.charge ?? null, source: o.source ?? null, dropped: o.dropped ?? 0, holdId: o.holdId ?? null,
-    cutShort: o.cutShort ?? null,
+    cutShort: o.cutShort ?? null, tokens: counted ? o.tokens! : null, tokensEncoding: counted ? o.tokensEncoding! : null,
+    reasoningTokens: o.reasoningTokens ?? null,
   });
 }
 

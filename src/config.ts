@@ -54,6 +54,8 @@ const schema = z.object({
   LOGIN_RATE_LIMIT_PER_IP: int(1, 100000).default(30),
   LOGIN_RATE_LIMIT_PER_USER: int(1, 100000).default(10),
   LOGIN_RATE_WINDOW_MINUTES: int(1, 1440).default(15),
+  LOGIN_DELAY_MS: int(0, 60_000).default(1000),
+  LOGIN_DELAY_MAX_MS: int(0, 300_000).default(30_000),
   HASH_CONCURRENCY: int(1, 64).default(2),
   HASH_QUEUE_LIMIT: int(0, 10000).default(64),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -67,6 +69,7 @@ const schema = z.object({
   UPSTREAM_TIMEOUT_MS: int(1000, 3_600_000).default(120_000),
   DEMO_DELAY_MS: int(0, 10_000).default(15),
   TURNS_PER_USER: int(1, 100).default(3),
+  ESTIMATE_RATE_LIMIT_PER_USER: int(1, 100000).default(30),
   UPSTREAM_CONCURRENCY: int(1, 10_000).default(16),
   QUEUE_MAX_WAITING: int(0, 100_000).default(200),
 });
@@ -88,6 +91,9 @@ export type Config = Readonly<{
   loginRateLimitPerIp: number;
   loginRateLimitPerUser: number;
   loginRateWindowMs: number;
+  /** The wait before checking a password once a username has failed too often; doubles per failure. */
+  loginDelayMs: number;
+  loginDelayMaxMs: number;
   hashConcurrency: number;
   hashQueueLimit: number;
   logLevel: string;
@@ -103,6 +109,8 @@ export type Config = Readonly<{
   demoDelayMs: number;
   /** Turns one user may have running or waiting at once. */
   turnsPerUser: number;
+  /** Prompt estimates (POST /estimate) one user may ask for per minute. */
+  estimateRateLimitPerUser: number;
   /** Upstream calls in flight at once, server-wide; more wait in a fair queue. */
   upstreamConcurrency: number;
   queueMaxWaiting: number;
@@ -137,6 +145,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     loginRateLimitPerIp: e.LOGIN_RATE_LIMIT_PER_IP,
     loginRateLimitPerUser: e.LOGIN_RATE_LIMIT_PER_USER,
     loginRateWindowMs: e.LOGIN_RATE_WINDOW_MINUTES * 60_000,
+    loginDelayMs: e.LOGIN_DELAY_MS,
+    loginDelayMaxMs: e.LOGIN_DELAY_MAX_MS,
     hashConcurrency: e.HASH_CONCURRENCY,
     hashQueueLimit: e.HASH_QUEUE_LIMIT,
     logLevel: e.LOG_LEVEL,
@@ -150,6 +160,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     upstreamTimeoutMs: e.UPSTREAM_TIMEOUT_MS,
     demoDelayMs: e.DEMO_DELAY_MS,
     turnsPerUser: e.TURNS_PER_USER,
+    estimateRateLimitPerUser: e.ESTIMATE_RATE_LIMIT_PER_USER,
     upstreamConcurrency: e.UPSTREAM_CONCURRENCY,
     queueMaxWaiting: e.QUEUE_MAX_WAITING,
   });

@@ -4,6 +4,7 @@
 // transaction taking the write lock first; on SQLite, writes that arrive together share one
 // transaction (group commit). Other domains compose `credit` and `openAccount` into their own
 // write operations (a redeemed code, a new account), so the balance rule stays here.
+import { EventEmitter } from 'node:events';
 import { query, type Op, type Store } from './storage/op';
 import type { HoldRow } from './storage/queries/ledger';
 import { affordableCompletion, priceOf, type ModelInfo } from './models';
@@ -180,8 +181,10 @@ export async function recordDelivered(store: Store, holdId: number, completionTo
 
 function* closeHold(hold: HoldRow, usage: Usage, kind: 'settle' | 'release'): Op<SettleResult> {
   const wanted = kind === 'release' ? 0 : priceOf(hold, usage.promptTokens, usage.completionTokens);
-  // A provider may count a few more tokens than were held for; take what is left, record the rest.
-  const charge = wanted <= hold.amount ? wanted : Math.min(wanted, hold.amount + (yield* balanceOf(hold.userId)));
+  // The hold is the most a turn may cost: it was sized to the balance and the spend limits, so a
+  // provider reporting more than was held (a differing tokenizer, or a hostile upstream) is never
+  // charged past it; the difference is recorded as uncollected, the operator's to see.
+  const charge = Math.min(wanted, hold.amount);
   const refund = hold.amount - charge;
   const balance = (yield* query('ledger.add', { userId: hold.userId, amount: refund, max: MAX_BALANCE })) as number;
   yield* query('ledger.row', { userId: hold.userId, kind, amount: refund, balanceAfter: balance, actorId: null, holdId: hold.id, codeId: null, note: kind === 'release' ? usage.outcome : null });
@@ -194,11 +197,45 @@ function* closeHold(hold: HoldRow, usage: Usage, kind: 'settle' | 'release'): Op
   return { charge, uncollected: wanted - charge, balance };
 }
 
-function* closeOpenHold(holdId: number, usage: Usage, kind: 'settle' | 'release'): Op<SettleResult> {
+/** Closes a hold still open; answers what it charged and whose it was. */
+function* closeOpenHold(holdId: number, usage: Usage, kind: 'settle' | 'release'): Op<[SettleResult, number]> {
   const hold = yield* query('ledger.holdById', { id: holdId });
   if (!hold) throw new LedgerError(`no hold ${holdId}`);
   if (hold.state !== 'held') throw new LedgerError(`hold ${holdId} is already ${hold.state}`);
-  return yield* closeHold(hold, usage, kind);
+  return [yield* closeHold(hold, usage, kind), hold.userId];
+}
+
+async function closeAndTell(store: Store, holdId: number, usage: Usage, kind: 'settle' | 'release'): Promise<SettleResult> {
+  const [result, userId] = await store.write(closeOpenHold, holdId, usage, kind);
+  holdEvents.emit('closed', userId); // a turn of theirs waiting for the balance this freed
+  return result;
+}
+
+/** Emits 'closed' with the user id when this process settles or releases one of their holds. */
+export const holdEvents = new EventEmitter().setMaxListeners(0);
+
+/** What the user's answers still running have set aside. */
+export function* heldBy(userId: number): Op<number> {
+  return yield* query('ledger.heldBy', { userId });
+}
+
+/**
+ * Waits until one of the user's holds closes (in this process: at once; in another: the poll finds
+ * it), `pollMs` passes, or `signal` aborts.
+ */
+export function holdClosed(userId: number, signal: AbortSignal, pollMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      holdEvents.off('closed', onClosed);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const onClosed = (id: number) => id === userId && done();
+    const timer = setTimeout(done, pollMs);
+    holdEvents.on('closed', onClosed);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
 
 /** Charges the turn for its real usage and gives back the rest of the hold. */
@@ -206,12 +243,12 @@ export async function settle(store: Store, holdId: number, usage: Usage): Promis
   for (const n of [usage.promptTokens, usage.completionTokens]) {
     if (!Number.isSafeInteger(n) || n < 0) throw new LedgerError('token counts must be whole numbers >= 0');
   }
-  return store.write(closeOpenHold, holdId, usage, 'settle');
+  return closeAndTell(store, holdId, usage, 'settle');
 }
 
 /** Gives the whole hold back: the turn failed before any output. */
 export async function release(store: Store, holdId: number, reason: 'error' | 'recovered' = 'error'): Promise<SettleResult> {
-  return store.write(closeOpenHold, holdId, { promptTokens: 0, completionTokens: 0, source: 'estimated', outcome: reason }, 'release');
+  return closeAndTell(store, holdId, { promptTokens: 0, completionTokens: 0, source: 'estimated', outcome: reason }, 'release');
 }
 
 /**

@@ -16,7 +16,26 @@ export interface ModelInfo {
   /** Millionths of a balance token per prompt token. */
   promptRate: number;
   completionRate: number;
+  /** Completion tokens a turn asks for when the user sets no max tokens. */
+  maxOutput: number;
+  /**
+   * The provider bills hidden (reasoning) tokens that arrive only in the final usage: a stopped
+   * answer is read on, unseen, until that usage comes, so Stop cannot make the reasoning free.
+   */
+  hiddenTokens: boolean;
 }
+
+/** Reasoning models (o1, o3, o4-mini, gpt-5 ...): their hidden tokens are billed as completion tokens. */
+export const REASONING_MODEL = /^(o\d|gpt-5)/;
+
+/** Whether a model id names a reasoning model (the default of hidden_tokens). */
+export function isReasoningModel(id: string): boolean {
+  const name = id.trim().toLowerCase().replace(/^ft:/, '');
+  return REASONING_MODEL.test(name.slice(name.lastIndexOf('/') + 1));
+}
+
+/** Completion tokens asked for when neither the user nor the models file says. */
+export const DEFAULT_MAX_OUTPUT = 2048;
 
 export interface ModelCatalog {
   defaultEncoding: ModelInfo['encoding'];
@@ -36,6 +55,8 @@ const rate = z
 
 const encoding = z.enum(['cl100k_base', 'o200k_base']);
 const schema = z.object({
+  // The file's format: 1 is this one. A later format gets a new number, so an old server refuses it by name.
+  version: z.literal(1).default(1),
   default_encoding: encoding.default('o200k_base'),
   models: z
     .array(
@@ -46,7 +67,9 @@ const schema = z.object({
         context_window: z.number().int().min(16).max(100_000_000),
         prompt_rate: rate,
         completion_rate: rate,
-      }),
+        max_output: z.number().int().min(1).max(10_000_000).optional(),
+        hidden_tokens: z.boolean().optional(),
+      }).strict(),
     )
     .min(1, 'must list at least one model'),
 });
@@ -69,7 +92,10 @@ export function loadModels(file = DEFAULT_MODELS_FILE): ModelCatalog {
   const models = parsed.data.models.map((m): ModelInfo => {
     if (ids.has(m.id)) throw new ModelsFileError(`MODELS_FILE ${file}: model "${m.id}" is listed twice`);
     ids.add(m.id);
-    return Object.freeze({ id: m.id, name: m.name, encoding: m.encoding, contextWindow: m.context_window, promptRate: m.prompt_rate, completionRate: m.completion_rate });
+    return Object.freeze({
+      id: m.id, name: m.name, encoding: m.encoding, contextWindow: m.context_window, promptRate: m.prompt_rate, completionRate: m.completion_rate,
+      maxOutput: Math.min(m.max_output ?? DEFAULT_MAX_OUTPUT, m.context_window), hiddenTokens: m.hidden_tokens ?? isReasoningModel(m.id),
+    });
   });
   return catalogOf(parsed.data.default_encoding, models);
 }

@@ -190,6 +190,32 @@ export class CompletionCounter {
     return this.settledTokens + this.tailTokens;
   }
 
+  /**
+   * Adds as much of `delta` as keeps the count within `limit` and returns the part added, so an
+   * answer is cut at what its hold pays for before the cut part is shown. A delta past the limit
+   * is cut at a token boundary (its first 64 KiB are looked at: a longer one is hostile).
+   */
+  pushWithin(delta: string, limit: number): string {
+    const saved = { parts: this.parts.length, tail: this.tail, settled: this.settledTokens, tailTokens: this.tailTokens };
+    this.push(delta);
+    if (this.tokens <= limit) return delta;
+    const restore = () => {
+      this.parts.length = saved.parts;
+      Object.assign(this, { tail: saved.tail, settledTokens: saved.settled, tailTokens: saved.tailTokens });
+    };
+    restore();
+    const probe = this.tail + delta.slice(0, 65_536);
+    const room = Math.max(0, limit - this.settledTokens);
+    let text = new TextDecoder().decode(this.enc.decode(this.enc.encode_ordinary(probe).slice(0, room)));
+    // A token may end inside a character: its bytes decode to U+FFFD, which the delta does not have.
+    while (text && !probe.startsWith(text)) text = text.slice(0, -1);
+    const part = text.length > this.tail.length ? text.slice(this.tail.length) : '';
+    this.push(part);
+    if (this.tokens <= limit) return part;
+    restore(); // the pieces counted a little differently: show nothing more rather than too much
+    return '';
+  }
+
   /** The completion so far (joined lazily: appending to one long string would copy it on every push). */
   get text(): string {
     if (this.parts.length > 1) this.parts = [this.parts.join('')];

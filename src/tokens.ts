@@ -92,9 +92,10 @@ const withoutFinalPeriod = (text: string): string => (text.endsWith('.') ? text.
 /** Running totals for one request; all its strings share one time slice. */
 class Tally {
   readonly sums = { messages: 0, tools: 0, images: 0 };
-  private readonly slice = new Slice();
-
-  constructor(readonly encoding: EncodingName) {}
+  constructor(
+    readonly encoding: EncodingName,
+    private readonly slice = new Slice(),
+  ) {}
 
   add(kind: keyof Tally['sums'], tokens: number): void {
     this.sums[kind] += tokens;
@@ -107,12 +108,18 @@ class Tally {
   }
 }
 
-export async function countPromptTokens(request: ChatRequest, opts: CountOptions = {}): Promise<PromptCount> {
-  const req: Record<string, unknown> = isRecord(request) ? request : {};
-  const model = baseModel(req.model);
+/** How a model's messages are counted: the encoding, and the framing of each message. */
+function schemeOf(modelId: unknown, opts: CountOptions): { encoding: EncodingName; format: ChatFormat; name: string } {
+  const model = baseModel(modelId);
   const wanted = opts.encoding ?? encodingForModel(model, opts.fallback ?? 'o200k_base');
   const encoding = ENCODINGS.includes(wanted) ? wanted : 'o200k_base';
-  const format = model.startsWith('gpt-3.5-turbo-0301') || model.startsWith('gpt-35-turbo-0301') ? CHAT_FORMAT_0301 : CHAT_FORMAT;
+  const old = model.startsWith('gpt-3.5-turbo-0301') || model.startsWith('gpt-35-turbo-0301');
+  return old ? { encoding, format: CHAT_FORMAT_0301, name: `${encoding}/0301` } : { encoding, format: CHAT_FORMAT, name: encoding };
+}
+
+export async function countPromptTokens(request: ChatRequest, opts: CountOptions = {}): Promise<PromptCount> {
+  const req: Record<string, unknown> = isRecord(request) ? request : {};
+  const { encoding, format } = schemeOf(req.model, opts);
   const tally = new Tally(encoding);
   for (const message of Array.isArray(req.messages) ? req.messages : []) {
     if (isRecord(message)) await countMessage(message, tally, format);
@@ -121,6 +128,38 @@ export async function countPromptTokens(request: ChatRequest, opts: CountOptions
   await countTools(req.tools, tally, TOOL_TOKENS[encoding]);
   const { messages, tools, images } = tally.sums;
   return { total: messages + tools + images, messages, tools, images, encoding };
+}
+
+export interface MessageCounts {
+  /** Each message's tokens (framing, role, name, content and images), in order. */
+  counts: number[];
+  /**
+   * What the counts hold for: the encoding, marked "/0301" for that model's older framing. A
+   * count kept with a message is reused only for a model of the same scheme.
+   */
+  encoding: string;
+}
+
+/**
+ * Each message's own share of countPromptTokens: for the same model, the counts of a request's
+ * messages plus REPLY_PRIMING (and the tools) add up exactly to its total, since every string is
+ * counted on its own. So a message can be counted once, when written, and its count kept.
+ */
+export async function countMessageTokens(model: string, messages: readonly unknown[], opts: CountOptions = {}): Promise<MessageCounts> {
+  const { encoding, format, name } = schemeOf(model, opts);
+  const slice = new Slice();
+  const counts: number[] = [];
+  for (const message of messages) {
+    const tally = new Tally(encoding, slice);
+    if (isRecord(message)) await countMessage(message, tally, format);
+    counts.push(tally.sums.messages + tally.sums.images);
+  }
+  return { counts, encoding: name };
+}
+
+/** The encoding name countMessageTokens gives for a model, without counting anything. */
+export function countsEncoding(model: string, opts: CountOptions = {}): string {
+  return schemeOf(model, opts).name;
 }
 
 async function countMessage(message: Record<string, unknown>, tally: Tally, format: ChatFormat): Promise<void> {

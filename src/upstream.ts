@@ -4,6 +4,7 @@
 import OpenAI from 'openai';
 import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming } from 'openai/resources/chat/completions';
 import { createDemoFetch, DEFAULT_DEMO_DELAY_MS } from './demo-model';
+import { isReasoningModel } from './models';
 import { toUpstreamError, UpstreamError } from './upstream-errors';
 
 export { UpstreamError } from './upstream-errors';
@@ -21,11 +22,13 @@ export interface StreamRequest {
   maxTokens: number;
   temperature?: number;
   signal: AbortSignal;
+  /** The longest the model API may stay silent for this request (a reasoning model thinks in silence); default the upstream's timeout. */
+  silenceMs?: number;
 }
 
 export type StreamEvent =
   | { type: 'delta'; text: string }
-  | { type: 'usage'; promptTokens: number; completionTokens: number }
+  | { type: 'usage'; promptTokens: number; completionTokens: number; reasoningTokens?: number }
   | { type: 'done'; finishReason: string | null };
 
 export interface Upstream {
@@ -75,11 +78,8 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
 // default. Their max_completion_tokens also caps the hidden reasoning tokens, which they bill as
 // completion tokens, so it is the cap the ledger's hold needs. Other OpenAI-compatible servers
 // (vLLM, Ollama, llama.cpp, older proxies) know only max_tokens, so it stays the default.
-const REASONING_MODEL = /^(o\d|gpt-5)/;
-
 export function requestBody(req: StreamRequest): ChatCompletionCreateParamsStreaming {
-  const id = req.model.trim().toLowerCase().replace(/^ft:/, '');
-  const reasoning = REASONING_MODEL.test(id.slice(id.lastIndexOf('/') + 1));
+  const reasoning = isReasoningModel(req.model);
   const limit = Number.isFinite(req.maxTokens) ? req.maxTokens : undefined;
   return {
     model: req.model,
@@ -95,13 +95,14 @@ async function* streamChat(client: OpenAI, req: StreamRequest, timeoutMs: number
   if (!(req.maxTokens === Number.POSITIVE_INFINITY || (Number.isInteger(req.maxTokens) && req.maxTokens > 0))) {
     throw new UpstreamError('bad_request', `maxTokens must be a positive integer, not ${req.maxTokens}`);
   }
-  const watchdog = new Watchdog(timeoutMs, req.signal);
+  const silence = req.silenceMs ?? timeoutMs;
+  const watchdog = new Watchdog(silence, req.signal);
   let midStream = false;
   let finishReason: string | null | undefined;
   let usage: { promptTokens: number; completionTokens: number } | undefined;
   try {
     // No retries and the timeout are the client's own settings (createUpstream).
-    const stream = await client.chat.completions.create(requestBody(req), { signal: watchdog.signal });
+    const stream = await client.chat.completions.create(requestBody(req), { signal: watchdog.signal, timeout: silence });
     for await (const chunk of stream) {
       watchdog.disarm();
       const choice = chunk.choices?.find((c) => c.index === 0) ?? chunk.choices?.[0];
@@ -131,12 +132,14 @@ async function* streamChat(client: OpenAI, req: StreamRequest, timeoutMs: number
 }
 
 // Some providers repeat a running usage on every chunk; the last one reported is the total.
-function usageOf(chunk: ChatCompletionChunk): { promptTokens: number; completionTokens: number } | undefined {
+function usageOf(chunk: ChatCompletionChunk): { promptTokens: number; completionTokens: number; reasoningTokens?: number } | undefined {
   const u = chunk.usage;
-  const count = (n: unknown) => (typeof n === 'number' && Number.isInteger(n) && n >= 0 ? n : undefined);
+  const count = (n: unknown) => (typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 ? n : undefined);
   const promptTokens = count(u?.prompt_tokens);
   const completionTokens = count(u?.completion_tokens);
-  return promptTokens === undefined || completionTokens === undefined ? undefined : { promptTokens, completionTokens };
+  if (promptTokens === undefined || completionTokens === undefined) return undefined;
+  const reasoningTokens = count(u?.completion_tokens_details?.reasoning_tokens);
+  return reasoningTokens === undefined ? { promptTokens, completionTokens } : { promptTokens, completionTokens, reasoningTokens };
 }
 
 /**

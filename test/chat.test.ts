@@ -1,14 +1,14 @@
 // The chat page end to end: a real server, the real openai SDK path, and a scripted fake model
 // API. Each test signs up a new user and asserts on what that user sees (status, page, SSE body)
 // and on what the database holds (balance, ledger, holds, messages).
-import http from 'node:http';
-import { CookieAccessInfo } from 'cookiejar';
 import { grant, recoverHolds } from '../src/ledger';
 import { liveHolds } from '../src/turn';
 import { affordableCompletion, loadModels, priceOf } from '../src/models';
 import { setSpendLimits } from '../src/spend-limits';
 import { countTextSync } from '../src/tokens';
+import * as tokensText from '../src/tokens-text';
 import { gate, startFakeUpstream, DEFAULT_PIECES, type FakeUpstream } from './fake-upstream';
+import { composer, conversationIdIn, db, hiddenValue, newUser, openStream, pause, post, until, type Fields, type User } from './chat-helpers';
 import { csrfFrom, register, startTestServer, type Agent, type TestServer } from './helpers';
 
 const catalog = loadModels();
@@ -24,98 +24,6 @@ afterAll(() => fake.close());
 const serverEnv = (extra: Record<string, string> = {}) => ({
   OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: fake.url, DEMO_DELAY_MS: '0', LOGIN_RATE_LIMIT_PER_IP: '10000', ...extra,
 });
-
-// ---- users, forms and requests ----------------------------------------------------------------
-
-interface User {
-  agent: Agent;
-  id: number;
-}
-
-let seq = 0;
-async function newUser(srv: TestServer): Promise<User> {
-  const agent = srv.agent();
-  const name = `chatter${++seq}`;
-  expect((await register(agent, name)).status).toBe(303);
-  const id = srv.database.raw.prepare('SELECT id FROM users WHERE username = ?').pluck().get(name) as number;
-  return { agent, id };
-}
-
-type Fields = Record<string, string>;
-
-const hiddenValue = (html: string, id: string) => new RegExp(`id="${id}" name="[^"]+" value="([^"]*)"`).exec(html)?.[1];
-
-/** The composer's fields as the page at `path` fills them in. */
-async function composer(user: User, path = '/', message = 'What is a token?'): Promise<Fields> {
-  const page = await user.agent.get(path);
-  expect(page.status).toBe(200);
-  return {
-    _csrf: csrfFrom(page.text), turn_key: hiddenValue(page.text, 'turn-key')!, conversation_id: hiddenValue(page.text, 'conversation-id')!,
-    message, system: '', model: MINI.id, temperature: '', max_tokens: '',
-  };
-}
-
-/** A form POST as htmx sends it (answered with text/event-stream) or as a browser does without JavaScript. */
-function post(user: User, path: string, fields: Fields, htmx = true) {
-  const req = user.agent.post(path).type('form');
-  if (htmx) req.set('HX-Request', 'true').set('Accept', 'text/html, text/event-stream');
-  return req.send(fields);
-}
-
-/** A send whose SSE body is read as it arrives, so a test can act mid-stream (Stop, close the tab). */
-function openStream(srv: TestServer, user: User, fields: Fields) {
-  const url = new URL('/send', srv.url);
-  const jar = (user.agent as unknown as { jar: { getCookies(a: CookieAccessInfo): { toValueString(): string } } }).jar;
-  const cookie = jar.getCookies(new CookieAccessInfo(url.hostname, '/', false)).toValueString();
-  const body = new URLSearchParams(fields).toString();
-  const live = { text: '', status: 0, done: undefined as unknown as Promise<void>, destroy: () => req.destroy() };
-  const req = http.request(url, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body), cookie,
-      'hx-request': 'true', accept: 'text/html, text/event-stream',
-    },
-  });
-  live.done = new Promise<void>((resolve) => {
-    req.on('response', (res) => {
-      live.status = res.statusCode ?? 0;
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (live.text += chunk));
-      res.on('end', resolve);
-      res.on('close', resolve);
-    });
-    req.on('error', () => resolve()); // the test destroyed it
-  });
-  req.end(body);
-  return live;
-}
-
-const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Waits (bounded) until `check` holds; the bound only keeps a broken test from hanging. */
-async function until(what: string, check: () => boolean): Promise<void> {
-  for (let i = 0; i < 400 && !check(); i++) await pause(10);
-  if (!check()) throw new Error(`gave up waiting for ${what}`);
-}
-
-const conversationIdIn = (html: string) => Number(hiddenValue(html, 'conversation-id'));
-
-// ---- what the database holds ---------------------------------------------------------------------
-
-function db(srv: TestServer) {
-  const raw = srv.database.raw;
-  const all = (sql: string, ...args: unknown[]) => raw.prepare(sql).all(...args) as any[];
-  return {
-    balance: (user: User) => (raw.prepare('SELECT balance FROM balances WHERE user_id = ?').pluck().get(user.id) as number | undefined) ?? 0,
-    holds: (user: User) => all('SELECT * FROM holds WHERE user_id = ? ORDER BY id', user.id),
-    usage: (user: User) => all('SELECT * FROM usage WHERE user_id = ? ORDER BY id', user.id),
-    ledger: (user: User) => all('SELECT kind, amount, balance_after FROM ledger WHERE user_id = ? ORDER BY id', user.id),
-    conversations: (user: User) => all('SELECT * FROM conversations WHERE user_id = ? ORDER BY id', user.id),
-    messages: (conversationId: number) => all('SELECT * FROM messages WHERE conversation_id = ? ORDER BY id', conversationId),
-    messagesOfUser: (user: User) =>
-      all('SELECT m.* FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE c.user_id = ? ORDER BY m.id', user.id),
-  };
-}
 
 const tokens = (text: string) => countTextSync(text, MINI.encoding);
 
@@ -277,25 +185,30 @@ describe('chat turns against the model API', () => {
     expect(done.text).not.toContain('every 2s');
   });
 
-  test('POST /send — closing the tab mid-stream settles like Stop', async () => {
+  test('POST /send — closing the tab mid-stream does not stop the answer: it is finished, stored and charged once', async () => {
     const user = await newUser(srv);
     const before = q.balance(user);
     const g = gate();
-    fake.script({ kind: 'stream', pieces: ['Alpha', ' beta', ' gamma'], gate: g, gateAfter: 1 });
+    fake.script({ kind: 'stream', pieces: ['Alpha', ' beta', ' gamma'], gate: g, gateAfter: 1, usage: { prompt_tokens: 12, completion_tokens: 3 } });
     const live = openStream(srv, user, await composer(user));
     await g.reached;
     await until('the first piece', () => live.text.includes('>Alpha</hx-partial>'));
 
     live.destroy();
-    await until('the hold to close', () => q.holds(user)[0]?.state !== 'held');
-
-    expect(await fake.requests.at(-1)!.closed).toBe(true);
+    await pause(100); // the server has seen the tab go
+    expect(q.holds(user)[0].state).toBe('held'); // still answering
     g.release();
+    await until('the answer to be stored', () => q.messagesOfUser(user)[1]?.status === 'done');
+
+    expect(await fake.requests.at(-1)!.closed).toBe(false); // read to its end
     const [hold] = q.holds(user);
-    const charge = priceOf(MINI, hold.prompt_tokens, tokens('Alpha'));
-    expect(hold).toMatchObject({ state: 'settled', completion_tokens: tokens('Alpha'), charge, source: 'estimated', outcome: 'stopped' });
+    const charge = priceOf(MINI, 12, 3);
+    expect(hold).toMatchObject({ state: 'settled', completion_tokens: 3, charge, source: 'reported', outcome: 'ok' });
     expect(before - q.balance(user)).toBe(charge);
-    expect(q.messagesOfUser(user)[1]).toMatchObject({ content: 'Alpha', status: 'stopped' });
+    expect(q.messagesOfUser(user)[1]).toMatchObject({ content: 'Alpha beta gamma', status: 'done', charge });
+    // A reload shows the whole answer.
+    const [conversation] = q.conversations(user);
+    expect((await user.agent.get(`/c/${conversation.id}`)).text).toContain('Alpha beta gamma');
   });
 
   test('POST /send — an upstream 500 before any output charges nothing and says so plainly', async () => {
@@ -555,6 +468,28 @@ describe('chat turns against the model API', () => {
     expect(q.usage(user)).toHaveLength(4); // what the turns cost stays on record
   });
 
+  test('each message keeps its own token count, made once: the question when sent or edited, an answer by the next turn', async () => {
+    const user = await newUser(srv);
+    const own = (role: string, content: string) => 3 + tokens(role) + tokens(content);
+    const first = await post(user, '/send', { ...(await composer(user)), message: 'First question 你好' });
+    const id = conversationIdIn(first.text);
+    const counts = () => q.messages(id).map((m) => [m.tokens, m.tokens_encoding]);
+    expect(counts()).toEqual([[own('user', 'First question 你好'), 'o200k_base'], [null, null]]);
+
+    fake.script({ kind: 'stream', pieces: ['Second', ' answer'], usage: { prompt_tokens: 1, completion_tokens: 2 } });
+    await post(user, '/send', { ...(await composer(user, `/c/${id}`)), message: 'Second question', system: 'Be brief.' });
+    expect(counts()).toEqual([
+      [own('user', 'First question 你好'), 'o200k_base'], [own('assistant', DEFAULT_ANSWER), 'o200k_base'],
+      [own('user', 'Second question'), 'o200k_base'], [null, null],
+    ]);
+    // The prompt counted from them is the whole prompt's count.
+    const prompt = own('system', 'Be brief.') + own('user', 'First question 你好') + own('assistant', DEFAULT_ANSWER) + own('user', 'Second question') + 3;
+    expect(q.holds(user).at(-1).prompt_tokens).toBe(prompt);
+
+    await post(user, '/edit', { ...(await composer(user, `/c/${id}`)), message: 'Second question, edited' });
+    expect(counts().slice(2)).toEqual([[own('user', 'Second question, edited'), 'o200k_base'], [null, null]]);
+  });
+
   test('a context-length error offers Retry with less history, which sends the newer half only', async () => {
     const user = await newUser(srv);
     const id = conversationIdIn((await post(user, '/send', { ...(await composer(user)), message: 'One' })).text);
@@ -748,7 +683,7 @@ describe('chat turns when the balance runs out', () => {
 describe('chat turns under the concurrency limits', () => {
   let srv: TestServer;
   beforeAll(async () => {
-    srv = await startTestServer(serverEnv({ SIGNUP_BONUS: '2000', TURNS_PER_USER: '1', UPSTREAM_CONCURRENCY: '1' }));
+    srv = await startTestServer(serverEnv({ SIGNUP_BONUS: '2000', TURNS_PER_USER: '1', UPSTREAM_CONCURRENCY: '1', ESTIMATE_RATE_LIMIT_PER_USER: '3' }));
   });
   afterAll(() => srv.close());
 
@@ -826,6 +761,50 @@ describe('chat turns under the concurrency limits', () => {
     g.release();
     await live.done;
     expect(q.holds(user).map((h) => h.state)).toEqual(['settled']);
+  });
+
+  test('POST /send — past the per-user cap a turn is refused as busy before its text is counted, even a text too long to send', async () => {
+    const user = await newUser(srv);
+    const g = gate();
+    fake.script({ kind: 'stream', pieces: ['slow', ' answer'], gate: g, gateAfter: 1 });
+    const live = openStream(srv, user, await composer(user));
+    await g.reached;
+    const tooLong = 'a b '.repeat(24_000); // ~48,000 tokens: more than GPT-3.5 Turbo's context window
+    const countText = jest.spyOn(tokensText, 'countText');
+    try {
+      const refused = await post(user, '/send', { ...(await composer(user)), model: 'gpt-3.5-turbo', message: tooLong });
+      expect(refused.status).toBe(429);
+      expect(refused.text).toContain('You already have as many answers running as allowed.');
+      expect(countText).not.toHaveBeenCalled();
+    } finally {
+      countText.mockRestore();
+      g.release(); // a failure here must not hold the model slot for the tests after it
+      await live.done;
+    }
+    // With the slot free, the same text is counted and refused for its length.
+    const tooLongNow = await post(user, '/send', { ...(await composer(user)), model: 'gpt-3.5-turbo', message: tooLong });
+    expect(tooLongNow.status).toBe(422);
+    expect(db(srv).holds(user).map((h) => h.state)).toEqual(['settled']);
+  });
+
+  test('POST /estimate — past ESTIMATE_RATE_LIMIT_PER_USER a minute, 429 in the estimate slot and nothing counted; other users unaffected', async () => {
+    const user = await newUser(srv);
+    const other = await newUser(srv);
+    const fields = await composer(user, '/', 'How many tokens is this?');
+    const estimate = (who: User, f: Fields) => who.agent.post('/estimate').type('form').set('HX-Request', 'true').send(f);
+    for (let i = 0; i < 3; i++) expect((await estimate(user, fields)).status).toBe(200);
+    const countText = jest.spyOn(tokensText, 'countText');
+    try {
+      const throttled = await estimate(user, { ...fields, message: 'x '.repeat(50_000) });
+      expect(throttled.status).toBe(429);
+      expect(throttled.text).toBe('Too many estimates in the last minute; the next one comes shortly. Sending is not affected.');
+      expect(countText).not.toHaveBeenCalled();
+    } finally {
+      countText.mockRestore();
+    }
+    const elsewhere = await estimate(other, await composer(other, '/', 'Mine?'));
+    expect(elsewhere.status).toBe(200);
+    expect(elsewhere.text).toMatch(/^About \d+ prompt tokens/);
   });
 
   test("POST /send — a turn waiting for another user's shows its place in the queue, then its answer", async () => {

@@ -15,19 +15,21 @@ describe('loadConfig', () => {
       HOST: '0.0.0.0', PORT: '8080', DATA_DIR: '/tmp/x', SESSION_SECRET: 's'.repeat(32), SESSION_IDLE_MINUTES: '30',
       SESSION_ABSOLUTE_HOURS: '12', TRUST_PROXY: '1', BODY_LIMIT: '512kb', ALLOW_REGISTRATION: 'false',
       LOGIN_RATE_LIMIT_PER_IP: '9', LOGIN_RATE_LIMIT_PER_USER: '4', LOGIN_RATE_WINDOW_MINUTES: '5',
+      LOGIN_DELAY_MS: '250', LOGIN_DELAY_MAX_MS: '4000',
       HASH_CONCURRENCY: '3', HASH_QUEUE_LIMIT: '7', LOG_LEVEL: 'warn', SHUTDOWN_TIMEOUT_MS: '2000', NODE_ENV: 'production',
       MODELS_FILE: '/etc/models.json', SIGNUP_BONUS: '0', HOLD_RECOVERY_MINUTES: '3', REDEEM_RATE_LIMIT_PER_USER: '6',
       OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: 'http://127.0.0.1:8000/v1', UPSTREAM_TIMEOUT_MS: '5000', DEMO_DELAY_MS: '0',
-      TURNS_PER_USER: '2', UPSTREAM_CONCURRENCY: '8', QUEUE_MAX_WAITING: '50',
+      TURNS_PER_USER: '2', UPSTREAM_CONCURRENCY: '8', QUEUE_MAX_WAITING: '50', ESTIMATE_RATE_LIMIT_PER_USER: '12',
     });
     expect(c).toEqual({
       env: 'production', host: '0.0.0.0', port: 8080, dataDir: '/tmp/x', sessionSecret: 's'.repeat(32),
       sessionIdleMs: 30 * 60_000, sessionAbsoluteMs: 12 * 3600_000, trustProxy: 1, bodyLimitBytes: 512 * 1024,
       allowRegistration: false, loginRateLimitPerIp: 9, loginRateLimitPerUser: 4, loginRateWindowMs: 5 * 60_000,
+      loginDelayMs: 250, loginDelayMaxMs: 4000,
       hashConcurrency: 3, hashQueueLimit: 7, logLevel: 'warn', shutdownTimeoutMs: 2000,
       modelsFile: '/etc/models.json', signupBonus: 0, holdRecoveryMs: 3 * 60_000, redeemRateLimitPerUser: 6,
       openaiApiKey: 'sk-test', openaiBaseUrl: 'http://127.0.0.1:8000/v1', upstreamTimeoutMs: 5000, demoDelayMs: 0,
-      turnsPerUser: 2, upstreamConcurrency: 8, queueMaxWaiting: 50,
+      turnsPerUser: 2, upstreamConcurrency: 8, queueMaxWaiting: 50, estimateRateLimitPerUser: 12,
     });
   });
 

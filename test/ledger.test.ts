@@ -132,6 +132,17 @@ describe('reserve, settle, release', () => {
     expect(s).toEqual({ charge: 20, uncollected: 4, balance: 0 });
   });
 
+  test('a provider reporting far more than was held is charged the hold at most, never the rest of the balance or past a limit', async () => {
+    await database.write(setSpendLimits, userId, { perMessage: 100, perDay: null });
+    const r = await reserve(database, { userId, turnKey: 'greedy', model: flat, promptTokens: 10, maxCompletion: 4096, allowance: spendAllowance });
+    if (r.status !== 'held') throw new Error();
+    expect(r.hold.amount).toBe(100); // the per-message limit sized the hold
+    const s = await settle(database, r.hold.id, { promptTokens: 10, completionTokens: 1500, source: 'reported', outcome: 'ok' });
+    expect(s).toEqual({ charge: 100, uncollected: 1410, balance: 1900 });
+    const row = database.raw.prepare('SELECT charge, uncollected, completion_tokens AS completion FROM holds WHERE id = ?').get(r.hold.id);
+    expect(row).toEqual({ charge: 100, uncollected: 1410, completion: 1500 });
+  });
+
   test('a crash mid-turn: recovery charges prompt + delivered, or releases when nothing was delivered', async () => {
     const a = await reserve(database, { userId, turnKey: 'a', model: flat, promptTokens: 30, maxCompletion: 100 });
     const b = await reserve(database, { userId, turnKey: 'b', model: flat, promptTokens: 30, maxCompletion: 100 });

@@ -1,15 +1,17 @@
 // The chat page: conversations in a sidebar, the transcript, the composer. Turns themselves are
 // in routes/turns.ts.
-import { Router, type Request, type Response } from 'express';
+import { Router, type Request, type RequestHandler, type Response } from 'express';
+import { rateLimit } from 'express-rate-limit';
 import type { Eta } from 'eta';
 import type { Services } from '../app';
-import { clearMessages, deleteConversation, findConversation, findMessage, historyFor, listConversations, renameConversation, undoLastTurn, type Conversation } from '../chat';
+import {
+  clearMessages, deleteConversation, findConversation, findMessage, historyFor, listConversations, MESSAGE_MAX, renameConversation, undoLastTurn, type Conversation,
+} from '../chat';
 import { InputError, parseSettings, parseTitle } from '../chat-input';
 import { HttpError } from '../http-error';
-import { countPromptTokens } from '../tokens';
+import { countHistory } from '../history-tokens';
 import { priceOf } from '../models';
 import type { Op } from '../storage/op';
-import { withSystem } from '../turn';
 import { escapeText, renderPage, isHtmx } from '../views';
 import { signedIn } from './guards';
 import { chatView, messageView, transcriptOf } from './chat-view';
@@ -108,16 +110,16 @@ export function chatRoutes(services: Services): Router {
   router.post('/clear', signedIn, async (req, res) => clear(req, res, await optionalConversationInBody(services, req)));
 
   // The debounced estimate under the textbox: what the prompt would cost, and the most with the answer.
-  router.post('/estimate', signedIn, async (req, res) => {
+  // Counted like a turn (stored counts for the history), but free: so rationed per user.
+  router.post('/estimate', signedIn, estimateThrottle(services.config.estimateRateLimitPerUser), async (req, res) => {
     const id = Number(req.body?.conversation_id);
     const conversation = Number.isSafeInteger(id) && id > 0 ? await store.read(findConversation, req.user!.id, id) : undefined;
     const settings = parseSettings(req.body, services.models, conversation);
-    const text = typeof req.body?.message === 'string' ? req.body.message.slice(0, 200_000) : '';
+    const text = typeof req.body?.message === 'string' ? req.body.message.slice(0, MESSAGE_MAX) : '';
     if (text.trim() === '') return res.type('html').send('');
     const model = services.models.find(settings.model)!;
     const history = conversation ? (await store.read(historyFor, conversation.id, 'send', text))! : [{ role: 'user' as const, content: text }];
-    const messages = withSystem(settings.systemPrompt, history);
-    const { total } = await countPromptTokens({ model: model.id, messages }, { encoding: model.encoding });
+    const { total } = await countHistory(history, settings.systemPrompt, model);
     const n = (value: number) => value.toLocaleString(res.locals.locale);
     res.type('html').send(res.locals.t('chat.estimate', { tokens: n(total), cost: n(priceOf(model, total, 0)) }));
   });
@@ -130,6 +132,19 @@ export function chatRoutes(services: Services): Router {
   }
 
   return router;
+}
+
+/** Estimates per user per minute; beyond it the estimate slot says so (htmx swaps a 429 in like any answer). */
+function estimateThrottle(limit: number): RequestHandler {
+  return rateLimit({
+    windowMs: 60_000,
+    limit,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    keyGenerator: (req) => `estimate:${req.user?.id ?? 0}`,
+    handler: (_req, res) => res.status(429).type('html').send(escapeText(res.locals.t('chat.estimate_throttled'))),
+    validate: { trustProxy: false, xForwardedForHeader: false },
+  });
 }
 
 function parseTitleOr422(body: unknown): string {

@@ -1,6 +1,8 @@
 // Sending a message (and Retry, Edit): runs a turn and streams it to htmx as text/event-stream,
 // or, for a plain form POST (JavaScript off), answers with the whole page once the turn is done.
-// Stop aborts the user's running turns in a conversation (services.running); so does closing the tab.
+// Stop aborts the user's running turns in a conversation (services.running). Closing the tab, a
+// reload or navigating away does not: the answer outlives its request, is stored and charged as it
+// ends, and a reloaded page polls it until then.
 import { Router, type Request, type Response } from 'express';
 import type { Eta } from 'eta';
 import type { Services } from '../app';
@@ -56,7 +58,6 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
     conversation ??= await store.write(createConversation, req.user!.id, titleFrom(input.text), input.settings);
     const controller = new AbortController();
     const forget = running.add(req.user!.id, conversation.id, input.turnKey, controller);
-    res.on('close', () => res.writableFinished || controller.abort()); // the tab was closed
     const view = new TurnView(res.app.locals.views as Eta, res, t, isHtmx(req), store);
     try {
       const result = await runTurn(
@@ -175,6 +176,8 @@ class TurnView {
     const s = this.open();
     if (event.type === 'queued') {
       s.html(partial('#turn-status', 'innerHTML', this.t('chat.queued', { position: event.position })));
+    } else if (event.type === 'waiting') {
+      s.html(partial('#turn-status', 'innerHTML', this.t('chat.waiting_balance')));
     } else if (event.type === 'start') {
       this.assistantId = event.assistant.id;
       // Send appends; Retry and Edit changed earlier messages, so the whole transcript is redrawn.

@@ -25,16 +25,22 @@ export interface ChatQueries {
   'chat.lastMessageId': Q<{ conversationId: number }, number | undefined>;
   /** A new message's id. */
   'chat.insertMessage': Q<
-    { conversationId: number; role: 'user' | 'assistant'; content: string; status: MessageStatus; model: string | null; holdId: number | null },
+    {
+      conversationId: number; role: 'user' | 'assistant'; content: string; status: MessageStatus; model: string | null; holdId: number | null;
+      tokens: number | null; tokensEncoding: string | null;
+    },
     number | undefined
   >;
   'chat.deleteMessage': Q<{ id: number }, Changes>;
   'chat.deleteMessages': Q<{ conversationId: number }, Changes>;
-  'chat.setContent': Q<{ id: number; content: string }, Changes>;
+  'chat.setContent': Q<{ id: number; content: string; tokens: number | null; tokensEncoding: string | null }, Changes>;
+  /** A message's own token count, made after it was written (see Message.tokens). */
+  'chat.setTokens': Q<{ id: number; tokens: number; tokensEncoding: string }, Changes>;
   'chat.finish': Q<
     {
       id: number; content: string; status: MessageStatus; error: string | null; promptTokens: number | null; completionTokens: number | null;
       charge: number | null; source: 'reported' | 'estimated' | null; dropped: number; holdId: number | null; cutShort: number | null;
+      tokens: number | null; tokensEncoding: string | null; reasoningTokens: number | null;
     },
     Changes
   >;

@@ -51,6 +51,8 @@ export interface LedgerQueries {
     },
     Changes
   >;
+  /** What the user's open holds (their answers still running) have set aside. */
+  'ledger.heldBy': Q<{ userId: number }, number>;
   'ledger.delivered': Q<{ id: number; tokens: number }, Changes>;
   /** Marks held holds (ids as a JSON array) alive now. */
   'ledger.alive': Q<{ ids: string }, Changes>;

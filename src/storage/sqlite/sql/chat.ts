@@ -6,7 +6,8 @@ import { NOW } from './ledger';
 const CONVERSATION = `id, user_id AS userId, title, system_prompt AS systemPrompt, model, temperature, max_tokens AS maxTokens,
   updated_at AS updatedAt`;
 const MESSAGE = `id, conversation_id AS conversationId, role, content, status, error, model, prompt_tokens AS promptTokens,
-  completion_tokens AS completionTokens, charge, source, dropped, hold_id AS holdId, cut_short AS cutShort, created_at AS createdAt`;
+  completion_tokens AS completionTokens, charge, source, dropped, hold_id AS holdId, cut_short AS cutShort, tokens,
+  tokens_encoding AS tokensEncoding, reasoning_tokens AS reasoningTokens, created_at AS createdAt`;
 
 export const chatSql: { readonly [K in keyof ChatQueries]: Text } = {
   'chat.list': all(`SELECT ${CONVERSATION} FROM conversations WHERE user_id = @userId ORDER BY updated_at DESC, id DESC LIMIT @limit`),
@@ -27,14 +28,15 @@ export const chatSql: { readonly [K in keyof ChatQueries]: Text } = {
   'chat.message': get(`SELECT ${MESSAGE} FROM messages WHERE conversation_id = @conversationId AND id = @id`),
   'chat.messageByHold': get(`SELECT ${MESSAGE} FROM messages WHERE hold_id = @holdId AND role = 'assistant'`),
   'chat.lastMessageId': value('SELECT coalesce(max(id), 0) FROM messages WHERE conversation_id = @conversationId'),
-  'chat.insertMessage': value(`INSERT INTO messages (conversation_id, role, content, status, model, hold_id)
-    VALUES (@conversationId, @role, @content, @status, @model, @holdId) RETURNING id`),
+  'chat.insertMessage': value(`INSERT INTO messages (conversation_id, role, content, status, model, hold_id, tokens, tokens_encoding)
+    VALUES (@conversationId, @role, @content, @status, @model, @holdId, @tokens, @tokensEncoding) RETURNING id`),
   'chat.deleteMessage': run('DELETE FROM messages WHERE id = @id'),
   'chat.deleteMessages': run('DELETE FROM messages WHERE conversation_id = @conversationId'),
-  'chat.setContent': run('UPDATE messages SET content = @content WHERE id = @id'),
+  'chat.setContent': run('UPDATE messages SET content = @content, tokens = @tokens, tokens_encoding = @tokensEncoding WHERE id = @id'),
+  'chat.setTokens': run('UPDATE messages SET tokens = @tokens, tokens_encoding = @tokensEncoding WHERE id = @id'),
   'chat.finish': run(`UPDATE messages SET content = @content, status = @status, error = @error, prompt_tokens = @promptTokens,
          completion_tokens = @completionTokens, charge = @charge, source = @source, dropped = @dropped, hold_id = @holdId,
-         cut_short = @cutShort
+         cut_short = @cutShort, tokens = @tokens, tokens_encoding = @tokensEncoding, reasoning_tokens = @reasoningTokens
        WHERE id = @id`),
   'chat.recover': run(`UPDATE messages SET status = 'stopped', charge = h.charge, prompt_tokens = h.used_prompt_tokens, completion_tokens = h.completion_tokens,
          source = h.source

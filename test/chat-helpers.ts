@@ -1,0 +1,101 @@
+// What the chat tests share: users signed up through the page, the composer's fields, form
+// POSTs as htmx and a browser send them, an SSE answer read as it arrives, and the database rows.
+import http from 'node:http';
+import { CookieAccessInfo } from 'cookiejar';
+import { loadModels } from '../src/models';
+import { csrfFrom, register, type Agent, type TestServer } from './helpers';
+
+const MINI = loadModels().find('gpt-4o-mini')!;
+
+// ---- users, forms and requests ----------------------------------------------------------------
+
+export interface User {
+  agent: Agent;
+  id: number;
+}
+
+let seq = 0;
+export async function newUser(srv: TestServer): Promise<User> {
+  const agent = srv.agent();
+  const name = `chatter${++seq}`;
+  expect((await register(agent, name)).status).toBe(303);
+  const id = srv.database.raw.prepare('SELECT id FROM users WHERE username = ?').pluck().get(name) as number;
+  return { agent, id };
+}
+
+export type Fields = Record<string, string>;
+
+export const hiddenValue = (html: string, id: string) => new RegExp(`id="${id}" name="[^"]+" value="([^"]*)"`).exec(html)?.[1];
+
+/** The composer's fields as the page at `path` fills them in. */
+export async function composer(user: User, path = '/', message = 'What is a token?'): Promise<Fields> {
+  const page = await user.agent.get(path);
+  expect(page.status).toBe(200);
+  return {
+    _csrf: csrfFrom(page.text), turn_key: hiddenValue(page.text, 'turn-key')!, conversation_id: hiddenValue(page.text, 'conversation-id')!,
+    message, system: '', model: MINI.id, temperature: '', max_tokens: '',
+  };
+}
+
+/** A form POST as htmx sends it (answered with text/event-stream) or as a browser does without JavaScript. */
+export function post(user: User, path: string, fields: Fields, htmx = true) {
+  const req = user.agent.post(path).type('form');
+  if (htmx) req.set('HX-Request', 'true').set('Accept', 'text/html, text/event-stream');
+  return req.send(fields);
+}
+
+/** A send whose SSE body is read as it arrives, so a test can act mid-stream (Stop, close the tab). */
+export function openStream(srv: TestServer, user: User, fields: Fields) {
+  const url = new URL('/send', srv.url);
+  const jar = (user.agent as unknown as { jar: { getCookies(a: CookieAccessInfo): { toValueString(): string } } }).jar;
+  const cookie = jar.getCookies(new CookieAccessInfo(url.hostname, '/', false)).toValueString();
+  const body = new URLSearchParams(fields).toString();
+  const live = { text: '', status: 0, done: undefined as unknown as Promise<void>, destroy: () => req.destroy() };
+  const req = http.request(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body), cookie,
+      'hx-request': 'true', accept: 'text/html, text/event-stream',
+    },
+  });
+  live.done = new Promise<void>((resolve) => {
+    req.on('response', (res) => {
+      live.status = res.statusCode ?? 0;
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (live.text += chunk));
+      res.on('end', resolve);
+      res.on('close', resolve);
+    });
+    req.on('error', () => resolve()); // the test destroyed it
+  });
+  req.end(body);
+  return live;
+}
+
+export const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Waits (bounded) until `check` holds; the bound only keeps a broken test from hanging. */
+export async function until(what: string, check: () => boolean): Promise<void> {
+  for (let i = 0; i < 400 && !check(); i++) await pause(10);
+  if (!check()) throw new Error(`gave up waiting for ${what}`);
+}
+
+export const conversationIdIn = (html: string) => Number(hiddenValue(html, 'conversation-id'));
+
+// ---- what the database holds ---------------------------------------------------------------------
+
+export function db(srv: TestServer) {
+  const raw = srv.database.raw;
+  const all = (sql: string, ...args: unknown[]) => raw.prepare(sql).all(...args) as any[];
+  return {
+    balance: (user: User) => (raw.prepare('SELECT balance FROM balances WHERE user_id = ?').pluck().get(user.id) as number | undefined) ?? 0,
+    holds: (user: User) => all('SELECT * FROM holds WHERE user_id = ? ORDER BY id', user.id),
+    usage: (user: User) => all('SELECT * FROM usage WHERE user_id = ? ORDER BY id', user.id),
+    ledger: (user: User) => all('SELECT kind, amount, balance_after FROM ledger WHERE user_id = ? ORDER BY id', user.id),
+    conversations: (user: User) => all('SELECT * FROM conversations WHERE user_id = ? ORDER BY id', user.id),
+    messages: (conversationId: number) => all('SELECT * FROM messages WHERE conversation_id = ? ORDER BY id', conversationId),
+    messagesOfUser: (user: User) =>
+      all('SELECT m.* FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE c.user_id = ? ORDER BY m.id', user.id),
+  };
+}
+

@@ -1,0 +1,225 @@
+// Metering holes an adversarial review found (issue 11): what a turn is charged when the user
+// stops a model that bills hidden tokens, when a provider over-reports usage or ignores
+// max_tokens, and when a turn is stopped before its request goes out. Each test drives the real
+// server (or runTurn itself) against the fake model API and reads the database.
+import fs from 'node:fs';
+import path from 'node:path';
+import { createConversation } from '../src/chat';
+import { grant, openAccount } from '../src/ledger';
+import { createLogger } from '../src/log';
+import { loadModels, priceOf } from '../src/models';
+import { setSpendLimits } from '../src/spend-limits';
+import { query, type Op } from '../src/storage/op';
+import { countTextSync } from '../src/tokens';
+import { runTurn, type TurnEvent } from '../src/turn';
+import { TurnQueue } from '../src/turn-queue';
+import { createUpstream } from '../src/upstream';
+import { composer, conversationIdIn, db, newUser, openStream, post, until, type Fields } from './chat-helpers';
+import { gate, startFakeUpstream, type FakeUpstream } from './fake-upstream';
+import { openTempDatabase, startTestServer, tempDir, type TestServer } from './helpers';
+
+let fake: FakeUpstream;
+let srv: TestServer;
+let q: ReturnType<typeof db>;
+const modelsDir = tempDir();
+const MODELS_FILE = path.join(modelsDir, 'models.json');
+fs.writeFileSync(MODELS_FILE, JSON.stringify({
+  version: 1,
+  models: [
+    { id: 'gpt-4o-mini', name: 'GPT-4o mini', encoding: 'o200k_base', context_window: 128000, prompt_rate: 1, completion_rate: 4 },
+    // Reasoning by its name; and one flagged in the file whose name says nothing.
+    { id: 'o4-mini', name: 'o4 mini', encoding: 'o200k_base', context_window: 200000, prompt_rate: 1, completion_rate: 1 },
+    { id: 'thinker', name: 'Thinker', encoding: 'o200k_base', context_window: 64000, prompt_rate: 1, completion_rate: 1, hidden_tokens: true, max_output: 1000 },
+  ],
+}));
+const catalog = loadModels(MODELS_FILE);
+const MINI = catalog.find('gpt-4o-mini')!;
+const O4 = catalog.find('o4-mini')!;
+const THINKER = catalog.find('thinker')!;
+const tokens = (text: string) => countTextSync(text, 'o200k_base');
+
+beforeAll(async () => {
+  fake = await startFakeUpstream();
+  srv = await startTestServer({
+    OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: fake.url, MODELS_FILE, SIGNUP_BONUS: '10000', LOGIN_RATE_LIMIT_PER_IP: '10000',
+  });
+  q = db(srv);
+});
+afterAll(async () => {
+  await srv.close();
+  await fake.close();
+  fs.rmSync(modelsDir, { recursive: true, force: true });
+});
+
+describe('the models file', () => {
+  test('hidden_tokens defaults from the name (o1/o3/o4/gpt-5) and can be set; max_output sets the default ceiling', () => {
+    expect([MINI.hiddenTokens, O4.hiddenTokens, THINKER.hiddenTokens]).toEqual([false, true, true]);
+    expect([MINI.maxOutput, THINKER.maxOutput]).toEqual([2048, 1000]);
+  });
+
+  test('an unknown field or format version stops start-up naming it', () => {
+    const bad = path.join(modelsDir, 'bad.json');
+    fs.writeFileSync(bad, JSON.stringify({ version: 1, models: [{ ...{ id: 'x', name: 'x', encoding: 'o200k_base', context_window: 100, prompt_rate: 1, completion_rate: 1 }, hidden: true }] }));
+    expect(() => loadModels(bad)).toThrow(/models\.0.*hidden/);
+    fs.writeFileSync(bad, JSON.stringify({ version: 2, models: [{ id: 'x', name: 'x', encoding: 'o200k_base', context_window: 100, prompt_rate: 1, completion_rate: 1 }] }));
+    expect(() => loadModels(bad)).toThrow(/version/);
+  });
+});
+
+describe('Stop on a model that bills hidden reasoning tokens', () => {
+  const reasoningUsage = { prompt_tokens: 20, completion_tokens: 1981, completion_tokens_details: { reasoning_tokens: 1900 } };
+
+  async function stopAfterFirstPiece(model: string, usage: typeof reasoningUsage | false) {
+    const user = await newUser(srv);
+    const before = q.balance(user);
+    const g = gate();
+    fake.script({ kind: 'stream', pieces: ['Think', 'ing', ' done', ' after'], gate: g, gateAfter: 1, usage });
+    const fields: Fields = { ...(await composer(user)), model };
+    const live = openStream(srv, user, fields);
+    await g.reached;
+    await until('the first piece', () => live.text.includes('>Think</hx-partial>'));
+    const stop = await post(user, '/stop', { _csrf: fields._csrf, conversation_id: String(conversationIdIn(live.text)) });
+    expect(stop.status).toBe(204);
+    g.release(); // the provider goes on and finishes
+    await live.done;
+    return { user, before, live, request: fake.requests.at(-1)! };
+  }
+
+  test.each(['o4-mini', 'thinker'])('%s: the answer stops showing, is read on to the usage, and the reported usage is charged', async (model) => {
+    const { user, before, live, request } = await stopAfterFirstPiece(model, reasoningUsage);
+    expect(await request.closed).toBe(false); // read to its end, not cut
+    const [hold] = q.holds(user);
+    const info = catalog.find(model)!;
+    // thinker's max_output (1000) sizes its hold below what is reported: the hold is the most a turn costs.
+    expect(hold.max_completion).toBe(info.maxOutput);
+    const reported = priceOf(info, 20, 1981);
+    const charge = Math.min(reported, hold.amount);
+    expect(hold).toMatchObject({ state: 'settled', completion_tokens: 1981, charge, source: 'reported', outcome: 'stopped', uncollected: reported - charge });
+    expect(charge).toBeGreaterThan(priceOf(info, 20, tokens('Think'))); // not prompt + what was shown, as before
+    expect(before - q.balance(user)).toBe(charge);
+    expect(live.text).not.toContain(' done'); // nothing after Stop was shown
+    const [, answer] = q.messagesOfUser(user);
+    expect(answer).toMatchObject({ content: 'Think', status: 'stopped', charge, reasoning_tokens: 1900 });
+    expect(live.text).toContain('includes 1,900 reasoning tokens');
+  });
+
+  test('when no usage ever comes, the stop rule applies: prompt + what was shown', async () => {
+    const { user, before } = await stopAfterFirstPiece('o4-mini', false);
+    const [hold] = q.holds(user);
+    const charge = priceOf(O4, hold.prompt_tokens, tokens('Think'));
+    expect(hold).toMatchObject({ state: 'settled', completion_tokens: tokens('Think'), charge, source: 'estimated', outcome: 'stopped' });
+    expect(before - q.balance(user)).toBe(charge);
+  });
+
+  test('an ordinary model is still cut at Stop, the call closed at once', async () => {
+    const { user, request } = await stopAfterFirstPiece(MINI.id, reasoningUsage);
+    expect(await request.closed).toBe(true);
+    expect(q.holds(user)[0]).toMatchObject({ source: 'estimated', outcome: 'stopped', completion_tokens: tokens('Think') });
+  });
+});
+
+describe('a provider that over-reports or ignores limits', () => {
+  test('usage reported far past the hold is charged the hold at most, never past a per-message limit; the rest is uncollected', async () => {
+    const user = await newUser(srv);
+    await srv.database.write(setSpendLimits, user.id, { perMessage: 100, perDay: null });
+    const before = q.balance(user);
+    fake.script({ kind: 'stream', pieces: ['Hi'], usage: { prompt_tokens: 10, completion_tokens: 1500 } });
+    const res = await post(user, '/send', await composer(user, '/', 'Hello'));
+    expect(res.status).toBe(200);
+    const [hold] = q.holds(user);
+    expect(hold.amount).toBeLessThanOrEqual(100);
+    expect(hold.charge).toBe(hold.amount);
+    expect(hold.uncollected).toBe(priceOf(MINI, 10, 1500) - hold.amount);
+    expect(before - q.balance(user)).toBe(hold.amount);
+  });
+
+  test('an answer past max_tokens is cut at the limit before the browser sees more: what is shown is what is charged', async () => {
+    const user = await newUser(srv);
+    const before = q.balance(user);
+    fake.script({ kind: 'stream', pieces: Array.from({ length: 12 }, () => ' word'), usage: { prompt_tokens: 10, completion_tokens: 12 } });
+    const res = await post(user, '/send', { ...(await composer(user, '/', 'Count')), max_tokens: '5' });
+    expect(res.status).toBe(200);
+    expect(res.text.match(/> word<\/hx-partial>/g)).toHaveLength(5);
+    const [hold] = q.holds(user);
+    const [, answer] = q.messagesOfUser(user);
+    expect(answer.content).toBe(' word'.repeat(5));
+    expect(hold).toMatchObject({ completion_tokens: 5, source: 'estimated', charge: priceOf(MINI, hold.prompt_tokens, 5) });
+    expect(before - q.balance(user)).toBe(hold.charge);
+  });
+
+  test('a single delta that crosses the limit is cut inside it, at a token boundary', async () => {
+    const user = await newUser(srv);
+    fake.script({ kind: 'stream', pieces: ['一二三四五六七八九十 and then some more words'], usage: { prompt_tokens: 10, completion_tokens: 40 } });
+    const res = await post(user, '/send', { ...(await composer(user, '/', 'Count')), max_tokens: '3' });
+    expect(res.status).toBe(200);
+    const [, answer] = q.messagesOfUser(user);
+    expect(tokens(answer.content)).toBeLessThanOrEqual(3);
+    expect('一二三四五六七八九十 and then some more words'.startsWith(answer.content)).toBe(true);
+    expect(answer.content.length).toBeGreaterThan(0);
+    expect(q.holds(user)[0]).toMatchObject({ completion_tokens: tokens(answer.content) });
+  });
+});
+
+describe('one answer holding the whole balance', () => {
+  test('a second turn refused only because of it waits for it (the page says so) instead of failing', async () => {
+    const user = await newUser(srv);
+    await grant(srv.database, user.id, -(q.balance(user) - 300)); // 300 left: the first answer holds all of it
+    const g = gate();
+    fake.script([
+      { kind: 'stream', pieces: ['First', ' answer'], gate: g, gateAfter: 1, usage: { prompt_tokens: 10, completion_tokens: 2 } },
+      { kind: 'stream', pieces: ['Second'], usage: { prompt_tokens: 12, completion_tokens: 1 } },
+    ]);
+    const first = openStream(srv, user, await composer(user, '/', 'One'));
+    await g.reached;
+    await until('the first piece', () => first.text.includes('>First</hx-partial>'));
+    expect(q.balance(user)).toBe(0);
+    const second = openStream(srv, user, await composer(user, '/', 'Two'));
+    await until('the second to wait', () => second.text.includes('Waiting for your other answers to finish'));
+    g.release();
+    await Promise.all([first.done, second.done]);
+    expect(second.status).toBe(200);
+    expect(second.text).toContain('>Second</hx-partial>');
+    const holds = q.holds(user);
+    expect(holds.map((h) => [h.state, h.charge])).toEqual([['settled', priceOf(MINI, 10, 2)], ['settled', priceOf(MINI, 12, 1)]]);
+    expect(q.balance(user)).toBe(300 - priceOf(MINI, 10, 2) - priceOf(MINI, 12, 1));
+  });
+
+  test('a turn that the balance cannot pay even when the running answers end is refused at once', async () => {
+    const user = await newUser(srv);
+    await grant(srv.database, user.id, -(q.balance(user) - 3)); // not even a prompt
+    const res = await post(user, '/send', await composer(user, '/', 'Hello there, a question'));
+    expect(res.status).toBe(402);
+  });
+});
+
+describe('a turn stopped between its reserve and its request', () => {
+  test('nothing is sent and nothing is charged', async () => {
+    const temp = openTempDatabase();
+    const store = temp.database;
+    try {
+      const userId = await store.write(function* (): Op<number> {
+        const user = yield* query('accounts.insert', { username: 'early', key: 'early', hash: '$argon2id$x', role: 'user' });
+        yield* openAccount(user!.id, 5000);
+        return user!.id;
+      });
+      const settings = { systemPrompt: '', model: MINI.id, temperature: null, maxTokens: null };
+      const conversation = await store.write(createConversation, userId, 'early', settings);
+      const deps = {
+        store, upstream: createUpstream({ apiKey: 'sk-test', baseURL: fake.url, timeoutMs: 5000 }),
+        queue: new TurnQueue({ perUser: 3, global: 4, maxWaiting: 10 }), logger: createLogger('silent'),
+      };
+      const calls = fake.requests.length;
+      const controller = new AbortController();
+      // Stop arrives just as the hold is taken: the 'start' event is the first thing after the reserve.
+      const emit = (event: TurnEvent) => event.type === 'start' && controller.abort();
+      const result = await runTurn(deps, { userId, conversation, mode: 'send', text: 'Hi', settings, model: MINI, turnKey: 'k1', signal: controller.signal }, emit);
+      expect(result).toMatchObject({ status: 'done', message: { status: 'stopped', charge: 0 } });
+      expect(fake.requests.length).toBe(calls);
+      const hold = store.raw.prepare('SELECT state, charge, outcome FROM holds').get();
+      expect(hold).toEqual({ state: 'settled', charge: 0, outcome: 'stopped' });
+      expect(store.raw.prepare('SELECT balance FROM balances WHERE user_id = ?').pluck().get(userId)).toBe(5000);
+    } finally {
+      await temp.close();
+    }
+  });
+});
