@@ -32,6 +32,7 @@ export function* recordAudit(actorId: number, action: AuditAction, targetUserId:
  * To a former admin the action does not exist, as the routes answer.
  */
 function* asAdmin(actorId: number): Op<void> {
+  yield* query('accounts.lockRoles', {});
   const actor = yield* query('admin.isEnabledAdmin', { actorId });
   if (actor === undefined) throw new HttpError(404);
 }

@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import express, { type Express } from 'express';
 import cookieParser from 'cookie-parser';
 import type { Config } from './config';
-import type { Database } from './db';
+import type { Store } from './storage/op';
 import { errorHandler, notFound, requireKnownBodyType } from './errors';
 import { pickLocale, translator } from './i18n';
 import { requestLogger, type Logger } from './log';
@@ -24,12 +24,12 @@ import type { RunningTurns } from './running-turns';
 import { usageRoutes } from './routes/usage';
 import { cspNonce, csrf, securityHeaders } from './security';
 import { currentUser, sessionMiddleware } from './sessions';
-import type { SessionStore } from './storage/sqlite/session-store';
+import type { SessionStore } from './storage';
 import { createViews } from './views';
 
 export interface AppDeps {
   config: Config;
-  database: Database;
+  database: Store;
   sessions: SessionStore;
   models: ModelCatalog;
   sessionSecret: string;

@@ -164,6 +164,7 @@ export interface StoredTurn {
 export function* addTurn(
   conversationId: number, mode: TurnMode, text: string, model: string, holdId: number | null, basis: number, counts?: TokenCounts,
 ): Op<StoredTurn | undefined> {
+  yield* query('chat.lockConversation', { conversationId });
   const list = yield* messagesOf(conversationId);
   if ((list.at(-1)?.id ?? 0) !== basis || list.some((m) => m.status === 'streaming')) return undefined;
   const removed: number[] = [];
@@ -222,6 +223,7 @@ export function* finishMessage(messageId: number, o: Outcome): Op<void> {
  * the textbox); false, changing nothing, while an answer is streaming.
  */
 export function* undoLastTurn(conversationId: number): Op<{ draft?: string } | false> {
+  yield* query('chat.lockConversation', { conversationId });
   const list = yield* messagesOf(conversationId);
   if (list.some((m) => m.status === 'streaming')) return false;
   if (list.at(-1)?.role === 'assistant') yield* query('chat.deleteMessage', { id: list.pop()!.id });
@@ -233,6 +235,7 @@ export function* undoLastTurn(conversationId: number): Op<{ draft?: string } | f
 
 /** Removes every message; false, changing nothing, while an answer is streaming. */
 export function* clearMessages(conversationId: number): Op<{ draft?: string } | false> {
+  yield* query('chat.lockConversation', { conversationId });
   if ((yield* messagesOf(conversationId)).some((m) => m.status === 'streaming')) return false;
   yield* query('chat.deleteMessages', { conversationId });
   return {};

@@ -1,7 +1,7 @@
 // What the CLI's commands share: configuration, the database, and one-line errors.
 import fs from 'node:fs';
 import { loadConfig, type Config } from './config';
-import { migrate, openDatabase, type Database } from './db';
+import { migrateStore, openStore, type AppStore } from './db';
 import { findByName, type User } from './users';
 
 /** An error whose message is the whole story: printed as one line, exit code 1. */
@@ -14,17 +14,17 @@ export function config(): Config {
 }
 
 /** Opens and migrates the database, runs `fn`, and always closes it. */
-export async function withDatabase<T>(fn: (database: Database) => Promise<T>): Promise<T> {
-  const database = openDatabase(config().dataDir);
+export async function withDatabase<T>(fn: (database: AppStore) => Promise<T>): Promise<T> {
+  const database = openStore(config());
   try {
-    migrate(database);
+    await migrateStore(database);
     return await fn(database);
   } finally {
     await database.close();
   }
 }
 
-export async function userNamed(database: Database, name: string): Promise<User> {
+export async function userNamed(database: AppStore, name: string): Promise<User> {
   const user = await database.read(findByName, name);
   if (!user) throw new CliError(`no user named "${name}"`);
   return user;

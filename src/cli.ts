@@ -4,7 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { CliError, config, withDatabase } from './cli-common';
 import { ledgerCommands } from './cli-ledger';
 import { tokenCommands } from './cli-tokens';
-import { backupDataDir, migrate, openDatabase } from './db';
+import { backupDataDir, migrateStore, openStore } from './db';
 import { translator } from './i18n';
 import { PasswordHasher } from './passwords';
 import { readNewPassword } from './secret-input';
@@ -22,9 +22,9 @@ program
   .command('migrate')
   .description('apply pending database migrations')
   .action(async () => {
-    const database = openDatabase(config().dataDir);
+    const database = openStore(config());
     try {
-      const applied = migrate(database);
+      const applied = await migrateStore(database);
       console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
     } finally {
       await database.close();

@@ -45,6 +45,11 @@ const schema = z.object({
   HOST: z.string().min(1, 'must not be empty').default('127.0.0.1'),
   PORT: int(0, 65535).default(7860),
   DATA_DIR: z.string().min(1, 'must not be empty').default('./data'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL such as postgres://user:pass@host:5432/db')
+    .optional(),
+  DATABASE_POOL_SIZE: int(1, 1000).default(10),
   SESSION_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   SESSION_IDLE_MINUTES: int(1, 525600).default(24 * 60),
   SESSION_ABSOLUTE_HOURS: int(1, 8760).default(7 * 24),
@@ -92,6 +97,9 @@ export type Config = Readonly<{
   loginRateLimitPerUser: number;
   loginRateWindowMs: number;
   /** The wait before checking a password once a username has failed too often; doubles per failure. */
+  /** PostgreSQL for app data and sessions; unset: SQLite files under dataDir. A secret (it may hold a password). */
+  databaseUrl: string | undefined;
+  databasePoolSize: number;
   loginDelayMs: number;
   loginDelayMaxMs: number;
   hashConcurrency: number;
@@ -131,11 +139,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
   }
   const e = parsed.data;
+  if (e.DATABASE_URL && !e.SESSION_SECRET) {
+    // A secret generated per host would sign users out whenever the load balancer switches hosts.
+    throw new ConfigError('invalid configuration: SESSION_SECRET must be set (the same on every host) when DATABASE_URL is set');
+  }
   return Object.freeze({
     env: e.NODE_ENV,
     host: e.HOST,
     port: e.PORT,
     dataDir: path.resolve(e.DATA_DIR),
+    databaseUrl: e.DATABASE_URL,
+    databasePoolSize: e.DATABASE_POOL_SIZE,
     sessionSecret: e.SESSION_SECRET,
     sessionIdleMs: e.SESSION_IDLE_MINUTES * 60_000,
     sessionAbsoluteMs: e.SESSION_ABSOLUTE_HOURS * 3_600_000,

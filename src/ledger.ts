@@ -117,6 +117,9 @@ export interface ReserveRequest {
 class DuplicateTurn extends Error {}
 
 function* reserveOp(req: ReserveRequest): Op<ReserveResult> {
+  // The allowance is read, then the balance taken: the balance row is locked first, so the user's
+  // reserves on other connections wait and cannot pass a daily limit together.
+  if (req.allowance) yield* query('ledger.lockBalance', { userId: req.userId });
   let wanted = req.maxCompletion;
   const allowance = req.allowance ? yield* req.allowance(req.userId) : null;
   if (allowance !== null) {

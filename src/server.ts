@@ -5,20 +5,19 @@ import { createApp } from './app';
 import { recoverMessages } from './chat';
 import { liveHolds } from './turn';
 import type { Config } from './config';
-import { migrate, openDatabase, type Database } from './db';
 import { HEARTBEAT_MS, heartbeat, recoverHolds } from './ledger';
 import { rollUp } from './usage-rollup';
 import { createLogger, type Logger } from './log';
 import { loadModels, servedModels } from './models';
 import { RunningTurns } from './running-turns';
 import { loadSessionSecret } from './sessions';
-import { openSqliteSessionStore } from './storage/sqlite/session-store';
+import { migrateStore, openSessionStore, openStore, type AppStore } from './storage';
 import { loadEncodings } from './tokens';
 import { createUpstream } from './upstream';
 
 export interface RunningServer {
   server: http.Server;
-  database: Database;
+  database: AppStore;
   url: string;
   /**
    * Stops accepting, lets requests in flight finish (up to the shutdown timeout), stops the answers
@@ -41,11 +40,18 @@ async function within(ms: number, work: Promise<unknown>): Promise<boolean> {
   }
 }
 
-export async function startServer(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
-  const database = openDatabase(config.dataDir);
-  const applied = migrate(database);
-  if (applied.length) logger.info({ applied }, 'migrations applied');
-  const catalog = loadModels(config.modelsFile); // a bad file stops start-up before anything else
+/** `schema`: on PostgreSQL, the schema to keep everything in (tests give each file its own). */
+export async function startServer(config: Config, logger: Logger = createLogger(config.logLevel), opts: { schema?: string } = {}): Promise<RunningServer> {
+  const database = openStore(config, opts.schema);
+  let catalog;
+  try {
+    const applied = await migrateStore(database, opts.schema);
+    if (applied.length) logger.info({ applied }, 'migrations applied');
+    catalog = loadModels(config.modelsFile); // a bad file stops start-up before anything else
+  } catch (err) {
+    await database.close();
+    throw err;
+  }
   loadEncodings(); // ~100 ms each, paid here rather than by the first chat turn
   let rolling = false;
   // Timers: a busy or failing database is logged and tried again next time, never a crash.
@@ -77,7 +83,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const sweeper = setInterval(sweep, 60_000).unref();
   // Another process's sweep leaves this one's running turns alone while it hears of them.
   const heart = setInterval(guarded('heartbeat', () => heartbeat(database, liveHolds)), HEARTBEAT_MS).unref();
-  const sessions = openSqliteSessionStore(config);
+  const sessions = openSessionStore(config, database, opts.schema);
   const upstream = createUpstream({
     apiKey: config.openaiApiKey, baseURL: config.openaiBaseUrl, timeoutMs: config.upstreamTimeoutMs, demoDelayMs: config.demoDelayMs,
   });

@@ -58,6 +58,8 @@ export type Refusal =
 export type TurnEvent =
   | { type: 'queued'; position: number }
   | { type: 'waiting' }
+  /** Stopped, but a model with hidden tokens is read on for its usage (HIDDEN_USAGE_WAIT_MS at most). */
+  | { type: 'stopping' }
   | { type: 'start'; user?: Message; assistant: Message; dropped: number; removed: number[]; mode: TurnMode }
   | { type: 'delta'; text: string }
   | { type: 'end'; message: Message; balance: number };
@@ -211,6 +213,7 @@ async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emi
   const onAbort = () => {
     if (!input.model.hiddenTokens) return cutoff.abort();
     waiting = setTimeout(() => cutoff.abort(), HIDDEN_USAGE_WAIT_MS);
+    emit({ type: 'stopping' });
   };
   if (input.signal.aborted) return notSent(deps, input, turn); // stopped while the hold was taken
   input.signal.addEventListener('abort', onAbort, { once: true });

@@ -70,6 +70,7 @@ export async function createUser(
   if (await store.read(findByName, username)) throw new UserInputError('username', 'username_taken');
   const hash = await hasher.hash(password);
   return store.write(function* () {
+    if (input.role === 'auto') yield* query('accounts.lockRoles', {}); // one first admin, whichever process
     const user = yield* query('accounts.insert', { username, key, hash, role: input.role });
     // Taken while the password was hashing.
     if (!user) throw new UserInputError('username', 'username_taken');
@@ -123,6 +124,7 @@ export function* listUsers(): Op<User[]> {
  */
 export function* setDisabled(name: string, disabled: boolean): Op<boolean> {
   const key = keyOf(name);
+  yield* query('accounts.lockRoles', {});
   if (disabled) {
     const others = yield* query('accounts.otherEnabledAdmins', { key });
     const target = yield* query('accounts.byKey', { key });

@@ -1,11 +1,11 @@
-// A Jest reporter that writes the run's totals to test-results/jest.json, so .ci/run can read
+// A Jest reporter that writes the run's totals to test-results/jest.json (or the file its options name), so .ci/run can read
 // them after the plain `npm test` without changing its command line.
 const fs = require('node:fs');
 const path = require('node:path');
 
 class JsonReport {
-  constructor(globalConfig) {
-    this.file = path.join(globalConfig.rootDir, 'test-results', 'jest.json');
+  constructor(globalConfig, options = {}) {
+    this.file = path.join(globalConfig.rootDir, 'test-results', options.file ?? 'jest.json');
   }
 
   onRunComplete(_contexts, results) {

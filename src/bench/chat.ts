@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { addTurn, createConversation, finishMessage, lastMessageId } from '../chat';
 import { loadConfig } from '../config';
 import { createLogger } from '../log';
-import type { Database } from '../db';
+import type { Store } from '../storage/op';
 import { startServer } from '../server';
 import { findByName } from '../users';
 
@@ -101,7 +101,7 @@ const round = (n: number) => Math.round(n * 100) / 100;
 const ANSWER = `Here is how it works:\n\n1. The prompt is counted.\n2. The balance is reserved.\n\n\`\`\`ts\nconst total = prompt + completion; // tokens\nexport function price(n: number) {\n  return Math.ceil(n * 1.5);\n}\n\`\`\`\n\n| model | rate |\n| --- | --- |\n| demo | 1 |\n\nThat is **all**: see [the docs](https://example.com/docs).`;
 
 /** GET /c/:id of a 100-turn conversation (markdown with code in every answer): the server's time for it. */
-async function pageServerTime(client: Client, store: Database, userId: number) {
+async function pageServerTime(client: Client, store: Store, userId: number) {
   const conversation = await store.write(createConversation, userId, 'Bench: 100 turns', { systemPrompt: '', model: 'demo', temperature: null, maxTokens: null });
   for (let i = 0; i < 100; i++) {
     const basis = await store.read(lastMessageId, conversation.id);

@@ -101,6 +101,7 @@ export const en = {
   'chat.estimate': 'About {tokens} prompt tokens (costs {cost}), plus the answer.',
   'chat.estimate_throttled': 'Too many estimates in the last minute; the next one comes shortly. Sending is not affected.',
   'chat.waiting_balance': 'Waiting for your other answers to finish: they hold the tokens this one needs. Press Stop to give up.',
+  'chat.stopping_hidden': 'Stopped. Waiting for the provider to say how many tokens it used, including its hidden reasoning…',
   'chat.queued': 'Waiting for the model: number {position} in the queue.',
   'chat.dropped': '{n} earlier messages were left out to fit the model\'s context window.',
   'chat.duplicate': 'That message was already sent; it was not charged again.',

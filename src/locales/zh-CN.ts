@@ -103,6 +103,7 @@ export const zhCN: Record<keyof typeof en, string> = {
   'chat.estimate': '约 {tokens} 个提示 tokens（花费 {cost}），另加回答。',
   'chat.estimate_throttled': '最近一分钟内估算次数过多，稍后再显示。发送消息不受影响。',
   'chat.waiting_balance': '正在等待你的其他回答结束：它们占用了这条回答所需的 tokens。按“停止”可放弃。',
+  'chat.stopping_hidden': '已停止。正在等待服务商报告实际用量（含隐藏的推理 tokens）……',
   'chat.queued': '正在等待模型：排在第 {position} 位。',
   'chat.dropped': '为适应模型的上下文窗口，省略了 {n} 条较早的消息。',
   'chat.duplicate': '这条消息已经发送过，没有重复扣费。',

@@ -178,6 +178,8 @@ class TurnView {
       s.html(partial('#turn-status', 'innerHTML', this.t('chat.queued', { position: event.position })));
     } else if (event.type === 'waiting') {
       s.html(partial('#turn-status', 'innerHTML', this.t('chat.waiting_balance')));
+    } else if (event.type === 'stopping') {
+      s.html(partial('#turn-status', 'innerHTML', this.t('chat.stopping_hidden')));
     } else if (event.type === 'start') {
       this.assistantId = event.assistant.id;
       // Send appends; Retry and Edit changed earlier messages, so the whole transcript is redrawn.

@@ -6,6 +6,8 @@ import type { Q } from './index';
 export interface AccountQueries {
   /** The very first account becomes admin when role is 'auto'; undefined when the name is taken. */
   'accounts.insert': Q<{ username: string; key: string; hash: string; role: Role | 'auto' }, User | undefined>;
+  /** Serialises decisions about roles (the first admin, the last admin) across processes; SQLite's write lock already does. */
+  'accounts.lockRoles': Q<Record<string, never>, unknown>;
   'accounts.byId': Q<{ id: number }, User | undefined>;
   'accounts.byKey': Q<{ key: string }, User | undefined>;
   'accounts.credentialsByKey': Q<{ key: string }, (User & { password_hash: string }) | undefined>;

@@ -31,6 +31,8 @@ export interface ChatQueries {
     },
     number | undefined
   >;
+  /** Locks a conversation for the transaction (PostgreSQL): turns, Undo and Clear in it take turns. */
+  'chat.lockConversation': Q<{ conversationId: number }, unknown>;
   'chat.deleteMessage': Q<{ id: number }, Changes>;
   'chat.deleteMessages': Q<{ conversationId: number }, Changes>;
   'chat.setContent': Q<{ id: number; content: string; tokens: number | null; tokensEncoding: string | null }, Changes>;

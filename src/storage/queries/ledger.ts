@@ -31,6 +31,8 @@ export interface LedgerRowInput {
 export interface LedgerQueries {
   /** Gives a user a balance row (0) unless they have one. */
   'ledger.open': Q<{ userId: number }, Changes>;
+  /** Locks the user's balance row for the transaction (PostgreSQL), so a reserve's spend-limit read and its take are one step; SQLite's write lock already is. */
+  'ledger.lockBalance': Q<{ userId: number }, unknown>;
   'ledger.balance': Q<{ userId: number }, number | undefined>;
   /** Adds `amount` (may be negative) when the result stays within [0, max]; the new balance, else undefined. */
   'ledger.add': Q<{ userId: number; amount: number; max: number }, number | undefined>;

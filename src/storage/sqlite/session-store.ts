@@ -13,7 +13,7 @@ export interface SessionStore {
   close(): Promise<void>;
 }
 
-export function openSqliteSessionStore(config: Config): SessionStore {
+export function openSqliteSessionStore(config: Pick<Config, 'dataDir'>): SessionStore {
   const SQLiteStore = connectSqlite3(session);
   fs.mkdirSync(config.dataDir, { recursive: true });
   const db = new sqlite3.Database(path.join(config.dataDir, 'sessions.sqlite'));

@@ -11,6 +11,7 @@ export const accountsSql: { readonly [K in keyof AccountQueries]: Text } = {
     WHERE true -- SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT
     ON CONFLICT (username_key) DO NOTHING
     RETURNING ${PUBLIC}`),
+  'accounts.lockRoles': value('SELECT 1'),
   'accounts.byId': get(`SELECT ${PUBLIC} FROM users WHERE id = @id`),
   'accounts.byKey': get(`SELECT ${PUBLIC} FROM users WHERE username_key = @key`),
   'accounts.credentialsByKey': get(`SELECT ${PUBLIC}, password_hash FROM users WHERE username_key = @key`),

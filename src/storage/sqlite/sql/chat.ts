@@ -30,6 +30,7 @@ export const chatSql: { readonly [K in keyof ChatQueries]: Text } = {
   'chat.lastMessageId': value('SELECT coalesce(max(id), 0) FROM messages WHERE conversation_id = @conversationId'),
   'chat.insertMessage': value(`INSERT INTO messages (conversation_id, role, content, status, model, hold_id, tokens, tokens_encoding)
     VALUES (@conversationId, @role, @content, @status, @model, @holdId, @tokens, @tokensEncoding) RETURNING id`),
+  'chat.lockConversation': value('SELECT 1'),
   'chat.deleteMessage': run('DELETE FROM messages WHERE id = @id'),
   'chat.deleteMessages': run('DELETE FROM messages WHERE conversation_id = @conversationId'),
   'chat.setContent': run('UPDATE messages SET content = @content, tokens = @tokens, tokens_encoding = @tokensEncoding WHERE id = @id'),

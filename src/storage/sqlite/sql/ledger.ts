@@ -9,6 +9,7 @@ export const NOW = `strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`;
 
 export const ledgerSql: { readonly [K in keyof LedgerQueries]: Text } = {
   'ledger.open': run('INSERT INTO balances (user_id) VALUES (@userId) ON CONFLICT (user_id) DO NOTHING'),
+  'ledger.lockBalance': value('SELECT 1'),
   'ledger.balance': value('SELECT balance FROM balances WHERE user_id = @userId'),
   'ledger.add': value(`UPDATE balances SET balance = balance + @amount WHERE user_id = @userId AND balance + @amount BETWEEN 0 AND @max
     RETURNING balance`),

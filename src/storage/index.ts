@@ -1,0 +1,36 @@
+// Which database the server keeps its data in: SQLite files under DATA_DIR (the default), or
+// PostgreSQL with DATABASE_URL, for several processes on several hosts. Everything outside
+// storage/ sees only the Store interface (op.ts) and a session store.
+import session from 'express-session';
+import connectPgSimple from 'connect-pg-simple';
+import type { Config } from '../config';
+import { migratePostgres, PostgresStore } from './postgres/store';
+import { openSqliteSessionStore, type SessionStore } from './sqlite/session-store';
+import { migrateSqlite, openSqlite, type SqliteStore } from './sqlite/store';
+
+export type { SessionStore } from './sqlite/session-store';
+export type AppStore = SqliteStore | PostgresStore;
+type Where = Pick<Config, 'dataDir' | 'databaseUrl' | 'databasePoolSize' | 'sessionIdleMs'>;
+
+/** Opens the app database the configuration names; `schema` (PostgreSQL) keeps tests apart. */
+export function openStore(config: Where, schema?: string): AppStore {
+  if (!config.databaseUrl) return openSqlite(config.dataDir);
+  return new PostgresStore(config.databaseUrl, { poolSize: config.databasePoolSize, schema });
+}
+
+/** Applies pending migrations; safe when several processes start at once. Returns the names applied. */
+export async function migrateStore(store: AppStore, schema?: string): Promise<string[]> {
+  return store.dialect === 'sqlite' ? migrateSqlite(store) : migratePostgres(store, undefined, schema);
+}
+
+/** Sessions beside the app data: sessions.sqlite under DATA_DIR, or the sessions table in PostgreSQL. */
+export function openSessionStore(config: Where, store: AppStore, schema?: string): SessionStore {
+  if (store.dialect === 'sqlite') return openSqliteSessionStore(config);
+  const PgStore = connectPgSimple(session);
+  const pgStore = new PgStore({
+    pool: store.pool, tableName: 'sessions', schemaName: schema, createTableIfMissing: false,
+    ttl: Math.ceil(config.sessionIdleMs / 1000), pruneSessionInterval: 15 * 60,
+  });
+  // The pool belongs to the app store, which closes it; this only stops the pruning timer.
+  return { store: pgStore, close: async () => pgStore.close() };
+}

@@ -1,0 +1,12 @@
+// Every PostgreSQL text, by query name.
+import type { Texts } from '../../op';
+import { accountsSql } from './accounts';
+import { adminSql } from './admin';
+import { chatSql } from './chat';
+import { codesSql } from './codes';
+import { ledgerSql } from './ledger';
+import { reportsSql } from './reports';
+import { spendSql } from './spend';
+import { systemSql } from './system';
+
+export const POSTGRES: Texts = { ...accountsSql, ...adminSql, ...chatSql, ...codesSql, ...ledgerSql, ...reportsSql, ...spendSql, ...systemSql };
