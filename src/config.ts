@@ -50,6 +50,7 @@ const schema = z.object({
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL such as postgres://user:pass@host:5432/db')
     .optional(),
   DATABASE_POOL_SIZE: int(1, 1000).default(10),
+  DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a plain lower-case name such as tokenchat').optional(),
   SESSION_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   SESSION_IDLE_MINUTES: int(1, 525600).default(24 * 60),
   SESSION_ABSOLUTE_HOURS: int(1, 8760).default(7 * 24),
@@ -100,6 +101,8 @@ export type Config = Readonly<{
   /** PostgreSQL for app data and sessions; unset: SQLite files under dataDir. A secret (it may hold a password). */
   databaseUrl: string | undefined;
   databasePoolSize: number;
+  /** The PostgreSQL schema to keep everything in (created if missing); unset: the connection's default. */
+  databaseSchema: string | undefined;
   loginDelayMs: number;
   loginDelayMaxMs: number;
   hashConcurrency: number;
@@ -150,6 +153,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir: path.resolve(e.DATA_DIR),
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
+    databaseSchema: e.DATABASE_SCHEMA,
     sessionSecret: e.SESSION_SECRET,
     sessionIdleMs: e.SESSION_IDLE_MINUTES * 60_000,
     sessionAbsoluteMs: e.SESSION_ABSOLUTE_HOURS * 3_600_000,

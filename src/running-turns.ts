@@ -1,11 +1,28 @@
 // The turns this process is streaming, by user, conversation and turn key: Stop (from any tab)
 // aborts them, and so does disabling the user. Shutdown waits for them, then aborts the rest and
 // waits for those to settle before the database closes.
+import type { Signal, Signals } from './storage/signals';
+
 type Turn = { userId: number; conversationId: number; turnKey: string; controller: AbortController };
 
 export class RunningTurns {
   private readonly turns = new Set<Turn>();
   private waiting: (() => void)[] = [];
+
+  /** `signals` carries Stop and disabling to the other server processes, and theirs here. */
+  constructor(private readonly signals?: Signals) {
+    signals?.subscribe((signal) => this.apply(signal));
+  }
+
+  private apply(signal: Signal): void {
+    const which = signal.kind === 'stop_all' ? () => true : (t: Turn) => t.conversationId === signal.conversationId || t.turnKey === signal.turnKey;
+    for (const turn of this.of(signal.userId, which)) turn.controller.abort();
+  }
+
+  private send(signal: Signal): void {
+    if (this.signals) this.signals.publish(signal);
+    else this.apply(signal);
+  }
 
   /** Registers a turn; call the returned function when it has ended (settled, nothing more to write). */
   add(userId: number, conversationId: number, turnKey: string, controller: AbortController): () => void {
@@ -40,7 +57,7 @@ export class RunningTurns {
 
   /** Stops the user's turns in the conversation, or the one turn with that key (a new chat's first). */
   stop(userId: number, which: { conversationId?: number; turnKey?: string }): void {
-    for (const turn of this.of(userId, (t) => t.conversationId === which.conversationId || t.turnKey === which.turnKey)) turn.controller.abort();
+    this.send({ kind: 'stop', userId, ...which });
   }
 
   /** Whether another turn (not `turnKey`) of the user is running in the conversation. */
@@ -55,6 +72,6 @@ export class RunningTurns {
 
   /** Stops every turn of the user (they were disabled): each is charged as a Stop is. */
   stopAll(userId: number): void {
-    for (const turn of this.of(userId)) turn.controller.abort();
+    this.send({ kind: 'stop_all', userId });
   }
 }

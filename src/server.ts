@@ -12,6 +12,7 @@ import { loadModels, servedModels } from './models';
 import { RunningTurns } from './running-turns';
 import { loadSessionSecret } from './sessions';
 import { migrateStore, openSessionStore, openStore, type AppStore } from './storage';
+import { openSignals } from './storage/signals';
 import { loadEncodings } from './tokens';
 import { createUpstream } from './upstream';
 
@@ -42,10 +43,10 @@ async function within(ms: number, work: Promise<unknown>): Promise<boolean> {
 
 /** `schema`: on PostgreSQL, the schema to keep everything in (tests give each file its own). */
 export async function startServer(config: Config, logger: Logger = createLogger(config.logLevel), opts: { schema?: string } = {}): Promise<RunningServer> {
-  const database = openStore(config, opts.schema);
+  const database = openStore(config, opts.schema ?? config.databaseSchema);
   let catalog;
   try {
-    const applied = await migrateStore(database, opts.schema);
+    const applied = await migrateStore(database);
     if (applied.length) logger.info({ applied }, 'migrations applied');
     catalog = loadModels(config.modelsFile); // a bad file stops start-up before anything else
   } catch (err) {
@@ -83,13 +84,14 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const sweeper = setInterval(sweep, 60_000).unref();
   // Another process's sweep leaves this one's running turns alone while it hears of them.
   const heart = setInterval(guarded('heartbeat', () => heartbeat(database, liveHolds)), HEARTBEAT_MS).unref();
-  const sessions = openSessionStore(config, database, opts.schema);
+  const sessions = openSessionStore(config, database);
   const upstream = createUpstream({
     apiKey: config.openaiApiKey, baseURL: config.openaiBaseUrl, timeoutMs: config.upstreamTimeoutMs, demoDelayMs: config.demoDelayMs,
   });
   if (upstream.demo) logger.warn('OPENAI_API_KEY is not set: serving the offline demo model');
   const models = servedModels(catalog, upstream.demo, config.modelsFile);
-  const running = new RunningTurns();
+  const signals = await openSignals(database, config.databaseUrl, (err) => logger.error({ err }, 'signals between processes failed; retrying'));
+  const running = new RunningTurns(signals);
   const app = createApp({ config, database, sessions, models, sessionSecret: loadSessionSecret(config), logger, upstream, running });
   let closing = false;
   const server = http.createServer((req, res) => {
@@ -133,6 +135,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
       }
       clearInterval(heart); // beats on while turns run, so another process's sweep leaves them alone
       await Promise.all(inFlight);
+      await signals.close();
       await Promise.all([database.close(), sessions.close()]);
       logger.info('tokenchat stopped');
     })());

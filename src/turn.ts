@@ -19,7 +19,7 @@ import type { Op, Store } from './storage/op';
 /** Completion tokens asked for when neither the user nor the models file says (max_output). */
 export const DEFAULT_MAX_TOKENS = DEFAULT_MAX_OUTPUT;
 /** How often a turn waiting for the user's own running answers looks again (they may run in another process). */
-const HOLD_POLL_MS = 1000;
+const HOLD_POLL_MS = 250;
 /** The history is cut so that at least this many completion tokens (or max tokens, if fewer) fit. */
 const MIN_ROOM = 256;
 /** How often the tokens delivered so far are written to the hold, for crash recovery. */

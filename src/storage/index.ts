@@ -10,25 +10,25 @@ import { migrateSqlite, openSqlite, type SqliteStore } from './sqlite/store';
 
 export type { SessionStore } from './sqlite/session-store';
 export type AppStore = SqliteStore | PostgresStore;
-type Where = Pick<Config, 'dataDir' | 'databaseUrl' | 'databasePoolSize' | 'sessionIdleMs'>;
+type Where = Pick<Config, 'dataDir' | 'databaseUrl' | 'databasePoolSize' | 'sessionIdleMs'> & { databaseSchema?: string };
 
 /** Opens the app database the configuration names; `schema` (PostgreSQL) keeps tests apart. */
-export function openStore(config: Where, schema?: string): AppStore {
+export function openStore(config: Where, schema = config.databaseSchema): AppStore {
   if (!config.databaseUrl) return openSqlite(config.dataDir);
   return new PostgresStore(config.databaseUrl, { poolSize: config.databasePoolSize, schema });
 }
 
 /** Applies pending migrations; safe when several processes start at once. Returns the names applied. */
-export async function migrateStore(store: AppStore, schema?: string): Promise<string[]> {
-  return store.dialect === 'sqlite' ? migrateSqlite(store) : migratePostgres(store, undefined, schema);
+export async function migrateStore(store: AppStore): Promise<string[]> {
+  return store.dialect === 'sqlite' ? migrateSqlite(store) : migratePostgres(store, undefined, store.schema);
 }
 
 /** Sessions beside the app data: sessions.sqlite under DATA_DIR, or the sessions table in PostgreSQL. */
-export function openSessionStore(config: Where, store: AppStore, schema?: string): SessionStore {
+export function openSessionStore(config: Where, store: AppStore): SessionStore {
   if (store.dialect === 'sqlite') return openSqliteSessionStore(config);
   const PgStore = connectPgSimple(session);
   const pgStore = new PgStore({
-    pool: store.pool, tableName: 'sessions', schemaName: schema, createTableIfMissing: false,
+    pool: store.pool, tableName: 'sessions', schemaName: store.schema, createTableIfMissing: false,
     ttl: Math.ceil(config.sessionIdleMs / 1000), pruneSessionInterval: 15 * 60,
   });
   // The pool belongs to the app store, which closes it; this only stops the pruning timer.

@@ -50,6 +50,8 @@ export interface PostgresOptions {
 export class PostgresStore implements Store {
   readonly dialect = 'postgres' as const;
   readonly pool: pg.Pool;
+  /** The schema everything is kept in, when not the connection's default. */
+  readonly schema: string | undefined;
   private readonly compiled = new Map<QueryName, Compiled>();
   private closed = false;
 
@@ -57,6 +59,7 @@ export class PostgresStore implements Store {
     this.pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 10 });
     // An idle client that errors (the server restarted) must not crash the process.
     this.pool.on('error', () => {});
+    this.schema = opts.schema;
     if (opts.schema) {
       const schema = opts.schema;
       if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`schema must be a plain lower-case name, not ${schema}`);

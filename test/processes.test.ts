@@ -1,0 +1,182 @@
+// Three server processes on one database (PostgreSQL under `npm run test:pg`, one SQLite data
+// directory under `npm test`), one user, as a load balancer would spread them: a session made on
+// one works on the others, 60 turns at once never overspend, one code redeemed at once on three
+// processes pays once, and (PostgreSQL) Stop pressed on one process ends the answer another streams.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import readline from 'node:readline';
+import { createCodes } from '../src/codes';
+import { openStore, type AppStore } from '../src/db';
+import { verifyLedger } from '../src/ledger-verify';
+import { gate, startFakeUpstream, type FakeUpstream } from './fake-upstream';
+import { csrfFrom, ON_POSTGRES, sqlOf, tempDir, type Sql } from './helpers';
+import { dropSchema, newSchema, testDatabaseUrl } from './db-under-test';
+
+const CLI = path.join(__dirname, '..', 'dist', 'cli.js');
+const SECRET = 'processes-test-secret-processes-test-secret';
+
+let fake: FakeUpstream;
+let dataDir: string;
+let schema: string | undefined;
+let servers: Array<{ url: string; child: ChildProcess }> = [];
+let store: AppStore;
+let sql: Sql;
+
+/** Starts `tokenchat serve` and resolves with its URL once it listens. */
+function serve(env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, [CLI, 'serve'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    const lines = readline.createInterface({ input: child.stdout! });
+    lines.on('line', (line) => {
+      try {
+        const entry = JSON.parse(line) as { msg?: string; url?: string };
+        if (entry.msg === 'tokenchat listening' && entry.url) resolve({ url: entry.url, child });
+      } catch {
+        // not a log line
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`server exited ${code} before listening`)));
+  });
+}
+
+beforeAll(async () => {
+  fake = await startFakeUpstream();
+  dataDir = tempDir();
+  schema = ON_POSTGRES ? newSchema() : undefined;
+  const env: Record<string, string> = {
+    NODE_ENV: 'test', PORT: '0', LOG_LEVEL: 'info', DATA_DIR: dataDir, SESSION_SECRET: SECRET, OPENAI_API_KEY: 'sk-test',
+    OPENAI_BASE_URL: fake.url, SIGNUP_BONUS: '3000', TURNS_PER_USER: '100', UPSTREAM_CONCURRENCY: '200', QUEUE_MAX_WAITING: '500',
+    LOGIN_RATE_LIMIT_PER_IP: '10000', HASH_CONCURRENCY: '2', SHUTDOWN_TIMEOUT_MS: '2000',
+    ...(schema && { DATABASE_URL: testDatabaseUrl(), DATABASE_SCHEMA: schema }),
+  };
+  // Three at once: migrations are applied once (an advisory lock, or SQLite's write lock).
+  servers = await Promise.all([serve(env), serve(env), serve(env)]);
+  store = openStore({ dataDir, databaseUrl: env.DATABASE_URL, databasePoolSize: 2, sessionIdleMs: 60_000 }, schema);
+  sql = sqlOf(store);
+}, 60_000);
+
+afterAll(async () => {
+  await store?.close();
+  await Promise.all(servers.map(({ child }) => new Promise((resolve) => (child.once('exit', resolve), child.kill('SIGTERM')))));
+  await fake.close();
+  fs.rmSync(dataDir, { recursive: true, force: true });
+  if (schema) await dropSchema(schema);
+}, 60_000);
+
+/** A browser: its cookies, sent to whichever process it asks. */
+class Browser {
+  private readonly cookies = new Map<string, string>();
+
+  private keep(res: Response): void {
+    for (const c of res.headers.getSetCookie()) {
+      const [pair] = c.split(';');
+      const i = pair!.indexOf('=');
+      this.cookies.set(pair!.slice(0, i), pair!.slice(i + 1));
+    }
+  }
+
+  get cookie(): string {
+    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+
+  async get(url: string): Promise<{ status: number; text: string }> {
+    const res = await fetch(url, { headers: { cookie: this.cookie }, redirect: 'manual' });
+    this.keep(res);
+    return { status: res.status, text: await res.text() };
+  }
+
+  async post(url: string, form: Record<string, string>, htmx = false): Promise<{ status: number; text: string }> {
+    const res = await fetch(url, {
+      method: 'POST', redirect: 'manual', body: new URLSearchParams(form),
+      headers: { cookie: this.cookie, 'content-type': 'application/x-www-form-urlencoded', ...(htmx && { 'hx-request': 'true', accept: 'text/html, text/event-stream' }) },
+    });
+    this.keep(res);
+    return { status: res.status, text: await res.text() };
+  }
+}
+
+const fieldOf = (html: string, id: string) => new RegExp(`id="${id}" name="[^"]+" value="([^"]*)"`).exec(html)?.[1] ?? '';
+
+async function composer(browser: Browser, url: string, message: string, maxTokens = ''): Promise<Record<string, string>> {
+  const page = await browser.get(`${url}/`);
+  return { _csrf: csrfFrom(page.text), turn_key: fieldOf(page.text, 'turn-key'), conversation_id: '', message, system: '', model: 'gpt-4o-mini', temperature: '', max_tokens: maxTokens };
+}
+
+let alice: Browser;
+let aliceId: number;
+
+test('a session made on one process works on the others', async () => {
+  alice = new Browser();
+  const [a, b, c] = servers.map((s) => s.url);
+  const form = await alice.get(`${a}/register`);
+  const created = await alice.post(`${a}/register`, { _csrf: csrfFrom(form.text), username: 'alice', password: 'correct horse battery', confirm: 'correct horse battery' });
+  expect(created.status).toBe(303);
+  for (const url of [b, c]) {
+    const page = await alice.get(`${url}/usage`);
+    expect(page.status).toBe(200);
+    expect(page.text).toContain('alice');
+  }
+  aliceId = (await sql.value('SELECT id FROM users WHERE username = ?', 'alice')) as number;
+});
+
+test('60 turns at once spread over three processes never overspend; the ledger and the CSV add up', async () => {
+  // The fake's default answer for each (nothing scripted is left over for the next test, whatever is refused).
+  const sends = await Promise.all(Array.from({ length: 60 }, (_, i) => composer(alice, servers[i % 3]!.url, `Question ${i}`, '50')));
+  const answers = await Promise.all(sends.map((form, i) => alice.post(`${servers[i % 3]!.url}/send`, form, true)));
+  expect(answers.every((r) => r.status === 200 || r.status === 402)).toBe(true);
+  expect(answers.filter((r) => r.status === 200).length).toBeGreaterThan(0);
+  const balance = (await sql.value('SELECT balance FROM balances WHERE user_id = ?', aliceId)) as number;
+  expect(balance).toBeGreaterThanOrEqual(0);
+  expect(await sql.value("SELECT count(*) FROM holds WHERE user_id = ? AND state = 'held'", aliceId)).toBe(0);
+  const charged = (await sql.value('SELECT coalesce(sum(charge), 0) FROM holds WHERE user_id = ?', aliceId)) as number;
+  expect(balance + charged).toBe(3000);
+  expect(await store.read(verifyLedger, 3_600_000)).toEqual([]);
+  // The downloaded ledger ends at the balance.
+  const csv = await alice.get(`${servers[1]!.url}/usage/ledger.csv`);
+  expect(csv.status).toBe(200);
+  const rows = csv.text.trim().split(/\r?\n/).slice(1);
+  expect(rows.length).toBe(await sql.value('SELECT count(*) FROM ledger WHERE user_id = ?', aliceId));
+});
+
+test('one code redeemed at once on three processes pays once', async () => {
+  const [code] = await createCodes(store, { tokens: 777, count: 1 });
+  const before = (await sql.value('SELECT balance FROM balances WHERE user_id = ?', aliceId)) as number;
+  const forms = await Promise.all(servers.map(async ({ url }) => ({ url, _csrf: csrfFrom((await alice.get(`${url}/recharge`)).text) })));
+  const results = await Promise.all(forms.map(({ url, _csrf }) => alice.post(`${url}/recharge`, { _csrf, code: code! })));
+  expect(results.filter((r) => r.status === 200).length).toBe(1);
+  expect(await sql.value('SELECT balance FROM balances WHERE user_id = ?', aliceId)).toBe(before + 777);
+});
+
+if (ON_POSTGRES) {
+  // Stop reaches another process through LISTEN/NOTIFY; SQLite's processes share no channel.
+  test('Stop pressed on one process ends the answer another is streaming, charged like Stop', async () => {
+    const g = gate();
+    fake.script({ kind: 'stream', pieces: ['Alpha', ' beta', ' gamma'], gate: g, gateAfter: 1 });
+    const [a, b] = servers.map((s) => s.url);
+    const form = await composer(alice, a!, 'Tell me a long story');
+    let text = '';
+    const done = new Promise<void>((resolve) => {
+      const req = http.request(`${a}/send`, {
+        method: 'POST', headers: { cookie: alice.cookie, 'content-type': 'application/x-www-form-urlencoded', 'hx-request': 'true', accept: 'text/html, text/event-stream' },
+      }, (res) => {
+        res.setEncoding('utf8').on('data', (d: string) => (text += d));
+        res.on('end', resolve);
+      });
+      req.end(new URLSearchParams(form).toString());
+    });
+    await g.reached;
+    for (let i = 0; i < 200 && !/id="conversation-id" name="[^"]+" value="\d+"/.test(text); i++) await new Promise((r) => setTimeout(r, 10));
+    const conversationId = fieldOf(text, 'conversation-id');
+    const page = await alice.get(`${b}/`);
+    const stop = await alice.post(`${b}/stop`, { _csrf: csrfFrom(page.text), conversation_id: conversationId }, true);
+    expect(stop.status).toBe(204);
+    await done;
+    expect(await fake.requests.at(-1)!.closed).toBe(true);
+    g.release();
+    const hold = await sql.get("SELECT state, outcome FROM holds WHERE user_id = ? ORDER BY id DESC LIMIT 1", aliceId);
+    expect(hold).toEqual({ state: 'settled', outcome: 'stopped' });
+    expect(text).toContain('Stopped.');
+  });
+}
