@@ -5,6 +5,7 @@ import { CliError, config, withDatabase } from './cli-common';
 import { ledgerCommands } from './cli-ledger';
 import { tokenCommands } from './cli-tokens';
 import { backupDataDir, migrateStore, openStore } from './db';
+import { copyDataDir } from './cli-copy';
 import { translator } from './i18n';
 import { PasswordHasher } from './passwords';
 import { readNewPassword } from './secret-input';
@@ -38,6 +39,19 @@ program
     const { dataDir } = config();
     const files = await backupDataDir(dataDir, dir);
     console.log(`backed up ${files.join(', ')} to ${dir}`);
+  });
+
+program
+  .command('db')
+  .description('move the data to another database')
+  .command('copy')
+  .description('copy the SQLite data directory (DATA_DIR) into an empty PostgreSQL database, then verify the copy')
+  .requiredOption('--to <url>', 'the PostgreSQL database: postgres://user:pass@host:5432/db')
+  .option('--schema <name>', 'a schema in it to copy into (created if missing)')
+  .action(async (opts: { to: string; schema?: string }) => {
+    const { dataDir, holdRecoveryMs } = config();
+    const report = await copyDataDir(dataDir, opts.to, opts.schema, holdRecoveryMs, (line) => process.stderr.write(line));
+    for (const line of report) console.log(line);
   });
 
 const user = program.command('user').description('manage accounts');
@@ -97,6 +111,7 @@ All commands:
   tokenchat grant <user> <amount> [--note T]   add tokens (negative deducts, never below zero)
   tokenchat balance <user>              print a balance
   tokenchat ledger verify               check every ledger invariant; exit 1 naming violations
+  tokenchat db copy --to postgres://…   copy DATA_DIR's SQLite data into an empty PostgreSQL database
   tokenchat codes create --tokens N --count K [--expires DATE] [--note T]
                                         print new single-use redemption codes
   tokenchat tokens count --model M [--json] < request.json

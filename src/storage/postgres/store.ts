@@ -56,15 +56,13 @@ export class PostgresStore implements Store {
   private closed = false;
 
   constructor(url: string, opts: PostgresOptions = {}) {
-    this.pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 10 });
+    const { schema } = opts;
+    if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`schema must be a plain lower-case name, not ${schema}`);
+    // The schema is every connection's search_path from its first statement (a startup option).
+    this.pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 10, ...(schema && { options: `-c search_path=${schema}` }) });
     // An idle client that errors (the server restarted) must not crash the process.
     this.pool.on('error', () => {});
-    this.schema = opts.schema;
-    if (opts.schema) {
-      const schema = opts.schema;
-      if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`schema must be a plain lower-case name, not ${schema}`);
-      this.pool.on('connect', (client) => void client.query(`SET search_path TO ${schema}`).catch(() => {}));
-    }
+    this.schema = schema;
   }
 
   private statement(name: QueryName): Compiled {
