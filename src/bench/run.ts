@@ -3,6 +3,7 @@ import os from 'node:os';
 import { benchChat } from './chat';
 import { benchCounting } from './count';
 import { benchLedger } from './ledger';
+import { benchPgLedger } from './pg-ledger';
 import { benchReports } from './reports';
 
 const BUDGETS: Record<string, string> = {
@@ -20,6 +21,10 @@ const BUDGETS: Record<string, string> = {
   reports_admin_direct_ms: '(every turn added up)',
   rollup_first_run_ms: '(one-off, a day per step)',
   rollup_worst_step_ms: '(longest event-loop hold of that)',
+  pg_ledger_pairs_per_s: '(32 users, one turn each in flight; TEST_DATABASE_URL)',
+  pg_ledger_tx_per_s: '>= pgbench_tps (2 transactions a pair)',
+  pgbench_tps: '(pgbench -b simple-update -c 32 -s 10, same database)',
+  pg_reserve_p99_ms: '',
 };
 
 async function main(): Promise<void> {
@@ -29,6 +34,7 @@ async function main(): Promise<void> {
   Object.assign(figures, await benchCounting());
   Object.assign(figures, await benchChat());
   Object.assign(figures, await benchReports());
+  if (process.env.TEST_DATABASE_URL) Object.assign(figures, await benchPgLedger(process.env.TEST_DATABASE_URL));
   if (json) {
     console.log(JSON.stringify(figures));
     return;
