@@ -7,6 +7,7 @@ import { tokenCommands } from './cli-tokens';
 import { backupDataDir, migrateStore, openStore } from './db';
 import { copyDataDir } from './cli-copy';
 import { translator } from './i18n';
+import { adoptModels, DEFAULT_MODELS_FILE, loadModels, modelsFileHash } from './models';
 import { PasswordHasher } from './passwords';
 import { readNewPassword } from './secret-input';
 import { runServer } from './server';
@@ -52,6 +53,19 @@ program
     const { dataDir, holdRecoveryMs } = config();
     const report = await copyDataDir(dataDir, opts.to, opts.schema, holdRecoveryMs, (line) => process.stderr.write(line));
     for (const line of report) console.log(line);
+  });
+
+program
+  .command('models')
+  .description('the models file')
+  .command('adopt')
+  .description('make MODELS_FILE the one every server on this database must use (PostgreSQL; after giving it to every host)')
+  .action(async () => {
+    const { modelsFile } = config();
+    loadModels(modelsFile); // a bad file is refused here, not at the next start
+    const hash = modelsFileHash(modelsFile);
+    await withDatabase((database) => database.write(adoptModels, hash));
+    console.log(`adopted ${modelsFile ?? DEFAULT_MODELS_FILE} (sha256 ${hash.slice(0, 12)}…); restart every server to use it`);
   });
 
 const user = program.command('user').description('manage accounts');
@@ -112,6 +126,7 @@ All commands:
   tokenchat balance <user>              print a balance
   tokenchat ledger verify               check every ledger invariant; exit 1 naming violations
   tokenchat db copy --to postgres://…   copy DATA_DIR's SQLite data into an empty PostgreSQL database
+  tokenchat models adopt                make MODELS_FILE the one all servers on the database must use
   tokenchat codes create --tokens N --count K [--expires DATE] [--note T]
                                         print new single-use redemption codes
   tokenchat tokens count --model M [--json] < request.json

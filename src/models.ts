@@ -1,8 +1,10 @@
 // The models file: which models exist, how to count their tokens, and what they cost.
 // Rates are fixed-point: millionths of a balance token per raw token, so charges are exact integers.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { query, type Op } from './storage/op';
 
 export const DEFAULT_MODELS_FILE = path.join(__dirname, '..', 'models.json');
 export const RATE_SCALE = 1_000_000n;
@@ -103,6 +105,34 @@ export function loadModels(file = DEFAULT_MODELS_FILE): ModelCatalog {
 function catalogOf(defaultEncoding: ModelInfo['encoding'], models: ModelInfo[]): ModelCatalog {
   const byId = new Map(models.map((m) => [m.id, m]));
   return Object.freeze({ defaultEncoding, models, find: (id: string) => byId.get(id) });
+}
+
+const MODELS_KEY = 'models_file_sha256';
+
+/** The sha256 of a models file's bytes: what the processes on one database must agree on. */
+export function modelsFileHash(file = DEFAULT_MODELS_FILE): string {
+  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+/**
+ * Prices cannot differ between hosts: the first process on a database records its models file's
+ * hash, and a process whose file differs refuses to start, naming the file, until the operator
+ * adopts the new file (`tokenchat models adopt`) after giving it to every host.
+ */
+export function* checkModelsInUse(hash: string, file: string): Op<void> {
+  yield* query('system.claimSetting', { key: MODELS_KEY, value: hash });
+  const inUse = yield* query('system.setting', { key: MODELS_KEY });
+  if (inUse !== hash) {
+    throw new ModelsFileError(
+      `MODELS_FILE ${file} differs from the models file the other servers on this database use (sha256 ${inUse?.slice(0, 12)}…, this one ${hash.slice(0, 12)}…): ` +
+        'give every host the same file, then run "tokenchat models adopt" once',
+    );
+  }
+}
+
+/** Makes this models file the one in use on the database (after it was given to every host). */
+export function* adoptModels(hash: string): Op<void> {
+  yield* query('system.putSetting', { key: MODELS_KEY, value: hash });
 }
 
 export const DEMO_MODEL_ID = 'demo';

@@ -8,7 +8,7 @@ import type { Config } from './config';
 import { HEARTBEAT_MS, heartbeat, recoverHolds } from './ledger';
 import { rollUp } from './usage-rollup';
 import { createLogger, type Logger } from './log';
-import { loadModels, servedModels } from './models';
+import { checkModelsInUse, DEFAULT_MODELS_FILE, loadModels, modelsFileHash, servedModels } from './models';
 import { RunningTurns } from './running-turns';
 import { loadSessionSecret } from './sessions';
 import { migrateStore, openSessionStore, openStore, type AppStore } from './storage';
@@ -49,6 +49,8 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     const applied = await migrateStore(database);
     if (applied.length) logger.info({ applied }, 'migrations applied');
     catalog = loadModels(config.modelsFile); // a bad file stops start-up before anything else
+    // Several hosts on one PostgreSQL database must charge the same prices.
+    if (database.dialect === 'postgres') await database.write(checkModelsInUse, modelsFileHash(config.modelsFile), config.modelsFile ?? DEFAULT_MODELS_FILE);
   } catch (err) {
     await database.close();
     throw err;

@@ -2,7 +2,7 @@
 // directory under `npm test`), one user, as a load balancer would spread them: a session made on
 // one works on the others, 60 turns at once never overspend, one code redeemed at once on three
 // processes pays once, and (PostgreSQL) Stop pressed on one process ends the answer another streams.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -23,6 +23,7 @@ let schema: string | undefined;
 let servers: Array<{ url: string; child: ChildProcess }> = [];
 let store: AppStore;
 let sql: Sql;
+let serverEnv: Record<string, string>;
 
 /** Starts `tokenchat serve` and resolves with its URL once it listens. */
 function serve(env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
@@ -45,15 +46,15 @@ beforeAll(async () => {
   fake = await startFakeUpstream();
   dataDir = tempDir();
   schema = ON_POSTGRES ? newSchema() : undefined;
-  const env: Record<string, string> = {
+  serverEnv = {
     NODE_ENV: 'test', PORT: '0', LOG_LEVEL: 'info', DATA_DIR: dataDir, SESSION_SECRET: SECRET, OPENAI_API_KEY: 'sk-test',
     OPENAI_BASE_URL: fake.url, SIGNUP_BONUS: '3000', TURNS_PER_USER: '100', UPSTREAM_CONCURRENCY: '200', QUEUE_MAX_WAITING: '500',
     LOGIN_RATE_LIMIT_PER_IP: '10000', HASH_CONCURRENCY: '2', SHUTDOWN_TIMEOUT_MS: '2000',
     ...(schema && { DATABASE_URL: testDatabaseUrl(), DATABASE_SCHEMA: schema }),
   };
   // Three at once: migrations are applied once (an advisory lock, or SQLite's write lock).
-  servers = await Promise.all([serve(env), serve(env), serve(env)]);
-  store = openStore({ dataDir, databaseUrl: env.DATABASE_URL, databasePoolSize: 2, sessionIdleMs: 60_000 }, schema);
+  servers = await Promise.all([serve(serverEnv), serve(serverEnv), serve(serverEnv)]);
+  store = openStore({ dataDir, databaseUrl: serverEnv.DATABASE_URL, databasePoolSize: 2, sessionIdleMs: 60_000 }, schema);
   sql = sqlOf(store);
 }, 60_000);
 
@@ -179,4 +180,21 @@ if (ON_POSTGRES) {
     expect(hold).toEqual({ state: 'settled', outcome: 'stopped' });
     expect(text).toContain('Stopped.');
   });
+
+  test('a process whose models file differs refuses to start, naming it, until the new file is adopted', async () => {
+    const file = path.join(dataDir, 'models-changed.json');
+    const models = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'models.json'), 'utf8'));
+    models.models[1].completion_rate = 5; // a price change on one host only
+    fs.writeFileSync(file, JSON.stringify(models));
+    const env = { ...process.env, ...serverEnv, MODELS_FILE: file };
+    const refused = spawnSync(process.execPath, [CLI, 'serve'], { env, encoding: 'utf8', timeout: 30_000 });
+    expect(refused.status).toBe(1);
+    expect(refused.stdout + refused.stderr).toContain(`MODELS_FILE ${file} differs from the models file the other servers on this database use`);
+    const adopted = spawnSync(process.execPath, [CLI, 'models', 'adopt'], { env, encoding: 'utf8', timeout: 30_000 });
+    expect(adopted.stdout).toContain('adopted');
+    expect(adopted.status).toBe(0);
+    const started = await serve({ ...serverEnv, MODELS_FILE: file });
+    servers.push(started); // stopped with the others
+    expect((await fetch(`${started.url}/healthz`)).status).toBe(200);
+  }, 60_000);
 }
