@@ -13,6 +13,7 @@ import { RunningTurns } from './running-turns';
 import { loadSessionSecret } from './sessions';
 import { migrateStore, openSessionStore, openStore, type AppStore } from './storage';
 import { openSignals } from './storage/signals';
+import { pruneRateLimits } from './rate-store';
 import { loadEncodings } from './tokens';
 import { createUpstream } from './upstream';
 
@@ -71,6 +72,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     guarded('hold recovery', async () => {
       const recovered = await recoverHolds(database, config.holdRecoveryMs, liveHolds);
       await database.write(recoverMessages);
+      await database.write(pruneRateLimits, new Date().toISOString());
       if (recovered.settled + recovered.released) logger.warn(recovered, 'recovered holds left by a crashed process');
     })();
     if (rolling) return; // a first run over a large database can take longer than a minute

@@ -1,12 +1,15 @@
-// Throttles for sign-in and registration (express-rate-limit, in memory: one process).
+// Throttles for sign-in and registration (express-rate-limit), counted in the app database so
+// they hold across every server process on it (rate-store.ts).
 // Per client address: a hard limit (429). Per username: never a lock (anyone could lock anyone
 // out), but a growing, capped delay before the password is checked, which a browser that has
 // signed in as that user before (a device cookie) does not wait (OWASP, "device cookies").
 import type { Request, RequestHandler, Response } from 'express';
-import { MemoryStore, rateLimit, type Options } from 'express-rate-limit';
+import { rateLimit, type Options } from 'express-rate-limit';
 import type { Config } from './config';
 import { deviceOf } from './device-cookie';
 import { HttpError } from './http-error';
+import { DatabaseRateStore } from './rate-store';
+import type { Store } from './storage/op';
 
 /**
  * Sign-ins waiting out their delay at once, per username; past it 429. This bounds the requests
@@ -21,7 +24,7 @@ function usernameKey(req: Request): string {
   return typeof name === 'string' ? name.normalize('NFKC').trim().toLowerCase().slice(0, 64) : '';
 }
 
-export function authThrottles(config: Config): { perIp: RequestHandler } {
+export function authThrottles(config: Config, store: Store): { perIp: RequestHandler } {
   const common = {
     windowMs: config.loginRateWindowMs,
     standardHeaders: 'draft-8' as const,
@@ -30,7 +33,7 @@ export function authThrottles(config: Config): { perIp: RequestHandler } {
     // TRUST_PROXY is the operator's explicit choice, documented in the README.
     validate: { trustProxy: false, xForwardedForHeader: false },
   };
-  return { perIp: rateLimit({ ...common, limit: config.loginRateLimitPerIp }) };
+  return { perIp: rateLimit({ ...common, limit: config.loginRateLimitPerIp, store: new DatabaseRateStore(store, 'ip:') }) };
 }
 
 /**
@@ -42,15 +45,17 @@ export function authThrottles(config: Config): { perIp: RequestHandler } {
  * failed `loginRateLimitPerUser` times (a stolen cookie does not give unlimited guesses).
  */
 export class SignInThrottle {
-  private readonly failures = new MemoryStore();
+  private readonly failures: DatabaseRateStore;
   private readonly waiting = new Map<string, number>();
 
   constructor(
     private readonly config: Config,
+    store: Store,
     private readonly secret: string,
     /** The id of the account a username names, if any. */
     private readonly userIdOf: (username: string) => Promise<number | undefined>,
   ) {
+    this.failures = new DatabaseRateStore(store, 'signin:');
     this.failures.init({ windowMs: config.loginRateWindowMs } as Options);
   }
 
@@ -116,8 +121,9 @@ export class SignInThrottle {
  * Failed code redemptions per signed-in user: codes carry 100 random bits, so this is about load
  * and noise rather than guessing, but one account should not be able to hammer the table.
  */
-export function redeemThrottle(config: Config): RequestHandler {
+export function redeemThrottle(config: Config, store: Store): RequestHandler {
   return rateLimit({
+    store: new DatabaseRateStore(store, 'redeem:'),
     windowMs: config.loginRateWindowMs,
     limit: config.redeemRateLimitPerUser,
     standardHeaders: 'draft-8',

@@ -49,7 +49,7 @@ beforeAll(async () => {
   serverEnv = {
     NODE_ENV: 'test', PORT: '0', LOG_LEVEL: 'info', DATA_DIR: dataDir, SESSION_SECRET: SECRET, OPENAI_API_KEY: 'sk-test',
     OPENAI_BASE_URL: fake.url, SIGNUP_BONUS: '3000', TURNS_PER_USER: '100', UPSTREAM_CONCURRENCY: '200', QUEUE_MAX_WAITING: '500',
-    LOGIN_RATE_LIMIT_PER_IP: '10000', HASH_CONCURRENCY: '2', SHUTDOWN_TIMEOUT_MS: '2000',
+    LOGIN_RATE_LIMIT_PER_IP: '10000', LOGIN_RATE_LIMIT_PER_USER: '3', LOGIN_DELAY_MS: '1500', HASH_CONCURRENCY: '2', SHUTDOWN_TIMEOUT_MS: '2000',
     ...(schema && { DATABASE_URL: testDatabaseUrl(), DATABASE_SCHEMA: schema }),
   };
   // Three at once: migrations are applied once (an advisory lock, or SQLite's write lock).
@@ -139,6 +139,20 @@ test('60 turns at once spread over three processes never overspend; the ledger a
   expect(csv.status).toBe(200);
   const rows = csv.text.trim().split(/\r?\n/).slice(1);
   expect(rows.length).toBe(await sql.value('SELECT count(*) FROM ledger WHERE user_id = ?', aliceId));
+});
+
+test('failed sign-ins count across processes: three wrong passwords, one on each, slow the next new device down', async () => {
+  for (const { url } of servers) {
+    const stranger = new Browser();
+    const form = await stranger.get(`${url}/login`);
+    expect((await stranger.post(`${url}/login`, { _csrf: csrfFrom(form.text), username: 'alice', password: 'wrong password!' })).status).toBe(401);
+  }
+  const newDevice = new Browser();
+  const form = await newDevice.get(`${servers[0]!.url}/login`);
+  const started = Date.now();
+  const signedIn = await newDevice.post(`${servers[0]!.url}/login`, { _csrf: csrfFrom(form.text), username: 'alice', password: 'correct horse battery' });
+  expect(signedIn.status).toBe(303); // never a lock: the right password still gets in
+  expect(Date.now() - started).toBeGreaterThanOrEqual(1400); // after the delay the three failures earned, together
 });
 
 test('one code redeemed at once on three processes pays once', async () => {

@@ -43,8 +43,8 @@ function formText(value: unknown): string {
 
 export function authRoutes({ config, database, hasher, sessionSecret }: Services): Router {
   const router = Router();
-  const throttle = authThrottles(config);
-  const signInThrottle = new SignInThrottle(config, sessionSecret, async (name) => (await database.read(findByName, name))?.id);
+  const throttle = authThrottles(config, database);
+  const signInThrottle = new SignInThrottle(config, database, sessionSecret, async (name) => (await database.read(findByName, name))?.id);
   const redirectIfSignedIn = (req: Request, res: Response, next: () => void) =>
     req.user ? res.redirect(303, safeReturnPath(req.query.next)) : next();
 

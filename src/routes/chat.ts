@@ -134,7 +134,10 @@ export function chatRoutes(services: Services): Router {
   return router;
 }
 
-/** Estimates per user per minute; beyond it the estimate slot says so (htmx swaps a 429 in like any answer). */
+/**
+ * Estimates per user per minute; beyond it the estimate slot says so (htmx swaps a 429 in like any
+ * answer). Counted in memory: it guards this process's CPU, not a shared resource.
+ */
 function estimateThrottle(limit: number): RequestHandler {
   return rateLimit({
     windowMs: 60_000,

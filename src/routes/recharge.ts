@@ -35,7 +35,7 @@ export function rechargeRoutes({ config, database }: Services): Router {
     await refuse(req, res, 'input.code', 'missing', typeof code === 'string' ? code.slice(0, MAX_CODE_LENGTH) : '');
   };
 
-  router.post('/recharge', signedIn, withCode, redeemThrottle(config), async (req, res) => {
+  router.post('/recharge', signedIn, withCode, redeemThrottle(config, database), async (req, res) => {
     const code = req.body.code as string;
     try {
       const result = await redeem(database, req.user!.id, code);

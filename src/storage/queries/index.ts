@@ -5,6 +5,7 @@ import type { AdminQueries } from './admin';
 import type { ChatQueries } from './chat';
 import type { CodeQueries } from './codes';
 import type { LedgerQueries } from './ledger';
+import type { LimitQueries } from './limits';
 import type { ReportQueries } from './reports';
 import type { SpendQueries } from './spend';
 import type { SystemQueries } from './system';
@@ -12,6 +13,6 @@ import type { SystemQueries } from './system';
 export type Q<P extends object, R> = { params: P; result: R };
 
 export interface Queries
-  extends AccountQueries, AdminQueries, ChatQueries, CodeQueries, LedgerQueries, ReportQueries, SpendQueries, SystemQueries {}
+  extends AccountQueries, AdminQueries, ChatQueries, CodeQueries, LedgerQueries, LimitQueries, ReportQueries, SpendQueries, SystemQueries {}
 
 export type QueryName = keyof Queries;

@@ -5,8 +5,9 @@ import { adminSql } from './admin';
 import { chatSql } from './chat';
 import { codesSql } from './codes';
 import { ledgerSql } from './ledger';
+import { limitsSql } from './limits';
 import { reportsSql } from './reports';
 import { spendSql } from './spend';
 import { systemSql } from './system';
 
-export const POSTGRES: Texts = { ...accountsSql, ...adminSql, ...chatSql, ...codesSql, ...ledgerSql, ...reportsSql, ...spendSql, ...systemSql };
+export const POSTGRES: Texts = { ...accountsSql, ...adminSql, ...chatSql, ...codesSql, ...ledgerSql, ...limitsSql, ...reportsSql, ...spendSql, ...systemSql };
