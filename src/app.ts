@@ -108,7 +108,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(chatRoutes(services));
   const limits = { perUser: config.turnsPerUser, global: config.upstreamConcurrency, maxWaiting: config.queueMaxWaiting };
   const queue = new TurnQueue(limits, (err) => logger.error({ err }, 'queue position callback failed'));
-  app.use(turnRoutes(services, { store: database, upstream: deps.upstream, queue, logger }));
+  app.use(turnRoutes(services, { store: database, turnsPerUser: config.turnsPerUser, upstream: deps.upstream, queue, logger }));
   app.use(authRoutes(services));
   app.use(usageRoutes(services));
   app.use(rechargeRoutes(services));

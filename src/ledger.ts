@@ -32,7 +32,8 @@ export type ReserveResult =
   | { status: 'held'; hold: Hold; balance: number }
   | { status: 'duplicate'; hold: Hold; balance: number }
   | { status: 'insufficient'; missing: number; balance: number }
-  | { status: 'over_limit'; allowance: number; balance: number };
+  | { status: 'over_limit'; allowance: number; balance: number }
+  | { status: 'busy'; open: number };
 
 export interface Usage {
   promptTokens: number;
@@ -111,6 +112,8 @@ export interface ReserveRequest {
   maxCompletion: number;
   /** The most the turn may cost under the user's spend limits (null: no limit), read in the reserve's transaction. */
   allowance?: (userId: number) => Op<number | null>;
+  /** The most turns the user may have running at once, in every process together (TURNS_PER_USER). */
+  maxOpen?: number;
 }
 
 /** A repeated turn key: the write is rolled back and the first hold is answered instead. */
@@ -119,7 +122,11 @@ class DuplicateTurn extends Error {}
 function* reserveOp(req: ReserveRequest): Op<ReserveResult> {
   // The allowance is read, then the balance taken: the balance row is locked first, so the user's
   // reserves on other connections wait and cannot pass a daily limit together.
-  if (req.allowance) yield* query('ledger.lockBalance', { userId: req.userId });
+  if (req.allowance || req.maxOpen !== undefined) yield* query('ledger.lockBalance', { userId: req.userId });
+  if (req.maxOpen !== undefined) {
+    const open = yield* query('ledger.openCount', { userId: req.userId });
+    if (open >= req.maxOpen) return { status: 'busy', open };
+  }
   let wanted = req.maxCompletion;
   const allowance = req.allowance ? yield* req.allowance(req.userId) : null;
   if (allowance !== null) {

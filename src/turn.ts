@@ -31,6 +31,8 @@ export const REASONING_SILENCE_MS = 10 * 60_000;
 
 export interface TurnDeps {
   store: Store;
+  /** Turns one user may have running at once in all server processes together (TURNS_PER_USER); the queue caps this process. */
+  turnsPerUser?: number;
   upstream: Upstream;
   queue: TurnQueue;
   logger: Logger;
@@ -139,7 +141,7 @@ export async function runTurn(deps: TurnDeps, input: TurnInput, emit: (event: Tu
     // turns that reserve together (other tabs, other processes) cannot pass them together.
     const request = {
       userId, turnKey: input.turnKey, model, promptTokens: prompt.promptTokens,
-      maxCompletion: Math.min(wanted, model.contextWindow - prompt.promptTokens), allowance: spendAllowance,
+      maxCompletion: Math.min(wanted, model.contextWindow - prompt.promptTokens), allowance: spendAllowance, maxOpen: deps.turnsPerUser,
     };
     let held = await reserve(store, request);
     // Refused only because the user's own answers still running hold the balance: wait for one of
@@ -150,6 +152,7 @@ export async function runTurn(deps: TurnDeps, input: TurnInput, emit: (event: Tu
       held = await reserve(store, request);
     }
     if (input.signal.aborted && held.status !== 'held') return refused({ reason: 'aborted' });
+    if (held.status === 'busy') return refused({ reason: 'busy' }); // this user's turns on other processes
     if (held.status === 'over_limit') return await overLimit(store, userId, model, prompt.promptTokens);
     if (held.status === 'insufficient') return refused({ reason: 'insufficient', missing: held.missing, balance: held.balance });
     if (held.status === 'duplicate') return { status: 'duplicate', message: await store.read(findMessageByHold, held.hold.id), balance: held.balance };

@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { migrate, openDatabase, readMigrations, type Database } from '../src/db';
+import { migrate, openDatabase, readMigrations, type AppStore } from '../src/db';
 import { createCodes, CodeError, redeem } from '../src/codes';
 import { balanceOf, grant, heartbeat, LedgerError, MAX_BALANCE, openAccount, recordDelivered, recoverHolds, release, reserve, settle } from '../src/ledger';
 import { verifyLedger } from '../src/ledger-verify';
@@ -8,28 +8,29 @@ import { PasswordHasher } from '../src/passwords';
 import { setSpendLimits, spendAllowance } from '../src/spend-limits';
 import { recordUserCreated } from '../src/admin';
 import { createUser } from '../src/users';
-import { openTempDatabase, tempDir } from './helpers';
+import { ON_POSTGRES, openTempDatabase, tempDir, type Sql } from './helpers';
 
 const models = loadModels();
 const flat = models.find('demo')!; // 1 and 1
 const pricey: ModelInfo = { ...flat, id: 'pricey', promptRate: 2_500_000, completionRate: 10_000_000 }; // 2.5 and 10
 
 let dir: string;
-let database: Database;
+let database: AppStore;
+let sql: Sql;
 let userId: number;
 let n = 0;
 
-function newUser(): number {
+async function newUser(): Promise<number> {
   n++;
-  return Number(database.raw.prepare(`INSERT INTO users (username, username_key, password_hash) VALUES (?, ?, '$argon2id$x')`).run(`user${n}`, `user${n}`).lastInsertRowid);
+  return Number(await sql.value(`INSERT INTO users (username, username_key, password_hash) VALUES (?, ?, '$argon2id$x') RETURNING id`, `user${n}`, `user${n}`));
 }
-const ledgerRows = (id: number) => database.raw.prepare('SELECT kind, amount, balance_after AS after FROM ledger WHERE user_id = ? ORDER BY id').all(id);
+const ledgerRows = (id: number) => sql.all('SELECT kind, amount, balance_after AS after FROM ledger WHERE user_id = ? ORDER BY id', id);
 
-let temp: ReturnType<typeof openTempDatabase>;
+let temp: Awaited<ReturnType<typeof openTempDatabase>>;
 beforeEach(async () => {
-  temp = openTempDatabase();
-  ({ database, dir } = temp);
-  userId = newUser();
+  temp = await openTempDatabase();
+  ({ database, dir, sql } = temp);
+  userId = await newUser();
   await database.write(openAccount, userId, 2000);
 });
 afterEach(async () => {
@@ -66,12 +67,12 @@ describe('reserve, settle, release', () => {
     if (r.status !== 'held') throw new Error();
     const s = await settle(database, r.hold.id, { promptTokens: 100, completionTokens: 42, source: 'reported', outcome: 'ok' });
     expect(s).toEqual({ charge: 142, uncollected: 0, balance: 1858 });
-    expect(ledgerRows(userId)).toEqual([
+    expect(await ledgerRows(userId)).toEqual([
       { kind: 'signup_bonus', amount: 2000, after: 2000 },
       { kind: 'reserve', amount: -600, after: 1400 },
       { kind: 'settle', amount: 458, after: 1858 },
     ]);
-    const usage = database.raw.prepare('SELECT prompt_tokens, completion_tokens, charge, source, outcome FROM usage').get();
+    const usage = await sql.get('SELECT prompt_tokens, completion_tokens, charge, source, outcome FROM usage');
     expect(usage).toEqual({ prompt_tokens: 100, completion_tokens: 42, charge: 142, source: 'reported', outcome: 'ok' });
   });
 
@@ -84,10 +85,10 @@ describe('reserve, settle, release', () => {
 
   test('not even the prompt and one completion token affordable: insufficient, says how many are missing, writes nothing', async () => {
     await grant(database, userId, -1990); // 10 left
-    const before = ledgerRows(userId);
+    const before = await ledgerRows(userId);
     const r = await reserve(database, { userId, turnKey: 't', model: pricey, promptTokens: 4, maxCompletion: 100 });
     expect(r).toEqual({ status: 'insufficient', missing: 10, balance: 10 }); // 10 + 10 needed
-    expect(ledgerRows(userId)).toEqual(before);
+    expect(await ledgerRows(userId)).toEqual(before);
   });
 
   test('a repeated turn key returns the first hold and never charges twice', async () => {
@@ -106,7 +107,7 @@ describe('reserve, settle, release', () => {
   test('a repeated turn key is a duplicate even once the balance could not pay for it, and writes nothing', async () => {
     const a = await reserve(database, { userId, turnKey: 'again', model: flat, promptTokens: 10, maxCompletion: 10 });
     await grant(database, userId, -1980);
-    const rows = ledgerRows(userId).length;
+    const rows = (await ledgerRows(userId)).length;
     const b = await reserve(database, { userId, turnKey: 'again', model: flat, promptTokens: 10, maxCompletion: 10 });
     expect(b).toMatchObject({ status: 'duplicate', balance: 0 });
     await grant(database, userId, 500);
@@ -114,7 +115,7 @@ describe('reserve, settle, release', () => {
     expect(c).toMatchObject({ status: 'duplicate', balance: 500 });
     if (a.status !== 'held' || c.status !== 'duplicate') throw new Error();
     expect(c.hold.id).toBe(a.hold.id);
-    expect(ledgerRows(userId).length).toBe(rows + 1); // only the grant of 500
+    expect((await ledgerRows(userId)).length).toBe(rows + 1); // only the grant of 500
     await release(database, a.hold.id);
   });
 
@@ -139,8 +140,18 @@ describe('reserve, settle, release', () => {
     expect(r.hold.amount).toBe(100); // the per-message limit sized the hold
     const s = await settle(database, r.hold.id, { promptTokens: 10, completionTokens: 1500, source: 'reported', outcome: 'ok' });
     expect(s).toEqual({ charge: 100, uncollected: 1410, balance: 1900 });
-    const row = database.raw.prepare('SELECT charge, uncollected, completion_tokens AS completion FROM holds WHERE id = ?').get(r.hold.id);
+    const row = await sql.get('SELECT charge, uncollected, completion_tokens AS completion FROM holds WHERE id = ?', r.hold.id);
     expect(row).toEqual({ charge: 100, uncollected: 1410, completion: 1500 });
+  });
+
+  test('TURNS_PER_USER holds across processes: a reserve past the user\'s open holds answers busy and takes nothing', async () => {
+    const turn = (turnKey: string) => reserve(database, { userId, turnKey, model: flat, promptTokens: 10, maxCompletion: 10, maxOpen: 2 });
+    const [a, b] = [await turn('one'), await turn('two')];
+    expect([a.status, b.status]).toEqual(['held', 'held']);
+    expect(await turn('three')).toEqual({ status: 'busy', open: 2 });
+    expect(await database.read(balanceOf, userId)).toBe(2000 - 40);
+    if (a.status === 'held') await release(database, a.hold.id);
+    expect((await turn('three')).status).toBe('held');
   });
 
   test('a crash mid-turn: recovery charges prompt + delivered, or releases when nothing was delivered', async () => {
@@ -177,13 +188,13 @@ describe('reserve, settle, release', () => {
     const r = await reserve(database, { userId, turnKey: 'long', model: flat, promptTokens: 30, maxCompletion: 100 });
     if (r.status !== 'held') throw new Error();
     const hoursAgo = (h: number) => new Date(Date.now() - h * 3_600_000).toISOString();
-    database.raw.prepare('UPDATE holds SET created_at = ? WHERE id = ?').run(hoursAgo(2), r.hold.id); // a slow model
+    await sql.run('UPDATE holds SET created_at = ? WHERE id = ?', hoursAgo(2), r.hold.id); // a slow model
     const window = 10 * 60_000;
     await heartbeat(database, new Set([r.hold.id])); // what the running process does every 20 s
     expect(await recoverHolds(database, window)).toEqual({ settled: 0, released: 0 }); // no live set: another process
     expect(await database.read(verifyLedger, window)).toEqual([]);
 
-    database.raw.prepare('UPDATE holds SET alive_at = ? WHERE id = ?').run(hoursAgo(1), r.hold.id); // that process died
+    await sql.run('UPDATE holds SET alive_at = ? WHERE id = ?', hoursAgo(1), r.hold.id); // that process died
     expect(await database.read(verifyLedger, window)).toEqual([
       { userId, holdId: r.hold.id, problem: expect.stringMatching(/^hold open and not heard of since \S+Z, past the recovery window$/) },
     ]);
@@ -195,42 +206,42 @@ describe('reserve, settle, release', () => {
 describe('new accounts', () => {
   const hasher = new PasswordHasher(1, 0);
   const counts = () =>
-    database.raw.prepare('SELECT (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM balances) AS balances, (SELECT count(*) FROM ledger) AS ledger, (SELECT count(*) FROM admin_audit) AS audit').get();
+    sql.get('SELECT (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM balances) AS balances, (SELECT count(*) FROM ledger) AS ledger, (SELECT count(*) FROM admin_audit) AS audit');
 
   test('an account, its balance and its signup bonus are written together', async () => {
     const user = await createUser(database, hasher, { username: 'Newcomer', password: 'correct horse', role: 'auto' }, { signupBonus: 2000 });
     expect(user).toMatchObject({ username: 'Newcomer', username_key: 'newcomer', role: 'user', disabled: 0 });
     expect(await database.read(balanceOf, user.id)).toBe(2000);
-    expect(ledgerRows(user.id)).toEqual([{ kind: 'signup_bonus', amount: 2000, after: 2000 }]);
-    const before = counts() as { users: number; balances: number; ledger: number };
+    expect(await ledgerRows(user.id)).toEqual([{ kind: 'signup_bonus', amount: 2000, after: 2000 }]);
+    const before = (await counts()) as { users: number; balances: number; ledger: number };
     const none = await createUser(database, hasher, { username: 'nobonus', password: 'correct horse', role: 'admin' }, { signupBonus: 0 });
     expect(none.role).toBe('admin');
-    expect(counts()).toMatchObject({ users: before.users + 1, balances: before.balances + 1, ledger: before.ledger });
+    expect(await counts()).toMatchObject({ users: before.users + 1, balances: before.balances + 1, ledger: before.ledger });
   });
 
   test('when anything in the transaction fails, no account, balance, ledger or audit row is left', async () => {
     const input = { username: 'halfmade', password: 'correct horse', role: 'user' as const };
-    const before = counts();
+    const before = await counts();
     const failing = { signupBonus: 2000, also: () => { throw new Error('the audit row could not be written'); } };
     await expect(createUser(database, hasher, input, failing)).rejects.toThrow('audit row');
-    expect(counts()).toEqual(before);
+    expect(await counts()).toEqual(before);
     // A bonus the ledger refuses stops the account too.
     await expect(createUser(database, hasher, input, { signupBonus: -5 })).rejects.toThrow(LedgerError);
-    expect(counts()).toEqual(before);
+    expect(await counts()).toEqual(before);
     // An admin demoted while the password was hashing: their audit row is refused inside the transaction.
-    const formerAdmin = newUser(); // role 'user'
+    const formerAdmin = await newUser(); // role 'user'
     const demoted = { signupBonus: 2000, also: (u: { id: number }) => recordUserCreated(formerAdmin, u.id, 'user') };
-    const withFormerAdmin = counts();
+    const withFormerAdmin = await counts();
     await expect(createUser(database, hasher, input, demoted)).rejects.toMatchObject({ status: 404 });
-    expect(counts()).toEqual(withFormerAdmin);
+    expect(await counts()).toEqual(withFormerAdmin);
   });
 });
 
 describe('grants', () => {
   test.each([0, 1.5, -0.5, NaN, Infinity, 1e13, '100', null])('grant of %p is refused and writes no row', async (amount) => {
-    const before = ledgerRows(userId);
+    const before = await ledgerRows(userId);
     await expect(grant(database, userId, amount)).rejects.toThrow(LedgerError);
-    expect(ledgerRows(userId)).toEqual(before);
+    expect(await ledgerRows(userId)).toEqual(before);
   });
 
   test('a deduction past zero is refused and writes nothing', async () => {
@@ -240,14 +251,14 @@ describe('grants', () => {
   });
 
   test('a balance never passes MAX_BALANCE, by grant or by redeeming a code; the code stays unused', async () => {
-    database.raw.prepare('UPDATE balances SET balance = ? WHERE user_id = ?').run(MAX_BALANCE - 10, userId);
-    database.raw.prepare(`INSERT INTO ledger (user_id, kind, amount, balance_after) VALUES (?, 'adjust', ?, ?)`).run(userId, MAX_BALANCE - 2010, MAX_BALANCE - 10);
-    const rows = ledgerRows(userId).length;
+    await sql.run('UPDATE balances SET balance = ? WHERE user_id = ?', MAX_BALANCE - 10, userId);
+    await sql.run(`INSERT INTO ledger (user_id, kind, amount, balance_after) VALUES (?, 'adjust', ?, ?)`, userId, MAX_BALANCE - 2010, MAX_BALANCE - 10);
+    const rows = (await ledgerRows(userId)).length;
     await expect(grant(database, userId, 11)).rejects.toThrow(`balance would pass the maximum of ${MAX_BALANCE}`);
     const [code] = await createCodes(database, { tokens: 11, count: 1 });
     await expect(redeem(database, userId, code!)).rejects.toMatchObject({ reason: 'full' });
-    expect(ledgerRows(userId)).toHaveLength(rows);
-    expect(database.raw.prepare('SELECT redeemed_by FROM redemption_codes').pluck().get()).toBeNull();
+    expect(await ledgerRows(userId)).toHaveLength(rows);
+    expect(await sql.value('SELECT redeemed_by FROM redemption_codes')).toBeNull();
     expect(await grant(database, userId, 10)).toBe(MAX_BALANCE);
   });
 
@@ -266,7 +277,7 @@ describe('grants', () => {
     expect(first).toMatchObject({ status: 'held' });
     expect(second).toMatchObject({ status: 'duplicate' });
     expect(await store.read(balanceOf, userId)).toBe(2000 + 50 - 20 + 7);
-    expect(ledgerRows(userId).map((r) => (r as { kind: string }).kind)).toEqual(['signup_bonus', 'grant', 'reserve', 'grant']);
+    expect((await ledgerRows(userId)).map((r) => (r as { kind: string }).kind)).toEqual(['signup_bonus', 'grant', 'reserve', 'grant']);
     if (typeof first === 'object' && first.status === 'held') await release(store, first.hold.id);
   });
 
@@ -280,7 +291,7 @@ describe('grants', () => {
     ]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected']);
     expect(await store.read(balanceOf, userId)).toBe(2000 + 50 - 20 + 7);
-    expect(ledgerRows(userId)).toEqual([
+    expect(await ledgerRows(userId)).toEqual([
       { kind: 'signup_bonus', amount: 2000, after: 2000 },
       { kind: 'grant', amount: 50, after: 2050 },
       { kind: 'reserve', amount: -20, after: 2030 },
@@ -290,8 +301,10 @@ describe('grants', () => {
     if (held?.status === 'held') await release(store, held.hold.id);
   });
 
-  test('balance >= 0 is enforced by SQL even when code is bypassed', () => {
-    expect(() => database.raw.prepare('UPDATE balances SET balance = -1 WHERE user_id = ?').run(userId)).toThrow(/CHECK constraint failed/);
+  test('balance >= 0 is enforced by SQL even when code is bypassed', async () => {
+    // Each database words a CHECK constraint violation its own way.
+    const refused = ON_POSTGRES ? /violates check constraint/ : /CHECK constraint failed/;
+    await expect(sql.run('UPDATE balances SET balance = -1 WHERE user_id = ?', userId)).rejects.toThrow(refused);
   });
 });
 
@@ -302,7 +315,7 @@ describe('redemption codes', () => {
     const sloppy = code!.toLowerCase().replace(/-/g, ' ').replace(/0/g, 'o').replace(/1/g, 'l');
     expect(await redeem(database, userId, sloppy)).toEqual({ tokens: 500, balance: 2500 });
     await expect(redeem(database, userId, code!)).rejects.toEqual(new CodeError('used'));
-    const other = newUser();
+    const other = await newUser();
     await expect(redeem(database, other, code!)).rejects.toThrow('code is used');
     expect(await database.read(balanceOf, other)).toBe(0);
   });
@@ -310,20 +323,22 @@ describe('redemption codes', () => {
   test('unknown and expired codes are refused and credit nothing', async () => {
     await expect(redeem(database, userId, 'TC-AAAAA-AAAAA-AAAAA-AAAAA')).rejects.toThrow('code is unknown');
     const [code] = await createCodes(database, { tokens: 5, count: 1, expiresAt: new Date(Date.now() + 60_000) });
-    database.raw.prepare(`UPDATE redemption_codes SET expires_at = '2000-01-01T00:00:00.000Z'`).run();
+    await sql.run(`UPDATE redemption_codes SET expires_at = '2000-01-01T00:00:00.000Z'`);
     await expect(redeem(database, userId, code!)).rejects.toThrow('code is expired');
     expect(await database.read(balanceOf, userId)).toBe(2000);
   });
 
   test('codes are stored hashed, never in plain text', async () => {
     const codes = await createCodes(database, { tokens: 5, count: 3 });
-    const dump = JSON.stringify(database.raw.prepare('SELECT * FROM redemption_codes').all());
+    const dump = JSON.stringify(await sql.all('SELECT * FROM redemption_codes'));
     for (const c of codes) expect(dump).not.toContain(c.slice(3, 8));
   });
 });
 
+// Upgrading a SQLite file written before migration 003 is SQLite's alone: PostgreSQL starts from
+// its own schema (migrations/postgres), which never had the old usage table.
 describe('migration 003', () => {
-  test('usage rows written before it move onto their holds and read the same through the usage view', async () => {
+  if (!ON_POSTGRES) test('usage rows written before it move onto their holds and read the same through the usage view', async () => {
     const dir = tempDir();
     const old = openDatabase(dir);
     migrate(old, readMigrations().filter((m) => m.version <= 2));

@@ -53,6 +53,8 @@ export interface LedgerQueries {
     },
     Changes
   >;
+  /** How many holds the user has open: their turns running, in every process. */
+  'ledger.openCount': Q<{ userId: number }, number>;
   /** What the user's open holds (their answers still running) have set aside. */
   'ledger.heldBy': Q<{ userId: number }, number>;
   'ledger.delivered': Q<{ id: number; tokens: number }, Changes>;

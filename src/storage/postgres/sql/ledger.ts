@@ -31,6 +31,7 @@ export const ledgerSql: { readonly [K in keyof LedgerQueries]: Text } = {
     source = @source, outcome = @outcome, latency_ms = @latencyMs, conversation_id = @conversationId,
     message_id = @messageId, api_request_id = @apiRequestId
     WHERE id = @id AND state = 'held'`),
+  'ledger.openCount': value(`SELECT count(*) FROM holds WHERE state = 'held' AND user_id = @userId`),
   'ledger.heldBy': value(`SELECT coalesce(sum(amount), 0) FROM holds WHERE state = 'held' AND user_id = @userId`),
   'ledger.delivered': run(`UPDATE holds SET delivered = GREATEST(delivered, @tokens::bigint) WHERE id = @id AND state = 'held'`),
   'ledger.alive': run(`UPDATE holds SET alive_at = ${NOW}

@@ -28,6 +28,7 @@ export const ledgerSql: { readonly [K in keyof LedgerQueries]: Text } = {
     source = @source, outcome = @outcome, latency_ms = @latencyMs, conversation_id = @conversationId,
     message_id = @messageId, api_request_id = @apiRequestId
     WHERE id = @id AND state = 'held'`),
+  'ledger.openCount': value(`SELECT count(*) FROM holds WHERE state = 'held' AND user_id = @userId`),
   'ledger.heldBy': value(`SELECT coalesce(sum(amount), 0) FROM holds WHERE state = 'held' AND user_id = @userId`),
   'ledger.delivered': run(`UPDATE holds SET delivered = max(delivered, @tokens) WHERE id = @id AND state = 'held'`),
   'ledger.alive': run(`UPDATE holds SET alive_at = ${NOW} WHERE id IN (SELECT value FROM json_each(@ids)) AND state = 'held'`),
