@@ -68,7 +68,7 @@ const schema = z.object({
   SHUTDOWN_TIMEOUT_MS: int(0, 600000).default(10000),
   MODELS_FILE: z.string().min(1).optional(),
   SIGNUP_BONUS: int(0, 1_000_000_000).default(2000),
-  HOLD_RECOVERY_MINUTES: int(1, 1440).default(10),
+  HOLD_RECOVERY_MINUTES: int(1, 1440).default(1),
   REDEEM_RATE_LIMIT_PER_USER: int(1, 100000).default(10),
   OPENAI_API_KEY: z.string().min(1).optional(),
   OPENAI_BASE_URL: httpUrl.optional(),

@@ -68,13 +68,15 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const guarded = (what: string, fn: () => Promise<unknown>) => () => {
     track(fn().catch((err: unknown) => logger.error({ err }, `${what} failed; trying again at the next tick`)));
   };
+  // Holds left by a crashed process (its heartbeat stopped) are resolved by whichever process
+  // sweeps first: every heartbeat, so a crash freezes a balance for about HOLD_RECOVERY_MINUTES.
+  const recover = guarded('hold recovery', async () => {
+    const recovered = await recoverHolds(database, config.holdRecoveryMs, liveHolds);
+    await database.write(recoverMessages);
+    if (recovered.settled + recovered.released) logger.warn(recovered, 'recovered holds left by a crashed process');
+  });
   const sweep = () => {
-    guarded('hold recovery', async () => {
-      const recovered = await recoverHolds(database, config.holdRecoveryMs, liveHolds);
-      await database.write(recoverMessages);
-      await database.write(pruneRateLimits, new Date().toISOString());
-      if (recovered.settled + recovered.released) logger.warn(recovered, 'recovered holds left by a crashed process');
-    })();
+    guarded('rate-limit pruning', () => database.write(pruneRateLimits, new Date().toISOString()))();
     if (rolling) return; // a first run over a large database can take longer than a minute
     rolling = true;
     track(
@@ -84,10 +86,15 @@ export async function startServer(config: Config, logger: Logger = createLogger(
         .finally(() => (rolling = false)),
     );
   };
+  recover();
   sweep();
   const sweeper = setInterval(sweep, 60_000).unref();
   // Another process's sweep leaves this one's running turns alone while it hears of them.
-  const heart = setInterval(guarded('heartbeat', () => heartbeat(database, liveHolds)), HEARTBEAT_MS).unref();
+  const beat = guarded('heartbeat', () => heartbeat(database, liveHolds));
+  const heart = setInterval(() => {
+    beat();
+    recover();
+  }, HEARTBEAT_MS).unref();
   const sessions = openSessionStore(config, database);
   const upstream = createUpstream({
     apiKey: config.openaiApiKey, baseURL: config.openaiBaseUrl, timeoutMs: config.upstreamTimeoutMs, demoDelayMs: config.demoDelayMs,

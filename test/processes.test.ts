@@ -10,6 +10,8 @@ import readline from 'node:readline';
 import { createCodes } from '../src/codes';
 import { openStore, type AppStore } from '../src/db';
 import { verifyLedger } from '../src/ledger-verify';
+import { loadModels, priceOf } from '../src/models';
+import { countTextSync } from '../src/tokens';
 import { gate, startFakeUpstream, type FakeUpstream } from './fake-upstream';
 import { csrfFrom, ON_POSTGRES, sqlOf, tempDir, type Sql } from './helpers';
 import { dropSchema, newSchema, testDatabaseUrl } from './db-under-test';
@@ -211,4 +213,32 @@ if (ON_POSTGRES) {
     servers.push(started); // stopped with the others
     expect((await fetch(`${started.url}/healthz`)).status).toBe(200);
   }, 60_000);
+
+  test('a process killed mid-answer: another resolves its hold by the stop rule within about a minute', async () => {
+    const g = gate();
+    fake.script({ kind: 'stream', pieces: ['Doomed', ' answer'], gate: g, gateAfter: 1 });
+    const victim = servers[2]!;
+    const form = await composer(alice, victim.url, 'Are you still there?');
+    const answer = fetch(`${victim.url}/send`, {
+      method: 'POST', body: new URLSearchParams(form),
+      headers: { cookie: alice.cookie, 'content-type': 'application/x-www-form-urlencoded', 'hx-request': 'true', accept: 'text/html, text/event-stream' },
+    }).then((res) => res.text()).catch(() => 'cut off');
+    await g.reached;
+    const open = async () => sql.get("SELECT id, state, outcome, charge, prompt_tokens, delivered FROM holds WHERE user_id = ? ORDER BY id DESC LIMIT 1", aliceId);
+    for (let i = 0; i < 200 && (await open())?.delivered === 0; i++) await new Promise((r) => setTimeout(r, 10)); // the first piece is recorded at once
+    servers = servers.filter((s) => s !== victim);
+    victim.child.kill('SIGKILL');
+    await answer;
+    const killedAt = Date.now();
+    let hold = await open();
+    while (hold.state === 'held' && Date.now() - killedAt < 110_000) {
+      await new Promise((r) => setTimeout(r, 1000));
+      hold = await open();
+    }
+    g.release();
+    const delivered = countTextSync('Doomed', 'o200k_base');
+    expect(hold).toMatchObject({ state: 'settled', outcome: 'recovered', delivered, charge: priceOf(loadModels().find('gpt-4o-mini')!, hold.prompt_tokens, delivered) });
+    expect(Date.now() - killedAt).toBeLessThan(90_000); // HOLD_RECOVERY_MINUTES (1) plus a heartbeat
+    expect(await store.read(verifyLedger, 3_600_000)).toEqual([]);
+  }, 130_000);
 }
