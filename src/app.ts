@@ -17,6 +17,8 @@ import { chatRoutes } from './routes/chat';
 import { homeRoutes } from './routes/home';
 import { turnRoutes } from './routes/turns';
 import { TurnQueue } from './turn-queue';
+import { watch } from './metrics';
+import { liveHolds } from './turn';
 import type { Upstream } from './upstream';
 import { adminRoutes } from './routes/admin';
 import { rechargeRoutes } from './routes/recharge';
@@ -78,7 +80,7 @@ export function createApp(deps: AppDeps): Express {
   const assets = { maxAge: config.env === 'production' ? '1d' : 0, index: false as const };
   app.use('/static', express.static(STATIC_DIR, assets));
   app.use('/vendor/htmx', express.static(HTMX_DIR, assets));
-  app.use(healthRoutes(database)); // before sessions: probes never create one
+  app.use(healthRoutes(database, { metrics: config.metrics })); // before sessions: probes and scrapers never create one
 
   app.use(cookieParser());
   app.use((req, res, next) => {
@@ -109,6 +111,7 @@ export function createApp(deps: AppDeps): Express {
   const limits = { perUser: config.turnsPerUser, global: config.upstreamConcurrency, maxWaiting: config.queueMaxWaiting };
   const queue = new TurnQueue(limits, (err) => logger.error({ err }, 'queue position callback failed'));
   app.use(turnRoutes(services, { store: database, turnsPerUser: config.turnsPerUser, upstream: deps.upstream, queue, logger }));
+  watch({ queue: () => queue.stats(), holdsOpen: () => liveHolds.size, pool: () => database.poolStats?.() });
   app.use(authRoutes(services));
   app.use(usageRoutes(services));
   app.use(rechargeRoutes(services));

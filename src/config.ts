@@ -50,6 +50,7 @@ const schema = z.object({
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL such as postgres://user:pass@host:5432/db')
     .optional(),
   DATABASE_POOL_SIZE: int(1, 1000).default(10),
+  METRICS: bool.default(false),
   DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a plain lower-case name such as tokenchat').optional(),
   SESSION_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   SESSION_IDLE_MINUTES: int(1, 525600).default(24 * 60),
@@ -101,6 +102,8 @@ export type Config = Readonly<{
   /** PostgreSQL for app data and sessions; unset: SQLite files under dataDir. A secret (it may hold a password). */
   databaseUrl: string | undefined;
   databasePoolSize: number;
+  /** GET /metrics in Prometheus's text format. */
+  metrics: boolean;
   /** The PostgreSQL schema to keep everything in (created if missing); unset: the connection's default. */
   databaseSchema: string | undefined;
   loginDelayMs: number;
@@ -153,6 +156,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir: path.resolve(e.DATA_DIR),
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
+    metrics: e.METRICS,
     databaseSchema: e.DATABASE_SCHEMA,
     sessionSecret: e.SESSION_SECRET,
     sessionIdleMs: e.SESSION_IDLE_MINUTES * 60_000,

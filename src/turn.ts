@@ -14,6 +14,7 @@ import { checkSpendLimits, spendAllowance } from './spend-limits';
 import { CompletionCounter } from './tokens';
 import type { TurnQueue } from './turn-queue';
 import { UpstreamError, type ChatMessage, type Upstream } from './upstream';
+import * as metrics from './metrics';
 import type { Op, Store } from './storage/op';
 
 /** Completion tokens asked for when neither the user nor the models file says (max_output). */
@@ -262,7 +263,10 @@ async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emi
   const delivered = counter.tokens;
   const base = { content: counter.text, promptTokens: turn.promptTokens, dropped: turn.dropped, holdId: turn.holdId };
   const usageRefs = { latencyMs: Date.now() - started, conversationId: input.conversation.id, messageId: turn.assistant.id };
+  metrics.upstreamLatency.observe(usageRefs.latencyMs / 1000);
+  if (failure && !stopped) metrics.upstreamErrors.inc({ kind: failure.kind });
   if (failure && !stopped && delivered === 0) {
+    metrics.turns.inc({ outcome: 'error' });
     // Nothing came back: the turn costs nothing.
     await settleOrRead(store, turn.holdId, 'release');
     deps.logger.warn({ kind: failure.kind, status: failure.status, err: failure.message }, 'upstream failed before any output');
@@ -281,6 +285,9 @@ async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emi
   }
   const outcome = stopped ? 'stopped' : failure ? 'error' : 'ok';
   const settled = await settleOrRead(store, turn.holdId, { ...usage, source, outcome, ...usageRefs });
+  metrics.turns.inc({ outcome });
+  metrics.tokensCharged.inc(settled.charge);
+  metrics.tokensUncollected.inc(settled.uncollected);
   const status = stopped ? 'stopped' : failure ? 'error' : 'done';
   const error = failure && !stopped ? errorCode(failure) : null;
   // Ended at what the balance or a spend limit paid for, when more was asked for: the page says so.

@@ -40,6 +40,8 @@ export interface Store {
   write<A extends unknown[], T>(op: (...args: A) => Op<T>, ...args: A): Promise<T>;
   /** True when the database answers a trivial query. */
   ping(): Promise<boolean>;
+  /** A connection pool's use (PostgreSQL), for /metrics. */
+  poolStats?(): { total: number; idle: number; waiting: number };
   close(): Promise<void>;
 }
 

@@ -10,6 +10,7 @@ import pg from 'pg';
 import type { Op, Step, Store, Text } from '../op';
 import type { QueryName } from '../queries';
 import { POSTGRES } from './sql';
+import { ledgerWrites as writeSeconds } from '../../metrics';
 
 // BIGINT (ids, balances, count(*)) and NUMERIC (sum(...)) as JavaScript numbers, as SQLite gives
 // them: every amount the ledger keeps is below MAX_BALANCE (1e15), exact in a double.
@@ -110,6 +111,15 @@ export class PostgresStore implements Store {
   }
 
   async write<A extends unknown[], T>(op: (...args: A) => Op<T>, ...args: A): Promise<T> {
+    const done = writeSeconds.startTimer();
+    try {
+      return await this.transaction(op, args);
+    } finally {
+      done();
+    }
+  }
+
+  private async transaction<A extends unknown[], T>(op: (...args: A) => Op<T>, args: A): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const client = await this.pool.connect();
       let broken: Error | undefined;
@@ -130,6 +140,10 @@ export class PostgresStore implements Store {
         client.release(broken);
       }
     }
+  }
+
+  poolStats(): { total: number; idle: number; waiting: number } {
+    return { total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount };
   }
 
   async ping(): Promise<boolean> {

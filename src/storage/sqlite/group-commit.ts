@@ -7,6 +7,7 @@
 // write in it throws, the whole transaction rolls back and the batch is written again with a
 // savepoint around each write. Writes are therefore closures that only touch the database.
 import type SqliteDatabase from 'better-sqlite3';
+import { ledgerWrites as writeSeconds } from '../../metrics';
 
 type Raw = SqliteDatabase.Database;
 type Write = { run: () => unknown; resolve: (value: unknown) => void; reject: (err: unknown) => void };
@@ -69,6 +70,15 @@ export class GroupCommit {
   private flush(): void {
     this.scheduled = false;
     const batch = this.queue.splice(0);
+    const done = writeSeconds.startTimer(); // one transaction, however many writes share it
+    try {
+      this.write(batch);
+    } finally {
+      done();
+    }
+  }
+
+  private write(batch: Write[]): void {
     let outcomes: Outcome[];
     try {
       outcomes = this.runAll.immediate(batch);
