@@ -15,18 +15,18 @@ async function adminPost(agent: Agent, url: string, form: Record<string, string>
 }
 
 const audit = () =>
-  srv.database.raw.prepare('SELECT actor_id AS actor, action, target_user_id AS target, detail FROM admin_audit ORDER BY id').all() as Array<{
+  srv.sql.all<{
     actor: number;
     action: string;
     target: number | null;
     detail: string;
-  }>;
-const lastAudit = () => audit().at(-1)!;
+  }>('SELECT actor_id AS actor, action, target_user_id AS target, detail FROM admin_audit ORDER BY id');
+const lastAudit = async () => (await audit()).at(-1)!;
 
 describe('who may reach /admin', () => {
   test('members and the signed-out get 404 on every admin page and action, and nothing changes', async () => {
     const m = await member(srv, 'sneaky');
-    const before = ledgerCount(srv);
+    const before = await ledgerCount(srv);
     const _csrf = csrfFrom((await m.agent.get('/usage')).text);
     for (const url of ['/admin', '/admin/users', `/admin/users/${m.id}`, '/admin/codes', '/admin/usage', '/admin/audit']) {
       expect({ url, status: (await m.agent.get(url)).status }).toEqual({ url, status: 404 });
@@ -42,11 +42,11 @@ describe('who may reach /admin', () => {
       expect({ url, status: (await m.agent.post(url).type('form').send({ _csrf, ...form })).status }).toEqual({ url, status: 404 });
       expect({ url, status: (await m.agent.post(url).send(form)).status }).toEqual({ url, status: 404 });
     }
-    expect(ledgerCount(srv)).toBe(before);
-    expect(balanceRow(srv, m.id)).toBe(2000);
+    expect(await ledgerCount(srv)).toBe(before);
+    expect(await balanceRow(srv, m.id)).toBe(2000);
     expect((await srv.database.read(findByName, 'sneaky'))!.role).toBe('user');
     expect(await srv.database.read(findByName, 'sockpuppet')).toBeUndefined();
-    expect(srv.database.raw.prepare('SELECT count(*) FROM redemption_codes').pluck().get()).toBe(0);
+    expect(await srv.sql.value('SELECT count(*) FROM redemption_codes')).toBe(0);
   });
 
   test('no user route adds tokens without a code: every POST a member can make leaves the balance alone', async () => {
@@ -56,8 +56,8 @@ describe('who may reach /admin', () => {
       await m.agent.post(url).send({ amount: 5000, tokens: 5000, balance: 999999, userId: m.id });
       await m.agent.post(url).type('form').send({ _csrf, amount: '5000', tokens: '5000', balance: '999999' });
     }
-    expect(balanceRow(srv, m.id)).toBe(2000);
-    expect(ledgerCount(srv, m.id)).toBe(1);
+    expect(await balanceRow(srv, m.id)).toBe(2000);
+    expect(await ledgerCount(srv, m.id)).toBe(1);
   });
 });
 
@@ -81,7 +81,7 @@ describe('users', () => {
     expect(ok.headers.location).toBe(`/admin/users/${user.id}?done=created`);
     expect((await admin.agent.get(ok.headers.location)).text).toContain('User newbie created.');
     expect((await login(srv.agent(), 'newbie', 'newbie password')).status).toBe(303);
-    expect(lastAudit()).toMatchObject({ actor: admin.id, action: 'user_create', target: user.id });
+    expect(await lastAudit()).toMatchObject({ actor: admin.id, action: 'user_create', target: user.id });
     const dup = await adminPost(admin.agent, '/admin/users', { username: 'NEWBIE', password: 'newbie password' });
     expect(dup.status).toBe(422);
     expect(dup.text).toContain('That username is taken.');
@@ -98,13 +98,13 @@ describe('users', () => {
     const deduct = await admin.agent.post(`/admin/users/${m.id}/grant`).send({ direction: 'deduct', amount: 500, note: 'refund' });
     expect(deduct.status).toBe(200);
     expect(deduct.body.user.balance).toBe(3000);
-    const rows = srv.database.raw.prepare('SELECT kind, amount, actor_id AS actor, note FROM ledger WHERE user_id = ? ORDER BY id').all(m.id);
+    const rows = await srv.sql.all('SELECT kind, amount, actor_id AS actor, note FROM ledger WHERE user_id = ? ORDER BY id', m.id);
     expect(rows).toEqual([
       { kind: 'signup_bonus', amount: 2000, actor: null, note: null },
       { kind: 'grant', amount: 1500, actor: admin.id, note: 'course credit' },
       { kind: 'adjust', amount: -500, actor: admin.id, note: 'refund' },
     ]);
-    expect(audit().slice(-2).map((a) => [a.action, a.actor, a.target, JSON.parse(a.detail).amount])).toEqual([
+    expect((await audit()).slice(-2).map((a) => [a.action, a.actor, a.target, JSON.parse(a.detail).amount])).toEqual([
       ['grant', admin.id, m.id, 1500],
       ['deduct', admin.id, m.id, -500],
     ]);
@@ -115,8 +115,8 @@ describe('users', () => {
 
   test('negative, non-numeric, fractional, zero and overflowing amounts get 422 and write no row', async () => {
     const m = await member(srv, 'victim');
-    const before = ledgerCount(srv);
-    const audits = audit().length;
+    const before = await ledgerCount(srv);
+    const audits = (await audit()).length;
     const bad = ['-100', 'abc', '12.5', '0', '1e6', '', ' ', '9999999999999', '1000000000001', '0x10', '١٠٠'];
     for (const amount of bad) {
       const res = await adminPost(admin.agent, `/admin/users/${m.id}/grant`, { direction: 'grant', amount });
@@ -129,9 +129,9 @@ describe('users', () => {
     }
     expect((await admin.agent.post(`/admin/users/${m.id}/grant`).send({ direction: 'steal', amount: 5 })).status).toBe(422);
     expect((await admin.agent.post(`/admin/users/${m.id}/grant`).send({ amount: 5, note: 'x'.repeat(501) })).status).toBe(422);
-    expect(ledgerCount(srv)).toBe(before);
-    expect(audit()).toHaveLength(audits);
-    expect(balanceRow(srv, m.id)).toBe(2000);
+    expect(await ledgerCount(srv)).toBe(before);
+    expect(await audit()).toHaveLength(audits);
+    expect(await balanceRow(srv, m.id)).toBe(2000);
   });
 
   test('a deduction past zero is refused with 422 and changes nothing', async () => {
@@ -139,8 +139,8 @@ describe('users', () => {
     const res = await adminPost(admin.agent, `/admin/users/${m.id}/grant`, { direction: 'deduct', amount: '2001' });
     expect(res.status).toBe(422);
     expect(res.text).toContain('That would take the balance below zero (it is 2000).');
-    expect(balanceRow(srv, m.id)).toBe(2000);
-    expect(ledgerCount(srv, m.id)).toBe(1);
+    expect(await balanceRow(srv, m.id)).toBe(2000);
+    expect(await ledgerCount(srv, m.id)).toBe(1);
     expect((await adminPost(admin.agent, '/admin/users/99999/grant', { direction: 'grant', amount: '5' })).status).toBe(404);
   });
 
@@ -153,7 +153,7 @@ describe('users', () => {
     expect((await m.agent.get('/tokens')).status).toBe(401);
     expect((await m.agent.get('/usage')).headers.location).toBe('/login?next=%2Fusage');
     expect((await login(srv.agent(), 'tobedisabled')).status).toBe(401);
-    expect(lastAudit()).toMatchObject({ actor: admin.id, action: 'disable', target: m.id });
+    expect(await lastAudit()).toMatchObject({ actor: admin.id, action: 'disable', target: m.id });
     expect((await adminPost(admin.agent, `/admin/users/${m.id}/enable`, {})).status).toBe(303);
     expect((await login(srv.agent(), 'tobedisabled')).status).toBe(303);
     const self = await adminPost(admin.agent, `/admin/users/${admin.id}/disable`, {});
@@ -175,7 +175,7 @@ describe('users', () => {
       adminPost(admin.agent, `/admin/users/${deputy.id}/role`, { role: 'user' }),
       adminPost(deputy.agent, `/admin/users/${admin.id}/role`, { role: 'user' }),
     ]);
-    const admins = srv.database.raw.prepare(`SELECT count(*) FROM users WHERE role = 'admin'`).pluck().get();
+    const admins = await srv.sql.value(`SELECT count(*) FROM users WHERE role = 'admin'`);
     expect(admins).toBe(1);
     // The loser is refused (422), or, demoted a moment earlier, no longer sees /admin at all (404).
     expect([a.status, b.status].filter((s) => s === 303)).toHaveLength(1);
@@ -186,7 +186,7 @@ describe('users', () => {
       expect((await adminPost(admin.agent, `/admin/users/${deputy.id}/role`, { role: 'user' })).status).toBe(303);
     }
     expect((await srv.database.read(findByName, 'deputy'))!.role).toBe('user');
-    expect(audit().filter((x) => x.action === 'promote' || x.action === 'demote').every((x) => [admin.id, deputy.id].includes(x.actor))).toBe(true);
+    expect((await audit()).filter((x) => x.action === 'promote' || x.action === 'demote').every((x) => [admin.id, deputy.id].includes(x.actor))).toBe(true);
   });
 
   test('a disabled admin does not count: the last active admin still cannot be demoted', async () => {
@@ -204,7 +204,7 @@ describe('users', () => {
     expect((await m.agent.get('/tokens')).status).toBe(401);
     expect((await login(srv.agent(), 'forgetful')).status).toBe(401);
     expect((await login(srv.agent(), 'forgetful', 'brand new secret')).status).toBe(303);
-    expect(lastAudit()).toMatchObject({ actor: admin.id, action: 'password_reset', target: m.id, detail: '{}' });
+    expect(await lastAudit()).toMatchObject({ actor: admin.id, action: 'password_reset', target: m.id, detail: '{}' });
     expect((await adminPost(admin.agent, `/admin/users/${m.id}/password`, { password: 'short' })).status).toBe(422);
     // An admin resetting their own password stays signed in.
     expect((await adminPost(admin.agent, `/admin/users/${admin.id}/password`, { password: 'correct horse battery' })).status).toBe(303);
@@ -225,10 +225,10 @@ describe('redemption codes', () => {
     const codes = rows.map((r) => r[0]!);
     for (const c of codes) expect(c).toMatch(/^TC-[0-9A-HJKMNP-TV-Z]{5}(-[0-9A-HJKMNP-TV-Z]{5}){3}$/);
     // Only hashes are stored: the plain codes appear nowhere in the database.
-    const stored = srv.database.raw.prepare('SELECT code_hash, note FROM redemption_codes').all();
+    const stored = await srv.sql.all('SELECT code_hash, note FROM redemption_codes');
     expect(JSON.stringify(stored)).not.toContain(codes[0]!.slice(3));
-    expect(lastAudit()).toMatchObject({ actor: admin.id, action: 'codes_create', target: null });
-    expect(lastAudit().detail).not.toContain('TC-');
+    expect(await lastAudit()).toMatchObject({ actor: admin.id, action: 'codes_create', target: null });
+    expect((await lastAudit()).detail).not.toContain('TC-');
 
     const m = await member(srv, 'codeuser');
     expect((await m.agent.post('/recharge').send({ code: codes[0] })).body.balance).toBe(2400);
@@ -236,18 +236,18 @@ describe('redemption codes', () => {
     expect(list.text).toMatch(/<span class="state state-redeemed">Redeemed<\/span>/);
     expect(list.text).toContain('codeuser');
 
-    const codeId = srv.database.raw.prepare('SELECT id FROM redemption_codes WHERE redeemed_by IS NULL ORDER BY id LIMIT 1').pluck().get() as number;
+    const codeId = (await srv.sql.value('SELECT id FROM redemption_codes WHERE redeemed_by IS NULL ORDER BY id LIMIT 1')) as number;
     const voided = await adminPost(admin.agent, `/admin/codes/${codeId}/void`, {}, '/admin/codes');
     expect(voided.status).toBe(303);
-    expect(lastAudit()).toMatchObject({ actor: admin.id, action: 'code_void' });
+    expect(await lastAudit()).toMatchObject({ actor: admin.id, action: 'code_void' });
     const voidAgain = await adminPost(admin.agent, `/admin/codes/${codeId}/void`, {}, '/admin/codes');
     expect(voidAgain.status).toBe(422);
-    const redeemedId = srv.database.raw.prepare('SELECT id FROM redemption_codes WHERE redeemed_by IS NOT NULL').pluck().get() as number;
+    const redeemedId = (await srv.sql.value('SELECT id FROM redemption_codes WHERE redeemed_by IS NOT NULL')) as number;
     expect((await adminPost(admin.agent, `/admin/codes/${redeemedId}/void`, {}, '/admin/codes')).status).toBe(422);
     const tries = await Promise.all(codes.slice(1).map((code) => m.agent.post('/recharge').send({ code })));
     const reasons = tries.map((t) => t.body.error?.reason ?? 'ok').sort();
     expect(reasons).toEqual(['ok', 'void']);
-    expect(balanceRow(srv, m.id)).toBe(2800);
+    expect(await balanceRow(srv, m.id)).toBe(2800);
     expect((await admin.agent.get('/admin/codes?state=void')).text).toMatch(/state-void/);
   });
 
@@ -259,16 +259,18 @@ describe('redemption codes', () => {
     const out = await adminPost(admin.agent, `/admin/codes/batches/${res.body.batch}/void`, {}, '/admin/codes');
     expect(out.headers.location).toBe('/admin/codes?done=batch&n=3');
     expect((await admin.agent.get(out.headers.location)).text).toContain('3 unused codes voided.');
-    const states = srv.database.raw
-      .prepare('SELECT redeemed_by IS NOT NULL AS used, voided_at IS NOT NULL AS void FROM redemption_codes WHERE batch_id = ? ORDER BY id')
-      .all(res.body.batch);
+    const states = await srv.sql.all(
+      `SELECT CASE WHEN redeemed_by IS NOT NULL THEN 1 ELSE 0 END AS used, CASE WHEN voided_at IS NOT NULL THEN 1 ELSE 0 END AS void
+       FROM redemption_codes WHERE batch_id = ? ORDER BY id`,
+      res.body.batch,
+    );
     expect(states).toEqual([{ used: 1, void: 0 }, { used: 0, void: 1 }, { used: 0, void: 1 }, { used: 0, void: 1 }]);
     expect((await m.agent.post('/recharge').send({ code: res.body.codes[1] })).body.error.message).toBe('That code has been withdrawn by an administrator.');
   });
 
   test('bad batches get 422 and create nothing', async () => {
-    const count = () => srv.database.raw.prepare('SELECT count(*) FROM redemption_codes').pluck().get();
-    const before = count();
+    const count = () => srv.sql.value('SELECT count(*) FROM redemption_codes');
+    const before = await count();
     const cases: Array<Record<string, string>> = [
       { tokens: '-5', count: '1' }, { tokens: 'lots', count: '1' }, { tokens: '10', count: '0' },
       { tokens: '10', count: '10001' }, { tokens: '10', count: '2', expires: '2001-01-01' }, { tokens: '10', count: '2', expires: 'soon' },
@@ -279,7 +281,7 @@ describe('redemption codes', () => {
       expect({ form, status: res.status }).toEqual({ form, status: 422 });
       expect(res.headers['content-type']).toMatch(/^text\/html/);
     }
-    expect(count()).toBe(before);
+    expect(await count()).toBe(before);
   });
 });
 
@@ -303,9 +305,9 @@ describe('system usage and the audit log', () => {
     expect(res.text).toContain('Granted tokens');
     expect(res.text).toContain('Disabled');
     expect(res.text).toContain('<td>boss</td>');
-    const rows = audit();
+    const rows = await audit();
     expect(rows.length).toBeGreaterThan(10);
-    const adminIds = srv.database.raw.prepare(`SELECT id FROM users WHERE username_key IN ('boss', 'deputy')`).pluck().all();
+    const adminIds = (await srv.sql.all<{ id: number }>(`SELECT id FROM users WHERE username_key IN ('boss', 'deputy')`)).map((r) => r.id);
     expect(rows.every((r) => adminIds.includes(r.actor))).toBe(true);
   });
 

@@ -2,13 +2,28 @@ import sqlite3 from 'sqlite3';
 import path from 'node:path';
 import request from 'supertest';
 import { findByName, setDisabled } from '../src/users';
-import { csrfFrom, csrfToken, login, register, setCookie, startTestServer, type TestServer } from './helpers';
+import { csrfFrom, csrfToken, login, ON_POSTGRES, register, setCookie, startTestServer, type TestServer } from './helpers';
 
 let srv: TestServer;
 beforeAll(async () => {
   srv = await startTestServer({ LOGIN_RATE_LIMIT_PER_USER: '5', LOGIN_RATE_LIMIT_PER_IP: '1000', LOGIN_DELAY_MS: '100', LOGIN_DELAY_MAX_MS: '100' });
 });
 afterAll(() => srv.close());
+
+/** Moves a stored session's sign-in time: in DATA_DIR/sessions.sqlite, or the sessions table on PostgreSQL. */
+async function setSignedInAt(sid: string, signedInAt: number): Promise<void> {
+  if (ON_POSTGRES) {
+    const row = await srv.sql.get<{ sess: Record<string, unknown> }>('SELECT sess FROM sessions WHERE sid = ?', sid);
+    expect(row).toBeDefined();
+    expect(await srv.sql.run('UPDATE sessions SET sess = ? WHERE sid = ?', JSON.stringify({ ...row!.sess, signedInAt }), sid)).toBe(1);
+    return;
+  }
+  const db = new sqlite3.Database(path.join(srv.dataDir, 'sessions.sqlite'));
+  await new Promise<void>((resolve, reject) =>
+    db.run(`UPDATE sessions SET sess = json_set(sess, '$.signedInAt', ?) WHERE sid = ?`, [signedInAt, sid], (err) => (err ? reject(err) : resolve())),
+  );
+  await new Promise<void>((resolve) => db.close(() => resolve()));
+}
 
 describe('registration, sign-in and sign-out', () => {
   test('POST /register -> home -> POST /logout -> POST /login, as a person with a browser would', async () => {
@@ -36,7 +51,7 @@ describe('registration, sign-in and sign-out', () => {
 
   test('the stored password is an argon2id hash, never the password', async () => {
     await register(srv.agent(), 'hashcheck', 'a very secret phrase');
-    const row = srv.database.raw.prepare("SELECT password_hash FROM users WHERE username_key = 'hashcheck'").get() as { password_hash: string };
+    const row = (await srv.sql.get<{ password_hash: string }>("SELECT password_hash FROM users WHERE username_key = 'hashcheck'"))!;
     expect(row.password_hash).toMatch(/^\$argon2id\$v=19\$m=19456,p=1,t=2\$/);
     expect(row.password_hash).not.toContain('a very secret phrase');
   });
@@ -77,7 +92,7 @@ describe('registration, sign-in and sign-out', () => {
       expect(res.status).toBe(422);
       expect(res.text).toContain('That username is taken.');
     }
-    const rows = srv.database.raw.prepare("SELECT id FROM users WHERE username_key = 'carol'").all();
+    const rows = await srv.sql.all("SELECT id FROM users WHERE username_key = 'carol'");
     expect(rows).toHaveLength(1);
   });
 
@@ -89,7 +104,7 @@ describe('registration, sign-in and sign-out', () => {
       [{ username: 'mismatch', password: 'long enough pw', confirm: 'other pw 1234' }, 'The passwords do not match.'],
       [{ username: 'toolong', password: 'x'.repeat(1025), confirm: 'x'.repeat(1025) }, 'A password has 8 to 1024 characters.'],
     ];
-    const before = srv.database.raw.prepare('SELECT count(*) AS n FROM users').get() as { n: number };
+    const before = (await srv.sql.get<{ n: number }>('SELECT count(*) AS n FROM users'))!;
     for (const [form, message] of cases) {
       const agent = srv.agent();
       const _csrf = await csrfToken(agent, '/register');
@@ -98,7 +113,7 @@ describe('registration, sign-in and sign-out', () => {
       expect(res.text).toContain(message);
       expect(res.text).toContain(`value="${form.username}"`);
     }
-    const after = srv.database.raw.prepare('SELECT count(*) AS n FROM users').get() as { n: number };
+    const after = (await srv.sql.get<{ n: number }>('SELECT count(*) AS n FROM users'))!;
     expect(after.n).toBe(before.n);
   });
 
@@ -145,7 +160,7 @@ describe('registration, sign-in and sign-out', () => {
     const plain = await agent.post('/send').type('form').send({ _csrf, message: 'hello?', turn_key: 'k-left-open-2', conversation_id: '' });
     expect(plain.status).toBe(403); // without htmx: the page that says the form expired
     const user = await srv.database.read(findByName, 'leftopen');
-    expect(srv.database.raw.prepare('SELECT count(*) FROM conversations WHERE user_id = ?').pluck().get(user!.id)).toBe(0);
+    expect(await srv.sql.value('SELECT count(*) FROM conversations WHERE user_id = ?', user!.id)).toBe(0);
   });
 
   test('a disabled user loses their session at the next request', async () => {
@@ -169,12 +184,8 @@ describe('registration, sign-in and sign-out', () => {
     const agent = srv.agent();
     const res = await register(agent, 'erin');
     const sid = decodeURIComponent(setCookie(res, 'tc.sid')!).slice(2).split('.')[0]!;
-    const db = new sqlite3.Database(path.join(srv.dataDir, 'sessions.sqlite'));
     const eightDaysAgo = Date.now() - 8 * 24 * 3600 * 1000;
-    await new Promise<void>((resolve, reject) =>
-      db.run(`UPDATE sessions SET sess = json_set(sess, '$.signedInAt', ?) WHERE sid = ?`, [eightDaysAgo, sid], (err) => (err ? reject(err) : resolve())),
-    );
-    await new Promise<void>((resolve) => db.close(() => resolve()));
+    await setSignedInAt(sid, eightDaysAgo);
     const next = await agent.get('/');
     expect(next.headers.location).toBe('/login');
     expect((await agent.get('/login')).text).not.toContain('Signed in as');
@@ -240,7 +251,7 @@ describe('signup bonus', () => {
     const agent = srv.agent();
     await register(agent, 'bonususer');
     const user = await srv.database.read(findByName, 'bonususer');
-    const rows = srv.database.raw.prepare('SELECT kind, amount, balance_after FROM ledger WHERE user_id = ?').all(user!.id);
+    const rows = await srv.sql.all('SELECT kind, amount, balance_after FROM ledger WHERE user_id = ? ORDER BY id', user!.id);
     expect(rows).toEqual([{ kind: 'signup_bonus', amount: 2000, balance_after: 2000 }]);
     expect((await agent.get('/')).text).toContain('Balance: 2,000 tokens');
   });

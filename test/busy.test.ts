@@ -55,7 +55,7 @@ async function newUser(): Promise<{ agent: Agent; id: number; fields: Record<str
   const agent = srv.agent();
   const name = `patient${++seq}`;
   expect((await register(agent, name)).status).toBe(303);
-  const id = srv.database.raw.prepare('SELECT id FROM users WHERE username = ?').pluck().get(name) as number;
+  const id = (await srv.sql.value<number>('SELECT id FROM users WHERE username = ?', name))!;
   const page = await agent.get('/');
   const hidden = (field: string) => new RegExp(`id="${field}" name="[^"]+" value="([^"]*)"`).exec(page.text)![1]!;
   const fields = {
@@ -69,12 +69,12 @@ const send = (agent: Agent, fields: Record<string, string>) =>
   agent.post('/send').type('form').set('HX-Request', 'true').set('Accept', 'text/html, text/event-stream').send(fields);
 
 /** The turn was answered, and charged exactly the reported usage. */
-function expectCharged(userId: number) {
+async function expectCharged(userId: number) {
   const charge = priceOf(MINI, 10, 3);
-  const raw = srv.database.raw;
-  expect(raw.prepare('SELECT state, charge, outcome FROM holds WHERE user_id = ?').all(userId)).toEqual([{ state: 'settled', charge, outcome: 'ok' }]);
-  expect(raw.prepare('SELECT balance FROM balances WHERE user_id = ?').pluck().get(userId)).toBe(2000 - charge);
-  expect(raw.prepare('SELECT kind FROM ledger WHERE user_id = ? ORDER BY id').pluck().all(userId)).toEqual(['signup_bonus', 'reserve', 'settle']);
+  const { sql } = srv;
+  expect(await sql.all('SELECT state, charge, outcome FROM holds WHERE user_id = ?', userId)).toEqual([{ state: 'settled', charge, outcome: 'ok' }]);
+  expect(await sql.value('SELECT balance FROM balances WHERE user_id = ?', userId)).toBe(2000 - charge);
+  expect((await sql.all<{ kind: string }>('SELECT kind FROM ledger WHERE user_id = ? ORDER BY id', userId)).map((r) => r.kind)).toEqual(['signup_bonus', 'reserve', 'settle']);
 }
 
 test('POST /send — while another process holds the write lock as the turn starts, the turn waits for it and is charged', async () => {
@@ -89,7 +89,7 @@ test('POST /send — while another process holds the write lock as the turn star
   expect(Date.now() - started).toBeGreaterThanOrEqual(HOLD_MS - 50); // it did meet the lock
   expect(res.status).toBe(200);
   expect(res.text).toContain('Worth the wait');
-  expectCharged(user.id);
+  await expectCharged(user.id);
 });
 
 test('POST /send — the lock taken between the reserve and storing the turn (the reported 500) is waited for too', async () => {
@@ -114,5 +114,5 @@ test('POST /send — the lock taken between the reserve and storing the turn (th
   expect(await released).toBe(0);
   expect(res.status).toBe(200);
   expect(res.text).toContain('Worth the wait');
-  expectCharged(user.id);
+  await expectCharged(user.id);
 });

@@ -19,7 +19,7 @@ export async function newUser(srv: TestServer): Promise<User> {
   const agent = srv.agent();
   const name = `chatter${++seq}`;
   expect((await register(agent, name)).status).toBe(303);
-  const id = srv.database.raw.prepare('SELECT id FROM users WHERE username = ?').pluck().get(name) as number;
+  const id = (await srv.sql.value<number>('SELECT id FROM users WHERE username = ?', name))!;
   return { agent, id };
 }
 
@@ -74,10 +74,10 @@ export function openStream(srv: TestServer, user: User, fields: Fields) {
 
 export const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Waits (bounded) until `check` holds; the bound only keeps a broken test from hanging. */
-export async function until(what: string, check: () => boolean): Promise<void> {
-  for (let i = 0; i < 400 && !check(); i++) await pause(10);
-  if (!check()) throw new Error(`gave up waiting for ${what}`);
+/** Waits (bounded) until `check` holds (it may read the database, so it may be async); the bound only keeps a broken test from hanging. */
+export async function until(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 400 && !(await check()); i++) await pause(10);
+  if (!(await check())) throw new Error(`gave up waiting for ${what}`);
 }
 
 export const conversationIdIn = (html: string) => Number(hiddenValue(html, 'conversation-id'));
@@ -85,10 +85,10 @@ export const conversationIdIn = (html: string) => Number(hiddenValue(html, 'conv
 // ---- what the database holds ---------------------------------------------------------------------
 
 export function db(srv: TestServer) {
-  const raw = srv.database.raw;
-  const all = (sql: string, ...args: unknown[]) => raw.prepare(sql).all(...args) as any[];
+  const { sql } = srv;
+  const all = (text: string, ...args: unknown[]) => sql.all(text, ...args);
   return {
-    balance: (user: User) => (raw.prepare('SELECT balance FROM balances WHERE user_id = ?').pluck().get(user.id) as number | undefined) ?? 0,
+    balance: async (user: User) => (await sql.value<number>('SELECT balance FROM balances WHERE user_id = ?', user.id)) ?? 0,
     holds: (user: User) => all('SELECT * FROM holds WHERE user_id = ? ORDER BY id', user.id),
     usage: (user: User) => all('SELECT * FROM usage WHERE user_id = ? ORDER BY id', user.id),
     ledger: (user: User) => all('SELECT kind, amount, balance_after FROM ledger WHERE user_id = ? ORDER BY id', user.id),
@@ -98,4 +98,3 @@ export function db(srv: TestServer) {
       all('SELECT m.* FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE c.user_id = ? ORDER BY m.id', user.id),
   };
 }
-

@@ -40,7 +40,7 @@ describe('chat turns against the model API', () => {
 
   test('POST /send (htmx) — a streamed turn debits exactly the reported usage and shows it', async () => {
     const user = await newUser(srv);
-    const before = q.balance(user);
+    const before = await q.balance(user);
     fake.script({ kind: 'stream', pieces: ['Fish', ' & chips', ' <b>hot</b>'], usage: { prompt_tokens: 30, completion_tokens: 5 } });
     const fields = { ...(await composer(user)), message: 'Lunch ideas?', system: 'Be brief.' };
 
@@ -48,7 +48,7 @@ describe('chat turns against the model API', () => {
 
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toMatch(/^text\/event-stream/);
-    const after = q.balance(user);
+    const after = await q.balance(user);
     const charge = priceOf(MINI, 30, 5);
     expect(before - after).toBe(charge);
     // The pieces arrive escaped; nothing the model wrote becomes markup.
@@ -60,25 +60,25 @@ describe('chat turns against the model API', () => {
     expect(res.text).toContain('reported by the provider');
     expect(res.text).toMatch(new RegExp(`hx-target="#balance" hx-swap="innerHTML">Balance: ${after.toLocaleString('en')}(?![\\d,])`));
     // One reserve and one settle; the usage record is the provider's.
-    expect(q.ledger(user).map((r) => r.kind)).toEqual(['signup_bonus', 'reserve', 'settle']);
-    const [hold] = q.holds(user);
-    expect(q.usage(user)).toEqual([expect.objectContaining({ prompt_tokens: 30, completion_tokens: 5, charge, source: 'reported', outcome: 'ok' })]);
+    expect((await q.ledger(user)).map((r) => r.kind)).toEqual(['signup_bonus', 'reserve', 'settle']);
+    const [hold] = await q.holds(user);
+    expect(await q.usage(user)).toEqual([expect.objectContaining({ prompt_tokens: 30, completion_tokens: 5, charge, source: 'reported', outcome: 'ok' })]);
     // The model was asked for no more than the balance pays for, with the system prompt and the question.
     const { body } = fake.requests.at(-1)!;
     expect(body.max_tokens).toBe(Math.min(2048, affordableCompletion(MINI, hold.prompt_tokens, before)));
     expect(hold.max_completion).toBe(body.max_tokens);
     expect(body.messages).toEqual([{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Lunch ideas?' }]);
-    const [question, answer] = q.messagesOfUser(user);
+    const [question, answer] = await q.messagesOfUser(user);
     expect(question).toMatchObject({ role: 'user', content: 'Lunch ideas?' });
     expect(answer).toMatchObject({ role: 'assistant', content: 'Fish & chips <b>hot</b>', status: 'done', charge, source: 'reported', cut_short: null });
     // The usage page names the conversation by its title.
-    const [conversation] = q.conversations(user);
+    const [conversation] = await q.conversations(user);
     expect((await user.agent.get('/usage')).text).toContain(`<a href="/c/${conversation.id}">Lunch ideas?</a>`);
   });
 
   test('POST /stop — stopping mid-stream charges the prompt and what was delivered, and closes the upstream call', async () => {
     const user = await newUser(srv);
-    const before = q.balance(user);
+    const before = await q.balance(user);
     const g = gate();
     fake.script({ kind: 'stream', pieces: ['One', ' two', ' three', ' four'], gate: g, gateAfter: 2 });
     const fields = await composer(user);
@@ -93,12 +93,12 @@ describe('chat turns against the model API', () => {
 
     expect(await fake.requests.at(-1)!.closed).toBe(true);
     g.release();
-    const [hold] = q.holds(user);
+    const [hold] = await q.holds(user);
     const charge = priceOf(MINI, hold.prompt_tokens, tokens('One two'));
     expect(hold).toMatchObject({ state: 'settled', completion_tokens: tokens('One two'), charge, source: 'estimated', outcome: 'stopped' });
     expect(hold.used_prompt_tokens).toBe(hold.prompt_tokens);
-    expect(before - q.balance(user)).toBe(charge);
-    expect(q.messages(conversationId)[1]).toMatchObject({ content: 'One two', status: 'stopped', charge, source: 'estimated' });
+    expect(before - (await q.balance(user))).toBe(charge);
+    expect((await q.messages(conversationId))[1]).toMatchObject({ content: 'One two', status: 'stopped', charge, source: 'estimated' });
     expect(live.text).toContain('Stopped.');
     expect(live.text).toContain(`charged ${charge}`);
     expect(live.text).not.toContain('three');
@@ -106,9 +106,9 @@ describe('chat turns against the model API', () => {
 
   test('disabling a user mid-stream ends the turn there, charged like Stop', async () => {
     const admin = await newUser(srv);
-    srv.database.raw.prepare(`UPDATE users SET role = 'admin' WHERE id = ?`).run(admin.id);
+    await srv.sql.run(`UPDATE users SET role = 'admin' WHERE id = ?`, admin.id);
     const user = await newUser(srv);
-    const before = q.balance(user);
+    const before = await q.balance(user);
     const g = gate();
     fake.script({ kind: 'stream', pieces: ['One', ' two', ' three', ' four'], gate: g, gateAfter: 2 });
     const live = openStream(srv, user, await composer(user));
@@ -121,10 +121,10 @@ describe('chat turns against the model API', () => {
 
     expect(await fake.requests.at(-1)!.closed).toBe(true);
     g.release();
-    const [hold] = q.holds(user);
+    const [hold] = await q.holds(user);
     const charge = priceOf(MINI, hold.prompt_tokens, tokens('One two'));
     expect(hold).toMatchObject({ state: 'settled', completion_tokens: tokens('One two'), charge, outcome: 'stopped' });
-    expect(before - q.balance(user)).toBe(charge);
+    expect(before - (await q.balance(user))).toBe(charge);
     expect(live.text).not.toContain('three');
     expect((await user.agent.get('/')).status).toBe(303); // signed out at the next request
   });
@@ -135,14 +135,14 @@ describe('chat turns against the model API', () => {
     fake.script({ kind: 'stream', pieces: ['Short', ' and', ' then'], finishReason: 'length' }); // the model stopped at max_tokens
     const first = await post(user, '/send', await composer(user));
     expect(first.status).toBe(200);
-    const [hold] = q.holds(user);
+    const [hold] = await q.holds(user);
     const allowed = affordableCompletion(MINI, hold.prompt_tokens, 80);
     expect(allowed).toBeGreaterThan(0);
     expect(allowed).toBeLessThan(100);
     expect(fake.requests.at(-1)!.body.max_tokens).toBe(allowed);
     expect(hold.max_completion).toBe(allowed);
     // The answer says why it ends mid-sentence.
-    expect(q.messagesOfUser(user)[1]).toMatchObject({ status: 'done', cut_short: allowed });
+    expect((await q.messagesOfUser(user))[1]).toMatchObject({ status: 'done', cut_short: allowed });
     expect(first.text).toContain(`Cut short at ${allowed} tokens: that is as much of an answer as your balance or spend limit paid for.`);
 
     const calls = fake.requests.length;
@@ -152,7 +152,7 @@ describe('chat turns against the model API', () => {
     expect(refusedTurn.status).toBe(422);
     expect(refusedTurn.text).toMatch(new RegExp(`You have spent ${hold.charge} of your daily limit of ${limit} tokens; this message could cost up to \\d+ more`));
     expect(fake.requests.length).toBe(calls);
-    expect(q.holds(user)).toHaveLength(1);
+    expect(await q.holds(user)).toHaveLength(1);
   });
 
   test('a second tab (or a reload) polls an answer streaming elsewhere until it is done', async () => {
@@ -164,7 +164,7 @@ describe('chat turns against the model API', () => {
     await g.reached;
     await until('the turn to start', () => live.text.includes('id="conversation-id"'));
     const id = conversationIdIn(live.text);
-    const answer = q.messages(id).find((m) => m.role === 'assistant')!;
+    const answer = (await q.messages(id)).find((m) => m.role === 'assistant')!;
     const polling = `hx-get="/c/${id}/m/${answer.id}" hx-trigger="every 2s" hx-swap="outerHTML"`;
     expect(live.text).not.toContain('every 2s'); // the streaming tab gets the text as it comes
 
@@ -174,7 +174,7 @@ describe('chat turns against the model API', () => {
     expect(meanwhile.text).toContain(polling);
     expect((await stranger.agent.get(`/c/${id}/m/${answer.id}`)).status).toBe(404);
     // A minute on (a crash may have left it; recovery resolves it), every 10 s.
-    srv.database.raw.prepare('UPDATE messages SET created_at = ? WHERE id = ?').run(new Date(Date.now() - 120_000).toISOString(), answer.id);
+    await srv.sql.run('UPDATE messages SET created_at = ? WHERE id = ?', new Date(Date.now() - 120_000).toISOString(), answer.id);
     expect((await user.agent.get(`/c/${id}/m/${answer.id}`)).text).toContain('hx-trigger="every 10s"');
     expect((await user.agent.get(`/c/${id}/m/999999`)).status).toBe(404);
 
@@ -187,7 +187,7 @@ describe('chat turns against the model API', () => {
 
   test('POST /send — closing the tab mid-stream does not stop the answer: it is finished, stored and charged once', async () => {
     const user = await newUser(srv);
-    const before = q.balance(user);
+    const before = await q.balance(user);
     const g = gate();
     fake.script({ kind: 'stream', pieces: ['Alpha', ' beta', ' gamma'], gate: g, gateAfter: 1, usage: { prompt_tokens: 12, completion_tokens: 3 } });
     const live = openStream(srv, user, await composer(user));
@@ -196,24 +196,24 @@ describe('chat turns against the model API', () => {
 
     live.destroy();
     await pause(100); // the server has seen the tab go
-    expect(q.holds(user)[0].state).toBe('held'); // still answering
+    expect((await q.holds(user))[0].state).toBe('held'); // still answering
     g.release();
-    await until('the answer to be stored', () => q.messagesOfUser(user)[1]?.status === 'done');
+    await until('the answer to be stored', async () => (await q.messagesOfUser(user))[1]?.status === 'done');
 
     expect(await fake.requests.at(-1)!.closed).toBe(false); // read to its end
-    const [hold] = q.holds(user);
+    const [hold] = await q.holds(user);
     const charge = priceOf(MINI, 12, 3);
     expect(hold).toMatchObject({ state: 'settled', completion_tokens: 3, charge, source: 'reported', outcome: 'ok' });
-    expect(before - q.balance(user)).toBe(charge);
-    expect(q.messagesOfUser(user)[1]).toMatchObject({ content: 'Alpha beta gamma', status: 'done', charge });
+    expect(before - (await q.balance(user))).toBe(charge);
+    expect((await q.messagesOfUser(user))[1]).toMatchObject({ content: 'Alpha beta gamma', status: 'done', charge });
     // A reload shows the whole answer.
-    const [conversation] = q.conversations(user);
+    const [conversation] = await q.conversations(user);
     expect((await user.agent.get(`/c/${conversation.id}`)).text).toContain('Alpha beta gamma');
   });
 
   test('POST /send — an upstream 500 before any output charges nothing and says so plainly', async () => {
     const user = await newUser(srv);
-    const before = q.balance(user);
+    const before = await q.balance(user);
     fake.script({ kind: 'error', status: 500, message: 'internal kaboom' });
 
     const res = await post(user, '/send', await composer(user));
@@ -221,46 +221,46 @@ describe('chat turns against the model API', () => {
     expect(res.status).toBe(200);
     expect(res.text).toContain('The model API failed. Retry in a moment.');
     expect(res.text).not.toMatch(/kaboom|Error:|\bat \S+ \(/);
-    expect(q.balance(user)).toBe(before);
-    expect(q.holds(user)).toEqual([expect.objectContaining({ state: 'released', charge: 0 })]);
-    expect(q.ledger(user).map((r) => r.kind)).toEqual(['signup_bonus', 'reserve', 'release']);
-    expect(q.messagesOfUser(user)[1]).toMatchObject({ content: '', status: 'error', error: 'server', charge: 0 });
+    expect(await q.balance(user)).toBe(before);
+    expect(await q.holds(user)).toEqual([expect.objectContaining({ state: 'released', charge: 0 })]);
+    expect((await q.ledger(user)).map((r) => r.kind)).toEqual(['signup_bonus', 'reserve', 'release']);
+    expect((await q.messagesOfUser(user))[1]).toMatchObject({ content: '', status: 'error', error: 'server', charge: 0 });
   });
 
   test('POST /send — a stream without usage is charged by the local count', async () => {
     const user = await newUser(srv);
-    const before = q.balance(user);
+    const before = await q.balance(user);
     fake.script({ kind: 'stream', pieces: ['Counted', ' here', ' locally.'], usage: false });
 
     const res = await post(user, '/send', await composer(user));
 
     expect(res.status).toBe(200);
-    const [hold] = q.holds(user);
+    const [hold] = await q.holds(user);
     const completion = tokens('Counted here locally.');
     const charge = priceOf(MINI, hold.prompt_tokens, completion);
-    expect(q.usage(user)).toEqual([expect.objectContaining({ prompt_tokens: hold.prompt_tokens, completion_tokens: completion, charge, source: 'estimated', outcome: 'ok' })]);
-    expect(before - q.balance(user)).toBe(charge);
+    expect(await q.usage(user)).toEqual([expect.objectContaining({ prompt_tokens: hold.prompt_tokens, completion_tokens: completion, charge, source: 'estimated', outcome: 'ok' })]);
+    expect(before - (await q.balance(user))).toBe(charge);
     expect(res.text).toContain('counted locally');
   });
 
   test('POST /send — a connection dropped mid-stream keeps and charges what arrived', async () => {
     const user = await newUser(srv);
-    const before = q.balance(user);
+    const before = await q.balance(user);
     fake.script({ kind: 'stream', pieces: ['Kept', ' part', ' lost'], dropAfter: 2 });
 
     const res = await post(user, '/send', await composer(user));
 
-    const [hold] = q.holds(user);
+    const [hold] = await q.holds(user);
     const charge = priceOf(MINI, hold.prompt_tokens, tokens('Kept part'));
     expect(hold).toMatchObject({ state: 'settled', charge, source: 'estimated', outcome: 'error' });
-    expect(before - q.balance(user)).toBe(charge);
-    expect(q.messagesOfUser(user)[1]).toMatchObject({ content: 'Kept part', status: 'error', error: 'connection', charge });
+    expect(before - (await q.balance(user))).toBe(charge);
+    expect((await q.messagesOfUser(user))[1]).toMatchObject({ content: 'Kept part', status: 'error', error: 'connection', charge });
     expect(res.text).toContain('The connection to the model dropped. What arrived is kept and charged');
   });
 
   test('POST /send — 401 and 429 from the model API give clear messages and cost nothing', async () => {
     const user = await newUser(srv);
-    const before = q.balance(user);
+    const before = await q.balance(user);
     fake.script([
       { kind: 'error', status: 401, code: 'invalid_api_key', message: 'Incorrect API key provided: sk-test' },
       { kind: 'error', status: 429, code: 'rate_limit_exceeded', headers: { 'retry-after': '7' } },
@@ -272,13 +272,13 @@ describe('chat turns against the model API', () => {
     expect(unauthorised.text).toContain('The model API refused the server&#39;s key. Tell an administrator; nothing was charged.');
     expect(unauthorised.text).not.toContain('sk-test');
     expect(limited.text).toContain('Retry in 7 seconds.');
-    expect(q.balance(user)).toBe(before);
-    expect(q.holds(user).map((h) => h.state)).toEqual(['released', 'released']);
+    expect(await q.balance(user)).toBe(before);
+    expect((await q.holds(user)).map((h) => h.state)).toEqual(['released', 'released']);
   });
 
   test('POST /send — a double submit with the same turn key is charged once', async () => {
     const user = await newUser(srv);
-    const before = q.balance(user);
+    const before = await q.balance(user);
     const fields = await composer(user);
     const calls = fake.requests.length;
 
@@ -287,10 +287,10 @@ describe('chat turns against the model API', () => {
 
     expect(again.status).toBe(200);
     expect(again.text).toContain('That message was already sent; it was not charged again.');
-    expect(q.ledger(user).filter((r) => r.kind === 'reserve')).toHaveLength(1);
-    expect(q.usage(user)).toHaveLength(1);
-    expect(before - q.balance(user)).toBe(q.usage(user)[0].charge);
-    expect(q.messagesOfUser(user).map((m) => m.role)).toEqual(['user', 'assistant']);
+    expect((await q.ledger(user)).filter((r) => r.kind === 'reserve')).toHaveLength(1);
+    expect(await q.usage(user)).toHaveLength(1);
+    expect(before - (await q.balance(user))).toBe((await q.usage(user))[0].charge);
+    expect((await q.messagesOfUser(user)).map((m) => m.role)).toEqual(['user', 'assistant']);
     expect(fake.requests.length).toBe(calls + 1);
   });
 
@@ -301,8 +301,8 @@ describe('chat turns against the model API', () => {
     await post(user, '/send', fields, false);
     const again = await post(user, '/send', fields, false);
 
-    expect(q.usage(user)).toHaveLength(1);
-    expect(q.conversations(user)).toHaveLength(1);
+    expect(await q.usage(user)).toHaveLength(1);
+    expect(await q.conversations(user)).toHaveLength(1);
     expect(again.text).toContain(DEFAULT_ANSWER);
   });
 
@@ -311,11 +311,11 @@ describe('chat turns against the model API', () => {
     const other = await newUser(srv);
     const first = await post(owner, '/send', { ...(await composer(owner)), message: 'Private question' });
     const id = conversationIdIn(first.text);
-    const snapshot = () => ({
-      conversations: q.conversations(owner), messages: q.messages(id), ownerHolds: q.holds(owner),
-      otherBalance: q.balance(other), otherHolds: q.holds(other), otherConversations: q.conversations(other), calls: fake.requests.length,
+    const snapshot = async () => ({
+      conversations: await q.conversations(owner), messages: await q.messages(id), ownerHolds: await q.holds(owner),
+      otherBalance: await q.balance(other), otherHolds: await q.holds(other), otherConversations: await q.conversations(other), calls: fake.requests.length,
     });
-    const before = snapshot();
+    const before = await snapshot();
     const fields = { ...(await composer(other)), conversation_id: String(id) };
 
     expect((await other.agent.get(`/c/${id}`)).status).toBe(404);
@@ -325,7 +325,7 @@ describe('chat turns against the model API', () => {
     const page = await other.agent.get(`/c/${id}`);
     expect(page.text).not.toContain('Private question');
 
-    expect(snapshot()).toEqual(before);
+    expect(await snapshot()).toEqual(before);
   });
 
   test('script and htmx attributes in user text and model output come out inert', async () => {
@@ -351,12 +351,12 @@ describe('chat turns against the model API', () => {
     expect(res.text).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
     expect(page.text).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
     expect(page.status).toBe(200);
-    expect(q.messagesOfUser(user).map((m) => m.content)).toEqual([payload.join(''), payload.join('')]);
+    expect((await q.messagesOfUser(user)).map((m) => m.content)).toEqual([payload.join(''), payload.join('')]);
   });
 
   test('POST /send without JavaScript — answers with the whole page, the answer and the conversation in the sidebar', async () => {
     const user = await newUser(srv);
-    const before = q.balance(user);
+    const before = await q.balance(user);
     const fields = { ...(await composer(user)), message: 'Plain form please' };
 
     const res = await post(user, '/send', fields, false);
@@ -365,11 +365,11 @@ describe('chat turns against the model API', () => {
     expect(res.headers['content-type']).toMatch(/^text\/html/);
     expect(res.text).toMatch(/^<!doctype html>/i);
     expect(res.text).toContain(DEFAULT_ANSWER);
-    const [conversation] = q.conversations(user);
+    const [conversation] = await q.conversations(user);
     expect(res.text).toMatch(new RegExp(`<a href="/c/${conversation.id}" aria-current="page">Plain form please</a>`));
-    const after = q.balance(user);
+    const after = await q.balance(user);
     expect(after).toBeLessThan(before);
-    expect(before - after).toBe(q.usage(user)[0].charge);
+    expect(before - after).toBe((await q.usage(user))[0].charge);
     expect(res.text).toContain(`Balance: ${after.toLocaleString('en')}`);
   });
 
@@ -392,7 +392,7 @@ describe('chat turns against the model API', () => {
     expect(plain.status).toBe(422);
     expect(plain.text).toContain('There is no message to answer again yet.');
     expect(plain.text).toContain(fields.message); // the draft is kept
-    expect(q.conversations(user)).toEqual([]);
+    expect(await q.conversations(user)).toEqual([]);
     expect(fake.requests.length).toBe(calls);
   });
 
@@ -418,9 +418,9 @@ describe('chat turns against the model API', () => {
     expect(hotTemperature.text).toContain('Temperature is a number from 0 to 2.');
     expect(empty.status).toBe(422);
     expect(empty.text).toContain('Type a message first');
-    expect(q.conversations(user)).toEqual([]);
-    expect(q.holds(user)).toEqual([]);
-    expect(q.ledger(user).map((r) => r.kind)).toEqual(['signup_bonus']);
+    expect(await q.conversations(user)).toEqual([]);
+    expect(await q.holds(user)).toEqual([]);
+    expect((await q.ledger(user)).map((r) => r.kind)).toEqual(['signup_bonus']);
     expect(fake.requests.length).toBe(calls);
   });
 
@@ -443,29 +443,29 @@ describe('chat turns against the model API', () => {
     const afterUndo = await user.agent.get(undo.headers.location);
     expect(afterUndo.text).toMatch(/<textarea[^>]*id="message"[^>]*>Second question<\/textarea>/);
     expect((await user.agent.get(undo.headers.location)).text).toMatch(/<textarea[^>]*id="message"[^>]*><\/textarea>/); // once
-    expect(q.messages(id).map((m) => m.content)).toEqual(['First question', DEFAULT_ANSWER]);
+    expect((await q.messages(id)).map((m) => m.content)).toEqual(['First question', DEFAULT_ANSWER]);
     fake.script({ kind: 'stream', pieces: ['Third', ' answer'] });
     await post(user, '/send', { ...(await composer(user, `/c/${id}`)), message: 'Third <question> & "more"' });
     const undoHtmx = await post(user, '/undo', { _csrf: csrf, conversation_id: String(id) });
     expect(undoHtmx.status).toBe(200);
     expect(undoHtmx.text).toContain('<template id="undone" data-text="Third &lt;question&gt; &amp; &quot;more&quot;"></template>');
-    expect(q.messages(id).map((m) => m.content)).toEqual(['First question', DEFAULT_ANSWER]);
+    expect((await q.messages(id)).map((m) => m.content)).toEqual(['First question', DEFAULT_ANSWER]);
 
     fake.script({ kind: 'stream', pieces: ['A better', ' answer'], usage: { prompt_tokens: 12, completion_tokens: 3 } });
-    const before = q.balance(user);
+    const before = await q.balance(user);
     const retry = await post(user, '/retry', { ...(await composer(user, `/c/${id}`)), message: '' });
     expect(retry.status).toBe(200);
     expect(fake.requests.at(-1)!.body.messages).toEqual([{ role: 'user', content: 'First question' }]);
-    expect(q.messages(id).map((m) => m.content)).toEqual(['First question', 'A better answer']);
-    expect(q.usage(user).filter((u) => u.conversation_id === id)).toHaveLength(4);
-    expect(before - q.balance(user)).toBe(priceOf(MINI, 12, 3));
+    expect((await q.messages(id)).map((m) => m.content)).toEqual(['First question', 'A better answer']);
+    expect((await q.usage(user)).filter((u) => u.conversation_id === id)).toHaveLength(4);
+    expect(before - (await q.balance(user))).toBe(priceOf(MINI, 12, 3));
 
     const clear = await post(user, `/c/${id}/clear`, { _csrf: csrf }, false);
     expect(clear.status).toBe(303);
-    expect(q.messages(id)).toEqual([]);
+    expect(await q.messages(id)).toEqual([]);
     const page = await user.agent.get(`/c/${id}`);
     expect(page.text).toContain('No messages yet.');
-    expect(q.usage(user)).toHaveLength(4); // what the turns cost stays on record
+    expect(await q.usage(user)).toHaveLength(4); // what the turns cost stays on record
   });
 
   test('each message keeps its own token count, made once: the question when sent or edited, an answer by the next turn', async () => {
@@ -473,21 +473,21 @@ describe('chat turns against the model API', () => {
     const own = (role: string, content: string) => 3 + tokens(role) + tokens(content);
     const first = await post(user, '/send', { ...(await composer(user)), message: 'First question 你好' });
     const id = conversationIdIn(first.text);
-    const counts = () => q.messages(id).map((m) => [m.tokens, m.tokens_encoding]);
-    expect(counts()).toEqual([[own('user', 'First question 你好'), 'o200k_base'], [null, null]]);
+    const counts = async () => (await q.messages(id)).map((m) => [m.tokens, m.tokens_encoding]);
+    expect(await counts()).toEqual([[own('user', 'First question 你好'), 'o200k_base'], [null, null]]);
 
     fake.script({ kind: 'stream', pieces: ['Second', ' answer'], usage: { prompt_tokens: 1, completion_tokens: 2 } });
     await post(user, '/send', { ...(await composer(user, `/c/${id}`)), message: 'Second question', system: 'Be brief.' });
-    expect(counts()).toEqual([
+    expect(await counts()).toEqual([
       [own('user', 'First question 你好'), 'o200k_base'], [own('assistant', DEFAULT_ANSWER), 'o200k_base'],
       [own('user', 'Second question'), 'o200k_base'], [null, null],
     ]);
     // The prompt counted from them is the whole prompt's count.
     const prompt = own('system', 'Be brief.') + own('user', 'First question 你好') + own('assistant', DEFAULT_ANSWER) + own('user', 'Second question') + 3;
-    expect(q.holds(user).at(-1).prompt_tokens).toBe(prompt);
+    expect((await q.holds(user)).at(-1).prompt_tokens).toBe(prompt);
 
     await post(user, '/edit', { ...(await composer(user, `/c/${id}`)), message: 'Second question, edited' });
-    expect(counts().slice(2)).toEqual([[own('user', 'Second question, edited'), 'o200k_base'], [null, null]]);
+    expect((await counts()).slice(2)).toEqual([[own('user', 'Second question, edited'), 'o200k_base'], [null, null]]);
   });
 
   test('a context-length error offers Retry with less history, which sends the newer half only', async () => {
@@ -495,9 +495,9 @@ describe('chat turns against the model API', () => {
     const id = conversationIdIn((await post(user, '/send', { ...(await composer(user)), message: 'One' })).text);
     await post(user, '/send', { ...(await composer(user, `/c/${id}`)), message: 'Two' });
     fake.script({ kind: 'error', status: 400, code: 'context_length_exceeded', message: "This model's maximum context length is 128000 tokens." });
-    const before = q.balance(user);
+    const before = await q.balance(user);
     await post(user, '/send', { ...(await composer(user, `/c/${id}`)), message: 'Three' });
-    expect(q.balance(user)).toBe(before);
+    expect(await q.balance(user)).toBe(before);
 
     const page = await user.agent.get(`/c/${id}`);
     expect(page.text).toContain('The conversation is too long for this model.');
@@ -528,11 +528,11 @@ describe('chat turns against the model API', () => {
     const user = await newUser(srv);
     fake.script({ kind: 'stream', pieces: ['Paid', ' answer'], usage: { prompt_tokens: 9, completion_tokens: 2 } });
     const id = conversationIdIn((await post(user, '/send', { ...(await composer(user)), message: 'Worth keeping?' })).text);
-    const balance = q.balance(user);
+    const balance = await q.balance(user);
     await grant(srv.database, user.id, -balance);
     const refused = await post(user, '/retry', { ...(await composer(user, `/c/${id}`)), message: '' }, false);
     expect(refused.status).toBe(402);
-    expect(q.messages(id).map((m) => [m.content, m.status])).toEqual([['Worth keeping?', 'done'], ['Paid answer', 'done']]);
+    expect((await q.messages(id)).map((m) => [m.content, m.status])).toEqual([['Worth keeping?', 'done'], ['Paid answer', 'done']]);
 
     await grant(srv.database, user.id, balance);
     fake.script({ kind: 'stream', pieces: ['Second', ' take'], usage: { prompt_tokens: 9, completion_tokens: 2 } });
@@ -540,17 +540,17 @@ describe('chat turns against the model API', () => {
     expect((await post(user, '/retry', fields, false)).status).toBe(200);
     const again = await post(user, '/retry', fields, false); // the same form sent twice (a reload)
     expect(again.text).toContain('That message was already sent; it was not charged again.');
-    expect(q.messages(id).map((m) => m.content)).toEqual(['Worth keeping?', 'Second take']);
-    expect(q.usage(user)).toHaveLength(2);
+    expect((await q.messages(id)).map((m) => m.content)).toEqual(['Worth keeping?', 'Second take']);
+    expect(await q.usage(user)).toHaveLength(2);
   });
 
   test('POST /retry through htmx redraws the transcript; message ids are never reused', async () => {
     const user = await newUser(srv);
     const id = conversationIdIn((await post(user, '/send', { ...(await composer(user)), message: 'Again, please' })).text);
-    const [, first] = q.messages(id);
+    const [, first] = await q.messages(id);
     const res = await post(user, '/retry', { ...(await composer(user, `/c/${id}`)), message: '' });
     expect(res.text).toContain('<hx-partial hx-target="#transcript" hx-swap="innerHTML">');
-    const [, second] = q.messages(id);
+    const [, second] = await q.messages(id);
     expect(second.id).toBeGreaterThan(first.id);
     expect(res.text).not.toContain(`id="m${first.id}"`);
   });
@@ -563,7 +563,7 @@ describe('chat turns against the model API', () => {
     await post(user, '/retry', { _csrf: page._csrf, turn_key: page.turn_key, conversation_id: String(id) }, false);
     expect(fake.requests.at(-1)!.body).toMatchObject({ max_tokens: 50, temperature: 0.3 });
     expect(fake.requests.at(-1)!.body.messages[0]).toEqual({ role: 'system', content: 'Be a pirate' });
-    expect(q.conversations(user)[0]).toMatchObject({ system_prompt: 'Be a pirate', max_tokens: 50, temperature: 0.3 });
+    expect((await q.conversations(user))[0]).toMatchObject({ system_prompt: 'Be a pirate', max_tokens: 50, temperature: 0.3 });
   });
 
   test('the recovery sweep leaves a turn that is still streaming alone', async () => {
@@ -575,20 +575,20 @@ describe('chat turns against the model API', () => {
     expect(await recoverHolds(srv.database, 0, liveHolds)).toEqual({ settled: 0, released: 0 });
     g.release();
     await live.done;
-    expect(q.holds(user)[0]).toMatchObject({ state: 'settled', charge: priceOf(MINI, 8, 2), source: 'reported' });
+    expect((await q.holds(user))[0]).toMatchObject({ state: 'settled', charge: priceOf(MINI, 8, 2), source: 'reported' });
   });
 
   test('a model API that ignores max_tokens is cut off, and charged no more than max_tokens', async () => {
     const user = await newUser(srv);
     const pieces = Array.from({ length: 200 }, (_, i) => ` word${i}`);
     fake.script({ kind: 'stream', pieces, usage: { prompt_tokens: 10, completion_tokens: 600 } });
-    const before = q.balance(user);
+    const before = await q.balance(user);
     const res = await post(user, '/send', { ...(await composer(user)), message: 'Ramble', max_tokens: '20' });
     expect(res.status).toBe(200);
     expect(fake.requests.at(-1)!.body.max_tokens).toBe(20);
-    const [hold] = q.holds(user);
+    const [hold] = await q.holds(user);
     expect(hold).toMatchObject({ state: 'settled', completion_tokens: 20, source: 'estimated' });
-    expect(before - q.balance(user)).toBe(priceOf(MINI, hold.prompt_tokens, 20));
+    expect(before - (await q.balance(user))).toBe(priceOf(MINI, hold.prompt_tokens, 20));
     expect(res.text).not.toContain('word199');
   });
 
@@ -610,12 +610,12 @@ describe('chat turns against the model API', () => {
     const undo = await post(user, action('undo'), fields, false);
     expect(undo.status).toBe(303);
     expect((await user.agent.get(undo.headers.location)).text).toContain('>Undo me</textarea>'); // back in the textbox
-    expect(q.messages(id)).toEqual([]);
+    expect(await q.messages(id)).toEqual([]);
 
     await post(user, '/send', { ...(await composer(user, `/c/${id}`)), message: 'Clear me' });
     const clear = await post(user, action('clear'), fields, false);
     expect(clear.status).toBe(303);
-    expect(q.messages(id)).toEqual([]);
+    expect(await q.messages(id)).toEqual([]);
   });
 
   test('POST /c/:id/rename and /delete (owner only); GET /c?q= finds a conversation by its messages', async () => {
@@ -636,18 +636,18 @@ describe('chat turns against the model API', () => {
     const csrf = (await composer(user, `/c/${birds}`))._csrf;
     const renamed = await post(user, `/c/${birds}/rename`, { _csrf: csrf, title: 'Birds  of the sea' }, false);
     expect(renamed.status).toBe(303);
-    expect(q.conversations(user).find((c) => c.id === birds).title).toBe('Birds of the sea');
+    expect((await q.conversations(user)).find((c) => c.id === birds).title).toBe('Birds of the sea');
     expect((await user.agent.get(`/c/${birds}`)).text).toContain('>Birds of the sea</a>');
     expect((await post(user, `/c/${birds}/rename`, { _csrf: csrf, title: '   ' }, false)).status).toBe(422);
 
-    const usageBefore = q.usage(user);
+    const usageBefore = await q.usage(user);
     const deleted = await post(user, `/c/${bread}/delete`, { _csrf: csrf }, false);
     expect(deleted.status).toBe(303);
     expect(deleted.headers.location).toBe('/');
     expect((await user.agent.get(`/c/${bread}`)).status).toBe(404);
-    expect(q.messages(bread)).toEqual([]);
-    expect(q.conversations(user).map((c) => c.id)).toEqual([birds]);
-    expect(q.usage(user)).toEqual(usageBefore); // deleting a chat does not rewrite what it cost
+    expect(await q.messages(bread)).toEqual([]);
+    expect((await q.conversations(user)).map((c) => c.id)).toEqual([birds]);
+    expect(await q.usage(user)).toEqual(usageBefore); // deleting a chat does not rewrite what it cost
   });
 });
 
@@ -674,9 +674,9 @@ describe('chat turns when the balance runs out', () => {
     expect(plain.text).toContain('Redeem a code on the Recharge page');
     expect(plain.text).toContain(message.trim().slice(0, 40)); // the draft is kept
     expect(fake.requests.length).toBe(calls);
-    expect(q.balance(user)).toBe(5);
-    expect(q.holds(user)).toEqual([]);
-    expect(q.messagesOfUser(user)).toEqual([]);
+    expect(await q.balance(user)).toBe(5);
+    expect(await q.holds(user)).toEqual([]);
+    expect(await q.messagesOfUser(user)).toEqual([]);
   });
 });
 
@@ -694,8 +694,8 @@ describe('chat turns under the concurrency limits', () => {
     fake.script({ kind: 'stream', pieces: ['First', ' answer'] });
     const firstTurn = await post(user, '/send', await composer(user, '/', 'First question'));
     expect(firstTurn.status).toBe(200);
-    const [conversation] = q.conversations(user);
-    const before = q.balance(user);
+    const [conversation] = await q.conversations(user);
+    const before = await q.balance(user);
     const page = `/c/${conversation.id}`;
 
     // Another user's answer holds the only model slot, so this user's Edit waits in the queue.
@@ -714,15 +714,15 @@ describe('chat turns under the concurrency limits', () => {
       expect(res.text).toContain('An answer is still being written in this conversation.');
     }
     // What the registry cannot see (another server process clearing it) the turn itself checks.
-    srv.database.raw.prepare('DELETE FROM messages WHERE conversation_id = ?').run(conversation.id);
+    await srv.sql.run('DELETE FROM messages WHERE conversation_id = ?', conversation.id);
     g.release();
     await Promise.all([blocking.done, edit.done]);
 
     expect(edit.text).toContain('The conversation or your balance changed while this message waited. Nothing was charged; send it again.');
     expect(fake.requests.length).toBe(calls + 1); // the blocking answer only
-    expect(q.messages(conversation.id)).toEqual([]);
-    expect(q.balance(user)).toBe(before);
-    expect(q.holds(user).map((h) => h.state)).toEqual(['settled', 'released']);
+    expect(await q.messages(conversation.id)).toEqual([]);
+    expect(await q.balance(user)).toBe(before);
+    expect((await q.holds(user)).map((h) => h.state)).toEqual(['settled', 'released']);
   });
 
   test('POST /send — a second turn while one runs is refused: 429 past the per-user cap, 409 in the same conversation', async () => {
@@ -757,10 +757,10 @@ describe('chat turns under the concurrency limits', () => {
       expect(refused.text).not.toContain('<article');
     }
     expect(fake.requests.length).toBe(calls);
-    expect(q.messages(conversationId).map((m) => m.role)).toEqual(['user', 'assistant']);
+    expect((await q.messages(conversationId)).map((m) => m.role)).toEqual(['user', 'assistant']);
     g.release();
     await live.done;
-    expect(q.holds(user).map((h) => h.state)).toEqual(['settled']);
+    expect((await q.holds(user)).map((h) => h.state)).toEqual(['settled']);
   });
 
   test('POST /send — past the per-user cap a turn is refused as busy before its text is counted, even a text too long to send', async () => {
@@ -784,7 +784,7 @@ describe('chat turns under the concurrency limits', () => {
     // With the slot free, the same text is counted and refused for its length.
     const tooLongNow = await post(user, '/send', { ...(await composer(user)), model: 'gpt-3.5-turbo', message: tooLong });
     expect(tooLongNow.status).toBe(422);
-    expect(db(srv).holds(user).map((h) => h.state)).toEqual(['settled']);
+    expect((await db(srv).holds(user)).map((h) => h.state)).toEqual(['settled']);
   });
 
   test('POST /estimate — past ESTIMATE_RATE_LIMIT_PER_USER a minute, 429 in the estimate slot and nothing counted; other users unaffected', async () => {
@@ -824,6 +824,6 @@ describe('chat turns under the concurrency limits', () => {
     expect(waiting.status).toBe(200);
     expect(waiting.text.indexOf('number 1 in the queue')).toBeLessThan(waiting.text.indexOf('>Your</hx-partial>'));
     expect(waiting.text).toContain('Your turn now');
-    expect(db(srv).usage(second)).toEqual([expect.objectContaining({ outcome: 'ok' })]);
+    expect(await db(srv).usage(second)).toEqual([expect.objectContaining({ outcome: 'ok' })]);
   });
 });

@@ -1,9 +1,12 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { openDatabase, readMigrations } from '../src/db';
+import pg from 'pg';
+import { openStore, readMigrations } from '../src/db';
+import { readPgMigrations } from '../src/storage/postgres/store';
+import { dropSchema, newSchema, testDatabaseUrl } from './db-under-test';
 import { CORPORATE } from './fixtures/cookbook';
-import { tempDir } from './helpers';
+import { ON_POSTGRES, sqlOf, tempDir, type Sql } from './helpers';
 
 const CLI = path.join(__dirname, '..', 'dist', 'cli.js');
 
@@ -24,11 +27,50 @@ function tokenchat(args: string[], opts: { input?: string; env?: Record<string, 
 
 let dataDir: string;
 let env: Record<string, string>;
-beforeEach(() => {
+/** On PostgreSQL, the empty schema the CLI's database lives in, one per test. */
+let schema: string | undefined;
+
+/**
+ * The CLI's database on PostgreSQL: the store takes its schema as an option, which the CLI does not
+ * give it, so the connection URL names it in the session's search_path (`options=-c search_path=...`,
+ * passed through by node-postgres).
+ */
+function cliDatabaseUrl(name: string): string {
+  const url = new URL(testDatabaseUrl());
+  url.searchParams.set('options', `-c search_path=${name}`);
+  return url.toString();
+}
+
+beforeEach(async () => {
   dataDir = tempDir();
   env = { DATA_DIR: dataDir };
+  schema = undefined;
+  if (ON_POSTGRES) {
+    schema = newSchema();
+    const client = new pg.Client({ connectionString: testDatabaseUrl() });
+    await client.connect();
+    try {
+      await client.query(`CREATE SCHEMA ${schema}`);
+    } finally {
+      await client.end();
+    }
+    env = { ...env, DATABASE_URL: cliDatabaseUrl(schema), SESSION_SECRET: 'test-secret-test-secret-test-secret-1234' };
+  }
 });
-afterEach(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+afterEach(async () => {
+  fs.rmSync(dataDir, { recursive: true, force: true });
+  if (schema) await dropSchema(schema);
+});
+
+/** Reads or changes the CLI's database directly (the same SQL on both), then closes it. */
+async function withSql<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+  const database = openStore({ dataDir, databaseUrl: schema ? testDatabaseUrl() : undefined, databasePoolSize: 1, sessionIdleMs: 60_000 }, schema);
+  try {
+    return await fn(sqlOf(database));
+  } finally {
+    await database.close();
+  }
+}
 
 test('tokenchat --help lists the commands', async () => {
   const { code, stdout } = await tokenchat(['--help']);
@@ -45,7 +87,9 @@ test('tokenchat migrate applies once and is safe to run twice', async () => {
   const first = await tokenchat(['migrate'], { env });
   const all = readMigrations().map((m) => m.name);
   expect(all.slice(0, 2)).toEqual(['001_init.sql', '002_ledger.sql']);
-  expect(first).toMatchObject({ code: 0, stdout: `applied: ${all.join(', ')}\n` });
+  // PostgreSQL has migrations of its own (migrations/postgres): the schema as SQLite's reach it, then sessions.
+  const applied = ON_POSTGRES ? readPgMigrations().map((m) => m.name) : all;
+  expect(first).toMatchObject({ code: 0, stdout: `applied: ${applied.join(', ')}\n` });
   const second = await tokenchat(['migrate'], { env });
   expect(second).toMatchObject({ code: 0, stdout: 'database is up to date\n' });
 });
@@ -96,7 +140,9 @@ test('an unknown command and a bad setting exit non-zero with the reason', async
   expect(bad).toMatchObject({ code: 1, stderr: 'tokenchat: invalid configuration: PORT must be a whole number\n' });
 });
 
-test('tokenchat backup copies a consistent database that a restore can serve from', async () => {
+// `tokenchat backup` is SQLite's online backup of the file under DATA_DIR; a PostgreSQL database is
+// backed up with PostgreSQL's own tools.
+if (!ON_POSTGRES) test('tokenchat backup copies a consistent database that a restore can serve from', async () => {
   await tokenchat(['user', 'add', 'keeper', '--admin'], { env, input: 'keeper password\n' });
   fs.writeFileSync(path.join(dataDir, 'session-secret'), 'k'.repeat(48)); // as the server would make it
   const dest = path.join(tempDir(), 'backup');
@@ -122,9 +168,7 @@ describe('ledger commands', () => {
     expect(await tokenchat(['grant', 'payer', '-2500'], { env })).toMatchObject({ code: 0, stdout: 'deducted 2500; payer now has 0\n' });
     expect(await tokenchat(['ledger', 'verify'], { env })).toMatchObject({ code: 0, stdout: 'ledger ok\n' });
     // A deduction is an adjustment, as when an admin makes it on the admin pages.
-    const database = openDatabase(dataDir);
-    const rows = database.raw.prepare('SELECT kind, amount, note FROM ledger ORDER BY id').all();
-    await database.close();
+    const rows = await withSql((sql) => sql.all('SELECT kind, amount, note FROM ledger ORDER BY id'));
     expect(rows).toEqual([
       { kind: 'signup_bonus', amount: 2000, note: null },
       { kind: 'grant', amount: 500, note: 'welcome' },
@@ -157,13 +201,13 @@ describe('ledger commands', () => {
   });
 
   test('ledger verify exits 1 naming a user whose balance does not match the ledger', async () => {
-    const Sqlite = require('better-sqlite3');
-    const raw = new Sqlite(path.join(dataDir, 'tokenchat.sqlite'));
-    raw.prepare('UPDATE balances SET balance = balance + 7').run(); // tampering behind the ledger's back
-    raw.close();
+    const payer = await withSql(async (sql) => {
+      await sql.run('UPDATE balances SET balance = balance + 7'); // tampering behind the ledger's back
+      return sql.value(`SELECT id FROM users WHERE username_key = 'payer'`);
+    });
     const run = await tokenchat(['ledger', 'verify'], { env });
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain('violation: user 1: balance 2007 != sum of ledger deltas 2000');
+    expect(run.stderr).toContain(`violation: user ${payer}: balance 2007 != sum of ledger deltas 2000`);
     expect(run.stderr).toMatch(/tokenchat: 2 violations\n$/);
   });
 });

@@ -13,6 +13,7 @@ describe('loadConfig', () => {
   test('reads every setting', () => {
     const c = loadConfig({
       HOST: '0.0.0.0', PORT: '8080', DATA_DIR: '/tmp/x', SESSION_SECRET: 's'.repeat(32), SESSION_IDLE_MINUTES: '30',
+      DATABASE_URL: 'postgres://tc:pw@db.example:5432/tokenchat', DATABASE_POOL_SIZE: '20', DATABASE_SCHEMA: 'tokenchat', METRICS: 'true',
       SESSION_ABSOLUTE_HOURS: '12', TRUST_PROXY: '1', BODY_LIMIT: '512kb', ALLOW_REGISTRATION: 'false',
       LOGIN_RATE_LIMIT_PER_IP: '9', LOGIN_RATE_LIMIT_PER_USER: '4', LOGIN_RATE_WINDOW_MINUTES: '5',
       LOGIN_DELAY_MS: '250', LOGIN_DELAY_MAX_MS: '4000',
@@ -23,6 +24,7 @@ describe('loadConfig', () => {
     });
     expect(c).toEqual({
       env: 'production', host: '0.0.0.0', port: 8080, dataDir: '/tmp/x', sessionSecret: 's'.repeat(32),
+      databaseUrl: 'postgres://tc:pw@db.example:5432/tokenchat', databasePoolSize: 20, databaseSchema: 'tokenchat', metrics: true,
       sessionIdleMs: 30 * 60_000, sessionAbsoluteMs: 12 * 3600_000, trustProxy: 1, bodyLimitBytes: 512 * 1024,
       allowRegistration: false, loginRateLimitPerIp: 9, loginRateLimitPerUser: 4, loginRateWindowMs: 5 * 60_000,
       loginDelayMs: 250, loginDelayMaxMs: 4000,
@@ -31,6 +33,11 @@ describe('loadConfig', () => {
       openaiApiKey: 'sk-test', openaiBaseUrl: 'http://127.0.0.1:8000/v1', upstreamTimeoutMs: 5000, demoDelayMs: 0,
       turnsPerUser: 2, upstreamConcurrency: 8, queueMaxWaiting: 50, estimateRateLimitPerUser: 12,
     });
+  });
+
+  test('DATABASE_URL without SESSION_SECRET stops start-up naming both', () => {
+    expect(() => loadConfig({ DATABASE_URL: 'postgres://127.0.0.1/db' })).toThrow('SESSION_SECRET must be set (the same on every host) when DATABASE_URL is set');
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://x' })).toThrow(/DATABASE_URL must be a postgres:\/\/ URL/);
   });
 
   test('TRUST_PROXY takes true, false, a hop count or a list of addresses', () => {

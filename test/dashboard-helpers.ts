@@ -59,13 +59,13 @@ export async function chatTurn(
   });
 }
 
-export function balanceRow(srv: TestServer, userId: number): number {
-  return srv.database.raw.prepare('SELECT balance FROM balances WHERE user_id = ?').pluck().get(userId) as number;
+export async function balanceRow(srv: TestServer, userId: number): Promise<number> {
+  return (await srv.sql.value('SELECT balance FROM balances WHERE user_id = ?', userId)) as number;
 }
 
-export function ledgerCount(srv: TestServer, userId?: number): number {
-  const sql = userId === undefined ? 'SELECT count(*) FROM ledger' : 'SELECT count(*) FROM ledger WHERE user_id = ?';
-  return srv.database.raw.prepare(sql).pluck().get(...(userId === undefined ? [] : [userId])) as number;
+export async function ledgerCount(srv: TestServer, userId?: number): Promise<number> {
+  const text = userId === undefined ? 'SELECT count(*) FROM ledger' : 'SELECT count(*) FROM ledger WHERE user_id = ?';
+  return (await srv.sql.value(text, ...(userId === undefined ? [] : [userId]))) as number;
 }
 
 /**

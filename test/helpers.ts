@@ -4,13 +4,19 @@ import os from 'node:os';
 import path from 'node:path';
 import request from 'supertest';
 import { loadConfig, type Config } from '../src/config';
-import { migrate, openDatabase, type Database } from '../src/db';
+import { migrateStore, openStore, type AppStore } from '../src/db';
 import { createLogger } from '../src/log';
 import { startServer, type RunningServer } from '../src/server';
+import { dropSchema, newSchema, ON_POSTGRES, sqlOf, testDatabaseUrl, type Sql } from './db-under-test';
+
+export { ON_POSTGRES, sqlOf, type Sql } from './db-under-test';
 
 export type Agent = ReturnType<typeof request.agent>;
 
+/** A server on the database under test; tests read its tables through `sql`. */
 export interface TestServer extends RunningServer {
+  /** Direct SQL on the server's database, the same text on SQLite and PostgreSQL. */
+  sql: Sql;
   config: Config;
   dataDir: string;
   agent(): Agent;
@@ -20,18 +26,28 @@ export function tempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'tokenchat-test-'));
 }
 
+/** What a server needs to run on the database under test: on PostgreSQL, a schema of its own. */
+export function databaseEnv(): { env: Record<string, string>; schema?: string } {
+  if (!ON_POSTGRES) return { env: {} };
+  const schema = newSchema();
+  return { env: { DATABASE_URL: testDatabaseUrl(), SESSION_SECRET: 'test-secret-test-secret-test-secret-1234' }, schema };
+}
+
 export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
   const dataDir = tempDir();
-  const config = loadConfig({ DATA_DIR: dataDir, PORT: '0', NODE_ENV: 'test', LOG_LEVEL: 'silent', HASH_CONCURRENCY: '4', ...env });
-  const running = await startServer(config, createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'));
+  const where = databaseEnv();
+  const config = loadConfig({ DATA_DIR: dataDir, PORT: '0', NODE_ENV: 'test', LOG_LEVEL: 'silent', HASH_CONCURRENCY: '4', ...where.env, ...env });
+  const running = await startServer(config, createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), { schema: where.schema });
   return {
     ...running,
+    sql: sqlOf(running.database),
     config,
     dataDir,
     agent: () => request.agent(running.url),
     close: async () => {
       await running.close();
       fs.rmSync(dataDir, { recursive: true, force: true });
+      if (where.schema) await dropSchema(where.schema);
     },
   };
 }
@@ -67,16 +83,21 @@ export function setCookie(res: { headers: Record<string, unknown> }, name: strin
 }
 
 /** A migrated database in a temp directory, for domain tests that need no server. */
-export function openTempDatabase(): { database: Database; dir: string; close(): Promise<void> } {
+export async function openTempDatabase(): Promise<{ database: AppStore; sql: Sql; dir: string; schema?: string; close(): Promise<void> }> {
   const dir = tempDir();
-  const database = openDatabase(dir);
-  migrate(database);
+  const where = databaseEnv();
+  const database = openStore({ dataDir: dir, databaseUrl: where.env.DATABASE_URL, databasePoolSize: 4, sessionIdleMs: 60_000 }, where.schema);
+  await migrateStore(database);
   return {
     database,
+    sql: sqlOf(database),
     dir,
+    /** On PostgreSQL, the schema this database lives in (for other processes to open it). */
+    schema: where.schema,
     close: async () => {
       await database.close();
       fs.rmSync(dir, { recursive: true, force: true });
+      if (where.schema) await dropSchema(where.schema);
     },
   };
 }

@@ -1,19 +1,20 @@
 // Seeded random interleavings of every ledger operation; the invariants are checked after each step.
 import { CodeError, createCodes, redeem } from '../src/codes';
-import type { Database } from '../src/db';
+import type { AppStore } from '../src/db';
 import { balanceOf, grant, LedgerError, openAccount, recordDelivered, recoverHolds, release, reserve, settle, type Hold } from '../src/ledger';
 import { verifyLedger } from '../src/ledger-verify';
 import { loadModels, type ModelInfo } from '../src/models';
-import { mulberry32, openTempDatabase } from './helpers';
+import { mulberry32, openTempDatabase, type Sql } from './helpers';
 
 const demo = loadModels().find('demo')!;
 const MODELS: ModelInfo[] = [demo, { ...demo, id: 'odd', promptRate: 1_333_333, completionRate: 2_750_001 }];
 
-let temp: ReturnType<typeof openTempDatabase>;
-let database: Database;
-beforeEach(() => {
-  temp = openTempDatabase();
-  ({ database } = temp);
+let temp: Awaited<ReturnType<typeof openTempDatabase>>;
+let database: AppStore;
+let sql: Sql;
+beforeEach(async () => {
+  temp = await openTempDatabase();
+  ({ database, sql } = temp);
 });
 afterEach(() => temp.close());
 
@@ -21,7 +22,10 @@ test.each([1, 2, 3, 42, 2026])('seed %i: 400 random steps keep every invariant',
   const rand = mulberry32(seed);
   const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const int = (max: number) => Math.floor(rand() * (max + 1));
-  const users = [1, 2, 3].map((i) => Number(database.raw.prepare(`INSERT INTO users (username, username_key, password_hash) VALUES (?, ?, '$argon2id$x')`).run(`prop${i}`, `prop${i}`).lastInsertRowid));
+  const users: number[] = [];
+  for (const i of [1, 2, 3]) {
+    users.push(Number(await sql.value(`INSERT INTO users (username, username_key, password_hash) VALUES (?, ?, '$argon2id$x') RETURNING id`, `prop${i}`, `prop${i}`)));
+  }
   for (const u of users) await database.write(openAccount, u, int(300));
   let open: Hold[] = [];
   const codes = await createCodes(database, { tokens: 50, count: 5 });
@@ -52,10 +56,10 @@ test.each([1, 2, 3, 42, 2026])('seed %i: 400 random steps keep every invariant',
       expect(result.balance).toBeGreaterThanOrEqual(0);
       charged += result.charge;
     } else if (op === 'crash') {
-      const before = database.raw.prepare(`SELECT coalesce(sum(charge), 0) FROM usage`).pluck().get() as number;
+      const before = (await sql.value(`SELECT coalesce(sum(charge), 0) FROM usage`)) as number;
       await recoverHolds(database, 0);
       open = [];
-      charged += (database.raw.prepare(`SELECT coalesce(sum(charge), 0) FROM usage`).pluck().get() as number) - before;
+      charged += ((await sql.value(`SELECT coalesce(sum(charge), 0) FROM usage`)) as number) - before;
     } else if (op === 'grant') {
       const amount = pick([int(100), -int(100), 0, 1.5]);
       try {

@@ -71,7 +71,7 @@ describe('Stop on a model that bills hidden reasoning tokens', () => {
 
   async function stopAfterFirstPiece(model: string, usage: typeof reasoningUsage | false) {
     const user = await newUser(srv);
-    const before = q.balance(user);
+    const before = await q.balance(user);
     const g = gate();
     fake.script({ kind: 'stream', pieces: ['Think', 'ing', ' done', ' after'], gate: g, gateAfter: 1, usage });
     const fields: Fields = { ...(await composer(user)), model };
@@ -88,7 +88,7 @@ describe('Stop on a model that bills hidden reasoning tokens', () => {
   test.each(['o4-mini', 'thinker'])('%s: the answer stops showing, is read on to the usage, and the reported usage is charged', async (model) => {
     const { user, before, live, request } = await stopAfterFirstPiece(model, reasoningUsage);
     expect(await request.closed).toBe(false); // read to its end, not cut
-    const [hold] = q.holds(user);
+    const [hold] = await q.holds(user);
     const info = catalog.find(model)!;
     // thinker's max_output (1000) sizes its hold below what is reported: the hold is the most a turn costs.
     expect(hold.max_completion).toBe(info.maxOutput);
@@ -96,25 +96,26 @@ describe('Stop on a model that bills hidden reasoning tokens', () => {
     const charge = Math.min(reported, hold.amount);
     expect(hold).toMatchObject({ state: 'settled', completion_tokens: 1981, charge, source: 'reported', outcome: 'stopped', uncollected: reported - charge });
     expect(charge).toBeGreaterThan(priceOf(info, 20, tokens('Think'))); // not prompt + what was shown, as before
-    expect(before - q.balance(user)).toBe(charge);
+    expect(before - (await q.balance(user))).toBe(charge);
     expect(live.text).not.toContain(' done'); // nothing after Stop was shown
-    const [, answer] = q.messagesOfUser(user);
+    const [, answer] = await q.messagesOfUser(user);
     expect(answer).toMatchObject({ content: 'Think', status: 'stopped', charge, reasoning_tokens: 1900 });
     expect(live.text).toContain('includes 1,900 reasoning tokens');
+    expect(live.text).toContain('Waiting for the provider to say how many tokens it used');
   });
 
   test('when no usage ever comes, the stop rule applies: prompt + what was shown', async () => {
     const { user, before } = await stopAfterFirstPiece('o4-mini', false);
-    const [hold] = q.holds(user);
+    const [hold] = await q.holds(user);
     const charge = priceOf(O4, hold.prompt_tokens, tokens('Think'));
     expect(hold).toMatchObject({ state: 'settled', completion_tokens: tokens('Think'), charge, source: 'estimated', outcome: 'stopped' });
-    expect(before - q.balance(user)).toBe(charge);
+    expect(before - (await q.balance(user))).toBe(charge);
   });
 
   test('an ordinary model is still cut at Stop, the call closed at once', async () => {
     const { user, request } = await stopAfterFirstPiece(MINI.id, reasoningUsage);
     expect(await request.closed).toBe(true);
-    expect(q.holds(user)[0]).toMatchObject({ source: 'estimated', outcome: 'stopped', completion_tokens: tokens('Think') });
+    expect((await q.holds(user))[0]).toMatchObject({ source: 'estimated', outcome: 'stopped', completion_tokens: tokens('Think') });
   });
 });
 
@@ -122,29 +123,29 @@ describe('a provider that over-reports or ignores limits', () => {
   test('usage reported far past the hold is charged the hold at most, never past a per-message limit; the rest is uncollected', async () => {
     const user = await newUser(srv);
     await srv.database.write(setSpendLimits, user.id, { perMessage: 100, perDay: null });
-    const before = q.balance(user);
+    const before = await q.balance(user);
     fake.script({ kind: 'stream', pieces: ['Hi'], usage: { prompt_tokens: 10, completion_tokens: 1500 } });
     const res = await post(user, '/send', await composer(user, '/', 'Hello'));
     expect(res.status).toBe(200);
-    const [hold] = q.holds(user);
+    const [hold] = await q.holds(user);
     expect(hold.amount).toBeLessThanOrEqual(100);
     expect(hold.charge).toBe(hold.amount);
     expect(hold.uncollected).toBe(priceOf(MINI, 10, 1500) - hold.amount);
-    expect(before - q.balance(user)).toBe(hold.amount);
+    expect(before - (await q.balance(user))).toBe(hold.amount);
   });
 
   test('an answer past max_tokens is cut at the limit before the browser sees more: what is shown is what is charged', async () => {
     const user = await newUser(srv);
-    const before = q.balance(user);
+    const before = await q.balance(user);
     fake.script({ kind: 'stream', pieces: Array.from({ length: 12 }, () => ' word'), usage: { prompt_tokens: 10, completion_tokens: 12 } });
     const res = await post(user, '/send', { ...(await composer(user, '/', 'Count')), max_tokens: '5' });
     expect(res.status).toBe(200);
     expect(res.text.match(/> word<\/hx-partial>/g)).toHaveLength(5);
-    const [hold] = q.holds(user);
-    const [, answer] = q.messagesOfUser(user);
+    const [hold] = await q.holds(user);
+    const [, answer] = await q.messagesOfUser(user);
     expect(answer.content).toBe(' word'.repeat(5));
     expect(hold).toMatchObject({ completion_tokens: 5, source: 'estimated', charge: priceOf(MINI, hold.prompt_tokens, 5) });
-    expect(before - q.balance(user)).toBe(hold.charge);
+    expect(before - (await q.balance(user))).toBe(hold.charge);
   });
 
   test('a single delta that crosses the limit is cut inside it, at a token boundary', async () => {
@@ -152,18 +153,18 @@ describe('a provider that over-reports or ignores limits', () => {
     fake.script({ kind: 'stream', pieces: ['一二三四五六七八九十 and then some more words'], usage: { prompt_tokens: 10, completion_tokens: 40 } });
     const res = await post(user, '/send', { ...(await composer(user, '/', 'Count')), max_tokens: '3' });
     expect(res.status).toBe(200);
-    const [, answer] = q.messagesOfUser(user);
+    const [, answer] = await q.messagesOfUser(user);
     expect(tokens(answer.content)).toBeLessThanOrEqual(3);
     expect('一二三四五六七八九十 and then some more words'.startsWith(answer.content)).toBe(true);
     expect(answer.content.length).toBeGreaterThan(0);
-    expect(q.holds(user)[0]).toMatchObject({ completion_tokens: tokens(answer.content) });
+    expect((await q.holds(user))[0]).toMatchObject({ completion_tokens: tokens(answer.content) });
   });
 });
 
 describe('one answer holding the whole balance', () => {
   test('a second turn refused only because of it waits for it (the page says so) instead of failing', async () => {
     const user = await newUser(srv);
-    await grant(srv.database, user.id, -(q.balance(user) - 300)); // 300 left: the first answer holds all of it
+    await grant(srv.database, user.id, -((await q.balance(user)) - 300)); // 300 left: the first answer holds all of it
     const g = gate();
     fake.script([
       { kind: 'stream', pieces: ['First', ' answer'], gate: g, gateAfter: 1, usage: { prompt_tokens: 10, completion_tokens: 2 } },
@@ -172,21 +173,21 @@ describe('one answer holding the whole balance', () => {
     const first = openStream(srv, user, await composer(user, '/', 'One'));
     await g.reached;
     await until('the first piece', () => first.text.includes('>First</hx-partial>'));
-    expect(q.balance(user)).toBe(0);
+    expect(await q.balance(user)).toBe(0);
     const second = openStream(srv, user, await composer(user, '/', 'Two'));
     await until('the second to wait', () => second.text.includes('Waiting for your other answers to finish'));
     g.release();
     await Promise.all([first.done, second.done]);
     expect(second.status).toBe(200);
     expect(second.text).toContain('>Second</hx-partial>');
-    const holds = q.holds(user);
+    const holds = await q.holds(user);
     expect(holds.map((h) => [h.state, h.charge])).toEqual([['settled', priceOf(MINI, 10, 2)], ['settled', priceOf(MINI, 12, 1)]]);
-    expect(q.balance(user)).toBe(300 - priceOf(MINI, 10, 2) - priceOf(MINI, 12, 1));
+    expect(await q.balance(user)).toBe(300 - priceOf(MINI, 10, 2) - priceOf(MINI, 12, 1));
   });
 
   test('a turn that the balance cannot pay even when the running answers end is refused at once', async () => {
     const user = await newUser(srv);
-    await grant(srv.database, user.id, -(q.balance(user) - 3)); // not even a prompt
+    await grant(srv.database, user.id, -((await q.balance(user)) - 3)); // not even a prompt
     const res = await post(user, '/send', await composer(user, '/', 'Hello there, a question'));
     expect(res.status).toBe(402);
   });
@@ -194,7 +195,7 @@ describe('one answer holding the whole balance', () => {
 
 describe('a turn stopped between its reserve and its request', () => {
   test('nothing is sent and nothing is charged', async () => {
-    const temp = openTempDatabase();
+    const temp = await openTempDatabase();
     const store = temp.database;
     try {
       const userId = await store.write(function* (): Op<number> {
@@ -215,11 +216,38 @@ describe('a turn stopped between its reserve and its request', () => {
       const result = await runTurn(deps, { userId, conversation, mode: 'send', text: 'Hi', settings, model: MINI, turnKey: 'k1', signal: controller.signal }, emit);
       expect(result).toMatchObject({ status: 'done', message: { status: 'stopped', charge: 0 } });
       expect(fake.requests.length).toBe(calls);
-      const hold = store.raw.prepare('SELECT state, charge, outcome FROM holds').get();
+      const hold = await temp.sql.get('SELECT state, charge, outcome FROM holds');
       expect(hold).toEqual({ state: 'settled', charge: 0, outcome: 'stopped' });
-      expect(store.raw.prepare('SELECT balance FROM balances WHERE user_id = ?').pluck().get(userId)).toBe(5000);
+      expect(await temp.sql.value('SELECT balance FROM balances WHERE user_id = ?', userId)).toBe(5000);
     } finally {
       await temp.close();
+    }
+  });
+});
+
+describe('GET /metrics', () => {
+  test('off by default: a 404', async () => {
+    expect((await srv.agent().get('/metrics')).status).toBe(404);
+  });
+
+  test('with METRICS=true: turns by outcome, tokens charged, latency and queue, and no user data', async () => {
+    const on = await startTestServer({ OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: fake.url, METRICS: 'true', SIGNUP_BONUS: '5000' });
+    try {
+      const user = await newUser(on);
+      fake.script({ kind: 'stream', pieces: ['Metered'], usage: { prompt_tokens: 10, completion_tokens: 1 } });
+      expect((await post(user, '/send', await composer(user, '/', 'A secret question'))).status).toBe(200);
+      const res = await on.agent().get('/metrics');
+      expect(res.status).toBe(200);
+      expect(res.headers['content-type']).toMatch(/^text\/plain/);
+      expect(res.text).toMatch(/^tokenchat_turns_total\{outcome="ok"\} [1-9]\d*$/m);
+      expect(res.text).toMatch(/^tokenchat_tokens_charged_total [1-9]\d*$/m);
+      expect(res.text).toContain('tokenchat_upstream_latency_seconds_bucket');
+      expect(res.text).toContain('tokenchat_db_write_seconds_bucket');
+      expect(res.text).toMatch(/^tokenchat_queue_waiting 0$/m);
+      expect(res.text).not.toMatch(/chatter|secret question|Metered/);
+      expect(res.headers['set-cookie']).toBeUndefined(); // scrapers never get a session
+    } finally {
+      await on.close();
     }
   });
 });

@@ -4,19 +4,34 @@ import net from 'node:net';
 import path from 'node:path';
 import request from 'supertest';
 import { loadConfig } from '../src/config';
-import { openDatabase } from '../src/db';
+import { openStore } from '../src/db';
 import { verifyLedger } from '../src/ledger-verify';
 import { createLogger } from '../src/log';
 import { loadModels, priceOf } from '../src/models';
 import { startServer, type RunningServer } from '../src/server';
 import { countTextSync } from '../src/tokens';
 import { gate, startFakeUpstream } from './fake-upstream';
-import { csrfFrom, register, tempDir } from './helpers';
+import { dropSchema } from './db-under-test';
+import { csrfFrom, databaseEnv, ON_POSTGRES, register, sqlOf, tempDir } from './helpers';
 
 const CLI = path.join(__dirname, '..', 'dist', 'cli.js');
 
-function serve(dataDir: string): Promise<{ child: ChildProcess; port: number; logs: string[] }> {
-  const child = spawn('node', [CLI, 'serve'], { env: { PATH: process.env.PATH!, DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'info' } });
+/**
+ * The database the CLI serves from: SQLite files in the data directory, or (on PostgreSQL) a schema
+ * of its own, named to the server by DATABASE_SCHEMA. `sql` reads it once the servers are gone.
+ */
+function databaseFor(dataDir: string) {
+  const where = databaseEnv();
+  const env: Record<string, string> = { ...where.env, ...(where.schema ? { DATABASE_SCHEMA: where.schema } : {}) };
+  const open = () => openStore({ dataDir, databaseUrl: where.env.DATABASE_URL, databasePoolSize: 2, sessionIdleMs: 60_000 }, where.schema);
+  const drop = async () => {
+    if (where.schema) await dropSchema(where.schema);
+  };
+  return { env, open, drop };
+}
+
+function serve(dataDir: string, dbEnv: Record<string, string>): Promise<{ child: ChildProcess; port: number; logs: string[] }> {
+  const child = spawn('node', [CLI, 'serve'], { env: { PATH: process.env.PATH!, DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'info', ...dbEnv } });
   const logs: string[] = [];
   return new Promise((resolve, reject) => {
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
@@ -32,7 +47,8 @@ function serve(dataDir: string): Promise<{ child: ChildProcess; port: number; lo
 
 test('SIGTERM lets the request in flight finish, then closes the databases and exits 0', async () => {
   const dataDir = tempDir();
-  const { child, port, logs } = await serve(dataDir);
+  const db = databaseFor(dataDir);
+  const { child, port, logs } = await serve(dataDir, db.env);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const socket = net.connect(port, '127.0.0.1');
   await new Promise((resolve) => socket.once('connect', resolve));
@@ -52,17 +68,37 @@ test('SIGTERM lets the request in flight finish, then closes the databases and e
   const messages = logs.map((l) => (JSON.parse(l) as { msg: string }).msg);
   expect(messages).toContain('shutting down');
   expect(messages[messages.length - 1]).toBe('tokenchat stopped');
-  // The data directory holds the databases and the generated secret, and nothing logged a password.
-  expect(fs.readdirSync(dataDir).sort()).toEqual(expect.arrayContaining(['session-secret', 'sessions.sqlite', 'tokenchat.sqlite']));
+  if (ON_POSTGRES) {
+    // The databases are the PostgreSQL schema (migrated, sessions table too); SESSION_SECRET
+    // is configuration there, so the data directory holds neither database files nor a secret.
+    const database = db.open();
+    try {
+      const sql = sqlOf(database);
+      expect(await sql.value('SELECT count(*) FROM schema_migrations')).toBeGreaterThan(0);
+      expect(await sql.value('SELECT count(*) FROM sessions')).toEqual(expect.any(Number));
+    } finally {
+      await database.close();
+    }
+    expect(fs.readdirSync(dataDir).filter((f) => f.endsWith('.sqlite') || f === 'session-secret')).toEqual([]);
+  } else {
+    // The data directory holds the databases and the generated secret.
+    expect(fs.readdirSync(dataDir).sort()).toEqual(expect.arrayContaining(['session-secret', 'sessions.sqlite', 'tokenchat.sqlite']));
+  }
+  // Nothing logged a password.
   expect(logs.join('\n')).not.toContain('whatever pw');
   fs.rmSync(dataDir, { recursive: true, force: true });
+  await db.drop();
 });
 
 test('two servers starting on one data directory at once agree on one secret and migrate once', async () => {
   const dataDir = tempDir();
-  const [a, b] = await Promise.all([serve(dataDir), serve(dataDir)]);
-  const secret = fs.readFileSync(path.join(dataDir, 'session-secret'), 'utf8');
-  expect(secret.length).toBeGreaterThanOrEqual(32);
+  const db = databaseFor(dataDir);
+  const [a, b] = await Promise.all([serve(dataDir, db.env), serve(dataDir, db.env)]);
+  // On PostgreSQL the secret is SESSION_SECRET, the same for both by configuration: no file to agree on.
+  if (!ON_POSTGRES) {
+    const secret = fs.readFileSync(path.join(dataDir, 'session-secret'), 'utf8');
+    expect(secret.length).toBeGreaterThanOrEqual(32);
+  }
   const applied = [...a.logs, ...b.logs].filter((l) => l.includes('migrations applied'));
   expect(applied).toHaveLength(1);
   for (const { child } of [a, b]) {
@@ -71,6 +107,7 @@ test('two servers starting on one data directory at once agree on one secret and
     expect(await exited).toBe(0);
   }
   fs.rmSync(dataDir, { recursive: true, force: true });
+  await db.drop();
 });
 
 // ---- answers streaming at shutdown -----------------------------------------------------------------
@@ -81,9 +118,10 @@ const hiddenValue = (html: string, id: string) => new RegExp(`id="${id}" name="[
 /** A server on a data directory the test keeps after close(), a user, and a turn sent as htmx sends it. */
 async function serveWithTurn(upstreamUrl: string, shutdownTimeoutMs: number) {
   const dataDir = tempDir();
+  const db = databaseFor(dataDir);
   const config = loadConfig({
     DATA_DIR: dataDir, PORT: '0', NODE_ENV: 'test', LOG_LEVEL: 'silent', OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: upstreamUrl,
-    SHUTDOWN_TIMEOUT_MS: String(shutdownTimeoutMs), SIGNUP_BONUS: '2000',
+    SHUTDOWN_TIMEOUT_MS: String(shutdownTimeoutMs), SIGNUP_BONUS: '2000', ...db.env,
   });
   const srv: RunningServer = await startServer(config, createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'));
   const agent = request.agent(srv.url);
@@ -96,32 +134,34 @@ async function serveWithTurn(upstreamUrl: string, shutdownTimeoutMs: number) {
   // Not awaited: supertest sends when .then is called, and the answer streams until the server ends it.
   const answer = agent.post('/send').type('form').set('HX-Request', 'true').set('Accept', 'text/html, text/event-stream').send(fields)
     .then((res) => ({ status: res.status, text: res.text }), (err: Error) => ({ status: 0, text: `${err.message}` })); // 0: cut off
-  const hold = () => srv.database.raw.prepare('SELECT * FROM holds').get() as { delivered: number; state: string } | undefined;
-  return { dataDir, srv, answer, hold };
+  const sql = sqlOf(srv.database);
+  const hold = () => sql.get<{ delivered: number; state: string }>('SELECT * FROM holds');
+  return { dataDir, db, srv, answer, hold };
 }
 
-/** What the data directory holds once the server is gone, read through a new connection. */
-async function afterwards(dataDir: string) {
-  const database = openDatabase(dataDir);
+/** What the database holds once the server is gone, read through a new connection. */
+async function afterwards(dataDir: string, db: ReturnType<typeof databaseFor>) {
+  const database = db.open();
   try {
-    const raw = database.raw;
+    const sql = sqlOf(database);
     return {
-      holds: raw.prepare('SELECT * FROM holds').all() as any[],
-      balance: raw.prepare('SELECT balance FROM balances').pluck().get() as number,
-      messages: raw.prepare(`SELECT * FROM messages WHERE role = 'assistant'`).all() as any[],
+      holds: await sql.all('SELECT * FROM holds ORDER BY id'),
+      balance: (await sql.value<number>('SELECT balance FROM balances'))!,
+      messages: await sql.all(`SELECT * FROM messages WHERE role = 'assistant' ORDER BY id`),
       violations: await database.read(verifyLedger, 60_000),
     };
   } finally {
     await database.close();
     fs.rmSync(dataDir, { recursive: true, force: true });
+    await db.drop();
   }
 }
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function until(what: string, check: () => boolean): Promise<void> {
-  for (let i = 0; i < 400 && !check(); i++) await pause(10);
-  if (!check()) throw new Error(`gave up waiting for ${what}`);
+async function until(what: string, check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 400 && !(await check()); i++) await pause(10);
+  if (!(await check())) throw new Error(`gave up waiting for ${what}`);
 }
 
 describe('close() with an answer streaming', () => {
@@ -132,13 +172,13 @@ describe('close() with an answer streaming', () => {
     const fake = await fakeUpstream;
     const g = gate(); // never released: the model goes silent mid-answer
     fake.script({ kind: 'stream', pieces: ['One', ' two', ' three'], gate: g, gateAfter: 1 });
-    const { dataDir, srv, answer, hold } = await serveWithTurn(fake.url, 300);
+    const { dataDir, db, srv, answer, hold } = await serveWithTurn(fake.url, 300);
     await g.reached;
-    await until('the first piece recorded on the hold', () => (hold()?.delivered ?? 0) > 0);
+    await until('the first piece recorded on the hold', async () => ((await hold())?.delivered ?? 0) > 0);
 
     await srv.close();
 
-    const after = await afterwards(dataDir);
+    const after = await afterwards(dataDir, db);
     const charge = priceOf(MINI, after.holds[0].prompt_tokens, countTextSync('One', MINI.encoding));
     expect(after.holds).toEqual([expect.objectContaining({ state: 'settled', charge, outcome: 'stopped', source: 'estimated' })]);
     expect(after.balance).toBe(2000 - charge);
@@ -154,9 +194,9 @@ describe('close() with an answer streaming', () => {
     const fake = await fakeUpstream;
     const g = gate();
     fake.script({ kind: 'stream', pieces: ['One', ' two'], gate: g, gateAfter: 1, usage: { prompt_tokens: 9, completion_tokens: 2 } });
-    const { dataDir, srv, answer, hold } = await serveWithTurn(fake.url, 10_000);
+    const { dataDir, db, srv, answer, hold } = await serveWithTurn(fake.url, 10_000);
     await g.reached;
-    await until('the first piece recorded on the hold', () => (hold()?.delivered ?? 0) > 0);
+    await until('the first piece recorded on the hold', async () => ((await hold())?.delivered ?? 0) > 0);
 
     const closed = srv.close();
     await pause(100); // shutdown has begun and is waiting for the answer
@@ -165,7 +205,7 @@ describe('close() with an answer streaming', () => {
 
     const res = await answer;
     expect(res.status).toBe(200);
-    const after = await afterwards(dataDir);
+    const after = await afterwards(dataDir, db);
     const charge = priceOf(MINI, 9, 2);
     expect(after.holds).toEqual([expect.objectContaining({ state: 'settled', charge, outcome: 'ok', source: 'reported' })]);
     expect(after.balance).toBe(2000 - charge);

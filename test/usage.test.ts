@@ -53,7 +53,7 @@ describe('GET /tokens and the JSON endpoints', () => {
 describe('POST /recharge', () => {
   test('an amount instead of a code changes nothing, however it is sent', async () => {
     const m = await member(srv, 'greedy');
-    const rows = ledgerCount(srv, m.id);
+    const rows = await ledgerCount(srv, m.id);
     const json = await m.agent.post('/recharge').send({ amount: 1_000_000 });
     expect(json.status).toBe(422);
     expect(json.body.error.message).toBe('Enter a redemption code.');
@@ -63,8 +63,8 @@ describe('POST /recharge', () => {
     // A real code with an amount beside it is worth the code, not the amount.
     const withCode = await m.agent.post('/recharge').send({ code: await newCode(10), amount: 1_000_000 });
     expect(withCode.body).toEqual({ redeemed: 10, balance: 2010 });
-    expect(balanceRow(srv, m.id)).toBe(2010);
-    expect(ledgerCount(srv, m.id)).toBe(rows + 1);
+    expect(await balanceRow(srv, m.id)).toBe(2010);
+    expect(await ledgerCount(srv, m.id)).toBe(rows + 1);
   });
 
   test('the form redeems a code and says clearly why unknown, used, expired and void codes fail', async () => {
@@ -84,11 +84,11 @@ describe('POST /recharge', () => {
     expect(unknown.text).toContain('That code does not exist.');
 
     const stale = await newCode(100, new Date(Date.now() + 60_000));
-    srv.database.raw.prepare(`UPDATE redemption_codes SET expires_at = '2000-01-01T00:00:00.000Z' WHERE expires_at IS NOT NULL AND redeemed_by IS NULL`).run();
+    await srv.sql.run(`UPDATE redemption_codes SET expires_at = '2000-01-01T00:00:00.000Z' WHERE expires_at IS NOT NULL AND redeemed_by IS NULL`);
     const expired = await m.agent.post('/recharge').send({ code: stale });
     expect(expired.status).toBe(422);
     expect(expired.body.error).toMatchObject({ reason: 'expired', message: 'That code has expired.' });
-    expect(balanceRow(srv, m.id)).toBe(2250);
+    expect(await balanceRow(srv, m.id)).toBe(2250);
   });
 
   test('two simultaneous redemptions of one code give one success', async () => {
@@ -102,9 +102,9 @@ describe('POST /recharge', () => {
     ]);
     expect(results.map((r) => r.status).sort()).toEqual([200, 422, 422]);
     expect(results.filter((r) => r.status === 422).every((r) => r.body.error.reason === 'used')).toBe(true);
-    const credited = srv.database.raw.prepare(`SELECT count(*) FROM ledger WHERE kind = 'redeem' AND user_id IN (?, ?)`).pluck().get(a.id, b.id);
+    const credited = await srv.sql.value(`SELECT count(*) FROM ledger WHERE kind = 'redeem' AND user_id IN (?, ?)`, a.id, b.id);
     expect(credited).toBe(1);
-    expect(balanceRow(srv, a.id) + balanceRow(srv, b.id)).toBe(2000 + 2000 + 900);
+    expect((await balanceRow(srv, a.id)) + (await balanceRow(srv, b.id))).toBe(2000 + 2000 + 900);
   });
 
   test('failed redemptions are throttled per user with 429', async () => {
@@ -161,7 +161,7 @@ describe('the Usage page, dashboard and ledger', () => {
     expect(res.text).toContain('hx-trigger="every 30s, tokenchat:turn-settled from:body"');
     const nonce = /'nonce-([^']+)'/.exec(res.headers['content-security-policy'])![1];
     expect(res.text).toContain(`hx-nonce="${nonce}"`);
-    expect(res.text).toContain(`data-balance="${balanceRow(srv, m.id)}"`);
+    expect(res.text).toContain(`data-balance="${await balanceRow(srv, m.id)}"`);
     const signedOut = await request(srv.url).get('/dashboard').set('HX-Request', 'true');
     expect(signedOut.status).toBe(401);
     expect(signedOut.headers['hx-redirect']).toBe('/login');
@@ -201,7 +201,7 @@ describe('the Usage page, dashboard and ledger', () => {
     const [header, ...rows] = parseCsv(res.text);
     expect(header).toEqual(['id', 'time_utc', 'kind', 'amount', 'balance_after', 'model', 'prompt_tokens', 'completion_tokens', 'conversation_id', 'message_id', 'note']);
     const sum = rows.reduce((s, r) => s + Number(r[3]), 0);
-    expect(sum).toBe(balanceRow(srv, m.id));
+    expect(sum).toBe(await balanceRow(srv, m.id));
     expect(sum).toBe((await m.agent.get('/tokens')).body.balance);
     expect(rows.map((r) => r[2])).toEqual(['signup_bonus', 'reserve', 'settle', 'reserve', 'settle', 'grant', 'redeem']);
     const grant = rows.find((r) => r[2] === 'grant')!;
@@ -218,7 +218,7 @@ describe('the Usage page, dashboard and ledger', () => {
     for (let i = 0; i < 1200; i++) await chatTurn(srv, long.id, { key: `l${i}`, prompt: 1, completion: 0 });
     const rows = parseCsv((await long.agent.get('/usage/ledger.csv')).text).slice(1);
     expect(rows).toHaveLength(1 + 2400);
-    expect(rows.reduce((s, r) => s + Number(r[3]), 0)).toBe(balanceRow(srv, long.id));
+    expect(rows.reduce((s, r) => s + Number(r[3]), 0)).toBe(await balanceRow(srv, long.id));
     expect(new Set(rows.map((r) => r[0])).size).toBe(rows.length);
   });
 });

@@ -328,7 +328,7 @@ describe('every page on a phone', () => {
       await page.fill('#password', 'correct horse battery');
       await page.fill('#confirm', 'correct horse battery');
       await Promise.all([page.waitForURL(`${app.url}/`), page.tap('form[action="/register"] button[type="submit"]')]);
-      const adminId = app.database.raw.prepare(`UPDATE users SET role = 'admin' WHERE username = ? RETURNING id`).pluck().get(username) as number;
+      const adminId = (await app.sql.value(`UPDATE users SET role = 'admin' WHERE username = ? RETURNING id`, username)) as number;
       await createBatch(app.database, adminId, { tokens: 500, count: 3, note: 'a batch for the class of 2026, spring term' });
       const wide: string[] = [];
       for (const path of ['/', '/usage', '/usage/ledger', '/recharge', '/admin/users', '/admin/codes', '/admin/usage', '/admin/audit']) {

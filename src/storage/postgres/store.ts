@@ -174,12 +174,14 @@ export function readPgMigrations(dir = PG_MIGRATIONS_DIR): Array<{ version: numb
 const MIGRATE_LOCK = 7_860_011;
 
 /**
- * Applies every migration not yet recorded, all under one transaction-scoped advisory lock, each
- * in its own transaction. Returns the names applied by this call.
+ * Applies every migration not yet recorded, each in its own transaction, all under one advisory
+ * lock held for the whole run (CREATE SCHEMA IF NOT EXISTS included: it is not safe when two
+ * sessions run it at once). Returns the names applied by this call.
  */
 export async function migratePostgres(store: PostgresStore, migrations = readPgMigrations(), schema?: string): Promise<string[]> {
   const client = await store.pool.connect();
   const applied: string[] = [];
+  await client.query('SELECT pg_advisory_lock($1)', [MIGRATE_LOCK]);
   try {
     if (schema) {
       await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
@@ -188,7 +190,6 @@ export async function migratePostgres(store: PostgresStore, migrations = readPgM
     for (const m of migrations) {
       await client.query('BEGIN');
       try {
-        await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATE_LOCK]);
         await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
           version    INTEGER PRIMARY KEY,
           name       TEXT NOT NULL,
@@ -207,6 +208,7 @@ export async function migratePostgres(store: PostgresStore, migrations = readPgM
     }
     return applied;
   } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATE_LOCK]).catch(() => {});
     client.release();
   }
 }
