@@ -27,6 +27,13 @@ async function newUser(): Promise<number> {
 const ledgerRows = (id: number) => sql.all('SELECT kind, amount, balance_after AS after FROM ledger WHERE user_id = ? ORDER BY id', id);
 
 type Row = { kind: string; amount: number; after: number };
+/** The rows of the two batch tests: the bonus, then a grant of 50, a reserve of 20 and a grant of 7, the refused write leaving none. */
+const BONUS_GRANT_RESERVE_GRANT: Row[] = [
+  { kind: 'signup_bonus', amount: 2000, after: 2000 },
+  { kind: 'grant', amount: 50, after: 2050 },
+  { kind: 'reserve', amount: -20, after: 2030 },
+  { kind: 'grant', amount: 7, after: 2037 },
+];
 /**
  * SQLite's group commit writes concurrent writes in arrival order, so the rows are exactly these;
  * PostgreSQL commits them in any order: then they are these as a set, each row's balance after
@@ -291,12 +298,7 @@ describe('grants', () => {
     // SQLite answers them in arrival order; on PostgreSQL either may commit first.
     expect(ON_POSTGRES ? reserves.map((r) => r.status).sort() : reserves.map((r) => r.status)).toEqual(ON_POSTGRES ? ['duplicate', 'held'] : ['held', 'duplicate']);
     expect(await store.read(balanceOf, userId)).toBe(2000 + 50 - 20 + 7);
-    await expectLedger(userId, [
-      { kind: 'signup_bonus', amount: 2000, after: 2000 },
-      { kind: 'grant', amount: 50, after: 2050 },
-      { kind: 'reserve', amount: -20, after: 2030 },
-      { kind: 'grant', amount: 7, after: 2037 },
-    ]);
+    await expectLedger(userId, BONUS_GRANT_RESERVE_GRANT);
     const first = reserves.find((r) => r.status === 'held');
     if (first?.status === 'held') await release(store, first.hold.id);
   });
@@ -311,12 +313,7 @@ describe('grants', () => {
     ]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected']);
     expect(await store.read(balanceOf, userId)).toBe(2000 + 50 - 20 + 7);
-    await expectLedger(userId, [
-      { kind: 'signup_bonus', amount: 2000, after: 2000 },
-      { kind: 'grant', amount: 50, after: 2050 },
-      { kind: 'reserve', amount: -20, after: 2030 },
-      { kind: 'grant', amount: 7, after: 2037 },
-    ]);
+    await expectLedger(userId, BONUS_GRANT_RESERVE_GRANT);
     const held = results[1]!.status === 'fulfilled' ? results[1].value : undefined;
     if (held?.status === 'held') await release(store, held.hold.id);
   });

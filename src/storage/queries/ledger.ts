@@ -1,21 +1,10 @@
 // Queries of the ledger: balances, ledger rows, holds (see queries/index.ts).
+import type { Hold } from '../../ledger';
 import type { Changes } from '../op';
 import type { Q } from './index';
 
-export interface HoldRow {
-  id: number;
-  userId: number;
-  turnKey: string;
-  model: string;
-  amount: number;
-  promptTokens: number;
-  maxCompletion: number;
-  state: 'held' | 'settled' | 'released';
-  charge: number | null;
-  promptRate: number;
-  completionRate: number;
-  delivered: number;
-}
+/** A hold as stored: what ledger.ts answers, plus the rates it was taken at and what was delivered. */
+export type HoldRow = Hold & { promptRate: number; completionRate: number; delivered: number };
 
 export interface LedgerRowInput {
   userId: number;

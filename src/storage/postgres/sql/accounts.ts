@@ -1,10 +1,11 @@
 // PostgreSQL texts of the account queries (translated from storage/sqlite/sql/accounts.ts).
 import { all, get, run, value, type Text } from '../../op';
 import type { AccountQueries } from '../../queries/accounts';
+import { accountsShared, PUBLIC } from '../../sql/accounts';
 
-const PUBLIC = 'id, username, username_key, role, disabled, session_epoch, created_at';
 
 export const accountsSql: { readonly [K in keyof AccountQueries]: Text } = {
+  ...accountsShared,
   'accounts.insert': get(`INSERT INTO users (username, username_key, password_hash, role)
     SELECT @username::text, @key::text, @hash::text,
            CASE WHEN @role::text <> 'auto' THEN @role::text WHEN EXISTS (SELECT 1 FROM users) THEN 'user' ELSE 'admin' END
@@ -12,11 +13,6 @@ export const accountsSql: { readonly [K in keyof AccountQueries]: Text } = {
     ON CONFLICT (username_key) DO NOTHING
     RETURNING ${PUBLIC}`),
   'accounts.lockRoles': value('SELECT pg_advisory_xact_lock(7860001)'),
-  'accounts.byId': get(`SELECT ${PUBLIC} FROM users WHERE id = @id`),
-  'accounts.byKey': get(`SELECT ${PUBLIC} FROM users WHERE username_key = @key`),
-  'accounts.credentialsByKey': get(`SELECT ${PUBLIC}, password_hash FROM users WHERE username_key = @key`),
-  'accounts.list': all(`SELECT ${PUBLIC} FROM users ORDER BY id`),
-  'accounts.otherEnabledAdmins': value(`SELECT count(*) FROM users WHERE role = 'admin' AND disabled = 0 AND username_key <> @key`),
   'accounts.setDisabled': run(`UPDATE users SET disabled = @disabled::integer,
     session_epoch = session_epoch + (CASE WHEN @disabled::integer = 1 THEN 1 ELSE 0 END) WHERE username_key = @key`),
 };

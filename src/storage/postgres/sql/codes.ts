@@ -1,6 +1,7 @@
 // PostgreSQL texts of the codes queries (translated from storage/sqlite/sql/codes.ts).
 import { all, get, run, type Text } from '../../op';
 import type { CodeQueries } from '../../queries/codes';
+import { codesShared } from '../../sql/codes';
 
 const STATE_SQL = `CASE WHEN c.redeemed_by IS NOT NULL THEN 'redeemed' WHEN c.voided_at IS NOT NULL THEN 'void'
   WHEN c.expires_at IS NOT NULL AND c.expires_at <= @now::text THEN 'expired' ELSE 'unused' END`;
@@ -8,14 +9,10 @@ const STATE_SQL = `CASE WHEN c.redeemed_by IS NOT NULL THEN 'redeemed' WHEN c.vo
 const count = (state: string) => `sum((s.state = '${state}')::integer)`;
 
 export const codesSql: { readonly [K in keyof CodeQueries]: Text } = {
-  'codes.insert': run(`INSERT INTO redemption_codes (code_hash, tokens, expires_at, note, created_by, batch_id)
-    VALUES (@hash, @tokens, @expiresAt, @note, @createdBy, @batchId)`),
+  ...codesShared,
   'codes.claim': get(`UPDATE redemption_codes SET redeemed_by = @userId, redeemed_at = @now::text
            WHERE code_hash = @hash AND redeemed_by IS NULL AND voided_at IS NULL AND (expires_at IS NULL OR expires_at > @now::text)
            RETURNING id, tokens`),
-  'codes.stateByHash': get('SELECT redeemed_by, voided_at, expires_at FROM redemption_codes WHERE code_hash = @hash'),
-  'codes.void': run('UPDATE redemption_codes SET voided_at = @now WHERE id = @codeId AND redeemed_by IS NULL AND voided_at IS NULL'),
-  'codes.voidBatch': run('UPDATE redemption_codes SET voided_at = @now WHERE batch_id = @batchId AND redeemed_by IS NULL AND voided_at IS NULL'),
   'codes.list': all(`SELECT * FROM (SELECT c.id, c.batch_id AS "batchId", c.tokens, c.note, c.created_at AS "createdAt", c.expires_at AS "expiresAt",
          ${STATE_SQL} AS state, u.username AS "redeemedBy", c.redeemed_at AS "redeemedAt"
        FROM redemption_codes c LEFT JOIN users u ON u.id = c.redeemed_by

@@ -2,6 +2,7 @@
 // UTC days; times in the tables are ISO text, so ranges are string comparisons.
 import { all, get, run, value, type Text } from '../../op';
 import type { ReportQueries } from '../../queries/reports';
+import { reportsShared } from '../../sql/reports';
 
 const TOTALS = `coalesce(sum(turns), 0) AS turns, coalesce(sum(charge), 0) AS charge,
   coalesce(sum(prompt), 0) AS prompt, coalesce(sum(completion), 0) AS completion`;
@@ -48,6 +49,7 @@ const add = (table: string) => `turns = ${table}.turns + excluded.turns, charge 
 const VERIFY_SUMS = 'count(*) AS turns, coalesce(sum(charge), 0) AS charge, coalesce(sum(prompt_tokens), 0) AS prompt, coalesce(sum(completion_tokens), 0) AS completion';
 
 export const reportsSql: { readonly [K in keyof ReportQueries]: Text } = {
+  ...reportsShared,
   'reports.dailyOfUser': daily('user'),
   'reports.dailyOfAll': daily('everyone'),
   'reports.periodOfUser': period('user'),
@@ -66,8 +68,6 @@ export const reportsSql: { readonly [K in keyof ReportQueries]: Text } = {
   'reports.ledgerPage': all(`${LEDGER_SELECT} WHERE ${LEDGER_WHERE} ORDER BY l.id DESC LIMIT @limit OFFSET @offset`),
   'reports.ledgerChunk': all(`${LEDGER_SELECT} WHERE ${LEDGER_WHERE} AND l.id > @afterId ORDER BY l.id LIMIT @size`),
 
-  'rollup.mark': value('SELECT rolled_until FROM usage_rollup WHERE id = 1'),
-  'rollup.firstClosed': value('SELECT min(closed_at) FROM holds WHERE closed_at IS NOT NULL'),
   'rollup.perUser': run(`INSERT INTO usage_daily (user_id, day, model, turns, charge, prompt, completion)
                 SELECT user_id, substr(created_at, 1, 10), model, ${SUMS} FROM usage
                 WHERE created_at >= @from::text AND created_at < @to::text GROUP BY 1, 2, 3

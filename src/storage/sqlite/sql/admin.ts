@@ -1,6 +1,7 @@
 // SQLite texts of the admin queries.
 import { all, get, run, value, type Text } from '../../op';
 import type { AdminQueries } from '../../queries/admin';
+import { adminShared } from '../../sql/admin';
 
 // Each listed user's usage: their days in the usage rollup plus their turns closed after its mark
 // (usage-rollup.ts), so a page view does not add up every turn ever taken.
@@ -14,21 +15,11 @@ const USER_SELECT = `SELECT u.id, u.username, u.role, u.disabled, u.created_at A
   FROM users u LEFT JOIN balances b ON b.user_id = u.id`;
 
 export const adminSql: { readonly [K in keyof AdminQueries]: Text } = {
-  'admin.isEnabledAdmin': value(`SELECT 1 FROM users WHERE id = @actorId AND role = 'admin' AND disabled = 0`),
-  'admin.userState': get('SELECT role, disabled, session_epoch FROM users WHERE id = @userId'),
-  'admin.otherAdmins': value(`SELECT count(*) FROM users WHERE role = 'admin' AND disabled = 0 AND id <> @userId`),
-  'admin.audit': run('INSERT INTO admin_audit (actor_id, action, target_user_id, detail) VALUES (@actorId, @action, @targetUserId, @detail)'),
-  'admin.disable': run('UPDATE users SET disabled = 1, session_epoch = session_epoch + 1 WHERE id = @userId'),
-  'admin.enable': run('UPDATE users SET disabled = 0 WHERE id = @userId'),
-  'admin.setRole': run('UPDATE users SET role = @role WHERE id = @userId'),
-  'admin.setPassword': run('UPDATE users SET password_hash = @hash, session_epoch = session_epoch + 1 WHERE id = @userId'),
-  'admin.newBatch': value(`INSERT INTO code_batches (tokens, count, expires_at, note, created_by) VALUES (@tokens, @count, @expiresAt, @note, @createdBy)
-    RETURNING id`),
+  ...adminShared,
   'admin.searchUsers': all(`${USER_SELECT} WHERE u.username_key LIKE @pattern ESCAPE '\\' ORDER BY u.id LIMIT @limit OFFSET @offset`),
   'admin.user': get(`${USER_SELECT} WHERE u.id = @userId`),
   'admin.auditPage': all(`SELECT a.id, a.created_at AS createdAt, actor.username AS actor, a.action, target.username AS target,
          a.target_user_id AS targetId, a.detail
        FROM admin_audit a JOIN users actor ON actor.id = a.actor_id LEFT JOIN users target ON target.id = a.target_user_id
        WHERE (@target IS NULL OR a.target_user_id = @target) ORDER BY a.id DESC LIMIT @limit OFFSET @offset`),
-  'admin.totals': get('SELECT (SELECT count(*) FROM users) AS users, (SELECT coalesce(sum(balance), 0) FROM balances) AS balances'),
 };

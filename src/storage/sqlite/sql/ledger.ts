@@ -1,6 +1,7 @@
 // SQLite texts of the ledger queries.
 import { get, run, value, values, type Text } from '../../op';
 import type { LedgerQueries } from '../../queries/ledger';
+import { ledgerShared } from '../../sql/ledger';
 
 const HOLD_COLUMNS = `id, user_id AS userId, turn_key AS turnKey, model, amount, prompt_tokens AS promptTokens,
   max_completion AS maxCompletion, state, charge, prompt_rate AS promptRate, completion_rate AS completionRate,
@@ -8,28 +9,20 @@ const HOLD_COLUMNS = `id, user_id AS userId, turn_key AS turnKey, model, amount,
 export const NOW = `strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`;
 
 export const ledgerSql: { readonly [K in keyof LedgerQueries]: Text } = {
-  'ledger.open': run('INSERT INTO balances (user_id) VALUES (@userId) ON CONFLICT (user_id) DO NOTHING'),
+  ...ledgerShared,
   'ledger.lockBalance': value('SELECT 1'),
-  'ledger.balance': value('SELECT balance FROM balances WHERE user_id = @userId'),
   'ledger.add': value(`UPDATE balances SET balance = balance + @amount WHERE user_id = @userId AND balance + @amount BETWEEN 0 AND @max
     RETURNING balance`),
   'ledger.take': get(`UPDATE balances SET last_hold = min(balance, @full), balance = balance - min(balance, @full)
     WHERE user_id = @userId AND balance >= @minimum RETURNING last_hold AS held, balance`),
-  'ledger.row': run(`INSERT INTO ledger (user_id, kind, amount, balance_after, actor_id, hold_id, code_id, note)
-    VALUES (@userId, @kind, @amount, @balanceAfter, @actorId, @holdId, @codeId, @note)`),
   'ledger.holdByKey': get(`SELECT ${HOLD_COLUMNS} FROM holds WHERE user_id = @userId AND turn_key = @turnKey`),
   'ledger.holdById': get(`SELECT ${HOLD_COLUMNS} FROM holds WHERE id = @id`),
-  'ledger.newHold': value(`INSERT INTO holds (user_id, turn_key, model, amount, prompt_tokens, max_completion, prompt_rate, completion_rate)
-    VALUES (@userId, @turnKey, @model, @amount, @promptTokens, @maxCompletion, @promptRate, @completionRate)
-    ON CONFLICT (user_id, turn_key) DO NOTHING RETURNING id`),
   // Closing a hold also records the turn's usage on it (the `usage` view reads closed holds).
   'ledger.closeHold': run(`UPDATE holds SET state = @state, charge = @charge, closed_at = ${NOW},
     used_prompt_tokens = @promptTokens, completion_tokens = @completionTokens, uncollected = @uncollected,
     source = @source, outcome = @outcome, latency_ms = @latencyMs, conversation_id = @conversationId,
     message_id = @messageId, api_request_id = @apiRequestId
     WHERE id = @id AND state = 'held'`),
-  'ledger.openCount': value(`SELECT count(*) FROM holds WHERE state = 'held' AND user_id = @userId`),
-  'ledger.heldBy': value(`SELECT coalesce(sum(amount), 0) FROM holds WHERE state = 'held' AND user_id = @userId`),
   'ledger.delivered': run(`UPDATE holds SET delivered = max(delivered, @tokens) WHERE id = @id AND state = 'held'`),
   'ledger.alive': run(`UPDATE holds SET alive_at = ${NOW} WHERE id IN (SELECT value FROM json_each(@ids)) AND state = 'held'`),
   'ledger.stale': values(`SELECT id FROM holds WHERE state = 'held' AND coalesce(alive_at, created_at) <= @cutoff`),

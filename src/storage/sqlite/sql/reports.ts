@@ -2,6 +2,7 @@
 // ranges are string comparisons.
 import { all, get, run, value, type Text } from '../../op';
 import type { ReportQueries } from '../../queries/reports';
+import { reportsShared } from '../../sql/reports';
 
 const TOTALS = `coalesce(sum(turns), 0) AS turns, coalesce(sum(charge), 0) AS charge,
   coalesce(sum(prompt), 0) AS prompt, coalesce(sum(completion), 0) AS completion`;
@@ -46,6 +47,7 @@ const ADD = `turns = turns + excluded.turns, charge = charge + excluded.charge, 
 const VERIFY_SUMS = 'count(*) AS turns, coalesce(sum(charge), 0) AS charge, coalesce(sum(prompt_tokens), 0) AS prompt, coalesce(sum(completion_tokens), 0) AS completion';
 
 export const reportsSql: { readonly [K in keyof ReportQueries]: Text } = {
+  ...reportsShared,
   'reports.dailyOfUser': daily('user'),
   'reports.dailyOfAll': daily('everyone'),
   'reports.periodOfUser': period('user'),
@@ -64,8 +66,6 @@ export const reportsSql: { readonly [K in keyof ReportQueries]: Text } = {
   'reports.ledgerPage': all(`${LEDGER_SELECT} WHERE ${LEDGER_WHERE} ORDER BY l.id DESC LIMIT @limit OFFSET @offset`),
   'reports.ledgerChunk': all(`${LEDGER_SELECT} WHERE ${LEDGER_WHERE} AND l.id > @afterId ORDER BY l.id LIMIT @size`),
 
-  'rollup.mark': value('SELECT rolled_until FROM usage_rollup WHERE id = 1'),
-  'rollup.firstClosed': value('SELECT min(closed_at) FROM holds WHERE closed_at IS NOT NULL'),
   'rollup.perUser': run(`INSERT INTO usage_daily (user_id, day, model, turns, charge, prompt, completion)
                 SELECT user_id, substr(created_at, 1, 10), model, ${SUMS} FROM usage
                 WHERE created_at >= @from AND created_at < @to GROUP BY 1, 2, 3

@@ -1,0 +1,15 @@
+// The accounts queries whose text is the same on SQLite and PostgreSQL (plain SQL both understand);
+// each dialect's file adds the ones that differ.
+import { all, get, run, value, type Text } from '../op';
+import type { AccountQueries } from '../queries/accounts';
+
+/** An account's columns but its password hash. */
+export const PUBLIC = 'id, username, username_key, role, disabled, session_epoch, created_at';
+
+export const accountsShared = {
+  'accounts.byId': get(`SELECT ${PUBLIC} FROM users WHERE id = @id`),
+  'accounts.byKey': get(`SELECT ${PUBLIC} FROM users WHERE username_key = @key`),
+  'accounts.credentialsByKey': get(`SELECT ${PUBLIC}, password_hash FROM users WHERE username_key = @key`),
+  'accounts.list': all(`SELECT ${PUBLIC} FROM users ORDER BY id`),
+  'accounts.otherEnabledAdmins': value(`SELECT count(*) FROM users WHERE role = 'admin' AND disabled = 0 AND username_key <> @key`),
+} satisfies Partial<Record<keyof AccountQueries, Text>>;
