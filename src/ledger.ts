@@ -262,12 +262,28 @@ export async function release(store: Store, holdId: number, reason: 'error' | 'r
 }
 
 /**
+ * A settle that fails for a passing reason (a dropped connection, another process's lock past the
+ * busy timeout) is tried again a few times: left open, the hold would be recovered a minute later
+ * by the stop rule, without the provider's usage. A LedgerError is an answer, not tried again.
+ */
+async function withRetries<T>(write: () => Promise<T>, tries = 4): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (err) {
+      if (err instanceof LedgerError || attempt >= tries) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
+    }
+  }
+}
+
+/**
  * Settles a turn, or, when its hold was already closed elsewhere (another process's recovery
  * sweep took a turn that outlived the window), returns what that close charged.
  */
 export async function settleOrRead(store: Store, holdId: number, usage: Usage | 'release'): Promise<SettleResult> {
   try {
-    return usage === 'release' ? await release(store, holdId) : await settle(store, holdId, usage);
+    return await withRetries(() => (usage === 'release' ? release(store, holdId) : settle(store, holdId, usage)));
   } catch (err) {
     const hold = await store.read(holdById, holdId);
     if (!(err instanceof LedgerError) || !hold || hold.state === 'held') throw err;
@@ -311,9 +327,8 @@ function* recoverOne(id: number): Op<'settled' | 'released' | undefined> {
  */
 export async function recoverHolds(store: Store, olderThanMs: number, live: ReadonlySet<number> = new Set()): Promise<{ settled: number; released: number }> {
   // `live`: holds of turns this process is still running (it may not have marked them alive yet).
-  const cutoff = new Date(Date.now() - olderThanMs).toISOString();
   const ids = (await store.read(function* () {
-    return yield* query('ledger.stale', { cutoff });
+    return yield* query('ledger.stale', { olderThanMs });
   })).filter((id) => !live.has(id));
   const result = { settled: 0, released: 0 };
   // One transaction per hold, so a long sweep never holds the write lock for long.

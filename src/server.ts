@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app';
 import { recoverMessages } from './chat';
-import { liveHolds } from './turn';
+import { HIDDEN_USAGE_WAIT_MS, liveHolds } from './turn';
 import type { Config } from './config';
 import { HEARTBEAT_MS, heartbeat, recoverHolds } from './ledger';
 import { rollUp } from './usage-rollup';
@@ -12,7 +12,7 @@ import { checkModelsInUse, DEFAULT_MODELS_FILE, loadModels, modelsFileHash, serv
 import { RunningTurns } from './running-turns';
 import { loadSessionSecret } from './sessions';
 import { migrateStore, openSessionStore, openStore, type AppStore } from './storage';
-import { openSignals } from './storage/signals';
+import { openSignals, type Signals } from './storage/signals';
 import { pruneRateLimits } from './rate-store';
 import { loadEncodings } from './tokens';
 import { createUpstream } from './upstream';
@@ -28,8 +28,13 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** How long stopped turns get to settle after the drain deadline; past it recovery closes their holds. */
-const SETTLE_GRACE_MS = 5000;
+/**
+ * How long stopped turns get to settle after the drain deadline; past it recovery closes their
+ * holds. A stopped answer of a model with hidden tokens is read on for its usage for up to
+ * HIDDEN_USAGE_WAIT_MS, and is waited for: settling it without that usage would not bill the
+ * reasoning the provider bills.
+ */
+const SETTLE_GRACE_MS = HIDDEN_USAGE_WAIT_MS + 5000;
 
 /** Whether `work` settles within `ms`. */
 async function within(ms: number, work: Promise<unknown>): Promise<boolean> {
@@ -86,6 +91,44 @@ export async function startServer(config: Config, logger: Logger = createLogger(
         .finally(() => (rolling = false)),
     );
   };
+  const sessions = openSessionStore(config, database);
+  let signals: Signals | undefined;
+  let app;
+  let running: RunningTurns;
+  try {
+    const upstream = createUpstream({
+      apiKey: config.openaiApiKey, baseURL: config.openaiBaseUrl, timeoutMs: config.upstreamTimeoutMs, demoDelayMs: config.demoDelayMs,
+    });
+    if (upstream.demo) logger.warn('OPENAI_API_KEY is not set: serving the offline demo model');
+    const models = servedModels(catalog, upstream.demo, config.modelsFile);
+    signals = await openSignals(database, config.databaseUrl, (err) => logger.error({ err }, 'signals between processes failed; retrying'));
+    running = new RunningTurns(signals);
+    app = createApp({ config, database, sessions, models, sessionSecret: loadSessionSecret(config), logger, upstream, running });
+  } catch (err) {
+    // Nothing is left open behind a start-up that failed.
+    await signals?.close();
+    await Promise.all([sessions.close(), database.close()]);
+    throw err;
+  }
+  let closing = false;
+  const server = http.createServer((req, res) => {
+    // While draining, answers close their connection so keep-alive clients do not hold shutdown up.
+    if (closing) res.setHeader('Connection', 'close');
+    res.once('finish', () => closing && setImmediate(() => server.closeIdleConnections()));
+    app(req, res);
+  });
+  server.requestTimeout = 5 * 60_000; // long enough for a streamed answer, short enough to shed stuck clients
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => resolve());
+    });
+  } catch (err) {
+    await signals.close();
+    await Promise.all([sessions.close(), database.close()]);
+    throw err;
+  }
+  // Sweeps and heartbeats start once the server listens.
   recover();
   sweep();
   const sweeper = setInterval(sweep, 60_000).unref();
@@ -95,27 +138,6 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     beat();
     recover();
   }, HEARTBEAT_MS).unref();
-  const sessions = openSessionStore(config, database);
-  const upstream = createUpstream({
-    apiKey: config.openaiApiKey, baseURL: config.openaiBaseUrl, timeoutMs: config.upstreamTimeoutMs, demoDelayMs: config.demoDelayMs,
-  });
-  if (upstream.demo) logger.warn('OPENAI_API_KEY is not set: serving the offline demo model');
-  const models = servedModels(catalog, upstream.demo, config.modelsFile);
-  const signals = await openSignals(database, config.databaseUrl, (err) => logger.error({ err }, 'signals between processes failed; retrying'));
-  const running = new RunningTurns(signals);
-  const app = createApp({ config, database, sessions, models, sessionSecret: loadSessionSecret(config), logger, upstream, running });
-  let closing = false;
-  const server = http.createServer((req, res) => {
-    // While draining, answers close their connection so keep-alive clients do not hold shutdown up.
-    if (closing) res.setHeader('Connection', 'close');
-    res.once('finish', () => closing && setImmediate(() => server.closeIdleConnections()));
-    app(req, res);
-  });
-  server.requestTimeout = 5 * 60_000; // long enough for a streamed answer, short enough to shed stuck clients
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => resolve());
-  });
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   logger.info({ url, dataDir: config.dataDir }, 'tokenchat listening');

@@ -63,6 +63,16 @@ export async function copySqliteToPostgres(
       for (const table of WITH_IDS) {
         await client.query(`SELECT setval(pg_get_serial_sequence('${table}', 'id'), coalesce((SELECT max(id) FROM ${table}), 0) + 1, false)`);
       }
+      // The copy, read back before it commits (a difference leaves the target as it was), against
+      // the same SQLite snapshot it was read from: counts and every balance.
+      for (const table of TABLES) {
+        const there = Number((await client.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n);
+        if (there !== rows[table]) throw new CopyError(`${table}: ${rows[table]} rows copied but ${there} in the target`);
+      }
+      const here = raw.prepare('SELECT user_id, balance FROM balances ORDER BY user_id').all() as Array<{ user_id: number; balance: number }>;
+      const copied = (await client.query('SELECT user_id, balance FROM balances ORDER BY user_id')).rows as typeof here;
+      const differ = here.find((b, i) => copied[i]?.user_id !== b.user_id || copied[i]?.balance !== b.balance);
+      if (differ || copied.length !== here.length) throw new CopyError(`balances differ after the copy (user ${differ?.user_id ?? '?'})`);
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK');
@@ -70,15 +80,6 @@ export async function copySqliteToPostgres(
     } finally {
       raw.exec('COMMIT');
     }
-    // The copy, read back: counts, balances, and the ledger's own invariants.
-    for (const table of TABLES) {
-      const there = Number((await client.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n);
-      if (there !== rows[table]) throw new CopyError(`${table}: ${rows[table]} rows copied but ${there} in the target`);
-    }
-    const here = raw.prepare('SELECT user_id, balance FROM balances ORDER BY user_id').all() as Array<{ user_id: number; balance: number }>;
-    const copied = (await client.query('SELECT user_id, balance FROM balances ORDER BY user_id')).rows as typeof here;
-    const differ = here.find((b, i) => copied[i]?.user_id !== b.user_id || copied[i]?.balance !== b.balance);
-    if (differ || copied.length !== here.length) throw new CopyError(`balances differ after the copy (user ${differ?.user_id ?? '?'})`);
     const violations = await target.read(verifyLedger, recoveryWindowMs);
     return { rows, users: rows.users ?? 0, violations };
   } finally {

@@ -58,21 +58,34 @@ class PostgresSignals extends LocalSignals {
     super();
   }
 
-  /** Listens on a connection of its own; a lost one is opened again after a second. */
+  /**
+   * Listens on a connection of its own. A lost connection, or one that cannot be opened, is tried
+   * again every second for as long as the process runs: without it, Stop pressed on another host
+   * would not reach the answers streaming here.
+   */
   async listen(): Promise<void> {
     const client = new pg.Client({ connectionString: this.url });
+    let lost = false;
+    const retry = (err: unknown) => {
+      if (lost) return;
+      lost = true;
+      this.onError(err);
+      if (this.listener === client) this.listener = undefined;
+      void client.end().catch(() => {});
+      if (!this.closed) setTimeout(() => void this.listen().catch(() => {}), 1000).unref();
+    };
     client.on('notification', (n) => {
       const got = n.channel === this.channel && n.payload ? parse(n.payload) : undefined;
       if (got && got.from !== this.me) super.publish(got.signal);
     });
-    client.on('error', (err) => {
-      this.onError(err);
-      this.listener = undefined;
-      void client.end().catch(() => {});
-      if (!this.closed) setTimeout(() => void this.listen().catch(this.onError), 1000).unref();
-    });
-    await client.connect();
-    await client.query(`LISTEN "${this.channel}"`);
+    client.on('error', retry);
+    try {
+      await client.connect();
+      await client.query(`LISTEN "${this.channel}"`);
+    } catch (err) {
+      retry(err);
+      throw err;
+    }
     if (this.closed) return void (await client.end());
     this.listener = client;
   }
@@ -92,6 +105,11 @@ class PostgresSignals extends LocalSignals {
 export async function openSignals(store: AppStore, url: string | undefined, onError: (err: unknown) => void): Promise<Signals> {
   if (store.dialect === 'sqlite' || !url) return new LocalSignals();
   const signals = new PostgresSignals(url, store.pool, `tokenchat_${store.schema ?? 'public'}`, onError);
-  await signals.listen();
+  try {
+    await signals.listen();
+  } catch (err) {
+    await signals.close(); // no retries left running behind a start-up that failed
+    throw err;
+  }
   return signals;
 }

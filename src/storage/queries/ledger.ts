@@ -50,5 +50,6 @@ export interface LedgerQueries {
   /** Marks held holds (ids as a JSON array) alive now. */
   'ledger.alive': Q<{ ids: string }, Changes>;
   /** Held, and not heard of (created or marked alive) since the cutoff. */
-  'ledger.stale': Q<{ cutoff: string }, number[]>;
+  /** The cutoff is taken on the database's clock, the one alive_at and created_at are written with (hosts' clocks may differ). */
+  'ledger.stale': Q<{ olderThanMs: number }, number[]>;
 }

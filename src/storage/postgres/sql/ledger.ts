@@ -29,5 +29,6 @@ export const ledgerSql: { readonly [K in keyof LedgerQueries]: Text } = {
   'ledger.delivered': run(`UPDATE holds SET delivered = GREATEST(delivered, @tokens::bigint) WHERE id = @id AND state = 'held'`),
   'ledger.alive': run(`UPDATE holds SET alive_at = ${NOW}
     WHERE id IN (SELECT jsonb_array_elements_text(@ids::jsonb)::bigint) AND state = 'held'`),
-  'ledger.stale': values(`SELECT id FROM holds WHERE state = 'held' AND coalesce(alive_at, created_at) <= @cutoff::text`),
+  'ledger.stale': values(`SELECT id FROM holds WHERE state = 'held' AND coalesce(alive_at, created_at) <=
+    to_char((statement_timestamp() - @olderThanMs::bigint * interval '1 millisecond') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`),
 };

@@ -25,5 +25,6 @@ export const ledgerSql: { readonly [K in keyof LedgerQueries]: Text } = {
     WHERE id = @id AND state = 'held'`),
   'ledger.delivered': run(`UPDATE holds SET delivered = max(delivered, @tokens) WHERE id = @id AND state = 'held'`),
   'ledger.alive': run(`UPDATE holds SET alive_at = ${NOW} WHERE id IN (SELECT value FROM json_each(@ids)) AND state = 'held'`),
-  'ledger.stale': values(`SELECT id FROM holds WHERE state = 'held' AND coalesce(alive_at, created_at) <= @cutoff`),
+  'ledger.stale': values(`SELECT id FROM holds WHERE state = 'held' AND coalesce(alive_at, created_at) <=
+    strftime('%Y-%m-%dT%H:%M:%fZ', 'now', printf('-%.3f seconds', @olderThanMs / 1000.0))`),
 };
