@@ -3,8 +3,8 @@
 // other's rows. Tests read and write tables directly through `sqlOf(store)`, the same SQL on both
 // (`?` placeholders; plain SELECT/UPDATE/INSERT).
 import crypto from 'node:crypto';
-import pg from 'pg';
 import type { AppStore } from '../src/db';
+import { schemaOn } from '../src/storage/postgres/store';
 
 export const ON_POSTGRES = process.env.TEST_DIALECT === 'postgres';
 
@@ -21,13 +21,7 @@ export function newSchema(): string {
 
 /** Drops a test schema and everything in it. */
 export async function dropSchema(schema: string): Promise<void> {
-  const client = new pg.Client({ connectionString: testDatabaseUrl() });
-  await client.connect();
-  try {
-    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  } finally {
-    await client.end();
-  }
+  await schemaOn(testDatabaseUrl(), schema, 'drop');
 }
 
 export interface Sql {

@@ -6,12 +6,11 @@
 //   reserve is). The budget: ledger transactions per second (2 x pairs) >= pgbench's tps.
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
-import pg from 'pg';
 import { openAccount, reserve, settle } from '../ledger';
 import { verifyLedger } from '../ledger-verify';
 import { loadModels } from '../models';
 import { query, type Op } from '../storage/op';
-import { migratePostgres, PostgresStore } from '../storage/postgres/store';
+import { migratePostgres, PostgresStore, schemaOn } from '../storage/postgres/store';
 
 const CLIENTS = 32;
 const SECONDS = 8;
@@ -27,10 +26,7 @@ async function withSchema<T>(url: string, fn: (schema: string) => Promise<T>): P
   try {
     return await fn(schema);
   } finally {
-    const client = new pg.Client({ connectionString: url });
-    await client.connect();
-    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await client.end();
+    await schemaOn(url, schema, 'drop');
   }
 }
 
@@ -82,10 +78,7 @@ function pgbenchTps(url: string, schema: string): number {
 export async function benchPgLedger(url: string): Promise<Record<string, number>> {
   const ledger = await withSchema(url, (schema) => ledgerRate(url, schema));
   const tps = await withSchema(url, async (schema) => {
-    const client = new pg.Client({ connectionString: url });
-    await client.connect();
-    await client.query(`CREATE SCHEMA ${schema}`);
-    await client.end();
+    await schemaOn(url, schema, 'create');
     return pgbenchTps(url, schema);
   });
   return { pg_ledger_pairs_per_s: ledger.pairs, pg_ledger_tx_per_s: ledger.pairs * 2, pgbench_tps: tps, pg_reserve_p99_ms: ledger.p99 };

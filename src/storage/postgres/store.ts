@@ -212,3 +212,15 @@ export async function migratePostgres(store: PostgresStore, migrations = readPgM
     client.release();
   }
 }
+
+/** Creates (`create`) or drops with everything in it (`drop`) a schema, on a connection of its own: for tests and benchmarks. */
+export async function schemaOn(url: string, schema: string, action: 'create' | 'drop'): Promise<void> {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`schema must be a plain lower-case name, not ${schema}`);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(action === 'create' ? `CREATE SCHEMA ${schema}` : `DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
