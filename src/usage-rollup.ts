@@ -20,7 +20,8 @@ export function* rolledUntil(): Op<string> {
  */
 export function* rollUpStep(now = new Date()): Op<boolean> {
   const target = new Date(now.getTime() - ROLLUP_LAG_MS).toISOString();
-  const from = yield* rolledUntil(); // read inside: another process may have moved it
+  // Read (and on PostgreSQL locked) inside: another process may have moved it, or be moving it.
+  const from = yield* query('rollup.markForStep', {});
   if (from >= target) return false;
   const start = from === '' ? ((yield* query('rollup.firstClosed', {})) ?? target) : from;
   const nextDay = new Date(Date.parse(start.slice(0, 10)) + DAY_MS).toISOString();

@@ -151,6 +151,20 @@ test('two processes taking turns rolling up one database count every turn once',
   }
 });
 
+test('two processes rolling up at the same moment count every turn once (each step takes the mark first)', async () => {
+  await addTurns(mulberry32(7), 1500, 30 * DAY);
+  const other = openStore({ dataDir: temp.dir, databaseUrl: ON_POSTGRES ? testDatabaseUrl() : undefined, databasePoolSize: 4, sessionIdleMs: 60_000 }, temp.schema);
+  try {
+    await migrateStore(other);
+    const now = new Date();
+    const steps = await Promise.all([rollUp(database, now), rollUp(other, now), rollUp(database, now)]);
+    expect(steps.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    await expectReportsToAddUp();
+  } finally {
+    await other.close();
+  }
+});
+
 test('turns closed exactly at the mark or at midnight are counted once, before and after the mark passes them', async () => {
   await addTurns(mulberry32(5), 300, 20 * DAY);
   for (let i = 0; i < 5; i++) expect(await database.write(rollUpStep)).toBe(true);

@@ -34,6 +34,8 @@ export interface ReportQueries {
 
   /** The rollup's mark: every turn closed before it is rolled up, none at or after it. */
   'rollup.mark': Q<None, string>;
+  /** The mark, locked for the step's transaction (PostgreSQL): two processes' steps take turns, so no day is added twice. */
+  'rollup.markForStep': Q<None, string>;
   'rollup.firstClosed': Q<None, string | null>;
   'rollup.perUser': Q<{ from: string; to: string }, Changes>;
   'rollup.everyone': Q<{ from: string; to: string }, Changes>;

@@ -49,6 +49,7 @@ const add = (table: string) => `turns = ${table}.turns + excluded.turns, charge 
 const VERIFY_SUMS = 'count(*) AS turns, coalesce(sum(charge), 0) AS charge, coalesce(sum(prompt_tokens), 0) AS prompt, coalesce(sum(completion_tokens), 0) AS completion';
 
 export const reportsSql: { readonly [K in keyof ReportQueries]: Text } = {
+  'rollup.markForStep': value('SELECT rolled_until FROM usage_rollup WHERE id = 1 FOR UPDATE'),
   ...reportsShared,
   'reports.dailyOfUser': daily('user'),
   'reports.dailyOfAll': daily('everyone'),

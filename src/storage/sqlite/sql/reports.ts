@@ -46,7 +46,11 @@ const ADD = `turns = turns + excluded.turns, charge = charge + excluded.charge, 
   completion = completion + excluded.completion`;
 const VERIFY_SUMS = 'count(*) AS turns, coalesce(sum(charge), 0) AS charge, coalesce(sum(prompt_tokens), 0) AS prompt, coalesce(sum(completion_tokens), 0) AS completion';
 
+// SQLite's write lock already serialises rollup steps.
+const MARK_FOR_STEP = value('SELECT rolled_until FROM usage_rollup WHERE id = 1');
+
 export const reportsSql: { readonly [K in keyof ReportQueries]: Text } = {
+  'rollup.markForStep': MARK_FOR_STEP,
   ...reportsShared,
   'reports.dailyOfUser': daily('user'),
   'reports.dailyOfAll': daily('everyone'),
