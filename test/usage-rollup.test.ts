@@ -129,13 +129,17 @@ test('ledger verify names a rollup row that does not add up', async () => {
   ]);
 });
 
+/** A second connection to the same database, as another server process has: on PostgreSQL a second pool on the temp database's schema. */
+async function anotherProcess() {
+  const other = openStore({ dataDir: temp.dir, databaseUrl: ON_POSTGRES ? testDatabaseUrl() : undefined, databasePoolSize: 4, sessionIdleMs: 60_000 }, temp.schema);
+  await migrateStore(other);
+  return other;
+}
+
 test('two processes taking turns rolling up one database count every turn once', async () => {
   await addTurns(mulberry32(99), 2000, 40 * DAY);
-  // A second connection to the same database, as another server process has: on PostgreSQL a
-  // second pool on the temp database's schema.
-  const other = openStore({ dataDir: temp.dir, databaseUrl: ON_POSTGRES ? testDatabaseUrl() : undefined, databasePoolSize: 4, sessionIdleMs: 60_000 }, temp.schema);
+  const other = await anotherProcess();
   try {
-    await migrateStore(other);
     // One `now` for every step, as rollUp uses: with a fresh clock per step, a step slower than a
     // millisecond (a PostgreSQL round trip) finds the target moved on and never reports caught up.
     const now = new Date();
@@ -153,9 +157,8 @@ test('two processes taking turns rolling up one database count every turn once',
 
 test('two processes rolling up at the same moment count every turn once (each step takes the mark first)', async () => {
   await addTurns(mulberry32(7), 1500, 30 * DAY);
-  const other = openStore({ dataDir: temp.dir, databaseUrl: ON_POSTGRES ? testDatabaseUrl() : undefined, databasePoolSize: 4, sessionIdleMs: 60_000 }, temp.schema);
+  const other = await anotherProcess();
   try {
-    await migrateStore(other);
     const now = new Date();
     const steps = await Promise.all([rollUp(database, now), rollUp(other, now), rollUp(database, now)]);
     expect(steps.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
