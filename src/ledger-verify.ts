@@ -21,6 +21,9 @@ export function* verifyLedger(recoveryWindowMs: number): Op<Violation[]> {
   for (const h of stale) violations.push({ userId: h.userId, holdId: h.id, problem: `hold open and not heard of since ${h.at}, past the recovery window` });
   const unbalancedHolds = yield* query('verify.unbalancedHolds', {});
   for (const h of unbalancedHolds) violations.push({ userId: h.userId, holdId: h.id, problem: 'refund does not match hold minus charge' });
+  for (const r of yield* query('verify.openHolds', {})) {
+    violations.push({ userId: r.userId, problem: `balance row counts ${r.counted} open holds, ${r.held} are held` });
+  }
   violations.push(...(yield* verifyUsageRollup()));
   return violations;
 }

@@ -7,10 +7,10 @@ import {
   addTurn, finishMessage, findMessageByHold, historyFor, lastMessageId, type Conversation, type HistoryMessage, type Message, type Settings, type TokenCounts, type TurnMode,
 } from './chat';
 import { countHistory } from './history-tokens';
-import { balanceOf, heldBy, holdClosed, recordDelivered, release, reserve, settleOrRead } from './ledger';
+import { balanceOf, heldBy, holdClosed, recordDelivered, release, reserve, settleOrRead, type HoldTerms } from './ledger';
 import type { Logger } from './log';
 import { DEFAULT_MAX_OUTPUT, priceOf, type ModelInfo } from './models';
-import { checkSpendLimits, spendAllowance } from './spend-limits';
+import { checkSpendLimits } from './spend-limits';
 import { CompletionCounter } from './tokens';
 import type { TurnQueue } from './turn-queue';
 import { UpstreamError, type ChatMessage, type Upstream } from './upstream';
@@ -142,7 +142,7 @@ export async function runTurn(deps: TurnDeps, input: TurnInput, emit: (event: Tu
     // turns that reserve together (other tabs, other processes) cannot pass them together.
     const request = {
       userId, turnKey: input.turnKey, model, promptTokens: prompt.promptTokens,
-      maxCompletion: Math.min(wanted, model.contextWindow - prompt.promptTokens), allowance: spendAllowance, maxOpen: deps.turnsPerUser,
+      maxCompletion: Math.min(wanted, model.contextWindow - prompt.promptTokens), limits: true, maxOpen: deps.turnsPerUser,
     };
     let held = await reserve(store, request);
     // Refused only because the user's own answers still running hold the balance: wait for one of
@@ -163,15 +163,15 @@ export async function runTurn(deps: TurnDeps, input: TurnInput, emit: (event: Tu
     try {
       stored = await store.write(addTurn, input.conversation.id, input.mode, input.text, model.id, holdId, basis, prompt.counts);
     } catch (err) {
-      await release(store, holdId); // never leave a hold behind a turn that could not be stored
+      await release(store, held.hold); // never leave a hold behind a turn that could not be stored
       throw err;
     }
     if (!stored) {
-      await release(store, holdId);
+      await release(store, held.hold);
       return refused({ reason: 'changed' });
     }
     emit({ type: 'start', user: stored.user, assistant: stored.assistant, dropped: prompt.dropped, removed: stored.removed, mode: input.mode });
-    const turn = { ...prompt, holdId, maxTokens: held.hold.maxCompletion, requested: wanted, assistant: stored.assistant };
+    const turn = { ...prompt, holdId, hold: held.hold, maxTokens: held.hold.maxCompletion, requested: wanted, assistant: stored.assistant };
     const message = await streamAnswer(deps, input, turn, emit);
     const balance = await store.read(balanceOf, userId);
     emit({ type: 'end', message, balance });
@@ -193,6 +193,8 @@ async function overLimit(store: Store, userId: number, model: ModelInfo, promptT
 
 interface Running extends Prompt {
   holdId: number;
+  /** The hold's terms, so its settle is one statement. */
+  hold: HoldTerms;
   /** What the hold pays for, and what was asked for (the setting, or the default). */
   maxTokens: number;
   requested: number;
@@ -268,7 +270,7 @@ async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emi
   if (failure && !stopped && delivered === 0) {
     metrics.turns.inc({ outcome: 'error' });
     // Nothing came back: the turn costs nothing.
-    await settleOrRead(store, turn.holdId, 'release');
+    await settleOrRead(store, turn.hold, 'release');
     deps.logger.warn({ kind: failure.kind, status: failure.status, err: failure.message }, 'upstream failed before any output');
     const final = { ...base, status: 'error', error: errorCode(failure), completionTokens: 0, charge: 0, source: null } as const;
     await store.write(finishMessage, turn.assistant.id, final);
@@ -284,7 +286,7 @@ async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emi
     deps.logger.info({ reported: usage.completionTokens, counted: delivered, model: input.model.id }, 'provider completion count differs from the local count');
   }
   const outcome = stopped ? 'stopped' : failure ? 'error' : 'ok';
-  const settled = await settleOrRead(store, turn.holdId, { ...usage, source, outcome, ...usageRefs });
+  const settled = await settleOrRead(store, turn.hold, { ...usage, source, outcome, ...usageRefs });
   metrics.turns.inc({ outcome });
   metrics.tokensCharged.inc(settled.charge);
   metrics.tokensUncollected.inc(settled.uncollected);
@@ -301,7 +303,7 @@ async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emi
 
 /** A turn stopped after its hold was taken but before the request went out: nothing sent, nothing charged. */
 async function notSent(deps: TurnDeps, input: TurnInput, turn: Running): Promise<Message> {
-  await settleOrRead(deps.store, turn.holdId, { promptTokens: 0, completionTokens: 0, source: 'estimated', outcome: 'stopped', conversationId: input.conversation.id, messageId: turn.assistant.id });
+  await settleOrRead(deps.store, turn.hold, { promptTokens: 0, completionTokens: 0, source: 'estimated', outcome: 'stopped', conversationId: input.conversation.id, messageId: turn.assistant.id });
   const final = { content: '', promptTokens: 0, dropped: turn.dropped, holdId: turn.holdId, completionTokens: 0, charge: 0, source: null, status: 'stopped', error: null, cutShort: null } as const;
   await deps.store.write(finishMessage, turn.assistant.id, final);
   return { ...turn.assistant, ...final };

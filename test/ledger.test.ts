@@ -5,7 +5,7 @@ import { balanceOf, grant, heartbeat, LedgerError, MAX_BALANCE, openAccount, rec
 import { verifyLedger } from '../src/ledger-verify';
 import { formatRate, loadModels, ModelsFileError, priceOf, servedModels, type ModelInfo } from '../src/models';
 import { PasswordHasher } from '../src/passwords';
-import { setSpendLimits, spendAllowance } from '../src/spend-limits';
+import { setSpendLimits } from '../src/spend-limits';
 import { recordUserCreated } from '../src/admin';
 import { createUser } from '../src/users';
 import { ON_POSTGRES, openTempDatabase, tempDir, type Sql } from './helpers';
@@ -156,7 +156,7 @@ describe('reserve, settle, release', () => {
 
   test('a provider reporting far more than was held is charged the hold at most, never the rest of the balance or past a limit', async () => {
     await database.write(setSpendLimits, userId, { perMessage: 100, perDay: null });
-    const r = await reserve(database, { userId, turnKey: 'greedy', model: flat, promptTokens: 10, maxCompletion: 4096, allowance: spendAllowance });
+    const r = await reserve(database, { userId, turnKey: 'greedy', model: flat, promptTokens: 10, maxCompletion: 4096, limits: true });
     if (r.status !== 'held') throw new Error();
     expect(r.hold.amount).toBe(100); // the per-message limit sized the hold
     const s = await settle(database, r.hold.id, { promptTokens: 10, completionTokens: 1500, source: 'reported', outcome: 'ok' });
@@ -188,7 +188,7 @@ describe('reserve, settle, release', () => {
   test('turns reserving at once cannot pass a daily spend limit together: the allowance is read inside the transaction', async () => {
     await database.write(setSpendLimits, userId, { perMessage: null, perDay: 250 });
     const turn = (key: string) =>
-      reserve(database, { userId, turnKey: key, model: flat, promptTokens: 100, maxCompletion: 100, allowance: spendAllowance });
+      reserve(database, { userId, turnKey: key, model: flat, promptTokens: 100, maxCompletion: 100, limits: true });
     // Three tabs in the same tick: each alone would fit (200 of 250); together they share one transaction.
     const [a, b, c] = await Promise.all([turn('tab1'), turn('tab2'), turn('tab3')]);
     expect(a).toMatchObject({ status: 'held', hold: { amount: 200, maxCompletion: 100 } });
@@ -221,6 +221,63 @@ describe('reserve, settle, release', () => {
     ]);
     expect(await recoverHolds(database, window)).toEqual({ settled: 0, released: 1 });
     expect(await database.read(balanceOf, userId)).toBe(2000);
+  });
+});
+
+describe('the one-statement reserve and close (one round trip each on PostgreSQL)', () => {
+  const closeRows = (holdId: number) => sql.value("SELECT count(*) FROM ledger WHERE hold_id = ? AND kind IN ('settle', 'release')", holdId);
+  const openCounted = () => sql.value('SELECT open_holds FROM balances WHERE user_id = ?', userId);
+
+  test('twelve reserves of one user at once, on as many connections: TURNS_PER_USER holds, and the open-hold count stays true', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => reserve(database, { userId, turnKey: `at-once-${i}`, model: flat, promptTokens: 10, maxCompletion: 10, maxOpen: 3 })),
+    );
+    expect(results.filter((r) => r.status === 'held')).toHaveLength(3);
+    expect(results.filter((r) => r.status === 'busy')).toHaveLength(9);
+    expect(await database.read(balanceOf, userId)).toBe(2000 - 60);
+    expect(Number(await openCounted())).toBe(3);
+    for (const r of results) if (r.status === 'held') await settle(database, r.hold, { promptTokens: 10, completionTokens: 1, source: 'reported', outcome: 'ok' });
+    expect(Number(await openCounted())).toBe(0);
+    expect(await database.read(verifyLedger, 3_600_000)).toEqual([]);
+  });
+
+  test('one turn key reserved twice at once: one hold, one take; the other is answered with it', async () => {
+    const [a, b] = await Promise.all([0, 1].map(() => reserve(database, { userId, turnKey: 'twice', model: flat, promptTokens: 10, maxCompletion: 90 })));
+    expect([a!.status, b!.status].sort()).toEqual(['duplicate', 'held']);
+    expect(await database.read(balanceOf, userId)).toBe(1900);
+    expect(Number(await sql.value("SELECT count(*) FROM ledger WHERE user_id = ? AND kind = 'reserve'", userId))).toBe(1);
+  });
+
+  test('a close given terms that are not the hold\'s writes nothing by them: the hold is read and charged at its own', async () => {
+    const r = await reserve(database, { userId, turnKey: 'terms', model: flat, promptTokens: 100, maxCompletion: 100 });
+    if (r.status !== 'held') throw new Error();
+    const wrong = { ...r.hold, amount: r.hold.amount + 1000, completionRate: 0 }; // would refund 1000 more and charge no completion
+    const s = await settle(database, wrong, { promptTokens: 100, completionTokens: 50, source: 'reported', outcome: 'ok' });
+    expect(s).toEqual({ charge: 150, uncollected: 0, balance: 1850 });
+    await expect(settle(database, r.hold, { promptTokens: 100, completionTokens: 50, source: 'reported', outcome: 'ok' })).rejects.toThrow(/already settled/);
+    expect(Number(await closeRows(r.hold.id))).toBe(1);
+    expect(await database.read(verifyLedger, 3_600_000)).toEqual([]);
+  });
+
+  test('a settle and a recovery sweep closing one hold at once: it is closed once, and the ledger adds up', async () => {
+    const r = await reserve(database, { userId, turnKey: 'race', model: flat, promptTokens: 100, maxCompletion: 100 });
+    if (r.status !== 'held') throw new Error();
+    const [settled] = await Promise.allSettled([
+      settle(database, r.hold, { promptTokens: 100, completionTokens: 60, source: 'reported', outcome: 'ok' }),
+      recoverHolds(database, 0),
+    ]);
+    expect(Number(await closeRows(r.hold.id))).toBe(1);
+    // Whichever closed it, the balance is what that close says: 160 charged, or (recovered, nothing delivered) 0.
+    const expected = settled.status === 'fulfilled' ? 2000 - 160 : 2000;
+    expect(await database.read(balanceOf, userId)).toBe(expected);
+    expect(Number(await openCounted())).toBe(0);
+    expect(await database.read(verifyLedger, 3_600_000)).toEqual([]);
+  });
+
+  test('ledger verify finds a balance row whose open-hold count is not the holds held', async () => {
+    await sql.run('UPDATE balances SET open_holds = 2 WHERE user_id = ?', userId);
+    expect(await database.read(verifyLedger, 3_600_000)).toEqual([{ userId, problem: 'balance row counts 2 open holds, 0 are held' }]);
+    await sql.run('UPDATE balances SET open_holds = 0 WHERE user_id = ?', userId); // for the check after each test
   });
 });
 

@@ -17,7 +17,7 @@ const IN_FLIGHT = 32;
 async function pair(store: Store, userId: number, turnKey: string, model: ModelInfo): Promise<void> {
   const r = await reserve(store, { userId, turnKey, model, promptTokens: 120, maxCompletion: 512 });
   if (r.status !== 'held') throw new Error(`reserve ${turnKey}: ${r.status}`);
-  await settle(store, r.hold.id, { promptTokens: 120, completionTokens: 200, source: 'reported', outcome: 'ok' });
+  await settle(store, r.hold, { promptTokens: 120, completionTokens: 200, source: 'reported', outcome: 'ok' });
 }
 
 /** Pairs per second for `pairs` turns, `lanes` of them in flight at once, one user per lane. */

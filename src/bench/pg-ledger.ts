@@ -44,7 +44,7 @@ async function ledgerRate(url: string, schema: string): Promise<{ pairs: number;
         const r = await reserve(store, { userId, turnKey: `${tag}${userId}-${i}`, model, promptTokens: 120, maxCompletion: 512 });
         latencies.push(performance.now() - start);
         if (r.status !== 'held') throw new Error(`reserve: ${r.status}`);
-        await settle(store, r.hold.id, { promptTokens: 120, completionTokens: 200, source: 'reported', outcome: 'ok' });
+        await settle(store, r.hold, { promptTokens: 120, completionTokens: 200, source: 'reported', outcome: 'ok' });
         pairs++;
       }
     };

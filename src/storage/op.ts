@@ -38,6 +38,13 @@ export interface Store {
    * database), which is why it is passed as a function and its arguments.
    */
   write<A extends unknown[], T>(op: (...args: A) => Op<T>, ...args: A): Promise<T>;
+  /**
+   * Runs ONE named query by itself, atomically: on PostgreSQL a single statement outside any
+   * BEGIN/COMMIT (one round trip; a statement is its own transaction), on SQLite a write of the
+   * group commit. For the hot paths whose steps fit one statement (a whole reserve, a settle of a
+   * hold whose terms are known), where a transaction would cost four more round trips.
+   */
+  once<K extends QueryName>(name: K, params: Queries[K]['params']): Promise<Queries[K]['result']>;
   /** True when the database answers a trivial query. */
   ping(): Promise<boolean>;
   /** A connection pool's use (PostgreSQL), for /metrics. */
@@ -46,19 +53,32 @@ export interface Store {
 }
 
 /** The plain-SQL shape each dialect gives a query: its text and what the driver returns. */
-export interface Text {
-  sql: string;
-  /**
-   * get: the first row or undefined; all: every row; value: the first column of the first row or
-   * undefined; values: the first column of every row; run: { changes }.
-   */
-  mode: 'get' | 'all' | 'value' | 'values' | 'run';
-}
+export type Text =
+  | {
+      sql: string;
+      /**
+       * get: the first row or undefined; all: every row; value: the first column of the first row or
+       * undefined; values: the first column of every row; run: { changes }.
+       */
+      mode: 'get' | 'all' | 'value' | 'values' | 'run';
+    }
+  | {
+      /**
+       * Statements run in order in one transaction, for a dialect that cannot write several tables
+       * in one statement (SQLite has no data-modifying WITH). Each sees the query's parameters plus
+       * the columns earlier ones returned; the answer is every column returned, merged. A statement
+       * that returns no row ends the script with undefined, which is only allowed before the first
+       * change: after one, it is an error (and the write is rolled back).
+       */
+      steps: string[];
+      mode: 'script';
+    };
 export const get = (sql: string): Text => ({ sql, mode: 'get' });
 export const all = (sql: string): Text => ({ sql, mode: 'all' });
 export const value = (sql: string): Text => ({ sql, mode: 'value' });
 export const values = (sql: string): Text => ({ sql, mode: 'values' });
 export const run = (sql: string): Text => ({ sql, mode: 'run' });
+export const script = (...steps: string[]): Text => ({ steps, mode: 'script' });
 
 /** A dialect's texts: one for every query in the catalogue (the compiler checks none is missing). */
 export type Texts = { readonly [K in QueryName]: Text };

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import type { Op, Step, Store, Text } from '../op';
-import type { QueryName } from '../queries';
+import type { Queries, QueryName } from '../queries';
 import { POSTGRES } from './sql';
 import { ledgerWrites as writeSeconds } from '../../metrics';
 
@@ -31,6 +31,7 @@ interface Compiled {
 
 /** `@name` placeholders as $1.. (one number per distinct name), skipping quoted text and `::` casts. */
 export function compile(name: string, text: Text): Compiled {
+  if (text.mode === 'script') throw new Error(`query ${name}: PostgreSQL runs one statement per query, not a script`);
   const names: string[] = [];
   const sql = text.sql.replace(/'(?:[^']|'')*'|"(?:[^"]|"")*"|@([A-Za-z_]\w*)/g, (match, param: string | undefined) => {
     if (!param) return match;
@@ -98,6 +99,27 @@ export class PostgresStore implements Store {
       return next.value;
     } finally {
       if (!next.done) op.return(undefined as T);
+    }
+  }
+
+  async once<K extends QueryName>(name: K, params: Queries[K]['params']): Promise<Queries[K]['result']> {
+    const done = writeSeconds.startTimer();
+    try {
+      for (let attempt = 1; ; attempt++) {
+        const client = await this.pool.connect();
+        let broken: Error | undefined;
+        try {
+          return (await this.exec(client, { name, params: params as object })) as Queries[K]['result'];
+        } catch (err) {
+          broken = (err as { code?: string }).code ? undefined : (err as Error); // no SQLSTATE: the connection failed
+          if (attempt < MAX_TRIES && RETRY_CODES.has((err as { code?: string }).code ?? '')) continue;
+          throw err;
+        } finally {
+          client.release(broken);
+        }
+      }
+    } finally {
+      done();
     }
   }
 

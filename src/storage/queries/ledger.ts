@@ -17,6 +17,12 @@ export interface LedgerRowInput {
   note: string | null;
 }
 
+/** What closing a hold records on it: its state, its charge, and the turn's usage. */
+export interface ClosingHold {
+  id: number; state: 'settled' | 'released'; charge: number; promptTokens: number; completionTokens: number; uncollected: number;
+  source: string; outcome: string; latencyMs: number | null; conversationId: number | null; messageId: number | null; apiRequestId: string | null;
+}
+
 export interface LedgerQueries {
   /** Gives a user a balance row (0) unless they have one. */
   'ledger.open': Q<{ userId: number }, Changes>;
@@ -25,7 +31,29 @@ export interface LedgerQueries {
   'ledger.balance': Q<{ userId: number }, number | undefined>;
   /** Adds `amount` (may be negative) when the result stays within [0, max]; the new balance, else undefined. */
   'ledger.add': Q<{ userId: number; amount: number; max: number }, number | undefined>;
-  /** Takes min(balance, full) when the balance is at least `minimum`. */
+  /** Gives back `amount` of a closing hold (no ceiling: it was taken from this balance) and counts the hold closed; the new balance. */
+  'ledger.refund': Q<{ userId: number; amount: number }, number>;
+  /**
+   * A whole reserve in one statement, for the common case: when the balance pays for all of
+   * `amount`, the user has fewer than `maxOpen` holds open and (with `limited` 1) no spend limits,
+   * takes `amount`, opens the hold and writes its ledger row. Undefined when any of that does not
+   * hold or the turn key is taken; then nothing was written.
+   */
+  'ledger.takeWhole': Q<
+    { userId: number; turnKey: string; model: string; amount: number; promptTokens: number; maxCompletion: number;
+      promptRate: number; completionRate: number; maxOpen: number; limited: 0 | 1 },
+    { id: number; balance: number } | undefined
+  >;
+  /**
+   * A whole close in one statement: when hold `id` is still held on exactly these terms (amount
+   * and rates, from which the charge was worked out), closes it, gives back `refund` and writes
+   * the ledger row. Undefined when it is not; then nothing was written.
+   */
+  'ledger.closeKnown': Q<
+    ClosingHold & { amount: number; promptRate: number; completionRate: number; refund: number; kind: 'settle' | 'release'; note: string | null },
+    { userId: number; balance: number } | undefined
+  >;
+  /** Takes min(balance, full) when the balance is at least `minimum`, and counts the hold opened. */
   'ledger.take': Q<{ userId: number; full: number; minimum: number }, { held: number; balance: number } | undefined>;
   'ledger.row': Q<LedgerRowInput, Changes>;
   'ledger.holdByKey': Q<{ userId: number; turnKey: string }, HoldRow | undefined>;
@@ -35,13 +63,7 @@ export interface LedgerQueries {
     { userId: number; turnKey: string; model: string; amount: number; promptTokens: number; maxCompletion: number; promptRate: number; completionRate: number },
     number | undefined
   >;
-  'ledger.closeHold': Q<
-    {
-      id: number; state: 'settled' | 'released'; charge: number; promptTokens: number; completionTokens: number; uncollected: number;
-      source: string; outcome: string; latencyMs: number | null; conversationId: number | null; messageId: number | null; apiRequestId: string | null;
-    },
-    Changes
-  >;
+  'ledger.closeHold': Q<ClosingHold, Changes>;
   /** How many holds the user has open: their turns running, in every process. */
   'ledger.openCount': Q<{ userId: number }, number>;
   /** What the user's open holds (their answers still running) have set aside. */

@@ -46,5 +46,7 @@ export interface ReportQueries {
   'verify.lastRows': Q<None, Array<{ userId: number; after: number; balance: number }>>;
   'verify.stale': Q<{ cutoff: string }, Array<{ id: number; userId: number; at: string }>>;
   'verify.unbalancedHolds': Q<None, Array<{ id: number; userId: number }>>;
+  /** Balance rows whose count of open holds differs from the holds held. */
+  'verify.openHolds': Q<None, Array<{ userId: number; counted: number; held: number }>>;
   'verify.rollup': Q<None, Array<{ userId: number | null; day: string; model: string; scope: string }>>;
 }

@@ -11,6 +11,6 @@ export const ledgerShared = {
   'ledger.newHold': value(`INSERT INTO holds (user_id, turn_key, model, amount, prompt_tokens, max_completion, prompt_rate, completion_rate)
     VALUES (@userId, @turnKey, @model, @amount, @promptTokens, @maxCompletion, @promptRate, @completionRate)
     ON CONFLICT (user_id, turn_key) DO NOTHING RETURNING id`),
-  'ledger.openCount': value(`SELECT count(*) FROM holds WHERE state = 'held' AND user_id = @userId`),
+  'ledger.openCount': value('SELECT coalesce(max(open_holds), 0) FROM balances WHERE user_id = @userId'),
   'ledger.heldBy': value(`SELECT coalesce(sum(amount), 0) FROM holds WHERE state = 'held' AND user_id = @userId`),
 } satisfies Partial<Record<keyof LedgerQueries, Text>>;

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import type { Op, Step, Store } from '../op';
-import type { QueryName } from '../queries';
+import type { Queries, QueryName } from '../queries';
 import { GroupCommit } from './group-commit';
 import { SQLITE } from './sql';
 
@@ -49,6 +49,11 @@ export class SqliteStore implements Store {
     let call = this.statements.get(name);
     if (call) return call;
     const text = SQLITE[name];
+    if (text.mode === 'script') {
+      call = this.script(name, text.steps);
+      this.statements.set(name, call);
+      return call;
+    }
     const s = this.raw.prepare(text.sql);
     switch (text.mode) {
       case 'get': call = (p) => s.get(p); break;
@@ -59,6 +64,36 @@ export class SqliteStore implements Store {
     }
     this.statements.set(name, call);
     return call;
+  }
+
+  /** A `script` text (see Text in op.ts): its statements in order, each given what earlier ones returned. */
+  private script(name: QueryName, steps: string[]): (params: object) => unknown {
+    const statements = steps.map((sql) => this.raw.prepare(sql));
+    return (params) => {
+      let bound: Record<string, unknown> = { ...params };
+      let answer: Record<string, unknown> = {};
+      let changed = false;
+      for (const s of statements) {
+        if (!s.reader) {
+          changed = s.run(bound).changes > 0 || changed;
+          continue;
+        }
+        const row = s.get(bound) as Record<string, unknown> | undefined;
+        if (!row) {
+          if (changed) throw new Error(`query ${name}: a step found nothing after an earlier one wrote`);
+          return undefined;
+        }
+        changed = changed || /^\s*(INSERT|UPDATE|DELETE)/i.test(s.source);
+        bound = { ...bound, ...row };
+        answer = { ...answer, ...row };
+      }
+      return answer;
+    };
+  }
+
+  once<K extends QueryName>(name: K, params: Queries[K]['params']): Promise<Queries[K]['result']> {
+    const call = this.statement(name);
+    return this.writer.submit(() => call(params as object) as Queries[K]['result']);
   }
 
   read<A extends unknown[], T>(op: (...args: A) => Op<T>, ...args: A): Promise<T> {

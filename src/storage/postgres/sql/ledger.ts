@@ -8,24 +8,62 @@ const HOLD_COLUMNS = `id, user_id AS "userId", turn_key AS "turnKey", model, amo
   delivered`;
 /** The current time as ISO text, like SQLite's strftime('%Y-%m-%dT%H:%M:%fZ', 'now') (defined by the schema). */
 export const NOW = 'iso_now()';
+/** What closing a hold writes on it: its state, charge and the turn's usage (the `usage` view reads closed holds). */
+const CLOSE = `UPDATE holds SET state = @state::text, charge = @charge::bigint, closed_at = ${NOW},
+    used_prompt_tokens = @promptTokens::bigint, completion_tokens = @completionTokens::bigint, uncollected = @uncollected::bigint,
+    source = @source::text, outcome = @outcome::text, latency_ms = @latencyMs::bigint, conversation_id = @conversationId::bigint,
+    message_id = @messageId::bigint, api_request_id = @apiRequestId::text
+    WHERE id = @id::bigint AND state = 'held'`;
 
 export const ledgerSql: { readonly [K in keyof LedgerQueries]: Text } = {
   ...ledgerShared,
   'ledger.lockBalance': value('SELECT 1 FROM balances WHERE user_id = @userId FOR UPDATE'),
   'ledger.add': value(`UPDATE balances SET balance = balance + @amount::bigint WHERE user_id = @userId AND balance + @amount::bigint BETWEEN 0 AND @max::bigint
     RETURNING balance`),
-  'ledger.take': get(`UPDATE balances SET last_hold = LEAST(balance, @full::bigint), balance = balance - LEAST(balance, @full::bigint)
+  'ledger.refund': value(`UPDATE balances SET balance = balance + @amount::bigint, open_holds = open_holds - 1
+    WHERE user_id = @userId RETURNING balance`),
+  // One statement, one round trip. The balance row is locked first (a second reserve of the user
+  // waits, then sees the first's take and open hold: the conditions are checked again on the row
+  // as it is then); a turn key already used inserts nothing, so nothing after it writes.
+  'ledger.takeWhole': get(`WITH b AS (
+      SELECT user_id FROM balances WHERE user_id = @userId AND balance >= @amount::bigint AND open_holds < @maxOpen::bigint
+        AND (@limited::int = 0 OR NOT EXISTS (SELECT 1 FROM spend_limits s WHERE s.user_id = @userId
+          AND (s.per_message IS NOT NULL OR s.per_day IS NOT NULL)))
+      FOR UPDATE
+    ), h AS (
+      INSERT INTO holds (user_id, turn_key, model, amount, prompt_tokens, max_completion, prompt_rate, completion_rate)
+      SELECT user_id, @turnKey::text, @model::text, @amount::bigint, @promptTokens::bigint, @maxCompletion::bigint,
+        @promptRate::bigint, @completionRate::bigint FROM b
+      ON CONFLICT (user_id, turn_key) DO NOTHING RETURNING id, user_id
+    ), t AS (
+      UPDATE balances SET balance = balances.balance - @amount::bigint, open_holds = balances.open_holds + 1
+      FROM h WHERE balances.user_id = h.user_id RETURNING balances.balance
+    ), l AS (
+      INSERT INTO ledger (user_id, kind, amount, balance_after, hold_id)
+      SELECT h.user_id, 'reserve', -@amount::bigint, t.balance, h.id FROM h, t
+    )
+    SELECT h.id, t.balance FROM h, t`),
+  // One statement: the hold row is locked by its UPDATE, so a settle and a recovery sweep closing
+  // it at once take turns, and the second finds it closed (and writes nothing).
+  'ledger.closeKnown': get(`WITH h AS (
+      ${CLOSE} AND amount = @amount::bigint AND prompt_rate = @promptRate::bigint AND completion_rate = @completionRate::bigint
+      RETURNING user_id
+    ), b AS (
+      UPDATE balances SET balance = balances.balance + @refund::bigint, open_holds = balances.open_holds - 1
+      FROM h WHERE balances.user_id = h.user_id RETURNING balances.user_id, balances.balance
+    ), l AS (
+      INSERT INTO ledger (user_id, kind, amount, balance_after, hold_id, note)
+      SELECT b.user_id, @kind::text, @refund::bigint, b.balance, @id::bigint, @note::text FROM b
+    )
+    SELECT user_id AS "userId", balance FROM b`),
+  'ledger.take': get(`UPDATE balances SET last_hold = LEAST(balance, @full::bigint), balance = balance - LEAST(balance, @full::bigint),
+    open_holds = open_holds + 1
     WHERE user_id = @userId AND balance >= @minimum::bigint RETURNING last_hold AS held, balance`),
   'ledger.holdByKey': get(`SELECT ${HOLD_COLUMNS} FROM holds WHERE user_id = @userId AND turn_key = @turnKey`),
   // Locked: two processes closing one hold (a settle and a recovery sweep) take turns, and the
   // second sees it closed.
   'ledger.holdById': get(`SELECT ${HOLD_COLUMNS} FROM holds WHERE id = @id FOR UPDATE`),
-  // Closing a hold also records the turn's usage on it (the `usage` view reads closed holds).
-  'ledger.closeHold': run(`UPDATE holds SET state = @state, charge = @charge, closed_at = ${NOW},
-    used_prompt_tokens = @promptTokens, completion_tokens = @completionTokens, uncollected = @uncollected,
-    source = @source, outcome = @outcome, latency_ms = @latencyMs, conversation_id = @conversationId,
-    message_id = @messageId, api_request_id = @apiRequestId
-    WHERE id = @id AND state = 'held'`),
+  'ledger.closeHold': run(CLOSE),
   'ledger.delivered': run(`UPDATE holds SET delivered = GREATEST(delivered, @tokens::bigint) WHERE id = @id AND state = 'held'`),
   'ledger.alive': run(`UPDATE holds SET alive_at = ${NOW}
     WHERE id IN (SELECT jsonb_array_elements_text(@ids::jsonb)::bigint) AND state = 'held'`),

@@ -86,6 +86,9 @@ export const reportsSql: { readonly [K in keyof ReportQueries]: Text } = {
        JOIN (SELECT user_id, max(id) AS id FROM ledger GROUP BY user_id) m ON m.id = l.id
        LEFT JOIN balances b ON b.user_id = l.user_id WHERE l.balance_after <> coalesce(b.balance, 0) ORDER BY l.user_id`),
   'verify.stale': all(`SELECT id, user_id AS "userId", coalesce(alive_at, created_at) AS at FROM holds WHERE state = 'held' AND coalesce(alive_at, created_at) <= @cutoff::text`),
+  'verify.openHolds': all(`SELECT * FROM (SELECT b.user_id AS "userId", b.open_holds AS counted,
+      (SELECT count(*) FROM holds h WHERE h.user_id = b.user_id AND h.state = 'held') AS held FROM balances b) c
+    WHERE counted <> held`),
   'verify.unbalancedHolds': all(`SELECT h.id, h.user_id AS "userId" FROM holds h WHERE h.state <> 'held' AND
        h.amount - coalesce(h.charge, 0) <> coalesce((SELECT sum(amount) FROM ledger WHERE hold_id = h.id AND kind IN ('settle', 'release')), 0)`),
   'verify.rollup': all(`WITH mark AS (SELECT rolled_until AS at FROM usage_rollup WHERE id = 1),

@@ -1,5 +1,5 @@
 // SQLite texts of the ledger queries.
-import { get, run, value, values, type Text } from '../../op';
+import { get, run, script, value, values, type Text } from '../../op';
 import type { LedgerQueries } from '../../queries/ledger';
 import { ledgerShared } from '../../sql/ledger';
 
@@ -7,22 +7,39 @@ const HOLD_COLUMNS = `id, user_id AS userId, turn_key AS turnKey, model, amount,
   max_completion AS maxCompletion, state, charge, prompt_rate AS promptRate, completion_rate AS completionRate,
   delivered`;
 export const NOW = `strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`;
+/** What closing a hold writes on it: its state, charge and the turn's usage (the `usage` view reads closed holds). */
+const CLOSE = `UPDATE holds SET state = @state, charge = @charge, closed_at = ${NOW},
+    used_prompt_tokens = @promptTokens, completion_tokens = @completionTokens, uncollected = @uncollected,
+    source = @source, outcome = @outcome, latency_ms = @latencyMs, conversation_id = @conversationId,
+    message_id = @messageId, api_request_id = @apiRequestId
+    WHERE id = @id AND state = 'held'`;
 
 export const ledgerSql: { readonly [K in keyof LedgerQueries]: Text } = {
   ...ledgerShared,
   'ledger.lockBalance': value('SELECT 1'),
   'ledger.add': value(`UPDATE balances SET balance = balance + @amount WHERE user_id = @userId AND balance + @amount BETWEEN 0 AND @max
     RETURNING balance`),
-  'ledger.take': get(`UPDATE balances SET last_hold = min(balance, @full), balance = balance - min(balance, @full)
+  'ledger.refund': value('UPDATE balances SET balance = balance + @amount, open_holds = open_holds - 1 WHERE user_id = @userId RETURNING balance'),
+  // The steps of one reserve; the writes come after every check, so a refusal writes nothing.
+  'ledger.takeWhole': script(
+    `SELECT user_id AS userId FROM balances WHERE user_id = @userId AND balance >= @amount AND open_holds < @maxOpen
+      AND (@limited = 0 OR NOT EXISTS (SELECT 1 FROM spend_limits s WHERE s.user_id = @userId AND (s.per_message IS NOT NULL OR s.per_day IS NOT NULL)))`,
+    `INSERT INTO holds (user_id, turn_key, model, amount, prompt_tokens, max_completion, prompt_rate, completion_rate)
+      VALUES (@userId, @turnKey, @model, @amount, @promptTokens, @maxCompletion, @promptRate, @completionRate)
+      ON CONFLICT (user_id, turn_key) DO NOTHING RETURNING id`,
+    'UPDATE balances SET balance = balance - @amount, open_holds = open_holds + 1 WHERE user_id = @userId RETURNING balance',
+    `INSERT INTO ledger (user_id, kind, amount, balance_after, hold_id) VALUES (@userId, 'reserve', -@amount, @balance, @id)`,
+  ),
+  'ledger.closeKnown': script(
+    `${CLOSE} AND amount = @amount AND prompt_rate = @promptRate AND completion_rate = @completionRate RETURNING user_id AS userId`,
+    'UPDATE balances SET balance = balance + @refund, open_holds = open_holds - 1 WHERE user_id = @userId RETURNING balance',
+    'INSERT INTO ledger (user_id, kind, amount, balance_after, hold_id, note) VALUES (@userId, @kind, @refund, @balance, @id, @note)',
+  ),
+  'ledger.take': get(`UPDATE balances SET last_hold = min(balance, @full), balance = balance - min(balance, @full), open_holds = open_holds + 1
     WHERE user_id = @userId AND balance >= @minimum RETURNING last_hold AS held, balance`),
   'ledger.holdByKey': get(`SELECT ${HOLD_COLUMNS} FROM holds WHERE user_id = @userId AND turn_key = @turnKey`),
   'ledger.holdById': get(`SELECT ${HOLD_COLUMNS} FROM holds WHERE id = @id`),
-  // Closing a hold also records the turn's usage on it (the `usage` view reads closed holds).
-  'ledger.closeHold': run(`UPDATE holds SET state = @state, charge = @charge, closed_at = ${NOW},
-    used_prompt_tokens = @promptTokens, completion_tokens = @completionTokens, uncollected = @uncollected,
-    source = @source, outcome = @outcome, latency_ms = @latencyMs, conversation_id = @conversationId,
-    message_id = @messageId, api_request_id = @apiRequestId
-    WHERE id = @id AND state = 'held'`),
+  'ledger.closeHold': run(CLOSE),
   'ledger.delivered': run(`UPDATE holds SET delivered = max(delivered, @tokens) WHERE id = @id AND state = 'held'`),
   'ledger.alive': run(`UPDATE holds SET alive_at = ${NOW} WHERE id IN (SELECT value FROM json_each(@ids)) AND state = 'held'`),
   'ledger.stale': values(`SELECT id FROM holds WHERE state = 'held' AND coalesce(alive_at, created_at) <=
