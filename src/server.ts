@@ -1,21 +1,21 @@
 // Opens the data directory, migrates, listens, and shuts down gracefully on SIGTERM/SIGINT.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createApp } from './app';
-import { recoverMessages } from './chat';
-import { HIDDEN_USAGE_WAIT_MS, liveHolds } from './turn';
+import { createApp } from './http/app';
+import { recoverMessages } from './chat/conversations';
+import { HIDDEN_USAGE_WAIT_MS, liveHolds } from './chat/turn';
 import type { Config } from './config';
-import { HEARTBEAT_MS, heartbeat, recoverHolds } from './ledger';
-import { rollUp } from './usage-rollup';
+import { HEARTBEAT_MS, heartbeat, recoverHolds } from './ledger/ledger';
+import { rollUp } from './reports/usage-rollup';
 import { createLogger, type Logger } from './log';
-import { checkModelsInUse, DEFAULT_MODELS_FILE, loadModels, modelsFileHash, servedModels } from './models';
-import { RunningTurns } from './running-turns';
-import { loadSessionSecret } from './sessions';
+import { checkModelsInUse, DEFAULT_MODELS_FILE, loadModels, modelsFileHash, servedModels } from './metering/models';
+import { RunningTurns } from './chat/running-turns';
+import { loadSessionSecret } from './http/sessions';
 import { migrateStore, openSessionStore, openStore, type AppStore } from './storage';
 import { openSignals, type Signals } from './storage/signals';
-import { pruneRateLimits } from './rate-store';
-import { loadEncodings } from './tokens';
-import { createUpstream } from './upstream';
+import { pruneRateLimits } from './http/rate-store';
+import { loadEncodings } from './metering/tokens';
+import { createUpstream } from './upstream/client';
 
 export interface RunningServer {
   server: http.Server;
@@ -118,6 +118,11 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     app(req, res);
   });
   server.requestTimeout = 5 * 60_000; // long enough for a streamed answer, short enough to shed stuck clients
+  // Idle keep-alive connections outlive a proxy's (nginx, Caddy, a cloud load balancer: 60 s), so
+  // the proxy, not this process, closes them: otherwise a request it sends on a connection Node
+  // is closing at that moment fails (a 502). Node's 5 s default invites that race.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

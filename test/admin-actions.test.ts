@@ -1,8 +1,8 @@
 // Admin actions as domain functions: each checks, inside its transaction, that the actor is still
 // an enabled admin, and a code batch is written with its codes and audit row at once.
-import { createBatch, grantTokens } from '../src/admin';
-import { HttpError } from '../src/http-error';
-import { balanceOf, openAccount } from '../src/ledger';
+import { createBatch, grantTokens, NotAnAdmin } from '../src/admin/actions';
+import { toHttpError } from '../src/http/errors';
+import { balanceOf, openAccount } from '../src/ledger/ledger';
 import { openTempDatabase } from './helpers';
 
 let temp: Awaited<ReturnType<typeof openTempDatabase>>;
@@ -35,8 +35,8 @@ test('an admin demoted while a request waited can no longer grant: 404, and noth
   } catch (err) {
     thrown = err;
   }
-  expect(thrown).toBeInstanceOf(HttpError);
-  expect((thrown as HttpError).status).toBe(404);
+  expect(thrown).toBeInstanceOf(NotAnAdmin);
+  expect(toHttpError(thrown).status).toBe(404); // what the error handler answers
   expect(await rows()).toBe(before);
   expect(await database.read(balanceOf, member)).toBe(150);
   expect(await sql.value(`SELECT count(*) FROM admin_audit`)).toBe(1);

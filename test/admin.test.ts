@@ -1,5 +1,6 @@
+import { grantTokens } from '../src/admin/actions';
 import request from 'supertest';
-import { findByName } from '../src/users';
+import { findByName } from '../src/accounts/users';
 import { balanceRow, chatTurn, dashboardSuite, ledgerCount, member, parseCsv, type Member } from './dashboard-helpers';
 import { csrfFrom, login, type Agent, type TestServer } from './helpers';
 
@@ -309,6 +310,15 @@ describe('system usage and the audit log', () => {
     expect(rows.length).toBeGreaterThan(10);
     const adminIds = (await srv.sql.all<{ id: number }>(`SELECT id FROM users WHERE username_key IN ('boss', 'deputy')`)).map((r) => r.id);
     expect(rows.every((r) => adminIds.includes(r.actor))).toBe(true);
+  });
+
+  test('GET /admin/audit names the command line as the actor of `tokenchat grant` and `user disable`', async () => {
+    const m = await member(srv, 'clisubject');
+    await srv.database.write(grantTokens, null, m.id, 77, 'from the shell');
+    const en = (await admin.agent.get(`/admin/users/${m.id}`)).text;
+    expect(en).toMatch(/<td>Command line<\/td>\s*<td>Granted tokens<\/td>/);
+    const zh = (await admin.agent.get(`/admin/users/${m.id}`).set('Accept-Language', 'zh-CN')).text;
+    expect(zh).toContain('<td>命令行</td>');
   });
 
   test('the admin pages render in Chinese', async () => {

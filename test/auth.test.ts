@@ -1,7 +1,8 @@
 import sqlite3 from 'sqlite3';
 import path from 'node:path';
 import request from 'supertest';
-import { findByName, setDisabled } from '../src/users';
+import { findByName } from '../src/accounts/users';
+import { setDisabled } from '../src/admin/actions';
 import { csrfFrom, csrfToken, login, ON_POSTGRES, register, setCookie, startTestServer, type TestServer } from './helpers';
 
 let srv: TestServer;
@@ -167,7 +168,7 @@ describe('registration, sign-in and sign-out', () => {
     const agent = srv.agent();
     await register(agent, 'dave');
     expect((await agent.get('/')).status).toBe(200);
-    await srv.database.write(setDisabled, 'dave', true);
+    await srv.database.write(setDisabled, null, (await srv.database.read(findByName, 'dave'))!.id, true);
     const next = await agent.get('/');
     expect(next.status).toBe(303);
     expect(next.headers.location).toBe('/login');
@@ -176,7 +177,7 @@ describe('registration, sign-in and sign-out', () => {
     const again = await login(srv.agent(), 'dave');
     expect(again.status).toBe(401);
     expect(again.text).toContain('This account is disabled.');
-    await srv.database.write(setDisabled, 'dave', false);
+    await srv.database.write(setDisabled, null, (await srv.database.read(findByName, 'dave'))!.id, false);
     expect((await login(srv.agent(), 'dave')).status).toBe(303);
   });
 

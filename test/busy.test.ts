@@ -5,8 +5,8 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { appDbPath } from '../src/db';
-import { loadModels, priceOf } from '../src/models';
-import { liveHolds } from '../src/turn';
+import { loadModels, priceOf } from '../src/metering/models';
+import { liveHolds } from '../src/chat/turn';
 import { startFakeUpstream, type FakeUpstream } from './fake-upstream';
 import { csrfFrom, register, startTestServer, type Agent, type TestServer } from './helpers';
 

@@ -2,7 +2,7 @@
 // POSTs as htmx and a browser send them, an SSE answer read as it arrives, and the database rows.
 import http from 'node:http';
 import { CookieAccessInfo } from 'cookiejar';
-import { loadModels } from '../src/models';
+import { loadModels } from '../src/metering/models';
 import { csrfFrom, register, type Agent, type TestServer } from './helpers';
 
 const MINI = loadModels().find('gpt-4o-mini')!;

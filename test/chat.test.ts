@@ -1,12 +1,12 @@
 // The chat page end to end: a real server, the real openai SDK path, and a scripted fake model
 // API. Each test signs up a new user and asserts on what that user sees (status, page, SSE body)
 // and on what the database holds (balance, ledger, holds, messages).
-import { grant, recoverHolds } from '../src/ledger';
-import { liveHolds } from '../src/turn';
-import { affordableCompletion, loadModels, priceOf } from '../src/models';
-import { setSpendLimits } from '../src/spend-limits';
-import { countTextSync } from '../src/tokens';
-import * as tokensText from '../src/tokens-text';
+import { grant, recoverHolds } from '../src/ledger/ledger';
+import { liveHolds } from '../src/chat/turn';
+import { affordableCompletion, loadModels, priceOf } from '../src/metering/models';
+import { setSpendLimits } from '../src/ledger/spend-limits';
+import { countTextSync } from '../src/metering/tokens';
+import * as tokensText from '../src/metering/tokens-text';
 import { gate, startFakeUpstream, DEFAULT_PIECES, type FakeUpstream } from './fake-upstream';
 import { composer, conversationIdIn, db, hiddenValue, newUser, openStream, pause, post, until, type Fields, type User } from './chat-helpers';
 import { csrfFrom, register, startTestServer, type Agent, type TestServer } from './helpers';

@@ -8,7 +8,7 @@ import { dropSchema, newSchema, testDatabaseUrl } from './db-under-test';
 import { CORPORATE } from './fixtures/cookbook';
 import { ON_POSTGRES, sqlOf, tempDir, type Sql } from './helpers';
 
-const CLI = path.join(__dirname, '..', 'dist', 'cli.js');
+const CLI = path.join(__dirname, '..', 'dist', 'cli', 'main.js');
 
 interface Run {
   code: number;
@@ -109,8 +109,12 @@ test('user add reads the password from stdin; user list shows it; disable and en
   expect((await tokenchat(['user', 'list'], { env })).stdout).toMatch(/member\tuser\tactive/);
 
   const last = await tokenchat(['user', 'disable', 'root-admin'], { env });
-  expect(last).toMatchObject({ code: 1, stderr: 'tokenchat: That is the last enabled administrator; make another one first.\n' });
+  expect(last).toMatchObject({ code: 1, stderr: 'tokenchat: That would leave no active administrator.\n' });
   expect((await tokenchat(['user', 'list'], { env })).stdout).toMatch(/root-admin\tadmin\tactive/);
+  // The admin pages' operation: audited, by the command line (no user).
+  const audit = await withSql((sql) => sql.all("SELECT actor_id AS actor, action, u.username AS target FROM admin_audit a JOIN users u ON u.id = a.target_user_id WHERE action IN ('disable', 'enable') ORDER BY a.id"));
+  expect(audit).toEqual([{ actor: null, action: 'disable', target: 'member' }, { actor: null, action: 'enable', target: 'member' }]);
+  expect((await tokenchat(['user', 'enable', 'member'], { env })).stderr).toBe('tokenchat: Nothing to change.\n');
 });
 
 test.each([
@@ -174,6 +178,12 @@ describe('ledger commands', () => {
       { kind: 'grant', amount: 500, note: 'welcome' },
       { kind: 'adjust', amount: -2500, note: null },
     ]);
+    // Each with its audit row, as from the admin pages, by the command line.
+    const audit = await withSql((sql) => sql.all('SELECT actor_id AS actor, action, detail FROM admin_audit WHERE action IN (?, ?) ORDER BY id', 'grant', 'deduct'));
+    expect(audit.map((a) => ({ ...a, detail: JSON.parse(String(a.detail)) }))).toEqual([
+      { actor: null, action: 'grant', detail: { amount: 500, note: 'welcome', balance: 2500 } },
+      { actor: null, action: 'deduct', detail: { amount: -2500, note: null, balance: 0 } },
+    ]);
   });
 
   test.each(['0', '1.5', 'abc', '1e3', '99999999999999', '-0', ''])('grant of "%s" is refused with one line and writes nothing', async (amount) => {
@@ -185,7 +195,8 @@ describe('ledger commands', () => {
 
   test('a deduction below zero is refused', async () => {
     const run = await tokenchat(['grant', 'payer', '-2001'], { env });
-    expect(run).toMatchObject({ code: 1, stderr: 'tokenchat: balance would go below zero (it is 2000)\n' });
+    expect(run).toMatchObject({ code: 1, stderr: 'tokenchat: That would take the balance below zero (it is 2000).\n' });
+    expect(Number(await withSql((sql) => sql.value("SELECT count(*) FROM admin_audit WHERE action IN ('grant', 'deduct')")))).toBe(0);
   });
 
   test('codes create prints K distinct codes; bad options are refused', async () => {

@@ -1,9 +1,9 @@
 // Fixtures for the usage and admin suites: signed-in agents, codes, and chat turns written
 // through the ledger (as the chat page does) so the reports have something to show.
-import { reserve, settle } from '../src/ledger';
-import { verifyLedger } from '../src/ledger-verify';
-import { loadModels } from '../src/models';
-import { findByName } from '../src/users';
+import { reserve, settle } from '../src/ledger/ledger';
+import { verifyLedger } from '../src/ledger/verify';
+import { loadModels } from '../src/metering/models';
+import { findByName } from '../src/accounts/users';
 import { csrfToken, register, startTestServer, type Agent, type TestServer } from './helpers';
 
 const demo = loadModels().find('demo')!; // 1 balance token per prompt and per completion token

@@ -6,18 +6,18 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import request from 'supertest';
-import { createCodes } from '../src/codes';
+import { createCodes } from '../src/ledger/codes';
 import { loadConfig } from '../src/config';
-import { grant } from '../src/ledger';
+import { grant } from '../src/ledger/ledger';
 import { createLogger } from '../src/log';
 import { startServer } from '../src/server';
 import { PostgresStore } from '../src/storage/postgres/store';
-import { verifyLedger } from '../src/ledger-verify';
+import { verifyLedger } from '../src/ledger/verify';
 import { startFakeUpstream } from './fake-upstream';
 import { csrfFrom, ON_POSTGRES, register, sqlOf, tempDir } from './helpers';
 import { dropSchema, newSchema, testDatabaseUrl } from './db-under-test';
 
-const CLI = path.join(__dirname, '..', 'dist', 'cli.js');
+const CLI = path.join(__dirname, '..', 'dist', 'cli', 'main.js');
 const copy = (dataDir: string, ...args: string[]) =>
   spawnSync(process.execPath, [CLI, 'db', 'copy', ...args], { env: { ...process.env, DATA_DIR: dataDir, DATABASE_URL: '' }, encoding: 'utf8' });
 

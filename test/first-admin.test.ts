@@ -1,4 +1,4 @@
-import { listUsers } from '../src/users';
+import { listUsers } from '../src/accounts/users';
 import { startTestServer, type TestServer } from './helpers';
 
 let srv: TestServer;

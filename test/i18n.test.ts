@@ -1,6 +1,6 @@
 import request from 'supertest';
-import { en } from '../src/locales/en';
-import { zhCN } from '../src/locales/zh-CN';
+import { en } from '../src/i18n/locales/en';
+import { zhCN } from '../src/i18n/locales/zh-CN';
 import { csrfFrom, setCookie, startTestServer, type TestServer } from './helpers';
 
 let srv: TestServer;

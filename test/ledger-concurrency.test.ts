@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { createCodes } from '../src/codes';
+import { createCodes } from '../src/ledger/codes';
 import type { AppStore } from '../src/db';
-import { balanceOf, openAccount } from '../src/ledger';
-import { verifyLedger } from '../src/ledger-verify';
+import { balanceOf, openAccount } from '../src/ledger/ledger';
+import { verifyLedger } from '../src/ledger/verify';
 import { testDatabaseUrl } from './db-under-test';
 import { openTempDatabase, type Sql } from './helpers';
 

@@ -1,9 +1,9 @@
 // Seeded random interleavings of every ledger operation; the invariants are checked after each step.
-import { CodeError, createCodes, redeem } from '../src/codes';
+import { CodeError, createCodes, redeem } from '../src/ledger/codes';
 import type { AppStore } from '../src/db';
-import { balanceOf, grant, LedgerError, openAccount, recordDelivered, recoverHolds, release, reserve, settle, type Hold } from '../src/ledger';
-import { verifyLedger } from '../src/ledger-verify';
-import { loadModels, type ModelInfo } from '../src/models';
+import { balanceOf, grant, LedgerError, openAccount, recordDelivered, recoverHolds, release, reserve, settle, type Hold } from '../src/ledger/ledger';
+import { verifyLedger } from '../src/ledger/verify';
+import { loadModels, type ModelInfo } from '../src/metering/models';
 import { mulberry32, openTempDatabase, type Sql } from './helpers';
 
 const demo = loadModels().find('demo')!;

@@ -1,4 +1,4 @@
-import { renderMarkdown, renderPlain } from '../src/markdown';
+import { renderMarkdown, renderPlain } from '../src/http/markdown';
 
 /** Every start tag in the output, with its attribute names (quoted values skipped properly). */
 function tags(html: string): { name: string; attrs: string[] }[] {

@@ -4,16 +4,16 @@
 // server (or runTurn itself) against the fake model API and reads the database.
 import fs from 'node:fs';
 import path from 'node:path';
-import { createConversation } from '../src/chat';
-import { grant, openAccount } from '../src/ledger';
+import { createConversation } from '../src/chat/conversations';
+import { grant, openAccount } from '../src/ledger/ledger';
 import { createLogger } from '../src/log';
-import { loadModels, priceOf } from '../src/models';
-import { setSpendLimits } from '../src/spend-limits';
+import { loadModels, priceOf } from '../src/metering/models';
+import { setSpendLimits } from '../src/ledger/spend-limits';
 import { query, type Op } from '../src/storage/op';
-import { countTextSync } from '../src/tokens';
-import { runTurn, type TurnEvent } from '../src/turn';
-import { TurnQueue } from '../src/turn-queue';
-import { createUpstream } from '../src/upstream';
+import { countTextSync } from '../src/metering/tokens';
+import { runTurn, type TurnEvent } from '../src/chat/turn';
+import { TurnQueue } from '../src/chat/turn-queue';
+import { createUpstream } from '../src/upstream/client';
 import { composer, conversationIdIn, db, newUser, openStream, post, until, type Fields } from './chat-helpers';
 import { gate, startFakeUpstream, type FakeUpstream } from './fake-upstream';
 import { openTempDatabase, startTestServer, tempDir, type TestServer } from './helpers';

@@ -7,16 +7,16 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import readline from 'node:readline';
-import { createCodes } from '../src/codes';
+import { createCodes } from '../src/ledger/codes';
 import { openStore, type AppStore } from '../src/db';
-import { verifyLedger } from '../src/ledger-verify';
-import { loadModels, priceOf } from '../src/models';
-import { countTextSync } from '../src/tokens';
+import { verifyLedger } from '../src/ledger/verify';
+import { loadModels, priceOf } from '../src/metering/models';
+import { countTextSync } from '../src/metering/tokens';
 import { gate, startFakeUpstream, type FakeUpstream } from './fake-upstream';
 import { csrfFrom, ON_POSTGRES, sqlOf, tempDir, type Sql } from './helpers';
 import { dropSchema, newSchema, testDatabaseUrl } from './db-under-test';
 
-const CLI = path.join(__dirname, '..', 'dist', 'cli.js');
+const CLI = path.join(__dirname, '..', 'dist', 'cli', 'main.js');
 const SECRET = 'processes-test-secret-processes-test-secret';
 
 let fake: FakeUpstream;

@@ -1,11 +1,11 @@
 // Fitting a history to the context window from the token counts stored with each message: the
 // prompt total must stay exactly what countPromptTokens gives for the messages sent, and nothing
 // already counted (under the model's encoding) is counted again.
-import type { HistoryMessage } from '../src/chat';
-import { loadModels, type ModelInfo } from '../src/models';
-import { countMessageTokens, countPromptTokens } from '../src/tokens';
-import * as tokensText from '../src/tokens-text';
-import { fitPrompt, withSystem } from '../src/turn';
+import type { HistoryMessage } from '../src/chat/conversations';
+import { loadModels, type ModelInfo } from '../src/metering/models';
+import { countMessageTokens, countPromptTokens } from '../src/metering/tokens';
+import * as tokensText from '../src/metering/tokens-text';
+import { fitPrompt, withSystem } from '../src/chat/turn';
 
 const catalog = loadModels();
 const MINI = catalog.find('gpt-4o-mini')!; // o200k_base

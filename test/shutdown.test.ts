@@ -5,16 +5,16 @@ import path from 'node:path';
 import request from 'supertest';
 import { loadConfig } from '../src/config';
 import { openStore } from '../src/db';
-import { verifyLedger } from '../src/ledger-verify';
+import { verifyLedger } from '../src/ledger/verify';
 import { createLogger } from '../src/log';
-import { loadModels, priceOf } from '../src/models';
+import { loadModels, priceOf } from '../src/metering/models';
 import { startServer, type RunningServer } from '../src/server';
-import { countTextSync } from '../src/tokens';
+import { countTextSync } from '../src/metering/tokens';
 import { gate, startFakeUpstream } from './fake-upstream';
 import { dropSchema } from './db-under-test';
 import { csrfFrom, databaseEnv, ON_POSTGRES, register, sqlOf, tempDir } from './helpers';
 
-const CLI = path.join(__dirname, '..', 'dist', 'cli.js');
+const CLI = path.join(__dirname, '..', 'dist', 'cli', 'main.js');
 
 /**
  * The database the CLI serves from: SQLite files in the data directory, or (on PostgreSQL) a schema

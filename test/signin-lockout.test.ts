@@ -2,7 +2,7 @@
 // cookie) is not subject to the per-username limit, and a new device waits a short, capped,
 // growing delay instead of a hard 429.
 import request from 'supertest';
-import { MAX_DELAYED_PER_USERNAME } from '../src/throttle';
+import { MAX_DELAYED_PER_USERNAME } from '../src/http/throttle';
 import { login, register, setCookie, startTestServer, type Agent, type TestServer } from './helpers';
 
 const ATTACKER = '203.0.113.7';

@@ -12,8 +12,8 @@ import {
   IMAGE_TOKENS_HIGH,
   IMAGE_TOKENS_LOW,
   type EncodingName,
-} from '../src/tokens';
-import { isBoundary } from '../src/tokens-text';
+} from '../src/metering/tokens';
+import { isBoundary } from '../src/metering/tokens-text';
 import { CORPORATE } from './fixtures/cookbook';
 
 const tiktoken = { cl100k_base: get_encoding('cl100k_base'), o200k_base: get_encoding('o200k_base') };

@@ -1,4 +1,4 @@
-import { AdmitResult, QueueLimits, TurnQueue } from '../src/turn-queue';
+import { AdmitResult, QueueLimits, TurnQueue } from '../src/chat/turn-queue';
 
 /** Lets every settled promise's callbacks run (admissions resolve asynchronously). */
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));

@@ -1,7 +1,7 @@
-import { countPromptTokens, countTextSync } from '../src/tokens';
-import { demoPieces, demoReply } from '../src/demo-model';
-import { createUpstream, UpstreamError, type StreamEvent, type StreamRequest, type Upstream } from '../src/upstream';
-import { retryAfterSeconds } from '../src/upstream-errors';
+import { countPromptTokens, countTextSync } from '../src/metering/tokens';
+import { demoPieces, demoReply } from '../src/upstream/demo-model';
+import { createUpstream, UpstreamError, type StreamEvent, type StreamRequest, type Upstream } from '../src/upstream/client';
+import { retryAfterSeconds } from '../src/upstream/errors';
 import { gate, startFakeUpstream, type FakeUpstream, type Scenario } from './fake-upstream';
 
 let fake: FakeUpstream;

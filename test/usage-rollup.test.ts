@@ -1,11 +1,11 @@
 // The usage rollup: reports read summed days plus the turns closed after the mark, and must say
 // exactly what adding up every turn says, before, during and after rolling up, from one process
 // or two.
-import { adminUser } from '../src/admin-queries';
+import { adminUser } from '../src/admin/queries';
 import { migrateStore, openStore, type AppStore } from '../src/db';
-import { verifyLedger } from '../src/ledger-verify';
-import { dailyUsage, periodTotals, summary, topUsers } from '../src/usage-report';
-import { ROLLUP_LAG_MS, rolledUntil, rollUp, rollUpStep } from '../src/usage-rollup';
+import { verifyLedger } from '../src/ledger/verify';
+import { dailyUsage, periodTotals, summary, topUsers } from '../src/reports/usage-report';
+import { ROLLUP_LAG_MS, rolledUntil, rollUp, rollUpStep } from '../src/reports/usage-rollup';
 import { testDatabaseUrl } from './db-under-test';
 import { mulberry32, ON_POSTGRES, openTempDatabase, type Sql } from './helpers';
 

@@ -1,8 +1,8 @@
-import { barChart } from '../src/chart';
+import { barChart } from '../src/reports/chart';
 import request from 'supertest';
-import { createCodes } from '../src/codes';
-import { csvCell } from '../src/csv';
-import { checkSpendLimits, spendAllowance } from '../src/spend-limits';
+import { createCodes } from '../src/ledger/codes';
+import { csvCell } from '../src/reports/csv';
+import { checkSpendLimits, spendAllowance } from '../src/ledger/spend-limits';
 import { balanceRow, chatTurn, dashboardSuite, ledgerCount, member, parseCsv, postForm, type Member } from './dashboard-helpers';
 import { csrfToken, startTestServer, type TestServer } from './helpers';
 
@@ -264,8 +264,8 @@ describe('spend limits', () => {
     const m = await member(srv, 'twotabs');
     const set = await m.agent.post('/usage/limits').send({ per_day: 500 });
     expect(set.body).toEqual({ limits: { perMessage: null, perDay: 500 } });
-    const { reserve } = await import('../src/ledger');
-    const { loadModels } = await import('../src/models');
+    const { reserve } = await import('../src/ledger/ledger');
+    const { loadModels } = await import('../src/metering/models');
     await reserve(srv.database, { userId: m.id, turnKey: 'open', model: loadModels().find('demo')!, promptTokens: 100, maxCompletion: 300 });
     expect(await srv.database.read(checkSpendLimits, m.id, 101)).toEqual({ ok: false, reason: 'per_day', limit: 500, spentToday: 400 });
     expect(await srv.database.read(checkSpendLimits, m.id, 100)).toEqual({ ok: true });

@@ -6,12 +6,12 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { addTurn, createConversation, finishMessage, lastMessageId } from '../chat';
+import { addTurn, createConversation, finishMessage, lastMessageId } from '../chat/conversations';
 import { loadConfig } from '../config';
 import { createLogger } from '../log';
 import type { Store } from '../storage/op';
 import { startServer } from '../server';
-import { findByName } from '../users';
+import { findByName } from '../accounts/users';
 
 const PIECES = 400;
 

@@ -1,7 +1,7 @@
 // Token counting figures for `npm run bench`: throughput on realistic chat text, and the worst
 // event-loop lag while adversarial 1 MiB prompts are counted (budget: never more than 50 ms).
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { countText, loadEncodings } from '../tokens';
+import { countText, loadEncodings } from '../metering/tokens';
 
 const MiB = 1 << 20;
 

@@ -8,9 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { migrate, openDatabase } from '../db';
 import { query, type Op, type Store } from '../storage/op';
-import { openAccount, reserve, settle } from '../ledger';
-import { verifyLedger } from '../ledger-verify';
-import { loadModels, type ModelInfo } from '../models';
+import { openAccount, reserve, settle } from '../ledger/ledger';
+import { verifyLedger } from '../ledger/verify';
+import { loadModels, type ModelInfo } from '../metering/models';
 
 const IN_FLIGHT = 32;
 

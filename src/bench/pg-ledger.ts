@@ -6,9 +6,9 @@
 //   reserve is). The budget: ledger transactions per second (2 x pairs) >= pgbench's tps.
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
-import { openAccount, reserve, settle } from '../ledger';
-import { verifyLedger } from '../ledger-verify';
-import { loadModels } from '../models';
+import { openAccount, reserve, settle } from '../ledger/ledger';
+import { verifyLedger } from '../ledger/verify';
+import { loadModels } from '../metering/models';
 import { query, type Op } from '../storage/op';
 import { migratePostgres, PostgresStore, schemaOn } from '../storage/postgres/store';
 

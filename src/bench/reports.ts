@@ -12,8 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { migrate, openDatabase } from '../db';
 import { seedClosedTurns } from '../storage/sqlite/seed';
-import { dashboardData, summary, topUsers } from '../usage-report';
-import { rollUpStep } from '../usage-rollup';
+import { dashboardData, summary, topUsers } from '../reports/usage-report';
+import { rollUpStep } from '../reports/usage-rollup';
 
 const TURNS = 200_000;
 const USERS = 300;

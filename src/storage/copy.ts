@@ -3,7 +3,7 @@
 // the copy: `ledger verify` on it, every table's row count, and every user's balance.
 import type { SqliteStore } from './sqlite/store';
 import type { PostgresStore } from './postgres/store';
-import { verifyLedger, type Violation } from '../ledger-verify';
+import { verifyLedger, type Violation } from '../ledger/verify';
 
 /** Tables in an order that satisfies their foreign keys (views, sessions and migrations are not copied). */
 const TABLES = [

@@ -102,9 +102,23 @@ class PostgresSignals extends LocalSignals {
   }
 }
 
+/**
+ * Sends one signal to the server processes from a process that does not serve (the command
+ * line), and waits until the database has it. On SQLite there is no channel between processes:
+ * false, and the servers learn of it at the user's next request.
+ */
+export async function sendSignal(store: AppStore, signal: Signal): Promise<boolean> {
+  if (store.dialect === 'sqlite') return false;
+  const payload = JSON.stringify({ from: crypto.randomUUID(), signal });
+  await store.pool.query('SELECT pg_notify($1, $2)', [channelOf(store), payload]);
+  return true;
+}
+
+const channelOf = (store: { schema?: string }) => `tokenchat_${store.schema ?? 'public'}`;
+
 export async function openSignals(store: AppStore, url: string | undefined, onError: (err: unknown) => void): Promise<Signals> {
   if (store.dialect === 'sqlite' || !url) return new LocalSignals();
-  const signals = new PostgresSignals(url, store.pool, `tokenchat_${store.schema ?? 'public'}`, onError);
+  const signals = new PostgresSignals(url, store.pool, channelOf(store), onError);
   try {
     await signals.listen();
   } catch (err) {

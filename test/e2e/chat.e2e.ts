@@ -8,8 +8,8 @@ import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
 import { gate, startFakeUpstream, type FakeUpstream } from '../fake-upstream';
 import { startTestServer, type TestServer } from '../helpers';
-import { createBatch } from '../../src/admin';
-import { loadModels, priceOf } from '../../src/models';
+import { createBatch } from '../../src/admin/actions';
+import { loadModels, priceOf } from '../../src/metering/models';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const SHOTS = path.join(__dirname, '..', '..', 'test-results', 'screenshots');

@@ -1,6 +1,6 @@
 // Queries of accounts: users, roles, disabling (see queries/index.ts).
 import type { Changes } from '../op';
-import type { Role, User } from '../../users';
+import type { Role, User } from '../../accounts/users';
 import type { Q } from './index';
 
 export interface AccountQueries {
@@ -13,7 +13,5 @@ export interface AccountQueries {
   'accounts.credentialsByKey': Q<{ key: string }, (User & { password_hash: string }) | undefined>;
   'accounts.list': Q<Record<string, never>, User[]>;
   /** Enabled admins other than the one with this key. */
-  'accounts.otherEnabledAdmins': Q<{ key: string }, number>;
   /** Disabling bumps the session epoch, so every session of the user ends at its next request. */
-  'accounts.setDisabled': Q<{ key: string; disabled: 0 | 1 }, Changes>;
 }

@@ -1,7 +1,7 @@
 // Queries of the admin domain (see queries/index.ts).
 import type { Changes } from '../op';
-import type { AdminUserRow, AuditRow } from '../../admin-queries';
-import type { AuditAction } from '../../admin';
+import type { AdminUserRow, AuditRow } from '../../admin/queries';
+import type { AuditAction } from '../../admin/actions';
 import type { Q } from './index';
 
 export interface AdminQueries {
@@ -10,7 +10,7 @@ export interface AdminQueries {
   'admin.userState': Q<{ userId: number }, { role: string; disabled: number; session_epoch: number } | undefined>;
   /** Enabled admins other than `userId`. */
   'admin.otherAdmins': Q<{ userId: number }, number>;
-  'admin.audit': Q<{ actorId: number; action: AuditAction; targetUserId: number | null; detail: string }, Changes>;
+  'admin.audit': Q<{ actorId: number | null; action: AuditAction; targetUserId: number | null; detail: string }, Changes>;
   /** Disabling bumps the session epoch, so every session of the user ends at its next request. */
   'admin.disable': Q<{ userId: number }, Changes>;
   'admin.enable': Q<{ userId: number }, Changes>;

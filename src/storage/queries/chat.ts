@@ -1,5 +1,5 @@
 // Queries of the chat domain (see queries/index.ts).
-import type { Conversation, Message, MessageStatus } from '../../chat';
+import type { Conversation, Message, MessageStatus } from '../../chat/conversations';
 import type { Changes } from '../op';
 import type { Q } from './index';
 

@@ -1,6 +1,6 @@
 // Queries of the codes domain (see queries/index.ts).
 import type { Changes } from '../op';
-import type { BatchRow, CodeRow, CodeState } from '../../codes';
+import type { BatchRow, CodeRow, CodeState } from '../../ledger/codes';
 import type { Q } from './index';
 
 export interface CodeQueries {

@@ -1,5 +1,5 @@
 // Queries of the ledger: balances, ledger rows, holds (see queries/index.ts).
-import type { Hold } from '../../ledger';
+import type { Hold } from '../../ledger/ledger';
 import type { Changes } from '../op';
 import type { Q } from './index';
 

@@ -1,7 +1,7 @@
 // Queries of the reports domain (see queries/index.ts): the usage reports (usage-report.ts), the
 // usage rollup (usage-rollup.ts) and the ledger checks (ledger-verify.ts).
 import type { Changes } from '../op';
-import type { ConversationRow, DayRow, LedgerKind, LedgerRow, ModelRow, Totals, UserUsageRow } from '../../usage-report';
+import type { ConversationRow, DayRow, LedgerKind, LedgerRow, ModelRow, Totals, UserUsageRow } from '../../reports/usage-report';
 import type { Q } from './index';
 
 type None = Record<string, never>;

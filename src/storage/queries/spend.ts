@@ -1,6 +1,6 @@
 // Queries of the spend domain (see queries/index.ts).
 import type { Changes } from '../op';
-import type { SpendLimits } from '../../spend-limits';
+import type { SpendLimits } from '../../ledger/spend-limits';
 import type { Q } from './index';
 
 export interface SpendQueries {

@@ -11,5 +11,4 @@ export const accountsShared = {
   'accounts.byKey': get(`SELECT ${PUBLIC} FROM users WHERE username_key = @key`),
   'accounts.credentialsByKey': get(`SELECT ${PUBLIC}, password_hash FROM users WHERE username_key = @key`),
   'accounts.list': all(`SELECT ${PUBLIC} FROM users ORDER BY id`),
-  'accounts.otherEnabledAdmins': value(`SELECT count(*) FROM users WHERE role = 'admin' AND disabled = 0 AND username_key <> @key`),
 } satisfies Partial<Record<keyof AccountQueries, Text>>;

@@ -13,6 +13,4 @@ export const accountsSql: { readonly [K in keyof AccountQueries]: Text } = {
     ON CONFLICT (username_key) DO NOTHING
     RETURNING ${PUBLIC}`),
   'accounts.lockRoles': value('SELECT pg_advisory_xact_lock(7860001)'),
-  'accounts.setDisabled': run(`UPDATE users SET disabled = @disabled::integer,
-    session_epoch = session_epoch + (CASE WHEN @disabled::integer = 1 THEN 1 ELSE 0 END) WHERE username_key = @key`),
 };

@@ -20,6 +20,6 @@ export const adminSql: { readonly [K in keyof AdminQueries]: Text } = {
   'admin.user': get(`${USER_SELECT} WHERE u.id = @userId`),
   'admin.auditPage': all(`SELECT a.id, a.created_at AS createdAt, actor.username AS actor, a.action, target.username AS target,
          a.target_user_id AS targetId, a.detail
-       FROM admin_audit a JOIN users actor ON actor.id = a.actor_id LEFT JOIN users target ON target.id = a.target_user_id
+       FROM admin_audit a LEFT JOIN users actor ON actor.id = a.actor_id LEFT JOIN users target ON target.id = a.target_user_id
        WHERE (@target IS NULL OR a.target_user_id = @target) ORDER BY a.id DESC LIMIT @limit OFFSET @offset`),
 };

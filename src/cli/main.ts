@@ -1,0 +1,155 @@
+#!/usr/bin/env node
+// The `tokenchat` command line. Errors print one line to stderr and exit non-zero.
+import { Command, CommanderError } from 'commander';
+import { CliError, config, userNamed, withDatabase } from './common';
+import { ledgerCommands } from './ledger';
+import { tokenCommands } from './tokens';
+import { backupDataDir, migrateStore, openStore } from '../db';
+import { copyDataDir } from './copy';
+import { translator } from '../i18n';
+import { adoptModels, DEFAULT_MODELS_FILE, loadModels, modelsFileHash } from '../metering/models';
+import { PasswordHasher } from '../accounts/passwords';
+import { readNewPassword } from './secret-input';
+import { runServer } from '../server';
+import { createUser, findByName, listUsers, UserInputError } from '../accounts/users';
+import { AdminError, setDisabled } from '../admin/actions';
+import { sendSignal } from '../storage/signals';
+
+const program = new Command('tokenchat')
+  .description('Self-hosted, metered chat on OpenAI-compatible models')
+  .showHelpAfterError()
+  .exitOverride();
+
+program.command('serve').description('start the web server (the default command of npm start)').action(() => runServer(config()));
+
+program
+  .command('migrate')
+  .description('apply pending database migrations')
+  .action(async () => {
+    const database = openStore(config());
+    try {
+      const applied = await migrateStore(database);
+      console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
+    } finally {
+      await database.close();
+    }
+  });
+
+program
+  .command('backup <dir>')
+  .description('copy the database and session secret into <dir>, safely while the server runs')
+  .action(async (dir: string) => {
+    const { dataDir } = config();
+    const files = await backupDataDir(dataDir, dir);
+    console.log(`backed up ${files.join(', ')} to ${dir}`);
+  });
+
+program
+  .command('db')
+  .description('move the data to another database')
+  .command('copy')
+  .description('copy the SQLite data directory (DATA_DIR) into an empty PostgreSQL database, then verify the copy')
+  .requiredOption('--to <url>', 'the PostgreSQL database: postgres://user:pass@host:5432/db')
+  .option('--schema <name>', 'a schema in it to copy into (created if missing)')
+  .action(async (opts: { to: string; schema?: string }) => {
+    const { dataDir, holdRecoveryMs } = config();
+    const report = await copyDataDir(dataDir, opts.to, opts.schema, holdRecoveryMs, (line) => process.stderr.write(line));
+    for (const line of report) console.log(line);
+  });
+
+program
+  .command('models')
+  .description('the models file')
+  .command('adopt')
+  .description('make MODELS_FILE the one every server on this database must use (PostgreSQL; after giving it to every host)')
+  .action(async () => {
+    const { modelsFile } = config();
+    loadModels(modelsFile); // a bad file is refused here, not at the next start
+    const hash = modelsFileHash(modelsFile);
+    await withDatabase((database) => database.write(adoptModels, hash));
+    console.log(`adopted ${modelsFile ?? DEFAULT_MODELS_FILE} (sha256 ${hash.slice(0, 12)}…); restart every server to use it`);
+  });
+
+const user = program.command('user').description('manage accounts');
+
+user
+  .command('add <name>')
+  .description('create an account; the password is read from stdin or a hidden prompt, never from argv')
+  .option('--admin', 'make the account an administrator')
+  .action(async (name: string, opts: { admin?: boolean }) => {
+    const password = await readNewPassword();
+    const { signupBonus } = config();
+    await withDatabase(async (database) => {
+      const role = opts.admin ? 'admin' : 'user';
+      const created = await createUser(database, new PasswordHasher(1, 0), { username: name, password, role }, { signupBonus });
+      console.log(`created ${created.role} ${created.username}`);
+    });
+  });
+
+user
+  .command('list')
+  .description('list accounts')
+  .option('--json', 'print JSON')
+  .action(async (opts: { json?: boolean }) => {
+    const rows = await withDatabase((database) => database.read(listUsers));
+    if (opts.json) return console.log(JSON.stringify(rows, null, 2));
+    console.log(['id', 'username', 'role', 'status', 'created'].join('\t'));
+    for (const u of rows) {
+      console.log([u.id, u.username, u.role, u.disabled ? 'disabled' : 'active', u.created_at].join('\t'));
+    }
+  });
+
+for (const [command, disabled] of [['disable', true], ['enable', false]] as const) {
+  user
+    .command(`${command} <name>`)
+    .description(disabled ? 'disable an account and end its sessions' : 'enable a disabled account')
+    .action(async (name: string) => {
+      // The admin pages' operation, audited as by the command line; a disabled user's answers
+      // streaming on any server process are stopped as from the admin pages (on PostgreSQL).
+      await withDatabase(async (database) => {
+        const user = await userNamed(database, name);
+        await database.write(setDisabled, null, user.id, disabled);
+        if (disabled) await sendSignal(database, { kind: 'stop_all', userId: user.id });
+      });
+      console.log(`${command}d ${name}`);
+    });
+}
+
+ledgerCommands(program);
+tokenCommands(program);
+
+program.addHelpText(
+  'after',
+  `
+All commands:
+  tokenchat serve                       start the web server
+  tokenchat migrate                     apply pending database migrations
+  tokenchat backup <dir>                copy the data directory safely while the server runs
+  tokenchat user add <name> [--admin]   create an account (password from stdin or a prompt)
+  tokenchat user list [--json]          list accounts
+  tokenchat user disable <name>         disable an account and end its sessions
+  tokenchat user enable <name>          enable a disabled account
+  tokenchat grant <user> <amount> [--note T]   add tokens (negative deducts, never below zero)
+  tokenchat balance <user>              print a balance
+  tokenchat ledger verify               check every ledger invariant; exit 1 naming violations
+  tokenchat db copy --to postgres://…   copy DATA_DIR's SQLite data into an empty PostgreSQL database
+  tokenchat models adopt                make MODELS_FILE the one all servers on the database must use
+  tokenchat codes create --tokens N --count K [--expires DATE] [--note T]
+                                        print new single-use redemption codes
+  tokenchat tokens count --model M [--json] < request.json
+                                        prompt tokens of a chat-completions request
+
+Settings come from the environment (and ./.env when present); see .env.example.`,
+);
+
+function reason(err: unknown): string {
+  if (err instanceof UserInputError) return translator('en')(`error.${err.code}` as never);
+  if (err instanceof AdminError) return translator('en')(`admin.error.${err.code}`, err.vars);
+  return (err as Error).message ?? String(err);
+}
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof CommanderError) process.exit(err.exitCode); // commander already printed it
+  console.error(`tokenchat: ${reason(err).split('\n')[0]}`);
+  process.exit(1);
+});

@@ -1,0 +1,123 @@
+// createApp(deps) builds the Express app: middleware, routes and the error handler. It never listens.
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import express, { type Express } from 'express';
+import cookieParser from 'cookie-parser';
+import type { Config } from '../config';
+import type { Store } from '../storage/op';
+import { errorHandler, notFound, requireKnownBodyType } from './errors';
+import { pickLocale, translator } from '../i18n';
+import { requestLogger, type Logger } from '../log';
+import type { ModelCatalog } from '../metering/models';
+import { PasswordHasher } from '../accounts/passwords';
+import { authRoutes } from './routes/auth';
+import { healthRoutes } from './routes/health';
+import { balanceOf } from '../ledger/ledger';
+import { chatRoutes } from './routes/chat';
+import { homeRoutes } from './routes/home';
+import { turnRoutes } from './routes/turns';
+import { TurnQueue } from '../chat/turn-queue';
+import { watch } from '../metrics';
+import { liveHolds } from '../chat/turn';
+import type { Upstream } from '../upstream/client';
+import { adminRoutes } from './routes/admin';
+import { rechargeRoutes } from './routes/recharge';
+import type { RunningTurns } from '../chat/running-turns';
+import { usageRoutes } from './routes/usage';
+import { cspNonce, csrf, securityHeaders } from './security';
+import { currentUser, sessionMiddleware } from './sessions';
+import type { SessionStore } from '../storage';
+import { createViews } from './views';
+
+export interface AppDeps {
+  config: Config;
+  database: Store;
+  sessions: SessionStore;
+  models: ModelCatalog;
+  sessionSecret: string;
+  logger: Logger;
+  upstream: Upstream;
+  /** The turns this process is streaming (Stop, and disabling a user, abort them; shutdown waits for them). */
+  running: RunningTurns;
+}
+
+export interface Services extends AppDeps {
+  hasher: PasswordHasher;
+}
+
+const STATIC_DIR = path.join(__dirname, '..', '..', 'static');
+const HTMX_DIR = path.dirname(require.resolve('htmx.org/dist/htmx.min.js'));
+
+/**
+ * Where the language switch returns to: the page itself, with its query (filters, page number);
+ * for a page that answered a form (a refused grant, a sent message) there is nothing to GET at its
+ * address, so the page the form was on.
+ */
+function pageAddress(req: express.Request): string {
+  if (req.method === 'GET' || req.method === 'HEAD') return req.originalUrl;
+  try {
+    const from = new URL(req.get('referer') ?? '');
+    return from.pathname + from.search;
+  } catch {
+    return '/';
+  }
+}
+
+export function createApp(deps: AppDeps): Express {
+  const { config, database, logger } = deps;
+  const services: Services = { ...deps, hasher: new PasswordHasher(config.hashConcurrency, config.hashQueueLimit) };
+  const app = express();
+  app.set('trust proxy', config.trustProxy);
+  app.set('x-powered-by', false);
+  app.locals.views = createViews(config.env === 'production');
+
+  app.use(requestLogger(logger));
+  app.use((_req, res, next) => {
+    res.locals.startedAt = performance.now(); // for the Server-Timing of rendered pages
+    next();
+  });
+  app.use(cspNonce, securityHeaders());
+  const assets = { maxAge: config.env === 'production' ? '1d' : 0, index: false as const };
+  app.use('/static', express.static(STATIC_DIR, assets));
+  app.use('/vendor/htmx', express.static(HTMX_DIR, assets));
+  app.use(healthRoutes(database, { metrics: config.metrics })); // before sessions: probes and scrapers never create one
+
+  app.use(cookieParser());
+  app.use((req, res, next) => {
+    // Pages carry balances, conversations, admin lists and CSRF tokens: a browser must not keep
+    // them, or Back after signing out on a shared computer shows them again.
+    res.set('Cache-Control', 'no-store');
+    const locale = pickLocale(req);
+    res.locals.locale = locale;
+    res.locals.t = translator(locale);
+    res.locals.path = req.path;
+    res.locals.returnTo = pageAddress(req);
+    next();
+  });
+  app.use(sessionMiddleware(config, deps.sessions.store, deps.sessionSecret));
+  app.use(currentUser(database, config));
+  app.use(requireKnownBodyType);
+  app.use(express.json({ limit: config.bodyLimitBytes }));
+  app.use(express.urlencoded({ extended: false, limit: config.bodyLimitBytes, parameterLimit: 1000 }));
+  app.use(csrf(deps.sessionSecret));
+
+  app.use(async (req, res, next) => {
+    // The balance badge in the header of every page.
+    if (req.user) res.locals.balance = await database.read(balanceOf, req.user.id);
+    next();
+  });
+  app.use(homeRoutes(services));
+  app.use(chatRoutes(services));
+  const limits = { perUser: config.turnsPerUser, global: config.upstreamConcurrency, maxWaiting: config.queueMaxWaiting };
+  const queue = new TurnQueue(limits, (err) => logger.error({ err }, 'queue position callback failed'));
+  app.use(turnRoutes(services, { store: database, turnsPerUser: config.turnsPerUser, upstream: deps.upstream, queue, logger }));
+  watch({ queue: () => queue.stats(), holdsOpen: () => liveHolds.size, pool: () => database.poolStats?.() });
+  app.use(authRoutes(services));
+  app.use(usageRoutes(services));
+  app.use(rechargeRoutes(services));
+  app.use('/admin', adminRoutes(services));
+
+  app.use(notFound);
+  app.use(errorHandler(logger));
+  return app;
+}

@@ -1,0 +1,79 @@
+// zod schemas for what the usage, recharge and admin forms send (as form strings or JSON values).
+// A bad value becomes a message key per field, and the handler answers 422 without writing anything.
+import { z } from 'zod';
+import { MAX_AMOUNT } from '../ledger/ledger';
+import { LEDGER_KINDS } from '../reports/usage-report';
+import { CODE_STATES } from '../ledger/codes';
+
+/** A whole number of tokens from 1 to MAX_AMOUNT, written plainly ("500", or 500 in JSON). */
+export const amount = z
+  .union([z.string(), z.number()], { message: 'amount' })
+  .transform((v) => (typeof v === 'number' ? v : v.trim()))
+  .refine((v) => (typeof v === 'number' ? Number.isSafeInteger(v) : /^\d{1,13}$/.test(v)), 'amount')
+  .transform(Number)
+  .refine((n) => n >= 1 && n <= MAX_AMOUNT, 'amount');
+
+/** An optional limit: empty or missing means none. */
+export const optionalAmount = z
+  .union([z.literal(''), z.null(), amount])
+  .optional()
+  .transform((v) => (v === '' || v === null || v === undefined ? null : v));
+
+export const note = z
+  .string({ message: 'note' })
+  .max(500, 'note')
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/).refine((d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d));
+
+/** Query filters are forgiving: an unknown or malformed value is simply no filter. */
+const forgiving = <T extends z.ZodType>(schema: T) => schema.optional().catch(undefined);
+
+export const page = z.coerce.number().int().min(1).max(1_000_000).catch(1);
+
+export const ledgerQuery = z.object({
+  kind: forgiving(z.enum(LEDGER_KINDS)),
+  from: forgiving(day),
+  to: forgiving(day),
+  page,
+});
+
+export const codesQuery = z.object({
+  state: forgiving(z.enum(CODE_STATES as [string, ...string[]])),
+  batch: forgiving(z.coerce.number().int().min(1)),
+  page,
+});
+
+export const limitsForm = z.object({ per_message: optionalAmount, per_day: optionalAmount });
+
+export const grantForm = z.object({
+  direction: z.enum(['grant', 'deduct'], { message: 'direction' }).default('grant'),
+  amount,
+  note,
+});
+
+export const codesForm = z.object({
+  tokens: amount,
+  count: z
+    .union([z.string(), z.number()])
+    .transform((v) => String(v).trim())
+    .refine((v) => /^\d{1,5}$/.test(v) && Number(v) >= 1 && Number(v) <= 10_000, 'count')
+    .transform(Number),
+  expires: z
+    .union([z.literal(''), day])
+    .optional()
+    .transform((d) => (d ? new Date(`${d}T23:59:59.999Z`) : undefined))
+    .refine((d) => d === undefined || d.getTime() > Date.now(), 'expires'),
+  note,
+});
+
+/** Field -> message key suffix of the first problem with each field. */
+export function fieldErrors(error: z.ZodError): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const issue of error.issues) {
+    const field = String(issue.path[0] ?? 'form');
+    out[field] ??= issue.message.match(/^[a-z_]+$/) ? issue.message : field;
+  }
+  return out;
+}

@@ -1,0 +1,73 @@
+// /admin/codes: create a batch (answered with the codes as a CSV download, the one time they exist
+// in plain text), list batches and codes with their state, void unused ones.
+import { Router, type Request, type Response } from 'express';
+import type { Services } from '../app';
+import { AdminError, createBatch, voidOneCode, voidUnusedInBatch } from '../../admin/actions';
+import { listBatches, listCodes, type CodeState } from '../../ledger/codes';
+import { csvLine, startCsv } from '../../reports/csv';
+import { wantsJson } from '../errors';
+import { codesForm, codesQuery, fieldErrors } from '../input';
+import { renderPage } from '../views';
+import { idParam } from './guards';
+
+export function adminCodeRoutes({ database }: Services): Router {
+  const router = Router();
+
+  async function codesPage(req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) {
+    const { state, batch, page } = codesQuery.parse(req.query);
+    const notice = req.query.done === 'void' ? 'code' : req.query.done === 'batch' ? 'batch' : undefined;
+    renderPage(req, res, 'admin-codes', {
+      title: res.locals.t('admin.codes'), batches: (await database.read(listBatches, 1)).rows,
+      codes: await database.read(listCodes, { state: state as CodeState | undefined, batchId: batch }, page),
+      filter: { state, batch }, pageNo: page, notice, voided: Number(req.query.n) || 0, ...extra,
+    }, status);
+  }
+
+  async function refused(req: Request, res: Response, err: AdminError) {
+    const message = res.locals.t(`admin.error.${err.code}`, err.vars);
+    if (wantsJson(req)) return res.status(422).json({ error: { status: 422, reason: err.code, message } });
+    await codesPage(req, res, { actionError: message }, 422);
+  }
+
+  router.get('/', (req, res) => codesPage(req, res));
+
+  router.post('/', async (req, res) => {
+    const parsed = codesForm.safeParse(req.body ?? {});
+    if (!parsed.success) {
+      const errors = fieldErrors(parsed.error);
+      if (wantsJson(req)) return res.status(422).json({ error: { status: 422, fields: errors, message: res.locals.t('error.422') } });
+      return codesPage(req, res, { createErrors: errors, createInput: req.body }, 422);
+    }
+    const { tokens, count, expires, note } = parsed.data;
+    const { batchId, codes } = await createBatch(database, req.user!.id, { tokens, count, expiresAt: expires, note });
+    if (wantsJson(req)) return res.status(201).json({ batch: batchId, tokens, expires_at: expires?.toISOString() ?? null, codes });
+    startCsv(res, `tokenchat-codes-batch-${batchId}.csv`, ['code', 'tokens', 'expires_utc', 'batch', 'note'], 201);
+    for (const code of codes) res.write(csvLine([code, tokens, expires?.toISOString() ?? '', batchId, note ?? '']));
+    res.end();
+  });
+
+  router.post('/:id/void', async (req, res) => {
+    try {
+      await database.write(voidOneCode, req.user!.id, idParam(req));
+    } catch (err) {
+      if (err instanceof AdminError) return refused(req, res, err);
+      throw err;
+    }
+    if (wantsJson(req)) return res.json({ voided: 1 });
+    res.redirect(303, '/admin/codes?done=void');
+  });
+
+  router.post('/batches/:id/void', async (req, res) => {
+    let n: number;
+    try {
+      n = await database.write(voidUnusedInBatch, req.user!.id, idParam(req));
+    } catch (err) {
+      if (err instanceof AdminError) return refused(req, res, err);
+      throw err;
+    }
+    if (wantsJson(req)) return res.json({ voided: n });
+    res.redirect(303, `/admin/codes?done=batch&n=${n}`);
+  });
+
+  return router;
+}

@@ -1,0 +1,122 @@
+// /admin/users: search, create, and one user's page with grant/deduct, disable/enable, role and
+// password reset. Every change goes through admin.ts, which records it in the audit log.
+import { Router, type Request, type Response } from 'express';
+import type { Services } from '../app';
+import { AdminError, grantTokens, recordUserCreated, resetPassword, setDisabled, setRole } from '../../admin/actions';
+import { adminUser, auditPage, searchUsers } from '../../admin/queries';
+import { wantsJson } from '../errors';
+import { HttpError } from '../http-error';
+import { fieldErrors, grantForm, page as pageParam } from '../input';
+import { ledgerPage } from '../../reports/usage-report';
+import { checkPassword, createUser, UserInputError, type User } from '../../accounts/users';
+import { renderPage } from '../views';
+import { idParam } from './guards';
+
+/** Messages a redirect may ask the next page to show; nothing else from the query is echoed. */
+const NOTICES = ['granted', 'disabled', 'enabled', 'role', 'password', 'created'] as const;
+
+export function adminUserRoutes({ config, database, hasher, running }: Services): Router {
+  const router = Router();
+
+  async function listPage(req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) {
+    const q = typeof req.query.q === 'string' ? req.query.q.slice(0, 64) : '';
+    const pageNo = pageParam.parse(req.query.page);
+    renderPage(req, res, 'admin-users', { title: res.locals.t('admin.users'), q, pageNo, ...(await database.read(searchUsers, q, pageNo)), ...extra }, status);
+  }
+
+  async function userPage(req: Request, res: Response, userId: number, extra: Record<string, unknown> = {}, status = 200) {
+    const user = await database.read(adminUser, userId);
+    if (!user) throw new HttpError(404);
+    const notice = NOTICES.find((n) => n === req.query.done);
+    renderPage(req, res, 'admin-user', {
+      title: user.username, target: user, notice, ledger: (await database.read(ledgerPage, userId, {}, 1, 20)).rows,
+      audit: (await database.read(auditPage, 1, userId, 20)).rows, ...extra,
+    }, status);
+  }
+
+  /** Answers a refused action: 422 with the reason, on the user's page or as JSON. */
+  async function refused(req: Request, res: Response, userId: number, err: AdminError) {
+    const message = res.locals.t(`admin.error.${err.code}`, err.vars);
+    if (err.code === 'no_user') throw new HttpError(404);
+    if (wantsJson(req)) return res.status(422).json({ error: { status: 422, reason: err.code, message } });
+    await userPage(req, res, userId, { actionError: message }, 422);
+  }
+
+  function run(action: (req: Request, userId: number) => Promise<unknown>, done: (typeof NOTICES)[number]) {
+    return async (req: Request, res: Response) => {
+      const userId = idParam(req);
+      try {
+        await action(req, userId);
+      } catch (err) {
+        if (err instanceof AdminError) return refused(req, res, userId, err);
+        throw err;
+      }
+      if (wantsJson(req)) return res.json({ user: await database.read(adminUser, userId) });
+      res.redirect(303, `/admin/users/${userId}?done=${done}`);
+    };
+  }
+
+  router.get('/', (req, res) => listPage(req, res));
+
+  router.post('/', async (req, res) => {
+    const { username, password } = req.body ?? {};
+    const role = req.body?.admin === 'on' || req.body?.admin === true ? 'admin' : 'user';
+    try {
+      const also = (created: User) => recordUserCreated(req.user!.id, created.id, role);
+      const user = await createUser(database, hasher, { username, password, role }, { signupBonus: config.signupBonus, also });
+      if (wantsJson(req)) return res.status(201).json({ user: await database.read(adminUser, user.id) });
+      res.redirect(303, `/admin/users/${user.id}?done=created`);
+    } catch (err) {
+      if (!(err instanceof UserInputError)) throw err;
+      const message = res.locals.t(`error.${err.code}` as never);
+      if (wantsJson(req)) return res.status(422).json({ error: { status: 422, field: err.field, message } });
+      const input = { username: typeof username === 'string' ? username.slice(0, 64) : '', admin: role === 'admin' };
+      await listPage(req, res, { createErrors: { [err.field]: message }, createInput: input }, 422);
+    }
+  });
+
+  router.get('/:id', (req, res) => userPage(req, res, idParam(req)));
+
+  router.post('/:id/grant', (req, res) => {
+    const userId = idParam(req);
+    const parsed = grantForm.safeParse(req.body ?? {});
+    if (!parsed.success) {
+      const errors = fieldErrors(parsed.error);
+      if (wantsJson(req)) return res.status(422).json({ error: { status: 422, fields: errors, message: res.locals.t('error.422') } });
+      return userPage(req, res, userId, { grantErrors: errors, grantInput: req.body }, 422);
+    }
+    const { direction, amount, note } = parsed.data;
+    return run((r, id) => database.write(grantTokens, r.user!.id, id, direction === 'deduct' ? -amount : amount, note), 'granted')(req, res);
+  });
+
+  router.post('/:id/disable', run(async (req, id) => {
+    await database.write(setDisabled, req.user!.id, id, true);
+    running.stopAll(id); // sessions end at their next request; a turn streaming now ends here
+  }, 'disabled'));
+  router.post('/:id/enable', run((req, id) => database.write(setDisabled, req.user!.id, id, false), 'enabled'));
+  router.post('/:id/role', (req, res) => {
+    const role = req.body?.role;
+    if (role !== 'admin' && role !== 'user') throw new HttpError(400);
+    return run((r, id) => database.write(setRole, r.user!.id, id, role), 'role')(req, res);
+  });
+
+  router.post('/:id/password', async (req, res) => {
+    const userId = idParam(req);
+    let password: string;
+    try {
+      password = checkPassword(req.body?.password);
+    } catch (err) {
+      if (!(err instanceof UserInputError)) throw err;
+      const message = res.locals.t(`error.${err.code}` as never);
+      if (wantsJson(req)) return res.status(422).json({ error: { status: 422, field: 'password', message } });
+      return userPage(req, res, userId, { passwordError: message }, 422);
+    }
+    const hash = await hasher.hash(password);
+    return run(async (r, id) => {
+      const epoch = await database.write(resetPassword, r.user!.id, id, hash);
+      if (id === r.user!.id) r.session.epoch = epoch; // resetting your own password keeps this session
+    }, 'password')(req, res);
+  });
+
+  return router;
+}

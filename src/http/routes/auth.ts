@@ -1,0 +1,107 @@
+// Sign-in, registration and sign-out, as HTML forms and as JSON ({"username", "password"}).
+import { Router, type Request, type Response } from 'express';
+import type { Services } from '../app';
+import { setDeviceCookie } from '../device-cookie';
+import { wantsJson } from '../errors';
+import { HttpError } from '../http-error';
+import { SESSION_COOKIE } from '../sessions';
+import { authThrottles, SignInThrottle } from '../throttle';
+import { authenticate, createUser, findByName, UserInputError, type User } from '../../accounts/users';
+import { renderPage } from '../views';
+import { safeReturnPath } from './home';
+
+function publicUser(user: User) {
+  return { id: user.id, username: user.username, role: user.role };
+}
+
+/** A new session id at sign-in (no fixation), holding only the user id and its epoch. */
+function signIn(req: Request, user: User): Promise<void> {
+  return new Promise((resolve, reject) => {
+    req.session.regenerate((err) => {
+      if (err) return reject(err);
+      req.session.userId = user.id;
+      req.session.epoch = user.session_epoch;
+      req.session.signedInAt = Date.now();
+      req.session.save((saveErr) => (saveErr ? reject(saveErr) : resolve()));
+    });
+  });
+}
+
+function signOut(req: Request, res: Response): Promise<void> {
+  return new Promise((resolve, reject) => {
+    req.session.destroy((err) => {
+      if (err) return reject(err);
+      res.clearCookie(SESSION_COOKIE);
+      resolve();
+    });
+  });
+}
+
+function formText(value: unknown): string {
+  return typeof value === 'string' ? value.slice(0, 200) : '';
+}
+
+export function authRoutes({ config, database, hasher, sessionSecret }: Services): Router {
+  const router = Router();
+  const throttle = authThrottles(config, database);
+  const signInThrottle = new SignInThrottle(config, database, sessionSecret, async (name) => (await database.read(findByName, name))?.id);
+  const redirectIfSignedIn = (req: Request, res: Response, next: () => void) =>
+    req.user ? res.redirect(303, safeReturnPath(req.query.next)) : next();
+
+  router.get('/login', redirectIfSignedIn, (req, res) => {
+    const notice = res.locals.sessionEnded ? res.locals.t('session.expired') : undefined;
+    const next = safeReturnPath(req.query.next);
+    renderPage(req, res, 'login', { title: res.locals.t('login.title'), notice, next: next === '/' ? undefined : next });
+  });
+
+  router.post('/login', throttle.perIp, signInThrottle.gate, async (req, res) => {
+    const { username, password } = req.body ?? {};
+    const result = await authenticate(database, hasher, username, password);
+    if (!result.ok) {
+      if (result.reason === 'invalid') await signInThrottle.failed(req, res);
+      const key = result.reason === 'disabled' ? 'login.disabled' : 'login.invalid';
+      if (wantsJson(req)) throw new HttpError(401, key);
+      const next = safeReturnPath(req.body?.next);
+      const data = { title: res.locals.t('login.title'), username: formText(username), formError: res.locals.t(key), next: next === '/' ? undefined : next };
+      return renderPage(req, res, 'login', data, 401);
+    }
+    await signIn(req, result.user);
+    setDeviceCookie(req, res, sessionSecret, result.user.id);
+    if (wantsJson(req)) return res.json({ user: publicUser(result.user) });
+    res.redirect(303, safeReturnPath(req.body?.next));
+  });
+
+  router.get('/register', redirectIfSignedIn, (req, res) => {
+    renderPage(req, res, 'register', { title: res.locals.t('register.title'), closed: !config.allowRegistration });
+  });
+
+  router.post('/register', throttle.perIp, async (req, res) => {
+    if (!config.allowRegistration) throw new HttpError(403, 'register.closed');
+    const { username, password, confirm } = req.body ?? {};
+    try {
+      // Browsers send the confirmation field; JSON clients may leave it out.
+      if ((confirm !== undefined || !wantsJson(req)) && confirm !== password) {
+        throw new UserInputError('confirm', 'confirm_mismatch');
+      }
+      const user = await createUser(database, hasher, { username, password, role: 'auto' }, { signupBonus: config.signupBonus });
+      await signIn(req, user);
+      setDeviceCookie(req, res, sessionSecret, user.id);
+      if (wantsJson(req)) return res.status(201).json({ user: publicUser(user) });
+      res.redirect(303, '/');
+    } catch (err) {
+      if (!(err instanceof UserInputError)) throw err;
+      const message = res.locals.t(`error.${err.code}` as never);
+      if (wantsJson(req)) return res.status(422).json({ error: { status: 422, field: err.field, message } });
+      const data = { title: res.locals.t('register.title'), username: formText(username), errors: { [err.field]: message } };
+      renderPage(req, res, 'register', data, 422);
+    }
+  });
+
+  router.post('/logout', async (req, res) => {
+    if (req.session?.userId !== undefined) await signOut(req, res);
+    if (wantsJson(req)) return res.status(204).end();
+    res.redirect(303, '/login');
+  });
+
+  return router;
+}

@@ -1,0 +1,85 @@
+// What the chat templates are given: the page, a message, the sidebar.
+import { createHash, randomUUID } from 'node:crypto';
+import type { Request, Response } from 'express';
+import type { Services } from '../app';
+import { listConversations, messagesOf, type Conversation, type Message } from '../../chat/conversations';
+import { renderMarkdown, renderPlain } from '../markdown';
+import { withRateText } from '../../metering/models';
+import type { Translate } from '../../i18n';
+import type { Store } from '../../storage/op';
+import { DEFAULT_MAX_TOKENS } from '../../chat/turn';
+import { dashboardData } from '../../reports/usage-report';
+
+export const newTurnKey = (): string => randomUUID();
+
+const EXAMPLES = ['chat.example.1', 'chat.example.2', 'chat.example.3'] as const;
+
+/** A conversation's messages as the transcript template shows them. */
+export async function transcriptOf(store: Store, conversationId: number, t: Translate) {
+  return (await store.read(messagesOf, conversationId)).map((m) => messageView(m, t));
+}
+
+/** A message as the template shows it: its body as HTML (markdown once complete) and its figures. */
+export function messageView(m: Message, t: Translate) {
+  const errorKind = m.error?.split(':')[0] ?? null;
+  const retryKey = errorKind === 'context_length' ? newTurnKey() : null;
+  return { ...m, html: messageHtml(m, t('chat.copy')), error: m.error ? errorText(m.error, t) : null, errorKind, retryKey };
+}
+
+// Finished messages never change (an edit makes new text), and rendering markdown with highlighted
+// code costs about a millisecond per kilobyte, so a long conversation's page reuses its HTML.
+const rendered = new Map<string, string>();
+const RENDERED_MAX = 5000;
+
+function messageHtml(m: Message, copyLabel: string): string {
+  if (m.role !== 'assistant' || m.status === 'streaming') return renderPlain(m.content);
+  const key = `${copyLabel}\0${createHash('sha1').update(m.content).digest('base64')}`;
+  let html = rendered.get(key);
+  if (html === undefined) {
+    html = renderMarkdown(m.content, { copyLabel });
+    if (rendered.size >= RENDERED_MAX) rendered.delete(rendered.keys().next().value!);
+  } else {
+    rendered.delete(key); // re-inserted below: most recently used last
+  }
+  rendered.set(key, html);
+  return html;
+}
+
+/** The words for an upstream failure kind ("rate_limit:30" carries the seconds to wait). */
+export function errorText(code: string, t: Translate): string {
+  const [kind, seconds] = code.split(':');
+  if (kind === 'rate_limit' && seconds) return t('chat.error.rate_limit_in', { seconds });
+  const known = ['auth', 'rate_limit', 'quota', 'unknown_model', 'context_length', 'timeout', 'connection', 'server', 'bad_request', 'aborted'];
+  return t(`chat.error.${known.includes(kind!) ? kind : 'server'}` as Parameters<Translate>[0]);
+}
+
+export async function chatView(services: Services, req: Request, res: Response, conversation?: Conversation, extra: Record<string, unknown> = {}) {
+  const store = services.database;
+  const t = res.locals.t as Translate;
+  const userId = req.user!.id;
+  const models = withRateText(services.models.models);
+  const messages = conversation ? await transcriptOf(store, conversation.id, t) : [];
+  const dashboard = await store.read(dashboardData, userId);
+  return {
+    title: conversation?.title || t('chat.title'),
+    conversation,
+    conversations: await store.read(listConversations, userId),
+    messages,
+    models,
+    settings: {
+      system: conversation?.systemPrompt ?? '',
+      model: conversation?.model ?? models[0]!.id,
+      temperature: conversation?.temperature ?? '',
+      maxTokens: conversation?.maxTokens ?? '',
+    },
+    defaultMaxTokens: DEFAULT_MAX_TOKENS,
+    demo: services.upstream.demo,
+    examples: EXAMPLES.map((key) => t(key)),
+    turnKey: newTurnKey(),
+    // Read after the turn, for a plain form POST: the balance the header middleware read is stale.
+    balance: dashboard.balance,
+    dashboard,
+    q: '',
+    ...extra,
+  };
+}

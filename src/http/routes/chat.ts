@@ -1,0 +1,161 @@
+// The chat page: conversations in a sidebar, the transcript, the composer. Turns themselves are
+// in routes/turns.ts.
+import { Router, type Request, type RequestHandler, type Response } from 'express';
+import { rateLimit } from 'express-rate-limit';
+import type { Eta } from 'eta';
+import type { Services } from '../app';
+import {
+  clearMessages, deleteConversation, findConversation, findMessage, historyFor, listConversations, MESSAGE_MAX, renameConversation, undoLastTurn, type Conversation,
+} from '../../chat/conversations';
+import { InputError, parseSettings, parseTitle } from '../chat-input';
+import { HttpError } from '../http-error';
+import { countHistory } from '../../chat/history-tokens';
+import { priceOf } from '../../metering/models';
+import type { Op } from '../../storage/op';
+import { escapeText, renderPage, isHtmx } from '../views';
+import { signedIn } from './guards';
+import { chatView, messageView, transcriptOf } from './chat-view';
+
+export function conversationParam(services: Services, req: Request): Promise<Conversation> {
+  return ownConversation(services, req, req.params.id);
+}
+
+export function conversationInBody(services: Services, req: Request): Promise<Conversation> {
+  return ownConversation(services, req, req.body?.conversation_id);
+}
+
+/** The form's conversation, or undefined when the form names none (a new chat). */
+export async function optionalConversationInBody(services: Services, req: Request): Promise<Conversation | undefined> {
+  const value = req.body?.conversation_id;
+  return value === undefined || value === '' ? undefined : conversationInBody(services, req);
+}
+
+async function ownConversation(services: Services, req: Request, value: unknown): Promise<Conversation> {
+  const id = Number(value);
+  const found = Number.isSafeInteger(id) && id > 0 ? await services.database.read(findConversation, req.user!.id, id) : undefined;
+  if (!found) throw new HttpError(404); // another user's conversation does not exist for this one
+  return found;
+}
+
+export async function renderChat(
+  services: Services, req: Request, res: Response, conversation?: Conversation, extra: Record<string, unknown> = {}, status = 200,
+): Promise<void> {
+  renderPage(req, res, 'chat', await chatView(services, req, res, conversation, extra), status);
+}
+
+export function chatRoutes(services: Services): Router {
+  const router = Router();
+  const store = services.database;
+
+  router.get('/', async (req, res) => (req.user ? renderChat(services, req, res) : res.redirect(303, '/login')));
+  router.get('/c/:id', signedIn, async (req, res) => {
+    const conversation = await conversationParam(services, req);
+    // Undo without JavaScript redirects here with the question it removed, shown once.
+    const undone = req.session.undone;
+    if (undone) delete req.session.undone;
+    await renderChat(services, req, res, conversation, undone?.conversationId === conversation.id ? { draft: undone.text } : {});
+  });
+
+  // One message, for a page polling an answer that streams elsewhere (another tab, or before a reload).
+  router.get('/c/:id/m/:message', signedIn, async (req, res) => {
+    const conversation = await conversationParam(services, req);
+    const id = Number(req.params.message);
+    const message = Number.isSafeInteger(id) ? await store.read(findMessage, conversation.id, id) : undefined;
+    if (!message) throw new HttpError(404);
+    const eta = res.app.locals.views as Eta;
+    res.type('html').send(eta.render('partials/message', { ...res.locals, m: messageView(message, res.locals.t) }));
+  });
+
+  router.get('/c', signedIn, async (req, res) => {
+    const q = typeof req.query.q === 'string' ? req.query.q.slice(0, 200) : '';
+    const conversations = await store.read(listConversations, req.user!.id, q);
+    if (isHtmx(req)) return renderPage(req, res, 'conversation-list', { conversations, q });
+    await renderChat(services, req, res, undefined, { q, conversations });
+  });
+
+  router.post('/c/:id/rename', signedIn, async (req, res) => {
+    const conversation = await conversationParam(services, req);
+    await store.write(renameConversation, req.user!.id, conversation.id, parseTitleOr422(req.body));
+    res.redirect(303, `/c/${conversation.id}`);
+  });
+
+  router.post('/c/:id/delete', signedIn, async (req, res) => {
+    const { id } = await conversationParam(services, req);
+    await store.write(deleteConversation, req.user!.id, id);
+    if (isHtmx(req)) return res.set('HX-Redirect', '/').status(204).end();
+    res.redirect(303, '/');
+  });
+
+  // Undo removes the last question and its answer; Clear empties the conversation. Both keep the
+  // ledger and usage records of what those turns cost, and neither runs while an answer is being
+  // written (409: Stop it first). The composer posts them with the conversation id in the form
+  // (/undo, /clear; a new chat has none, and nothing to change); /c/:id/... is the same for links
+  // and scripts.
+  const edit = (change: (conversationId: number) => Op<{ draft?: string } | false>) =>
+    async (req: Request, res: Response, conversation: Conversation | undefined) => {
+      if (!conversation) return isHtmx(req) ? renderPage(req, res, 'transcript', { messages: [] }) : res.redirect(303, '/');
+      // A turn waiting for the model has no streaming message yet; the registry knows it.
+      const done = !services.running.busy(req.user!.id, conversation.id) && (await store.write(change, conversation.id));
+      if (done) return afterEdit(req, res, conversation, done.draft);
+      const notice = res.locals.t('chat.refused.answering');
+      // The notice alone, beside the composer: redrawing the transcript would empty the answer streaming into it.
+      if (isHtmx(req)) return res.status(409).set({ 'HX-Retarget': '#turn-status', 'HX-Reswap': 'innerHTML' }).type('html').send(escapeText(notice));
+      await renderChat(services, req, res, conversation, { notice }, 409);
+    };
+  const undo = edit(undoLastTurn);
+  const clear = edit(clearMessages);
+  router.post('/c/:id/undo', signedIn, async (req, res) => undo(req, res, await conversationParam(services, req)));
+  router.post('/undo', signedIn, async (req, res) => undo(req, res, await optionalConversationInBody(services, req)));
+  router.post('/c/:id/clear', signedIn, async (req, res) => clear(req, res, await conversationParam(services, req)));
+  router.post('/clear', signedIn, async (req, res) => clear(req, res, await optionalConversationInBody(services, req)));
+
+  // The debounced estimate under the textbox: what the prompt would cost, and the most with the answer.
+  // Counted like a turn (stored counts for the history), but free: so rationed per user.
+  router.post('/estimate', signedIn, estimateThrottle(services.config.estimateRateLimitPerUser), async (req, res) => {
+    const id = Number(req.body?.conversation_id);
+    const conversation = Number.isSafeInteger(id) && id > 0 ? await store.read(findConversation, req.user!.id, id) : undefined;
+    const settings = parseSettings(req.body, services.models, conversation);
+    const text = typeof req.body?.message === 'string' ? req.body.message.slice(0, MESSAGE_MAX) : '';
+    if (text.trim() === '') return res.type('html').send('');
+    const model = services.models.find(settings.model)!;
+    const history = conversation ? (await store.read(historyFor, conversation.id, 'send', text))! : [{ role: 'user' as const, content: text }];
+    const { total } = await countHistory(history, settings.systemPrompt, model);
+    const n = (value: number) => value.toLocaleString(res.locals.locale);
+    res.type('html').send(res.locals.t('chat.estimate', { tokens: n(total), cost: n(priceOf(model, total, 0)) }));
+  });
+
+  /** The transcript after Undo or Clear; Undo's question goes back into the textbox. */
+  async function afterEdit(req: Request, res: Response, conversation: Conversation, draft?: string) {
+    if (isHtmx(req)) return renderPage(req, res, 'transcript', { messages: await transcriptOf(store, conversation.id, res.locals.t), undone: draft });
+    if (draft !== undefined) req.session.undone = { conversationId: conversation.id, text: draft };
+    res.redirect(303, `/c/${conversation.id}`);
+  }
+
+  return router;
+}
+
+/**
+ * Estimates per user per minute; beyond it the estimate slot says so (htmx swaps a 429 in like any
+ * answer). Counted in memory: it guards this process's CPU, not a shared resource.
+ */
+function estimateThrottle(limit: number): RequestHandler {
+  return rateLimit({
+    windowMs: 60_000,
+    limit,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    keyGenerator: (req) => `estimate:${req.user?.id ?? 0}`,
+    handler: (_req, res) => res.status(429).type('html').send(escapeText(res.locals.t('chat.estimate_throttled'))),
+    validate: { trustProxy: false, xForwardedForHeader: false },
+  });
+}
+
+function parseTitleOr422(body: unknown): string {
+  try {
+    return parseTitle(body);
+  } catch (err) {
+    if (err instanceof InputError) throw new HttpError(422, 'chat.error.title');
+    throw err;
+  }
+}
+

@@ -1,0 +1,51 @@
+// Recharge: users add tokens only by redeeming a single-use code (form or JSON {"code": "..."}).
+// Nothing here reads an amount: a body that names one and no code changes nothing.
+import { Router, type Request, type Response } from 'express';
+import type { Services } from '../app';
+import { CodeError, redeem } from '../../ledger/codes';
+import { wantsJson } from '../errors';
+import type { MessageKey } from '../../i18n';
+import { redeemThrottle } from '../throttle';
+import { balanceOf } from '../../ledger/ledger';
+import { renderPage } from '../views';
+import { signedIn } from './guards';
+
+const MAX_CODE_LENGTH = 100;
+
+export function rechargeRoutes({ config, database }: Services): Router {
+  const router = Router();
+
+  async function page(req: Request, res: Response, data: Record<string, unknown> = {}, status = 200) {
+    const balance = await database.read(balanceOf, req.user!.id);
+    renderPage(req, res, 'recharge', { title: res.locals.t('recharge.title'), balance, ...data }, status);
+  }
+
+  async function refuse(req: Request, res: Response, key: MessageKey, reason: string, code: string) {
+    const message = res.locals.t(key);
+    if (wantsJson(req)) return res.status(422).json({ error: { status: 422, reason, message } });
+    await page(req, res, { code, error: message }, 422);
+  }
+
+  router.get('/recharge', signedIn, async (req, res) => page(req, res));
+
+  // A form sent without a code is not a guess: it is answered before the failed-attempt limit counts it.
+  const withCode = async (req: Request, res: Response, next: () => void) => {
+    const code = req.body?.code;
+    if (typeof code === 'string' && code.trim() !== '' && code.length <= MAX_CODE_LENGTH) return next();
+    await refuse(req, res, 'input.code', 'missing', typeof code === 'string' ? code.slice(0, MAX_CODE_LENGTH) : '');
+  };
+
+  router.post('/recharge', signedIn, withCode, redeemThrottle(config, database), async (req, res) => {
+    const code = req.body.code as string;
+    try {
+      const result = await redeem(database, req.user!.id, code);
+      if (wantsJson(req)) return res.json({ redeemed: result.tokens, balance: result.balance });
+      await page(req, res, { done: res.locals.t('recharge.done', { tokens: result.tokens.toLocaleString(res.locals.locale), balance: result.balance.toLocaleString(res.locals.locale) }) });
+    } catch (err) {
+      if (!(err instanceof CodeError)) throw err;
+      await refuse(req, res, `recharge.${err.reason}`, err.reason, code);
+    }
+  });
+
+  return router;
+}

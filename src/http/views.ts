@@ -1,0 +1,30 @@
+// Eta templates. Pages render inside views/layout.eta; htmx requests get just the page body.
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Request, Response } from 'express';
+import { Eta } from 'eta';
+
+export const VIEWS_DIR = path.join(__dirname, '..', '..', 'views');
+
+export function createViews(cache: boolean): Eta {
+  // autoEscape is on by default: <%= %> escapes, only <%~ %> (used for trusted partials) does not.
+  return new Eta({ views: VIEWS_DIR, cache, autoEscape: true, autoTrim: [false, 'nl'] });
+}
+
+/** htmx sets HX-Request on its requests; history restores want the full page. */
+export function isHtmx(req: Request): boolean {
+  return req.get('HX-Request') === 'true' && req.get('HX-History-Restore-Request') !== 'true';
+}
+
+/** Renders views/pages/<name>.eta with res.locals and `data`, in the layout unless htmx asked. */
+export function renderPage(req: Request, res: Response, name: string, data: Record<string, unknown> = {}, status = 200): void {
+  const eta = res.app.locals.views as Eta;
+  const it = { ...res.locals, ...data, page: name, fullPage: !isHtmx(req) };
+  const html = eta.render(`pages/${name}`, it);
+  // How long the server spent on the page, for browsers' devtools and for `npm run bench`.
+  if (typeof res.locals.startedAt === 'number') res.set('Server-Timing', `app;dur=${(performance.now() - res.locals.startedAt).toFixed(1)}`);
+  res.status(status).type('html').send(html);
+}
+
+/** Text for HTML, escaped by hand where no template renders it (SSE partials, one-line notices). */
+export const escapeText = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);

@@ -1,0 +1,387 @@
+// The ONLY writer of balances. Every change is one append-only ledger row written in the same
+// transaction as the balance update; `balance >= 0` is enforced by CHECK constraints in SQL.
+// Each rule is written once, as an operation (storage/op.ts) that the store runs in a write
+// transaction taking the write lock first; on SQLite, writes that arrive together share one
+// transaction (group commit). Other domains compose `credit` and `openAccount` into their own
+// write operations (a redeemed code, a new account), so the balance rule stays here.
+import { EventEmitter } from 'node:events';
+import { query, type Op, type Store } from '../storage/op';
+import type { ClosingHold, HoldRow } from '../storage/queries/ledger';
+import { affordableCompletion, priceOf, type ModelInfo } from '../metering/models';
+import { spendAllowance } from './spend-limits';
+
+export type CreditKind = 'signup_bonus' | 'grant' | 'adjust';
+export const MAX_AMOUNT = 1_000_000_000_000; // a trillion tokens: far past any real grant, far below 2^53
+/** The most a balance may hold: still an exact integer in JavaScript and in SQLite. */
+export const MAX_BALANCE = 1_000_000_000_000_000;
+
+export class LedgerError extends Error {}
+
+export interface Hold {
+  id: number;
+  userId: number;
+  turnKey: string;
+  model: string;
+  amount: number;
+  promptTokens: number;
+  maxCompletion: number;
+  state: 'held' | 'settled' | 'released';
+  charge: number | null;
+  /** The model's rates when the hold was taken (millionths of a balance token per token): what the turn is charged at. */
+  promptRate: number;
+  completionRate: number;
+}
+
+/** What a close needs to know of a hold to work out its charge without reading it first. */
+export type HoldTerms = Pick<Hold, 'id' | 'amount' | 'promptRate' | 'completionRate'>;
+
+export type ReserveResult =
+  | { status: 'held'; hold: Hold; balance: number }
+  | { status: 'duplicate'; hold: Hold; balance: number }
+  | { status: 'insufficient'; missing: number; balance: number }
+  | { status: 'over_limit'; allowance: number; balance: number }
+  | { status: 'busy'; open: number };
+
+export interface Usage {
+  promptTokens: number;
+  completionTokens: number;
+  source: 'reported' | 'estimated';
+  outcome: 'ok' | 'stopped' | 'error' | 'recovered';
+  latencyMs?: number;
+  conversationId?: number;
+  messageId?: number;
+  apiRequestId?: string;
+}
+
+export interface SettleResult {
+  charge: number;
+  uncollected: number;
+  balance: number;
+}
+
+function checkAmount(amount: unknown): number {
+  if (typeof amount !== 'number' || !Number.isSafeInteger(amount) || amount === 0 || Math.abs(amount) > MAX_AMOUNT) {
+    throw new LedgerError(`amount must be a whole number from 1 to ${MAX_AMOUNT} (or its negative)`);
+  }
+  return amount;
+}
+
+const publicHold = ({ delivered: _d, ...hold }: HoldRow): Hold => hold;
+
+export function* balanceOf(userId: number): Op<number> {
+  return (yield* query('ledger.balance', { userId })) ?? 0;
+}
+
+/** Adds (or, negative, removes) tokens inside a write operation; never below zero. */
+export function* credit(entry: {
+  userId: number; amount: number; kind: CreditKind | 'redeem'; actorId?: number | null; codeId?: number; note?: string;
+}): Op<number> {
+  yield* query('ledger.open', { userId: entry.userId });
+  const balance = yield* query('ledger.add', { userId: entry.userId, amount: entry.amount, max: MAX_BALANCE });
+  if (balance === undefined) {
+    const now = yield* balanceOf(entry.userId);
+    throw new LedgerError(entry.amount < 0 ? `balance would go below zero (it is ${now})` : `balance would pass the maximum of ${MAX_BALANCE} (it is ${now})`);
+  }
+  yield* query('ledger.row', {
+    userId: entry.userId, kind: entry.kind, amount: entry.amount, balanceAfter: balance,
+    actorId: entry.actorId ?? null, holdId: null, codeId: entry.codeId ?? null, note: entry.note ?? null,
+  });
+  return balance;
+}
+
+/** Gives a new account its balance row and, when there is one, its signup bonus, inside a write operation. */
+export function* openAccount(userId: number, signupBonus: number): Op<number> {
+  if (signupBonus === 0) {
+    yield* query('ledger.open', { userId });
+    return 0;
+  }
+  return yield* credit({ userId, amount: checkAmount(signupBonus), kind: 'signup_bonus' });
+}
+
+/** Grants (positive) or deducts (negative) tokens; a deduction past zero is refused and writes nothing. */
+export async function grant(
+  store: Store,
+  userId: number,
+  amount: unknown,
+  opts: { kind?: CreditKind; actorId?: number; note?: string } = {},
+): Promise<number> {
+  const checked = checkAmount(amount);
+  if (opts.note !== undefined && opts.note.length > 500) throw new LedgerError('note must be at most 500 characters');
+  const kind = opts.kind ?? (checked > 0 ? 'grant' : 'adjust'); // a deduction is an adjustment, as on the admin pages
+  return store.write(credit, { userId, amount: checked, kind, actorId: opts.actorId, note: opts.note });
+}
+
+export interface ReserveRequest {
+  userId: number;
+  turnKey: string;
+  model: ModelInfo;
+  promptTokens: number;
+  maxCompletion: number;
+  /** Whether the user's spend limits apply (spend-limits.ts), read in the reserve's transaction. */
+  limits?: boolean;
+  /** The most turns the user may have running at once, in every process together (TURNS_PER_USER). */
+  maxOpen?: number;
+}
+
+/** A repeated turn key: the write is rolled back and the first hold is answered instead. */
+class DuplicateTurn extends Error {}
+
+function* reserveOp(req: ReserveRequest): Op<ReserveResult> {
+  // The allowance is read, then the balance taken: the balance row is locked first, so the user's
+  // reserves on other connections wait and cannot pass a daily limit together.
+  if (req.limits || req.maxOpen !== undefined) yield* query('ledger.lockBalance', { userId: req.userId });
+  if (req.maxOpen !== undefined) {
+    const open = yield* query('ledger.openCount', { userId: req.userId });
+    if (open >= req.maxOpen) return { status: 'busy', open };
+  }
+  let wanted = req.maxCompletion;
+  const allowance = req.limits ? yield* spendAllowance(req.userId) : null;
+  if (allowance !== null) {
+    wanted = Math.min(wanted, affordableCompletion(req.model, req.promptTokens, allowance));
+    if (wanted < 1) return { status: 'over_limit', allowance, balance: yield* balanceOf(req.userId) };
+  }
+  const minimum = priceOf(req.model, req.promptTokens, 1);
+  const full = priceOf(req.model, req.promptTokens, wanted);
+  // No balance row (an account never opened) simply has nothing to take.
+  const took = yield* query('ledger.take', { userId: req.userId, full, minimum });
+  if (!took) {
+    const balance = yield* balanceOf(req.userId);
+    return { status: 'insufficient', missing: minimum - balance, balance };
+  }
+  const maxCompletion = Math.min(wanted, affordableCompletion(req.model, req.promptTokens, took.held));
+  const row = {
+    userId: req.userId, turnKey: req.turnKey, model: req.model.id, amount: took.held, promptTokens: req.promptTokens,
+    maxCompletion, promptRate: req.model.promptRate, completionRate: req.model.completionRate,
+  };
+  // A repeated turn key is rare, so it is not looked up first: the hold's INSERT does nothing on
+  // the UNIQUE (user_id, turn_key), and the whole write (the take too) is rolled back.
+  const id = yield* query('ledger.newHold', row);
+  if (id === undefined) throw new DuplicateTurn();
+  yield* query('ledger.row', { userId: req.userId, kind: 'reserve', amount: -took.held, balanceAfter: took.balance, actorId: null, holdId: id, codeId: null, note: null });
+  return { status: 'held', hold: newHold(id, row), balance: took.balance };
+}
+
+function newHold(id: number, row: Omit<Hold, 'id' | 'state' | 'charge'>): Hold {
+  return { id, ...row, state: 'held', charge: null };
+}
+
+/**
+ * The common reserve (the balance pays for the whole completion asked for, the user is under
+ * TURNS_PER_USER and has no spend limits) as ONE statement: on PostgreSQL one round trip instead
+ * of a transaction of six. Its amounts are worked out here, by the same rule as reserveOp's; when
+ * any condition fails, it writes nothing and reserveOp decides, in a transaction.
+ */
+async function reserveWhole(store: Store, req: ReserveRequest): Promise<ReserveResult | undefined> {
+  const amount = priceOf(req.model, req.promptTokens, req.maxCompletion);
+  if (amount < 1 || req.maxCompletion < 1) return undefined;
+  const row = {
+    userId: req.userId, turnKey: req.turnKey, model: req.model.id, amount, promptTokens: req.promptTokens,
+    maxCompletion: req.maxCompletion, promptRate: req.model.promptRate, completionRate: req.model.completionRate,
+  };
+  const took = await store.once('ledger.takeWhole', { ...row, maxOpen: req.maxOpen ?? Number.MAX_SAFE_INTEGER, limited: req.limits ? 1 : 0 });
+  return took && { status: 'held', hold: newHold(took.id, row), balance: took.balance };
+}
+
+function* duplicateOf(userId: number, turnKey: string): Op<ReserveResult | undefined> {
+  const existing = yield* query('ledger.holdByKey', { userId, turnKey });
+  return existing && { status: 'duplicate', hold: publicHold(existing), balance: yield* balanceOf(userId) };
+}
+
+/**
+ * Sets aside what the turn may cost: the prompt plus as many completion tokens (up to
+ * maxCompletion) as the balance pays for, in one conditional UPDATE. Refuses when not even the
+ * prompt and one completion token are affordable. A repeated turn key returns the first hold.
+ * `allowance`, when given, is read inside the reserve's transaction, so turns reserving at once
+ * (several tabs, several processes) cannot pass a daily limit together. Under it, the completion
+ * shrinks, and when not even one completion token fits, the answer is 'over_limit'.
+ */
+export async function reserve(store: Store, req: ReserveRequest): Promise<ReserveResult> {
+  try {
+    const whole = await reserveWhole(store, req);
+    if (whole) return whole;
+    const result = await store.write(reserveOp, req);
+    if (result.status === 'held') return result;
+    // Refused: a turn key used before is still answered with its first hold.
+    return (await store.read(duplicateOf, req.userId, req.turnKey)) ?? result;
+  } catch (err) {
+    if (!(err instanceof DuplicateTurn)) throw err;
+    const again = await store.read(duplicateOf, req.userId, req.turnKey);
+    if (!again) throw new LedgerError(`turn key ${req.turnKey} is in use but its hold cannot be read`);
+    return again;
+  }
+}
+
+/** Records completion tokens streamed so far, so a crash mid-turn can still be charged for them. */
+export async function recordDelivered(store: Store, holdId: number, completionTokens: number): Promise<void> {
+  await store.write(function* () {
+    yield* query('ledger.delivered', { id: holdId, tokens: completionTokens });
+  });
+}
+
+/** How a hold closes: what it is charged, what goes back, and what is recorded on it. */
+function closing(hold: HoldTerms, usage: Usage, kind: 'settle' | 'release') {
+  const wanted = kind === 'release' ? 0 : priceOf(hold, usage.promptTokens, usage.completionTokens);
+  // The hold is the most a turn may cost: it was sized to the balance and the spend limits, so a
+  // provider reporting more than was held (a differing tokenizer, or a hostile upstream) is never
+  // charged past it; the difference is recorded as uncollected, the operator's to see.
+  const charge = Math.min(wanted, hold.amount);
+  const record: ClosingHold = {
+    id: hold.id, state: kind === 'settle' ? 'settled' : 'released', charge, promptTokens: usage.promptTokens,
+    completionTokens: usage.completionTokens, uncollected: wanted - charge, source: usage.source, outcome: usage.outcome,
+    latencyMs: usage.latencyMs ?? null, conversationId: usage.conversationId ?? null, messageId: usage.messageId ?? null,
+    apiRequestId: usage.apiRequestId ?? null,
+  };
+  return { record, refund: hold.amount - charge, note: kind === 'release' ? usage.outcome : null };
+}
+
+function* closeHold(hold: HoldRow, usage: Usage, kind: 'settle' | 'release'): Op<SettleResult> {
+  const { record, refund, note } = closing(hold, usage, kind);
+  const balance = yield* query('ledger.refund', { userId: hold.userId, amount: refund });
+  yield* query('ledger.row', { userId: hold.userId, kind, amount: refund, balanceAfter: balance, actorId: null, holdId: hold.id, codeId: null, note });
+  yield* query('ledger.closeHold', record);
+  return { charge: record.charge, uncollected: record.uncollected, balance };
+}
+
+/** Closes a hold still open; answers what it charged and whose it was. */
+function* closeOpenHold(holdId: number, usage: Usage, kind: 'settle' | 'release'): Op<[SettleResult, number]> {
+  const hold = yield* query('ledger.holdById', { id: holdId });
+  if (!hold) throw new LedgerError(`no hold ${holdId}`);
+  if (hold.state !== 'held') throw new LedgerError(`hold ${holdId} is already ${hold.state}`);
+  return [yield* closeHold(hold, usage, kind), hold.userId];
+}
+
+/**
+ * Closes a hold. Given its terms (the caller took it), the charge is worked out here and the
+ * close is one statement, one round trip on PostgreSQL; when the hold is not held on those terms
+ * (closed already, or not this hold), that statement writes nothing and the hold is read and
+ * closed in a transaction, which says why it cannot be.
+ */
+async function closeAndTell(store: Store, hold: number | HoldTerms, usage: Usage, kind: 'settle' | 'release'): Promise<SettleResult> {
+  let closed: [SettleResult, number] | undefined;
+  if (typeof hold !== 'number') {
+    const { record, refund, note } = closing(hold, usage, kind);
+    const done = await store.once('ledger.closeKnown', { ...record, amount: hold.amount, promptRate: hold.promptRate, completionRate: hold.completionRate, refund, kind, note });
+    if (done) closed = [{ charge: record.charge, uncollected: record.uncollected, balance: done.balance }, done.userId];
+  }
+  const [result, userId] = closed ?? (await store.write(closeOpenHold, typeof hold === 'number' ? hold : hold.id, usage, kind));
+  holdEvents.emit('closed', userId); // a turn of theirs waiting for the balance this freed
+  return result;
+}
+
+/** Emits 'closed' with the user id when this process settles or releases one of their holds. */
+export const holdEvents = new EventEmitter().setMaxListeners(0);
+
+/** What the user's answers still running have set aside. */
+export function* heldBy(userId: number): Op<number> {
+  return yield* query('ledger.heldBy', { userId });
+}
+
+/**
+ * Waits until one of the user's holds closes (in this process: at once; in another: the poll finds
+ * it), `pollMs` passes, or `signal` aborts.
+ */
+export function holdClosed(userId: number, signal: AbortSignal, pollMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      holdEvents.off('closed', onClosed);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const onClosed = (id: number) => id === userId && done();
+    const timer = setTimeout(done, pollMs);
+    holdEvents.on('closed', onClosed);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Charges the turn for its real usage and gives back the rest of the hold. */
+export async function settle(store: Store, hold: number | HoldTerms, usage: Usage): Promise<SettleResult> {
+  for (const n of [usage.promptTokens, usage.completionTokens]) {
+    if (!Number.isSafeInteger(n) || n < 0) throw new LedgerError('token counts must be whole numbers >= 0');
+  }
+  return closeAndTell(store, hold, usage, 'settle');
+}
+
+/** Gives the whole hold back: the turn failed before any output. */
+export async function release(store: Store, hold: number | HoldTerms, reason: 'error' | 'recovered' = 'error'): Promise<SettleResult> {
+  return closeAndTell(store, hold, { promptTokens: 0, completionTokens: 0, source: 'estimated', outcome: reason }, 'release');
+}
+
+/**
+ * A settle that fails for a passing reason (a dropped connection, another process's lock past the
+ * busy timeout) is tried again a few times: left open, the hold would be recovered a minute later
+ * by the stop rule, without the provider's usage. A LedgerError is an answer, not tried again.
+ */
+async function withRetries<T>(write: () => Promise<T>, tries = 4): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (err) {
+      if (err instanceof LedgerError || attempt >= tries) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
+    }
+  }
+}
+
+/**
+ * Settles a turn, or, when its hold was already closed elsewhere (another process's recovery
+ * sweep took a turn that outlived the window), returns what that close charged.
+ */
+export async function settleOrRead(store: Store, terms: HoldTerms, usage: Usage | 'release'): Promise<SettleResult> {
+  try {
+    return await withRetries(() => (usage === 'release' ? release(store, terms) : settle(store, terms, usage)));
+  } catch (err) {
+    const hold = await store.read(holdById, terms.id);
+    if (!(err instanceof LedgerError) || !hold || hold.state === 'held') throw err;
+    return { charge: hold.charge ?? 0, uncollected: 0, balance: await store.read(balanceOf, hold.userId) };
+  }
+}
+
+function* holdById(id: number): Op<HoldRow | undefined> {
+  return yield* query('ledger.holdById', { id });
+}
+
+export function* findHold(userId: number, turnKey: string): Op<Hold | undefined> {
+  const row = yield* query('ledger.holdByKey', { userId, turnKey });
+  return row && publicHold(row);
+}
+
+/** How often a server marks the holds of its running turns alive; a third of the shortest recovery window. */
+export const HEARTBEAT_MS = 20_000;
+
+/** Marks the holds of turns this process is still running alive (see recoverHolds). */
+export async function heartbeat(store: Store, live: ReadonlySet<number>): Promise<void> {
+  if (live.size === 0) return;
+  const ids = JSON.stringify([...live]);
+  await store.write(function* () {
+    yield* query('ledger.alive', { ids });
+  });
+}
+
+function* recoverOne(id: number): Op<'settled' | 'released' | undefined> {
+  const hold = yield* query('ledger.holdById', { id });
+  if (!hold || hold.state !== 'held') return undefined; // another process got there first
+  const usage: Usage = { promptTokens: hold.promptTokens, completionTokens: hold.delivered, source: 'estimated', outcome: 'recovered' };
+  yield* closeHold(hold, usage, hold.delivered > 0 ? 'settle' : 'release');
+  return hold.delivered > 0 ? 'settled' : 'released';
+}
+
+/**
+ * Resolves holds not heard of for `olderThanMs` (created or marked alive by heartbeat), left by a
+ * process that died mid-turn, by the stop rule: a turn that delivered output is charged its
+ * prompt plus what it delivered; one that delivered nothing is released.
+ */
+export async function recoverHolds(store: Store, olderThanMs: number, live: ReadonlySet<number> = new Set()): Promise<{ settled: number; released: number }> {
+  // `live`: holds of turns this process is still running (it may not have marked them alive yet).
+  const ids = (await store.read(function* () {
+    return yield* query('ledger.stale', { olderThanMs });
+  })).filter((id) => !live.has(id));
+  const result = { settled: 0, released: 0 };
+  // One transaction per hold, so a long sweep never holds the write lock for long.
+  for (const id of ids) {
+    const done = await store.write(recoverOne, id);
+    if (done) result[done]++;
+  }
+  return result;
+}

@@ -1,0 +1,59 @@
+// Spend limits a user sets on themselves: the most balance tokens one message may cost, and the
+// most they may spend in one day (UTC). Owns the spend_limits table.
+//
+// A turn passes `spendAllowance` (an operation) to ledger.reserve, which runs it inside its write
+// transaction: the turn's completion shrinks to fit, and when not even one completion token fits
+// the reserve answers 'over_limit' and checkSpendLimits says which limit and by how much. Reading
+// it inside the transaction means turns reserving at once (tabs, processes) cannot pass a limit
+// together. "Today" is since 00:00 UTC: turns that ended today at their charge, plus turns still
+// in flight at their hold.
+import { query, type Op } from '../storage/op';
+
+export interface SpendLimits {
+  perMessage: number | null;
+  perDay: number | null;
+}
+
+export type SpendVerdict =
+  | { ok: true }
+  | { ok: false; reason: 'per_message' | 'per_day'; limit: number; spentToday?: number };
+
+/** 00:00 UTC of the day `now` falls in, as the ISO text the tables store. */
+export function startOfUtcDay(now = new Date()): string {
+  return `${now.toISOString().slice(0, 10)}T00:00:00.000Z`;
+}
+
+export function* getSpendLimits(userId: number): Op<SpendLimits> {
+  const row = yield* query('spend.limits', { userId });
+  return row ?? { perMessage: null, perDay: null };
+}
+
+export function* setSpendLimits(userId: number, limits: SpendLimits): Op<void> {
+  yield* query('spend.setLimits', { userId, perMessage: limits.perMessage, perDay: limits.perDay });
+}
+
+/** Balance tokens charged today (UTC) for turns that ended today, plus what turns in flight hold. */
+export function* spentToday(userId: number, now = new Date()): Op<number> {
+  return yield* query('spend.spentToday', { userId, since: startOfUtcDay(now) });
+}
+
+/** Whether a turn that may cost `estimate` balance tokens is within the user's limits. */
+export function* checkSpendLimits(userId: number, estimate: number): Op<SpendVerdict> {
+  const limits = yield* getSpendLimits(userId);
+  if (limits.perMessage !== null && estimate > limits.perMessage) {
+    return { ok: false, reason: 'per_message', limit: limits.perMessage };
+  }
+  if (limits.perDay !== null) {
+    const spent = yield* spentToday(userId);
+    if (spent + estimate > limits.perDay) return { ok: false, reason: 'per_day', limit: limits.perDay, spentToday: spent };
+  }
+  return { ok: true };
+}
+
+/** The most one turn may cost now under the limits; null when the user set none. */
+export function* spendAllowance(userId: number): Op<number | null> {
+  const limits = yield* getSpendLimits(userId);
+  const left = limits.perDay === null ? null : Math.max(0, limits.perDay - (yield* spentToday(userId)));
+  if (limits.perMessage === null) return left;
+  return left === null ? limits.perMessage : Math.min(left, limits.perMessage);
+}
