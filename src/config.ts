@@ -76,6 +76,8 @@ const schema = z.object({
   UPSTREAM_TIMEOUT_MS: int(1000, 3_600_000).default(120_000),
   DEMO_DELAY_MS: int(0, 10_000).default(15),
   TURNS_PER_USER: int(1, 100).default(3),
+  API_IN_FLIGHT_PER_USER: int(1, 1000).default(10),
+  API_IN_FLIGHT_PER_KEY: int(1, 1000).default(10),
   ESTIMATE_RATE_LIMIT_PER_USER: int(1, 100000).default(30),
   UPSTREAM_CONCURRENCY: int(1, 10_000).default(16),
   QUEUE_MAX_WAITING: int(0, 100_000).default(200),
@@ -123,6 +125,10 @@ export type Config = Readonly<{
   demoDelayMs: number;
   /** Turns one user may have running or waiting at once. */
   turnsPerUser: number;
+  /** /v1 calls one user may have in flight (their chat turns count too), in every process together. */
+  apiPerUser: number;
+  /** /v1 calls one key may have in flight, per process. */
+  apiPerKey: number;
   /** Prompt estimates (POST /estimate) one user may ask for per minute. */
   estimateRateLimitPerUser: number;
   /** Upstream calls in flight at once, server-wide; more wait in a fair queue. */
@@ -182,6 +188,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     upstreamTimeoutMs: e.UPSTREAM_TIMEOUT_MS,
     demoDelayMs: e.DEMO_DELAY_MS,
     turnsPerUser: e.TURNS_PER_USER,
+    apiPerUser: e.API_IN_FLIGHT_PER_USER,
+    apiPerKey: e.API_IN_FLIGHT_PER_KEY,
     estimateRateLimitPerUser: e.ESTIMATE_RATE_LIMIT_PER_USER,
     upstreamConcurrency: e.UPSTREAM_CONCURRENCY,
     queueMaxWaiting: e.QUEUE_MAX_WAITING,

@@ -36,6 +36,8 @@ export type Scenario =
       /** Wait at this gate after `gateAfter` content chunks. */
       gate?: Gate;
       gateAfter?: number;
+      /** Tool calls streamed after the pieces, as OpenAI does: id and name first, then the arguments in parts. */
+      toolCalls?: Array<{ id: string; name: string; arguments: string[] }>;
       /** An OpenAI error event sent after the pieces, ending the stream. */
       streamError?: { message: string; type?: string; code?: string | null };
       headers?: Record<string, string>;
@@ -60,6 +62,8 @@ export interface FakeUpstream {
   requests: RecordedRequest[];
   script(next: Scenario | Scenario[]): void;
   close(): Promise<void>;
+  /** Forgets scenarios scripted but not used (requests refused before reaching it). */
+  clear(): void;
 }
 
 export const DEFAULT_PIECES = ['Hello', ' from', ' the', ' fake', ' upstream', '.'];
@@ -92,6 +96,7 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
     url: `http://127.0.0.1:${port}/v1`,
     requests,
     script: (next) => void queue.push(...(Array.isArray(next) ? next : [next])),
+    clear: () => void queue.splice(0),
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -153,6 +158,10 @@ async function stream(s: Extract<Scenario, { kind: 'stream' }>, body: any, model
     if (i === pieces.length) break;
     if (s.delayMs) await new Promise((resolve) => setTimeout(resolve, s.delayMs));
     send([delta({ content: pieces[i] })]);
+  }
+  for (const [index, call] of (s.toolCalls ?? []).entries()) {
+    send([delta({ tool_calls: [{ index, id: call.id, type: 'function', function: { name: call.name, arguments: '' } }] })]);
+    for (const part of call.arguments) send([delta({ tool_calls: [{ index, function: { arguments: part } }] })]);
   }
   if (s.streamError) {
     res.write(`data: ${JSON.stringify({ error: { type: 'server_error', code: null, param: null, ...s.streamError } })}\n\n`);

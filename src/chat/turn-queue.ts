@@ -70,10 +70,11 @@ export class TurnQueue {
   }
 
   /** Resolves when the turn may call the upstream. onPosition(n) is called with n >= 1 while waiting (first call before waiting begins), never after admission. */
-  admit(userId: number, opts: { signal: AbortSignal; onPosition?: (position: number) => void }): Promise<AdmitResult> {
+  admit(userId: number, opts: { signal: AbortSignal; onPosition?: (position: number) => void; perUser?: number }): Promise<AdmitResult> {
     if (opts.signal.aborted) return Promise.resolve({ ok: false, reason: 'aborted' });
     const user = this.users.get(userId) ?? { id: userId, running: 0, waiting: [] };
-    if (user.running + user.waiting.length >= this.limits.perUser) {
+    // `perUser`: a caller's own cap (API calls have theirs); the user's turns and calls count together.
+    if (user.running + user.waiting.length >= (opts.perUser ?? this.limits.perUser)) {
       return Promise.resolve({ ok: false, reason: 'per_user' });
     }
     this.users.set(userId, user);

@@ -24,6 +24,7 @@ import { adminRoutes } from './routes/admin';
 import { rechargeRoutes } from './routes/recharge';
 import type { RunningTurns } from '../chat/running-turns';
 import { usageRoutes } from './routes/usage';
+import { v1Routes } from './routes/v1';
 import { cspNonce, csrf, securityHeaders } from './security';
 import { currentUser, sessionMiddleware } from './sessions';
 import type { SessionStore } from '../storage';
@@ -81,6 +82,13 @@ export function createApp(deps: AppDeps): Express {
   app.use('/static', express.static(STATIC_DIR, assets));
   app.use('/vendor/htmx', express.static(HTMX_DIR, assets));
   app.use(healthRoutes(database, { metrics: config.metrics })); // before sessions: probes and scrapers never create one
+  const limits = { perUser: config.turnsPerUser, global: config.upstreamConcurrency, maxWaiting: config.queueMaxWaiting };
+  const queue = new TurnQueue(limits, (err) => logger.error({ err }, 'queue position callback failed'));
+  // Before cookies, sessions and CSRF: /v1 takes an API key, never a session.
+  app.use('/v1', v1Routes({
+    store: database, upstream: deps.upstream, queue, logger, models: deps.models,
+    perUser: config.apiPerUser, perKey: config.apiPerKey, bodyLimitBytes: config.bodyLimitBytes,
+  }));
 
   app.use(cookieParser());
   app.use((req, res, next) => {
@@ -108,8 +116,6 @@ export function createApp(deps: AppDeps): Express {
   });
   app.use(homeRoutes(services));
   app.use(chatRoutes(services));
-  const limits = { perUser: config.turnsPerUser, global: config.upstreamConcurrency, maxWaiting: config.queueMaxWaiting };
-  const queue = new TurnQueue(limits, (err) => logger.error({ err }, 'queue position callback failed'));
   app.use(turnRoutes(services, { store: database, turnsPerUser: config.turnsPerUser, upstream: deps.upstream, queue, logger }));
   watch({ queue: () => queue.stats(), holdsOpen: () => liveHolds.size, pool: () => database.poolStats?.() });
   app.use(authRoutes(services));

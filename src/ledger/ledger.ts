@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import { query, type Op, type Store } from '../storage/op';
 import type { ClosingHold, HoldRow } from '../storage/queries/ledger';
 import { affordableCompletion, priceOf, type ModelInfo } from '../metering/models';
-import { spendAllowance } from './spend-limits';
+import { keyAllowance, spendAllowance, type KeyLimits } from './spend-limits';
 
 export type CreditKind = 'signup_bonus' | 'grant' | 'adjust';
 export const MAX_AMOUNT = 1_000_000_000_000; // a trillion tokens: far past any real grant, far below 2^53
@@ -119,6 +119,8 @@ export interface ReserveRequest {
   maxCompletion: number;
   /** Whether the user's spend limits apply (spend-limits.ts), read in the reserve's transaction. */
   limits?: boolean;
+  /** The API key the call is made with (/v1): recorded on the hold; its limits apply too. */
+  key?: KeyLimits;
   /** The most turns the user may have running at once, in every process together (TURNS_PER_USER). */
   maxOpen?: number;
 }
@@ -129,13 +131,13 @@ class DuplicateTurn extends Error {}
 function* reserveOp(req: ReserveRequest): Op<ReserveResult> {
   // The allowance is read, then the balance taken: the balance row is locked first, so the user's
   // reserves on other connections wait and cannot pass a daily limit together.
-  if (req.limits || req.maxOpen !== undefined) yield* query('ledger.lockBalance', { userId: req.userId });
+  if (req.limits || req.key || req.maxOpen !== undefined) yield* query('ledger.lockBalance', { userId: req.userId });
   if (req.maxOpen !== undefined) {
     const open = yield* query('ledger.openCount', { userId: req.userId });
     if (open >= req.maxOpen) return { status: 'busy', open };
   }
   let wanted = req.maxCompletion;
-  const allowance = req.limits ? yield* spendAllowance(req.userId) : null;
+  const allowance = lesser(req.limits ? yield* spendAllowance(req.userId) : null, req.key ? yield* keyAllowance(req.key) : null);
   if (allowance !== null) {
     wanted = Math.min(wanted, affordableCompletion(req.model, req.promptTokens, allowance));
     if (wanted < 1) return { status: 'over_limit', allowance, balance: yield* balanceOf(req.userId) };
@@ -151,7 +153,7 @@ function* reserveOp(req: ReserveRequest): Op<ReserveResult> {
   const maxCompletion = Math.min(wanted, affordableCompletion(req.model, req.promptTokens, took.held));
   const row = {
     userId: req.userId, turnKey: req.turnKey, model: req.model.id, amount: took.held, promptTokens: req.promptTokens,
-    maxCompletion, promptRate: req.model.promptRate, completionRate: req.model.completionRate,
+    maxCompletion, promptRate: req.model.promptRate, completionRate: req.model.completionRate, keyId: req.key?.id ?? null,
   };
   // A repeated turn key is rare, so it is not looked up first: the hold's INSERT does nothing on
   // the UNIQUE (user_id, turn_key), and the whole write (the take too) is rolled back.
@@ -161,9 +163,12 @@ function* reserveOp(req: ReserveRequest): Op<ReserveResult> {
   return { status: 'held', hold: newHold(id, row), balance: took.balance };
 }
 
-function newHold(id: number, row: Omit<Hold, 'id' | 'state' | 'charge'>): Hold {
+function newHold(id: number, { keyId: _k, ...row }: Omit<Hold, 'id' | 'state' | 'charge'> & { keyId: number | null }): Hold {
   return { id, ...row, state: 'held', charge: null };
 }
+
+/** The smaller of two allowances, where null is no limit. */
+const lesser = (a: number | null, b: number | null): number | null => (a === null ? b : b === null ? a : Math.min(a, b));
 
 /**
  * The common reserve (the balance pays for the whole completion asked for, the user is under
@@ -173,10 +178,10 @@ function newHold(id: number, row: Omit<Hold, 'id' | 'state' | 'charge'>): Hold {
  */
 async function reserveWhole(store: Store, req: ReserveRequest): Promise<ReserveResult | undefined> {
   const amount = priceOf(req.model, req.promptTokens, req.maxCompletion);
-  if (amount < 1 || req.maxCompletion < 1) return undefined;
+  if (amount < 1 || req.maxCompletion < 1 || (req.key && (req.key.perDay !== null || req.key.total !== null))) return undefined;
   const row = {
     userId: req.userId, turnKey: req.turnKey, model: req.model.id, amount, promptTokens: req.promptTokens,
-    maxCompletion: req.maxCompletion, promptRate: req.model.promptRate, completionRate: req.model.completionRate,
+    maxCompletion: req.maxCompletion, promptRate: req.model.promptRate, completionRate: req.model.completionRate, keyId: req.key?.id ?? null,
   };
   const took = await store.once('ledger.takeWhole', { ...row, maxOpen: req.maxOpen ?? Number.MAX_SAFE_INTEGER, limited: req.limits ? 1 : 0 });
   return took && { status: 'held', hold: newHold(took.id, row), balance: took.balance };

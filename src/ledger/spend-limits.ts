@@ -57,3 +57,18 @@ export function* spendAllowance(userId: number): Op<number | null> {
   if (limits.perMessage === null) return left;
   return left === null ? limits.perMessage : Math.min(left, limits.perMessage);
 }
+
+/** An API key's own limits (accounts/api-keys.ts): per UTC day and in all, in balance tokens. */
+export interface KeyLimits {
+  id: number;
+  perDay: number | null;
+  total: number | null;
+}
+
+/** The most one call with the key may cost now under its limits; null when it has none. */
+export function* keyAllowance(key: KeyLimits, now = new Date()): Op<number | null> {
+  if (key.perDay === null && key.total === null) return null;
+  const spent = yield* query('keys.spent', { keyId: key.id, since: startOfUtcDay(now) });
+  const left = [key.perDay === null ? Infinity : key.perDay - spent.today, key.total === null ? Infinity : key.total - spent.total];
+  return Math.max(0, Math.min(...left));
+}

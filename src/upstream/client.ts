@@ -31,11 +31,20 @@ export type StreamEvent =
   | { type: 'usage'; promptTokens: number; completionTokens: number; reasoningTokens?: number }
   | { type: 'done'; finishReason: string | null };
 
+/** A client's chat-completions request relayed as it is (/v1): its body already checked and capped. */
+export interface RelayRequest {
+  body: ChatCompletionCreateParamsStreaming;
+  signal: AbortSignal;
+  silenceMs?: number;
+}
+
 export interface Upstream {
   /** true when it is the offline demo model */
   readonly demo: boolean;
   /** Throws UpstreamError, never a raw SDK error. */
   stream(req: StreamRequest): AsyncIterable<StreamEvent>;
+  /** The provider's chunks as they come (tool calls and all), with the same watchdog and errors as `stream`. */
+  relay(req: RelayRequest): AsyncIterable<ChatCompletionChunk>;
 }
 
 export interface UpstreamOptions {
@@ -71,6 +80,7 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
   return {
     demo,
     stream: (req) => streamChat(client, req, opts.timeoutMs),
+    relay: (req) => chunksOf(client, req.body, req.signal, req.silenceMs ?? opts.timeoutMs),
   };
 }
 
@@ -91,48 +101,60 @@ export function requestBody(req: StreamRequest): ChatCompletionCreateParamsStrea
   };
 }
 
-async function* streamChat(client: OpenAI, req: StreamRequest, timeoutMs: number): AsyncGenerator<StreamEvent> {
-  if (!(req.maxTokens === Number.POSITIVE_INFINITY || (Number.isInteger(req.maxTokens) && req.maxTokens > 0))) {
-    throw new UpstreamError('bad_request', `maxTokens must be a positive integer, not ${req.maxTokens}`);
-  }
-  const silence = req.silenceMs ?? timeoutMs;
-  const watchdog = new Watchdog(silence, req.signal);
+/** Whether a chunk carries output a client sees (text, a refusal, a tool call). */
+function hasOutput(chunk: ChatCompletionChunk): boolean {
+  return (chunk.choices ?? []).some((c) => Boolean(c.delta?.content || c.delta?.refusal || c.delta?.tool_calls?.length));
+}
+
+/**
+ * A streamed chat completion's chunks. Throws UpstreamError (midStream once output went out), also
+ * when the stream ends without saying why it finished; an abort ends it with an error too.
+ */
+async function* chunksOf(client: OpenAI, body: ChatCompletionCreateParamsStreaming, signal: AbortSignal, silence: number): AsyncGenerator<ChatCompletionChunk> {
+  const watchdog = new Watchdog(silence, signal);
   let midStream = false;
-  let finishReason: string | null | undefined;
-  let usage: { promptTokens: number; completionTokens: number } | undefined;
+  let finished = false;
   try {
     // No retries and the timeout are the client's own settings (createUpstream).
-    const stream = await client.chat.completions.create(requestBody(req), { signal: watchdog.signal, timeout: silence });
+    const stream = await client.chat.completions.create(body, { signal: watchdog.signal, timeout: silence });
     for await (const chunk of stream) {
       watchdog.disarm();
-      const choice = chunk.choices?.find((c) => c.index === 0) ?? chunk.choices?.[0];
-      const text = (choice?.delta?.content ?? '') + (choice?.delta?.refusal ?? '');
-      if (choice?.finish_reason) finishReason = choice.finish_reason;
-      usage = usageOf(chunk) ?? usage;
-      if (text) {
-        midStream = true;
-        yield { type: 'delta', text };
-      }
+      if ((chunk.choices ?? []).some((c) => c.finish_reason)) finished = true;
+      midStream ||= hasOutput(chunk);
+      yield chunk;
       // Armed only while waiting on the upstream: a slow reader of this iterator is not a silent upstream.
       watchdog.arm();
     }
     // The SDK ends a stream quietly when its signal aborts, so an abort shows up here, not as an error.
-    if (req.signal.aborted || watchdog.timedOut) throw new Error('stream stopped');
+    if (signal.aborted || watchdog.timedOut) throw new Error('stream stopped');
     // The SDK hides [DONE]; a reply is complete when it said why it finished.
-    if (finishReason === undefined) {
-      throw new UpstreamError('connection', 'the model API closed the stream before the reply was complete', { midStream });
-    }
+    if (!finished) throw new UpstreamError('connection', 'the model API closed the stream before the reply was complete', { midStream });
   } catch (err) {
-    throw toUpstreamError(err, { midStream, aborted: req.signal.aborted, timedOut: watchdog.timedOut });
+    throw toUpstreamError(err, { midStream, aborted: signal.aborted, timedOut: watchdog.timedOut });
   } finally {
     watchdog.stop();
+  }
+}
+
+async function* streamChat(client: OpenAI, req: StreamRequest, timeoutMs: number): AsyncGenerator<StreamEvent> {
+  if (!(req.maxTokens === Number.POSITIVE_INFINITY || (Number.isInteger(req.maxTokens) && req.maxTokens > 0))) {
+    throw new UpstreamError('bad_request', `maxTokens must be a positive integer, not ${req.maxTokens}`);
+  }
+  let finishReason: string | null = null;
+  let usage: { promptTokens: number; completionTokens: number } | undefined;
+  for await (const chunk of chunksOf(client, requestBody(req), req.signal, req.silenceMs ?? timeoutMs)) {
+    const choice = chunk.choices?.find((c) => c.index === 0) ?? chunk.choices?.[0];
+    const text = (choice?.delta?.content ?? '') + (choice?.delta?.refusal ?? '');
+    if (choice?.finish_reason) finishReason = choice.finish_reason;
+    usage = usageOf(chunk) ?? usage;
+    if (text) yield { type: 'delta', text };
   }
   if (usage) yield { type: 'usage', ...usage };
   yield { type: 'done', finishReason };
 }
 
 // Some providers repeat a running usage on every chunk; the last one reported is the total.
-function usageOf(chunk: ChatCompletionChunk): { promptTokens: number; completionTokens: number; reasoningTokens?: number } | undefined {
+export function usageOf(chunk: ChatCompletionChunk): { promptTokens: number; completionTokens: number; reasoningTokens?: number } | undefined {
   const u = chunk.usage;
   const count = (n: unknown) => (typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 ? n : undefined);
   const promptTokens = count(u?.prompt_tokens);

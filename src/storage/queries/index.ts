@@ -4,6 +4,7 @@ import type { AccountQueries } from './accounts';
 import type { AdminQueries } from './admin';
 import type { ChatQueries } from './chat';
 import type { CodeQueries } from './codes';
+import type { KeyQueries } from './keys';
 import type { LedgerQueries } from './ledger';
 import type { LimitQueries } from './limits';
 import type { ReportQueries } from './reports';
@@ -13,6 +14,6 @@ import type { SystemQueries } from './system';
 export type Q<P extends object, R> = { params: P; result: R };
 
 export interface Queries
-  extends AccountQueries, AdminQueries, ChatQueries, CodeQueries, LedgerQueries, LimitQueries, ReportQueries, SpendQueries, SystemQueries {}
+  extends AccountQueries, AdminQueries, ChatQueries, CodeQueries, KeyQueries, LedgerQueries, LimitQueries, ReportQueries, SpendQueries, SystemQueries {}
 
 export type QueryName = keyof Queries;

@@ -41,7 +41,7 @@ export interface LedgerQueries {
    */
   'ledger.takeWhole': Q<
     { userId: number; turnKey: string; model: string; amount: number; promptTokens: number; maxCompletion: number;
-      promptRate: number; completionRate: number; maxOpen: number; limited: 0 | 1 },
+      promptRate: number; completionRate: number; keyId: number | null; maxOpen: number; limited: 0 | 1 },
     { id: number; balance: number } | undefined
   >;
   /**
@@ -60,7 +60,7 @@ export interface LedgerQueries {
   'ledger.holdById': Q<{ id: number }, HoldRow | undefined>;
   /** A new hold, or undefined when the user already has one with this turn key. */
   'ledger.newHold': Q<
-    { userId: number; turnKey: string; model: string; amount: number; promptTokens: number; maxCompletion: number; promptRate: number; completionRate: number },
+    { userId: number; turnKey: string; model: string; amount: number; promptTokens: number; maxCompletion: number; promptRate: number; completionRate: number; keyId: number | null },
     number | undefined
   >;
   'ledger.closeHold': Q<ClosingHold, Changes>;

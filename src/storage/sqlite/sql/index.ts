@@ -4,10 +4,11 @@ import { accountsSql } from './accounts';
 import { adminSql } from './admin';
 import { chatSql } from './chat';
 import { codesSql } from './codes';
+import { keysSql } from './keys';
 import { ledgerSql } from './ledger';
 import { limitsSql } from './limits';
 import { reportsSql } from './reports';
 import { spendSql } from './spend';
 import { systemSql } from './system';
 
-export const SQLITE: Texts = { ...accountsSql, ...adminSql, ...chatSql, ...codesSql, ...ledgerSql, ...limitsSql, ...reportsSql, ...spendSql, ...systemSql };
+export const SQLITE: Texts = { ...accountsSql, ...adminSql, ...chatSql, ...codesSql, ...keysSql, ...ledgerSql, ...limitsSql, ...reportsSql, ...spendSql, ...systemSql };

@@ -1,0 +1,210 @@
+// One /v1/chat/completions call: the same reserve -> call -> settle as a chat turn, with the same
+// rules. The hold is sized to the balance, the user's and the key's spend limits, and the call's
+// max tokens shrink to it; the provider's chunks are relayed as they come (tool calls included),
+// counted, and cut where the hold ends if the provider ignores max_tokens. A client that goes away
+// stops the call and is charged the prompt plus what was delivered; an error before any output
+// charges nothing; a call is never retried once output went out. The provider's usage settles
+// (capped at the hold), else the local count. The route only renders what this answers.
+import crypto from 'node:crypto';
+import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming } from 'openai/resources/chat/completions';
+import type { ApiKey } from '../accounts/api-keys';
+import { liveHolds, HIDDEN_USAGE_WAIT_MS, REASONING_SILENCE_MS } from '../chat/turn';
+import type { TurnQueue } from '../chat/turn-queue';
+import { recordDelivered, release, reserve, settleOrRead, type Hold, type Usage } from '../ledger/ledger';
+import type { Logger } from '../log';
+import { isReasoningModel, type ModelInfo } from '../metering/models';
+import { CompletionCounter } from '../metering/tokens';
+import type { Store } from '../storage/op';
+import { usageOf, type Upstream } from '../upstream/client';
+import { UpstreamError } from '../upstream/errors';
+import { Assembled, outputText } from './assemble';
+import { ApiError, promptTokensOf, type ChatBody } from './request';
+
+const DELIVERED_EVERY_MS = 1000;
+
+export interface ApiDeps {
+  store: Store;
+  upstream: Upstream;
+  queue: TurnQueue;
+  logger: Logger;
+  /** A user's calls in flight, in every process together (their chat turns count too). */
+  perUser: number;
+  /** One key's calls in flight in this process. */
+  perKey: number;
+}
+
+export interface ApiCall {
+  key: ApiKey;
+  body: ChatBody;
+  model: ModelInfo;
+  requestId: string;
+  /** Aborts when the client goes away. */
+  signal: AbortSignal;
+}
+
+export type ApiOutcome =
+  | { status: 'refused'; error: ApiError }
+  | { status: 'done'; completion: Assembled; charge: number }
+  /** Failed after output went out: charged prompt + delivered. */
+  | { status: 'failed'; error: ApiError; charge: number };
+
+const inFlight = new Map<number, number>();
+
+const tooMany = (what: string) =>
+  new ApiError(429, `Too many requests in flight for this ${what}; wait for one to finish.`, 'rate_limit_error', 'too_many_in_flight', null, { 'Retry-After': '1' });
+
+/** Runs the call; `send` gets each chunk for a streaming client (none before the hold is taken). */
+export async function runApiCall(deps: ApiDeps, call: ApiCall, send: (chunk: ChatCompletionChunk) => void): Promise<ApiOutcome> {
+  const running = inFlight.get(call.key.id) ?? 0;
+  if (running >= deps.perKey) return { status: 'refused', error: tooMany('key') };
+  inFlight.set(call.key.id, running + 1);
+  try {
+    const admitted = await deps.queue.admit(call.key.userId, { signal: call.signal, perUser: deps.perUser });
+    if (!admitted.ok) {
+      if (admitted.reason === 'queue_full') return { status: 'refused', error: new ApiError(503, 'The server is at capacity; try again shortly.', 'server_error', 'overloaded', null, { 'Retry-After': '5' }) };
+      return { status: 'refused', error: admitted.reason === 'per_user' ? tooMany('user') : clientGone() };
+    }
+    try {
+      return await reserveAndRelay(deps, call, send);
+    } finally {
+      admitted.release();
+    }
+  } finally {
+    const left = (inFlight.get(call.key.id) ?? 1) - 1;
+    if (left > 0) inFlight.set(call.key.id, left);
+    else inFlight.delete(call.key.id);
+  }
+}
+
+const clientGone = () => new ApiError(499, 'The client closed the request.', 'invalid_request_error', 'client_closed');
+
+async function reserveAndRelay(deps: ApiDeps, call: ApiCall, send: (chunk: ChatCompletionChunk) => void): Promise<ApiOutcome> {
+  const { model, key } = call;
+  const promptTokens = await promptTokensOf(call.body, model);
+  const room = model.contextWindow - promptTokens;
+  if (room < 1) {
+    return { status: 'refused', error: new ApiError(400, `The prompt has ${promptTokens} tokens; ${model.id} takes ${model.contextWindow} in all.`, 'invalid_request_error', 'context_length_exceeded', 'messages') };
+  }
+  const asked = call.body.max_completion_tokens ?? call.body.max_tokens ?? model.maxOutput;
+  // The turn key is never the client's request id: that could repeat.
+  const held = await reserve(deps.store, {
+    userId: key.userId, turnKey: `api-${crypto.randomUUID()}`, model, promptTokens, maxCompletion: Math.min(asked, room),
+    limits: true, key, maxOpen: deps.perUser,
+  });
+  if (held.status === 'insufficient') {
+    return { status: 'refused', error: paymentRequired(`Your balance of ${held.balance} tokens does not pay for this request's prompt and one completion token (${held.missing} more are needed).`, 'insufficient_quota') };
+  }
+  if (held.status === 'over_limit') {
+    return { status: 'refused', error: paymentRequired(`A spend limit (yours or this key's) leaves ${held.allowance} tokens, less than this request's prompt and one completion token.`, 'spend_limit_reached') };
+  }
+  if (held.status === 'busy') return { status: 'refused', error: tooMany('user') };
+  if (held.status !== 'held') throw new Error('a fresh turn key was found in use');
+  liveHolds.add(held.hold.id);
+  try {
+    return await relay(deps, call, held.hold, promptTokens, send);
+  } finally {
+    liveHolds.delete(held.hold.id);
+  }
+}
+
+/** 402, never 429: the SDKs retry 429 and 5xx, and an empty balance must not be asked again and again. */
+const paymentRequired = (message: string, code: string) =>
+  new ApiError(402, message, 'insufficient_quota', code, null, { 'x-should-retry': 'false' });
+
+function upstreamBody(call: ApiCall, maxTokens: number): ChatCompletionCreateParamsStreaming {
+  const { max_tokens: _m, max_completion_tokens: _c, stream_options: _o, n: _n, ...rest } = call.body;
+  const limit = isReasoningModel(call.model.id) ? { max_completion_tokens: maxTokens } : { max_tokens: maxTokens };
+  return { ...rest, model: call.model.id, stream: true, stream_options: { include_usage: true }, ...limit } as ChatCompletionCreateParamsStreaming;
+}
+
+async function relay(deps: ApiDeps, call: ApiCall, hold: Hold, promptTokens: number, send: (chunk: ChatCompletionChunk) => void): Promise<ApiOutcome> {
+  const { model } = call;
+  const includeUsage = call.body.stream === true ? call.body.stream_options?.include_usage === true : true;
+  const counter = new CompletionCounter(model.encoding);
+  const assembled = new Assembled();
+  // A client that goes away ends the call at once, except with a model that bills hidden
+  // (reasoning) tokens: it is read on, unseen, until the provider's usage arrives.
+  const upstreamCall = new AbortController();
+  let waiting: NodeJS.Timeout | undefined;
+  const onGone = () => {
+    if (!model.hiddenTokens) return upstreamCall.abort();
+    waiting = setTimeout(() => upstreamCall.abort(), HIDDEN_USAGE_WAIT_MS);
+  };
+  if (call.signal.aborted) {
+    await release(deps.store, hold); // gone before the request went out: nothing to charge
+    return { status: 'refused', error: clientGone() };
+  }
+  call.signal.addEventListener('abort', onGone, { once: true });
+  let reported: ReturnType<typeof usageOf>;
+  let failure: UpstreamError | undefined;
+  let cut = false;
+  let lastWrite = 0;
+  const started = Date.now();
+  try {
+    const chunks = deps.upstream.relay({ body: upstreamBody(call, hold.maxCompletion), signal: upstreamCall.signal, ...(model.hiddenTokens && { silenceMs: REASONING_SILENCE_MS }) });
+    for await (const chunk of chunks) {
+      reported = usageOf(chunk) ?? reported;
+      if (call.signal.aborted) {
+        if (reported) upstreamCall.abort(); // what a dropped call was read on for
+        continue;
+      }
+      const text = outputText(chunk);
+      const kept = text ? counter.pushWithin(text, hold.maxCompletion) : '';
+      if (kept !== text) {
+        // The provider ignored max_tokens: the part past the hold is neither sent nor charged.
+        cut = true;
+        deps.logger.warn({ model: model.id, maxTokens: hold.maxCompletion }, 'the model API ignored max_tokens; the answer was cut off');
+        const last = assembled.cutChunk(chunk, kept);
+        if (last) send(last);
+        upstreamCall.abort();
+        break;
+      }
+      assembled.add(chunk);
+      if ((chunk.choices ?? []).length > 0 || includeUsage) send(includeUsage ? chunk : { ...chunk, usage: undefined });
+      if (text && Date.now() - lastWrite >= DELIVERED_EVERY_MS) {
+        void recordDelivered(deps.store, hold.id, counter.tokens).catch((err) => deps.logger.error({ err, holdId: hold.id }, 'recording the tokens delivered failed'));
+        lastWrite = Date.now();
+      }
+    }
+  } catch (err) {
+    failure = err instanceof UpstreamError ? err : new UpstreamError('server', (err as Error).message ?? String(err), { cause: err });
+  } finally {
+    clearTimeout(waiting);
+    call.signal.removeEventListener('abort', onGone);
+  }
+  const base = { latencyMs: Date.now() - started, apiRequestId: call.requestId };
+  const local: Usage = { promptTokens, completionTokens: counter.tokens, source: 'estimated', outcome: 'ok', ...base };
+  const usage: Usage = reported && !cut ? { ...local, ...reported, source: 'reported' } : local;
+  if (call.signal.aborted) {
+    const settled = await settleOrRead(deps.store, hold, { ...usage, outcome: 'stopped' });
+    return { status: 'failed', error: clientGone(), charge: settled.charge };
+  }
+  if (failure && !cut) {
+    if (counter.tokens === 0 && !assembled.hasOutput) {
+      await settleOrRead(deps.store, hold, 'release'); // an error before any output charges nothing
+      return { status: 'refused', error: fromUpstream(failure) };
+    }
+    const settled = await settleOrRead(deps.store, hold, { ...usage, outcome: 'error' });
+    return { status: 'failed', error: fromUpstream(failure), charge: settled.charge };
+  }
+  const settled = await settleOrRead(deps.store, hold, usage);
+  if (cut) assembled.finish('length');
+  assembled.usage = { prompt_tokens: usage.promptTokens, completion_tokens: usage.completionTokens, total_tokens: usage.promptTokens + usage.completionTokens };
+  return { status: 'done', completion: assembled, charge: settled.charge };
+}
+
+/** The model API's failure as the client sees it: what it means for them, never the provider's text or key. */
+function fromUpstream(err: UpstreamError): ApiError {
+  switch (err.kind) {
+    case 'rate_limit':
+      return new ApiError(503, 'The model provider is busy; try again shortly.', 'server_error', 'upstream_rate_limited', null, { 'Retry-After': String(err.retryAfterSeconds ?? 5) });
+    case 'timeout':
+      return new ApiError(504, 'The model provider did not answer in time.', 'server_error', 'upstream_timeout');
+    case 'context_length':
+      return new ApiError(400, 'The model provider says the prompt is too long for the model.', 'invalid_request_error', 'context_length_exceeded', 'messages');
+    case 'bad_request':
+      return new ApiError(400, 'The model provider refused the request as invalid.', 'invalid_request_error', 'upstream_bad_request');
+    default:
+      return new ApiError(502, 'The model provider failed to answer.', 'server_error', 'upstream_error');
+  }
+}

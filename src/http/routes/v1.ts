@@ -1,0 +1,119 @@
+// The OpenAI-compatible API: /v1 with a personal key (`Authorization: Bearer tc-...`). Mounted
+// before sessions and CSRF: a key never signs in to the pages and a session cookie never works
+// here. Every answer, error or not, is in OpenAI's shape, with the x-request-id of its log line.
+import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response, type Router } from 'express';
+import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
+import { checkKey, keyAllows, touchKey, type ApiKey } from '../../accounts/api-keys';
+import { runApiCall, type ApiDeps } from '../../api/call';
+import { ApiError, badRequest, parseChatBody } from '../../api/request';
+import type { Logger } from '../../log';
+import type { ModelCatalog, ModelInfo } from '../../metering/models';
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    apiKey?: ApiKey;
+  }
+}
+
+const WHY_NOT: Record<string, string> = {
+  malformed: 'Incorrect API key provided. Keys look like tc-... ; make one on the API keys page.',
+  unknown: 'Incorrect API key provided.',
+  revoked: 'This API key has been revoked.',
+  expired: 'This API key has expired.',
+  disabled: 'The account this API key belongs to is disabled.',
+};
+
+function bearerAuth(deps: ApiDeps): RequestHandler {
+  return async (req, _res, next) => {
+    const header = req.get('authorization') ?? '';
+    const presented = /^Bearer\s+(\S+)$/i.exec(header)?.[1];
+    if (!presented) throw new ApiError(401, 'No API key provided: send it as "Authorization: Bearer tc-...".', 'invalid_request_error', 'missing_api_key');
+    const checked = await deps.store.read(checkKey, presented, new Date());
+    if (!checked.ok) throw new ApiError(401, WHY_NOT[checked.reason]!, 'invalid_request_error', 'invalid_api_key');
+    req.apiKey = checked.key;
+    void deps.store.write(touchKey, checked.key.id, new Date()).catch((err) => deps.logger.error({ err }, 'recording a key as used failed'));
+    next();
+  };
+}
+
+const modelEntry = (m: ModelInfo) => ({ id: m.id, object: 'model', created: 0, owned_by: 'tokenchat' });
+
+function modelFor(models: ModelCatalog, key: ApiKey, id: string): ModelInfo {
+  const model = models.find(id);
+  if (!model) throw new ApiError(404, `The model "${id}" does not exist here.`, 'invalid_request_error', 'model_not_found', 'model');
+  if (!keyAllows(key, id)) throw new ApiError(403, `This API key may not use the model "${id}".`, 'permission_error', 'model_not_allowed', 'model');
+  return model;
+}
+
+/** Server-sent events in OpenAI's form, the headers sent with the first chunk (an error before it is a plain status). */
+class ChunkStream {
+  constructor(private readonly res: Response) {}
+  get started(): boolean {
+    return this.res.headersSent;
+  }
+  send(data: unknown): void {
+    if (!this.started) {
+      this.res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache, no-transform', 'X-Accel-Buffering': 'no' });
+      this.res.socket?.setNoDelay(true);
+    }
+    if (!this.res.writableEnded && !this.res.destroyed) this.res.write(`data: ${JSON.stringify(data)}\n\n`);
+  }
+  end(): void {
+    if (!this.res.writableEnded && !this.res.destroyed) this.res.end('data: [DONE]\n\n');
+  }
+}
+
+function chatCompletions(deps: ApiDeps, models: ModelCatalog): RequestHandler {
+  return async (req, res) => {
+    const body = parseChatBody(req.body);
+    const model = modelFor(models, req.apiKey!, body.model);
+    const gone = new AbortController();
+    res.on('close', () => res.writableFinished || gone.abort());
+    const stream = body.stream === true ? new ChunkStream(res) : undefined;
+    const outcome = await runApiCall(deps, { key: req.apiKey!, body, model, requestId: String(req.id), signal: gone.signal }, (chunk: ChatCompletionChunk) => stream?.send(chunk));
+    if (outcome.status === 'done') {
+      if (stream) return stream.end();
+      return void res.json(outcome.completion.toCompletion(model.id));
+    }
+    if (stream?.started) {
+      stream.send(errorBody(outcome.error)); // output went out: the error ends the stream, as OpenAI's do
+      return stream.end();
+    }
+    throw outcome.error;
+  };
+}
+
+const errorBody = (err: ApiError) => ({ error: { message: err.message, type: err.type, param: err.param, code: err.code } });
+
+function apiErrors(logger: Logger): ErrorRequestHandler {
+  return (err: unknown, req: Request, res: Response, _next) => {
+    let api = err instanceof ApiError ? err : undefined;
+    const e = err as { type?: string; status?: number };
+    if (!api && e.type === 'entity.parse.failed') api = badRequest('The body is not valid JSON.');
+    if (!api && e.type === 'entity.too.large') api = new ApiError(413, 'The request body is too large.', 'invalid_request_error', 'request_too_large');
+    if (!api) {
+      logger.error({ err, reqId: req.id }, 'API request failed');
+      api = new ApiError(500, 'The server failed to answer; the request was not charged unless output was sent.', 'server_error', 'internal_error');
+    }
+    if (res.headersSent) return void res.end();
+    res.status(api.status).set(api.headers).json(errorBody(api));
+  };
+}
+
+export function v1Routes(deps: ApiDeps & { models: ModelCatalog; bodyLimitBytes: number }): Router {
+  const router = express.Router();
+  router.use(express.json({ limit: deps.bodyLimitBytes, type: () => true }));
+  router.use(bearerAuth(deps));
+  router.get('/models', (req, res) => {
+    res.json({ object: 'list', data: deps.models.models.filter((m) => keyAllows(req.apiKey!, m.id)).map(modelEntry) });
+  });
+  router.get('/models/:id', (req, res) => {
+    res.json(modelEntry(modelFor(deps.models, req.apiKey!, String(req.params.id))));
+  });
+  router.post('/chat/completions', chatCompletions(deps, deps.models));
+  router.use((req) => {
+    throw new ApiError(404, `Unknown endpoint ${req.method} /v1${req.path}.`, 'invalid_request_error', 'unknown_url');
+  });
+  router.use(apiErrors(deps.logger));
+  return router;
+}

@@ -1,0 +1,49 @@
+// Queries of the API keys (accounts/api-keys.ts; see queries/index.ts).
+import type { Changes } from '../op';
+import type { Q } from './index';
+
+/** A key as /v1 checks it: its limits, and whether it and its owner may still be used. */
+export interface KeyRow {
+  id: number;
+  userId: number;
+  name: string;
+  /** JSON array of model ids, or null for every model. */
+  models: string | null;
+  perDay: number | null;
+  total: number | null;
+  expiresAt: string | null;
+  revokedAt: string | null;
+  userDisabled: number;
+}
+
+/** A key as its owner's page lists it. */
+export interface KeyListRow {
+  id: number;
+  name: string;
+  prefix: string;
+  last4: string;
+  models: string | null;
+  perDay: number | null;
+  total: number | null;
+  expiresAt: string | null;
+  createdAt: string;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+  /** Balance tokens charged to the key, plus what its calls in flight hold. */
+  spent: number;
+}
+
+export interface KeyQueries {
+  'keys.insert': Q<
+    { userId: number; name: string; hash: string; prefix: string; last4: string; models: string | null; perDay: number | null; total: number | null; expiresAt: string | null },
+    number
+  >;
+  'keys.byHash': Q<{ hash: string }, KeyRow | undefined>;
+  'keys.ofUser': Q<{ userId: number }, KeyListRow[]>;
+  /** Revokes a key of `userId` (null: of anyone, an admin's revoke) not yet revoked. */
+  'keys.revoke': Q<{ id: number; userId: number | null; now: string }, Changes>;
+  /** Marks a key used now, unless it was marked since `staleBefore` (one write a minute at most). */
+  'keys.touch': Q<{ id: number; now: string; staleBefore: string }, Changes>;
+  /** What a key has spent since @since (closed then, plus in flight), and in all. */
+  'keys.spent': Q<{ keyId: number; since: string }, { today: number; total: number }>;
+}
