@@ -217,6 +217,23 @@ describe('POST /v1/chat/completions', () => {
     expect(cut!.completion).toBeLessThanOrEqual(8);
   });
 
+  test("a key's own spend limit sizes the hold and then refuses with 402, while the user's other keys go on", async () => {
+    const user = await newUser(srv);
+    const limited = await keyFor(user, { total: 60 });
+    fake.script({ kind: 'stream', usage: { prompt_tokens: 10, completion_tokens: 10 } });
+    await client(limited.key).chat.completions.create({ ...ask, max_tokens: 500 });
+    // The hold was what the key's 60 pays for in whole completion tokens, not prompt + 500 of them.
+    const held = Number(await srv.sql.value<number>('SELECT amount FROM holds WHERE user_id = ? ORDER BY id DESC LIMIT 1', user.id));
+    expect(held).toBeGreaterThan(55);
+    expect(held).toBeLessThanOrEqual(60);
+    const err = (await client(limited.key).chat.completions.create(ask).catch((e: unknown) => e)) as APIError;
+    expect(err.status).toBe(402);
+    expect(err.code).toBe('spend_limit_reached');
+    const other = await keyFor(user);
+    fake.script({ kind: 'stream' });
+    expect((await client(other.key).chat.completions.create(ask)).choices[0]!.message.content).toBe(DEFAULT_PIECES.join(''));
+  });
+
   test('an upstream error before any output charges nothing', async () => {
     const user = await newUser(srv);
     const { key } = await keyFor(user);

@@ -5,15 +5,16 @@
 import { checkBatch, generateCodes, hashCode, insertCodes, voidBatch, voidCode, type CreateCodes } from '../ledger/codes';
 import { balanceOf, credit, MAX_BALANCE } from '../ledger/ledger';
 import { query, type Op, type Store } from '../storage/op';
+import { revokeKey } from '../accounts/api-keys';
 
 export type AuditAction =
   | 'user_create' | 'grant' | 'deduct' | 'disable' | 'enable' | 'password_reset'
-  | 'promote' | 'demote' | 'codes_create' | 'code_void' | 'batch_void';
+  | 'promote' | 'demote' | 'codes_create' | 'code_void' | 'batch_void' | 'key_revoke';
 
 /** Why an admin action was refused; `code` is the message key suffix (admin.error.<code>). */
 export class AdminError extends Error {
   constructor(
-    readonly code: 'no_user' | 'below_zero' | 'above_max' | 'last_admin' | 'self' | 'unchanged' | 'not_voidable',
+    readonly code: 'no_user' | 'below_zero' | 'above_max' | 'last_admin' | 'self' | 'unchanged' | 'not_voidable' | 'no_key',
     readonly vars: Record<string, number | string> = {},
   ) {
     super(code);
@@ -146,4 +147,12 @@ export function* voidUnusedInBatch(actorId: number, batchId: number): Op<number>
   if (n === 0) throw new AdminError('not_voidable');
   yield* recordAudit(actorId, 'batch_void', null, { batch: batchId, count: n });
   return n;
+}
+
+/** Revokes one of the user's API keys (accounts/api-keys.ts), with its audit row. A write operation. */
+export function* revokeUserKey(actorId: Actor, userId: number, keyId: number, now: string): Op<void> {
+  yield* asAdmin(actorId);
+  yield* requireUser(userId);
+  if (!(yield* revokeKey(keyId, userId, now))) throw new AdminError('no_key');
+  yield* recordAudit(actorId, 'key_revoke', userId, { key: keyId });
 }

@@ -25,6 +25,7 @@ import { rechargeRoutes } from './routes/recharge';
 import type { RunningTurns } from '../chat/running-turns';
 import { usageRoutes } from './routes/usage';
 import { v1Routes } from './routes/v1';
+import { keyRoutes } from './routes/keys';
 import { cspNonce, csrf, securityHeaders } from './security';
 import { currentUser, sessionMiddleware } from './sessions';
 import type { SessionStore } from '../storage';
@@ -121,6 +122,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(authRoutes(services));
   app.use(usageRoutes(services));
   app.use(rechargeRoutes(services));
+  app.use(keyRoutes(services));
   app.use('/admin', adminRoutes(services));
 
   app.use(notFound);

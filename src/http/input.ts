@@ -68,6 +68,23 @@ export const codesForm = z.object({
   note,
 });
 
+/** A new API key: a name, and optionally an expiry day, the models it may use and its own spend limits. */
+export const keyForm = z.object({
+  name: z.string({ message: 'key_name' }).trim().min(1, 'key_name').max(60, 'key_name'),
+  expires: z
+    .union([z.literal(''), day], { message: 'expires' })
+    .optional()
+    .transform((d) => (d ? new Date(`${d}T23:59:59.999Z`) : null))
+    .refine((d) => d === null || d.getTime() > Date.now(), 'expires'),
+  // Checkboxes: absent (every model), one value or several.
+  models: z
+    .union([z.string(), z.array(z.string()).max(200)], { message: 'models' })
+    .optional()
+    .transform((v) => (v === undefined ? null : [...new Set(Array.isArray(v) ? v : [v])])),
+  per_day: optionalAmount,
+  total: optionalAmount,
+});
+
 /** Field -> message key suffix of the first problem with each field. */
 export function fieldErrors(error: z.ZodError): Record<string, string> {
   const out: Record<string, string> = {};

@@ -2,7 +2,8 @@
 // password reset. Every change goes through admin.ts, which records it in the audit log.
 import { Router, type Request, type Response } from 'express';
 import type { Services } from '../app';
-import { AdminError, grantTokens, recordUserCreated, resetPassword, setDisabled, setRole } from '../../admin/actions';
+import { AdminError, grantTokens, recordUserCreated, resetPassword, revokeUserKey, setDisabled, setRole } from '../../admin/actions';
+import { keysOf } from '../../accounts/api-keys';
 import { adminUser, auditPage, searchUsers } from '../../admin/queries';
 import { wantsJson } from '../errors';
 import { HttpError } from '../http-error';
@@ -13,7 +14,7 @@ import { renderPage } from '../views';
 import { idParam } from './guards';
 
 /** Messages a redirect may ask the next page to show; nothing else from the query is echoed. */
-const NOTICES = ['granted', 'disabled', 'enabled', 'role', 'password', 'created'] as const;
+const NOTICES = ['granted', 'disabled', 'enabled', 'role', 'password', 'created', 'key_revoked'] as const;
 
 export function adminUserRoutes({ config, database, hasher, running }: Services): Router {
   const router = Router();
@@ -30,7 +31,7 @@ export function adminUserRoutes({ config, database, hasher, running }: Services)
     const notice = NOTICES.find((n) => n === req.query.done);
     renderPage(req, res, 'admin-user', {
       title: user.username, target: user, notice, ledger: (await database.read(ledgerPage, userId, {}, 1, 20)).rows,
-      audit: (await database.read(auditPage, 1, userId, 20)).rows, ...extra,
+      audit: (await database.read(auditPage, 1, userId, 20)).rows, keys: await database.read(keysOf, userId), ...extra,
     }, status);
   }
 
@@ -94,6 +95,7 @@ export function adminUserRoutes({ config, database, hasher, running }: Services)
     running.stopAll(id); // sessions end at their next request; a turn streaming now ends here
   }, 'disabled'));
   router.post('/:id/enable', run((req, id) => database.write(setDisabled, req.user!.id, id, false), 'enabled'));
+  router.post('/:id/keys/:key/revoke', run((req, id) => database.write(revokeUserKey, req.user!.id, id, Number(req.params.key), new Date().toISOString()), 'key_revoked'));
   router.post('/:id/role', (req, res) => {
     const role = req.body?.role;
     if (role !== 'admin' && role !== 'user') throw new HttpError(400);

@@ -1,0 +1,46 @@
+// The API keys page: a user makes keys for /v1 (shown once, in full), sees them by name, prefix and
+// last four with what each has spent, and revokes them. Handlers only parse, call one operation
+// and render; the rules are in accounts/api-keys.ts.
+import { Router, type Request, type Response } from 'express';
+import type { Services } from '../app';
+import { createKey, generateKey, keysOf, revokeKey } from '../../accounts/api-keys';
+import { fieldErrors, keyForm } from '../input';
+import { HttpError } from '../http-error';
+import { renderPage } from '../views';
+import { idParam, signedIn } from './guards';
+
+/** The base URL a client is given: this server's own origin, as the browser reached it. */
+export function apiBaseUrl(req: Request): string {
+  return `${req.protocol}://${req.get('host')}/v1`;
+}
+
+export function keyRoutes({ database, models }: Services): Router {
+  const router = Router();
+
+  async function page(req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) {
+    const keys = await database.read(keysOf, req.user!.id);
+    renderPage(req, res, 'keys', { title: res.locals.t('keys.title'), keys, models: models.models, baseUrl: apiBaseUrl(req), ...extra }, status);
+  }
+
+  router.get('/keys', signedIn, async (req, res) => page(req, res, { revoked: req.query.revoked === '1' }));
+
+  router.post('/keys', signedIn, async (req, res) => {
+    const parsed = keyForm.safeParse(req.body ?? {});
+    const unknown = parsed.success && parsed.data.models?.find((id) => !models.find(id));
+    if (!parsed.success || unknown) {
+      const errors = parsed.success ? { models: 'models' } : fieldErrors(parsed.error);
+      return page(req, res, { errors, input: req.body }, 422);
+    }
+    const { name, expires, models: allowed, per_day: perDay, total } = parsed.data;
+    const made = await database.write(createKey, req.user!.id, { name, expiresAt: expires, models: allowed, perDay, total }, generateKey());
+    await page(req, res, { made: { name, key: made.key } }, 201);
+  });
+
+  router.post('/keys/:id/revoke', signedIn, async (req, res) => {
+    // Someone else's key, or one already revoked, is a page that does not exist.
+    if (!(await database.write(revokeKey, idParam(req), req.user!.id, new Date().toISOString()))) throw new HttpError(404);
+    res.redirect(303, '/keys?revoked=1');
+  });
+
+  return router;
+}
