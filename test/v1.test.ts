@@ -281,6 +281,13 @@ describe('POST /v1/chat/completions', () => {
     // Both in the ledger, each with its hold; only the API call names a key.
     const holds = await db(srv).holds(user);
     expect(holds.map((h) => [h.charge, h.api_key_id === null])).toEqual([[30, false], [40, true]]);
+    // The ledger page and its CSV say which charge came through which key.
+    expect((await user.agent.get('/usage/ledger')).text).toContain('API key “laptop”');
+    const usage = (await user.agent.get('/usage')).text;
+    expect(usage).toMatch(/<th scope="row">Chat page<\/th><td class="num">1<\/td><td class="num">40<\/td>/);
+    expect(usage).toMatch(/<th scope="row">API key “laptop”<\/th><td class="num">1<\/td><td class="num">30<\/td>/);
+    const csv = (await user.agent.get('/usage/ledger.csv')).text;
+    expect(csv.split('\n').find((line) => line.includes(',settle,'))).toContain(',laptop,');
   });
 });
 

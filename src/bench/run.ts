@@ -5,6 +5,7 @@ import { benchCounting } from './count';
 import { benchLedger } from './ledger';
 import { benchPgLedger } from './pg-ledger';
 import { benchReports } from './reports';
+import { benchRelay } from './relay';
 
 const BUDGETS: Record<string, string> = {
   ledger_pairs_per_s: '>= 10000 (32 turns in flight)',
@@ -25,6 +26,16 @@ const BUDGETS: Record<string, string> = {
   pg_ledger_tx_per_s: '>= pgbench_tps (2 transactions a pair)',
   pgbench_tps: '(pgbench -b simple-update -c 32 -s 10, same database)',
   pg_reserve_p99_ms: '',
+  relay_overhead_p50_ms: '<= 2 x bare_overhead_p50_ms (/v1 non-streamed, over calling the model API directly)',
+  relay_overhead_p99_ms: '<= 2 x bare_overhead_p99_ms',
+  bare_overhead_p50_ms: '(a bare Node pass-through proxy, same run, interleaved)',
+  bare_overhead_p99_ms: '',
+  relay_ttft_overhead_p50_ms: '<= 2 x bare_ttft_overhead_p50_ms (streamed, to the first token)',
+  relay_ttft_overhead_p99_ms: '<= 2 x bare_ttft_overhead_p99_ms',
+  bare_ttft_overhead_p50_ms: '',
+  bare_ttft_overhead_p99_ms: '',
+  relay_rps: '>= 0.5 x bare_rps (autocannon from a second process, 32 connections)',
+  bare_rps: '',
 };
 
 async function main(): Promise<void> {
@@ -34,6 +45,7 @@ async function main(): Promise<void> {
   Object.assign(figures, await benchCounting());
   Object.assign(figures, await benchChat());
   Object.assign(figures, await benchReports());
+  Object.assign(figures, await benchRelay());
   if (process.env.TEST_DATABASE_URL) Object.assign(figures, await benchPgLedger(process.env.TEST_DATABASE_URL));
   if (json) {
     console.log(JSON.stringify(figures));

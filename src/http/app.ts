@@ -78,18 +78,19 @@ export function createApp(deps: AppDeps): Express {
     res.locals.startedAt = performance.now(); // for the Server-Timing of rendered pages
     next();
   });
+  const limits = { perUser: config.turnsPerUser, global: config.upstreamConcurrency, maxWaiting: config.queueMaxWaiting };
+  const queue = new TurnQueue(limits, (err) => logger.error({ err }, 'queue position callback failed'));
+  // Before the pages' headers, cookies, sessions and CSRF: /v1 takes an API key, never a session,
+  // and answers JSON (its own headers: no page, so no CSP nonce to make).
+  app.use('/v1', v1Routes({
+    store: database, upstream: deps.upstream, queue, logger, models: deps.models,
+    perUser: config.apiPerUser, perKey: config.apiPerKey, bodyLimitBytes: config.bodyLimitBytes,
+  }));
   app.use(cspNonce, securityHeaders());
   const assets = { maxAge: config.env === 'production' ? '1d' : 0, index: false as const };
   app.use('/static', express.static(STATIC_DIR, assets));
   app.use('/vendor/htmx', express.static(HTMX_DIR, assets));
   app.use(healthRoutes(database, { metrics: config.metrics })); // before sessions: probes and scrapers never create one
-  const limits = { perUser: config.turnsPerUser, global: config.upstreamConcurrency, maxWaiting: config.queueMaxWaiting };
-  const queue = new TurnQueue(limits, (err) => logger.error({ err }, 'queue position callback failed'));
-  // Before cookies, sessions and CSRF: /v1 takes an API key, never a session.
-  app.use('/v1', v1Routes({
-    store: database, upstream: deps.upstream, queue, logger, models: deps.models,
-    perUser: config.apiPerUser, perKey: config.apiPerKey, bodyLimitBytes: config.bodyLimitBytes,
-  }));
 
   app.use(cookieParser());
   app.use((req, res, next) => {

@@ -15,6 +15,11 @@ export const cspNonce: RequestHandler = (_req, res, next) => {
   next();
 };
 
+/** For /v1's JSON and event streams: nothing in them may run or be framed. */
+export function apiSecurityHeaders(): RequestHandler {
+  return helmet({ contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } });
+}
+
 export function securityHeaders(): RequestHandler {
   return helmet({
     contentSecurityPolicy: {

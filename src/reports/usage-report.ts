@@ -79,8 +79,18 @@ export function* summary(userId?: number, now = new Date()): Op<Summary> {
   };
 }
 
-export function* userSummary(userId: number, now = new Date()): Op<Summary & { balance: number; byConversation: ConversationRow[] }> {
-  return { balance: yield* balanceOf(userId), ...(yield* summary(userId, now)), byConversation: yield* byConversation(userId) };
+export interface SourceRow {
+  /** The API key's name; null: the chat page. */
+  apiKey: string | null;
+  turns: number;
+  charge: number;
+}
+
+export function* userSummary(userId: number, now = new Date()): Op<Summary & { balance: number; byConversation: ConversationRow[]; bySource: SourceRow[] }> {
+  return {
+    balance: yield* balanceOf(userId), ...(yield* summary(userId, now)), byConversation: yield* byConversation(userId),
+    bySource: yield* query('reports.bySource', { userId }),
+  };
 }
 
 /** The user's conversations with the most recent spending first. */
@@ -114,6 +124,8 @@ export interface LedgerRow {
   completionTokens: number | null;
   conversationId: number | null;
   messageId: number | null;
+  /** The API key the turn was made with; null: the chat page (or not a turn). */
+  apiKey: string | null;
 }
 
 const nextDay = (day: string) => new Date(Date.parse(`${day}T00:00:00.000Z`) + 86_400_000).toISOString();

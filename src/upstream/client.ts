@@ -114,6 +114,7 @@ async function* chunksOf(client: OpenAI, body: ChatCompletionCreateParamsStreami
   const watchdog = new Watchdog(silence, signal);
   let midStream = false;
   let finished = false;
+  let drained = false; // read to the end, not left early by the caller
   try {
     // No retries and the timeout are the client's own settings (createUpstream).
     const stream = await client.chat.completions.create(body, { signal: watchdog.signal, timeout: silence });
@@ -125,6 +126,7 @@ async function* chunksOf(client: OpenAI, body: ChatCompletionCreateParamsStreami
       // Armed only while waiting on the upstream: a slow reader of this iterator is not a silent upstream.
       watchdog.arm();
     }
+    drained = true;
     // The SDK ends a stream quietly when its signal aborts, so an abort shows up here, not as an error.
     if (signal.aborted || watchdog.timedOut) throw new Error('stream stopped');
     // The SDK hides [DONE]; a reply is complete when it said why it finished.
@@ -132,7 +134,7 @@ async function* chunksOf(client: OpenAI, body: ChatCompletionCreateParamsStreami
   } catch (err) {
     throw toUpstreamError(err, { midStream, aborted: signal.aborted, timedOut: watchdog.timedOut });
   } finally {
-    watchdog.stop();
+    watchdog.stop(!drained || !finished || signal.aborted);
   }
 }
 
@@ -201,10 +203,13 @@ class Watchdog {
     clearTimeout(this.timer);
   }
 
-  /** Also aborts the request if it is still open (the caller stopped iterating early). */
-  stop(): void {
+  /**
+   * `open`: the request may still be open (the caller stopped iterating early, or it failed), so
+   * it is aborted. A stream read to its end is not: an abort costs an exception object per call.
+   */
+  stop(open: boolean): void {
     this.disarm();
     this.outer.removeEventListener('abort', this.follow);
-    this.controller.abort();
+    if (open) this.controller.abort();
   }
 }

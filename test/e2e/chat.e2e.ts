@@ -331,7 +331,7 @@ describe('every page on a phone', () => {
       const adminId = (await app.sql.value(`UPDATE users SET role = 'admin' WHERE username = ? RETURNING id`, username)) as number;
       await createBatch(app.database, adminId, { tokens: 500, count: 3, note: 'a batch for the class of 2026, spring term' });
       const wide: string[] = [];
-      for (const path of ['/', '/usage', '/usage/ledger', '/recharge', '/admin/users', '/admin/codes', '/admin/usage', '/admin/audit']) {
+      for (const path of ['/', '/usage', '/usage/ledger', '/recharge', '/keys', '/admin/users', '/admin/codes', '/admin/usage', '/admin/audit']) {
         await page.goto(`${app.url}${path}`);
         const width = await page.evaluate(() => document.documentElement.scrollWidth);
         if (width > 390) wide.push(`${path}: ${width}px`);

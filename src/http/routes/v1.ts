@@ -7,6 +7,7 @@ import { checkKey, keyAllows, touchKey, type ApiKey } from '../../accounts/api-k
 import { runApiCall, type ApiDeps } from '../../api/call';
 import { ApiError, badRequest, parseChatBody } from '../../api/request';
 import type { Logger } from '../../log';
+import { apiSecurityHeaders } from '../security';
 import type { ModelCatalog, ModelInfo } from '../../metering/models';
 
 declare module 'express-serve-static-core' {
@@ -102,6 +103,11 @@ function apiErrors(logger: Logger): ErrorRequestHandler {
 
 export function v1Routes(deps: ApiDeps & { models: ModelCatalog; bodyLimitBytes: number }): Router {
   const router = express.Router();
+  router.use(apiSecurityHeaders());
+  router.use((_req, res, next) => {
+    res.set('Cache-Control', 'no-store');
+    next();
+  });
   router.use(express.json({ limit: deps.bodyLimitBytes, type: () => true }));
   router.use(bearerAuth(deps));
   router.get('/models', (req, res) => {

@@ -24,6 +24,8 @@ export interface ReportQueries {
   'reports.periodOfAll': Q<{ since: string; today: string; month: string }, PeriodRow>;
   'reports.byModelOfUser': Q<{ userId: number; since: string }, ModelRow[]>;
   'reports.byModelOfAll': Q<{ since: string }, ModelRow[]>;
+  /** The user's spending through the chat page (apiKey null) and through each API key, all time. */
+  'reports.bySource': Q<{ userId: number }, Array<{ apiKey: string | null; turns: number; charge: number }>>;
   'reports.byConversation': Q<{ userId: number; limit: number }, ConversationRow[]>;
   /** The users who spent the most since @since, user by user. */
   'reports.topUsers': Q<{ since: string; limit: number }, UserUsageRow[]>;

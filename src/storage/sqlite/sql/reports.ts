@@ -36,8 +36,9 @@ const byModel = (scope: 'user' | 'everyone') =>
 // Reserve and settle rows share the turn's hold, whose usage row names the model and message.
 const LEDGER_SELECT = `SELECT l.id, l.created_at AS createdAt, l.kind, l.amount, l.balance_after AS balanceAfter, l.note,
   coalesce(u.model, h.model) AS model, u.prompt_tokens AS promptTokens, u.completion_tokens AS completionTokens,
-  u.conversation_id AS conversationId, u.message_id AS messageId
-  FROM ledger l LEFT JOIN holds h ON h.id = l.hold_id LEFT JOIN usage u ON u.hold_id = l.hold_id`;
+  u.conversation_id AS conversationId, u.message_id AS messageId, k.name AS apiKey
+  FROM ledger l LEFT JOIN holds h ON h.id = l.hold_id LEFT JOIN usage u ON u.hold_id = l.hold_id
+  LEFT JOIN api_keys k ON k.id = h.api_key_id`;
 const LEDGER_WHERE = `l.user_id = @userId AND (@kind IS NULL OR l.kind = @kind) AND (@from IS NULL OR l.created_at >= @from)
   AND (@to IS NULL OR l.created_at < @to)`;
 
@@ -58,6 +59,9 @@ export const reportsSql: { readonly [K in keyof ReportQueries]: Text } = {
   'reports.periodOfAll': period('everyone'),
   'reports.byModelOfUser': byModel('user'),
   'reports.byModelOfAll': byModel('everyone'),
+  'reports.bySource': all(`SELECT k.name AS apiKey, count(*) AS turns, coalesce(sum(h.charge), 0) AS charge
+    FROM holds h LEFT JOIN api_keys k ON k.id = h.api_key_id
+    WHERE h.user_id = @userId AND h.state <> 'held' GROUP BY h.api_key_id, k.name ORDER BY h.api_key_id IS NOT NULL, charge DESC`),
   'reports.byConversation': all(`SELECT t.*, nullif(c.title, '') AS title, c.id IS NOT NULL AS "exists" FROM (
          SELECT conversation_id AS conversationId, max(created_at) AS last, count(*) AS turns, coalesce(sum(charge), 0) AS charge,
            coalesce(sum(prompt_tokens), 0) AS prompt, coalesce(sum(completion_tokens), 0) AS completion FROM usage

@@ -1,0 +1,161 @@
+// /v1 relay figures for `npm run bench`: what tokenchat adds over calling the model API directly,
+// beside what a bare Node pass-through proxy (forward the body, pipe the answer) adds, measured in
+// the same run, interleaved request by request, against a local model API that answers at once.
+// - relay_overhead_p50/p99_ms and bare_overhead_p50/p99_ms: non-streamed, the whole answer.
+// - relay_ttft_overhead_p50/p99_ms and bare_ttft_overhead_p50/p99_ms: streamed, to the first token.
+// - relay_rps and bare_rps: non-streamed requests per second under load from a second process
+//   (autocannon, 32 connections, 5 s). Budget: overhead <= 2x the bare proxy's; rps >= 0.5x.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { promisify } from 'node:util';
+import { createKey, generateKey } from '../accounts/api-keys';
+import { PasswordHasher } from '../accounts/passwords';
+import { createUser } from '../accounts/users';
+import { loadConfig } from '../config';
+import { createLogger } from '../log';
+import { startServer } from '../server';
+
+const ROUNDS = 300;
+const WARMUP = 30;
+const BODY = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello in five words.' }], max_tokens: 20 };
+
+/** A model API answering at once: five chunks (and usage when asked), or the same as one JSON. */
+function instantUpstream(): Promise<http.Server> {
+  const words = ['Hello', ' there', ',', ' friend', '.'];
+  const server = http.createServer((req, res) => {
+    const parts: Buffer[] = [];
+    req.on('data', (p: Buffer) => parts.push(p));
+    req.on('end', () => {
+      const body = JSON.parse(Buffer.concat(parts).toString('utf8') || '{}') as { stream?: boolean; stream_options?: { include_usage?: boolean } };
+      const usage = { prompt_tokens: 14, completion_tokens: 5, total_tokens: 19 };
+      if (!body.stream) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        return res.end(JSON.stringify({ id: 'x', object: 'chat.completion', created: 0, model: 'gpt-4o-mini', choices: [{ index: 0, message: { role: 'assistant', content: words.join('') }, finish_reason: 'stop' }], usage }));
+      }
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const chunk = (choices: unknown[], extra = {}) => `data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 0, model: 'gpt-4o-mini', choices, ...extra })}\n\n`;
+      let out = chunk([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }]);
+      for (const w of words) out += chunk([{ index: 0, delta: { content: w }, finish_reason: null }]);
+      out += chunk([{ index: 0, delta: {}, finish_reason: 'stop' }]);
+      if (body.stream_options?.include_usage) out += chunk([], { usage });
+      res.end(`${out}data: [DONE]\n\n`);
+    });
+  });
+  return listen(server);
+}
+
+/** The floor: a few lines that forward the request and pipe the answer back. */
+function bareProxy(upstreamPort: number): Promise<http.Server> {
+  const agent = new http.Agent({ keepAlive: true });
+  const server = http.createServer((req, res) => {
+    const out = http.request({ host: '127.0.0.1', port: upstreamPort, path: req.url, method: req.method, headers: req.headers, agent }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    out.on('error', () => res.destroy());
+    req.pipe(out);
+  });
+  return listen(server);
+}
+
+function listen(server: http.Server): Promise<http.Server> {
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+const portOf = (server: http.Server) => (server.address() as AddressInfo).port;
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+const round2 = (n: number) => Math.round(n * 100) / 100;
+
+/** One call's time: the whole answer, or (streamed) until the first content arrives. */
+async function timed(base: string, key: string | undefined, stream: boolean): Promise<number> {
+  const start = performance.now();
+  const res = await fetch(`${base}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(key && { authorization: `Bearer ${key}` }) },
+    body: JSON.stringify({ ...BODY, stream }),
+  });
+  if (res.status !== 200) throw new Error(`relay bench: ${base} answered ${res.status}: ${await res.text()}`);
+  if (!stream) {
+    await res.arrayBuffer();
+    return performance.now() - start;
+  }
+  const decoder = new TextDecoder();
+  let seen = '';
+  let first = 0;
+  for await (const bytes of res.body as unknown as AsyncIterable<Uint8Array>) {
+    seen += decoder.decode(bytes, { stream: true });
+    if (!first && seen.includes('"content":"Hello"')) first = performance.now() - start;
+  }
+  return first;
+}
+
+/** Overheads over the direct call, paired round by round (the three calls of a round run back to back). */
+async function overheads(direct: string, bare: string, relay: string, key: string, stream: boolean) {
+  const bareOver: number[] = [];
+  const relayOver: number[] = [];
+  for (let i = 0; i < WARMUP + ROUNDS; i++) {
+    const d = await timed(direct, undefined, stream);
+    const b = await timed(bare, undefined, stream);
+    const r = await timed(relay, key, stream);
+    if (i < WARMUP) continue;
+    bareOver.push(b - d);
+    relayOver.push(r - d);
+  }
+  const stats = (xs: number[]) => {
+    xs.sort((a, b) => a - b);
+    return { p50: round2(percentile(xs, 50)), p99: round2(percentile(xs, 99)) };
+  };
+  return { bare: stats(bareOver), relay: stats(relayOver) };
+}
+
+const run = promisify(execFile);
+
+/** Requests per second from autocannon in its own process: 32 connections for 5 s, non-streamed. */
+async function rps(base: string, key: string | undefined): Promise<number> {
+  const bin = path.join(path.dirname(require.resolve('autocannon/package.json')), 'autocannon.js');
+  const headers = ['-H', 'content-type=application/json', ...(key ? ['-H', `authorization=Bearer ${key}`] : [])];
+  const { stdout } = await run(process.execPath, [bin, '-c', '32', '-d', '5', '-m', 'POST', ...headers, '-b', JSON.stringify(BODY), '-j', `${base}/v1/chat/completions`], { maxBuffer: 16 << 20 });
+  const result = JSON.parse(stdout) as { requests: { average: number }; non2xx: number; errors: number };
+  if (result.non2xx || result.errors) throw new Error(`relay bench: ${result.non2xx} non-2xx answers and ${result.errors} errors under load`);
+  return Math.round(result.requests.average);
+}
+
+export async function benchRelay(): Promise<Record<string, number>> {
+  const upstream = await instantUpstream();
+  const bare = await bareProxy(portOf(upstream));
+  const dataDir = fs.mkdtempSync('/tmp/tokenchat-bench-relay-');
+  const config = loadConfig({
+    DATA_DIR: dataDir, PORT: '0', NODE_ENV: 'production', LOG_LEVEL: 'silent', SIGNUP_BONUS: '1000000000',
+    OPENAI_API_KEY: 'sk-bench', OPENAI_BASE_URL: `http://127.0.0.1:${portOf(upstream)}/v1`,
+    API_IN_FLIGHT_PER_USER: '1000', API_IN_FLIGHT_PER_KEY: '1000', UPSTREAM_CONCURRENCY: '256', QUEUE_MAX_WAITING: '10000',
+  });
+  const app = await startServer(config, createLogger('silent'));
+  try {
+    const user = await createUser(app.database, new PasswordHasher(1, 10), { username: 'relaybench', password: 'relay bench password', role: 'user' }, { signupBonus: config.signupBonus });
+    const { key } = await app.database.write(createKey, user.id, { name: 'bench', models: null, perDay: null, total: null, expiresAt: null }, generateKey());
+    const direct = `http://127.0.0.1:${portOf(upstream)}`;
+    const viaBare = `http://127.0.0.1:${portOf(bare)}`;
+    const whole = await overheads(direct, viaBare, app.url, key, false);
+    const first = await overheads(direct, viaBare, app.url, key, true);
+    const bareRps = await rps(viaBare, undefined);
+    const relayRps = await rps(app.url, key);
+    return {
+      relay_overhead_p50_ms: whole.relay.p50, relay_overhead_p99_ms: whole.relay.p99,
+      bare_overhead_p50_ms: whole.bare.p50, bare_overhead_p99_ms: whole.bare.p99,
+      relay_ttft_overhead_p50_ms: first.relay.p50, relay_ttft_overhead_p99_ms: first.relay.p99,
+      bare_ttft_overhead_p50_ms: first.bare.p50, bare_ttft_overhead_p99_ms: first.bare.p99,
+      relay_rps: relayRps, bare_rps: bareRps,
+    };
+  } finally {
+    await app.close();
+    bare.close();
+    upstream.close();
+    bare.closeAllConnections();
+    upstream.closeAllConnections();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
