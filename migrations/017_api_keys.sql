@@ -13,6 +13,9 @@ CREATE TABLE api_keys (
   -- The most the key may spend per UTC day and in all, in balance tokens; NULL: no limit.
   per_day      INTEGER CHECK (per_day IS NULL OR per_day > 0),
   total        INTEGER CHECK (total IS NULL OR total > 0),
+  -- Requests and tokens (prompt + completion) per minute the key may use, in every process together; NULL: no limit.
+  rpm          INTEGER CHECK (rpm IS NULL OR rpm > 0),
+  tpm          INTEGER CHECK (tpm IS NULL OR tpm > 0),
   expires_at   TEXT,
   created_at   TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
   last_used_at TEXT,

@@ -5,7 +5,7 @@ import path from 'node:path';
 import request from 'supertest';
 import { loadConfig, type Config } from '../src/config';
 import { migrateStore, openStore, type AppStore } from '../src/db';
-import { createLogger } from '../src/log';
+import { createLogger, type Logger } from '../src/log';
 import { startServer, type RunningServer } from '../src/server';
 import { dropSchema, newSchema, ON_POSTGRES, sqlOf, testDatabaseUrl, type Sql } from './db-under-test';
 
@@ -33,11 +33,11 @@ export function databaseEnv(): { env: Record<string, string>; schema?: string } 
   return { env: { DATABASE_URL: testDatabaseUrl(), SESSION_SECRET: 'test-secret-test-secret-test-secret-1234' }, schema };
 }
 
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(env: Record<string, string> = {}, opts: { logger?: Logger } = {}): Promise<TestServer> {
   const dataDir = tempDir();
   const where = databaseEnv();
   const config = loadConfig({ DATA_DIR: dataDir, PORT: '0', NODE_ENV: 'test', LOG_LEVEL: 'silent', HASH_CONCURRENCY: '4', ...where.env, ...env });
-  const running = await startServer(config, createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), { schema: where.schema });
+  const running = await startServer(config, opts.logger ?? createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), { schema: where.schema });
   return {
     ...running,
     sql: sqlOf(running.database),

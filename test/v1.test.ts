@@ -234,6 +234,25 @@ describe('POST /v1/chat/completions', () => {
     expect((await client(other.key).chat.completions.create(ask)).choices[0]!.message.content).toBe(DEFAULT_PIECES.join(''));
   });
 
+  test("a key's requests and tokens per minute: beyond them 429 with Retry-After, counted in the database", async () => {
+    const user = await newUser(srv);
+    const perMinute = await keyFor(user, { rpm: 2 });
+    fake.script([{ kind: 'stream' }, { kind: 'stream' }]);
+    await client(perMinute.key, 0).chat.completions.create(ask);
+    await client(perMinute.key, 0).chat.completions.create(ask);
+    const third = (await client(perMinute.key, 0).chat.completions.create(ask).catch((e: unknown) => e)) as APIError;
+    expect(third.status).toBe(429);
+    expect(third.code).toBe('rpm_limit_reached');
+    expect(Number(third.headers?.get('retry-after'))).toBeGreaterThan(0);
+
+    const tokens = await keyFor(user, { tpm: 30 });
+    fake.script({ kind: 'stream', usage: { prompt_tokens: 20, completion_tokens: 20 } });
+    await client(tokens.key, 0).chat.completions.create(ask);
+    const over = (await client(tokens.key, 0).chat.completions.create(ask).catch((e: unknown) => e)) as APIError;
+    expect(over.status).toBe(429);
+    expect(over.code).toBe('tpm_limit_reached');
+  });
+
   test('an upstream error before any output charges nothing', async () => {
     const user = await newUser(srv);
     const { key } = await keyFor(user);
@@ -298,3 +317,32 @@ async function until(check: () => Promise<boolean>, ms = 5000): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+describe('logs', () => {
+  test('keys are never logged: not on a good call, a refused one, or a server error', async () => {
+    const lines: string[] = [];
+    const pino = (await import('pino')).default;
+    const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) });
+    const logged = await startTestServer({ OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: fake.url, LOGIN_RATE_LIMIT_PER_IP: '10000' }, { logger });
+    try {
+      const user = await newUser(logged);
+      const { key, id } = await logged.database.write(createKey, user.id, NO_LIMITS, generateKey());
+      const c = new OpenAI({ apiKey: key, baseURL: `${logged.url}/v1`, maxRetries: 0 });
+      fake.script({ kind: 'stream' });
+      await c.chat.completions.create(ask);
+      fake.script({ kind: 'error', status: 500 });
+      await c.chat.completions.create(ask).catch(() => undefined);
+      await c.chat.completions.create({ ...ask, model: 'nope' }).catch(() => undefined);
+      await logged.database.write(revokeKey, id, user.id, new Date().toISOString());
+      await c.models.list().catch(() => undefined);
+      await fetch(`${logged.url}/v1/models`, { headers: { authorization: `Bearer ${key}x` } });
+      const text = lines.join('');
+      expect(lines.length).toBeGreaterThan(5);
+      expect(text).toContain('/v1/chat/completions');
+      expect(text).not.toContain(key.slice(3)); // not the key, nor its random part
+      expect(text).not.toContain('sk-test');
+    } finally {
+      await logged.close();
+    }
+  });
+});

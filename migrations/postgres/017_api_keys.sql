@@ -13,6 +13,9 @@ CREATE TABLE api_keys (
   -- The most the key may spend per UTC day and in all, in balance tokens; NULL: no limit.
   per_day      BIGINT  CHECK (per_day IS NULL OR per_day > 0),
   total        BIGINT  CHECK (total IS NULL OR total > 0),
+  -- Requests and tokens (prompt + completion) per minute the key may use, in every process together; NULL: no limit.
+  rpm          BIGINT CHECK (rpm IS NULL OR rpm > 0),
+  tpm          BIGINT CHECK (tpm IS NULL OR tpm > 0),
   expires_at   TEXT COLLATE "C",
   created_at   TEXT COLLATE "C" NOT NULL DEFAULT iso_now(),
   last_used_at TEXT COLLATE "C",

@@ -22,6 +22,9 @@ export interface NewKey {
   models: string[] | null;
   perDay: number | null;
   total: number | null;
+  /** Requests and tokens per minute, in every process together; null: no limit. */
+  rpm?: number | null;
+  tpm?: number | null;
   expiresAt: Date | null;
 }
 
@@ -30,7 +33,11 @@ export interface ApiKey extends KeyLimits {
   userId: number;
   name: string;
   models: string[] | null;
+  rpm: number | null;
+  tpm: number | null;
 }
+
+export type RateVerdict = { ok: true } | { ok: false; what: 'requests' | 'tokens'; retryAfterSeconds: number };
 
 export type KeyCheck = { ok: true; key: ApiKey } | { ok: false; reason: 'malformed' | 'unknown' | 'revoked' | 'expired' | 'disabled' };
 
@@ -50,7 +57,7 @@ export function* createKey(userId: number, input: NewKey, key: string): Op<{ id:
   const id = yield* query('keys.insert', {
     userId, name: input.name, hash: hashKey(key), prefix: key.slice(0, 7), last4: key.slice(-4),
     models: input.models && JSON.stringify(input.models), perDay: input.perDay, total: input.total,
-    expiresAt: input.expiresAt?.toISOString() ?? null,
+    rpm: input.rpm ?? null, tpm: input.tpm ?? null, expiresAt: input.expiresAt?.toISOString() ?? null,
   });
   return { id, key };
 }
@@ -76,7 +83,25 @@ export function* checkKey(presented: string, now: Date): Op<KeyCheck> {
   if (row.expiresAt !== null && row.expiresAt <= now.toISOString()) return { ok: false, reason: 'expired' };
   if (row.userDisabled) return { ok: false, reason: 'disabled' };
   const models = row.models === null ? null : (JSON.parse(row.models) as string[]);
-  return { ok: true, key: { id: row.id, userId: row.userId, name: row.name, models, perDay: row.perDay, total: row.total } };
+  return { ok: true, key: { id: row.id, userId: row.userId, name: row.name, models, perDay: row.perDay, total: row.total, rpm: row.rpm, tpm: row.tpm } };
+}
+
+/**
+ * The key's requests and tokens per minute, counted in the database so every process shares
+ * them: requests in a fixed one-minute window, tokens over the last minute's calls (what calls in
+ * flight hold). A write operation (it counts the request).
+ */
+export function* checkKeyRate(key: ApiKey, now: Date): Op<RateVerdict> {
+  if (key.rpm !== null) {
+    const at = now.toISOString();
+    const window = yield* query('limits.hit', { key: `apikey:${key.id}`, now: at, resetAt: new Date(now.getTime() + 60_000).toISOString() });
+    if (window.hits > key.rpm) return { ok: false, what: 'requests', retryAfterSeconds: Math.max(1, Math.ceil((Date.parse(window.resetAt) - now.getTime()) / 1000)) };
+  }
+  if (key.tpm !== null) {
+    const used = yield* query('keys.tokensSince', { keyId: key.id, since: new Date(now.getTime() - 60_000).toISOString() });
+    if (used >= key.tpm) return { ok: false, what: 'tokens', retryAfterSeconds: 60 };
+  }
+  return { ok: true };
 }
 
 /** Records that the key was used (at most once a minute). */

@@ -83,6 +83,8 @@ export const keyForm = z.object({
     .transform((v) => (v === undefined ? null : [...new Set(Array.isArray(v) ? v : [v])])),
   per_day: optionalAmount,
   total: optionalAmount,
+  rpm: optionalAmount,
+  tpm: optionalAmount,
 });
 
 /** Field -> message key suffix of the first problem with each field. */

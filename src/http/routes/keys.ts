@@ -31,8 +31,8 @@ export function keyRoutes({ database, models }: Services): Router {
       const errors = parsed.success ? { models: 'models' } : fieldErrors(parsed.error);
       return page(req, res, { errors, input: req.body }, 422);
     }
-    const { name, expires, models: allowed, per_day: perDay, total } = parsed.data;
-    const made = await database.write(createKey, req.user!.id, { name, expiresAt: expires, models: allowed, perDay, total }, generateKey());
+    const { name, expires, models: allowed, per_day: perDay, total, rpm, tpm } = parsed.data;
+    const made = await database.write(createKey, req.user!.id, { name, expiresAt: expires, models: allowed, perDay, total, rpm, tpm }, generateKey());
     await page(req, res, { made: { name, key: made.key } }, 201);
   });
 

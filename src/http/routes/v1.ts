@@ -3,7 +3,7 @@
 // here. Every answer, error or not, is in OpenAI's shape, with the x-request-id of its log line.
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
-import { checkKey, keyAllows, touchKey, type ApiKey } from '../../accounts/api-keys';
+import { checkKey, checkKeyRate, keyAllows, touchKey, type ApiKey } from '../../accounts/api-keys';
 import { runApiCall, type ApiDeps } from '../../api/call';
 import { ApiError, badRequest, parseChatBody } from '../../api/request';
 import type { Logger } from '../../log';
@@ -68,6 +68,11 @@ function chatCompletions(deps: ApiDeps, models: ModelCatalog): RequestHandler {
   return async (req, res) => {
     const body = parseChatBody(req.body);
     const model = modelFor(models, req.apiKey!, body.model);
+    const rate = await deps.store.write(checkKeyRate, req.apiKey!, new Date());
+    if (!rate.ok) {
+      throw new ApiError(429, `This API key's ${rate.what} per minute are used up; try again in ${rate.retryAfterSeconds} s.`, 'rate_limit_error',
+        rate.what === 'requests' ? 'rpm_limit_reached' : 'tpm_limit_reached', null, { 'Retry-After': String(rate.retryAfterSeconds) });
+    }
     const gone = new AbortController();
     res.on('close', () => res.writableFinished || gone.abort());
     const stream = body.stream === true ? new ChunkStream(res) : undefined;

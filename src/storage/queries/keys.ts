@@ -11,6 +11,8 @@ export interface KeyRow {
   models: string | null;
   perDay: number | null;
   total: number | null;
+  rpm: number | null;
+  tpm: number | null;
   expiresAt: string | null;
   revokedAt: string | null;
   userDisabled: number;
@@ -25,6 +27,8 @@ export interface KeyListRow {
   models: string | null;
   perDay: number | null;
   total: number | null;
+  rpm: number | null;
+  tpm: number | null;
   expiresAt: string | null;
   createdAt: string;
   lastUsedAt: string | null;
@@ -35,7 +39,10 @@ export interface KeyListRow {
 
 export interface KeyQueries {
   'keys.insert': Q<
-    { userId: number; name: string; hash: string; prefix: string; last4: string; models: string | null; perDay: number | null; total: number | null; expiresAt: string | null },
+    {
+      userId: number; name: string; hash: string; prefix: string; last4: string; models: string | null; perDay: number | null; total: number | null;
+      rpm: number | null; tpm: number | null; expiresAt: string | null;
+    },
     number
   >;
   'keys.byHash': Q<{ hash: string }, KeyRow | undefined>;
@@ -44,6 +51,8 @@ export interface KeyQueries {
   'keys.revoke': Q<{ id: number; userId: number | null; now: string }, Changes>;
   /** Marks a key used now, unless it was marked since `staleBefore` (one write a minute at most). */
   'keys.touch': Q<{ id: number; now: string; staleBefore: string }, Changes>;
+  /** Tokens (prompt + completion; what is held for calls in flight) of the key's calls begun since @since. */
+  'keys.tokensSince': Q<{ keyId: number; since: string }, number>;
   /** What a key has spent since @since (closed then, plus in flight), and in all. */
   'keys.spent': Q<{ keyId: number; since: string }, { today: number; total: number }>;
 }
