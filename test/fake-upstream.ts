@@ -87,6 +87,7 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
       }
       const closed = new Promise<boolean>((resolve) => res.on('close', () => resolve(!res.writableFinished)));
       requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body, closed });
+      if (req.url?.endsWith('/embeddings') && !queue.length) return embeddings(body, res);
       void answer(queue.shift() ?? { kind: 'stream' }, body, res).catch(() => res.destroy());
     });
   });
@@ -171,4 +172,16 @@ async function stream(s: Extract<Scenario, { kind: 'stream' }>, body: any, model
   const usage = s.usage ?? DEFAULT_USAGE;
   if (withUsage && usage) send([], { usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens } });
   res.end('data: [DONE]\n\n');
+}
+
+/** An embeddings answer: a small vector per input (floats, or base64 of float32 as the SDK asks by default), usage 3 a text. */
+function embeddings(body: any, res: http.ServerResponse): void {
+  const inputs: unknown[] = typeof body?.input === 'string' || typeof body?.input?.[0] === 'number' ? [body.input] : body?.input ?? [];
+  const data = inputs.map((_, index) => {
+    const vector = [0.25, -0.5, 0.75];
+    const embedding = body?.encoding_format === 'base64' ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector;
+    return { object: 'embedding', index, embedding };
+  });
+  const tokens = 3 * inputs.length;
+  sendJson(res, 200, { object: 'list', data, model: body?.model, usage: { prompt_tokens: tokens, total_tokens: tokens } });
 }

@@ -3,7 +3,7 @@ import { migrate, openDatabase, readMigrations, type AppStore } from '../src/db'
 import { createCodes, CodeError, redeem } from '../src/ledger/codes';
 import { balanceOf, grant, heartbeat, LedgerError, MAX_BALANCE, openAccount, recordDelivered, recoverHolds, release, reserve, settle, type ReserveResult } from '../src/ledger/ledger';
 import { verifyLedger } from '../src/ledger/verify';
-import { formatRate, loadModels, ModelsFileError, priceOf, servedModels, type ModelInfo } from '../src/metering/models';
+import { chatModels, formatRate, loadModels, ModelsFileError, priceOf, servedModels, type ModelInfo } from '../src/metering/models';
 import { PasswordHasher } from '../src/accounts/passwords';
 import { setSpendLimits } from '../src/ledger/spend-limits';
 import { NotAnAdmin, recordUserCreated } from '../src/admin/actions';
@@ -63,7 +63,9 @@ describe('pricing', () => {
   test('the demo server offers only the demo model; a server with a model API everything but it', () => {
     expect(servedModels(models, true).models.map((m) => m.id)).toEqual(['demo']);
     const real = servedModels(models, false);
-    expect(real.models.map((m) => m.id)).toEqual(['gpt-4o-mini', 'gpt-4.1-mini', 'gpt-4o', 'gpt-3.5-turbo']);
+    expect(real.models.map((m) => m.id)).toEqual(['gpt-4o-mini', 'gpt-4.1-mini', 'gpt-4o', 'gpt-3.5-turbo', 'text-embedding-3-small', 'text-embedding-3-large']);
+    // The chat page offers the chat models of those.
+    expect(chatModels(real).models.map((m) => m.id)).toEqual(['gpt-4o-mini', 'gpt-4.1-mini', 'gpt-4o', 'gpt-3.5-turbo']);
     expect(real.find('demo')).toBeUndefined();
     const demoOnly = { ...models, models: [flat], find: (id: string) => (id === 'demo' ? flat : undefined) };
     expect(() => servedModels(demoOnly, false)).toThrow(ModelsFileError);

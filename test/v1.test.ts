@@ -318,6 +318,45 @@ async function until(check: () => Promise<boolean>, ms = 5000): Promise<void> {
   }
 }
 
+describe('POST /v1/embeddings', () => {
+  test('embeddings are charged by input tokens at the model\'s rate, the provider\'s count settling', async () => {
+    const user = await newUser(srv);
+    const { key, id } = await keyFor(user);
+    const got = await client(key).embeddings.create({ model: 'text-embedding-3-small', input: ['first text', 'second text'] });
+    expect(got.data.map((d) => d.embedding)).toEqual([[0.25, -0.5, 0.75], [0.25, -0.5, 0.75]]);
+    expect(got.usage).toEqual({ prompt_tokens: 6, total_tokens: 6 });
+    // 6 tokens at 0.133333 each: 0.8, charged as 1 (the ceiling, as every charge).
+    expect(await lastHold(user)).toMatchObject({ charge: 1, prompt: 6, completion: 0, source: 'reported', key: id, state: 'settled' });
+    expect(await balance(user)).toBe(1999);
+  });
+
+  test('an embedding model is refused on chat completions and a chat model on embeddings; both are listed', async () => {
+    const user = await newUser(srv);
+    const { key } = await keyFor(user);
+    const chat = (await client(key).chat.completions.create({ ...ask, model: 'text-embedding-3-small' }).catch((e: unknown) => e)) as APIError;
+    expect([chat.status, chat.code]).toEqual([400, 'model_not_supported']);
+    const embed = (await client(key).embeddings.create({ model: 'gpt-4o-mini', input: 'x' }).catch((e: unknown) => e)) as APIError;
+    expect([embed.status, embed.code]).toEqual([400, 'model_not_supported']);
+    const listed = [];
+    for await (const m of client(key).models.list()) listed.push(m.id);
+    expect(listed).toEqual(expect.arrayContaining(['gpt-4o-mini', 'text-embedding-3-small']));
+    // The chat page offers chat models only.
+    expect((await user.agent.get('/')).text).not.toContain('text-embedding-3-small');
+  });
+
+  test('an input past the model\'s window is a 400 and an empty balance a 402; neither reaches the provider', async () => {
+    const user = await newUser(srv);
+    const { key } = await keyFor(user);
+    const before = fake.requests.length;
+    const long = (await client(key).embeddings.create({ model: 'text-embedding-3-small', input: Array.from({ length: 9000 }, () => 1) }).catch((e: unknown) => e)) as APIError;
+    expect([long.status, long.code]).toEqual([400, 'context_length_exceeded']);
+    await grant(srv.database, user.id, -2000);
+    const broke = (await client(key).embeddings.create({ model: 'text-embedding-3-small', input: 'hello' }).catch((e: unknown) => e)) as APIError;
+    expect(broke.status).toBe(402);
+    expect(fake.requests.length).toBe(before);
+  });
+});
+
 describe('logs', () => {
   test('keys are never logged: not on a good call, a refused one, or a server error', async () => {
     const lines: string[] = [];

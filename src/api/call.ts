@@ -50,7 +50,7 @@ export type ApiOutcome =
 
 const inFlight = new Map<number, number>();
 
-const tooMany = (what: string) =>
+export const tooMany = (what: string) =>
   new ApiError(429, `Too many requests in flight for this ${what}; wait for one to finish.`, 'rate_limit_error', 'too_many_in_flight', null, { 'Retry-After': '1' });
 
 /** Runs the call; `send` gets each chunk for a streaming client (none before the hold is taken). */
@@ -108,7 +108,7 @@ async function reserveAndRelay(deps: ApiDeps, call: ApiCall, send: (chunk: ChatC
 }
 
 /** 402, never 429: the SDKs retry 429 and 5xx, and an empty balance must not be asked again and again. */
-const paymentRequired = (message: string, code: string) =>
+export const paymentRequired = (message: string, code: string) =>
   new ApiError(402, message, 'insufficient_quota', code, null, { 'x-should-retry': 'false' });
 
 function upstreamBody(call: ApiCall, maxTokens: number): ChatCompletionCreateParamsStreaming {
@@ -194,7 +194,7 @@ async function relay(deps: ApiDeps, call: ApiCall, hold: Hold, promptTokens: num
 }
 
 /** The model API's failure as the client sees it: what it means for them, never the provider's text or key. */
-function fromUpstream(err: UpstreamError): ApiError {
+export function fromUpstream(err: UpstreamError): ApiError {
   switch (err.kind) {
     case 'rate_limit':
       return new ApiError(503, 'The model provider is busy; try again shortly.', 'server_error', 'upstream_rate_limited', null, { 'Retry-After': String(err.retryAfterSeconds ?? 5) });

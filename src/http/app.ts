@@ -8,7 +8,7 @@ import type { Store } from '../storage/op';
 import { errorHandler, notFound, requireKnownBodyType } from './errors';
 import { pickLocale, translator } from '../i18n';
 import { requestLogger, type Logger } from '../log';
-import type { ModelCatalog } from '../metering/models';
+import { chatModels, type ModelCatalog } from '../metering/models';
 import { PasswordHasher } from '../accounts/passwords';
 import { authRoutes } from './routes/auth';
 import { healthRoutes } from './routes/health';
@@ -45,6 +45,8 @@ export interface AppDeps {
 
 export interface Services extends AppDeps {
   hasher: PasswordHasher;
+  /** Every model served, embedding models too (`models` is the chat page's). */
+  allModels: ModelCatalog;
 }
 
 const STATIC_DIR = path.join(__dirname, '..', '..', 'static');
@@ -67,7 +69,8 @@ function pageAddress(req: express.Request): string {
 
 export function createApp(deps: AppDeps): Express {
   const { config, database, logger } = deps;
-  const services: Services = { ...deps, hasher: new PasswordHasher(config.hashConcurrency, config.hashQueueLimit) };
+  // The pages offer the chat models; /v1 serves every model (embedding models too).
+  const services: Services = { ...deps, models: chatModels(deps.models), allModels: deps.models, hasher: new PasswordHasher(config.hashConcurrency, config.hashQueueLimit) };
   const app = express();
   app.set('trust proxy', config.trustProxy);
   app.set('x-powered-by', false);

@@ -13,6 +13,8 @@ const SCALE = Number(RATE_SCALE);
 export interface ModelInfo {
   id: string;
   name: string;
+  /** A chat model (the chat page, /v1/chat/completions) or an embedding model (/v1/embeddings). */
+  kind: 'chat' | 'embedding';
   encoding: 'cl100k_base' | 'o200k_base';
   contextWindow: number;
   /** Millionths of a balance token per prompt token. */
@@ -65,6 +67,7 @@ const schema = z.object({
       z.object({
         id: z.string().regex(/^[\w.:/-]{1,100}$/, 'must be 1-100 characters of letters, digits and _ . : / -'),
         name: z.string().min(1).max(100),
+        kind: z.enum(['chat', 'embedding']).optional(),
         encoding,
         context_window: z.number().int().min(16).max(100_000_000),
         prompt_rate: rate,
@@ -95,7 +98,7 @@ export function loadModels(file = DEFAULT_MODELS_FILE): ModelCatalog {
     if (ids.has(m.id)) throw new ModelsFileError(`MODELS_FILE ${file}: model "${m.id}" is listed twice`);
     ids.add(m.id);
     return Object.freeze({
-      id: m.id, name: m.name, encoding: m.encoding, contextWindow: m.context_window, promptRate: m.prompt_rate, completionRate: m.completion_rate,
+      id: m.id, name: m.name, kind: m.kind ?? 'chat', encoding: m.encoding, contextWindow: m.context_window, promptRate: m.prompt_rate, completionRate: m.completion_rate,
       maxOutput: Math.min(m.max_output ?? DEFAULT_MAX_OUTPUT, m.context_window), hiddenTokens: m.hidden_tokens ?? isReasoningModel(m.id),
     });
   });
@@ -152,6 +155,11 @@ export function servedModels(catalog: ModelCatalog, demo: boolean, file = DEFAUL
     );
   }
   return catalogOf(catalog.defaultEncoding, models);
+}
+
+/** The chat models of a catalogue: what the chat page offers. */
+export function chatModels(catalog: ModelCatalog): ModelCatalog {
+  return catalogOf(catalog.defaultEncoding, catalog.models.filter((m) => m.kind === 'chat'));
 }
 
 /** The charge in balance tokens: the ceiling of the weighted sum, in exact integer arithmetic. */

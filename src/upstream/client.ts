@@ -3,6 +3,7 @@
 // demo exercises the same code path (request building, SSE parsing, errors) as a real upstream.
 import OpenAI from 'openai';
 import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming } from 'openai/resources/chat/completions';
+import type { CreateEmbeddingResponse, EmbeddingCreateParams } from 'openai/resources/embeddings';
 import { createDemoFetch, DEFAULT_DEMO_DELAY_MS } from './demo-model';
 import { isReasoningModel } from '../metering/models';
 import { toUpstreamError, UpstreamError } from './errors';
@@ -45,6 +46,13 @@ export interface Upstream {
   stream(req: StreamRequest): AsyncIterable<StreamEvent>;
   /** The provider's chunks as they come (tool calls and all), with the same watchdog and errors as `stream`. */
   relay(req: RelayRequest): AsyncIterable<ChatCompletionChunk>;
+  /** Embeddings of the input (/v1/embeddings). Throws UpstreamError. */
+  embed(req: EmbedRequest): Promise<CreateEmbeddingResponse>;
+}
+
+export interface EmbedRequest {
+  body: EmbeddingCreateParams;
+  signal: AbortSignal;
 }
 
 export interface UpstreamOptions {
@@ -81,6 +89,13 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
     demo,
     stream: (req) => streamChat(client, req, opts.timeoutMs),
     relay: (req) => chunksOf(client, req.body, req.signal, req.silenceMs ?? opts.timeoutMs),
+    embed: async (req) => {
+      try {
+        return await client.embeddings.create(req.body, { signal: req.signal, timeout: opts.timeoutMs });
+      } catch (err) {
+        throw toUpstreamError(err, { midStream: false, aborted: req.signal.aborted, timedOut: false });
+      }
+    },
   };
 }
 

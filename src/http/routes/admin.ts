@@ -26,7 +26,7 @@ export function adminRoutes(services: Services): Router {
     const report = await store.read(summary);
     const monthStart = `${startOfUtcDay().slice(0, 7)}-01T00:00:00.000Z`;
     const totals = await store.read(systemTotals);
-    const models = withRateText(services.models.models);
+    const models = withRateText(services.allModels.models);
     renderPage(req, res, 'admin-usage', {
       title: res.locals.t('admin.usage'), ...report, ...totals, models,
       chart: chargeChart(report.daily),

@@ -14,7 +14,8 @@ export function apiBaseUrl(req: Request): string {
   return `${req.protocol}://${req.get('host')}/v1`;
 }
 
-export function keyRoutes({ database, models }: Services): Router {
+export function keyRoutes({ database, allModels: models }: Services): Router {
+  // A key may be for embedding models too: every model served is offered.
   const router = Router();
 
   async function page(req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) {

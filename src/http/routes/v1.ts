@@ -6,6 +6,7 @@ import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import { checkKey, checkKeyRate, keyAllows, touchKey, type ApiKey } from '../../accounts/api-keys';
 import { runApiCall, type ApiDeps } from '../../api/call';
 import { ApiError, badRequest, parseChatBody } from '../../api/request';
+import { parseEmbeddingBody, runEmbedding } from '../../api/embeddings';
 import type { Logger } from '../../log';
 import { apiSecurityHeaders } from '../security';
 import type { ModelCatalog, ModelInfo } from '../../metering/models';
@@ -39,11 +40,36 @@ function bearerAuth(deps: ApiDeps): RequestHandler {
 
 const modelEntry = (m: ModelInfo) => ({ id: m.id, object: 'model', created: 0, owned_by: 'tokenchat' });
 
-function modelFor(models: ModelCatalog, key: ApiKey, id: string): ModelInfo {
+function modelFor(models: ModelCatalog, key: ApiKey, id: string, kind?: ModelInfo['kind']): ModelInfo {
   const model = models.find(id);
   if (!model) throw new ApiError(404, `The model "${id}" does not exist here.`, 'invalid_request_error', 'model_not_found', 'model');
   if (!keyAllows(key, id)) throw new ApiError(403, `This API key may not use the model "${id}".`, 'permission_error', 'model_not_allowed', 'model');
+  if (kind && model.kind !== kind) {
+    const where = model.kind === 'chat' ? '/v1/chat/completions' : '/v1/embeddings';
+    throw new ApiError(400, `"${id}" is not ${kind === 'chat' ? 'a chat' : 'an embedding'} model; use it with ${where}.`, 'invalid_request_error', 'model_not_supported', 'model');
+  }
   return model;
+}
+
+/** Counts the call against the key's requests and tokens per minute; a 429 past either. */
+async function withinKeyRate(deps: ApiDeps, key: ApiKey): Promise<void> {
+  const rate = await deps.store.write(checkKeyRate, key, new Date());
+  if (rate.ok) return;
+  throw new ApiError(429, `This API key's ${rate.what} per minute are used up; try again in ${rate.retryAfterSeconds} s.`, 'rate_limit_error',
+    rate.what === 'requests' ? 'rpm_limit_reached' : 'tpm_limit_reached', null, { 'Retry-After': String(rate.retryAfterSeconds) });
+}
+
+function embeddings(deps: ApiDeps, models: ModelCatalog): RequestHandler {
+  return async (req, res) => {
+    const body = parseEmbeddingBody(req.body);
+    const model = modelFor(models, req.apiKey!, body.model, 'embedding');
+    await withinKeyRate(deps, req.apiKey!);
+    const gone = new AbortController();
+    res.on('close', () => res.writableFinished || gone.abort());
+    const outcome = await runEmbedding(deps, { key: req.apiKey!, body, model, requestId: String(req.id), signal: gone.signal });
+    if (outcome.status === 'refused') throw outcome.error;
+    res.json(outcome.response);
+  };
 }
 
 /** Server-sent events in OpenAI's form, the headers sent with the first chunk (an error before it is a plain status). */
@@ -67,12 +93,8 @@ class ChunkStream {
 function chatCompletions(deps: ApiDeps, models: ModelCatalog): RequestHandler {
   return async (req, res) => {
     const body = parseChatBody(req.body);
-    const model = modelFor(models, req.apiKey!, body.model);
-    const rate = await deps.store.write(checkKeyRate, req.apiKey!, new Date());
-    if (!rate.ok) {
-      throw new ApiError(429, `This API key's ${rate.what} per minute are used up; try again in ${rate.retryAfterSeconds} s.`, 'rate_limit_error',
-        rate.what === 'requests' ? 'rpm_limit_reached' : 'tpm_limit_reached', null, { 'Retry-After': String(rate.retryAfterSeconds) });
-    }
+    const model = modelFor(models, req.apiKey!, body.model, 'chat');
+    await withinKeyRate(deps, req.apiKey!);
     const gone = new AbortController();
     res.on('close', () => res.writableFinished || gone.abort());
     const stream = body.stream === true ? new ChunkStream(res) : undefined;
@@ -122,6 +144,7 @@ export function v1Routes(deps: ApiDeps & { models: ModelCatalog; bodyLimitBytes:
     res.json(modelEntry(modelFor(deps.models, req.apiKey!, String(req.params.id))));
   });
   router.post('/chat/completions', chatCompletions(deps, deps.models));
+  router.post('/embeddings', embeddings(deps, deps.models));
   router.use((req) => {
     throw new ApiError(404, `Unknown endpoint ${req.method} /v1${req.path}.`, 'invalid_request_error', 'unknown_url');
   });
