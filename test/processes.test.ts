@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import readline from 'node:readline';
+import { createKey, generateKey } from '../src/accounts/api-keys';
 import { createCodes } from '../src/ledger/codes';
 import { openStore, type AppStore } from '../src/db';
 import { verifyLedger } from '../src/ledger/verify';
@@ -155,6 +156,17 @@ test('failed sign-ins count across processes: three wrong passwords, one on each
   const signedIn = await newDevice.post(`${servers[0]!.url}/login`, { _csrf: csrfFrom(form.text), username: 'alice', password: 'correct horse battery' });
   expect(signedIn.status).toBe(303); // never a lock: the right password still gets in
   expect(Date.now() - started).toBeGreaterThanOrEqual(1400); // after the delay the three failures earned, together
+});
+
+test('an API key revoked through one process fails at once on the others', async () => {
+  const { key, id } = await store.write(createKey, aliceId, { name: 'everywhere', models: null, perDay: null, total: null, expiresAt: null }, generateKey());
+  const models = (url: string) => fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
+  for (const { url } of servers) expect((await models(url)).status).toBe(200);
+  // Revoked on the keys page of the first process...
+  const page = await alice.get(`${servers[0]!.url}/keys`);
+  expect((await alice.post(`${servers[0]!.url}/keys/${id}/revoke`, { _csrf: csrfFrom(page.text) })).status).toBe(303);
+  // ...the next call on every process is refused.
+  for (const { url } of servers) expect((await models(url)).status).toBe(401);
 });
 
 test('one code redeemed at once on three processes pays once', async () => {

@@ -53,6 +53,7 @@ function modelFor(models: ModelCatalog, key: ApiKey, id: string, kind?: ModelInf
 
 /** Counts the call against the key's requests and tokens per minute; a 429 past either. */
 async function withinKeyRate(deps: ApiDeps, key: ApiKey): Promise<void> {
+  if (key.rpm === null && key.tpm === null) return; // no write for a key without per-minute limits
   const rate = await deps.store.write(checkKeyRate, key, new Date());
   if (rate.ok) return;
   throw new ApiError(429, `This API key's ${rate.what} per minute are used up; try again in ${rate.retryAfterSeconds} s.`, 'rate_limit_error',
