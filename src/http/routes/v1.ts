@@ -60,14 +60,19 @@ async function withinKeyRate(deps: ApiDeps, key: ApiKey): Promise<void> {
     rate.what === 'requests' ? 'rpm_limit_reached' : 'tpm_limit_reached', null, { 'Retry-After': String(rate.retryAfterSeconds) });
 }
 
+/** Aborts when the client goes away before its answer is complete. */
+function whenGone(res: Response): AbortSignal {
+  const gone = new AbortController();
+  res.on('close', () => res.writableFinished || gone.abort());
+  return gone.signal;
+}
+
 function embeddings(deps: ApiDeps, models: ModelCatalog): RequestHandler {
   return async (req, res) => {
     const body = parseEmbeddingBody(req.body);
     const model = modelFor(models, req.apiKey!, body.model, 'embedding');
     await withinKeyRate(deps, req.apiKey!);
-    const gone = new AbortController();
-    res.on('close', () => res.writableFinished || gone.abort());
-    const outcome = await runEmbedding(deps, { key: req.apiKey!, body, model, requestId: String(req.id), signal: gone.signal });
+    const outcome = await runEmbedding(deps, { key: req.apiKey!, body, model, requestId: String(req.id), signal: whenGone(res) });
     if (outcome.status === 'refused') throw outcome.error;
     res.json(outcome.response);
   };
@@ -96,10 +101,8 @@ function chatCompletions(deps: ApiDeps, models: ModelCatalog): RequestHandler {
     const body = parseChatBody(req.body);
     const model = modelFor(models, req.apiKey!, body.model, 'chat');
     await withinKeyRate(deps, req.apiKey!);
-    const gone = new AbortController();
-    res.on('close', () => res.writableFinished || gone.abort());
     const stream = body.stream === true ? new ChunkStream(res) : undefined;
-    const outcome = await runApiCall(deps, { key: req.apiKey!, body, model, requestId: String(req.id), signal: gone.signal }, (chunk: ChatCompletionChunk) => stream?.send(chunk));
+    const outcome = await runApiCall(deps, { key: req.apiKey!, body, model, requestId: String(req.id), signal: whenGone(res) }, (chunk: ChatCompletionChunk) => stream?.send(chunk));
     if (outcome.status === 'done') {
       if (stream) return stream.end();
       return void res.json(outcome.completion.toCompletion(model.id));

@@ -2,10 +2,9 @@
 import type { Changes } from '../op';
 import type { Q } from './index';
 
-/** A key as /v1 checks it: its limits, and whether it and its owner may still be used. */
-export interface KeyRow {
+/** What a key allows, as stored. */
+interface KeyTerms {
   id: number;
-  userId: number;
   name: string;
   /** JSON array of model ids, or null for every model. */
   models: string | null;
@@ -15,24 +14,20 @@ export interface KeyRow {
   tpm: number | null;
   expiresAt: string | null;
   revokedAt: string | null;
+}
+
+/** A key as /v1 checks it: its limits, and whether it and its owner may still be used. */
+export interface KeyRow extends KeyTerms {
+  userId: number;
   userDisabled: number;
 }
 
 /** A key as its owner's page lists it. */
-export interface KeyListRow {
-  id: number;
-  name: string;
+export interface KeyListRow extends KeyTerms {
   prefix: string;
   last4: string;
-  models: string | null;
-  perDay: number | null;
-  total: number | null;
-  rpm: number | null;
-  tpm: number | null;
-  expiresAt: string | null;
   createdAt: string;
   lastUsedAt: string | null;
-  revokedAt: string | null;
   /** Balance tokens charged to the key, plus what its calls in flight hold. */
   spent: number;
 }
