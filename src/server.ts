@@ -8,6 +8,7 @@ import type { Config } from './config';
 import { HEARTBEAT_MS, heartbeat, recoverHolds } from './ledger/ledger';
 import { rollUp } from './reports/usage-rollup';
 import { createLogger, type Logger } from './log';
+import { apiCallsIdle } from './api/in-flight';
 import { checkModelsInUse, DEFAULT_MODELS_FILE, loadModels, modelsFileHash, servedModels } from './metering/models';
 import { RunningTurns } from './chat/running-turns';
 import { loadSessionSecret } from './http/sessions';
@@ -167,8 +168,8 @@ export async function startServer(config: Config, logger: Logger = createLogger(
         server.closeAllConnections();
         await serverClosed;
       }
-      // A turn whose client went away (its connection cut) may still be settling.
-      if (!(await within(SETTLE_GRACE_MS, running.idle()))) {
+      // A turn or a /v1 call whose client went away (its connection cut) may still be settling.
+      if (!(await within(SETTLE_GRACE_MS, Promise.all([running.idle(), apiCallsIdle()])))) {
         logger.error({ turns: running.size }, 'turns did not settle in time; hold recovery will close their holds');
       }
       clearInterval(heart); // beats on while turns run, so another process's sweep leaves them alone

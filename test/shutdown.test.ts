@@ -5,6 +5,7 @@ import path from 'node:path';
 import request from 'supertest';
 import { loadConfig } from '../src/config';
 import { openStore } from '../src/db';
+import { createKey, generateKey } from '../src/accounts/api-keys';
 import { verifyLedger } from '../src/ledger/verify';
 import { createLogger } from '../src/log';
 import { loadModels, priceOf } from '../src/metering/models';
@@ -188,6 +189,36 @@ describe('close() with an answer streaming', () => {
     const res = await answer;
     expect(res.status).toBe(200);
     expect(res.text).toContain('Stopped.');
+  });
+
+  test('a /v1 call still streaming at the drain deadline is settled (prompt + delivered) before the database closes', async () => {
+    const fake = await fakeUpstream;
+    const dataDir = tempDir();
+    const db = databaseFor(dataDir);
+    const config = loadConfig({
+      DATA_DIR: dataDir, PORT: '0', NODE_ENV: 'test', LOG_LEVEL: 'silent', OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: fake.url,
+      SHUTDOWN_TIMEOUT_MS: '300', SIGNUP_BONUS: '2000', ...db.env,
+    });
+    const srv = await startServer(config, createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'));
+    expect((await register(request.agent(srv.url), 'apistreamer')).status).toBe(303);
+    const userId = (await sqlOf(srv.database).value<number>('SELECT id FROM users'))!;
+    const { key } = await srv.database.write(createKey, userId, { name: 'k', models: null, perDay: null, total: null, expiresAt: null }, generateKey());
+    const g = gate(); // never released: the model goes silent mid-answer
+    fake.script({ kind: 'stream', pieces: ['One', ' two', ' three'], gate: g, gateAfter: 1 });
+    const body = JSON.stringify({ model: MINI.id, messages: [{ role: 'user', content: 'What is a token?' }], stream: true });
+    const answer = fetch(`${srv.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body })
+      .then((res) => res.text()).catch((err: Error) => err.message);
+    await g.reached;
+    await until('the first piece recorded on the hold', async () => ((await sqlOf(srv.database).get<{ delivered: number }>('SELECT delivered FROM holds'))?.delivered ?? 0) > 0);
+
+    await srv.close();
+
+    const after = await afterwards(dataDir, db);
+    const charge = priceOf(MINI, after.holds[0].prompt_tokens, countTextSync('One', MINI.encoding));
+    expect(after.holds).toEqual([expect.objectContaining({ state: 'settled', charge, outcome: 'stopped', source: 'estimated' })]);
+    expect(after.balance).toBe(2000 - charge);
+    expect(after.violations).toEqual([]);
+    await answer;
   });
 
   test('an answer that ends before the drain deadline finishes normally, then the server closes', async () => {

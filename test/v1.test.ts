@@ -253,6 +253,29 @@ describe('POST /v1/chat/completions', () => {
     expect(over.code).toBe('tpm_limit_reached');
   });
 
+  test('a provider that drops the stream mid-answer: the client gets an error event, charged prompt + what it was sent', async () => {
+    const user = await newUser(srv);
+    const { key } = await keyFor(user);
+    fake.script({ kind: 'stream', pieces: ['One', ' two', ' three', ' four'], dropAfter: 2, usage: false });
+    const got: string[] = [];
+    const err = await (async () => {
+      for await (const chunk of await client(key, 0).chat.completions.create({ ...ask, stream: true })) got.push(chunk.choices[0]?.delta.content ?? '');
+    })().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(APIError);
+    expect(got.join('')).toBe('One two');
+    const hold = await lastHold(user);
+    expect(hold).toMatchObject({ outcome: 'error', source: 'estimated', completion: 2 });
+    expect(hold!.charge).toBe(hold!.prompt + 4 * 2);
+  });
+
+  test('an expired key is a 401', async () => {
+    const user = await newUser(srv);
+    const { key } = await keyFor(user, { expiresAt: new Date(Date.now() - 1000) });
+    const err = (await client(key).models.list().catch((e: unknown) => e)) as APIError;
+    expect(err.status).toBe(401);
+    expect(err.message).toContain('expired');
+  });
+
   test('an upstream error before any output charges nothing', async () => {
     const user = await newUser(srv);
     const { key } = await keyFor(user);

@@ -7,6 +7,7 @@ import { checkKey, checkKeyRate, keyAllows, touchKey, type ApiKey } from '../../
 import { runApiCall, type ApiDeps } from '../../api/call';
 import { ApiError, badRequest, parseChatBody } from '../../api/request';
 import { parseEmbeddingBody, runEmbedding } from '../../api/embeddings';
+import { tracked } from '../../api/in-flight';
 import type { Logger } from '../../log';
 import { apiSecurityHeaders } from '../security';
 import type { ModelCatalog, ModelInfo } from '../../metering/models';
@@ -72,7 +73,7 @@ function embeddings(deps: ApiDeps, models: ModelCatalog): RequestHandler {
     const body = parseEmbeddingBody(req.body);
     const model = modelFor(models, req.apiKey!, body.model, 'embedding');
     await withinKeyRate(deps, req.apiKey!);
-    const outcome = await runEmbedding(deps, { key: req.apiKey!, body, model, requestId: String(req.id), signal: whenGone(res) });
+    const outcome = await tracked(runEmbedding(deps, { key: req.apiKey!, body, model, requestId: String(req.id), signal: whenGone(res) }));
     if (outcome.status === 'refused') throw outcome.error;
     res.json(outcome.response);
   };
@@ -102,7 +103,8 @@ function chatCompletions(deps: ApiDeps, models: ModelCatalog): RequestHandler {
     const model = modelFor(models, req.apiKey!, body.model, 'chat');
     await withinKeyRate(deps, req.apiKey!);
     const stream = body.stream === true ? new ChunkStream(res) : undefined;
-    const outcome = await runApiCall(deps, { key: req.apiKey!, body, model, requestId: String(req.id), signal: whenGone(res) }, (chunk: ChatCompletionChunk) => stream?.send(chunk));
+    const call = { key: req.apiKey!, body, model, requestId: String(req.id), signal: whenGone(res) };
+    const outcome = await tracked(runApiCall(deps, call, (chunk: ChatCompletionChunk) => stream?.send(chunk)));
     if (outcome.status === 'done') {
       if (stream) return stream.end();
       return void res.json(outcome.completion.toCompletion(model.id));
