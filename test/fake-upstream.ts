@@ -27,6 +27,8 @@ export type Scenario =
       /** Sent when the request asks for it (stream_options.include_usage); false = never. */
       usage?: Usage | false;
       finishReason?: string | null;
+      /** Pause before the first chunk (the response headers go at once): a model thinking in silence. */
+      firstDelayMs?: number;
       /** Pause before each content chunk. */
       delayMs?: number;
       /** Destroy the socket after this many content chunks: no finish, no [DONE]. */
@@ -143,6 +145,7 @@ async function stream(s: Extract<Scenario, { kind: 'stream' }>, body: any, model
   };
   const delta = (d: object, finish: string | null = null) => ({ index: 0, delta: d, logprobs: null, finish_reason: finish });
   res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', ...s.headers });
+  if (s.firstDelayMs) await new Promise((resolve) => setTimeout(resolve, s.firstDelayMs));
   send([delta({ role: 'assistant', content: '' })]);
   const pieces = s.pieces ?? DEFAULT_PIECES;
   for (let i = 0; i <= pieces.length; i++) {

@@ -79,30 +79,63 @@ function embeddings(deps: ApiDeps, models: ModelCatalog): RequestHandler {
   };
 }
 
-/** Server-sent events in OpenAI's form, the headers sent with the first chunk (an error before it is a plain status). */
+/** A stream still silent after this long starts anyway (headers, then comment lines), so a proxy does not time it out. */
+const SILENT_START_MS = 10_000;
+const PING_MS = 15_000;
+
+/**
+ * Server-sent events in OpenAI's form. The headers go with the first chunk, so an error before it
+ * is a plain HTTP status; a model that stays silent longer (a reasoning model thinking) gets them
+ * after SILENT_START_MS, and comment lines every PING_MS keep proxies (nginx's 60 s read timeout)
+ * from cutting the wait. Clients' SSE parsers skip comment lines.
+ */
 class ChunkStream {
-  constructor(private readonly res: Response) {}
+  private readonly timer: NodeJS.Timeout;
+  private ping: NodeJS.Timeout | undefined;
+
+  constructor(private readonly res: Response, silentStartMs = SILENT_START_MS) {
+    this.timer = setTimeout(() => this.start(': waiting for the model\n\n'), silentStartMs);
+    res.once('close', () => this.stop());
+  }
+
   get started(): boolean {
     return this.res.headersSent;
   }
-  send(data: unknown): void {
-    if (!this.started) {
-      this.res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache, no-transform', 'X-Accel-Buffering': 'no' });
-      this.res.socket?.setNoDelay(true);
-    }
-    if (!this.res.writableEnded && !this.res.destroyed) this.res.write(`data: ${JSON.stringify(data)}\n\n`);
+
+  private get open(): boolean {
+    return !this.res.writableEnded && !this.res.destroyed;
   }
+
+  private start(comment?: string): void {
+    if (this.started || !this.open) return;
+    this.res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache, no-transform', 'X-Accel-Buffering': 'no' });
+    this.res.socket?.setNoDelay(true);
+    this.ping = setInterval(() => this.open && this.res.write(': ping\n\n'), PING_MS);
+    if (comment) this.res.write(comment);
+  }
+
+  private stop(): void {
+    clearTimeout(this.timer);
+    clearInterval(this.ping);
+  }
+
+  send(data: unknown): void {
+    this.start();
+    if (this.open) this.res.write(`data: ${JSON.stringify(data)}\n\n`);
+  }
+
   end(): void {
-    if (!this.res.writableEnded && !this.res.destroyed) this.res.end('data: [DONE]\n\n');
+    this.stop();
+    if (this.open) this.res.end('data: [DONE]\n\n');
   }
 }
 
-function chatCompletions(deps: ApiDeps, models: ModelCatalog): RequestHandler {
+function chatCompletions(deps: ApiDeps & { silentStartMs?: number }, models: ModelCatalog): RequestHandler {
   return async (req, res) => {
     const body = parseChatBody(req.body);
     const model = modelFor(models, req.apiKey!, body.model, 'chat');
     await withinKeyRate(deps, req.apiKey!);
-    const stream = body.stream === true ? new ChunkStream(res) : undefined;
+    const stream = body.stream === true ? new ChunkStream(res, deps.silentStartMs) : undefined;
     const call = { key: req.apiKey!, body, model, requestId: String(req.id), signal: whenGone(res) };
     const outcome = await tracked(runApiCall(deps, call, (chunk: ChatCompletionChunk) => stream?.send(chunk)));
     if (outcome.status === 'done') {
@@ -134,7 +167,7 @@ function apiErrors(logger: Logger): ErrorRequestHandler {
   };
 }
 
-export function v1Routes(deps: ApiDeps & { models: ModelCatalog; bodyLimitBytes: number }): Router {
+export function v1Routes(deps: ApiDeps & { models: ModelCatalog; bodyLimitBytes: number; silentStartMs?: number }): Router {
   const router = express.Router();
   router.use(apiSecurityHeaders());
   router.use((_req, res, next) => {
