@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import { CliError } from './common';
 import { appDbPath, openDatabase } from '../db';
 import { CopyError, copySqliteToPostgres } from '../storage/copy';
+import { verifyLedger } from '../ledger/verify';
 import { migratePostgres, PostgresStore } from '../storage/postgres/store';
 
 export async function copyDataDir(
@@ -26,7 +27,7 @@ export async function copyDataDir(
   };
   try {
     await migratePostgres(target, undefined, schema);
-    const report = await copySqliteToPostgres(source, target, recoveryWindowMs, bar);
+    const report = await copySqliteToPostgres(source, target, () => verifyLedger(recoveryWindowMs), bar);
     if (report.violations.length) {
       throw new CliError(`copied, but ledger verify found ${report.violations.length} problem(s) in the copy: ${JSON.stringify(report.violations.slice(0, 3))}`);
     }

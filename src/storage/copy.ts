@@ -3,7 +3,8 @@
 // the copy: `ledger verify` on it, every table's row count, and every user's balance.
 import type { SqliteStore } from './sqlite/store';
 import type { PostgresStore } from './postgres/store';
-import { verifyLedger, type Violation } from '../ledger/verify';
+import type { Op } from './op';
+import type { Violation } from '../ledger/verify';
 
 /** Tables in an order that satisfies their foreign keys (views, sessions and migrations are not copied). */
 const TABLES = [
@@ -25,7 +26,8 @@ export interface CopyReport {
 export async function copySqliteToPostgres(
   source: SqliteStore,
   target: PostgresStore,
-  recoveryWindowMs: number,
+  /** The ledger's checks (ledger/verify.ts), run on the copy: given by the caller, as storage holds no rules. */
+  verify: () => Op<Violation[]>,
   progress: (table: string, done: number, total: number) => void = () => {},
 ): Promise<CopyReport> {
   const { raw } = source;
@@ -80,7 +82,7 @@ export async function copySqliteToPostgres(
     } finally {
       raw.exec('COMMIT');
     }
-    const violations = await target.read(verifyLedger, recoveryWindowMs);
+    const violations = await target.read(verify);
     return { rows, users: rows.users ?? 0, violations };
   } finally {
     client.release();
