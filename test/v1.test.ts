@@ -328,6 +328,7 @@ describe('POST /v1/chat/completions', () => {
     const usage = (await user.agent.get('/usage')).text;
     expect(usage).toMatch(/<th scope="row">Chat page<\/th><td class="num">1<\/td><td class="num">40<\/td>/);
     expect(usage).toMatch(/<th scope="row">API key “laptop”<\/th><td class="num">1<\/td><td class="num">30<\/td>/);
+    expect((await user.agent.get('/dashboard').set('HX-Request', 'true')).text).toContain('(30 by API keys)');
     const csv = (await user.agent.get('/usage/ledger.csv')).text;
     expect(csv.split('\n').find((line) => line.includes(',settle,'))).toContain(',laptop,');
   });

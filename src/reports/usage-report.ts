@@ -155,9 +155,14 @@ export interface DashboardData {
   today: number;
   month: number;
   total: Totals;
+  /** Of today's spending, what went through API keys (/v1). */
+  apiToday: number;
 }
 
 /** What views/partials/dashboard.eta shows. */
 export function* dashboardData(userId: number, now = new Date()): Op<DashboardData> {
-  return { balance: yield* balanceOf(userId), ...(yield* periodTotals(userId, now)) };
+  return {
+    balance: yield* balanceOf(userId), ...(yield* periodTotals(userId, now)),
+    apiToday: yield* query('reports.apiSpentSince', { userId, since: startOfUtcDay(now) }),
+  };
 }

@@ -225,6 +225,7 @@ export const en = {
   'usage.ledger_link': 'Full ledger history',
   'usage.recharge_link': 'Redeem a code',
   'dashboard.title': 'Your tokens',
+  'dashboard.api_today': '({n} by API keys)',
   'dashboard.more': 'Details',
   'limits.title': 'Spend limits',
   'limits.intro': 'Limit what you can spend. A message that would pass a limit is refused before the model is called. Leave a field empty for no limit.',

@@ -227,6 +227,7 @@ export const zhCN: Record<keyof typeof en, string> = {
   'usage.ledger_link': '完整账目记录',
   'usage.recharge_link': '兑换充值码',
   'dashboard.title': '我的 tokens',
+  'dashboard.api_today': '（其中 API 密钥 {n}）',
   'dashboard.more': '详情',
   'limits.title': '消费上限',
   'limits.intro': '限制你的消费。超过上限的消息会在调用模型之前被拒绝。留空表示不限制。',

@@ -24,6 +24,8 @@ export interface ReportQueries {
   'reports.periodOfAll': Q<{ since: string; today: string; month: string }, PeriodRow>;
   'reports.byModelOfUser': Q<{ userId: number; since: string }, ModelRow[]>;
   'reports.byModelOfAll': Q<{ since: string }, ModelRow[]>;
+  /** Charged since @since for the user's calls through API keys. */
+  'reports.apiSpentSince': Q<{ userId: number; since: string }, number>;
   /** The user's spending through the chat page (apiKey null) and through each API key, all time. */
   'reports.bySource': Q<{ userId: number }, Array<{ apiKey: string | null; turns: number; charge: number }>>;
   'reports.byConversation': Q<{ userId: number; limit: number }, ConversationRow[]>;

@@ -58,6 +58,8 @@ export const reportsSql: { readonly [K in keyof ReportQueries]: Text } = {
   'reports.periodOfAll': period('everyone'),
   'reports.byModelOfUser': byModel('user'),
   'reports.byModelOfAll': byModel('everyone'),
+  'reports.apiSpentSince': value(`SELECT coalesce(sum(charge), 0) FROM holds
+    WHERE user_id = @userId AND api_key_id IS NOT NULL AND state <> 'held' AND closed_at >= @since::text`),
   'reports.bySource': all(`SELECT k.name AS "apiKey", count(*) AS turns, coalesce(sum(h.charge), 0) AS charge
     FROM holds h LEFT JOIN api_keys k ON k.id = h.api_key_id
     WHERE h.user_id = @userId AND h.state <> 'held' GROUP BY h.api_key_id, k.name ORDER BY h.api_key_id IS NOT NULL, charge DESC`),
