@@ -1,5 +1,5 @@
 -- Personal API keys for /v1: a user's own tools spend from their balance. Only a key's SHA-256 is
--- kept (a key has 192 random bits, so a fast hash is enough, as for redemption codes); its prefix
+-- kept (a key has 190 random bits, so a fast hash is enough, as for redemption codes); its prefix
 -- and last four characters are kept to tell keys apart on the page.
 CREATE TABLE api_keys (
   id           INTEGER PRIMARY KEY,
@@ -19,7 +19,10 @@ CREATE TABLE api_keys (
   expires_at   TEXT,
   created_at   TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
   last_used_at TEXT,
-  revoked_at   TEXT
+  revoked_at   TEXT,
+  -- The page's form that made the key: sent again (a reload, a double click), it makes no second key.
+  form_id      TEXT CHECK (form_id IS NULL OR length(form_id) BETWEEN 1 AND 64),
+  UNIQUE (user_id, form_id)
 );
 CREATE INDEX api_keys_user ON api_keys(user_id, id);
 

@@ -49,6 +49,19 @@ describe('/keys', () => {
     expect(Number(await srv.sql.value('SELECT count(*) FROM api_keys WHERE user_id = ?', user.id))).toBe(0);
   });
 
+  test('the same form sent twice (a reload, a double click) makes one key, and the second answer shows none', async () => {
+    const user = await newUser(srv);
+    const page = await user.agent.get('/keys');
+    const formId = /name="form_id" value="([^"]+)"/.exec(page.text)![1]!;
+    const send = () => user.agent.post('/keys').type('form').send({ _csrf: csrfFrom(page.text), form_id: formId, name: 'twice' });
+    const [a, b] = await Promise.all([send(), send()]);
+    expect([a.status, b.status].sort()).toEqual([201, 409]);
+    const second = a.status === 409 ? a : b;
+    expect(shownKey(second.text)).toBeUndefined();
+    expect(second.text).toContain('That form was already sent');
+    expect(Number(await srv.sql.value('SELECT count(*) FROM api_keys WHERE user_id = ?', user.id))).toBe(1);
+  });
+
   test('a key is revoked by its owner; another user\'s key id is a 404 and stays active', async () => {
     const owner = await newUser(srv);
     const other = await newUser(srv);

@@ -54,12 +54,17 @@ export const hashKey = (key: string): string => crypto.createHash('sha256').upda
 
 /** Makes a key for the user inside a write; answers the key itself, the only time it exists in full. */
 export function* createKey(userId: number, input: NewKey, key: string): Op<{ id: number; key: string }> {
+  return (yield* createKeyFromForm(userId, input, key, null))!; // no form: nothing to repeat
+}
+
+/** As createKey, from the keys page's form `formId`: the same form sent again (a reload) makes nothing (undefined). */
+export function* createKeyFromForm(userId: number, input: NewKey, key: string, formId: string | null): Op<{ id: number; key: string } | undefined> {
   const id = yield* query('keys.insert', {
     userId, name: input.name, hash: hashKey(key), prefix: key.slice(0, 7), last4: key.slice(-4),
     models: input.models && JSON.stringify(input.models), perDay: input.perDay, total: input.total,
-    rpm: input.rpm ?? null, tpm: input.tpm ?? null, expiresAt: input.expiresAt?.toISOString() ?? null,
+    rpm: input.rpm ?? null, tpm: input.tpm ?? null, expiresAt: input.expiresAt?.toISOString() ?? null, formId,
   });
-  return { id, key };
+  return id === undefined ? undefined : { id, key };
 }
 
 export function* keysOf(userId: number): Op<KeyListRow[]> {

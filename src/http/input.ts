@@ -85,6 +85,7 @@ export const keyForm = z.object({
   total: optionalAmount,
   rpm: optionalAmount,
   tpm: optionalAmount,
+  form_id: z.string().max(64).optional(),
 });
 
 /** Field -> message key suffix of the first problem with each field. */

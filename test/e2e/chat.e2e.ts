@@ -316,6 +316,42 @@ describe.each(VIEWPORTS)('chat page on $name', ({ name, options }) => {
   });
 });
 
+describe('API keys in the browser', () => {
+  test('a key is made with the keyboard, shown once ready to copy, works on /v1, and is revoked', async () => {
+    const context = await browser.newContext(VIEWPORTS[1]!.options);
+    try {
+      const page = await context.newPage();
+      page.setDefaultTimeout(WAIT);
+      const username = `e2e_keys_${Date.now().toString(36)}`;
+      await page.goto(`${app.url}/register`);
+      await page.fill('#username', username);
+      await page.fill('#password', 'correct horse battery');
+      await page.fill('#confirm', 'correct horse battery');
+      await Promise.all([page.waitForURL(`${app.url}/`), page.tap('form[action="/register"] button[type="submit"]')]);
+      await page.goto(`${app.url}/keys`);
+      await page.fill('#name', 'my editor');
+      await page.check('input[name="models"][value="gpt-4o-mini"]');
+      await Promise.all([page.waitForURL(`${app.url}/keys`), page.press('#name', 'Enter')]);
+      const key = await page.inputValue('#made-key');
+      expect(key).toMatch(/^tc-[0-9A-Za-z]{32}$/);
+      expect(await page.locator('#made-key').getAttribute('readonly')).not.toBeNull();
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+      const call = (k: string) => fetch(`${app.url}/v1/models`, { headers: { authorization: `Bearer ${k}` } });
+      expect((await call(key)).status).toBe(200);
+      // Shown once: reloading the answer sends the form again, which makes no second key and shows none.
+      await page.reload();
+      expect(await page.locator('#made-key').count()).toBe(0);
+      await expect(page.locator('p.notice').textContent()).resolves.toContain('That form was already sent');
+      expect(await page.locator('tbody tr').count()).toBe(1);
+      await expect(page.locator('table').textContent()).resolves.toContain(`${key.slice(0, 7)}…${key.slice(-4)}`);
+      await Promise.all([page.waitForURL(/\/keys\?revoked=1$/), page.tap('button[aria-label="Revoke the key “my editor”"]')]);
+      expect((await call(key)).status).toBe(401);
+    } finally {
+      await context.close();
+    }
+  });
+});
+
 describe('every page on a phone', () => {
   test('no page scrolls sideways at 390 px, admin pages included', async () => {
     const context = await browser.newContext(VIEWPORTS[1]!.options);

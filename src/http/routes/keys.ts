@@ -3,7 +3,8 @@
 // and render; the rules are in accounts/api-keys.ts.
 import { Router, type Request, type Response } from 'express';
 import type { Services } from '../app';
-import { createKey, generateKey, keysOf, revokeKey } from '../../accounts/api-keys';
+import crypto from 'node:crypto';
+import { createKeyFromForm, generateKey, keysOf, revokeKey } from '../../accounts/api-keys';
 import { fieldErrors, keyForm } from '../input';
 import { HttpError } from '../http-error';
 import { renderPage } from '../views';
@@ -20,7 +21,9 @@ export function keyRoutes({ database, allModels: models }: Services): Router {
 
   async function page(req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) {
     const keys = await database.read(keysOf, req.user!.id);
-    renderPage(req, res, 'keys', { title: res.locals.t('keys.title'), keys, models: models.models, baseUrl: apiBaseUrl(req), ...extra }, status);
+    // Each rendering of the form gets its own id: the same form sent twice makes one key.
+    const formId = crypto.randomUUID();
+    renderPage(req, res, 'keys', { title: res.locals.t('keys.title'), keys, models: models.models, baseUrl: apiBaseUrl(req), formId, ...extra }, status);
   }
 
   router.get('/keys', signedIn, async (req, res) => page(req, res, { revoked: req.query.revoked === '1' }));
@@ -33,7 +36,10 @@ export function keyRoutes({ database, allModels: models }: Services): Router {
       return page(req, res, { errors, input: req.body }, 422);
     }
     const { name, expires, models: allowed, per_day: perDay, total, rpm, tpm } = parsed.data;
-    const made = await database.write(createKey, req.user!.id, { name, expiresAt: expires, models: allowed, perDay, total, rpm, tpm }, generateKey());
+    const formId = typeof req.body?.form_id === 'string' && /^[\w-]{1,64}$/.test(req.body.form_id) ? req.body.form_id : null;
+    const made = await database.write(createKeyFromForm, req.user!.id, { name, expiresAt: expires, models: allowed, perDay, total, rpm, tpm }, generateKey(), formId);
+    // Sent again (a reload of this page): the key was made and shown then, and is not kept to show again.
+    if (!made) return page(req, res, { repeated: true }, 409);
     await page(req, res, { made: { name, key: made.key } }, 201);
   });
 

@@ -172,6 +172,7 @@ export const en = {
   'keys.revoke': "Revoke",
   'keys.revoke_named': "Revoke the key “{name}”",
   'keys.revoked_done': "The key was revoked. Calls with it now fail.",
+  'keys.repeated': 'That form was already sent: its key was made and shown then, only once. Make another key if you did not copy it (and revoke the first).',
   'keys.new': "Make a key",
   'keys.expires': "Expires (optional)",
   'keys.expires_hint': "The key stops working at the end of this day (UTC).",

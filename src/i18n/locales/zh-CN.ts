@@ -174,6 +174,7 @@ export const zhCN: Record<keyof typeof en, string> = {
   'keys.revoke': "吊销",
   'keys.revoke_named': "吊销密钥“{name}”",
   'keys.revoked_done': "密钥已吊销，使用它的调用现在会失败。",
+  'keys.repeated': '这个表单已经提交过：它的密钥当时已创建并只显示了一次。如果没有复制下来，请再创建一个（并吊销第一个）。',
   'keys.new': "创建密钥",
   'keys.expires': "过期日期（可选）",
   'keys.expires_hint': "密钥在这一天结束时（UTC）失效。",

@@ -36,9 +36,9 @@ export interface KeyQueries {
   'keys.insert': Q<
     {
       userId: number; name: string; hash: string; prefix: string; last4: string; models: string | null; perDay: number | null; total: number | null;
-      rpm: number | null; tpm: number | null; expiresAt: string | null;
+      rpm: number | null; tpm: number | null; expiresAt: string | null; formId: string | null;
     },
-    number
+    number | undefined
   >;
   'keys.byHash': Q<{ hash: string }, KeyRow | undefined>;
   'keys.ofUser': Q<{ userId: number }, KeyListRow[]>;

@@ -7,9 +7,10 @@ const LISTED = `k.id, k.name, k.prefix, k.last4, k.models, k.per_day AS perDay, 
   (SELECT coalesce(sum(CASE WHEN h.state = 'held' THEN h.amount ELSE h.charge END), 0) FROM holds h WHERE h.api_key_id = k.id) AS spent`;
 
 export const keysSql: { readonly [K in keyof KeyQueries]: Text } = {
-  'keys.insert': value(`INSERT INTO api_keys (user_id, name, hash, prefix, last4, models, per_day, total, rpm, tpm, expires_at)
+  'keys.insert': value(`INSERT INTO api_keys (user_id, name, hash, prefix, last4, models, per_day, total, rpm, tpm, expires_at, form_id)
     VALUES (@userId, @name, @hash, @prefix, @last4, @models, @perDay, @total,
-      @rpm, @tpm, @expiresAt) RETURNING id`),
+      @rpm, @tpm, @expiresAt, @formId)
+    ON CONFLICT (user_id, form_id) DO NOTHING RETURNING id`),
   'keys.byHash': get(`SELECT k.id, k.user_id AS userId, k.name, k.models, k.per_day AS perDay, k.total, k.rpm, k.tpm,
     k.expires_at AS expiresAt, k.revoked_at AS revokedAt, u.disabled AS userDisabled
     FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.hash = @hash`),
