@@ -352,6 +352,51 @@ describe('API keys in the browser', () => {
   });
 });
 
+describe('accessibility', () => {
+  const AXE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+  const WCAG = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
+
+  test('axe-core finds no WCAG 2.2 AA violation on any page, in both languages, light and dark', async () => {
+    const found: string[] = [];
+    for (const colorScheme of ['light', 'dark'] as const) {
+      for (const locale of ['en', 'zh-CN']) {
+        // bypassCSP: axe is injected as a script the page's CSP would rightly refuse.
+        const context = await browser.newContext({ bypassCSP: true, colorScheme, locale, extraHTTPHeaders: { 'Accept-Language': locale } });
+        try {
+          const page = await context.newPage();
+          page.setDefaultTimeout(WAIT);
+          const check = async (path: string) => {
+            await page.goto(`${app.url}${path}`);
+            await page.addScriptTag({ content: AXE });
+            const result = await page.evaluate(async (tags) => (window as unknown as { axe: { run: (d: Document, o: object) => Promise<{ violations: Array<{ id: string; nodes: Array<{ target: string[] }> }> }> } }).axe.run(document, { runOnly: { type: 'tag', values: tags } }), WCAG);
+            for (const v of result.violations) found.push(`${colorScheme} ${locale} ${path}: ${v.id} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+          };
+          for (const path of ['/login', '/register']) await check(path);
+          const username = `e2e_axe_${colorScheme}_${locale === 'en' ? 'en' : 'zh'}_${Date.now().toString(36)}`;
+          await page.goto(`${app.url}/register`);
+          await page.fill('#username', username);
+          await page.fill('#password', 'correct horse battery');
+          await page.fill('#confirm', 'correct horse battery');
+          await Promise.all([page.waitForURL(`${app.url}/`), page.click('form[action="/register"] button[type="submit"]')]);
+          const adminId = (await app.sql.value(`UPDATE users SET role = 'admin' WHERE username = ? RETURNING id`, username)) as number;
+          await createBatch(app.database, adminId, { tokens: 500, count: 2, note: 'axe' });
+          // A conversation with an answer in it, so the transcript and its footer are checked too.
+          await page.fill('#message', 'What is a **token**?');
+          await page.press('#message', 'Enter');
+          await page.waitForSelector('#transcript article.msg-assistant .msg-body.markdown', { timeout: WAIT });
+          const conversation = new URL(page.url()).pathname;
+          for (const path of [conversation, '/', '/usage', '/usage/ledger', '/recharge', '/keys', '/admin', '/admin/users', `/admin/users/${adminId}`, '/admin/codes', '/admin/usage', '/admin/audit']) {
+            await check(path);
+          }
+        } finally {
+          await context.close();
+        }
+      }
+    }
+    expect(found).toEqual([]);
+  }, 120_000);
+});
+
 describe('every page on a phone', () => {
   test('no page scrolls sideways at 390 px, admin pages included', async () => {
     const context = await browser.newContext(VIEWPORTS[1]!.options);
