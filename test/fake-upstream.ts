@@ -38,6 +38,8 @@ export type Scenario =
       /** Wait at this gate after `gateAfter` content chunks. */
       gate?: Gate;
       gateAfter?: number;
+      /** Reasoning text streamed before the pieces as `reasoning_content` deltas (DeepSeek's and Qwen's way). */
+      reasoning?: string[];
       /** Tool calls streamed after the pieces, as OpenAI does: id and name first, then the arguments in parts. */
       toolCalls?: Array<{ id: string; name: string; arguments: string[] }>;
       /** An OpenAI error event sent after the pieces, ending the stream. */
@@ -147,6 +149,7 @@ async function stream(s: Extract<Scenario, { kind: 'stream' }>, body: any, model
   res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', ...s.headers });
   if (s.firstDelayMs) await new Promise((resolve) => setTimeout(resolve, s.firstDelayMs));
   send([delta({ role: 'assistant', content: '' })]);
+  for (const thought of s.reasoning ?? []) send([delta({ reasoning_content: thought })]);
   const pieces = s.pieces ?? DEFAULT_PIECES;
   for (let i = 0; i <= pieces.length; i++) {
     if (s.gate && s.gateAfter === i) {

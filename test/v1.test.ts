@@ -190,6 +190,38 @@ describe('POST /v1/chat/completions', () => {
     expect(await balance(user)).toBe(2000);
   });
 
+  test('content the meter cannot count (a file, audio) is refused naming the part; images are held at the model\'s image price', async () => {
+    const user = await newUser(srv);
+    const { key } = await keyFor(user);
+    const file = { role: 'user' as const, content: [{ type: 'text', text: 'Summarise:' }, { type: 'file', file: { file_data: 'data:application/pdf;base64,AAAA' } }] };
+    const refused = (await client(key).chat.completions.create({ ...ask, messages: [file] } as never).catch((e: unknown) => e)) as APIError;
+    expect([refused.status, refused.code, refused.param]).toEqual([400, 'unsupported_content', 'messages.0.content.1.type']);
+    // gpt-4o-mini bills an image as up to 48,169 tokens (the models file says): 2,000 tokens cannot hold one.
+    const image = { role: 'user' as const, content: [{ type: 'text' as const, text: 'What is this?' }, { type: 'image_url' as const, image_url: { url: 'data:image/png;base64,AAAA' } }] };
+    const poor = (await client(key).chat.completions.create({ ...ask, messages: [image] }).catch((e: unknown) => e)) as APIError;
+    expect(poor.status).toBe(402);
+    await grant(srv.database, user.id, 100_000);
+    fake.script({ kind: 'stream', usage: false });
+    await client(key).chat.completions.create({ ...ask, messages: [image] });
+    expect((await lastHold(user))!.prompt).toBeGreaterThan(48_169);
+  });
+
+  test('reasoning text a provider streams beside the answer is relayed and counted', async () => {
+    const user = await newUser(srv);
+    const { key } = await keyFor(user);
+    const thoughts = Array.from({ length: 30 }, () => ' thinking hard');
+    fake.script({ kind: 'stream', reasoning: thoughts, usage: false });
+    const done = await client(key).chat.completions.create({ ...ask, max_tokens: 500 });
+    expect((done.choices[0]!.message as unknown as { reasoning_content: string }).reasoning_content).toBe(thoughts.join(''));
+    const hold = await lastHold(user);
+    expect(hold!.completion).toBeGreaterThanOrEqual(60 + 6); // the reasoning's tokens and the answer's
+    // And it counts toward max_tokens: 50 cuts it there.
+    fake.script({ kind: 'stream', reasoning: thoughts, usage: false });
+    const cut = await client(key).chat.completions.create(ask);
+    expect(cut.choices[0]!.finish_reason).toBe('length');
+    expect((await lastHold(user))!.completion).toBeLessThanOrEqual(50);
+  });
+
   test('no key, a made-up key or a session cookie: 401 in OpenAI\'s shape', async () => {
     const user = await newUser(srv);
     const res = await user.agent.get('/v1/models'); // signed in to the pages

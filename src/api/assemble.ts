@@ -7,11 +7,18 @@ import type { ChatCompletion, ChatCompletionChunk } from 'openai/resources/chat/
 type ToolCall = { id: string; type: 'function'; function: { name: string; arguments: string } };
 type Finish = ChatCompletion.Choice['finish_reason'];
 
+/** Reasoning text some providers stream beside the answer (DeepSeek, Qwen, vLLM): sent on, so counted too. */
+type ReasoningDelta = { reasoning_content?: unknown; reasoning?: unknown };
+const reasoningOf = (delta: object): string => {
+  const { reasoning_content: a, reasoning: b } = delta as ReasoningDelta;
+  return (typeof a === 'string' ? a : '') + (typeof b === 'string' ? b : '');
+};
+
 /** The text in a chunk that a client is sent and the completion is counted by (first choice). */
 export function outputText(chunk: ChatCompletionChunk): string {
   const delta = chunk.choices?.[0]?.delta;
   if (!delta) return '';
-  let text = (delta.content ?? '') + (delta.refusal ?? '');
+  let text = (delta.content ?? '') + (delta.refusal ?? '') + reasoningOf(delta);
   for (const call of delta.tool_calls ?? []) text += (call.function?.name ?? '') + (call.function?.arguments ?? '');
   return text;
 }
@@ -22,13 +29,14 @@ export class Assembled {
   private model = '';
   private fingerprint: string | undefined;
   private content = '';
+  private reasoning = '';
   private refusal: string | null = null;
   private readonly calls = new Map<number, ToolCall>();
   private finishReason: Finish | null = null;
   usage: ChatCompletion['usage'];
 
   get hasOutput(): boolean {
-    return this.content !== '' || this.refusal !== null || this.calls.size > 0;
+    return this.content !== '' || this.reasoning !== '' || this.refusal !== null || this.calls.size > 0;
   }
 
   add(chunk: ChatCompletionChunk): void {
@@ -40,6 +48,7 @@ export class Assembled {
     if (!choice) return;
     const delta = choice.delta ?? {};
     if (delta.content) this.content += delta.content;
+    this.reasoning += reasoningOf(delta);
     if (delta.refusal) this.refusal = (this.refusal ?? '') + delta.refusal;
     for (const piece of delta.tool_calls ?? []) {
       const call = this.calls.get(piece.index) ?? { id: '', type: 'function' as const, function: { name: '', arguments: '' } };
@@ -58,7 +67,7 @@ export class Assembled {
   cutChunk(chunk: ChatCompletionChunk, kept: string): ChatCompletionChunk | undefined {
     const choice = chunk.choices?.[0];
     if (!choice) return undefined;
-    const onlyText = !choice.delta?.tool_calls?.length && !choice.delta?.refusal;
+    const onlyText = !choice.delta?.tool_calls?.length && !choice.delta?.refusal && !reasoningOf(choice.delta ?? {});
     const delta = onlyText && kept ? { content: kept } : {};
     const cut: ChatCompletionChunk = { ...chunk, usage: undefined, choices: [{ index: choice.index, delta, finish_reason: 'length', logprobs: null }] };
     this.add(cut);
@@ -83,6 +92,7 @@ export class Assembled {
           role: 'assistant',
           content: toolCalls.length && !this.content ? null : this.content,
           refusal: this.refusal,
+          ...(this.reasoning && { reasoning_content: this.reasoning }),
           ...(toolCalls.length && { tool_calls: toolCalls }),
         },
         finish_reason: this.finishReason ?? 'stop',

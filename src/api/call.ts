@@ -53,30 +53,38 @@ const inFlight = new Map<number, number>();
 export const tooMany = (what: string) =>
   new ApiError(429, `Too many requests in flight for this ${what}; wait for one to finish.`, 'rate_limit_error', 'too_many_in_flight', null, { 'Retry-After': '1' });
 
-/** Runs the call; `send` gets each chunk for a streaming client (none before the hold is taken). */
-export async function runApiCall(deps: ApiDeps, call: ApiCall, send: (chunk: ChatCompletionChunk) => void): Promise<ApiOutcome> {
-  const running = inFlight.get(call.key.id) ?? 0;
+/**
+ * Runs `work` in one of the key's places (API_IN_FLIGHT_PER_KEY, this process) and one of the
+ * model API's (the fair queue, UPSTREAM_CONCURRENCY), or refuses with what a client should do.
+ */
+export async function inSlot<T>(deps: ApiDeps, key: ApiKey, signal: AbortSignal, work: () => Promise<T>): Promise<T | { status: 'refused'; error: ApiError }> {
+  const running = inFlight.get(key.id) ?? 0;
   if (running >= deps.perKey) return { status: 'refused', error: tooMany('key') };
-  inFlight.set(call.key.id, running + 1);
+  inFlight.set(key.id, running + 1);
   try {
-    const admitted = await deps.queue.admit(call.key.userId, { signal: call.signal, perUser: deps.perUser });
+    const admitted = await deps.queue.admit(key.userId, { signal, perUser: deps.perUser });
     if (!admitted.ok) {
       if (admitted.reason === 'queue_full') return { status: 'refused', error: new ApiError(503, 'The server is at capacity; try again shortly.', 'server_error', 'overloaded', null, { 'Retry-After': '5' }) };
       return { status: 'refused', error: admitted.reason === 'per_user' ? tooMany('user') : clientGone() };
     }
     try {
-      return await reserveAndRelay(deps, call, send);
+      return await work();
     } finally {
       admitted.release();
     }
   } finally {
-    const left = (inFlight.get(call.key.id) ?? 1) - 1;
-    if (left > 0) inFlight.set(call.key.id, left);
-    else inFlight.delete(call.key.id);
+    const left = (inFlight.get(key.id) ?? 1) - 1;
+    if (left > 0) inFlight.set(key.id, left);
+    else inFlight.delete(key.id);
   }
 }
 
-const clientGone = () => new ApiError(499, 'The client closed the request.', 'invalid_request_error', 'client_closed');
+/** Runs the call; `send` gets each chunk for a streaming client (none before the hold is taken). */
+export function runApiCall(deps: ApiDeps, call: ApiCall, send: (chunk: ChatCompletionChunk) => void): Promise<ApiOutcome> {
+  return inSlot(deps, call.key, call.signal, () => reserveAndRelay(deps, call, send));
+}
+
+export const clientGone = () => new ApiError(499, 'The client closed the request.', 'invalid_request_error', 'client_closed');
 
 async function reserveAndRelay(deps: ApiDeps, call: ApiCall, send: (chunk: ChatCompletionChunk) => void): Promise<ApiOutcome> {
   const { model, key } = call;
@@ -174,7 +182,10 @@ async function relay(deps: ApiDeps, call: ApiCall, hold: Hold, promptTokens: num
   }
   const base = { latencyMs: Date.now() - started, apiRequestId: call.requestId };
   const local: Usage = { promptTokens, completionTokens: counter.tokens, source: 'estimated', outcome: 'ok', ...base };
-  const usage: Usage = reported && !cut ? { ...local, ...reported, source: 'reported' } : local;
+  // A dropped call is charged what was sent, as Stop on the page is; only a model that bills hidden
+  // reasoning tokens was read on for the provider's usage, which then settles it.
+  const trustReported = reported && !cut && (!call.signal.aborted || model.hiddenTokens);
+  const usage: Usage = trustReported ? { ...local, ...reported!, source: 'reported' } : local;
   if (call.signal.aborted) {
     const settled = await settleOrRead(deps.store, hold, { ...usage, outcome: 'stopped' });
     return { status: 'failed', error: clientGone(), charge: settled.charge };

@@ -13,7 +13,7 @@ import { countText } from '../metering/tokens';
 import { UpstreamError } from '../upstream/errors';
 import type { ApiDeps } from './call';
 import { ApiError, badRequest } from './request';
-import { fromUpstream, paymentRequired, tooMany } from './call';
+import { clientGone, fromUpstream, inSlot, paymentRequired, tooMany } from './call';
 
 const MAX_INPUTS = 2048;
 
@@ -52,10 +52,15 @@ async function inputTokens(input: EmbeddingBody['input'], model: ModelInfo): Pro
   return { total, longest };
 }
 
-export async function runEmbedding(
-  deps: ApiDeps,
-  call: { key: ApiKey; body: EmbeddingBody; model: ModelInfo; requestId: string; signal: AbortSignal },
-): Promise<{ status: 'done'; response: CreateEmbeddingResponse; charge: number } | { status: 'refused'; error: ApiError }> {
+type EmbeddingCall = { key: ApiKey; body: EmbeddingBody; model: ModelInfo; requestId: string; signal: AbortSignal };
+type EmbeddingOutcome = { status: 'done'; response: CreateEmbeddingResponse; charge: number } | { status: 'refused'; error: ApiError };
+
+/** Runs the call in a place of the key's and of the model API's, as a chat completion does. */
+export function runEmbedding(deps: ApiDeps, call: EmbeddingCall): Promise<EmbeddingOutcome> {
+  return inSlot(deps, call.key, call.signal, () => reserveAndEmbed(deps, call));
+}
+
+async function reserveAndEmbed(deps: ApiDeps, call: EmbeddingCall): Promise<EmbeddingOutcome> {
   const { key, model } = call;
   const counted = await inputTokens(call.body.input, model);
   if (counted.longest > model.contextWindow) {
@@ -80,7 +85,7 @@ export async function runEmbedding(
       if (call.signal.aborted) {
         // Gone after the request went out: the provider bills the input.
         await settleOrRead(deps.store, held.hold, { promptTokens: counted.total, completionTokens: 0, source: 'estimated', outcome: 'stopped', apiRequestId: call.requestId });
-        return { status: 'refused', error: new ApiError(499, 'The client closed the request.', 'invalid_request_error', 'client_closed') };
+        return { status: 'refused', error: clientGone() };
       }
       await settleOrRead(deps.store, held.hold, 'release');
       return { status: 'refused', error: fromUpstream(failure) };

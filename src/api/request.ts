@@ -26,8 +26,12 @@ export const badRequest = (message: string, param: string | null = null, code: s
 /** Fields the provider bills by that the meter cannot count or cap. */
 const UNMETERED = new Set(['service_tier', 'web_search_options', 'modalities', 'audio', 'prediction']);
 
+/** Content parts the meter counts: text, refusals and images (by the model's image price). */
+const METERED_PARTS = new Set(['text', 'image_url', 'refusal']);
+
 const message = z.looseObject({
   role: z.enum(['system', 'developer', 'user', 'assistant', 'tool', 'function']),
+  content: z.unknown().optional(),
 });
 
 const body = z.strictObject({
@@ -67,7 +71,10 @@ export function parseChatBody(raw: unknown): ChatBody {
     }
   }
   const parsed = body.safeParse(raw);
-  if (parsed.success) return parsed.data;
+  if (parsed.success) {
+    unmeteredPart(parsed.data.messages);
+    return parsed.data;
+  }
   const issue = parsed.error.issues[0]!;
   const param = issue.path.join('.') || null;
   if (issue.code === 'unrecognized_keys') {
@@ -78,12 +85,25 @@ export function parseChatBody(raw: unknown): ChatBody {
   throw badRequest(`Invalid "${param ?? 'body'}": ${issue.message}`, param);
 }
 
+/** Refuses content parts the meter cannot count (files, audio): the provider would bill them, the hold would not. */
+function unmeteredPart(messages: ChatBody['messages']): void {
+  messages.forEach((m, i) => {
+    if (!Array.isArray(m.content)) return;
+    m.content.forEach((part: unknown, j: number) => {
+      const type = typeof part === 'object' && part !== null ? (part as { type?: unknown }).type : undefined;
+      if (typeof type !== 'string' || !METERED_PARTS.has(type)) {
+        throw badRequest(`Content of type "${String(type)}" is not supported here: tokenchat cannot meter it. Send text or image_url parts.`, `messages.${i}.content.${j}.type`, 'unsupported_content');
+      }
+    });
+  });
+}
+
 /**
  * The prompt's tokens as the provider will count them: messages (text, images, names, tool calls)
  * and tools, plus a response format's schema and a tool choice, which the provider also reads.
  */
 export async function promptTokensOf(req: ChatBody, model: ModelInfo): Promise<number> {
-  const counted = await countPromptTokens({ model: model.id, messages: req.messages, tools: req.tools }, { encoding: model.encoding });
+  const counted = await countPromptTokens({ model: model.id, messages: req.messages, tools: req.tools }, { encoding: model.encoding, imageTokens: model.imageTokens });
   let extra = 0;
   for (const part of [req.response_format, typeof req.tool_choice === 'object' ? req.tool_choice : undefined]) {
     if (part && part.type !== 'text') extra += await countText(JSON.stringify(part), model.encoding);

@@ -4,6 +4,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { GPT4O_IMAGE_TOKENS } from './tokens';
 import { query, type Op } from '../storage/op';
 
 export const DEFAULT_MODELS_FILE = path.join(__dirname, '..', '..', 'models.json');
@@ -27,6 +28,8 @@ export interface ModelInfo {
    * answer is read on, unseen, until that usage comes, so Stop cannot make the reasoning free.
    */
   hiddenTokens: boolean;
+  /** Tokens one image is billed as, at detail "low" and at most at "high" (gpt-4o's rule unless the file says). */
+  imageTokens: { low: number; high: number };
 }
 
 /** Reasoning models (o1, o3, o4-mini, gpt-5 ...): their hidden tokens are billed as completion tokens. */
@@ -74,6 +77,8 @@ const schema = z.object({
         completion_rate: rate,
         max_output: z.number().int().min(1).max(10_000_000).optional(),
         hidden_tokens: z.boolean().optional(),
+        // What one image is billed as (gpt-4o-mini's are far more tokens than gpt-4o's, at a lower rate).
+        image_tokens: z.object({ low: z.number().int().min(0).max(10_000_000), high: z.number().int().min(0).max(10_000_000) }).strict().optional(),
       }).strict(),
     )
     .min(1, 'must list at least one model'),
@@ -100,6 +105,7 @@ export function loadModels(file = DEFAULT_MODELS_FILE): ModelCatalog {
     return Object.freeze({
       id: m.id, name: m.name, kind: m.kind ?? 'chat', encoding: m.encoding, contextWindow: m.context_window, promptRate: m.prompt_rate, completionRate: m.completion_rate,
       maxOutput: Math.min(m.max_output ?? DEFAULT_MAX_OUTPUT, m.context_window), hiddenTokens: m.hidden_tokens ?? isReasoningModel(m.id),
+      imageTokens: m.image_tokens ?? GPT4O_IMAGE_TOKENS,
     });
   });
   return catalogOf(parsed.data.default_encoding, models);

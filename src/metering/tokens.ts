@@ -54,8 +54,15 @@ export const IMAGE_MAX_TILES = 8;
 export const IMAGE_TOKENS_LOW = IMAGE_BASE_TOKENS;
 export const IMAGE_TOKENS_HIGH = IMAGE_BASE_TOKENS + IMAGE_MAX_TILES * IMAGE_TILE_TOKENS;
 
-export function imageTokens(imageUrl: unknown): number {
-  return isRecord(imageUrl) && imageUrl.detail === 'low' ? IMAGE_TOKENS_LOW : IMAGE_TOKENS_HIGH;
+/** What one image costs at detail "low" and at "high"/"auto" (the most it can): gpt-4o's rule unless a model says. */
+export interface ImageTokens {
+  low: number;
+  high: number;
+}
+export const GPT4O_IMAGE_TOKENS: ImageTokens = { low: IMAGE_TOKENS_LOW, high: IMAGE_TOKENS_HIGH };
+
+export function imageTokens(imageUrl: unknown, rule: ImageTokens = GPT4O_IMAGE_TOKENS): number {
+  return isRecord(imageUrl) && imageUrl.detail === 'low' ? rule.low : rule.high;
 }
 
 export interface ChatRequest {
@@ -69,6 +76,8 @@ export interface CountOptions {
   encoding?: EncodingName;
   /** The encoding for a model this module does not know; o200k_base if not given. */
   fallback?: EncodingName;
+  /** The model's image prices (the models file's image_tokens); gpt-4o's rule if not given. */
+  imageTokens?: ImageTokens;
 }
 
 export interface PromptCount {
@@ -94,6 +103,7 @@ class Tally {
   readonly sums = { messages: 0, tools: 0, images: 0 };
   constructor(
     readonly encoding: EncodingName,
+    readonly images: ImageTokens = GPT4O_IMAGE_TOKENS,
     private readonly slice = new Slice(),
   ) {}
 
@@ -120,7 +130,7 @@ function schemeOf(modelId: unknown, opts: CountOptions): { encoding: EncodingNam
 export async function countPromptTokens(request: ChatRequest, opts: CountOptions = {}): Promise<PromptCount> {
   const req: Record<string, unknown> = isRecord(request) ? request : {};
   const { encoding, format } = schemeOf(req.model, opts);
-  const tally = new Tally(encoding);
+  const tally = new Tally(encoding, opts.imageTokens);
   for (const message of Array.isArray(req.messages) ? req.messages : []) {
     if (isRecord(message)) await countMessage(message, tally, format);
   }
@@ -150,7 +160,7 @@ export async function countMessageTokens(model: string, messages: readonly unkno
   const slice = new Slice();
   const counts: number[] = [];
   for (const message of messages) {
-    const tally = new Tally(encoding, slice);
+    const tally = new Tally(encoding, opts.imageTokens, slice);
     if (isRecord(message)) await countMessage(message, tally, format);
     counts.push(tally.sums.messages + tally.sums.images);
   }
@@ -189,7 +199,7 @@ async function countContent(content: unknown, tally: Tally): Promise<void> {
   for (const part of content) {
     if (typeof part === 'string') await tally.text('messages', part);
     else if (!isRecord(part)) continue;
-    else if (part.type === 'image_url') tally.add('images', imageTokens(part.image_url));
+    else if (part.type === 'image_url') tally.add('images', imageTokens(part.image_url, tally.images));
     else await tally.text('messages', typeof part.text === 'string' ? part.text : part.refusal);
   }
 }

@@ -20,7 +20,7 @@ export const ledgerSql: { readonly [K in keyof LedgerQueries]: Text } = {
   'ledger.lockBalance': value('SELECT 1 FROM balances WHERE user_id = @userId FOR UPDATE'),
   'ledger.add': value(`UPDATE balances SET balance = balance + @amount::bigint WHERE user_id = @userId AND balance + @amount::bigint BETWEEN 0 AND @max::bigint
     RETURNING balance`),
-  'ledger.refund': value(`UPDATE balances SET balance = balance + @amount::bigint, open_holds = open_holds - 1
+  'ledger.refund': value(`UPDATE balances SET balance = balance + @amount::bigint, open_holds = GREATEST(open_holds - 1, 0)
     WHERE user_id = @userId RETURNING balance`),
   // One statement, one round trip. The balance row is locked first (a second reserve of the user
   // waits, then sees the first's take and open hold: the conditions are checked again on the row
@@ -49,7 +49,7 @@ export const ledgerSql: { readonly [K in keyof LedgerQueries]: Text } = {
       ${CLOSE} AND amount = @amount::bigint AND prompt_rate = @promptRate::bigint AND completion_rate = @completionRate::bigint
       RETURNING user_id
     ), b AS (
-      UPDATE balances SET balance = balances.balance + @refund::bigint, open_holds = balances.open_holds - 1
+      UPDATE balances SET balance = balances.balance + @refund::bigint, open_holds = GREATEST(balances.open_holds - 1, 0)
       FROM h WHERE balances.user_id = h.user_id RETURNING balances.user_id, balances.balance
     ), l AS (
       INSERT INTO ledger (user_id, kind, amount, balance_after, hold_id, note)

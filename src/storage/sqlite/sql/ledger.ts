@@ -19,7 +19,7 @@ export const ledgerSql: { readonly [K in keyof LedgerQueries]: Text } = {
   'ledger.lockBalance': value('SELECT 1'),
   'ledger.add': value(`UPDATE balances SET balance = balance + @amount WHERE user_id = @userId AND balance + @amount BETWEEN 0 AND @max
     RETURNING balance`),
-  'ledger.refund': value('UPDATE balances SET balance = balance + @amount, open_holds = open_holds - 1 WHERE user_id = @userId RETURNING balance'),
+  'ledger.refund': value('UPDATE balances SET balance = balance + @amount, open_holds = max(open_holds - 1, 0) WHERE user_id = @userId RETURNING balance'),
   // The steps of one reserve; the writes come after every check, so a refusal writes nothing.
   'ledger.takeWhole': script(
     `SELECT user_id AS userId FROM balances WHERE user_id = @userId AND balance >= @amount AND open_holds < @maxOpen
@@ -32,7 +32,7 @@ export const ledgerSql: { readonly [K in keyof LedgerQueries]: Text } = {
   ),
   'ledger.closeKnown': script(
     `${CLOSE} AND amount = @amount AND prompt_rate = @promptRate AND completion_rate = @completionRate RETURNING user_id AS userId`,
-    'UPDATE balances SET balance = balance + @refund, open_holds = open_holds - 1 WHERE user_id = @userId RETURNING balance',
+    'UPDATE balances SET balance = balance + @refund, open_holds = max(open_holds - 1, 0) WHERE user_id = @userId RETURNING balance',
     'INSERT INTO ledger (user_id, kind, amount, balance_after, hold_id, note) VALUES (@userId, @kind, @refund, @balance, @id, @note)',
   ),
   'ledger.take': get(`UPDATE balances SET last_hold = min(balance, @full), balance = balance - min(balance, @full), open_holds = open_holds + 1
