@@ -41,6 +41,23 @@ afterAll(async () => {
   await upstream?.close();
 });
 
+/** Signs up through the register form (tapped on a touch viewport, clicked elsewhere) and lands on the chat page. */
+async function registerIn(page: Page, username: string, how: 'tap' | 'click' = 'click'): Promise<void> {
+  await page.goto(`${app.url}/register`);
+  await page.fill('#username', username);
+  await page.fill('#password', 'correct horse battery');
+  await page.fill('#confirm', 'correct horse battery');
+  const submit = 'form[action="/register"] button[type="submit"]';
+  await Promise.all([page.waitForURL(`${app.url}/`), how === 'tap' ? page.tap(submit) : page.click(submit)]);
+}
+
+/** Makes the user an admin with a batch of codes, so the admin pages have something to show. */
+async function promote(username: string, note: string): Promise<number> {
+  const adminId = (await app.sql.value(`UPDATE users SET role = 'admin' WHERE username = ? RETURNING id`, username)) as number;
+  await createBatch(app.database, adminId, { tokens: 500, count: 3, note });
+  return adminId;
+}
+
 /** Digits of a figure shown with thousands separators ("Balance: 2,000" -> 2000). */
 const figure = (text: string | null, pattern: RegExp): number => {
   const m = pattern.exec(text ?? '');
@@ -322,12 +339,7 @@ describe('API keys in the browser', () => {
     try {
       const page = await context.newPage();
       page.setDefaultTimeout(WAIT);
-      const username = `e2e_keys_${Date.now().toString(36)}`;
-      await page.goto(`${app.url}/register`);
-      await page.fill('#username', username);
-      await page.fill('#password', 'correct horse battery');
-      await page.fill('#confirm', 'correct horse battery');
-      await Promise.all([page.waitForURL(`${app.url}/`), page.tap('form[action="/register"] button[type="submit"]')]);
+      await registerIn(page, `e2e_keys_${Date.now().toString(36)}`, 'tap');
       await page.goto(`${app.url}/keys`);
       await page.fill('#name', 'my editor');
       await page.check('input[name="models"][value="gpt-4o-mini"]');
@@ -373,13 +385,8 @@ describe('accessibility', () => {
           };
           for (const path of ['/login', '/register']) await check(path);
           const username = `e2e_axe_${colorScheme}_${locale === 'en' ? 'en' : 'zh'}_${Date.now().toString(36)}`;
-          await page.goto(`${app.url}/register`);
-          await page.fill('#username', username);
-          await page.fill('#password', 'correct horse battery');
-          await page.fill('#confirm', 'correct horse battery');
-          await Promise.all([page.waitForURL(`${app.url}/`), page.click('form[action="/register"] button[type="submit"]')]);
-          const adminId = (await app.sql.value(`UPDATE users SET role = 'admin' WHERE username = ? RETURNING id`, username)) as number;
-          await createBatch(app.database, adminId, { tokens: 500, count: 2, note: 'axe' });
+          await registerIn(page, username);
+          const adminId = await promote(username, 'axe');
           // A conversation with an answer in it, so the transcript and its footer are checked too.
           await page.fill('#message', 'What is a **token**?');
           await page.press('#message', 'Enter');
@@ -404,13 +411,8 @@ describe('every page on a phone', () => {
       const page = await context.newPage();
       page.setDefaultTimeout(WAIT);
       const username = `e2e_wide_${Date.now().toString(36)}`;
-      await page.goto(`${app.url}/register`);
-      await page.fill('#username', username);
-      await page.fill('#password', 'correct horse battery');
-      await page.fill('#confirm', 'correct horse battery');
-      await Promise.all([page.waitForURL(`${app.url}/`), page.tap('form[action="/register"] button[type="submit"]')]);
-      const adminId = (await app.sql.value(`UPDATE users SET role = 'admin' WHERE username = ? RETURNING id`, username)) as number;
-      await createBatch(app.database, adminId, { tokens: 500, count: 3, note: 'a batch for the class of 2026, spring term' });
+      await registerIn(page, username, 'tap');
+      await promote(username, 'a batch for the class of 2026, spring term');
       const wide: string[] = [];
       for (const path of ['/', '/usage', '/usage/ledger', '/recharge', '/keys', '/admin/users', '/admin/codes', '/admin/usage', '/admin/audit']) {
         await page.goto(`${app.url}${path}`);
