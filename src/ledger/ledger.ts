@@ -150,11 +150,7 @@ function* reserveOp(req: ReserveRequest): Op<ReserveResult> {
     const balance = yield* balanceOf(req.userId);
     return { status: 'insufficient', missing: minimum - balance, balance };
   }
-  const maxCompletion = Math.min(wanted, affordableCompletion(req.model, req.promptTokens, took.held));
-  const row = {
-    userId: req.userId, turnKey: req.turnKey, model: req.model.id, amount: took.held, promptTokens: req.promptTokens,
-    maxCompletion, promptRate: req.model.promptRate, completionRate: req.model.completionRate, keyId: req.key?.id ?? null,
-  };
+  const row = holdRow(req, took.held, Math.min(wanted, affordableCompletion(req.model, req.promptTokens, took.held)));
   // A repeated turn key is rare, so it is not looked up first: the hold's INSERT does nothing on
   // the UNIQUE (user_id, turn_key), and the whole write (the take too) is rolled back.
   const id = yield* query('ledger.newHold', row);
@@ -163,7 +159,15 @@ function* reserveOp(req: ReserveRequest): Op<ReserveResult> {
   return { status: 'held', hold: newHold(id, row), balance: took.balance };
 }
 
-function newHold(id: number, { keyId: _k, ...row }: Omit<Hold, 'id' | 'state' | 'charge'> & { keyId: number | null }): Hold {
+/** The new hold's row: the request's terms, at `amount` for `maxCompletion` completion tokens. */
+function holdRow(req: ReserveRequest, amount: number, maxCompletion: number) {
+  return {
+    userId: req.userId, turnKey: req.turnKey, model: req.model.id, amount, promptTokens: req.promptTokens,
+    maxCompletion, promptRate: req.model.promptRate, completionRate: req.model.completionRate, keyId: req.key?.id ?? null,
+  };
+}
+
+function newHold(id: number, { keyId: _k, ...row }: ReturnType<typeof holdRow>): Hold {
   return { id, ...row, state: 'held', charge: null };
 }
 
@@ -179,10 +183,7 @@ const lesser = (a: number | null, b: number | null): number | null => (a === nul
 async function reserveWhole(store: Store, req: ReserveRequest): Promise<ReserveResult | undefined> {
   const amount = priceOf(req.model, req.promptTokens, req.maxCompletion);
   if (amount < 1 || req.maxCompletion < 1 || (req.key && (req.key.perDay !== null || req.key.total !== null))) return undefined;
-  const row = {
-    userId: req.userId, turnKey: req.turnKey, model: req.model.id, amount, promptTokens: req.promptTokens,
-    maxCompletion: req.maxCompletion, promptRate: req.model.promptRate, completionRate: req.model.completionRate, keyId: req.key?.id ?? null,
-  };
+  const row = holdRow(req, amount, req.maxCompletion);
   const took = await store.once('ledger.takeWhole', { ...row, maxOpen: req.maxOpen ?? Number.MAX_SAFE_INTEGER, limited: req.limits ? 1 : 0 });
   return took && { status: 'held', hold: newHold(took.id, row), balance: took.balance };
 }
