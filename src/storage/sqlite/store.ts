@@ -68,12 +68,13 @@ export class SqliteStore implements Store {
 
   /** A `script` text (see Text in op.ts): its statements in order, each given what earlier ones returned. */
   private script(name: QueryName, steps: string[]): (params: object) => unknown {
-    const statements = steps.map((sql) => this.raw.prepare(sql));
+    // Whether a step that returns rows also writes (INSERT/UPDATE/DELETE ... RETURNING): known once, here.
+    const statements = steps.map((sql) => ({ s: this.raw.prepare(sql), writes: /^\s*(INSERT|UPDATE|DELETE)/i.test(sql) }));
     return (params) => {
       let bound: Record<string, unknown> = { ...params };
       let answer: Record<string, unknown> = {};
       let changed = false;
-      for (const s of statements) {
+      for (const { s, writes } of statements) {
         if (!s.reader) {
           changed = s.run(bound).changes > 0 || changed;
           continue;
@@ -83,7 +84,7 @@ export class SqliteStore implements Store {
           if (changed) throw new Error(`query ${name}: a step found nothing after an earlier one wrote`);
           return undefined;
         }
-        changed = changed || /^\s*(INSERT|UPDATE|DELETE)/i.test(s.source);
+        changed ||= writes;
         bound = { ...bound, ...row };
         answer = { ...answer, ...row };
       }
