@@ -8,7 +8,7 @@
 import crypto from 'node:crypto';
 import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming } from 'openai/resources/chat/completions';
 import type { ApiKey } from '../accounts/api-keys';
-import { liveHolds, HIDDEN_USAGE_WAIT_MS, REASONING_SILENCE_MS } from '../chat/turn';
+import { DELIVERED_EVERY_MS, liveHolds, HIDDEN_USAGE_WAIT_MS, REASONING_SILENCE_MS } from '../chat/turn';
 import type { TurnQueue } from '../chat/turn-queue';
 import { recordDelivered, release, reserve, settleOrRead, type Hold, type Usage } from '../ledger/ledger';
 import type { Logger } from '../log';
@@ -16,11 +16,9 @@ import { isReasoningModel, type ModelInfo } from '../metering/models';
 import { CompletionCounter } from '../metering/tokens';
 import type { Store } from '../storage/op';
 import { usageOf, type Upstream } from '../upstream/client';
-import { UpstreamError } from '../upstream/errors';
+import { asUpstreamError, type UpstreamError } from '../upstream/errors';
 import { Assembled, outputText } from './assemble';
 import { ApiError, promptTokensOf, type ChatBody } from './request';
-
-const DELIVERED_EVERY_MS = 1000;
 
 export interface ApiDeps {
   store: Store;
@@ -175,7 +173,7 @@ async function relay(deps: ApiDeps, call: ApiCall, hold: Hold, promptTokens: num
       }
     }
   } catch (err) {
-    failure = err instanceof UpstreamError ? err : new UpstreamError('server', (err as Error).message ?? String(err), { cause: err });
+    failure = asUpstreamError(err);
   } finally {
     clearTimeout(waiting);
     call.signal.removeEventListener('abort', onGone);

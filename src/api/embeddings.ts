@@ -10,7 +10,7 @@ import { liveHolds } from '../chat/turn';
 import { reserve, settleOrRead } from '../ledger/ledger';
 import type { ModelInfo } from '../metering/models';
 import { countText } from '../metering/tokens';
-import { UpstreamError } from '../upstream/errors';
+import { asUpstreamError } from '../upstream/errors';
 import type { ApiDeps } from './call';
 import { ApiError, badRequest } from './request';
 import { clientGone, fromUpstream, inSlot, paymentRequired, tooMany } from './call';
@@ -81,7 +81,7 @@ async function reserveAndEmbed(deps: ApiDeps, call: EmbeddingCall): Promise<Embe
     try {
       response = await deps.upstream.embed({ body: { ...call.body, model: model.id }, signal: call.signal });
     } catch (err) {
-      const failure = err instanceof UpstreamError ? err : new UpstreamError('server', String(err));
+      const failure = asUpstreamError(err);
       if (call.signal.aborted) {
         // Gone after the request went out: the provider bills the input.
         await settleOrRead(deps.store, held.hold, { promptTokens: counted.total, completionTokens: 0, source: 'estimated', outcome: 'stopped', apiRequestId: call.requestId });

@@ -13,7 +13,8 @@ import { DEFAULT_MAX_OUTPUT, priceOf, type ModelInfo } from '../metering/models'
 import { checkSpendLimits } from '../ledger/spend-limits';
 import { CompletionCounter } from '../metering/tokens';
 import type { TurnQueue } from './turn-queue';
-import { UpstreamError, type ChatMessage, type Upstream } from '../upstream/client';
+import { type ChatMessage, type Upstream, type UpstreamError } from '../upstream/client';
+import { asUpstreamError } from '../upstream/errors';
 import * as metrics from '../metrics';
 import type { Op, Store } from '../storage/op';
 
@@ -24,7 +25,8 @@ const HOLD_POLL_MS = 250;
 /** The history is cut so that at least this many completion tokens (or max tokens, if fewer) fit. */
 const MIN_ROOM = 256;
 /** How often the tokens delivered so far are written to the hold, for crash recovery. */
-const DELIVERED_EVERY_MS = 1000;
+/** How often a running answer records the tokens delivered so far (for recovery after a crash). */
+export const DELIVERED_EVERY_MS = 1000;
 /** How long a stopped answer of a model with hidden tokens is read on, unseen, for the provider's usage. */
 export const HIDDEN_USAGE_WAIT_MS = 30_000;
 /** How long a model with hidden tokens may think in silence before the call counts as failed. */
@@ -254,7 +256,7 @@ async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emi
       }
     }
   } catch (err) {
-    failure = err instanceof UpstreamError ? err : new UpstreamError('server', (err as Error).message ?? String(err), { cause: err });
+    failure = asUpstreamError(err);
   } finally {
     clearTimeout(waiting);
     input.signal.removeEventListener('abort', onAbort);

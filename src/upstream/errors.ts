@@ -52,6 +52,11 @@ export class UpstreamError extends Error {
   }
 }
 
+/** Anything a model call threw, as an UpstreamError (one that is not already is a server failure). */
+export function asUpstreamError(err: unknown): UpstreamError {
+  return err instanceof UpstreamError ? err : new UpstreamError('server', (err as Error)?.message ?? String(err), { cause: err });
+}
+
 /** What the stream knew when it failed: the SDK cannot tell a user's abort from our idle timer. */
 export interface FailureContext {
   midStream: boolean;
