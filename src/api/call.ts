@@ -92,22 +92,34 @@ async function reserveAndRelay(deps: ApiDeps, call: ApiCall, send: (chunk: ChatC
     return { status: 'refused', error: new ApiError(400, `The prompt has ${promptTokens} tokens; ${model.id} takes ${model.contextWindow} in all.`, 'invalid_request_error', 'context_length_exceeded', 'messages') };
   }
   const asked = call.body.max_completion_tokens ?? call.body.max_tokens ?? model.maxOutput;
+  const needs = "this request's prompt and one completion token";
+  return withHold(deps, key, model, promptTokens, Math.min(asked, room), { pays: needs, below: needs }, (hold) => relay(deps, call, hold, promptTokens, send));
+}
+
+/**
+ * Takes the call's hold (limited by the user's and the key's spend limits, and the user's calls in
+ * flight) and runs `work` with it marked live, or answers why not; `needs` names what the hold is
+ * for in those answers.
+ */
+export async function withHold<T>(
+  deps: ApiDeps, key: ApiKey, model: ModelInfo, promptTokens: number, maxCompletion: number,
+  needs: { pays: string; below: string }, work: (hold: Hold) => Promise<T>,
+): Promise<T | { status: 'refused'; error: ApiError }> {
   // The turn key is never the client's request id: that could repeat.
   const held = await reserve(deps.store, {
-    userId: key.userId, turnKey: `api-${crypto.randomUUID()}`, model, promptTokens, maxCompletion: Math.min(asked, room),
-    limits: true, key, maxOpen: deps.perUser,
+    userId: key.userId, turnKey: `api-${crypto.randomUUID()}`, model, promptTokens, maxCompletion, limits: true, key, maxOpen: deps.perUser,
   });
   if (held.status === 'insufficient') {
-    return { status: 'refused', error: paymentRequired(`Your balance of ${held.balance} tokens does not pay for this request's prompt and one completion token (${held.missing} more are needed).`, 'insufficient_quota') };
+    return { status: 'refused', error: paymentRequired(`Your balance of ${held.balance} tokens does not pay for ${needs.pays} (${held.missing} more are needed).`, 'insufficient_quota') };
   }
   if (held.status === 'over_limit') {
-    return { status: 'refused', error: paymentRequired(`A spend limit (yours or this key's) leaves ${held.allowance} tokens, less than this request's prompt and one completion token.`, 'spend_limit_reached') };
+    return { status: 'refused', error: paymentRequired(`A spend limit (yours or this key's) leaves ${held.allowance} tokens, less than ${needs.below}.`, 'spend_limit_reached') };
   }
   if (held.status === 'busy') return { status: 'refused', error: tooMany('user') };
   if (held.status !== 'held') throw new Error('a fresh turn key was found in use');
   liveHolds.add(held.hold.id);
   try {
-    return await relay(deps, call, held.hold, promptTokens, send);
+    return await work(held.hold);
   } finally {
     liveHolds.delete(held.hold.id);
   }

@@ -2,18 +2,15 @@
 // settled at the provider's count (capped at the hold) or the local one. A provider error charges
 // nothing; a client that goes away once the request went out is charged the input, as the
 // provider bills it.
-import crypto from 'node:crypto';
 import { z } from 'zod';
 import type { CreateEmbeddingResponse } from 'openai/resources/embeddings';
 import type { ApiKey } from '../accounts/api-keys';
-import { liveHolds } from '../chat/turn';
-import { reserve, settleOrRead } from '../ledger/ledger';
+import { settleOrRead, type Hold } from '../ledger/ledger';
 import type { ModelInfo } from '../metering/models';
 import { countText } from '../metering/tokens';
 import { asUpstreamError } from '../upstream/errors';
-import type { ApiDeps } from './call';
-import { ApiError, badRequest } from './request';
-import { clientGone, fromUpstream, inSlot, paymentRequired, tooMany } from './call';
+import { clientGone, fromUpstream, inSlot, withHold, type ApiDeps } from './call';
+import { ApiError, invalid } from './request';
 
 const MAX_INPUTS = 2048;
 
@@ -31,16 +28,11 @@ export type EmbeddingBody = z.infer<typeof body>;
 export function parseEmbeddingBody(raw: unknown): EmbeddingBody {
   const parsed = body.safeParse(raw);
   if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0]!;
-  if (issue.code === 'unrecognized_keys') {
-    throw badRequest(`"${issue.keys[0]}" is not a parameter tokenchat passes on.`, issue.keys[0]!, 'unsupported_parameter');
-  }
-  const param = issue.path.join('.') || null;
-  throw badRequest(`Invalid "${param ?? 'body'}": ${issue.message}`, param);
+  throw invalid(parsed.error);
 }
 
 /** The input's tokens as the provider counts them: each text by the model's encoding, token ids one each. */
-async function inputTokens(input: EmbeddingBody['input'], model: ModelInfo): Promise<{ total: number; longest: number }> {
+async function countInput(input: EmbeddingBody['input'], model: ModelInfo): Promise<{ total: number; longest: number }> {
   const items: Array<string | number[]> = typeof input === 'string' ? [input] : typeof input[0] === 'number' ? [input as number[]] : (input as Array<string | number[]>);
   let total = 0;
   let longest = 0;
@@ -62,43 +54,36 @@ export function runEmbedding(deps: ApiDeps, call: EmbeddingCall): Promise<Embedd
 
 async function reserveAndEmbed(deps: ApiDeps, call: EmbeddingCall): Promise<EmbeddingOutcome> {
   const { key, model } = call;
-  const counted = await inputTokens(call.body.input, model);
+  const counted = await countInput(call.body.input, model);
   if (counted.longest > model.contextWindow) {
     return { status: 'refused', error: new ApiError(400, `An input has ${counted.longest} tokens; ${model.id} takes ${model.contextWindow}.`, 'invalid_request_error', 'context_length_exceeded', 'input') };
   }
   // One completion token is held only because a hold is priced for at least one; embedding models charge none.
-  const held = await reserve(deps.store, {
-    userId: key.userId, turnKey: `api-${crypto.randomUUID()}`, model, promptTokens: counted.total, maxCompletion: 1, limits: true, key, maxOpen: deps.perUser,
-  });
-  if (held.status === 'insufficient') return { status: 'refused', error: paymentRequired(`Your balance of ${held.balance} tokens does not pay for this input (${held.missing} more are needed).`, 'insufficient_quota') };
-  if (held.status === 'over_limit') return { status: 'refused', error: paymentRequired(`A spend limit (yours or this key's) leaves ${held.allowance} tokens, less than this input costs.`, 'spend_limit_reached') };
-  if (held.status === 'busy') return { status: 'refused', error: tooMany('user') };
-  if (held.status !== 'held') throw new Error('a fresh turn key was found in use');
-  liveHolds.add(held.hold.id);
+  return withHold(deps, key, model, counted.total, 1, { pays: 'this input', below: 'this input costs' }, (hold) => embed(deps, call, hold, counted.total));
+}
+
+async function embed(deps: ApiDeps, call: EmbeddingCall, hold: Hold, inputTokens: number): Promise<EmbeddingOutcome> {
+  const { model } = call;
   const started = Date.now();
+  let response: CreateEmbeddingResponse;
   try {
-    let response: CreateEmbeddingResponse;
-    try {
-      response = await deps.upstream.embed({ body: { ...call.body, model: model.id }, signal: call.signal });
-    } catch (err) {
-      const failure = asUpstreamError(err);
-      if (call.signal.aborted) {
-        // Gone after the request went out: the provider bills the input.
-        await settleOrRead(deps.store, held.hold, { promptTokens: counted.total, completionTokens: 0, source: 'estimated', outcome: 'stopped', apiRequestId: call.requestId });
-        return { status: 'refused', error: clientGone() };
-      }
-      await settleOrRead(deps.store, held.hold, 'release');
-      return { status: 'refused', error: fromUpstream(failure) };
+    response = await deps.upstream.embed({ body: { ...call.body, model: model.id }, signal: call.signal });
+  } catch (err) {
+    const failure = asUpstreamError(err);
+    if (call.signal.aborted) {
+      // Gone after the request went out: the provider bills the input.
+      await settleOrRead(deps.store, hold, { promptTokens: inputTokens, completionTokens: 0, source: 'estimated', outcome: 'stopped', apiRequestId: call.requestId });
+      return { status: 'refused', error: clientGone() };
     }
-    const reported = response.usage?.prompt_tokens;
-    const byProvider = typeof reported === 'number' && Number.isSafeInteger(reported) && reported >= 0;
-    const settled = await settleOrRead(deps.store, held.hold, {
-      promptTokens: byProvider ? reported : counted.total, completionTokens: 0, source: byProvider ? 'reported' : 'estimated', outcome: 'ok',
-      latencyMs: Date.now() - started, apiRequestId: call.requestId,
-    });
-    const usage = { prompt_tokens: byProvider ? reported : counted.total, total_tokens: byProvider ? reported : counted.total };
-    return { status: 'done', response: { ...response, usage }, charge: settled.charge };
-  } finally {
-    liveHolds.delete(held.hold.id);
+    await settleOrRead(deps.store, hold, 'release');
+    return { status: 'refused', error: fromUpstream(failure) };
   }
+  const reported = response.usage?.prompt_tokens;
+  const charged = typeof reported === 'number' && Number.isSafeInteger(reported) && reported >= 0 ? reported : undefined;
+  const settled = await settleOrRead(deps.store, hold, {
+    promptTokens: charged ?? inputTokens, completionTokens: 0, source: charged === undefined ? 'estimated' : 'reported', outcome: 'ok',
+    latencyMs: Date.now() - started, apiRequestId: call.requestId,
+  });
+  const usage = { prompt_tokens: charged ?? inputTokens, total_tokens: charged ?? inputTokens };
+  return { status: 'done', response: { ...response, usage }, charge: settled.charge };
 }

@@ -76,13 +76,21 @@ export function parseChatBody(raw: unknown): ChatBody {
     return parsed.data;
   }
   const issue = parsed.error.issues[0]!;
-  const param = issue.path.join('.') || null;
+  if (issue.code !== 'unrecognized_keys' && issue.path.join('.') === 'n') {
+    throw badRequest('Only n = 1 is supported: a request is held and charged for one completion.', 'n', 'unsupported_value');
+  }
+  throw invalid(parsed.error);
+}
+
+/** The first problem zod found in a /v1 body, as a 400 naming the field (an unknown one is never passed on). */
+export function invalid(error: z.ZodError): ApiError {
+  const issue = error.issues[0]!;
   if (issue.code === 'unrecognized_keys') {
     const field = [...issue.path, issue.keys[0]!].join('.');
-    throw badRequest(`"${field}" is not a parameter tokenchat passes on.`, field, 'unsupported_parameter');
+    return badRequest(`"${field}" is not a parameter tokenchat passes on.`, field, 'unsupported_parameter');
   }
-  if (param === 'n') throw badRequest('Only n = 1 is supported: a request is held and charged for one completion.', 'n', 'unsupported_value');
-  throw badRequest(`Invalid "${param ?? 'body'}": ${issue.message}`, param);
+  const param = issue.path.join('.') || null;
+  return badRequest(`Invalid "${param ?? 'body'}": ${issue.message}`, param);
 }
 
 /** Refuses content parts the meter cannot count (files, audio): the provider would bill them, the hold would not. */
