@@ -5,14 +5,17 @@ import type { Response } from 'express';
 
 const PING_MS = 15_000;
 
+/** An event stream's headers: nothing may cache, transform or buffer it (nginx reads X-Accel-Buffering). */
+export const SSE_HEADERS = {
+  'Content-Type': 'text/event-stream; charset=utf-8',
+  'Cache-Control': 'no-cache, no-transform',
+  'X-Accel-Buffering': 'no',
+} as const;
+
 export class EventStream {
   constructor(private readonly res: Response) {
     res.status(200);
-    res.set({
-      'Content-Type': 'text/event-stream; charset=utf-8',
-      'Cache-Control': 'no-cache, no-transform',
-      'X-Accel-Buffering': 'no', // nginx: do not buffer this response
-    });
+    res.set(SSE_HEADERS);
     res.flushHeaders();
     res.socket?.setNoDelay(true);
     // A comment line now and then keeps proxies (nginx's 60 s read timeout) from cutting a turn

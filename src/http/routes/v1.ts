@@ -10,6 +10,7 @@ import { parseEmbeddingBody, runEmbedding } from '../../api/embeddings';
 import { tracked } from '../../api/in-flight';
 import type { Logger } from '../../log';
 import { apiSecurityHeaders } from '../security';
+import { SSE_HEADERS } from '../sse';
 import type { ModelCatalog, ModelInfo } from '../../metering/models';
 
 declare module 'express-serve-static-core' {
@@ -108,7 +109,7 @@ class ChunkStream {
 
   private start(comment?: string): void {
     if (this.started || !this.open) return;
-    this.res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache, no-transform', 'X-Accel-Buffering': 'no' });
+    this.res.writeHead(200, SSE_HEADERS);
     this.res.socket?.setNoDelay(true);
     this.ping = setInterval(() => this.open && this.res.write(': ping\n\n'), PING_MS);
     if (comment) this.res.write(comment);
