@@ -8,9 +8,10 @@
 import crypto from 'node:crypto';
 import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming } from 'openai/resources/chat/completions';
 import type { ApiKey } from '../accounts/api-keys';
-import { DELIVERED_EVERY_MS, liveHolds, HIDDEN_USAGE_WAIT_MS, REASONING_SILENCE_MS } from '../chat/turn';
+import { deliveredRecorder, modelCallSignal } from '../chat/model-call';
+import { liveHolds, REASONING_SILENCE_MS } from '../chat/turn';
 import type { TurnQueue } from '../chat/turn-queue';
-import { recordDelivered, release, reserve, settleOrRead, type Hold, type Usage } from '../ledger/ledger';
+import { release, reserve, settleOrRead, type Hold, type Usage } from '../ledger/ledger';
 import type { Logger } from '../log';
 import { isReasoningModel, type ModelInfo } from '../metering/models';
 import { CompletionCounter } from '../metering/tokens';
@@ -140,30 +141,24 @@ async function relay(deps: ApiDeps, call: ApiCall, hold: Hold, promptTokens: num
   const includeUsage = call.body.stream === true ? call.body.stream_options?.include_usage === true : true;
   const counter = new CompletionCounter(model.encoding);
   const assembled = new Assembled();
-  // A client that goes away ends the call at once, except with a model that bills hidden
-  // (reasoning) tokens: it is read on, unseen, until the provider's usage arrives.
-  const upstreamCall = new AbortController();
-  let waiting: NodeJS.Timeout | undefined;
-  const onGone = () => {
-    if (!model.hiddenTokens) return upstreamCall.abort();
-    waiting = setTimeout(() => upstreamCall.abort(), HIDDEN_USAGE_WAIT_MS);
-  };
   if (call.signal.aborted) {
     await release(deps.store, hold); // gone before the request went out: nothing to charge
     return { status: 'refused', error: clientGone() };
   }
-  call.signal.addEventListener('abort', onGone, { once: true });
+  // A client that goes away ends the call at once, except with a model that bills hidden
+  // (reasoning) tokens: it is read on, unseen, until the provider's usage arrives.
+  const upstreamCall = modelCallSignal(call.signal, model.hiddenTokens);
+  const delivered = deliveredRecorder(deps.store, hold.id, deps.logger);
   let reported: ReturnType<typeof usageOf>;
   let failure: UpstreamError | undefined;
   let cut = false;
-  let lastWrite = 0;
   const started = Date.now();
   try {
     const chunks = deps.upstream.relay({ body: upstreamBody(call, hold.maxCompletion), signal: upstreamCall.signal, ...(model.hiddenTokens && { silenceMs: REASONING_SILENCE_MS }) });
     for await (const chunk of chunks) {
       reported = usageOf(chunk) ?? reported;
       if (call.signal.aborted) {
-        if (reported) upstreamCall.abort(); // what a dropped call was read on for
+        if (reported) upstreamCall.cut(); // what a dropped call was read on for
         continue;
       }
       const text = outputText(chunk);
@@ -174,21 +169,17 @@ async function relay(deps: ApiDeps, call: ApiCall, hold: Hold, promptTokens: num
         deps.logger.warn({ model: model.id, maxTokens: hold.maxCompletion }, 'the model API ignored max_tokens; the answer was cut off');
         const last = assembled.cutChunk(chunk, kept);
         if (last) send(last);
-        upstreamCall.abort();
+        upstreamCall.cut();
         break;
       }
       assembled.add(chunk);
       if ((chunk.choices ?? []).length > 0 || includeUsage) send(includeUsage ? chunk : { ...chunk, usage: undefined });
-      if (text && Date.now() - lastWrite >= DELIVERED_EVERY_MS) {
-        void recordDelivered(deps.store, hold.id, counter.tokens).catch((err) => deps.logger.error({ err, holdId: hold.id }, 'recording the tokens delivered failed'));
-        lastWrite = Date.now();
-      }
+      if (text) delivered(counter.tokens);
     }
   } catch (err) {
     failure = asUpstreamError(err);
   } finally {
-    clearTimeout(waiting);
-    call.signal.removeEventListener('abort', onGone);
+    upstreamCall.dispose();
   }
   const base = { latencyMs: Date.now() - started, apiRequestId: call.requestId };
   const local: Usage = { promptTokens, completionTokens: counter.tokens, source: 'estimated', outcome: 'ok', ...base };

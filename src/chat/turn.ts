@@ -7,7 +7,8 @@ import {
   addTurn, finishMessage, findMessageByHold, historyFor, lastMessageId, type Conversation, type HistoryMessage, type Message, type Settings, type TokenCounts, type TurnMode,
 } from './conversations';
 import { countHistory } from './history-tokens';
-import { balanceOf, heldBy, holdClosed, recordDelivered, release, reserve, settleOrRead, type HoldTerms } from '../ledger/ledger';
+import { balanceOf, heldBy, holdClosed, release, reserve, settleOrRead, type HoldTerms } from '../ledger/ledger';
+import { deliveredRecorder, modelCallSignal } from './model-call';
 import type { Logger } from '../log';
 import { DEFAULT_MAX_OUTPUT, priceOf, type ModelInfo } from '../metering/models';
 import { checkSpendLimits } from '../ledger/spend-limits';
@@ -24,11 +25,7 @@ export const DEFAULT_MAX_TOKENS = DEFAULT_MAX_OUTPUT;
 const HOLD_POLL_MS = 250;
 /** The history is cut so that at least this many completion tokens (or max tokens, if fewer) fit. */
 const MIN_ROOM = 256;
-/** How often the tokens delivered so far are written to the hold, for crash recovery. */
-/** How often a running answer records the tokens delivered so far (for recovery after a crash). */
-export const DELIVERED_EVERY_MS = 1000;
-/** How long a stopped answer of a model with hidden tokens is read on, unseen, for the provider's usage. */
-export const HIDDEN_USAGE_WAIT_MS = 30_000;
+export { HIDDEN_USAGE_WAIT_MS } from './model-call';
 /** How long a model with hidden tokens may think in silence before the call counts as failed. */
 export const REASONING_SILENCE_MS = 10 * 60_000;
 
@@ -210,21 +207,13 @@ async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emi
   let reported: { promptTokens: number; completionTokens: number; reasoningTokens?: number } | undefined;
   let finishReason: string | null = null;
   let failure: UpstreamError | undefined;
-  let lastWrite = 0; // the first delta is recorded at once, then once a second
+  const recordSoFar = deliveredRecorder(store, turn.holdId, deps.logger);
   // A server that ignores max_tokens is cut off where the answer reaches what the hold pays for,
   // before the cut part is shown, so what is shown is what is charged and spend limits hold.
-  const cutoff = new AbortController();
   // Stop ends the upstream call at once, except for a model that bills hidden (reasoning) tokens:
-  // its answer is no longer shown but read on until the provider's usage arrives (or
-  // HIDDEN_USAGE_WAIT_MS passes), so the turn is charged what the operator is billed.
-  let waiting: NodeJS.Timeout | undefined;
-  const onAbort = () => {
-    if (!input.model.hiddenTokens) return cutoff.abort();
-    waiting = setTimeout(() => cutoff.abort(), HIDDEN_USAGE_WAIT_MS);
-    emit({ type: 'stopping' });
-  };
+  // its answer is no longer shown but read on for the provider's usage (modelCallSignal).
   if (input.signal.aborted) return notSent(deps, input, turn); // stopped while the hold was taken
-  input.signal.addEventListener('abort', onAbort, { once: true });
+  const cutoff = modelCallSignal(input.signal, input.model.hiddenTokens, () => emit({ type: 'stopping' }));
   let overran = false;
   try {
     const stream = deps.upstream.stream({
@@ -235,7 +224,7 @@ async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emi
     for await (const event of stream) {
       if (event.type === 'usage') {
         reported = { promptTokens: event.promptTokens, completionTokens: event.completionTokens, reasoningTokens: event.reasoningTokens };
-        if (input.signal.aborted) cutoff.abort(); // what a stopped answer was read on for
+        if (input.signal.aborted) cutoff.cut(); // what a stopped answer was read on for
       }
       if (event.type === 'done') finishReason = event.finishReason;
       if (event.type !== 'delta' || event.text === '' || input.signal.aborted) continue;
@@ -244,22 +233,15 @@ async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emi
       if (shown !== event.text) {
         overran = true;
         deps.logger.warn({ model: input.model.id, maxTokens: turn.maxTokens }, 'the model API ignored max_tokens; the answer was cut off');
-        cutoff.abort();
+        cutoff.cut();
         break;
       }
-      if (Date.now() - lastWrite >= DELIVERED_EVERY_MS) {
-        // Not awaited: the stream goes on while it is written; a failure is only logged.
-        void recordDelivered(store, turn.holdId, counter.tokens).catch((err) =>
-          deps.logger.error({ err, holdId: turn.holdId }, 'recording the tokens delivered failed'),
-        );
-        lastWrite = Date.now();
-      }
+      recordSoFar(counter.tokens);
     }
   } catch (err) {
     failure = asUpstreamError(err);
   } finally {
-    clearTimeout(waiting);
-    input.signal.removeEventListener('abort', onAbort);
+    cutoff.dispose();
   }
   if (overran) failure = undefined;
   const stopped = input.signal.aborted || failure?.kind === 'aborted';
