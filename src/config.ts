@@ -74,6 +74,8 @@ const schema = z.object({
   OPENAI_API_KEY: z.string().min(1).optional(),
   OPENAI_BASE_URL: httpUrl.optional(),
   UPSTREAM_TIMEOUT_MS: int(1000, 3_600_000).default(120_000),
+  PROVIDER_FAILURES: int(1, 1000).default(3),
+  PROVIDER_COOLDOWN_SECONDS: int(1, 86_400).default(30),
   DEMO_DELAY_MS: int(0, 10_000).default(15),
   TURNS_PER_USER: int(1, 100).default(3),
   API_IN_FLIGHT_PER_USER: int(1, 1000).default(10),
@@ -122,6 +124,13 @@ export type Config = Readonly<{
   openaiApiKey: string | undefined;
   openaiBaseUrl: string | undefined;
   upstreamTimeoutMs: number;
+  /** A provider's circuit breaker: failures in a row that open it, and how long it then skips the provider. */
+  breaker: { failures: number; cooldownMs: number };
+  /**
+   * The value of the environment variable a provider's key is in (the models file names it). A
+   * function, so the keys are never in the config's enumerable fields (a dump or a log of it).
+   */
+  keyOf: (name: string) => string | undefined;
   demoDelayMs: number;
   /** Turns one user may have running or waiting at once. */
   turnsPerUser: number;
@@ -186,6 +195,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     openaiApiKey: e.OPENAI_API_KEY,
     openaiBaseUrl: e.OPENAI_BASE_URL,
     upstreamTimeoutMs: e.UPSTREAM_TIMEOUT_MS,
+    breaker: Object.freeze({ failures: e.PROVIDER_FAILURES, cooldownMs: e.PROVIDER_COOLDOWN_SECONDS * 1000 }),
+    keyOf: (name: string) => env[name]?.trim() || undefined,
     demoDelayMs: e.DEMO_DELAY_MS,
     turnsPerUser: e.TURNS_PER_USER,
     apiPerUser: e.API_IN_FLIGHT_PER_USER,

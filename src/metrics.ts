@@ -1,6 +1,6 @@
 // Prometheus metrics for operators running several processes (GET /metrics when METRICS=true):
 // what turns ended as and cost, the model API's latency and errors, the queue, open holds, ledger
-// write latency and the database pool. Labels are outcomes, kinds and dialects only: never a
+// write latency and the database pool. Labels are outcomes, kinds, dialects and provider ids only: never a
 // user, a conversation, a key or a model answer.
 import client from 'prom-client';
 
@@ -22,6 +22,10 @@ export const upstreamLatency = new client.Histogram({
 });
 export const upstreamErrors = new client.Counter({
   name: 'tokenchat_upstream_errors_total', help: 'Model API failures, by kind', labelNames: ['kind'] as const, registers: [registry],
+});
+export const providerCalls = new client.Counter({
+  name: 'tokenchat_provider_calls_total', help: 'Calls sent to each model provider, by how they ended (ok, failed_over, failed, stopped)',
+  labelNames: ['provider', 'outcome'] as const, registers: [registry],
 });
 export const ledgerWrites = new client.Histogram({
   name: 'tokenchat_db_write_seconds', help: 'Database write transactions (ledger, chat, accounts; on SQLite one per group commit), start to commit',

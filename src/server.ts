@@ -1,7 +1,7 @@
 // Opens the data directory, migrates, listens, and shuts down gracefully on SIGTERM/SIGINT.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createApp } from './http/app';
+import { createApp, type ReloadReport } from './http/app';
 import { recoverMessages } from './chat/conversations';
 import { HIDDEN_USAGE_WAIT_MS, liveHolds } from './chat/turn';
 import type { Config } from './config';
@@ -9,19 +9,22 @@ import { HEARTBEAT_MS, heartbeat, recoverHolds } from './ledger/ledger';
 import { rollUp } from './reports/usage-rollup';
 import { createLogger, type Logger } from './log';
 import { apiCallsIdle } from './api/in-flight';
-import { checkModelsInUse, DEFAULT_MODELS_FILE, loadModels, modelsFileHash, servedModels } from './metering/models';
+import { checkModelsInUse, DEFAULT_MODELS_FILE, loadModels, ModelsFileError, Offer, pricesHash, pricesInUse } from './metering/models';
 import { RunningTurns } from './chat/running-turns';
 import { loadSessionSecret } from './http/sessions';
 import { migrateStore, openSessionStore, openStore, type AppStore } from './storage';
 import { openSignals, type Signals } from './storage/signals';
 import { pruneRateLimits } from './http/rate-store';
 import { loadEncodings } from './metering/tokens';
-import { createUpstream } from './upstream/client';
+import { routingFor } from './upstream/providers';
+import { Router } from './upstream/router';
 
 export interface RunningServer {
   server: http.Server;
   database: AppStore;
   url: string;
+  /** Reads the models file again and routes by it; throws (changing nothing) when it is bad. */
+  reloadModels(): Promise<ReloadReport>;
   /**
    * Stops accepting, lets requests in flight finish (up to the shutdown timeout), stops the answers
    * still streaming then and waits for them to settle, and only then closes the databases.
@@ -57,7 +60,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     if (applied.length) logger.info({ applied }, 'migrations applied');
     catalog = loadModels(config.modelsFile); // a bad file stops start-up before anything else
     // Several hosts on one PostgreSQL database must charge the same prices.
-    if (database.dialect === 'postgres') await database.write(checkModelsInUse, modelsFileHash(config.modelsFile), config.modelsFile ?? DEFAULT_MODELS_FILE);
+    if (database.dialect === 'postgres') await database.write(checkModelsInUse, pricesHash(catalog), config.modelsFile ?? DEFAULT_MODELS_FILE);
   } catch (err) {
     await database.close();
     throw err;
@@ -96,15 +99,39 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   let signals: Signals | undefined;
   let app;
   let running: RunningTurns;
-  try {
-    const upstream = createUpstream({
-      apiKey: config.openaiApiKey, baseURL: config.openaiBaseUrl, timeoutMs: config.upstreamTimeoutMs, demoDelayMs: config.demoDelayMs,
+  const modelsFile = config.modelsFile ?? DEFAULT_MODELS_FILE;
+  const keys = { openaiApiKey: config.openaiApiKey, openaiBaseUrl: config.openaiBaseUrl, keyOf: config.keyOf };
+  const clientOptions = { timeoutMs: config.upstreamTimeoutMs, demoDelayMs: config.demoDelayMs };
+  let upstream: Router;
+  let offer: Offer;
+  // One reload at a time: two at once could leave the routes of one file beside the models of the other.
+  let reloading = Promise.resolve();
+  const reloadModels = (): Promise<ReloadReport> => {
+    const work = reloading.then(async () => {
+      const next = loadModels(config.modelsFile);
+      // Hosts on one database charge the same prices: new ones are adopted first (tokenchat models adopt).
+      if (database.dialect === 'postgres' && (await database.read(pricesInUse)) !== pricesHash(next)) {
+        throw new ModelsFileError(`MODELS_FILE ${modelsFile} prices the models differently from the file in use on this database: give every host the new file, run "tokenchat models adopt" once, then reload`);
+      }
+      const routing = routingFor(next, keys, clientOptions, modelsFile);
+      if (routing.demo !== upstream.demo) throw new ModelsFileError(`MODELS_FILE ${modelsFile}: switching between the offline demo model and real providers takes a restart`);
+      upstream.use(routing.table);
+      offer.replace(routing.served);
+      const report = { models: routing.served.models.length, providers: routing.table.clients.length };
+      logger.info(report, 'models file reloaded');
+      return report;
     });
-    if (upstream.demo) logger.warn('OPENAI_API_KEY is not set: serving the offline demo model');
-    const models = servedModels(catalog, upstream.demo, config.modelsFile);
+    reloading = work.then(() => undefined, () => undefined);
+    return work;
+  };
+  try {
+    const routing = routingFor(catalog, keys, clientOptions, modelsFile);
+    upstream = new Router(routing.table, { timeoutMs: config.upstreamTimeoutMs, breaker: config.breaker, logger });
+    if (routing.demo) logger.warn('no model provider is set (OPENAI_API_KEY, or providers in the models file): serving the offline demo model');
+    offer = new Offer(routing.served);
     signals = await openSignals(database, config.databaseUrl, (err) => logger.error({ err }, 'signals between processes failed; retrying'));
     running = new RunningTurns(signals);
-    app = createApp({ config, database, sessions, models, sessionSecret: loadSessionSecret(config), logger, upstream, running });
+    app = createApp({ config, database, sessions, offer, sessionSecret: loadSessionSecret(config), logger, upstream, running, reloadModels });
   } catch (err) {
     // Nothing is left open behind a start-up that failed.
     await signals?.close();
@@ -178,7 +205,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
       await Promise.all([database.close(), sessions.close()]);
       logger.info('tokenchat stopped');
     })());
-  return { server, database, url, close };
+  return { server, database, url, reloadModels, close };
 }
 
 /** Runs until SIGTERM or SIGINT, then drains and exits. */
@@ -198,6 +225,12 @@ export async function runServer(config: Config): Promise<void> {
         },
       );
   };
+  // SIGHUP reads the models file again (providers, routes, prices); a bad file changes nothing.
+  process.on('SIGHUP', () => {
+    started
+      .then((running) => running.reloadModels())
+      .catch((err: unknown) => logger.error({ err: (err as Error).message }, 'the models file was not reloaded; the server goes on as it was'));
+  });
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
   process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));

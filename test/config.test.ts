@@ -21,8 +21,14 @@ describe('loadConfig', () => {
       MODELS_FILE: '/etc/models.json', SIGNUP_BONUS: '0', HOLD_RECOVERY_MINUTES: '3', REDEEM_RATE_LIMIT_PER_USER: '6',
       OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: 'http://127.0.0.1:8000/v1', UPSTREAM_TIMEOUT_MS: '5000', DEMO_DELAY_MS: '0',
       TURNS_PER_USER: '2', API_IN_FLIGHT_PER_USER: '20', API_IN_FLIGHT_PER_KEY: '5', UPSTREAM_CONCURRENCY: '8', QUEUE_MAX_WAITING: '50', ESTIMATE_RATE_LIMIT_PER_USER: '12',
+      PROVIDER_FAILURES: '5', PROVIDER_COOLDOWN_SECONDS: '90', DEEPSEEK_API_KEY: ' sk-deepseek ',
     });
-    expect(c).toEqual({
+    // A provider's key is read by the name the models file gives, never kept among the settings.
+    expect(c.keyOf('DEEPSEEK_API_KEY')).toBe('sk-deepseek');
+    expect(c.keyOf('MOONSHOT_API_KEY')).toBeUndefined();
+    expect(JSON.stringify(c)).not.toContain('sk-deepseek');
+    expect({ ...c, keyOf: undefined }).toEqual({
+      keyOf: undefined, breaker: { failures: 5, cooldownMs: 90_000 },
       env: 'production', host: '0.0.0.0', port: 8080, dataDir: '/tmp/x', sessionSecret: 's'.repeat(32),
       databaseUrl: 'postgres://tc:pw@db.example:5432/tokenchat', databasePoolSize: 20, databaseSchema: 'tokenchat', metrics: true,
       sessionIdleMs: 30 * 60_000, sessionAbsoluteMs: 12 * 3600_000, trustProxy: 1, bodyLimitBytes: 512 * 1024,

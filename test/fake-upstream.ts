@@ -7,6 +7,8 @@ import type { AddressInfo } from 'node:net';
 export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;
+  /** What providers add: prompt_tokens_details.cached_tokens (OpenAI), prompt_cache_hit_tokens (DeepSeek) ... */
+  [field: string]: unknown;
 }
 
 /** A point in a stream where the server waits: `reached` once it gets there, on until `release()`. */

@@ -13,7 +13,7 @@ import { query, type Op } from '../src/storage/op';
 import { countTextSync } from '../src/metering/tokens';
 import { runTurn, type TurnEvent } from '../src/chat/turn';
 import { TurnQueue } from '../src/chat/turn-queue';
-import { createUpstream } from '../src/upstream/client';
+import { createUpstream } from '../src/upstream/router';
 import { composer, conversationIdIn, db, newUser, openStream, post, until, type Fields } from './chat-helpers';
 import { gate, startFakeUpstream, type FakeUpstream } from './fake-upstream';
 import { openTempDatabase, startTestServer, tempDir, type TestServer } from './helpers';

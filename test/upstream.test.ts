@@ -1,6 +1,7 @@
 import { countPromptTokens, countTextSync } from '../src/metering/tokens';
 import { demoPieces, demoReply } from '../src/upstream/demo-model';
-import { createUpstream, UpstreamError, type StreamEvent, type StreamRequest, type Upstream } from '../src/upstream/client';
+import { UpstreamError, type StreamEvent, type StreamRequest, type Upstream } from '../src/upstream/client';
+import { createUpstream } from '../src/upstream/router';
 import { retryAfterSeconds } from '../src/upstream/errors';
 import { gate, startFakeUpstream, type FakeUpstream, type Scenario } from './fake-upstream';
 

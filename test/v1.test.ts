@@ -446,13 +446,13 @@ describe('a model silent for long', () => {
   test('the stream starts anyway with comment lines, so a proxy does not time it out; the answer follows', async () => {
     const express = (await import('express')).default;
     const { v1Routes } = await import('../src/http/routes/v1');
-    const { createUpstream } = await import('../src/upstream/client');
+    const { createUpstream } = await import('../src/upstream/router');
     const { TurnQueue } = await import('../src/chat/turn-queue');
-    const { loadModels, servedModels } = await import('../src/metering/models');
+    const { loadModels, Offer, servedModels } = await import('../src/metering/models');
     const { createLogger } = await import('../src/log');
     const app = express().use('/v1', v1Routes({
       store: srv.database, upstream: createUpstream({ apiKey: 'sk-test', baseURL: fake.url, timeoutMs: 5000 }), queue: new TurnQueue({ perUser: 10, global: 10, maxWaiting: 10 }),
-      logger: createLogger('silent'), models: servedModels(loadModels(), false), perUser: 10, perKey: 10, bodyLimitBytes: 1 << 20, silentStartMs: 50,
+      logger: createLogger('silent'), offer: new Offer(servedModels(loadModels(), false)), perUser: 10, perKey: 10, bodyLimitBytes: 1 << 20, silentStartMs: 50,
     }));
     const server = app.listen(0, '127.0.0.1');
     await new Promise((resolve) => server.once('listening', resolve));

@@ -6,17 +6,17 @@
 // charges nothing; a call is never retried once output went out. The provider's usage settles
 // (capped at the hold), else the local count. The route only renders what this answers.
 import crypto from 'node:crypto';
-import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming } from 'openai/resources/chat/completions';
+import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import type { ApiKey } from '../accounts/api-keys';
 import { deliveredRecorder, modelCallSignal } from '../chat/model-call';
 import { liveHolds, REASONING_SILENCE_MS } from '../chat/turn';
 import type { TurnQueue } from '../chat/turn-queue';
 import { release, reserve, settleOrRead, type Hold, type Usage } from '../ledger/ledger';
 import type { Logger } from '../log';
-import { isReasoningModel, type ModelInfo } from '../metering/models';
+import { withMargin, type ModelInfo } from '../metering/models';
 import { CompletionCounter } from '../metering/tokens';
 import type { Store } from '../storage/op';
-import { usageOf, type Upstream } from '../upstream/client';
+import { usageOf, type RelayBody, type Served, type Upstream } from '../upstream/client';
 import { asUpstreamError, type UpstreamError } from '../upstream/errors';
 import { Assembled, outputText } from './assemble';
 import { ApiError, promptTokensOf, type ChatBody } from './request';
@@ -87,7 +87,7 @@ export const clientGone = () => new ApiError(499, 'The client closed the request
 
 async function reserveAndRelay(deps: ApiDeps, call: ApiCall, send: (chunk: ChatCompletionChunk) => void): Promise<ApiOutcome> {
   const { model, key } = call;
-  const promptTokens = await promptTokensOf(call.body, model);
+  const promptTokens = withMargin(model, await promptTokensOf(call.body, model));
   const room = model.contextWindow - promptTokens;
   if (room < 1) {
     return { status: 'refused', error: new ApiError(400, `The prompt has ${promptTokens} tokens; ${model.id} takes ${model.contextWindow} in all.`, 'invalid_request_error', 'context_length_exceeded', 'messages') };
@@ -130,11 +130,14 @@ export async function withHold<T>(
 export const paymentRequired = (message: string, code: string) =>
   new ApiError(402, message, 'insufficient_quota', code, null, { 'x-should-retry': 'false' });
 
-function upstreamBody(call: ApiCall, maxTokens: number): ChatCompletionCreateParamsStreaming {
-  const { max_tokens: _m, max_completion_tokens: _c, stream_options: _o, n: _n, ...rest } = call.body;
-  const limit = isReasoningModel(call.model.id) ? { max_completion_tokens: maxTokens } : { max_tokens: maxTokens };
-  return { ...rest, model: call.model.id, stream: true, stream_options: { include_usage: true }, ...limit } as ChatCompletionCreateParamsStreaming;
+/** The client's body as every provider gets it; the router adds the model's name there, the limit and stream_options. */
+function relayBody(call: ApiCall): RelayBody {
+  const { max_tokens: _m, max_completion_tokens: _c, stream_options: _o, n: _n, model: _id, stream: _s, ...rest } = call.body;
+  return rest as RelayBody;
 }
+
+/** The provider a call was served by, as the ledger records it. */
+export const servedBy = (served: Served | undefined) => (served ? { provider: served.provider, upstreamModel: served.model } : {});
 
 async function relay(deps: ApiDeps, call: ApiCall, hold: Hold, promptTokens: number, send: (chunk: ChatCompletionChunk) => void): Promise<ApiOutcome> {
   const { model } = call;
@@ -150,11 +153,15 @@ async function relay(deps: ApiDeps, call: ApiCall, hold: Hold, promptTokens: num
   const upstreamCall = modelCallSignal(call.signal, model.hiddenTokens);
   const delivered = deliveredRecorder(deps.store, hold.id, deps.logger);
   let reported: ReturnType<typeof usageOf>;
+  let served: Served | undefined;
   let failure: UpstreamError | undefined;
   let cut = false;
   const started = Date.now();
   try {
-    const chunks = deps.upstream.relay({ body: upstreamBody(call, hold.maxCompletion), signal: upstreamCall.signal, ...(model.hiddenTokens && { silenceMs: REASONING_SILENCE_MS }) });
+    const chunks = deps.upstream.relay({
+      body: relayBody(call), model: model.id, maxTokens: hold.maxCompletion, signal: upstreamCall.signal, onProvider: (s) => (served = s),
+      ...(model.hiddenTokens && { silenceMs: REASONING_SILENCE_MS }),
+    });
     for await (const chunk of chunks) {
       reported = usageOf(chunk) ?? reported;
       if (call.signal.aborted) {
@@ -181,7 +188,7 @@ async function relay(deps: ApiDeps, call: ApiCall, hold: Hold, promptTokens: num
   } finally {
     upstreamCall.dispose();
   }
-  const base = { latencyMs: Date.now() - started, apiRequestId: call.requestId };
+  const base = { latencyMs: Date.now() - started, apiRequestId: call.requestId, ...servedBy(served) };
   const local: Usage = { promptTokens, completionTokens: counter.tokens, source: 'estimated', outcome: 'ok', ...base };
   // A dropped call is charged what was sent, as Stop on the page is; only a model that bills hidden
   // reasoning tokens was read on for the provider's usage, which then settles it.
@@ -193,7 +200,7 @@ async function relay(deps: ApiDeps, call: ApiCall, hold: Hold, promptTokens: num
   }
   if (failure && !cut) {
     if (counter.tokens === 0 && !assembled.hasOutput) {
-      await settleOrRead(deps.store, hold, 'release'); // an error before any output charges nothing
+      await settleOrRead(deps.store, hold, 'release', served); // an error before any output charges nothing
       return { status: 'refused', error: fromUpstream(failure) };
     }
     const settled = await settleOrRead(deps.store, hold, { ...usage, outcome: 'error' });

@@ -9,7 +9,8 @@ import { settleOrRead, type Hold } from '../ledger/ledger';
 import type { ModelInfo } from '../metering/models';
 import { countText } from '../metering/tokens';
 import { asUpstreamError } from '../upstream/errors';
-import { clientGone, fromUpstream, inSlot, withHold, type ApiDeps } from './call';
+import type { Served } from '../upstream/client';
+import { clientGone, fromUpstream, inSlot, servedBy, withHold, type ApiDeps } from './call';
 import { ApiError, invalid } from './request';
 
 const MAX_INPUTS = 2048;
@@ -66,23 +67,25 @@ async function embed(deps: ApiDeps, call: EmbeddingCall, hold: Hold, inputTokens
   const { model } = call;
   const started = Date.now();
   let response: CreateEmbeddingResponse;
+  let served: Served | undefined;
+  const { model: _m, ...rest } = call.body;
   try {
-    response = await deps.upstream.embed({ body: { ...call.body, model: model.id }, signal: call.signal });
+    response = await deps.upstream.embed({ body: rest, model: model.id, signal: call.signal, onProvider: (s) => (served = s) });
   } catch (err) {
     const failure = asUpstreamError(err);
     if (call.signal.aborted) {
       // Gone after the request went out: the provider bills the input.
-      await settleOrRead(deps.store, hold, { promptTokens: inputTokens, completionTokens: 0, source: 'estimated', outcome: 'stopped', apiRequestId: call.requestId });
+      await settleOrRead(deps.store, hold, { promptTokens: inputTokens, completionTokens: 0, source: 'estimated', outcome: 'stopped', apiRequestId: call.requestId, ...servedBy(served) });
       return { status: 'refused', error: clientGone() };
     }
-    await settleOrRead(deps.store, hold, 'release');
+    await settleOrRead(deps.store, hold, 'release', served);
     return { status: 'refused', error: fromUpstream(failure) };
   }
   const reported = response.usage?.prompt_tokens;
   const charged = typeof reported === 'number' && Number.isSafeInteger(reported) && reported >= 0 ? reported : undefined;
   const settled = await settleOrRead(deps.store, hold, {
     promptTokens: charged ?? inputTokens, completionTokens: 0, source: charged === undefined ? 'estimated' : 'reported', outcome: 'ok',
-    latencyMs: Date.now() - started, apiRequestId: call.requestId,
+    latencyMs: Date.now() - started, apiRequestId: call.requestId, ...servedBy(served),
   });
   const usage = { prompt_tokens: charged ?? inputTokens, total_tokens: charged ?? inputTokens };
   return { status: 'done', response: { ...response, usage }, charge: settled.charge };

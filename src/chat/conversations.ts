@@ -41,6 +41,10 @@ export interface Message {
   tokensEncoding: string | null;
   /** Hidden (reasoning) tokens the provider reported within completionTokens; null when none. */
   reasoningTokens: number | null;
+  /** Prompt tokens the provider served from its cache (within promptTokens, at the cached rate); null when none. */
+  cachedTokens: number | null;
+  /** The provider that answered (when there are several, the page says which). */
+  provider: string | null;
   createdAt: string;
 }
 
@@ -203,8 +207,11 @@ export interface Outcome {
   cutShort?: number | null;
   /** The answer's own count (countMessageTokens) and its encoding; else it is counted by a later turn. */
   tokens?: number | null;
-  tokensEncoding?: string | null;  /** Hidden (reasoning) tokens the provider reported within completionTokens. */
+  tokensEncoding?: string | null;
+  /** Hidden (reasoning) tokens the provider reported within completionTokens. */
   reasoningTokens?: number | null;
+  cachedTokens?: number | null;
+  provider?: string | null;
 }
 
 export function* finishMessage(messageId: number, o: Outcome): Op<void> {
@@ -214,7 +221,7 @@ export function* finishMessage(messageId: number, o: Outcome): Op<void> {
     id: messageId, content: o.content, status: o.status, error: o.error ?? null, promptTokens: o.promptTokens ?? null,
     completionTokens: o.completionTokens ?? null, charge: o.charge ?? null, source: o.source ?? null, dropped: o.dropped ?? 0, holdId: o.holdId ?? null,
     cutShort: o.cutShort ?? null, tokens: counted ? o.tokens! : null, tokensEncoding: counted ? o.tokensEncoding! : null,
-    reasoningTokens: o.reasoningTokens ?? null,
+    reasoningTokens: o.reasoningTokens ?? null, cachedTokens: o.cachedTokens ?? null, provider: o.provider ?? null,
   });
 }
 

@@ -10,11 +10,12 @@ import { countHistory } from './history-tokens';
 import { balanceOf, heldBy, holdClosed, release, reserve, settleOrRead, type HoldTerms } from '../ledger/ledger';
 import { deliveredRecorder, modelCallSignal } from './model-call';
 import type { Logger } from '../log';
-import { DEFAULT_MAX_OUTPUT, priceOf, type ModelInfo } from '../metering/models';
+import { DEFAULT_MAX_OUTPUT, priceOf, withMargin, type ModelInfo } from '../metering/models';
 import { checkSpendLimits } from '../ledger/spend-limits';
 import { CompletionCounter } from '../metering/tokens';
 import type { TurnQueue } from './turn-queue';
-import { type ChatMessage, type Upstream, type UpstreamError } from '../upstream/client';
+import type { ChatMessage, ReportedUsage, Served, Upstream } from '../upstream/client';
+import type { UpstreamError } from '../upstream/errors';
 import { asUpstreamError } from '../upstream/errors';
 import * as metrics from '../metrics';
 import type { Op, Store } from '../storage/op';
@@ -87,16 +88,17 @@ export function withSystem(system: string, history: ChatMessage[]): ChatMessage[
 /**
  * The prompt: system, as much history as fits (oldest dropped first), and the new message. The
  * history is counted once, mostly from the counts stored with its messages, and each dropped
- * message subtracts its own share: the total stays exactly countPromptTokens' for what is sent.
+ * message subtracts its own share: the total stays exactly countPromptTokens' for what is sent
+ * (plus the model's margin, for a model whose provider counts with another tokenizer).
  */
 export async function fitPrompt(history: HistoryMessage[], system: string, model: ModelInfo, room: number): Promise<Prompt | undefined> {
   const { total, perMessage, fresh } = await countHistory(history, system, model);
   let promptTokens = total;
   for (let dropped = 0; dropped < history.length; dropped++) {
     // Never start the history with an answer whose question was dropped.
-    if (history[dropped]!.role !== 'assistant' && promptTokens + room <= model.contextWindow) {
+    if (history[dropped]!.role !== 'assistant' && withMargin(model, promptTokens) + room <= model.contextWindow) {
       const messages = withSystem(system, history.slice(dropped).map(({ role, content }) => ({ role, content })));
-      return { messages, promptTokens, dropped, counts: fresh };
+      return { messages, promptTokens: withMargin(model, promptTokens), dropped, counts: fresh };
     }
     promptTokens -= perMessage[dropped]!;
   }
@@ -204,7 +206,8 @@ async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emi
   const { store } = deps;
   const counter = new CompletionCounter(input.model.encoding);
   const started = Date.now();
-  let reported: { promptTokens: number; completionTokens: number; reasoningTokens?: number } | undefined;
+  let reported: ReportedUsage | undefined;
+  let served: Served | undefined;
   let finishReason: string | null = null;
   let failure: UpstreamError | undefined;
   const recordSoFar = deliveredRecorder(store, turn.holdId, deps.logger);
@@ -218,12 +221,13 @@ async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emi
   try {
     const stream = deps.upstream.stream({
       model: input.model.id, messages: turn.messages, maxTokens: turn.maxTokens,
-      temperature: input.settings.temperature ?? undefined, signal: cutoff.signal,
+      temperature: input.settings.temperature ?? undefined, signal: cutoff.signal, onProvider: (s) => (served = s),
       ...(input.model.hiddenTokens && { silenceMs: REASONING_SILENCE_MS }),
     });
     for await (const event of stream) {
       if (event.type === 'usage') {
-        reported = { promptTokens: event.promptTokens, completionTokens: event.completionTokens, reasoningTokens: event.reasoningTokens };
+        const { type: _t, ...usage } = event;
+        reported = usage;
         if (input.signal.aborted) cutoff.cut(); // what a stopped answer was read on for
       }
       if (event.type === 'done') finishReason = event.finishReason;
@@ -248,15 +252,18 @@ async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emi
   // What was shown: never more than the hold was taken for (pushWithin).
   const delivered = counter.tokens;
   const base = { content: counter.text, promptTokens: turn.promptTokens, dropped: turn.dropped, holdId: turn.holdId };
-  const usageRefs = { latencyMs: Date.now() - started, conversationId: input.conversation.id, messageId: turn.assistant.id };
+  const usageRefs = {
+    latencyMs: Date.now() - started, conversationId: input.conversation.id, messageId: turn.assistant.id,
+    ...(served && { provider: served.provider, upstreamModel: served.model }),
+  };
   metrics.upstreamLatency.observe(usageRefs.latencyMs / 1000);
   if (failure && !stopped) metrics.upstreamErrors.inc({ kind: failure.kind });
   if (failure && !stopped && delivered === 0) {
     metrics.turns.inc({ outcome: 'error' });
     // Nothing came back: the turn costs nothing.
-    await settleOrRead(store, turn.hold, 'release');
+    await settleOrRead(store, turn.hold, 'release', served);
     deps.logger.warn({ kind: failure.kind, status: failure.status, err: failure.message }, 'upstream failed before any output');
-    const final = { ...base, status: 'error', error: errorCode(failure), completionTokens: 0, charge: 0, source: null } as const;
+    const final = { ...base, status: 'error', error: errorCode(failure), completionTokens: 0, charge: 0, source: null, provider: served?.provider ?? null } as const;
     await store.write(finishMessage, turn.assistant.id, final);
     return { ...turn.assistant, ...final };
   }
@@ -280,7 +287,11 @@ async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emi
   const atLimit = overran || finishReason === 'length' || delivered >= turn.maxTokens;
   const cutShort = status === 'done' && atLimit && turn.maxTokens < turn.requested ? turn.maxTokens : null;
   const reasoningTokens = trusted?.reasoningTokens || null; // the footer says the charge includes them
-  const final = { ...base, promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, charge: settled.charge, source, status, error, cutShort, reasoningTokens } as const;
+  const cachedTokens = trusted?.cachedTokens || null; // and how many prompt tokens were cached
+  const final = {
+    ...base, promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, charge: settled.charge, source, status, error, cutShort,
+    reasoningTokens, cachedTokens, provider: served?.provider ?? null,
+  } as const;
   await store.write(finishMessage, turn.assistant.id, final);
   return { ...turn.assistant, ...final };
 }

@@ -7,7 +7,7 @@ import { tokenCommands } from './tokens';
 import { backupDataDir, migrateStore, openStore } from '../db';
 import { copyDataDir } from './copy';
 import { translator } from '../i18n';
-import { adoptModels, DEFAULT_MODELS_FILE, loadModels, modelsFileHash } from '../metering/models';
+import { adoptModels, DEFAULT_MODELS_FILE, loadModels, pricesHash } from '../metering/models';
 import { PasswordHasher } from '../accounts/passwords';
 import { readNewPassword } from './secret-input';
 import { runServer } from '../server';
@@ -64,10 +64,9 @@ program
   .description('make MODELS_FILE the one every server on this database must use (PostgreSQL; after giving it to every host)')
   .action(async () => {
     const { modelsFile } = config();
-    loadModels(modelsFile); // a bad file is refused here, not at the next start
-    const hash = modelsFileHash(modelsFile);
+    const hash = pricesHash(loadModels(modelsFile)); // a bad file is refused here, not at the next start
     await withDatabase((database) => database.write(adoptModels, hash));
-    console.log(`adopted ${modelsFile ?? DEFAULT_MODELS_FILE} (sha256 ${hash.slice(0, 12)}…); restart every server to use it`);
+    console.log(`adopted ${modelsFile ?? DEFAULT_MODELS_FILE} (sha256 ${hash.slice(0, 12)}…); reload or restart every server to use it`);
   });
 
 const user = program.command('user').description('manage accounts');

@@ -8,7 +8,7 @@ import type { Store } from '../storage/op';
 import { errorHandler, notFound, requireKnownBodyType } from './errors';
 import { pickLocale, translator } from '../i18n';
 import { requestLogger, type Logger } from '../log';
-import { chatModels, type ModelCatalog } from '../metering/models';
+import type { ModelCatalog, Offer } from '../metering/models';
 import { PasswordHasher } from '../accounts/passwords';
 import { authRoutes } from './routes/auth';
 import { healthRoutes } from './routes/health';
@@ -19,7 +19,7 @@ import { turnRoutes } from './routes/turns';
 import { TurnQueue } from '../chat/turn-queue';
 import { watch } from '../metrics';
 import { liveHolds } from '../chat/turn';
-import type { Upstream } from '../upstream/client';
+import type { Router } from '../upstream/router';
 import { adminRoutes } from './routes/admin';
 import { rechargeRoutes } from './routes/recharge';
 import type { RunningTurns } from '../chat/running-turns';
@@ -35,18 +35,28 @@ export interface AppDeps {
   config: Config;
   database: Store;
   sessions: SessionStore;
-  models: ModelCatalog;
+  /** The models served; replaced whole when the models file is reloaded. */
+  offer: Offer;
   sessionSecret: string;
   logger: Logger;
-  upstream: Upstream;
+  upstream: Router;
+  /** Reads the models file again and routes by it (SIGHUP, the admin Providers page); running turns are untouched. */
+  reloadModels: () => Promise<ReloadReport>;
   /** The turns this process is streaming (Stop, and disabling a user, abort them; shutdown waits for them). */
   running: RunningTurns;
 }
 
+export interface ReloadReport {
+  models: number;
+  providers: number;
+}
+
 export interface Services extends AppDeps {
   hasher: PasswordHasher;
-  /** Every model served, embedding models too (`models` is the chat page's). */
-  allModels: ModelCatalog;
+  /** The chat models served now: what the pages offer. */
+  readonly models: ModelCatalog;
+  /** Every model served now, embedding models too. */
+  readonly allModels: ModelCatalog;
 }
 
 const STATIC_DIR = path.join(__dirname, '..', '..', 'static');
@@ -69,8 +79,18 @@ function pageAddress(req: express.Request): string {
 
 export function createApp(deps: AppDeps): Express {
   const { config, database, logger } = deps;
-  // The pages offer the chat models; /v1 serves every model (embedding models too).
-  const services: Services = { ...deps, models: chatModels(deps.models), allModels: deps.models, hasher: new PasswordHasher(config.hashConcurrency, config.hashQueueLimit) };
+  // The pages offer the chat models; /v1 serves every model (embedding models too). Both are read
+  // when a request asks, so a reloaded models file takes effect at the next request.
+  const services: Services = {
+    ...deps,
+    get models() {
+      return deps.offer.chat;
+    },
+    get allModels() {
+      return deps.offer.all;
+    },
+    hasher: new PasswordHasher(config.hashConcurrency, config.hashQueueLimit),
+  };
   const app = express();
   app.set('trust proxy', config.trustProxy);
   app.set('x-powered-by', false);
@@ -86,7 +106,7 @@ export function createApp(deps: AppDeps): Express {
   // Before the pages' headers, cookies, sessions and CSRF: /v1 takes an API key, never a session,
   // and answers JSON (its own headers: no page, so no CSP nonce to make).
   app.use('/v1', v1Routes({
-    store: database, upstream: deps.upstream, queue, logger, models: deps.models,
+    store: database, upstream: deps.upstream, queue, logger, offer: deps.offer,
     perUser: config.apiPerUser, perKey: config.apiPerKey, bodyLimitBytes: config.bodyLimitBytes,
   }));
   app.use(cspNonce, securityHeaders());

@@ -30,10 +30,12 @@ export interface Hold {
   /** The model's rates when the hold was taken (millionths of a balance token per token): what the turn is charged at. */
   promptRate: number;
   completionRate: number;
+  /** The rate of prompt tokens the provider served from its cache. */
+  cachedRate: number;
 }
 
 /** What a close needs to know of a hold to work out its charge without reading it first. */
-export type HoldTerms = Pick<Hold, 'id' | 'amount' | 'promptRate' | 'completionRate'>;
+export type HoldTerms = Pick<Hold, 'id' | 'amount' | 'promptRate' | 'completionRate' | 'cachedRate'>;
 
 export type ReserveResult =
   | { status: 'held'; hold: Hold; balance: number }
@@ -45,6 +47,13 @@ export type ReserveResult =
 export interface Usage {
   promptTokens: number;
   completionTokens: number;
+  /** Of the prompt tokens, those the provider served from its cache (charged at the cached rate). */
+  cachedTokens?: number;
+  /** Of the completion tokens, the hidden reasoning ones the provider reported. */
+  reasoningTokens?: number;
+  /** Which provider served the turn, and its name for the model. */
+  provider?: string;
+  upstreamModel?: string;
   source: 'reported' | 'estimated';
   outcome: 'ok' | 'stopped' | 'error' | 'recovered';
   latencyMs?: number;
@@ -163,7 +172,7 @@ function* reserveOp(req: ReserveRequest): Op<ReserveResult> {
 function holdRow(req: ReserveRequest, amount: number, maxCompletion: number) {
   return {
     userId: req.userId, turnKey: req.turnKey, model: req.model.id, amount, promptTokens: req.promptTokens,
-    maxCompletion, promptRate: req.model.promptRate, completionRate: req.model.completionRate, keyId: req.key?.id ?? null,
+    maxCompletion, promptRate: req.model.promptRate, completionRate: req.model.completionRate, cachedRate: req.model.cachedRate, keyId: req.key?.id ?? null,
   };
 }
 
@@ -226,7 +235,8 @@ export async function recordDelivered(store: Store, holdId: number, completionTo
 
 /** How a hold closes: what it is charged, what goes back, and what is recorded on it. */
 function closing(hold: HoldTerms, usage: Usage, kind: 'settle' | 'release') {
-  const wanted = kind === 'release' ? 0 : priceOf(hold, usage.promptTokens, usage.completionTokens);
+  const cachedTokens = Math.min(usage.cachedTokens ?? 0, usage.promptTokens);
+  const wanted = kind === 'release' ? 0 : priceOf(hold, usage.promptTokens, usage.completionTokens, cachedTokens);
   // The hold is the most a turn may cost: it was sized to the balance and the spend limits, so a
   // provider reporting more than was held (a differing tokenizer, or a hostile upstream) is never
   // charged past it; the difference is recorded as uncollected, the operator's to see.
@@ -235,7 +245,8 @@ function closing(hold: HoldTerms, usage: Usage, kind: 'settle' | 'release') {
     id: hold.id, state: kind === 'settle' ? 'settled' : 'released', charge, promptTokens: usage.promptTokens,
     completionTokens: usage.completionTokens, uncollected: wanted - charge, source: usage.source, outcome: usage.outcome,
     latencyMs: usage.latencyMs ?? null, conversationId: usage.conversationId ?? null, messageId: usage.messageId ?? null,
-    apiRequestId: usage.apiRequestId ?? null,
+    apiRequestId: usage.apiRequestId ?? null, cachedTokens, reasoningTokens: Math.min(usage.reasoningTokens ?? 0, usage.completionTokens),
+    provider: usage.provider ?? null, upstreamModel: usage.upstreamModel ?? null,
   };
   return { record, refund: hold.amount - charge, note: kind === 'release' ? usage.outcome : null };
 }
@@ -266,7 +277,9 @@ async function closeAndTell(store: Store, hold: number | HoldTerms, usage: Usage
   let closed: [SettleResult, number] | undefined;
   if (typeof hold !== 'number') {
     const { record, refund, note } = closing(hold, usage, kind);
-    const done = await store.once('ledger.closeKnown', { ...record, amount: hold.amount, promptRate: hold.promptRate, completionRate: hold.completionRate, refund, kind, note });
+    const done = await store.once('ledger.closeKnown', {
+      ...record, amount: hold.amount, promptRate: hold.promptRate, completionRate: hold.completionRate, cachedRate: hold.cachedRate, refund, kind, note,
+    });
     if (done) closed = [{ charge: record.charge, uncollected: record.uncollected, balance: done.balance }, done.userId];
   }
   const [result, userId] = closed ?? (await store.write(closeOpenHold, typeof hold === 'number' ? hold : hold.id, usage, kind));
@@ -303,15 +316,22 @@ export function holdClosed(userId: number, signal: AbortSignal, pollMs: number):
 
 /** Charges the turn for its real usage and gives back the rest of the hold. */
 export async function settle(store: Store, hold: number | HoldTerms, usage: Usage): Promise<SettleResult> {
-  for (const n of [usage.promptTokens, usage.completionTokens]) {
+  for (const n of [usage.promptTokens, usage.completionTokens, usage.cachedTokens ?? 0, usage.reasoningTokens ?? 0]) {
     if (!Number.isSafeInteger(n) || n < 0) throw new LedgerError('token counts must be whole numbers >= 0');
   }
   return closeAndTell(store, hold, usage, 'settle');
 }
 
+/** Which provider a call went to last, and its name for the model (recorded on a released hold too). */
+export interface ServedBy {
+  provider: string;
+  model: string;
+}
+
 /** Gives the whole hold back: the turn failed before any output. */
-export async function release(store: Store, hold: number | HoldTerms, reason: 'error' | 'recovered' = 'error'): Promise<SettleResult> {
-  return closeAndTell(store, hold, { promptTokens: 0, completionTokens: 0, source: 'estimated', outcome: reason }, 'release');
+export async function release(store: Store, hold: number | HoldTerms, reason: 'error' | 'recovered' = 'error', by?: ServedBy): Promise<SettleResult> {
+  const usage: Usage = { promptTokens: 0, completionTokens: 0, source: 'estimated', outcome: reason, ...(by && { provider: by.provider, upstreamModel: by.model }) };
+  return closeAndTell(store, hold, usage, 'release');
 }
 
 /**
@@ -334,9 +354,9 @@ async function withRetries<T>(write: () => Promise<T>, tries = 4): Promise<T> {
  * Settles a turn, or, when its hold was already closed elsewhere (another process's recovery
  * sweep took a turn that outlived the window), returns what that close charged.
  */
-export async function settleOrRead(store: Store, terms: HoldTerms, usage: Usage | 'release'): Promise<SettleResult> {
+export async function settleOrRead(store: Store, terms: HoldTerms, usage: Usage | 'release', by?: ServedBy): Promise<SettleResult> {
   try {
-    return await withRetries(() => (usage === 'release' ? release(store, terms) : settle(store, terms, usage)));
+    return await withRetries(() => (usage === 'release' ? release(store, terms, 'error', by) : settle(store, terms, usage)));
   } catch (err) {
     const hold = await store.read(holdById, terms.id);
     if (!(err instanceof LedgerError) || !hold || hold.state === 'held') throw err;

@@ -30,6 +30,34 @@ export interface ModelInfo {
   hiddenTokens: boolean;
   /** Tokens one image is billed as, at detail "low" and at most at "high" (gpt-4o's rule unless the file says). */
   imageTokens: { low: number; high: number };
+  /** Millionths of a balance token per prompt token the provider served from its cache (promptRate unless the file says). */
+  cachedRate: number;
+  /**
+   * Percent added to tiktoken's count of a prompt, for a model whose tokenizer is not tiktoken's:
+   * the hold is sized on that estimate and the provider's reported usage settles. 0: counted exactly.
+   */
+  countMargin: number;
+  /** Its providers in priority order, with the model's name at each; empty: the default provider. */
+  routes: ReadonlyArray<ModelRoute>;
+}
+
+export interface ModelRoute {
+  provider: string;
+  /** The model's name at that provider. */
+  model: string;
+}
+
+/** A model API the file names: where it is, the variable holding its key, and its quirks. */
+export interface ProviderSpec {
+  id: string;
+  name: string;
+  baseURL: string;
+  /** The environment variable holding its key; undefined: it takes none (a local Ollama). */
+  apiKeyEnv: string | undefined;
+  /** Whether a streamed request may carry stream_options (some providers refuse the field). */
+  streamOptions: boolean;
+  /** The completion-limit parameter it takes; undefined: max_completion_tokens for reasoning models, else max_tokens. */
+  maxTokensParam: 'max_tokens' | 'max_completion_tokens' | undefined;
 }
 
 /** Reasoning models (o1, o3, o4-mini, gpt-5 ...): their hidden tokens are billed as completion tokens. */
@@ -47,6 +75,8 @@ export const DEFAULT_MAX_OUTPUT = 2048;
 export interface ModelCatalog {
   defaultEncoding: ModelInfo['encoding'];
   models: ModelInfo[];
+  /** The providers the file names (none: the one OPENAI_API_KEY and OPENAI_BASE_URL describe, or the demo model). */
+  providers: ReadonlyArray<ProviderSpec>;
   find(id: string): ModelInfo | undefined;
 }
 
@@ -61,10 +91,31 @@ const rate = z
   });
 
 const encoding = z.enum(['cl100k_base', 'o200k_base']);
+const providerId = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,39}$/, 'must be 1-40 lower-case letters, digits, _ and - (starting with a letter or digit)');
+const baseUrl = z.string().refine((v) => {
+  try {
+    return ['http:', 'https:'].includes(new URL(v).protocol);
+  } catch {
+    return false;
+  }
+}, 'must be an http(s) URL such as https://api.deepseek.com/v1');
 const schema = z.object({
   // The file's format: 1 is this one. A later format gets a new number, so an old server refuses it by name.
   version: z.literal(1).default(1),
   default_encoding: encoding.default('o200k_base'),
+  providers: z
+    .array(
+      z.object({
+        id: providerId,
+        name: z.string().min(1).max(100).optional(),
+        base_url: baseUrl,
+        // The NAME of the variable holding the key: a key itself never belongs in a file.
+        api_key_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,99}$/, 'must be the name of an environment variable, such as DEEPSEEK_API_KEY').optional(),
+        stream_options: z.boolean().optional(),
+        max_tokens_param: z.enum(['max_tokens', 'max_completion_tokens']).optional(),
+      }).strict(),
+    )
+    .optional(),
   models: z
     .array(
       z.object({
@@ -79,6 +130,12 @@ const schema = z.object({
         hidden_tokens: z.boolean().optional(),
         // What one image is billed as (gpt-4o-mini's are far more tokens than gpt-4o's, at a lower rate).
         image_tokens: z.object({ low: z.number().int().min(0).max(10_000_000), high: z.number().int().min(0).max(10_000_000) }).strict().optional(),
+        cached_prompt_rate: rate.optional(),
+        estimate_margin: z.number().int().min(0).max(200).optional(),
+        providers: z
+          .array(z.union([providerId, z.object({ provider: providerId, model: z.string().min(1).max(200) }).strict()]))
+          .min(1, 'must name at least one provider (or leave the list out)')
+          .optional(),
       }).strict(),
     )
     .min(1, 'must list at least one model'),
@@ -98,29 +155,57 @@ export function loadModels(file = DEFAULT_MODELS_FILE): ModelCatalog {
     const first = parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.')} ${i.message}`);
     throw new ModelsFileError(`MODELS_FILE ${file}: ${first.join('; ')}`);
   }
+  const fail = (where: string, message: string) => new ModelsFileError(`MODELS_FILE ${file}: ${where} ${message}`);
+  const providers = (parsed.data.providers ?? []).map((p, i): ProviderSpec => {
+    if (parsed.data.providers!.findIndex((q) => q.id === p.id) !== i) throw fail(`providers.${i}.id`, `"${p.id}" is listed twice`);
+    return Object.freeze({
+      id: p.id, name: p.name ?? p.id, baseURL: p.base_url, apiKeyEnv: p.api_key_env, streamOptions: p.stream_options ?? true, maxTokensParam: p.max_tokens_param,
+    });
+  });
   const ids = new Set<string>();
-  const models = parsed.data.models.map((m): ModelInfo => {
+  const models = parsed.data.models.map((m, i): ModelInfo => {
     if (ids.has(m.id)) throw new ModelsFileError(`MODELS_FILE ${file}: model "${m.id}" is listed twice`);
     ids.add(m.id);
+    const routes = (m.providers ?? []).map((r, j): ModelRoute => {
+      const route = typeof r === 'string' ? { provider: r, model: m.id } : r;
+      if (!providers.some((p) => p.id === route.provider)) throw fail(`models.${i}.providers.${j}`, `names provider "${route.provider}", which the providers list does not have`);
+      return Object.freeze(route);
+    });
     return Object.freeze({
       id: m.id, name: m.name, kind: m.kind ?? 'chat', encoding: m.encoding, contextWindow: m.context_window, promptRate: m.prompt_rate, completionRate: m.completion_rate,
       maxOutput: Math.min(m.max_output ?? DEFAULT_MAX_OUTPUT, m.context_window), hiddenTokens: m.hidden_tokens ?? isReasoningModel(m.id),
-      imageTokens: m.image_tokens ?? GPT4O_IMAGE_TOKENS,
+      imageTokens: m.image_tokens ?? GPT4O_IMAGE_TOKENS, cachedRate: m.cached_prompt_rate ?? m.prompt_rate, countMargin: m.estimate_margin ?? 0,
+      routes: Object.freeze(routes),
     });
   });
-  return catalogOf(parsed.data.default_encoding, models);
+  return catalogOf(parsed.data.default_encoding, models, Object.freeze(providers));
 }
 
-function catalogOf(defaultEncoding: ModelInfo['encoding'], models: ModelInfo[]): ModelCatalog {
+function catalogOf(defaultEncoding: ModelInfo['encoding'], models: ModelInfo[], providers: ReadonlyArray<ProviderSpec>): ModelCatalog {
   const byId = new Map(models.map((m) => [m.id, m]));
-  return Object.freeze({ defaultEncoding, models, find: (id: string) => byId.get(id) });
+  return Object.freeze({ defaultEncoding, models, providers, find: (id: string) => byId.get(id) });
 }
 
-const MODELS_KEY = 'models_file_sha256';
+/**
+ * A prompt's count as the hold sizes it: tiktoken's, plus the model's margin when its provider
+ * counts with another tokenizer (estimate_margin), rounded up.
+ */
+export function withMargin(model: Pick<ModelInfo, 'countMargin'>, tokens: number): number {
+  return model.countMargin === 0 ? tokens : Math.ceil((tokens * (100 + model.countMargin)) / 100);
+}
 
-/** The sha256 of a models file's bytes: what the processes on one database must agree on. */
-export function modelsFileHash(file = DEFAULT_MODELS_FILE): string {
-  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+const MODELS_KEY = 'models_prices_sha256';
+
+/**
+ * The sha256 of what a models file charges: every model's id and each figure a charge is worked
+ * out from. The processes on one database must agree on it; names and providers may differ (a
+ * host may reach a provider by another address), and changing them needs no adoption.
+ */
+export function pricesHash(catalog: ModelCatalog): string {
+  const prices = catalog.models.map((m) => [
+    m.id, m.kind, m.encoding, m.contextWindow, m.promptRate, m.cachedRate, m.completionRate, m.maxOutput, m.hiddenTokens, m.imageTokens.low, m.imageTokens.high, m.countMargin,
+  ]);
+  return crypto.createHash('sha256').update(JSON.stringify([catalog.defaultEncoding, prices])).digest('hex');
 }
 
 /**
@@ -133,7 +218,7 @@ export function* checkModelsInUse(hash: string, file: string): Op<void> {
   const inUse = yield* query('system.setting', { key: MODELS_KEY });
   if (inUse !== hash) {
     throw new ModelsFileError(
-      `MODELS_FILE ${file} differs from the models file the other servers on this database use (sha256 ${inUse?.slice(0, 12)}…, this one ${hash.slice(0, 12)}…): ` +
+      `MODELS_FILE ${file} prices the models differently from the models file the other servers on this database use (sha256 ${inUse?.slice(0, 12)}…, this one ${hash.slice(0, 12)}…): ` +
         'give every host the same file, then run "tokenchat models adopt" once',
     );
   }
@@ -160,23 +245,60 @@ export function servedModels(catalog: ModelCatalog, demo: boolean, file = DEFAUL
         : `MODELS_FILE ${file}: no model but "${DEMO_MODEL_ID}"; list the models your API serves`,
     );
   }
-  return catalogOf(catalog.defaultEncoding, models);
+  return catalogOf(catalog.defaultEncoding, models, catalog.providers);
+}
+
+/**
+ * The models a server offers now. A reload of the models file replaces them whole: a request reads
+ * them once, so a turn keeps the model (and the prices) it started with.
+ */
+export class Offer {
+  private both!: { all: ModelCatalog; chat: ModelCatalog };
+
+  constructor(all: ModelCatalog) {
+    this.replace(all);
+  }
+
+  /** Every model served, embedding models too (/v1). */
+  get all(): ModelCatalog {
+    return this.both.all;
+  }
+
+  /** The chat models: what the chat page offers. */
+  get chat(): ModelCatalog {
+    return this.both.chat;
+  }
+
+  replace(all: ModelCatalog): void {
+    this.both = { all, chat: chatModels(all) };
+  }
+}
+
+/** The hash of the prices in use on the database, if any process recorded one. */
+export function* pricesInUse(): Op<string | undefined> {
+  return yield* query('system.setting', { key: MODELS_KEY });
 }
 
 /** The chat models of a catalogue: what the chat page offers. */
 export function chatModels(catalog: ModelCatalog): ModelCatalog {
-  return catalogOf(catalog.defaultEncoding, catalog.models.filter((m) => m.kind === 'chat'));
+  return catalogOf(catalog.defaultEncoding, catalog.models.filter((m) => m.kind === 'chat'), catalog.providers);
 }
 
-/** The charge in balance tokens: the ceiling of the weighted sum, in exact integer arithmetic. */
-export function priceOf(rates: { promptRate: number; completionRate: number }, prompt: number, completion: number): number {
-  const sum = prompt * rates.promptRate + completion * rates.completionRate;
+/**
+ * The charge in balance tokens: the ceiling of the weighted sum, in exact integer arithmetic.
+ * `cached` of the prompt tokens (the provider served them from its cache) are at the cached rate.
+ */
+export function priceOf(rates: { promptRate: number; completionRate: number; cachedRate?: number }, prompt: number, completion: number, cached = 0): number {
+  const hits = Math.min(cached, prompt);
+  const fresh = prompt - hits;
+  const cachedRate = rates.cachedRate ?? rates.promptRate;
+  const sum = fresh * rates.promptRate + hits * cachedRate + completion * rates.completionRate;
   if (Number.isSafeInteger(sum)) {
     // Every partial result is an integer below 2^53, so this is exact, and far cheaper than BigInt.
     const rest = sum % SCALE;
     return (sum - rest) / SCALE + (rest > 0 ? 1 : 0);
   }
-  const micro = BigInt(prompt) * BigInt(rates.promptRate) + BigInt(completion) * BigInt(rates.completionRate);
+  const micro = BigInt(fresh) * BigInt(rates.promptRate) + BigInt(hits) * BigInt(cachedRate) + BigInt(completion) * BigInt(rates.completionRate);
   return Number((micro + RATE_SCALE - 1n) / RATE_SCALE);
 }
 

@@ -99,6 +99,23 @@ export function* byConversation(userId: number, limit = 10): Op<ConversationRow[
 }
 
 /** The users who spent the most since `since` (a UTC day boundary; all time when undefined). */
+export interface ProviderRow {
+  provider: string;
+  upstreamModel: string | null;
+  calls: number;
+  /** Calls it failed before any output (released: nothing charged). */
+  failed: number;
+  prompt: number;
+  cached: number;
+  completion: number;
+  charge: number;
+}
+
+/** Calls closed since `since` (ISO time), by the provider and model that served them. */
+export function* byProvider(since: string): Op<ProviderRow[]> {
+  return yield* query('reports.byProvider', { since });
+}
+
 export function* topUsers(limit = 10, since = ''): Op<UserUsageRow[]> {
   return yield* query('reports.topUsers', { since, limit });
 }

@@ -1,11 +1,12 @@
-// The model API: the only module that talks to it, always through the openai SDK and always
-// streaming. Without an API key the SDK is handed the offline demo model as its `fetch`, so the
-// demo exercises the same code path (request building, SSE parsing, errors) as a real upstream.
+// The model APIs: the only module that talks to them, always through the openai SDK (one client
+// per provider) and always streaming; router.ts picks the provider of each call. Without any
+// provider the SDK is handed the offline demo model as its `fetch`, so the demo exercises the same
+// code path (request building, SSE parsing, errors) as a real upstream.
 import OpenAI from 'openai';
 import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming } from 'openai/resources/chat/completions';
 import type { CreateEmbeddingResponse, EmbeddingCreateParams } from 'openai/resources/embeddings';
 import { createDemoFetch, DEFAULT_DEMO_DELAY_MS } from './demo-model';
-import { isReasoningModel } from '../metering/models';
+import { isReasoningModel, type ProviderSpec } from '../metering/models';
 import { toUpstreamError, UpstreamError } from './errors';
 
 export { UpstreamError } from './errors';
@@ -14,6 +15,12 @@ export type { UpstreamErrorKind } from './errors';
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
   content: string;
+}
+
+/** Which provider took a model call, and the model's name there (the last one tried when every one failed). */
+export interface Served {
+  provider: string;
+  model: string;
 }
 
 export interface StreamRequest {
@@ -25,18 +32,37 @@ export interface StreamRequest {
   signal: AbortSignal;
   /** The longest the model API may stay silent for this request (a reasoning model thinks in silence); default the upstream's timeout. */
   silenceMs?: number;
+  /** Hears each provider the call is sent to, in order (a failover tries the next). */
+  onProvider?: (served: Served) => void;
+}
+
+/** The provider's usage: prompt tokens include the cached ones; completion tokens include the reasoning ones. */
+export interface ReportedUsage {
+  promptTokens: number;
+  completionTokens: number;
+  reasoningTokens?: number;
+  /** Prompt tokens the provider served from its cache (priced at the model's cached rate). */
+  cachedTokens?: number;
 }
 
 export type StreamEvent =
   | { type: 'delta'; text: string }
-  | { type: 'usage'; promptTokens: number; completionTokens: number; reasoningTokens?: number }
+  | ({ type: 'usage' } & ReportedUsage)
   | { type: 'done'; finishReason: string | null };
+
+/** A chat-completions body as a client sent it (/v1), checked, without the fields each provider gets its own way. */
+export type RelayBody = Omit<ChatCompletionCreateParamsStreaming, 'model' | 'stream' | 'stream_options' | 'max_tokens' | 'max_completion_tokens'>;
 
 /** A client's chat-completions request relayed as it is (/v1): its body already checked and capped. */
 export interface RelayRequest {
-  body: ChatCompletionCreateParamsStreaming;
+  body: RelayBody;
+  /** The model's id here (each provider is sent its own name for it). */
+  model: string;
+  /** The completion limit the hold pays for. */
+  maxTokens: number;
   signal: AbortSignal;
   silenceMs?: number;
+  onProvider?: (served: Served) => void;
 }
 
 export interface Upstream {
@@ -51,13 +77,21 @@ export interface Upstream {
 }
 
 export interface EmbedRequest {
-  body: EmbeddingCreateParams;
+  body: Omit<EmbeddingCreateParams, 'model'>;
+  model: string;
   signal: AbortSignal;
+  onProvider?: (served: Served) => void;
 }
 
-export interface UpstreamOptions {
-  apiKey?: string;
-  baseURL?: string;
+/** One provider's model API, reached through its own SDK client. */
+export interface ProviderClient {
+  readonly spec: ProviderSpec;
+  readonly client: OpenAI;
+  /** Its key, kept to scrub from anything it says back. */
+  readonly secret: string | undefined;
+}
+
+export interface ClientOptions {
   /** The longest the model API may stay silent: before the response starts, or between two chunks. */
   timeoutMs: number;
   fetch?: typeof fetch;
@@ -66,14 +100,19 @@ export interface UpstreamOptions {
 }
 
 export const DEFAULT_BASE_URL = 'https://api.openai.com/v1';
+/** The provider a server without one (no OPENAI_API_KEY, no providers in the models file) answers with. */
+export const DEMO_PROVIDER: ProviderSpec = Object.freeze({
+  id: 'demo', name: 'Offline demo model', baseURL: 'http://demo.invalid/v1', apiKeyEnv: undefined, streamOptions: true, maxTokensParam: undefined,
+});
 
-export function createUpstream(opts: UpstreamOptions): Upstream {
-  const demo = !opts.apiKey;
+export function providerClient(spec: ProviderSpec, apiKey: string | undefined, opts: ClientOptions): ProviderClient {
+  const demo = spec === DEMO_PROVIDER;
   const client = new OpenAI({
     // Every option the SDK would otherwise read from process.env is given, so config.ts stays
     // the one reader of the environment (OPENAI_CUSTOM_HEADERS is the exception: it cannot be off).
-    apiKey: opts.apiKey || 'demo',
-    baseURL: demo ? 'http://demo.invalid/v1' : opts.baseURL || DEFAULT_BASE_URL,
+    // A provider without a key (a local Ollama) is sent a placeholder, which such servers ignore.
+    apiKey: apiKey || 'none',
+    baseURL: spec.baseURL,
     organization: null,
     project: null,
     adminAPIKey: null,
@@ -81,43 +120,48 @@ export function createUpstream(opts: UpstreamOptions): Upstream {
     logLevel: 'off',
     timeout: opts.timeoutMs,
     // A retry after part of a reply was delivered would bill (and show) it twice, and the SDK
-    // cannot tell such a failure from one before the first byte; the caller decides instead.
+    // cannot tell such a failure from one before the first byte; the router decides instead.
     maxRetries: 0,
     fetch: demo ? createDemoFetch({ delayMs: opts.demoDelayMs ?? DEFAULT_DEMO_DELAY_MS }) : opts.fetch,
   });
-  return {
-    demo,
-    stream: (req) => streamChat(client, req, opts.timeoutMs),
-    relay: (req) => chunksOf(client, req.body, req.signal, req.silenceMs ?? opts.timeoutMs),
-    embed: async (req) => {
-      try {
-        return await client.embeddings.create(req.body, { signal: req.signal, timeout: opts.timeoutMs });
-      } catch (err) {
-        throw toUpstreamError(err, { midStream: false, aborted: req.signal.aborted, timedOut: false });
-      }
-    },
-  };
+  return Object.freeze({ spec, client, secret: apiKey });
+}
+
+/** The provider OPENAI_API_KEY and OPENAI_BASE_URL describe: "openai", for every model the file gives no providers. */
+export function implicitProvider(baseURL: string | undefined): ProviderSpec {
+  return Object.freeze({ id: 'openai', name: 'OpenAI', baseURL: baseURL || DEFAULT_BASE_URL, apiKeyEnv: 'OPENAI_API_KEY', streamOptions: true, maxTokensParam: undefined });
 }
 
 // Reasoning models (o1, o3, o4-mini, gpt-5 ...) refuse max_tokens and any temperature but the
 // default. Their max_completion_tokens also caps the hidden reasoning tokens, which they bill as
 // completion tokens, so it is the cap the ledger's hold needs. Other OpenAI-compatible servers
-// (vLLM, Ollama, llama.cpp, older proxies) know only max_tokens, so it stays the default.
-export function requestBody(req: StreamRequest): ChatCompletionCreateParamsStreaming {
-  const reasoning = isReasoningModel(req.model);
-  const limit = Number.isFinite(req.maxTokens) ? req.maxTokens : undefined;
+// (vLLM, Ollama, llama.cpp, older proxies) know only max_tokens, so it stays the default unless
+// the provider says which it takes.
+function limitParam(spec: ProviderSpec, model: string): 'max_tokens' | 'max_completion_tokens' {
+  return spec.maxTokensParam ?? (isReasoningModel(model) ? 'max_completion_tokens' : 'max_tokens');
+}
+
+/** The streamed body a provider is sent: its name for the model, its limit parameter, stream_options only if it takes them. */
+export function providerBody(spec: ProviderSpec, model: string, body: RelayBody, maxTokens: number): ChatCompletionCreateParamsStreaming {
   return {
-    model: req.model,
-    messages: req.messages.map((m) => ({ role: m.role, content: m.content })),
+    ...body,
+    model,
     stream: true,
-    stream_options: { include_usage: true },
-    ...(limit !== undefined && (reasoning ? { max_completion_tokens: limit } : { max_tokens: limit })),
-    ...(req.temperature !== undefined && !reasoning && { temperature: req.temperature }),
+    ...(spec.streamOptions && { stream_options: { include_usage: true } }),
+    ...(Number.isFinite(maxTokens) && { [limitParam(spec, model)]: maxTokens }),
+  };
+}
+
+/** A chat turn's body (the page): its messages, and a temperature unless the model is a reasoning model. */
+export function turnBody(req: StreamRequest): RelayBody {
+  return {
+    messages: req.messages.map((m) => ({ role: m.role, content: m.content })),
+    ...(req.temperature !== undefined && !isReasoningModel(req.model) && { temperature: req.temperature }),
   };
 }
 
 /** Whether a chunk carries output a client sees (text, a refusal, a tool call). */
-function hasOutput(chunk: ChatCompletionChunk): boolean {
+export function hasOutput(chunk: ChatCompletionChunk): boolean {
   return (chunk.choices ?? []).some((c) => Boolean(c.delta?.content || c.delta?.refusal || c.delta?.tool_calls?.length));
 }
 
@@ -125,7 +169,7 @@ function hasOutput(chunk: ChatCompletionChunk): boolean {
  * A streamed chat completion's chunks. Throws UpstreamError (midStream once output went out), also
  * when the stream ends without saying why it finished; an abort ends it with an error too.
  */
-async function* chunksOf(client: OpenAI, body: ChatCompletionCreateParamsStreaming, signal: AbortSignal, silence: number): AsyncGenerator<ChatCompletionChunk> {
+export async function* chunksOf(client: OpenAI, body: ChatCompletionCreateParamsStreaming, signal: AbortSignal, silence: number): AsyncGenerator<ChatCompletionChunk> {
   const watchdog = new Watchdog(silence, signal);
   let midStream = false;
   let finished = false;
@@ -153,13 +197,11 @@ async function* chunksOf(client: OpenAI, body: ChatCompletionCreateParamsStreami
   }
 }
 
-async function* streamChat(client: OpenAI, req: StreamRequest, timeoutMs: number): AsyncGenerator<StreamEvent> {
-  if (!(req.maxTokens === Number.POSITIVE_INFINITY || (Number.isInteger(req.maxTokens) && req.maxTokens > 0))) {
-    throw new UpstreamError('bad_request', `maxTokens must be a positive integer, not ${req.maxTokens}`);
-  }
+/** A chat turn's events from one provider's chunks. */
+export async function* turnEvents(chunks: AsyncIterable<ChatCompletionChunk>): AsyncGenerator<StreamEvent> {
   let finishReason: string | null = null;
-  let usage: { promptTokens: number; completionTokens: number } | undefined;
-  for await (const chunk of chunksOf(client, requestBody(req), req.signal, req.silenceMs ?? timeoutMs)) {
+  let usage: ReportedUsage | undefined;
+  for await (const chunk of chunks) {
     const choice = chunk.choices?.find((c) => c.index === 0) ?? chunk.choices?.[0];
     const text = (choice?.delta?.content ?? '') + (choice?.delta?.refusal ?? '');
     if (choice?.finish_reason) finishReason = choice.finish_reason;
@@ -170,15 +212,36 @@ async function* streamChat(client: OpenAI, req: StreamRequest, timeoutMs: number
   yield { type: 'done', finishReason };
 }
 
-// Some providers repeat a running usage on every chunk; the last one reported is the total.
-export function usageOf(chunk: ChatCompletionChunk): { promptTokens: number; completionTokens: number; reasoningTokens?: number } | undefined {
-  const u = chunk.usage;
-  const count = (n: unknown) => (typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 ? n : undefined);
-  const promptTokens = count(u?.prompt_tokens);
-  const completionTokens = count(u?.completion_tokens);
+interface ProviderUsage {
+  prompt_tokens?: unknown;
+  completion_tokens?: unknown;
+  prompt_tokens_details?: { cached_tokens?: unknown } | null;
+  completion_tokens_details?: { reasoning_tokens?: unknown } | null;
+  /** DeepSeek's count of prompt tokens served from its cache. */
+  prompt_cache_hit_tokens?: unknown;
+  /** Moonshot's. */
+  cached_tokens?: unknown;
+}
+
+const count = (n: unknown) => (typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 ? n : undefined);
+
+/**
+ * The usage a chunk reports, if any. Some providers repeat a running usage on every chunk (the
+ * last one reported is the total); Moonshot puts it on the last choice. Cached tokens are read
+ * from OpenAI's, DeepSeek's and Moonshot's fields, and never counted above the prompt.
+ */
+export function usageOf(chunk: ChatCompletionChunk): ReportedUsage | undefined {
+  const u = (chunk.usage ?? (chunk.choices?.[0] as { usage?: ProviderUsage } | undefined)?.usage) as ProviderUsage | null | undefined;
+  if (!u) return undefined;
+  const promptTokens = count(u.prompt_tokens);
+  const completionTokens = count(u.completion_tokens);
   if (promptTokens === undefined || completionTokens === undefined) return undefined;
-  const reasoningTokens = count(u?.completion_tokens_details?.reasoning_tokens);
-  return reasoningTokens === undefined ? { promptTokens, completionTokens } : { promptTokens, completionTokens, reasoningTokens };
+  const usage: ReportedUsage = { promptTokens, completionTokens };
+  const reasoningTokens = count(u.completion_tokens_details?.reasoning_tokens);
+  if (reasoningTokens !== undefined) usage.reasoningTokens = Math.min(reasoningTokens, completionTokens);
+  const cachedTokens = count(u.prompt_tokens_details?.cached_tokens) ?? count(u.prompt_cache_hit_tokens) ?? count(u.cached_tokens);
+  if (cachedTokens) usage.cachedTokens = Math.min(cachedTokens, promptTokens);
+  return usage;
 }
 
 /**

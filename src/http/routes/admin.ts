@@ -7,7 +7,8 @@ import { chargeChart } from '../../reports/chart';
 import { page as pageParam } from '../input';
 import { withRateText } from '../../metering/models';
 import { startOfUtcDay } from '../../ledger/spend-limits';
-import { summary, topUsers } from '../../reports/usage-report';
+import { byProvider, summary, topUsers } from '../../reports/usage-report';
+import { ModelsFileError } from '../../metering/models';
 import { renderPage } from '../views';
 import { adminCodeRoutes } from './admin-codes';
 import { adminUserRoutes } from './admin-users';
@@ -28,10 +29,29 @@ export function adminRoutes(services: Services): Router {
     const totals = await store.read(systemTotals);
     const models = withRateText(services.allModels.models);
     renderPage(req, res, 'admin-usage', {
-      title: res.locals.t('admin.usage'), ...report, ...totals, models,
+      title: res.locals.t('admin.usage'), ...report, ...totals, models, byProvider: await store.read(byProvider, monthStart),
       chart: chargeChart(report.daily),
       topAllTime: await store.read(topUsers, 10), topMonth: await store.read(topUsers, 10, monthStart),
     });
+  });
+
+  // Each provider as this process sees it (its breaker, its last hour), and the reload of the models file.
+  const providersPage = (req: Parameters<typeof renderPage>[0], res: Parameters<typeof renderPage>[1], extra: Record<string, unknown> = {}, status = 200) =>
+    renderPage(req, res, 'admin-providers', {
+      title: res.locals.t('admin.providers'), providers: services.upstream.status(), demo: services.upstream.demo, ...extra,
+    }, status);
+  router.get('/providers', (req, res) => providersPage(req, res, { reloaded: req.query.done === 'reload' }));
+  router.post('/providers/reload', async (req, res) => {
+    try {
+      await services.reloadModels();
+    } catch (err) {
+      // A bad file changes nothing; the page says why (the message names the file and the field, never a key).
+      if (!(err instanceof ModelsFileError)) throw err;
+      services.logger.warn({ err: err.message, admin: req.user!.id }, 'the models file was not reloaded');
+      return providersPage(req, res, { reloadError: err.message }, 422);
+    }
+    services.logger.info({ admin: req.user!.id }, 'models file reloaded from the Providers page');
+    res.redirect(303, '/admin/providers?done=reload');
   });
 
   router.get('/audit', async (req, res) => {

@@ -11,7 +11,7 @@ import { tracked } from '../../api/in-flight';
 import type { Logger } from '../../log';
 import { apiSecurityHeaders } from '../security';
 import { SSE_HEADERS } from '../sse';
-import type { ModelCatalog, ModelInfo } from '../../metering/models';
+import type { ModelCatalog, ModelInfo, Offer } from '../../metering/models';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -69,10 +69,10 @@ function whenGone(res: Response): AbortSignal {
   return gone.signal;
 }
 
-function embeddings(deps: ApiDeps, models: ModelCatalog): RequestHandler {
+function embeddings(deps: ApiDeps, offer: Offer): RequestHandler {
   return async (req, res) => {
     const body = parseEmbeddingBody(req.body);
-    const model = modelFor(models, req.apiKey!, body.model, 'embedding');
+    const model = modelFor(offer.all, req.apiKey!, body.model, 'embedding');
     await withinKeyRate(deps, req.apiKey!);
     const outcome = await tracked(runEmbedding(deps, { key: req.apiKey!, body, model, requestId: String(req.id), signal: whenGone(res) }));
     if (outcome.status === 'refused') throw outcome.error;
@@ -131,10 +131,10 @@ class ChunkStream {
   }
 }
 
-function chatCompletions(deps: ApiDeps & { silentStartMs?: number }, models: ModelCatalog): RequestHandler {
+function chatCompletions(deps: ApiDeps & { silentStartMs?: number }, offer: Offer): RequestHandler {
   return async (req, res) => {
     const body = parseChatBody(req.body);
-    const model = modelFor(models, req.apiKey!, body.model, 'chat');
+    const model = modelFor(offer.all, req.apiKey!, body.model, 'chat');
     await withinKeyRate(deps, req.apiKey!);
     const stream = body.stream === true ? new ChunkStream(res, deps.silentStartMs) : undefined;
     const call = { key: req.apiKey!, body, model, requestId: String(req.id), signal: whenGone(res) };
@@ -168,7 +168,7 @@ function apiErrors(logger: Logger): ErrorRequestHandler {
   };
 }
 
-export function v1Routes(deps: ApiDeps & { models: ModelCatalog; bodyLimitBytes: number; silentStartMs?: number }): Router {
+export function v1Routes(deps: ApiDeps & { offer: Offer; bodyLimitBytes: number; silentStartMs?: number }): Router {
   const router = express.Router();
   router.use(apiSecurityHeaders());
   router.use((_req, res, next) => {
@@ -178,13 +178,13 @@ export function v1Routes(deps: ApiDeps & { models: ModelCatalog; bodyLimitBytes:
   router.use(express.json({ limit: deps.bodyLimitBytes, type: () => true }));
   router.use(bearerAuth(deps));
   router.get('/models', (req, res) => {
-    res.json({ object: 'list', data: deps.models.models.filter((m) => keyAllows(req.apiKey!, m.id)).map(modelEntry) });
+    res.json({ object: 'list', data: deps.offer.all.models.filter((m) => keyAllows(req.apiKey!, m.id)).map(modelEntry) });
   });
   router.get('/models/:id', (req, res) => {
-    res.json(modelEntry(modelFor(deps.models, req.apiKey!, String(req.params.id))));
+    res.json(modelEntry(modelFor(deps.offer.all, req.apiKey!, String(req.params.id))));
   });
-  router.post('/chat/completions', chatCompletions(deps, deps.models));
-  router.post('/embeddings', embeddings(deps, deps.models));
+  router.post('/chat/completions', chatCompletions(deps, deps.offer));
+  router.post('/embeddings', embeddings(deps, deps.offer));
   router.use((req) => {
     throw new ApiError(404, `Unknown endpoint ${req.method} /v1${req.path}.`, 'invalid_request_error', 'unknown_url');
   });

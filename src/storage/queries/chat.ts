@@ -42,7 +42,7 @@ export interface ChatQueries {
     {
       id: number; content: string; status: MessageStatus; error: string | null; promptTokens: number | null; completionTokens: number | null;
       charge: number | null; source: 'reported' | 'estimated' | null; dropped: number; holdId: number | null; cutShort: number | null;
-      tokens: number | null; tokensEncoding: string | null; reasoningTokens: number | null;
+      tokens: number | null; tokensEncoding: string | null; reasoningTokens: number | null; cachedTokens: number | null; provider: string | null;
     },
     Changes
   >;

@@ -4,7 +4,7 @@ import type { Changes } from '../op';
 import type { Q } from './index';
 
 /** A hold as stored: what ledger.ts answers, plus the rates it was taken at and what was delivered. */
-export type HoldRow = Hold & { promptRate: number; completionRate: number; delivered: number };
+export type HoldRow = Hold & { delivered: number };
 
 export interface LedgerRowInput {
   userId: number;
@@ -21,6 +21,7 @@ export interface LedgerRowInput {
 export interface ClosingHold {
   id: number; state: 'settled' | 'released'; charge: number; promptTokens: number; completionTokens: number; uncollected: number;
   source: string; outcome: string; latencyMs: number | null; conversationId: number | null; messageId: number | null; apiRequestId: string | null;
+  cachedTokens: number; reasoningTokens: number; provider: string | null; upstreamModel: string | null;
 }
 
 export interface LedgerQueries {
@@ -41,7 +42,7 @@ export interface LedgerQueries {
    */
   'ledger.takeWhole': Q<
     { userId: number; turnKey: string; model: string; amount: number; promptTokens: number; maxCompletion: number;
-      promptRate: number; completionRate: number; keyId: number | null; maxOpen: number; limited: 0 | 1 },
+      promptRate: number; completionRate: number; cachedRate: number; keyId: number | null; maxOpen: number; limited: 0 | 1 },
     { id: number; balance: number } | undefined
   >;
   /**
@@ -50,7 +51,7 @@ export interface LedgerQueries {
    * the ledger row. Undefined when it is not; then nothing was written.
    */
   'ledger.closeKnown': Q<
-    ClosingHold & { amount: number; promptRate: number; completionRate: number; refund: number; kind: 'settle' | 'release'; note: string | null },
+    ClosingHold & { amount: number; promptRate: number; completionRate: number; cachedRate: number; refund: number; kind: 'settle' | 'release'; note: string | null },
     { userId: number; balance: number } | undefined
   >;
   /** Takes min(balance, full) when the balance is at least `minimum`, and counts the hold opened. */
@@ -60,7 +61,7 @@ export interface LedgerQueries {
   'ledger.holdById': Q<{ id: number }, HoldRow | undefined>;
   /** A new hold, or undefined when the user already has one with this turn key. */
   'ledger.newHold': Q<
-    { userId: number; turnKey: string; model: string; amount: number; promptTokens: number; maxCompletion: number; promptRate: number; completionRate: number; keyId: number | null },
+    { userId: number; turnKey: string; model: string; amount: number; promptTokens: number; maxCompletion: number; promptRate: number; completionRate: number; cachedRate: number; keyId: number | null },
     number | undefined
   >;
   'ledger.closeHold': Q<ClosingHold, Changes>;

@@ -1,7 +1,7 @@
 // Queries of the reports domain (see queries/index.ts): the usage reports (usage-report.ts), the
 // usage rollup (usage-rollup.ts) and the ledger checks (ledger-verify.ts).
 import type { Changes } from '../op';
-import type { ConversationRow, DayRow, LedgerKind, LedgerRow, ModelRow, Totals, UserUsageRow } from '../../reports/usage-report';
+import type { ConversationRow, DayRow, LedgerKind, LedgerRow, ModelRow, ProviderRow, Totals, UserUsageRow } from '../../reports/usage-report';
 import type { Q } from './index';
 
 type None = Record<string, never>;
@@ -28,6 +28,8 @@ export interface ReportQueries {
   'reports.apiSpentSince': Q<{ userId: number; since: string }, number>;
   /** The user's spending through the chat page (apiKey null) and through each API key, all time. */
   'reports.bySource': Q<{ userId: number }, Array<{ apiKey: string | null; turns: number; charge: number }>>;
+  /** Calls closed since @since by the provider (and its model) that served them, or failed last. */
+  'reports.byProvider': Q<{ since: string }, ProviderRow[]>;
   'reports.byConversation': Q<{ userId: number; limit: number }, ConversationRow[]>;
   /** The users who spent the most since @since, user by user. */
   'reports.topUsers': Q<{ since: string; limit: number }, UserUsageRow[]>;

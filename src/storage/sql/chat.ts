@@ -17,7 +17,8 @@ export const chatShared = {
   'chat.setTokens': run('UPDATE messages SET tokens = @tokens, tokens_encoding = @tokensEncoding WHERE id = @id'),
   'chat.finish': run(`UPDATE messages SET content = @content, status = @status, error = @error, prompt_tokens = @promptTokens,
          completion_tokens = @completionTokens, charge = @charge, source = @source, dropped = @dropped, hold_id = @holdId,
-         cut_short = @cutShort, tokens = @tokens, tokens_encoding = @tokensEncoding, reasoning_tokens = @reasoningTokens
+         cut_short = @cutShort, tokens = @tokens, tokens_encoding = @tokensEncoding, reasoning_tokens = @reasoningTokens,
+         cached_tokens = @cachedTokens, provider = @provider
        WHERE id = @id`),
   'chat.recover': run(`UPDATE messages SET status = 'stopped', charge = h.charge, prompt_tokens = h.used_prompt_tokens, completion_tokens = h.completion_tokens,
          source = h.source

@@ -8,7 +8,8 @@ const CONVERSATION = `id, user_id AS "userId", title, system_prompt AS "systemPr
   updated_at AS "updatedAt"`;
 const MESSAGE = `id, conversation_id AS "conversationId", role, content, status, error, model, prompt_tokens AS "promptTokens",
   completion_tokens AS "completionTokens", charge, source, dropped, hold_id AS "holdId", cut_short AS "cutShort", tokens,
-  tokens_encoding AS "tokensEncoding", reasoning_tokens AS "reasoningTokens", created_at AS "createdAt"`;
+  tokens_encoding AS "tokensEncoding", reasoning_tokens AS "reasoningTokens", cached_tokens AS "cachedTokens",
+  provider, created_at AS "createdAt"`;
 
 export const chatSql: { readonly [K in keyof ChatQueries]: Text } = {
   ...chatShared,

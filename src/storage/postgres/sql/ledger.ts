@@ -5,14 +5,15 @@ import { ledgerShared } from '../../sql/ledger';
 
 const HOLD_COLUMNS = `id, user_id AS "userId", turn_key AS "turnKey", model, amount, prompt_tokens AS "promptTokens",
   max_completion AS "maxCompletion", state, charge, prompt_rate AS "promptRate", completion_rate AS "completionRate",
-  delivered`;
+  coalesce(cached_rate, prompt_rate) AS "cachedRate", delivered`;
 /** The current time as ISO text, like SQLite's strftime('%Y-%m-%dT%H:%M:%fZ', 'now') (defined by the schema). */
 export const NOW = 'iso_now()';
 /** What closing a hold writes on it: its state, charge and the turn's usage (the `usage` view reads closed holds). */
 const CLOSE = `UPDATE holds SET state = @state::text, charge = @charge::bigint, closed_at = ${NOW},
     used_prompt_tokens = @promptTokens::bigint, completion_tokens = @completionTokens::bigint, uncollected = @uncollected::bigint,
     source = @source::text, outcome = @outcome::text, latency_ms = @latencyMs::bigint, conversation_id = @conversationId::bigint,
-    message_id = @messageId::bigint, api_request_id = @apiRequestId::text
+    message_id = @messageId::bigint, api_request_id = @apiRequestId::text, cached_tokens = @cachedTokens::bigint,
+    reasoning_tokens = @reasoningTokens::bigint, provider = @provider::text, upstream_model = @upstreamModel::text
     WHERE id = @id::bigint AND state = 'held'`;
 
 export const ledgerSql: { readonly [K in keyof LedgerQueries]: Text } = {
@@ -31,9 +32,9 @@ export const ledgerSql: { readonly [K in keyof LedgerQueries]: Text } = {
           AND (s.per_message IS NOT NULL OR s.per_day IS NOT NULL)))
       FOR UPDATE
     ), h AS (
-      INSERT INTO holds (user_id, turn_key, model, amount, prompt_tokens, max_completion, prompt_rate, completion_rate, api_key_id)
+      INSERT INTO holds (user_id, turn_key, model, amount, prompt_tokens, max_completion, prompt_rate, completion_rate, cached_rate, api_key_id)
       SELECT user_id, @turnKey::text, @model::text, @amount::bigint, @promptTokens::bigint, @maxCompletion::bigint,
-        @promptRate::bigint, @completionRate::bigint, @keyId::bigint FROM b
+        @promptRate::bigint, @completionRate::bigint, @cachedRate::bigint, @keyId::bigint FROM b
       ON CONFLICT (user_id, turn_key) DO NOTHING RETURNING id, user_id
     ), t AS (
       UPDATE balances SET balance = balances.balance - @amount::bigint, open_holds = balances.open_holds + 1
@@ -47,6 +48,7 @@ export const ledgerSql: { readonly [K in keyof LedgerQueries]: Text } = {
   // it at once take turns, and the second finds it closed (and writes nothing).
   'ledger.closeKnown': get(`WITH h AS (
       ${CLOSE} AND amount = @amount::bigint AND prompt_rate = @promptRate::bigint AND completion_rate = @completionRate::bigint
+        AND coalesce(cached_rate, prompt_rate) = @cachedRate::bigint
       RETURNING user_id
     ), b AS (
       UPDATE balances SET balance = balances.balance + @refund::bigint, open_holds = GREATEST(balances.open_holds - 1, 0)

@@ -5,13 +5,14 @@ import { ledgerShared } from '../../sql/ledger';
 
 const HOLD_COLUMNS = `id, user_id AS userId, turn_key AS turnKey, model, amount, prompt_tokens AS promptTokens,
   max_completion AS maxCompletion, state, charge, prompt_rate AS promptRate, completion_rate AS completionRate,
-  delivered`;
+  coalesce(cached_rate, prompt_rate) AS cachedRate, delivered`;
 export const NOW = `strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`;
 /** What closing a hold writes on it: its state, charge and the turn's usage (the `usage` view reads closed holds). */
 const CLOSE = `UPDATE holds SET state = @state, charge = @charge, closed_at = ${NOW},
     used_prompt_tokens = @promptTokens, completion_tokens = @completionTokens, uncollected = @uncollected,
     source = @source, outcome = @outcome, latency_ms = @latencyMs, conversation_id = @conversationId,
-    message_id = @messageId, api_request_id = @apiRequestId
+    message_id = @messageId, api_request_id = @apiRequestId, cached_tokens = @cachedTokens,
+    reasoning_tokens = @reasoningTokens, provider = @provider, upstream_model = @upstreamModel
     WHERE id = @id AND state = 'held'`;
 
 export const ledgerSql: { readonly [K in keyof LedgerQueries]: Text } = {
@@ -24,14 +25,15 @@ export const ledgerSql: { readonly [K in keyof LedgerQueries]: Text } = {
   'ledger.takeWhole': script(
     `SELECT user_id AS userId FROM balances WHERE user_id = @userId AND balance >= @amount AND open_holds < @maxOpen
       AND (@limited = 0 OR NOT EXISTS (SELECT 1 FROM spend_limits s WHERE s.user_id = @userId AND (s.per_message IS NOT NULL OR s.per_day IS NOT NULL)))`,
-    `INSERT INTO holds (user_id, turn_key, model, amount, prompt_tokens, max_completion, prompt_rate, completion_rate, api_key_id)
-      VALUES (@userId, @turnKey, @model, @amount, @promptTokens, @maxCompletion, @promptRate, @completionRate, @keyId)
+    `INSERT INTO holds (user_id, turn_key, model, amount, prompt_tokens, max_completion, prompt_rate, completion_rate, cached_rate, api_key_id)
+      VALUES (@userId, @turnKey, @model, @amount, @promptTokens, @maxCompletion, @promptRate, @completionRate, @cachedRate, @keyId)
       ON CONFLICT (user_id, turn_key) DO NOTHING RETURNING id`,
     'UPDATE balances SET balance = balance - @amount, open_holds = open_holds + 1 WHERE user_id = @userId RETURNING balance',
     `INSERT INTO ledger (user_id, kind, amount, balance_after, hold_id) VALUES (@userId, 'reserve', -@amount, @balance, @id)`,
   ),
   'ledger.closeKnown': script(
-    `${CLOSE} AND amount = @amount AND prompt_rate = @promptRate AND completion_rate = @completionRate RETURNING user_id AS userId`,
+    `${CLOSE} AND amount = @amount AND prompt_rate = @promptRate AND completion_rate = @completionRate
+      AND coalesce(cached_rate, prompt_rate) = @cachedRate RETURNING user_id AS userId`,
     'UPDATE balances SET balance = balance + @refund, open_holds = max(open_holds - 1, 0) WHERE user_id = @userId RETURNING balance',
     'INSERT INTO ledger (user_id, kind, amount, balance_after, hold_id, note) VALUES (@userId, @kind, @refund, @balance, @id, @note)',
   ),
