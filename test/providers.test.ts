@@ -55,6 +55,8 @@ function modelsFile(extra: { providers?: unknown[]; models?: unknown[] } = {}): 
         providers: ['a', { provider: 'b', model: 'vendor/chat-1-b' }],
       },
       { id: 'only-b', name: 'Only B', encoding: 'cl100k_base', context_window: 32000, prompt_rate: 1, completion_rate: 1, providers: ['b'] },
+      // A model whose provider counts with a tokenizer of its own: the hold counts 20% more than tiktoken.
+      { id: 'guess-1', name: 'Guess one', encoding: 'o200k_base', estimate_margin: 20, context_window: 32000, prompt_rate: 2, completion_rate: 4, providers: ['a'] },
       { id: 'embed-1', name: 'Embed one', kind: 'embedding', encoding: 'cl100k_base', context_window: 8191, prompt_rate: 0.1, completion_rate: 0, providers: ['a', 'b'] },
     ],
   }));
@@ -352,6 +354,21 @@ describe('a server with two providers', () => {
     const [second] = await q.holds(other);
     // 99 at 2 + 201 at 0.5 + 1 at 4 = 198 + 100.5 + 4 = 302.5 -> 303
     expect(second).toMatchObject({ charge: 303, cached_tokens: 201 });
+  });
+
+  test('a model counted by another tokenizer is held on tiktoken\'s count plus its margin, and settled at the provider\'s', async () => {
+    const user = await newUser(srv);
+    a.script([{ kind: 'stream', usage: { prompt_tokens: 13, completion_tokens: 6 } }, { kind: 'stream', usage: { prompt_tokens: 13, completion_tokens: 6 } }]);
+    await post(user, '/send', { ...(await composer(user, '/', 'Count me')), model: 'chat-1' });
+    await post(user, '/send', { ...(await composer(user, '/', 'Count me')), model: 'guess-1' });
+    const [exact, guessed] = await q.holds(user);
+    expect(guessed.prompt_tokens).toBe(Math.ceil(exact.prompt_tokens * 1.2));
+    expect(guessed).toMatchObject({ used_prompt_tokens: 13, completion_tokens: 6, source: 'reported', charge: priceOf(loadModels(file).find('guess-1')!, 13, 6) });
+    // Without the provider's usage, the estimate (with its margin) settles, and the footer says it was counted here.
+    a.script({ kind: 'stream', pieces: ['No usage'], usage: false });
+    const res = await post(user, '/send', { ...(await composer(user, '/', 'Count me')), model: 'guess-1' });
+    expect((await q.holds(user))[2]).toMatchObject({ used_prompt_tokens: guessed.prompt_tokens, source: 'estimated' });
+    expect(res.text).toContain('counted locally');
   });
 
   test('/v1: the official SDK is answered by B after A\'s 503, under the model id it asked for, charged once', async () => {

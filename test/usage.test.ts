@@ -199,16 +199,20 @@ describe('the Usage page, dashboard and ledger', () => {
     expect(res.headers['content-disposition']).toBe('attachment; filename=tokenchat-ledger-spender.csv');
     expect(res.text).toMatch(/\r\n$/);
     const [header, ...rows] = parseCsv(res.text);
-    expect(header).toEqual(['id', 'time_utc', 'kind', 'amount', 'balance_after', 'model', 'prompt_tokens', 'completion_tokens', 'conversation_id', 'message_id', 'api_key', 'note']);
+    expect(header).toEqual([
+      'id', 'time_utc', 'kind', 'amount', 'balance_after', 'model', 'prompt_tokens', 'completion_tokens', 'cached_tokens', 'reasoning_tokens', 'provider',
+      'conversation_id', 'message_id', 'api_key', 'note',
+    ]);
     const sum = rows.reduce((s, r) => s + Number(r[3]), 0);
     expect(sum).toBe(await balanceRow(srv, m.id));
     expect(sum).toBe((await m.agent.get('/tokens')).body.balance);
     expect(rows.map((r) => r[2])).toEqual(['signup_bonus', 'reserve', 'settle', 'reserve', 'settle', 'grant', 'redeem']);
     const grant = rows.find((r) => r[2] === 'grant')!;
-    expect(grant[11]).toBe(`'=HYPERLINK("http://evil.example","win"), thanks`);
+    expect(grant[14]).toBe(`'=HYPERLINK("http://evil.example","win"), thanks`);
     expect(res.text).toContain(`"'=HYPERLINK(""http://evil.example"",""win""), thanks"`);
     const settle = rows.find((r) => r[2] === 'settle')!;
-    expect(settle.slice(5, 10)).toEqual(['demo', '100', '40', '7', '42']);
+    expect([...settle.slice(5, 8), ...settle.slice(11, 13)]).toEqual(['demo', '100', '40', '7', '42']);
+    expect(settle.slice(8, 11)).toEqual(['0', '0', '']); // no cached or reasoning tokens; settled without a provider call
     const filtered = parseCsv((await m.agent.get('/usage/ledger.csv?kind=reserve')).text);
     expect(filtered.slice(1).map((r) => r[2])).toEqual(['reserve', 'reserve']);
   });

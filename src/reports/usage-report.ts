@@ -143,6 +143,11 @@ export interface LedgerRow {
   messageId: number | null;
   /** The API key the turn was made with; null: the chat page (or not a turn). */
   apiKey: string | null;
+  /** A settled turn's prompt tokens the provider served from its cache, and its hidden reasoning tokens (null on other rows). */
+  cachedTokens: number | null;
+  reasoningTokens: number | null;
+  /** The provider that served the turn (or failed it last). */
+  provider: string | null;
 }
 
 const nextDay = (day: string) => new Date(Date.parse(`${day}T00:00:00.000Z`) + 86_400_000).toISOString();

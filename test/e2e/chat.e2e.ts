@@ -392,7 +392,7 @@ describe('accessibility', () => {
           await page.press('#message', 'Enter');
           await page.waitForSelector('#transcript article.msg-assistant .msg-body.markdown', { timeout: WAIT });
           const conversation = new URL(page.url()).pathname;
-          for (const path of [conversation, '/', '/usage', '/usage/ledger', '/recharge', '/keys', '/admin', '/admin/users', `/admin/users/${adminId}`, '/admin/codes', '/admin/usage', '/admin/audit']) {
+          for (const path of [conversation, '/', '/usage', '/usage/ledger', '/recharge', '/keys', '/admin', '/admin/users', `/admin/users/${adminId}`, '/admin/codes', '/admin/usage', '/admin/providers', '/admin/audit']) {
             await check(path);
           }
         } finally {
@@ -414,7 +414,7 @@ describe('every page on a phone', () => {
       await registerIn(page, username, 'tap');
       await promote(username, 'a batch for the class of 2026, spring term');
       const wide: string[] = [];
-      for (const path of ['/', '/usage', '/usage/ledger', '/recharge', '/keys', '/admin/users', '/admin/codes', '/admin/usage', '/admin/audit']) {
+      for (const path of ['/', '/usage', '/usage/ledger', '/recharge', '/keys', '/admin/users', '/admin/codes', '/admin/usage', '/admin/providers', '/admin/audit']) {
         await page.goto(`${app.url}${path}`);
         const width = await page.evaluate(() => document.documentElement.scrollWidth);
         if (width > 390) wide.push(`${path}: ${width}px`);

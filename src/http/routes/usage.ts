@@ -18,9 +18,13 @@ export function messageLink(row: { conversationId: number | null; messageId: num
   return `/c/${row.conversationId}${row.messageId === null ? '' : `#m${row.messageId}`}`;
 }
 
-const CSV_HEADER = ['id', 'time_utc', 'kind', 'amount', 'balance_after', 'model', 'prompt_tokens', 'completion_tokens', 'conversation_id', 'message_id', 'api_key', 'note'];
+const CSV_HEADER = [
+  'id', 'time_utc', 'kind', 'amount', 'balance_after', 'model', 'prompt_tokens', 'completion_tokens', 'cached_tokens', 'reasoning_tokens', 'provider',
+  'conversation_id', 'message_id', 'api_key', 'note',
+];
 const csvCells = (r: LedgerRow) => [
-  r.id, r.createdAt, r.kind, r.amount, r.balanceAfter, r.model, r.promptTokens, r.completionTokens, r.conversationId, r.messageId, r.apiKey, r.note,
+  r.id, r.createdAt, r.kind, r.amount, r.balanceAfter, r.model, r.promptTokens, r.completionTokens, r.cachedTokens, r.reasoningTokens, r.provider,
+  r.conversationId, r.messageId, r.apiKey, r.note,
 ];
 
 export function usageRoutes({ database }: Services): Router {

@@ -245,6 +245,8 @@ export const en = {
   'ledger.balance_after': 'Balance after',
   'ledger.details': 'Details',
   'ledger.via_key': 'API key “{name}”',
+  'ledger.cached': '{n} cached',
+  'ledger.reasoning': '{n} reasoning',
   'ledger.message': 'message',
   'ledger.all_kinds': 'All kinds',
   'ledger.from': 'From',

@@ -247,6 +247,8 @@ export const zhCN: Record<keyof typeof en, string> = {
   'ledger.balance_after': '变动后余额',
   'ledger.details': '详情',
   'ledger.via_key': 'API 密钥“{name}”',
+  'ledger.cached': '{n} 缓存',
+  'ledger.reasoning': '{n} 推理',
   'ledger.message': '消息',
   'ledger.all_kinds': '全部类型',
   'ledger.from': '起始日期',

@@ -38,7 +38,9 @@ const byModel = (scope: 'user' | 'everyone') =>
 // Reserve and settle rows share the turn's hold, whose usage row names the model and message.
 const LEDGER_SELECT = `SELECT l.id, l.created_at AS "createdAt", l.kind, l.amount, l.balance_after AS "balanceAfter", l.note,
   coalesce(u.model, h.model) AS model, u.prompt_tokens AS "promptTokens", u.completion_tokens AS "completionTokens",
-  u.conversation_id AS "conversationId", u.message_id AS "messageId", k.name AS "apiKey"
+  u.conversation_id AS "conversationId", u.message_id AS "messageId", k.name AS "apiKey",
+  CASE WHEN l.kind = 'settle' THEN h.cached_tokens END AS "cachedTokens", CASE WHEN l.kind = 'settle' THEN h.reasoning_tokens END AS "reasoningTokens",
+  h.provider
   FROM ledger l LEFT JOIN holds h ON h.id = l.hold_id LEFT JOIN usage u ON u.hold_id = l.hold_id
   LEFT JOIN api_keys k ON k.id = h.api_key_id`;
 const LEDGER_WHERE = `l.user_id = @userId AND (@kind::text IS NULL OR l.kind = @kind::text)
