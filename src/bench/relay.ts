@@ -5,6 +5,9 @@
 // - relay_ttft_overhead_p50/p99_ms and bare_ttft_overhead_p50/p99_ms: streamed, to the first token.
 // - relay_rps and bare_rps: non-streamed requests per second under load from a second process
 //   (autocannon, 32 connections, 5 s). Budget: overhead <= 2x the bare proxy's; rps >= 0.5x.
+// - relay_2p_overhead_p50/p99_ms: the same relay on a server whose model has two providers, the
+//   first answering (the second never asked); providers_overhead_ratio_p50/p99 is it over the
+//   one-provider relay's. Budget: <= 1.1.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -19,7 +22,7 @@ import { loadConfig } from '../config';
 import { createLogger } from '../log';
 import { startServer } from '../server';
 
-const ROUNDS = 300;
+const ROUNDS = 1000;
 const WARMUP = 30;
 const BODY = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello in five words.' }], max_tokens: 20 };
 
@@ -93,23 +96,40 @@ async function timed(base: string, key: string | undefined, stream: boolean): Pr
   return first;
 }
 
-/** Overheads over the direct call, paired round by round (the three calls of a round run back to back). */
-async function overheads(direct: string, bare: string, relay: string, key: string, stream: boolean) {
-  const bareOver: number[] = [];
-  const relayOver: number[] = [];
+interface Target {
+  base: string;
+  key?: string;
+}
+
+/** Overheads over the direct call, paired round by round (the calls of a round run back to back). */
+async function overheads<K extends string>(direct: string, targets: Record<K, Target>, stream: boolean): Promise<Record<K, { p50: number; p99: number }>> {
+  const names = Object.keys(targets) as K[];
+  const over = Object.fromEntries(names.map((n) => [n, [] as number[]])) as Record<K, number[]>;
   for (let i = 0; i < WARMUP + ROUNDS; i++) {
     const d = await timed(direct, undefined, stream);
-    const b = await timed(bare, undefined, stream);
-    const r = await timed(relay, key, stream);
-    if (i < WARMUP) continue;
-    bareOver.push(b - d);
-    relayOver.push(r - d);
+    // Each round starts with the next target, so none is always measured first (or last).
+    for (const name of [...names.slice(i % names.length), ...names.slice(0, i % names.length)]) {
+      const t = await timed(targets[name].base, targets[name].key, stream);
+      if (i >= WARMUP) over[name].push(t - d);
+    }
   }
   const stats = (xs: number[]) => {
     xs.sort((a, b) => a - b);
     return { p50: round2(percentile(xs, 50)), p99: round2(percentile(xs, 99)) };
   };
-  return { bare: stats(bareOver), relay: stats(relayOver) };
+  return Object.fromEntries(names.map((n) => [n, stats(over[n])])) as Record<K, { p50: number; p99: number }>;
+}
+
+/** A models file: the shipped one, with gpt-4o-mini served by two providers, `first` then `second`. */
+function twoProviderModels(dir: string, first: string, second: string): string {
+  const shipped = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'models.json'), 'utf8')) as { models: Array<Record<string, unknown>> };
+  const file = path.join(dir, 'models-two-providers.json');
+  fs.writeFileSync(file, JSON.stringify({
+    ...shipped,
+    providers: [{ id: 'first', base_url: first, api_key_env: 'FIRST_KEY' }, { id: 'second', base_url: second, api_key_env: 'SECOND_KEY' }],
+    models: shipped.models.map((m) => (m.id === 'gpt-4o-mini' ? { ...m, providers: ['first', 'second'] } : m)),
+  }));
+  return file;
 }
 
 const run = promisify(execFile);
@@ -134,24 +154,44 @@ export async function benchRelay(): Promise<Record<string, number>> {
     API_IN_FLIGHT_PER_USER: '1000', API_IN_FLIGHT_PER_KEY: '1000', UPSTREAM_CONCURRENCY: '256', QUEUE_MAX_WAITING: '10000',
   });
   const app = await startServer(config, createLogger('silent'));
+  // The same server, but its model has two providers (the second would refuse: nothing listens there).
+  const twoDir = fs.mkdtempSync('/tmp/tokenchat-bench-relay2-');
+  const twoConfig = loadConfig({
+    DATA_DIR: twoDir, PORT: '0', NODE_ENV: 'production', LOG_LEVEL: 'silent', SIGNUP_BONUS: '1000000000',
+    MODELS_FILE: twoProviderModels(twoDir, `http://127.0.0.1:${portOf(upstream)}/v1`, 'http://127.0.0.1:9/v1'), FIRST_KEY: 'sk-first', SECOND_KEY: 'sk-second',
+    OPENAI_API_KEY: 'sk-bench', OPENAI_BASE_URL: `http://127.0.0.1:${portOf(upstream)}/v1`, // the other models
+    API_IN_FLIGHT_PER_USER: '1000', API_IN_FLIGHT_PER_KEY: '1000', UPSTREAM_CONCURRENCY: '256', QUEUE_MAX_WAITING: '10000',
+  });
+  const two = await startServer(twoConfig, createLogger('silent')).catch(async (err: unknown) => {
+    await app.close();
+    throw err;
+  });
   try {
-    const user = await createUser(app.database, new PasswordHasher(1, 10), { username: 'relaybench', password: 'relay bench password', role: 'user' }, { signupBonus: config.signupBonus });
-    const { key } = await app.database.write(createKey, user.id, { name: 'bench', models: null, perDay: null, total: null, expiresAt: null }, generateKey());
+    const keyOn = async (server: typeof app) => {
+      const user = await createUser(server.database, new PasswordHasher(1, 10), { username: 'relaybench', password: 'relay bench password', role: 'user' }, { signupBonus: config.signupBonus });
+      return (await server.database.write(createKey, user.id, { name: 'bench', models: null, perDay: null, total: null, expiresAt: null }, generateKey())).key;
+    };
+    const key = await keyOn(app);
     const direct = `http://127.0.0.1:${portOf(upstream)}`;
     const viaBare = `http://127.0.0.1:${portOf(bare)}`;
-    const whole = await overheads(direct, viaBare, app.url, key, false);
-    const first = await overheads(direct, viaBare, app.url, key, true);
+    const targets = { bare: { base: viaBare }, relay: { base: app.url, key }, relay2: { base: two.url, key: await keyOn(two) } };
+    const whole = await overheads(direct, targets, false);
+    const first = await overheads(direct, targets, true);
     const bareRps = await rps(viaBare, undefined);
     const relayRps = await rps(app.url, key);
+    const ratio = (a: number, b: number) => round2(a / Math.max(b, 0.01));
     return {
       relay_overhead_p50_ms: whole.relay.p50, relay_overhead_p99_ms: whole.relay.p99,
       bare_overhead_p50_ms: whole.bare.p50, bare_overhead_p99_ms: whole.bare.p99,
       relay_ttft_overhead_p50_ms: first.relay.p50, relay_ttft_overhead_p99_ms: first.relay.p99,
       bare_ttft_overhead_p50_ms: first.bare.p50, bare_ttft_overhead_p99_ms: first.bare.p99,
       relay_rps: relayRps, bare_rps: bareRps,
+      relay_2p_overhead_p50_ms: whole.relay2.p50, relay_2p_overhead_p99_ms: whole.relay2.p99,
+      providers_overhead_ratio_p50: ratio(whole.relay2.p50, whole.relay.p50), providers_overhead_ratio_p99: ratio(whole.relay2.p99, whole.relay.p99),
     };
   } finally {
-    await app.close();
+    await Promise.all([app.close(), two.close()]);
+    fs.rmSync(twoDir, { recursive: true, force: true });
     bare.close();
     upstream.close();
     bare.closeAllConnections();

@@ -36,6 +36,10 @@ const BUDGETS: Record<string, string> = {
   bare_ttft_overhead_p99_ms: '',
   relay_rps: '>= 0.5 x bare_rps (autocannon from a second process, 32 connections)',
   bare_rps: '',
+  relay_2p_overhead_p50_ms: '(the same relay, the model served by two providers, the first answering)',
+  relay_2p_overhead_p99_ms: '',
+  providers_overhead_ratio_p50: '<= 1.1 (relay_2p over relay, same run)',
+  providers_overhead_ratio_p99: '<= 1.1',
 };
 
 async function main(): Promise<void> {
