@@ -31,8 +31,9 @@ const byteSize = z
   })
   .pipe(z.number().min(1024, 'must be at least 1kb').max(64 * 1024 * 1024, 'must be at most 64mb'));
 
-// An http(s) URL such as https://api.openai.com/v1 (the SDK appends /chat/completions).
-const httpUrl = z.string().refine((v) => {
+// An http(s) URL such as https://api.openai.com/v1 (the SDK appends /chat/completions); the
+// models file's providers take the same.
+export const httpUrl = z.string().refine((v) => {
   try {
     return ['http:', 'https:'].includes(new URL(v).protocol);
   } catch {

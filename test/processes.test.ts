@@ -210,6 +210,14 @@ if (ON_POSTGRES) {
   });
 
   test('a process whose models file differs refuses to start, naming it, until the new file is adopted', async () => {
+    // A file that differs only in names (or providers) charges the same: no adoption needed.
+    const renamed = path.join(dataDir, 'models-renamed.json');
+    const same = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'models.json'), 'utf8'));
+    same.models[1].name = 'Another name for the same prices';
+    fs.writeFileSync(renamed, JSON.stringify(same));
+    const sameProcess = await serve({ ...serverEnv, MODELS_FILE: renamed });
+    servers.push(sameProcess);
+    expect((await fetch(`${sameProcess.url}/healthz`)).status).toBe(200);
     const file = path.join(dataDir, 'models-changed.json');
     const models = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'models.json'), 'utf8'));
     models.models[1].completion_rate = 5; // a price change on one host only
@@ -217,7 +225,7 @@ if (ON_POSTGRES) {
     const env = { ...process.env, ...serverEnv, MODELS_FILE: file };
     const refused = spawnSync(process.execPath, [CLI, 'serve'], { env, encoding: 'utf8', timeout: 30_000 });
     expect(refused.status).toBe(1);
-    expect(refused.stdout + refused.stderr).toContain(`MODELS_FILE ${file} differs from the models file the other servers on this database use`);
+    expect(refused.stdout + refused.stderr).toContain(`MODELS_FILE ${file} prices the models differently from the models file the other servers on this database use`);
     const adopted = spawnSync(process.execPath, [CLI, 'models', 'adopt'], { env, encoding: 'utf8', timeout: 30_000 });
     expect(adopted.stdout).toContain('adopted');
     expect(adopted.status).toBe(0);

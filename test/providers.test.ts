@@ -181,6 +181,15 @@ describe('failover between providers', () => {
     expect(b.requests).toHaveLength(0);
   });
 
+  test('once the caller stopped, a failure (of a stopped answer read on for its usage) starts no other provider', async () => {
+    const { router } = routerFor(modelsFile());
+    const stop = new AbortController();
+    stop.abort();
+    a.script({ kind: 'error', status: 500 });
+    await expect(collect(router.stream(ask({ stop: stop.signal })))).rejects.toMatchObject({ kind: 'server' });
+    expect(b.requests).toHaveLength(0);
+  });
+
   test('a request the provider refuses as invalid (400) is not tried elsewhere', async () => {
     const { router } = routerFor(modelsFile());
     a.script({ kind: 'error', status: 400, message: 'bad temperature' });

@@ -91,6 +91,39 @@ test('SIGTERM lets the request in flight finish, then closes the databases and e
   await db.drop();
 });
 
+test('SIGHUP reloads the models file; a bad file is refused, named in the log, and the server goes on', async () => {
+  const dataDir = tempDir();
+  const db = databaseFor(dataDir);
+  const file = path.join(dataDir, 'models.json');
+  const write = (baseUrl: string) =>
+    fs.writeFileSync(file, JSON.stringify({
+      version: 1, providers: [{ id: 'local', base_url: baseUrl }],
+      models: [{ id: 'm1', name: 'M1', encoding: 'o200k_base', context_window: 8000, prompt_rate: 1, completion_rate: 1, providers: ['local'] }],
+    }));
+  write('http://127.0.0.1:9/v1');
+  const { child, port, logs } = await serve(dataDir, { ...db.env, MODELS_FILE: file });
+  const logged = (msg: string) => logs.some((line) => (JSON.parse(line) as { msg: string }).msg === msg);
+  const until = async (msg: string) => {
+    for (let i = 0; i < 200 && !logged(msg); i++) await new Promise((resolve) => setTimeout(resolve, 25));
+    expect(logged(msg)).toBe(true);
+  };
+  try {
+    write('http://127.0.0.1:10/v1'); // the provider moved: no price changed, so no adoption is needed
+    child.kill('SIGHUP');
+    await until('models file reloaded');
+    fs.writeFileSync(file, '{ "version": 1, "models": [');
+    child.kill('SIGHUP');
+    await until('the models file was not reloaded; the server goes on as it was');
+    expect(logs.find((line) => line.includes('not reloaded'))).toContain(file);
+    expect((await request(`http://127.0.0.1:${port}`).get('/healthz')).status).toBe(200);
+  } finally {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+    await db.drop();
+  }
+});
+
 test('two servers starting on one data directory at once agree on one secret and migrate once', async () => {
   const dataDir = tempDir();
   const db = databaseFor(dataDir);

@@ -159,7 +159,7 @@ async function relay(deps: ApiDeps, call: ApiCall, hold: Hold, promptTokens: num
   const started = Date.now();
   try {
     const chunks = deps.upstream.relay({
-      body: relayBody(call), model: model.id, maxTokens: hold.maxCompletion, signal: upstreamCall.signal, onProvider: (s) => (served = s),
+      body: relayBody(call), model: model.id, maxTokens: hold.maxCompletion, signal: upstreamCall.signal, stop: call.signal, onProvider: (s) => (served = s),
       ...(model.hiddenTokens && { silenceMs: REASONING_SILENCE_MS }),
     });
     for await (const chunk of chunks) {

@@ -221,7 +221,7 @@ async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emi
   try {
     const stream = deps.upstream.stream({
       model: input.model.id, messages: turn.messages, maxTokens: turn.maxTokens,
-      temperature: input.settings.temperature ?? undefined, signal: cutoff.signal, onProvider: (s) => (served = s),
+      temperature: input.settings.temperature ?? undefined, signal: cutoff.signal, stop: input.signal, onProvider: (s) => (served = s),
       ...(input.model.hiddenTokens && { silenceMs: REASONING_SILENCE_MS }),
     });
     for await (const event of stream) {

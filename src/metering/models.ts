@@ -4,6 +4,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { httpUrl } from '../config';
 import { GPT4O_IMAGE_TOKENS } from './tokens';
 import { query, type Op } from '../storage/op';
 
@@ -92,13 +93,6 @@ const rate = z
 
 const encoding = z.enum(['cl100k_base', 'o200k_base']);
 const providerId = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,39}$/, 'must be 1-40 lower-case letters, digits, _ and - (starting with a letter or digit)');
-const baseUrl = z.string().refine((v) => {
-  try {
-    return ['http:', 'https:'].includes(new URL(v).protocol);
-  } catch {
-    return false;
-  }
-}, 'must be an http(s) URL such as https://api.deepseek.com/v1');
 const schema = z.object({
   // The file's format: 1 is this one. A later format gets a new number, so an old server refuses it by name.
   version: z.literal(1).default(1),
@@ -108,7 +102,7 @@ const schema = z.object({
       z.object({
         id: providerId,
         name: z.string().min(1).max(100).optional(),
-        base_url: baseUrl,
+        base_url: httpUrl,
         // The NAME of the variable holding the key: a key itself never belongs in a file.
         api_key_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,99}$/, 'must be the name of an environment variable, such as DEEPSEEK_API_KEY').optional(),
         stream_options: z.boolean().optional(),

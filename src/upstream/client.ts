@@ -34,6 +34,8 @@ export interface StreamRequest {
   silenceMs?: number;
   /** Hears each provider the call is sent to, in order (a failover tries the next). */
   onProvider?: (served: Served) => void;
+  /** The caller stopped (Stop, a client gone): no other provider is started, even while `signal` reads on. */
+  stop?: AbortSignal;
 }
 
 /** The provider's usage: prompt tokens include the cached ones; completion tokens include the reasoning ones. */
@@ -63,6 +65,7 @@ export interface RelayRequest {
   signal: AbortSignal;
   silenceMs?: number;
   onProvider?: (served: Served) => void;
+  stop?: AbortSignal;
 }
 
 export interface Upstream {

@@ -106,13 +106,13 @@ export class Router implements Upstream {
       throw new UpstreamError('bad_request', `maxTokens must be a positive integer, not ${req.maxTokens}`);
     }
     const body = turnBody(req);
-    yield* this.failover(req.model, req.signal, req.onProvider, (e) => e.type === 'delta', (a) =>
+    yield* this.failover(req, (e) => e.type === 'delta', (a) =>
       turnEvents(chunksOf(a.provider.client, providerBody(a.provider.spec, a.model, body, req.maxTokens), req.signal, req.silenceMs ?? this.opts.timeoutMs)),
     );
   }
 
   relay(req: RelayRequest): AsyncIterable<ChatCompletionChunk> {
-    return this.failover(req.model, req.signal, req.onProvider, hasOutput, (a) => {
+    return this.failover(req, hasOutput, (a) => {
       const chunks = chunksOf(a.provider.client, providerBody(a.provider.spec, a.model, req.body, req.maxTokens), req.signal, req.silenceMs ?? this.opts.timeoutMs);
       // The client asked for the model by its id here, and is answered under it, whatever the provider calls it.
       return a.model === req.model ? chunks : renamed(chunks, req.model);
@@ -120,7 +120,7 @@ export class Router implements Upstream {
   }
 
   async embed(req: EmbedRequest): Promise<CreateEmbeddingResponse> {
-    const answers = this.failover(req.model, req.signal, req.onProvider, () => true, (a) =>
+    const answers = this.failover(req, () => true, (a) =>
       (async function* () {
         try {
           yield await a.provider.client.embeddings.create({ ...req.body, model: a.model }, { signal: req.signal });
@@ -145,17 +145,26 @@ export class Router implements Upstream {
    * The first answer of the model's providers, in order, that did not fail before its output.
    * Items that are not output (a role chunk) are held back until output comes, so a provider that
    * fails after them is replaced unseen. A provider whose breaker is open is tried only when every
-   * other one failed.
+   * other one failed; whether it is open is asked only when its turn comes, so a provider after
+   * one that answered keeps its trial for a call that needs it. Once the caller stopped (`stop`),
+   * no other provider is started: a stopped answer read on for its usage must not begin anew.
    */
   private async *failover<T>(
-    model: string, signal: AbortSignal, onProvider: ((served: Served) => void) | undefined,
+    req: { model: string; signal: AbortSignal; stop?: AbortSignal; onProvider?: (served: Served) => void },
     isOutput: (item: T) => boolean, run: (attempt: Attempt) => AsyncIterable<T>,
   ): AsyncGenerator<T> {
-    const all = this.attempts(model);
-    const admitted = all.filter((a) => a.health.admits());
-    const order = [...admitted, ...all.filter((a) => !admitted.includes(a))];
+    const { model, signal, onProvider } = req;
+    const pending = [...this.attempts(model)];
+    const skipped: Attempt[] = [];
+    const nextAttempt = (): Attempt | undefined => {
+      for (let a = pending.shift(); a; a = pending.shift()) {
+        if (a.health.admits()) return a;
+        skipped.push(a);
+      }
+      return skipped.shift();
+    };
     let last: UpstreamError | undefined;
-    for (const [i, attempt] of order.entries()) {
+    for (let attempt = nextAttempt(); attempt; attempt = nextAttempt()) {
       const { provider, health } = attempt;
       onProvider?.({ provider: provider.spec.id, model: attempt.model });
       health.started();
@@ -186,7 +195,7 @@ export class Router implements Upstream {
         const err = scrubbed(asUpstreamError(thrown), provider.secret);
         const providers = err.kind !== 'aborted' && !signal.aborted && PROVIDER_FAULTS.has(err.kind);
         if (providers) health.failed(err);
-        const next = !output && providers && i < order.length - 1;
+        const next = !output && providers && !req.stop?.aborted && pending.length + skipped.length > 0;
         metrics.providerCalls.inc({ provider: provider.spec.id, outcome: signal.aborted || err.kind === 'aborted' ? 'stopped' : next ? 'failed_over' : 'failed' });
         if (!next) throw err;
         this.opts.logger?.warn({ provider: provider.spec.id, model: attempt.model, kind: err.kind, status: err.status }, 'a provider failed before any output; trying the next');
