@@ -84,6 +84,12 @@ const schema = z.object({
   ESTIMATE_RATE_LIMIT_PER_USER: int(1, 100000).default(30),
   UPSTREAM_CONCURRENCY: int(1, 10_000).default(16),
   QUEUE_MAX_WAITING: int(0, 100_000).default(200),
+  STRIPE_SECRET_KEY: z.string().regex(/^(sk|rk)_(test|live)_\w+$/, 'must be a Stripe secret key (sk_test_..., sk_live_... or a restricted rk_...)').optional(),
+  STRIPE_WEBHOOK_SECRET: z.string().regex(/^whsec_\w+$/, 'must be a webhook signing secret (whsec_...)').optional(),
+  PUBLIC_URL: httpUrl.optional(),
+  PACKAGES_FILE: z.string().min(1).optional(),
+  CHECKOUT_EXPIRES_MINUTES: int(30, 1440).default(30),
+  STRIPE_API_URL: httpUrl.optional(),
 });
 
 /** Every environment variable tokenchat reads. */
@@ -144,6 +150,10 @@ export type Config = Readonly<{
   /** Upstream calls in flight at once, server-wide; more wait in a fair queue. */
   upstreamConcurrency: number;
   queueMaxWaiting: number;
+  /** Paying by Stripe Checkout: all of it, or undefined (the Recharge page offers codes only). Its keys are secrets. */
+  payments: Readonly<{
+    secretKey: string; webhookSecret: string; publicUrl: string; packagesFile: string; checkoutMinutes: number; apiUrl?: string;
+  }> | undefined;
 }>;
 
 export class ConfigError extends Error {}
@@ -161,6 +171,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
   }
   const e = parsed.data;
+  const stripe = { STRIPE_SECRET_KEY: e.STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET: e.STRIPE_WEBHOOK_SECRET, PUBLIC_URL: e.PUBLIC_URL, PACKAGES_FILE: e.PACKAGES_FILE };
+  const missing = Object.entries(stripe).filter(([, v]) => v === undefined).map(([k]) => k);
+  if (missing.length > 0 && missing.length < 4) {
+    throw new ConfigError(`invalid configuration: paying by Stripe takes STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, PUBLIC_URL and PACKAGES_FILE together; ${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} not set`);
+  }
   if (e.DATABASE_URL && !e.SESSION_SECRET) {
     // A secret generated per host would sign users out whenever the load balancer switches hosts.
     throw new ConfigError('invalid configuration: SESSION_SECRET must be set (the same on every host) when DATABASE_URL is set');
@@ -205,5 +220,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     estimateRateLimitPerUser: e.ESTIMATE_RATE_LIMIT_PER_USER,
     upstreamConcurrency: e.UPSTREAM_CONCURRENCY,
     queueMaxWaiting: e.QUEUE_MAX_WAITING,
+    payments: missing.length
+      ? undefined
+      : Object.freeze({
+          secretKey: e.STRIPE_SECRET_KEY!, webhookSecret: e.STRIPE_WEBHOOK_SECRET!, publicUrl: e.PUBLIC_URL!, packagesFile: path.resolve(e.PACKAGES_FILE!),
+          checkoutMinutes: e.CHECKOUT_EXPIRES_MINUTES, ...(e.STRIPE_API_URL && { apiUrl: e.STRIPE_API_URL }),
+        }),
   });
 }

@@ -17,6 +17,8 @@ import { openSignals, type Signals } from './storage/signals';
 import { pruneRateLimits } from './http/rate-store';
 import { loadEncodings } from './metering/tokens';
 import { routingFor } from './upstream/providers';
+import { loadPackages } from './payments/packages';
+import { stripeGateway } from './payments/stripe';
 import { Router } from './upstream/router';
 
 export interface RunningServer {
@@ -129,9 +131,11 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     upstream = new Router(routing.table, { timeoutMs: config.upstreamTimeoutMs, breaker: config.breaker, logger });
     if (routing.demo) logger.warn('no model provider is set (OPENAI_API_KEY, or providers in the models file): serving the offline demo model');
     offer = new Offer(routing.served);
+    // Paying by Stripe: a bad packages file stops start-up, naming it.
+    const payments = config.payments && { catalogue: loadPackages(config.payments.packagesFile), gateway: stripeGateway(config.payments) };
     signals = await openSignals(database, config.databaseUrl, (err) => logger.error({ err }, 'signals between processes failed; retrying'));
     running = new RunningTurns(signals);
-    app = createApp({ config, database, sessions, offer, sessionSecret: loadSessionSecret(config), logger, upstream, running, reloadModels });
+    app = createApp({ config, database, sessions, offer, sessionSecret: loadSessionSecret(config), logger, upstream, running, reloadModels, payments });
   } catch (err) {
     // Nothing is left open behind a start-up that failed.
     await signals?.close();

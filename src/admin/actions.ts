@@ -9,7 +9,8 @@ import { revokeKey } from '../accounts/api-keys';
 
 export type AuditAction =
   | 'user_create' | 'grant' | 'deduct' | 'disable' | 'enable' | 'password_reset'
-  | 'promote' | 'demote' | 'codes_create' | 'code_void' | 'batch_void' | 'key_revoke';
+  | 'promote' | 'demote' | 'codes_create' | 'code_void' | 'batch_void' | 'key_revoke'
+  | 'order_create' | 'order_paid' | 'order_expired' | 'order_failed' | 'order_refunded' | 'payment_mismatch';
 
 /** Why an admin action was refused; `code` is the message key suffix (admin.error.<code>). */
 export class AdminError extends Error {

@@ -26,6 +26,7 @@ import type { RunningTurns } from '../chat/running-turns';
 import { usageRoutes } from './routes/usage';
 import { v1Routes } from './routes/v1';
 import { keyRoutes } from './routes/keys';
+import { paymentRoutes, stripeWebhook, type Payments } from './routes/payments';
 import { cspNonce, csrf, securityHeaders } from './security';
 import { currentUser, sessionMiddleware } from './sessions';
 import type { SessionStore } from '../storage';
@@ -42,6 +43,8 @@ export interface AppDeps {
   upstream: Router;
   /** Reads the models file again and routes by it (SIGHUP, the admin Providers page); running turns are untouched. */
   reloadModels: () => Promise<ReloadReport>;
+  /** Paying by Stripe Checkout, when it is set up (else the Recharge page offers codes only). */
+  payments?: Payments;
   /** The turns this process is streaming (Stop, and disabling a user, abort them; shutdown waits for them). */
   running: RunningTurns;
 }
@@ -109,6 +112,8 @@ export function createApp(deps: AppDeps): Express {
     store: database, upstream: deps.upstream, queue, logger, offer: deps.offer,
     perUser: config.apiPerUser, perKey: config.apiPerKey, bodyLimitBytes: config.bodyLimitBytes,
   }));
+  // Stripe's webhook: no session, no CSRF (its signature is its authentication), the raw body.
+  app.use(stripeWebhook(services, deps.payments));
   app.use(cspNonce, securityHeaders());
   const assets = { maxAge: config.env === 'production' ? '1d' : 0, index: false as const };
   app.use('/static', express.static(STATIC_DIR, assets));
@@ -146,6 +151,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(authRoutes(services));
   app.use(usageRoutes(services));
   app.use(rechargeRoutes(services));
+  app.use(paymentRoutes(services, deps.payments));
   app.use(keyRoutes(services));
   app.use('/admin', adminRoutes(services));
 

@@ -98,6 +98,43 @@ export function* credit(entry: {
   return balance;
 }
 
+/**
+ * Credits the tokens an order paid for (one `purchase` row: the ledger's UNIQUE index makes it
+ * once per order), inside the write that marks the order paid. Tokens the user owes from an
+ * earlier refund are taken from it at once (a `refund` row). Answers the balance.
+ */
+export function* creditPurchase(userId: number, orderId: number, tokens: number): Op<{ balance: number; repaid: number }> {
+  yield* query('ledger.open', { userId });
+  yield* query('ledger.lockBalance', { userId });
+  let balance = yield* query('ledger.add', { userId, amount: checkAmount(tokens), max: MAX_BALANCE });
+  if (balance === undefined) throw new LedgerError(`balance would pass the maximum of ${MAX_BALANCE}`);
+  yield* query('ledger.orderRow', { userId, kind: 'purchase', amount: tokens, balanceAfter: balance, orderId, note: null });
+  const repaid = Math.min(yield* query('ledger.owed', { userId }), tokens);
+  if (repaid > 0) {
+    balance = (yield* query('ledger.add', { userId, amount: -repaid, max: MAX_BALANCE }))!;
+    yield* query('ledger.orderRow', { userId, kind: 'refund', amount: -repaid, balanceAfter: balance, orderId, note: 'owed from an earlier refund' });
+    yield* query('ledger.addOwed', { userId, amount: -repaid });
+  }
+  return { balance, repaid };
+}
+
+/**
+ * Takes back `tokens` for a refunded order: as many as the balance holds (a `refund` row), the
+ * rest owed, taken from the next purchase. Never below zero.
+ */
+export function* takeBack(userId: number, orderId: number, tokens: number): Op<{ taken: number; owed: number; balance: number }> {
+  yield* query('ledger.open', { userId });
+  yield* query('ledger.lockBalance', { userId });
+  let balance = yield* balanceOf(userId);
+  const taken = Math.min(balance, tokens);
+  if (taken > 0) {
+    balance = (yield* query('ledger.add', { userId, amount: -taken, max: MAX_BALANCE }))!;
+    yield* query('ledger.orderRow', { userId, kind: 'refund', amount: -taken, balanceAfter: balance, orderId, note: null });
+  }
+  if (tokens > taken) yield* query('ledger.addOwed', { userId, amount: tokens - taken });
+  return { taken, owed: tokens - taken, balance };
+}
+
 /** Gives a new account its balance row and, when there is one, its signup bonus, inside a write operation. */
 export function* openAccount(userId: number, signupBonus: number): Op<number> {
   if (signupBonus === 0) {

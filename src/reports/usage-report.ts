@@ -5,7 +5,7 @@ import { balanceOf } from '../ledger/ledger';
 import { startOfUtcDay } from '../ledger/spend-limits';
 import { pageOf, pageWindow, query, type Op } from '../storage/op';
 
-export const LEDGER_KINDS = ['signup_bonus', 'grant', 'redeem', 'reserve', 'settle', 'release', 'adjust'] as const;
+export const LEDGER_KINDS = ['signup_bonus', 'grant', 'redeem', 'reserve', 'settle', 'release', 'adjust', 'purchase', 'refund'] as const;
 export type LedgerKind = (typeof LEDGER_KINDS)[number];
 export const CHART_DAYS = 30;
 

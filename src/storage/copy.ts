@@ -8,11 +8,11 @@ import type { Violation } from '../ledger/verify';
 
 /** Tables in an order that satisfies their foreign keys (views, sessions and migrations are not copied). */
 const TABLES = [
-  'users', 'balances', 'code_batches', 'redemption_codes', 'api_keys', 'holds', 'ledger', 'spend_limits', 'admin_audit',
+  'users', 'balances', 'code_batches', 'redemption_codes', 'api_keys', 'holds', 'orders', 'payment_events', 'ledger', 'spend_limits', 'admin_audit',
   'conversations', 'messages', 'usage_daily', 'usage_daily_all', 'usage_rollup',
 ];
 /** Tables whose `id` is an identity column: its counter moves past the copied ids. */
-const WITH_IDS = ['users', 'code_batches', 'redemption_codes', 'api_keys', 'holds', 'ledger', 'admin_audit', 'conversations', 'messages'];
+const WITH_IDS = ['users', 'code_batches', 'redemption_codes', 'api_keys', 'holds', 'orders', 'ledger', 'admin_audit', 'conversations', 'messages'];
 const BATCH = 500;
 
 export class CopyError extends Error {}

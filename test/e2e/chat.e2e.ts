@@ -7,8 +7,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
 import { gate, startFakeUpstream, type FakeUpstream } from '../fake-upstream';
+import { startFakeStripe, type FakeStripe } from '../fake-stripe';
 import { startTestServer, type TestServer } from '../helpers';
 import { createBatch } from '../../src/admin/actions';
+import { createOrder } from '../../src/payments/orders';
+import { loadPackages } from '../../src/payments/packages';
 import { loadModels, priceOf } from '../../src/metering/models';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
@@ -26,12 +29,19 @@ const VIEWPORTS: { name: string; options: BrowserContextOptions }[] = [
 let browser: Browser;
 let app: TestServer;
 let upstream: FakeUpstream;
+let stripe: FakeStripe;
+// Paying is set up (against a local fake Stripe API), so the packages and the orders pages are checked too.
+const PACKAGES = path.join(__dirname, '..', '..', 'packages.example.json');
 
 beforeAll(async () => {
   fs.rmSync(SHOTS, { recursive: true, force: true }); // only this run's failures
   if (!fs.existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH`);
   upstream = await startFakeUpstream();
-  app = await startTestServer({ OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: upstream.url, DEMO_DELAY_MS: '0' });
+  stripe = await startFakeStripe();
+  app = await startTestServer({
+    OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: upstream.url, DEMO_DELAY_MS: '0',
+    STRIPE_SECRET_KEY: 'sk_test_e2e', STRIPE_WEBHOOK_SECRET: 'whsec_e2e', PUBLIC_URL: 'https://chat.example.com', PACKAGES_FILE: PACKAGES, STRIPE_API_URL: stripe.url,
+  });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
 });
 
@@ -39,6 +49,7 @@ afterAll(async () => {
   await browser?.close();
   await app?.close();
   await upstream?.close();
+  await stripe?.close();
 });
 
 /** Signs up through the register form (tapped on a touch viewport, clicked elsewhere) and lands on the chat page. */
@@ -56,6 +67,12 @@ async function promote(username: string, note: string): Promise<number> {
   const adminId = (await app.sql.value(`UPDATE users SET role = 'admin' WHERE username = ? RETURNING id`, username)) as number;
   await createBatch(app.database, adminId, { tokens: 500, count: 3, note });
   return adminId;
+}
+
+/** A pending order of the user's (as Pay makes before Checkout), so the orders pages have a row. */
+async function anOrder(userId: number): Promise<number> {
+  const pkg = loadPackages(PACKAGES).packages.find((p) => p.active)!;
+  return (await app.database.write(createOrder, userId, pkg, pkg.name.en!, `e2e-${userId}`)).id;
 }
 
 /** Digits of a figure shown with thousands separators ("Balance: 2,000" -> 2000). */
@@ -392,7 +409,11 @@ describe('accessibility', () => {
           await page.press('#message', 'Enter');
           await page.waitForSelector('#transcript article.msg-assistant .msg-body.markdown', { timeout: WAIT });
           const conversation = new URL(page.url()).pathname;
-          for (const path of [conversation, '/', '/usage', '/usage/ledger', '/recharge', '/keys', '/admin', '/admin/users', `/admin/users/${adminId}`, '/admin/codes', '/admin/usage', '/admin/providers', '/admin/audit']) {
+          const orderId = await anOrder(adminId);
+          for (const path of [
+            conversation, '/', '/usage', '/usage/ledger', '/recharge', '/orders', `/recharge/orders/${orderId}`, '/keys', '/admin', '/admin/users', `/admin/users/${adminId}`,
+            '/admin/codes', '/admin/usage', '/admin/providers', '/admin/orders', '/admin/audit',
+          ]) {
             await check(path);
           }
         } finally {
@@ -412,9 +433,10 @@ describe('every page on a phone', () => {
       page.setDefaultTimeout(WAIT);
       const username = `e2e_wide_${Date.now().toString(36)}`;
       await registerIn(page, username, 'tap');
-      await promote(username, 'a batch for the class of 2026, spring term');
+      const adminId = await promote(username, 'a batch for the class of 2026, spring term');
+      const orderId = await anOrder(adminId);
       const wide: string[] = [];
-      for (const path of ['/', '/usage', '/usage/ledger', '/recharge', '/keys', '/admin/users', '/admin/codes', '/admin/usage', '/admin/providers', '/admin/audit']) {
+      for (const path of ['/', '/usage', '/usage/ledger', '/recharge', '/orders', `/recharge/orders/${orderId}`, '/keys', '/admin/users', '/admin/codes', '/admin/usage', '/admin/providers', '/admin/orders', '/admin/audit']) {
         await page.goto(`${app.url}${path}`);
         const width = await page.evaluate(() => document.documentElement.scrollWidth);
         if (width > 390) wide.push(`${path}: ${width}px`);

@@ -1,5 +1,6 @@
-// Recharge: users add tokens only by redeeming a single-use code (form or JSON {"code": "..."}).
-// Nothing here reads an amount: a body that names one and no code changes nothing.
+// Recharge: users add tokens by redeeming a single-use code (form or JSON {"code": "..."}), or, when
+// Stripe is set up, by buying a package (routes/payments.ts). Nothing here reads an amount: a body
+// that names one and no code changes nothing.
 import { Router, type Request, type Response } from 'express';
 import type { Services } from '../app';
 import { CodeError, redeem } from '../../ledger/codes';
@@ -9,15 +10,18 @@ import { redeemThrottle } from '../throttle';
 import { balanceOf } from '../../ledger/ledger';
 import { renderPage } from '../views';
 import { signedIn } from './guards';
+import { owedBy, packagesView } from './payments';
 
 const MAX_CODE_LENGTH = 100;
 
-export function rechargeRoutes({ config, database }: Services): Router {
+export function rechargeRoutes({ config, database, payments }: Services): Router {
   const router = Router();
 
   async function page(req: Request, res: Response, data: Record<string, unknown> = {}, status = 200) {
-    const balance = await database.read(balanceOf, req.user!.id);
-    renderPage(req, res, 'recharge', { title: res.locals.t('recharge.title'), balance, ...data }, status);
+    const userId = req.user!.id;
+    const balance = await database.read(balanceOf, userId);
+    const owed = payments ? await database.read(owedBy, userId) : 0;
+    renderPage(req, res, 'recharge', { title: res.locals.t('recharge.title'), balance, owed, packages: packagesView(payments, res.locals.locale), ...data }, status);
   }
 
   async function refuse(req: Request, res: Response, key: MessageKey, reason: string, code: string) {

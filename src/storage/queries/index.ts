@@ -7,6 +7,7 @@ import type { CodeQueries } from './codes';
 import type { KeyQueries } from './keys';
 import type { LedgerQueries } from './ledger';
 import type { LimitQueries } from './limits';
+import type { PaymentQueries } from './payments';
 import type { ReportQueries } from './reports';
 import type { SpendQueries } from './spend';
 import type { SystemQueries } from './system';
@@ -14,6 +15,6 @@ import type { SystemQueries } from './system';
 export type Q<P extends object, R> = { params: P; result: R };
 
 export interface Queries
-  extends AccountQueries, AdminQueries, ChatQueries, CodeQueries, KeyQueries, LedgerQueries, LimitQueries, ReportQueries, SpendQueries, SystemQueries {}
+  extends AccountQueries, AdminQueries, ChatQueries, CodeQueries, KeyQueries, LedgerQueries, LimitQueries, PaymentQueries, ReportQueries, SpendQueries, SystemQueries {}
 
 export type QueryName = keyof Queries;

@@ -57,6 +57,12 @@ export interface LedgerQueries {
   /** Takes min(balance, full) when the balance is at least `minimum`, and counts the hold opened. */
   'ledger.take': Q<{ userId: number; full: number; minimum: number }, { held: number; balance: number } | undefined>;
   'ledger.row': Q<LedgerRowInput, Changes>;
+  /** A purchase (tokens paid for) or a refund (tokens taken back) of an order. */
+  'ledger.orderRow': Q<{ userId: number; kind: 'purchase' | 'refund'; amount: number; balanceAfter: number; orderId: number; note: string | null }, Changes>;
+  /** Tokens a refund took back that the balance did not hold. */
+  'ledger.owed': Q<{ userId: number }, number>;
+  /** Adds `amount` (may be negative) to what the user owes, never below zero. */
+  'ledger.addOwed': Q<{ userId: number; amount: number }, Changes>;
   'ledger.holdByKey': Q<{ userId: number; turnKey: string }, HoldRow | undefined>;
   'ledger.holdById': Q<{ id: number }, HoldRow | undefined>;
   /** A new hold, or undefined when the user already has one with this turn key. */

@@ -11,6 +11,9 @@ export const ledgerShared = {
   'ledger.newHold': value(`INSERT INTO holds (user_id, turn_key, model, amount, prompt_tokens, max_completion, prompt_rate, completion_rate, cached_rate, api_key_id)
     VALUES (@userId, @turnKey, @model, @amount, @promptTokens, @maxCompletion, @promptRate, @completionRate, @cachedRate, @keyId)
     ON CONFLICT (user_id, turn_key) DO NOTHING RETURNING id`),
+  'ledger.orderRow': run(`INSERT INTO ledger (user_id, kind, amount, balance_after, order_id, note)
+    VALUES (@userId, @kind, @amount, @balanceAfter, @orderId, @note)`),
+  'ledger.owed': value('SELECT coalesce(max(owed), 0) FROM balances WHERE user_id = @userId'),
   'ledger.openCount': value('SELECT coalesce(max(open_holds), 0) FROM balances WHERE user_id = @userId'),
   'ledger.heldBy': value(`SELECT coalesce(sum(amount), 0) FROM holds WHERE state = 'held' AND user_id = @userId`),
 } satisfies Partial<Record<keyof LedgerQueries, Text>>;

@@ -19,6 +19,7 @@ const CLOSE = `UPDATE holds SET state = @state::text, charge = @charge::bigint, 
 export const ledgerSql: { readonly [K in keyof LedgerQueries]: Text } = {
   ...ledgerShared,
   'ledger.lockBalance': value('SELECT 1 FROM balances WHERE user_id = @userId FOR UPDATE'),
+  'ledger.addOwed': run('UPDATE balances SET owed = GREATEST(owed + @amount::bigint, 0) WHERE user_id = @userId'),
   'ledger.add': value(`UPDATE balances SET balance = balance + @amount::bigint WHERE user_id = @userId AND balance + @amount::bigint BETWEEN 0 AND @max::bigint
     RETURNING balance`),
   'ledger.refund': value(`UPDATE balances SET balance = balance + @amount::bigint, open_holds = GREATEST(open_holds - 1, 0)

@@ -7,8 +7,9 @@ import { codesSql } from './codes';
 import { keysSql } from './keys';
 import { ledgerSql } from './ledger';
 import { limitsSql } from './limits';
+import { paymentsSql } from './payments';
 import { reportsSql } from './reports';
 import { spendSql } from './spend';
 import { systemSql } from './system';
 
-export const SQLITE: Texts = { ...accountsSql, ...adminSql, ...chatSql, ...codesSql, ...keysSql, ...ledgerSql, ...limitsSql, ...reportsSql, ...spendSql, ...systemSql };
+export const SQLITE: Texts = { ...accountsSql, ...adminSql, ...chatSql, ...codesSql, ...keysSql, ...ledgerSql, ...limitsSql, ...paymentsSql, ...reportsSql, ...spendSql, ...systemSql };

@@ -18,6 +18,7 @@ const CLOSE = `UPDATE holds SET state = @state, charge = @charge, closed_at = ${
 export const ledgerSql: { readonly [K in keyof LedgerQueries]: Text } = {
   ...ledgerShared,
   'ledger.lockBalance': value('SELECT 1'),
+  'ledger.addOwed': run('UPDATE balances SET owed = max(owed + @amount, 0) WHERE user_id = @userId'),
   'ledger.add': value(`UPDATE balances SET balance = balance + @amount WHERE user_id = @userId AND balance + @amount BETWEEN 0 AND @max
     RETURNING balance`),
   'ledger.refund': value('UPDATE balances SET balance = balance + @amount, open_holds = max(open_holds - 1, 0) WHERE user_id = @userId RETURNING balance'),

@@ -1,0 +1,133 @@
+// Paying for tokens (Stripe Checkout): the packages on the Recharge page, Pay (an order, then
+// Stripe's page), the order's own page on return (it waits for the webhook and updates itself),
+// the user's Orders page, the admin Orders page, and the webhook. The balance grows only from the
+// webhook (payments/orders.ts); the return from Checkout changes nothing.
+import crypto from 'node:crypto';
+import express, { Router, type Request, type Response } from 'express';
+import type { Services } from '../app';
+import { HttpError } from '../http-error';
+import { page as pageParam } from '../input';
+import { renderPage } from '../views';
+import { adminOnly, idParam, signedIn } from './guards';
+import { balanceOf } from '../../ledger/ledger';
+import { query } from '../../storage/op';
+import {
+  attachSession, createOrder, failOrder, handleEvent, ordersOfUser, ordersOverview, ordersPage, ownOrder, type OrderRow,
+} from '../../payments/orders';
+import { formatPrice, nameIn, type Catalogue } from '../../payments/packages';
+import { SignatureError, type PaymentGateway } from '../../payments/stripe';
+
+export interface Payments {
+  gateway: PaymentGateway;
+  catalogue: Catalogue;
+}
+
+/** What the pages show of an order: its price and state in the page's language. */
+export function orderView(order: OrderRow, locale: string) {
+  return { ...order, price: formatPrice(order.amount, order.currency, locale), refundedText: order.refunded ? formatPrice(order.refunded, order.currency, locale) : null };
+}
+
+/** The packages as the Recharge page offers them, with a form id that makes a double click one order. */
+export function packagesView(payments: Payments | undefined, locale: string) {
+  if (!payments) return undefined;
+  return payments.catalogue.packages
+    .filter((p) => p.active)
+    .map((p) => ({ id: p.id, name: nameIn(p.name, locale), tokens: p.tokens, price: formatPrice(p.amount, p.currency, locale), formId: crypto.randomUUID() }));
+}
+
+/** Tokens the user owes from refunds (taken from their next purchase). */
+export function* owedBy(userId: number) {
+  return yield* query('ledger.owed', { userId });
+}
+
+/**
+ * POST /stripe/webhook: before sessions, CSRF and the JSON parser (mounted first), on the raw
+ * bytes the signature covers. A bad, missing or stale signature is 400 and changes nothing; an
+ * event type not handled is 200 at once; a failure is 500, so Stripe delivers it again.
+ */
+export function stripeWebhook({ database, logger }: Services, payments: Payments | undefined): Router {
+  const router = Router();
+  router.post('/stripe/webhook', express.raw({ type: () => true, limit: '1mb' }), async (req, res) => {
+    if (!payments) throw new HttpError(404);
+    let event;
+    try {
+      event = payments.gateway.verify(Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0), req.get('stripe-signature'));
+    } catch (err) {
+      if (!(err instanceof SignatureError)) throw err;
+      logger.warn({ err: err.message }, 'a Stripe webhook with a bad signature was refused');
+      return res.status(400).json({ error: { status: 400, message: 'Invalid signature.' } });
+    }
+    const outcome = await database.write(handleEvent, event);
+    logger.info({ event: event.id, type: event.type, outcome }, 'Stripe event');
+    res.json({ received: true, outcome });
+  });
+  return router;
+}
+
+export function paymentRoutes(services: Services, payments: Payments | undefined): Router {
+  const router = Router();
+  const { database, logger } = services;
+
+  async function orderPage(req: Request, res: Response, order: OrderRow) {
+    const balance = await database.read(balanceOf, req.user!.id);
+    const checkoutOpen = order.state === 'pending' && order.checkoutUrl !== null && order.expiresAt !== null && order.expiresAt > new Date().toISOString();
+    renderPage(req, res, 'order', {
+      title: res.locals.t('orders.order', { id: order.id }), order: orderView(order, res.locals.locale), balance,
+      cancelled: req.query.cancelled === '1', checkoutOpen,
+    });
+  }
+
+  router.post('/recharge/pay', signedIn, async (req, res) => {
+    if (!payments) throw new HttpError(404);
+    const pkg = payments.catalogue.buyable(typeof req.body?.package === 'string' ? req.body.package : '');
+    if (!pkg) throw new HttpError(422, 'orders.no_package');
+    const formId = typeof req.body?.form_id === 'string' && /^[\w-]{1,64}$/.test(req.body.form_id) ? req.body.form_id : crypto.randomUUID();
+    const user = req.user!;
+    const order = await database.write(createOrder, user.id, pkg, nameIn(pkg.name, res.locals.locale), formId);
+    if (order.state !== 'pending') return res.redirect(303, `/recharge/orders/${order.id}`);
+    if (order.checkoutUrl && order.expiresAt && order.expiresAt > new Date().toISOString()) return res.redirect(303, order.checkoutUrl);
+    let session;
+    try {
+      session = await payments.gateway.checkout(order, res.locals.locale);
+    } catch (err) {
+      // Stripe's own message, never its key (the SDK does not put the key in messages).
+      logger.error({ err: (err as Error).message, order: order.id }, 'Stripe Checkout could not be opened');
+      await database.write(failOrder, order, (err as Error).message.slice(0, 200));
+      throw new HttpError(502, 'orders.unavailable');
+    }
+    await database.write(attachSession, order.id, session);
+    res.redirect(303, session.url);
+  });
+
+  // Back from Checkout (or cancelled): the order as the webhook left it; it polls while pending.
+  router.get('/recharge/orders/:id', signedIn, async (req, res) => {
+    const order = await database.read(ownOrder, req.user!.id, idParam(req));
+    if (!order) throw new HttpError(404);
+    await orderPage(req, res, order);
+  });
+
+  router.get('/orders', signedIn, async (req, res) => {
+    const pageNo = pageParam.parse(req.query.page);
+    const userId = req.user!.id;
+    const { rows, hasMore } = await database.read(ordersOfUser, userId, pageNo);
+    renderPage(req, res, 'orders', {
+      title: res.locals.t('orders.title'), orders: rows.map((o) => orderView(o, res.locals.locale)), pageNo, hasMore,
+      owed: await database.read(owedBy, userId), paying: payments !== undefined,
+    });
+  });
+
+  router.get('/admin/orders', adminOnly, async (req, res) => {
+    const pageNo = pageParam.parse(req.query.page);
+    const q = typeof req.query.q === 'string' && req.query.q.trim() ? req.query.q.trim().slice(0, 200) : null;
+    const { rows, hasMore } = await database.read(ordersPage, q, pageNo);
+    const since = new Date(Date.now() - 30 * 86_400_000).toISOString().slice(0, 10);
+    const overview = await database.read(ordersOverview, since);
+    renderPage(req, res, 'admin-orders', {
+      title: res.locals.t('admin.orders'), orders: rows.map((o) => ({ ...orderView(o, res.locals.locale), username: o.username })), pageNo, hasMore, q,
+      days: overview.days.map((d) => ({ ...d, amountText: formatPrice(d.amount, d.currency, res.locals.locale), refundedText: formatPrice(d.refunded, d.currency, res.locals.locale) })),
+      issues: overview.issues, owing: overview.owing, paying: payments !== undefined,
+    });
+  });
+
+  return router;
+}

@@ -1,0 +1,146 @@
+// Orders: a user's purchase of a package, from pending (before Checkout) to paid, expired, failed
+// or refunded. The balance grows only here, from a verified Stripe event, in the transaction that
+// marks the order paid: one `purchase` ledger row per order (a UNIQUE index), whatever Stripe
+// delivers and however often. Each event is kept by its id, so a repeated delivery (or the same
+// event on two processes at once) does nothing the second time. Every state change is audited.
+import { recordAudit } from '../admin/actions';
+import { creditPurchase, takeBack } from '../ledger/ledger';
+import { pageOf, pageWindow, query, type Op } from '../storage/op';
+import type { OrderRow, OrderState } from '../storage/queries/payments';
+import type { Package } from './packages';
+import type { PaymentEvent } from './stripe';
+
+export type { OrderRow, OrderState } from '../storage/queries/payments';
+
+/** A pending order for the package; the same one again for a form sent twice. */
+export function* createOrder(userId: number, pkg: Package, packageName: string, formId: string): Op<OrderRow> {
+  const id = yield* query('payments.newOrder', { userId, packageId: pkg.id, packageName, tokens: pkg.tokens, amount: pkg.amount, currency: pkg.currency, formId });
+  if (id === undefined) return (yield* query('payments.orderByForm', { userId, formId }))!;
+  yield* recordAudit(userId, 'order_create', userId, { order: id, package: pkg.id, tokens: pkg.tokens, amount: pkg.amount, currency: pkg.currency });
+  return (yield* query('payments.order', { id }))!;
+}
+
+export function* attachSession(orderId: number, session: { id: string; url: string; expiresAt: string }): Op<void> {
+  yield* query('payments.attachSession', { id: orderId, sessionId: session.id, checkoutUrl: session.url, expiresAt: session.expiresAt });
+}
+
+/** Checkout could not be opened (Stripe down, refused): the order will never be paid. */
+export function* failOrder(order: OrderRow, why: string): Op<void> {
+  if ((yield* query('payments.moveState', { id: order.id, from: 'pending', to: 'failed' })).changes) {
+    yield* recordAudit(null, 'order_failed', order.userId, { order: order.id, why });
+  }
+}
+
+/** The user's own order (another user's is not found). */
+export function* ownOrder(userId: number, id: number): Op<OrderRow | undefined> {
+  const order = yield* query('payments.order', { id });
+  return order?.userId === userId ? order : undefined;
+}
+
+export function* ordersOfUser(userId: number, page: number, perPage = 50) {
+  return pageOf(yield* query('payments.ordersOfUser', { userId, ...pageWindow(page, perPage) }), perPage);
+}
+
+export function* ordersPage(q: string | null, page: number, perPage = 50) {
+  return pageOf(yield* query('payments.ordersPage', { q, ...pageWindow(page, perPage) }), perPage);
+}
+
+/** What the admin Orders page shows beside the list: paid per day, events that credited nothing, who owes tokens. */
+export function* ordersOverview(since: string) {
+  return {
+    days: yield* query('payments.days', { since }),
+    issues: yield* query('payments.issues', { limit: 50 }),
+    owing: yield* query('payments.owing', { limit: 50 }),
+  };
+}
+
+/** The events that change an order; every other type is answered 2xx and not kept. */
+export const HANDLED_EVENTS: ReadonlySet<string> = new Set([
+  'checkout.session.completed', 'checkout.session.async_payment_succeeded', 'checkout.session.async_payment_failed',
+  'checkout.session.expired', 'charge.succeeded', 'charge.refunded',
+]);
+
+export type EventOutcome =
+  | 'duplicate' | 'ignored' | 'credited' | 'waiting' | 'already' | 'expired' | 'failed' | 'refunded' | 'receipt'
+  | 'unknown_order' | 'mismatch';
+
+interface Handled {
+  outcome: EventOutcome;
+  order?: OrderRow;
+  detail?: Record<string, unknown>;
+}
+
+const text = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 ? v : null);
+const whole = (v: unknown): number | null => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : null);
+
+/**
+ * What a verified event does, in one write transaction: kept by its id first (a second delivery
+ * stops there), then the order's change and its ledger rows and audit row.
+ */
+export function* handleEvent(event: PaymentEvent): Op<EventOutcome> {
+  if (!HANDLED_EVENTS.has(event.type)) return 'ignored';
+  const object = event.data.object;
+  const ref = event.type.startsWith('charge.') ? text(object.payment_intent) : text(object.id);
+  const kept = yield* query('payments.recordEvent', { eventId: event.id, type: event.type, ref });
+  if (kept.changes === 0) return 'duplicate';
+  const handled = event.type.startsWith('charge.') ? yield* onCharge(event) : yield* onSession(event);
+  yield* query('payments.eventOutcome', { eventId: event.id, outcome: handled.outcome, orderId: handled.order?.id ?? null, detail: JSON.stringify(handled.detail ?? {}) });
+  return handled.outcome;
+}
+
+function* onSession(event: PaymentEvent): Op<Handled> {
+  const session = event.data.object;
+  const sessionId = text(session.id) ?? '';
+  const order = yield* query('payments.orderBySession', { sessionId });
+  const seen = { session: sessionId, amount: whole(session.amount_total), currency: text(session.currency), client_reference_id: text(session.client_reference_id) };
+  if (!order) return { outcome: 'unknown_order', detail: seen };
+  if (event.type === 'checkout.session.expired') return yield* moved(order, 'pending', 'expired', 'order_expired');
+  if (event.type === 'checkout.session.async_payment_failed') return yield* moved(order, 'pending', 'failed', 'order_failed');
+  // Completed is paid only with payment_status "paid"; a delayed method (a bank debit) is paid later, by async_payment_succeeded.
+  if (event.type === 'checkout.session.completed' && session.payment_status !== 'paid') return { outcome: 'waiting', order };
+  const metadata = (session.metadata ?? {}) as Record<string, unknown>;
+  if (seen.amount !== order.amount || seen.currency !== order.currency || seen.client_reference_id !== String(order.userId) || metadata.order_id !== String(order.id)) {
+    yield* recordAudit(null, 'payment_mismatch', order.userId, { order: order.id, expected: { amount: order.amount, currency: order.currency, user: order.userId }, seen });
+    return { outcome: 'mismatch', order, detail: seen };
+  }
+  const paymentIntent = text(session.payment_intent);
+  if (!(yield* query('payments.markPaid', { id: order.id, paymentIntent })).changes) return { outcome: 'already', order };
+  const { balance, repaid } = yield* creditPurchase(order.userId, order.id, order.tokens);
+  if (paymentIntent) {
+    const receiptUrl = yield* query('payments.receiptFor', { paymentIntent });
+    if (receiptUrl) yield* query('payments.setReceipt', { id: order.id, receiptUrl });
+  }
+  yield* recordAudit(null, 'order_paid', order.userId, { order: order.id, tokens: order.tokens, amount: order.amount, currency: order.currency, repaid, balance, event: event.id });
+  return { outcome: 'credited', order };
+}
+
+function* moved(order: OrderRow, from: OrderState, to: OrderState, action: 'order_expired' | 'order_failed'): Op<Handled> {
+  if (!(yield* query('payments.moveState', { id: order.id, from, to })).changes) return { outcome: 'already', order };
+  yield* recordAudit(null, action, order.userId, { order: order.id });
+  return { outcome: to === 'expired' ? 'expired' : 'failed', order };
+}
+
+function* onCharge(event: PaymentEvent): Op<Handled> {
+  const charge = event.data.object;
+  const paymentIntent = text(charge.payment_intent) ?? '';
+  const receiptUrl = text(charge.receipt_url);
+  const order = yield* query('payments.orderByIntent', { paymentIntent });
+  if (event.type === 'charge.succeeded') {
+    // Often before the session's event: kept in the event's detail, found when the order is paid.
+    if (order && receiptUrl) yield* query('payments.setReceipt', { id: order.id, receiptUrl });
+    return { outcome: 'receipt', ...(order && { order }), detail: { receipt_url: receiptUrl } };
+  }
+  if (!order) return { outcome: 'unknown_order', detail: { payment_intent: paymentIntent, amount_refunded: whole(charge.amount_refunded) } };
+  if (receiptUrl) yield* query('payments.setReceipt', { id: order.id, receiptUrl });
+  if (order.state !== 'paid' && order.state !== 'partly_refunded') return { outcome: 'already', order };
+  // amount_refunded is the charge's running total: each event brings the order up to it.
+  const refunded = Math.min(whole(charge.amount_refunded) ?? 0, order.amount);
+  if (text(charge.currency) !== order.currency || refunded <= order.refunded) return { outcome: 'already', order };
+  // The tokens of the refunded share, rounded up, less what earlier refunds took back.
+  const due = Number((BigInt(order.tokens) * BigInt(refunded) + BigInt(order.amount) - 1n) / BigInt(order.amount)) - order.tokensBack;
+  const state: OrderState = refunded >= order.amount ? 'refunded' : 'partly_refunded';
+  yield* query('payments.markRefunded', { id: order.id, refunded, tokensBack: order.tokensBack + due, state });
+  const back = yield* takeBack(order.userId, order.id, due);
+  yield* recordAudit(null, 'order_refunded', order.userId, { order: order.id, refunded, amount: order.amount, currency: order.currency, tokens: due, taken: back.taken, owed: back.owed, event: event.id });
+  return { outcome: 'refunded', order, detail: { refunded, tokens: due, taken: back.taken, owed: back.owed } };
+}

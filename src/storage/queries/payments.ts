@@ -1,0 +1,76 @@
+// Queries of the payments domain (payments/orders.ts; see queries/index.ts).
+import type { Changes } from '../op';
+import type { Q } from './index';
+
+export type OrderState = 'pending' | 'paid' | 'expired' | 'failed' | 'partly_refunded' | 'refunded';
+
+export interface OrderRow {
+  id: number;
+  userId: number;
+  packageId: string;
+  packageName: string;
+  tokens: number;
+  amount: number;
+  currency: string;
+  state: OrderState;
+  sessionId: string | null;
+  checkoutUrl: string | null;
+  expiresAt: string | null;
+  paidAt: string | null;
+  paymentIntent: string | null;
+  receiptUrl: string | null;
+  refunded: number;
+  tokensBack: number;
+  createdAt: string;
+}
+
+export interface PaymentEventRow {
+  eventId: string;
+  type: string;
+  orderId: number | null;
+  ref: string | null;
+  outcome: string;
+  detail: string;
+  receivedAt: string;
+}
+
+export interface OrderDay {
+  day: string;
+  currency: string;
+  orders: number;
+  amount: number;
+  refunded: number;
+  tokens: number;
+}
+
+export interface PaymentQueries {
+  /** A new pending order; undefined when the user's form id was used before (a double submit). */
+  'payments.newOrder': Q<{ userId: number; packageId: string; packageName: string; tokens: number; amount: number; currency: string; formId: string }, number | undefined>;
+  'payments.orderByForm': Q<{ userId: number; formId: string }, OrderRow | undefined>;
+  'payments.order': Q<{ id: number }, OrderRow | undefined>;
+  /** The order a Checkout session is for, locked for the transaction (PostgreSQL). */
+  'payments.orderBySession': Q<{ sessionId: string }, OrderRow | undefined>;
+  /** The order a payment intent paid, locked for the transaction (PostgreSQL). */
+  'payments.orderByIntent': Q<{ paymentIntent: string }, OrderRow | undefined>;
+  'payments.attachSession': Q<{ id: number; sessionId: string; checkoutUrl: string; expiresAt: string }, Changes>;
+  /** Marks a pending (or expired: a delayed method paid in time) order paid. */
+  'payments.markPaid': Q<{ id: number; paymentIntent: string | null }, Changes>;
+  /** Moves an order from one state to another; nothing when it is not in `from`. */
+  'payments.moveState': Q<{ id: number; from: OrderState; to: OrderState }, Changes>;
+  'payments.markRefunded': Q<{ id: number; refunded: number; tokensBack: number; state: OrderState }, Changes>;
+  'payments.setReceipt': Q<{ id: number; receiptUrl: string }, Changes>;
+  /** Keeps an event once: no change when its id was seen before (a repeated delivery). */
+  'payments.recordEvent': Q<{ eventId: string; type: string; ref: string | null }, Changes>;
+  'payments.eventOutcome': Q<{ eventId: string; outcome: string; orderId: number | null; detail: string }, Changes>;
+  /** The receipt a charge event left for a payment intent before its order was known. */
+  'payments.receiptFor': Q<{ paymentIntent: string }, string | undefined>;
+  'payments.ordersOfUser': Q<{ userId: number; limit: number; offset: number }, OrderRow[]>;
+  /** Orders, newest first; @q matches a username, an order id or a session id (null: all). */
+  'payments.ordersPage': Q<{ q: string | null; limit: number; offset: number }, Array<OrderRow & { username: string }>>;
+  /** Paid orders per UTC day and currency since @since. */
+  'payments.days': Q<{ since: string }, OrderDay[]>;
+  /** Paid sessions nothing was credited for (unknown order, amounts that do not match), newest first. */
+  'payments.issues': Q<{ limit: number }, PaymentEventRow[]>;
+  /** Users who owe tokens from refunds. */
+  'payments.owing': Q<{ limit: number }, Array<{ userId: number; username: string; owed: number }>>;
+}
