@@ -309,6 +309,18 @@ describe('refunds', () => {
     await verify();
   });
 
+  test('a refund Stripe reports before the payment reaches tokenchat is applied when it does', async () => {
+    const user = await newUser(srv);
+    const { order: row, session } = await buy(user);
+    const early = refunded(`pi_${session.id}`, 500, 1000);
+    expect((await deliver(early)).body.outcome).toBe('unknown_order');
+    expect((await deliver(completed(session))).body.outcome).toBe('credited');
+    expect(await balance(user)).toBe(50_000);
+    expect(await order(row.id)).toMatchObject({ state: 'partly_refunded', refunded: 500, tokens_back: 50_000 });
+    expect(await srv.sql.get('SELECT outcome, order_id FROM payment_events WHERE event_id = ?', early.id)).toEqual({ outcome: 'refunded', order_id: row.id });
+    await verify();
+  });
+
   test('tokens already spent are owed, never taken below zero, and come out of the next purchase', async () => {
     const user = await newUser(srv);
     const first = await buy(user);

@@ -71,6 +71,8 @@ interface Handled {
 }
 
 const text = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 ? v : null);
+/** A link the pages may show: Stripe's receipts are https; anything else is dropped. */
+const httpsUrl = (v: unknown): string | null => (typeof v === 'string' && /^https:\/\/[^\s"'<>]+$/.test(v) ? v : null);
 const whole = (v: unknown): number | null => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : null);
 
 /**
@@ -106,11 +108,20 @@ function* onSession(event: PaymentEvent): Op<Handled> {
   const paymentIntent = text(session.payment_intent);
   if (!(yield* query('payments.markPaid', { id: order.id, paymentIntent })).changes) return { outcome: 'already', order };
   const { balance, repaid } = yield* creditPurchase(order.userId, order.id, order.tokens);
-  if (paymentIntent) {
-    const receiptUrl = yield* query('payments.receiptFor', { paymentIntent });
-    if (receiptUrl) yield* query('payments.setReceipt', { id: order.id, receiptUrl });
-  }
   yield* recordAudit(null, 'order_paid', order.userId, { order: order.id, tokens: order.tokens, amount: order.amount, currency: order.currency, repaid, balance, event: event.id });
+  if (paymentIntent) {
+    const receiptUrl = httpsUrl(yield* query('payments.receiptFor', { paymentIntent }));
+    if (receiptUrl) yield* query('payments.setReceipt', { id: order.id, receiptUrl });
+    // A refund Stripe reported before this payment reached us (its event failed for a while) was
+    // kept as "no such order": it is applied now, so the tokens are not credited in full for good.
+    const early = yield* query('payments.earlyRefund', { paymentIntent });
+    if (early) {
+      const paid = (yield* query('payments.order', { id: order.id }))!;
+      const detail = JSON.parse(early.detail) as { amount_refunded?: unknown; currency?: unknown };
+      const applied = yield* refund(paid, whole(detail.amount_refunded) ?? 0, text(detail.currency), early.eventId);
+      yield* query('payments.eventOutcome', { eventId: early.eventId, outcome: applied.outcome, orderId: order.id, detail: early.detail });
+    }
+  }
   return { outcome: 'credited', order };
 }
 
@@ -123,24 +134,32 @@ function* moved(order: OrderRow, from: OrderState, to: OrderState, action: 'orde
 function* onCharge(event: PaymentEvent): Op<Handled> {
   const charge = event.data.object;
   const paymentIntent = text(charge.payment_intent) ?? '';
-  const receiptUrl = text(charge.receipt_url);
+  const receiptUrl = httpsUrl(charge.receipt_url);
   const order = yield* query('payments.orderByIntent', { paymentIntent });
   if (event.type === 'charge.succeeded') {
     // Often before the session's event: kept in the event's detail, found when the order is paid.
     if (order && receiptUrl) yield* query('payments.setReceipt', { id: order.id, receiptUrl });
     return { outcome: 'receipt', ...(order && { order }), detail: { receipt_url: receiptUrl } };
   }
-  if (!order) return { outcome: 'unknown_order', detail: { payment_intent: paymentIntent, amount_refunded: whole(charge.amount_refunded) } };
+  const amountRefunded = whole(charge.amount_refunded) ?? 0;
+  const currency = text(charge.currency);
+  if (!order) return { outcome: 'unknown_order', detail: { payment_intent: paymentIntent, amount_refunded: amountRefunded, currency } };
   if (receiptUrl) yield* query('payments.setReceipt', { id: order.id, receiptUrl });
+  return yield* refund(order, amountRefunded, currency, event.id);
+}
+
+/**
+ * Brings the order's refund up to `amountRefunded` (the charge's running total): the tokens of the
+ * refunded share, rounded up, less what earlier refunds took back; from the balance, the rest owed.
+ */
+function* refund(order: OrderRow, amountRefunded: number, currency: string | null, eventId: string): Op<Handled> {
   if (order.state !== 'paid' && order.state !== 'partly_refunded') return { outcome: 'already', order };
-  // amount_refunded is the charge's running total: each event brings the order up to it.
-  const refunded = Math.min(whole(charge.amount_refunded) ?? 0, order.amount);
-  if (text(charge.currency) !== order.currency || refunded <= order.refunded) return { outcome: 'already', order };
-  // The tokens of the refunded share, rounded up, less what earlier refunds took back.
+  const refunded = Math.min(amountRefunded, order.amount);
+  if (currency !== order.currency || refunded <= order.refunded) return { outcome: 'already', order };
   const due = Number((BigInt(order.tokens) * BigInt(refunded) + BigInt(order.amount) - 1n) / BigInt(order.amount)) - order.tokensBack;
   const state: OrderState = refunded >= order.amount ? 'refunded' : 'partly_refunded';
   yield* query('payments.markRefunded', { id: order.id, refunded, tokensBack: order.tokensBack + due, state });
   const back = yield* takeBack(order.userId, order.id, due);
-  yield* recordAudit(null, 'order_refunded', order.userId, { order: order.id, refunded, amount: order.amount, currency: order.currency, tokens: due, taken: back.taken, owed: back.owed, event: event.id });
+  yield* recordAudit(null, 'order_refunded', order.userId, { order: order.id, refunded, amount: order.amount, currency: order.currency, tokens: due, taken: back.taken, owed: back.owed, event: eventId });
   return { outcome: 'refunded', order, detail: { refunded, tokens: due, taken: back.taken, owed: back.owed } };
 }

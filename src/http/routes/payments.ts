@@ -95,6 +95,8 @@ export function paymentRoutes(services: Services, payments: Payments | undefined
       await database.write(failOrder, order, (err as Error).message.slice(0, 200));
       throw new HttpError(502, 'orders.unavailable');
     }
+    // Only to Stripe's own page (the form-action policy allows no other).
+    if (!/^https:\/\/checkout\.stripe\.com\//.test(session.url)) throw new Error(`Stripe answered a checkout url that is not Stripe's: ${session.url.slice(0, 80)}`);
     await database.write(attachSession, order.id, session);
     res.redirect(303, session.url);
   });

@@ -62,6 +62,8 @@ export interface PaymentQueries {
   /** Keeps an event once: no change when its id was seen before (a repeated delivery). */
   'payments.recordEvent': Q<{ eventId: string; type: string; ref: string | null }, Changes>;
   'payments.eventOutcome': Q<{ eventId: string; outcome: string; orderId: number | null; detail: string }, Changes>;
+  /** The latest refund event that came for a payment intent before its order was paid here. */
+  'payments.earlyRefund': Q<{ paymentIntent: string }, { eventId: string; detail: string } | undefined>;
   /** The receipt a charge event left for a payment intent before its order was known. */
   'payments.receiptFor': Q<{ paymentIntent: string }, string | undefined>;
   'payments.ordersOfUser': Q<{ userId: number; limit: number; offset: number }, OrderRow[]>;

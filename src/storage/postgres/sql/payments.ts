@@ -28,6 +28,8 @@ export const paymentsSql: { readonly [K in keyof PaymentQueries]: Text } = {
   'payments.eventOutcome': run(`UPDATE payment_events SET outcome = @outcome, order_id = @orderId, detail = @detail WHERE event_id = @eventId`),
   'payments.receiptFor': value(`SELECT detail::jsonb ->> 'receipt_url' FROM payment_events
     WHERE ref = @paymentIntent AND type = 'charge.succeeded' ORDER BY received_at DESC LIMIT 1`),
+  'payments.earlyRefund': get(`SELECT event_id AS "eventId", detail FROM payment_events
+    WHERE ref = @paymentIntent AND type = 'charge.refunded' AND outcome = 'unknown_order' ORDER BY received_at DESC LIMIT 1`),
   'payments.ordersOfUser': all(`SELECT ${ORDER} FROM orders o WHERE o.user_id = @userId ORDER BY o.id DESC LIMIT @limit OFFSET @offset`),
   'payments.ordersPage': all(`SELECT ${ORDER}, u.username FROM orders o JOIN users u ON u.id = o.user_id
     WHERE @q::text IS NULL OR u.username = @q::text OR CAST(o.id AS TEXT) = @q::text OR o.session_id = @q::text OR o.payment_intent = @q::text
