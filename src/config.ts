@@ -88,7 +88,7 @@ const schema = z.object({
   STRIPE_WEBHOOK_SECRET: z.string().regex(/^whsec_\w+$/, 'must be a webhook signing secret (whsec_...)').optional(),
   PUBLIC_URL: httpUrl.optional(),
   PACKAGES_FILE: z.string().min(1).optional(),
-  CHECKOUT_EXPIRES_MINUTES: int(30, 1440).default(30),
+  CHECKOUT_EXPIRES_MINUTES: int(30, 1435).default(30),
   STRIPE_API_URL: httpUrl.optional(),
 });
 

@@ -132,7 +132,9 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     if (routing.demo) logger.warn('no model provider is set (OPENAI_API_KEY, or providers in the models file): serving the offline demo model');
     offer = new Offer(routing.served);
     // Paying by Stripe: a bad packages file stops start-up, naming it.
-    const payments = config.payments && { catalogue: loadPackages(config.payments.packagesFile), gateway: stripeGateway(config.payments) };
+    const payments = config.payments && {
+      catalogue: loadPackages(config.payments.packagesFile), gateway: stripeGateway(config.payments), checkoutMinutes: config.payments.checkoutMinutes,
+    };
     signals = await openSignals(database, config.databaseUrl, (err) => logger.error({ err }, 'signals between processes failed; retrying'));
     running = new RunningTurns(signals);
     app = createApp({ config, database, sessions, offer, sessionSecret: loadSessionSecret(config), logger, upstream, running, reloadModels, payments });

@@ -24,7 +24,7 @@ export interface FakeStripe {
 export async function startFakeStripe(): Promise<FakeStripe> {
   const requests: SessionRequest[] = [];
   const sessions = new Map<string, Record<string, unknown>>();
-  const byKey = new Map<string, Record<string, unknown>>();
+  const byKey = new Map<string, { params: string; session: Record<string, unknown> }>();
   let failure: number | undefined;
   let failures = 0;
   let seq = 0;
@@ -41,8 +41,12 @@ export async function startFakeStripe(): Promise<FakeStripe> {
         failures--;
         return send(failure, { error: { type: 'api_error', message: 'fake Stripe outage' } });
       }
+      // Stripe's idempotency: the same key answers the same session, and refuses other parameters.
       const again = idempotencyKey ? byKey.get(idempotencyKey) : undefined;
-      if (again) return send(200, again);
+      if (again && again.params !== form.toString()) {
+        return send(400, { error: { type: 'idempotency_error', message: 'Keys for idempotent requests can only be used with the same parameters they were first used with.' } });
+      }
+      if (again) return send(200, again.session);
       const id = `cs_test_${++seq}${Math.random().toString(36).slice(2, 8)}`;
       const session = {
         id, object: 'checkout.session', mode: 'payment', status: 'open', payment_status: 'unpaid',
@@ -56,7 +60,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
         payment_intent: null,
       };
       sessions.set(id, session);
-      if (idempotencyKey) byKey.set(idempotencyKey, session);
+      if (idempotencyKey) byKey.set(idempotencyKey, { params: form.toString(), session });
       send(200, session);
     });
   });

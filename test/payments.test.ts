@@ -105,6 +105,8 @@ describe('settings and packages', () => {
     expect(catalogue.buyable('starter')).toMatchObject({ amount: 1000, currency: 'cny', tokens: 100_000 });
     expect(catalogue.buyable('dollar')).toMatchObject({ amount: 150, currency: 'usd' });
     expect(catalogue.buyable('old')).toBeUndefined();
+    fs.writeFileSync(file, JSON.stringify({ packages: [{ id: 'tw', name: 'TW', tokens: 1, price: '100', currency: 'twd' }] }));
+    expect(loadPackages(file).buyable('tw')!.amount).toBe(10_000); // TWD has two decimals in Stripe's API
     const example = loadPackages(path.join(__dirname, '..', 'packages.example.json'));
     expect(example.packages.length).toBeGreaterThan(0);
   });
@@ -139,13 +141,21 @@ describe('buying a package', () => {
     expect(await balance(user)).toBe(0);
   });
 
-  test('the same form sent twice is one order and one Checkout session', async () => {
+  test('the same form sent twice, also at once and seconds apart, is one order and one Checkout session', async () => {
     const user = await newUser(srv);
     const first = await buy(user);
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // a second later: the same parameters still go to Stripe
     const again = await user.agent.post('/recharge/pay').type('form').send({ _csrf: first.csrf, package: 'starter', form_id: first.formId });
     expect(again.status).toBe(303);
     expect(again.headers.location).toBe(first.session.url);
     expect(await srv.sql.value('SELECT count(*) FROM orders WHERE user_id = ?', user.id)).toBe(1);
+    // Two tabs sending one form at once: one order, pending, never failed.
+    const page = await user.agent.get('/recharge');
+    const formId = /name="form_id" value="([^"]+)"/.exec(page.text)![1]!;
+    const both = await Promise.all([0, 1].map(() => user.agent.post('/recharge/pay').type('form').send({ _csrf: csrfFrom(page.text), package: 'starter', form_id: formId })));
+    expect(both.map((r) => r.status)).toEqual([303, 303]);
+    const rows = await srv.sql.all('SELECT state FROM orders WHERE user_id = ? ORDER BY id', user.id);
+    expect(rows).toEqual([{ state: 'pending' }, { state: 'pending' }]);
   });
 
   test('a package that is retired or unknown is refused, and Stripe down fails the order without charging', async () => {
@@ -241,6 +251,9 @@ describe('the webhook', () => {
     const { order: row, session } = await buy(user);
     const stranger = completed({ ...session, id: 'cs_test_unknown', metadata: { order_id: '999999' } });
     expect((await deliver(stranger)).body.outcome).toBe('unknown_order');
+    // An unpaid or expired session tokenchat did not make (a Payment Link, `stripe trigger`) is no issue.
+    const unpaid = { id: 'evt_unpaid_stranger', type: 'checkout.session.expired', data: { object: { ...session, id: 'cs_test_other', status: 'expired' } } };
+    expect((await deliver(unpaid)).body.outcome).toBe('ignored');
     const cheap = completed(session, { amount_total: 1 });
     expect((await deliver(cheap)).body.outcome).toBe('mismatch');
     const otherUser = completed(session, { client_reference_id: '424242' });
@@ -319,6 +332,34 @@ describe('refunds', () => {
     expect(await order(row.id)).toMatchObject({ state: 'partly_refunded', refunded: 500, tokens_back: 50_000 });
     expect(await srv.sql.get('SELECT outcome, order_id FROM payment_events WHERE event_id = ?', early.id)).toEqual({ outcome: 'refunded', order_id: row.id });
     await verify();
+  });
+
+  test('a payment and its refund handled at the same moment, on two connections: the refund is never lost', async () => {
+    for (let i = 0; i < 8; i++) {
+      const user = await newUser(srv);
+      const { order: row, session } = await buy(user);
+      const outcomes = await Promise.all([deliver(completed(session)), deliver(refunded(`pi_${session.id}`, 1000, 1000))]);
+      expect(outcomes.map((r) => r.status)).toEqual([200, 200]);
+      expect(await order(row.id)).toMatchObject({ state: 'refunded', tokens_back: 100_000 });
+      expect(await balance(user)).toBe(0);
+    }
+    await verify();
+  });
+
+  test('a refund in another currency than the order\'s is kept for the admin and takes nothing', async () => {
+    const user = await newUser(srv);
+    const { session } = await buy(user);
+    await deliver(completed(session));
+    expect((await deliver(refunded(`pi_${session.id}`, 1000, 1000, 'usd'))).body.outcome).toBe('mismatch');
+    expect(await balance(user)).toBe(100_000);
+  });
+
+  test('a matching payment for an order marked failed (Checkout could not be confirmed) is still credited', async () => {
+    const user = await newUser(srv);
+    const { order: row, session } = await buy(user);
+    await srv.sql.run("UPDATE orders SET state = 'failed' WHERE id = ?", row.id);
+    expect((await deliver(completed(session))).body.outcome).toBe('credited');
+    expect(await balance(user)).toBe(100_000);
   });
 
   test('tokens already spent are owed, never taken below zero, and come out of the next purchase', async () => {

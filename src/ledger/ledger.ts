@@ -118,6 +118,11 @@ export function* creditPurchase(userId: number, orderId: number, tokens: number)
   return { balance, repaid };
 }
 
+/** Tokens the user owes from refunds (taken from their next purchase). */
+export function* owedBy(userId: number): Op<number> {
+  return yield* query('ledger.owed', { userId });
+}
+
 /**
  * Takes back `tokens` for a refunded order: as many as the balance holds (a `refund` row), the
  * rest owed, taken from the next purchase. Never below zero.

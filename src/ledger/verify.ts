@@ -21,6 +21,10 @@ export function* verifyLedger(recoveryWindowMs: number): Op<Violation[]> {
   for (const h of stale) violations.push({ userId: h.userId, holdId: h.id, problem: `hold open and not heard of since ${h.at}, past the recovery window` });
   const unbalancedHolds = yield* query('verify.unbalancedHolds', {});
   for (const h of unbalancedHolds) violations.push({ userId: h.userId, holdId: h.id, problem: 'refund does not match hold minus charge' });
+  // A refund takes tokens back from the balance (refund rows) or records them owed; a purchase repays what is owed (refund rows too).
+  for (const r of yield* query('verify.owed', {})) {
+    violations.push({ userId: r.userId, problem: `owes ${r.owed} and refunds took ${r.taken}, but refunded orders are due ${r.due} back` });
+  }
   for (const r of yield* query('verify.openHolds', {})) {
     violations.push({ userId: r.userId, problem: `balance row counts ${r.counted} open holds, ${r.held} are held` });
   }

@@ -12,16 +12,17 @@ import type { PaymentEvent } from './stripe';
 
 export type { OrderRow, OrderState } from '../storage/queries/payments';
 
-/** A pending order for the package; the same one again for a form sent twice. */
-export function* createOrder(userId: number, pkg: Package, packageName: string, formId: string): Op<OrderRow> {
-  const id = yield* query('payments.newOrder', { userId, packageId: pkg.id, packageName, tokens: pkg.tokens, amount: pkg.amount, currency: pkg.currency, formId });
+/** A pending order for the package, open until `expiresAt`; the same one again for a form sent twice. */
+export function* createOrder(userId: number, pkg: Package, packageName: string, formId: string, expiresAt: string): Op<OrderRow> {
+  const id = yield* query('payments.newOrder', { userId, packageId: pkg.id, packageName, tokens: pkg.tokens, amount: pkg.amount, currency: pkg.currency, formId, expiresAt });
   if (id === undefined) return (yield* query('payments.orderByForm', { userId, formId }))!;
   yield* recordAudit(userId, 'order_create', userId, { order: id, package: pkg.id, tokens: pkg.tokens, amount: pkg.amount, currency: pkg.currency });
   return (yield* query('payments.order', { id }))!;
 }
 
-export function* attachSession(orderId: number, session: { id: string; url: string; expiresAt: string }): Op<void> {
-  yield* query('payments.attachSession', { id: orderId, sessionId: session.id, checkoutUrl: session.url, expiresAt: session.expiresAt });
+/** Whether the pending order took this Checkout session (not when it has another, or is no longer pending). */
+export function* attachSession(orderId: number, session: { id: string; url: string }): Op<boolean> {
+  return (yield* query('payments.attachSession', { id: orderId, sessionId: session.id, checkoutUrl: session.url })).changes === 1;
 }
 
 /** Checkout could not be opened (Stripe down, refused): the order will never be paid. */
@@ -95,7 +96,9 @@ function* onSession(event: PaymentEvent): Op<Handled> {
   const sessionId = text(session.id) ?? '';
   const order = yield* query('payments.orderBySession', { sessionId });
   const seen = { session: sessionId, amount: whole(session.amount_total), currency: text(session.currency), client_reference_id: text(session.client_reference_id) };
-  if (!order) return { outcome: 'unknown_order', detail: seen };
+  // A paid session with no order here is for the admin; an expired or unpaid one (a Payment Link, `stripe trigger`) is not.
+  const paid = event.type === 'checkout.session.async_payment_succeeded' || (event.type === 'checkout.session.completed' && session.payment_status === 'paid');
+  if (!order) return { outcome: paid ? 'unknown_order' : 'ignored', detail: seen };
   if (event.type === 'checkout.session.expired') return yield* moved(order, 'pending', 'expired', 'order_expired');
   if (event.type === 'checkout.session.async_payment_failed') return yield* moved(order, 'pending', 'failed', 'order_failed');
   // Completed is paid only with payment_status "paid"; a delayed method (a bank debit) is paid later, by async_payment_succeeded.
@@ -107,6 +110,8 @@ function* onSession(event: PaymentEvent): Op<Handled> {
   }
   const paymentIntent = text(session.payment_intent);
   if (!(yield* query('payments.markPaid', { id: order.id, paymentIntent })).changes) return { outcome: 'already', order };
+  // A refund of this payment being handled at this moment on another process waits, or waits for this (see onCharge).
+  if (paymentIntent) yield* query('payments.lockIntent', { paymentIntent });
   const { balance, repaid } = yield* creditPurchase(order.userId, order.id, order.tokens);
   yield* recordAudit(null, 'order_paid', order.userId, { order: order.id, tokens: order.tokens, amount: order.amount, currency: order.currency, repaid, balance, event: event.id });
   if (paymentIntent) {
@@ -118,8 +123,8 @@ function* onSession(event: PaymentEvent): Op<Handled> {
     if (early) {
       const paid = (yield* query('payments.order', { id: order.id }))!;
       const detail = JSON.parse(early.detail) as { amount_refunded?: unknown; currency?: unknown };
-      const applied = yield* refund(paid, whole(detail.amount_refunded) ?? 0, text(detail.currency), early.eventId);
-      yield* query('payments.eventOutcome', { eventId: early.eventId, outcome: applied.outcome, orderId: order.id, detail: early.detail });
+      yield* refund(paid, whole(detail.amount_refunded) ?? 0, text(detail.currency), early.eventId);
+      yield* query('payments.earlyRefundsDone', { paymentIntent, orderId: order.id });
     }
   }
   return { outcome: 'credited', order };
@@ -135,6 +140,9 @@ function* onCharge(event: PaymentEvent): Op<Handled> {
   const charge = event.data.object;
   const paymentIntent = text(charge.payment_intent) ?? '';
   const receiptUrl = httpsUrl(charge.receipt_url);
+  // The payment this charge belongs to may be committing on another process right now: its order
+  // is found by the intent only once it has, so both take the intent's lock first.
+  yield* query('payments.lockIntent', { paymentIntent });
   const order = yield* query('payments.orderByIntent', { paymentIntent });
   if (event.type === 'charge.succeeded') {
     // Often before the session's event: kept in the event's detail, found when the order is paid.
@@ -154,8 +162,12 @@ function* onCharge(event: PaymentEvent): Op<Handled> {
  */
 function* refund(order: OrderRow, amountRefunded: number, currency: string | null, eventId: string): Op<Handled> {
   if (order.state !== 'paid' && order.state !== 'partly_refunded') return { outcome: 'already', order };
+  if (currency !== order.currency) {
+    yield* recordAudit(null, 'payment_mismatch', order.userId, { order: order.id, expected: { currency: order.currency }, seen: { currency, refunded: amountRefunded }, event: eventId });
+    return { outcome: 'mismatch', order, detail: { currency, amount_refunded: amountRefunded } };
+  }
   const refunded = Math.min(amountRefunded, order.amount);
-  if (currency !== order.currency || refunded <= order.refunded) return { outcome: 'already', order };
+  if (refunded <= order.refunded) return { outcome: 'already', order };
   const due = Number((BigInt(order.tokens) * BigInt(refunded) + BigInt(order.amount) - 1n) / BigInt(order.amount)) - order.tokensBack;
   const state: OrderState = refunded >= order.amount ? 'refunded' : 'partly_refunded';
   yield* query('payments.markRefunded', { id: order.id, refunded, tokensBack: order.tokensBack + due, state });

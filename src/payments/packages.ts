@@ -16,9 +16,9 @@ export interface Package {
   active: boolean;
 }
 
-/** Currencies Stripe counts in whole units (no cents); every other one here has two decimals. */
-const ZERO_DECIMAL = new Set(['jpy', 'krw', 'vnd', 'twd']);
-const CURRENCIES = new Set(['usd', 'cny', 'eur', 'gbp', 'hkd', 'sgd', 'aud', 'cad', 'chf', ...ZERO_DECIMAL]);
+/** Currencies Stripe counts in whole units (no cents); every other one here has two decimals (TWD too, in the API). */
+const ZERO_DECIMAL = new Set(['jpy', 'krw', 'vnd']);
+const CURRENCIES = new Set(['usd', 'cny', 'eur', 'gbp', 'hkd', 'sgd', 'aud', 'cad', 'chf', 'twd', ...ZERO_DECIMAL]);
 
 export const decimalsOf = (currency: string) => (ZERO_DECIMAL.has(currency) ? 0 : 2);
 

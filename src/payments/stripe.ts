@@ -37,6 +37,12 @@ export interface PaymentGateway {
 
 export class SignatureError extends Error {}
 
+/** When a new order's Checkout session closes: Stripe takes at least 30 minutes after it makes the session, so 2 more for the way there. */
+export const checkoutClosesAt = (settings: Pick<StripeSettings, 'checkoutMinutes'>, now = Date.now()) => new Date(now + (settings.checkoutMinutes + 2) * 60_000).toISOString();
+
+/** Stripe refused a repeated request (an idempotency key reused with other parameters, or one still running): not a failed order. */
+export const isIdempotencyError = (err: unknown) => err instanceof Stripe.errors.StripeIdempotencyError;
+
 export function stripeGateway(settings: StripeSettings): PaymentGateway {
   const api = settings.apiUrl ? new URL(settings.apiUrl) : undefined;
   const stripe = new Stripe(settings.secretKey, {
@@ -60,7 +66,8 @@ export function stripeGateway(settings: StripeSettings): PaymentGateway {
           payment_intent_data: { metadata: { order_id: String(order.id) } },
           success_url: back(order),
           cancel_url: back(order, '?cancelled=1'),
-          expires_at: Math.floor(Date.now() / 1000) + settings.checkoutMinutes * 60,
+          // The order's, fixed when it was made: a retry with the same idempotency key sends the same parameters.
+          expires_at: Math.floor(Date.parse(order.expiresAt!) / 1000),
           locale: locale === 'zh-CN' ? 'zh' : 'en',
         },
         { idempotencyKey: `tokenchat-order-${order.id}` },

@@ -72,7 +72,7 @@ async function promote(username: string, note: string): Promise<number> {
 /** A pending order of the user's (as Pay makes before Checkout), so the orders pages have a row. */
 async function anOrder(userId: number): Promise<number> {
   const pkg = loadPackages(PACKAGES).packages.find((p) => p.active)!;
-  return (await app.database.write(createOrder, userId, pkg, pkg.name.en!, `e2e-${userId}`)).id;
+  return (await app.database.write(createOrder, userId, pkg, pkg.name.en!, `e2e-${userId}`, new Date(Date.now() + 3_600_000).toISOString())).id;
 }
 
 /** Digits of a figure shown with thousands separators ("Balance: 2,000" -> 2000). */

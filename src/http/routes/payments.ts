@@ -9,17 +9,17 @@ import { HttpError } from '../http-error';
 import { page as pageParam } from '../input';
 import { renderPage } from '../views';
 import { adminOnly, idParam, signedIn } from './guards';
-import { balanceOf } from '../../ledger/ledger';
-import { query } from '../../storage/op';
+import { balanceOf, owedBy } from '../../ledger/ledger';
 import {
   attachSession, createOrder, failOrder, handleEvent, ordersOfUser, ordersOverview, ordersPage, ownOrder, type OrderRow,
 } from '../../payments/orders';
 import { formatPrice, nameIn, type Catalogue } from '../../payments/packages';
-import { SignatureError, type PaymentGateway } from '../../payments/stripe';
+import { checkoutClosesAt, isIdempotencyError, SignatureError, type PaymentGateway } from '../../payments/stripe';
 
 export interface Payments {
   gateway: PaymentGateway;
   catalogue: Catalogue;
+  checkoutMinutes: number;
 }
 
 /** What the pages show of an order: its price and state in the page's language. */
@@ -33,11 +33,6 @@ export function packagesView(payments: Payments | undefined, locale: string) {
   return payments.catalogue.packages
     .filter((p) => p.active)
     .map((p) => ({ id: p.id, name: nameIn(p.name, locale), tokens: p.tokens, price: formatPrice(p.amount, p.currency, locale), formId: crypto.randomUUID() }));
-}
-
-/** Tokens the user owes from refunds (taken from their next purchase). */
-export function* owedBy(userId: number) {
-  return yield* query('ledger.owed', { userId });
 }
 
 /**
@@ -83,21 +78,24 @@ export function paymentRoutes(services: Services, payments: Payments | undefined
     if (!pkg) throw new HttpError(422, 'orders.no_package');
     const formId = typeof req.body?.form_id === 'string' && /^[\w-]{1,64}$/.test(req.body.form_id) ? req.body.form_id : crypto.randomUUID();
     const user = req.user!;
-    const order = await database.write(createOrder, user.id, pkg, nameIn(pkg.name, res.locals.locale), formId);
-    if (order.state !== 'pending') return res.redirect(303, `/recharge/orders/${order.id}`);
-    if (order.checkoutUrl && order.expiresAt && order.expiresAt > new Date().toISOString()) return res.redirect(303, order.checkoutUrl);
+    const order = await database.write(createOrder, user.id, pkg, nameIn(pkg.name, res.locals.locale), formId, checkoutClosesAt(payments));
+    const open = order.state === 'pending' && order.expiresAt! > new Date().toISOString();
+    if (!open) return res.redirect(303, `/recharge/orders/${order.id}`); // a form sent again after it was paid, or too late
+    if (order.checkoutUrl) return res.redirect(303, order.checkoutUrl);
     let session;
     try {
       session = await payments.gateway.checkout(order, res.locals.locale);
     } catch (err) {
       // Stripe's own message, never its key (the SDK does not put the key in messages).
       logger.error({ err: (err as Error).message, order: order.id }, 'Stripe Checkout could not be opened');
+      // The same order asked for twice at once is not a failed order: the first request goes on.
+      if (isIdempotencyError(err)) return res.redirect(303, `/recharge/orders/${order.id}`);
       await database.write(failOrder, order, (err as Error).message.slice(0, 200));
       throw new HttpError(502, 'orders.unavailable');
     }
-    // Only to Stripe's own page (the form-action policy allows no other).
+    // Only to Stripe's own page (the form-action policy allows no other), and only the order's own session.
     if (!/^https:\/\/checkout\.stripe\.com\//.test(session.url)) throw new Error(`Stripe answered a checkout url that is not Stripe's: ${session.url.slice(0, 80)}`);
-    await database.write(attachSession, order.id, session);
+    if (!(await database.write(attachSession, order.id, session))) return res.redirect(303, `/recharge/orders/${order.id}`);
     res.redirect(303, session.url);
   });
 

@@ -7,10 +7,10 @@ import { CodeError, redeem } from '../../ledger/codes';
 import { wantsJson } from '../errors';
 import type { MessageKey } from '../../i18n';
 import { redeemThrottle } from '../throttle';
-import { balanceOf } from '../../ledger/ledger';
+import { balanceOf, owedBy } from '../../ledger/ledger';
 import { renderPage } from '../views';
 import { signedIn } from './guards';
-import { owedBy, packagesView } from './payments';
+import { packagesView } from './payments';
 
 const MAX_CODE_LENGTH = 100;
 

@@ -45,15 +45,24 @@ export interface OrderDay {
 
 export interface PaymentQueries {
   /** A new pending order; undefined when the user's form id was used before (a double submit). */
-  'payments.newOrder': Q<{ userId: number; packageId: string; packageName: string; tokens: number; amount: number; currency: string; formId: string }, number | undefined>;
+  'payments.newOrder': Q<
+    { userId: number; packageId: string; packageName: string; tokens: number; amount: number; currency: string; formId: string; expiresAt: string },
+    number | undefined
+  >;
   'payments.orderByForm': Q<{ userId: number; formId: string }, OrderRow | undefined>;
   'payments.order': Q<{ id: number }, OrderRow | undefined>;
   /** The order a Checkout session is for, locked for the transaction (PostgreSQL). */
   'payments.orderBySession': Q<{ sessionId: string }, OrderRow | undefined>;
   /** The order a payment intent paid, locked for the transaction (PostgreSQL). */
   'payments.orderByIntent': Q<{ paymentIntent: string }, OrderRow | undefined>;
-  'payments.attachSession': Q<{ id: number; sessionId: string; checkoutUrl: string; expiresAt: string }, Changes>;
-  /** Marks a pending (or expired: a delayed method paid in time) order paid. */
+  /** Gives a pending order its Checkout session; nothing when it has another one or is no longer pending. */
+  'payments.attachSession': Q<{ id: number; sessionId: string; checkoutUrl: string }, Changes>;
+  /**
+   * Serialises what concerns one payment intent (its payment and its refunds) across processes
+   * for the transaction (PostgreSQL; SQLite's write lock already does).
+   */
+  'payments.lockIntent': Q<{ paymentIntent: string }, unknown>;
+  /** Marks a pending order paid (or an expired or failed one: a verified, matching payment is always credited). */
   'payments.markPaid': Q<{ id: number; paymentIntent: string | null }, Changes>;
   /** Moves an order from one state to another; nothing when it is not in `from`. */
   'payments.moveState': Q<{ id: number; from: OrderState; to: OrderState }, Changes>;
@@ -62,8 +71,10 @@ export interface PaymentQueries {
   /** Keeps an event once: no change when its id was seen before (a repeated delivery). */
   'payments.recordEvent': Q<{ eventId: string; type: string; ref: string | null }, Changes>;
   'payments.eventOutcome': Q<{ eventId: string; outcome: string; orderId: number | null; detail: string }, Changes>;
-  /** The latest refund event that came for a payment intent before its order was paid here. */
+  /** The largest refund reported for a payment intent before its order was paid here (a running total: the largest is the latest). */
   'payments.earlyRefund': Q<{ paymentIntent: string }, { eventId: string; detail: string } | undefined>;
+  /** Those early refund events, once applied. */
+  'payments.earlyRefundsDone': Q<{ paymentIntent: string; orderId: number }, Changes>;
   /** The receipt a charge event left for a payment intent before its order was known. */
   'payments.receiptFor': Q<{ paymentIntent: string }, string | undefined>;
   'payments.ordersOfUser': Q<{ userId: number; limit: number; offset: number }, OrderRow[]>;

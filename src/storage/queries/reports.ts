@@ -52,6 +52,8 @@ export interface ReportQueries {
   'verify.lastRows': Q<None, Array<{ userId: number; after: number; balance: number }>>;
   'verify.stale': Q<{ cutoff: string }, Array<{ id: number; userId: number; at: string }>>;
   'verify.unbalancedHolds': Q<None, Array<{ id: number; userId: number }>>;
+  /** Users whose owed tokens plus the tokens refund rows took differ from what their refunded orders are due back. */
+  'verify.owed': Q<None, Array<{ userId: number; owed: number; taken: number; due: number }>>;
   /** Balance rows whose count of open holds differs from the holds held. */
   'verify.openHolds': Q<None, Array<{ userId: number; counted: number; held: number }>>;
   'verify.rollup': Q<None, Array<{ userId: number | null; day: string; model: string; scope: string }>>;

@@ -9,16 +9,17 @@ const ORDER = `o.id, o.user_id AS "userId", o.package_id AS "packageId", o.packa
 const EVENT = `event_id AS "eventId", type, order_id AS "orderId", ref, outcome, detail, received_at AS "receivedAt"`;
 
 export const paymentsSql: { readonly [K in keyof PaymentQueries]: Text } = {
-  'payments.newOrder': value(`INSERT INTO orders (user_id, package_id, package_name, tokens, amount, currency, form_id)
-    VALUES (@userId, @packageId, @packageName, @tokens, @amount, @currency, @formId) ON CONFLICT (user_id, form_id) DO NOTHING RETURNING id`),
+  'payments.newOrder': value(`INSERT INTO orders (user_id, package_id, package_name, tokens, amount, currency, form_id, expires_at)
+    VALUES (@userId, @packageId, @packageName, @tokens, @amount, @currency, @formId, @expiresAt) ON CONFLICT (user_id, form_id) DO NOTHING RETURNING id`),
   'payments.orderByForm': get(`SELECT ${ORDER} FROM orders o WHERE o.user_id = @userId AND o.form_id = @formId`),
   'payments.order': get(`SELECT ${ORDER} FROM orders o WHERE o.id = @id`),
   'payments.orderBySession': get(`SELECT ${ORDER} FROM orders o WHERE o.session_id = @sessionId FOR UPDATE`),
   'payments.orderByIntent': get(`SELECT ${ORDER} FROM orders o WHERE o.payment_intent = @paymentIntent FOR UPDATE`),
-  'payments.attachSession': run(`UPDATE orders SET session_id = @sessionId, checkout_url = @checkoutUrl, expires_at = @expiresAt, updated_at = ${NOW}
-    WHERE id = @id AND (session_id IS NULL OR session_id = @sessionId)`),
+  'payments.attachSession': run(`UPDATE orders SET session_id = @sessionId, checkout_url = @checkoutUrl, updated_at = ${NOW}
+    WHERE id = @id AND state = 'pending' AND (session_id IS NULL OR session_id = @sessionId)`),
+  'payments.lockIntent': value(`SELECT pg_advisory_xact_lock(hashtext(@paymentIntent::text))`),
   'payments.markPaid': run(`UPDATE orders SET state = 'paid', paid_at = ${NOW}, payment_intent = coalesce(@paymentIntent::text, payment_intent), updated_at = ${NOW}
-    WHERE id = @id AND state IN ('pending', 'expired')`),
+    WHERE id = @id AND state IN ('pending', 'expired', 'failed')`),
   'payments.moveState': run(`UPDATE orders SET state = @to::text, updated_at = ${NOW} WHERE id = @id AND state = @from::text`),
   'payments.markRefunded': run(`UPDATE orders SET refunded = @refunded, tokens_back = @tokensBack, state = @state, updated_at = ${NOW}
     WHERE id = @id AND refunded < @refunded::bigint`),
@@ -29,7 +30,9 @@ export const paymentsSql: { readonly [K in keyof PaymentQueries]: Text } = {
   'payments.receiptFor': value(`SELECT detail::jsonb ->> 'receipt_url' FROM payment_events
     WHERE ref = @paymentIntent AND type = 'charge.succeeded' ORDER BY received_at DESC LIMIT 1`),
   'payments.earlyRefund': get(`SELECT event_id AS "eventId", detail FROM payment_events
-    WHERE ref = @paymentIntent AND type = 'charge.refunded' AND outcome = 'unknown_order' ORDER BY received_at DESC LIMIT 1`),
+    WHERE ref = @paymentIntent AND type = 'charge.refunded' AND outcome = 'unknown_order' ORDER BY (detail::jsonb ->> 'amount_refunded')::bigint DESC LIMIT 1`),
+  'payments.earlyRefundsDone': run(`UPDATE payment_events SET outcome = 'refunded', order_id = @orderId
+    WHERE ref = @paymentIntent AND type = 'charge.refunded' AND outcome = 'unknown_order'`),
   'payments.ordersOfUser': all(`SELECT ${ORDER} FROM orders o WHERE o.user_id = @userId ORDER BY o.id DESC LIMIT @limit OFFSET @offset`),
   'payments.ordersPage': all(`SELECT ${ORDER}, u.username FROM orders o JOIN users u ON u.id = o.user_id
     WHERE @q::text IS NULL OR u.username = @q::text OR CAST(o.id AS TEXT) = @q::text OR o.session_id = @q::text OR o.payment_intent = @q::text

@@ -95,6 +95,10 @@ export const reportsSql: { readonly [K in keyof ReportQueries]: Text } = {
        JOIN (SELECT user_id, max(id) AS id FROM ledger GROUP BY user_id) m ON m.id = l.id
        LEFT JOIN balances b ON b.user_id = l.user_id WHERE l.balance_after <> coalesce(b.balance, 0)`),
   'verify.stale': all(`SELECT id, user_id AS userId, coalesce(alive_at, created_at) AS at FROM holds WHERE state = 'held' AND coalesce(alive_at, created_at) <= @cutoff`),
+  'verify.owed': all(`SELECT * FROM (SELECT b.user_id AS userId, b.owed,
+      coalesce((SELECT -sum(amount) FROM ledger l WHERE l.user_id = b.user_id AND l.kind = 'refund'), 0) AS taken,
+      coalesce((SELECT sum(tokens_back) FROM orders o WHERE o.user_id = b.user_id), 0) AS due FROM balances b) c
+    WHERE owed + taken <> due`),
   'verify.openHolds': all(`SELECT * FROM (SELECT b.user_id AS userId, b.open_holds AS counted,
       (SELECT count(*) FROM holds h WHERE h.user_id = b.user_id AND h.state = 'held') AS held FROM balances b) c
     WHERE counted <> held`),
