@@ -79,6 +79,7 @@ const schema = z.object({
   PROVIDER_COOLDOWN_SECONDS: int(1, 86_400).default(30),
   DEMO_DELAY_MS: int(0, 10_000).default(15),
   TURNS_PER_USER: int(1, 100).default(3),
+  MIN_COMPLETION_TOKENS: int(1, 100_000).default(32),
   API_IN_FLIGHT_PER_USER: int(1, 1000).default(10),
   API_IN_FLIGHT_PER_KEY: int(1, 1000).default(10),
   ESTIMATE_RATE_LIMIT_PER_USER: int(1, 100000).default(30),
@@ -141,6 +142,8 @@ export type Config = Readonly<{
   demoDelayMs: number;
   /** Turns one user may have running or waiting at once. */
   turnsPerUser: number;
+  /** The fewest answer tokens a turn (or a /v1 call, unless it asks for fewer) must be paid for to call the model at all. */
+  minCompletion: number;
   /** /v1 calls one user may have in flight (their chat turns count too), in every process together. */
   apiPerUser: number;
   /** /v1 calls one key may have in flight, per process. */
@@ -215,6 +218,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     keyOf: (name: string) => env[name]?.trim() || undefined,
     demoDelayMs: e.DEMO_DELAY_MS,
     turnsPerUser: e.TURNS_PER_USER,
+    minCompletion: e.MIN_COMPLETION_TOKENS,
     apiPerUser: e.API_IN_FLIGHT_PER_USER,
     apiPerKey: e.API_IN_FLIGHT_PER_KEY,
     estimateRateLimitPerUser: e.ESTIMATE_RATE_LIMIT_PER_USER,

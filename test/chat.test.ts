@@ -131,12 +131,12 @@ describe('chat turns against the model API', () => {
 
   test('POST /send — spend limits shrink the answer to fit, then refuse the turn saying which, without calling the model API', async () => {
     const user = await newUser(srv);
-    await srv.database.write(setSpendLimits, user.id, { perMessage: null, perDay: 80 });
+    await srv.database.write(setSpendLimits, user.id, { perMessage: null, perDay: 200 });
     fake.script({ kind: 'stream', pieces: ['Short', ' and', ' then'], finishReason: 'length' }); // the model stopped at max_tokens
     const first = await post(user, '/send', await composer(user));
     expect(first.status).toBe(200);
     const [hold] = await q.holds(user);
-    const allowed = affordableCompletion(MINI, hold.prompt_tokens, 80);
+    const allowed = affordableCompletion(MINI, hold.prompt_tokens, 200);
     expect(allowed).toBeGreaterThan(0);
     expect(allowed).toBeLessThan(100);
     expect(fake.requests.at(-1)!.body.max_tokens).toBe(allowed);

@@ -122,13 +122,13 @@ describe('Stop on a model that bills hidden reasoning tokens', () => {
 describe('a provider that over-reports or ignores limits', () => {
   test('usage reported far past the hold is charged the hold at most, never past a per-message limit; the rest is uncollected', async () => {
     const user = await newUser(srv);
-    await srv.database.write(setSpendLimits, user.id, { perMessage: 100, perDay: null });
+    await srv.database.write(setSpendLimits, user.id, { perMessage: 300, perDay: null });
     const before = await q.balance(user);
     fake.script({ kind: 'stream', pieces: ['Hi'], usage: { prompt_tokens: 10, completion_tokens: 1500 } });
     const res = await post(user, '/send', await composer(user, '/', 'Hello'));
     expect(res.status).toBe(200);
     const [hold] = await q.holds(user);
-    expect(hold.amount).toBeLessThanOrEqual(100);
+    expect(hold.amount).toBeLessThanOrEqual(300);
     expect(hold.charge).toBe(hold.amount);
     expect(hold.uncollected).toBe(priceOf(MINI, 10, 1500) - hold.amount);
     expect(before - (await q.balance(user))).toBe(hold.amount);
@@ -190,6 +190,30 @@ describe('one answer holding the whole balance', () => {
     await grant(srv.database, user.id, -((await q.balance(user)) - 3)); // not even a prompt
     const res = await post(user, '/send', await composer(user, '/', 'Hello there, a question'));
     expect(res.status).toBe(402);
+  });
+});
+
+describe('a balance that pays for only a few answer tokens', () => {
+  test('the turn is refused before the model is called, saying how much more is needed; the estimate warns first', async () => {
+    const user = await newUser(srv);
+    const fields = await composer(user, '/', 'Hello');
+    // What this prompt costs with 31 answer tokens: one short of MIN_COMPLETION_TOKENS (32).
+    const estimate = await user.agent.post('/estimate').type('form').set('HX-Request', 'true').send(fields);
+    const prompt = Number(/About (\d+) prompt tokens/.exec(estimate.text)![1]);
+    await grant(srv.database, user.id, -((await q.balance(user)) - priceOf(MINI, prompt, 31)));
+    const warned = await user.agent.post('/estimate').type('form').set('HX-Request', 'true').send(fields);
+    expect(warned.text).toContain(`does not pay for it with at least 32 tokens of answer: it would be refused (${priceOf(MINI, prompt, 32) - priceOf(MINI, prompt, 31)} more are needed)`);
+    const calls = fake.requests.length;
+    const res = await post(user, '/send', fields);
+    expect(res.status).toBe(402);
+    expect(res.text).toContain(`at least 32 tokens of answer) needs ${priceOf(MINI, prompt, 32) - priceOf(MINI, prompt, 31)} more than your balance`);
+    expect(fake.requests.length).toBe(calls);
+    expect(await q.holds(user)).toHaveLength(0);
+    // Asking for fewer answer tokens than that is paid for, and goes.
+    fake.script({ kind: 'stream', pieces: ['Brief'], usage: { prompt_tokens: prompt, completion_tokens: 1 } });
+    const brief = await post(user, '/send', { ...(await composer(user, '/', 'Hello')), max_tokens: '8' });
+    expect(brief.status).toBe(200);
+    expect(fake.requests.at(-1)!.body.max_tokens).toBe(8);
   });
 });
 

@@ -251,13 +251,14 @@ describe('POST /v1/chat/completions', () => {
 
   test("a key's own spend limit sizes the hold and then refuses with 402, while the user's other keys go on", async () => {
     const user = await newUser(srv);
-    const limited = await keyFor(user, { total: 60 });
-    fake.script({ kind: 'stream', usage: { prompt_tokens: 10, completion_tokens: 10 } });
+    const limited = await keyFor(user, { total: 200 });
+    fake.script({ kind: 'stream', usage: { prompt_tokens: 10, completion_tokens: 40 } });
     await client(limited.key).chat.completions.create({ ...ask, max_tokens: 500 });
-    // The hold was what the key's 60 pays for in whole completion tokens, not prompt + 500 of them.
+    // The hold was what the key's 200 pays for in whole completion tokens, not prompt + 500 of them.
     const held = Number(await srv.sql.value<number>('SELECT amount FROM holds WHERE user_id = ? ORDER BY id DESC LIMIT 1', user.id));
-    expect(held).toBeGreaterThan(55);
-    expect(held).toBeLessThanOrEqual(60);
+    expect(held).toBeGreaterThan(195);
+    expect(held).toBeLessThanOrEqual(200);
+    // 170 spent: the 30 left do not pay for the prompt and MIN_COMPLETION_TOKENS of answer.
     const err = (await client(limited.key).chat.completions.create(ask).catch((e: unknown) => e)) as APIError;
     expect(err.status).toBe(402);
     expect(err.code).toBe('spend_limit_reached');

@@ -30,6 +30,8 @@ export interface ApiDeps {
   perUser: number;
   /** One key's calls in flight in this process. */
   perKey: number;
+  /** MIN_COMPLETION_TOKENS (or the call's own max_tokens when fewer). */
+  minCompletion?: number;
 }
 
 export interface ApiCall {
@@ -109,6 +111,7 @@ export async function withHold<T>(
   // The turn key is never the client's request id: that could repeat.
   const held = await reserve(deps.store, {
     userId: key.userId, turnKey: `api-${crypto.randomUUID()}`, model, promptTokens, maxCompletion, limits: true, key, maxOpen: deps.perUser,
+    minCompletion: deps.minCompletion,
   });
   if (held.status === 'insufficient') {
     return { status: 'refused', error: paymentRequired(`Your balance of ${held.balance} tokens does not pay for ${needs.pays} (${held.missing} more are needed).`, 'insufficient_quota') };

@@ -7,7 +7,7 @@ import {
   addTurn, finishMessage, findMessageByHold, historyFor, lastMessageId, type Conversation, type HistoryMessage, type Message, type Settings, type TokenCounts, type TurnMode,
 } from './conversations';
 import { countHistory } from './history-tokens';
-import { balanceOf, heldBy, holdClosed, release, reserve, settleOrRead, type HoldTerms } from '../ledger/ledger';
+import { balanceOf, heldBy, holdClosed, leastCompletion, release, reserve, settleOrRead, type HoldTerms } from '../ledger/ledger';
 import { deliveredRecorder, modelCallSignal } from './model-call';
 import type { Logger } from '../log';
 import { DEFAULT_MAX_OUTPUT, priceOf, withMargin, type ModelInfo } from '../metering/models';
@@ -34,6 +34,8 @@ export interface TurnDeps {
   store: Store;
   /** Turns one user may have running at once in all server processes together (TURNS_PER_USER); the queue caps this process. */
   turnsPerUser?: number;
+  /** MIN_COMPLETION_TOKENS: a balance that pays for fewer answer tokens refuses the turn. */
+  minCompletion?: number;
   upstream: Upstream;
   queue: TurnQueue;
   logger: Logger;
@@ -54,7 +56,7 @@ export interface TurnInput {
 }
 
 export type Refusal =
-  | { reason: 'insufficient'; missing: number; balance: number }
+  | { reason: 'insufficient'; missing: number; balance: number; least: number }
   | { reason: 'per_message' | 'per_day'; limit: number; spent: number; estimate: number }
   | { reason: 'busy' | 'queue_full' | 'too_long' | 'aborted' | 'nothing' | 'answering' | 'changed' };
 
@@ -143,7 +145,7 @@ export async function runTurn(deps: TurnDeps, input: TurnInput, emit: (event: Tu
     // turns that reserve together (other tabs, other processes) cannot pass them together.
     const request = {
       userId, turnKey: input.turnKey, model, promptTokens: prompt.promptTokens,
-      maxCompletion: Math.min(wanted, model.contextWindow - prompt.promptTokens), limits: true, maxOpen: deps.turnsPerUser,
+      maxCompletion: Math.min(wanted, model.contextWindow - prompt.promptTokens), limits: true, maxOpen: deps.turnsPerUser, minCompletion: deps.minCompletion,
     };
     let held = await reserve(store, request);
     // Refused only because the user's own answers still running hold the balance: wait for one of
@@ -155,8 +157,8 @@ export async function runTurn(deps: TurnDeps, input: TurnInput, emit: (event: Tu
     }
     if (input.signal.aborted && held.status !== 'held') return refused({ reason: 'aborted' });
     if (held.status === 'busy') return refused({ reason: 'busy' }); // this user's turns on other processes
-    if (held.status === 'over_limit') return await overLimit(store, userId, model, prompt.promptTokens);
-    if (held.status === 'insufficient') return refused({ reason: 'insufficient', missing: held.missing, balance: held.balance });
+    if (held.status === 'over_limit') return await overLimit(store, userId, model, prompt.promptTokens, leastCompletion(request));
+    if (held.status === 'insufficient') return refused({ reason: 'insufficient', missing: held.missing, balance: held.balance, least: leastCompletion(request) });
     if (held.status === 'duplicate') return { status: 'duplicate', message: await store.read(findMessageByHold, held.hold.id), balance: held.balance };
     holdId = held.hold.id;
     liveHolds.add(holdId);
@@ -183,9 +185,9 @@ export async function runTurn(deps: TurnDeps, input: TurnInput, emit: (event: Tu
   }
 }
 
-/** Which spend limit refused the turn (not even the prompt and one completion token fit). */
-async function overLimit(store: Store, userId: number, model: ModelInfo, promptTokens: number): Promise<Refused> {
-  const estimate = priceOf(model, promptTokens, 1);
+/** Which spend limit refused the turn (not even the prompt and the fewest answer tokens worth calling for fit). */
+async function overLimit(store: Store, userId: number, model: ModelInfo, promptTokens: number, least: number): Promise<Refused> {
+  const estimate = priceOf(model, promptTokens, least);
   const verdict = await store.read(checkSpendLimits, userId, estimate);
   // Read again after the reserve: a turn that ended in between can have made room. Rare; try again.
   if (verdict.ok) return refused({ reason: 'changed' });

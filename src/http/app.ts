@@ -110,7 +110,7 @@ export function createApp(deps: AppDeps): Express {
   // and answers JSON (its own headers: no page, so no CSP nonce to make).
   app.use('/v1', v1Routes({
     store: database, upstream: deps.upstream, queue, logger, offer: deps.offer,
-    perUser: config.apiPerUser, perKey: config.apiPerKey, bodyLimitBytes: config.bodyLimitBytes,
+    perUser: config.apiPerUser, perKey: config.apiPerKey, minCompletion: config.minCompletion, bodyLimitBytes: config.bodyLimitBytes,
   }));
   // Stripe's webhook: no session, no CSRF (its signature is its authentication), the raw body.
   app.use(stripeWebhook(services, deps.payments));
@@ -146,7 +146,7 @@ export function createApp(deps: AppDeps): Express {
   });
   app.use(homeRoutes(services));
   app.use(chatRoutes(services));
-  app.use(turnRoutes(services, { store: database, turnsPerUser: config.turnsPerUser, upstream: deps.upstream, queue, logger }));
+  app.use(turnRoutes(services, { store: database, turnsPerUser: config.turnsPerUser, minCompletion: config.minCompletion, upstream: deps.upstream, queue, logger }));
   watch({ queue: () => queue.stats(), holdsOpen: () => liveHolds.size, pool: () => database.poolStats?.() });
   app.use(authRoutes(services));
   app.use(usageRoutes(services));

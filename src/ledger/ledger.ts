@@ -174,6 +174,12 @@ export interface ReserveRequest {
   key?: KeyLimits;
   /** The most turns the user may have running at once, in every process together (TURNS_PER_USER). */
   maxOpen?: number;
+  /**
+   * The fewest completion tokens worth calling the model for (MIN_COMPLETION_TOKENS, or maxCompletion
+   * when fewer): a balance or a limit that pays for less refuses the turn, instead of charging the
+   * prompt for an answer cut off at its first token. Default 1.
+   */
+  minCompletion?: number;
 }
 
 /** A repeated turn key: the write is rolled back and the first hold is answered instead. */
@@ -188,12 +194,13 @@ function* reserveOp(req: ReserveRequest): Op<ReserveResult> {
     if (open >= req.maxOpen) return { status: 'busy', open };
   }
   let wanted = req.maxCompletion;
+  const least = leastCompletion(req);
   const allowance = lesser(req.limits ? yield* spendAllowance(req.userId) : null, req.key ? yield* keyAllowance(req.key) : null);
   if (allowance !== null) {
     wanted = Math.min(wanted, affordableCompletion(req.model, req.promptTokens, allowance));
-    if (wanted < 1) return { status: 'over_limit', allowance, balance: yield* balanceOf(req.userId) };
+    if (wanted < least) return { status: 'over_limit', allowance, balance: yield* balanceOf(req.userId) };
   }
-  const minimum = priceOf(req.model, req.promptTokens, 1);
+  const minimum = priceOf(req.model, req.promptTokens, least);
   const full = priceOf(req.model, req.promptTokens, wanted);
   // No balance row (an account never opened) simply has nothing to take.
   const took = yield* query('ledger.take', { userId: req.userId, full, minimum });
@@ -208,6 +215,11 @@ function* reserveOp(req: ReserveRequest): Op<ReserveResult> {
   if (id === undefined) throw new DuplicateTurn();
   yield* query('ledger.row', { userId: req.userId, kind: 'reserve', amount: -took.held, balanceAfter: took.balance, actorId: null, holdId: id, codeId: null, note: null });
   return { status: 'held', hold: newHold(id, row), balance: took.balance };
+}
+
+/** The fewest completion tokens the reserve must pay for: the useful minimum, or all that is asked when less. */
+export function leastCompletion(req: Pick<ReserveRequest, 'minCompletion' | 'maxCompletion'>): number {
+  return Math.max(1, Math.min(req.minCompletion ?? 1, req.maxCompletion));
 }
 
 /** The new hold's row: the request's terms, at `amount` for `maxCompletion` completion tokens. */

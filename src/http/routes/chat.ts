@@ -10,7 +10,8 @@ import {
 import { InputError, parseSettings, parseTitle } from '../chat-input';
 import { HttpError } from '../http-error';
 import { countHistory } from '../../chat/history-tokens';
-import { priceOf } from '../../metering/models';
+import { priceOf, withMargin } from '../../metering/models';
+import { balanceOf, leastCompletion } from '../../ledger/ledger';
 import type { Op } from '../../storage/op';
 import { escapeText, renderPage, isHtmx } from '../views';
 import { signedIn } from './guards';
@@ -121,7 +122,14 @@ export function chatRoutes(services: Services): Router {
     const history = conversation ? (await store.read(historyFor, conversation.id, 'send', text))! : [{ role: 'user' as const, content: text }];
     const { total } = await countHistory(history, settings.systemPrompt, model);
     const n = (value: number) => value.toLocaleString(res.locals.locale);
-    res.type('html').send(res.locals.t('chat.estimate', { tokens: n(total), cost: n(priceOf(model, total, 0)) }));
+    const estimate = res.locals.t('chat.estimate', { tokens: n(total), cost: n(priceOf(model, total, 0)) });
+    // Warned before sending: a balance that does not pay for the prompt and the fewest answer tokens worth calling for is refused.
+    const prompt = withMargin(model, total);
+    const least = leastCompletion({ minCompletion: services.config.minCompletion, maxCompletion: Math.min(settings.maxTokens ?? model.maxOutput, Math.max(1, model.contextWindow - prompt)) });
+    const needs = priceOf(model, prompt, least);
+    const balance = await store.read(balanceOf, req.user!.id);
+    const warning = balance < needs ? ` <strong>${escapeText(res.locals.t('chat.estimate_short', { least: n(least), missing: n(needs - balance), balance: n(balance) }))}</strong>` : '';
+    res.type('html').send(escapeText(estimate) + warning);
   });
 
   /** The transcript after Undo or Clear; Undo's question goes back into the textbox. */

@@ -114,7 +114,7 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
 export function refusalText(refusal: Refusal, t: Translate): string {
   switch (refusal.reason) {
     case 'insufficient':
-      return t('chat.refused.insufficient', { missing: refusal.missing, balance: refusal.balance });
+      return t('chat.refused.insufficient', { missing: refusal.missing, balance: refusal.balance, least: refusal.least });
     case 'per_message':
     case 'per_day':
       return t(`limits.refused.${refusal.reason}`, { limit: refusal.limit, spent: refusal.spent, estimate: refusal.estimate });
