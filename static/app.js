@@ -4,6 +4,10 @@ document.addEventListener('DOMContentLoaded', () => {
   const invalid = document.querySelector('[aria-invalid="true"]');
   if (invalid) invalid.focus();
 
+  const toggle = document.getElementById('drawer-toggle');
+  const sidebar = document.getElementById('sidebar');
+  if (toggle && sidebar) enhanceDrawer(toggle, sidebar);
+
   const composer = document.getElementById('composer');
   const message = document.getElementById('message');
   if (composer && message) enhanceComposer(composer, message);
@@ -21,6 +25,26 @@ document.addEventListener('DOMContentLoaded', () => {
     });
   });
 });
+
+// On a phone the conversations are a drawer opened from the chat's header (CSS shows the button
+// only there); without JavaScript they stay under the conversation.
+function enhanceDrawer(toggle, sidebar) {
+  document.documentElement.classList.add('has-drawer');
+  const close = sidebar.querySelector('[data-drawer-close]');
+  toggle.hidden = false;
+  if (close) close.hidden = false;
+  const setOpen = (open) => {
+    sidebar.classList.toggle('open', open);
+    toggle.setAttribute('aria-expanded', String(open));
+    if (open) sidebar.querySelector('a, button:not([hidden]), input')?.focus();
+    else toggle.focus();
+  };
+  toggle.addEventListener('click', () => setOpen(!sidebar.classList.contains('open')));
+  close?.addEventListener('click', () => setOpen(false));
+  document.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape' && sidebar.classList.contains('open')) setOpen(false);
+  });
+}
 
 function enhanceComposer(composer, message) {
   // Enter sends, Shift+Enter adds a line. While an IME is composing (typing Chinese), Enter

@@ -302,6 +302,8 @@ describe.each(VIEWPORTS)('chat page on $name', ({ name, options }) => {
 
   step('after a reload the conversation is in the sidebar with its messages', async () => {
     await page.goto(`${app.url}/`);
+    // On a phone the conversations are in the drawer the chat header opens.
+    if (await page.isVisible('#drawer-toggle')) await (touch ? page.tap('#drawer-toggle') : page.click('#drawer-toggle'));
     const link = page.locator('#conversation-list a', { hasText: 'first line' });
     expect(await link.count()).toBe(1);
     await Promise.all([page.waitForURL(/\/c\/\d+$/), touch ? link.tap() : link.click()]);
@@ -426,22 +428,56 @@ describe('accessibility', () => {
 });
 
 describe('every page on a phone', () => {
-  test('no page scrolls sideways at 390 px, admin pages included', async () => {
+  // A phone, and a 1280 x 800 desktop at 200% zoom (WCAG 1.4.10, reflow).
+  const narrow = [
+    { name: '390 px', width: 390, options: VIEWPORTS[1]!.options },
+    { name: '640 x 400', width: 640, options: { viewport: { width: 640, height: 400 }, deviceScaleFactor: 2 } },
+  ];
+  test.each(narrow)('no page scrolls sideways at $name, with a 200-character conversation title, admin pages included', async ({ width, options }) => {
+    const context = await browser.newContext(options);
+    try {
+      const page = await context.newPage();
+      page.setDefaultTimeout(WAIT);
+      const username = `e2e_wide_${width}_${Date.now().toString(36)}`;
+      await registerIn(page, username, 'click');
+      const adminId = await promote(username, 'a batch for the class of 2026, spring term');
+      const orderId = await anOrder(adminId);
+      upstream.script({ kind: 'stream', pieces: ['A short answer.'] });
+      await page.fill('#message', 'Hello');
+      await page.press('#message', 'Enter');
+      await page.waitForSelector('#transcript article.msg-assistant .msg-body.markdown', { timeout: WAIT });
+      const conversation = new URL(page.url()).pathname;
+      await app.sql.run('UPDATE conversations SET title = ? WHERE id = ?', 'https://example.com/' + 'x'.repeat(180), Number(conversation.split('/').pop()));
+      const wide: string[] = [];
+      for (const path of [conversation, '/', '/usage', '/usage/ledger', '/recharge', '/orders', `/recharge/orders/${orderId}`, '/keys', '/admin/users', '/admin/codes', '/admin/usage', '/admin/providers', '/admin/orders', '/admin/audit']) {
+        await page.goto(`${app.url}${path}`);
+        const scroll = await page.evaluate(() => document.documentElement.scrollWidth);
+        if (scroll > width) wide.push(`${path}: ${scroll}px`);
+      }
+      expect(wide).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('on a phone the conversations are a drawer opened from the chat header, closed by Esc', async () => {
     const context = await browser.newContext(VIEWPORTS[1]!.options);
     try {
       const page = await context.newPage();
       page.setDefaultTimeout(WAIT);
-      const username = `e2e_wide_${Date.now().toString(36)}`;
-      await registerIn(page, username, 'tap');
-      const adminId = await promote(username, 'a batch for the class of 2026, spring term');
-      const orderId = await anOrder(adminId);
-      const wide: string[] = [];
-      for (const path of ['/', '/usage', '/usage/ledger', '/recharge', '/orders', `/recharge/orders/${orderId}`, '/keys', '/admin/users', '/admin/codes', '/admin/usage', '/admin/providers', '/admin/orders', '/admin/audit']) {
-        await page.goto(`${app.url}${path}`);
-        const width = await page.evaluate(() => document.documentElement.scrollWidth);
-        if (width > 390) wide.push(`${path}: ${width}px`);
-      }
-      expect(wide).toEqual([]);
+      await registerIn(page, `e2e_drawer_${Date.now().toString(36)}`, 'tap');
+      upstream.script({ kind: 'stream', pieces: ['Drawer answer.'] });
+      await page.fill('#message', 'A question for the drawer');
+      await page.tap('#submit');
+      await page.waitForSelector('#transcript article.msg-assistant .msg-body.markdown', { timeout: WAIT });
+      await page.reload();
+      expect(await page.isVisible('#sidebar')).toBe(false);
+      await page.tap('#drawer-toggle');
+      expect(await page.getAttribute('#drawer-toggle', 'aria-expanded')).toBe('true');
+      expect(await page.isVisible('#conversation-list a')).toBe(true);
+      await page.keyboard.press('Escape');
+      expect(await page.isVisible('#sidebar')).toBe(false);
+      expect(await page.evaluate(() => document.activeElement?.id)).toBe('drawer-toggle');
     } finally {
       await context.close();
     }

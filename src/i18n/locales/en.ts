@@ -81,6 +81,8 @@ export const en = {
   'chat.new': 'New chat',
   'chat.conversations': 'Conversations',
   'chat.search': 'Search',
+  'chat.drawer_open': 'Conversations',
+  'chat.drawer_close': 'Close',
   'chat.search_label': 'Search conversations',
   'chat.no_conversations': 'No conversations found.',
   'chat.rename': 'Rename',

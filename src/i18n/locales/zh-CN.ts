@@ -83,6 +83,8 @@ export const zhCN: Record<keyof typeof en, string> = {
   'chat.new': '新对话',
   'chat.conversations': '对话列表',
   'chat.search': '搜索',
+  'chat.drawer_open': '对话列表',
+  'chat.drawer_close': '关闭',
   'chat.search_label': '搜索对话',
   'chat.no_conversations': '没有找到对话。',
   'chat.rename': '重命名',
