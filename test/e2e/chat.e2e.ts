@@ -427,6 +427,65 @@ describe('accessibility', () => {
   }, 120_000);
 });
 
+describe('screen readers and a streaming answer', () => {
+  const AXE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+  const WCAG = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
+
+  test('the live region hears "answering" once and each finished answer once; streaming pieces and Undo are not announced', async () => {
+    const context = await browser.newContext(VIEWPORTS[0]!.options);
+    try {
+      const page = await context.newPage();
+      page.setDefaultTimeout(WAIT);
+      await registerIn(page, `e2e_sr_${Date.now().toString(36)}`);
+      // What a screen reader is given: every text the live region takes, in order.
+      await page.evaluate(() => {
+        const heard: string[] = [];
+        (window as unknown as { heard: string[] }).heard = heard;
+        const region = document.getElementById('announcer')!;
+        new MutationObserver(() => heard.push(region.textContent ?? '')).observe(region, { childList: true, characterData: true, subtree: true });
+      });
+      upstream.script({ kind: 'stream', pieces: ['One', ' two', ' three', ' four.'], delayMs: 20 });
+      await page.fill('#message', 'Count to four');
+      await page.press('#message', 'Enter');
+      await page.waitForSelector('#transcript article.msg-assistant .msg-body.markdown', { timeout: WAIT });
+      await page.click('#undo');
+      await page.waitForFunction(() => document.querySelectorAll('#transcript article.msg-user').length === 0);
+      const heard = await page.evaluate(() => (window as unknown as { heard: string[] }).heard.filter((t) => t !== ''));
+      expect(heard).toEqual(['Answering…', 'One two three four.']);
+      expect(await page.getAttribute('#transcript', 'aria-live')).toBe('off');
+      expect(await page.getAttribute('#estimate', 'aria-live')).toBe('off');
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('axe-core finds no violation while an answer streams, light and dark', async () => {
+    const found: string[] = [];
+    for (const colorScheme of ['light', 'dark'] as const) {
+      const context = await browser.newContext({ bypassCSP: true, colorScheme, viewport: { width: 1280, height: 800 } });
+      try {
+        const page = await context.newPage();
+        page.setDefaultTimeout(WAIT);
+        await registerIn(page, `e2e_axe_live_${colorScheme}_${Date.now().toString(36)}`);
+        const g = gate();
+        upstream.script({ kind: 'stream', pieces: ['Still', ' going'], gate: g, gateAfter: 1 });
+        await page.fill('#message', 'Keep streaming');
+        await page.press('#message', 'Enter');
+        await within(g.reached, 'the model was not called');
+        await page.waitForSelector('#transcript article.msg-assistant');
+        await page.addScriptTag({ content: AXE });
+        const result = await page.evaluate(async (tags) => (window as unknown as { axe: { run: (d: Document, o: object) => Promise<{ violations: Array<{ id: string; nodes: Array<{ target: string[] }> }> }> } }).axe.run(document, { runOnly: { type: 'tag', values: tags } }), WCAG);
+        for (const v of result.violations) found.push(`${colorScheme}: ${v.id} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+        g.release();
+        await page.waitForSelector('#transcript article.msg-assistant .msg-body.markdown', { timeout: WAIT });
+      } finally {
+        await context.close();
+      }
+    }
+    expect(found).toEqual([]);
+  });
+});
+
 describe('every page on a phone', () => {
   // A phone, and a 1280 x 800 desktop at 200% zoom (WCAG 1.4.10, reflow).
   const narrow = [

@@ -189,7 +189,7 @@ class TurnView {
       const dropped = partial('#turn-status', 'innerHTML', event.dropped ? this.t('chat.dropped', { n: event.dropped }) : '');
       const sidebar = this.render('../pages/conversation-list', { conversations: await this.store.read(listConversations, conversation.userId), conversation, fullPage: false });
       s.html(
-        transcript + dropped + this.freshTurnKey() +
+        transcript + dropped + this.freshTurnKey() + partial('#announcer', 'innerHTML', escapeText(this.t('chat.answering'))) +
           partial('#conversation-id', 'outerHTML', this.render('conversation-id', { conversation })) +
           partial('#conversation-list', 'outerHTML', sidebar) + partial('#chat-title', 'innerHTML', escapeText(conversation.title || this.t('chat.title'))),
       );
@@ -198,7 +198,10 @@ class TurnView {
       s.html(partial(`#m${this.assistantId}-text`, 'beforeend', escapeText(event.text)));
     } else {
       const message = this.render('message', { m: messageView(event.message, this.t) });
+      // The finished answer, announced once (the transcript is not live).
+      const said = event.message.status === 'done' ? event.message.content : `${event.message.content} ${this.t(event.message.status === 'stopped' ? 'chat.stopped' : 'chat.answer_failed')}`;
       s.html(
+        partial('#announcer', 'innerHTML', escapeText(said.trim())) +
         partial(`#m${event.message.id}`, 'outerHTML', message) +
           partial('#balance', 'innerHTML', this.t('nav.balance', { n: event.balance.toLocaleString(this.res.locals.locale) })) +
           this.freshTurnKey(),

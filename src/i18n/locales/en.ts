@@ -56,6 +56,8 @@ export const en = {
   'chat.description': 'Ask anything. Every answer shows its tokens and what it cost; your balance is in the header.',
   'chat.demo': 'Offline demo model: answers are canned and stay on this machine. Set OPENAI_API_KEY to talk to a real model.',
   'chat.transcript': 'Conversation',
+  'chat.answering': 'Answering…',
+  'chat.answer_failed': 'The answer failed.',
   'chat.empty': 'No messages yet. Type one below or pick an example.',
   'chat.message_label': 'Message',
   'chat.placeholder': 'Type a message...',

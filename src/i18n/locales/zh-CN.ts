@@ -58,6 +58,8 @@ export const zhCN: Record<keyof typeof en, string> = {
   'chat.description': '有问必答。每条回答都会显示用了多少 tokens、花费多少；余额在页面顶部。',
   'chat.demo': '离线演示模型：回答是预设的，不会离开本机。设置 OPENAI_API_KEY 即可连接真实模型。',
   'chat.transcript': '对话内容',
+  'chat.answering': '正在回答……',
+  'chat.answer_failed': '回答失败。',
   'chat.empty': '还没有消息。在下面输入，或选一个示例。',
   'chat.message_label': '消息',
   'chat.placeholder': '输入消息…',
