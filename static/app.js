@@ -12,6 +12,9 @@ document.addEventListener('DOMContentLoaded', () => {
   const message = document.getElementById('message');
   if (composer && message) enhanceComposer(composer, message);
 
+  // The dashboard redraws itself every 30 s: whatever had focus inside it gets it back.
+  keepFocusAcrossSwaps('dashboard');
+
   // Copy buttons on code blocks in rendered answers.
   document.addEventListener('click', (event) => {
     const button = event.target.closest && event.target.closest('[data-copy]');
@@ -25,6 +28,29 @@ document.addEventListener('DOMContentLoaded', () => {
     });
   });
 });
+
+/** Refocuses, after htmx redraws the element `id`, the control that had focus inside it (by id, else by its link). */
+function keepFocusAcrossSwaps(id) {
+  let again = null;
+  document.addEventListener('htmx:before:swap', () => {
+    const active = document.activeElement;
+    const region = document.getElementById(id);
+    again = null;
+    if (!region || !active || active === document.body || !region.contains(active)) return;
+    if (active.id) again = '#' + CSS.escape(active.id);
+    else if (active.getAttribute('href')) again = `#${id} [href="${CSS.escape(active.getAttribute('href'))}"]`;
+  });
+  // Once the old content is gone (after the swap settles), unless focus went somewhere meanwhile.
+  const restore = () => {
+    if (!again) return;
+    const target = document.querySelector(again);
+    const active = document.activeElement;
+    if (target && (!active || active === document.body || !document.contains(active))) target.focus();
+    if (target) again = null;
+  };
+  document.addEventListener('htmx:after:swap', () => setTimeout(restore));
+  document.addEventListener('htmx:after:settle', restore);
+}
 
 // On a phone the conversations are a drawer opened from the chat's header (CSS shows the button
 // only there); without JavaScript they stay under the conversation.

@@ -80,7 +80,7 @@ describe('registration, sign-in and sign-out', () => {
     const unknown = await login(srv.agent(), 'nobody-here', 'not the password');
     expect(wrong.status).toBe(401);
     expect(unknown.status).toBe(401);
-    const message = (html: string) => /<p class="error form-error" role="alert">([^<]*)</.exec(html)?.[1];
+    const message = (html: string) => /<p class="error form-error" role="alert"[^>]*>([^<]*)</.exec(html)?.[1];
     expect(message(wrong.text)).toBe('Wrong username or password.');
     expect(message(unknown.text)).toBe(message(wrong.text));
     expect(setCookie(wrong, 'tc.sid')).toBeUndefined();
@@ -97,9 +97,26 @@ describe('registration, sign-in and sign-out', () => {
     expect(rows).toHaveLength(1);
   });
 
+  test('POST /register — every field\'s problem at once; two-character Chinese names are welcome', async () => {
+    const agent = srv.agent();
+    const _csrf = await csrfToken(agent, '/register');
+    const res = await agent.post('/register').type('form').send({ _csrf, username: 'x', password: 'short', confirm: 'different' });
+    expect(res.status).toBe(422);
+    for (const message of ['A username has 2 to 32 characters.', 'A password has 8 to 1024 characters.', 'The passwords do not match.']) expect(res.text).toContain(message);
+    expect(res.text).toContain('value="x"');
+    expect(res.text).not.toContain('value="short"'); // passwords never go back into a page
+    const json = await srv.agent().post('/register').send({ username: 'x', password: 'short' });
+    expect(json.body.error.fields).toEqual({ username: 'A username has 2 to 32 characters.', password: 'A password has 8 to 1024 characters.' });
+    const ming = srv.agent();
+    const token = await csrfToken(ming, '/register');
+    const made = await ming.post('/register').type('form').send({ _csrf: token, username: '小明', password: 'long enough pw', confirm: 'long enough pw' });
+    expect(made.status).toBe(303);
+    expect(await srv.sql.value("SELECT count(*) FROM users WHERE username = '小明'")).toBe(1);
+  });
+
   test('POST /register — bad input re-renders the form with 422, keeps the username, writes nothing', async () => {
     const cases: Array<[Record<string, string>, string]> = [
-      [{ username: 'ab', password: 'long enough pw', confirm: 'long enough pw' }, 'A username has 3 to 32 characters.'],
+      [{ username: 'a', password: 'long enough pw', confirm: 'long enough pw' }, 'A username has 2 to 32 characters.'],
       [{ username: 'bad name!', password: 'long enough pw', confirm: 'long enough pw' }, 'Use only letters, digits, _ . and -.'],
       [{ username: 'shortpw', password: 'short', confirm: 'short' }, 'A password has 8 to 1024 characters.'],
       [{ username: 'mismatch', password: 'long enough pw', confirm: 'other pw 1234' }, 'The passwords do not match.'],

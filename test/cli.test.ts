@@ -118,7 +118,7 @@ test('user add reads the password from stdin; user list shows it; disable and en
 });
 
 test.each([
-  [['user', 'add', 'ab'], 'pw long enough\n', 'tokenchat: A username has 3 to 32 characters.'],
+  [['user', 'add', 'a'], 'pw long enough\n', 'tokenchat: A username has 2 to 32 characters.'],
   [['user', 'add', 'shorty'], 'short\n', 'tokenchat: A password has 8 to 1024 characters.'],
   [['user', 'add', 'nopw'], '', 'tokenchat: Enter a password.'],
   [['user', 'disable', 'ghost'], '', 'tokenchat: no user named "ghost"'],

@@ -67,7 +67,7 @@ test('form errors come back in Chinese for a Chinese reader', async () => {
     .post('/register')
     .set('Accept-Language', 'zh-CN')
     .type('form')
-    .send({ _csrf: csrfFrom(page.text), username: 'ab', password: 'long enough', confirm: 'long enough' });
+    .send({ _csrf: csrfFrom(page.text), username: 'a', password: 'long enough', confirm: 'long enough' });
   expect(res.status).toBe(422);
-  expect(res.text).toContain('用户名长度为 3 到 32 个字符。');
+  expect(res.text).toContain('用户名长度为 2 到 32 个字符。');
 });

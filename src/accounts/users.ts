@@ -14,7 +14,8 @@ export interface User {
   created_at: string;
 }
 
-export const USERNAME_MIN = 3;
+// Two characters: many Chinese names are two (小明, 张伟).
+export const USERNAME_MIN = 2;
 export const USERNAME_MAX = 32;
 export const PASSWORD_MIN = 8;
 export const PASSWORD_MAX = 1024;

@@ -486,6 +486,37 @@ describe('screen readers and a streaming answer', () => {
   });
 });
 
+describe('focus', () => {
+  test('stays where it was across a dashboard refresh, and goes to the field to fix after a failed sign-in', async () => {
+    const context = await browser.newContext(VIEWPORTS[0]!.options);
+    try {
+      const page = await context.newPage();
+      page.setDefaultTimeout(WAIT);
+      const username = `e2e_focus_${Date.now().toString(36)}`;
+      await registerIn(page, username);
+      // The page's clock is the test's: 30 seconds pass at once, and the dashboard redraws itself.
+      await page.clock.install();
+      await page.goto(`${app.url}/`);
+      await page.focus('#dashboard a[href="/usage"]');
+      const redrawn = page.waitForResponse((r) => r.url().endsWith('/dashboard'));
+      await page.clock.runFor(31_000);
+      await redrawn;
+      await page.waitForFunction(() => document.activeElement !== document.body);
+      expect(await page.evaluate(() => document.activeElement?.closest('#dashboard') !== null && document.activeElement?.getAttribute('href'))).toBe('/usage');
+      // Signed out, a wrong password: the password field has focus, described by the error.
+      await context.clearCookies();
+      await page.goto(`${app.url}/login`);
+      await page.fill('#username', username);
+      await page.fill('#password', 'not the password');
+      await Promise.all([page.waitForLoadState('load'), page.click('form[action="/login"] button[type="submit"]')]);
+      await page.waitForFunction(() => document.activeElement?.id === 'password');
+      expect(await page.getAttribute('#password', 'aria-describedby')).toContain('login-error');
+    } finally {
+      await context.close();
+    }
+  });
+});
+
 describe('every page on a phone', () => {
   // A phone, and a 1280 x 800 desktop at 200% zoom (WCAG 1.4.10, reflow).
   const narrow = [

@@ -6,7 +6,7 @@ import { wantsJson } from '../errors';
 import { HttpError } from '../http-error';
 import { SESSION_COOKIE } from '../sessions';
 import { authThrottles, SignInThrottle } from '../throttle';
-import { authenticate, createUser, findByName, UserInputError, type User } from '../../accounts/users';
+import { authenticate, checkPassword, createUser, findByName, normalizeUsername, UserInputError, type User } from '../../accounts/users';
 import { renderPage } from '../views';
 import { safeReturnPath } from './home';
 
@@ -78,23 +78,36 @@ export function authRoutes({ config, database, hasher, sessionSecret }: Services
   router.post('/register', throttle.perIp, async (req, res) => {
     if (!config.allowRegistration) throw new HttpError(403, 'register.closed');
     const { username, password, confirm } = req.body ?? {};
-    try {
-      // Browsers send the confirmation field; JSON clients may leave it out.
-      if ((confirm !== undefined || !wantsJson(req)) && confirm !== password) {
-        throw new UserInputError('confirm', 'confirm_mismatch');
+    // Every field's problem at once, not one per try.
+    const problems: UserInputError[] = [];
+    const check = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (err) {
+        if (!(err instanceof UserInputError)) throw err;
+        problems.push(err);
       }
-      const user = await createUser(database, hasher, { username, password, role: 'auto' }, { signupBonus: config.signupBonus });
-      await signIn(req, user);
-      setDeviceCookie(req, res, sessionSecret, user.id);
-      if (wantsJson(req)) return res.status(201).json({ user: publicUser(user) });
-      res.redirect(303, '/');
-    } catch (err) {
-      if (!(err instanceof UserInputError)) throw err;
-      const message = res.locals.t(`error.${err.code}` as never);
-      if (wantsJson(req)) return res.status(422).json({ error: { status: 422, field: err.field, message } });
-      const data = { title: res.locals.t('register.title'), username: formText(username), errors: { [err.field]: message } };
-      renderPage(req, res, 'register', data, 422);
+    };
+    check(() => normalizeUsername(username));
+    check(() => checkPassword(password));
+    // Browsers send the confirmation field; JSON clients may leave it out.
+    if ((confirm !== undefined || !wantsJson(req)) && confirm !== password) problems.push(new UserInputError('confirm', 'confirm_mismatch'));
+    if (problems.length === 0) {
+      try {
+        const user = await createUser(database, hasher, { username, password, role: 'auto' }, { signupBonus: config.signupBonus });
+        await signIn(req, user);
+        setDeviceCookie(req, res, sessionSecret, user.id);
+        if (wantsJson(req)) return res.status(201).json({ user: publicUser(user) });
+        return res.redirect(303, '/');
+      } catch (err) {
+        if (!(err instanceof UserInputError)) throw err;
+        problems.push(err);
+      }
     }
+    const errors = Object.fromEntries(problems.map((p) => [p.field, res.locals.t(`error.${p.code}` as never)]));
+    if (wantsJson(req)) return res.status(422).json({ error: { status: 422, field: problems[0]!.field, message: errors[problems[0]!.field], fields: errors } });
+    // The username is kept; passwords are never sent back into a page.
+    renderPage(req, res, 'register', { title: res.locals.t('register.title'), username: formText(username), errors }, 422);
   });
 
   router.post('/logout', async (req, res) => {

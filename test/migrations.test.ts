@@ -1,0 +1,34 @@
+// SQLite cannot change a CHECK, so some migrations rebuild a table (019: the ledger and the audit
+// log; 020: users, which every table references). Upgrading a database with rows in it must keep
+// every row and every foreign key.
+import path from 'node:path';
+import { migrateSqlite, readMigrations, SqliteStore } from '../src/storage/sqlite/store';
+import { tempDir } from './helpers';
+
+test('the table rebuilds of migrations 019 and 020 keep the rows and the foreign keys of a database in use', () => {
+  const store = new SqliteStore(path.join(tempDir(), 'app.db'));
+  try {
+    const all = readMigrations();
+    migrateSqlite(store, all.filter((m) => m.version < 19));
+    const raw = store.raw;
+    raw.exec(`INSERT INTO users (id, username, username_key, password_hash, role) VALUES (1, 'alice', 'alice', '$argon2id$x', 'admin'), (2, 'bob', 'bob', '$argon2id$y', 'user');
+      INSERT INTO balances (user_id, balance) VALUES (1, 100), (2, 5);
+      INSERT INTO ledger (user_id, kind, amount, balance_after, note) VALUES (1, 'grant', 100, 100, 'welcome'), (2, 'grant', 5, 5, NULL);
+      INSERT INTO admin_audit (actor_id, action, target_user_id, detail) VALUES (1, 'grant', 2, '{"amount":5}');
+      INSERT INTO conversations (user_id, title) VALUES (1, 'hello');`);
+    expect(migrateSqlite(store, all)).toEqual(all.filter((m) => m.version >= 19).map((m) => m.name));
+    expect(raw.prepare('PRAGMA foreign_key_check').all()).toEqual([]);
+    expect(raw.prepare('SELECT id, username, role FROM users ORDER BY id').all()).toEqual([{ id: 1, username: 'alice', role: 'admin' }, { id: 2, username: 'bob', role: 'user' }]);
+    expect(raw.prepare('SELECT user_id AS u, kind, amount, note FROM ledger ORDER BY id').all()).toEqual([
+      { u: 1, kind: 'grant', amount: 100, note: 'welcome' }, { u: 2, kind: 'grant', amount: 5, note: null },
+    ]);
+    expect(raw.prepare('SELECT action, detail FROM admin_audit').all()).toEqual([{ action: 'grant', detail: '{"amount":5}' }]);
+    // The new rules hold, and the old ones still do.
+    raw.prepare("INSERT INTO users (username, username_key, password_hash) VALUES ('小明', '小明', '$argon2id$z')").run();
+    expect(() => raw.prepare("INSERT INTO ledger (user_id, kind, amount, balance_after) VALUES (99, 'grant', 1, 1)").run()).toThrow('FOREIGN KEY');
+    expect(() => raw.prepare("INSERT INTO ledger (user_id, kind, amount, balance_after) VALUES (1, 'purchase', 1, 1)").run()).toThrow('CHECK');
+    expect(() => raw.prepare("INSERT INTO users (username, username_key, password_hash) VALUES ('x', 'x', '$argon2id$z')").run()).toThrow('CHECK');
+  } finally {
+    store.close();
+  }
+});
