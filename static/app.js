@@ -15,6 +15,21 @@ document.addEventListener('DOMContentLoaded', () => {
   // The dashboard redraws itself every 30 s: whatever had focus inside it gets it back.
   keepFocusAcrossSwaps('dashboard');
 
+  // Copy a whole answer (its markdown, as written): the buttons appear only where they work.
+  const copyable = () => { if (navigator.clipboard) for (const b of document.querySelectorAll('.copy-answer[hidden]')) b.hidden = false; };
+  copyable();
+  document.addEventListener('htmx:after:swap', copyable);
+  document.addEventListener('htmx:after:settle', copyable);
+  document.addEventListener('click', (event) => {
+    const button = event.target.closest && event.target.closest('.copy-answer');
+    if (!button || !navigator.clipboard) return;
+    navigator.clipboard.writeText(button.dataset.copyText).then(() => {
+      const label = button.textContent;
+      button.textContent = document.documentElement.lang === 'zh-CN' ? '已复制' : 'Copied';
+      setTimeout(() => (button.textContent = label), 1500);
+    });
+  });
+
   // Copy buttons on code blocks in rendered answers.
   document.addEventListener('click', (event) => {
     const button = event.target.closest && event.target.closest('[data-copy]');
@@ -75,10 +90,20 @@ function enhanceDrawer(toggle, sidebar) {
 function enhanceComposer(composer, message) {
   // Enter sends, Shift+Enter adds a line. While an IME is composing (typing Chinese), Enter
   // confirms the candidate and must never send: isComposing, and keyCode 229 for Safari.
+  // On a phone's keyboard Enter adds a line, as people expect there: they send with the button.
+  const touch = window.matchMedia('(pointer: coarse)').matches;
   message.addEventListener('keydown', (event) => {
-    if (event.key !== 'Enter' || event.shiftKey || event.isComposing || event.keyCode === 229) return;
+    if (event.key !== 'Enter' || event.shiftKey || touch || event.isComposing || event.keyCode === 229) return;
     event.preventDefault();
     if (message.value.trim() !== '') composer.requestSubmit(document.getElementById('submit'));
+  });
+
+  // Esc stops the answer being written (as the Stop button does), unless something else takes it (the drawer).
+  document.addEventListener('keydown', (event) => {
+    if (event.key !== 'Escape' || event.defaultPrevented || document.querySelector('.sidebar.open')) return;
+    if (!document.querySelector('#transcript .msg-body.streaming')) return;
+    event.preventDefault();
+    document.getElementById('stop')?.click();
   });
 
   // Example prompts: with JavaScript, fill the textbox and send it like a typed message.

@@ -460,12 +460,25 @@ describe('chat turns against the model API', () => {
     expect((await q.usage(user)).filter((u) => u.conversation_id === id)).toHaveLength(4);
     expect(before - (await q.balance(user))).toBe(priceOf(MINI, 12, 3));
 
-    const clear = await post(user, `/c/${id}/clear`, { _csrf: csrf }, false);
+    // Without JavaScript, Clear asks first (a page whose form sends it again, confirmed); nothing changes meanwhile.
+    const asked = await post(user, `/c/${id}/clear`, { _csrf: csrf }, false);
+    expect(asked.status).toBe(200);
+    expect(asked.text).toContain('name="confirm" value="1"');
+    expect(await q.messages(id)).toHaveLength(2);
+    const clear = await post(user, `/c/${id}/clear`, { _csrf: csrf, confirm: '1' }, false);
     expect(clear.status).toBe(303);
     expect(await q.messages(id)).toEqual([]);
     const page = await user.agent.get(`/c/${id}`);
     expect(page.text).toContain('No messages yet.');
     expect(await q.usage(user)).toHaveLength(4); // what the turns cost stays on record
+    // Delete asks first too, with or without JavaScript; the conversation stays until confirmed.
+    const askedDelete = await post(user, `/c/${id}/delete`, { _csrf: csrf }, false);
+    expect(askedDelete.status).toBe(200);
+    expect(askedDelete.text).toContain('deleted for good');
+    expect(await q.conversations(user)).toHaveLength(1);
+    const deleted = await post(user, `/c/${id}/delete`, { _csrf: csrf, confirm: '1' }, false);
+    expect(deleted.status).toBe(303);
+    expect(await q.conversations(user)).toHaveLength(0);
   });
 
   test('each message keeps its own token count, made once: the question when sent or edited, an answer by the next turn', async () => {
@@ -613,7 +626,7 @@ describe('chat turns against the model API', () => {
     expect(await q.messages(id)).toEqual([]);
 
     await post(user, '/send', { ...(await composer(user, `/c/${id}`)), message: 'Clear me' });
-    const clear = await post(user, action('clear'), fields, false);
+    const clear = await post(user, action('clear'), { ...fields, confirm: '1' }, false);
     expect(clear.status).toBe(303);
     expect(await q.messages(id)).toEqual([]);
   });
@@ -641,7 +654,7 @@ describe('chat turns against the model API', () => {
     expect((await post(user, `/c/${birds}/rename`, { _csrf: csrf, title: '   ' }, false)).status).toBe(422);
 
     const usageBefore = await q.usage(user);
-    const deleted = await post(user, `/c/${bread}/delete`, { _csrf: csrf }, false);
+    const deleted = await post(user, `/c/${bread}/delete`, { _csrf: csrf, confirm: '1' }, false);
     expect(deleted.status).toBe(303);
     expect(deleted.headers.location).toBe('/');
     expect((await user.agent.get(`/c/${bread}`)).status).toBe(404);
@@ -825,5 +838,20 @@ describe('chat turns under the concurrency limits', () => {
     expect(waiting.text.indexOf('number 1 in the queue')).toBeLessThan(waiting.text.indexOf('>Your</hx-partial>'));
     expect(waiting.text).toContain('Your turn now');
     expect(await db(srv).usage(second)).toEqual([expect.objectContaining({ outcome: 'ok' })]);
+  });
+});
+
+describe('the offline demo model', () => {
+  test('its answers say they were counted by the demo model, not reported by a provider', async () => {
+    const demo = await startTestServer({ DEMO_DELAY_MS: '0', SIGNUP_BONUS: '5000' });
+    try {
+      const user = await newUser(demo);
+      const res = await post(user, '/send', { ...(await composer(user)), model: 'demo' });
+      expect(res.status).toBe(200);
+      expect(res.text).toContain('counted by the offline demo model');
+      expect(res.text).not.toContain('reported by the provider');
+    } finally {
+      await demo.close();
+    }
   });
 });

@@ -156,7 +156,9 @@ describe.each(VIEWPORTS)('chat page on $name', ({ name, options }) => {
     if (touch) await box.tap();
     else await box.click();
     await box.fill(text);
-    await box.press('Enter');
+    // A phone's Enter adds a line; there the Submit button sends.
+    if (touch) await page.tap('#submit');
+    else await box.press('Enter');
     await answerShown(count);
   }
 
@@ -215,7 +217,7 @@ describe.each(VIEWPORTS)('chat page on $name', ({ name, options }) => {
     expect(await page.locator('#message').isVisible()).toBe(true);
   });
 
-  step('Shift+Enter adds a line, Enter sends; the answer streams in and is charged', async () => {
+  step('Shift+Enter adds a line, Enter sends (on a phone Enter adds a line and the button sends); the answer streams in and is charged', async () => {
     const g = gate();
     upstream.script({
       kind: 'stream', pieces: ['Alpha', ' beta', ' gamma', ' delta', ' omega.'], delayMs: DELAY_MS,
@@ -232,7 +234,15 @@ describe.each(VIEWPORTS)('chat page on $name', ({ name, options }) => {
     expect(await box.inputValue()).toBe('first line\nsecond line');
     expect(upstream.requests.length).toBe(calls); // Shift+Enter did not send
 
-    await box.press('Enter');
+    if (touch) {
+      await box.press('Enter');
+      expect(await box.inputValue()).toBe('first line\nsecond line\n');
+      expect(upstream.requests.length).toBe(calls);
+      await box.press('Backspace');
+      await page.tap('#submit');
+    } else {
+      await box.press('Enter');
+    }
     await answerShown(0);
     try {
       await within(g.reached, 'the model was not called after Enter');
@@ -486,6 +496,41 @@ describe('screen readers and a streaming answer', () => {
   });
 });
 
+describe('keyboard and copying', () => {
+  test('Esc stops the answer being written; a finished answer copies whole, as written; messages carry their time', async () => {
+    const context = await browser.newContext({ ...VIEWPORTS[0]!.options, permissions: ['clipboard-read', 'clipboard-write'] });
+    try {
+      const page = await context.newPage();
+      page.setDefaultTimeout(WAIT);
+      await registerIn(page, `e2e_keys_${Date.now().toString(36)}`);
+      const g = gate();
+      upstream.script({ kind: 'stream', pieces: ['Stop', ' me', ' please', ' now'], gate: g, gateAfter: 2 });
+      const calls = upstream.requests.length;
+      await page.fill('#message', 'Go on and on');
+      await page.press('#message', 'Enter');
+      try {
+        await within(g.reached, 'the model was not called');
+        await page.waitForFunction(() => document.querySelector('#transcript .msg-body.streaming')?.textContent?.includes('Stop me'));
+        await page.keyboard.press('Escape');
+        expect(await within(upstream.requests[calls]!.closed, 'Esc did not end the model call')).toBe(true);
+      } finally {
+        g.release();
+      }
+      await page.waitForSelector('#transcript article.msg-assistant .msg-alert');
+      expect(await page.textContent('#transcript article.msg-assistant .msg-alert')).toContain('Stopped.');
+      upstream.script({ kind: 'stream', pieces: ['**Bold** and `code`'] });
+      await page.fill('#message', 'Some markdown please');
+      await page.press('#message', 'Enter');
+      await page.waitForFunction(() => document.querySelectorAll('#transcript article.msg-assistant .copy-answer:not([hidden])').length === 2);
+      await page.locator('#transcript article.msg-assistant .copy-answer').last().click();
+      await page.waitForFunction(() => navigator.clipboard.readText().then((t) => t === '**Bold** and `code`'));
+      expect(await page.locator('#transcript article .msg-who time').count()).toBeGreaterThanOrEqual(4);
+    } finally {
+      await context.close();
+    }
+  });
+});
+
 describe('focus', () => {
   test('stays where it was across a dashboard refresh, and goes to the field to fix after a failed sign-in', async () => {
     const context = await browser.newContext(VIEWPORTS[0]!.options);
@@ -534,7 +579,7 @@ describe('every page on a phone', () => {
       const orderId = await anOrder(adminId);
       upstream.script({ kind: 'stream', pieces: ['A short answer.'] });
       await page.fill('#message', 'Hello');
-      await page.press('#message', 'Enter');
+      await page.click('#submit');
       await page.waitForSelector('#transcript article.msg-assistant .msg-body.markdown', { timeout: WAIT });
       const conversation = new URL(page.url()).pathname;
       await app.sql.run('UPDATE conversations SET title = ? WHERE id = ?', 'https://example.com/' + 'x'.repeat(180), Number(conversation.split('/').pop()));

@@ -80,8 +80,21 @@ export function chatRoutes(services: Services): Router {
     res.redirect(303, `/c/${conversation.id}`);
   });
 
+  /** Clear and Delete cannot be undone: asked once more (a page, so without JavaScript too; htmx asks with hx-confirm). */
+  function unconfirmed(req: Request, res: Response, conversation: Conversation, what: 'clear' | 'delete'): boolean {
+    if (req.body?.confirm === '1' || (what === 'clear' && isHtmx(req))) return false;
+    const title = conversation.title || res.locals.t('chat.title');
+    renderPage(req, res, 'confirm', {
+      title: res.locals.t(`chat.confirm_${what}`, { title }), question: res.locals.t(`chat.confirm_${what}`, { title }), detail: res.locals.t(`chat.confirm_${what}_detail`),
+      action: req.path, fields: { conversation_id: String(conversation.id) }, button: res.locals.t(`chat.${what}`), cancel: `/c/${conversation.id}`,
+    });
+    return true;
+  }
+
   router.post('/c/:id/delete', signedIn, async (req, res) => {
-    const { id } = await conversationParam(services, req);
+    const conversation = await conversationParam(services, req);
+    if (unconfirmed(req, res, conversation, 'delete')) return;
+    const { id } = conversation;
     await store.write(deleteConversation, req.user!.id, id);
     if (isHtmx(req)) return res.set('HX-Redirect', '/').status(204).end();
     res.redirect(303, '/');
@@ -95,6 +108,7 @@ export function chatRoutes(services: Services): Router {
   const edit = (change: (conversationId: number) => Op<{ draft?: string } | false>) =>
     async (req: Request, res: Response, conversation: Conversation | undefined) => {
       if (!conversation) return isHtmx(req) ? renderPage(req, res, 'transcript', { messages: [] }) : res.redirect(303, '/');
+      if (change === clearMessages && unconfirmed(req, res, conversation, 'clear')) return;
       // A turn waiting for the model has no streaming message yet; the registry knows it.
       const done = !services.running.busy(req.user!.id, conversation.id) && (await store.write(change, conversation.id));
       if (done) return afterEdit(req, res, conversation, done.draft);
