@@ -168,7 +168,10 @@ describe('chat turns against the model API', () => {
     const polling = `hx-get="/c/${id}/m/${answer.id}" hx-trigger="every 2s" hx-swap="outerHTML"`;
     expect(live.text).not.toContain('every 2s'); // the streaming tab gets the text as it comes
 
-    expect((await user.agent.get(`/c/${id}`)).text).toContain(polling);
+    const page = await user.agent.get(`/c/${id}`);
+    expect(page.text).toContain(polling);
+    // The sidebar marks the conversation as answering while it is, on any page that shows it.
+    expect(page.text).toMatch(new RegExp(`href="/c/${id}"[^>]*>[^<]*<span class="answering">· answering…</span>`));
     const meanwhile = await user.agent.get(`/c/${id}/m/${answer.id}`);
     expect(meanwhile.status).toBe(200);
     expect(meanwhile.text).toContain(polling);
@@ -183,6 +186,8 @@ describe('chat turns against the model API', () => {
     const done = await user.agent.get(`/c/${id}/m/${answer.id}`);
     expect(done.text).toContain('Polled answer');
     expect(done.text).not.toContain('every 2s');
+    expect(live.text).toMatch(/<ul id="conversation-list"[^]*<\/ul>/);
+    expect((await user.agent.get(`/c/${id}`)).text).not.toContain('class="answering"');
   });
 
   test('POST /send — closing the tab mid-stream does not stop the answer: it is finished, stored and charged once', async () => {

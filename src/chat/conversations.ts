@@ -83,7 +83,8 @@ export function titleFrom(text: string): string {
 /** LIKE pattern for a search term, with its wildcards taken literally. */
 const likePattern = (term: string) => `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
-export function* listConversations(userId: number, search = '', limit = 100): Op<Conversation[]> {
+/** The user's conversations, newest first, each saying whether an answer is being written in it. */
+export function* listConversations(userId: number, search = '', limit = 100): Op<Array<Conversation & { answering: number }>> {
   const term = search.trim();
   if (!term) return yield* query('chat.list', { userId, limit });
   return yield* query('chat.search', { userId, p: likePattern(term), limit });

@@ -198,11 +198,13 @@ class TurnView {
       s.html(partial(`#m${this.assistantId}-text`, 'beforeend', escapeText(event.text)));
     } else {
       const message = this.render('message', { m: messageView(event.message, this.t) });
+      // The sidebar no longer marks the conversation as answering.
+      const sidebar = this.render('../pages/conversation-list', { conversations: await this.store.read(listConversations, conversation.userId), conversation, fullPage: false });
       // The finished answer, announced once (the transcript is not live).
       const said = event.message.status === 'done' ? event.message.content : `${event.message.content} ${this.t(event.message.status === 'stopped' ? 'chat.stopped' : 'chat.answer_failed')}`;
       s.html(
         partial('#announcer', 'innerHTML', escapeText(said.trim())) +
-        partial(`#m${event.message.id}`, 'outerHTML', message) +
+        partial(`#m${event.message.id}`, 'outerHTML', message) + partial('#conversation-list', 'outerHTML', sidebar) +
           partial('#balance', 'innerHTML', this.t('nav.balance', { n: event.balance.toLocaleString(this.res.locals.locale) })) +
           this.freshTurnKey(),
       );

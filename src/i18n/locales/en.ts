@@ -57,6 +57,7 @@ export const en = {
   'chat.demo': 'Offline demo model: answers are canned and stay on this machine. Set OPENAI_API_KEY to talk to a real model.',
   'chat.transcript': 'Conversation',
   'chat.answering': 'Answering…',
+  'chat.answering_mark': '· answering…',
   'chat.answer_failed': 'The answer failed.',
   'chat.empty': 'No messages yet. Type one below or pick an example.',
   'chat.message_label': 'Message',

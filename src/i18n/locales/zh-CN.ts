@@ -59,6 +59,7 @@ export const zhCN: Record<keyof typeof en, string> = {
   'chat.demo': '离线演示模型：回答是预设的，不会离开本机。设置 OPENAI_API_KEY 即可连接真实模型。',
   'chat.transcript': '对话内容',
   'chat.answering': '正在回答……',
+  'chat.answering_mark': '· 回答中……',
   'chat.answer_failed': '回答失败。',
   'chat.empty': '还没有消息。在下面输入，或选一个示例。',
   'chat.message_label': '消息',

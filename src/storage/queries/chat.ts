@@ -4,9 +4,9 @@ import type { Changes } from '../op';
 import type { Q } from './index';
 
 export interface ChatQueries {
-  'chat.list': Q<{ userId: number; limit: number }, Conversation[]>;
+  'chat.list': Q<{ userId: number; limit: number }, Array<Conversation & { answering: number }>>;
   /** Conversations whose title or a message matches the LIKE pattern `p` (wildcards escaped with \). */
-  'chat.search': Q<{ userId: number; p: string; limit: number }, Conversation[]>;
+  'chat.search': Q<{ userId: number; p: string; limit: number }, Array<Conversation & { answering: number }>>;
   'chat.find': Q<{ id: number; userId: number }, Conversation | undefined>;
   'chat.create': Q<
     { userId: number; title: string; systemPrompt: string; model: string; temperature: number | null; maxTokens: number | null },

@@ -6,6 +6,8 @@ import { NOW } from './ledger';
 
 const CONVERSATION = `id, user_id AS "userId", title, system_prompt AS "systemPrompt", model, temperature, max_tokens AS "maxTokens",
   updated_at AS "updatedAt"`;
+/** Whether an answer is being written in the conversation (the sidebar marks it). */
+const ANSWERING = `CASE WHEN EXISTS (SELECT 1 FROM messages a WHERE a.conversation_id = conversations.id AND a.status = 'streaming') THEN 1 ELSE 0 END AS answering`;
 const MESSAGE = `id, conversation_id AS "conversationId", role, content, status, error, model, prompt_tokens AS "promptTokens",
   completion_tokens AS "completionTokens", charge, source, dropped, hold_id AS "holdId", cut_short AS "cutShort", tokens,
   tokens_encoding AS "tokensEncoding", reasoning_tokens AS "reasoningTokens", cached_tokens AS "cachedTokens",
@@ -13,11 +15,11 @@ const MESSAGE = `id, conversation_id AS "conversationId", role, content, status,
 
 export const chatSql: { readonly [K in keyof ChatQueries]: Text } = {
   ...chatShared,
-  'chat.list': all(`SELECT ${CONVERSATION} FROM conversations WHERE user_id = @userId ORDER BY updated_at DESC, id DESC LIMIT @limit`),
+  'chat.list': all(`SELECT ${CONVERSATION}, ${ANSWERING} FROM conversations WHERE user_id = @userId ORDER BY updated_at DESC, id DESC LIMIT @limit`),
   // ILIKE: SQLite's LIKE ignores the case of ASCII letters.
   'chat.search': all(
-    `SELECT ${CONVERSATION} FROM conversations c WHERE user_id = @userId AND (title ILIKE @p::text ESCAPE '\\'
-         OR EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.content ILIKE @p::text ESCAPE '\\'))
+    `SELECT ${CONVERSATION}, ${ANSWERING} FROM conversations WHERE user_id = @userId AND (title ILIKE @p::text ESCAPE '\\'
+         OR EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = conversations.id AND m.content ILIKE @p::text ESCAPE '\\'))
        ORDER BY updated_at DESC, id DESC LIMIT @limit`,
   ),
   'chat.find': get(`SELECT ${CONVERSATION} FROM conversations WHERE id = @id AND user_id = @userId`),
