@@ -11,6 +11,9 @@ document.addEventListener('DOMContentLoaded', () => {
   const composer = document.getElementById('composer');
   const message = document.getElementById('message');
   if (composer && message) enhanceComposer(composer, message);
+  const transcript = document.getElementById('transcript');
+  const jump = document.getElementById('jump-latest');
+  if (transcript && jump) followTranscript(transcript, jump);
 
   // The dashboard redraws itself every 30 s: whatever had focus inside it gets it back.
   keepFocusAcrossSwaps('dashboard');
@@ -65,6 +68,28 @@ function keepFocusAcrossSwaps(id) {
   };
   document.addEventListener('htmx:after:swap', () => setTimeout(restore));
   document.addEventListener('htmx:after:settle', restore);
+}
+
+// While an answer grows, the view stays at the bottom if the reader is there; a reader who
+// scrolled up to read is left alone, and offered a button back to the latest text.
+function followTranscript(transcript, jump) {
+  const atBottom = () => window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 48;
+  let following = atBottom();
+  const toBottom = () => window.scrollTo({ top: document.documentElement.scrollHeight });
+  window.addEventListener('scroll', () => {
+    following = atBottom();
+    if (following) jump.hidden = true;
+  }, { passive: true });
+  new MutationObserver(() => {
+    if (following) toBottom();
+    else if (transcript.querySelector('.msg-body.streaming')) jump.hidden = false;
+  }).observe(transcript, { childList: true, subtree: true, characterData: true });
+  jump.addEventListener('click', () => {
+    following = true;
+    jump.hidden = true;
+    toBottom();
+    document.getElementById('message')?.focus({ preventScroll: true });
+  });
 }
 
 // On a phone the conversations are a drawer opened from the chat's header (CSS shows the button
@@ -122,8 +147,8 @@ function enhanceComposer(composer, message) {
     for (const done of document.querySelectorAll('#empty, #composer .examples')) done.remove();
     const id = event.detail && event.detail.data;
     if (id && !location.pathname.startsWith('/c/')) history.replaceState(null, '', '/c/' + id);
-    // Bring the answer's top into view: aligned to the bottom it would grow under the sticky composer.
-    document.getElementById('transcript')?.lastElementChild?.scrollIntoView({ block: 'start' });
+    // Follow the answer from here: at the bottom of the page the composer sits after the transcript, covering none of it.
+    window.scrollTo({ top: document.documentElement.scrollHeight });
   });
   document.body.addEventListener('tokenchat:turn-settled', () => message.focus());
 

@@ -531,6 +531,37 @@ describe('keyboard and copying', () => {
   });
 });
 
+describe('a long answer', () => {
+  test('keeps the view at the bottom while the reader is there; scrolled up, they are left alone and offered a way back', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 600 } });
+    try {
+      const page = await context.newPage();
+      page.setDefaultTimeout(WAIT);
+      await registerIn(page, `e2e_follow_${Date.now().toString(36)}`);
+      const g = gate();
+      const lines = Array.from({ length: 60 }, (_, i) => `Line ${i + 1} of a long answer.\n`);
+      upstream.script({ kind: 'stream', pieces: lines, delayMs: 5, gate: g, gateAfter: 40 });
+      await page.fill('#message', 'A long answer, please');
+      await page.press('#message', 'Enter');
+      await within(g.reached, 'the model was not called');
+      await page.waitForFunction(() => document.querySelector('#transcript .msg-body.streaming')?.textContent?.includes('Line 40'));
+      const gap = () => page.evaluate(() => document.documentElement.scrollHeight - (window.innerHeight + window.scrollY));
+      expect(await gap()).toBeLessThan(48); // followed to the bottom
+      // The reader scrolls up to read: more text comes, and the view stays where they are.
+      await page.evaluate(() => window.scrollTo({ top: 0 }));
+      g.release();
+      await page.waitForSelector('#jump-latest:not([hidden])');
+      expect(await page.evaluate(() => window.scrollY)).toBe(0);
+      await page.waitForSelector('#transcript article.msg-assistant .msg-body.markdown');
+      await page.click('#jump-latest');
+      expect(await gap()).toBeLessThan(48);
+      expect(await page.isHidden('#jump-latest')).toBe(true);
+    } finally {
+      await context.close();
+    }
+  });
+});
+
 describe('focus', () => {
   test('stays where it was across a dashboard refresh, and goes to the field to fix after a failed sign-in', async () => {
     const context = await browser.newContext(VIEWPORTS[0]!.options);

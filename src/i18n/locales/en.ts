@@ -58,6 +58,7 @@ export const en = {
   'chat.transcript': 'Conversation',
   'chat.answering': 'Answering…',
   'chat.answering_mark': '· answering…',
+  'chat.jump_latest': 'Jump to the latest ↓',
   'chat.answer_failed': 'The answer failed.',
   'chat.empty': 'No messages yet. Type one below or pick an example.',
   'chat.message_label': 'Message',

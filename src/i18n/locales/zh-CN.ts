@@ -60,6 +60,7 @@ export const zhCN: Record<keyof typeof en, string> = {
   'chat.transcript': '对话内容',
   'chat.answering': '正在回答……',
   'chat.answering_mark': '· 回答中……',
+  'chat.jump_latest': '跳到最新 ↓',
   'chat.answer_failed': '回答失败。',
   'chat.empty': '还没有消息。在下面输入，或选一个示例。',
   'chat.message_label': '消息',
