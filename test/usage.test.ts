@@ -185,6 +185,19 @@ describe('the Usage page, dashboard and ledger', () => {
     expect((await m.agent.get('/usage/ledger?kind=bogus&from=yesterday&page=-4')).status).toBe(200);
   });
 
+  test('GET /usage/ledger shows one row per message with what it cost; its reserve and settle are a click away; a kind filter shows raw rows', async () => {
+    const page = await m.agent.get('/usage/ledger');
+    const holds = await srv.sql.all<{ charge: number }>('SELECT charge FROM holds WHERE user_id = ? ORDER BY id', m.id);
+    expect(holds.length).toBe(2);
+    expect(page.text.match(/<td>Message<\/td>/g)).toHaveLength(2);
+    expect(page.text).not.toContain('<td>Reserved</td>');
+    for (const { charge } of holds) expect(page.text).toContain(`class="num neg">-${charge.toLocaleString('en')}</td>`);
+    expect(page.text.match(/<details class="raw-rows"><summary>Ledger rows<\/summary>Reserved -/g)).toHaveLength(2);
+    const raw = await m.agent.get('/usage/ledger?kind=reserve');
+    expect(raw.text.match(/<td>Reserved<\/td>/g)).toHaveLength(2);
+    expect(raw.text).not.toContain('<td>Message</td>');
+  });
+
   test('GET /usage/ledger.csv names the file after a Chinese username too (RFC 6266 filename*)', async () => {
     const zh = await member(srv, '张伟明');
     const res = await zh.agent.get('/usage/ledger.csv');

@@ -148,13 +148,17 @@ export interface LedgerRow {
   reasoningTokens: number | null;
   /** The provider that served the turn (or failed it last). */
   provider: string | null;
+  /** For a turn's rows: what its hold set aside, and whether it is still held. */
+  heldAmount: number | null;
+  holdState: 'held' | 'settled' | 'released' | null;
 }
 
 const nextDay = (day: string) => new Date(Date.parse(`${day}T00:00:00.000Z`) + 86_400_000).toISOString();
 
-function ledgerWhere(userId: number, filter: LedgerFilter) {
+function ledgerWhere(userId: number, filter: LedgerFilter, fold: 0 | 1 = 0) {
   return {
     userId,
+    fold,
     kind: filter.kind || null,
     from: filter.from ? `${filter.from}T00:00:00.000Z` : null,
     to: filter.to ? nextDay(filter.to) : null,
@@ -163,7 +167,8 @@ function ledgerWhere(userId: number, filter: LedgerFilter) {
 
 /** One page of the user's ledger, newest first; `hasMore` when another page follows. */
 export function* ledgerPage(userId: number, filter: LedgerFilter, page: number, perPage = 50): Op<{ rows: LedgerRow[]; hasMore: boolean }> {
-  const rows = yield* query('reports.ledgerPage', { ...ledgerWhere(userId, filter), ...pageWindow(page, perPage) });
+  // One row per turn unless the reader asked for one kind (then the raw rows of that kind).
+  const rows = yield* query('reports.ledgerPage', { ...ledgerWhere(userId, filter, filter.kind ? 0 : 1), ...pageWindow(page, perPage) });
   return pageOf(rows, perPage);
 }
 

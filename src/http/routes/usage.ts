@@ -62,7 +62,7 @@ export function usageRoutes({ database }: Services): Router {
   router.get('/usage/ledger', signedIn, async (req, res) => {
     const { page, ...filter } = ledgerQuery.parse(req.query);
     const result = await database.read(ledgerPage, req.user!.id, filter, page);
-    renderPage(req, res, 'ledger', { title: res.locals.t('ledger.title'), ...result, filter, pageNo: page, messageLink, kinds: LEDGER_KINDS });
+    renderPage(req, res, 'ledger', { title: res.locals.t('ledger.title'), ...result, filter, pageNo: page, messageLink, kinds: LEDGER_KINDS, folded: !filter.kind });
   });
 
   router.get('/usage/ledger.csv', signedIn, async (req, res) => {

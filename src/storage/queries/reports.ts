@@ -13,6 +13,8 @@ interface LedgerWhere {
   kind: LedgerKind | null;
   from: string | null;
   to: string | null;
+  /** 1: a closed turn is one row (its closing row), its reserve left out; 0: every row, as the CSV has them. */
+  fold: 0 | 1;
 }
 
 export interface ReportQueries {

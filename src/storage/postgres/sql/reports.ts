@@ -40,11 +40,12 @@ const LEDGER_SELECT = `SELECT l.id, l.created_at AS "createdAt", l.kind, l.amoun
   coalesce(u.model, h.model) AS model, u.prompt_tokens AS "promptTokens", u.completion_tokens AS "completionTokens",
   u.conversation_id AS "conversationId", u.message_id AS "messageId", k.name AS "apiKey",
   CASE WHEN l.kind = 'settle' THEN h.cached_tokens END AS "cachedTokens", CASE WHEN l.kind = 'settle' THEN h.reasoning_tokens END AS "reasoningTokens",
-  h.provider
+  h.provider, h.amount AS "heldAmount", h.state AS "holdState"
   FROM ledger l LEFT JOIN holds h ON h.id = l.hold_id LEFT JOIN usage u ON u.hold_id = l.hold_id
   LEFT JOIN api_keys k ON k.id = h.api_key_id`;
 const LEDGER_WHERE = `l.user_id = @userId AND (@kind::text IS NULL OR l.kind = @kind::text)
-  AND (@from::text IS NULL OR l.created_at >= @from::text) AND (@to::text IS NULL OR l.created_at < @to::text)`;
+  AND (@from::text IS NULL OR l.created_at >= @from::text) AND (@to::text IS NULL OR l.created_at < @to::text)
+  AND (@fold::int = 0 OR l.kind <> 'reserve' OR NOT EXISTS (SELECT 1 FROM ledger c WHERE c.hold_id = l.hold_id AND c.kind IN ('settle', 'release')))`;
 
 const SUMS = `count(*), coalesce(sum(charge), 0), coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0)`;
 const add = (table: string) => `turns = ${table}.turns + excluded.turns, charge = ${table}.charge + excluded.charge,

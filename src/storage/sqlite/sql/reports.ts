@@ -38,11 +38,12 @@ const LEDGER_SELECT = `SELECT l.id, l.created_at AS createdAt, l.kind, l.amount,
   coalesce(u.model, h.model) AS model, u.prompt_tokens AS promptTokens, u.completion_tokens AS completionTokens,
   u.conversation_id AS conversationId, u.message_id AS messageId, k.name AS apiKey,
   CASE WHEN l.kind = 'settle' THEN h.cached_tokens END AS cachedTokens, CASE WHEN l.kind = 'settle' THEN h.reasoning_tokens END AS reasoningTokens,
-  h.provider
+  h.provider, h.amount AS heldAmount, h.state AS holdState
   FROM ledger l LEFT JOIN holds h ON h.id = l.hold_id LEFT JOIN usage u ON u.hold_id = l.hold_id
   LEFT JOIN api_keys k ON k.id = h.api_key_id`;
 const LEDGER_WHERE = `l.user_id = @userId AND (@kind IS NULL OR l.kind = @kind) AND (@from IS NULL OR l.created_at >= @from)
-  AND (@to IS NULL OR l.created_at < @to)`;
+  AND (@to IS NULL OR l.created_at < @to)
+  AND (@fold = 0 OR l.kind <> 'reserve' OR NOT EXISTS (SELECT 1 FROM ledger c WHERE c.hold_id = l.hold_id AND c.kind IN ('settle', 'release')))`;
 
 const SUMS = `count(*), coalesce(sum(charge), 0), coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0)`;
 const ADD = `turns = turns + excluded.turns, charge = charge + excluded.charge, prompt = prompt + excluded.prompt,
