@@ -147,6 +147,9 @@ function enhanceComposer(composer, message) {
     for (const done of document.querySelectorAll('#empty, #composer .examples')) done.remove();
     const id = event.detail && event.detail.data;
     if (id && !location.pathname.startsWith('/c/')) history.replaceState(null, '', '/c/' + id);
+    // The tab's title follows the conversation's, as the page's own does after a reload.
+    const title = document.getElementById('chat-title')?.textContent?.trim();
+    if (title) document.title = `${title} · ${document.title.split(' · ').pop()}`;
     // Follow the answer from here: at the bottom of the page the composer sits after the transcript, covering none of it.
     window.scrollTo({ top: document.documentElement.scrollHeight });
   });

@@ -531,6 +531,41 @@ describe('keyboard and copying', () => {
   });
 });
 
+describe('leaving a conversation mid-answer', () => {
+  test('the answer goes on being written; back in the conversation it is complete and charged in full', async () => {
+    const context = await browser.newContext(VIEWPORTS[0]!.options);
+    try {
+      const page = await context.newPage();
+      page.setDefaultTimeout(WAIT);
+      const username = `e2e_leave_${Date.now().toString(36)}`;
+      await registerIn(page, username);
+      const g = gate();
+      upstream.script({ kind: 'stream', pieces: ['Written', ' while', ' you', ' were', ' away.'], gate: g, gateAfter: 1, usage: { prompt_tokens: 15, completion_tokens: 5 } });
+      await page.fill('#message', 'Answer while I look elsewhere');
+      await page.press('#message', 'Enter');
+      await within(g.reached, 'the model was not called');
+      await page.waitForURL(/\/c\/\d+$/);
+      const conversation = new URL(page.url()).pathname;
+      // The new conversation has its Rename / Delete and its tab title at once, without a reload.
+      await page.waitForSelector('#manage details.manage');
+      expect(await page.title()).toMatch(/^Answer while I look elsewhere/);
+      // Another page while it streams: a new chat.
+      await Promise.all([page.waitForURL(`${app.url}/`), page.click('a.new-chat')]);
+      g.release();
+      const userId = (await app.sql.value('SELECT id FROM users WHERE username = ?', username)) as number;
+      for (let i = 0; i < 200 && (await app.sql.value("SELECT count(*) FROM holds WHERE user_id = ? AND state = 'settled'", userId)) !== 1; i++) await new Promise((r) => setTimeout(r, 25));
+      await page.goto(`${app.url}${conversation}`);
+      const answer = page.locator('#transcript article.msg-assistant').last();
+      expect(((await answer.locator('.msg-body').textContent()) ?? '').trim()).toBe('Written while you were away.');
+      const hold = (await app.sql.get('SELECT charge, outcome FROM holds WHERE user_id = ?', userId)) as { charge: number; outcome: string };
+      expect(hold).toEqual({ charge: priceOf(DEFAULT_MODEL, 15, 5), outcome: 'ok' });
+      expect(await answer.locator('.msg-meta strong').textContent()).toContain(`charged ${hold.charge}`);
+    } finally {
+      await context.close();
+    }
+  });
+});
+
 describe('a long answer', () => {
   test('keeps the view at the bottom while the reader is there; scrolled up, they are left alone and offered a way back', async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 600 } });

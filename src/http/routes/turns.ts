@@ -191,7 +191,8 @@ class TurnView {
       s.html(
         transcript + dropped + this.freshTurnKey() + partial('#announcer', 'innerHTML', escapeText(this.t('chat.answering'))) +
           partial('#conversation-id', 'outerHTML', this.render('conversation-id', { conversation })) +
-          partial('#conversation-list', 'outerHTML', sidebar) + partial('#chat-title', 'innerHTML', escapeText(conversation.title || this.t('chat.title'))),
+          partial('#conversation-list', 'outerHTML', sidebar) + partial('#chat-title', 'innerHTML', escapeText(conversation.title || this.t('chat.title'))) +
+          partial('#manage', 'outerHTML', this.render('manage', { conversation })),
       );
       s.event('tokenchat:turn-started', String(conversation.id));
     } else if (event.type === 'delta') {
