@@ -359,12 +359,17 @@ describe('chat turns against the model API', () => {
     expect((await q.messagesOfUser(user)).map((m) => m.content)).toEqual([payload.join(''), payload.join('')]);
   });
 
-  test('POST /send without JavaScript — answers with the whole page, the answer and the conversation in the sidebar', async () => {
+  test('POST /send without JavaScript — lands on the answer in its conversation, with the conversation in the sidebar', async () => {
     const user = await newUser(srv);
     const before = await q.balance(user);
     const fields = { ...(await composer(user)), message: 'Plain form please' };
 
-    const res = await post(user, '/send', fields, false);
+    const sent = await post(user, '/send', fields, false);
+    const [made] = await q.conversations(user);
+    const answer = (await q.messages(made.id)).find((m) => m.role === 'assistant')!;
+    expect(sent.status).toBe(303);
+    expect(sent.headers.location).toBe(`/c/${made.id}#m${answer.id}`);
+    const res = await user.agent.get(`/c/${made.id}`);
 
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toMatch(/^text\/html/);
@@ -522,8 +527,10 @@ describe('chat turns against the model API', () => {
     const form = /<form method="post" action="\/retry" class="inline">([\s\S]*?)<\/form>/.exec(page.text)![1]!;
     const fields = Object.fromEntries([...form.matchAll(/name="([^"]+)" value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
     expect(fields).toMatchObject({ conversation_id: String(id), trim: '1' });
-    const retry = await post(user, '/retry', fields, false);
-    expect(retry.status).toBe(200);
+    const sent = await post(user, '/retry', fields, false);
+    expect(sent.status).toBe(303); // to the conversation, at the new answer
+    expect(sent.headers.location).toMatch(new RegExp(`^/c/${id}#m\\d+$`));
+    const retry = await user.agent.get(`/c/${id}`);
     // History was One, answer, Two, answer, Three: the older half (One and its answer) is left out.
     expect(fake.requests.at(-1)!.body.messages.map((m: { content: string }) => m.content)).toEqual(['Two', DEFAULT_ANSWER, 'Three']);
     expect(retry.text).toContain('2 earlier messages were left out');
@@ -555,7 +562,7 @@ describe('chat turns against the model API', () => {
     await grant(srv.database, user.id, balance);
     fake.script({ kind: 'stream', pieces: ['Second', ' take'], usage: { prompt_tokens: 9, completion_tokens: 2 } });
     const fields = { ...(await composer(user, `/c/${id}`)), message: '' };
-    expect((await post(user, '/retry', fields, false)).status).toBe(200);
+    expect((await post(user, '/retry', fields, false)).status).toBe(303);
     const again = await post(user, '/retry', fields, false); // the same form sent twice (a reload)
     expect(again.text).toContain('That message was already sent; it was not charged again.');
     expect((await q.messages(id)).map((m) => m.content)).toEqual(['Worth keeping?', 'Second take']);

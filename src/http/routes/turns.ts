@@ -79,6 +79,8 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
 
   async function renderAfter(req: Request, res: Response, conversation: Conversation | undefined, result: TurnResult, text: string) {
     if (result.status === 'refused') return refuse(req, res, conversation, result.refusal, text);
+    // Without JavaScript: to the conversation, at the answer (and a reload is a GET, not the form again).
+    if (result.status === 'done' && conversation) return res.redirect(303, `/c/${conversation.id}#m${result.message.id}`);
     const notice = result.status === 'duplicate' ? res.locals.t('chat.duplicate') : undefined;
     await renderChat(services, req, res, conversation, { notice });
   }
