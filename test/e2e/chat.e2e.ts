@@ -584,6 +584,8 @@ describe('a long answer', () => {
       expect(await gap()).toBeLessThan(48); // followed to the bottom
       // The reader scrolls up to read: more text comes, and the view stays where they are.
       await page.evaluate(() => window.scrollTo({ top: 0 }));
+      // As a reader's scroll does, the scroll event lands (two frames) before more text arrives.
+      await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
       g.release();
       await page.waitForSelector('#jump-latest:not([hidden])');
       expect(await page.evaluate(() => window.scrollY)).toBe(0);
