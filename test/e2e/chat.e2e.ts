@@ -567,6 +567,31 @@ describe('leaving a conversation mid-answer', () => {
 });
 
 describe('a long answer', () => {
+  test('reads as markdown while it streams, and does not change height when it is done', async () => {
+    const context = await browser.newContext(VIEWPORTS[0]!.options);
+    try {
+      const page = await context.newPage();
+      page.setDefaultTimeout(WAIT);
+      await registerIn(page, `e2e_md_${Date.now().toString(36)}`);
+      const g = gate();
+      upstream.script({ kind: 'stream', pieces: ['# Title\n\n', 'Some **bold** words\n\n', '- one\n- two\n'], gate: g, gateAfter: 3 });
+      await page.fill('#message', 'Markdown please');
+      await page.press('#message', 'Enter');
+      await within(g.reached, 'the model was not called');
+      // At most 250 ms after the last piece, the answer so far is rendered.
+      await page.waitForSelector('#transcript .msg-body.streaming strong');
+      expect(await page.textContent('#transcript .msg-body.streaming h1')).toBe('Title');
+      expect(await page.locator('#transcript .msg-body.streaming li').count()).toBe(2);
+      const streamingHeight = await page.locator('#transcript .msg-body.streaming').evaluate((el) => el.getBoundingClientRect().height);
+      g.release();
+      await page.waitForSelector('#transcript article.msg-assistant .msg-body.markdown');
+      const doneHeight = await page.locator('#transcript article.msg-assistant .msg-body.markdown').evaluate((el) => el.getBoundingClientRect().height);
+      expect(Math.abs(doneHeight - streamingHeight)).toBeLessThan(2);
+    } finally {
+      await context.close();
+    }
+  });
+
   test('keeps the view at the bottom while the reader is there; scrolled up, they are left alone and offered a way back', async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 600 } });
     try {

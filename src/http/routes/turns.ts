@@ -14,6 +14,7 @@ import type { Translate } from '../../i18n';
 import { EventStream, partial } from '../sse';
 import type { Op, Store } from '../../storage/op';
 import { runTurn, type Refusal, type TurnDeps, type TurnEvent, type TurnResult } from '../../chat/turn';
+import { renderMarkdown } from '../markdown';
 import { escapeText, isHtmx } from '../views';
 import { optionalConversationInBody, renderChat } from './chat';
 import { messageView, newTurnKey } from './chat-view';
@@ -134,9 +135,17 @@ function noticeHtml(eta: Eta, res: Response, notice: string): string {
  * start reads the database, so events are shown one after another in order, and finish() waits
  * for them; a failure to show one is thrown by finish().
  */
+/** How often a streaming answer is sent again whole, rendered as markdown. */
+const MARKDOWN_EVERY_MS = 250;
+
 class TurnView {
   private stream?: EventStream;
   private assistantId?: number;
+  /** The answer so far, and when it was last sent rendered as markdown. */
+  private answer = '';
+  private renderedAt = 0;
+  /** A render of the pieces sent since the last one, when no new piece brings it sooner. */
+  private trailing?: NodeJS.Timeout;
   private shown: Promise<void> = Promise.resolve();
   private failed?: { err: unknown };
 
@@ -163,6 +172,14 @@ class TurnView {
     return partial('#turn-key', 'outerHTML', this.render('turn-key', { turnKey: newTurnKey() }));
   }
 
+  /** The answer so far, rendered as the finished message will be. */
+  private renderAnswer(s: EventStream): void {
+    clearTimeout(this.trailing);
+    this.trailing = undefined;
+    this.renderedAt = Date.now();
+    s.html(partial(`#m${this.assistantId}-text`, 'innerHTML', renderMarkdown(this.answer, { copyLabel: this.t('chat.copy') })));
+  }
+
   private open(): EventStream {
     return (this.stream ??= new EventStream(this.res));
   }
@@ -184,6 +201,7 @@ class TurnView {
       s.html(partial('#turn-status', 'innerHTML', this.t('chat.stopping_hidden')));
     } else if (event.type === 'start') {
       this.assistantId = event.assistant.id;
+      this.renderedAt = Date.now(); // the first pieces go out as they come; the first render follows
       // Send appends; Retry and Edit changed earlier messages, so the whole transcript is redrawn.
       const shown = event.mode === 'send' ? [event.user, event.assistant].filter((m) => m !== undefined) : await this.store.read(messagesOf, conversation.id);
       const html = shown.map((m) => this.render('message', { m: messageView(m, this.t), live: true })).join('');
@@ -198,8 +216,24 @@ class TurnView {
       );
       s.event('tokenchat:turn-started', String(conversation.id));
     } else if (event.type === 'delta') {
-      s.html(partial(`#m${this.assistantId}-text`, 'beforeend', escapeText(event.text)));
+      this.answer += event.text;
+      // Each piece goes out at once, escaped; at most every MARKDOWN_EVERY_MS the answer so far goes
+      // out rendered (the same sanitised markdown as the finished message), so it reads as it will
+      // stay and the finished message does not jump. A lone token is never held back for it.
+      if (Date.now() - this.renderedAt >= MARKDOWN_EVERY_MS) {
+        this.renderAnswer(s);
+      } else {
+        s.html(partial(`#m${this.assistantId}-text`, 'beforeend', escapeText(event.text)));
+        // What was just sent reads as markdown within MARKDOWN_EVERY_MS, also when the model pauses.
+        this.trailing ??= setTimeout(() => {
+          this.shown = this.shown.then(() => {
+            if (this.trailing !== undefined && !this.failed) this.renderAnswer(s);
+          });
+        }, MARKDOWN_EVERY_MS);
+      }
     } else {
+      clearTimeout(this.trailing);
+      this.trailing = undefined;
       const message = this.render('message', { m: messageView(event.message, this.t) });
       // The sidebar no longer marks the conversation as answering.
       const sidebar = this.render('../pages/conversation-list', { conversations: await this.store.read(listConversations, conversation.userId), conversation, fullPage: false });
@@ -215,6 +249,8 @@ class TurnView {
   }
 
   async finish(result: TurnResult, conversation: Conversation, plain: () => Promise<unknown>): Promise<void> {
+    clearTimeout(this.trailing); // a turn that ended without its end event (refused, failed) renders nothing more
+    this.trailing = undefined;
     await this.shown;
     if (this.failed) throw this.failed.err;
     // Without htmx, or refused before anything streamed: an ordinary answer (refuse() for a refusal).
