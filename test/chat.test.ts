@@ -172,9 +172,12 @@ describe('chat turns against the model API', () => {
     expect(page.text).toContain(polling);
     // The sidebar marks the conversation as answering while it is, on any page that shows it.
     expect(page.text).toMatch(new RegExp(`href="/c/${id}"[^>]*>[^<]*<span class="answering">· answering…</span>`));
+    // The text so far is kept on the message, so a page opened meanwhile shows it, not an empty bubble.
+    await until('the text so far kept', async () => (await q.messages(id)).find((m) => m.role === 'assistant')!.content === 'Polled');
     const meanwhile = await user.agent.get(`/c/${id}/m/${answer.id}`);
     expect(meanwhile.status).toBe(200);
     expect(meanwhile.text).toContain(polling);
+    expect(meanwhile.text).toMatch(/id="m\d+-text" aria-busy="true">(<p>)?Polled/);
     expect((await stranger.agent.get(`/c/${id}/m/${answer.id}`)).status).toBe(404);
     // A minute on (a crash may have left it; recovery resolves it), every 10 s.
     await srv.sql.run('UPDATE messages SET created_at = ? WHERE id = ?', new Date(Date.now() - 120_000).toISOString(), answer.id);

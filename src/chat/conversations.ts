@@ -215,6 +215,11 @@ export interface Outcome {
   provider?: string | null;
 }
 
+/** The text of an answer still streaming, so far (a page opened meanwhile shows it); nothing once it is finished. */
+export function* keepStreamed(messageId: number, content: string): Op<void> {
+  yield* query('chat.streamed', { id: messageId, content });
+}
+
 export function* finishMessage(messageId: number, o: Outcome): Op<void> {
   // The content is new: it keeps the count given with it, or none until a later turn counts it.
   const counted = o.tokens != null && o.tokensEncoding != null;

@@ -1,6 +1,7 @@
 // What a running model call (a chat turn, a /v1 call) shares: its own abort signal under the
 // read-on rule, and the record of the tokens it has delivered, kept for crash recovery.
 import { recordDelivered } from '../ledger/ledger';
+import { keepStreamed } from './conversations';
 import type { Logger } from '../log';
 import type { Store } from '../storage/op';
 
@@ -39,10 +40,23 @@ export function modelCallSignal(stop: AbortSignal, hiddenTokens: boolean, onRead
  * awaited: the stream goes on while it is written; a failure is only logged.
  */
 export function deliveredRecorder(store: Store, holdId: number, logger: Logger): (tokens: number) => void {
+  return everySecond((tokens: number) => recordDelivered(store, holdId, tokens), (err) => logger.error({ err, holdId }, 'recording the tokens delivered failed'));
+}
+
+/**
+ * Keeps a streaming answer's text so far on its message, at most once every DELIVERED_EVERY_MS:
+ * a page opened on the conversation meanwhile (another tab, a reload, coming back) shows it.
+ */
+export function streamedRecorder(store: Store, messageId: number, logger: Logger): (text: string) => void {
+  return everySecond((text: string) => store.write(keepStreamed, messageId, text), (err) => logger.error({ err, messageId }, 'keeping the text streamed so far failed'));
+}
+
+/** `write` at once, then at most once every DELIVERED_EVERY_MS; not awaited, a failure only reported. */
+function everySecond<T>(write: (value: T) => Promise<unknown>, failed: (err: unknown) => void): (value: T) => void {
   let lastWrite = 0;
-  return (tokens) => {
+  return (value) => {
     if (Date.now() - lastWrite < DELIVERED_EVERY_MS) return;
-    void recordDelivered(store, holdId, tokens).catch((err) => logger.error({ err, holdId }, 'recording the tokens delivered failed'));
+    void write(value).catch(failed);
     lastWrite = Date.now();
   };
 }

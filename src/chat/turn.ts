@@ -8,7 +8,7 @@ import {
 } from './conversations';
 import { countHistory } from './history-tokens';
 import { balanceOf, heldBy, holdClosed, leastCompletion, release, reserve, settleOrRead, type HoldTerms } from '../ledger/ledger';
-import { deliveredRecorder, modelCallSignal } from './model-call';
+import { deliveredRecorder, modelCallSignal, streamedRecorder } from './model-call';
 import type { Logger } from '../log';
 import { DEFAULT_MAX_OUTPUT, priceOf, withMargin, type ModelInfo } from '../metering/models';
 import { checkSpendLimits } from '../ledger/spend-limits';
@@ -213,6 +213,7 @@ async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emi
   let finishReason: string | null = null;
   let failure: UpstreamError | undefined;
   const recordSoFar = deliveredRecorder(store, turn.holdId, deps.logger);
+  const keepSoFar = streamedRecorder(store, turn.assistant.id, deps.logger);
   // A server that ignores max_tokens is cut off where the answer reaches what the hold pays for,
   // before the cut part is shown, so what is shown is what is charged and spend limits hold.
   // Stop ends the upstream call at once, except for a model that bills hidden (reasoning) tokens:
@@ -243,6 +244,7 @@ async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emi
         break;
       }
       recordSoFar(counter.tokens);
+      keepSoFar(counter.text);
     }
   } catch (err) {
     failure = asUpstreamError(err);

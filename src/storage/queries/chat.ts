@@ -35,6 +35,8 @@ export interface ChatQueries {
   'chat.lockConversation': Q<{ conversationId: number }, unknown>;
   'chat.deleteMessage': Q<{ id: number }, Changes>;
   'chat.deleteMessages': Q<{ conversationId: number }, Changes>;
+  /** The text so far of a message still streaming. */
+  'chat.streamed': Q<{ id: number; content: string }, Changes>;
   'chat.setContent': Q<{ id: number; content: string; tokens: number | null; tokensEncoding: string | null }, Changes>;
   /** A message's own token count, made after it was written (see Message.tokens). */
   'chat.setTokens': Q<{ id: number; tokens: number; tokensEncoding: string }, Changes>;

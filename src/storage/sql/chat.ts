@@ -14,6 +14,7 @@ export const chatShared = {
   'chat.deleteMessage': run('DELETE FROM messages WHERE id = @id'),
   'chat.deleteMessages': run('DELETE FROM messages WHERE conversation_id = @conversationId'),
   'chat.setContent': run('UPDATE messages SET content = @content, tokens = @tokens, tokens_encoding = @tokensEncoding WHERE id = @id'),
+  'chat.streamed': run("UPDATE messages SET content = @content WHERE id = @id AND status = 'streaming'"),
   'chat.setTokens': run('UPDATE messages SET tokens = @tokens, tokens_encoding = @tokensEncoding WHERE id = @id'),
   'chat.finish': run(`UPDATE messages SET content = @content, status = @status, error = @error, prompt_tokens = @promptTokens,
          completion_tokens = @completionTokens, charge = @charge, source = @source, dropped = @dropped, hold_id = @holdId,
