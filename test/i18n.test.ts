@@ -2,6 +2,7 @@ import request from 'supertest';
 import { en } from '../src/i18n/locales/en';
 import { zhCN } from '../src/i18n/locales/zh-CN';
 import { csrfFrom, setCookie, startTestServer, type TestServer } from './helpers';
+import { translator } from '../src/i18n';
 
 let srv: TestServer;
 beforeAll(async () => {
@@ -70,4 +71,14 @@ test('form errors come back in Chinese for a Chinese reader', async () => {
     .send({ _csrf: csrfFrom(page.text), username: 'a', password: 'long enough', confirm: 'long enough' });
   expect(res.status).toBe(422);
   expect(res.text).toContain('用户名长度为 2 到 32 个字符。');
+});
+
+test('English says "1 token" and "2 tokens", counts formatted or not; Chinese has one form', () => {
+  const english = translator('en');
+  expect(english('common.tokens', { n: 1 })).toBe('1 token');
+  expect(english('common.tokens', { n: '1,000' })).toBe('1,000 tokens');
+  expect(english('common.tokens', { n: 0 })).toBe('0 tokens');
+  expect(english('chat.dropped', { n: 1 })).toBe("1 earlier message was left out to fit the model's context window.");
+  expect(english('chat.dropped', { n: 3 })).toBe("3 earlier messages were left out to fit the model's context window.");
+  expect(translator('zh-CN')('common.tokens', { n: 1 })).not.toMatch(/\|/);
 });

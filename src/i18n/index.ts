@@ -23,10 +23,21 @@ export function pickLocale(req: Request): Locale {
 
 export type Translate = (key: MessageKey, vars?: Record<string, string | number>) => string;
 
+/**
+ * A message with its variables filled in. `{n|token|tokens}` is the word for the count in `n`
+ * (formatted or not: "1,000"), by the language's plural rules; Chinese has one form and needs none.
+ */
 export function translator(locale: Locale): Translate {
   const messages = LOCALES[locale];
+  const plural = new Intl.PluralRules(locale);
   return (key, vars) => {
     const text = messages[key] ?? en[key] ?? key;
-    return vars ? text.replace(/\{(\w+)\}/g, (m, name: string) => String(vars[name] ?? m)) : text;
+    if (!vars) return text;
+    return text
+      .replace(/\{(\w+)\|([^|}]*)\|([^}]*)\}/g, (m, name: string, one: string, other: string) => {
+        const count = Number(String(vars[name] ?? '').replace(/[^\d.-]/g, ''));
+        return vars[name] === undefined || Number.isNaN(count) ? m : plural.select(count) === 'one' ? one : other;
+      })
+      .replace(/\{(\w+)\}/g, (m, name: string) => String(vars[name] ?? m));
   };
 }

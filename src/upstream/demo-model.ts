@@ -50,7 +50,7 @@ export function demoReply(messages: DemoMessage[]): string {
     '',
     said === '' ? 'You sent an empty message.' : `You said: "${snippet}"`,
     '',
-    `That is ${words} words and ${chars} characters, in a conversation of ${messages.length} messages. To count them yourself:`,
+    `That is ${words} ${words === 1 ? 'word' : 'words'} and ${chars} ${chars === 1 ? 'character' : 'characters'}, in a conversation of ${messages.length} ${messages.length === 1 ? 'message' : 'messages'}. To count them yourself:`,
     '',
     '```js',
     `const words = message.trim().split(/\\s+/).length; // ${words}`,
