@@ -10,6 +10,7 @@ import { gate, startFakeUpstream, type FakeUpstream } from '../fake-upstream';
 import { startFakeStripe, type FakeStripe } from '../fake-stripe';
 import { startTestServer, type TestServer } from '../helpers';
 import { createBatch } from '../../src/admin/actions';
+import { balanceOf, grant } from '../../src/ledger/ledger';
 import { createOrder } from '../../src/payments/orders';
 import { loadPackages } from '../../src/payments/packages';
 import { loadModels, priceOf } from '../../src/metering/models';
@@ -525,6 +526,31 @@ describe('keyboard and copying', () => {
       await page.locator('#transcript article.msg-assistant .copy-answer').last().click();
       await page.waitForFunction(() => navigator.clipboard.readText().then((t) => t === '**Bold** and `code`'));
       expect(await page.locator('#transcript article .msg-who time').count()).toBeGreaterThanOrEqual(4);
+    } finally {
+      await context.close();
+    }
+  });
+});
+
+describe('a balance that pays for only a few answer tokens', () => {
+  test('the estimate warns while typing, and sending is refused with the amount needed, before the model is called', async () => {
+    const context = await browser.newContext(VIEWPORTS[0]!.options);
+    try {
+      const page = await context.newPage();
+      page.setDefaultTimeout(WAIT);
+      const username = `e2e_short_${Date.now().toString(36)}`;
+      await registerIn(page, username);
+      const userId = (await app.sql.value('SELECT id FROM users WHERE username = ?', username)) as number;
+      await grant(app.database, userId, -((await app.database.read(balanceOf, userId)) - 30)); // the prompt and a few answer tokens
+      await page.reload();
+      const calls = upstream.requests.length;
+      await page.fill('#message', 'Tell me everything about tokens');
+      await page.waitForFunction(() => document.getElementById('estimate')?.textContent?.includes('would be refused'));
+      await page.press('#message', 'Enter');
+      await page.waitForSelector('#transcript .notice');
+      expect(await page.textContent('#transcript .notice')).toMatch(/at least 32 tokens of answer\) needs [\d,]+ more than your balance of 30/);
+      expect(upstream.requests.length).toBe(calls);
+      expect(await app.database.read(balanceOf, userId)).toBe(30);
     } finally {
       await context.close();
     }
