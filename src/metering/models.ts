@@ -1,10 +1,10 @@
 // The models file: which models exist, how to count their tokens, and what they cost.
 // Rates are fixed-point: millionths of a balance token per raw token, so charges are exact integers.
 import crypto from 'node:crypto';
-import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { httpUrl } from '../config';
+import { readSettingsFile } from '../settings-file';
 import { GPT4O_IMAGE_TOKENS } from './tokens';
 import { query, type Op } from '../storage/op';
 
@@ -138,26 +138,16 @@ const schema = z.object({
 export class ModelsFileError extends Error {}
 
 export function loadModels(file = DEFAULT_MODELS_FILE): ModelCatalog {
-  let json: unknown;
-  try {
-    json = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new ModelsFileError(`MODELS_FILE ${file}: ${(err as Error).message}`);
-  }
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) {
-    const first = parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.')} ${i.message}`);
-    throw new ModelsFileError(`MODELS_FILE ${file}: ${first.join('; ')}`);
-  }
+  const data = readSettingsFile('MODELS_FILE', file, schema, (message) => new ModelsFileError(message));
   const fail = (where: string, message: string) => new ModelsFileError(`MODELS_FILE ${file}: ${where} ${message}`);
-  const providers = (parsed.data.providers ?? []).map((p, i): ProviderSpec => {
-    if (parsed.data.providers!.findIndex((q) => q.id === p.id) !== i) throw fail(`providers.${i}.id`, `"${p.id}" is listed twice`);
+  const providers = (data.providers ?? []).map((p, i): ProviderSpec => {
+    if (data.providers!.findIndex((q) => q.id === p.id) !== i) throw fail(`providers.${i}.id`, `"${p.id}" is listed twice`);
     return Object.freeze({
       id: p.id, name: p.name ?? p.id, baseURL: p.base_url, apiKeyEnv: p.api_key_env, streamOptions: p.stream_options ?? true, maxTokensParam: p.max_tokens_param,
     });
   });
   const ids = new Set<string>();
-  const models = parsed.data.models.map((m, i): ModelInfo => {
+  const models = data.models.map((m, i): ModelInfo => {
     if (ids.has(m.id)) throw new ModelsFileError(`MODELS_FILE ${file}: model "${m.id}" is listed twice`);
     ids.add(m.id);
     const routes = (m.providers ?? []).map((r, j): ModelRoute => {
@@ -172,7 +162,7 @@ export function loadModels(file = DEFAULT_MODELS_FILE): ModelCatalog {
       routes: Object.freeze(routes),
     });
   });
-  return catalogOf(parsed.data.default_encoding, models, Object.freeze(providers));
+  return catalogOf(data.default_encoding, models, Object.freeze(providers));
 }
 
 function catalogOf(defaultEncoding: ModelInfo['encoding'], models: ModelInfo[], providers: ReadonlyArray<ProviderSpec>): ModelCatalog {

@@ -1,8 +1,8 @@
 // The packages users may buy (PACKAGES_FILE): tokens for a price in one currency. The price is
 // decided here from the package id, never from a request; it is kept in the currency's smallest
 // unit (cents, fen), as Stripe takes it.
-import fs from 'node:fs';
 import { z } from 'zod';
+import { readSettingsFile } from '../settings-file';
 
 export interface Package {
   id: string;
@@ -47,19 +47,9 @@ export interface Catalogue {
 }
 
 export function loadPackages(file: string): Catalogue {
-  let json: unknown;
-  try {
-    json = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new PackagesFileError(`PACKAGES_FILE ${file}: ${(err as Error).message}`);
-  }
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) {
-    const first = parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.')} ${i.message}`);
-    throw new PackagesFileError(`PACKAGES_FILE ${file}: ${first.join('; ')}`);
-  }
-  const packages = parsed.data.packages.map((p, i): Package => {
-    if (parsed.data.packages.findIndex((q) => q.id === p.id) !== i) throw new PackagesFileError(`PACKAGES_FILE ${file}: packages.${i}.id "${p.id}" is listed twice`);
+  const data = readSettingsFile('PACKAGES_FILE', file, schema, (message) => new PackagesFileError(message));
+  const packages = data.packages.map((p, i): Package => {
+    if (data.packages.findIndex((q) => q.id === p.id) !== i) throw new PackagesFileError(`PACKAGES_FILE ${file}: packages.${i}.id "${p.id}" is listed twice`);
     const [whole, cents = ''] = p.price.split('.');
     const decimals = decimalsOf(p.currency);
     if (cents.length > decimals) throw new PackagesFileError(`PACKAGES_FILE ${file}: packages.${i}.price ${p.price} has more decimals than ${p.currency} takes (${decimals})`);
