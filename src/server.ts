@@ -19,6 +19,7 @@ import { loadEncodings } from './metering/tokens';
 import { routingFor } from './upstream/providers';
 import { loadPackages } from './payments/packages';
 import { stripeGateway } from './payments/stripe';
+import { expireStale } from './payments/orders';
 import { Router } from './upstream/router';
 
 export interface RunningServer {
@@ -88,6 +89,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   });
   const sweep = () => {
     guarded('rate-limit pruning', () => database.write(pruneRateLimits, new Date().toISOString()))();
+    if (config.payments) guarded('expiring unpaid orders', () => database.write(expireStale, new Date()))();
     if (rolling) return; // a first run over a large database can take longer than a minute
     rolling = true;
     track(

@@ -8,6 +8,7 @@ import pino from 'pino';
 import { ConfigError, loadConfig } from '../src/config';
 import { verifyLedger } from '../src/ledger/verify';
 import { loadPackages, PackagesFileError } from '../src/payments/packages';
+import { expireStale } from '../src/payments/orders';
 import { db, newUser, type User } from './chat-helpers';
 import { signedEvent, startFakeStripe, type FakeStripe } from './fake-stripe';
 import { csrfFrom, startTestServer, tempDir, type TestServer } from './helpers';
@@ -292,6 +293,18 @@ describe('the webhook', () => {
     expect((await deliver({ id: 'evt_exp_' + row.id, type: 'checkout.session.expired', data: { object: { ...session, status: 'expired' } } })).body.outcome).toBe('expired');
     expect((await order(row.id)).state).toBe('expired');
     expect((await user.agent.get(`/recharge/orders/${row.id}`)).text).toContain('expired before it was paid');
+  });
+
+  test('a pending order whose Checkout closed an hour ago expires without Stripe\'s event, audited; a later payment still credits it', async () => {
+    const user = await newUser(srv);
+    const { order: row, session } = await buy(user);
+    expect(await srv.database.write(expireStale, new Date())).toBe(0); // still open
+    const later = new Date(Date.parse(row.expires_at) + 3_600_001);
+    expect(await srv.database.write(expireStale, later)).toBeGreaterThanOrEqual(1);
+    expect((await order(row.id)).state).toBe('expired');
+    expect(await srv.sql.value("SELECT count(*) FROM admin_audit WHERE action = 'order_expired' AND target_user_id = ?", user.id)).toBe(1);
+    expect((await deliver({ ...completed(session), type: 'checkout.session.async_payment_succeeded' })).body.outcome).toBe('credited');
+    expect(await balance(user)).toBe(100_000);
   });
 
   test('an event type tokenchat does not handle is answered 200 and not kept', async () => {

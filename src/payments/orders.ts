@@ -32,6 +32,23 @@ export function* failOrder(order: OrderRow, why: string): Op<void> {
   }
 }
 
+/**
+ * Expires pending orders whose Checkout closed more than an hour ago without Stripe's
+ * `checkout.session.expired` reaching us (a webhook not subscribed to it, or lost); each one
+ * audited. A delayed payment that clears later still credits an expired order.
+ */
+export function* expireStale(now: Date, limit = 100): Op<number> {
+  const before = new Date(now.getTime() - 3_600_000).toISOString();
+  let expired = 0;
+  for (const order of yield* query('payments.stalePending', { before, limit })) {
+    if ((yield* query('payments.moveState', { id: order.id, from: 'pending', to: 'expired' })).changes) {
+      yield* recordAudit(null, 'order_expired', order.userId, { order: order.id, why: 'checkout closed' });
+      expired++;
+    }
+  }
+  return expired;
+}
+
 /** The user's own order (another user's is not found). */
 export function* ownOrder(userId: number, id: number): Op<OrderRow | undefined> {
   const order = yield* query('payments.order', { id });

@@ -68,6 +68,8 @@ export interface PaymentQueries {
   'payments.moveState': Q<{ id: number; from: OrderState; to: OrderState }, Changes>;
   'payments.markRefunded': Q<{ id: number; refunded: number; tokensBack: number; state: OrderState }, Changes>;
   'payments.setReceipt': Q<{ id: number; receiptUrl: string }, Changes>;
+  /** Pending orders whose Checkout closed before @before (Stripe's expiry event never came), oldest first. */
+  'payments.stalePending': Q<{ before: string; limit: number }, OrderRow[]>;
   /** Keeps an event once: no change when its id was seen before (a repeated delivery). */
   'payments.recordEvent': Q<{ eventId: string; type: string; ref: string | null }, Changes>;
   'payments.eventOutcome': Q<{ eventId: string; outcome: string; orderId: number | null; detail: string }, Changes>;

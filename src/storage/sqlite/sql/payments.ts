@@ -24,6 +24,8 @@ export const paymentsSql: { readonly [K in keyof PaymentQueries]: Text } = {
   'payments.markRefunded': run(`UPDATE orders SET refunded = @refunded, tokens_back = @tokensBack, state = @state, updated_at = ${NOW}
     WHERE id = @id AND refunded < @refunded`),
   'payments.setReceipt': run(`UPDATE orders SET receipt_url = @receiptUrl WHERE id = @id`),
+  'payments.stalePending': all(`SELECT ${ORDER} FROM orders o WHERE o.state = 'pending' AND o.expires_at < @before
+    ORDER BY o.expires_at LIMIT @limit`),
   'payments.recordEvent': run(`INSERT INTO payment_events (event_id, type, ref, outcome) VALUES (@eventId, @type, @ref, 'received')
     ON CONFLICT (event_id) DO NOTHING`),
   'payments.eventOutcome': run(`UPDATE payment_events SET outcome = @outcome, order_id = @orderId, detail = @detail WHERE event_id = @eventId`),
