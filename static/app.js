@@ -15,8 +15,10 @@ document.addEventListener('DOMContentLoaded', () => {
   const jump = document.getElementById('jump-latest');
   if (transcript && jump) followTranscript(transcript, jump);
 
-  // The dashboard redraws itself every 30 s: whatever had focus inside it gets it back.
+  // The dashboard redraws itself every 30 s, the conversation list when an answer starts and ends:
+  // whatever had focus inside them gets it back.
   keepFocusAcrossSwaps('dashboard');
+  keepFocusAcrossSwaps('conversation-list');
 
   // Copy a whole answer (its markdown, as written): the buttons appear only where they work.
   const copyable = () => { if (navigator.clipboard) for (const b of document.querySelectorAll('.copy-answer[hidden]')) b.hidden = false; };
@@ -26,11 +28,7 @@ document.addEventListener('DOMContentLoaded', () => {
   document.addEventListener('click', (event) => {
     const button = event.target.closest && event.target.closest('.copy-answer');
     if (!button || !navigator.clipboard) return;
-    navigator.clipboard.writeText(button.dataset.copyText).then(() => {
-      const label = button.textContent;
-      button.textContent = document.documentElement.lang === 'zh-CN' ? '已复制' : 'Copied';
-      setTimeout(() => (button.textContent = label), 1500);
-    });
+    copied(button, button.dataset.copyText);
   });
 
   // Copy buttons on code blocks in rendered answers.
@@ -39,13 +37,22 @@ document.addEventListener('DOMContentLoaded', () => {
     if (!button) return;
     const code = button.closest('.code-block')?.querySelector('pre code');
     if (!code || !navigator.clipboard) return;
-    navigator.clipboard.writeText(code.textContent).then(() => {
-      const label = button.textContent;
-      button.textContent = document.documentElement.lang === 'zh-CN' ? '已复制' : 'Copied';
-      setTimeout(() => (button.textContent = label), 1500);
-    });
+    copied(button, code.textContent);
   });
 });
+
+/** Copies `text` and says so on the button for a moment (its own label kept, however often it is pressed). */
+function copied(button, text) {
+  button.dataset.label ??= button.textContent;
+  navigator.clipboard.writeText(text).then(
+    () => {
+      button.textContent = document.documentElement.lang === 'zh-CN' ? '已复制' : 'Copied';
+      clearTimeout(button.copiedTimer);
+      button.copiedTimer = setTimeout(() => (button.textContent = button.dataset.label), 1500);
+    },
+    () => {}, // refused (no permission): the button stays as it was
+  );
+}
 
 /** Refocuses, after htmx redraws the element `id`, the control that had focus inside it (by id, else by its link). */
 function keepFocusAcrossSwaps(id) {
@@ -75,10 +82,17 @@ function keepFocusAcrossSwaps(id) {
 function followTranscript(transcript, jump) {
   const atBottom = () => window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 48;
   let following = atBottom();
+  let lastY = window.scrollY;
   const toBottom = () => window.scrollTo({ top: document.documentElement.scrollHeight });
   window.addEventListener('scroll', () => {
-    following = atBottom();
-    if (following) jump.hidden = true;
+    // Any move up is the reader's (a slow touch drag too): stop following until they are back at the bottom.
+    const y = window.scrollY;
+    if (y < lastY) following = false;
+    else if (atBottom()) {
+      following = true;
+      jump.hidden = true;
+    }
+    lastY = y;
   }, { passive: true });
   new MutationObserver(() => {
     if (following) toBottom();
@@ -108,7 +122,9 @@ function enhanceDrawer(toggle, sidebar) {
   toggle.addEventListener('click', () => setOpen(!sidebar.classList.contains('open')));
   close?.addEventListener('click', () => setOpen(false));
   document.addEventListener('keydown', (event) => {
-    if (event.key === 'Escape' && sidebar.classList.contains('open')) setOpen(false);
+    if (event.key !== 'Escape' || !sidebar.classList.contains('open')) return;
+    event.preventDefault(); // this Esc closes the drawer, and stops nothing else (an answer being written)
+    setOpen(false);
   });
 }
 

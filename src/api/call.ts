@@ -11,7 +11,7 @@ import type { ApiKey } from '../accounts/api-keys';
 import { deliveredRecorder, modelCallSignal } from '../chat/model-call';
 import { liveHolds, REASONING_SILENCE_MS } from '../chat/turn';
 import type { TurnQueue } from '../chat/turn-queue';
-import { release, reserve, settleOrRead, type Hold, type Usage } from '../ledger/ledger';
+import { leastCompletion, release, reserve, settleOrRead, type Hold, type Usage } from '../ledger/ledger';
 import type { Logger } from '../log';
 import { withMargin, type ModelInfo } from '../metering/models';
 import { CompletionCounter } from '../metering/tokens';
@@ -95,7 +95,8 @@ async function reserveAndRelay(deps: ApiDeps, call: ApiCall, send: (chunk: ChatC
     return { status: 'refused', error: new ApiError(400, `The prompt has ${promptTokens} tokens; ${model.id} takes ${model.contextWindow} in all.`, 'invalid_request_error', 'context_length_exceeded', 'messages') };
   }
   const asked = call.body.max_completion_tokens ?? call.body.max_tokens ?? model.maxOutput;
-  const needs = "this request's prompt and one completion token";
+  const least = leastCompletion({ minCompletion: deps.minCompletion, maxCompletion: Math.min(asked, room) });
+  const needs = `this request's prompt and ${least} completion ${least === 1 ? 'token' : 'tokens'} (the fewest worth calling the model for)`;
   return withHold(deps, key, model, promptTokens, Math.min(asked, room), { pays: needs, below: needs }, (hold) => relay(deps, call, hold, promptTokens, send));
 }
 

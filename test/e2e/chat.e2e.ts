@@ -732,6 +732,20 @@ describe('every page on a phone', () => {
       await page.keyboard.press('Escape');
       expect(await page.isVisible('#sidebar')).toBe(false);
       expect(await page.evaluate(() => document.activeElement?.id)).toBe('drawer-toggle');
+      // While an answer is written, Esc in the open drawer closes the drawer and stops nothing.
+      const g = gate();
+      upstream.script({ kind: 'stream', pieces: ['Not', ' stopped', ' by', ' the drawer.'], gate: g, gateAfter: 1 });
+      const calls = upstream.requests.length;
+      await page.fill('#message', 'Keep going');
+      await page.tap('#submit');
+      await within(g.reached, 'the model was not called');
+      await page.tap('#drawer-toggle');
+      await page.keyboard.press('Escape');
+      expect(await page.isVisible('#sidebar')).toBe(false);
+      g.release();
+      await page.waitForFunction(() => document.querySelectorAll('#transcript article.msg-assistant .msg-body.markdown').length === 2);
+      expect(await within(upstream.requests[calls]!.closed, 'the model call did not end')).toBe(false);
+      expect(await page.textContent('#transcript article.msg-assistant:last-of-type .msg-body')).toContain('Not stopped by the drawer.');
     } finally {
       await context.close();
     }

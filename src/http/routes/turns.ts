@@ -172,11 +172,20 @@ class TurnView {
     return partial('#turn-key', 'outerHTML', this.render('turn-key', { turnKey: newTurnKey() }));
   }
 
-  /** The answer so far, rendered as the finished message will be. */
+  /**
+   * How long between two renders of the answer so far: MARKDOWN_EVERY_MS, and longer as it grows
+   * (a render of 32 KB takes 15-30 ms and sends its whole HTML again), about a second at 32 KB.
+   */
+  private renderEvery(): number {
+    return Math.max(MARKDOWN_EVERY_MS, this.answer.length / 32);
+  }
+
+  /** The answer so far, rendered as the finished message will be; nothing once nobody reads the stream. */
   private renderAnswer(s: EventStream): void {
     clearTimeout(this.trailing);
     this.trailing = undefined;
     this.renderedAt = Date.now();
+    if (!s.open) return;
     s.html(partial(`#m${this.assistantId}-text`, 'innerHTML', renderMarkdown(this.answer, { copyLabel: this.t('chat.copy') })));
   }
 
@@ -220,16 +229,20 @@ class TurnView {
       // Each piece goes out at once, escaped; at most every MARKDOWN_EVERY_MS the answer so far goes
       // out rendered (the same sanitised markdown as the finished message), so it reads as it will
       // stay and the finished message does not jump. A lone token is never held back for it.
-      if (Date.now() - this.renderedAt >= MARKDOWN_EVERY_MS) {
+      if (Date.now() - this.renderedAt >= this.renderEvery()) {
         this.renderAnswer(s);
       } else {
         s.html(partial(`#m${this.assistantId}-text`, 'beforeend', escapeText(event.text)));
         // What was just sent reads as markdown within MARKDOWN_EVERY_MS, also when the model pauses.
         this.trailing ??= setTimeout(() => {
-          this.shown = this.shown.then(() => {
-            if (this.trailing !== undefined && !this.failed) this.renderAnswer(s);
-          });
-        }, MARKDOWN_EVERY_MS);
+          this.shown = this.shown
+            .then(() => {
+              if (this.trailing !== undefined && !this.failed) this.renderAnswer(s);
+            })
+            .catch((err: unknown) => {
+              this.failed ??= { err };
+            });
+        }, this.renderEvery());
       }
     } else {
       clearTimeout(this.trailing);

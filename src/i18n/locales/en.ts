@@ -64,6 +64,7 @@ export const en = {
   'chat.message_label': 'Message',
   'chat.placeholder': 'Type a message...',
   'chat.keys_hint': 'Enter sends, Shift+Enter adds a line.',
+  'chat.keys_hint_touch': 'Enter adds a line; send with the Submit button.',
   'chat.submit': 'Submit',
   'chat.stop': 'Stop',
   'chat.retry': 'Retry',

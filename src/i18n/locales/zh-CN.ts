@@ -66,6 +66,7 @@ export const zhCN: Record<keyof typeof en, string> = {
   'chat.message_label': '消息',
   'chat.placeholder': '输入消息…',
   'chat.keys_hint': '按 Enter 发送，Shift+Enter 换行。',
+  'chat.keys_hint_touch': '回车换行；用“提交”按钮发送。',
   'chat.submit': '发送',
   'chat.stop': '停止',
   'chat.retry': '重试',
