@@ -377,7 +377,9 @@ describe('a server with two providers', () => {
     a.script({ kind: 'stream', pieces: ['No usage'], usage: false });
     const res = await post(user, '/send', { ...(await composer(user, '/', 'Count me')), model: 'guess-1' });
     expect((await q.holds(user))[2]).toMatchObject({ used_prompt_tokens: guessed.prompt_tokens, source: 'estimated' });
-    expect(res.text).toContain('counted locally');
+    expect(res.text).toContain('estimated: counted with tiktoken plus 20%');
+    const id = /id="conversation-id" name="[^"]+" value="(\d+)"/.exec(res.text)![1];
+    expect((await user.agent.get(`/c/${id}`)).text).toContain('estimated: counted with tiktoken plus 20%');
   });
 
   test('/v1: the official SDK is answered by B after A\'s 503, under the model id it asked for, charged once', async () => {

@@ -129,6 +129,8 @@ export function createApp(deps: AppDeps): Express {
     res.locals.locale = locale;
     res.locals.t = translator(locale);
     res.locals.path = req.path;
+    // A model counted by another tokenizer than tiktoken's: its locally counted charges say they are estimates.
+    res.locals.marginOf = (model: string | null) => (model ? (services.allModels.find(model)?.countMargin ?? 0) : 0);
     res.locals.returnTo = pageAddress(req);
     next();
   });

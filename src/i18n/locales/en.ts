@@ -110,6 +110,7 @@ export const en = {
   'chat.source.estimated': 'counted locally',
   'chat.source.reported': 'reported by the provider',
   'chat.source.demo': 'counted by the offline demo model',
+  'chat.source.estimated_margin': 'estimated: counted with tiktoken plus {margin}%, as this model\'s provider counts with its own tokenizer and reported no usage',
   'chat.copy_answer': 'Copy answer',
   'chat.stopped': 'Stopped.',
   'chat.cut_short': 'Cut short at {n} {n|token|tokens}: that is as much of an answer as your balance or spend limit paid for.',

@@ -112,6 +112,7 @@ export const zhCN: Record<keyof typeof en, string> = {
   'chat.source.estimated': '本地计数',
   'chat.source.reported': '服务商报告',
   'chat.source.demo': '由离线演示模型计数',
+  'chat.source.estimated_margin': '估算：以 tiktoken 计数并加 {margin}%，因该模型的服务商使用自己的分词器且未报告用量',
   'chat.copy_answer': '复制回答',
   'chat.cut_short': '回答在 {n} 个 tokens 处截断：你的余额或花费上限只够这么多。',
   'chat.stopped': '已停止。',
