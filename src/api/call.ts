@@ -11,7 +11,7 @@ import type { ApiKey } from '../accounts/api-keys';
 import { deliveredRecorder, modelCallSignal } from '../chat/model-call';
 import { liveHolds, REASONING_SILENCE_MS } from '../chat/turn';
 import type { TurnQueue } from '../chat/turn-queue';
-import { leastCompletion, release, reserve, settleOrRead, type Hold, type Usage } from '../ledger/ledger';
+import { leastCompletion, release, reserve, servedUsage, settleOrRead, type Hold, type Usage } from '../ledger/ledger';
 import type { Logger } from '../log';
 import { withMargin, type ModelInfo } from '../metering/models';
 import { CompletionCounter } from '../metering/tokens';
@@ -140,9 +140,6 @@ function relayBody(call: ApiCall): RelayBody {
   return rest as RelayBody;
 }
 
-/** The provider a call was served by, as the ledger records it. */
-export const servedBy = (served: Served | undefined) => (served ? { provider: served.provider, upstreamModel: served.model } : {});
-
 async function relay(deps: ApiDeps, call: ApiCall, hold: Hold, promptTokens: number, send: (chunk: ChatCompletionChunk) => void): Promise<ApiOutcome> {
   const { model } = call;
   const includeUsage = call.body.stream === true ? call.body.stream_options?.include_usage === true : true;
@@ -192,7 +189,7 @@ async function relay(deps: ApiDeps, call: ApiCall, hold: Hold, promptTokens: num
   } finally {
     upstreamCall.dispose();
   }
-  const base = { latencyMs: Date.now() - started, apiRequestId: call.requestId, ...servedBy(served) };
+  const base = { latencyMs: Date.now() - started, apiRequestId: call.requestId, ...servedUsage(served) };
   const local: Usage = { promptTokens, completionTokens: counter.tokens, source: 'estimated', outcome: 'ok', ...base };
   // A dropped call is charged what was sent, as Stop on the page is; only a model that bills hidden
   // reasoning tokens was read on for the provider's usage, which then settles it.

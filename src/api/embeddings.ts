@@ -5,12 +5,12 @@
 import { z } from 'zod';
 import type { CreateEmbeddingResponse } from 'openai/resources/embeddings';
 import type { ApiKey } from '../accounts/api-keys';
-import { settleOrRead, type Hold } from '../ledger/ledger';
+import { servedUsage, settleOrRead, type Hold } from '../ledger/ledger';
 import type { ModelInfo } from '../metering/models';
 import { countText } from '../metering/tokens';
 import { asUpstreamError } from '../upstream/errors';
 import type { Served } from '../upstream/client';
-import { clientGone, fromUpstream, inSlot, servedBy, withHold, type ApiDeps } from './call';
+import { clientGone, fromUpstream, inSlot, withHold, type ApiDeps } from './call';
 import { ApiError, invalid } from './request';
 
 const MAX_INPUTS = 2048;
@@ -75,7 +75,7 @@ async function embed(deps: ApiDeps, call: EmbeddingCall, hold: Hold, inputTokens
     const failure = asUpstreamError(err);
     if (call.signal.aborted) {
       // Gone after the request went out: the provider bills the input.
-      await settleOrRead(deps.store, hold, { promptTokens: inputTokens, completionTokens: 0, source: 'estimated', outcome: 'stopped', apiRequestId: call.requestId, ...servedBy(served) });
+      await settleOrRead(deps.store, hold, { promptTokens: inputTokens, completionTokens: 0, source: 'estimated', outcome: 'stopped', apiRequestId: call.requestId, ...servedUsage(served) });
       return { status: 'refused', error: clientGone() };
     }
     await settleOrRead(deps.store, hold, 'release', served);
@@ -85,7 +85,7 @@ async function embed(deps: ApiDeps, call: EmbeddingCall, hold: Hold, inputTokens
   const charged = typeof reported === 'number' && Number.isSafeInteger(reported) && reported >= 0 ? reported : undefined;
   const settled = await settleOrRead(deps.store, hold, {
     promptTokens: charged ?? inputTokens, completionTokens: 0, source: charged === undefined ? 'estimated' : 'reported', outcome: 'ok',
-    latencyMs: Date.now() - started, apiRequestId: call.requestId, ...servedBy(served),
+    latencyMs: Date.now() - started, apiRequestId: call.requestId, ...servedUsage(served),
   });
   const usage = { prompt_tokens: charged ?? inputTokens, total_tokens: charged ?? inputTokens };
   return { status: 'done', response: { ...response, usage }, charge: settled.charge };

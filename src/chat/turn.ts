@@ -7,7 +7,7 @@ import {
   addTurn, finishMessage, findMessageByHold, historyFor, lastMessageId, type Conversation, type HistoryMessage, type Message, type Settings, type TokenCounts, type TurnMode,
 } from './conversations';
 import { countHistory } from './history-tokens';
-import { balanceOf, heldBy, holdClosed, leastCompletion, release, reserve, settleOrRead, type HoldTerms } from '../ledger/ledger';
+import { balanceOf, heldBy, holdClosed, leastCompletion, release, reserve, servedUsage, settleOrRead, type HoldTerms } from '../ledger/ledger';
 import { deliveredRecorder, modelCallSignal, streamedRecorder } from './model-call';
 import type { Logger } from '../log';
 import { DEFAULT_MAX_OUTPUT, priceOf, withMargin, type ModelInfo } from '../metering/models';
@@ -258,7 +258,7 @@ async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emi
   const base = { content: counter.text, promptTokens: turn.promptTokens, dropped: turn.dropped, holdId: turn.holdId };
   const usageRefs = {
     latencyMs: Date.now() - started, conversationId: input.conversation.id, messageId: turn.assistant.id,
-    ...(served && { provider: served.provider, upstreamModel: served.model }),
+    ...servedUsage(served),
   };
   metrics.upstreamLatency.observe(usageRefs.latencyMs / 1000);
   if (failure && !stopped) metrics.upstreamErrors.inc({ kind: failure.kind });

@@ -382,9 +382,12 @@ export interface ServedBy {
   model: string;
 }
 
+/** The usage fields that record who served a call (none when no provider was tried). */
+export const servedUsage = (by: ServedBy | undefined): Pick<Usage, 'provider' | 'upstreamModel'> => (by ? { provider: by.provider, upstreamModel: by.model } : {});
+
 /** Gives the whole hold back: the turn failed before any output. */
 export async function release(store: Store, hold: number | HoldTerms, reason: 'error' | 'recovered' = 'error', by?: ServedBy): Promise<SettleResult> {
-  const usage: Usage = { promptTokens: 0, completionTokens: 0, source: 'estimated', outcome: reason, ...(by && { provider: by.provider, upstreamModel: by.model }) };
+  const usage: Usage = { promptTokens: 0, completionTokens: 0, source: 'estimated', outcome: reason, ...servedUsage(by) };
   return closeAndTell(store, hold, usage, 'release');
 }
 
