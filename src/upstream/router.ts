@@ -49,7 +49,10 @@ interface Attempt {
 const PROVIDER_FAULTS: ReadonlySet<UpstreamErrorKind> = new Set(['connection', 'timeout', 'rate_limit', 'server', 'auth', 'quota', 'unknown_model']);
 
 export class Router implements Upstream {
-  private table!: { routes: Map<string, Attempt[]>; fallback: ProviderClient | undefined; clients: ReadonlyArray<ProviderClient>; demo: boolean };
+  private table!: {
+    routes: Map<string, Attempt[]>; fallback: ProviderClient | undefined; clients: ReadonlyArray<ProviderClient>; health: Map<ProviderClient, ProviderHealth>; demo: boolean;
+  };
+  /** Each provider's health by its id and address, kept across reloads. */
   private readonly healths = new Map<string, ProviderHealth>();
 
   constructor(
@@ -68,22 +71,20 @@ export class Router implements Upstream {
    * provider kept at the same address keeps its health (its breaker and its last hour).
    */
   use(table: RoutingTable): void {
-    const byId = new Map(table.clients.map((c) => [c.spec.id, c]));
-    const health = (c: ProviderClient) => {
-      const key = `${c.spec.id} ${c.spec.baseURL}`;
-      let h = this.healths.get(key);
-      if (!h) this.healths.set(key, (h = new ProviderHealth(this.opts.breaker ?? DEFAULT_BREAKER, this.opts.now)));
-      return h;
-    };
-    const routes = new Map<string, Attempt[]>();
-    for (const [model, list] of table.routes) {
-      routes.set(model, list.map((r) => ({ provider: byId.get(r.provider)!, health: health(byId.get(r.provider)!), model: r.model })));
-    }
-    const fallback = table.fallback === undefined ? undefined : byId.get(table.fallback);
-    const live = new Set(table.clients.map((c) => `${c.spec.id} ${c.spec.baseURL}`));
+    const keyOf = (c: ProviderClient) => `${c.spec.id} ${c.spec.baseURL}`;
+    const live = new Set(table.clients.map(keyOf));
     for (const key of this.healths.keys()) if (!live.has(key)) this.healths.delete(key);
-    for (const c of table.clients) health(c);
-    this.table = { routes, fallback, clients: table.clients, demo: table.clients.length === 1 && table.clients[0]!.spec === DEMO_PROVIDER };
+    const health = new Map(table.clients.map((c) => {
+      let h = this.healths.get(keyOf(c));
+      if (!h) this.healths.set(keyOf(c), (h = new ProviderHealth(this.opts.breaker ?? DEFAULT_BREAKER, this.opts.now)));
+      return [c, h] as const;
+    }));
+    const byId = new Map(table.clients.map((c) => [c.spec.id, c]));
+    const attempt = (provider: ProviderClient, model: string): Attempt => ({ provider, health: health.get(provider)!, model });
+    const routes = new Map<string, Attempt[]>();
+    for (const [model, list] of table.routes) routes.set(model, list.map((r) => attempt(byId.get(r.provider)!, r.model)));
+    const fallback = table.fallback === undefined ? undefined : byId.get(table.fallback);
+    this.table = { routes, fallback, clients: table.clients, health, demo: table.clients.length === 1 && table.clients[0]!.spec === DEMO_PROVIDER };
   }
 
   /** Every provider, its state as this process sees it, and the models it serves. */
@@ -96,7 +97,7 @@ export class Router implements Upstream {
       url.password = '';
       return {
         id: c.spec.id, name: c.spec.name, baseURL: url.toString().replace(/\/$/, ''),
-        models: c === fallback ? [...models, '*'] : models, ...this.healths.get(`${c.spec.id} ${c.spec.baseURL}`)!.view(),
+        models: c === fallback ? [...models, '*'] : models, ...this.table.health.get(c)!.view(),
       };
     });
   }
@@ -138,7 +139,7 @@ export class Router implements Upstream {
     if (listed) return listed;
     const fallback = this.table.fallback;
     if (!fallback) throw new UpstreamError('unknown_model', `no provider serves ${model}`);
-    return [{ provider: fallback, health: this.healths.get(`${fallback.spec.id} ${fallback.spec.baseURL}`)!, model }];
+    return [{ provider: fallback, health: this.table.health.get(fallback)!, model }];
   }
 
   /**
