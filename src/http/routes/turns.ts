@@ -130,14 +130,14 @@ function noticeHtml(eta: Eta, res: Response, notice: string): string {
   return eta.render('partials/notice', { ...res.locals, notice });
 }
 
+/** How often a streaming answer is sent again whole, rendered as markdown. */
+const MARKDOWN_EVERY_MS = 250;
+
 /**
  * Turns a turn's events into SSE messages for htmx (or nothing, for a plain POST). Showing the
  * start reads the database, so events are shown one after another in order, and finish() waits
  * for them; a failure to show one is thrown by finish().
  */
-/** How often a streaming answer is sent again whole, rendered as markdown. */
-const MARKDOWN_EVERY_MS = 250;
-
 class TurnView {
   private stream?: EventStream;
   private assistantId?: number;
@@ -180,10 +180,20 @@ class TurnView {
     return Math.max(MARKDOWN_EVERY_MS, this.answer.length / 32);
   }
 
-  /** The answer so far, rendered as the finished message will be; nothing once nobody reads the stream. */
-  private renderAnswer(s: EventStream): void {
+  /** No render of the answer so far is due any more (one is being sent, or the answer ended). */
+  private cancelTrailing(): void {
     clearTimeout(this.trailing);
     this.trailing = undefined;
+  }
+
+  /** The sidebar's list of conversations as it is now (which of them are answering). */
+  private async sidebar(conversation: Conversation): Promise<string> {
+    return this.render('../pages/conversation-list', { conversations: await this.store.read(listConversations, conversation.userId), conversation, fullPage: false });
+  }
+
+  /** The answer so far, rendered as the finished message will be; nothing once nobody reads the stream. */
+  private renderAnswer(s: EventStream): void {
+    this.cancelTrailing();
     this.renderedAt = Date.now();
     if (!s.open) return;
     s.html(partial(`#m${this.assistantId}-text`, 'innerHTML', renderMarkdown(this.answer, { copyLabel: this.t('chat.copy') })));
@@ -216,7 +226,7 @@ class TurnView {
       const html = shown.map((m) => this.render('message', { m: messageView(m, this.t), live: true })).join('');
       const transcript = event.mode === 'send' ? html : partial('#transcript', 'innerHTML', html);
       const dropped = partial('#turn-status', 'innerHTML', event.dropped ? this.t('chat.dropped', { n: event.dropped }) : '');
-      const sidebar = this.render('../pages/conversation-list', { conversations: await this.store.read(listConversations, conversation.userId), conversation, fullPage: false });
+      const sidebar = await this.sidebar(conversation);
       s.html(
         transcript + dropped + this.freshTurnKey() + partial('#announcer', 'innerHTML', escapeText(this.t('chat.answering'))) +
           partial('#conversation-id', 'outerHTML', this.render('conversation-id', { conversation })) +
@@ -245,11 +255,9 @@ class TurnView {
         }, this.renderEvery());
       }
     } else {
-      clearTimeout(this.trailing);
-      this.trailing = undefined;
+      this.cancelTrailing();
       const message = this.render('message', { m: messageView(event.message, this.t) });
-      // The sidebar no longer marks the conversation as answering.
-      const sidebar = this.render('../pages/conversation-list', { conversations: await this.store.read(listConversations, conversation.userId), conversation, fullPage: false });
+      const sidebar = await this.sidebar(conversation); // no longer marking the conversation as answering
       // The finished answer, announced once (the transcript is not live).
       const said = event.message.status === 'done' ? event.message.content : `${event.message.content} ${this.t(event.message.status === 'stopped' ? 'chat.stopped' : 'chat.answer_failed')}`;
       s.html(
@@ -262,8 +270,7 @@ class TurnView {
   }
 
   async finish(result: TurnResult, conversation: Conversation, plain: () => Promise<unknown>): Promise<void> {
-    clearTimeout(this.trailing); // a turn that ended without its end event (refused, failed) renders nothing more
-    this.trailing = undefined;
+    this.cancelTrailing(); // a turn that ended without its end event (refused, failed) renders nothing more
     await this.shown;
     if (this.failed) throw this.failed.err;
     // Without htmx, or refused before anything streamed: an ordinary answer (refuse() for a refusal).
