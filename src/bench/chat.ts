@@ -12,6 +12,7 @@ import { createLogger } from '../log';
 import type { Store } from '../storage/op';
 import { startServer } from '../server';
 import { findByName } from '../accounts/users';
+import { Client, field, percentile } from './http-client';
 
 const PIECES = 400;
 
@@ -34,27 +35,6 @@ function stampingUpstream(): Promise<http.Server> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
-class Client {
-  private cookies = new Map<string, string>();
-  constructor(private readonly base: string) {}
-  async request(path: string, init: RequestInit = {}): Promise<Response> {
-    const headers = new Headers(init.headers);
-    headers.set('Cookie', [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '));
-    const res = await fetch(this.base + path, { ...init, headers, redirect: 'manual' });
-    for (const c of res.headers.getSetCookie()) {
-      const [pair] = c.split(';');
-      const at = pair!.indexOf('=');
-      this.cookies.set(pair!.slice(0, at), pair!.slice(at + 1));
-    }
-    return res;
-  }
-  async form(path: string, fields: Record<string, string>, headers: Record<string, string> = {}): Promise<Response> {
-    return this.request(path, { method: 'POST', body: new URLSearchParams(fields), headers });
-  }
-}
-
-const field = (html: string, name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(html)?.[1] ?? '';
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
 export async function benchChat(): Promise<Record<string, number>> {
   const upstream = await stampingUpstream();

@@ -21,6 +21,7 @@ import { createUser } from '../accounts/users';
 import { loadConfig } from '../config';
 import { createLogger } from '../log';
 import { startServer } from '../server';
+import { percentile, round2 } from './http-client';
 
 const ROUNDS = 1000;
 const WARMUP = 30;
@@ -70,8 +71,6 @@ function listen(server: http.Server): Promise<http.Server> {
 }
 
 const portOf = (server: http.Server) => (server.address() as AddressInfo).port;
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-const round2 = (n: number) => Math.round(n * 100) / 100;
 
 /** One call's time: the whole answer, or (streamed) until the first content arrives. */
 async function timed(base: string, key: string | undefined, stream: boolean): Promise<number> {

@@ -1,5 +1,6 @@
 // npm run bench [-- --json]: figures measured in one run on this machine. Not part of the app.
 import os from 'node:os';
+import { benchBurst } from './burst';
 import { benchChat } from './chat';
 import { benchCounting } from './count';
 import { benchLedger } from './ledger';
@@ -40,6 +41,17 @@ const BUDGETS: Record<string, string> = {
   relay_2p_overhead_p99_ms: '',
   providers_overhead_ratio_p50: '<= 1.1 (relay_2p over relay, same run)',
   providers_overhead_ratio_p99: '<= 1.1',
+  turn_cpu_ms: '<= 1.5 x bare_turn_cpu_ms (server CPU per streamed chat turn, 40 chunks)',
+  bare_turn_cpu_ms: '(a bare Node proxy, its own process, the same batch)',
+  turn_cpu_ratio: '<= 1.5',
+  burst_200_first_token_p50_ms: '(200 users press Enter at once; to the first answer text)',
+  burst_200_first_token_p99_ms: '<= 2 x bare_burst_200_first_token_p99_ms',
+  bare_burst_200_first_token_p99_ms: '',
+  burst_first_token_ratio: '<= 2',
+  idle_healthz_p99_ms: '',
+  burst_200_healthz_p99_ms: '<= 5 x idle_healthz_p99_ms (asked one after another during the burst)',
+  idle_page_p99_ms: '(a conversation page)',
+  burst_200_page_p99_ms: '<= 5 x idle_page_p99_ms',
 };
 
 async function main(): Promise<void> {
@@ -50,6 +62,7 @@ async function main(): Promise<void> {
   Object.assign(figures, await benchChat());
   Object.assign(figures, await benchReports());
   Object.assign(figures, await benchRelay());
+  Object.assign(figures, await benchBurst());
   if (process.env.TEST_DATABASE_URL) Object.assign(figures, await benchPgLedger(process.env.TEST_DATABASE_URL));
   if (json) {
     console.log(JSON.stringify(figures));

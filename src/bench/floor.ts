@@ -1,0 +1,54 @@
+// The other processes of the burst bench (burst.ts), each run as its own process so its CPU can be
+// read apart: `node floor.js upstream` is a model API streaming CHUNKS pieces CHUNK_GAP_MS apart;
+// `node floor.js bare <port>` is the floor, a bare Node proxy that forwards a request to that model
+// API and pipes its event stream back, and does nothing else. Each prints {"port": n} when it listens.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export const CHUNKS = 40;
+export const CHUNK_GAP_MS = 50;
+/** The answer's pieces: " ans0", " ans1", ...; the first one marks the first answer text. */
+export const piece = (i: number) => ` ans${i}`;
+export const USAGE = { prompt_tokens: 12, completion_tokens: CHUNKS * 2, total_tokens: 12 + CHUNKS * 2 };
+
+function upstream(): http.Server {
+  return http.createServer((req, res) => {
+    const parts: Buffer[] = [];
+    req.on('data', (p: Buffer) => parts.push(p));
+    req.on('end', () => {
+      const body = JSON.parse(Buffer.concat(parts).toString('utf8') || '{}') as { model?: string; stream_options?: { include_usage?: boolean } };
+      const chunk = (choices: unknown[], extra = {}) => `data: ${JSON.stringify({ id: 'burst', object: 'chat.completion.chunk', created: 0, model: body.model, choices, ...extra })}\n\n`;
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(chunk([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }]));
+      let i = 0;
+      const next = setInterval(() => {
+        if (res.destroyed) return clearInterval(next);
+        if (i < CHUNKS) return void res.write(chunk([{ index: 0, delta: { content: piece(i++) }, finish_reason: null }]));
+        clearInterval(next);
+        res.write(chunk([{ index: 0, delta: {}, finish_reason: 'stop' }]));
+        if (body.stream_options?.include_usage) res.write(chunk([], { usage: USAGE }));
+        res.end('data: [DONE]\n\n');
+      }, CHUNK_GAP_MS);
+    });
+  });
+}
+
+function bare(upstreamPort: number): http.Server {
+  const agent = new http.Agent({ keepAlive: true });
+  return http.createServer((req, res) => {
+    const out = http.request({ host: '127.0.0.1', port: upstreamPort, path: req.url, method: req.method, headers: req.headers, agent }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    out.on('error', () => res.destroy());
+    req.pipe(out);
+  });
+}
+
+if (require.main === module) {
+  const [role, port] = process.argv.slice(2);
+  const server = role === 'bare' ? bare(Number(port)) : upstream();
+  server.keepAliveTimeout = 65_000;
+  server.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: (server.address() as AddressInfo).port })));
+  process.on('SIGTERM', () => process.exit(0));
+}
