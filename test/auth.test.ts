@@ -1,4 +1,4 @@
-import sqlite3 from 'sqlite3';
+import SqliteDatabase from 'better-sqlite3';
 import path from 'node:path';
 import request from 'supertest';
 import { findByName } from '../src/accounts/users';
@@ -19,11 +19,9 @@ async function setSignedInAt(sid: string, signedInAt: number): Promise<void> {
     expect(await srv.sql.run('UPDATE sessions SET sess = ? WHERE sid = ?', JSON.stringify({ ...row!.sess, signedInAt }), sid)).toBe(1);
     return;
   }
-  const db = new sqlite3.Database(path.join(srv.dataDir, 'sessions.sqlite'));
-  await new Promise<void>((resolve, reject) =>
-    db.run(`UPDATE sessions SET sess = json_set(sess, '$.signedInAt', ?) WHERE sid = ?`, [signedInAt, sid], (err) => (err ? reject(err) : resolve())),
-  );
-  await new Promise<void>((resolve) => db.close(() => resolve()));
+  const db = new SqliteDatabase(path.join(srv.dataDir, 'sessions.sqlite'));
+  expect(db.prepare(`UPDATE sessions SET sess = json_set(sess, '$.signedInAt', ?) WHERE sid = ?`).run(signedInAt, sid).changes).toBe(1);
+  db.close();
 }
 
 describe('registration, sign-in and sign-out', () => {

@@ -1,50 +1,83 @@
-// The SQLite session store shared by several processes: a busy answer is tried again, anything
-// else is passed on at once.
-import session from 'express-session';
-import { retryWhenBusy } from '../src/storage/sqlite/session-store';
+// The SQLite session store: what a request reads and writes in DATA_DIR/sessions.sqlite.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import type session from 'express-session';
+import { SqliteSessionStore, TOUCH_SLACK_MS } from '../src/storage/sqlite/session-store';
 
-class Flaky extends session.Store {
-  calls = 0;
-  constructor(private readonly failures: number, private readonly code = 'SQLITE_BUSY') {
-    super();
-  }
-  get(_sid: string, cb: (err: unknown, s?: session.SessionData | null) => void): void {
-    this.calls++;
-    if (this.calls <= this.failures) return cb(Object.assign(new Error('SQLITE_BUSY: database is locked'), { code: this.code }));
-    cb(null, { cookie: {} } as session.SessionData);
-  }
-  set(_sid: string, _s: session.SessionData, cb?: (err?: unknown) => void): void {
-    cb?.();
-  }
-  destroy(_sid: string, cb?: (err?: unknown) => void): void {
-    cb?.();
-  }
-}
-
-const get = (store: session.Store) => new Promise<{ err: unknown; found: unknown }>((resolve) => store.get('sid', (err, found) => resolve({ err, found })));
-
-test('a session read answered SQLITE_BUSY is tried again until it succeeds', async () => {
-  const store = new Flaky(2);
-  retryWhenBusy(store);
-  const { err, found } = await get(store);
-  expect(err).toBeFalsy();
-  expect(found).toEqual({ cookie: {} });
-  expect(store.calls).toBe(3);
+let dir: string;
+let clock: number;
+let store: SqliteSessionStore;
+let file: string;
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tc-sessions-'));
+  file = path.join(dir, 'sessions.sqlite');
+  clock = 1_800_000_000_000;
+  store = new SqliteSessionStore(file, () => clock);
+});
+afterEach(() => {
+  store.close();
+  fs.rmSync(dir, { recursive: true, force: true });
 });
 
-test('past five tries, or for any other error, the error is passed on', async () => {
-  const busy = new Flaky(100);
-  retryWhenBusy(busy);
-  expect((await get(busy)).err).toMatchObject({ code: 'SQLITE_BUSY' });
-  expect(busy.calls).toBe(5);
-  const broken = new Flaky(1, 'SQLITE_CORRUPT');
-  retryWhenBusy(broken);
-  expect((await get(broken)).err).toMatchObject({ code: 'SQLITE_CORRUPT' });
-  expect(broken.calls).toBe(1);
+const HOUR = 3_600_000;
+const data = (expires: number, userId = 7) => ({ cookie: { expires: new Date(expires).toISOString(), originalMaxAge: HOUR }, userId }) as unknown as session.SessionData;
+const get = (sid: string) => new Promise<unknown>((resolve, reject) => store.get(sid, (err, s) => (err ? reject(err) : resolve(s))));
+const expiryInFile = (sid: string) => new SqliteDatabase(file, { readonly: true }).prepare('SELECT expired FROM sessions WHERE sid = ?').pluck().get(sid);
+
+test('a session set is read back until it expires, and not after', async () => {
+  store.set('a', data(clock + HOUR));
+  expect(await get('a')).toMatchObject({ userId: 7 });
+  clock += HOUR + 1;
+  expect(await get('a')).toBeNull();
+  expect(await get('never')).toBeNull();
 });
 
-test('a call without a callback still works', () => {
-  const store = new Flaky(0);
-  retryWhenBusy(store);
-  expect(() => store.destroy('sid')).not.toThrow();
+test('a touch moves the expiry only when it moves by a minute or more, and never revives an expired session', () => {
+  store.set('a', data(clock + HOUR));
+  clock += TOUCH_SLACK_MS - 1;
+  store.touch('a', data(clock + HOUR));
+  expect(expiryInFile('a')).toBe(clock - TOUCH_SLACK_MS + 1 + HOUR); // not written
+  clock += 1;
+  store.touch('a', data(clock + HOUR));
+  expect(expiryInFile('a')).toBe(clock + HOUR);
+  clock += 2 * HOUR;
+  store.touch('a', data(clock + HOUR));
+  expect(expiryInFile('a')).toBe(clock - HOUR);
+});
+
+test('destroy removes the session; the quarter-hourly sweep removes expired ones', async () => {
+  jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate'] });
+  try {
+    const swept = new SqliteSessionStore(file, () => clock);
+    swept.set('old', data(clock + 1000));
+    swept.set('live', data(clock + HOUR));
+    swept.set('gone', data(clock + HOUR));
+    swept.destroy('gone');
+    clock += 2000;
+    jest.advanceTimersByTime(15 * 60_000);
+    const sids = new SqliteDatabase(file, { readonly: true }).prepare('SELECT sid FROM sessions ORDER BY sid').pluck().all();
+    expect(sids).toEqual(['live']);
+    swept.close();
+  } finally {
+    jest.useRealTimers();
+  }
+});
+
+test('sessions written by connect-sqlite3, the store before this one, are still read', async () => {
+  store.close();
+  fs.rmSync(file);
+  const old = new SqliteDatabase(file);
+  old.exec('CREATE TABLE sessions (sid PRIMARY KEY, expired, sess)');
+  old.prepare('INSERT INTO sessions VALUES (?, ?, ?)').run('legacy', clock + HOUR, JSON.stringify({ cookie: {}, userId: 3 }));
+  old.close();
+  store = new SqliteSessionStore(file, () => clock);
+  expect(await get('legacy')).toMatchObject({ userId: 3 });
+});
+
+test('an error of the database reaches the callback, not the process', async () => {
+  store.close();
+  await expect(get('a')).rejects.toThrow(/not open/);
+  store = new SqliteSessionStore(file, () => clock); // for afterEach
 });

@@ -172,6 +172,11 @@ export async function benchBurst(): Promise<Record<string, number>> {
     await Promise.all(Array.from({ length: 10 }, () => bareTurn(bare.base)));
     const bareCpu = await cpuPerTurn(bare, TURN_BATCH, BATCH_PARALLEL, () => bareTurn(bare.base));
     const appCpu = await cpuPerTurn(app, TURN_BATCH, BATCH_PARALLEL, (i) => pageTurn(app.base, users[i]!));
+    // BURST_ONLY=cpu (with BURST_PROFILE): the batch of turns again and nothing else, for a profile of turns alone.
+    if (process.env.BURST_ONLY === 'cpu') {
+      for (let round = 0; round < 3; round++) await cpuPerTurn(app, TURN_BATCH, BATCH_PARALLEL, (i) => pageTurn(app.base, users[i]!));
+      return { turn_cpu_ms: round2(appCpu), bare_turn_cpu_ms: round2(bareCpu) };
+    }
 
     // Idle: /healthz and a conversation page, one after another.
     const watcher = users[0]!.client;

@@ -1,54 +1,93 @@
-// Sessions in DATA_DIR/sessions.sqlite through connect-sqlite3 (its own sqlite3 connection).
+// Sessions in DATA_DIR/sessions.sqlite: express-session's store on its own better-sqlite3
+// connection (WAL), each statement prepared once. The table is the one connect-sqlite3 made
+// (sid, expired in ms, sess as JSON), so sessions survive the change of store.
 import fs from 'node:fs';
 import path from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
 import session from 'express-session';
-import connectSqlite3 from 'connect-sqlite3';
-import sqlite3 from 'sqlite3';
 import type { Config } from '../../config';
 
 const BUSY_TIMEOUT_MS = 5000;
+/** A touch that moves the expiry by less than this writes nothing: every request touches. */
+export const TOUCH_SLACK_MS = 60_000;
+const SWEEP_MS = 15 * 60_000;
+const DEFAULT_AGE_MS = 86_400_000;
 
 export interface SessionStore {
   store: session.Store;
   close(): Promise<void>;
 }
 
-export function openSqliteSessionStore(config: Pick<Config, 'dataDir'>): SessionStore {
-  const SQLiteStore = connectSqlite3(session);
-  fs.mkdirSync(config.dataDir, { recursive: true });
-  const db = new sqlite3.Database(path.join(config.dataDir, 'sessions.sqlite'));
-  db.configure('busyTimeout', BUSY_TIMEOUT_MS);
-  // connect-sqlite3 reads `concurrentDb` (not `concurrentDB`) to switch the file to WAL.
-  const store = new SQLiteStore({ db, table: 'sessions', concurrentDb: true } as never) as session.Store;
-  retryWhenBusy(store);
-  return {
-    store,
-    close: () => new Promise((resolve) => db.close(() => resolve())),
-  };
-}
-
-
 type Callback = (err?: unknown, ...rest: unknown[]) => void;
 
-/**
- * Several processes share sessions.sqlite. node-sqlite3 sometimes answers SQLITE_BUSY at once,
- * without waiting out the busy timeout (seen with three servers under load); the store's
- * operations are idempotent (read, replace, touch, delete), so a busy one is tried again a few
- * times before the request fails.
- */
-export function retryWhenBusy(store: session.Store): void {
-  const target = store as unknown as Record<string, (...args: unknown[]) => void>;
-  for (const method of ['get', 'set', 'touch', 'destroy']) {
-    if (typeof target[method] !== 'function') continue; // touch is optional for a store
-    const original = target[method].bind(store);
-    target[method] = (...args: unknown[]) => {
-      const done = typeof args.at(-1) === 'function' ? (args.pop() as Callback) : undefined;
-      const attempt = (n: number) =>
-        original(...args, (err?: unknown, ...rest: unknown[]) => {
-          if (n < 5 && (err as { code?: string } | undefined)?.code === 'SQLITE_BUSY') return void setTimeout(() => attempt(n + 1), 20 * 2 ** n);
-          done?.(err, ...rest);
-        });
-      attempt(1);
+export class SqliteSessionStore extends session.Store {
+  private readonly db: SqliteDatabase.Database;
+  private readonly statements;
+  private readonly sweep: NodeJS.Timeout;
+
+  constructor(file: string, private readonly now: () => number = Date.now) {
+    super();
+    this.db = new SqliteDatabase(file, { timeout: BUSY_TIMEOUT_MS });
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.exec('CREATE TABLE IF NOT EXISTS sessions (sid PRIMARY KEY, expired, sess)');
+    this.statements = {
+      get: this.db.prepare<[string, number], { sess: string }>('SELECT sess FROM sessions WHERE sid = ? AND ? <= expired'),
+      set: this.db.prepare<[string, number, string]>('INSERT OR REPLACE INTO sessions (sid, expired, sess) VALUES (?, ?, ?)'),
+      destroy: this.db.prepare<[string]>('DELETE FROM sessions WHERE sid = ?'),
+      // Only a live session, and only when the expiry moves by TOUCH_SLACK_MS or more.
+      touch: this.db.prepare<[number, string, number, number]>('UPDATE sessions SET expired = ? WHERE sid = ? AND expired >= ? AND expired <= ?'),
+      sweep: this.db.prepare<[number]>('DELETE FROM sessions WHERE expired < ?'),
     };
+    this.sweep = setInterval(() => this.run(() => this.statements.sweep.run(this.now())), SWEEP_MS).unref();
   }
+
+  /** Runs a statement, and hands an error to the callback (or drops it: the sweep has none). */
+  private run<T>(work: () => T, cb?: Callback): void {
+    let result: T;
+    try {
+      result = work();
+    } catch (err) {
+      cb?.(err);
+      return;
+    }
+    cb?.(null, result);
+  }
+
+  private expiryOf(sess: session.SessionData): number {
+    const { expires, maxAge } = sess.cookie ?? {};
+    if (expires) return new Date(expires).getTime();
+    return this.now() + (maxAge ?? DEFAULT_AGE_MS);
+  }
+
+  override get(sid: string, cb: (err: unknown, sess?: session.SessionData | null) => void): void {
+    this.run(() => {
+      const row = this.statements.get.get(sid, this.now());
+      return row ? (JSON.parse(row.sess) as session.SessionData) : null;
+    }, cb as Callback);
+  }
+
+  override set(sid: string, sess: session.SessionData, cb?: (err?: unknown) => void): void {
+    this.run(() => void this.statements.set.run(sid, this.expiryOf(sess), JSON.stringify(sess)), cb as Callback);
+  }
+
+  override destroy(sid: string, cb?: (err?: unknown) => void): void {
+    this.run(() => void this.statements.destroy.run(sid), cb as Callback);
+  }
+
+  override touch(sid: string, sess: session.SessionData, cb?: () => void): void {
+    const expiry = this.expiryOf(sess);
+    this.run(() => void this.statements.touch.run(expiry, sid, this.now(), expiry - TOUCH_SLACK_MS), cb as Callback);
+  }
+
+  close(): void {
+    clearInterval(this.sweep);
+    this.db.close();
+  }
+}
+
+export function openSqliteSessionStore(config: Pick<Config, 'dataDir'>): SessionStore {
+  fs.mkdirSync(config.dataDir, { recursive: true });
+  const store = new SqliteSessionStore(path.join(config.dataDir, 'sessions.sqlite'));
+  return { store, close: async () => store.close() };
 }
