@@ -6,6 +6,7 @@ import OpenAI from 'openai';
 import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming } from 'openai/resources/chat/completions';
 import type { CreateEmbeddingResponse, EmbeddingCreateParams } from 'openai/resources/embeddings';
 import { createDemoFetch, DEFAULT_DEMO_DELAY_MS } from './demo-model';
+import { httpFetch } from './http-fetch';
 import { isReasoningModel, type ProviderSpec } from '../metering/models';
 import { toUpstreamError, UpstreamError } from './errors';
 
@@ -97,6 +98,7 @@ export interface ProviderClient {
 export interface ClientOptions {
   /** The longest the model API may stay silent: before the response starts, or between two chunks. */
   timeoutMs: number;
+  /** What the SDK calls the model API with (httpFetch unless a test gives its own). */
   fetch?: typeof fetch;
   /** Pause between the demo model's chunks. */
   demoDelayMs?: number;
@@ -125,7 +127,7 @@ export function providerClient(spec: ProviderSpec, apiKey: string | undefined, o
     // A retry after part of a reply was delivered would bill (and show) it twice, and the SDK
     // cannot tell such a failure from one before the first byte; the router decides instead.
     maxRetries: 0,
-    fetch: demo ? createDemoFetch({ delayMs: opts.demoDelayMs ?? DEFAULT_DEMO_DELAY_MS }) : opts.fetch,
+    fetch: demo ? createDemoFetch({ delayMs: opts.demoDelayMs ?? DEFAULT_DEMO_DELAY_MS }) : (opts.fetch ?? httpFetch),
   });
   return Object.freeze({ spec, client, secret: apiKey });
 }
