@@ -218,7 +218,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
 
 /** Runs until SIGTERM or SIGINT, then drains and exits. */
 export async function runServer(config: Config): Promise<void> {
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, { buffered: true });
   // Handlers go in before start-up, so a signal that arrives while starting still shuts down cleanly.
   const started = startServer(config, logger);
   const stop = (signal: string) => {

@@ -170,8 +170,15 @@ export async function benchBurst(): Promise<Record<string, number>> {
     // Warm both servers up, then the same batch of turns through each.
     await Promise.all(users.slice(0, 10).map((u) => pageTurn(app.base, u)));
     await Promise.all(Array.from({ length: 10 }, () => bareTurn(bare.base)));
-    const bareCpu = await cpuPerTurn(bare, TURN_BATCH, BATCH_PARALLEL, () => bareTurn(bare.base));
-    const appCpu = await cpuPerTurn(app, TURN_BATCH, BATCH_PARALLEL, (i) => pageTurn(app.base, users[i]!));
+    // Two rounds each, alternately; the lower of each is kept (this machine's neighbours come and go).
+    const bareRuns: number[] = [];
+    const appRuns: number[] = [];
+    for (let round = 0; round < 2; round++) {
+      bareRuns.push(await cpuPerTurn(bare, TURN_BATCH, BATCH_PARALLEL, () => bareTurn(bare.base)));
+      appRuns.push(await cpuPerTurn(app, TURN_BATCH, BATCH_PARALLEL, (i) => pageTurn(app.base, users[i]!)));
+    }
+    const bareCpu = Math.min(...bareRuns);
+    const appCpu = Math.min(...appRuns);
     // BURST_ONLY=cpu (with BURST_PROFILE): the batch of turns again and nothing else, for a profile of turns alone.
     if (process.env.BURST_ONLY === 'cpu') {
       for (let round = 0; round < 3; round++) await cpuPerTurn(app, TURN_BATCH, BATCH_PARALLEL, (i) => pageTurn(app.base, users[i]!));

@@ -5,8 +5,9 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export const CHUNKS = 40;
-export const CHUNK_GAP_MS = 50;
+// BURST_CHUNKS: another count, to measure what one chunk costs.
+export const CHUNKS = Number(process.env.BURST_CHUNKS ?? 40);
+export const CHUNK_GAP_MS = Number(process.env.BURST_GAP_MS ?? 50);
 /** The answer's pieces: " ans0", " ans1", ...; the first one marks the first answer text. */
 export const piece = (i: number) => ` ans${i}`;
 export const USAGE = { prompt_tokens: 12, completion_tokens: CHUNKS * 2, total_tokens: 12 + CHUNKS * 2 };

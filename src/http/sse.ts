@@ -16,7 +16,7 @@ export class EventStream {
   constructor(private readonly res: Response) {
     res.status(200);
     res.set(SSE_HEADERS);
-    res.flushHeaders();
+    // The headers go out with the first event, which the caller writes at once (one write, not two).
     res.socket?.setNoDelay(true);
     // A comment line now and then keeps proxies (nginx's 60 s read timeout) from cutting a turn
     // that waits in the queue or on a slow model.
