@@ -45,8 +45,8 @@ export function post(user: User, path: string, fields: Fields, htmx = true) {
 }
 
 /** A send whose SSE body is read as it arrives, so a test can act mid-stream (Stop, close the tab). */
-export function openStream(srv: TestServer, user: User, fields: Fields) {
-  const url = new URL('/send', srv.url);
+export function openStream(srv: TestServer, user: User, fields: Fields, path = '/send') {
+  const url = new URL(path, srv.url);
   const jar = (user.agent as unknown as { jar: { getCookies(a: CookieAccessInfo): { toValueString(): string } } }).jar;
   const cookie = jar.getCookies(new CookieAccessInfo(url.hostname, '/', false)).toValueString();
   const body = new URLSearchParams(fields).toString();
@@ -93,7 +93,17 @@ export function db(srv: TestServer) {
     usage: (user: User) => all('SELECT * FROM usage WHERE user_id = ? ORDER BY id', user.id),
     ledger: (user: User) => all('SELECT kind, amount, balance_after FROM ledger WHERE user_id = ? ORDER BY id', user.id),
     conversations: (user: User) => all('SELECT * FROM conversations WHERE user_id = ? ORDER BY id', user.id),
+    /** Every message stored, on every branch. */
     messages: (conversationId: number) => all('SELECT * FROM messages WHERE conversation_id = ? ORDER BY id', conversationId),
+    /** The thread the conversation shows: from its leaf back through each message's parent. */
+    thread: async (conversationId: number) => {
+      const rows = await all('SELECT * FROM messages WHERE conversation_id = ? ORDER BY id', conversationId);
+      const leaf = await sql.value<number>('SELECT leaf_id FROM conversations WHERE id = ?', conversationId);
+      const byId = new Map(rows.map((m) => [Number(m.id), m]));
+      const thread = [];
+      for (let m = byId.get(Number(leaf)); m; m = m.parent_id === null ? undefined : byId.get(Number(m.parent_id))) thread.unshift(m);
+      return thread;
+    },
     messagesOfUser: (user: User) =>
       all('SELECT m.* FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE c.user_id = ? ORDER BY m.id', user.id),
   };

@@ -469,7 +469,9 @@ describe('chat turns against the model API', () => {
     const retry = await post(user, '/retry', { ...(await composer(user, `/c/${id}`)), message: '' });
     expect(retry.status).toBe(200);
     expect(fake.requests.at(-1)!.body.messages).toEqual([{ role: 'user', content: 'First question' }]);
-    expect((await q.messages(id)).map((m) => m.content)).toEqual(['First question', 'A better answer']);
+    // The new answer is shown; the earlier one stays, as version 1 of 2.
+    expect((await q.thread(id)).map((m) => m.content)).toEqual(['First question', 'A better answer']);
+    expect((await q.messages(id)).map((m) => m.content)).toEqual(['First question', DEFAULT_ANSWER, 'A better answer']);
     expect((await q.usage(user)).filter((u) => u.conversation_id === id)).toHaveLength(4);
     expect(before - (await q.balance(user))).toBe(priceOf(MINI, 12, 3));
 
@@ -477,7 +479,7 @@ describe('chat turns against the model API', () => {
     const asked = await post(user, `/c/${id}/clear`, { _csrf: csrf }, false);
     expect(asked.status).toBe(200);
     expect(asked.text).toContain('name="confirm" value="1"');
-    expect(await q.messages(id)).toHaveLength(2);
+    expect(await q.messages(id)).toHaveLength(3);
     const clear = await post(user, `/c/${id}/clear`, { _csrf: csrf, confirm: '1' }, false);
     expect(clear.status).toBe(303);
     expect(await q.messages(id)).toEqual([]);
@@ -513,7 +515,9 @@ describe('chat turns against the model API', () => {
     expect((await q.holds(user)).at(-1).prompt_tokens).toBe(prompt);
 
     await post(user, '/edit', { ...(await composer(user, `/c/${id}`)), message: 'Second question, edited' });
-    expect((await counts()).slice(2)).toEqual([[own('user', 'Second question, edited'), 'o200k_base'], [null, null]]);
+    expect((await q.thread(id)).slice(2).map((m) => [m.content, m.tokens, m.tokens_encoding])).toEqual([
+      ['Second question, edited', own('user', 'Second question, edited'), 'o200k_base'], [DEFAULT_ANSWER, null, null],
+    ]);
   });
 
   test('a context-length error offers Retry with less history, which sends the newer half only', async () => {
@@ -568,7 +572,8 @@ describe('chat turns against the model API', () => {
     expect((await post(user, '/retry', fields, false)).status).toBe(303);
     const again = await post(user, '/retry', fields, false); // the same form sent twice (a reload)
     expect(again.text).toContain('That message was already sent; it was not charged again.');
-    expect((await q.messages(id)).map((m) => m.content)).toEqual(['Worth keeping?', 'Second take']);
+    expect((await q.thread(id)).map((m) => m.content)).toEqual(['Worth keeping?', 'Second take']);
+    expect((await q.messages(id)).map((m) => m.content)).toEqual(['Worth keeping?', 'Paid answer', 'Second take']);
     expect(await q.usage(user)).toHaveLength(2);
   });
 
@@ -578,7 +583,7 @@ describe('chat turns against the model API', () => {
     const [, first] = await q.messages(id);
     const res = await post(user, '/retry', { ...(await composer(user, `/c/${id}`)), message: '' });
     expect(res.text).toContain('<hx-partial hx-target="#transcript" hx-swap="innerHTML">');
-    const [, second] = await q.messages(id);
+    const [, second] = await q.thread(id);
     expect(second.id).toBeGreaterThan(first.id);
     expect(res.text).not.toContain(`id="m${first.id}"`);
   });

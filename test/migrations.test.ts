@@ -32,3 +32,23 @@ test('the table rebuilds of migrations 019 and 020 keep the rows and the foreign
     store.close();
   }
 });
+
+test('migration 022 turns each conversation into one thread: every message follows the one before it, the last one shown', () => {
+  const store = new SqliteStore(path.join(tempDir(), 'app.db'));
+  try {
+    const all = readMigrations();
+    migrateSqlite(store, all.filter((m) => m.version < 22));
+    const raw = store.raw;
+    raw.exec(`INSERT INTO users (id, username, username_key, password_hash, role) VALUES (1, 'alice', 'alice', '$argon2id$x', 'user');
+      INSERT INTO conversations (id, user_id, title) VALUES (1, 1, 'one'), (2, 1, 'two'), (3, 1, 'empty');
+      INSERT INTO messages (id, conversation_id, role, content) VALUES (1, 1, 'user', 'Q1'), (2, 2, 'user', 'other'), (3, 1, 'assistant', 'A1'),
+        (4, 1, 'user', 'Q2'), (5, 2, 'assistant', 'other answer'), (6, 1, 'assistant', 'A2');`);
+    migrateSqlite(store, all);
+    expect(raw.prepare('SELECT id, parent_id AS parent FROM messages ORDER BY id').all()).toEqual([
+      { id: 1, parent: null }, { id: 2, parent: null }, { id: 3, parent: 1 }, { id: 4, parent: 3 }, { id: 5, parent: 2 }, { id: 6, parent: 4 },
+    ]);
+    expect(raw.prepare('SELECT id, leaf_id AS leaf FROM conversations ORDER BY id').all()).toEqual([{ id: 1, leaf: 6 }, { id: 2, leaf: 5 }, { id: 3, leaf: null }]);
+  } finally {
+    store.close();
+  }
+});

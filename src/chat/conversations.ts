@@ -15,6 +15,8 @@ export interface Conversation {
   temperature: number | null;
   maxTokens: number | null;
   updatedAt: string;
+  /** The last message of the thread shown (null: no messages). */
+  leafId: number | null;
 }
 
 export type MessageStatus = 'streaming' | 'done' | 'stopped' | 'error';
@@ -46,7 +48,12 @@ export interface Message {
   /** The provider that answered (when there are several, the page says which). */
   provider: string | null;
   createdAt: string;
+  /** The message it follows (null for a first question); Retry and Edit make several follow one. */
+  parentId: number | null;
 }
+
+/** A message of the thread shown, with its versions: the ids of the messages of its role that follow the same one (itself included), oldest first. */
+export type ThreadMessage = Message & { versions: number[] };
 
 /** A message of the history a turn sends: a stored one (with its id and count), or the text being sent. */
 export interface HistoryMessage {
@@ -117,8 +124,51 @@ export function* deleteConversation(userId: number, id: number): Op<boolean> {
   return (yield* query('chat.delete', { id })).changes === 1;
 }
 
-export function* messagesOf(conversationId: number): Op<Message[]> {
+/** Every message of the conversation, on every branch, oldest first. */
+function* everyMessage(conversationId: number): Op<Message[]> {
   return yield* query('chat.messagesOf', { conversationId });
+}
+
+/** The messages that follow each message (key 0: the first questions), oldest first. */
+function childrenOf(all: Message[]): Map<number, Message[]> {
+  const children = new Map<number, Message[]>();
+  for (const m of all) {
+    const key = m.parentId ?? 0;
+    const list = children.get(key);
+    if (list) list.push(m);
+    else children.set(key, [m]);
+  }
+  return children;
+}
+
+/** The newest thread from a message on: its newest follower, that one's newest, and so on; the last one's id. */
+function newestLeaf(children: Map<number, Message[]>, from: number): number {
+  let id = from;
+  for (let next = children.get(id)?.at(-1); next; next = children.get(id)?.at(-1)) id = next.id;
+  return id;
+}
+
+/**
+ * The thread that ends at `leafId`, first message first, each with its versions. A parent always
+ * has a smaller id than its followers, so the walk ends; a leaf no longer there shows the newest thread.
+ */
+export function threadOf(all: Message[], leafId: number | null): ThreadMessage[] {
+  const byId = new Map(all.map((m) => [m.id, m]));
+  const children = childrenOf(all);
+  let m = byId.get(leafId ?? 0) ?? byId.get(children.has(0) ? newestLeaf(children, 0) : 0);
+  const thread: ThreadMessage[] = [];
+  while (m && thread.length < all.length) {
+    const versions = (children.get(m.parentId ?? 0) ?? []).filter((v) => v.role === m!.role).map((v) => v.id);
+    thread.push({ ...m, versions });
+    m = m.parentId === null ? undefined : byId.get(m.parentId);
+  }
+  return thread.reverse();
+}
+
+/** The thread the conversation shows: its messages from the first to its leaf, each with its versions. */
+export function* messagesOf(conversationId: number): Op<ThreadMessage[]> {
+  const all = yield* everyMessage(conversationId);
+  return threadOf(all, (yield* query('chat.leaf', { conversationId })) ?? null);
 }
 
 export function* findMessage(conversationId: number, id: number): Op<Message | undefined> {
@@ -132,67 +182,93 @@ export function* findMessageByHold(holdId: number): Op<Message | undefined> {
 export type TurnMode = 'send' | 'retry' | 'edit';
 
 /**
- * The conversation as the model sees it for a turn, read only: for Retry without the last answer,
- * for Edit with the last question's new text; undefined when there is nothing to answer again.
+ * The question Retry answers again or Edit replaces: `target` when it is a question of the
+ * thread (any of them), else the thread's last question; undefined when there is none.
  */
-export function* historyFor(conversationId: number, mode: TurnMode, text: string): Op<HistoryMessage[] | undefined> {
-  const list = (yield* messagesOf(conversationId)).filter((m) => m.status !== 'streaming');
-  if (mode !== 'send' && list.at(-1)?.role === 'assistant') list.pop();
-  if (mode !== 'send' && list.at(-1)?.role !== 'user') return undefined;
-  const history: HistoryMessage[] = list
-    .filter((m) => m.role === 'user' || m.content !== '')
-    .map((m) => ({ role: m.role, content: m.content, id: m.id, tokens: m.tokens, tokensEncoding: m.tokensEncoding }));
-  if (mode === 'send') history.push({ role: 'user', content: text });
-  if (mode === 'edit') history[history.length - 1] = { role: 'user', content: text };
-  return history;
-}
-
-/** The id of the conversation's last message (0 for none): what a turn's history was read at. */
-export function* lastMessageId(conversationId: number): Op<number> {
-  return (yield* query('chat.lastMessageId', { conversationId })) as number;
-}
-
-export interface StoredTurn {
-  user: Message | undefined;
-  assistant: Message;
-  removed: number[];
+function questionOf(thread: Message[], target: number | undefined): Message | undefined {
+  if (target !== undefined) return thread.find((m) => m.id === target && m.role === 'user');
+  return thread.filter((m) => m.role === 'user').at(-1);
 }
 
 /**
- * Stores a turn once its hold is taken, in one write: the user's message (Send), or the
- * last answer removed (Retry) and the last question rewritten (Edit); then an empty answer to
- * stream into. Undefined, changing nothing, when the conversation is not as the turn's history
- * read it (`basis`, from lastMessageId: an Undo or Clear while the turn waited for the model) or
+ * The conversation as the model sees it for a turn, read only: for Send the thread and the new
+ * text; for Retry the thread up to the question answered again; for Edit up to the question
+ * replaced, then its new text. Undefined when there is no such question.
+ */
+export function* historyFor(conversationId: number, mode: TurnMode, text: string, target?: number): Op<HistoryMessage[] | undefined> {
+  let thread: Message[] = (yield* messagesOf(conversationId)).filter((m) => m.status !== 'streaming');
+  if (mode !== 'send') {
+    const question = questionOf(thread, target);
+    if (!question) return undefined;
+    thread = thread.slice(0, thread.indexOf(question) + (mode === 'retry' ? 1 : 0));
+  }
+  const history: HistoryMessage[] = thread
+    .filter((m) => m.role === 'user' || m.content !== '')
+    .map((m) => ({ role: m.role, content: m.content, id: m.id, tokens: m.tokens, tokensEncoding: m.tokensEncoding }));
+  if (mode !== 'retry') history.push({ role: 'user', content: text });
+  return history;
+}
+
+/** The id of the last message of the thread shown (0 for none): what a turn's history was read at. */
+export function* lastMessageId(conversationId: number): Op<number> {
+  return (yield* query('chat.leaf', { conversationId })) ?? 0;
+}
+
+export interface StoredTurn {
+  /** The question: the one sent, or Edit's new version; none for Retry. */
+  user: Message | undefined;
+  assistant: Message;
+}
+
+/**
+ * Stores a turn once its hold is taken, in one write, and shows its thread: Send adds the question
+ * after the thread's last message; Retry adds a new answer to the question (`target`, else the
+ * last), beside the earlier ones; Edit adds a new version of the question beside it. Nothing is
+ * removed: earlier versions stay, one click away. Then an empty answer to stream into. Undefined,
+ * changing nothing, when the conversation is not as the turn's history read it (`basis`, from
+ * lastMessageId: an Undo, Clear or another branch shown while the turn waited for the model) or
  * another answer in it is still streaming. `counts`, made while the prompt was fitted, are stored
  * with the messages (the basis check above means they were counted as they stand).
  */
 export function* addTurn(
-  conversationId: number, mode: TurnMode, text: string, model: string, holdId: number | null, basis: number, counts?: TokenCounts,
+  conversationId: number, mode: TurnMode, text: string, model: string, holdId: number | null, basis: number, counts?: TokenCounts, target?: number,
 ): Op<StoredTurn | undefined> {
   yield* query('chat.lockConversation', { conversationId });
-  const list = yield* messagesOf(conversationId);
-  if ((list.at(-1)?.id ?? 0) !== basis || list.some((m) => m.status === 'streaming')) return undefined;
-  const removed: number[] = [];
-  if (mode !== 'send' && list.at(-1)?.role === 'assistant') {
-    removed.push(list.pop()!.id);
-    yield* query('chat.deleteMessage', { id: removed[0] });
-  }
+  const all = yield* everyMessage(conversationId);
+  const leaf = (yield* query('chat.leaf', { conversationId })) ?? 0;
+  if (leaf !== basis || all.some((m) => m.status === 'streaming')) return undefined;
+  const thread = threadOf(all, leaf);
+  const question = mode === 'send' ? undefined : questionOf(thread, target);
+  if (mode !== 'send' && !question) return undefined;
   for (const { id, tokens } of counts?.messages ?? []) yield* query('chat.setTokens', { id, tokens, tokensEncoding: counts!.encoding });
   const textCount = counts?.text != null ? { tokens: counts.text, tokensEncoding: counts.encoding } : { tokens: null, tokensEncoding: null };
   let userId: number | undefined;
-  if (mode === 'send') {
-    userId = (yield* query('chat.insertMessage', { conversationId, role: 'user', content: text, status: 'done', model: null, holdId: null, ...textCount })) as number;
+  if (mode !== 'retry') {
+    const parentId = mode === 'send' ? (thread.at(-1)?.id ?? null) : question!.parentId;
+    userId = (yield* query('chat.insertMessage', { conversationId, parentId, role: 'user', content: text, status: 'done', model: null, holdId: null, ...textCount })) as number;
   }
-  if (mode === 'edit') yield* query('chat.setContent', { content: text, id: (userId = list.at(-1)!.id), ...textCount });
   const assistantId = (yield* query('chat.insertMessage', {
-    conversationId, role: 'assistant', content: '', status: 'streaming', model, holdId, tokens: null, tokensEncoding: null,
+    conversationId, parentId: userId ?? question!.id, role: 'assistant', content: '', status: 'streaming', model, holdId, tokens: null, tokensEncoding: null,
   })) as number;
+  yield* query('chat.setLeaf', { conversationId, leafId: assistantId });
   yield* query('chat.touch', { id: conversationId });
   return {
     user: userId === undefined ? undefined : yield* findMessage(conversationId, userId),
     assistant: (yield* findMessage(conversationId, assistantId))!,
-    removed,
   };
+}
+
+/**
+ * Shows another version of a message (‹ 2/3 ›): the thread through it, on to its newest answer.
+ * False, changing nothing, while an answer is streaming; undefined for a message not in the conversation.
+ */
+export function* showVersion(conversationId: number, messageId: number): Op<boolean | undefined> {
+  yield* query('chat.lockConversation', { conversationId });
+  const all = yield* everyMessage(conversationId);
+  if (!all.some((m) => m.id === messageId)) return undefined;
+  if (all.some((m) => m.status === 'streaming')) return false;
+  yield* query('chat.setLeaf', { conversationId, leafId: newestLeaf(childrenOf(all), messageId) });
+  return true;
 }
 
 export interface Outcome {
@@ -232,25 +308,34 @@ export function* finishMessage(messageId: number, o: Outcome): Op<void> {
 }
 
 /**
- * Removes the last question and its answer, and gives the question back (as Gradio puts it back in
- * the textbox); false, changing nothing, while an answer is streaming.
+ * Removes the thread's last question with every answer to it (and anything after those), and gives
+ * the question back (as Gradio puts it back in the textbox). The thread shown is then the newest
+ * one left from where the question was. False, changing nothing, while an answer is streaming.
  */
 export function* undoLastTurn(conversationId: number): Op<{ draft?: string } | false> {
   yield* query('chat.lockConversation', { conversationId });
-  const list = yield* messagesOf(conversationId);
-  if (list.some((m) => m.status === 'streaming')) return false;
-  if (list.at(-1)?.role === 'assistant') yield* query('chat.deleteMessage', { id: list.pop()!.id });
-  if (list.at(-1)?.role !== 'user') return {};
-  const question = list.pop()!;
-  yield* query('chat.deleteMessage', { id: question.id });
+  const all = yield* everyMessage(conversationId);
+  if (all.some((m) => m.status === 'streaming')) return false;
+  const thread = threadOf(all, (yield* query('chat.leaf', { conversationId })) ?? null);
+  const question = thread.filter((m) => m.role === 'user').at(-1);
+  if (!question) return {};
+  const children = childrenOf(all);
+  const doomed = [question.id];
+  for (let i = 0; i < doomed.length; i++) for (const c of children.get(doomed[i]!) ?? []) doomed.push(c.id);
+  for (const id of doomed.reverse()) yield* query('chat.deleteMessage', { id });
+  const left = childrenOf(all.filter((m) => !doomed.includes(m.id)));
+  const from = question.parentId ?? 0;
+  const leaf = from !== 0 || left.has(0) ? newestLeaf(left, from) : 0;
+  yield* query('chat.setLeaf', { conversationId, leafId: leaf || null });
   return { draft: question.content };
 }
 
 /** Removes every message; false, changing nothing, while an answer is streaming. */
 export function* clearMessages(conversationId: number): Op<{ draft?: string } | false> {
   yield* query('chat.lockConversation', { conversationId });
-  if ((yield* messagesOf(conversationId)).some((m) => m.status === 'streaming')) return false;
+  if ((yield* everyMessage(conversationId)).some((m) => m.status === 'streaming')) return false;
   yield* query('chat.deleteMessages', { conversationId });
+  yield* query('chat.setLeaf', { conversationId, leafId: null });
   return {};
 }
 

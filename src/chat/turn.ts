@@ -44,9 +44,11 @@ export interface TurnDeps {
 export interface TurnInput {
   userId: number;
   conversation: Conversation;
-  /** Send adds `text`; Retry answers the last question again; Edit replaces it with `text` first. */
+  /** Send adds `text`; Retry answers a question again; Edit adds `text` as a new version of one, then answers it. */
   mode: TurnMode;
   text: string;
+  /** The question Retry or Edit acts on (any question of the thread shown); the last one when not given. */
+  target?: number;
   settings: Settings;
   model: ModelInfo;
   turnKey: string;
@@ -65,7 +67,7 @@ export type TurnEvent =
   | { type: 'waiting' }
   /** Stopped, but a model with hidden tokens is read on for its usage (HIDDEN_USAGE_WAIT_MS at most). */
   | { type: 'stopping' }
-  | { type: 'start'; user?: Message; assistant: Message; dropped: number; removed: number[]; mode: TurnMode }
+  | { type: 'start'; user?: Message; assistant: Message; dropped: number; mode: TurnMode }
   | { type: 'delta'; text: string }
   | { type: 'end'; message: Message; balance: number };
 
@@ -111,8 +113,8 @@ export async function fitPrompt(history: HistoryMessage[], system: string, model
 export const liveHolds = new Set<number>();
 
 /** The turn's history and the last message id it was read at, in one read. */
-function* historyAndBasis(conversationId: number, mode: TurnMode, text: string): Op<{ history: HistoryMessage[]; basis: number } | undefined> {
-  const history = yield* historyFor(conversationId, mode, text);
+function* historyAndBasis(conversationId: number, mode: TurnMode, text: string, target?: number): Op<{ history: HistoryMessage[]; basis: number } | undefined> {
+  const history = yield* historyFor(conversationId, mode, text, target);
   return history && { history, basis: yield* lastMessageId(conversationId) };
 }
 
@@ -124,7 +126,7 @@ export async function runTurn(deps: TurnDeps, input: TurnInput, emit: (event: Tu
   const { model, userId } = input;
   // Nothing is changed before the hold is taken: a refused Retry or Edit leaves the transcript as it was.
   // `basis`: the turn is stored only if nothing changed since.
-  const read = await store.read(historyAndBasis, input.conversation.id, input.mode, input.text);
+  const read = await store.read(historyAndBasis, input.conversation.id, input.mode, input.text, input.target);
   if (!read) return refused({ reason: 'nothing' });
   const { history, basis } = read;
   // Admitted before counting: the tokenizer's work is bounded by the per-user cap (TURNS_PER_USER),
@@ -164,7 +166,7 @@ export async function runTurn(deps: TurnDeps, input: TurnInput, emit: (event: Tu
     liveHolds.add(holdId);
     let stored;
     try {
-      stored = await store.write(addTurn, input.conversation.id, input.mode, input.text, model.id, holdId, basis, prompt.counts);
+      stored = await store.write(addTurn, input.conversation.id, input.mode, input.text, model.id, holdId, basis, prompt.counts, input.target);
     } catch (err) {
       await release(store, held.hold); // never leave a hold behind a turn that could not be stored
       throw err;
@@ -173,7 +175,7 @@ export async function runTurn(deps: TurnDeps, input: TurnInput, emit: (event: Tu
       await release(store, held.hold);
       return refused({ reason: 'changed' });
     }
-    emit({ type: 'start', user: stored.user, assistant: stored.assistant, dropped: prompt.dropped, removed: stored.removed, mode: input.mode });
+    emit({ type: 'start', user: stored.user, assistant: stored.assistant, dropped: prompt.dropped, mode: input.mode });
     const turn = { ...prompt, holdId, hold: held.hold, maxTokens: held.hold.maxCompletion, requested: wanted, assistant: stored.assistant };
     const message = await streamAnswer(deps, input, turn, emit);
     const balance = await store.read(balanceOf, userId);

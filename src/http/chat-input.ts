@@ -23,6 +23,8 @@ const turnSchema = settingsSchema.extend({
   turn_key: z.string().regex(/^[\w-]{8,100}$/),
   // "Retry with less history", offered when the provider said the context was too long.
   trim: z.literal('1').optional(),
+  // The question Retry or Edit acts on (a message's own buttons); the last question when absent.
+  message_id: optionalNumber(z.number().int().positive().max(Number.MAX_SAFE_INTEGER)),
 });
 
 const FIELDS = ['message', 'message_long', 'model', 'temperature', 'max_tokens', 'system', 'nothing'];
@@ -65,7 +67,7 @@ function settingsOf(s: z.infer<typeof settingsSchema>, catalog: ModelCatalog, co
 export function parseTurn(body: unknown, catalog: ModelCatalog, conversation?: Conversation) {
   const t = parse(turnSchema, body); // the settings' fields included: parsed once
   const text = (t.message.trim() === '' ? (t.example ?? '') : t.message).trim();
-  return { text, turnKey: t.turn_key, trim: t.trim === '1', settings: settingsOf(t, catalog, conversation) };
+  return { text, turnKey: t.turn_key, trim: t.trim === '1', target: t.message_id ?? undefined, settings: settingsOf(t, catalog, conversation) };
 }
 
 export function parseTitle(body: unknown): string {

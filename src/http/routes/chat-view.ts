@@ -2,7 +2,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
 import type { Services } from '../app';
-import { listConversations, messagesOf, type Conversation, type Message } from '../../chat/conversations';
+import { listConversations, messagesOf, type Conversation, type Message, type ThreadMessage } from '../../chat/conversations';
 import { renderMarkdown, renderPlain } from '../markdown';
 import { withRateText } from '../../metering/models';
 import type { Translate } from '../../i18n';
@@ -19,11 +19,23 @@ export async function transcriptOf(store: Store, conversationId: number, t: Tran
   return (await store.read(messagesOf, conversationId)).map((m) => messageView(m, t));
 }
 
-/** A message as the template shows it: its body as HTML (markdown once complete) and its figures. */
-export function messageView(m: Message, t: Translate) {
+/** Which of its versions a message is (‹ 2/3 ›), and the ids of the ones beside it; none for a message with one version. */
+function versionOf(m: Message & { versions?: number[] }) {
+  const versions = m.versions ?? [];
+  const at = versions.indexOf(m.id);
+  if (versions.length < 2 || at < 0) return null;
+  return { index: at + 1, count: versions.length, prev: versions[at - 1] ?? null, next: versions[at + 1] ?? null };
+}
+
+/**
+ * A message as the template shows it: its body as HTML (markdown once complete), its figures, its
+ * versions, and a fresh turn key for its own Edit (a question) or Answer again (a finished answer).
+ */
+export function messageView(m: Message | ThreadMessage, t: Translate) {
   const errorKind = m.error?.split(':')[0] ?? null;
   const retryKey = errorKind === 'context_length' ? newTurnKey() : null;
-  return { ...m, html: messageHtml(m, t('chat.copy')), error: m.error ? errorText(m.error, t) : null, errorKind, retryKey };
+  const actionKey = m.status === 'streaming' || (m.role === 'assistant' && m.parentId === null) ? null : newTurnKey();
+  return { ...m, html: messageHtml(m, t('chat.copy')), error: m.error ? errorText(m.error, t) : null, errorKind, retryKey, actionKey, version: versionOf(m) };
 }
 
 // Finished messages never change (an edit makes new text), and rendering markdown with highlighted

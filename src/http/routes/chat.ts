@@ -5,7 +5,7 @@ import { rateLimit } from 'express-rate-limit';
 import type { Eta } from 'eta';
 import type { Services } from '../app';
 import {
-  clearMessages, deleteConversation, findConversation, findMessage, historyFor, listConversations, MESSAGE_MAX, renameConversation, undoLastTurn, type Conversation,
+  clearMessages, deleteConversation, findConversation, findMessage, historyFor, listConversations, MESSAGE_MAX, messagesOf, renameConversation, showVersion, undoLastTurn, type Conversation,
 } from '../../chat/conversations';
 import { InputError, parseSettings, parseTitle } from '../chat-input';
 import { HttpError } from '../http-error';
@@ -61,7 +61,9 @@ export function chatRoutes(services: Services): Router {
   router.get('/c/:id/m/:message', signedIn, async (req, res) => {
     const conversation = await conversationParam(services, req);
     const id = Number(req.params.message);
-    const message = Number.isSafeInteger(id) ? await store.read(findMessage, conversation.id, id) : undefined;
+    // From the thread shown, so it keeps its versions (‹ 1/2 ›); a message of another branch alone.
+    const message = !Number.isSafeInteger(id) ? undefined
+      : (await store.read(messagesOf, conversation.id)).find((m) => m.id === id) ?? (await store.read(findMessage, conversation.id, id));
     if (!message) throw new HttpError(404);
     const eta = res.app.locals.views as Eta;
     res.type('html').send(eta.render('partials/message', { ...res.locals, m: messageView(message, res.locals.t) }));
@@ -100,7 +102,7 @@ export function chatRoutes(services: Services): Router {
     res.redirect(303, '/');
   });
 
-  // Undo removes the last question and its answer; Clear empties the conversation. Both keep the
+  // Undo removes the last question and its answers; Clear empties the conversation. Both keep the
   // ledger and usage records of what those turns cost, and neither runs while an answer is being
   // written (409: Stop it first). The composer posts them with the conversation id in the form
   // (/undo, /clear; a new chat has none, and nothing to change); /c/:id/... is the same for links
@@ -112,17 +114,34 @@ export function chatRoutes(services: Services): Router {
       // A turn waiting for the model has no streaming message yet; the registry knows it.
       const done = !services.running.busy(req.user!.id, conversation.id) && (await store.write(change, conversation.id));
       if (done) return afterEdit(req, res, conversation, done.draft);
-      const notice = res.locals.t('chat.refused.answering');
-      // The notice alone, beside the composer: redrawing the transcript would empty the answer streaming into it.
-      if (isHtmx(req)) return res.status(409).set({ 'HX-Retarget': '#turn-status', 'HX-Reswap': 'innerHTML' }).type('html').send(escapeText(notice));
-      await renderChat(services, req, res, conversation, { notice }, 409);
+      await refuseWhileAnswering(req, res, conversation);
     };
+
+  /** 409: an answer is being written in the conversation (Stop it first). */
+  async function refuseWhileAnswering(req: Request, res: Response, conversation: Conversation) {
+    const notice = res.locals.t('chat.refused.answering');
+    // The notice alone, beside the composer: redrawing the transcript would empty the answer streaming into it.
+    if (isHtmx(req)) return res.status(409).set({ 'HX-Retarget': '#turn-status', 'HX-Reswap': 'innerHTML' }).type('html').send(escapeText(notice));
+    await renderChat(services, req, res, conversation, { notice }, 409);
+  }
   const undo = edit(undoLastTurn);
   const clear = edit(clearMessages);
   router.post('/c/:id/undo', signedIn, async (req, res) => undo(req, res, await conversationParam(services, req)));
   router.post('/undo', signedIn, async (req, res) => undo(req, res, await optionalConversationInBody(services, req)));
   router.post('/c/:id/clear', signedIn, async (req, res) => clear(req, res, await conversationParam(services, req)));
   router.post('/clear', signedIn, async (req, res) => clear(req, res, await optionalConversationInBody(services, req)));
+
+  // ‹ 2/3 ›: another version of a message, and the thread through it to its newest answer.
+  router.post('/c/:id/version', signedIn, async (req, res) => {
+    const conversation = await conversationParam(services, req);
+    const id = Number(req.body?.message_id);
+    if (!Number.isSafeInteger(id) || id <= 0) throw new HttpError(404);
+    const shown = services.running.busy(req.user!.id, conversation.id) ? false : await store.write(showVersion, conversation.id, id);
+    if (shown === undefined) throw new HttpError(404); // not a message of this conversation
+    if (!shown) return refuseWhileAnswering(req, res, conversation);
+    if (isHtmx(req)) return renderPage(req, res, 'transcript', { messages: await transcriptOf(store, conversation.id, res.locals.t) });
+    res.redirect(303, `/c/${conversation.id}#m${id}`);
+  });
 
   // The debounced estimate under the textbox: what the prompt would cost, and the most with the answer.
   // Counted like a turn (stored counts for the history), but free: so rationed per user.

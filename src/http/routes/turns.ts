@@ -6,7 +6,7 @@
 import { Router, type Request, type Response } from 'express';
 import type { Eta } from 'eta';
 import type { Services } from '../app';
-import { createConversation, deleteConversation, findConversation, findMessageByHold, listConversations, messagesOf, saveSettings, titleFrom, type Conversation, type TurnMode } from '../../chat/conversations';
+import { createConversation, deleteConversation, findConversation, findMessageByHold, listConversations, messagesOf, saveSettings, titleFrom, type Conversation, type Message, type TurnMode } from '../../chat/conversations';
 import { InputError, parseTurn } from '../chat-input';
 import { HttpError } from '../http-error';
 import { findHold } from '../../ledger/ledger';
@@ -65,7 +65,7 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
         deps,
         {
           userId: req.user!.id, conversation, mode, text: input.text, settings: input.settings, model: services.models.find(input.settings.model)!,
-          turnKey: input.turnKey, signal: controller.signal, trim: input.trim,
+          turnKey: input.turnKey, signal: controller.signal, trim: input.trim, target: input.target,
         },
         (event) => view.on(event, conversation!),
       );
@@ -141,6 +141,8 @@ const MARKDOWN_EVERY_MS = 250;
 class TurnView {
   private stream?: EventStream;
   private assistantId?: number;
+  /** The answer's versions (Retry makes several), for its message once it ends. */
+  private versions?: number[];
   /** The answer so far, and when it was last sent rendered as markdown. */
   private answer = '';
   private renderedAt = 0;
@@ -222,7 +224,9 @@ class TurnView {
       this.assistantId = event.assistant.id;
       this.renderedAt = Date.now(); // the first pieces go out as they come; the first render follows
       // Send appends; Retry and Edit changed earlier messages, so the whole transcript is redrawn.
-      const shown = event.mode === 'send' ? [event.user, event.assistant].filter((m) => m !== undefined) : await this.store.read(messagesOf, conversation.id);
+      const shown: Array<Message & { versions?: number[] }> = event.mode === 'send'
+        ? [event.user, event.assistant].filter((m) => m !== undefined) : await this.store.read(messagesOf, conversation.id);
+      this.versions = shown.find((m) => m.id === event.assistant.id)?.versions;
       const html = shown.map((m) => this.render('message', { m: messageView(m, this.t), live: true })).join('');
       const transcript = event.mode === 'send' ? html : partial('#transcript', 'innerHTML', html);
       const dropped = partial('#turn-status', 'innerHTML', event.dropped ? this.t('chat.dropped', { n: event.dropped }) : '');
@@ -256,7 +260,7 @@ class TurnView {
       }
     } else {
       this.cancelTrailing();
-      const message = this.render('message', { m: messageView(event.message, this.t) });
+      const message = this.render('message', { m: messageView({ ...event.message, versions: this.versions }, this.t) });
       const sidebar = await this.sidebar(conversation); // no longer marking the conversation as answering
       // The finished answer, announced once (the transcript is not live).
       const said = event.message.status === 'done' ? event.message.content : `${event.message.content} ${this.t(event.message.status === 'stopped' ? 'chat.stopped' : 'chat.answer_failed')}`;

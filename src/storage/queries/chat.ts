@@ -19,14 +19,17 @@ export interface ChatQueries {
   'chat.rename': Q<{ id: number; userId: number; title: string }, Changes>;
   'chat.delete': Q<{ id: number }, Changes>;
   'chat.touch': Q<{ id: number }, Changes>;
+  /** Every message of the conversation, on every branch, oldest first. */
   'chat.messagesOf': Q<{ conversationId: number }, Message[]>;
   'chat.message': Q<{ conversationId: number; id: number }, Message | undefined>;
   'chat.messageByHold': Q<{ holdId: number }, Message | undefined>;
-  'chat.lastMessageId': Q<{ conversationId: number }, number | undefined>;
+  /** The last message of the thread the conversation shows (0 for none). */
+  'chat.leaf': Q<{ conversationId: number }, number | undefined>;
+  'chat.setLeaf': Q<{ conversationId: number; leafId: number | null }, Changes>;
   /** A new message's id. */
   'chat.insertMessage': Q<
     {
-      conversationId: number; role: 'user' | 'assistant'; content: string; status: MessageStatus; model: string | null; holdId: number | null;
+      conversationId: number; parentId: number | null; role: 'user' | 'assistant'; content: string; status: MessageStatus; model: string | null; holdId: number | null;
       tokens: number | null; tokensEncoding: string | null;
     },
     number | undefined
@@ -37,7 +40,6 @@ export interface ChatQueries {
   'chat.deleteMessages': Q<{ conversationId: number }, Changes>;
   /** The text so far of a message still streaming. */
   'chat.streamed': Q<{ id: number; content: string }, Changes>;
-  'chat.setContent': Q<{ id: number; content: string; tokens: number | null; tokensEncoding: string | null }, Changes>;
   /** A message's own token count, made after it was written (see Message.tokens). */
   'chat.setTokens': Q<{ id: number; tokens: number; tokensEncoding: string }, Changes>;
   'chat.finish': Q<

@@ -8,12 +8,14 @@ export const chatShared = {
     VALUES (@userId, @title, @systemPrompt, @model, @temperature, @maxTokens) RETURNING id`),
   'chat.rename': run('UPDATE conversations SET title = @title WHERE id = @id AND user_id = @userId'),
   'chat.delete': run('DELETE FROM conversations WHERE id = @id'),
-  'chat.lastMessageId': value('SELECT coalesce(max(id), 0) FROM messages WHERE conversation_id = @conversationId'),
-  'chat.insertMessage': value(`INSERT INTO messages (conversation_id, role, content, status, model, hold_id, tokens, tokens_encoding)
-    VALUES (@conversationId, @role, @content, @status, @model, @holdId, @tokens, @tokensEncoding) RETURNING id`),
+  // 0 also when the leaf is gone (messages removed some other way): a turn read before sees the change.
+  'chat.leaf': value(`SELECT coalesce(max(m.id), 0) FROM conversations c JOIN messages m ON m.id = c.leaf_id AND m.conversation_id = c.id
+    WHERE c.id = @conversationId`),
+  'chat.setLeaf': run('UPDATE conversations SET leaf_id = @leafId WHERE id = @conversationId'),
+  'chat.insertMessage': value(`INSERT INTO messages (conversation_id, parent_id, role, content, status, model, hold_id, tokens, tokens_encoding)
+    VALUES (@conversationId, @parentId, @role, @content, @status, @model, @holdId, @tokens, @tokensEncoding) RETURNING id`),
   'chat.deleteMessage': run('DELETE FROM messages WHERE id = @id'),
   'chat.deleteMessages': run('DELETE FROM messages WHERE conversation_id = @conversationId'),
-  'chat.setContent': run('UPDATE messages SET content = @content, tokens = @tokens, tokens_encoding = @tokensEncoding WHERE id = @id'),
   'chat.streamed': run("UPDATE messages SET content = @content WHERE id = @id AND status = 'streaming'"),
   'chat.setTokens': run('UPDATE messages SET tokens = @tokens, tokens_encoding = @tokensEncoding WHERE id = @id'),
   'chat.finish': run(`UPDATE messages SET content = @content, status = @status, error = @error, prompt_tokens = @promptTokens,

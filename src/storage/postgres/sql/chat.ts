@@ -5,13 +5,13 @@ import { chatShared } from '../../sql/chat';
 import { NOW } from './ledger';
 
 const CONVERSATION = `id, user_id AS "userId", title, system_prompt AS "systemPrompt", model, temperature, max_tokens AS "maxTokens",
-  updated_at AS "updatedAt"`;
+  updated_at AS "updatedAt", leaf_id AS "leafId"`;
 /** Whether an answer is being written in the conversation (the sidebar marks it). */
 const ANSWERING = `CASE WHEN EXISTS (SELECT 1 FROM messages a WHERE a.conversation_id = conversations.id AND a.status = 'streaming') THEN 1 ELSE 0 END AS answering`;
 const MESSAGE = `id, conversation_id AS "conversationId", role, content, status, error, model, prompt_tokens AS "promptTokens",
   completion_tokens AS "completionTokens", charge, source, dropped, hold_id AS "holdId", cut_short AS "cutShort", tokens,
   tokens_encoding AS "tokensEncoding", reasoning_tokens AS "reasoningTokens", cached_tokens AS "cachedTokens",
-  provider, created_at AS "createdAt"`;
+  provider, created_at AS "createdAt", parent_id AS "parentId"`;
 
 export const chatSql: { readonly [K in keyof ChatQueries]: Text } = {
   ...chatShared,
