@@ -128,6 +128,25 @@ function enhanceDrawer(toggle, sidebar) {
   });
 }
 
+// A message's own forms (‹ ›, Edit, Answer again) are plain forms in the transcript. Their answer
+// redraws the transcript, and a streamed answer stops where the element that asked for it is
+// removed: so with JavaScript their fields are sent from a form of the page outside it (#relay-*,
+// the page's own htmx forms), the answer streaming as the composer's does.
+document.addEventListener('submit', (event) => {
+  const form = event.target;
+  const relay = form.dataset && form.dataset.relay ? document.getElementById(`relay-${form.dataset.relay}`) : null;
+  if (!relay || !form.closest('#transcript')) return;
+  event.preventDefault();
+  const fields = [];
+  for (const [name, value] of new FormData(form, event.submitter)) {
+    const input = document.createElement('input');
+    Object.assign(input, { type: 'hidden', name, value });
+    fields.push(input);
+  }
+  relay.replaceChildren(...fields);
+  relay.requestSubmit();
+});
+
 function enhanceComposer(composer, message) {
   // Enter sends, Shift+Enter adds a line. While an IME is composing (typing Chinese), Enter
   // confirms the candidate and must never send: isComposing, and keyCode 229 for Safari.

@@ -60,7 +60,7 @@ test('Answer again on an earlier question: the model is sent the thread up to it
   expect(shown).not.toContain(`id="m${q2.id}"`);
   const prev = /<button type="submit" name="message_id" value="(\d+)" class="link-button" aria-label="Previous version">/.exec(shown)![1];
   expect(Number(prev)).toBe(a1.id);
-  const back = await post(user, `/c/${id}/version`, { _csrf: ownForm(shown, '/retry', q1.id)._csrf, message_id: prev! });
+  const back = await post(user, '/version', { _csrf: ownForm(shown, '/retry', q1.id)._csrf, conversation_id: String(id), message_id: prev! }); // as the page's relay sends it
   expect(back.status).toBe(200);
   expect(back.text).toContain(`id="m${a2.id}"`);
   expect(back.text).toContain('Version 1 of 2');

@@ -338,6 +338,40 @@ describe.each(VIEWPORTS)('chat page on $name', ({ name, options }) => {
     expect(await page.locator('#undone').count()).toBe(0);
   });
 
+  step('Answer again and Edit on an earlier message keep both versions, ‹ › switches between them, the textbox keeps its draft', async () => {
+    await page.goto(`${app.url}/`);
+    upstream.script({ kind: 'stream', pieces: ['First', ' reply.'] });
+    await send('Question one');
+    await settled();
+    upstream.script({ kind: 'stream', pieces: ['Second', ' reply.'] });
+    await send('Question two');
+    await settled();
+    await page.fill('#message', 'a draft to keep');
+    const transcript = page.locator('#transcript');
+    upstream.script({ kind: 'stream', pieces: ['Another', ' reply.'] });
+    await press('#transcript article.msg-assistant >> nth=0 >> .msg-again button');
+    await page.waitForFunction(() => document.querySelector('#transcript')?.textContent?.includes('Another reply.') && !document.querySelector('#transcript')?.textContent?.includes('Question two'));
+    await settled();
+    expect(await lastAssistant().locator('.versions').textContent()).toContain('2/2');
+    expect(await page.inputValue('#message')).toBe('a draft to keep');
+    // The previous version brings the later turn back.
+    await press('#transcript article.msg-assistant >> nth=0 >> .versions button >> nth=0');
+    await page.waitForFunction(() => document.querySelector('#transcript')?.textContent?.includes('Second reply.'));
+    expect(await transcript.textContent()).toContain('Question two');
+    // Edit the first question: its new version is answered, ‹ 2/2 › on the question.
+    await press('#transcript article.msg-user >> nth=0 >> .msg-edit summary');
+    await page.fill('#transcript article.msg-user >> nth=0 >> textarea', 'Question one, better');
+    if (touch) expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    upstream.script({ kind: 'stream', pieces: ['Edited', ' reply.'] });
+    await press('#transcript article.msg-user >> nth=0 >> .msg-edit button[type=submit]');
+    await page.waitForFunction(() => document.querySelector('#transcript')?.textContent?.includes('Edited reply.'));
+    await settled();
+    expect(await page.locator('#transcript article.msg-user').first().locator('.versions').textContent()).toContain('2/2');
+    expect(await page.locator('#transcript article.msg-user').count()).toBe(1);
+    expect(await page.inputValue('#message')).toBe('a draft to keep');
+    await page.fill('#message', '');
+  });
+
   step('a second tab shows an answer streaming in the first once it is done', async () => {
     const g = gate();
     upstream.script({ kind: 'stream', pieces: ['From', ' the', ' other', ' tab.'], gate: g, gateAfter: 1 });
@@ -407,11 +441,15 @@ describe('accessibility', () => {
         try {
           const page = await context.newPage();
           page.setDefaultTimeout(WAIT);
+          /** axe on the page as it is now. */
+          const audit = async (label: string) => {
+            if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ content: AXE });
+            const result = await page.evaluate(async (tags) => (window as unknown as { axe: { run: (d: Document, o: object) => Promise<{ violations: Array<{ id: string; nodes: Array<{ target: string[] }> }> }> } }).axe.run(document, { runOnly: { type: 'tag', values: tags } }), WCAG);
+            for (const v of result.violations) found.push(`${colorScheme} ${locale} ${label}: ${v.id} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+          };
           const check = async (path: string) => {
             await page.goto(`${app.url}${path}`);
-            await page.addScriptTag({ content: AXE });
-            const result = await page.evaluate(async (tags) => (window as unknown as { axe: { run: (d: Document, o: object) => Promise<{ violations: Array<{ id: string; nodes: Array<{ target: string[] }> }> }> } }).axe.run(document, { runOnly: { type: 'tag', values: tags } }), WCAG);
-            for (const v of result.violations) found.push(`${colorScheme} ${locale} ${path}: ${v.id} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+            await audit(path);
           };
           for (const path of ['/login', '/register']) await check(path);
           const username = `e2e_axe_${colorScheme}_${locale === 'en' ? 'en' : 'zh'}_${Date.now().toString(36)}`;
@@ -421,7 +459,13 @@ describe('accessibility', () => {
           await page.fill('#message', 'What is a **token**?');
           await page.press('#message', 'Enter');
           await page.waitForSelector('#transcript article.msg-assistant .msg-body.markdown', { timeout: WAIT });
+          // Answered again, so the answer has versions (‹ 2/2 ›); its question's Edit form is checked open too.
+          await page.click('#transcript article.msg-assistant .msg-again button');
+          await page.waitForSelector('#transcript article.msg-assistant .versions', { timeout: WAIT });
+          await page.waitForSelector('#transcript article.msg-assistant .msg-body.markdown', { timeout: WAIT });
           const conversation = new URL(page.url()).pathname;
+          await page.click('#transcript article.msg-user .msg-edit summary');
+          await audit(`${conversation} (Edit open)`);
           const orderId = await anOrder(adminId);
           for (const path of [
             conversation, '/', '/usage', '/usage/ledger', '/recharge', '/orders', `/recharge/orders/${orderId}`, '/keys', '/admin', '/admin/users', `/admin/users/${adminId}`,

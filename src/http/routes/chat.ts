@@ -131,17 +131,19 @@ export function chatRoutes(services: Services): Router {
   router.post('/c/:id/clear', signedIn, async (req, res) => clear(req, res, await conversationParam(services, req)));
   router.post('/clear', signedIn, async (req, res) => clear(req, res, await optionalConversationInBody(services, req)));
 
-  // ‹ 2/3 ›: another version of a message, and the thread through it to its newest answer.
-  router.post('/c/:id/version', signedIn, async (req, res) => {
-    const conversation = await conversationParam(services, req);
+  // ‹ 2/3 ›: another version of a message, and the thread through it to its newest answer. The
+  // message's form posts /c/:id/version; with JavaScript the page's own form posts /version.
+  async function version(req: Request, res: Response, conversation: Conversation | undefined) {
     const id = Number(req.body?.message_id);
-    if (!Number.isSafeInteger(id) || id <= 0) throw new HttpError(404);
+    if (!conversation || !Number.isSafeInteger(id) || id <= 0) throw new HttpError(404);
     const shown = services.running.busy(req.user!.id, conversation.id) ? false : await store.write(showVersion, conversation.id, id);
     if (shown === undefined) throw new HttpError(404); // not a message of this conversation
     if (!shown) return refuseWhileAnswering(req, res, conversation);
     if (isHtmx(req)) return renderPage(req, res, 'transcript', { messages: await transcriptOf(store, conversation.id, res.locals.t) });
     res.redirect(303, `/c/${conversation.id}#m${id}`);
-  });
+  }
+  router.post('/c/:id/version', signedIn, async (req, res) => version(req, res, await conversationParam(services, req)));
+  router.post('/version', signedIn, async (req, res) => version(req, res, await optionalConversationInBody(services, req)));
 
   // The debounced estimate under the textbox: what the prompt would cost, and the most with the answer.
   // Counted like a turn (stored counts for the history), but free: so rationed per user.
