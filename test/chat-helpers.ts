@@ -45,16 +45,16 @@ export function post(user: User, path: string, fields: Fields, htmx = true) {
 }
 
 /** A send whose SSE body is read as it arrives, so a test can act mid-stream (Stop, close the tab). */
-export function openStream(srv: TestServer, user: User, fields: Fields, path = '/send') {
+export function openStream(srv: TestServer, user: User, fields: Fields | undefined, path = '/send') {
   const url = new URL(path, srv.url);
   const jar = (user.agent as unknown as { jar: { getCookies(a: CookieAccessInfo): { toValueString(): string } } }).jar;
   const cookie = jar.getCookies(new CookieAccessInfo(url.hostname, '/', false)).toValueString();
-  const body = new URLSearchParams(fields).toString();
+  const body = fields ? new URLSearchParams(fields).toString() : '';
   const live = { text: '', status: 0, done: undefined as unknown as Promise<void>, destroy: () => req.destroy() };
   const req = http.request(url, {
-    method: 'POST',
+    method: fields ? 'POST' : 'GET', // no fields: a GET, as a page following an answer sends
     headers: {
-      'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body), cookie,
+      ...(fields && { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) }), cookie,
       'hx-request': 'true', accept: 'text/html, text/event-stream',
     },
   });

@@ -155,42 +155,61 @@ describe('chat turns against the model API', () => {
     expect(await q.holds(user)).toHaveLength(1);
   });
 
-  test('a second tab (or a reload) polls an answer streaming elsewhere until it is done', async () => {
+  test('a second tab (or a reload) follows an answer being written elsewhere, live, to its end', async () => {
     const user = await newUser(srv);
     const stranger = await newUser(srv);
     const g = gate();
-    fake.script({ kind: 'stream', pieces: ['Polled', ' answer'], gate: g, gateAfter: 1 });
+    fake.script({ kind: 'stream', pieces: ['Followed', ' answer'], gate: g, gateAfter: 1 });
     const live = openStream(srv, user, await composer(user));
     await g.reached;
     await until('the turn to start', () => live.text.includes('id="conversation-id"'));
     const id = conversationIdIn(live.text);
-    const answer = (await q.messages(id)).find((m) => m.role === 'assistant')!;
-    const polling = `hx-get="/c/${id}/m/${answer.id}" hx-trigger="every 2s" hx-swap="outerHTML"`;
-    expect(live.text).not.toContain('every 2s'); // the streaming tab gets the text as it comes
+    const [question, answer] = await q.messages(id);
+    const follow = `hx-get="/c/${id}/m/${answer.id}/live" hx-trigger="load"`;
+    expect(live.text).not.toContain(follow); // the streaming tab gets the text as it comes
 
     const page = await user.agent.get(`/c/${id}`);
-    expect(page.text).toContain(polling);
+    expect(page.text).toContain(follow);
     // The sidebar marks the conversation as answering while it is, on any page that shows it.
     expect(page.text).toMatch(new RegExp(`href="/c/${id}"[^>]*>[^<]*<span class="answering">· answering…</span>`));
     // The text so far is kept on the message, so a page opened meanwhile shows it, not an empty bubble.
-    await until('the text so far kept', async () => (await q.messages(id)).find((m) => m.role === 'assistant')!.content === 'Polled');
-    const meanwhile = await user.agent.get(`/c/${id}/m/${answer.id}`);
-    expect(meanwhile.status).toBe(200);
-    expect(meanwhile.text).toContain(polling);
-    expect(meanwhile.text).toMatch(/id="m\d+-text" aria-busy="true">(<p>)?Polled/);
-    expect((await stranger.agent.get(`/c/${id}/m/${answer.id}`)).status).toBe(404);
-    // A minute on (a crash may have left it; recovery resolves it), every 10 s.
-    await srv.sql.run('UPDATE messages SET created_at = ? WHERE id = ?', new Date(Date.now() - 120_000).toISOString(), answer.id);
-    expect((await user.agent.get(`/c/${id}/m/${answer.id}`)).text).toContain('hx-trigger="every 10s"');
-    expect((await user.agent.get(`/c/${id}/m/999999`)).status).toBe(404);
+    await until('the text so far kept', async () => (await q.messages(id)).find((m) => m.role === 'assistant')!.content === 'Followed');
+    expect((await user.agent.get(`/c/${id}`)).text).toMatch(/id="m\d+-text" aria-busy="true">(<p>)?Followed/);
 
+    // Following it: the text so far at once, then each piece, then the finished message in its place.
+    const second = openStream(srv, user, undefined, `/c/${id}/m/${answer.id}/live`);
+    await until('the text so far', () => second.text.includes(`<hx-partial hx-target="#m${answer.id}-text" hx-swap="innerHTML"><p>Followed</p>`));
+    for (const path of [`/c/${id}/m/${answer.id}/live`, `/c/${id}/m/${question.id}/live`, `/c/${id}/m/999999/live`]) {
+      expect((await (path.includes(String(answer.id)) ? stranger : user).agent.get(path)).status).toBe(404);
+    }
+    // A user's pages may follow 20 answers at once: the 21st is refused until one of them closes.
+    const more = Array.from({ length: 19 }, () => openStream(srv, user, undefined, `/c/${id}/m/${answer.id}/live`));
+    await until('twenty following', () => more.every((f) => f.status === 200));
+    expect((await user.agent.get(`/c/${id}/m/${answer.id}/live`)).status).toBe(429);
+    for (const f of more) f.destroy();
+    await until('a follow freed', async () => {
+      const res = openStream(srv, user, undefined, `/c/${id}/m/${answer.id}/live`);
+      await until('an answer', () => res.status !== 0);
+      res.destroy();
+      return res.status === 200;
+    });
     g.release();
-    await live.done;
-    const done = await user.agent.get(`/c/${id}/m/${answer.id}`);
-    expect(done.text).toContain('Polled answer');
-    expect(done.text).not.toContain('every 2s');
-    expect(live.text).toMatch(/<ul id="conversation-list"[^]*<\/ul>/);
+    await Promise.all([live.done, second.done]);
+    expect(second.text).toContain(' answer');
+    expect(second.text).toMatch(new RegExp(`<hx-partial hx-target="#m${answer.id}" hx-swap="outerHTML"><article[^]*Followed answer[^]*charged \\d+`));
+    const after = await user.agent.get(`/c/${id}/m/${answer.id}/live`);
+    expect(after.text).toContain('Followed answer'); // a finished answer: the message, and the stream ends
     expect((await user.agent.get(`/c/${id}`)).text).not.toContain('class="answering"');
+
+    // An answer written by another process is followed from the database, once a second.
+    await srv.sql.run("UPDATE messages SET status = 'streaming', content = 'Elsewhere' WHERE id = ?", answer.id);
+    const third = openStream(srv, user, undefined, `/c/${id}/m/${answer.id}/live`);
+    await until('the text so far', () => third.text.includes('<p>Elsewhere</p>'));
+    await srv.sql.run("UPDATE messages SET content = 'Elsewhere, more' WHERE id = ?", answer.id);
+    await until('the text read again', () => third.text.includes('<p>Elsewhere, more</p>'));
+    await srv.sql.run("UPDATE messages SET status = 'done', content = 'Elsewhere, done' WHERE id = ?", answer.id);
+    await third.done;
+    expect(third.text).toMatch(new RegExp(`<hx-partial hx-target="#m${answer.id}" hx-swap="outerHTML"><article[^]*Elsewhere, done`));
   });
 
   test('POST /send — closing the tab mid-stream does not stop the answer: it is finished, stored and charged once', async () => {

@@ -57,18 +57,6 @@ export function chatRoutes(services: Services): Router {
     await renderChat(services, req, res, conversation, undone?.conversationId === conversation.id ? { draft: undone.text } : {});
   });
 
-  // One message, for a page polling an answer that streams elsewhere (another tab, or before a reload).
-  router.get('/c/:id/m/:message', signedIn, async (req, res) => {
-    const conversation = await conversationParam(services, req);
-    const id = Number(req.params.message);
-    // From the thread shown, so it keeps its versions (‹ 1/2 ›); a message of another branch alone.
-    const message = !Number.isSafeInteger(id) ? undefined
-      : (await store.read(messagesOf, conversation.id)).find((m) => m.id === id) ?? (await store.read(findMessage, conversation.id, id));
-    if (!message) throw new HttpError(404);
-    const eta = res.app.locals.views as Eta;
-    res.type('html').send(eta.render('partials/message', { ...res.locals, m: messageView(message, res.locals.t) }));
-  });
-
   router.get('/c', signedIn, async (req, res) => {
     const q = typeof req.query.q === 'string' ? req.query.q.slice(0, 200) : '';
     const conversations = await store.read(listConversations, req.user!.id, q);

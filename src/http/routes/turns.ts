@@ -6,19 +6,42 @@
 import { Router, type Request, type Response } from 'express';
 import type { Eta } from 'eta';
 import type { Services } from '../app';
-import { createConversation, deleteConversation, findConversation, findMessageByHold, listConversations, messagesOf, saveSettings, titleFrom, type Conversation, type Message, type TurnMode } from '../../chat/conversations';
+import { createConversation, deleteConversation, findConversation, findMessage, findMessageByHold, listConversations, messagesOf, saveSettings, titleFrom, type Conversation, type Message, type TurnMode } from '../../chat/conversations';
 import { InputError, parseTurn } from '../chat-input';
 import { HttpError } from '../http-error';
 import { findHold } from '../../ledger/ledger';
 import type { Translate } from '../../i18n';
+import { AnswerWriter } from '../answer-writer';
+import { LiveAnswers } from '../../chat/live-answers';
 import { EventStream, partial } from '../sse';
 import type { Op, Store } from '../../storage/op';
 import { runTurn, type Refusal, type TurnDeps, type TurnEvent, type TurnResult } from '../../chat/turn';
-import { renderMarkdown } from '../markdown';
 import { escapeText, isHtmx } from '../views';
-import { optionalConversationInBody, renderChat } from './chat';
+import { conversationParam, optionalConversationInBody, renderChat } from './chat';
 import { messageView, newTurnKey } from './chat-view';
 import { signedIn } from './guards';
+
+/** How often an answer written by another process is read again while a page follows it. */
+const FOLLOW_EVERY_MS = 1000;
+/** Answers one user's pages may follow at once (each holds a connection, and reads the database once a second when the answer is elsewhere). */
+const FOLLOWS_PER_USER = 20;
+
+/** Counts per user, up to a limit. */
+class PerUser {
+  private readonly counts = new Map<number, number>();
+  constructor(private readonly limit: number) {}
+  take(userId: number): boolean {
+    const n = this.counts.get(userId) ?? 0;
+    if (n >= this.limit) return false;
+    this.counts.set(userId, n + 1);
+    return true;
+  }
+  give(userId: number): void {
+    const n = (this.counts.get(userId) ?? 1) - 1;
+    if (n <= 0) this.counts.delete(userId);
+    else this.counts.set(userId, n);
+  }
+}
 
 const REFUSAL_STATUS: Record<Refusal['reason'], number> = {
   insufficient: 402, per_message: 422, per_day: 422, too_long: 422, nothing: 422, answering: 409, changed: 409, busy: 429, queue_full: 503, aborted: 499,
@@ -34,6 +57,8 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
   const router = Router();
   const { running } = services;
   const store = services.database;
+  const live = new LiveAnswers();
+  const watchers = new PerUser(FOLLOWS_PER_USER);
 
   async function turn(req: Request, res: Response, mode: TurnMode) {
     const t = res.locals.t as Translate;
@@ -60,6 +85,7 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
     const controller = new AbortController();
     const forget = running.add(req.user!.id, conversation.id, input.turnKey, controller);
     const view = new TurnView(res.app.locals.views as Eta, res, t, isHtmx(req), store);
+    const published = live.publisher(); // for pages that come back to the answer meanwhile
     try {
       const result = await runTurn(
         deps,
@@ -67,13 +93,17 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
           userId: req.user!.id, conversation, mode, text: input.text, settings: input.settings, model: services.models.find(input.settings.model)!,
           turnKey: input.turnKey, signal: controller.signal, trim: input.trim, target: input.target,
         },
-        (event) => view.on(event, conversation!),
+        (event) => {
+          published.emit(event);
+          view.on(event, conversation!);
+        },
       );
       if (result.status === 'done') await store.write(saveSettings, conversation.id, input.settings);
       // A new chat whose first message was not answered leaves no empty conversation behind.
       const keep = !(created && result.status !== 'done' && (await store.write(deleteConversation, req.user!.id, conversation.id)));
       await view.finish(result, conversation, () => renderAfter(req, res, keep ? conversation : undefined, result, input.text));
     } finally {
+      published.close();
       forget();
     }
   }
@@ -103,6 +133,64 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
   router.post('/send', signedIn, (req, res) => turn(req, res, 'send'));
   router.post('/retry', signedIn, (req, res) => turn(req, res, 'retry'));
   router.post('/edit', signedIn, (req, res) => turn(req, res, 'edit'));
+  // A page showing an answer that is being written (another tab, a reload, back from another
+  // conversation) follows it live: the text so far, then each piece, then the finished message.
+  // An answer written by another process (or left by a crash until recovery) is followed from
+  // the database, where its text so far is kept once a second.
+  router.get('/c/:id/m/:message/live', signedIn, async (req, res) => {
+    const conversation = await conversationParam(services, req);
+    const id = Number(req.params.message);
+    const found = Number.isSafeInteger(id) ? await store.read(findMessage, conversation.id, id) : undefined;
+    if (!found || found.role !== 'assistant') throw new HttpError(404);
+    if (!watchers.take(req.user!.id)) throw new HttpError(429);
+    res.once('close', () => watchers.give(req.user!.id));
+    const t = res.locals.t as Translate;
+    // Making a CSRF token may set its cookie, which cannot happen once the stream has started.
+    const token: string = res.locals.csrfToken();
+    const s = new EventStream(res);
+    const writer = new AnswerWriter(s, id, t('chat.copy'));
+    let timer: NodeJS.Timeout | undefined;
+    let finished = false;
+    const finish = async () => {
+      if (finished) return;
+      finished = true;
+      clearInterval(timer);
+      writer.cancel();
+      // From the thread shown, so it keeps its versions (‹ 1/2 ›).
+      const message = (await store.read(messagesOf, conversation.id)).find((m) => m.id === id) ?? (await store.read(findMessage, conversation.id, id));
+      const html = message && (res.app.locals.views as Eta).render('partials/message', { ...res.locals, csrfToken: () => token, m: messageView(message, t) });
+      if (html) s.html(partial(`#m${id}`, 'outerHTML', html));
+      s.end();
+    };
+    const fail = (err: unknown) => {
+      clearInterval(timer);
+      services.logger.warn({ err, messageId: id }, 'following an answer failed');
+      s.end();
+    };
+    const fromDatabase = (shown: string) => {
+      timer = setInterval(() => {
+        store.read(findMessage, conversation.id, id).then((m) => {
+          if (!m || m.status !== 'streaming') return finish();
+          if (m.content !== shown) writer.reset((shown = m.content));
+        }).catch(fail);
+      }, FOLLOW_EVERY_MS);
+    };
+    if (found.status !== 'streaming') return finish();
+    const watched = live.watch(id, (event) => {
+      if (event.type === 'delta') writer.piece(event.text);
+      else if (event.type === 'end') finish().catch(fail);
+      else fromDatabase(''); // the turn failed before its end: what became of it is in the database
+    });
+    res.once('close', () => {
+      clearInterval(timer);
+      writer.cancel();
+      watched?.stop();
+    });
+    if (watched) return writer.reset(watched.text);
+    writer.reset(found.content);
+    fromDatabase(found.content);
+  });
+
   router.post('/stop', signedIn, async (req, res) => {
     const conversation = await optionalConversationInBody(services, req);
     const turnKey = typeof req.body?.turn_key === 'string' ? req.body.turn_key : undefined;
@@ -130,9 +218,6 @@ function noticeHtml(eta: Eta, res: Response, notice: string): string {
   return eta.render('partials/notice', { ...res.locals, notice });
 }
 
-/** How often a streaming answer is sent again whole, rendered as markdown. */
-const MARKDOWN_EVERY_MS = 250;
-
 /**
  * Turns a turn's events into SSE messages for htmx (or nothing, for a plain POST). Showing the
  * start reads the database, so events are shown one after another in order, and finish() waits
@@ -140,14 +225,9 @@ const MARKDOWN_EVERY_MS = 250;
  */
 class TurnView {
   private stream?: EventStream;
-  private assistantId?: number;
   /** The answer's versions (Retry makes several), for its message once it ends. */
   private versions?: number[];
-  /** The answer so far, and when it was last sent rendered as markdown. */
-  private answer = '';
-  private renderedAt = 0;
-  /** A render of the pieces sent since the last one, when no new piece brings it sooner. */
-  private trailing?: NodeJS.Timeout;
+  private writer?: AnswerWriter;
   private shown: Promise<void> = Promise.resolve();
   private failed?: { err: unknown };
 
@@ -174,31 +254,9 @@ class TurnView {
     return partial('#turn-key', 'outerHTML', this.render('turn-key', { turnKey: newTurnKey() }));
   }
 
-  /**
-   * How long between two renders of the answer so far: MARKDOWN_EVERY_MS, and longer as it grows
-   * (a render of 32 KB takes 15-30 ms and sends its whole HTML again), about a second at 32 KB.
-   */
-  private renderEvery(): number {
-    return Math.max(MARKDOWN_EVERY_MS, this.answer.length / 32);
-  }
-
-  /** No render of the answer so far is due any more (one is being sent, or the answer ended). */
-  private cancelTrailing(): void {
-    clearTimeout(this.trailing);
-    this.trailing = undefined;
-  }
-
   /** The sidebar's list of conversations as it is now (which of them are answering). */
   private async sidebar(conversation: Conversation): Promise<string> {
     return this.render('../pages/conversation-list', { conversations: await this.store.read(listConversations, conversation.userId), conversation, fullPage: false });
-  }
-
-  /** The answer so far, rendered as the finished message will be; nothing once nobody reads the stream. */
-  private renderAnswer(s: EventStream): void {
-    this.cancelTrailing();
-    this.renderedAt = Date.now();
-    if (!s.open) return;
-    s.html(partial(`#m${this.assistantId}-text`, 'innerHTML', renderMarkdown(this.answer, { copyLabel: this.t('chat.copy') })));
   }
 
   private open(): EventStream {
@@ -221,8 +279,13 @@ class TurnView {
     } else if (event.type === 'stopping') {
       s.html(partial('#turn-status', 'innerHTML', this.t('chat.stopping_hidden')));
     } else if (event.type === 'start') {
-      this.assistantId = event.assistant.id;
-      this.renderedAt = Date.now(); // the first pieces go out as they come; the first render follows
+      // A trailing render joins the queue of events, so it never goes out after the end.
+      this.writer = new AnswerWriter(s, event.assistant.id, this.t('chat.copy'), (render) => {
+        this.shown = this.shown.then(() => (this.failed ? undefined : render())).catch((err: unknown) => {
+          this.failed ??= { err };
+        });
+      });
+      this.writer.started();
       // Send appends; Retry and Edit changed earlier messages, so the whole transcript is redrawn.
       const shown: Array<Message & { versions?: number[] }> = event.mode === 'send'
         ? [event.user, event.assistant].filter((m) => m !== undefined) : await this.store.read(messagesOf, conversation.id);
@@ -239,27 +302,9 @@ class TurnView {
       );
       s.event('tokenchat:turn-started', String(conversation.id));
     } else if (event.type === 'delta') {
-      this.answer += event.text;
-      // Each piece goes out at once, escaped; at most every MARKDOWN_EVERY_MS the answer so far goes
-      // out rendered (the same sanitised markdown as the finished message), so it reads as it will
-      // stay and the finished message does not jump. A lone token is never held back for it.
-      if (Date.now() - this.renderedAt >= this.renderEvery()) {
-        this.renderAnswer(s);
-      } else {
-        s.html(partial(`#m${this.assistantId}-text`, 'beforeend', escapeText(event.text)));
-        // What was just sent reads as markdown within MARKDOWN_EVERY_MS, also when the model pauses.
-        this.trailing ??= setTimeout(() => {
-          this.shown = this.shown
-            .then(() => {
-              if (this.trailing !== undefined && !this.failed) this.renderAnswer(s);
-            })
-            .catch((err: unknown) => {
-              this.failed ??= { err };
-            });
-        }, this.renderEvery());
-      }
+      this.writer?.piece(event.text);
     } else {
-      this.cancelTrailing();
+      this.writer?.cancel();
       const message = this.render('message', { m: messageView({ ...event.message, versions: this.versions }, this.t) });
       const sidebar = await this.sidebar(conversation); // no longer marking the conversation as answering
       // The finished answer, announced once (the transcript is not live).
@@ -274,7 +319,7 @@ class TurnView {
   }
 
   async finish(result: TurnResult, conversation: Conversation, plain: () => Promise<unknown>): Promise<void> {
-    this.cancelTrailing(); // a turn that ended without its end event (refused, failed) renders nothing more
+    this.writer?.cancel(); // a turn that ended without its end event (refused, failed) renders nothing more
     await this.shown;
     if (this.failed) throw this.failed.err;
     // Without htmx, or refused before anything streamed: an ordinary answer (refuse() for a refusal).

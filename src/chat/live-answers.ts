@@ -1,0 +1,48 @@
+// Answers being written in this process, for a page that comes back to one (another tab, a
+// reload, back from another conversation): it is given the text so far, then each piece as it
+// comes, then the finished message. One per app; an answer written by another process is
+// followed from the database instead (routes/turns.ts).
+import type { Message } from './conversations';
+import type { TurnEvent } from './turn';
+
+/** `gone`: the turn ended without its end (it failed); what became of the answer is in the database. */
+export type LiveEvent = { type: 'delta'; text: string } | { type: 'end'; message: Message } | { type: 'gone' };
+type Listener = (event: LiveEvent) => void;
+
+export class LiveAnswers {
+  private readonly answers = new Map<number, { text: string; listeners: Set<Listener> }>();
+
+  /** A turn's events go through `emit`, from its start to its end; `close` once the turn is over, however it ended. */
+  publisher(): { emit: (event: TurnEvent) => void; close: () => void } {
+    let id: number | undefined;
+    const close = () => {
+      const answer = id === undefined ? undefined : this.answers.get(id);
+      if (!answer) return;
+      this.answers.delete(id!);
+      for (const listener of answer.listeners) listener({ type: 'gone' });
+    };
+    const emit = (event: TurnEvent) => {
+      if (event.type === 'start') {
+        id = event.assistant.id;
+        this.answers.set(id, { text: '', listeners: new Set() });
+      } else if (id !== undefined && event.type === 'delta') {
+        const answer = this.answers.get(id)!;
+        answer.text += event.text;
+        for (const listener of answer.listeners) listener(event);
+      } else if (id !== undefined && event.type === 'end') {
+        const answer = this.answers.get(id)!;
+        this.answers.delete(id);
+        for (const listener of answer.listeners) listener({ type: 'end', message: event.message });
+      }
+    };
+    return { emit, close };
+  }
+
+  /** An answer being written here: its text so far, and `listener` for what comes; undefined if it is not. */
+  watch(messageId: number, listener: Listener): { text: string; stop: () => void } | undefined {
+    const answer = this.answers.get(messageId);
+    if (!answer) return undefined;
+    answer.listeners.add(listener);
+    return { text: answer.text, stop: () => answer.listeners.delete(listener) };
+  }
+}

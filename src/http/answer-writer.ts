@@ -1,0 +1,66 @@
+// An answer being written, sent to a page as it grows: each piece at once, escaped, and the
+// answer so far rendered as markdown (as the finished message will be) at most every
+// MARKDOWN_EVERY_MS, and that long after a pause, so it reads as it will stay and the finished
+// message does not jump. A lone piece is never held back for a render.
+import { renderMarkdown } from './markdown';
+import { EventStream, partial } from './sse';
+import { escapeText } from './views';
+
+/** How often a streaming answer is sent again whole, rendered as markdown. */
+const MARKDOWN_EVERY_MS = 250;
+
+export class AnswerWriter {
+  private answer = '';
+  private renderedAt = 0;
+  /** A render of the pieces sent since the last one, when no new piece brings it sooner. */
+  private trailing?: NodeJS.Timeout;
+
+  /**
+   * `later` runs the trailing render: at once by default; a caller whose own writes are queued
+   * puts it in its queue, and the render is skipped if it was cancelled meanwhile.
+   */
+  constructor(
+    private readonly stream: EventStream,
+    private readonly messageId: number,
+    private readonly copyLabel: string,
+    private readonly later: (render: () => void) => void = (render) => render(),
+  ) {}
+
+  /**
+   * How long between two renders: MARKDOWN_EVERY_MS, and longer as the answer grows (a render of
+   * 32 KB takes 15-30 ms and sends its whole HTML again), about a second at 32 KB.
+   */
+  private every(): number {
+    return Math.max(MARKDOWN_EVERY_MS, this.answer.length / 32);
+  }
+
+  /** The answer so far is `text`: sent rendered now (a page coming back to it); pieces follow. */
+  reset(text: string): void {
+    this.answer = text;
+    this.render();
+  }
+
+  /** The first pieces go out as they come; the first render follows. */
+  started(): void {
+    this.renderedAt = Date.now();
+  }
+
+  piece(text: string): void {
+    this.answer += text;
+    if (Date.now() - this.renderedAt >= this.every()) return this.render();
+    if (this.stream.open) this.stream.html(partial(`#m${this.messageId}-text`, 'beforeend', escapeText(text)));
+    this.trailing ??= setTimeout(() => this.later(() => this.trailing !== undefined && this.render()), this.every());
+  }
+
+  /** No render is due any more (the answer ended, or one is being sent). */
+  cancel(): void {
+    clearTimeout(this.trailing);
+    this.trailing = undefined;
+  }
+
+  private render(): void {
+    this.cancel();
+    this.renderedAt = Date.now();
+    if (this.stream.open) this.stream.html(partial(`#m${this.messageId}-text`, 'innerHTML', renderMarkdown(this.answer, { copyLabel: this.copyLabel })));
+  }
+}
