@@ -109,9 +109,12 @@ export class SqliteStore implements Store {
     return this.writer.submit(() => drive(op(...args), this.exec));
   }
 
+  private pingStatement?: SqliteDatabase.Statement;
+
   async ping(): Promise<boolean> {
     try {
-      return this.raw.prepare('SELECT 1').pluck().get() === 1;
+      this.pingStatement ??= this.raw.prepare('SELECT 1').pluck();
+      return this.pingStatement.get() === 1;
     } catch {
       return false;
     }
