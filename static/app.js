@@ -177,11 +177,10 @@ function enhanceComposer(composer, message) {
 
   // Once the answer starts streaming the message is stored: empty the textbox, scroll to it, and
   // give a new conversation its address.
-  // A message's own Edit or Answer again starts a turn too; the textbox keeps its draft then.
-  let sentFrom = null;
-  document.addEventListener('submit', (event) => (sentFrom = event.target), true);
+  // The event comes from the form whose request started the turn: a message's own Edit or Answer
+  // again (sent from a #relay-* form) leaves the textbox's draft alone.
   document.body.addEventListener('tokenchat:turn-started', (event) => {
-    if (sentFrom === composer) message.value = '';
+    if (composer.contains(event.target)) message.value = '';
     for (const done of document.querySelectorAll('#empty, #composer .examples')) done.remove();
     const id = event.detail && event.detail.data;
     if (id && !location.pathname.startsWith('/c/')) history.replaceState(null, '', '/c/' + id);

@@ -182,9 +182,9 @@ describe('chat turns against the model API', () => {
     for (const path of [`/c/${id}/m/${answer.id}/live`, `/c/${id}/m/${question.id}/live`, `/c/${id}/m/999999/live`]) {
       expect((await (path.includes(String(answer.id)) ? stranger : user).agent.get(path)).status).toBe(404);
     }
-    // A user's pages may follow 20 answers at once: the 21st is refused until one of them closes.
-    const more = Array.from({ length: 19 }, () => openStream(srv, user, undefined, `/c/${id}/m/${answer.id}/live`));
-    await until('twenty following', () => more.every((f) => f.status === 200));
+    // Five pages may follow one answer at once: a sixth is refused until one of them closes.
+    const more = Array.from({ length: 4 }, () => openStream(srv, user, undefined, `/c/${id}/m/${answer.id}/live`));
+    await until('five following', () => more.every((f) => f.status === 200));
     expect((await user.agent.get(`/c/${id}/m/${answer.id}/live`)).status).toBe(429);
     for (const f of more) f.destroy();
     await until('a follow freed', async () => {
@@ -771,6 +771,7 @@ describe('chat turns under the concurrency limits', () => {
     await Promise.all([blocking.done, edit.done]);
 
     expect(edit.text).toContain('The conversation or your balance changed while this message waited. Nothing was charged; send it again.');
+    expect(edit.text.split('<hx-partial hx-target="#turn-key"').length).toBe(2); // its key is spent: the composer gets a new one
     expect(fake.requests.length).toBe(calls + 1); // the blocking answer only
     expect(await q.messages(conversation.id)).toEqual([]);
     expect(await q.balance(user)).toBe(before);

@@ -113,3 +113,23 @@ test('a connection dropped mid-stream is an error, not a short answer; a refused
   const refused = new OpenAI({ apiKey: 'k', baseURL: 'http://127.0.0.1:9/v1', maxRetries: 0, fetch: httpFetch });
   await expect(refused.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'x' }] })).rejects.toBeInstanceOf(OpenAI.APIConnectionError);
 });
+
+test('a redirect is followed (by the global fetch, with the method and body)', async () => {
+  handler = (req, res, body) => {
+    if (req.url === '/v1/chat/completions') return res.writeHead(307, { location: '/moved/chat/completions' }).end();
+    expect(JSON.parse(body).model).toBe('m');
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
+  };
+  const done = await client().chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'x' }] });
+  expect(done.choices[0]!.message.content).toBe('hi there');
+});
+
+test('a broken gzip body nobody reads does not take the process down; reading it fails', async () => {
+  handler = (_req, res) => res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' }).end('not gzip at all');
+  const res = (await httpFetch(`${base}/chat/completions`, { method: 'POST', body: '{}' })) as unknown as Response;
+  await new Promise((r) => setTimeout(r, 50)); // the decoder fails meanwhile, unread
+  await expect(res.text()).rejects.toThrow();
+  handler = (_req, res) => res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': '0' }).end();
+  const empty = (await httpFetch(`${base}/embeddings`, { method: 'POST', body: '{}' })) as unknown as Response;
+  expect(await empty.text()).toBe('');
+});

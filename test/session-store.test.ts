@@ -47,6 +47,17 @@ test('a touch moves the expiry only when it moves by a minute or more, and never
   expect(expiryInFile('a')).toBe(clock - HOUR);
 });
 
+test('with a short idle lifetime the touch slack is a tenth of it: a session used every 14 s of a minute lives on', async () => {
+  const minute = (expires: number) => ({ cookie: { expires: new Date(expires).toISOString(), originalMaxAge: 60_000 }, userId: 7 }) as unknown as session.SessionData;
+  store.set('short', minute(clock + 60_000));
+  for (let i = 0; i < 10; i++) {
+    clock += 14_000;
+    expect(await get('short')).toMatchObject({ userId: 7 });
+    store.touch('short', minute(clock + 60_000));
+  }
+  expect(expiryInFile('short')).toBe(clock + 60_000);
+});
+
 test('destroy removes the session; the quarter-hourly sweep removes expired ones', async () => {
   jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate'] });
   try {

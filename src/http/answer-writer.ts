@@ -40,8 +40,9 @@ export class AnswerWriter {
     this.render();
   }
 
-  /** The first pieces go out as they come; the first render follows. */
-  started(): void {
+  /** The answer so far is `text`, already shown: the next pieces go out as they come, the next render follows. */
+  started(text = ''): void {
+    this.answer = text;
     this.renderedAt = Date.now();
   }
 

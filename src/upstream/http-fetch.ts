@@ -4,7 +4,7 @@
 // streamed chunk goes from the socket to the SSE decoder without undici's WebAssembly parser and
 // web streams in between: measured, 2.8-3.9 ms of CPU per 40-chunk streamed call instead of
 // 4.8-5.9 ms (BENCHMARKS.md, 2026-11-29). Anything the SDK could send that is not a string or
-// bytes goes to the global fetch, as does any scheme but http: and https:.
+// bytes goes to the global fetch, as does any scheme but http: and https:, and any redirect.
 import http from 'node:http';
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
@@ -19,10 +19,13 @@ const agents = {
   'https:': new https.Agent({ keepAlive: true, timeout: IDLE_SOCKET_MS, scheduling: 'lifo' }),
 };
 
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
 const abortError = () => new DOMException('This operation was aborted', 'AbortError');
 
 /** A body decoded as the server's Content-Encoding says (none asked for, but some servers send it). */
 function decoded(res: IncomingMessage): Readable {
+  if (res.statusCode === 204 || res.statusCode === 304 || res.headers['content-length'] === '0') return res;
   const encoding = String(res.headers['content-encoding'] ?? '').trim().toLowerCase();
   const decoder = encoding === 'gzip' || encoding === 'x-gzip' ? zlib.createGunzip()
     : encoding === 'deflate' ? zlib.createInflate()
@@ -30,6 +33,9 @@ function decoded(res: IncomingMessage): Readable {
         : undefined;
   if (!decoder) return res;
   res.on('error', (err) => decoder.destroy(err));
+  // A zlib stream emits its errors whether or not anyone listens; a body nobody reads (the SDK
+  // leaves some unread) must not throw them at the process. Whoever reads it gets them.
+  decoder.on('error', () => {});
   return res.pipe(decoder);
 }
 
@@ -113,6 +119,13 @@ export const httpFetch = ((input: string | URL | Request, init?: RequestInit): P
       reject(new TypeError('fetch failed', { cause: err }));
     });
     request.once('response', (res) => {
+      // A redirect (a base URL moved to https, or a trailing slash) is followed by the global
+      // fetch, as the SDK's default fetch would: its rules for method, body and credentials.
+      if (REDIRECTS.has(res.statusCode ?? 0) && res.headers.location) {
+        signal?.removeEventListener('abort', onAbort);
+        res.resume();
+        return resolve(fetch(input, init));
+      }
       response = decoded(res);
       // A body that ends, fails or is abandoned no longer listens for the caller's abort.
       response.once('close', () => signal?.removeEventListener('abort', onAbort));

@@ -11,6 +11,7 @@ import { InputError, parseTurn } from '../chat-input';
 import { HttpError } from '../http-error';
 import { findHold } from '../../ledger/ledger';
 import type { Translate } from '../../i18n';
+import { AnswerFeeds } from '../answer-feeds';
 import { AnswerWriter } from '../answer-writer';
 import { LiveAnswers } from '../../chat/live-answers';
 import { EventStream, partial } from '../sse';
@@ -21,27 +22,11 @@ import { conversationParam, optionalConversationInBody, renderChat } from './cha
 import { messageView, newTurnKey } from './chat-view';
 import { signedIn } from './guards';
 
-/** How often an answer written by another process is read again while a page follows it. */
-const FOLLOW_EVERY_MS = 1000;
-/** Answers one user's pages may follow at once (each holds a connection, and reads the database once a second when the answer is elsewhere). */
-const FOLLOWS_PER_USER = 20;
-
-/** Counts per user, up to a limit. */
-class PerUser {
-  private readonly counts = new Map<number, number>();
-  constructor(private readonly limit: number) {}
-  take(userId: number): boolean {
-    const n = this.counts.get(userId) ?? 0;
-    if (n >= this.limit) return false;
-    this.counts.set(userId, n + 1);
-    return true;
-  }
-  give(userId: number): void {
-    const n = (this.counts.get(userId) ?? 1) - 1;
-    if (n <= 0) this.counts.delete(userId);
-    else this.counts.set(userId, n);
-  }
-}
+/**
+ * Pages that may follow one answer at once (each holds a connection; a feed renders once for all
+ * of them). A user has at most TURNS_PER_USER answers being written, so this bounds a user's too.
+ */
+const FOLLOWS_PER_ANSWER = 5;
 
 const REFUSAL_STATUS: Record<Refusal['reason'], number> = {
   insufficient: 402, per_message: 422, per_day: 422, too_long: 422, nothing: 422, answering: 409, changed: 409, busy: 429, queue_full: 503, aborted: 499,
@@ -58,7 +43,7 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
   const { running } = services;
   const store = services.database;
   const live = new LiveAnswers();
-  const watchers = new PerUser(FOLLOWS_PER_USER);
+  const feeds = new AnswerFeeds({ live, store, logger: services.logger });
 
   async function turn(req: Request, res: Response, mode: TurnMode) {
     const t = res.locals.t as Translate;
@@ -120,7 +105,9 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
   async function refuse(req: Request, res: Response, conversation: Conversation | undefined, refusal: Refusal, text: string) {
     const notice = refusalText(refusal, res.locals.t);
     const status = REFUSAL_STATUS[refusal.reason];
-    if (isHtmx(req)) return res.status(status).type('html').send(noticeHtml(res.app.locals.views, res, notice));
+    // Refused after its hold was taken (and released): its turn key is spent, so the composer gets a new one.
+    const freshKey = refusal.reason === 'changed' ? partial('#turn-key', 'outerHTML', (res.app.locals.views as Eta).render('partials/turn-key', { ...res.locals, turnKey: newTurnKey() })) : '';
+    if (isHtmx(req)) return res.status(status).type('html').send(noticeHtml(res.app.locals.views, res, notice) + freshKey);
     await renderChat(services, req, res, conversation, { notice, draft: text }, status);
   }
 
@@ -134,61 +121,29 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
   router.post('/retry', signedIn, (req, res) => turn(req, res, 'retry'));
   router.post('/edit', signedIn, (req, res) => turn(req, res, 'edit'));
   // A page showing an answer that is being written (another tab, a reload, back from another
-  // conversation) follows it live: the text so far, then each piece, then the finished message.
-  // An answer written by another process (or left by a crash until recovery) is followed from
-  // the database, where its text so far is kept once a second.
+  // conversation) follows it live: the text so far, then each piece, then the finished message
+  // (answer-feeds.ts; from the database when another process writes it).
   router.get('/c/:id/m/:message/live', signedIn, async (req, res) => {
     const conversation = await conversationParam(services, req);
     const id = Number(req.params.message);
     const found = Number.isSafeInteger(id) ? await store.read(findMessage, conversation.id, id) : undefined;
     if (!found || found.role !== 'assistant') throw new HttpError(404);
-    if (!watchers.take(req.user!.id)) throw new HttpError(429);
-    res.once('close', () => watchers.give(req.user!.id));
+    if (req.socket.destroyed) return; // the page left while this was read
+    if (found.status === 'streaming' && feeds.followers(id) >= FOLLOWS_PER_ANSWER) throw new HttpError(429);
     const t = res.locals.t as Translate;
     // Making a CSRF token may set its cookie, which cannot happen once the stream has started.
     const token: string = res.locals.csrfToken();
-    const s = new EventStream(res);
-    const writer = new AnswerWriter(s, id, t('chat.copy'));
-    let timer: NodeJS.Timeout | undefined;
-    let finished = false;
-    const finish = async () => {
-      if (finished) return;
-      finished = true;
-      clearInterval(timer);
-      writer.cancel();
-      // From the thread shown, so it keeps its versions (‹ 1/2 ›).
-      const message = (await store.read(messagesOf, conversation.id)).find((m) => m.id === id) ?? (await store.read(findMessage, conversation.id, id));
-      const html = message && (res.app.locals.views as Eta).render('partials/message', { ...res.locals, csrfToken: () => token, m: messageView(message, t) });
-      if (html) s.html(partial(`#m${id}`, 'outerHTML', html));
-      s.end();
+    const stream = new EventStream(res);
+    /** The finished message in place of the one being written (from the thread shown, so it keeps its versions). */
+    const ended = (stored: Message | undefined) => {
+      (async () => {
+        const message = (await store.read(messagesOf, conversation.id)).find((m) => m.id === id) ?? stored;
+        if (message) stream.html(partial(`#m${id}`, 'outerHTML', (res.app.locals.views as Eta).render('partials/message', { ...res.locals, csrfToken: () => token, m: messageView(message, t) })));
+      })().catch((err: unknown) => services.logger.warn({ err, messageId: id }, 'sending a finished answer to a page following it failed'))
+        .finally(() => stream.end());
     };
-    const fail = (err: unknown) => {
-      clearInterval(timer);
-      services.logger.warn({ err, messageId: id }, 'following an answer failed');
-      s.end();
-    };
-    const fromDatabase = (shown: string) => {
-      timer = setInterval(() => {
-        store.read(findMessage, conversation.id, id).then((m) => {
-          if (!m || m.status !== 'streaming') return finish();
-          if (m.content !== shown) writer.reset((shown = m.content));
-        }).catch(fail);
-      }, FOLLOW_EVERY_MS);
-    };
-    if (found.status !== 'streaming') return finish();
-    const watched = live.watch(id, (event) => {
-      if (event.type === 'delta') writer.piece(event.text);
-      else if (event.type === 'end') finish().catch(fail);
-      else fromDatabase(''); // the turn failed before its end: what became of it is in the database
-    });
-    res.once('close', () => {
-      clearInterval(timer);
-      writer.cancel();
-      watched?.stop();
-    });
-    if (watched) return writer.reset(watched.text);
-    writer.reset(found.content);
-    fromDatabase(found.content);
+    if (found.status !== 'streaming') return ended(found);
+    res.once('close', feeds.follow(found, t('chat.copy'), { stream, ended }));
   });
 
   router.post('/stop', signedIn, async (req, res) => {
@@ -328,7 +283,10 @@ class TurnView {
       return;
     }
     const s = this.open();
-    if (result.status === 'refused') s.html(this.render('notice', { notice: refusalText(result.refusal, this.t) }) + partial('#turn-status', 'innerHTML', ''));
+    // Refused after its hold was taken (and released): its turn key is spent, so the composer gets a new one.
+    if (result.status === 'refused') {
+      s.html(this.render('notice', { notice: refusalText(result.refusal, this.t) }) + partial('#turn-status', 'innerHTML', '') + (result.refusal.reason === 'changed' ? this.freshTurnKey() : ''));
+    }
     if (result.status === 'duplicate') {
       s.html(this.render('notice', { notice: this.t('chat.duplicate') }) + this.freshTurnKey());
     }

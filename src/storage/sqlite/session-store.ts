@@ -8,7 +8,11 @@ import session from 'express-session';
 import type { Config } from '../../config';
 
 const BUSY_TIMEOUT_MS = 5000;
-/** A touch that moves the expiry by less than this writes nothing: every request touches. */
+/**
+ * A touch that moves the expiry by less than this writes nothing (every request touches): a
+ * minute, or a tenth of the idle lifetime when that is shorter, so a session never ends more than
+ * that before its cookie says.
+ */
 export const TOUCH_SLACK_MS = 60_000;
 const SWEEP_MS = 15 * 60_000;
 const DEFAULT_AGE_MS = 86_400_000;
@@ -77,7 +81,8 @@ export class SqliteSessionStore extends session.Store {
 
   override touch(sid: string, sess: session.SessionData, cb?: () => void): void {
     const expiry = this.expiryOf(sess);
-    this.run(() => void this.statements.touch.run(expiry, sid, this.now(), expiry - TOUCH_SLACK_MS), cb as Callback);
+    const slack = Math.min(TOUCH_SLACK_MS, (sess.cookie?.originalMaxAge ?? DEFAULT_AGE_MS) / 10);
+    this.run(() => void this.statements.touch.run(expiry, sid, this.now(), expiry - slack), cb as Callback);
   }
 
   close(): void {

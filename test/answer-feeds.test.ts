@@ -1,0 +1,91 @@
+// Pages following an answer (src/http/answer-feeds.ts): one render and one database read per
+// answer, however many pages follow it; each page gets the same frames and the finished message.
+import type { Message } from '../src/chat/conversations';
+import { LiveAnswers } from '../src/chat/live-answers';
+import { AnswerFeeds, type Follower } from '../src/http/answer-feeds';
+import * as markdown from '../src/http/markdown';
+import type { EventStream } from '../src/http/sse';
+import type { Store } from '../src/storage/op';
+import { createLogger } from '../src/log';
+
+const message = (over: Partial<Message> = {}) => ({ id: 7, conversationId: 3, role: 'assistant', content: '', status: 'streaming', ...over }) as Message;
+
+function follower() {
+  const frames: string[] = [];
+  const ended: Array<Message | undefined> = [];
+  const f: Follower = { stream: { open: true, html: (h: string) => frames.push(h) } as unknown as EventStream, ended: (m) => ended.push(m) };
+  return { f, frames, ended };
+}
+
+beforeEach(() => jest.useFakeTimers());
+afterEach(() => {
+  jest.useRealTimers();
+  jest.restoreAllMocks();
+});
+
+test('followers of an answer written here share its renders, then each gets the finished message', () => {
+  const live = new LiveAnswers();
+  const feeds = new AnswerFeeds({ live, store: {} as Store, logger: createLogger('silent') });
+  const turn = live.publisher();
+  turn.emit({ type: 'start', assistant: message(), dropped: 0, mode: 'send' });
+  turn.emit({ type: 'delta', text: 'Hello' });
+  const [a, b, c] = [follower(), follower(), follower()];
+  for (const x of [a, b, c]) feeds.follow(message({ content: 'Hel' }), 'Copy', x.f);
+  expect(a.frames[0]).toContain('Hello'); // the text so far, from the turn
+  expect(feeds.followers(7)).toBe(3);
+  const renders = jest.spyOn(markdown, 'renderMarkdown');
+  jest.advanceTimersByTime(300);
+  turn.emit({ type: 'delta', text: ' world' });
+  expect(renders).toHaveBeenCalledTimes(1); // one render for the three of them
+  expect(a.frames.at(-1)).toContain('Hello world');
+  expect(b.frames).toEqual(a.frames);
+  turn.emit({ type: 'delta', text: '!' }); // soon after: the piece alone, escaped
+  expect(c.frames.at(-1)).toContain('hx-swap="beforeend">!</hx-partial>');
+  const done = message({ content: 'Hello world!', status: 'done' });
+  turn.emit({ type: 'end', message: done, balance: 1 });
+  for (const x of [a, b, c]) expect(x.ended).toEqual([done]);
+  expect(feeds.followers(7)).toBe(0);
+});
+
+test('followers of an answer written elsewhere share one database read a second, the next only after the last returned', async () => {
+  let stored = message({ content: 'So far' });
+  let reads = 0;
+  let release: (() => void) | undefined;
+  const store = {
+    read: async () => {
+      reads++;
+      if (reads === 2) await new Promise<void>((r) => (release = r)); // a slow read
+      return stored;
+    },
+  } as unknown as Store;
+  const feeds = new AnswerFeeds({ live: new LiveAnswers(), store, logger: createLogger('silent') });
+  const [a, b] = [follower(), follower()];
+  const leaveA = feeds.follow(stored, 'Copy', a.f);
+  feeds.follow(stored, 'Copy', b.f);
+  expect(a.frames[0]).toContain('So far');
+  stored = message({ content: 'So far, more' });
+  await jest.advanceTimersByTimeAsync(1000);
+  expect(reads).toBe(1);
+  expect(b.frames.at(-1)).toContain('So far, more');
+  await jest.advanceTimersByTimeAsync(5000); // the second read hangs: no read piles up behind it
+  expect(reads).toBe(2);
+  stored = message({ content: 'All of it', status: 'done' });
+  release!();
+  await jest.advanceTimersByTimeAsync(0);
+  expect(a.ended).toEqual([stored]);
+  expect(b.ended).toEqual([stored]);
+  leaveA(); // leaving after the end changes nothing
+  expect(feeds.followers(7)).toBe(0);
+});
+
+test('the last follower to leave stops the feed: no more reads', async () => {
+  let reads = 0;
+  const store = { read: async () => (reads++, message({ content: 'x' })) } as unknown as Store;
+  const feeds = new AnswerFeeds({ live: new LiveAnswers(), store, logger: createLogger('silent') });
+  const a = follower();
+  const leave = feeds.follow(message(), 'Copy', a.f);
+  await jest.advanceTimersByTimeAsync(1000);
+  leave();
+  await jest.advanceTimersByTimeAsync(5000);
+  expect(reads).toBe(1);
+});
