@@ -772,6 +772,8 @@ describe('chat turns under the concurrency limits', () => {
 
     expect(edit.text).toContain('The conversation or your balance changed while this message waited. Nothing was charged; send it again.');
     expect(edit.text.split('<hx-partial hx-target="#turn-key"').length).toBe(2); // its key is spent: the composer gets a new one
+    // The conversation is shown as it is now, the notice in it (the message forms' keys are new too).
+    expect(edit.text).toMatch(/<hx-partial hx-target="#transcript" hx-swap="innerHTML">[^]*No messages yet[^]*changed while this message waited/);
     expect(fake.requests.length).toBe(calls + 1); // the blocking answer only
     expect(await q.messages(conversation.id)).toEqual([]);
     expect(await q.balance(user)).toBe(before);

@@ -19,7 +19,7 @@ import type { Op, Store } from '../../storage/op';
 import { runTurn, type Refusal, type TurnDeps, type TurnEvent, type TurnResult } from '../../chat/turn';
 import { escapeText, isHtmx } from '../views';
 import { conversationParam, optionalConversationInBody, renderChat } from './chat';
-import { messageView, newTurnKey } from './chat-view';
+import { messageView, newTurnKey, transcriptOf } from './chat-view';
 import { signedIn } from './guards';
 
 /**
@@ -105,9 +105,15 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
   async function refuse(req: Request, res: Response, conversation: Conversation | undefined, refusal: Refusal, text: string) {
     const notice = refusalText(refusal, res.locals.t);
     const status = REFUSAL_STATUS[refusal.reason];
-    // Refused after its hold was taken (and released): its turn key is spent, so the composer gets a new one.
-    const freshKey = refusal.reason === 'changed' ? partial('#turn-key', 'outerHTML', (res.app.locals.views as Eta).render('partials/turn-key', { ...res.locals, turnKey: newTurnKey() })) : '';
-    if (isHtmx(req)) return res.status(status).type('html').send(noticeHtml(res.app.locals.views, res, notice) + freshKey);
+    if (isHtmx(req) && refusal.reason === 'changed' && conversation) {
+      // Refused after its hold was taken (and released): the conversation changed under it, so it
+      // is shown as it is now (with the notice), and the turn key is spent: the forms get new ones.
+      const eta = res.app.locals.views as Eta;
+      const messages = await transcriptOf(store, conversation.id, res.locals.t);
+      return res.status(status).type('html').send(partial('#transcript', 'innerHTML', eta.render('pages/transcript', { ...res.locals, messages, notice })) +
+        partial('#turn-key', 'outerHTML', eta.render('partials/turn-key', { ...res.locals, turnKey: newTurnKey() })));
+    }
+    if (isHtmx(req)) return res.status(status).type('html').send(noticeHtml(res.app.locals.views, res, notice));
     await renderChat(services, req, res, conversation, { notice, draft: text }, status);
   }
 
@@ -283,9 +289,14 @@ class TurnView {
       return;
     }
     const s = this.open();
-    // Refused after its hold was taken (and released): its turn key is spent, so the composer gets a new one.
-    if (result.status === 'refused') {
-      s.html(this.render('notice', { notice: refusalText(result.refusal, this.t) }) + partial('#turn-status', 'innerHTML', '') + (result.refusal.reason === 'changed' ? this.freshTurnKey() : ''));
+    if (result.status === 'refused' && result.refusal.reason === 'changed') {
+      // Refused after its hold was taken (and released): the conversation changed under it, so it
+      // is shown as it is now (with the notice), and the turn key is spent: the forms get new ones.
+      const messages = await transcriptOf(this.store, conversation.id, this.t);
+      const notice = refusalText(result.refusal, this.t);
+      s.html(partial('#transcript', 'innerHTML', this.render('../pages/transcript', { messages, notice, fullPage: false })) + partial('#turn-status', 'innerHTML', '') + this.freshTurnKey());
+    } else if (result.status === 'refused') {
+      s.html(this.render('notice', { notice: refusalText(result.refusal, this.t) }) + partial('#turn-status', 'innerHTML', ''));
     }
     if (result.status === 'duplicate') {
       s.html(this.render('notice', { notice: this.t('chat.duplicate') }) + this.freshTurnKey());
