@@ -1,6 +1,9 @@
 // Conversations and messages: the only writer of their tables. Every lookup takes the user id,
 // so another user's conversation is simply not found (a 404 for the routes).
 import { query, type Op } from '../storage/op';
+import { childrenOf, newestLeaf, questionOf, threadOf, type ThreadMessage } from './threads';
+
+export type { ThreadMessage } from './threads';
 
 export const TITLE_MAX = 80;
 export const MESSAGE_MAX = 100_000;
@@ -52,8 +55,7 @@ export interface Message {
   parentId: number | null;
 }
 
-/** A message of the thread shown, with its versions: the ids of the messages of its role that follow the same one (itself included), oldest first. */
-export type ThreadMessage = Message & { versions: number[] };
+
 
 /** A message of the history a turn sends: a stored one (with its id and count), or the text being sent. */
 export interface HistoryMessage {
@@ -129,42 +131,6 @@ function* everyMessage(conversationId: number): Op<Message[]> {
   return yield* query('chat.messagesOf', { conversationId });
 }
 
-/** The messages that follow each message (key 0: the first questions), oldest first. */
-function childrenOf(all: Message[]): Map<number, Message[]> {
-  const children = new Map<number, Message[]>();
-  for (const m of all) {
-    const key = m.parentId ?? 0;
-    const list = children.get(key);
-    if (list) list.push(m);
-    else children.set(key, [m]);
-  }
-  return children;
-}
-
-/** The newest thread from a message on: its newest follower, that one's newest, and so on; the last one's id. */
-function newestLeaf(children: Map<number, Message[]>, from: number): number {
-  let id = from;
-  for (let next = children.get(id)?.at(-1); next; next = children.get(id)?.at(-1)) id = next.id;
-  return id;
-}
-
-/**
- * The thread that ends at `leafId`, first message first, each with its versions. A parent always
- * has a smaller id than its followers, so the walk ends; a leaf no longer there shows the newest thread.
- */
-export function threadOf(all: Message[], leafId: number | null): ThreadMessage[] {
-  const byId = new Map(all.map((m) => [m.id, m]));
-  const children = childrenOf(all);
-  let m = byId.get(leafId ?? 0) ?? byId.get(children.has(0) ? newestLeaf(children, 0) : 0);
-  const thread: ThreadMessage[] = [];
-  while (m && thread.length < all.length) {
-    const versions = (children.get(m.parentId ?? 0) ?? []).filter((v) => v.role === m!.role).map((v) => v.id);
-    thread.push({ ...m, versions });
-    m = m.parentId === null ? undefined : byId.get(m.parentId);
-  }
-  return thread.reverse();
-}
-
 /** The thread the conversation shows: its messages from the first to its leaf, each with its versions. */
 export function* messagesOf(conversationId: number): Op<ThreadMessage[]> {
   const all = yield* everyMessage(conversationId);
@@ -180,15 +146,6 @@ export function* findMessageByHold(holdId: number): Op<Message | undefined> {
 }
 
 export type TurnMode = 'send' | 'retry' | 'edit';
-
-/**
- * The question Retry answers again or Edit replaces: `target` when it is a question of the
- * thread (any of them), else the thread's last question; undefined when there is none.
- */
-function questionOf(thread: Message[], target: number | undefined): Message | undefined {
-  if (target !== undefined) return thread.find((m) => m.id === target && m.role === 'user');
-  return thread.filter((m) => m.role === 'user').at(-1);
-}
 
 /**
  * The conversation as the model sees it for a turn, read only: for Send the thread and the new

@@ -2,22 +2,22 @@
 // or, for a plain form POST (JavaScript off), answers with the whole page once the turn is done.
 // Stop aborts the user's running turns in a conversation (services.running). Closing the tab, a
 // reload or navigating away does not: the answer outlives its request, is stored and charged as it
-// ends, and a reloaded page polls it until then.
+// ends, and a page that comes back to it follows it live.
 import { Router, type Request, type Response } from 'express';
 import type { Eta } from 'eta';
 import type { Services } from '../app';
-import { createConversation, deleteConversation, findConversation, findMessage, findMessageByHold, listConversations, messagesOf, saveSettings, titleFrom, type Conversation, type Message, type TurnMode } from '../../chat/conversations';
+import { createConversation, deleteConversation, findConversation, findMessage, findMessageByHold, messagesOf, saveSettings, titleFrom, type Conversation, type Message, type TurnMode } from '../../chat/conversations';
 import { InputError, parseTurn } from '../chat-input';
 import { HttpError } from '../http-error';
 import { findHold } from '../../ledger/ledger';
 import type { Translate } from '../../i18n';
 import { AnswerFeeds } from '../answer-feeds';
-import { AnswerWriter } from '../answer-writer';
 import { LiveAnswers } from '../../chat/live-answers';
 import { EventStream, partial } from '../sse';
-import type { Op, Store } from '../../storage/op';
-import { runTurn, type Refusal, type TurnDeps, type TurnEvent, type TurnResult } from '../../chat/turn';
-import { escapeText, isHtmx } from '../views';
+import type { Op } from '../../storage/op';
+import { runTurn, type Refusal, type TurnDeps, type TurnResult } from '../../chat/turn';
+import { isHtmx } from '../views';
+import { refusalText, TurnView } from '../turn-view';
 import { conversationParam, optionalConversationInBody, renderChat } from './chat';
 import { messageView, newTurnKey, transcriptOf } from './chat-view';
 import { signedIn } from './guards';
@@ -163,147 +163,6 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
   return router;
 }
 
-export function refusalText(refusal: Refusal, t: Translate): string {
-  switch (refusal.reason) {
-    case 'insufficient':
-      return t('chat.refused.insufficient', { missing: refusal.missing, balance: refusal.balance, least: refusal.least });
-    case 'per_message':
-    case 'per_day':
-      return t(`limits.refused.${refusal.reason}`, { limit: refusal.limit, spent: refusal.spent, estimate: refusal.estimate });
-    default:
-      return t(`chat.refused.${refusal.reason}`);
-  }
-}
-
 function noticeHtml(eta: Eta, res: Response, notice: string): string {
   return eta.render('partials/notice', { ...res.locals, notice });
 }
-
-/**
- * Turns a turn's events into SSE messages for htmx (or nothing, for a plain POST). Showing the
- * start reads the database, so events are shown one after another in order, and finish() waits
- * for them; a failure to show one is thrown by finish().
- */
-class TurnView {
-  private stream?: EventStream;
-  /** The answer's versions (Retry makes several), for its message once it ends. */
-  private versions?: number[];
-  private writer?: AnswerWriter;
-  private shown: Promise<void> = Promise.resolve();
-  private failed?: { err: unknown };
-
-  constructor(
-    private readonly eta: Eta,
-    private readonly res: Response,
-    private readonly t: Translate,
-    private readonly htmx: boolean,
-    private readonly store: Store,
-  ) {
-    // Making a CSRF token may set its cookie, which cannot happen once the stream has started.
-    const token: string = res.locals.csrfToken();
-    this.csrfToken = () => token;
-  }
-
-  private readonly csrfToken: () => string;
-
-  private render(name: string, data: Record<string, unknown>): string {
-    return this.eta.render(`partials/${name}`, { ...this.res.locals, csrfToken: this.csrfToken, ...data });
-  }
-
-  /** The composer's turn key, replaced: the next message is a new turn. */
-  private freshTurnKey(): string {
-    return partial('#turn-key', 'outerHTML', this.render('turn-key', { turnKey: newTurnKey() }));
-  }
-
-  /** The sidebar's list of conversations as it is now (which of them are answering). */
-  private async sidebar(conversation: Conversation): Promise<string> {
-    return this.render('../pages/conversation-list', { conversations: await this.store.read(listConversations, conversation.userId), conversation, fullPage: false });
-  }
-
-  private open(): EventStream {
-    return (this.stream ??= new EventStream(this.res));
-  }
-
-  on(event: TurnEvent, conversation: Conversation): void {
-    if (!this.htmx) return;
-    this.shown = this.shown.then(() => (this.failed ? undefined : this.show(event, conversation))).catch((err: unknown) => {
-      this.failed ??= { err };
-    });
-  }
-
-  private async show(event: TurnEvent, conversation: Conversation): Promise<void> {
-    const s = this.open();
-    if (event.type === 'queued') {
-      s.html(partial('#turn-status', 'innerHTML', this.t('chat.queued', { position: event.position })));
-    } else if (event.type === 'waiting') {
-      s.html(partial('#turn-status', 'innerHTML', this.t('chat.waiting_balance')));
-    } else if (event.type === 'stopping') {
-      s.html(partial('#turn-status', 'innerHTML', this.t('chat.stopping_hidden')));
-    } else if (event.type === 'start') {
-      // A trailing render joins the queue of events, so it never goes out after the end.
-      this.writer = new AnswerWriter(s, event.assistant.id, this.t('chat.copy'), (render) => {
-        this.shown = this.shown.then(() => (this.failed ? undefined : render())).catch((err: unknown) => {
-          this.failed ??= { err };
-        });
-      });
-      this.writer.started();
-      // Send appends; Retry and Edit changed earlier messages, so the whole transcript is redrawn.
-      const shown: Array<Message & { versions?: number[] }> = event.mode === 'send'
-        ? [event.user, event.assistant].filter((m) => m !== undefined) : await this.store.read(messagesOf, conversation.id);
-      this.versions = shown.find((m) => m.id === event.assistant.id)?.versions;
-      const html = shown.map((m) => this.render('message', { m: messageView(m, this.t), live: true })).join('');
-      const transcript = event.mode === 'send' ? html : partial('#transcript', 'innerHTML', html);
-      const dropped = partial('#turn-status', 'innerHTML', event.dropped ? this.t('chat.dropped', { n: event.dropped }) : '');
-      const sidebar = await this.sidebar(conversation);
-      s.html(
-        transcript + dropped + this.freshTurnKey() + partial('#announcer', 'innerHTML', escapeText(this.t('chat.answering'))) +
-          partial('#conversation-id', 'outerHTML', this.render('conversation-id', { conversation })) +
-          partial('#conversation-list', 'outerHTML', sidebar) + partial('#chat-title', 'innerHTML', escapeText(conversation.title || this.t('chat.title'))) +
-          partial('#manage', 'outerHTML', this.render('manage', { conversation })),
-      );
-      s.event('tokenchat:turn-started', String(conversation.id));
-    } else if (event.type === 'delta') {
-      this.writer?.piece(event.text);
-    } else {
-      this.writer?.cancel();
-      const message = this.render('message', { m: messageView({ ...event.message, versions: this.versions }, this.t) });
-      const sidebar = await this.sidebar(conversation); // no longer marking the conversation as answering
-      // The finished answer, announced once (the transcript is not live).
-      const said = event.message.status === 'done' ? event.message.content : `${event.message.content} ${this.t(event.message.status === 'stopped' ? 'chat.stopped' : 'chat.answer_failed')}`;
-      s.html(
-        partial('#announcer', 'innerHTML', escapeText(said.trim())) +
-        partial(`#m${event.message.id}`, 'outerHTML', message) + partial('#conversation-list', 'outerHTML', sidebar) +
-          partial('#balance', 'innerHTML', this.t('nav.balance', { n: event.balance.toLocaleString(this.res.locals.locale) })) +
-          this.freshTurnKey(),
-      );
-    }
-  }
-
-  async finish(result: TurnResult, conversation: Conversation, plain: () => Promise<unknown>): Promise<void> {
-    this.writer?.cancel(); // a turn that ended without its end event (refused, failed) renders nothing more
-    await this.shown;
-    if (this.failed) throw this.failed.err;
-    // Without htmx, or refused before anything streamed: an ordinary answer (refuse() for a refusal).
-    if (!this.htmx || (result.status === 'refused' && !this.stream)) {
-      await plain();
-      return;
-    }
-    const s = this.open();
-    if (result.status === 'refused' && result.refusal.reason === 'changed') {
-      // Refused after its hold was taken (and released): the conversation changed under it, so it
-      // is shown as it is now (with the notice), and the turn key is spent: the forms get new ones.
-      const messages = await transcriptOf(this.store, conversation.id, this.t);
-      const notice = refusalText(result.refusal, this.t);
-      s.html(partial('#transcript', 'innerHTML', this.render('../pages/transcript', { messages, notice, fullPage: false })) + partial('#turn-status', 'innerHTML', '') + this.freshTurnKey());
-    } else if (result.status === 'refused') {
-      s.html(this.render('notice', { notice: refusalText(result.refusal, this.t) }) + partial('#turn-status', 'innerHTML', ''));
-    }
-    if (result.status === 'duplicate') {
-      s.html(this.render('notice', { notice: this.t('chat.duplicate') }) + this.freshTurnKey());
-    }
-    s.event('tokenchat:turn-settled', String(conversation.id));
-    s.end();
-  }
-}
-
-
