@@ -84,7 +84,7 @@ interface User {
 
 let turnCount = 0;
 
-async function pageTurn(base: string, user: User): Promise<number> {
+async function pageTurn(user: User): Promise<number> {
   const since = performance.now();
   const res = await user.client.form('/send', { _csrf: user.csrf, turn_key: `burst-turn-${turnCount++}`, message: PROMPT, model: MODEL }, {
     'HX-Request': 'true', Accept: 'text/html, text/event-stream',
@@ -168,20 +168,20 @@ export async function benchBurst(): Promise<Record<string, number>> {
     }));
 
     // Warm both servers up, then the same batch of turns through each.
-    await Promise.all(users.slice(0, 10).map((u) => pageTurn(app.base, u)));
+    await Promise.all(users.slice(0, 10).map((u) => pageTurn(u)));
     await Promise.all(Array.from({ length: 10 }, () => bareTurn(bare.base)));
     // Two rounds each, alternately; the lower of each is kept (this machine's neighbours come and go).
     const bareRuns: number[] = [];
     const appRuns: number[] = [];
     for (let round = 0; round < 2; round++) {
       bareRuns.push(await cpuPerTurn(bare, TURN_BATCH, BATCH_PARALLEL, () => bareTurn(bare.base)));
-      appRuns.push(await cpuPerTurn(app, TURN_BATCH, BATCH_PARALLEL, (i) => pageTurn(app.base, users[i]!)));
+      appRuns.push(await cpuPerTurn(app, TURN_BATCH, BATCH_PARALLEL, (i) => pageTurn(users[i]!)));
     }
     const bareCpu = Math.min(...bareRuns);
     const appCpu = Math.min(...appRuns);
     // BURST_ONLY=cpu (with BURST_PROFILE): the batch of turns again and nothing else, for a profile of turns alone.
     if (process.env.BURST_ONLY === 'cpu') {
-      for (let round = 0; round < 3; round++) await cpuPerTurn(app, TURN_BATCH, BATCH_PARALLEL, (i) => pageTurn(app.base, users[i]!));
+      for (let round = 0; round < 3; round++) await cpuPerTurn(app, TURN_BATCH, BATCH_PARALLEL, (i) => pageTurn(users[i]!));
       return { turn_cpu_ms: round2(appCpu), bare_turn_cpu_ms: round2(bareCpu) };
     }
 
@@ -193,7 +193,7 @@ export async function benchBurst(): Promise<Record<string, number>> {
 
     // The burst: BURST users at once, the probes running meanwhile.
     const burstUsers = users.slice(TURN_BATCH);
-    const burst = Promise.all(burstUsers.map((u) => pageTurn(app.base, u)));
+    const burst = Promise.all(burstUsers.map((u) => pageTurn(u)));
     const [firsts, burstHealth, burstPage] = await Promise.all([burst, probe(app.base, '/healthz', undefined, burst), probe(app.base, `/c/${conversation.id}`, watcher, burst)]);
     const bareFirsts = await Promise.all(Array.from({ length: BURST }, () => bareTurn(bare.base)));
 

@@ -18,8 +18,6 @@ export interface Conversation {
   temperature: number | null;
   maxTokens: number | null;
   updatedAt: string;
-  /** The last message of the thread shown (null: no messages). */
-  leafId: number | null;
 }
 
 export type MessageStatus = 'streaming' | 'done' | 'stopped' | 'error';
@@ -54,8 +52,6 @@ export interface Message {
   /** The message it follows (null for a first question); Retry and Edit make several follow one. */
   parentId: number | null;
 }
-
-
 
 /** A message of the history a turn sends: a stored one (with its id and count), or the text being sent. */
 export interface HistoryMessage {
@@ -280,9 +276,9 @@ export function* undoLastTurn(conversationId: number): Op<{ draft?: string } | f
   const doomed = [question.id];
   for (let i = 0; i < doomed.length; i++) for (const c of children.get(doomed[i]!) ?? []) doomed.push(c.id);
   for (const id of doomed.reverse()) yield* query('chat.deleteMessage', { id });
-  const left = childrenOf(all.filter((m) => !doomed.includes(m.id)));
-  const from = question.parentId ?? 0;
-  const leaf = from !== 0 || left.has(0) ? newestLeaf(left, from) : 0;
+  const gone = new Set(doomed);
+  // 0 (nothing left to show) when the question was the first and no other first question is left.
+  const leaf = newestLeaf(childrenOf(all.filter((m) => !gone.has(m.id))), question.parentId ?? 0);
   yield* query('chat.setLeaf', { conversationId, leafId: leaf || null });
   return { draft: question.content };
 }

@@ -35,7 +35,7 @@ export function newestLeaf(children: Map<number, Message[]>, from: number): numb
 export function threadOf(all: Message[], leafId: number | null): ThreadMessage[] {
   const byId = new Map(all.map((m) => [m.id, m]));
   const children = childrenOf(all);
-  let m = byId.get(leafId ?? 0) ?? byId.get(children.has(0) ? newestLeaf(children, 0) : 0);
+  let m = byId.get(leafId ?? 0) ?? byId.get(newestLeaf(children, 0));
   const thread: ThreadMessage[] = [];
   while (m && thread.length < all.length) {
     const versions = (children.get(m.parentId ?? 0) ?? []).filter((v) => v.role === m!.role).map((v) => v.id);

@@ -2,10 +2,9 @@
 // in routes/turns.ts.
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
-import type { Eta } from 'eta';
 import type { Services } from '../app';
 import {
-  clearMessages, deleteConversation, findConversation, findMessage, historyFor, listConversations, MESSAGE_MAX, messagesOf, renameConversation, showVersion, undoLastTurn, type Conversation,
+  clearMessages, deleteConversation, findConversation, historyFor, listConversations, MESSAGE_MAX, renameConversation, showVersion, undoLastTurn, type Conversation,
 } from '../../chat/conversations';
 import { InputError, parseSettings, parseTitle } from '../chat-input';
 import { HttpError } from '../http-error';
@@ -15,7 +14,7 @@ import { balanceOf, leastCompletion } from '../../ledger/ledger';
 import type { Op } from '../../storage/op';
 import { escapeText, renderPage, isHtmx } from '../views';
 import { signedIn } from './guards';
-import { chatView, messageView, transcriptOf } from './chat-view';
+import { chatView, transcriptOf } from './chat-view';
 
 export function conversationParam(services: Services, req: Request): Promise<Conversation> {
   return ownConversation(services, req, req.params.id);

@@ -5,7 +5,7 @@ import { chatShared } from '../../sql/chat';
 import { NOW } from './ledger';
 
 const CONVERSATION = `id, user_id AS userId, title, system_prompt AS systemPrompt, model, temperature, max_tokens AS maxTokens,
-  updated_at AS updatedAt, leaf_id AS leafId`;
+  updated_at AS updatedAt`;
 /** Whether an answer is being written in the conversation (the sidebar marks it). */
 const ANSWERING = `CASE WHEN EXISTS (SELECT 1 FROM messages a WHERE a.conversation_id = conversations.id AND a.status = 'streaming') THEN 1 ELSE 0 END AS answering`;
 const MESSAGE = `id, conversation_id AS conversationId, role, content, status, error, model, prompt_tokens AS promptTokens,
