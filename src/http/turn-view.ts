@@ -24,6 +24,20 @@ export function refusalText(refusal: Refusal, t: Translate): string {
 }
 
 /**
+ * A turn refused because its conversation changed under it, after its hold was taken (and
+ * released): the conversation as it is now, the notice in it, and a new turn key for the composer
+ * (the refused one is spent; the redrawn messages' forms have new ones too). `render` renders a
+ * partial with the page's locals.
+ */
+export async function changedConversation(
+  store: Store, conversationId: number, t: Translate, notice: string, render: (name: string, data: Record<string, unknown>) => string,
+): Promise<string> {
+  const messages = await transcriptOf(store, conversationId, t);
+  return partial('#transcript', 'innerHTML', render('../pages/transcript', { messages, notice, fullPage: false })) +
+    partial('#turn-key', 'outerHTML', render('turn-key', { turnKey: newTurnKey() }));
+}
+
+/**
  * Turns a turn's events into SSE messages for htmx (or nothing, for a plain POST). Showing the
  * start reads the database, so events are shown one after another in order, and finish() waits
  * for them; a failure to show one is thrown by finish().
@@ -134,11 +148,8 @@ export class TurnView {
     }
     const s = this.open();
     if (result.status === 'refused' && result.refusal.reason === 'changed') {
-      // Refused after its hold was taken (and released): the conversation changed under it, so it
-      // is shown as it is now (with the notice), and the turn key is spent: the forms get new ones.
-      const messages = await transcriptOf(this.store, conversation.id, this.t);
-      const notice = refusalText(result.refusal, this.t);
-      s.html(partial('#transcript', 'innerHTML', this.render('../pages/transcript', { messages, notice, fullPage: false })) + partial('#turn-status', 'innerHTML', '') + this.freshTurnKey());
+      const changed = await changedConversation(this.store, conversation.id, this.t, refusalText(result.refusal, this.t), (name, data) => this.render(name, data));
+      s.html(changed + partial('#turn-status', 'innerHTML', ''));
     } else if (result.status === 'refused') {
       s.html(this.render('notice', { notice: refusalText(result.refusal, this.t) }) + partial('#turn-status', 'innerHTML', ''));
     }

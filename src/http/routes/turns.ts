@@ -17,9 +17,9 @@ import { EventStream, partial } from '../sse';
 import type { Op } from '../../storage/op';
 import { runTurn, type Refusal, type TurnDeps, type TurnResult } from '../../chat/turn';
 import { isHtmx } from '../views';
-import { refusalText, TurnView } from '../turn-view';
+import { changedConversation, refusalText, TurnView } from '../turn-view';
 import { conversationParam, optionalConversationInBody, renderChat } from './chat';
-import { messageView, newTurnKey, transcriptOf } from './chat-view';
+import { messageView } from './chat-view';
 import { signedIn } from './guards';
 
 /**
@@ -106,12 +106,8 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
     const notice = refusalText(refusal, res.locals.t);
     const status = REFUSAL_STATUS[refusal.reason];
     if (isHtmx(req) && refusal.reason === 'changed' && conversation) {
-      // Refused after its hold was taken (and released): the conversation changed under it, so it
-      // is shown as it is now (with the notice), and the turn key is spent: the forms get new ones.
-      const eta = res.app.locals.views as Eta;
-      const messages = await transcriptOf(store, conversation.id, res.locals.t);
-      return res.status(status).type('html').send(partial('#transcript', 'innerHTML', eta.render('pages/transcript', { ...res.locals, messages, notice })) +
-        partial('#turn-key', 'outerHTML', eta.render('partials/turn-key', { ...res.locals, turnKey: newTurnKey() })));
+      const render = (name: string, data: Record<string, unknown>) => (res.app.locals.views as Eta).render(`partials/${name}`, { ...res.locals, ...data });
+      return res.status(status).type('html').send(await changedConversation(store, conversation.id, res.locals.t, notice, render));
     }
     if (isHtmx(req)) return res.status(status).type('html').send(noticeHtml(res.app.locals.views, res, notice));
     await renderChat(services, req, res, conversation, { notice, draft: text }, status);
