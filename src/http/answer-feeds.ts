@@ -23,8 +23,8 @@ export interface Follower {
 
 class Feed {
   readonly followers = new Set<Follower>();
+  /** The answer so far, and its frames for every follower. */
   private readonly writer: AnswerWriter;
-  private text = '';
   private timer?: NodeJS.Timeout;
   private unwatch?: () => void;
   private over = false;
@@ -45,19 +45,18 @@ class Feed {
       html(html: string) {
         for (const f of followers) f.stream.html(html);
       },
-    } as EventStream;
+    };
     this.writer = new AnswerWriter(fanOut, messageId, copyLabel);
   }
 
   /** Starts from the stored text: this process's turn if it writes the answer, else the database. */
   start(stored: string): void {
     const watched = this.deps.live.watch(this.messageId, (event) => {
-      if (event.type === 'delta') this.piece(event.text);
+      if (event.type === 'delta') this.writer.piece(event.text);
       else if (event.type === 'end') this.end(event.message);
       else this.fromDatabase(); // the turn failed before its end: what became of it is in the database
     });
-    this.text = watched ? watched.text : stored;
-    this.writer.started(this.text); // each follower is sent it when it joins
+    this.writer.started(watched ? watched.text : stored); // each follower is sent it when it joins
     if (watched) this.unwatch = watched.stop;
     else this.fromDatabase();
   }
@@ -65,17 +64,12 @@ class Feed {
   /** A new follower: the answer so far, rendered for it. */
   join(follower: Follower): void {
     this.followers.add(follower);
-    follower.stream.html(partial(`#m${this.messageId}-text`, 'innerHTML', renderMarkdown(this.text, { copyLabel: this.copyLabel })));
+    follower.stream.html(partial(`#m${this.messageId}-text`, 'innerHTML', renderMarkdown(this.writer.text, { copyLabel: this.copyLabel })));
   }
 
   leave(follower: Follower): void {
     this.followers.delete(follower);
     if (this.followers.size === 0) this.stop();
-  }
-
-  private piece(text: string): void {
-    this.text += text;
-    this.writer.piece(text);
   }
 
   private fromDatabase(): void {
@@ -86,7 +80,7 @@ class Feed {
         this.deps.store.read(findMessage, this.conversationId, this.messageId).then((m) => {
           if (this.over) return;
           if (!m || m.status !== 'streaming') return this.end(m);
-          if (m.content !== this.text) this.writer.reset((this.text = m.content));
+          if (m.content !== this.writer.text) this.writer.reset(m.content);
           read();
         }, (err: unknown) => {
           this.deps.logger.warn({ err, messageId: this.messageId }, 'following an answer failed');
@@ -119,7 +113,7 @@ export class AnswerFeeds {
 
   constructor(private readonly deps: { live: LiveAnswers; store: Store; logger: Logger }) {}
 
-  /** Follows a streaming message (`stored`: its text as read); returns what to call when the follower leaves. */
+  /** Follows a streaming message (as read: its text so far, when another process writes it); returns what to call when the follower leaves. */
   follow(message: Message, copyLabel: string, follower: Follower): () => void {
     const key = `${message.id}\0${copyLabel}`;
     let feed = this.feeds.get(key);

@@ -3,7 +3,7 @@
 // MARKDOWN_EVERY_MS, and that long after a pause, so it reads as it will stay and the finished
 // message does not jump. A lone piece is never held back for a render.
 import { renderMarkdown } from './markdown';
-import { EventStream, partial } from './sse';
+import { partial, type EventStream } from './sse';
 import { escapeText } from './views';
 
 /** How often a streaming answer is sent again whole, rendered as markdown. */
@@ -20,7 +20,7 @@ export class AnswerWriter {
    * puts it in its queue, and the render is skipped if it was cancelled meanwhile.
    */
   constructor(
-    private readonly stream: EventStream,
+    private readonly stream: Pick<EventStream, 'open' | 'html'>,
     private readonly messageId: number,
     private readonly copyLabel: string,
     private readonly later: (render: () => void) => void = (render) => render(),
@@ -32,6 +32,11 @@ export class AnswerWriter {
    */
   private every(): number {
     return Math.max(MARKDOWN_EVERY_MS, this.answer.length / 32);
+  }
+
+  /** The answer so far. */
+  get text(): string {
+    return this.answer;
   }
 
   /** The answer so far is `text`: sent rendered now (a page coming back to it); pieces follow. */
