@@ -50,8 +50,22 @@ export type Scenario =
     }
   | { kind: 'json'; text?: string; usage?: Usage; status?: number; body?: unknown; headers?: Record<string, string> }
   | { kind: 'error'; status: number; message?: string; type?: string; code?: string | null; headers?: Record<string, string> }
+  /** An embeddings answer, by default as the request asked (what an unscripted /embeddings call gets). */
+  | ({ kind: 'embeddings' } & EmbeddingsAnswer)
+  /** Any body at all, sent as it is (default status 200, content-type text/plain). */
+  | { kind: 'raw'; body: string; status?: number; headers?: Record<string, string> }
   /** Accept the request and never answer. */
   | { kind: 'hang' };
+
+/** How an embeddings answer departs from a well-behaved one; every field defaults to what the request asked. */
+export interface EmbeddingsAnswer {
+  /** Each vector as a number array or base64 of float32, whatever the request's encoding_format said. */
+  encoding?: 'float' | 'base64';
+  vector?: number[];
+  /** How many items the list holds (default one per input). */
+  items?: number;
+  contentType?: string;
+}
 
 export interface RecordedRequest {
   method: string;
@@ -93,7 +107,7 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
       }
       const closed = new Promise<boolean>((resolve) => res.on('close', () => resolve(!res.writableFinished)));
       requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body, closed });
-      if (req.url?.endsWith('/embeddings') && !queue.length) return embeddings(body, res);
+      if (req.url?.endsWith('/embeddings') && !queue.length) return embeddings({}, body, res);
       void answer(queue.shift() ?? { kind: 'stream' }, body, res).catch(() => res.destroy());
     });
   });
@@ -137,6 +151,10 @@ async function answer(scenario: Scenario, body: any, res: http.ServerResponse): 
     }
     case 'stream':
       return stream(scenario, body, model, res);
+    case 'embeddings':
+      return embeddings(scenario, body, res);
+    case 'raw':
+      return void res.writeHead(scenario.status ?? 200, { 'content-type': 'text/plain', ...scenario.headers }).end(scenario.body);
   }
 }
 
@@ -183,13 +201,15 @@ async function stream(s: Extract<Scenario, { kind: 'stream' }>, body: any, model
 }
 
 /** An embeddings answer: a small vector per input (floats, or base64 of float32 as the SDK asks by default), usage 3 a text. */
-function embeddings(body: any, res: http.ServerResponse): void {
+function embeddings(answer: EmbeddingsAnswer, body: any, res: http.ServerResponse): void {
   const inputs: unknown[] = typeof body?.input === 'string' || typeof body?.input?.[0] === 'number' ? [body.input] : body?.input ?? [];
-  const data = inputs.map((_, index) => {
-    const vector = [0.25, -0.5, 0.75];
-    const embedding = body?.encoding_format === 'base64' ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector;
+  const encoding = answer.encoding ?? (body?.encoding_format === 'base64' ? 'base64' : 'float');
+  const data = Array.from({ length: answer.items ?? inputs.length }, (_, index) => {
+    const vector = answer.vector ?? [0.25, -0.5, 0.75];
+    const embedding = encoding === 'base64' ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector;
     return { object: 'embedding', index, embedding };
   });
   const tokens = 3 * inputs.length;
-  sendJson(res, 200, { object: 'list', data, model: body?.model, usage: { prompt_tokens: tokens, total_tokens: tokens } });
+  const headers: Record<string, string> = answer.contentType ? { 'content-type': answer.contentType } : {};
+  sendJson(res, 200, { object: 'list', data, model: body?.model, usage: { prompt_tokens: tokens, total_tokens: tokens } }, headers);
 }

@@ -1,15 +1,16 @@
 // One /v1/embeddings call: the input's tokens are counted, held at the model's rate, sent, and
 // settled at the provider's count (capped at the hold) or the local one. A provider error charges
-// nothing; a client that goes away once the request went out is charged the input, as the
-// provider bills it.
+// nothing, and so does an answer that is not one usable vector per input; a client that goes away
+// once the request went out is charged the input, as the provider bills it. The client gets its
+// vectors in the encoding it asked for, whichever the provider used.
 import { z } from 'zod';
-import type { CreateEmbeddingResponse } from 'openai/resources/embeddings';
 import type { ApiKey } from '../accounts/api-keys';
 import { servedUsage, settleOrRead, type Hold } from '../ledger/ledger';
 import type { ModelInfo } from '../metering/models';
 import { countText } from '../metering/tokens';
 import { asUpstreamError } from '../upstream/errors';
 import type { Served } from '../upstream/client';
+import { base64Vector, embeddingItems, type Embedded } from '../upstream/embeddings';
 import { clientGone, fromUpstream, inSlot, withHold, type ApiDeps } from './call';
 import { ApiError, invalid } from './request';
 
@@ -34,10 +35,9 @@ export function parseEmbeddingBody(raw: unknown): EmbeddingBody {
 
 /** The input's tokens as the provider counts them: each text by the model's encoding, token ids one each. */
 async function countInput(input: EmbeddingBody['input'], model: ModelInfo): Promise<{ total: number; longest: number }> {
-  const items: Array<string | number[]> = typeof input === 'string' ? [input] : typeof input[0] === 'number' ? [input as number[]] : (input as Array<string | number[]>);
   let total = 0;
   let longest = 0;
-  for (const item of items) {
+  for (const item of embeddingItems(input)) {
     const n = typeof item === 'string' ? await countText(item, model.encoding) : item.length;
     total += n;
     longest = Math.max(longest, n);
@@ -46,7 +46,14 @@ async function countInput(input: EmbeddingBody['input'], model: ModelInfo): Prom
 }
 
 type EmbeddingCall = { key: ApiKey; body: EmbeddingBody; model: ModelInfo; requestId: string; signal: AbortSignal };
-type EmbeddingOutcome = { status: 'done'; response: CreateEmbeddingResponse; charge: number } | { status: 'refused'; error: ApiError };
+/** OpenAI's embedding list; each vector a number array, or base64 of float32s when the client asked for base64. */
+export interface EmbeddingList {
+  object: 'list';
+  data: Array<{ object: 'embedding'; index: number; embedding: number[] | string }>;
+  model: string;
+  usage: { prompt_tokens: number; total_tokens: number };
+}
+type EmbeddingOutcome = { status: 'done'; response: EmbeddingList; charge: number } | { status: 'refused'; error: ApiError };
 
 /** Runs the call in a place of the key's and of the model API's, as a chat completion does. */
 export function runEmbedding(deps: ApiDeps, call: EmbeddingCall): Promise<EmbeddingOutcome> {
@@ -66,7 +73,7 @@ async function reserveAndEmbed(deps: ApiDeps, call: EmbeddingCall): Promise<Embe
 async function embed(deps: ApiDeps, call: EmbeddingCall, hold: Hold, inputTokens: number): Promise<EmbeddingOutcome> {
   const { model } = call;
   const started = Date.now();
-  let response: CreateEmbeddingResponse;
+  let response: Embedded;
   let served: Served | undefined;
   const { model: _m, ...rest } = call.body;
   try {
@@ -81,12 +88,13 @@ async function embed(deps: ApiDeps, call: EmbeddingCall, hold: Hold, inputTokens
     await settleOrRead(deps.store, hold, 'release', served);
     return { status: 'refused', error: fromUpstream(failure) };
   }
-  const reported = response.usage?.prompt_tokens;
-  const charged = typeof reported === 'number' && Number.isSafeInteger(reported) && reported >= 0 ? reported : undefined;
+  const charged = response.promptTokens;
   const settled = await settleOrRead(deps.store, hold, {
     promptTokens: charged ?? inputTokens, completionTokens: 0, source: charged === undefined ? 'estimated' : 'reported', outcome: 'ok',
     latencyMs: Date.now() - started, apiRequestId: call.requestId, ...servedUsage(served),
   });
   const usage = { prompt_tokens: charged ?? inputTokens, total_tokens: charged ?? inputTokens };
-  return { status: 'done', response: { ...response, usage }, charge: settled.charge };
+  const base64 = call.body.encoding_format === 'base64';
+  const data = response.vectors.map((v, index) => ({ object: 'embedding' as const, index, embedding: base64 ? base64Vector(v) : v }));
+  return { status: 'done', response: { object: 'list', data, model: model.id, usage }, charge: settled.charge };
 }

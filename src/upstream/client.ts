@@ -4,9 +4,10 @@
 // code path (request building, SSE parsing, errors) as a real upstream.
 import OpenAI from 'openai';
 import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming } from 'openai/resources/chat/completions';
-import type { CreateEmbeddingResponse, EmbeddingCreateParams } from 'openai/resources/embeddings';
+import type { EmbeddingCreateParams } from 'openai/resources/embeddings';
 import { createDemoFetch, DEFAULT_DEMO_DELAY_MS } from './demo-model';
 import { httpFetch } from './http-fetch';
+import type { Embedded } from './embeddings';
 import { isReasoningModel, type ProviderSpec } from '../metering/models';
 import { toUpstreamError, UpstreamError } from './errors';
 
@@ -76,11 +77,12 @@ export interface Upstream {
   stream(req: StreamRequest): AsyncIterable<StreamEvent>;
   /** The provider's chunks as they come (tool calls and all), with the same watchdog and errors as `stream`. */
   relay(req: RelayRequest): AsyncIterable<ChatCompletionChunk>;
-  /** Embeddings of the input (/v1/embeddings). Throws UpstreamError. */
-  embed(req: EmbedRequest): Promise<CreateEmbeddingResponse>;
+  /** Embeddings of the input (/v1/embeddings), one usable vector per input. Throws UpstreamError. */
+  embed(req: EmbedRequest): Promise<Embedded>;
 }
 
 export interface EmbedRequest {
+  /** As the client sent it: the provider is asked for its encoding_format (float when it gave none). */
   body: Omit<EmbeddingCreateParams, 'model'>;
   model: string;
   signal: AbortSignal;

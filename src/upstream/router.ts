@@ -5,7 +5,6 @@
 // and billed once. The caller holds one hold for the whole call, however many providers it tries.
 import { performance } from 'node:perf_hooks';
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
-import type { CreateEmbeddingResponse } from 'openai/resources/embeddings';
 import type { ModelRoute } from '../metering/models';
 import type { Logger } from '../log';
 import * as metrics from '../metrics';
@@ -13,7 +12,8 @@ import {
   chunksOf, DEMO_PROVIDER, hasOutput, implicitProvider, providerBody, providerClient, turnBody, turnEvents,
   type ClientOptions, type EmbedRequest, type ProviderClient, type RelayRequest, type Served, type StreamEvent, type StreamRequest, type Upstream,
 } from './client';
-import { asUpstreamError, toUpstreamError, UpstreamError, type UpstreamErrorKind } from './errors';
+import { embeddingsOf, type Embedded } from './embeddings';
+import { asUpstreamError, UpstreamError, type UpstreamErrorKind } from './errors';
 import { DEFAULT_BREAKER, ProviderHealth, type BreakerSettings, type HealthView } from './health';
 
 /** What the router sends where: the providers, each model's routes, and the provider of the rest. */
@@ -120,17 +120,14 @@ export class Router implements Upstream {
     });
   }
 
-  async embed(req: EmbedRequest): Promise<CreateEmbeddingResponse> {
+  /** A provider whose answer is not one usable vector per input failed, as one that sent a 500 did. */
+  async embed(req: EmbedRequest): Promise<Embedded> {
     const answers = this.failover(req, () => true, (a) =>
       (async function* () {
-        try {
-          yield await a.provider.client.embeddings.create({ ...req.body, model: a.model }, { signal: req.signal });
-        } catch (err) {
-          throw toUpstreamError(err, { midStream: false, aborted: req.signal.aborted, timedOut: false });
-        }
+        yield await embeddingsOf(a.provider.client, { ...req.body, model: a.model }, req.signal);
       })(),
     );
-    for await (const answer of answers) return { ...answer, model: req.model };
+    for await (const answer of answers) return answer;
     throw new UpstreamError('server', 'the model API sent no embeddings');
   }
 
