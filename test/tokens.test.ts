@@ -14,7 +14,8 @@ import {
   type EncodingName,
 } from '../src/metering/tokens';
 import { isBoundary } from '../src/metering/tokens-text';
-import { CORPORATE } from './fixtures/cookbook';
+import { CORPORATE, WEATHER_MESSAGES, WEATHER_TOOLS } from './fixtures/cookbook';
+import { bigTools, CUSTOM_CALL_MESSAGES, CUSTOM_TOOL, DEFS_TOOL, NESTED_TOOL, PATCH } from './fixtures/tool-shapes';
 
 const tiktoken = { cl100k_base: get_encoding('cl100k_base'), o200k_base: get_encoding('o200k_base') };
 const direct = (text: string, encoding: EncodingName) => tiktoken[encoding].encode_ordinary(text).length;
@@ -25,28 +26,6 @@ function random(seed: number): (n: number) => number {
   const next = mulberry32(seed);
   return (n) => Math.floor(next() * n);
 }
-
-const WEATHER_TOOLS = [
-  {
-    type: 'function',
-    function: {
-      name: 'get_current_weather',
-      description: 'Get the current weather in a given location',
-      parameters: {
-        type: 'object',
-        properties: {
-          location: { type: 'string', description: 'The city and state, e.g. San Francisco, CA' },
-          unit: { type: 'string', description: 'The unit of temperature to return', enum: ['celsius', 'fahrenheit'] },
-        },
-        required: ['location'],
-      },
-    },
-  },
-];
-const WEATHER_MESSAGES = [
-  { role: 'system', content: 'You are a helpful assistant that can answer to questions about the weather.' },
-  { role: 'user', content: "What's the weather like in San Francisco?" },
-];
 
 const PARAGRAPHS = [
   'Could you explain how the ledger settles a turn when the stream is cut off?\n\n',
@@ -211,7 +190,7 @@ describe('countPromptTokens', () => {
     expect(count.total).toBe(count.messages + count.images);
   });
 
-  test('assistant tool_calls count name and arguments with a frame each; tool results count as text', async () => {
+  test('assistant tool_calls count name and arguments with a frame each; tool results count as text with the call id', async () => {
     const args = '{"location":"Paris, France","unit":"celsius"}';
     const result = '{"temperature":21,"unit":"celsius"}';
     const messages = [
@@ -219,8 +198,43 @@ describe('countPromptTokens', () => {
       { role: 'tool', tool_call_id: 'call_1', content: result },
     ];
     const t = (s: string) => direct(s, 'o200k_base');
-    const expected = 3 + t('assistant') + 3 + t('get_current_weather') + t(args) + 3 + t('tool') + t(result) + 3;
+    const expected = 3 + t('assistant') + 3 + t('get_current_weather') + t(args) + 3 + t('tool') + t('call_1') + t(result) + 3;
     expect((await countPromptTokens({ model: 'gpt-4.1-mini', messages })).total).toBe(expected);
+  });
+
+  test('a custom tool call counts its name and input with a frame, like a function call', async () => {
+    const t = (s: string) => direct(s, 'o200k_base');
+    const expected = (3 + t('user') + t('Make the settle step log each line.')) + (3 + t('assistant') + 3 + t('apply_patch') + t(PATCH)) + (3 + t('tool') + t('call_1') + t('Applied.')) + 3;
+    expect(t(PATCH)).toBeGreaterThan(1000);
+    expect((await countPromptTokens({ model: 'gpt-4o', messages: CUSTOM_CALL_MESSAGES })).total).toBe(expected);
+  });
+
+  test('an assistant\'s refusal and reasoning_content handed back count as text', async () => {
+    const t = (s: string) => direct(s, 'o200k_base');
+    const refusal = 'I cannot help with moving money between these accounts.';
+    const reasoning = 'The user asks for the weather; I should call the tool with Paris and celsius.';
+    const messages = [{ role: 'assistant', content: null, refusal, reasoning_content: reasoning }];
+    expect((await countPromptTokens({ model: 'gpt-4o', messages })).total).toBe(3 + t('assistant') + t(refusal) + t(reasoning) + 3);
+  });
+
+  test.each([
+    ['nested objects and arrays, strict', NESTED_TOOL],
+    ['$defs, $ref and anyOf', DEFS_TOOL],
+    ['a custom tool with a grammar', CUSTOM_TOOL],
+    ['the cookbook tool with strict added', { type: 'function', function: { ...WEATHER_TOOLS[0]!.function, strict: true } }],
+    ['issue 30\'s 108 KB schema', bigTools()[0]],
+  ])('a tool beyond the cookbook\'s shape (%s) counts no less than its whole JSON', async (_name, tool) => {
+    for (const [model, encoding] of [['gpt-4o', 'o200k_base'], ['gpt-4', 'cl100k_base']] as const) {
+      const count = await countPromptTokens({ model, messages: WEATHER_MESSAGES, tools: [tool] });
+      expect(count.tools).toBeGreaterThanOrEqual(direct(JSON.stringify(tool), encoding) + 12);
+    }
+  });
+
+  test('the cookbook tool keeps its exact count beside a tool counted from its JSON', async () => {
+    const alone = await countPromptTokens({ model: 'gpt-4o', messages: WEATHER_MESSAGES, tools: WEATHER_TOOLS });
+    const both = await countPromptTokens({ model: 'gpt-4o', messages: WEATHER_MESSAGES, tools: [...WEATHER_TOOLS, NESTED_TOOL] });
+    expect(alone.total).toBe(101);
+    expect(both.tools - alone.tools).toBeGreaterThanOrEqual(direct(JSON.stringify(NESTED_TOOL), 'o200k_base'));
   });
 
   test('odd shapes count what is countable and never throw', async () => {

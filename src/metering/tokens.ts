@@ -1,12 +1,15 @@
 // Prompt tokens of a chat-completions request, counted as the OpenAI API reports
 // usage.prompt_tokens. The chat-format overheads and the tools formula are those of the OpenAI
 // cookbook "How to count tokens with tiktoken" (num_tokens_from_messages, num_tokens_for_tools),
-// whose published example counts the tests check. Nothing here throws on odd input: whatever is
-// not countable counts zero, and validating requests is the caller's job.
+// whose published example counts the tests check; tools beyond the shape it covers are counted
+// from their JSON (tokens-tools.ts). Nothing here throws on odd input: whatever is not countable
+// counts zero, and validating requests (refusing what cannot be counted) is the caller's job.
 import { countText, ENCODINGS, Slice, type EncodingName } from './tokens-text';
+import { countTools, TOOL_TOKENS } from './tokens-tools';
 
 export { CompletionCounter, countText, countTextSync, loadEncodings } from './tokens-text';
 export type { EncodingName } from './tokens-text';
+export { TOOL_TOKENS } from './tokens-tools';
 
 const O200K_MODELS = /^(gpt-4o|gpt-4\.1|gpt-4\.5|gpt-5|chatgpt-4o|o1|o3|o4)\b/;
 const CL100K_MODELS = /^(gpt-3\.5|gpt-35|gpt-4)(-|$)/;
@@ -33,14 +36,6 @@ export const CHAT_FORMAT_0301 = { tokensPerMessage: 4, tokensPerName: -1 } as co
 /** Every reply is primed with <|start|>assistant<|message|>. */
 export const REPLY_PRIMING = 3;
 type ChatFormat = typeof CHAT_FORMAT | typeof CHAT_FORMAT_0301;
-
-// num_tokens_for_tools: the cookbook fitted these to gpt-4o / gpt-4o-mini (o200k_base) and to
-// gpt-3.5-turbo / gpt-4 (cl100k_base); other models of each encoding are assumed to match.
-export const TOOL_TOKENS = {
-  o200k_base: { funcInit: 7, propInit: 3, propKey: 3, enumInit: -3, enumItem: 3, funcEnd: 12 },
-  cl100k_base: { funcInit: 10, propInit: 3, propKey: 3, enumInit: -3, enumItem: 3, funcEnd: 12 },
-} as const;
-type ToolTokens = (typeof TOOL_TOKENS)[EncodingName];
 
 // OpenAI's published vision rule (gpt-4o, gpt-4-turbo): detail "low" costs 85 tokens; "high"
 // costs 85 plus 170 per 512-px tile once the image is fit in 2048x2048 and its short side scaled
@@ -93,11 +88,6 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-const asText = (value: unknown): string =>
-  typeof value === 'string' ? value : typeof value === 'number' || typeof value === 'boolean' ? String(value) : '';
-
-const withoutFinalPeriod = (text: string): string => (text.endsWith('.') ? text.slice(0, -1) : text);
-
 /** Running totals for one request; all its strings share one time slice. */
 class Tally {
   readonly sums = { messages: 0, tools: 0, images: 0 };
@@ -135,7 +125,7 @@ export async function countPromptTokens(request: ChatRequest, opts: CountOptions
     if (isRecord(message)) await countMessage(message, tally, format);
   }
   tally.add('messages', REPLY_PRIMING);
-  await countTools(req.tools, tally, TOOL_TOKENS[encoding]);
+  await countTools(req.tools, { add: (n) => tally.add('tools', n), text: (v) => tally.text('tools', v) }, TOOL_TOKENS[encoding]);
   const { messages, tools, images } = tally.sums;
   return { total: messages + tools + images, messages, tools, images, encoding };
 }
@@ -180,17 +170,24 @@ async function countMessage(message: Record<string, unknown>, tally: Tally, form
     tally.add('messages', format.tokensPerName);
   }
   await countContent(message.content, tally);
-  // Each call is rendered as a message of its own (framing, function name, JSON arguments). The
-  // cookbook publishes no count for this shape, so it is an estimate; the legacy function_call too.
+  // Text the model also reads: an assistant's refusal and reasoning handed back, the id a tool
+  // result answers. The cookbook publishes no count for these, so they count as plain text.
+  for (const field of ['refusal', 'reasoning_content', 'tool_call_id']) await tally.text('messages', message[field]);
+  // Each call is rendered as a message of its own (framing, name, then a function's JSON arguments
+  // or a custom tool's input). The cookbook publishes no count for this shape, so it is an
+  // estimate; the legacy function_call too.
   const calls = Array.isArray(message.tool_calls) ? message.tool_calls : [];
-  for (const call of [...calls, { function: message.function_call }]) {
-    const fn = isRecord(call) ? call.function : undefined;
-    if (!isRecord(fn)) continue;
+  for (const call of [...calls.map(calledTool), message.function_call]) {
+    if (!isRecord(call)) continue;
     tally.add('messages', format.tokensPerMessage);
-    await tally.text('messages', fn.name);
-    await tally.text('messages', fn.arguments);
+    await tally.text('messages', call.name);
+    await tally.text('messages', call.arguments);
+    await tally.text('messages', call.input);
   }
 }
+
+/** A tool call's {name, arguments} (a function) or {name, input} (a custom tool). */
+const calledTool = (call: unknown): unknown => (isRecord(call) ? (call.type === 'custom' ? call.custom : call.function) : undefined);
 
 // Content is a string or an array of parts; text (and refusal) parts count as text, image parts by
 // the vision rule above, and other parts (audio, files) count zero.
@@ -202,30 +199,4 @@ async function countContent(content: unknown, tally: Tally): Promise<void> {
     else if (part.type === 'image_url') tally.add('images', imageTokens(part.image_url, tally.images));
     else await tally.text('messages', typeof part.text === 'string' ? part.text : part.refusal);
   }
-}
-
-// num_tokens_for_tools: per function "name:description" and per parameter "key:type:description"
-// (a final period dropped), enum values, and fixed overheads fitted against the API.
-async function countTools(tools: unknown, tally: Tally, k: ToolTokens): Promise<void> {
-  const functions = (Array.isArray(tools) ? tools : []).map((t) => (isRecord(t) ? t.function : undefined)).filter(isRecord);
-  if (functions.length === 0) return;
-  for (const fn of functions) {
-    tally.add('tools', k.funcInit);
-    await tally.text('tools', `${asText(fn.name)}:${withoutFinalPeriod(asText(fn.description))}`);
-    const params = isRecord(fn.parameters) && isRecord(fn.parameters.properties) ? Object.entries(fn.parameters.properties) : [];
-    if (params.length > 0) tally.add('tools', k.propInit);
-    for (const [key, value] of params) {
-      const schema = isRecord(value) ? value : {};
-      tally.add('tools', k.propKey);
-      if ('enum' in schema) {
-        tally.add('tools', k.enumInit);
-        for (const item of Array.isArray(schema.enum) ? schema.enum : []) {
-          tally.add('tools', k.enumItem);
-          await tally.text('tools', asText(item));
-        }
-      }
-      await tally.text('tools', `${key}:${asText(schema.type)}:${withoutFinalPeriod(asText(schema.description))}`);
-    }
-  }
-  tally.add('tools', k.funcEnd);
 }
