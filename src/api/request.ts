@@ -1,8 +1,10 @@
-// What a /v1/chat/completions request may ask for. Fields pass only from an allowlist: a field
-// that changes what the provider bills in a way the meter cannot see (a priority tier, web search,
-// audio, predicted outputs) is refused by name, and so is any field not known here, rather than
-// forwarded to be billed to the operator. `n` is 1: a hold is sized for one completion.
+// What a /v1/chat/completions request may ask for. Fields pass only from an allowlist, down to
+// each message, content part and tool (chat-shapes.ts): a field that changes what the provider
+// bills in a way the meter cannot see (a priority tier, web search, audio, predicted outputs) is
+// refused by name, and so is any field or tool type not known here, rather than forwarded to be
+// billed to the operator. `n` is 1: a hold is sized for one completion.
 import { z } from 'zod';
+import { message, PARTS, tool, TOOL_TYPES } from './chat-shapes';
 import { countPromptTokens, countText } from '../metering/tokens';
 import type { ModelInfo } from '../metering/models';
 
@@ -26,14 +28,6 @@ export const badRequest = (message: string, param: string | null = null, code: s
 /** Fields the provider bills by that the meter cannot count or cap. */
 const UNMETERED = new Set(['service_tier', 'web_search_options', 'modalities', 'audio', 'prediction']);
 
-/** Content parts the meter counts: text, refusals and images (by the model's image price). */
-const METERED_PARTS = new Set(['text', 'image_url', 'refusal']);
-
-const message = z.looseObject({
-  role: z.enum(['system', 'developer', 'user', 'assistant', 'tool', 'function']),
-  content: z.unknown().optional(),
-});
-
 const body = z.strictObject({
   model: z.string().min(1).max(200),
   messages: z.array(message).min(1).max(10_000),
@@ -51,7 +45,7 @@ const body = z.strictObject({
   logit_bias: z.record(z.string(), z.number()).nullish(),
   logprobs: z.boolean().nullish(),
   top_logprobs: z.number().int().min(0).max(20).nullish(),
-  tools: z.array(z.looseObject({ type: z.string() })).max(128).optional(),
+  tools: z.array(tool).max(128).optional(),
   tool_choice: z.union([z.string(), z.looseObject({})]).optional(),
   parallel_tool_calls: z.boolean().optional(),
   response_format: z.looseObject({ type: z.string() }).optional(),
@@ -76,20 +70,25 @@ export function parseChatBody(raw: unknown): ChatBody {
     return parsed.data;
   }
   const issue = parsed.error.issues[0]!;
-  if (issue.code !== 'unrecognized_keys' && issue.path.join('.') === 'n') {
+  const param = issue.path.join('.');
+  if (issue.code !== 'unrecognized_keys' && param === 'n') {
     throw badRequest('Only n = 1 is supported: a request is held and charged for one completion.', 'n', 'unsupported_value');
+  }
+  if (issue.code === 'invalid_union' && /^tools\.\d+\.type$/.test(param)) {
+    const type = String((raw as { tools: Array<{ type?: unknown }> }).tools[issue.path[1] as number]!.type);
+    throw badRequest(`Tools of type "${type}" are not supported here: tokenchat meters ${TOOL_TYPES.join(' and ')} tools.`, param, 'unsupported_value');
   }
   throw invalid(parsed.error);
 }
 
-/** The first problem zod found in a /v1 body, as a 400 naming the field (an unknown one is never passed on). */
-export function invalid(error: z.ZodError): ApiError {
+/** The first problem zod found in a /v1 body (or in the part of it at `at`), as a 400 naming the field (an unknown one is never passed on). */
+export function invalid(error: z.ZodError, at: readonly PropertyKey[] = []): ApiError {
   const issue = error.issues[0]!;
   if (issue.code === 'unrecognized_keys') {
-    const field = [...issue.path, issue.keys[0]!].join('.');
+    const field = [...at, ...issue.path, issue.keys[0]!].join('.');
     return badRequest(`"${field}" is not a parameter tokenchat passes on.`, field, 'unsupported_parameter');
   }
-  const param = issue.path.join('.') || null;
+  const param = [...at, ...issue.path].join('.') || null;
   return badRequest(`Invalid "${param ?? 'body'}": ${issue.message}`, param);
 }
 
@@ -99,9 +98,12 @@ function unmeteredPart(messages: ChatBody['messages']): void {
     if (!Array.isArray(m.content)) return;
     m.content.forEach((part: unknown, j: number) => {
       const type = typeof part === 'object' && part !== null ? (part as { type?: unknown }).type : undefined;
-      if (typeof type !== 'string' || !METERED_PARTS.has(type)) {
+      const shape = typeof type === 'string' && Object.hasOwn(PARTS, type) ? PARTS[type]! : undefined;
+      if (!shape) {
         throw badRequest(`Content of type "${String(type)}" is not supported here: tokenchat cannot meter it. Send text or image_url parts.`, `messages.${i}.content.${j}.type`, 'unsupported_content');
       }
+      const checked = shape.safeParse(part);
+      if (!checked.success) throw invalid(checked.error, ['messages', i, 'content', j]);
     });
   });
 }
