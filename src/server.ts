@@ -6,6 +6,7 @@ import { recoverMessages } from './chat/conversations';
 import { HIDDEN_USAGE_WAIT_MS, liveHolds } from './chat/turn';
 import type { Config } from './config';
 import { HEARTBEAT_MS, heartbeat, recoverHolds } from './ledger/ledger';
+import { watchRevocations } from './chat/revocation-watch';
 import { rollUp } from './reports/usage-rollup';
 import { createLogger, type Logger } from './log';
 import { apiCallsIdle } from './api/in-flight';
@@ -175,6 +176,8 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const sweeper = setInterval(sweep, 60_000).unref();
   // Another process's sweep leaves this one's running turns alone while it hears of them.
   const beat = guarded('heartbeat', () => heartbeat(database, liveHolds));
+  // A revoke or a disable that no signal carried (the command line on SQLite) still stops calls.
+  const stopWatching = watchRevocations(database, running, (err) => logger.error({ err }, 'looking for revoked keys and disabled users failed; trying again'));
   const heart = setInterval(() => {
     beat();
     recover();
@@ -207,6 +210,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
       if (!(await within(SETTLE_GRACE_MS, Promise.all([running.idle(), apiCallsIdle()])))) {
         logger.error({ turns: running.size }, 'turns did not settle in time; hold recovery will close their holds');
       }
+      stopWatching();
       clearInterval(heart); // beats on while turns run, so another process's sweep leaves them alone
       await Promise.all(inFlight);
       await signals.close();

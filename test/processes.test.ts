@@ -178,6 +178,35 @@ test('one code redeemed at once on three processes pays once', async () => {
   expect(await sql.value('SELECT balance FROM balances WHERE user_id = ?', aliceId)).toBe(before + 777);
 });
 
+test('a process killed mid-answer: the next message in that conversation goes on at once, the dead answer closed by the stop rule', async () => {
+  const g = gate();
+  fake.script({ kind: 'stream', pieces: ['Abandoned', ' answer'], gate: g, gateAfter: 1 });
+  const victim = await serve(serverEnv);
+  const form = await composer(alice, victim.url, 'Will you finish?');
+  const answer = alice.post(`${victim.url}/send`, form, true).catch(() => 'cut off');
+  await g.reached;
+  const hold = () => sql.get("SELECT id, state, outcome, charge, prompt_tokens, delivered FROM holds WHERE user_id = ? AND turn_key = ?", aliceId, form.turn_key);
+  for (let i = 0; i < 200 && (await hold())?.delivered === 0; i++) await new Promise((r) => setTimeout(r, 10)); // the first piece is recorded at once
+  victim.child.kill('SIGKILL');
+  await new Promise((resolve) => victim.child.once('exit', resolve));
+  await answer;
+  g.release();
+  const conversation = (await sql.value("SELECT conversation_id FROM messages WHERE hold_id = ?", (await hold()).id)) as number;
+  // At once, on another process: not "an answer is still being written" for a minute and more.
+  const [survivor] = servers;
+  const next = { ...(await composer(alice, survivor!.url, 'Are you there now?')), conversation_id: String(conversation) };
+  const sent = await alice.post(`${survivor!.url}/send`, next, true);
+  expect(sent.status).toBe(200);
+  expect(sent.text).toContain('Hello from the fake upstream.');
+  const delivered = countTextSync('Abandoned', 'o200k_base');
+  const closed = await hold();
+  expect(closed).toMatchObject({ state: 'settled', outcome: 'recovered', delivered, charge: priceOf(loadModels().find('gpt-4o-mini')!, closed.prompt_tokens, delivered) });
+  const messages = await sql.all("SELECT role, status, content FROM messages WHERE conversation_id = ? ORDER BY id", conversation);
+  expect(messages.map((m) => [m.role, m.status])).toEqual([['user', 'done'], ['assistant', 'stopped'], ['user', 'done'], ['assistant', 'done']]);
+  expect(messages[1]!.content).toContain('Abandoned');
+  expect(await store.read(verifyLedger, 3_600_000)).toEqual([]);
+}, 60_000);
+
 if (ON_POSTGRES) {
   // Stop reaches another process through LISTEN/NOTIFY; SQLite's processes share no channel.
   test('Stop pressed on one process ends the answer another is streaming, charged like Stop', async () => {

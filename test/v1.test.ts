@@ -3,6 +3,7 @@
 import OpenAI, { APIError } from 'openai';
 import { createKey, generateKey, revokeKey, type NewKey } from '../src/accounts/api-keys';
 import { setDisabled } from '../src/admin/actions';
+import { RunningTurns } from '../src/chat/running-turns';
 import { balanceOf, grant } from '../src/ledger/ledger';
 import { verifyLedger } from '../src/ledger/verify';
 import { composer, db, newUser, post, type User } from './chat-helpers';
@@ -278,7 +279,7 @@ describe('POST /v1/chat/completions', () => {
     expect(third.code).toBe('rpm_limit_reached');
     expect(Number(third.headers?.get('retry-after'))).toBeGreaterThan(0);
 
-    const tokens = await keyFor(user, { tpm: 30 });
+    const tokens = await keyFor(user, { tpm: 80 }); // the prompt and 50 fit; after 40 used, not the prompt and 32 more
     fake.script({ kind: 'stream', usage: { prompt_tokens: 20, completion_tokens: 20 } });
     await client(tokens.key, 0).chat.completions.create(ask);
     const over = (await client(tokens.key, 0).chat.completions.create(ask).catch((e: unknown) => e)) as APIError;
@@ -453,7 +454,7 @@ describe('a model silent for long', () => {
     const { createLogger } = await import('../src/log');
     const app = express().use('/v1', v1Routes({
       store: srv.database, upstream: createUpstream({ apiKey: 'sk-test', baseURL: fake.url, timeoutMs: 5000 }), queue: new TurnQueue({ perUser: 10, global: 10, maxWaiting: 10 }),
-      logger: createLogger('silent'), offer: new Offer(servedModels(loadModels(), false)), perUser: 10, perKey: 10, bodyLimitBytes: 1 << 20, silentStartMs: 50,
+      logger: createLogger('silent'), offer: new Offer(servedModels(loadModels(), false)), perUser: 10, perKey: 10, bodyLimitBytes: 1 << 20, silentStartMs: 50, running: new RunningTurns(),
     }));
     const server = app.listen(0, '127.0.0.1');
     await new Promise((resolve) => server.once('listening', resolve));

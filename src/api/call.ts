@@ -9,6 +9,7 @@ import crypto from 'node:crypto';
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import type { ApiKey } from '../accounts/api-keys';
 import { deliveredRecorder, modelCallSignal } from '../chat/model-call';
+import type { StopReason } from '../chat/running-turns';
 import { liveHolds, REASONING_SILENCE_MS } from '../chat/turn';
 import type { TurnQueue } from '../chat/turn-queue';
 import { leastCompletion, release, reserve, servedUsage, settleOrRead, type Hold, type Usage } from '../ledger/ledger';
@@ -66,7 +67,7 @@ export async function inSlot<T>(deps: ApiDeps, key: ApiKey, signal: AbortSignal,
     const admitted = await deps.queue.admit(key.userId, { signal, perUser: deps.perUser });
     if (!admitted.ok) {
       if (admitted.reason === 'queue_full') return { status: 'refused', error: new ApiError(503, 'The server is at capacity; try again shortly.', 'server_error', 'overloaded', null, { 'Retry-After': '5' }) };
-      return { status: 'refused', error: admitted.reason === 'per_user' ? tooMany('user') : clientGone() };
+      return { status: 'refused', error: admitted.reason === 'per_user' ? tooMany('user') : stoppedBy(signal) };
     }
     try {
       return await work();
@@ -86,6 +87,23 @@ export function runApiCall(deps: ApiDeps, call: ApiCall, send: (chunk: ChatCompl
 }
 
 export const clientGone = () => new ApiError(499, 'The client closed the request.', 'invalid_request_error', 'client_closed');
+
+/**
+ * Why a call's signal aborted, as its client is told (when it is still there to hear it): a
+ * stopped call is charged its prompt and what was delivered, as Stop on the page is.
+ */
+export function stoppedBy(signal: AbortSignal): ApiError {
+  switch (signal.reason as StopReason | 'gone') {
+    case 'revoked':
+      return new ApiError(401, 'This API key was revoked while the request ran; it was stopped and charged for what was sent.', 'invalid_request_error', 'invalid_api_key');
+    case 'disabled':
+      return new ApiError(401, 'The account this API key belongs to was disabled while the request ran; it was stopped and charged for what was sent.', 'invalid_request_error', 'invalid_api_key');
+    case 'shutdown':
+      return new ApiError(503, 'The server is restarting; the request was stopped and charged for what was sent.', 'server_error', 'server_shutting_down', null, { 'Retry-After': '1' });
+    default:
+      return clientGone();
+  }
+}
 
 async function reserveAndRelay(deps: ApiDeps, call: ApiCall, send: (chunk: ChatCompletionChunk) => void): Promise<ApiOutcome> {
   const { model, key } = call;
@@ -120,6 +138,7 @@ export async function withHold<T>(
   if (held.status === 'over_limit') {
     return { status: 'refused', error: paymentRequired(`A spend limit (yours or this key's) leaves ${held.allowance} tokens, less than ${needs.below}.`, 'spend_limit_reached') };
   }
+  if (held.status === 'rate_limited') return { status: 'refused', error: minuteTokensUsed(held.room, held.retryAfterSeconds) };
   if (held.status === 'busy') return { status: 'refused', error: tooMany('user') };
   if (held.status !== 'held') throw new Error('a fresh turn key was found in use');
   liveHolds.add(held.hold.id);
@@ -129,6 +148,11 @@ export async function withHold<T>(
     liveHolds.delete(held.hold.id);
   }
 }
+
+/** The key's tokens per minute, counted at the reserve: calls in flight hold their prompt and max completion. */
+const minuteTokensUsed = (room: number, retryAfterSeconds: number) =>
+  new ApiError(429, `This API key's tokens per minute leave ${room} now, fewer than this request's prompt and least completion; try again in ${retryAfterSeconds} s.`,
+    'rate_limit_error', 'tpm_limit_reached', null, { 'Retry-After': String(retryAfterSeconds) });
 
 /** 402, never 429: the SDKs retry 429 and 5xx, and an empty balance must not be asked again and again. */
 export const paymentRequired = (message: string, code: string) =>
@@ -147,7 +171,7 @@ async function relay(deps: ApiDeps, call: ApiCall, hold: Hold, promptTokens: num
   const assembled = new Assembled();
   if (call.signal.aborted) {
     await release(deps.store, hold); // gone before the request went out: nothing to charge
-    return { status: 'refused', error: clientGone() };
+    return { status: 'refused', error: stoppedBy(call.signal) };
   }
   // A client that goes away ends the call at once, except with a model that bills hidden
   // (reasoning) tokens: it is read on, unseen, until the provider's usage arrives.
@@ -197,7 +221,7 @@ async function relay(deps: ApiDeps, call: ApiCall, hold: Hold, promptTokens: num
   const usage: Usage = trustReported ? { ...local, ...reported!, source: 'reported' } : local;
   if (call.signal.aborted) {
     const settled = await settleOrRead(deps.store, hold, { ...usage, outcome: 'stopped' });
-    return { status: 'failed', error: clientGone(), charge: settled.charge };
+    return { status: 'failed', error: stoppedBy(call.signal), charge: settled.charge };
   }
   if (failure && !cut) {
     if (counter.tokens === 0 && !assembled.hasOutput) {

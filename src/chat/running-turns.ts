@@ -1,22 +1,31 @@
-// The turns this process is streaming, by user, conversation and turn key: Stop (from any tab)
-// aborts them, and so does disabling the user. Shutdown waits for them, then aborts the rest and
-// waits for those to settle before the database closes.
+// The model calls this process is running: the page's turns, by user, conversation and turn key,
+// and /v1 calls, by user and key. Stop (from any tab) aborts a turn; disabling the user aborts all
+// of theirs, and revoking a key its calls. Shutdown waits for them, then aborts the rest and waits
+// for those to settle before the database closes. Each abort says why (StopReason), so a /v1
+// client is told whether its key was revoked, its account disabled or the server is stopping.
 import type { Signal, Signals } from '../storage/signals';
 
-type Turn = { userId: number; conversationId: number; turnKey: string; controller: AbortController };
+/** Why a running call was aborted from here (a /v1 client that goes away aborts with 'gone'). */
+export type StopReason = 'stopped' | 'disabled' | 'revoked' | 'shutdown';
+
+type Turn = { userId: number; conversationId: number; turnKey: string; keyId?: number; controller: AbortController };
 
 export class RunningTurns {
   private readonly turns = new Set<Turn>();
   private waiting: (() => void)[] = [];
 
-  /** `signals` carries Stop and disabling to the other server processes, and theirs here. */
+  /** `signals` carries Stop, disabling and revoking to the other server processes, and theirs here. */
   constructor(private readonly signals?: Signals) {
     signals?.subscribe((signal) => this.apply(signal));
   }
 
-  private apply(signal: Signal): void {
-    const which = signal.kind === 'stop_all' ? () => true : (t: Turn) => t.conversationId === signal.conversationId || t.turnKey === signal.turnKey;
-    for (const turn of this.of(signal.userId, which)) turn.controller.abort();
+  /** Applies a signal to this process's calls (also what the revocation watch finds in the database). */
+  apply(signal: Signal): void {
+    const [which, reason]: [(t: Turn) => boolean, StopReason] =
+      signal.kind === 'stop_all' ? [() => true, 'disabled']
+      : signal.kind === 'revoke_key' ? [(t) => t.keyId === signal.keyId, 'revoked']
+      : [(t) => t.keyId === undefined && (t.conversationId === signal.conversationId || t.turnKey === signal.turnKey), 'stopped'];
+    for (const turn of this.of(signal.userId, which)) turn.controller.abort(reason);
   }
 
   private send(signal: Signal): void {
@@ -26,7 +35,15 @@ export class RunningTurns {
 
   /** Registers a turn; call the returned function when it has ended (settled, nothing more to write). */
   add(userId: number, conversationId: number, turnKey: string, controller: AbortController): () => void {
-    const entry = { userId, conversationId, turnKey, controller };
+    return this.register({ userId, conversationId, turnKey, controller });
+  }
+
+  /** Registers a /v1 call made with a key; call the returned function when it has settled. */
+  addCall(userId: number, keyId: number, controller: AbortController): () => void {
+    return this.register({ userId, conversationId: 0, turnKey: '', keyId, controller });
+  }
+
+  private register(entry: Turn): () => void {
     this.turns.add(entry);
     return () => {
       this.turns.delete(entry);
@@ -34,9 +51,18 @@ export class RunningTurns {
     };
   }
 
-  /** How many turns are running. */
+  /** How many turns and calls are running. */
   get size(): number {
     return this.turns.size;
+  }
+
+  /** The users and the keys of what runs now (for the revocation watch). */
+  get users(): number[] {
+    return [...new Set([...this.turns].map((t) => t.userId))];
+  }
+
+  get keys(): number[] {
+    return [...new Set([...this.turns].flatMap((t) => (t.keyId === undefined ? [] : [t.keyId])))];
   }
 
   /** Resolves once no turn is running (at once if none is). */
@@ -45,9 +71,9 @@ export class RunningTurns {
     return new Promise((resolve) => this.waiting.push(resolve));
   }
 
-  /** Stops every turn of every user (shutdown): each is charged as a Stop is. */
+  /** Stops every turn and call of every user (shutdown): each is charged as a Stop is. */
   abortAll(): void {
-    for (const turn of this.turns) turn.controller.abort();
+    for (const turn of this.turns) turn.controller.abort('shutdown' satisfies StopReason);
   }
 
   /** The user's turns that `match`. */
@@ -62,16 +88,21 @@ export class RunningTurns {
 
   /** Whether another turn (not `turnKey`) of the user is running in the conversation. */
   answering(userId: number, conversationId: number, turnKey: string): boolean {
-    return this.of(userId, (t) => t.conversationId === conversationId && t.turnKey !== turnKey).length > 0;
+    return this.of(userId, (t) => t.keyId === undefined && t.conversationId === conversationId && t.turnKey !== turnKey).length > 0;
   }
 
   /** Whether any turn of the user is running or waiting for the model in the conversation. */
   busy(userId: number, conversationId: number): boolean {
-    return this.of(userId, (t) => t.conversationId === conversationId).length > 0;
+    return this.of(userId, (t) => t.keyId === undefined && t.conversationId === conversationId).length > 0;
   }
 
-  /** Stops every turn of the user (they were disabled): each is charged as a Stop is. */
+  /** Stops every turn and call of the user (they were disabled): each is charged as a Stop is. */
   stopAll(userId: number): void {
     this.send({ kind: 'stop_all', userId });
+  }
+
+  /** Stops the /v1 calls made with a key that was revoked, in every process. */
+  revokeKey(userId: number, keyId: number): void {
+    this.send({ kind: 'revoke_key', userId, keyId });
   }
 }

@@ -109,7 +109,7 @@ export function createApp(deps: AppDeps): Express {
   // Before the pages' headers, cookies, sessions and CSRF: /v1 takes an API key, never a session,
   // and answers JSON (its own headers: no page, so no CSP nonce to make).
   app.use('/v1', v1Routes({
-    store: database, upstream: deps.upstream, queue, logger, offer: deps.offer,
+    store: database, upstream: deps.upstream, queue, logger, offer: deps.offer, running: deps.running,
     perUser: config.apiPerUser, perKey: config.apiPerKey, minCompletion: config.minCompletion, bodyLimitBytes: config.bodyLimitBytes,
   }));
   // Stripe's webhook: no session, no CSRF (its signature is its authentication), the raw body.

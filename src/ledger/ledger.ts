@@ -8,7 +8,8 @@ import { EventEmitter } from 'node:events';
 import { query, type Op, type Store } from '../storage/op';
 import type { ClosingHold, HoldRow } from '../storage/queries/ledger';
 import { affordableCompletion, priceOf, type ModelInfo } from '../metering/models';
-import { keyAllowance, spendAllowance, type KeyLimits } from './spend-limits';
+import { PROCESS_OWNER } from './owner';
+import { keyAllowance, keyMinuteRoom, spendAllowance, type KeyLimits } from './spend-limits';
 
 export type CreditKind = 'signup_bonus' | 'grant' | 'adjust';
 export const MAX_AMOUNT = 1_000_000_000_000; // a trillion tokens: far past any real grant, far below 2^53
@@ -42,6 +43,8 @@ export type ReserveResult =
   | { status: 'duplicate'; hold: Hold; balance: number }
   | { status: 'insufficient'; missing: number; balance: number }
   | { status: 'over_limit'; allowance: number; balance: number }
+  /** The key's tokens per minute leave `room` tokens, fewer than the prompt and the least completion. */
+  | { status: 'rate_limited'; room: number; retryAfterSeconds: number }
   | { status: 'busy'; open: number };
 
 export interface Usage {
@@ -195,6 +198,11 @@ function* reserveOp(req: ReserveRequest): Op<ReserveResult> {
   }
   let wanted = req.maxCompletion;
   const least = leastCompletion(req);
+  const minute = req.key ? yield* keyMinuteRoom(req.key) : undefined;
+  if (minute) {
+    if (minute.tokens < req.promptTokens + least) return { status: 'rate_limited', room: minute.tokens, retryAfterSeconds: minute.retryAfterSeconds };
+    wanted = Math.min(wanted, minute.tokens - req.promptTokens);
+  }
   const allowance = lesser(req.limits ? yield* spendAllowance(req.userId) : null, req.key ? yield* keyAllowance(req.key) : null);
   if (allowance !== null) {
     wanted = Math.min(wanted, affordableCompletion(req.model, req.promptTokens, allowance));
@@ -227,10 +235,11 @@ function holdRow(req: ReserveRequest, amount: number, maxCompletion: number) {
   return {
     userId: req.userId, turnKey: req.turnKey, model: req.model.id, amount, promptTokens: req.promptTokens,
     maxCompletion, promptRate: req.model.promptRate, completionRate: req.model.completionRate, cachedRate: req.model.cachedRate, keyId: req.key?.id ?? null,
+    owner: PROCESS_OWNER,
   };
 }
 
-function newHold(id: number, { keyId: _k, ...row }: ReturnType<typeof holdRow>): Hold {
+function newHold(id: number, { keyId: _k, owner: _o, ...row }: ReturnType<typeof holdRow>): Hold {
   return { id, ...row, state: 'held', charge: null };
 }
 
@@ -245,7 +254,7 @@ const lesser = (a: number | null, b: number | null): number | null => (a === nul
  */
 async function reserveWhole(store: Store, req: ReserveRequest): Promise<ReserveResult | undefined> {
   const amount = priceOf(req.model, req.promptTokens, req.maxCompletion);
-  if (amount < 1 || req.maxCompletion < 1 || (req.key && (req.key.perDay !== null || req.key.total !== null))) return undefined;
+  if (amount < 1 || req.maxCompletion < 1 || (req.key && (req.key.perDay !== null || req.key.total !== null || req.key.tpm != null))) return undefined;
   const row = holdRow(req, amount, req.maxCompletion);
   const took = await store.once('ledger.takeWhole', { ...row, maxOpen: req.maxOpen ?? Number.MAX_SAFE_INTEGER, limited: req.limits ? 1 : 0 });
   return took && { status: 'held', hold: newHold(took.id, row), balance: took.balance };
@@ -448,6 +457,11 @@ function* recoverOne(id: number): Op<'settled' | 'released' | undefined> {
   const usage: Usage = { promptTokens: hold.promptTokens, completionTokens: hold.delivered, source: 'estimated', outcome: 'recovered' };
   yield* closeHold(hold, usage, hold.delivered > 0 ? 'settle' : 'release');
   return hold.delivered > 0 ? 'settled' : 'released';
+}
+
+/** Resolves one hold by the stop rule at once: its process is known to be gone (owner.ts). */
+export async function recoverHold(store: Store, id: number): Promise<'settled' | 'released' | undefined> {
+  return store.write(recoverOne, id);
 }
 
 /**

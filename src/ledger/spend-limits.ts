@@ -58,11 +58,31 @@ export function* spendAllowance(userId: number): Op<number | null> {
   return left === null ? limits.perMessage : Math.min(left, limits.perMessage);
 }
 
-/** An API key's own limits (accounts/api-keys.ts): per UTC day and in all, in balance tokens. */
+/** An API key's own limits (accounts/api-keys.ts): per UTC day and in all, in balance tokens; per minute in raw tokens. */
 export interface KeyLimits {
   id: number;
   perDay: number | null;
   total: number | null;
+  /** Prompt plus completion tokens per minute (not balance tokens: a rate on the provider's work), or null. */
+  tpm?: number | null;
+}
+
+/** What a key's tokens per minute leave for one more call now, and when the oldest call in the window leaves it. */
+export interface MinuteRoom {
+  tokens: number;
+  retryAfterSeconds: number;
+}
+
+/**
+ * The raw tokens a key may still use this minute; undefined when it has no such limit. Calls in
+ * flight count at what they hold (prompt + max completion), so calls made at once cannot pass the
+ * limit together; a settled call counts at what it used, giving the rest back at once.
+ */
+export function* keyMinuteRoom(key: KeyLimits, now = new Date()): Op<MinuteRoom | undefined> {
+  if (key.tpm == null) return undefined;
+  const window = yield* query('keys.tokenWindow', { keyId: key.id, since: new Date(now.getTime() - 60_000).toISOString() });
+  const frees = window.oldest === null ? now.getTime() : Date.parse(window.oldest) + 60_000;
+  return { tokens: Math.max(0, key.tpm - window.used), retryAfterSeconds: Math.max(1, Math.ceil((frees - now.getTime()) / 1000)) };
 }
 
 /** The most one call with the key may cost now under its limits; null when it has none. */

@@ -8,7 +8,9 @@ import type { AppStore } from './index';
 
 export type Signal =
   | { kind: 'stop'; userId: number; conversationId?: number; turnKey?: string }
-  | { kind: 'stop_all'; userId: number };
+  | { kind: 'stop_all'; userId: number }
+  /** An API key was revoked: its /v1 calls running anywhere stop. */
+  | { kind: 'revoke_key'; userId: number; keyId: number };
 
 export interface Signals {
   /** Delivers to this process at once, and to the others as soon as the database passes it on. */
@@ -35,6 +37,7 @@ function parse(text: string): { from: string; signal: Signal } | undefined {
     const s = m.signal;
     if (typeof m.from !== 'string' || !s || !Number.isSafeInteger(s.userId)) return undefined;
     if (s.kind === 'stop_all') return { from: m.from, signal: { kind: 'stop_all', userId: s.userId } };
+    if (s.kind === 'revoke_key') return Number.isSafeInteger(s.keyId) ? { from: m.from, signal: { kind: 'revoke_key', userId: s.userId, keyId: s.keyId } } : undefined;
     if (s.kind !== 'stop') return undefined;
     const conversationId = Number.isSafeInteger(s.conversationId) ? s.conversationId : undefined;
     const turnKey = typeof s.turnKey === 'string' ? s.turnKey : undefined;

@@ -95,7 +95,11 @@ export function adminUserRoutes({ config, database, hasher, running }: Services)
     running.stopAll(id); // sessions end at their next request; a turn streaming now ends here
   }, 'disabled'));
   router.post('/:id/enable', run((req, id) => database.write(setDisabled, req.user!.id, id, false), 'enabled'));
-  router.post('/:id/keys/:key/revoke', run((req, id) => database.write(revokeUserKey, req.user!.id, id, Number(req.params.key), new Date().toISOString()), 'key_revoked'));
+  router.post('/:id/keys/:key/revoke', run(async (req, id) => {
+    const key = Number(req.params.key);
+    await database.write(revokeUserKey, req.user!.id, id, key, new Date().toISOString());
+    running.revokeKey(id, key); // its calls running now, on any process, stop here
+  }, 'key_revoked'));
   router.post('/:id/role', (req, res) => {
     const role = req.body?.role;
     if (role !== 'admin' && role !== 'user') throw new HttpError(400);

@@ -8,6 +8,7 @@ import {
 } from '../../chat/conversations';
 import { InputError, parseSettings, parseTitle } from '../chat-input';
 import { HttpError } from '../http-error';
+import { resumeAbandoned } from '../../chat/abandoned';
 import { countHistory } from '../../chat/history-tokens';
 import { priceOf, withMargin } from '../../metering/models';
 import { balanceOf, leastCompletion } from '../../ledger/ledger';
@@ -98,8 +99,11 @@ export function chatRoutes(services: Services): Router {
     async (req: Request, res: Response, conversation: Conversation | undefined) => {
       if (!conversation) return isHtmx(req) ? renderPage(req, res, 'transcript', { messages: [] }) : res.redirect(303, '/');
       if (change === clearMessages && unconfirmed(req, res, conversation, 'clear')) return;
-      // A turn waiting for the model has no streaming message yet; the registry knows it.
-      const done = !services.running.busy(req.user!.id, conversation.id) && (await store.write(change, conversation.id));
+      // A turn waiting for the model has no streaming message yet; the registry knows it. An answer
+      // left by a process known to be gone is closed first (chat/abandoned.ts).
+      const busy = services.running.busy(req.user!.id, conversation.id);
+      if (!busy) await resumeAbandoned(store, conversation.id);
+      const done = !busy && (await store.write(change, conversation.id));
       if (done) return afterEdit(req, res, conversation, done.draft);
       await refuseWhileAnswering(req, res, conversation);
     };
@@ -123,7 +127,9 @@ export function chatRoutes(services: Services): Router {
   async function version(req: Request, res: Response, conversation: Conversation | undefined) {
     const id = Number(req.body?.message_id);
     if (!conversation || !Number.isSafeInteger(id) || id <= 0) throw new HttpError(404);
-    const shown = services.running.busy(req.user!.id, conversation.id) ? false : await store.write(showVersion, conversation.id, id);
+    const busy = services.running.busy(req.user!.id, conversation.id);
+    if (!busy) await resumeAbandoned(store, conversation.id);
+    const shown = busy ? false : await store.write(showVersion, conversation.id, id);
     if (shown === undefined) throw new HttpError(404); // not a message of this conversation
     if (!shown) return refuseWhileAnswering(req, res, conversation);
     if (isHtmx(req)) return renderPage(req, res, 'transcript', { messages: await transcriptOf(store, conversation.id, res.locals.t) });

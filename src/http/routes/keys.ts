@@ -15,7 +15,7 @@ export function apiBaseUrl(req: Request): string {
   return `${req.protocol}://${req.get('host')}/v1`;
 }
 
-export function keyRoutes({ database, allModels: models }: Services): Router {
+export function keyRoutes({ database, allModels: models, running }: Services): Router {
   // A key may be for embedding models too: every model served is offered.
   const router = Router();
 
@@ -45,7 +45,9 @@ export function keyRoutes({ database, allModels: models }: Services): Router {
 
   router.post('/keys/:id/revoke', signedIn, async (req, res) => {
     // Someone else's key, or one already revoked, is a page that does not exist.
-    if (!(await database.write(revokeKey, idParam(req), req.user!.id, new Date().toISOString()))) throw new HttpError(404);
+    const id = idParam(req);
+    if (!(await database.write(revokeKey, id, req.user!.id, new Date().toISOString()))) throw new HttpError(404);
+    running.revokeKey(req.user!.id, id); // its calls running now, on any process, stop here
     res.redirect(303, '/keys?revoked=1');
   });
 

@@ -12,6 +12,7 @@ import { HttpError } from '../http-error';
 import { findHold } from '../../ledger/ledger';
 import type { Translate } from '../../i18n';
 import { AnswerFeeds } from '../answer-feeds';
+import { resumeAbandoned } from '../../chat/abandoned';
 import { LiveAnswers } from '../../chat/live-answers';
 import { EventStream, partial } from '../sse';
 import type { Op } from '../../storage/op';
@@ -63,6 +64,11 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
     // One answer at a time in a conversation. The composer gets a new turn key when an answer
     // starts, so this is a new message typed meanwhile; the same key is a repeat (answered below).
     if (conversation && running.answering(req.user!.id, conversation.id, input.turnKey)) {
+      return refuse(req, res, conversation, { reason: 'answering' }, input.text);
+    }
+    // An answer left by a process that died goes on at once when that process is known gone;
+    // one still written elsewhere (another server) is refused here, before any hold is taken.
+    if (conversation && !running.busy(req.user!.id, conversation.id) && (await resumeAbandoned(store, conversation.id)).running > 0) {
       return refuse(req, res, conversation, { reason: 'answering' }, input.text);
     }
     const created = conversation === undefined;

@@ -8,6 +8,7 @@ import { runApiCall, type ApiDeps } from '../../api/call';
 import { ApiError, badRequest, parseChatBody } from '../../api/request';
 import { parseEmbeddingBody, runEmbedding } from '../../api/embeddings';
 import { tracked } from '../../api/in-flight';
+import type { RunningTurns } from '../../chat/running-turns';
 import type { Logger } from '../../log';
 import { apiSecurityHeaders } from '../security';
 import { SSE_HEADERS } from '../sse';
@@ -62,19 +63,30 @@ async function withinKeyRate(deps: ApiDeps, key: ApiKey): Promise<void> {
     rate.what === 'requests' ? 'rpm_limit_reached' : 'tpm_limit_reached', null, { 'Retry-After': String(rate.retryAfterSeconds) });
 }
 
-/** Aborts when the client goes away before its answer is complete. */
-function whenGone(res: Response): AbortSignal {
-  const gone = new AbortController();
-  res.on('close', () => res.writableFinished || gone.abort());
-  return gone.signal;
+/**
+ * Runs a call with a signal that aborts when the client goes away before its answer is complete
+ * ('gone'), or when the call is stopped from elsewhere: its key revoked, its owner disabled, the
+ * server shutting down (running-turns.ts; the reason says which).
+ */
+async function whileRunning<T>(running: RunningTurns, key: ApiKey, res: Response, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  res.on('close', () => res.writableFinished || controller.abort('gone'));
+  const done = running.addCall(key.userId, key.id, controller);
+  try {
+    return await tracked(call(controller.signal));
+  } finally {
+    done();
+  }
 }
 
-function embeddings(deps: ApiDeps, offer: Offer): RequestHandler {
+type V1Deps = ApiDeps & { running: RunningTurns };
+
+function embeddings(deps: V1Deps, offer: Offer): RequestHandler {
   return async (req, res) => {
     const body = parseEmbeddingBody(req.body);
     const model = modelFor(offer.all, req.apiKey!, body.model, 'embedding');
     await withinKeyRate(deps, req.apiKey!);
-    const outcome = await tracked(runEmbedding(deps, { key: req.apiKey!, body, model, requestId: String(req.id), signal: whenGone(res) }));
+    const outcome = await whileRunning(deps.running, req.apiKey!, res, (signal) => runEmbedding(deps, { key: req.apiKey!, body, model, requestId: String(req.id), signal }));
     if (outcome.status === 'refused') throw outcome.error;
     res.json(outcome.response);
   };
@@ -131,14 +143,14 @@ class ChunkStream {
   }
 }
 
-function chatCompletions(deps: ApiDeps & { silentStartMs?: number }, offer: Offer): RequestHandler {
+function chatCompletions(deps: V1Deps & { silentStartMs?: number }, offer: Offer): RequestHandler {
   return async (req, res) => {
     const body = parseChatBody(req.body);
     const model = modelFor(offer.all, req.apiKey!, body.model, 'chat');
     await withinKeyRate(deps, req.apiKey!);
     const stream = body.stream === true ? new ChunkStream(res, deps.silentStartMs) : undefined;
-    const call = { key: req.apiKey!, body, model, requestId: String(req.id), signal: whenGone(res) };
-    const outcome = await tracked(runApiCall(deps, call, (chunk: ChatCompletionChunk) => stream?.send(chunk)));
+    const outcome = await whileRunning(deps.running, req.apiKey!, res, (signal) =>
+      runApiCall(deps, { key: req.apiKey!, body, model, requestId: String(req.id), signal }, (chunk: ChatCompletionChunk) => stream?.send(chunk)));
     if (outcome.status === 'done') {
       if (stream) return stream.end();
       return void res.json(outcome.completion.toCompletion(model.id));
@@ -168,7 +180,7 @@ function apiErrors(logger: Logger): ErrorRequestHandler {
   };
 }
 
-export function v1Routes(deps: ApiDeps & { offer: Offer; bodyLimitBytes: number; silentStartMs?: number }): Router {
+export function v1Routes(deps: V1Deps & { offer: Offer; bodyLimitBytes: number; silentStartMs?: number }): Router {
   const router = express.Router();
   router.use(apiSecurityHeaders());
   router.use((_req, res, next) => {

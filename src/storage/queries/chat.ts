@@ -52,4 +52,6 @@ export interface ChatQueries {
   >;
   /** Streaming answers whose hold is closed: marked stopped with what the hold was charged. */
   'chat.recover': Q<Record<string, never>, Changes>;
+  /** The holds, still held, of the answers being written in a conversation, and the process that took each. */
+  'chat.streamingHolds': Q<{ conversationId: number }, Array<{ holdId: number; owner: string | null }>>;
 }

@@ -48,6 +48,12 @@ export interface KeyQueries {
   'keys.touch': Q<{ id: number; now: string; staleBefore: string }, Changes>;
   /** Tokens (prompt + completion; what is held for calls in flight) of the key's calls begun since @since. */
   'keys.tokensSince': Q<{ keyId: number; since: string }, number>;
+  /** The same tokens, and when the oldest of those calls began (null when none did): when room frees up. */
+  'keys.tokenWindow': Q<{ keyId: number; since: string }, { used: number; oldest: string | null }>;
+  /** Of the keys @ids (a JSON array), those that may no longer be used: revoked, or their owner disabled. */
+  'keys.unusable': Q<{ ids: string }, Array<{ keyId: number; userId: number; disabled: number }>>;
+  /** Of the users @ids (a JSON array), those disabled. */
+  'keys.disabledUsers': Q<{ ids: string }, number[]>;
   /** What a key has spent since @since (closed then, plus in flight), and in all. */
   'keys.spent': Q<{ keyId: number; since: string }, { today: number; total: number }>;
 }

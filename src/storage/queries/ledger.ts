@@ -42,7 +42,7 @@ export interface LedgerQueries {
    */
   'ledger.takeWhole': Q<
     { userId: number; turnKey: string; model: string; amount: number; promptTokens: number; maxCompletion: number;
-      promptRate: number; completionRate: number; cachedRate: number; keyId: number | null; maxOpen: number; limited: 0 | 1 },
+      promptRate: number; completionRate: number; cachedRate: number; keyId: number | null; owner: string; maxOpen: number; limited: 0 | 1 },
     { id: number; balance: number } | undefined
   >;
   /**
@@ -67,7 +67,7 @@ export interface LedgerQueries {
   'ledger.holdById': Q<{ id: number }, HoldRow | undefined>;
   /** A new hold, or undefined when the user already has one with this turn key. */
   'ledger.newHold': Q<
-    { userId: number; turnKey: string; model: string; amount: number; promptTokens: number; maxCompletion: number; promptRate: number; completionRate: number; cachedRate: number; keyId: number | null },
+    { userId: number; turnKey: string; model: string; amount: number; promptTokens: number; maxCompletion: number; promptRate: number; completionRate: number; cachedRate: number; keyId: number | null; owner: string },
     number | undefined
   >;
   'ledger.closeHold': Q<ClosingHold, Changes>;

@@ -26,4 +26,6 @@ export const chatShared = {
   'chat.recover': run(`UPDATE messages SET status = 'stopped', charge = h.charge, prompt_tokens = h.used_prompt_tokens, completion_tokens = h.completion_tokens,
          source = h.source
        FROM holds h WHERE messages.hold_id = h.id AND messages.status = 'streaming' AND h.state <> 'held'`),
+  'chat.streamingHolds': all(`SELECT h.id AS "holdId", h.owner FROM messages m JOIN holds h ON h.id = m.hold_id
+    WHERE m.conversation_id = @conversationId AND m.status = 'streaming' AND h.state = 'held'`),
 } satisfies Partial<Record<keyof ChatQueries, Text>>;

@@ -1,5 +1,5 @@
 // PostgreSQL texts of the API key queries.
-import { all, get, run, value, type Text } from '../../op';
+import { all, get, run, value, values, type Text } from '../../op';
 import type { KeyQueries } from '../../queries/keys';
 
 const LISTED = `k.id, k.name, k.prefix, k.last4, k.models, k.per_day AS "perDay", k.total, k.rpm, k.tpm, k.expires_at AS "expiresAt",
@@ -22,6 +22,12 @@ export const keysSql: { readonly [K in keyof KeyQueries]: Text } = {
   'keys.tokensSince': value(`SELECT coalesce(sum(CASE WHEN state = 'held' THEN prompt_tokens + max_completion
       ELSE coalesce(used_prompt_tokens, 0) + coalesce(completion_tokens, 0) END), 0)
     FROM holds WHERE api_key_id = @keyId AND created_at >= @since::text`),
+  'keys.tokenWindow': get(`SELECT coalesce(sum(CASE WHEN state = 'held' THEN prompt_tokens + max_completion
+      ELSE coalesce(used_prompt_tokens, 0) + coalesce(completion_tokens, 0) END), 0) AS used, min(created_at) AS oldest
+    FROM holds WHERE api_key_id = @keyId AND created_at >= @since::text`),
+  'keys.unusable': all(`SELECT k.id AS "keyId", k.user_id AS "userId", u.disabled FROM api_keys k JOIN users u ON u.id = k.user_id
+    WHERE k.id IN (SELECT jsonb_array_elements_text(@ids::jsonb)::bigint) AND (k.revoked_at IS NOT NULL OR u.disabled = 1)`),
+  'keys.disabledUsers': values(`SELECT id FROM users WHERE id IN (SELECT jsonb_array_elements_text(@ids::jsonb)::bigint) AND disabled = 1`),
   'keys.spent': get(`SELECT
       (SELECT coalesce(sum(charge), 0) FROM holds WHERE api_key_id = @keyId AND closed_at >= @since::text)
         + (SELECT coalesce(sum(amount), 0) FROM holds WHERE api_key_id = @keyId AND state = 'held') AS today,

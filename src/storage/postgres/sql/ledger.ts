@@ -33,9 +33,9 @@ export const ledgerSql: { readonly [K in keyof LedgerQueries]: Text } = {
           AND (s.per_message IS NOT NULL OR s.per_day IS NOT NULL)))
       FOR UPDATE
     ), h AS (
-      INSERT INTO holds (user_id, turn_key, model, amount, prompt_tokens, max_completion, prompt_rate, completion_rate, cached_rate, api_key_id)
+      INSERT INTO holds (user_id, turn_key, model, amount, prompt_tokens, max_completion, prompt_rate, completion_rate, cached_rate, api_key_id, owner)
       SELECT user_id, @turnKey::text, @model::text, @amount::bigint, @promptTokens::bigint, @maxCompletion::bigint,
-        @promptRate::bigint, @completionRate::bigint, @cachedRate::bigint, @keyId::bigint FROM b
+        @promptRate::bigint, @completionRate::bigint, @cachedRate::bigint, @keyId::bigint, @owner::text FROM b
       ON CONFLICT (user_id, turn_key) DO NOTHING RETURNING id, user_id
     ), t AS (
       UPDATE balances SET balance = balances.balance - @amount::bigint, open_holds = balances.open_holds + 1

@@ -26,8 +26,8 @@ export const ledgerSql: { readonly [K in keyof LedgerQueries]: Text } = {
   'ledger.takeWhole': script(
     `SELECT user_id AS userId FROM balances WHERE user_id = @userId AND balance >= @amount AND open_holds < @maxOpen
       AND (@limited = 0 OR NOT EXISTS (SELECT 1 FROM spend_limits s WHERE s.user_id = @userId AND (s.per_message IS NOT NULL OR s.per_day IS NOT NULL)))`,
-    `INSERT INTO holds (user_id, turn_key, model, amount, prompt_tokens, max_completion, prompt_rate, completion_rate, cached_rate, api_key_id)
-      VALUES (@userId, @turnKey, @model, @amount, @promptTokens, @maxCompletion, @promptRate, @completionRate, @cachedRate, @keyId)
+    `INSERT INTO holds (user_id, turn_key, model, amount, prompt_tokens, max_completion, prompt_rate, completion_rate, cached_rate, api_key_id, owner)
+      VALUES (@userId, @turnKey, @model, @amount, @promptTokens, @maxCompletion, @promptRate, @completionRate, @cachedRate, @keyId, @owner)
       ON CONFLICT (user_id, turn_key) DO NOTHING RETURNING id`,
     'UPDATE balances SET balance = balance - @amount, open_holds = open_holds + 1 WHERE user_id = @userId RETURNING balance',
     `INSERT INTO ledger (user_id, kind, amount, balance_after, hold_id) VALUES (@userId, 'reserve', -@amount, @balance, @id)`,
