@@ -138,7 +138,7 @@ export const en = {
   'chat.refused.aborted': 'Cancelled before it started; nothing was charged.',
   'chat.refused.nothing': 'There is no message to answer again yet.',
   'chat.refused.changed': 'The conversation or your balance changed while this message waited. Nothing was charged; send it again.',
-  'chat.refused.answering': 'An answer is still being written in this conversation. Wait for it, or press Stop.',
+  'chat.refused.answering': 'An answer is still being written in this conversation. Wait for it, or press Stop. If the server writing it stopped, the conversation is free again within about a minute and a half.',
   'chat.error.auth': 'The model API refused the server\'s key. Tell an administrator; nothing was charged.',
   'chat.error.rate_limit': 'The model API is rate-limiting requests. Retry in a minute.',
   'chat.error.rate_limit_in': 'The model API is rate-limiting requests. Retry in {seconds} seconds.',

@@ -140,7 +140,7 @@ export const zhCN: Record<keyof typeof en, string> = {
   'chat.refused.aborted': '开始前已取消，没有扣费。',
   'chat.refused.nothing': '还没有可以重新回答的消息。',
   'chat.refused.changed': '这条消息等待期间，对话或余额发生了变化。没有扣费，请重新发送。',
-  'chat.refused.answering': '这个对话里还有回答正在生成。请等它写完，或点“停止”。',
+  'chat.refused.answering': '这个对话里还有回答正在生成。请等它写完，或点“停止”。如果生成它的服务器已停止，大约一分半钟内对话即可继续。',
   'chat.error.auth': '模型接口拒绝了服务器的密钥。请告知管理员；本次没有扣费。',
   'chat.error.rate_limit': '模型接口正在限流，请一分钟后重试。',
   'chat.error.rate_limit_in': '模型接口正在限流，请 {seconds} 秒后重试。',
