@@ -121,3 +121,17 @@ describe('POST /v1/chat/completions: shapes the meter cannot count are refused b
     expect(await srv.database.read(balanceOf, u.id)).toBe(2000);
   });
 });
+
+test('a tool schema nested 20,000 levels deep (past what JSON.stringify can write back): 400 too_deep, nothing sent upstream, nothing charged', async () => {
+  const u = await newUser(srv);
+  const { key } = await srv.database.write(createKey, u.id, { name: 'deep', models: null, perDay: null, total: null, expiresAt: null }, generateKey());
+  const levels = 20_000;
+  const schema = '{"type":"object","properties":{"inner":'.repeat(levels) + '{"type":"string"}' + '}}'.repeat(levels);
+  const body = `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello"}],"tools":[{"type":"function","function":{"name":"f","parameters":${schema}}}]}`;
+  const sent = fake.requests.length;
+  const res = await fetch(`${srv.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body });
+  expect(res.status).toBe(400);
+  expect(((await res.json()) as { error: { code: string } }).error.code).toBe('too_deep');
+  expect(fake.requests.length).toBe(sent);
+  expect(await srv.database.read(balanceOf, u.id)).toBe(2000);
+});

@@ -12,7 +12,7 @@ import { asUpstreamError } from '../upstream/errors';
 import type { Served } from '../upstream/client';
 import { base64Vector, embeddingItems, type Embedded } from '../upstream/embeddings';
 import { clientGone, fromUpstream, inSlot, withHold, type ApiDeps } from './call';
-import { ApiError, invalid } from './request';
+import { checkDepth, ApiError, invalid } from './request';
 
 const MAX_INPUTS = 2048;
 
@@ -28,6 +28,7 @@ const body = z.strictObject({
 export type EmbeddingBody = z.infer<typeof body>;
 
 export function parseEmbeddingBody(raw: unknown): EmbeddingBody {
+  checkDepth(raw);
   const parsed = body.safeParse(raw);
   if (parsed.success) return parsed.data;
   throw invalid(parsed.error);

@@ -56,9 +56,24 @@ const body = z.strictObject({
 
 export type ChatBody = z.infer<typeof body>;
 
+/** Deeper than any real schema; deep enough nesting would overflow the stack of JSON.stringify (a 500, not a 400). */
+export const MAX_JSON_DEPTH = 64;
+
+/** Refuses a body nested deeper than MAX_JSON_DEPTH (walked without recursion). */
+export function checkDepth(raw: unknown): void {
+  const stack: Array<[unknown, number]> = [[raw, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (typeof node !== 'object' || node === null) continue;
+    if (depth > MAX_JSON_DEPTH) throw badRequest(`The body is nested more than ${MAX_JSON_DEPTH} levels deep.`, null, 'too_deep');
+    for (const child of Object.values(node)) if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+  }
+}
+
 /** The request, checked: a 400 naming the first field that is wrong, unknown or not metered. */
 export function parseChatBody(raw: unknown): ChatBody {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw badRequest('The body must be a JSON object.');
+  checkDepth(raw);
   for (const field of Object.keys(raw)) {
     if (UNMETERED.has(field)) {
       throw badRequest(`"${field}" is not supported here: it changes what the provider bills in a way tokenchat cannot meter.`, field, 'unsupported_parameter');
