@@ -3,13 +3,13 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp, type ReloadReport } from './http/app';
 import { recoverMessages } from './chat/conversations';
-import { HIDDEN_USAGE_WAIT_MS, liveHolds } from './chat/turn';
+import { liveHolds } from './chat/turn';
 import type { Config } from './config';
 import { HEARTBEAT_MS, heartbeat, recoverHolds } from './ledger/ledger';
 import { watchRevocations } from './chat/revocation-watch';
 import { rollUp } from './reports/usage-rollup';
 import { createLogger, type Logger } from './log';
-import { apiCallsIdle } from './api/in-flight';
+import { drain } from './shutdown';
 import { checkModelsInUse, DEFAULT_MODELS_FILE, loadModels, ModelsFileError, Offer, pricesHash, pricesInUse } from './metering/models';
 import { RunningTurns } from './chat/running-turns';
 import { loadSessionSecret } from './http/sessions';
@@ -34,25 +34,6 @@ export interface RunningServer {
    * still streaming then and waits for them to settle, and only then closes the databases.
    */
   close(): Promise<void>;
-}
-
-/**
- * How long stopped turns get to settle after the drain deadline; past it recovery closes their
- * holds. A stopped answer of a model with hidden tokens is read on for its usage for up to
- * HIDDEN_USAGE_WAIT_MS, and is waited for: settling it without that usage would not bill the
- * reasoning the provider bills.
- */
-const SETTLE_GRACE_MS = HIDDEN_USAGE_WAIT_MS + 5000;
-
-/** Whether `work` settles within `ms`. */
-async function within(ms: number, work: Promise<unknown>): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  try {
-    return await Promise.race([work.then(() => true), late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** `schema`: on PostgreSQL, the schema to keep everything in (tests give each file its own). */
@@ -191,25 +172,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     (closed ??= (async () => {
       closing = true;
       clearInterval(sweeper);
-      const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      // Answers streaming get until the drain deadline to finish. Then they are stopped (charged
-      // as a Stop is) and their settles awaited, so no hold is left open for recovery to find.
-      const drained = await within(config.shutdownTimeoutMs, Promise.all([serverClosed, running.idle()]));
-      if (!drained && running.size) {
-        logger.warn({ turns: running.size }, 'stopping the answers still streaming at the shutdown deadline');
-        running.abortAll();
-        // The grace lets the stopped answers settle and reach their clients before connections are cut.
-        await within(SETTLE_GRACE_MS, Promise.all([running.idle(), serverClosed]));
-      }
-      if (!drained) {
-        server.closeAllConnections();
-        await serverClosed;
-      }
-      // A turn or a /v1 call whose client went away (its connection cut) may still be settling.
-      if (!(await within(SETTLE_GRACE_MS, Promise.all([running.idle(), apiCallsIdle()])))) {
-        logger.error({ turns: running.size }, 'turns did not settle in time; hold recovery will close their holds');
-      }
+      await drain(server, running, config.shutdownTimeoutMs, logger);
       stopWatching();
       clearInterval(heart); // beats on while turns run, so another process's sweep leaves them alone
       await Promise.all(inFlight);

@@ -1,10 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import request from 'supertest';
 import { loadConfig } from '../src/config';
-import { openStore } from '../src/db';
 import { createKey, generateKey } from '../src/accounts/api-keys';
 import { verifyLedger } from '../src/ledger/verify';
 import { createLogger } from '../src/log';
@@ -12,39 +10,8 @@ import { loadModels, priceOf } from '../src/metering/models';
 import { startServer, type RunningServer } from '../src/server';
 import { countTextSync } from '../src/metering/tokens';
 import { gate, startFakeUpstream } from './fake-upstream';
-import { dropSchema } from './db-under-test';
-import { csrfFrom, databaseEnv, ON_POSTGRES, register, sqlOf, tempDir } from './helpers';
-
-const CLI = path.join(__dirname, '..', 'dist', 'cli', 'main.js');
-
-/**
- * The database the CLI serves from: SQLite files in the data directory, or (on PostgreSQL) a schema
- * of its own, named to the server by DATABASE_SCHEMA. `sql` reads it once the servers are gone.
- */
-function databaseFor(dataDir: string) {
-  const where = databaseEnv();
-  const env: Record<string, string> = { ...where.env, ...(where.schema ? { DATABASE_SCHEMA: where.schema } : {}) };
-  const open = () => openStore({ dataDir, databaseUrl: where.env.DATABASE_URL, databasePoolSize: 2, sessionIdleMs: 60_000 }, where.schema);
-  const drop = async () => {
-    if (where.schema) await dropSchema(where.schema);
-  };
-  return { env, open, drop };
-}
-
-function serve(dataDir: string, dbEnv: Record<string, string>): Promise<{ child: ChildProcess; port: number; logs: string[] }> {
-  const child = spawn('node', [CLI, 'serve'], { env: { PATH: process.env.PATH!, DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'info', ...dbEnv } });
-  const logs: string[] = [];
-  return new Promise((resolve, reject) => {
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      for (const line of chunk.split('\n').filter(Boolean)) {
-        logs.push(line);
-        const entry = JSON.parse(line) as { msg: string; url?: string };
-        if (entry.msg === 'tokenchat listening') resolve({ child, port: Number(new URL(entry.url!).port), logs });
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`server exited early with ${code}`)));
-  });
-}
+import { csrfFrom, ON_POSTGRES, register, sqlOf, tempDir } from './helpers';
+import { databaseFor, serve } from './spawned-server';
 
 test('SIGTERM lets the request in flight finish, then closes the databases and exits 0', async () => {
   const dataDir = tempDir();

@@ -9,7 +9,7 @@ export function tracked<T>(work: Promise<T>): Promise<T> {
   return work;
 }
 
-/** Resolves once every /v1 call running now has finished (settled or failed). */
-export function apiCallsIdle(): Promise<void> {
-  return Promise.allSettled([...calls]).then(() => undefined);
+/** Resolves once no /v1 call is running: those running now, and any started meanwhile, have finished. */
+export async function apiCallsIdle(): Promise<void> {
+  while (calls.size) await Promise.allSettled([...calls]);
 }
