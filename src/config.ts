@@ -67,6 +67,7 @@ const schema = z.object({
   HASH_CONCURRENCY: int(1, 64).default(2),
   HASH_QUEUE_LIMIT: int(0, 10000).default(64),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_BUFFER_LIMIT: byteSize.default(8 * 1024 * 1024),
   SHUTDOWN_TIMEOUT_MS: int(0, 600000).default(10000),
   MODELS_FILE: z.string().min(1).optional(),
   SIGNUP_BONUS: int(0, 1_000_000_000).default(2000),
@@ -123,6 +124,8 @@ export type Config = Readonly<{
   hashConcurrency: number;
   hashQueueLimit: number;
   logLevel: string;
+  /** Log lines waiting for stdout past this many characters: the oldest are dropped and counted. */
+  logBufferLimit: number;
   shutdownTimeoutMs: number;
   modelsFile: string | undefined;
   signupBonus: number;
@@ -206,6 +209,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     hashConcurrency: e.HASH_CONCURRENCY,
     hashQueueLimit: e.HASH_QUEUE_LIMIT,
     logLevel: e.LOG_LEVEL,
+    logBufferLimit: e.LOG_BUFFER_LIMIT,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     modelsFile: e.MODELS_FILE && path.resolve(e.MODELS_FILE),
     signupBonus: e.SIGNUP_BONUS,

@@ -1,17 +1,15 @@
 // Structured logs (pino) with a request id. Cookies, authorization headers and bodies are never logged.
 import crypto from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
 import pinoHttp from 'pino-http';
+import { LogSink } from './log-sink';
+import { logLinesDropped } from './metrics';
 
 export type { Logger };
 
-/**
- * `buffered`: lines go to stdout from a buffer, written while the server goes on (a write per
- * line, synchronously, cost about a millisecond of each request under load); what is buffered is
- * written out synchronously when the process exits, as pino does for such destinations.
- */
-export function createLogger(level: string, opts: { buffered?: boolean } = {}): Logger {
+/** `destination`: where the JSON lines go; pino's own synchronous stdout when not given. */
+export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino({
     level,
     redact: {
@@ -20,7 +18,21 @@ export function createLogger(level: string, opts: { buffered?: boolean } = {}): 
         'openaiApiKey', '*.openaiApiKey', 'apiKey', '*.apiKey', 'OPENAI_API_KEY', '*.OPENAI_API_KEY'],
       censor: '[redacted]',
     },
-  }, opts.buffered ? pino.destination({ dest: 1, sync: false }) : undefined);
+  }, destination);
+}
+
+/**
+ * The server's logger: lines go to stdout from a bounded buffer, written while the server goes on
+ * (a synchronous write per line cost about a millisecond of each request under load). Past
+ * `bufferLimit` characters waiting, the oldest lines are dropped and counted (log-sink.ts).
+ */
+export function serverLogger(level: string, bufferLimit: number): { logger: Logger; sink: LogSink } {
+  const sink = new LogSink(process.stdout, bufferLimit, {
+    onDrop: (lines) => logLinesDropped.inc(lines),
+    onGap: (lines) => logger.warn({ dropped: lines }, 'log lines were dropped before this one: stdout was not read fast enough'),
+  });
+  const logger = createLogger(level, sink);
+  return { logger, sink };
 }
 
 const SAFE_REQUEST_ID = /^[\w.-]{1,64}$/;

@@ -32,6 +32,10 @@ export const ledgerWrites = new client.Histogram({
   buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry],
 });
 
+export const logLinesDropped = new client.Counter({
+  name: 'tokenchat_log_lines_dropped_total', help: 'Log lines dropped because stdout was not read fast enough (LOG_BUFFER_LIMIT)', registers: [registry],
+});
+
 interface Sources {
   queue: () => { running: number; waiting: number };
   holdsOpen: () => number;

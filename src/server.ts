@@ -8,8 +8,8 @@ import type { Config } from './config';
 import { HEARTBEAT_MS, heartbeat, recoverHolds } from './ledger/ledger';
 import { watchRevocations } from './chat/revocation-watch';
 import { rollUp } from './reports/usage-rollup';
-import { createLogger, type Logger } from './log';
-import { drain } from './shutdown';
+import { createLogger, serverLogger, type Logger } from './log';
+import { drain, SETTLE_GRACE_MS } from './shutdown';
 import { checkModelsInUse, DEFAULT_MODELS_FILE, loadModels, ModelsFileError, Offer, pricesHash, pricesInUse } from './metering/models';
 import { RunningTurns } from './chat/running-turns';
 import { loadSessionSecret } from './http/sessions';
@@ -35,6 +35,12 @@ export interface RunningServer {
    */
   close(): Promise<void>;
 }
+
+/** Logs still waiting at exit get until the drain deadline, and at least this long, to be written out. */
+const LOG_FLUSH_MS = 1000;
+
+/** Past the drain deadline and the settle grace, the process exits whatever still hangs (a database that does not answer). */
+const EXIT_MARGIN_MS = 5000;
 
 /** `schema`: on PostgreSQL, the schema to keep everything in (tests give each file its own). */
 export async function startServer(config: Config, logger: Logger = createLogger(config.logLevel), opts: { schema?: string } = {}): Promise<RunningServer> {
@@ -183,22 +189,42 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   return { server, database, url, reloadModels, close };
 }
 
-/** Runs until SIGTERM or SIGINT, then drains and exits. */
+/**
+ * Runs until SIGTERM or SIGINT, then drains and exits: SHUTDOWN_TIMEOUT_MS after the signal when
+ * nothing is left running then, and whatever hangs (a database, a log reader that stopped
+ * reading), by the settle grace and a margin after it.
+ */
 export async function runServer(config: Config): Promise<void> {
-  const logger = createLogger(config.logLevel, { buffered: true });
+  const { logger, sink } = serverLogger(config.logLevel, config.logBufferLimit);
+  // At exit (a crash too) the lines waiting go out if the pipe takes them at once; lines lost say so on stderr.
+  process.once('exit', () => {
+    const { dropped, unwritten } = sink.writeOutAtExit();
+    if (dropped + unwritten) {
+      process.stderr.write(`${JSON.stringify({ level: 40, time: Date.now(), pid: process.pid, msg: 'log lines lost: stdout was not read fast enough', dropped, unwritten })}\n`);
+    }
+  });
   // Handlers go in before start-up, so a signal that arrives while starting still shuts down cleanly.
   const started = startServer(config, logger);
+  let stopping = false;
   const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    const deadline = Date.now() + config.shutdownTimeoutMs;
+    setTimeout(() => {
+      logger.error('shutdown did not finish in time; exiting');
+      process.exit(1);
+    }, config.shutdownTimeoutMs + SETTLE_GRACE_MS + EXIT_MARGIN_MS).unref();
     logger.info({ signal }, 'shutting down');
     started
       .then((running) => running.close())
-      .then(
-        () => process.exit(0),
-        (err) => {
-          logger.error({ err }, 'shutdown failed');
-          process.exit(1);
-        },
-      );
+      .then(() => 0, (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        return 1;
+      })
+      .then(async (code) => {
+        await sink.flushWithin(Math.max(deadline - Date.now(), LOG_FLUSH_MS));
+        process.exit(code);
+      });
   };
   // SIGHUP reads the models file again (providers, routes, prices); a bad file changes nothing.
   process.on('SIGHUP', () => {
