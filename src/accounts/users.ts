@@ -1,18 +1,10 @@
 // Accounts: usernames, passwords, roles, disabling.
 import { openAccount } from '../ledger/ledger';
 import { query, type Op, type Store } from '../storage/op';
+import type { Role, User } from '../storage/queries/accounts';
 import type { PasswordHasher } from './passwords';
 
-export type Role = 'user' | 'admin';
-export interface User {
-  id: number;
-  username: string;
-  username_key: string;
-  role: Role;
-  disabled: number;
-  session_epoch: number;
-  created_at: string;
-}
+export type { Role, User } from '../storage/queries/accounts';
 
 // Two characters: many Chinese names are two (小明, 张伟).
 export const USERNAME_MIN = 2;

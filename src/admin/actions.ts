@@ -6,11 +6,9 @@ import { checkBatch, generateCodes, hashCode, insertCodes, voidBatch, voidCode, 
 import { balanceOf, credit, MAX_BALANCE } from '../ledger/ledger';
 import { query, type Op, type Store } from '../storage/op';
 import { revokeKey } from '../accounts/api-keys';
+import type { AuditAction } from '../storage/queries/admin';
 
-export type AuditAction =
-  | 'user_create' | 'grant' | 'deduct' | 'disable' | 'enable' | 'password_reset'
-  | 'promote' | 'demote' | 'codes_create' | 'code_void' | 'batch_void' | 'key_revoke'
-  | 'order_create' | 'order_paid' | 'order_expired' | 'order_failed' | 'order_refunded' | 'payment_mismatch';
+export type { AuditAction } from '../storage/queries/admin';
 
 /** Why an admin action was refused; `code` is the message key suffix (admin.error.<code>). */
 export class AdminError extends Error {

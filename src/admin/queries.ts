@@ -1,19 +1,9 @@
 // Read-only queries for the admin pages: the user list with balances and usage, one user, the audit log.
 // All are read operations: run them with `store.read(searchUsers, ...)`.
-import type { AuditAction } from './actions';
 import { pageOf, pageWindow, query as named, type Op } from '../storage/op';
+import type { AdminUserRow, AuditRow } from '../storage/queries/admin';
 
-export interface AdminUserRow {
-  id: number;
-  username: string;
-  role: 'user' | 'admin';
-  disabled: number;
-  createdAt: string;
-  balance: number;
-  spent: number;
-  turns: number;
-  lastUsed: string | null;
-}
+export type { AdminUserRow, AuditRow } from '../storage/queries/admin';
 
 /** Users whose name contains `query` (case-insensitive, after NFKC), by id; one page. */
 export function* searchUsers(query: string, page: number, perPage = 50): Op<{ rows: AdminUserRow[]; hasMore: boolean }> {
@@ -29,17 +19,6 @@ export function* adminUser(userId: number): Op<AdminUserRow | undefined> {
 /** How many users there are and the sum of all balances (the system usage page). */
 export function* systemTotals(): Op<{ users: number; balances: number }> {
   return yield* named('admin.totals', {});
-}
-
-export interface AuditRow {
-  id: number;
-  createdAt: string;
-  /** Who did it; null: the operator at the command line. */
-  actor: string | null;
-  action: AuditAction;
-  target: string | null;
-  targetId: number | null;
-  detail: string;
 }
 
 /** The audit log newest first, optionally about one user. */

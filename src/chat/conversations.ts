@@ -1,57 +1,15 @@
 // Conversations and messages: the only writer of their tables. Every lookup takes the user id,
 // so another user's conversation is simply not found (a 404 for the routes).
 import { query, type Op } from '../storage/op';
+import type { Conversation, Message, MessageStatus } from '../storage/queries/chat';
 import { childrenOf, newestLeaf, questionOf, threadOf, type ThreadMessage } from './threads';
 
+export type { Conversation, Message, MessageStatus } from '../storage/queries/chat';
 export type { ThreadMessage } from './threads';
 
 export const TITLE_MAX = 80;
 export const MESSAGE_MAX = 100_000;
 export const SYSTEM_MAX = 20_000;
-
-export interface Conversation {
-  id: number;
-  userId: number;
-  title: string;
-  systemPrompt: string;
-  model: string | null;
-  temperature: number | null;
-  maxTokens: number | null;
-  updatedAt: string;
-}
-
-export type MessageStatus = 'streaming' | 'done' | 'stopped' | 'error';
-
-export interface Message {
-  id: number;
-  conversationId: number;
-  role: 'user' | 'assistant';
-  content: string;
-  status: MessageStatus;
-  error: string | null;
-  model: string | null;
-  promptTokens: number | null;
-  completionTokens: number | null;
-  charge: number | null;
-  source: 'reported' | 'estimated' | null;
-  dropped: number;
-  holdId: number | null;
-  /** The completion tokens the turn could pay for, when the answer ended there and fewer were asked for. */
-  cutShort: number | null;
-  /** Its own share of a prompt's tokens, counted when its content was written; null until counted. */
-  tokens: number | null;
-  /** What `tokens` holds for (countMessageTokens' encoding); null with it. */
-  tokensEncoding: string | null;
-  /** Hidden (reasoning) tokens the provider reported within completionTokens; null when none. */
-  reasoningTokens: number | null;
-  /** Prompt tokens the provider served from its cache (within promptTokens, at the cached rate); null when none. */
-  cachedTokens: number | null;
-  /** The provider that answered (when there are several, the page says which). */
-  provider: string | null;
-  createdAt: string;
-  /** The message it follows (null for a first question); Retry and Edit make several follow one. */
-  parentId: number | null;
-}
 
 /** A message of the history a turn sends: a stored one (with its id and count), or the text being sent. */
 export interface HistoryMessage {

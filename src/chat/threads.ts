@@ -1,7 +1,7 @@
 // Threads: Retry and Edit keep every version, so a conversation's messages form a tree (each
 // message names the one it follows) and the page shows one thread of it, to the conversation's
 // leaf. Pure functions over a conversation's messages; conversations.ts reads and writes them.
-import type { Message } from './conversations';
+import type { Message } from '../storage/queries/chat';
 
 /** A message of the thread shown, with its versions: the ids of the messages of its role that follow the same one (itself included), oldest first. */
 export type ThreadMessage = Message & { versions: number[] };

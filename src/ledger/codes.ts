@@ -2,6 +2,9 @@
 import crypto from 'node:crypto';
 import { balanceOf, credit, LedgerError, MAX_AMOUNT, MAX_BALANCE } from './ledger';
 import { pageOf, pageWindow, query, type Op, type Store } from '../storage/op';
+import type { BatchRow, CodeRow, CodeState } from '../storage/queries/codes';
+
+export type { BatchRow, CodeRow, CodeState } from '../storage/queries/codes';
 
 // Crockford's base32: no I, L, O or U, so codes survive being read aloud or retyped.
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
@@ -98,7 +101,6 @@ function* whyNot(hash: string, now: string): Op<CodeError['reason']> {
 
 // ---- administration: batches, listing and voiding (the admin pages) -------------------------
 
-export type CodeState = 'unused' | 'redeemed' | 'expired' | 'void';
 export const CODE_STATES: CodeState[] = ['unused', 'redeemed', 'expired', 'void'];
 
 /** Voids an unused code; false when it was already redeemed, void or missing. Races redeem safely. */
@@ -111,18 +113,6 @@ export function* voidBatch(batchId: number, now: string = new Date().toISOString
   return (yield* query('codes.voidBatch', { now, batchId })).changes;
 }
 
-export interface CodeRow {
-  id: number;
-  batchId: number | null;
-  tokens: number;
-  note: string | null;
-  createdAt: string;
-  expiresAt: string | null;
-  state: CodeState;
-  redeemedBy: string | null;
-  redeemedAt: string | null;
-}
-
 /** Codes newest first, optionally of one state or batch; `hasMore` when another page follows. */
 export function* listCodes(filter: { state?: CodeState; batchId?: number }, page: number, perPage = 50): Op<{ rows: CodeRow[]; hasMore: boolean }> {
   const rows = yield* query('codes.list', {
@@ -130,20 +120,6 @@ export function* listCodes(filter: { state?: CodeState; batchId?: number }, page
     ...pageWindow(page, perPage),
   });
   return pageOf(rows, perPage);
-}
-
-export interface BatchRow {
-  id: number;
-  tokens: number;
-  count: number;
-  note: string | null;
-  expiresAt: string | null;
-  createdAt: string;
-  createdBy: string;
-  unused: number;
-  redeemed: number;
-  expired: number;
-  void: number;
 }
 
 /** Batches newest first with how many of their codes are in each state. */

@@ -6,10 +6,12 @@
 // write operations (a redeemed code, a new account), so the balance rule stays here.
 import { EventEmitter } from 'node:events';
 import { query, type Op, type Store } from '../storage/op';
-import type { ClosingHold, HoldRow } from '../storage/queries/ledger';
+import type { ClosingHold, Hold, HoldRow } from '../storage/queries/ledger';
 import { affordableCompletion, priceOf, type ModelInfo } from '../metering/models';
 import { PROCESS_OWNER } from './owner';
 import { keyAllowance, keyMinuteRoom, spendAllowance, type KeyLimits } from './spend-limits';
+
+export type { Hold } from '../storage/queries/ledger';
 
 export type CreditKind = 'signup_bonus' | 'grant' | 'adjust';
 export const MAX_AMOUNT = 1_000_000_000_000; // a trillion tokens: far past any real grant, far below 2^53
@@ -17,23 +19,6 @@ export const MAX_AMOUNT = 1_000_000_000_000; // a trillion tokens: far past any 
 export const MAX_BALANCE = 1_000_000_000_000_000;
 
 export class LedgerError extends Error {}
-
-export interface Hold {
-  id: number;
-  userId: number;
-  turnKey: string;
-  model: string;
-  amount: number;
-  promptTokens: number;
-  maxCompletion: number;
-  state: 'held' | 'settled' | 'released';
-  charge: number | null;
-  /** The model's rates when the hold was taken (millionths of a balance token per token): what the turn is charged at. */
-  promptRate: number;
-  completionRate: number;
-  /** The rate of prompt tokens the provider served from its cache. */
-  cachedRate: number;
-}
 
 /** What a close needs to know of a hold to work out its charge without reading it first. */
 export type HoldTerms = Pick<Hold, 'id' | 'amount' | 'promptRate' | 'completionRate' | 'cachedRate'>;

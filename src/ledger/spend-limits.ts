@@ -8,11 +8,9 @@
 // together. "Today" is since 00:00 UTC: turns that ended today at their charge, plus turns still
 // in flight at their hold.
 import { query, type Op } from '../storage/op';
+import type { SpendLimits } from '../storage/queries/spend';
 
-export interface SpendLimits {
-  perMessage: number | null;
-  perDay: number | null;
-}
+export type { SpendLimits } from '../storage/queries/spend';
 
 export type SpendVerdict =
   | { ok: true }

@@ -4,34 +4,12 @@
 import { balanceOf } from '../ledger/ledger';
 import { startOfUtcDay } from '../ledger/spend-limits';
 import { pageOf, pageWindow, query, type Op } from '../storage/op';
+import type { ConversationRow, DayRow, LedgerKind, LedgerRow, ModelRow, ProviderRow, Totals, UserUsageRow } from '../storage/queries/reports';
 
-export const LEDGER_KINDS = ['signup_bonus', 'grant', 'redeem', 'reserve', 'settle', 'release', 'adjust', 'purchase', 'refund'] as const;
-export type LedgerKind = (typeof LEDGER_KINDS)[number];
+export { LEDGER_KINDS } from '../storage/queries/reports';
+export type { ConversationRow, DayRow, LedgerKind, LedgerRow, ModelRow, ProviderRow, Totals, UserUsageRow } from '../storage/queries/reports';
+
 export const CHART_DAYS = 30;
-
-export interface Totals {
-  turns: number;
-  charge: number;
-  prompt: number;
-  completion: number;
-}
-export interface ModelRow extends Totals {
-  model: string;
-}
-export interface ConversationRow extends Totals {
-  conversationId: number;
-  /** null when the conversation was deleted (its turns still count), or never titled. */
-  title: string | null;
-  exists: 0 | 1;
-  last: string;
-}
-export interface DayRow extends Totals {
-  day: string;
-}
-export interface UserUsageRow extends Totals {
-  userId: number;
-  username: string;
-}
 
 export interface Summary {
   today: number;
@@ -98,24 +76,12 @@ export function* byConversation(userId: number, limit = 10): Op<ConversationRow[
   return yield* query('reports.byConversation', { userId, limit });
 }
 
-/** The users who spent the most since `since` (a UTC day boundary; all time when undefined). */
-export interface ProviderRow {
-  provider: string;
-  upstreamModel: string | null;
-  calls: number;
-  /** Calls it failed before any output (released: nothing charged). */
-  failed: number;
-  prompt: number;
-  cached: number;
-  completion: number;
-  charge: number;
-}
-
 /** Calls closed since `since` (ISO time), by the provider and model that served them. */
 export function* byProvider(since: string): Op<ProviderRow[]> {
   return yield* query('reports.byProvider', { since });
 }
 
+/** The users who spent the most since `since` (a UTC day boundary; all time when undefined). */
 export function* topUsers(limit = 10, since = ''): Op<UserUsageRow[]> {
   return yield* query('reports.topUsers', { since, limit });
 }
@@ -127,30 +93,6 @@ export interface LedgerFilter {
   /** YYYY-MM-DD, inclusive (UTC). */
   from?: string;
   to?: string;
-}
-
-export interface LedgerRow {
-  id: number;
-  createdAt: string;
-  kind: LedgerKind;
-  amount: number;
-  balanceAfter: number;
-  note: string | null;
-  model: string | null;
-  promptTokens: number | null;
-  completionTokens: number | null;
-  conversationId: number | null;
-  messageId: number | null;
-  /** The API key the turn was made with; null: the chat page (or not a turn). */
-  apiKey: string | null;
-  /** A settled turn's prompt tokens the provider served from its cache, and its hidden reasoning tokens (null on other rows). */
-  cachedTokens: number | null;
-  reasoningTokens: number | null;
-  /** The provider that served the turn (or failed it last). */
-  provider: string | null;
-  /** For a turn's rows: what its hold set aside, and whether it is still held. */
-  heldAmount: number | null;
-  holdState: 'held' | 'settled' | 'released' | null;
 }
 
 const nextDay = (day: string) => new Date(Date.parse(`${day}T00:00:00.000Z`) + 86_400_000).toISOString();

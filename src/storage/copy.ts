@@ -4,7 +4,6 @@
 import type { SqliteStore } from './sqlite/store';
 import type { PostgresStore } from './postgres/store';
 import type { Op } from './op';
-import type { Violation } from '../ledger/verify';
 
 /** Tables in an order that satisfies their foreign keys (views, sessions and migrations are not copied). */
 const TABLES = [
@@ -17,19 +16,20 @@ const BATCH = 500;
 
 export class CopyError extends Error {}
 
-export interface CopyReport {
+/** V: what the caller's checks report of each problem (ledger/verify.ts's Violation). */
+export interface CopyReport<V> {
   rows: Record<string, number>;
   users: number;
-  violations: Violation[];
+  violations: V[];
 }
 
-export async function copySqliteToPostgres(
+export async function copySqliteToPostgres<V>(
   source: SqliteStore,
   target: PostgresStore,
   /** The ledger's checks (ledger/verify.ts), run on the copy: given by the caller, as storage holds no rules. */
-  verify: () => Op<Violation[]>,
+  verify: () => Op<V[]>,
   progress: (table: string, done: number, total: number) => void = () => {},
-): Promise<CopyReport> {
+): Promise<CopyReport<V>> {
   const { raw } = source;
   const client = await target.pool.connect();
   const rows: Record<string, number> = {};

@@ -19,10 +19,7 @@ export function* query<K extends QueryName>(name: K, params: Queries[K]['params'
   return (yield { name, params: params as object }) as Queries[K]['result'];
 }
 
-/** What a write statement without RETURNING answers. */
-export interface Changes {
-  changes: number;
-}
+export type { Changes } from './queries/shape';
 
 export interface Store {
   readonly dialect: 'sqlite' | 'postgres';

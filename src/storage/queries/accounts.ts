@@ -1,7 +1,17 @@
 // Queries of accounts: users, roles, disabling (see queries/index.ts).
-import type { Changes } from '../op';
-import type { Role, User } from '../../accounts/users';
-import type { Q } from './index';
+import type { Q } from './shape';
+
+export type Role = 'user' | 'admin';
+/** A user as stored (accounts/users.ts owns the rules). */
+export interface User {
+  id: number;
+  username: string;
+  username_key: string;
+  role: Role;
+  disabled: number;
+  session_epoch: number;
+  created_at: string;
+}
 
 export interface AccountQueries {
   /** The very first account becomes admin when role is 'auto'; undefined when the name is taken. */

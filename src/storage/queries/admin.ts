@@ -1,8 +1,33 @@
 // Queries of the admin domain (see queries/index.ts).
-import type { Changes } from '../op';
-import type { AdminUserRow, AuditRow } from '../../admin/queries';
-import type { AuditAction } from '../../admin/actions';
-import type { Q } from './index';
+import type { Changes, Q } from './shape';
+
+export type AuditAction =
+  | 'user_create' | 'grant' | 'deduct' | 'disable' | 'enable' | 'password_reset'
+  | 'promote' | 'demote' | 'codes_create' | 'code_void' | 'batch_void' | 'key_revoke'
+  | 'order_create' | 'order_paid' | 'order_expired' | 'order_failed' | 'order_refunded' | 'payment_mismatch';
+
+export interface AdminUserRow {
+  id: number;
+  username: string;
+  role: 'user' | 'admin';
+  disabled: number;
+  createdAt: string;
+  balance: number;
+  spent: number;
+  turns: number;
+  lastUsed: string | null;
+}
+
+export interface AuditRow {
+  id: number;
+  createdAt: string;
+  /** Who did it; null: the operator at the command line. */
+  actor: string | null;
+  action: AuditAction;
+  target: string | null;
+  targetId: number | null;
+  detail: string;
+}
 
 export interface AdminQueries {
   /** 1 when the user is an enabled admin, else undefined. */

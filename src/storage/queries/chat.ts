@@ -1,7 +1,49 @@
 // Queries of the chat domain (see queries/index.ts).
-import type { Conversation, Message, MessageStatus } from '../../chat/conversations';
-import type { Changes } from '../op';
-import type { Q } from './index';
+import type { Changes, Q } from './shape';
+
+export interface Conversation {
+  id: number;
+  userId: number;
+  title: string;
+  systemPrompt: string;
+  model: string | null;
+  temperature: number | null;
+  maxTokens: number | null;
+  updatedAt: string;
+}
+
+export type MessageStatus = 'streaming' | 'done' | 'stopped' | 'error';
+
+export interface Message {
+  id: number;
+  conversationId: number;
+  role: 'user' | 'assistant';
+  content: string;
+  status: MessageStatus;
+  error: string | null;
+  model: string | null;
+  promptTokens: number | null;
+  completionTokens: number | null;
+  charge: number | null;
+  source: 'reported' | 'estimated' | null;
+  dropped: number;
+  holdId: number | null;
+  /** The completion tokens the turn could pay for, when the answer ended there and fewer were asked for. */
+  cutShort: number | null;
+  /** Its own share of a prompt's tokens, counted when its content was written; null until counted. */
+  tokens: number | null;
+  /** What `tokens` holds for (countMessageTokens' encoding); null with it. */
+  tokensEncoding: string | null;
+  /** Hidden (reasoning) tokens the provider reported within completionTokens; null when none. */
+  reasoningTokens: number | null;
+  /** Prompt tokens the provider served from its cache (within promptTokens, at the cached rate); null when none. */
+  cachedTokens: number | null;
+  /** The provider that answered (when there are several, the page says which). */
+  provider: string | null;
+  createdAt: string;
+  /** The message it follows (null for a first question); Retry and Edit make several follow one. */
+  parentId: number | null;
+}
 
 export interface ChatQueries {
   'chat.list': Q<{ userId: number; limit: number }, Array<Conversation & { answering: number }>>;

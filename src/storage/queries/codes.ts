@@ -1,7 +1,33 @@
 // Queries of the codes domain (see queries/index.ts).
-import type { Changes } from '../op';
-import type { BatchRow, CodeRow, CodeState } from '../../ledger/codes';
-import type { Q } from './index';
+import type { Changes, Q } from './shape';
+
+export type CodeState = 'unused' | 'redeemed' | 'expired' | 'void';
+
+export interface CodeRow {
+  id: number;
+  batchId: number | null;
+  tokens: number;
+  note: string | null;
+  createdAt: string;
+  expiresAt: string | null;
+  state: CodeState;
+  redeemedBy: string | null;
+  redeemedAt: string | null;
+}
+
+export interface BatchRow {
+  id: number;
+  tokens: number;
+  count: number;
+  note: string | null;
+  expiresAt: string | null;
+  createdAt: string;
+  createdBy: string;
+  unused: number;
+  redeemed: number;
+  expired: number;
+  void: number;
+}
 
 export interface CodeQueries {
   'codes.insert': Q<

@@ -12,7 +12,7 @@ import type { ReportQueries } from './reports';
 import type { SpendQueries } from './spend';
 import type { SystemQueries } from './system';
 
-export type Q<P extends object, R> = { params: P; result: R };
+export type { Changes, Q } from './shape';
 
 export interface Queries
   extends AccountQueries, AdminQueries, ChatQueries, CodeQueries, KeyQueries, LedgerQueries, LimitQueries, PaymentQueries, ReportQueries, SpendQueries, SystemQueries {}

@@ -1,6 +1,5 @@
 // Queries of the API keys (accounts/api-keys.ts; see queries/index.ts).
-import type { Changes } from '../op';
-import type { Q } from './index';
+import type { Changes, Q } from './shape';
 
 /** What a key allows, as stored. */
 interface KeyTerms {

@@ -1,7 +1,22 @@
 // Queries of the ledger: balances, ledger rows, holds (see queries/index.ts).
-import type { Hold } from '../../ledger/ledger';
-import type { Changes } from '../op';
-import type { Q } from './index';
+import type { Changes, Q } from './shape';
+
+export interface Hold {
+  id: number;
+  userId: number;
+  turnKey: string;
+  model: string;
+  amount: number;
+  promptTokens: number;
+  maxCompletion: number;
+  state: 'held' | 'settled' | 'released';
+  charge: number | null;
+  /** The model's rates when the hold was taken (millionths of a balance token per token): what the turn is charged at. */
+  promptRate: number;
+  completionRate: number;
+  /** The rate of prompt tokens the provider served from its cache. */
+  cachedRate: number;
+}
 
 /** A hold as stored: what ledger.ts answers, plus the rates it was taken at and what was delivered. */
 export type HoldRow = Hold & { delivered: number };

@@ -1,6 +1,5 @@
 // Queries of the throttles' counters (see queries/index.ts).
-import type { Changes } from '../op';
-import type { Q } from './index';
+import type { Changes, Q } from './shape';
 
 export interface LimitQueries {
   /** One more hit in the key's window, or the first of a new window when it ended by `now`. */

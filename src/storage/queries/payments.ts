@@ -1,6 +1,5 @@
 // Queries of the payments domain (payments/orders.ts; see queries/index.ts).
-import type { Changes } from '../op';
-import type { Q } from './index';
+import type { Changes, Q } from './shape';
 
 export type OrderState = 'pending' | 'paid' | 'expired' | 'failed' | 'partly_refunded' | 'refunded';
 

@@ -1,8 +1,74 @@
 // Queries of the reports domain (see queries/index.ts): the usage reports (usage-report.ts), the
 // usage rollup (usage-rollup.ts) and the ledger checks (ledger-verify.ts).
-import type { Changes } from '../op';
-import type { ConversationRow, DayRow, LedgerKind, LedgerRow, ModelRow, ProviderRow, Totals, UserUsageRow } from '../../reports/usage-report';
-import type { Q } from './index';
+import type { Changes, Q } from './shape';
+
+/** The kinds of ledger row (the ledger table's CHECK constraint lists the same). */
+export const LEDGER_KINDS = ['signup_bonus', 'grant', 'redeem', 'reserve', 'settle', 'release', 'adjust', 'purchase', 'refund'] as const;
+export type LedgerKind = (typeof LEDGER_KINDS)[number];
+
+export interface Totals {
+  turns: number;
+  charge: number;
+  prompt: number;
+  completion: number;
+}
+
+export interface ModelRow extends Totals {
+  model: string;
+}
+
+export interface ConversationRow extends Totals {
+  conversationId: number;
+  /** null when the conversation was deleted (its turns still count), or never titled. */
+  title: string | null;
+  exists: 0 | 1;
+  last: string;
+}
+
+export interface DayRow extends Totals {
+  day: string;
+}
+
+export interface UserUsageRow extends Totals {
+  userId: number;
+  username: string;
+}
+
+export interface ProviderRow {
+  provider: string;
+  upstreamModel: string | null;
+  calls: number;
+  /** Calls it failed before any output (released: nothing charged). */
+  failed: number;
+  prompt: number;
+  cached: number;
+  completion: number;
+  charge: number;
+}
+
+export interface LedgerRow {
+  id: number;
+  createdAt: string;
+  kind: LedgerKind;
+  amount: number;
+  balanceAfter: number;
+  note: string | null;
+  model: string | null;
+  promptTokens: number | null;
+  completionTokens: number | null;
+  conversationId: number | null;
+  messageId: number | null;
+  /** The API key the turn was made with; null: the chat page (or not a turn). */
+  apiKey: string | null;
+  /** A settled turn's prompt tokens the provider served from its cache, and its hidden reasoning tokens (null on other rows). */
+  cachedTokens: number | null;
+  reasoningTokens: number | null;
+  /** The provider that served the turn (or failed it last). */
+  provider: string | null;
+  /** For a turn's rows: what its hold set aside, and whether it is still held. */
+  heldAmount: number | null;
+  holdState: 'held' | 'settled' | 'released' | null;
+}
 
 type None = Record<string, never>;
 /** Totals of all turns, with what was charged since @today and since @month (UTC days, YYYY-MM-DD). */

@@ -1,7 +1,10 @@
 // Queries of the spend domain (see queries/index.ts).
-import type { Changes } from '../op';
-import type { SpendLimits } from '../../ledger/spend-limits';
-import type { Q } from './index';
+import type { Changes, Q } from './shape';
+
+export interface SpendLimits {
+  perMessage: number | null;
+  perDay: number | null;
+}
 
 export interface SpendQueries {
   'spend.limits': Q<{ userId: number }, SpendLimits | undefined>;

@@ -1,6 +1,5 @@
 // Queries of the store itself (see queries/index.ts).
-import type { Changes } from '../op';
-import type { Q } from './index';
+import type { Changes, Q } from './shape';
 
 export interface SystemQueries {
   'system.ping': Q<Record<string, never>, number | undefined>;
