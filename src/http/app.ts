@@ -3,12 +3,9 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import express, { type Express } from 'express';
 import cookieParser from 'cookie-parser';
-import type { Config } from '../config';
-import type { Store } from '../storage/op';
 import { errorHandler, notFound, requireKnownBodyType } from './errors';
 import { pickLocale, translator } from '../i18n';
-import { requestLogger, type Logger } from '../log';
-import type { ModelCatalog, Offer } from '../metering/models';
+import { requestLogger } from '../log';
 import { PasswordHasher } from '../accounts/passwords';
 import { authRoutes } from './routes/auth';
 import { healthRoutes } from './routes/health';
@@ -19,48 +16,18 @@ import { turnRoutes } from './routes/turns';
 import { TurnQueue } from '../chat/turn-queue';
 import { watch } from '../metrics';
 import { liveHolds } from '../chat/turn';
-import type { Router } from '../upstream/router';
 import { adminRoutes } from './routes/admin';
 import { rechargeRoutes } from './routes/recharge';
-import type { RunningTurns } from '../chat/running-turns';
 import { usageRoutes } from './routes/usage';
 import { v1Routes } from './routes/v1';
 import { keyRoutes } from './routes/keys';
-import { paymentRoutes, stripeWebhook, type Payments } from './routes/payments';
+import { paymentRoutes, stripeWebhook } from './routes/payments';
 import { cspNonce, csrf, securityHeaders } from './security';
 import { currentUser, sessionMiddleware } from './sessions';
-import type { SessionStore } from '../storage';
 import { createViews } from './views';
+import type { AppDeps, Services } from './context';
 
-export interface AppDeps {
-  config: Config;
-  database: Store;
-  sessions: SessionStore;
-  /** The models served; replaced whole when the models file is reloaded. */
-  offer: Offer;
-  sessionSecret: string;
-  logger: Logger;
-  upstream: Router;
-  /** Reads the models file again and routes by it (SIGHUP, the admin Providers page); running turns are untouched. */
-  reloadModels: () => Promise<ReloadReport>;
-  /** Paying by Stripe Checkout, when it is set up (else the Recharge page offers codes only). */
-  payments?: Payments;
-  /** The turns this process is streaming (Stop, and disabling a user, abort them; shutdown waits for them). */
-  running: RunningTurns;
-}
-
-export interface ReloadReport {
-  models: number;
-  providers: number;
-}
-
-export interface Services extends AppDeps {
-  hasher: PasswordHasher;
-  /** The chat models served now: what the pages offer. */
-  readonly models: ModelCatalog;
-  /** Every model served now, embedding models too. */
-  readonly allModels: ModelCatalog;
-}
+export type { AppDeps, ReloadReport, Services } from './context';
 
 const STATIC_DIR = path.join(__dirname, '..', '..', 'static');
 const HTMX_DIR = path.dirname(require.resolve('htmx.org/dist/htmx.min.js'));

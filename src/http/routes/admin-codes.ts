@@ -1,7 +1,7 @@
 // /admin/codes: create a batch (answered with the codes as a CSV download, the one time they exist
 // in plain text), list batches and codes with their state, void unused ones.
 import { Router, type Request, type Response } from 'express';
-import type { Services } from '../app';
+import type { Services } from '../context';
 import { AdminError, createBatch, voidOneCode, voidUnusedInBatch } from '../../admin/actions';
 import { listBatches, listCodes, type CodeState } from '../../ledger/codes';
 import { csvLine, startCsv } from '../../reports/csv';

@@ -1,7 +1,7 @@
 // /admin/users: search, create, and one user's page with grant/deduct, disable/enable, role and
 // password reset. Every change goes through admin.ts, which records it in the audit log.
 import { Router, type Request, type Response } from 'express';
-import type { Services } from '../app';
+import type { Services } from '../context';
 import { AdminError, grantTokens, recordUserCreated, resetPassword, revokeUserKey, setDisabled, setRole } from '../../admin/actions';
 import { keysOf } from '../../accounts/api-keys';
 import { adminUser, auditPage, searchUsers } from '../../admin/queries';

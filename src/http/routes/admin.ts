@@ -1,7 +1,7 @@
 // /admin: for administrators only; everyone else, signed in or not, gets 404. Users and codes have
 // their own routers; system usage and the audit log are read-only pages here.
 import { Router } from 'express';
-import type { Services } from '../app';
+import type { Services } from '../context';
 import { auditPage, systemTotals } from '../../admin/queries';
 import { chargeChart } from '../../reports/chart';
 import { page as pageParam } from '../input';

@@ -1,6 +1,6 @@
 // Sign-in, registration and sign-out, as HTML forms and as JSON ({"username", "password"}).
 import { Router, type Request, type Response } from 'express';
-import type { Services } from '../app';
+import type { Services } from '../context';
 import { setDeviceCookie } from '../device-cookie';
 import { wantsJson } from '../errors';
 import { HttpError } from '../http-error';

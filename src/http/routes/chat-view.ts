@@ -1,7 +1,7 @@
 // What the chat templates are given: the page, a message, the sidebar.
 import { createHash, randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
-import type { Services } from '../app';
+import type { Services } from '../context';
 import { listConversations, messagesOf, type Conversation, type Message, type ThreadMessage } from '../../chat/conversations';
 import { renderMarkdown, renderPlain } from '../markdown';
 import { withRateText } from '../../metering/models';

@@ -2,7 +2,7 @@
 // in routes/turns.ts.
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
-import type { Services } from '../app';
+import type { Services } from '../context';
 import {
   clearMessages, deleteConversation, findConversation, historyFor, listConversations, MESSAGE_MAX, renameConversation, showVersion, undoLastTurn, type Conversation,
 } from '../../chat/conversations';

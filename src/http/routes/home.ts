@@ -1,6 +1,6 @@
 // The language switch. (The start page is the chat page, routes/chat.ts.)
 import { Router } from 'express';
-import type { Services } from '../app';
+import type { Services } from '../context';
 import { isLocale, LOCALE_COOKIE } from '../../i18n';
 import { HttpError } from '../http-error';
 

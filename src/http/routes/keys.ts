@@ -2,7 +2,7 @@
 // last four with what each has spent, and revokes them. Handlers only parse, call one operation
 // and render; the rules are in accounts/api-keys.ts.
 import { Router, type Request, type Response } from 'express';
-import type { Services } from '../app';
+import type { Services } from '../context';
 import crypto from 'node:crypto';
 import { createKeyFromForm, generateKey, keysOf, revokeKey } from '../../accounts/api-keys';
 import { fieldErrors, keyForm } from '../input';

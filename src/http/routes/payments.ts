@@ -4,7 +4,7 @@
 // webhook (payments/orders.ts); the return from Checkout changes nothing.
 import crypto from 'node:crypto';
 import express, { Router, type Request, type Response } from 'express';
-import type { Services } from '../app';
+import type { Payments, Services } from '../context';
 import { HttpError } from '../http-error';
 import { page as pageParam } from '../input';
 import { renderPage } from '../views';
@@ -13,14 +13,8 @@ import { balanceOf, owedBy } from '../../ledger/ledger';
 import {
   attachSession, createOrder, failOrder, handleEvent, ordersOfUser, ordersOverview, ordersPage, ownOrder, type OrderRow,
 } from '../../payments/orders';
-import { formatPrice, nameIn, type Catalogue } from '../../payments/packages';
-import { checkoutClosesAt, isIdempotencyError, SignatureError, type PaymentGateway } from '../../payments/stripe';
-
-export interface Payments {
-  gateway: PaymentGateway;
-  catalogue: Catalogue;
-  checkoutMinutes: number;
-}
+import { formatPrice, nameIn } from '../../payments/packages';
+import { checkoutClosesAt, isIdempotencyError, SignatureError } from '../../payments/stripe';
 
 /** What the pages show of an order: its price and state in the page's language. */
 export function orderView(order: OrderRow, locale: string) {

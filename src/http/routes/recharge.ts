@@ -2,7 +2,7 @@
 // Stripe is set up, by buying a package (routes/payments.ts). Nothing here reads an amount: a body
 // that names one and no code changes nothing.
 import { Router, type Request, type Response } from 'express';
-import type { Services } from '../app';
+import type { Services } from '../context';
 import { CodeError, redeem } from '../../ledger/codes';
 import { wantsJson } from '../errors';
 import type { MessageKey } from '../../i18n';

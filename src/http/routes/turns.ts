@@ -5,7 +5,7 @@
 // ends, and a page that comes back to it follows it live.
 import { Router, type Request, type Response } from 'express';
 import type { Eta } from 'eta';
-import type { Services } from '../app';
+import type { Services } from '../context';
 import { createConversation, deleteConversation, findConversation, findMessage, findMessageByHold, messagesOf, saveSettings, titleFrom, type Conversation, type Message, type TurnMode } from '../../chat/conversations';
 import { InputError, parseTurn } from '../chat-input';
 import { HttpError } from '../http-error';

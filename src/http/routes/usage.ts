@@ -1,7 +1,7 @@
 // A user's own tokens: the Usage page, the dashboard partial, the ledger (page and CSV), spend
 // limits, and GET /tokens for scripts.
 import { Router, type Request, type Response } from 'express';
-import type { Services } from '../app';
+import type { Services } from '../context';
 import { chargeChart } from '../../reports/chart';
 import { streamCsv } from '../../reports/csv';
 import { wantsJson } from '../errors';
