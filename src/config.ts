@@ -68,6 +68,7 @@ const schema = z.object({
   HASH_QUEUE_LIMIT: int(0, 10000).default(64),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_BUFFER_LIMIT: byteSize.default(8 * 1024 * 1024),
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
   SHUTDOWN_TIMEOUT_MS: int(0, 600000).default(10000),
   MODELS_FILE: z.string().min(1).optional(),
   SIGNUP_BONUS: int(0, 1_000_000_000).default(2000),
@@ -126,6 +127,8 @@ export type Config = Readonly<{
   logLevel: string;
   /** Log lines waiting for stdout past this many characters: the oldest are dropped and counted. */
   logBufferLimit: number;
+  /** JSON lines, or lines in words with the address first; auto: words when stdout is a terminal. */
+  logFormat: 'auto' | 'json' | 'pretty';
   shutdownTimeoutMs: number;
   modelsFile: string | undefined;
   signupBonus: number;
@@ -210,6 +213,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     hashQueueLimit: e.HASH_QUEUE_LIMIT,
     logLevel: e.LOG_LEVEL,
     logBufferLimit: e.LOG_BUFFER_LIMIT,
+    logFormat: e.LOG_FORMAT,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     modelsFile: e.MODELS_FILE && path.resolve(e.MODELS_FILE),
     signupBonus: e.SIGNUP_BONUS,

@@ -19,6 +19,7 @@ export class LogSink {
   private scheduled = false;
   private unreported = 0;
   private flushed: (() => void)[] = [];
+  private held: NodeJS.Timeout | undefined;
   /** Lines dropped since start: pushed out by newer ones, or lost with a failed write. */
   dropped = 0;
 
@@ -49,11 +50,29 @@ export class LogSink {
     }
     if (dropped) this.drop(dropped);
     this.compact();
-    if (!this.scheduled && !this.inFlight) {
-      this.scheduled = true;
-      setImmediate(this.writeOut);
-    }
+    this.schedule();
     return true;
+  }
+
+  /**
+   * Lines wait (bounded as ever) until `lead` or until `ms` pass, whichever comes first: so a
+   * terminal's first line can be the address the server listens on, which start-up knows last,
+   * while a start-up that takes longer (a database slow to answer) still shows what it is doing.
+   */
+  holdFor(ms: number): void {
+    clearTimeout(this.held);
+    this.held = setTimeout(() => this.lead(), ms).unref();
+  }
+
+  /** Writes `line` (newline included) ahead of every line waiting, and ends a hold. */
+  lead(line?: string): void {
+    if (line !== undefined) {
+      this.lines.splice(this.head, 0, line);
+      this.waiting += line.length;
+    }
+    clearTimeout(this.held);
+    this.held = undefined;
+    this.schedule();
   }
 
   /** Lines not yet written: waiting, and in the write in flight. */
@@ -135,9 +154,12 @@ export class LogSink {
       this.hooks.onGap?.(gap);
     }
     if (this.pending === 0) for (const resolve of this.flushed.splice(0)) resolve();
-    else if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(this.writeOut);
-    }
+    else this.schedule();
   };
+
+  private schedule(): void {
+    if (this.scheduled || this.inFlight || this.held || this.head === this.lines.length) return;
+    this.scheduled = true;
+    setImmediate(this.writeOut);
+  }
 }

@@ -3,6 +3,7 @@ import crypto from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import pinoHttp from 'pino-http';
+import { colorsWanted, prettyLine, type LogFormat } from './log-format';
 import { LogSink } from './log-sink';
 import { logLinesDropped } from './metrics';
 
@@ -25,13 +26,19 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
  * The server's logger: lines go to stdout from a bounded buffer, written while the server goes on
  * (a synchronous write per line cost about a millisecond of each request under load). Past
  * `bufferLimit` characters waiting, the oldest lines are dropped and counted (log-sink.ts).
+ * `pretty`: each line is put in words before it waits, so it is bounded, and never blocks, the same.
  */
-export function serverLogger(level: string, bufferLimit: number): { logger: Logger; sink: LogSink } {
+export function serverLogger(level: string, bufferLimit: number, format: LogFormat = 'json'): { logger: Logger; sink: LogSink } {
   const sink = new LogSink(process.stdout, bufferLimit, {
     onDrop: (lines) => logLinesDropped.inc(lines),
     onGap: (lines) => logger.warn({ dropped: lines }, 'log lines were dropped before this one: stdout was not read fast enough'),
   });
-  const logger = createLogger(level, sink);
+  let destination: DestinationStream = sink;
+  if (format === 'pretty') {
+    const pretty = prettyLine(colorsWanted(Boolean(process.stdout.isTTY)));
+    destination = { write: (line: string) => sink.write(pretty(line)) };
+  }
+  const logger = createLogger(level, destination);
   return { logger, sink };
 }
 

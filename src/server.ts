@@ -9,6 +9,7 @@ import { HEARTBEAT_MS, heartbeat, recoverHolds } from './ledger/ledger';
 import { watchRevocations } from './chat/revocation-watch';
 import { rollUp } from './reports/usage-rollup';
 import { createLogger, serverLogger, type Logger } from './log';
+import { bannerLine, logFormatFor } from './log-format';
 import { drain, SETTLE_GRACE_MS } from './shutdown';
 import { checkModelsInUse, DEFAULT_MODELS_FILE, loadModels, ModelsFileError, Offer, pricesHash, pricesInUse } from './metering/models';
 import { RunningTurns } from './chat/running-turns';
@@ -27,6 +28,9 @@ export interface RunningServer {
   server: http.Server;
   database: AppStore;
   url: string;
+  /** Serving the offline demo model (no provider set); `offer`: the models served now. */
+  demo: boolean;
+  offer: Offer;
   /** Reads the models file again and routes by it; throws (changing nothing) when it is bad. */
   reloadModels(): Promise<ReloadReport>;
   /**
@@ -38,6 +42,9 @@ export interface RunningServer {
 
 /** Logs still waiting at exit get until the drain deadline, and at least this long, to be written out. */
 const LOG_FLUSH_MS = 1000;
+
+/** In a terminal, start-up's log lines wait at most this long for the address to go first. */
+const BANNER_HOLD_MS = 2000;
 
 /** Past the drain deadline and the settle grace, the process exits whatever still hangs (a database that does not answer). */
 const EXIT_MARGIN_MS = 5000;
@@ -186,7 +193,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
       await Promise.all([database.close(), sessions.close()]);
       logger.info('tokenchat stopped');
     })());
-  return { server, database, url, reloadModels, close };
+  return { server, database, url, demo: upstream.demo, offer, reloadModels, close };
 }
 
 /**
@@ -195,16 +202,30 @@ export async function startServer(config: Config, logger: Logger = createLogger(
  * reading), by the settle grace and a margin after it.
  */
 export async function runServer(config: Config): Promise<void> {
-  const { logger, sink } = serverLogger(config.logLevel, config.logBufferLimit);
+  const terminal = Boolean(process.stdout.isTTY);
+  const format = logFormatFor(config.logFormat, terminal);
+  const { logger, sink } = serverLogger(config.logLevel, config.logBufferLimit, format);
+  // A person reading (a terminal, or the log in words) sees first where to point a browser.
+  const banner = format === 'pretty' || terminal;
+  if (banner) sink.holdFor(BANNER_HOLD_MS);
   // At exit (a crash too) the lines waiting go out if the pipe takes them at once; lines lost say so on stderr.
   process.once('exit', () => {
     const { dropped, unwritten } = sink.writeOutAtExit();
     if (dropped + unwritten) {
-      process.stderr.write(`${JSON.stringify({ level: 40, time: Date.now(), pid: process.pid, msg: 'log lines lost: stdout was not read fast enough', dropped, unwritten })}\n`);
+      const msg = 'log lines lost: stdout was not read fast enough';
+      process.stderr.write(format === 'pretty'
+        ? `${msg} (${dropped} dropped, ${unwritten} unwritten)\n`
+        : `${JSON.stringify({ level: 40, time: Date.now(), pid: process.pid, msg, dropped, unwritten })}\n`);
     }
   });
   // Handlers go in before start-up, so a signal that arrives while starting still shuts down cleanly.
   const started = startServer(config, logger);
+  if (banner) {
+    void started.then(
+      (running) => sink.lead(bannerLine(running.url, config, { demo: running.demo, chatModels: running.offer.chat.models.map((m) => m.id) })),
+      () => sink.lead(), // what start-up logged before it failed
+    );
+  }
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -37,10 +37,12 @@ export interface Spawned {
 
 /**
  * Starts `tokenchat serve` on a free port. `readStdout: false` stops reading stdout once the server
- * listens: a log reader that stops reading, its pipe left open.
+ * listens: a log reader that stops reading, its pipe left open. `terminal`: stdout is a terminal
+ * (util-linux's script gives the server a pseudo-terminal and copies it to the pipe read here).
  */
-export function serve(dataDir: string, env: Record<string, string>, opts: { readStdout?: boolean } = {}): Promise<Spawned> {
-  const child = spawn('node', [CLI, 'serve'], {
+export function serve(dataDir: string, env: Record<string, string>, opts: { readStdout?: boolean; terminal?: boolean } = {}): Promise<Spawned> {
+  const [command, args] = opts.terminal ? ['script', ['-qec', `exec node ${CLI} serve`, '/dev/null']] : ['node', [CLI, 'serve']];
+  const child = spawn(command, args, {
     env: { PATH: process.env.PATH!, DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -51,23 +53,34 @@ export function serve(dataDir: string, env: Record<string, string>, opts: { read
     child.once('exit', (code, signal) => resolve({ code, signal, at: Date.now() })));
   return new Promise((resolve, reject) => {
     let partial = '';
+    let listening = false;
     const read = (chunk: string) => {
       const lines = (partial + chunk).split('\n');
       partial = lines.pop()!;
-      for (const line of lines.filter(Boolean)) {
+      for (const line of lines.map((l) => l.replace(/\r$/, '')).filter(Boolean)) {
         logs.push(line);
-        const entry = JSON.parse(line) as { msg: string; url?: string };
-        if (entry.msg !== 'tokenchat listening') continue;
+        const at = listeningAt(line);
+        if (at === undefined || listening) continue;
+        listening = true;
         // Out of flowing mode, and kept out: with a 'readable' listener that reads nothing, Node
         // stops reading the pipe once its buffer is full, and does not resume it at exit.
         if (opts.readStdout === false) child.stdout!.off('data', read).on('readable', () => undefined);
-        const port = Number(new URL(entry.url!).port);
+        const port = Number(new URL(at).port);
         resolve({ child, port, url: `http://127.0.0.1:${port}`, logs, stderr: () => stderr, exited, unread: () => unread(child, partial) });
       }
     };
     child.stdout!.setEncoding('utf8').on('data', read);
     void exited.then(({ code }) => reject(new Error(`server exited early with ${code}: ${stderr}`)));
   });
+}
+
+/** Where a line says the server listens: its JSON 'tokenchat listening' line, or the first line a terminal shows. */
+function listeningAt(line: string): string | undefined {
+  const banner = /^tokenchat running on (\S+)/.exec(line);
+  if (banner) return banner[1];
+  if (!line.startsWith('{')) return undefined;
+  const entry = JSON.parse(line) as { msg: string; url?: string };
+  return entry.msg === 'tokenchat listening' ? entry.url : undefined;
 }
 
 /** SIGTERM, then the exit and how long after the signal it came; undefined (the process killed) if none came within `ms`. */
