@@ -1,7 +1,7 @@
 // Retry and Edit on any question, with the earlier versions kept and navigable (‹ 1/2 ›): what the
 // model is sent, what the page shows, what the database holds, and that every turn stays charged.
-import { gate, startFakeUpstream, DEFAULT_PIECES, type FakeUpstream } from './fake-upstream';
-import { composer, conversationIdIn, db, newUser, openStream, post, until, type User } from './chat-helpers';
+import { startFakeUpstream, DEFAULT_PIECES, type FakeUpstream } from './fake-upstream';
+import { composer, conversationIdIn, db, heldAnswer, newUser, post, until, type User } from './chat-helpers';
 import { startTestServer, type TestServer } from './helpers';
 
 const ANSWER = DEFAULT_PIECES.join('');
@@ -128,11 +128,8 @@ test('a message id that is not a question of this thread, or of this user, is re
 test('while an answer streams the thread cannot be switched (409), and the answer lands on its own thread', async () => {
   const user = await newUser(srv);
   const { id, q1, a1 } = await twoTurns(user);
-  const g = gate();
-  fake.script({ kind: 'stream', pieces: ['slow', ' again'], gate: g, gateAfter: 1 });
   const page = (await user.agent.get(`/c/${id}`)).text;
-  const live = openStream(srv, user, ownForm(page, '/retry', q1.id), '/retry');
-  await g.reached;
+  const { live, gate: g } = await heldAnswer(srv, fake, user, { pieces: ['slow', ' again'] }, { fields: ownForm(page, '/retry', q1.id), path: '/retry' });
   await until('the answer to start', () => live.text.includes('id="conversation-id"'));
   const res = await post(user, `/c/${id}/version`, { _csrf: ownForm(page, '/retry', q1.id)._csrf, message_id: String(a1.id) });
   expect(res.status).toBe(409);

@@ -3,6 +3,7 @@
 import http from 'node:http';
 import { CookieAccessInfo } from 'cookiejar';
 import { loadModels } from '../src/metering/models';
+import { gate, type FakeUpstream, type Gate, type Scenario } from './fake-upstream';
 import { csrfFrom, register, type Agent, type TestServer } from './helpers';
 
 const MINI = loadModels().find('gpt-4o-mini')!;
@@ -70,6 +71,26 @@ export function openStream(srv: TestServer, user: User, fields: Fields | undefin
   });
   req.end(body);
   return live;
+}
+
+/**
+ * A turn whose answer the fake model holds after `gateAfter` pieces (1 unless given) until
+ * `gate.release()`, so a test can act while it is being written (Stop, a second turn, a second
+ * tab); resolves once the model has got there. `then`: what the model's next calls get.
+ */
+export async function heldAnswer(
+  srv: TestServer,
+  fake: FakeUpstream,
+  user: User,
+  answer: Omit<Extract<Scenario, { kind: 'stream' }>, 'kind' | 'gate'>,
+  opts: { fields?: Fields; path?: string; then?: Scenario[] } = {},
+): Promise<{ live: ReturnType<typeof openStream>; gate: Gate; fields: Fields }> {
+  const held = gate();
+  fake.script([{ kind: 'stream', gateAfter: 1, ...answer, gate: held }, ...(opts.then ?? [])]);
+  const fields = opts.fields ?? (await composer(user));
+  const live = openStream(srv, user, fields, opts.path);
+  await held.reached;
+  return { live, gate: held, fields };
 }
 
 export const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -7,8 +7,8 @@ import { affordableCompletion, loadModels, priceOf } from '../src/metering/model
 import { setSpendLimits } from '../src/ledger/spend-limits';
 import { countTextSync } from '../src/metering/tokens';
 import * as tokensText from '../src/metering/tokens-text';
-import { gate, startFakeUpstream, DEFAULT_PIECES, type FakeUpstream } from './fake-upstream';
-import { composer, conversationIdIn, db, hiddenValue, newUser, openStream, pause, post, until, type Fields, type User } from './chat-helpers';
+import { startFakeUpstream, DEFAULT_PIECES, type FakeUpstream } from './fake-upstream';
+import { composer, conversationIdIn, db, heldAnswer, hiddenValue, newUser, openStream, pause, post, until, type Fields, type User } from './chat-helpers';
 import { csrfFrom, register, startTestServer, type Agent, type TestServer } from './helpers';
 
 const catalog = loadModels();
@@ -37,6 +37,28 @@ describe('chat turns against the model API', () => {
     q = db(srv);
   });
   afterAll(() => srv.close());
+
+  /**
+   * An answer held after 'One two' of 'One two three four', for a test to stop; `stopped()` checks
+   * it ended there: the model call closed, the hold settled at the prompt and those two pieces,
+   * the balance charged that, no more of the answer shown. It answers the hold and the charge.
+   */
+  async function answerToStop(user: User) {
+    const before = await q.balance(user);
+    const { live, gate: g, fields } = await heldAnswer(srv, fake, user, { pieces: ['One', ' two', ' three', ' four'], gateAfter: 2 });
+    await until('the second piece', () => live.text.includes('> two</hx-partial>'));
+    const stopped = async () => {
+      expect(await fake.requests.at(-1)!.closed).toBe(true);
+      g.release();
+      const [hold] = await q.holds(user);
+      const charge = priceOf(MINI, hold.prompt_tokens, tokens('One two'));
+      expect(hold).toMatchObject({ state: 'settled', completion_tokens: tokens('One two'), charge, outcome: 'stopped' });
+      expect(before - (await q.balance(user))).toBe(charge);
+      expect(live.text).not.toContain('three');
+      return { hold, charge };
+    };
+    return { live, fields, stopped };
+  }
 
   test('POST /send (htmx) — a streamed turn debits exactly the reported usage and shows it', async () => {
     const user = await newUser(srv);
@@ -78,54 +100,32 @@ describe('chat turns against the model API', () => {
 
   test('POST /stop — stopping mid-stream charges the prompt and what was delivered, and closes the upstream call', async () => {
     const user = await newUser(srv);
-    const before = await q.balance(user);
-    const g = gate();
-    fake.script({ kind: 'stream', pieces: ['One', ' two', ' three', ' four'], gate: g, gateAfter: 2 });
-    const fields = await composer(user);
-    const live = openStream(srv, user, fields);
-    await g.reached;
-    await until('the second piece', () => live.text.includes('> two</hx-partial>'));
+    const { live, fields, stopped } = await answerToStop(user);
     const conversationId = conversationIdIn(live.text);
 
     const stop = await post(user, '/stop', { _csrf: fields._csrf, conversation_id: String(conversationId) });
     expect(stop.status).toBe(204);
     await live.done;
 
-    expect(await fake.requests.at(-1)!.closed).toBe(true);
-    g.release();
-    const [hold] = await q.holds(user);
-    const charge = priceOf(MINI, hold.prompt_tokens, tokens('One two'));
-    expect(hold).toMatchObject({ state: 'settled', completion_tokens: tokens('One two'), charge, source: 'estimated', outcome: 'stopped' });
+    const { hold, charge } = await stopped();
+    expect(hold).toMatchObject({ source: 'estimated' });
     expect(hold.used_prompt_tokens).toBe(hold.prompt_tokens);
-    expect(before - (await q.balance(user))).toBe(charge);
     expect((await q.messages(conversationId))[1]).toMatchObject({ content: 'One two', status: 'stopped', charge, source: 'estimated' });
     expect(live.text).toContain('Stopped.');
     expect(live.text).toContain(`charged ${charge}`);
-    expect(live.text).not.toContain('three');
   });
 
   test('disabling a user mid-stream ends the turn there, charged like Stop', async () => {
     const admin = await newUser(srv);
     await srv.sql.run(`UPDATE users SET role = 'admin' WHERE id = ?`, admin.id);
     const user = await newUser(srv);
-    const before = await q.balance(user);
-    const g = gate();
-    fake.script({ kind: 'stream', pieces: ['One', ' two', ' three', ' four'], gate: g, gateAfter: 2 });
-    const live = openStream(srv, user, await composer(user));
-    await g.reached;
-    await until('the second piece', () => live.text.includes('> two</hx-partial>'));
+    const { live, stopped } = await answerToStop(user);
 
     const _csrf = csrfFrom((await admin.agent.get(`/admin/users/${user.id}`)).text);
     expect((await admin.agent.post(`/admin/users/${user.id}/disable`).type('form').send({ _csrf })).status).toBe(303);
     await live.done;
 
-    expect(await fake.requests.at(-1)!.closed).toBe(true);
-    g.release();
-    const [hold] = await q.holds(user);
-    const charge = priceOf(MINI, hold.prompt_tokens, tokens('One two'));
-    expect(hold).toMatchObject({ state: 'settled', completion_tokens: tokens('One two'), charge, outcome: 'stopped' });
-    expect(before - (await q.balance(user))).toBe(charge);
-    expect(live.text).not.toContain('three');
+    await stopped();
     expect((await user.agent.get('/')).status).toBe(303); // signed out at the next request
   });
 
@@ -158,10 +158,7 @@ describe('chat turns against the model API', () => {
   test('a second tab (or a reload) follows an answer being written elsewhere, live, to its end', async () => {
     const user = await newUser(srv);
     const stranger = await newUser(srv);
-    const g = gate();
-    fake.script({ kind: 'stream', pieces: ['Followed', ' answer'], gate: g, gateAfter: 1 });
-    const live = openStream(srv, user, await composer(user));
-    await g.reached;
+    const { live, gate: g } = await heldAnswer(srv, fake, user, { pieces: ['Followed', ' answer'] });
     await until('the turn to start', () => live.text.includes('id="conversation-id"'));
     const id = conversationIdIn(live.text);
     const [question, answer] = await q.messages(id);
@@ -215,10 +212,7 @@ describe('chat turns against the model API', () => {
   test('POST /send — closing the tab mid-stream does not stop the answer: it is finished, stored and charged once', async () => {
     const user = await newUser(srv);
     const before = await q.balance(user);
-    const g = gate();
-    fake.script({ kind: 'stream', pieces: ['Alpha', ' beta', ' gamma'], gate: g, gateAfter: 1, usage: { prompt_tokens: 12, completion_tokens: 3 } });
-    const live = openStream(srv, user, await composer(user));
-    await g.reached;
+    const { live, gate: g } = await heldAnswer(srv, fake, user, { pieces: ['Alpha', ' beta', ' gamma'], usage: { prompt_tokens: 12, completion_tokens: 3 } });
     await until('the first piece', () => live.text.includes('>Alpha</hx-partial>'));
 
     live.destroy();
@@ -620,10 +614,7 @@ describe('chat turns against the model API', () => {
 
   test('the recovery sweep leaves a turn that is still streaming alone', async () => {
     const user = await newUser(srv);
-    const g = gate();
-    fake.script({ kind: 'stream', pieces: ['Slow', ' model'], gate: g, gateAfter: 1, usage: { prompt_tokens: 8, completion_tokens: 2 } });
-    const live = openStream(srv, user, await composer(user));
-    await g.reached;
+    const { live, gate: g } = await heldAnswer(srv, fake, user, { pieces: ['Slow', ' model'], usage: { prompt_tokens: 8, completion_tokens: 2 } });
     expect(await recoverHolds(srv.database, 0, liveHolds)).toEqual({ settled: 0, released: 0 });
     g.release();
     await live.done;
@@ -751,11 +742,8 @@ describe('chat turns under the concurrency limits', () => {
     const page = `/c/${conversation.id}`;
 
     // Another user's answer holds the only model slot, so this user's Edit waits in the queue.
-    const g = gate();
-    fake.script({ kind: 'stream', pieces: ['busy', ' model'], gate: g, gateAfter: 1 });
     const calls = fake.requests.length;
-    const blocking = openStream(srv, other, await composer(other));
-    await g.reached;
+    const { live: blocking, gate: g } = await heldAnswer(srv, fake, other, { pieces: ['busy', ' model'] });
     const edit = openStream(srv, user, { ...(await composer(user, page, 'First question, edited')), conversation_id: String(conversation.id) });
     await until('the edit to queue', () => edit.text.includes('in the queue'));
 
@@ -783,10 +771,7 @@ describe('chat turns under the concurrency limits', () => {
   test('POST /send — a second turn while one runs is refused: 429 past the per-user cap, 409 in the same conversation', async () => {
     const q = db(srv);
     const user = await newUser(srv);
-    const g = gate();
-    fake.script({ kind: 'stream', pieces: ['slow', ' answer'], gate: g, gateAfter: 1 });
-    const live = openStream(srv, user, await composer(user));
-    await g.reached;
+    const { live, gate: g } = await heldAnswer(srv, fake, user, { pieces: ['slow', ' answer'] });
     await until('the turn to start', () => live.text.includes('id="conversation-id"'));
     const calls = fake.requests.length;
     const conversationId = conversationIdIn(live.text);
@@ -820,10 +805,7 @@ describe('chat turns under the concurrency limits', () => {
 
   test('POST /send — past the per-user cap a turn is refused as busy before its text is counted, even a text too long to send', async () => {
     const user = await newUser(srv);
-    const g = gate();
-    fake.script({ kind: 'stream', pieces: ['slow', ' answer'], gate: g, gateAfter: 1 });
-    const live = openStream(srv, user, await composer(user));
-    await g.reached;
+    const { live, gate: g } = await heldAnswer(srv, fake, user, { pieces: ['slow', ' answer'] });
     const tooLong = 'a b '.repeat(24_000); // ~48,000 tokens: more than GPT-3.5 Turbo's context window
     const countText = jest.spyOn(tokensText, 'countText');
     try {
@@ -865,10 +847,7 @@ describe('chat turns under the concurrency limits', () => {
   test("POST /send — a turn waiting for another user's shows its place in the queue, then its answer", async () => {
     const first = await newUser(srv);
     const second = await newUser(srv);
-    const g = gate();
-    fake.script([{ kind: 'stream', pieces: ['busy', ' model'], gate: g, gateAfter: 1 }, { kind: 'stream', pieces: ['Your', ' turn', ' now'] }]);
-    const running = openStream(srv, first, await composer(first));
-    await g.reached;
+    const { live: running, gate: g } = await heldAnswer(srv, fake, first, { pieces: ['busy', ' model'] }, { then: [{ kind: 'stream', pieces: ['Your', ' turn', ' now'] }] });
 
     const waiting = openStream(srv, second, await composer(second));
     await until('the queue message', () => waiting.text.includes('number 1 in the queue'));
