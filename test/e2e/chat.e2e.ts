@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
 import { gate, startFakeUpstream, type FakeUpstream } from '../fake-upstream';
+import { axeViolations, registerIn, VIEWPORTS, WAIT, within, withNewUser, type NewUser } from './browser';
 import { startFakeStripe, type FakeStripe } from '../fake-stripe';
 import { startTestServer, type TestServer } from '../helpers';
 import { createBatch } from '../../src/admin/actions';
@@ -17,15 +18,9 @@ import { loadModels, priceOf } from '../../src/metering/models';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const SHOTS = path.join(__dirname, '..', '..', 'test-results', 'screenshots');
-const WAIT = 5000; // longest wait for anything on the page
 // With a model API key the first model listed but demo is the default: 1 per prompt and 4 per completion token.
 const DEFAULT_MODEL = loadModels().find('gpt-4o-mini')!;
 const DELAY_MS = 30; // the fake model's pause before each chunk
-
-const VIEWPORTS: { name: string; options: BrowserContextOptions }[] = [
-  { name: 'desktop', options: { viewport: { width: 1280, height: 800 } } },
-  { name: 'phone', options: { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 } },
-];
 
 let browser: Browser;
 let app: TestServer;
@@ -53,15 +48,9 @@ afterAll(async () => {
   await stripe?.close();
 });
 
-/** Signs up through the register form (tapped on a touch viewport, clicked elsewhere) and lands on the chat page. */
-async function registerIn(page: Page, username: string, how: 'tap' | 'click' = 'click'): Promise<void> {
-  await page.goto(`${app.url}/register`);
-  await page.fill('#username', username);
-  await page.fill('#password', 'correct horse battery');
-  await page.fill('#confirm', 'correct horse battery');
-  const submit = 'form[action="/register"] button[type="submit"]';
-  await Promise.all([page.waitForURL(`${app.url}/`), how === 'tap' ? page.tap(submit) : page.click(submit)]);
-}
+/** A test's own browser context (a desktop unless `context` says otherwise) signed up as a new user `<prefix>_<time>`; closed after `fn`. */
+const asNewUser = (prefix: string, fn: (page: Page, user: NewUser) => Promise<void>, opts: { context?: BrowserContextOptions; how?: 'tap' | 'click' } = {}) =>
+  withNewUser(browser, app.url, prefix, fn, opts);
 
 /** Makes the user an admin with a batch of codes, so the admin pages have something to show. */
 async function promote(username: string, note: string): Promise<number> {
@@ -82,16 +71,6 @@ const figure = (text: string | null, pattern: RegExp): number => {
   if (!m) throw new Error(`no ${pattern} in ${JSON.stringify(text)}`);
   return Number(m[1]!.replace(/[^\d]/g, ''));
 };
-
-async function within<T>(promise: Promise<T>, what: string, ms = WAIT): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms)));
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 describe.each(VIEWPORTS)('chat page on $name', ({ name, options }) => {
   let context: BrowserContext;
@@ -208,11 +187,7 @@ describe.each(VIEWPORTS)('chat page on $name', ({ name, options }) => {
   }
 
   step('registers through the form and shows the balance in the header', async () => {
-    await page.goto(`${app.url}/register`);
-    await page.fill('#username', username);
-    await page.fill('#password', 'correct horse battery');
-    await page.fill('#confirm', 'correct horse battery');
-    await Promise.all([page.waitForURL(`${app.url}/`), press('form[action="/register"] button[type="submit"]')]);
+    await registerIn(page, app.url, username, touch ? 'tap' : 'click');
     await page.locator('#balance').waitFor();
     expect(await page.textContent('#balance')).toMatch(/Balance: 2,000/);
     expect(await page.locator('#message').isVisible()).toBe(true);
@@ -403,40 +378,29 @@ describe.each(VIEWPORTS)('chat page on $name', ({ name, options }) => {
 });
 
 describe('API keys in the browser', () => {
-  test('a key is made with the keyboard, shown once ready to copy, works on /v1, and is revoked', async () => {
-    const context = await browser.newContext(VIEWPORTS[1]!.options);
-    try {
-      const page = await context.newPage();
-      page.setDefaultTimeout(WAIT);
-      await registerIn(page, `e2e_keys_${Date.now().toString(36)}`, 'tap');
-      await page.goto(`${app.url}/keys`);
-      await page.fill('#name', 'my editor');
-      await page.check('input[name="models"][value="gpt-4o-mini"]');
-      await Promise.all([page.waitForURL(`${app.url}/keys`), page.press('#name', 'Enter')]);
-      const key = await page.inputValue('#made-key');
-      expect(key).toMatch(/^tc-[0-9A-Za-z]{32}$/);
-      expect(await page.locator('#made-key').getAttribute('readonly')).not.toBeNull();
-      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
-      const call = (k: string) => fetch(`${app.url}/v1/models`, { headers: { authorization: `Bearer ${k}` } });
-      expect((await call(key)).status).toBe(200);
-      // Shown once: reloading the answer sends the form again, which makes no second key and shows none.
-      await page.reload();
-      expect(await page.locator('#made-key').count()).toBe(0);
-      await expect(page.locator('p.notice').textContent()).resolves.toContain('That form was already sent');
-      expect(await page.locator('tbody tr').count()).toBe(1);
-      await expect(page.locator('table').textContent()).resolves.toContain(`${key.slice(0, 7)}…${key.slice(-4)}`);
-      await Promise.all([page.waitForURL(/\/keys\?revoked=1$/), page.tap('button[aria-label="Revoke the key “my editor”"]')]);
-      expect((await call(key)).status).toBe(401);
-    } finally {
-      await context.close();
-    }
-  });
+  test('a key is made with the keyboard, shown once ready to copy, works on /v1, and is revoked', () => asNewUser('e2e_keys', async (page) => {
+    await page.goto(`${app.url}/keys`);
+    await page.fill('#name', 'my editor');
+    await page.check('input[name="models"][value="gpt-4o-mini"]');
+    await Promise.all([page.waitForURL(`${app.url}/keys`), page.press('#name', 'Enter')]);
+    const key = await page.inputValue('#made-key');
+    expect(key).toMatch(/^tc-[0-9A-Za-z]{32}$/);
+    expect(await page.locator('#made-key').getAttribute('readonly')).not.toBeNull();
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    const call = (k: string) => fetch(`${app.url}/v1/models`, { headers: { authorization: `Bearer ${k}` } });
+    expect((await call(key)).status).toBe(200);
+    // Shown once: reloading the answer sends the form again, which makes no second key and shows none.
+    await page.reload();
+    expect(await page.locator('#made-key').count()).toBe(0);
+    await expect(page.locator('p.notice').textContent()).resolves.toContain('That form was already sent');
+    expect(await page.locator('tbody tr').count()).toBe(1);
+    await expect(page.locator('table').textContent()).resolves.toContain(`${key.slice(0, 7)}…${key.slice(-4)}`);
+    await Promise.all([page.waitForURL(/\/keys\?revoked=1$/), page.tap('button[aria-label="Revoke the key “my editor”"]')]);
+    expect((await call(key)).status).toBe(401);
+  }, { context: VIEWPORTS[1]!.options, how: 'tap' }));
 });
 
 describe('accessibility', () => {
-  const AXE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-  const WCAG = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
-
   test('axe-core finds no WCAG 2.2 AA violation on any page, in both languages, light and dark', async () => {
     const found: string[] = [];
     for (const colorScheme of ['light', 'dark'] as const) {
@@ -448,9 +412,7 @@ describe('accessibility', () => {
           page.setDefaultTimeout(WAIT);
           /** axe on the page as it is now. */
           const audit = async (label: string) => {
-            if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ content: AXE });
-            const result = await page.evaluate(async (tags) => (window as unknown as { axe: { run: (d: Document, o: object) => Promise<{ violations: Array<{ id: string; nodes: Array<{ target: string[] }> }> }> } }).axe.run(document, { runOnly: { type: 'tag', values: tags } }), WCAG);
-            for (const v of result.violations) found.push(`${colorScheme} ${locale} ${label}: ${v.id} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+            for (const v of await axeViolations(page)) found.push(`${colorScheme} ${locale} ${label}: ${v}`);
           };
           const check = async (path: string) => {
             await page.goto(`${app.url}${path}`);
@@ -458,7 +420,7 @@ describe('accessibility', () => {
           };
           for (const path of ['/login', '/register']) await check(path);
           const username = `e2e_axe_${colorScheme}_${locale === 'en' ? 'en' : 'zh'}_${Date.now().toString(36)}`;
-          await registerIn(page, username);
+          await registerIn(page, app.url, username);
           const adminId = await promote(username, 'axe');
           // A conversation with an answer in it, so the transcript and its footer are checked too.
           await page.fill('#message', 'What is a **token**?');
@@ -488,246 +450,176 @@ describe('accessibility', () => {
 });
 
 describe('screen readers and a streaming answer', () => {
-  const AXE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-  const WCAG = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
-
-  test('the live region hears "answering" once and each finished answer once; streaming pieces and Undo are not announced', async () => {
-    const context = await browser.newContext(VIEWPORTS[0]!.options);
-    try {
-      const page = await context.newPage();
-      page.setDefaultTimeout(WAIT);
-      await registerIn(page, `e2e_sr_${Date.now().toString(36)}`);
-      // What a screen reader is given: every text the live region takes, in order.
-      await page.evaluate(() => {
-        const heard: string[] = [];
-        (window as unknown as { heard: string[] }).heard = heard;
-        const region = document.getElementById('announcer')!;
-        new MutationObserver(() => heard.push(region.textContent ?? '')).observe(region, { childList: true, characterData: true, subtree: true });
-      });
-      upstream.script({ kind: 'stream', pieces: ['One', ' two', ' three', ' four.'], delayMs: 20 });
-      await page.fill('#message', 'Count to four');
-      await page.press('#message', 'Enter');
-      await page.waitForSelector('#transcript article.msg-assistant .msg-body.markdown', { timeout: WAIT });
-      await page.click('#undo');
-      await page.waitForFunction(() => document.querySelectorAll('#transcript article.msg-user').length === 0);
-      const heard = await page.evaluate(() => (window as unknown as { heard: string[] }).heard.filter((t) => t !== ''));
-      expect(heard).toEqual(['Answering…', 'One two three four.']);
-      expect(await page.getAttribute('#transcript', 'aria-live')).toBe('off');
-      expect(await page.getAttribute('#estimate', 'aria-live')).toBe('off');
-    } finally {
-      await context.close();
-    }
-  });
+  test('the live region hears "answering" once and each finished answer once; streaming pieces and Undo are not announced', () => asNewUser('e2e_sr', async (page) => {
+    // What a screen reader is given: every text the live region takes, in order.
+    await page.evaluate(() => {
+      const heard: string[] = [];
+      (window as unknown as { heard: string[] }).heard = heard;
+      const region = document.getElementById('announcer')!;
+      new MutationObserver(() => heard.push(region.textContent ?? '')).observe(region, { childList: true, characterData: true, subtree: true });
+    });
+    upstream.script({ kind: 'stream', pieces: ['One', ' two', ' three', ' four.'], delayMs: 20 });
+    await page.fill('#message', 'Count to four');
+    await page.press('#message', 'Enter');
+    await page.waitForSelector('#transcript article.msg-assistant .msg-body.markdown', { timeout: WAIT });
+    await page.click('#undo');
+    await page.waitForFunction(() => document.querySelectorAll('#transcript article.msg-user').length === 0);
+    const heard = await page.evaluate(() => (window as unknown as { heard: string[] }).heard.filter((t) => t !== ''));
+    expect(heard).toEqual(['Answering…', 'One two three four.']);
+    expect(await page.getAttribute('#transcript', 'aria-live')).toBe('off');
+    expect(await page.getAttribute('#estimate', 'aria-live')).toBe('off');
+  }));
 
   test('axe-core finds no violation while an answer streams, light and dark', async () => {
     const found: string[] = [];
     for (const colorScheme of ['light', 'dark'] as const) {
-      const context = await browser.newContext({ bypassCSP: true, colorScheme, viewport: { width: 1280, height: 800 } });
-      try {
-        const page = await context.newPage();
-        page.setDefaultTimeout(WAIT);
-        await registerIn(page, `e2e_axe_live_${colorScheme}_${Date.now().toString(36)}`);
+      await asNewUser(`e2e_axe_live_${colorScheme}`, async (page) => {
         const g = gate();
         upstream.script({ kind: 'stream', pieces: ['Still', ' going'], gate: g, gateAfter: 1 });
         await page.fill('#message', 'Keep streaming');
         await page.press('#message', 'Enter');
         await within(g.reached, 'the model was not called');
         await page.waitForSelector('#transcript article.msg-assistant');
-        await page.addScriptTag({ content: AXE });
-        const result = await page.evaluate(async (tags) => (window as unknown as { axe: { run: (d: Document, o: object) => Promise<{ violations: Array<{ id: string; nodes: Array<{ target: string[] }> }> }> } }).axe.run(document, { runOnly: { type: 'tag', values: tags } }), WCAG);
-        for (const v of result.violations) found.push(`${colorScheme}: ${v.id} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+        for (const v of await axeViolations(page)) found.push(`${colorScheme}: ${v}`);
         g.release();
         await page.waitForSelector('#transcript article.msg-assistant .msg-body.markdown', { timeout: WAIT });
-      } finally {
-        await context.close();
-      }
+      }, { context: { bypassCSP: true, colorScheme, viewport: { width: 1280, height: 800 } } });
     }
     expect(found).toEqual([]);
   });
 });
 
 describe('keyboard and copying', () => {
-  test('Esc stops the answer being written; a finished answer copies whole, as written; messages carry their time', async () => {
-    const context = await browser.newContext({ ...VIEWPORTS[0]!.options, permissions: ['clipboard-read', 'clipboard-write'] });
+  test('Esc stops the answer being written; a finished answer copies whole, as written; messages carry their time', () => asNewUser('e2e_keys', async (page) => {
+    const g = gate();
+    upstream.script({ kind: 'stream', pieces: ['Stop', ' me', ' please', ' now'], gate: g, gateAfter: 2 });
+    const calls = upstream.requests.length;
+    await page.fill('#message', 'Go on and on');
+    await page.press('#message', 'Enter');
     try {
-      const page = await context.newPage();
-      page.setDefaultTimeout(WAIT);
-      await registerIn(page, `e2e_keys_${Date.now().toString(36)}`);
-      const g = gate();
-      upstream.script({ kind: 'stream', pieces: ['Stop', ' me', ' please', ' now'], gate: g, gateAfter: 2 });
-      const calls = upstream.requests.length;
-      await page.fill('#message', 'Go on and on');
-      await page.press('#message', 'Enter');
-      try {
-        await within(g.reached, 'the model was not called');
-        await page.waitForFunction(() => document.querySelector('#transcript .msg-body.streaming')?.textContent?.includes('Stop me'));
-        await page.keyboard.press('Escape');
-        expect(await within(upstream.requests[calls]!.closed, 'Esc did not end the model call')).toBe(true);
-      } finally {
-        g.release();
-      }
-      await page.waitForSelector('#transcript article.msg-assistant .msg-alert');
-      expect(await page.textContent('#transcript article.msg-assistant .msg-alert')).toContain('Stopped.');
-      upstream.script({ kind: 'stream', pieces: ['**Bold** and `code`'] });
-      await page.fill('#message', 'Some markdown please');
-      await page.press('#message', 'Enter');
-      await page.waitForFunction(() => document.querySelectorAll('#transcript article.msg-assistant .copy-answer:not([hidden])').length === 2);
-      await page.locator('#transcript article.msg-assistant .copy-answer').last().click();
-      await page.waitForFunction(() => navigator.clipboard.readText().then((t) => t === '**Bold** and `code`'));
-      expect(await page.locator('#transcript article .msg-who time').count()).toBeGreaterThanOrEqual(4);
+      await within(g.reached, 'the model was not called');
+      await page.waitForFunction(() => document.querySelector('#transcript .msg-body.streaming')?.textContent?.includes('Stop me'));
+      await page.keyboard.press('Escape');
+      expect(await within(upstream.requests[calls]!.closed, 'Esc did not end the model call')).toBe(true);
     } finally {
-      await context.close();
+      g.release();
     }
-  });
+    await page.waitForSelector('#transcript article.msg-assistant .msg-alert');
+    expect(await page.textContent('#transcript article.msg-assistant .msg-alert')).toContain('Stopped.');
+    upstream.script({ kind: 'stream', pieces: ['**Bold** and `code`'] });
+    await page.fill('#message', 'Some markdown please');
+    await page.press('#message', 'Enter');
+    await page.waitForFunction(() => document.querySelectorAll('#transcript article.msg-assistant .copy-answer:not([hidden])').length === 2);
+    await page.locator('#transcript article.msg-assistant .copy-answer').last().click();
+    await page.waitForFunction(() => navigator.clipboard.readText().then((t) => t === '**Bold** and `code`'));
+    expect(await page.locator('#transcript article .msg-who time').count()).toBeGreaterThanOrEqual(4);
+  }, { context: { ...VIEWPORTS[0]!.options, permissions: ['clipboard-read', 'clipboard-write'] } }));
 });
 
 describe('a balance that pays for only a few answer tokens', () => {
-  test('the estimate warns while typing, and sending is refused with the amount needed, before the model is called', async () => {
-    const context = await browser.newContext(VIEWPORTS[0]!.options);
-    try {
-      const page = await context.newPage();
-      page.setDefaultTimeout(WAIT);
-      const username = `e2e_short_${Date.now().toString(36)}`;
-      await registerIn(page, username);
-      const userId = (await app.sql.value('SELECT id FROM users WHERE username = ?', username)) as number;
-      await grant(app.database, userId, -((await app.database.read(balanceOf, userId)) - 30)); // the prompt and a few answer tokens
-      await page.reload();
-      const calls = upstream.requests.length;
-      await page.fill('#message', 'Tell me everything about tokens');
-      await page.waitForFunction(() => document.getElementById('estimate')?.textContent?.includes('would be refused'));
-      await page.press('#message', 'Enter');
-      await page.waitForSelector('#transcript .notice');
-      expect(await page.textContent('#transcript .notice')).toMatch(/at least 32 tokens of answer\) needs [\d,]+ more than your balance of 30/);
-      expect(upstream.requests.length).toBe(calls);
-      expect(await app.database.read(balanceOf, userId)).toBe(30);
-    } finally {
-      await context.close();
-    }
-  });
+  test('the estimate warns while typing, and sending is refused with the amount needed, before the model is called', () => asNewUser('e2e_short', async (page, { username }) => {
+    const userId = (await app.sql.value('SELECT id FROM users WHERE username = ?', username)) as number;
+    await grant(app.database, userId, -((await app.database.read(balanceOf, userId)) - 30)); // the prompt and a few answer tokens
+    await page.reload();
+    const calls = upstream.requests.length;
+    await page.fill('#message', 'Tell me everything about tokens');
+    await page.waitForFunction(() => document.getElementById('estimate')?.textContent?.includes('would be refused'));
+    await page.press('#message', 'Enter');
+    await page.waitForSelector('#transcript .notice');
+    expect(await page.textContent('#transcript .notice')).toMatch(/at least 32 tokens of answer\) needs [\d,]+ more than your balance of 30/);
+    expect(upstream.requests.length).toBe(calls);
+    expect(await app.database.read(balanceOf, userId)).toBe(30);
+  }));
 });
 
 describe('leaving a conversation mid-answer', () => {
-  test('the answer goes on being written; back in the conversation it is complete and charged in full', async () => {
-    const context = await browser.newContext(VIEWPORTS[0]!.options);
-    try {
-      const page = await context.newPage();
-      page.setDefaultTimeout(WAIT);
-      const username = `e2e_leave_${Date.now().toString(36)}`;
-      await registerIn(page, username);
-      const g = gate();
-      upstream.script({ kind: 'stream', pieces: ['Written', ' while', ' you', ' were', ' away.'], gate: g, gateAfter: 1, usage: { prompt_tokens: 15, completion_tokens: 5 } });
-      await page.fill('#message', 'Answer while I look elsewhere');
-      await page.press('#message', 'Enter');
-      await within(g.reached, 'the model was not called');
-      await page.waitForURL(/\/c\/\d+$/);
-      const conversation = new URL(page.url()).pathname;
-      // The new conversation has its Rename / Delete and its tab title at once, without a reload.
-      await page.waitForSelector('#manage details.manage');
-      expect(await page.title()).toMatch(/^Answer while I look elsewhere/);
-      // Another page while it streams: a new chat.
-      await Promise.all([page.waitForURL(`${app.url}/`), page.click('a.new-chat')]);
-      g.release();
-      const userId = (await app.sql.value('SELECT id FROM users WHERE username = ?', username)) as number;
-      for (let i = 0; i < 200 && (await app.sql.value("SELECT count(*) FROM holds WHERE user_id = ? AND state = 'settled'", userId)) !== 1; i++) await new Promise((r) => setTimeout(r, 25));
-      await page.goto(`${app.url}${conversation}`);
-      const answer = page.locator('#transcript article.msg-assistant').last();
-      expect(((await answer.locator('.msg-body').textContent()) ?? '').trim()).toBe('Written while you were away.');
-      const hold = (await app.sql.get('SELECT charge, outcome FROM holds WHERE user_id = ?', userId)) as { charge: number; outcome: string };
-      expect(hold).toEqual({ charge: priceOf(DEFAULT_MODEL, 15, 5), outcome: 'ok' });
-      expect(await answer.locator('.msg-meta strong').textContent()).toContain(`charged ${hold.charge}`);
-    } finally {
-      await context.close();
-    }
-  });
+  test('the answer goes on being written; back in the conversation it is complete and charged in full', () => asNewUser('e2e_leave', async (page, { username }) => {
+    const g = gate();
+    upstream.script({ kind: 'stream', pieces: ['Written', ' while', ' you', ' were', ' away.'], gate: g, gateAfter: 1, usage: { prompt_tokens: 15, completion_tokens: 5 } });
+    await page.fill('#message', 'Answer while I look elsewhere');
+    await page.press('#message', 'Enter');
+    await within(g.reached, 'the model was not called');
+    await page.waitForURL(/\/c\/\d+$/);
+    const conversation = new URL(page.url()).pathname;
+    // The new conversation has its Rename / Delete and its tab title at once, without a reload.
+    await page.waitForSelector('#manage details.manage');
+    expect(await page.title()).toMatch(/^Answer while I look elsewhere/);
+    // Another page while it streams: a new chat.
+    await Promise.all([page.waitForURL(`${app.url}/`), page.click('a.new-chat')]);
+    g.release();
+    const userId = (await app.sql.value('SELECT id FROM users WHERE username = ?', username)) as number;
+    for (let i = 0; i < 200 && (await app.sql.value("SELECT count(*) FROM holds WHERE user_id = ? AND state = 'settled'", userId)) !== 1; i++) await new Promise((r) => setTimeout(r, 25));
+    await page.goto(`${app.url}${conversation}`);
+    const answer = page.locator('#transcript article.msg-assistant').last();
+    expect(((await answer.locator('.msg-body').textContent()) ?? '').trim()).toBe('Written while you were away.');
+    const hold = (await app.sql.get('SELECT charge, outcome FROM holds WHERE user_id = ?', userId)) as { charge: number; outcome: string };
+    expect(hold).toEqual({ charge: priceOf(DEFAULT_MODEL, 15, 5), outcome: 'ok' });
+    expect(await answer.locator('.msg-meta strong').textContent()).toContain(`charged ${hold.charge}`);
+  }));
 });
 
 describe('a long answer', () => {
-  test('reads as markdown while it streams, and does not change height when it is done', async () => {
-    const context = await browser.newContext(VIEWPORTS[0]!.options);
-    try {
-      const page = await context.newPage();
-      page.setDefaultTimeout(WAIT);
-      await registerIn(page, `e2e_md_${Date.now().toString(36)}`);
-      const g = gate();
-      upstream.script({ kind: 'stream', pieces: ['# Title\n\n', 'Some **bold** words\n\n', '- one\n- two\n'], gate: g, gateAfter: 3 });
-      await page.fill('#message', 'Markdown please');
-      await page.press('#message', 'Enter');
-      await within(g.reached, 'the model was not called');
-      // At most 250 ms after the last piece, the answer so far is rendered.
-      await page.waitForSelector('#transcript .msg-body.streaming strong');
-      expect(await page.textContent('#transcript .msg-body.streaming h1')).toBe('Title');
-      expect(await page.locator('#transcript .msg-body.streaming li').count()).toBe(2);
-      const streamingHeight = await page.locator('#transcript .msg-body.streaming').evaluate((el) => el.getBoundingClientRect().height);
-      g.release();
-      await page.waitForSelector('#transcript article.msg-assistant .msg-body.markdown');
-      const doneHeight = await page.locator('#transcript article.msg-assistant .msg-body.markdown').evaluate((el) => el.getBoundingClientRect().height);
-      expect(Math.abs(doneHeight - streamingHeight)).toBeLessThan(2);
-    } finally {
-      await context.close();
-    }
-  });
+  test('reads as markdown while it streams, and does not change height when it is done', () => asNewUser('e2e_md', async (page) => {
+    const g = gate();
+    upstream.script({ kind: 'stream', pieces: ['# Title\n\n', 'Some **bold** words\n\n', '- one\n- two\n'], gate: g, gateAfter: 3 });
+    await page.fill('#message', 'Markdown please');
+    await page.press('#message', 'Enter');
+    await within(g.reached, 'the model was not called');
+    // At most 250 ms after the last piece, the answer so far is rendered.
+    await page.waitForSelector('#transcript .msg-body.streaming strong');
+    expect(await page.textContent('#transcript .msg-body.streaming h1')).toBe('Title');
+    expect(await page.locator('#transcript .msg-body.streaming li').count()).toBe(2);
+    const streamingHeight = await page.locator('#transcript .msg-body.streaming').evaluate((el) => el.getBoundingClientRect().height);
+    g.release();
+    await page.waitForSelector('#transcript article.msg-assistant .msg-body.markdown');
+    const doneHeight = await page.locator('#transcript article.msg-assistant .msg-body.markdown').evaluate((el) => el.getBoundingClientRect().height);
+    expect(Math.abs(doneHeight - streamingHeight)).toBeLessThan(2);
+  }));
 
-  test('keeps the view at the bottom while the reader is there; scrolled up, they are left alone and offered a way back', async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 600 } });
-    try {
-      const page = await context.newPage();
-      page.setDefaultTimeout(WAIT);
-      await registerIn(page, `e2e_follow_${Date.now().toString(36)}`);
-      const g = gate();
-      const lines = Array.from({ length: 60 }, (_, i) => `Line ${i + 1} of a long answer.\n`);
-      upstream.script({ kind: 'stream', pieces: lines, delayMs: 5, gate: g, gateAfter: 40 });
-      await page.fill('#message', 'A long answer, please');
-      await page.press('#message', 'Enter');
-      await within(g.reached, 'the model was not called');
-      await page.waitForFunction(() => document.querySelector('#transcript .msg-body.streaming')?.textContent?.includes('Line 40'));
-      const gap = () => page.evaluate(() => document.documentElement.scrollHeight - (window.innerHeight + window.scrollY));
-      expect(await gap()).toBeLessThan(48); // followed to the bottom
-      // The reader scrolls up to read: more text comes, and the view stays where they are.
-      await page.evaluate(() => window.scrollTo({ top: 0 }));
-      // As a reader's scroll does, the scroll event lands (two frames) before more text arrives.
-      await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
-      g.release();
-      await page.waitForSelector('#jump-latest:not([hidden])');
-      expect(await page.evaluate(() => window.scrollY)).toBe(0);
-      await page.waitForSelector('#transcript article.msg-assistant .msg-body.markdown');
-      await page.click('#jump-latest');
-      expect(await gap()).toBeLessThan(48);
-      expect(await page.isHidden('#jump-latest')).toBe(true);
-    } finally {
-      await context.close();
-    }
-  });
+  test('keeps the view at the bottom while the reader is there; scrolled up, they are left alone and offered a way back', () => asNewUser('e2e_follow', async (page) => {
+    const g = gate();
+    const lines = Array.from({ length: 60 }, (_, i) => `Line ${i + 1} of a long answer.\n`);
+    upstream.script({ kind: 'stream', pieces: lines, delayMs: 5, gate: g, gateAfter: 40 });
+    await page.fill('#message', 'A long answer, please');
+    await page.press('#message', 'Enter');
+    await within(g.reached, 'the model was not called');
+    await page.waitForFunction(() => document.querySelector('#transcript .msg-body.streaming')?.textContent?.includes('Line 40'));
+    const gap = () => page.evaluate(() => document.documentElement.scrollHeight - (window.innerHeight + window.scrollY));
+    expect(await gap()).toBeLessThan(48); // followed to the bottom
+    // The reader scrolls up to read: more text comes, and the view stays where they are.
+    await page.evaluate(() => window.scrollTo({ top: 0 }));
+    // As a reader's scroll does, the scroll event lands (two frames) before more text arrives.
+    await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
+    g.release();
+    await page.waitForSelector('#jump-latest:not([hidden])');
+    expect(await page.evaluate(() => window.scrollY)).toBe(0);
+    await page.waitForSelector('#transcript article.msg-assistant .msg-body.markdown');
+    await page.click('#jump-latest');
+    expect(await gap()).toBeLessThan(48);
+    expect(await page.isHidden('#jump-latest')).toBe(true);
+  }, { context: { viewport: { width: 1280, height: 600 } } }));
 });
 
 describe('focus', () => {
-  test('stays where it was across a dashboard refresh, and goes to the field to fix after a failed sign-in', async () => {
-    const context = await browser.newContext(VIEWPORTS[0]!.options);
-    try {
-      const page = await context.newPage();
-      page.setDefaultTimeout(WAIT);
-      const username = `e2e_focus_${Date.now().toString(36)}`;
-      await registerIn(page, username);
-      // The page's clock is the test's: 30 seconds pass at once, and the dashboard redraws itself.
-      await page.clock.install();
-      await page.goto(`${app.url}/`);
-      await page.focus('#dashboard a[href="/usage"]');
-      const redrawn = page.waitForResponse((r) => r.url().endsWith('/dashboard'));
-      await page.clock.runFor(31_000);
-      await redrawn;
-      await page.waitForFunction(() => document.activeElement !== document.body);
-      expect(await page.evaluate(() => document.activeElement?.closest('#dashboard') !== null && document.activeElement?.getAttribute('href'))).toBe('/usage');
-      // Signed out, a wrong password: the password field has focus, described by the error.
-      await context.clearCookies();
-      await page.goto(`${app.url}/login`);
-      await page.fill('#username', username);
-      await page.fill('#password', 'not the password');
-      await Promise.all([page.waitForLoadState('load'), page.click('form[action="/login"] button[type="submit"]')]);
-      await page.waitForFunction(() => document.activeElement?.id === 'password');
-      expect(await page.getAttribute('#password', 'aria-describedby')).toContain('login-error');
-    } finally {
-      await context.close();
-    }
-  });
+  test('stays where it was across a dashboard refresh, and goes to the field to fix after a failed sign-in', () => asNewUser('e2e_focus', async (page, { username, context }) => {
+    // The page's clock is the test's: 30 seconds pass at once, and the dashboard redraws itself.
+    await page.clock.install();
+    await page.goto(`${app.url}/`);
+    await page.focus('#dashboard a[href="/usage"]');
+    const redrawn = page.waitForResponse((r) => r.url().endsWith('/dashboard'));
+    await page.clock.runFor(31_000);
+    await redrawn;
+    await page.waitForFunction(() => document.activeElement !== document.body);
+    expect(await page.evaluate(() => document.activeElement?.closest('#dashboard') !== null && document.activeElement?.getAttribute('href'))).toBe('/usage');
+    // Signed out, a wrong password: the password field has focus, described by the error.
+    await context.clearCookies();
+    await page.goto(`${app.url}/login`);
+    await page.fill('#username', username);
+    await page.fill('#password', 'not the password');
+    await Promise.all([page.waitForLoadState('load'), page.click('form[action="/login"] button[type="submit"]')]);
+    await page.waitForFunction(() => document.activeElement?.id === 'password');
+    expect(await page.getAttribute('#password', 'aria-describedby')).toContain('login-error');
+  }));
 });
 
 describe('every page on a phone', () => {
@@ -736,67 +628,50 @@ describe('every page on a phone', () => {
     { name: '390 px', width: 390, options: VIEWPORTS[1]!.options },
     { name: '640 x 400', width: 640, options: { viewport: { width: 640, height: 400 }, deviceScaleFactor: 2 } },
   ];
-  test.each(narrow)('no page scrolls sideways at $name, with a 200-character conversation title, admin pages included', async ({ width, options }) => {
-    const context = await browser.newContext(options);
-    try {
-      const page = await context.newPage();
-      page.setDefaultTimeout(WAIT);
-      const username = `e2e_wide_${width}_${Date.now().toString(36)}`;
-      await registerIn(page, username, 'click');
-      const adminId = await promote(username, 'a batch for the class of 2026, spring term');
-      const orderId = await anOrder(adminId);
-      upstream.script({ kind: 'stream', pieces: ['A short answer.'] });
-      await page.fill('#message', 'Hello');
-      await page.click('#submit');
-      await page.waitForSelector('#transcript article.msg-assistant .msg-body.markdown', { timeout: WAIT });
-      const conversation = new URL(page.url()).pathname;
-      await app.sql.run('UPDATE conversations SET title = ? WHERE id = ?', 'https://example.com/' + 'x'.repeat(180), Number(conversation.split('/').pop()));
-      const wide: string[] = [];
-      for (const path of [conversation, '/', '/usage', '/usage/ledger', '/recharge', '/orders', `/recharge/orders/${orderId}`, '/keys', '/admin/users', '/admin/codes', '/admin/usage', '/admin/providers', '/admin/orders', '/admin/audit']) {
-        await page.goto(`${app.url}${path}`);
-        const scroll = await page.evaluate(() => document.documentElement.scrollWidth);
-        if (scroll > width) wide.push(`${path}: ${scroll}px`);
-      }
-      expect(wide).toEqual([]);
-    } finally {
-      await context.close();
+  test.each(narrow)('no page scrolls sideways at $name, with a 200-character conversation title, admin pages included', ({ width, options }) => asNewUser(`e2e_wide_${width}`, async (page, { username }) => {
+    const adminId = await promote(username, 'a batch for the class of 2026, spring term');
+    const orderId = await anOrder(adminId);
+    upstream.script({ kind: 'stream', pieces: ['A short answer.'] });
+    await page.fill('#message', 'Hello');
+    await page.click('#submit');
+    await page.waitForSelector('#transcript article.msg-assistant .msg-body.markdown', { timeout: WAIT });
+    const conversation = new URL(page.url()).pathname;
+    await app.sql.run('UPDATE conversations SET title = ? WHERE id = ?', 'https://example.com/' + 'x'.repeat(180), Number(conversation.split('/').pop()));
+    const wide: string[] = [];
+    for (const path of [conversation, '/', '/usage', '/usage/ledger', '/recharge', '/orders', `/recharge/orders/${orderId}`, '/keys', '/admin/users', '/admin/codes', '/admin/usage', '/admin/providers', '/admin/orders', '/admin/audit']) {
+      await page.goto(`${app.url}${path}`);
+      const scroll = await page.evaluate(() => document.documentElement.scrollWidth);
+      if (scroll > width) wide.push(`${path}: ${scroll}px`);
     }
-  });
+    expect(wide).toEqual([]);
+  }, { context: options, how: 'click' }));
 
-  test('on a phone the conversations are a drawer opened from the chat header, closed by Esc', async () => {
-    const context = await browser.newContext(VIEWPORTS[1]!.options);
-    try {
-      const page = await context.newPage();
-      page.setDefaultTimeout(WAIT);
-      await registerIn(page, `e2e_drawer_${Date.now().toString(36)}`, 'tap');
-      upstream.script({ kind: 'stream', pieces: ['Drawer answer.'] });
-      await page.fill('#message', 'A question for the drawer');
-      await page.tap('#submit');
-      await page.waitForSelector('#transcript article.msg-assistant .msg-body.markdown', { timeout: WAIT });
-      await page.reload();
-      expect(await page.isVisible('#sidebar')).toBe(false);
-      await page.tap('#drawer-toggle');
-      expect(await page.getAttribute('#drawer-toggle', 'aria-expanded')).toBe('true');
-      expect(await page.isVisible('#conversation-list a')).toBe(true);
-      await page.keyboard.press('Escape');
-      expect(await page.isVisible('#sidebar')).toBe(false);
-      expect(await page.evaluate(() => document.activeElement?.id)).toBe('drawer-toggle');
-      // While an answer is written, Esc in the open drawer closes the drawer and stops nothing.
-      const g = gate();
-      upstream.script({ kind: 'stream', pieces: ['Not', ' stopped', ' by', ' the drawer.'], gate: g, gateAfter: 1 });
-      const calls = upstream.requests.length;
-      await page.fill('#message', 'Keep going');
-      await page.tap('#submit');
-      await within(g.reached, 'the model was not called');
-      await page.tap('#drawer-toggle');
-      await page.keyboard.press('Escape');
-      expect(await page.isVisible('#sidebar')).toBe(false);
-      g.release();
-      await page.waitForFunction(() => document.querySelectorAll('#transcript article.msg-assistant .msg-body.markdown').length === 2);
-      expect(await within(upstream.requests[calls]!.closed, 'the model call did not end')).toBe(false);
-      expect(await page.textContent('#transcript article.msg-assistant:last-of-type .msg-body')).toContain('Not stopped by the drawer.');
-    } finally {
-      await context.close();
-    }
-  });
+  test('on a phone the conversations are a drawer opened from the chat header, closed by Esc', () => asNewUser('e2e_drawer', async (page) => {
+    upstream.script({ kind: 'stream', pieces: ['Drawer answer.'] });
+    await page.fill('#message', 'A question for the drawer');
+    await page.tap('#submit');
+    await page.waitForSelector('#transcript article.msg-assistant .msg-body.markdown', { timeout: WAIT });
+    await page.reload();
+    expect(await page.isVisible('#sidebar')).toBe(false);
+    await page.tap('#drawer-toggle');
+    expect(await page.getAttribute('#drawer-toggle', 'aria-expanded')).toBe('true');
+    expect(await page.isVisible('#conversation-list a')).toBe(true);
+    await page.keyboard.press('Escape');
+    expect(await page.isVisible('#sidebar')).toBe(false);
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('drawer-toggle');
+    // While an answer is written, Esc in the open drawer closes the drawer and stops nothing.
+    const g = gate();
+    upstream.script({ kind: 'stream', pieces: ['Not', ' stopped', ' by', ' the drawer.'], gate: g, gateAfter: 1 });
+    const calls = upstream.requests.length;
+    await page.fill('#message', 'Keep going');
+    await page.tap('#submit');
+    await within(g.reached, 'the model was not called');
+    await page.tap('#drawer-toggle');
+    await page.keyboard.press('Escape');
+    expect(await page.isVisible('#sidebar')).toBe(false);
+    g.release();
+    await page.waitForFunction(() => document.querySelectorAll('#transcript article.msg-assistant .msg-body.markdown').length === 2);
+    expect(await within(upstream.requests[calls]!.closed, 'the model call did not end')).toBe(false);
+    expect(await page.textContent('#transcript article.msg-assistant:last-of-type .msg-body')).toContain('Not stopped by the drawer.');
+  }, { context: VIEWPORTS[1]!.options, how: 'tap' }));
 });

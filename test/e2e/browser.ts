@@ -1,0 +1,74 @@
+// What the browser tests share: the viewports, a bounded wait, signing up through the page, a
+// page of its own signed in as a new user, and axe-core's WCAG audit of a page.
+import fs from 'node:fs';
+import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
+
+export const WAIT = 5000; // longest wait for anything on the page
+
+export const VIEWPORTS: { name: string; options: BrowserContextOptions }[] = [
+  { name: 'desktop', options: { viewport: { width: 1280, height: 800 } } },
+  { name: 'phone', options: { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 } },
+];
+
+export async function within<T>(promise: Promise<T>, what: string, ms = WAIT): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out: ${what}`)), ms)));
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Signs up through the register form (tapped on a touch viewport, clicked elsewhere) and lands on the chat page. */
+export async function registerIn(page: Page, appUrl: string, username: string, how: 'tap' | 'click' = 'click'): Promise<void> {
+  await page.goto(`${appUrl}/register`);
+  await page.fill('#username', username);
+  await page.fill('#password', 'correct horse battery');
+  await page.fill('#confirm', 'correct horse battery');
+  const submit = 'form[action="/register"] button[type="submit"]';
+  await Promise.all([page.waitForURL(`${appUrl}/`), how === 'tap' ? page.tap(submit) : page.click(submit)]);
+}
+
+export interface NewUser {
+  username: string;
+  context: BrowserContext;
+}
+
+/**
+ * A browser context of its own (its own cookies; a desktop unless `context` says otherwise) with a
+ * page signed up as a new user, `<prefix>_<time>`, on the chat page; closed after `fn`, whatever happens.
+ */
+export async function withNewUser(
+  browser: Browser,
+  appUrl: string,
+  prefix: string,
+  fn: (page: Page, user: NewUser) => Promise<void>,
+  opts: { context?: BrowserContextOptions; how?: 'tap' | 'click' } = {},
+): Promise<void> {
+  const context = await browser.newContext(opts.context ?? VIEWPORTS[0]!.options);
+  try {
+    const page = await context.newPage();
+    page.setDefaultTimeout(WAIT);
+    const username = `${prefix}_${Date.now().toString(36)}`;
+    await registerIn(page, appUrl, username, opts.how);
+    await fn(page, { username, context });
+  } finally {
+    await context.close();
+  }
+}
+
+const AXE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const WCAG = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
+
+type Axe = { run: (d: Document, o: object) => Promise<{ violations: Array<{ id: string; nodes: Array<{ target: string[] }> }> }> };
+
+/**
+ * axe-core's WCAG 2.2 AA rules on the page as it is now: each violation as `<rule> at <elements>`.
+ * The context needs `bypassCSP`: axe goes in as a script the page's CSP would rightly refuse.
+ */
+export async function axeViolations(page: Page): Promise<string[]> {
+  if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ content: AXE });
+  const result = await page.evaluate(async (tags) => (window as unknown as { axe: Axe }).axe.run(document, { runOnly: { type: 'tag', values: tags } }), WCAG);
+  return result.violations.map((v) => `${v.id} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+}
