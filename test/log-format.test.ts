@@ -112,33 +112,34 @@ describe('the first line', () => {
 
 describe('LogSink holding lines for the first one', () => {
   const tick = () => new Promise((resolve) => setImmediate(resolve));
-
-  test('lines logged while held wait, bounded as ever, and go out after the one given to lead', async () => {
+  /** A sink of `limit` characters on a stream whose every byte is kept in `text()`. */
+  function sinkOf(limit: number) {
     const out = new PassThrough();
     let written = '';
     out.setEncoding('utf8').on('data', (d: string) => (written += d));
-    const sink = new LogSink(out, 20);
+    return { sink: new LogSink(out, limit), text: () => written };
+  }
+
+  test('lines logged while held wait, bounded as ever, and go out after the one given to lead', async () => {
+    const { sink, text } = sinkOf(20);
     sink.holdFor(60_000);
     sink.write('one 5678\n');
     sink.write('two 5678\n');
     sink.write('three 78\n'); // past the limit: the oldest is dropped
     await tick();
     await tick();
-    expect(written).toBe('');
+    expect(text()).toBe('');
     sink.lead('first\n');
     expect(await sink.flushWithin(5000)).toBe(true);
-    expect(written).toBe('first\ntwo 5678\nthree 78\n');
+    expect(text()).toBe('first\ntwo 5678\nthree 78\n');
     expect(sink.dropped).toBe(1);
   });
 
   test('a hold that nobody ends ends by itself', async () => {
-    const out = new PassThrough();
-    let written = '';
-    out.setEncoding('utf8').on('data', (d: string) => (written += d));
-    const sink = new LogSink(out, 1000);
+    const { sink, text } = sinkOf(1000);
     sink.holdFor(10);
     sink.write('start-up is slow\n');
     expect(await sink.flushWithin(5000)).toBe(true);
-    expect(written).toBe('start-up is slow\n');
+    expect(text()).toBe('start-up is slow\n');
   });
 });
