@@ -6,12 +6,20 @@
 // rare, so a batch is first written without savepoints (they cost a tenth of a pair); when any
 // write in it throws, the whole transaction rolls back and the batch is written again with a
 // savepoint around each write. Writes are therefore closures that only touch the database.
+// While another connection (another process on the data directory, the command line) holds the
+// write lock, a batch waits for it with the event loop free: the connection's own busy timeout is
+// short (LOCK_SLICE_MS), and the batch is tried again every LOCK_RETRY_MS, for up to the busy
+// timeout; past it, its writes fail with SQLITE_BUSY (a 503 that asks to try again).
 import type SqliteDatabase from 'better-sqlite3';
 import { ledgerWrites as writeSeconds } from '../../metrics';
 
 type Raw = SqliteDatabase.Database;
 type Write = { run: () => unknown; resolve: (value: unknown) => void; reject: (err: unknown) => void };
 type Outcome = { ok: true; value: unknown } | { ok: false; err: unknown };
+
+/** The connection's busy timeout: the longest one try for the write lock blocks the event loop. */
+export const LOCK_SLICE_MS = 50;
+const LOCK_RETRY_MS = 50;
 
 class WriteFailed extends Error {
   constructor(readonly error: unknown) {
@@ -22,11 +30,14 @@ class WriteFailed extends Error {
 export class GroupCommit {
   private queue: Write[] = [];
   private scheduled = false;
+  /** When the batch waiting for another connection's write lock first found it taken. */
+  private lockedSince: number | undefined;
   // Made once: better-sqlite3 builds a wrapper per transaction() call, which costs as much as a write.
   private readonly runAll: SqliteDatabase.Transaction<(ops: Write[]) => Outcome[]>;
   private readonly runEach: SqliteDatabase.Transaction<(ops: Write[]) => Outcome[]>;
 
-  constructor(raw: Raw) {
+  /** `busyTimeoutMs`: how long a batch waits for another connection's write lock before it fails. */
+  constructor(raw: Raw, private readonly busyTimeoutMs: number) {
     const savepoint = raw.prepare('SAVEPOINT store_write');
     const release = raw.prepare('RELEASE store_write');
     const rollback = raw.prepare('ROLLBACK TO store_write');
@@ -83,6 +94,7 @@ export class GroupCommit {
     try {
       outcomes = this.runAll.immediate(batch);
     } catch (err) {
+      if (this.waitForLock(err, batch)) return;
       // Nothing was written. A write failed (alone, that is its answer; in a batch, find which one
       // by writing the batch again, one savepoint each), or the transaction itself did.
       try {
@@ -94,10 +106,31 @@ export class GroupCommit {
         return;
       }
     }
+    this.lockedSince = undefined;
     batch.forEach((op, i) => {
       const outcome = outcomes[i]!;
       if (outcome.ok) op.resolve(outcome.value);
       else op.reject(outcome.err);
     });
+  }
+
+  /**
+   * BEGIN IMMEDIATE (or COMMIT) found the write lock taken: nothing was written. Puts the batch back
+   * first in line and tries again shortly, unless it has waited the busy timeout already.
+   */
+  private waitForLock(err: unknown, batch: Write[]): boolean {
+    if (err instanceof WriteFailed || (err as { code?: string }).code !== 'SQLITE_BUSY') return false;
+    const now = Date.now();
+    this.lockedSince ??= now;
+    if (now - this.lockedSince >= this.busyTimeoutMs) {
+      this.lockedSince = undefined;
+      return false;
+    }
+    this.queue.unshift(...batch);
+    if (!this.scheduled) {
+      this.scheduled = true; // writes submitted meanwhile join the batch
+      setTimeout(() => this.flush(), LOCK_RETRY_MS);
+    }
+    return true;
   }
 }

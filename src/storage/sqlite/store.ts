@@ -6,7 +6,7 @@ import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import type { Op, Step, Store } from '../op';
 import type { Queries, QueryName } from '../queries';
-import { GroupCommit } from './group-commit';
+import { GroupCommit, LOCK_SLICE_MS } from './group-commit';
 import { SQLITE } from './sql';
 
 type Raw = SqliteDatabase.Database;
@@ -38,11 +38,14 @@ export class SqliteStore implements Store {
   private readonly exec = (step: Step) => this.statement(step.name)(step.params);
 
   constructor(file: string) {
-    this.raw = new SqliteDatabase(file, { timeout: BUSY_TIMEOUT_MS });
+    // A short busy timeout: better-sqlite3 waits for a lock with the event loop blocked. Writes wait
+    // for the write lock in the group commit instead, trying again with the loop free; reads (WAL)
+    // do not wait for writers.
+    this.raw = new SqliteDatabase(file, { timeout: LOCK_SLICE_MS });
     this.raw.pragma('journal_mode = WAL');
     this.raw.pragma('synchronous = NORMAL');
     this.raw.pragma('foreign_keys = ON');
-    this.writer = new GroupCommit(this.raw);
+    this.writer = new GroupCommit(this.raw, BUSY_TIMEOUT_MS);
   }
 
   private statement(name: QueryName): (params: object) => unknown {
@@ -154,6 +157,16 @@ export function readMigrations(dir = MIGRATIONS_DIR): Migration[] {
  */
 export function migrateSqlite(store: SqliteStore, migrations = readMigrations()): string[] {
   const { raw } = store;
+  // At start-up nothing else runs yet: another process's migration is waited for here, blocking.
+  raw.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  try {
+    return migrateLocked(raw, migrations);
+  } finally {
+    raw.pragma(`busy_timeout = ${LOCK_SLICE_MS}`);
+  }
+}
+
+function migrateLocked(raw: Raw, migrations: Migration[]): string[] {
   raw.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
     version    INTEGER PRIMARY KEY,
     name       TEXT NOT NULL,
