@@ -51,6 +51,9 @@ const schema = z.object({
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL such as postgres://user:pass@host:5432/db')
     .optional(),
   DATABASE_POOL_SIZE: int(1, 1000).default(10),
+  DATABASE_CONNECT_TIMEOUT_MS: int(0, 600_000).default(5000),
+  DATABASE_STATEMENT_TIMEOUT_MS: int(0, 3_600_000).default(30_000),
+  DATABASE_IDLE_TRANSACTION_TIMEOUT_MS: int(0, 3_600_000).default(10_000),
   METRICS: bool.default(false),
   DATABASE_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a plain lower-case name such as tokenchat').optional(),
   SESSION_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
@@ -116,6 +119,8 @@ export type Config = Readonly<{
   /** PostgreSQL for app data and sessions; unset: SQLite files under dataDir. A secret (it may hold a password). */
   databaseUrl: string | undefined;
   databasePoolSize: number;
+  /** PostgreSQL: opening a connection (or waiting for a free one), one statement, a transaction left idle (ms; 0 = no limit). */
+  databaseTimeouts: Readonly<{ connectMs: number; statementMs: number; idleTransactionMs: number }>;
   /** GET /metrics in Prometheus's text format. */
   metrics: boolean;
   /** The PostgreSQL schema to keep everything in (created if missing); unset: the connection's default. */
@@ -196,6 +201,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir: path.resolve(e.DATA_DIR),
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
+    databaseTimeouts: Object.freeze({
+      connectMs: e.DATABASE_CONNECT_TIMEOUT_MS, statementMs: e.DATABASE_STATEMENT_TIMEOUT_MS, idleTransactionMs: e.DATABASE_IDLE_TRANSACTION_TIMEOUT_MS,
+    }),
     metrics: e.METRICS,
     databaseSchema: e.DATABASE_SCHEMA,
     sessionSecret: e.SESSION_SECRET,

@@ -52,6 +52,11 @@ const EXIT_MARGIN_MS = 5000;
 /** `schema`: on PostgreSQL, the schema to keep everything in (tests give each file its own). */
 export async function startServer(config: Config, logger: Logger = createLogger(config.logLevel), opts: { schema?: string } = {}): Promise<RunningServer> {
   const database = openStore(config, opts.schema ?? config.databaseSchema);
+  if (database.dialect === 'postgres') {
+    // Logged once per outage, not once per request it fails.
+    database.availability.on('down', (err) => logger.error({ err }, 'the database is unavailable; requests are answered 503 until it answers again'));
+    database.availability.on('up', () => logger.info('the database answers again'));
+  }
   let catalog;
   try {
     const applied = await migrateStore(database);

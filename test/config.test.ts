@@ -14,6 +14,7 @@ describe('loadConfig', () => {
     const c = loadConfig({
       HOST: '0.0.0.0', PORT: '8080', DATA_DIR: '/tmp/x', SESSION_SECRET: 's'.repeat(32), SESSION_IDLE_MINUTES: '30',
       DATABASE_URL: 'postgres://tc:pw@db.example:5432/tokenchat', DATABASE_POOL_SIZE: '20', DATABASE_SCHEMA: 'tokenchat', METRICS: 'true',
+      DATABASE_CONNECT_TIMEOUT_MS: '3000', DATABASE_STATEMENT_TIMEOUT_MS: '0', DATABASE_IDLE_TRANSACTION_TIMEOUT_MS: '20000',
       SESSION_ABSOLUTE_HOURS: '12', TRUST_PROXY: '1', BODY_LIMIT: '512kb', ALLOW_REGISTRATION: 'false',
       LOGIN_RATE_LIMIT_PER_IP: '9', LOGIN_RATE_LIMIT_PER_USER: '4', LOGIN_RATE_WINDOW_MINUTES: '5',
       LOGIN_DELAY_MS: '250', LOGIN_DELAY_MAX_MS: '4000',
@@ -31,6 +32,7 @@ describe('loadConfig', () => {
       keyOf: undefined, breaker: { failures: 5, cooldownMs: 90_000 },
       env: 'production', host: '0.0.0.0', port: 8080, dataDir: '/tmp/x', sessionSecret: 's'.repeat(32),
       databaseUrl: 'postgres://tc:pw@db.example:5432/tokenchat', databasePoolSize: 20, databaseSchema: 'tokenchat', metrics: true,
+      databaseTimeouts: { connectMs: 3000, statementMs: 0, idleTransactionMs: 20_000 },
       sessionIdleMs: 30 * 60_000, sessionAbsoluteMs: 12 * 3600_000, trustProxy: 1, bodyLimitBytes: 512 * 1024,
       allowRegistration: false, loginRateLimitPerIp: 9, loginRateLimitPerUser: 4, loginRateWindowMs: 5 * 60_000,
       loginDelayMs: 250, loginDelayMaxMs: 4000,

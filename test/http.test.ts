@@ -132,7 +132,7 @@ describe('GET /healthz', () => {
       await s.database.close(); // SQLite's handle closed, or PostgreSQL's pool ended: either way no database answers
       const res = await request(s.url).get('/healthz');
       expect(res.status).toBe(503);
-      expect(res.body).toEqual({ status: 'unavailable' });
+      expect(res.body).toEqual({ status: 'unavailable', error: 'the database did not answer within 1500 ms' });
     } finally {
       await s.close().catch(() => undefined);
     }

@@ -10,12 +10,12 @@ import { migrateSqlite, openSqlite, type SqliteStore } from './sqlite/store';
 
 export type { SessionStore } from './sqlite/session-store';
 export type AppStore = SqliteStore | PostgresStore;
-type Where = Pick<Config, 'dataDir' | 'databaseUrl' | 'databasePoolSize' | 'sessionIdleMs'> & { databaseSchema?: string };
+type Where = Pick<Config, 'dataDir' | 'databaseUrl' | 'databasePoolSize' | 'sessionIdleMs'> & Partial<Pick<Config, 'databaseTimeouts'>> & { databaseSchema?: string };
 
 /** Opens the app database the configuration names; `schema` (PostgreSQL) keeps tests apart. */
 export function openStore(config: Where, schema = config.databaseSchema): AppStore {
   if (!config.databaseUrl) return openSqlite(config.dataDir);
-  return new PostgresStore(config.databaseUrl, { poolSize: config.databasePoolSize, schema });
+  return new PostgresStore(config.databaseUrl, { poolSize: config.databasePoolSize, schema, timeouts: config.databaseTimeouts });
 }
 
 /** Applies pending migrations; safe when several processes start at once. Returns the names applied. */

@@ -3,8 +3,9 @@
 // of the schema's own (so two deployments, or two test files, on one database never hear each
 // other); on SQLite, whose processes share one machine's file, within this process only.
 import crypto from 'node:crypto';
-import pg from 'pg';
 import type { AppStore } from './index';
+import { sendOnce, SignalChannel } from './postgres/signal-channel';
+import type { PostgresStore } from './postgres/store';
 
 export type Signal =
   | { kind: 'stop'; userId: number; conversationId?: number; turnKey?: string }
@@ -47,61 +48,35 @@ function parse(text: string): { from: string; signal: Signal } | undefined {
   }
 }
 
+/** Signals through PostgreSQL (postgres/signal-channel.ts: reconnects, and reads back what it missed). */
 class PostgresSignals extends LocalSignals {
   private readonly me = crypto.randomUUID();
-  private listener: pg.Client | undefined;
-  private closed = false;
+  private readonly channel: SignalChannel;
 
-  constructor(
-    private readonly url: string,
-    private readonly pool: pg.Pool,
-    private readonly channel: string,
-    private readonly onError: (err: unknown) => void,
-  ) {
+  constructor(store: PostgresStore, channel: string, onError: (err: unknown) => void) {
     super();
+    this.channel = new SignalChannel(store, channel, (text) => {
+      const got = parse(text);
+      if (got && got.from !== this.me) super.publish(got.signal);
+    }, onError);
   }
 
   /**
    * Listens on a connection of its own. A lost connection, or one that cannot be opened, is tried
-   * again every second for as long as the process runs: without it, Stop pressed on another host
-   * would not reach the answers streaming here.
+   * again for as long as the process runs: without it, Stop pressed on another host would not
+   * reach the answers streaming here.
    */
-  async listen(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.url });
-    let lost = false;
-    const retry = (err: unknown) => {
-      if (lost) return;
-      lost = true;
-      this.onError(err);
-      if (this.listener === client) this.listener = undefined;
-      void client.end().catch(() => {});
-      if (!this.closed) setTimeout(() => void this.listen().catch(() => {}), 1000).unref();
-    };
-    client.on('notification', (n) => {
-      const got = n.channel === this.channel && n.payload ? parse(n.payload) : undefined;
-      if (got && got.from !== this.me) super.publish(got.signal);
-    });
-    client.on('error', retry);
-    try {
-      await client.connect();
-      await client.query(`LISTEN "${this.channel}"`);
-    } catch (err) {
-      retry(err);
-      throw err;
-    }
-    if (this.closed) return void (await client.end());
-    this.listener = client;
+  listen(): Promise<void> {
+    return this.channel.listen();
   }
 
   override publish(signal: Signal): void {
     super.publish(signal);
-    const payload = JSON.stringify({ from: this.me, signal });
-    this.pool.query('SELECT pg_notify($1, $2)', [this.channel, payload]).catch(this.onError);
+    void this.channel.send(JSON.stringify({ from: this.me, signal }));
   }
 
   override async close(): Promise<void> {
-    this.closed = true;
-    await this.listener?.end().catch(() => {});
+    await this.channel.close();
   }
 }
 
@@ -112,8 +87,7 @@ class PostgresSignals extends LocalSignals {
  */
 export async function sendSignal(store: AppStore, signal: Signal): Promise<boolean> {
   if (store.dialect === 'sqlite') return false;
-  const payload = JSON.stringify({ from: crypto.randomUUID(), signal });
-  await store.pool.query('SELECT pg_notify($1, $2)', [channelOf(store), payload]);
+  await sendOnce(store, channelOf(store), JSON.stringify({ from: crypto.randomUUID(), signal }));
   return true;
 }
 
@@ -121,7 +95,7 @@ const channelOf = (store: { schema?: string }) => `tokenchat_${store.schema ?? '
 
 export async function openSignals(store: AppStore, url: string | undefined, onError: (err: unknown) => void): Promise<Signals> {
   if (store.dialect === 'sqlite' || !url) return new LocalSignals();
-  const signals = new PostgresSignals(url, store.pool, channelOf(store), onError);
+  const signals = new PostgresSignals(store, channelOf(store), onError);
   try {
     await signals.listen();
   } catch (err) {

@@ -11,6 +11,8 @@ import { tracked } from '../../api/in-flight';
 import type { RunningTurns } from '../../chat/running-turns';
 import type { Logger } from '../../log';
 import { apiSecurityHeaders } from '../security';
+import { DATABASE_RETRY_AFTER_S } from '../errors';
+import { isDatabaseFault } from '../../storage/faults';
 import { SSE_HEADERS } from '../sse';
 import type { ModelCatalog, ModelInfo, Offer } from '../../metering/models';
 
@@ -165,12 +167,21 @@ function chatCompletions(deps: V1Deps & { silentStartMs?: number }, offer: Offer
 
 const errorBody = (err: ApiError) => ({ error: { message: err.message, type: err.type, param: err.param, code: err.code } });
 
+/** The database is away for a moment: 503, and the SDKs may send it again (they retry 5xx unless told not to). */
+const databaseUnavailable = () =>
+  new ApiError(503, 'The database is not answering right now; try again in a few seconds. The request was not charged unless output was sent.', 'server_error',
+    'database_unavailable', null, { 'x-should-retry': 'true', 'Retry-After': String(DATABASE_RETRY_AFTER_S) });
+
 function apiErrors(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req: Request, res: Response, _next) => {
     let api = err instanceof ApiError ? err : undefined;
     const e = err as { type?: string; status?: number };
     if (!api && e.type === 'entity.parse.failed') api = badRequest('The body is not valid JSON.');
     if (!api && e.type === 'entity.too.large') api = new ApiError(413, 'The request body is too large.', 'invalid_request_error', 'request_too_large');
+    if (!api && isDatabaseFault(err)) {
+      logger.warn({ err: (err as Error).message, reqId: req.id }, 'API request failed: the database is unavailable');
+      api = databaseUnavailable();
+    }
     if (!api) {
       logger.error({ err, reqId: req.id }, 'API request failed');
       api = new ApiError(500, 'The server failed to answer; the request was not charged unless output was sent.', 'server_error', 'internal_error');

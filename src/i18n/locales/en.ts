@@ -47,6 +47,7 @@ export const en = {
   'error.400': 'The request could not be understood.',
   'error.429': 'Too many requests. Wait a little and try again.',
   'error.503': 'The server is busy. Try again in a moment.',
+  'error.database': 'The database is not answering right now, so this could not be loaded or saved. Try again in a few seconds.',
   'error.500': 'Something went wrong on our side. It has been logged.',
   'error.back': 'Back to the start page',
   'session.expired': 'Your session has ended. Please sign in again.',

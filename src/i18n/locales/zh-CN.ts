@@ -49,6 +49,7 @@ export const zhCN: Record<keyof typeof en, string> = {
   'error.400': '无法理解该请求。',
   'error.429': '请求过于频繁，请稍后再试。',
   'error.503': '服务器繁忙，请稍后再试。',
+  'error.database': '数据库暂时没有响应，因此无法加载或保存。请过几秒钟再试。',
   'error.500': '服务器出错了，我们已记录此问题。',
   'error.back': '返回首页',
   'session.expired': '会话已结束，请重新登录。',

@@ -4,20 +4,27 @@
 // are single conditional statements (a reserve's UPDATE ... WHERE balance >= @minimum), so row
 // locks, not the isolation level, keep them. Each query is a named prepared statement per
 // connection, planned once.
-import fs from 'node:fs';
-import path from 'node:path';
+// A database fault never ends the process: every connection has an 'error' listener (pg-pool
+// drops its own while a connection is checked out), a connection that failed is never given back
+// to the pool, and Availability (availability.ts) refuses at once while the database is away
+// (the pool and the connections' settings are in pool.ts).
 import pg from 'pg';
 import type { Op, Step, Store, Text } from '../op';
 import type { Queries, QueryName } from '../queries';
 import { POSTGRES } from './sql';
 import { ledgerWrites as writeSeconds } from '../../metrics';
+import { isConnectionFailure, isDatabaseFault } from '../faults';
+import { Availability, PROBE_TIMEOUT_MS } from './availability';
+import { clientConfig, cut, GuardedPool, type PostgresTimeouts } from './pool';
+
+export { cut, type PostgresTimeouts } from './pool';
+export { migratePostgres, readPgMigrations, schemaOn } from './migrate';
 
 // BIGINT (ids, balances, count(*)) and NUMERIC (sum(...)) as JavaScript numbers, as SQLite gives
 // them: every amount the ledger keeps is below MAX_BALANCE (1e15), exact in a double.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 pg.types.setTypeParser(pg.types.builtins.NUMERIC, (v) => Number(v));
 
-export const PG_MIGRATIONS_DIR = path.join(__dirname, '..', '..', '..', 'migrations', 'postgres');
 /** Serialisation failures and deadlocks: the write is run again, from the start. */
 const RETRY_CODES = new Set(['40001', '40P01']);
 const MAX_TRIES = 5;
@@ -47,24 +54,96 @@ export interface PostgresOptions {
   poolSize?: number;
   /** A schema to create (if missing) and use: each test file gets its own. */
   schema?: string;
+  timeouts?: PostgresTimeouts;
 }
 
+/** How long /healthz waits for SELECT 1. */
+export const PING_TIMEOUT_MS = 1500;
+/**
+ * An operation still unanswered after this long has the database probed: on a stalled network
+ * nothing else fails for the length of the statement timeout. Under a heavy load the probe answers
+ * and nothing changes (at most one probe a second).
+ */
+const SLOW_MS = 2000;
 export class PostgresStore implements Store {
   readonly dialect = 'postgres' as const;
   readonly pool: pg.Pool;
   /** The schema everything is kept in, when not the connection's default. */
   readonly schema: string | undefined;
+  /** Whether the database answers; 'down' and 'up' when that changes (the server logs them). */
+  readonly availability: Availability;
+  private readonly config: pg.ClientConfig;
   private readonly compiled = new Map<QueryName, Compiled>();
+  /** Every connection the pool has open, to cut them all when the database is found away. */
+  private readonly clients = new Set<pg.Client>();
   private closed = false;
 
   constructor(url: string, opts: PostgresOptions = {}) {
     const { schema } = opts;
     if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`schema must be a plain lower-case name, not ${schema}`);
-    // The schema is every connection's search_path from its first statement (a startup option).
-    this.pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 10, ...(schema && { options: `-c search_path=${schema}` }) });
-    // An idle client that errors (the server restarted) must not crash the process.
-    this.pool.on('error', () => {});
+    this.config = clientConfig(url, schema, opts.timeouts ?? {});
+    this.availability = new Availability(() => this.probe());
+    this.pool = new GuardedPool({ ...this.config, max: opts.poolSize ?? 10 }, this.availability);
+    // A connection that fails, idle in the pool (pg-pool's listener) or checked out (ours: pg-pool
+    // has none then, and an 'error' event without a listener ends the process), has the database
+    // looked into; the query on it, if any, fails by itself.
+    this.pool.on('error', () => this.availability.suspect());
+    this.pool.on('connect', (client) => {
+      this.clients.add(client);
+      client.on('error', () => this.availability.suspect());
+      client.once('end', () => this.clients.delete(client));
+    });
+    // Found away: the connections still open would hold their queries until the network gives up.
+    this.availability.on('down', () => {
+      for (const client of this.clients) cut(client);
+    });
     this.schema = schema;
+  }
+
+  /**
+   * A connection of its own (not from the pool), with the store's settings and an 'error'
+   * listener. `unbounded`: without the statement timeouts, for migrations, which may run long
+   * and wait for another process's migration lock.
+   */
+  async connectClient(opts: { unbounded?: boolean; onError?: (err: Error) => void } = {}): Promise<pg.Client> {
+    if (this.availability.refusal) throw this.availability.refusal;
+    const { statement_timeout: _s, query_timeout: _q, idle_in_transaction_session_timeout: _i, ...unbounded } = this.config;
+    const client = new pg.Client(opts.unbounded ? unbounded : this.config);
+    client.on('error', opts.onError ?? (() => {}));
+    try {
+      await client.connect();
+    } catch (err) {
+      if (isDatabaseFault(err)) this.availability.suspect();
+      throw err;
+    }
+    return client;
+  }
+
+  /** A new connection and SELECT 1 within PROBE_TIMEOUT_MS, or an error. */
+  private async probe(): Promise<void> {
+    const client = new pg.Client({ ...this.config, connectionTimeoutMillis: PROBE_TIMEOUT_MS, query_timeout: PROBE_TIMEOUT_MS });
+    client.on('error', () => {});
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${PROBE_TIMEOUT_MS} ms`)), PROBE_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([client.connect().then(() => client.query('SELECT 1')), late]);
+      void client.end().catch(() => {});
+    } catch (err) {
+      cut(client);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** An error on `client`: has the database looked into when it is a fault; whether the connection may be used again. */
+  private usable(err: unknown): boolean {
+    if (!isDatabaseFault(err)) return true;
+    this.availability.suspect();
+    // No SQLSTATE: the network failed, or a statement went unanswered and may still be running.
+    return !isConnectionFailure(err);
   }
 
   private statement(name: QueryName): Compiled {
@@ -102,8 +181,14 @@ export class PostgresStore implements Store {
     }
   }
 
+  /** Probes the database should the operation under way take longer than SLOW_MS; clear it when done. */
+  private watch(): NodeJS.Timeout {
+    return setTimeout(() => this.availability.suspect(), SLOW_MS).unref();
+  }
+
   async once<K extends QueryName>(name: K, params: Queries[K]['params']): Promise<Queries[K]['result']> {
     const done = writeSeconds.startTimer();
+    const slow = this.watch();
     try {
       for (let attempt = 1; ; attempt++) {
         const client = await this.pool.connect();
@@ -111,7 +196,7 @@ export class PostgresStore implements Store {
         try {
           return (await this.exec(client, { name, params: params as object })) as Queries[K]['result'];
         } catch (err) {
-          broken = (err as { code?: string }).code ? undefined : (err as Error); // no SQLSTATE: the connection failed
+          if (!this.usable(err)) broken = err as Error;
           if (attempt < MAX_TRIES && RETRY_CODES.has((err as { code?: string }).code ?? '')) continue;
           throw err;
         } finally {
@@ -119,24 +204,34 @@ export class PostgresStore implements Store {
         }
       }
     } finally {
+      clearTimeout(slow);
       done();
     }
   }
 
   async read<A extends unknown[], T>(op: (...args: A) => Op<T>, ...args: A): Promise<T> {
-    const client = await this.pool.connect();
+    const slow = this.watch();
+    let broken: Error | undefined;
+    let client: pg.PoolClient | undefined;
     try {
+      client = await this.pool.connect();
       return await this.drive(op(...args), client);
+    } catch (err) {
+      if (!this.usable(err)) broken = err as Error;
+      throw err;
     } finally {
-      client.release();
+      client?.release(broken);
+      clearTimeout(slow);
     }
   }
 
   async write<A extends unknown[], T>(op: (...args: A) => Op<T>, ...args: A): Promise<T> {
     const done = writeSeconds.startTimer();
+    const slow = this.watch();
     try {
       return await this.transaction(op, args);
     } finally {
+      clearTimeout(slow);
       done();
     }
   }
@@ -151,10 +246,16 @@ export class PostgresStore implements Store {
         await client.query('COMMIT');
         return value;
       } catch (err) {
-        try {
-          await client.query('ROLLBACK');
-        } catch (e) {
-          broken = e as Error; // the connection itself failed: do not give it back to the pool
+        // A connection that failed is closed, not rolled back: the server rolls back what it
+        // leaves, and a ROLLBACK sent behind an unanswered statement would wait for it.
+        if (!this.usable(err)) broken = err as Error;
+        else {
+          try {
+            await client.query('ROLLBACK');
+          } catch (e) {
+            broken = e as Error; // the connection itself failed: do not give it back to the pool
+            this.usable(e);
+          }
         }
         if (attempt < MAX_TRIES && RETRY_CODES.has((err as { code?: string }).code ?? '')) continue;
         throw err;
@@ -168,81 +269,25 @@ export class PostgresStore implements Store {
     return { total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount };
   }
 
+  /** SELECT 1 within PING_TIMEOUT_MS; false at once while the database is known to be away. */
   async ping(): Promise<boolean> {
+    if (this.availability.refusal) return false;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), PING_TIMEOUT_MS)));
+    const answered = this.pool.query('SELECT 1 AS one').then((r) => r.rows[0]?.one === 1, () => false);
     try {
-      const r = await this.pool.query('SELECT 1 AS one');
-      return r.rows[0]?.one === 1;
-    } catch {
-      return false;
+      const ok = await Promise.race([answered, late]);
+      if (!ok) this.availability.suspect();
+      return ok;
+    } finally {
+      clearTimeout(timer);
     }
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.availability.close();
     await this.pool.end();
-  }
-}
-
-export function readPgMigrations(dir = PG_MIGRATIONS_DIR): Array<{ version: number; name: string; sql: string }> {
-  return fs
-    .readdirSync(dir)
-    .filter((f) => /^\d{3}_[\w-]+\.sql$/.test(f))
-    .sort()
-    .map((f) => ({ version: Number(f.slice(0, 3)), name: f, sql: fs.readFileSync(path.join(dir, f), 'utf8') }));
-}
-
-/** An arbitrary constant: the advisory lock every process takes to migrate, so ten starting at once apply each migration once. */
-const MIGRATE_LOCK = 7_860_011;
-
-/**
- * Applies every migration not yet recorded, each in its own transaction, all under one advisory
- * lock held for the whole run (CREATE SCHEMA IF NOT EXISTS included: it is not safe when two
- * sessions run it at once). Returns the names applied by this call.
- */
-export async function migratePostgres(store: PostgresStore, migrations = readPgMigrations(), schema?: string): Promise<string[]> {
-  const client = await store.pool.connect();
-  const applied: string[] = [];
-  await client.query('SELECT pg_advisory_lock($1)', [MIGRATE_LOCK]);
-  try {
-    if (schema) {
-      await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
-      await client.query(`SET search_path TO ${schema}`);
-    }
-    for (const m of migrations) {
-      await client.query('BEGIN');
-      try {
-        await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
-          version    INTEGER PRIMARY KEY,
-          name       TEXT NOT NULL,
-          applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`);
-        const done = await client.query('SELECT 1 FROM schema_migrations WHERE version = $1', [m.version]);
-        if (done.rowCount === 0) {
-          await client.query(m.sql);
-          await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
-          applied.push(m.name);
-        }
-        await client.query('COMMIT');
-      } catch (err) {
-        await client.query('ROLLBACK');
-        throw new Error(`migration ${m.name} failed: ${(err as Error).message}`);
-      }
-    }
-    return applied;
-  } finally {
-    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATE_LOCK]).catch(() => {});
-    client.release();
-  }
-}
-
-/** Creates (`create`) or drops with everything in it (`drop`) a schema, on a connection of its own: for tests and benchmarks. */
-export async function schemaOn(url: string, schema: string, action: 'create' | 'drop'): Promise<void> {
-  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`schema must be a plain lower-case name, not ${schema}`);
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(action === 'create' ? `CREATE SCHEMA ${schema}` : `DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  } finally {
-    await client.end();
   }
 }
