@@ -144,6 +144,8 @@ const UNUSABLE: Array<[string, Scenario]> = [
   ['more items than inputs', { kind: 'embeddings', items: 3 }],
   ['two items at one index', { kind: 'raw', body: list([{ object: 'embedding', index: 0, embedding: VECTOR }, { object: 'embedding', index: 0, embedding: VECTOR }]), headers: json }],
   ['vectors of different lengths', { kind: 'raw', body: list([{ object: 'embedding', index: 0, embedding: VECTOR }, { object: 'embedding', index: 1, embedding: [0.5] }]), headers: json }],
+  ['vectors longer than any model gives', { kind: 'raw', body: list([0, 1].map((index) => ({ object: 'embedding', index, embedding: Array(9000).fill(0.25) }))), headers: json }],
+  ['a body larger than any answer to the request can be', { kind: 'raw', body: list([0, 1].map((index) => ({ object: 'embedding', index, embedding: VECTOR }))) + ' '.repeat(2_000_000), headers: json }],
 ];
 
 describe('POST /v1/embeddings — an answer that is not embeddings', () => {

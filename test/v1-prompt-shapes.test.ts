@@ -7,6 +7,8 @@
 import OpenAI, { APIError } from 'openai';
 import { get_encoding } from 'tiktoken';
 import { createKey, generateKey } from '../src/accounts/api-keys';
+import { parseChatBody, promptTokensOf } from '../src/api/request';
+import { loadModels } from '../src/metering/models';
 import { balanceOf, grant } from '../src/ledger/ledger';
 import { verifyLedger } from '../src/ledger/verify';
 import { newUser, type User } from './chat-helpers';
@@ -110,6 +112,8 @@ describe('POST /v1/chat/completions: shapes the meter cannot count are refused b
     ['an unknown message field', 'messages.0.context', [{ role: 'user', content: 'Hello', context: 'A long hidden briefing.' }], undefined, 'unsupported_parameter'],
     ['an assistant\'s earlier audio', 'messages.1.audio', [user('Hello'), { role: 'assistant', audio: { id: 'audio_1' } }], undefined, 'unsupported_parameter'],
     ['a tool call of an unknown type', 'messages.1.tool_calls.0.type', [user('Hello'), { role: 'assistant', tool_calls: [{ id: 'c', type: 'mcp', mcp: { input: 'x' } }] }], undefined, null],
+    ['a part whose type is an object', 'messages.0.content.0.type', [user([{ type: { toString: 1 }, text: 'Hello' }])], undefined, 'unsupported_content'],
+    ['a tool whose type is an object', 'tools.0.type', [user('Hello')], [{ type: { toString: 1 } }], 'unsupported_value'],
     ['a web_search_preview tool', 'tools.0.type', [user('Hello')], [{ type: 'web_search_preview' }], 'unsupported_value'],
     ['a field a function tool does not have', 'tools.0.function.examples', [user('Hello')], [{ type: 'function', function: { name: 'f', examples: ['a long example'] } }], 'unsupported_parameter'],
   ])('%s: 400 naming %s, nothing sent upstream, nothing charged', async (_what, param, messages, tools, code) => {
@@ -134,4 +138,13 @@ test('a tool schema nested 20,000 levels deep (past what JSON.stringify can writ
   expect(((await res.json()) as { error: { code: string } }).error.code).toBe('too_deep');
   expect(fake.requests.length).toBe(sent);
   expect(await srv.database.read(balanceOf, u.id)).toBe(2000);
+});
+
+test('a response_format or tool_choice of type "text" carrying more than its type is counted whole', async () => {
+  const model = loadModels().find('gpt-4o-mini')!;
+  const base = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hello' }] };
+  const plain = await promptTokensOf(parseChatBody({ ...base, response_format: { type: 'text' } }), model);
+  const schema = { name: 'x', schema: { type: 'object', description: 'word '.repeat(500) } };
+  const padded = await promptTokensOf(parseChatBody({ ...base, response_format: { type: 'text', json_schema: schema } }), model);
+  expect(padded - plain).toBeGreaterThanOrEqual(t(JSON.stringify(schema)));
 });

@@ -112,6 +112,33 @@ describe("a key's tokens per minute, counted when a call reserves", () => {
     expect(holds.map((h) => h.state)).toEqual(['settled', 'settled']);
     expect(holds[1]!.promptTokens + holds[1]!.maxCompletion).toBeLessThanOrEqual(120 - 18);
   });
+
+  test('a prompt larger than the whole minute: 400 that says not to retry, nothing held', async () => {
+    const user = await newUser(srv);
+    const { key, id } = await keyFor(user, { tpm: 20 });
+    const err = (await client(key).chat.completions.create({ ...ask, messages: [{ role: 'user', content: 'word '.repeat(100) }] }).catch((e: unknown) => e)) as APIError;
+    expect([err.status, err.code, err.headers?.get('x-should-retry')]).toEqual([400, 'tpm_limit_exceeded', 'false']);
+    expect(await holdsOf(id)).toEqual([]);
+  });
+});
+
+describe('a shutdown at its deadline', () => {
+  test('a non-streamed call still running gets what it was charged for: a 200 with the answer so far, finish_reason "length"', async () => {
+    const draining = await startTestServer({ ...ENV, OPENAI_BASE_URL: fake.url, SHUTDOWN_TIMEOUT_MS: '300' });
+    const user = await newUser(draining);
+    const { key, id } = await draining.database.write(createKey, user.id, NO_LIMITS, generateKey());
+    fake.script({ kind: 'stream', pieces: Array.from({ length: 200 }, () => ' hello'), delayMs: 50, usage: { prompt_tokens: 15, completion_tokens: 200 } });
+    const answer = client(key, draining.url).chat.completions.create(ask);
+    await until('the answer is being written', () => fake.requests.length > 0 && draining.sql.value<number>("SELECT delivered FROM holds WHERE api_key_id = ?", id).then((d) => (d ?? 0) > 0));
+    const closed = draining.close();
+    const done = await answer;
+    await closed;
+    const delivered = (done.choices[0]!.message.content ?? '').split(' hello').length - 1;
+    expect(done.choices[0]!.finish_reason).toBe('length');
+    expect(delivered).toBeGreaterThan(0);
+    expect(delivered).toBeLessThan(200);
+    expect(done.usage?.completion_tokens).toBe(delivered);
+  });
 });
 
 describe('a revoked key or a disabled owner stops the calls already running', () => {

@@ -127,6 +127,12 @@ export async function withHold<T>(
   deps: ApiDeps, key: ApiKey, model: ModelInfo, promptTokens: number, maxCompletion: number,
   needs: { pays: string; below: string }, work: (hold: Hold) => Promise<T>,
 ): Promise<T | { status: 'refused'; error: ApiError }> {
+  const least = leastCompletion({ minCompletion: deps.minCompletion, maxCompletion });
+  if (key.tpm != null && promptTokens + least > key.tpm) {
+    // Not even an empty minute would take it: asking again cannot help (no 429, which the SDKs retry).
+    return { status: 'refused', error: new ApiError(400, `This request's prompt and ${least} completion tokens are more than this API key's ${key.tpm} tokens per minute.`,
+      'invalid_request_error', 'tpm_limit_exceeded', null, { 'x-should-retry': 'false' }) };
+  }
   // The turn key is never the client's request id: that could repeat.
   const held = await reserve(deps.store, {
     userId: key.userId, turnKey: `api-${crypto.randomUUID()}`, model, promptTokens, maxCompletion, limits: true, key, maxOpen: deps.perUser,
@@ -221,6 +227,10 @@ async function relay(deps: ApiDeps, call: ApiCall, hold: Hold, promptTokens: num
   const usage: Usage = trustReported ? { ...local, ...reported!, source: 'reported' } : local;
   if (call.signal.aborted) {
     const settled = await settleOrRead(deps.store, hold, { ...usage, outcome: 'stopped' });
+    if (call.signal.reason === 'shutdown' && call.body.stream !== true && assembled.hasOutput) {
+      // The client is still there and was charged for this much: it gets it, cut off as by max_tokens.
+      return { status: 'done', completion: completed(assembled, usage, true), charge: settled.charge };
+    }
     return { status: 'failed', error: stoppedBy(call.signal), charge: settled.charge };
   }
   if (failure && !cut) {
@@ -232,9 +242,14 @@ async function relay(deps: ApiDeps, call: ApiCall, hold: Hold, promptTokens: num
     return { status: 'failed', error: fromUpstream(failure), charge: settled.charge };
   }
   const settled = await settleOrRead(deps.store, hold, usage);
+  return { status: 'done', completion: completed(assembled, usage, cut), charge: settled.charge };
+}
+
+/** The completion as the client gets it: with the usage it was charged, and 'length' when it was cut short. */
+function completed(assembled: Assembled, usage: Usage, cut: boolean): Assembled {
   if (cut) assembled.finish('length');
   assembled.usage = { prompt_tokens: usage.promptTokens, completion_tokens: usage.completionTokens, total_tokens: usage.promptTokens + usage.completionTokens };
-  return { status: 'done', completion: assembled, charge: settled.charge };
+  return assembled;
 }
 
 /** The model API's failure as the client sees it: what it means for them, never the provider's text or key. */

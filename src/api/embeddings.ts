@@ -11,7 +11,7 @@ import { countText } from '../metering/tokens';
 import { asUpstreamError } from '../upstream/errors';
 import type { Served } from '../upstream/client';
 import { base64Vector, embeddingItems, type Embedded } from '../upstream/embeddings';
-import { clientGone, fromUpstream, inSlot, withHold, type ApiDeps } from './call';
+import { fromUpstream, inSlot, stoppedBy, withHold, type ApiDeps } from './call';
 import { checkDepth, ApiError, invalid } from './request';
 
 const MAX_INPUTS = 2048;
@@ -84,7 +84,7 @@ async function embed(deps: ApiDeps, call: EmbeddingCall, hold: Hold, inputTokens
     if (call.signal.aborted) {
       // Gone after the request went out: the provider bills the input.
       await settleOrRead(deps.store, hold, { promptTokens: inputTokens, completionTokens: 0, source: 'estimated', outcome: 'stopped', apiRequestId: call.requestId, ...servedUsage(served) });
-      return { status: 'refused', error: clientGone() };
+      return { status: 'refused', error: stoppedBy(call.signal) };
     }
     await settleOrRead(deps.store, hold, 'release', served);
     return { status: 'refused', error: fromUpstream(failure) };

@@ -56,6 +56,9 @@ const body = z.strictObject({
 
 export type ChatBody = z.infer<typeof body>;
 
+/** A value from the request named in a message: never String() on it (an object's toString may be anything, or throw). */
+const nameOf = (value: unknown): string => (typeof value === 'string' ? value.slice(0, 100) : typeof value);
+
 /** Deeper than any real schema; deep enough nesting would overflow the stack of JSON.stringify (a 500, not a 400). */
 export const MAX_JSON_DEPTH = 64;
 
@@ -90,7 +93,7 @@ export function parseChatBody(raw: unknown): ChatBody {
     throw badRequest('Only n = 1 is supported: a request is held and charged for one completion.', 'n', 'unsupported_value');
   }
   if (issue.code === 'invalid_union' && /^tools\.\d+\.type$/.test(param)) {
-    const type = String((raw as { tools: Array<{ type?: unknown }> }).tools[issue.path[1] as number]!.type);
+    const type = nameOf((raw as { tools: Array<{ type?: unknown }> }).tools[issue.path[1] as number]!.type);
     throw badRequest(`Tools of type "${type}" are not supported here: tokenchat meters ${TOOL_TYPES.join(' and ')} tools.`, param, 'unsupported_value');
   }
   throw invalid(parsed.error);
@@ -115,7 +118,7 @@ function unmeteredPart(messages: ChatBody['messages']): void {
       const type = typeof part === 'object' && part !== null ? (part as { type?: unknown }).type : undefined;
       const shape = typeof type === 'string' && Object.hasOwn(PARTS, type) ? PARTS[type]! : undefined;
       if (!shape) {
-        throw badRequest(`Content of type "${String(type)}" is not supported here: tokenchat cannot meter it. Send text or image_url parts.`, `messages.${i}.content.${j}.type`, 'unsupported_content');
+        throw badRequest(`Content of type "${nameOf(type)}" is not supported here: tokenchat cannot meter it. Send text or image_url parts.`, `messages.${i}.content.${j}.type`, 'unsupported_content');
       }
       const checked = shape.safeParse(part);
       if (!checked.success) throw invalid(checked.error, ['messages', i, 'content', j]);
@@ -131,7 +134,8 @@ export async function promptTokensOf(req: ChatBody, model: ModelInfo): Promise<n
   const counted = await countPromptTokens({ model: model.id, messages: req.messages, tools: req.tools }, { encoding: model.encoding, imageTokens: model.imageTokens });
   let extra = 0;
   for (const part of [req.response_format, typeof req.tool_choice === 'object' ? req.tool_choice : undefined]) {
-    if (part && part.type !== 'text') extra += await countText(JSON.stringify(part), model.encoding);
+    // { "type": "text" } alone adds nothing the provider reads; anything more is counted as its JSON.
+    if (part && (part.type !== 'text' || Object.keys(part).length > 1)) extra += await countText(JSON.stringify(part), model.encoding);
   }
   return counted.total + extra;
 }

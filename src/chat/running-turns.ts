@@ -13,6 +13,8 @@ type Turn = { userId: number; conversationId: number; turnKey: string; keyId?: n
 export class RunningTurns {
   private readonly turns = new Set<Turn>();
   private waiting: (() => void)[] = [];
+  /** Set by abortAll: what registers after it (a call that passed its checks meanwhile) is stopped at once. */
+  private stopping = false;
 
   /** `signals` carries Stop, disabling and revoking to the other server processes, and theirs here. */
   constructor(private readonly signals?: Signals) {
@@ -45,6 +47,7 @@ export class RunningTurns {
 
   private register(entry: Turn): () => void {
     this.turns.add(entry);
+    if (this.stopping) entry.controller.abort('shutdown' satisfies StopReason);
     return () => {
       this.turns.delete(entry);
       if (this.turns.size === 0) for (const resolve of this.waiting.splice(0)) resolve();
@@ -73,6 +76,7 @@ export class RunningTurns {
 
   /** Stops every turn and call of every user (shutdown): each is charged as a Stop is. */
   abortAll(): void {
+    this.stopping = true;
     for (const turn of this.turns) turn.controller.abort('shutdown' satisfies StopReason);
   }
 

@@ -22,23 +22,58 @@ export function embeddingItems(input: EmbeddingCreateParams['input']): Array<str
   return input as Array<string | number[]>;
 }
 
+/** The longest vector accepted from a provider (today's models give at most 4,096; some 8,192). */
+export const MAX_DIMENSIONS = 8192;
+/** Bytes one number may take in a provider's JSON ("-0.012345678901234567," is 22), and room for the rest. */
+const BYTES_PER_NUMBER = 24;
+const BODY_SLACK = 64 * 1024;
+/** Never more than this, however many inputs: a body this large parses for seconds on the event loop. */
+const MAX_BODY_BYTES = 256 * 1024 * 1024;
+
+/** The most a usable answer to `count` inputs of `dimensions` can take: a hostile provider is cut off there. */
+export function maxBodyBytes(count: number, dimensions = MAX_DIMENSIONS): number {
+  return Math.min(MAX_BODY_BYTES, count * dimensions * BYTES_PER_NUMBER + BODY_SLACK);
+}
+
 /** Asks one provider for the input's embeddings. Throws UpstreamError, never an unusable answer. */
 export async function embeddingsOf(client: OpenAI, body: EmbeddingCreateParams, signal: AbortSignal): Promise<Embedded> {
-  let text: string;
+  const count = embeddingItems(body.input).length;
+  let text: string | undefined;
   try {
     // With encoding_format given, the SDK hands back the response untouched.
     const response = await client.embeddings.create({ ...body, encoding_format: body.encoding_format ?? 'float' }, { signal }).asResponse();
-    text = await response.text();
+    text = await boundedText(response, maxBodyBytes(count, body.dimensions));
   } catch (err) {
     throw toUpstreamError(err, { midStream: false, aborted: signal.aborted, timedOut: false });
   }
-  return checkedEmbeddings(text, embeddingItems(body.input).length);
+  if (text === undefined) throw unusable('the body is larger than any answer to this request can be');
+  return checkedEmbeddings(text, count, body.dimensions);
+}
+
+/**
+ * The body as text, or undefined once it passes `limit` bytes (leaving the loop ends the body: the
+ * rest is not read). The body is async-iterable whether it is a web stream or the Node stream
+ * upstream/http-fetch.ts hands over.
+ */
+async function boundedText(response: Response, limit: number): Promise<string | undefined> {
+  if (!response.body) return '';
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for await (const part of response.body as unknown as AsyncIterable<Uint8Array>) {
+    size += part.byteLength;
+    if (size > limit) return undefined;
+    parts.push(part);
+  }
+  return Buffer.concat(parts).toString('utf8');
 }
 
 const unusable = (why: string) => new UpstreamError('server', `the model API's embeddings are unusable: ${why}`);
 
-/** OpenAI's embedding list, whatever content-type it came with, decoded to `count` vectors of one length. */
-export function checkedEmbeddings(text: string, count: number): Embedded {
+/**
+ * OpenAI's embedding list, whatever content-type it came with, decoded to `count` vectors of one
+ * length: `dimensions` when the client asked for it, and never more than MAX_DIMENSIONS.
+ */
+export function checkedEmbeddings(text: string, count: number, dimensions?: number): Embedded {
   let parsed: { data?: unknown; usage?: { prompt_tokens?: unknown } | null };
   try {
     parsed = JSON.parse(text);
@@ -57,6 +92,10 @@ export function checkedEmbeddings(text: string, count: number): Embedded {
     vectors[index as number] = vector;
   }
   if (vectors.some((v) => v.length !== vectors[0]!.length)) throw unusable('vectors of different lengths');
+  const length = vectors[0]?.length ?? 0;
+  if (dimensions !== undefined ? length !== dimensions : length > MAX_DIMENSIONS) {
+    throw unusable(`vectors of ${length} numbers${dimensions !== undefined ? ` where ${dimensions} were asked for` : ''}`);
+  }
   const reported = parsed.usage?.prompt_tokens;
   return { vectors, ...(typeof reported === 'number' && Number.isSafeInteger(reported) && reported >= 0 && { promptTokens: reported }) };
 }

@@ -72,7 +72,9 @@ async function withinKeyRate(deps: ApiDeps, key: ApiKey): Promise<void> {
  */
 async function whileRunning<T>(running: RunningTurns, key: ApiKey, res: Response, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
+  // Registered before any wait, so a client gone or a shutdown begun meanwhile still stops it.
   res.on('close', () => res.writableFinished || controller.abort('gone'));
+  if (res.destroyed) controller.abort('gone');
   const done = running.addCall(key.userId, key.id, controller);
   try {
     return await tracked(call(controller.signal));
@@ -87,8 +89,10 @@ function embeddings(deps: V1Deps, offer: Offer): RequestHandler {
   return async (req, res) => {
     const body = parseEmbeddingBody(req.body);
     const model = modelFor(offer.all, req.apiKey!, body.model, 'embedding');
-    await withinKeyRate(deps, req.apiKey!);
-    const outcome = await whileRunning(deps.running, req.apiKey!, res, (signal) => runEmbedding(deps, { key: req.apiKey!, body, model, requestId: String(req.id), signal }));
+    const outcome = await whileRunning(deps.running, req.apiKey!, res, async (signal) => {
+      await withinKeyRate(deps, req.apiKey!);
+      return runEmbedding(deps, { key: req.apiKey!, body, model, requestId: String(req.id), signal });
+    });
     if (outcome.status === 'refused') throw outcome.error;
     res.json(outcome.response);
   };
@@ -149,10 +153,12 @@ function chatCompletions(deps: V1Deps & { silentStartMs?: number }, offer: Offer
   return async (req, res) => {
     const body = parseChatBody(req.body);
     const model = modelFor(offer.all, req.apiKey!, body.model, 'chat');
-    await withinKeyRate(deps, req.apiKey!);
-    const stream = body.stream === true ? new ChunkStream(res, deps.silentStartMs) : undefined;
-    const outcome = await whileRunning(deps.running, req.apiKey!, res, (signal) =>
-      runApiCall(deps, { key: req.apiKey!, body, model, requestId: String(req.id), signal }, (chunk: ChatCompletionChunk) => stream?.send(chunk)));
+    let stream: ChunkStream | undefined;
+    const outcome = await whileRunning(deps.running, req.apiKey!, res, async (signal) => {
+      await withinKeyRate(deps, req.apiKey!);
+      if (body.stream === true) stream = new ChunkStream(res, deps.silentStartMs);
+      return runApiCall(deps, { key: req.apiKey!, body, model, requestId: String(req.id), signal }, (chunk: ChatCompletionChunk) => stream?.send(chunk));
+    });
     if (outcome.status === 'done') {
       if (stream) return stream.end();
       return void res.json(outcome.completion.toCompletion(model.id));
