@@ -93,9 +93,10 @@ export class PostgresStore implements Store {
       client.on('error', () => this.availability.suspect());
       client.once('end', () => this.clients.delete(client));
     });
-    // Found away: the connections still open would hold their queries until the network gives up.
-    this.availability.on('down', () => {
-      for (const client of this.clients) cut(client);
+    // Found unreachable: the connections still open would hold their queries until the network
+    // gives up. (A server that answered with an error, shutting down or starting, closes them itself.)
+    this.availability.on('down', (err) => {
+      if (isConnectionFailure(err)) for (const client of this.clients) cut(client);
     });
     this.schema = schema;
   }
@@ -119,7 +120,11 @@ export class PostgresStore implements Store {
     return client;
   }
 
-  /** A new connection and SELECT 1 within PROBE_TIMEOUT_MS, or an error. */
+  /**
+   * A new connection and SELECT 1 within PROBE_TIMEOUT_MS, or an error. A server with no connection
+   * to spare (53300) is there: the pool's connections serve on, and a request that needs another
+   * gets its 503.
+   */
   private async probe(): Promise<void> {
     const client = new pg.Client({ ...this.config, connectionTimeoutMillis: PROBE_TIMEOUT_MS, query_timeout: PROBE_TIMEOUT_MS });
     client.on('error', () => {});
@@ -132,7 +137,7 @@ export class PostgresStore implements Store {
       void client.end().catch(() => {});
     } catch (err) {
       cut(client);
-      throw err;
+      if ((err as { code?: string }).code !== '53300') throw err;
     } finally {
       clearTimeout(timer);
     }
