@@ -8,8 +8,8 @@ import { setSpendLimits } from '../src/ledger/spend-limits';
 import { countTextSync } from '../src/metering/tokens';
 import * as tokensText from '../src/metering/tokens-text';
 import { startFakeUpstream, DEFAULT_PIECES, type FakeUpstream } from './fake-upstream';
-import { composer, conversationIdIn, db, heldAnswer, hiddenValue, newUser, openStream, pause, post, until, type Fields, type User } from './chat-helpers';
-import { csrfFrom, register, startTestServer, type Agent, type TestServer } from './helpers';
+import { composer, conversationIdIn, db, heldAnswer, newUser, openStream, pause, post, until, type Fields, type User } from './chat-helpers';
+import { csrfFrom, startTestServer, type TestServer } from './helpers';
 
 const catalog = loadModels();
 const MINI = catalog.find('gpt-4o-mini')!;

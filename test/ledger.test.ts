@@ -14,7 +14,6 @@ const models = loadModels();
 const flat = models.find('demo')!; // 1 and 1
 const pricey: ModelInfo = { ...flat, id: 'pricey', promptRate: 2_500_000, completionRate: 10_000_000 }; // 2.5 and 10
 
-let dir: string;
 let database: AppStore;
 let sql: Sql;
 let userId: number;
@@ -50,7 +49,7 @@ async function expectLedger(id: number, expected: Row[]): Promise<void> {
 let temp: Awaited<ReturnType<typeof openTempDatabase>>;
 beforeEach(async () => {
   temp = await openTempDatabase();
-  ({ database, dir, sql } = temp);
+  ({ database, sql } = temp);
   userId = await newUser();
   await database.write(openAccount, userId, 2000);
 });

@@ -4,7 +4,7 @@
 import { adminUser } from '../src/admin/queries';
 import { migrateStore, openStore, type AppStore } from '../src/db';
 import { verifyLedger } from '../src/ledger/verify';
-import { dailyUsage, periodTotals, summary, topUsers } from '../src/reports/usage-report';
+import { dailyUsage, summary, topUsers } from '../src/reports/usage-report';
 import { ROLLUP_LAG_MS, rolledUntil, rollUp, rollUpStep } from '../src/reports/usage-rollup';
 import { testDatabaseUrl } from './db-under-test';
 import { mulberry32, ON_POSTGRES, openTempDatabase, type Sql } from './helpers';

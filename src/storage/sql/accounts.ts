@@ -1,6 +1,6 @@
 // The accounts queries whose text is the same on SQLite and PostgreSQL (plain SQL both understand);
 // each dialect's file adds the ones that differ.
-import { all, get, run, value, type Text } from '../op';
+import { all, get, type Text } from '../op';
 import type { AccountQueries } from '../queries/accounts';
 
 /** An account's columns but its password hash. */

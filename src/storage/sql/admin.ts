@@ -1,6 +1,6 @@
 // The admin queries whose text is the same on SQLite and PostgreSQL (plain SQL both understand);
 // each dialect's file adds the ones that differ.
-import { all, get, run, value, type Text } from '../op';
+import { get, run, value, type Text } from '../op';
 import type { AdminQueries } from '../queries/admin';
 
 export const adminShared = {

@@ -1,6 +1,6 @@
 // The codes queries whose text is the same on SQLite and PostgreSQL (plain SQL both understand);
 // each dialect's file adds the ones that differ.
-import { all, get, run, type Text } from '../op';
+import { get, run, type Text } from '../op';
 import type { CodeQueries } from '../queries/codes';
 
 export const codesShared = {

@@ -1,6 +1,6 @@
 // The ledger queries whose text is the same on SQLite and PostgreSQL (plain SQL both understand);
 // each dialect's file adds the ones that differ.
-import { get, run, value, values, type Text } from '../op';
+import { run, value, type Text } from '../op';
 import type { LedgerQueries } from '../queries/ledger';
 
 export const ledgerShared = {

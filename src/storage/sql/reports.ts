@@ -1,6 +1,6 @@
 // The reports queries whose text is the same on SQLite and PostgreSQL (plain SQL both understand);
 // each dialect's file adds the ones that differ.
-import { all, get, run, value, type Text } from '../op';
+import { all, value, type Text } from '../op';
 import type { ReportQueries } from '../queries/reports';
 
 export const reportsShared = {

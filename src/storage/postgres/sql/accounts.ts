@@ -1,5 +1,5 @@
 // PostgreSQL texts of the account queries (translated from storage/sqlite/sql/accounts.ts).
-import { all, get, run, value, type Text } from '../../op';
+import { get, value, type Text } from '../../op';
 import type { AccountQueries } from '../../queries/accounts';
 import { accountsShared, PUBLIC } from '../../sql/accounts';
 

@@ -1,5 +1,5 @@
 // PostgreSQL texts of the admin queries (translated from storage/sqlite/sql/admin.ts).
-import { all, get, run, value, type Text } from '../../op';
+import { all, get, type Text } from '../../op';
 import type { AdminQueries } from '../../queries/admin';
 import { adminShared } from '../../sql/admin';
 

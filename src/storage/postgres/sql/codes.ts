@@ -1,5 +1,5 @@
 // PostgreSQL texts of the codes queries (translated from storage/sqlite/sql/codes.ts).
-import { all, get, run, type Text } from '../../op';
+import { all, get, type Text } from '../../op';
 import type { CodeQueries } from '../../queries/codes';
 import { codesShared } from '../../sql/codes';
 

@@ -1,5 +1,5 @@
 // PostgreSQL texts of the store's own queries (translated from storage/sqlite/sql/system.ts).
-import { run, value, type Text } from '../../op';
+import { run, type Text } from '../../op';
 import type { SystemQueries } from '../../queries/system';
 import { systemShared } from '../../sql/system';
 

@@ -1,5 +1,5 @@
 // SQLite texts of the admin queries.
-import { all, get, run, value, type Text } from '../../op';
+import { all, get, type Text } from '../../op';
 import type { AdminQueries } from '../../queries/admin';
 import { adminShared } from '../../sql/admin';
 

@@ -1,5 +1,5 @@
 // SQLite texts of the codes queries.
-import { all, get, run, type Text } from '../../op';
+import { all, get, type Text } from '../../op';
 import type { CodeQueries } from '../../queries/codes';
 import { codesShared } from '../../sql/codes';
 

@@ -1,5 +1,5 @@
 // SQLite texts of the store's own queries.
-import { run, value, type Text } from '../../op';
+import { run, type Text } from '../../op';
 import type { SystemQueries } from '../../queries/system';
 import { systemShared } from '../../sql/system';
 
