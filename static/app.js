@@ -144,10 +144,43 @@ document.addEventListener('submit', (event) => {
     fields.push(input);
   }
   relay.replaceChildren(...fields);
+  if (form.dataset.relay === 'version') keepVersionFocus(form, event.submitter);
   relay.requestSubmit();
 });
 
+// ‹ › redraws the whole transcript, and focus would fall to <body> (WCAG 2.4.3): once the new one
+// is in, the same control has it again, found by its place in the thread (data-slot, the message's
+// parent) and its direction; the other arrow when that one is now disabled (at the first or last).
+let versionFocus = null;
+function keepVersionFocus(form, button) {
+  versionFocus = button && button.dataset.dir ? { slot: form.dataset.slot, dir: button.dataset.dir } : null;
+}
+function restoreVersionFocus() {
+  if (!versionFocus) return;
+  const group = document.querySelector(`#transcript form.versions[data-slot="${CSS.escape(versionFocus.slot)}"]`);
+  if (!group) return;
+  const same = group.querySelector(`button[data-dir="${versionFocus.dir}"]`);
+  const target = same && !same.disabled ? same : group.querySelector('button[data-dir]:not(:disabled)');
+  const active = document.activeElement;
+  if (target && (!active || active === document.body || !document.contains(active))) {
+    target.focus();
+    versionFocus = null;
+  }
+}
+document.addEventListener('htmx:after:swap', () => setTimeout(restoreVersionFocus));
+document.addEventListener('htmx:after:settle', restoreVersionFocus);
+
 function enhanceComposer(composer, message) {
+  // Where the composer is sticky it covers the bottom of the page: whatever gets focus is scrolled
+  // into view above it, never under it (WCAG 2.2 2.4.11). app.css has a fallback without this.
+  const padBelow = () => {
+    const sticky = getComputedStyle(composer).position === 'sticky';
+    document.documentElement.style.scrollPaddingBottom = sticky ? `${Math.ceil(composer.getBoundingClientRect().height) + 16}px` : '';
+  };
+  padBelow();
+  if (window.ResizeObserver) new ResizeObserver(padBelow).observe(composer);
+  window.addEventListener('resize', padBelow);
+
   // Enter sends, Shift+Enter adds a line. While an IME is composing (typing Chinese), Enter
   // confirms the candidate and must never send: isComposing, and keyCode 229 for Safari.
   // On a phone's keyboard Enter adds a line, as people expect there: they send with the button.

@@ -9,7 +9,7 @@ import type { Refusal, TurnEvent, TurnResult } from '../chat/turn';
 import { AnswerWriter } from './answer-writer';
 import { EventStream, partial } from './sse';
 import { escapeText } from './views';
-import { messageView, newTurnKey, transcriptOf } from './routes/chat-view';
+import { errorText, messageView, newTurnKey, transcriptOf } from './routes/chat-view';
 
 export function refusalText(refusal: Refusal, t: Translate): string {
   switch (refusal.reason) {
@@ -21,6 +21,34 @@ export function refusalText(refusal: Refusal, t: Translate): string {
     default:
       return t(`chat.refused.${refusal.reason}`);
   }
+}
+
+/**
+ * What a screen reader hears when an answer ends: how it ended, its tokens and its charge, short.
+ * The answer itself is read where it is, rendered, in the transcript (never its raw markdown here).
+ */
+export function endedText(m: Message, t: Translate, locale: string): string {
+  const n = (v: number | null) => Number(v ?? 0).toLocaleString(locale);
+  const figures = { tokens: n(m.completionTokens), charge: n(m.charge) };
+  if (m.status === 'done') return t('chat.announce.done', figures);
+  if (m.status === 'stopped') return t('chat.announce.stopped', figures);
+  return t('chat.announce.error', { ...figures, error: m.error ? errorText(m.error, t) : t('chat.answer_failed') });
+}
+
+/**
+ * What a page shows when an answer ends, besides the finished message: the announcement, the
+ * sidebar (the conversation no longer answering) and the header's balance. The turn's own page and
+ * every page following the answer (routes/turns.ts) are sent the same; `balance` must be read after
+ * the settle, or it still has the whole hold taken. `render` renders a partial with the page's locals.
+ */
+export async function answerEnded(
+  store: Store, conversation: Conversation, message: Message, balance: number, t: Translate, locale: string,
+  render: (name: string, data: Record<string, unknown>) => string,
+): Promise<string> {
+  const conversations = await store.read(listConversations, conversation.userId);
+  return partial('#announcer', 'innerHTML', escapeText(endedText(message, t, locale))) +
+    partial('#conversation-list', 'outerHTML', render('../pages/conversation-list', { conversations, conversation, fullPage: false })) +
+    partial('#balance', 'innerHTML', escapeText(t('nav.balance', { n: balance.toLocaleString(locale) })));
 }
 
 /**
@@ -125,15 +153,9 @@ export class TurnView {
     } else {
       this.writer?.cancel();
       const message = this.render('message', { m: messageView({ ...event.message, versions: this.versions }, this.t) });
-      const sidebar = await this.sidebar(conversation); // no longer marking the conversation as answering
-      // The finished answer, announced once (the transcript is not live).
-      const said = event.message.status === 'done' ? event.message.content : `${event.message.content} ${this.t(event.message.status === 'stopped' ? 'chat.stopped' : 'chat.answer_failed')}`;
-      s.html(
-        partial('#announcer', 'innerHTML', escapeText(said.trim())) +
-        partial(`#m${event.message.id}`, 'outerHTML', message) + partial('#conversation-list', 'outerHTML', sidebar) +
-          partial('#balance', 'innerHTML', this.t('nav.balance', { n: event.balance.toLocaleString(this.res.locals.locale) })) +
-          this.freshTurnKey(),
-      );
+      // Announced once, short (the transcript is not live); the balance was read after the settle.
+      const ended = await answerEnded(this.store, conversation, event.message, event.balance, this.t, this.res.locals.locale, (name, data) => this.render(name, data));
+      s.html(partial(`#m${event.message.id}`, 'outerHTML', message) + ended + this.freshTurnKey());
     }
   }
 

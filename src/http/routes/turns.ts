@@ -18,10 +18,11 @@ import { EventStream, partial } from '../sse';
 import type { Op } from '../../storage/op';
 import { runTurn, type Refusal, type TurnDeps, type TurnResult } from '../../chat/turn';
 import { isHtmx } from '../views';
-import { changedConversation, refusalText, TurnView } from '../turn-view';
+import { answerEnded, changedConversation, refusalText, TurnView } from '../turn-view';
 import { conversationParam, optionalConversationInBody, renderChat } from './chat';
 import { messageView } from './chat-view';
 import { signedIn } from './guards';
+import { dashboardData } from '../../reports/usage-report';
 
 /**
  * Pages that may follow one answer at once (each holds a connection; a feed renders once for all
@@ -142,11 +143,23 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
     // Making a CSRF token may set its cookie, which cannot happen once the stream has started.
     const token: string = res.locals.csrfToken();
     const stream = new EventStream(res);
-    /** The finished message in place of the one being written (from the thread shown, so it keeps its versions). */
+    const render = (name: string, data: Record<string, unknown>) => (res.app.locals.views as Eta).render(`partials/${name}`, { ...res.locals, csrfToken: () => token, ...data });
+    /**
+     * The finished message in place of the one being written (from the thread shown, so it keeps
+     * its versions), and everything else the turn's own page updates at its end: the announcement,
+     * the sidebar, the header's balance and the dashboard, read now, after the answer's settle.
+     */
     const ended = (stored: Message | undefined) => {
       (async () => {
         const message = (await store.read(messagesOf, conversation.id)).find((m) => m.id === id) ?? stored;
-        if (message) stream.html(partial(`#m${id}`, 'outerHTML', (res.app.locals.views as Eta).render('partials/message', { ...res.locals, csrfToken: () => token, m: messageView(message, t) })));
+        if (!message) return;
+        let html = partial(`#m${id}`, 'outerHTML', render('message', { m: messageView(message, t) }));
+        if (message.status !== 'streaming') { // not when following it failed: it may still be written
+          const dashboard = await store.read(dashboardData, req.user!.id);
+          html += await answerEnded(store, conversation, message, dashboard.balance, t, res.locals.locale, render) +
+            partial('#dashboard', 'outerHTML', render('dashboard', { dashboard }));
+        }
+        stream.html(html);
       })().catch((err: unknown) => services.logger.warn({ err, messageId: id }, 'sending a finished answer to a page following it failed'))
         .finally(() => stream.end());
     };
