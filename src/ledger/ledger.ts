@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import { query, type Op, type Store } from '../storage/op';
 import type { ClosingHold, Hold, HoldRow } from '../storage/queries/ledger';
 import { affordableCompletion, priceOf, type ModelInfo } from '../metering/models';
+import { isDatabaseFault } from '../storage/faults';
 import { PROCESS_OWNER } from './owner';
 import { keyAllowance, keyMinuteRoom, spendAllowance, type KeyLimits } from './spend-limits';
 
@@ -386,17 +387,27 @@ export async function release(store: Store, hold: number | HoldTerms, reason: 'e
 }
 
 /**
- * A settle that fails for a passing reason (a dropped connection, another process's lock past the
- * busy timeout) is tried again a few times: left open, the hold would be recovered a minute later
- * by the stop rule, without the provider's usage. A LedgerError is an answer, not tried again.
+ * How long a settle that meets a database outage keeps trying. Its hold stays this process's
+ * meanwhile (live, marked alive again once the database answers), so when the database is back
+ * the turn is settled by its real usage, the provider's when it reported it, not by the stop rule.
  */
-async function withRetries<T>(write: () => Promise<T>, tries = 4): Promise<T> {
+export const SETTLE_PATIENCE_MS = 10 * 60_000;
+
+/**
+ * A settle that fails for a passing reason is tried again: while the database is away (a dropped
+ * connection, a refused one, a lock past the busy timeout) for up to SETTLE_PATIENCE_MS; any other
+ * failure a few times. Left open, the hold would be recovered by the stop rule, without the
+ * provider's usage. A LedgerError is an answer, not tried again.
+ */
+async function withRetries<T>(write: () => Promise<T>, patienceMs = SETTLE_PATIENCE_MS): Promise<T> {
+  const started = Date.now();
   for (let attempt = 1; ; attempt++) {
     try {
       return await write();
     } catch (err) {
-      if (err instanceof LedgerError || attempt >= tries) throw err;
-      await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
+      if (err instanceof LedgerError) throw err;
+      if (isDatabaseFault(err) ? Date.now() - started >= patienceMs : attempt >= 4) throw err;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 200 * 2 ** attempt)));
     }
   }
 }
