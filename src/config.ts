@@ -73,6 +73,7 @@ const schema = z.object({
   LOG_BUFFER_LIMIT: byteSize.default(8 * 1024 * 1024),
   LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
   SHUTDOWN_TIMEOUT_MS: int(0, 600000).default(10000),
+  WEB_CONCURRENCY: int(1, 64).default(1),
   MODELS_FILE: z.string().min(1).optional(),
   SIGNUP_BONUS: int(0, 1_000_000_000).default(2000),
   HOLD_RECOVERY_MINUTES: int(1, 1440).default(1),
@@ -135,6 +136,8 @@ export type Config = Readonly<{
   /** JSON lines, or lines in words with the address first; auto: words when stdout is a terminal. */
   logFormat: 'auto' | 'json' | 'pretty';
   shutdownTimeoutMs: number;
+  /** Server processes sharing the port (node:cluster); 1: this process serves, as ever. */
+  webConcurrency: number;
   modelsFile: string | undefined;
   signupBonus: number;
   holdRecoveryMs: number;
@@ -223,6 +226,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logBufferLimit: e.LOG_BUFFER_LIMIT,
     logFormat: e.LOG_FORMAT,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    webConcurrency: e.WEB_CONCURRENCY,
     modelsFile: e.MODELS_FILE && path.resolve(e.MODELS_FILE),
     signupBonus: e.SIGNUP_BONUS,
     holdRecoveryMs: e.HOLD_RECOVERY_MINUTES * 60_000,

@@ -1,4 +1,5 @@
 // Opens the data directory, migrates, listens, and shuts down gracefully on SIGTERM/SIGINT.
+import cluster from 'node:cluster';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp, type ReloadReport } from './http/app';
@@ -9,7 +10,8 @@ import { HEARTBEAT_MS, heartbeat, recoverHolds } from './ledger/ledger';
 import { watchRevocations } from './chat/revocation-watch';
 import { rollUp } from './reports/usage-rollup';
 import { createLogger, serverLogger, type Logger } from './log';
-import { bannerLine, logFormatFor } from './log-format';
+import { bannerLine, logFormatFor, type LogFormat } from './log-format';
+import type { LogSink } from './log-sink';
 import { drain, SETTLE_GRACE_MS } from './shutdown';
 import { checkModelsInUse, DEFAULT_MODELS_FILE, loadModels, ModelsFileError, Offer, pricesHash, pricesInUse } from './metering/models';
 import { RunningTurns } from './chat/running-turns';
@@ -41,13 +43,13 @@ export interface RunningServer {
 }
 
 /** Logs still waiting at exit get until the drain deadline, and at least this long, to be written out. */
-const LOG_FLUSH_MS = 1000;
+export const LOG_FLUSH_MS = 1000;
 
 /** In a terminal, start-up's log lines wait at most this long for the address to go first. */
-const BANNER_HOLD_MS = 2000;
+export const BANNER_HOLD_MS = 2000;
 
 /** Past the drain deadline and the settle grace, the process exits whatever still hangs (a database that does not answer). */
-const EXIT_MARGIN_MS = 5000;
+export const EXIT_MARGIN_MS = 5000;
 
 /** `schema`: on PostgreSQL, the schema to keep everything in (tests give each file its own). */
 export async function startServer(config: Config, logger: Logger = createLogger(config.logLevel), opts: { schema?: string } = {}): Promise<RunningServer> {
@@ -183,7 +185,8 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   }, HEARTBEAT_MS).unref();
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
-  logger.info({ url, dataDir: config.dataDir }, 'tokenchat listening');
+  // A cluster's worker says it to its primary, which says 'tokenchat listening' once every worker does.
+  logger.info({ url, dataDir: config.dataDir }, cluster.isWorker ? 'worker listening' : 'tokenchat listening');
 
   let closed: Promise<void> | undefined;
   const close = () =>
@@ -201,6 +204,19 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   return { server, database, url, demo: upstream.demo, offer, reloadModels, close };
 }
 
+/** At exit (a crash too) the lines waiting go out if the pipe takes them at once; lines lost say so on stderr. */
+export function writeOutAtExit(sink: LogSink, format: LogFormat): void {
+  process.once('exit', () => {
+    const { dropped, unwritten } = sink.writeOutAtExit();
+    if (dropped + unwritten) {
+      const msg = 'log lines lost: stdout was not read fast enough';
+      process.stderr.write(format === 'pretty'
+        ? `${msg} (${dropped} dropped, ${unwritten} unwritten)\n`
+        : `${JSON.stringify({ level: 40, time: Date.now(), pid: process.pid, msg, dropped, unwritten })}\n`);
+    }
+  });
+}
+
 /**
  * Runs until SIGTERM or SIGINT, then drains and exits: SHUTDOWN_TIMEOUT_MS after the signal when
  * nothing is left running then, and whatever hangs (a database, a log reader that stopped
@@ -213,16 +229,7 @@ export async function runServer(config: Config): Promise<void> {
   // A person reading (a terminal, or the log in words) sees first where to point a browser.
   const banner = format === 'pretty' || terminal;
   if (banner) sink.holdFor(BANNER_HOLD_MS);
-  // At exit (a crash too) the lines waiting go out if the pipe takes them at once; lines lost say so on stderr.
-  process.once('exit', () => {
-    const { dropped, unwritten } = sink.writeOutAtExit();
-    if (dropped + unwritten) {
-      const msg = 'log lines lost: stdout was not read fast enough';
-      process.stderr.write(format === 'pretty'
-        ? `${msg} (${dropped} dropped, ${unwritten} unwritten)\n`
-        : `${JSON.stringify({ level: 40, time: Date.now(), pid: process.pid, msg, dropped, unwritten })}\n`);
-    }
-  });
+  writeOutAtExit(sink, format);
   // Handlers go in before start-up, so a signal that arrives while starting still shuts down cleanly.
   const started = startServer(config, logger);
   if (banner) {
@@ -261,5 +268,6 @@ export async function runServer(config: Config): Promise<void> {
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
   process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
-  await started;
+  const running = await started;
+  if (cluster.isWorker) process.send?.({ tokenchat: 'listening', url: running.url, demo: running.demo, chatModels: running.offer.chat.models.map((m) => m.id) });
 }

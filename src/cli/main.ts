@@ -10,7 +10,7 @@ import { translator } from '../i18n';
 import { adoptModels, DEFAULT_MODELS_FILE, loadModels, pricesHash } from '../metering/models';
 import { PasswordHasher } from '../accounts/passwords';
 import { readNewPassword } from './secret-input';
-import { runServer } from '../server';
+import { serve } from '../cluster';
 import { createUser, findByName, listUsers, UserInputError } from '../accounts/users';
 import { AdminError, setDisabled } from '../admin/actions';
 import { sendSignal } from '../storage/signals';
@@ -20,7 +20,7 @@ const program = new Command('tokenchat')
   .showHelpAfterError()
   .exitOverride();
 
-program.command('serve').description('start the web server (the default command of npm start)').action(() => runServer(config()));
+program.command('serve').description('start the web server (the default command of npm start); WEB_CONCURRENCY processes').action(() => serve(config()));
 
 program
   .command('migrate')
