@@ -11,7 +11,7 @@ import { tempDir } from './helpers';
  * `upgrade()` applies the rest and answers their names (`pending`: those from `version` on), and
  * `fn` reads what they made of the rows. Closed and removed afterwards.
  */
-function beforeMigration(version: number, fn: (db: { raw: SqliteStore['raw']; upgrade(): string[]; pending: string[] }) => void): void {
+async function beforeMigration(version: number, fn: (db: { raw: SqliteStore['raw']; upgrade: () => string[]; pending: string[] }) => void): Promise<void> {
   const dir = tempDir();
   const store = new SqliteStore(path.join(dir, 'app.db'));
   try {
@@ -19,13 +19,13 @@ function beforeMigration(version: number, fn: (db: { raw: SqliteStore['raw']; up
     migrateSqlite(store, all.filter((m) => m.version < version));
     fn({ raw: store.raw, upgrade: () => migrateSqlite(store, all), pending: all.filter((m) => m.version >= version).map((m) => m.name) });
   } finally {
-    store.close();
+    await store.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
-test('the table rebuilds of migrations 019 and 020 keep the rows and the foreign keys of a database in use', () => {
-  beforeMigration(19, ({ raw, upgrade, pending }) => {
+test('the table rebuilds of migrations 019 and 020 keep the rows and the foreign keys of a database in use', async () => {
+  await beforeMigration(19, ({ raw, upgrade, pending }) => {
     raw.exec(`INSERT INTO users (id, username, username_key, password_hash, role) VALUES (1, 'alice', 'alice', '$argon2id$x', 'admin'), (2, 'bob', 'bob', '$argon2id$y', 'user');
       INSERT INTO balances (user_id, balance) VALUES (1, 100), (2, 5);
       INSERT INTO ledger (user_id, kind, amount, balance_after, note) VALUES (1, 'grant', 100, 100, 'welcome'), (2, 'grant', 5, 5, NULL);
@@ -46,8 +46,8 @@ test('the table rebuilds of migrations 019 and 020 keep the rows and the foreign
   });
 });
 
-test('migration 022 turns each conversation into one thread: every message follows the one before it, the last one shown', () => {
-  beforeMigration(22, ({ raw, upgrade }) => {
+test('migration 022 turns each conversation into one thread: every message follows the one before it, the last one shown', async () => {
+  await beforeMigration(22, ({ raw, upgrade }) => {
     raw.exec(`INSERT INTO users (id, username, username_key, password_hash, role) VALUES (1, 'alice', 'alice', '$argon2id$x', 'user');
       INSERT INTO conversations (id, user_id, title) VALUES (1, 1, 'one'), (2, 1, 'two'), (3, 1, 'empty');
       INSERT INTO messages (id, conversation_id, role, content) VALUES (1, 1, 'user', 'Q1'), (2, 2, 'user', 'other'), (3, 1, 'assistant', 'A1'),
