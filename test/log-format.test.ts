@@ -4,13 +4,13 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import { PassThrough } from 'node:stream';
+import { stripVTControlCharacters } from 'node:util';
 import { bannerLine } from '../src/log-format';
 import { LogSink } from '../src/log-sink';
 import { until } from './chat-helpers';
 import { ON_POSTGRES, tempDir } from './helpers';
 import { databaseFor, serve, terminate, type Spawned } from './spawned-server';
 
-const ANSI = /\x1b\[[0-9;]*m/g;
 
 function get(url: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -31,7 +31,7 @@ async function linesOf(env: Record<string, string>, opts: { terminal?: boolean }
     const exit = await terminate(srv, 15_000);
     expect(exit?.code).toBe(0);
     // script's own words as it passes on the signal are not the server's
-    const lines = srv.logs.map((l) => l.replace(ANSI, '')).filter((l) => !l.startsWith('Session terminated'));
+    const lines = srv.logs.map(stripVTControlCharacters).filter((l) => !l.startsWith('Session terminated'));
     return { lines, url: srv.url, dataDir };
   } finally {
     if (srv && srv.child.exitCode === null) srv.child.kill('SIGKILL');

@@ -63,7 +63,7 @@ function isSafeLink(url: string): boolean {
   }
   // Browsers drop tabs and newlines anywhere in a URL ("java\tscript:" runs) and control
   // characters in front of it; removing them all can only err towards refusing a link.
-  const compact = decoded.replace(/[\u0000-\u0020\u007f-\u009f]/g, '').toLowerCase();
+  const compact = decoded.replace(/[\p{Cc} ]/gu, '').toLowerCase(); // control characters (C0, DEL, C1) and space
   const scheme = /^([a-z][a-z0-9+.-]*):/.exec(compact);
   return scheme === null || SAFE_SCHEMES.has(scheme[1]);
 }
