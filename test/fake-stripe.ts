@@ -11,11 +11,14 @@ export interface SessionRequest {
   authorization: string | undefined;
 }
 
+/** A Checkout session as the fake made it: its id and address, and whatever else Stripe answers. */
+export type CheckoutSession = Record<string, unknown> & { id: string; url: string };
+
 export interface FakeStripe {
   url: string;
   requests: SessionRequest[];
   /** The sessions made, by id. */
-  sessions: Map<string, Record<string, unknown>>;
+  sessions: Map<string, CheckoutSession>;
   /** Answer the next `times` session creations with this HTTP status (a Stripe outage). */
   failNext(status: number, times?: number): void;
   close(): Promise<void>;
@@ -23,8 +26,8 @@ export interface FakeStripe {
 
 export async function startFakeStripe(): Promise<FakeStripe> {
   const requests: SessionRequest[] = [];
-  const sessions = new Map<string, Record<string, unknown>>();
-  const byKey = new Map<string, { params: string; session: Record<string, unknown> }>();
+  const sessions = new Map<string, CheckoutSession>();
+  const byKey = new Map<string, { params: string; session: CheckoutSession }>();
   let failure: number | undefined;
   let failures = 0;
   let seq = 0;

@@ -10,7 +10,7 @@ import { verifyLedger } from '../src/ledger/verify';
 import { loadPackages, PackagesFileError } from '../src/payments/packages';
 import { expireStale } from '../src/payments/orders';
 import { db, newUser, type User } from './chat-helpers';
-import { signedEvent, startFakeStripe, type FakeStripe } from './fake-stripe';
+import { signedEvent, startFakeStripe, type CheckoutSession, type FakeStripe } from './fake-stripe';
 import { csrfFrom, startTestServer, tempDir, type TestServer } from './helpers';
 
 const SECRET_KEY = 'sk_test_tokenchatFakeSecretKey0123456789';
@@ -71,7 +71,7 @@ async function buy(user: User, pkg = 'starter', extra: Record<string, string> = 
 }
 
 /** The event Stripe sends when a Checkout session is paid (or, unpaid, when a delayed method is pending). */
-function completed(session: Record<string, unknown>, extra: Record<string, unknown> = {}, id = `evt_${Math.random().toString(36).slice(2)}`) {
+function completed(session: CheckoutSession, extra: Record<string, unknown> = {}, id = `evt_${Math.random().toString(36).slice(2)}`) {
   return { id, type: 'checkout.session.completed', data: { object: { ...session, status: 'complete', payment_status: 'paid', payment_intent: `pi_${session.id}`, ...extra } } };
 }
 
@@ -416,7 +416,7 @@ describe('the orders pages', () => {
     await srv.sql.run(`UPDATE users SET role = 'admin' WHERE id = ?`, admin.id);
     const all = await admin.agent.get(`/admin/orders?q=${row.id}`);
     expect(all.status).toBe(200);
-    expect(all.text).toContain(session.id as string);
+    expect(all.text).toContain(session.id);
     expect(all.text).toContain('Paid, by day');
     expect((await admin.agent.get('/admin/orders').set('Accept-Language', 'zh-CN')).text).toContain('按日已支付');
     expect((await user.agent.get('/admin/orders')).status).toBe(404);

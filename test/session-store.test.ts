@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import SqliteDatabase from 'better-sqlite3';
 import type session from 'express-session';
 import { SqliteSessionStore, TOUCH_SLACK_MS } from '../src/storage/sqlite/session-store';
@@ -23,7 +24,7 @@ afterEach(() => {
 
 const HOUR = 3_600_000;
 const data = (expires: number, userId = 7) => ({ cookie: { expires: new Date(expires).toISOString(), originalMaxAge: HOUR }, userId }) as unknown as session.SessionData;
-const get = (sid: string) => new Promise<unknown>((resolve, reject) => store.get(sid, (err, s) => (err ? reject(err) : resolve(s))));
+const get = (sid: string): Promise<unknown> => promisify(store.get.bind(store))(sid);
 const expiryInFile = (sid: string) => new SqliteDatabase(file, { readonly: true }).prepare('SELECT expired FROM sessions WHERE sid = ?').pluck().get(sid);
 
 test('a session set is read back until it expires, and not after', async () => {
