@@ -85,9 +85,11 @@ function followTranscript(transcript, jump) {
   let lastY = window.scrollY;
   const toBottom = () => window.scrollTo({ top: document.documentElement.scrollHeight });
   window.addEventListener('scroll', () => {
-    // Any move up is the reader's (a slow touch drag too): stop following until they are back at the bottom.
+    // A move up is the reader's (a slow touch drag too): stop following until they are back at the
+    // bottom. Not when the page only got shorter (the textbox emptied, the examples went, a
+    // re-render): the browser moved the view up to the new bottom, where the reader still is.
     const y = window.scrollY;
-    if (y < lastY) following = false;
+    if (y < lastY && !atBottom()) following = false;
     else if (atBottom()) {
       following = true;
       jump.hidden = true;
@@ -96,7 +98,9 @@ function followTranscript(transcript, jump) {
   }, { passive: true });
   new MutationObserver(() => {
     if (following) toBottom();
-    else if (transcript.querySelector('.msg-body.streaming')) jump.hidden = false;
+    // The way back shows once text comes below the reader, and only while there is something below.
+    const streaming = transcript.querySelector('.msg-body.streaming') !== null;
+    jump.hidden = following || atBottom() || (jump.hidden && !streaming);
   }).observe(transcript, { childList: true, subtree: true, characterData: true });
   jump.addEventListener('click', () => {
     following = true;
@@ -215,6 +219,7 @@ function enhanceComposer(composer, message) {
   document.body.addEventListener('tokenchat:turn-started', (event) => {
     if (composer.contains(event.target)) message.value = '';
     for (const done of document.querySelectorAll('#empty, #composer .examples')) done.remove();
+    for (const action of composer.querySelectorAll('[data-after-first]')) action.hidden = false;
     const id = event.detail && event.detail.data;
     if (id && !location.pathname.startsWith('/c/')) history.replaceState(null, '', '/c/' + id);
     // The tab's title follows the conversation's, as the page's own does after a reload.

@@ -44,7 +44,9 @@ const digits = (text: string | null | undefined) => Number((text ?? '').replace(
 async function ask(page: Page, text: string): Promise<void> {
   const done = await page.locator('#transcript article.msg-assistant .msg-meta strong').count();
   await page.fill('#message', text);
-  await page.press('#message', 'Enter');
+  // A phone's Enter adds a line; there the button sends.
+  if (await page.evaluate(() => matchMedia('(pointer: coarse)').matches)) await page.tap('#submit');
+  else await page.press('#message', 'Enter');
   await page.waitForFunction((n) => document.querySelectorAll('#transcript article.msg-assistant .msg-meta strong').length > n, done);
 }
 
@@ -163,5 +165,67 @@ describe('what a screen reader hears when an answer ends (defect 5)', () => {
     expect(await body.locator('h2').textContent()).toBe('A list');
     expect(await body.locator('li').count()).toBe(2);
     expect(await body.locator('table').count()).toBe(1);
+  }));
+});
+
+describe('following an answer down the page (defect 2)', () => {
+  test.each(VIEWPORTS)('untouched, the view follows a long answer to its end, and "Jump to the latest" never shows ($name)', ({ options }) => asNewUser('e2e_autoscroll', async (page) => {
+    upstream.script({ kind: 'stream', pieces: ['A first, short answer.'] });
+    await ask(page, 'Hello');
+    // Markdown that re-renders as it grows (a list, code), asked in a message of several lines.
+    const lines = Array.from({ length: 50 }, (_, i) => (i % 10 === 0 ? `## Part ${i / 10 + 1}\n\n` : i % 10 === 5 ? '```js\nconst a = 1;\nconst b = 2;\n```\n\n' : `- item ${i + 1} of a long answer\n`));
+    upstream.script({ kind: 'stream', pieces: lines, delayMs: 25 });
+    await page.evaluate(() => {
+      const w = window as unknown as { jumpShown: boolean };
+      w.jumpShown = false;
+      const jump = document.getElementById('jump-latest')!;
+      new MutationObserver(() => (w.jumpShown ||= !jump.hidden)).observe(jump, { attributes: true });
+    });
+    await ask(page, 'A long answer, please,\nin parts,\nwith code,\nand lists.');
+    const gap = () => page.evaluate(() => document.documentElement.scrollHeight - (window.innerHeight + window.scrollY));
+    expect(await gap()).toBeLessThan(48);
+    expect(await page.evaluate(() => (window as unknown as { jumpShown: boolean }).jumpShown)).toBe(false);
+  }, { context: options }));
+});
+
+describe('smaller things a class sees (defect 7)', () => {
+  test('a desktop has no phone drawer buttons; the search placeholder shows whole; an empty chat has no message actions until its first answer starts', () => asNewUser('e2e_small', async (page) => {
+    expect(await page.isVisible('#drawer-toggle')).toBe(false);
+    expect(await page.isVisible('[data-drawer-close]')).toBe(false);
+    // The placeholder's width in the field's own font, against the room the field has for it.
+    const room = await page.locator('#q').evaluate((input: HTMLInputElement) => {
+      const style = getComputedStyle(input);
+      const ctx = document.createElement('canvas').getContext('2d')!;
+      ctx.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+      return { text: ctx.measureText(input.placeholder).width, box: input.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) };
+    });
+    expect(room.text).toBeLessThanOrEqual(room.box);
+    const actions = ['#stop', '#retry', '#edit', '#undo', '#clear'];
+    for (const a of actions) expect(`${a} ${await page.isVisible(a)}`).toBe(`${a} false`);
+    const g = gate();
+    upstream.script({ kind: 'stream', pieces: ['Now', ' there', ' is', ' something.'], gate: g, gateAfter: 1 });
+    await page.fill('#message', 'Something to act on');
+    await page.press('#message', 'Enter');
+    await within(g.reached, 'the model was not called');
+    await page.waitForSelector('#stop', { state: 'visible' }); // Stop while the first answer is written
+    g.release();
+    await page.locator('#transcript article.msg-assistant .msg-meta strong').waitFor();
+    for (const a of actions) expect(`${a} ${await page.isVisible(a)}`).toBe(`${a} true`);
+  }));
+
+  test('the Chinese chat page offers its examples in Chinese; the Providers page says its time zone without "Times are Times are"', () => asNewUser('e2e_small_zh', async (page, { username, context }) => {
+    await app.sql.run(`UPDATE users SET role = 'admin' WHERE username = ?`, username);
+    await page.goto(`${app.url}/admin/providers`);
+    expect(await page.locator('main').textContent()).toContain('Times are UTC.');
+    expect(await page.locator('main').textContent()).not.toMatch(/Times are\s+Times are/);
+    await context.addCookies([{ name: 'lang', value: 'zh-CN', url: app.url }]);
+    await page.goto(`${app.url}/`);
+    const examples = await page.locator('#composer button.example').allTextContents();
+    expect(examples.length).toBeGreaterThan(0);
+    for (const e of examples) expect(e).toMatch(/[\u4e00-\u9fff]/);
+    expect(examples.filter((e) => /^[\x20-\x7e]+$/.test(e.trim()))).toEqual([]);
+    await page.goto(`${app.url}/admin/providers`);
+    expect(await page.locator('main').textContent()).toContain('时间均为 UTC。');
+    expect(await page.locator('main').textContent()).not.toMatch(/时间为\s*时间均为/);
   }));
 });
