@@ -37,7 +37,7 @@ export function* recordAudit(actorId: Actor, action: AuditAction, targetUserId: 
  * To a former admin the action does not exist, as the routes answer. The command line (null)
  * holds the database itself; the rules about the target (never the last admin) still apply.
  */
-function* asAdmin(actorId: Actor): Op<void> {
+export function* asAdmin(actorId: Actor): Op<void> {
   yield* query('accounts.lockRoles', {});
   if (actorId === null) return;
   const actor = yield* query('admin.isEnabledAdmin', { actorId });

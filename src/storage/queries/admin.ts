@@ -4,7 +4,8 @@ import type { Changes, Q } from './shape';
 export type AuditAction =
   | 'user_create' | 'grant' | 'deduct' | 'disable' | 'enable' | 'password_reset'
   | 'promote' | 'demote' | 'codes_create' | 'code_void' | 'batch_void' | 'key_revoke'
-  | 'order_create' | 'order_paid' | 'order_expired' | 'order_failed' | 'order_refunded' | 'payment_mismatch';
+  | 'order_create' | 'order_paid' | 'order_expired' | 'order_failed' | 'order_refunded' | 'payment_mismatch'
+  | 'group_create' | 'group_rename' | 'group_delete' | 'group_rules' | 'group_add' | 'group_remove';
 
 export interface AdminUserRow {
   id: number;

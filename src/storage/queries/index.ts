@@ -4,6 +4,7 @@ import type { AccountQueries } from './accounts';
 import type { AdminQueries } from './admin';
 import type { ChatQueries } from './chat';
 import type { CodeQueries } from './codes';
+import type { GroupQueries } from './groups';
 import type { KeyQueries } from './keys';
 import type { LedgerQueries } from './ledger';
 import type { LimitQueries } from './limits';
@@ -15,6 +16,6 @@ import type { SystemQueries } from './system';
 export type { Changes, Q } from './shape';
 
 export interface Queries
-  extends AccountQueries, AdminQueries, ChatQueries, CodeQueries, KeyQueries, LedgerQueries, LimitQueries, PaymentQueries, ReportQueries, SpendQueries, SystemQueries {}
+  extends AccountQueries, AdminQueries, ChatQueries, CodeQueries, GroupQueries, KeyQueries, LedgerQueries, LimitQueries, PaymentQueries, ReportQueries, SpendQueries, SystemQueries {}
 
 export type QueryName = keyof Queries;

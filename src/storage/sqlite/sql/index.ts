@@ -4,6 +4,7 @@ import { accountsSql } from './accounts';
 import { adminSql } from './admin';
 import { chatSql } from './chat';
 import { codesSql } from './codes';
+import { groupsSql } from './groups';
 import { keysSql } from './keys';
 import { ledgerSql } from './ledger';
 import { limitsSql } from './limits';
@@ -12,4 +13,4 @@ import { reportsSql } from './reports';
 import { spendSql } from './spend';
 import { systemSql } from './system';
 
-export const SQLITE: Texts = { ...accountsSql, ...adminSql, ...chatSql, ...codesSql, ...keysSql, ...ledgerSql, ...limitsSql, ...paymentsSql, ...reportsSql, ...spendSql, ...systemSql };
+export const SQLITE: Texts = { ...accountsSql, ...adminSql, ...chatSql, ...codesSql, ...groupsSql, ...keysSql, ...ledgerSql, ...limitsSql, ...paymentsSql, ...reportsSql, ...spendSql, ...systemSql };
