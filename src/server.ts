@@ -248,7 +248,8 @@ export async function runServer(config: Config): Promise<void> {
       process.exit(1);
     }, config.shutdownTimeoutMs + SETTLE_GRACE_MS + EXIT_MARGIN_MS).unref();
     logger.info({ signal }, 'shutting down');
-    started
+    // Nothing is left to reject: a failed start or close becomes exit code 1, and flushWithin only resolves.
+    void started
       .then((running) => running.close())
       .then(() => 0, (err: unknown) => {
         logger.error({ err }, 'shutdown failed');

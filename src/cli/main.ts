@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `tokenchat` command line. Errors print one line to stderr and exit non-zero.
 import { Command, CommanderError } from 'commander';
-import { CliError, config, userNamed, withDatabase } from './common';
+import { config, userNamed, withDatabase } from './common';
 import { ledgerCommands } from './ledger';
 import { tokenCommands } from './tokens';
 import { backupDataDir, migrateStore, openStore } from '../db';
@@ -11,7 +11,7 @@ import { adoptModels, DEFAULT_MODELS_FILE, loadModels, pricesHash } from '../met
 import { PasswordHasher } from '../accounts/passwords';
 import { readNewPassword } from './secret-input';
 import { serve } from '../cluster';
-import { createUser, findByName, listUsers, UserInputError } from '../accounts/users';
+import { createUser, listUsers, UserInputError } from '../accounts/users';
 import { AdminError, setDisabled } from '../admin/actions';
 import { sendSignal } from '../storage/signals';
 
