@@ -33,7 +33,8 @@ export function prettyLine(colorize: boolean): (line: string) => string {
     singleLine: true,
     ignore: 'pid,hostname,req,res,responseTime',
     messageFormat: (log, messageKey) => {
-      const msg = String(log[messageKey] ?? '');
+      const given = log[messageKey]; // pino takes any message: one that is not a string reads as JSON
+      const msg = typeof given === 'string' ? given : given === undefined || given === null ? '' : JSON.stringify(given);
       const { req, res, responseTime } = log as RequestLine;
       if (!req) return msg;
       const request = `${req.method} ${req.url}`;

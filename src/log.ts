@@ -44,6 +44,9 @@ export function serverLogger(level: string, bufferLimit: number, format: LogForm
 
 const SAFE_REQUEST_ID = /^[\w.-]{1,64}$/;
 
+/** The id requestLogger gave the request: always a string (pino-http types it as string, number or object). */
+export const requestIdOf = (req: IncomingMessage): string => req.id as string;
+
 export function requestLogger(logger: Logger) {
   return pinoHttp({
     logger,

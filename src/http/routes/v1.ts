@@ -9,7 +9,7 @@ import { ApiError, badRequest, parseChatBody } from '../../api/request';
 import { parseEmbeddingBody, runEmbedding } from '../../api/embeddings';
 import { tracked } from '../../api/in-flight';
 import type { RunningTurns } from '../../chat/running-turns';
-import type { Logger } from '../../log';
+import { requestIdOf, type Logger } from '../../log';
 import { apiSecurityHeaders } from '../security';
 import { DATABASE_RETRY_AFTER_S } from '../errors';
 import { isDatabaseFault } from '../../storage/faults';
@@ -91,7 +91,7 @@ function embeddings(deps: V1Deps, offer: Offer): RequestHandler {
     const model = modelFor(offer.all, req.apiKey!, body.model, 'embedding');
     const outcome = await whileRunning(deps.running, req.apiKey!, res, async (signal) => {
       await withinKeyRate(deps, req.apiKey!);
-      return runEmbedding(deps, { key: req.apiKey!, body, model, requestId: String(req.id), signal });
+      return runEmbedding(deps, { key: req.apiKey!, body, model, requestId: requestIdOf(req), signal });
     });
     if (outcome.status === 'refused') throw outcome.error;
     res.json(outcome.response);
@@ -157,7 +157,7 @@ function chatCompletions(deps: V1Deps & { silentStartMs?: number }, offer: Offer
     const outcome = await whileRunning(deps.running, req.apiKey!, res, async (signal) => {
       await withinKeyRate(deps, req.apiKey!);
       if (body.stream === true) stream = new ChunkStream(res, deps.silentStartMs);
-      return runApiCall(deps, { key: req.apiKey!, body, model, requestId: String(req.id), signal }, (chunk: ChatCompletionChunk) => stream?.send(chunk));
+      return runApiCall(deps, { key: req.apiKey!, body, model, requestId: requestIdOf(req), signal }, (chunk: ChatCompletionChunk) => stream?.send(chunk));
     });
     if (outcome.status === 'done') {
       if (stream) return stream.end();
