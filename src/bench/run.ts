@@ -52,6 +52,10 @@ const BUDGETS: Record<string, string> = {
   burst_200_healthz_p99_ms: '<= 5 x idle_healthz_p99_ms (asked one after another during the burst)',
   idle_page_p99_ms: '(a conversation page)',
   burst_200_page_p99_ms: '<= 5 x idle_page_p99_ms',
+  burst_200_first_token_p50_2w_ms: '(the same burst, WEB_CONCURRENCY=2: two worker processes)',
+  burst_200_first_token_p99_2w_ms: '(about half burst_200_first_token_p99_ms on 2 cores)',
+  burst_first_token_ratio_2w: '(over bare_burst_200_first_token_p99_ms of that run)',
+  burst_200_healthz_p99_2w_ms: '',
 };
 
 async function main(): Promise<void> {
@@ -63,6 +67,7 @@ async function main(): Promise<void> {
   Object.assign(figures, await benchReports());
   Object.assign(figures, await benchRelay());
   Object.assign(figures, await benchBurst());
+  Object.assign(figures, await benchBurst(2));
   if (process.env.TEST_DATABASE_URL) Object.assign(figures, await benchPgLedger(process.env.TEST_DATABASE_URL));
   if (json) {
     console.log(JSON.stringify(figures));
