@@ -101,3 +101,20 @@ test('.env.example lists every setting, each with a comment', () => {
     expect(block.trimStart().startsWith('#')).toBe(true);
   }
 });
+
+test('docs/running.md lists every setting once, in one table, and no other page has a settings row', () => {
+  const root = path.join(__dirname, '..');
+  const settingRows = (text: string) => [...text.matchAll(/^\| `([A-Z][A-Z0-9_]+)` \|/gm)].map((m) => m[1]);
+  const running = fs.readFileSync(path.join(root, 'docs', 'running.md'), 'utf8');
+  // the table is the run of '|' lines holding the first setting's row; every setting row is in it
+  const lines = running.split('\n');
+  let start = lines.findIndex((l) => /^\| `[A-Z][A-Z0-9_]+` \|/.test(l));
+  while (start > 0 && lines[start - 1].startsWith('|')) start -= 1;
+  let end = start;
+  while (end < lines.length && lines[end].startsWith('|')) end += 1;
+  const table = settingRows(lines.slice(start, end).join('\n'));
+  expect(settingRows(running)).toEqual(table);
+  expect([...table].sort()).toEqual([...SETTINGS].sort());
+  const others = ['README.md', ...fs.readdirSync(path.join(root, 'docs')).filter((f) => f.endsWith('.md') && f !== 'running.md').map((f) => path.join('docs', f))];
+  for (const page of others) expect([page, settingRows(fs.readFileSync(path.join(root, page), 'utf8'))]).toEqual([page, []]);
+});

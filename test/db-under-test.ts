@@ -10,7 +10,7 @@ export const ON_POSTGRES = process.env.TEST_DIALECT === 'postgres';
 
 export function testDatabaseUrl(): string {
   const url = process.env.TEST_DATABASE_URL;
-  if (!url) throw new Error('TEST_DATABASE_URL is not set: npm run test:pg needs a PostgreSQL database (see README, Development)');
+  if (!url) throw new Error('TEST_DATABASE_URL is not set: npm run test:pg needs a PostgreSQL database (see docs/development.md)');
   return url;
 }
 
