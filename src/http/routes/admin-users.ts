@@ -4,6 +4,7 @@ import { Router, type Request, type Response } from 'express';
 import type { Services } from '../context';
 import { AdminError, grantTokens, recordUserCreated, resetPassword, revokeUserKey, setDisabled, setRole } from '../../admin/actions';
 import { keysOf } from '../../accounts/api-keys';
+import { groupsOf } from '../../groups/groups';
 import { adminUser, auditPage, searchUsers } from '../../admin/queries';
 import { wantsJson } from '../errors';
 import { HttpError } from '../http-error';
@@ -31,7 +32,8 @@ export function adminUserRoutes({ config, database, hasher, running }: Services)
     const notice = NOTICES.find((n) => n === req.query.done);
     renderPage(req, res, 'admin-user', {
       title: user.username, target: user, notice, ledger: (await database.read(ledgerPage, userId, {}, 1, 20)).rows,
-      audit: (await database.read(auditPage, 1, userId, 20)).rows, keys: await database.read(keysOf, userId), ...extra,
+      audit: (await database.read(auditPage, 1, userId, 20)).rows, keys: await database.read(keysOf, userId),
+      groups: await database.read(groupsOf, userId), ...extra,
     }, status);
   }
 

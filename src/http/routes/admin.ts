@@ -1,4 +1,4 @@
-// /admin: for administrators only; everyone else, signed in or not, gets 404. Users and codes have
+// /admin: for administrators only; everyone else, signed in or not, gets 404. Users, groups and codes have
 // their own routers; system usage and the audit log are read-only pages here.
 import { Router } from 'express';
 import type { Services } from '../context';
@@ -11,6 +11,7 @@ import { byProvider, summary, topUsers } from '../../reports/usage-report';
 import { ModelsFileError } from '../../metering/models';
 import { renderPage } from '../views';
 import { adminCodeRoutes } from './admin-codes';
+import { adminGroupRoutes } from './admin-groups';
 import { adminUserRoutes } from './admin-users';
 import { adminOnly } from './guards';
 
@@ -22,6 +23,7 @@ export function adminRoutes(services: Services): Router {
   router.get('/', (_req, res) => res.redirect(303, '/admin/users'));
   router.use('/users', adminUserRoutes(services));
   router.use('/codes', adminCodeRoutes(services));
+  router.use('/groups', adminGroupRoutes(services));
 
   router.get('/usage', async (req, res) => {
     const report = await store.read(summary);
