@@ -30,7 +30,7 @@ export function authThrottles(config: Config, store: Store): { perIp: RequestHan
     standardHeaders: 'draft-8' as const,
     legacyHeaders: false,
     handler: tooMany,
-    // TRUST_PROXY is the operator's explicit choice, documented in the README.
+    // TRUST_PROXY is the operator's explicit choice, documented in docs/running.md.
     validate: { trustProxy: false, xForwardedForHeader: false },
   };
   return { perIp: rateLimit({ ...common, limit: config.loginRateLimitPerIp, store: new DatabaseRateStore(store, 'ip:') }) };
