@@ -89,6 +89,8 @@ const schema = z.object({
   API_IN_FLIGHT_PER_USER: int(1, 1000).default(10),
   API_IN_FLIGHT_PER_KEY: int(1, 1000).default(10),
   ESTIMATE_RATE_LIMIT_PER_USER: int(1, 100000).default(30),
+  // At least one estimate of the longest message (100,000) with the longest system prompt (20,000).
+  ESTIMATE_CHARS_PER_MINUTE: int(120_000, 1_000_000_000).default(500_000),
   UPSTREAM_CONCURRENCY: int(1, 10_000).default(16),
   QUEUE_MAX_WAITING: int(0, 100_000).default(200),
   STRIPE_SECRET_KEY: z.string().regex(/^(sk|rk)_(test|live)_\w+$/, 'must be a Stripe secret key (sk_test_..., sk_live_... or a restricted rk_...)').optional(),
@@ -164,6 +166,8 @@ export type Config = Readonly<{
   apiPerKey: number;
   /** Prompt estimates (POST /estimate) one user may ask for per minute. */
   estimateRateLimitPerUser: number;
+  /** Characters of prompt estimates one user may have counted per minute, in this process; one estimate at a time. */
+  estimateCharsPerMinute: number;
   /** Upstream calls in flight at once, server-wide; more wait in a fair queue. */
   upstreamConcurrency: number;
   queueMaxWaiting: number;
@@ -242,6 +246,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     apiPerUser: e.API_IN_FLIGHT_PER_USER,
     apiPerKey: e.API_IN_FLIGHT_PER_KEY,
     estimateRateLimitPerUser: e.ESTIMATE_RATE_LIMIT_PER_USER,
+    estimateCharsPerMinute: e.ESTIMATE_CHARS_PER_MINUTE,
     upstreamConcurrency: e.UPSTREAM_CONCURRENCY,
     queueMaxWaiting: e.QUEUE_MAX_WAITING,
     payments: missing.length

@@ -16,11 +16,19 @@ export interface HistoryTokens {
   fresh: TokenCounts;
 }
 
+// A count made for another encoding (the conversation's model was changed) is not reused.
+const keptFor = (encoding: string) => (m: HistoryMessage): m is HistoryMessage & { tokens: number } => m.tokens != null && m.tokensEncoding === encoding;
+
+/** The characters countHistory counts for these messages (the others have a count kept): what an estimate is rationed by. */
+export function charsToCount(history: readonly HistoryMessage[], system: string, model: ModelInfo): number {
+  const stored = keptFor(countsEncoding(model.id, { encoding: model.encoding }));
+  return history.reduce((chars, m) => chars + (stored(m) ? 0 : m.content.length), system.trim() === '' ? 0 : system.length);
+}
+
 export async function countHistory(history: readonly HistoryMessage[], system: string, model: ModelInfo): Promise<HistoryTokens> {
   const opts = { encoding: model.encoding };
   const encoding = countsEncoding(model.id, opts);
-  // A count made for another encoding (the conversation's model was changed) is not reused.
-  const stored = (m: HistoryMessage): m is HistoryMessage & { tokens: number } => m.tokens != null && m.tokensEncoding === encoding;
+  const stored = keptFor(encoding);
   const hasSystem = system.trim() !== '';
   const uncounted = history.filter((m) => !stored(m)).map(({ role, content }) => ({ role, content }));
   const { counts } = await countMessageTokens(model.id, hasSystem ? [{ role: 'system', content: system }, ...uncounted] : uncounted, opts);

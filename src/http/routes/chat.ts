@@ -9,8 +9,9 @@ import {
 import { InputError, parseSettings, parseTitle } from '../chat-input';
 import { HttpError } from '../http-error';
 import { resumeAbandoned } from '../../chat/abandoned';
-import { countHistory } from '../../chat/history-tokens';
-import { priceOf, withMargin } from '../../metering/models';
+import { charsToCount, countHistory } from '../../chat/history-tokens';
+import { EstimateBudget } from '../estimate-budget';
+import { priceOf, withMargin, type ModelInfo } from '../../metering/models';
 import { balanceOf, leastCompletion } from '../../ledger/ledger';
 import type { Op } from '../../storage/op';
 import { escapeText, renderPage, isHtmx } from '../views';
@@ -139,25 +140,24 @@ export function chatRoutes(services: Services): Router {
   router.post('/version', signedIn, async (req, res) => version(req, res, await optionalConversationInBody(services, req)));
 
   // The debounced estimate under the textbox: what the prompt would cost, and the most with the answer.
-  // Counted like a turn (stored counts for the history), but free: so rationed per user.
+  // Counted like a turn (stored counts for the history), but free: so rationed per user, in calls
+  // and in characters (estimate-budget.ts). A message longer than the composer takes is refused
+  // before anything is counted, as sending it would be.
+  const budget = new EstimateBudget(services.config.estimateCharsPerMinute);
   router.post('/estimate', signedIn, estimateThrottle(services.config.estimateRateLimitPerUser), async (req, res) => {
+    const text = typeof req.body?.message === 'string' ? req.body.message : '';
+    const refuse = (status: number, key: 'chat.invalid.message_long' | 'chat.estimate_throttled') => res.status(status).type('html').send(escapeText(res.locals.t(key)));
+    if (text.length > MESSAGE_MAX) return refuse(422, 'chat.invalid.message_long');
     const id = Number(req.body?.conversation_id);
     const conversation = Number.isSafeInteger(id) && id > 0 ? await store.read(findConversation, req.user!.id, id) : undefined;
     const settings = parseSettings(req.body, services.models, conversation);
-    const text = typeof req.body?.message === 'string' ? req.body.message.slice(0, MESSAGE_MAX) : '';
     if (text.trim() === '') return res.type('html').send('');
     const model = services.models.find(settings.model)!;
     const history = conversation ? (await store.read(historyFor, conversation.id, 'send', text))! : [{ role: 'user' as const, content: text }];
-    const { total } = await countHistory(history, settings.systemPrompt, model);
-    const n = (value: number) => value.toLocaleString(res.locals.locale);
-    const estimate = res.locals.t('chat.estimate', { tokens: n(total), cost: n(priceOf(model, total, 0)) });
-    // Warned before sending: a balance that does not pay for the prompt and the fewest answer tokens worth calling for is refused.
-    const prompt = withMargin(model, total);
-    const least = leastCompletion({ minCompletion: services.config.minCompletion, maxCompletion: Math.min(settings.maxTokens ?? model.maxOutput, Math.max(1, model.contextWindow - prompt)) });
-    const needs = priceOf(model, prompt, least);
-    const balance = await store.read(balanceOf, req.user!.id);
-    const warning = balance < needs ? ` <strong>${escapeText(res.locals.t('chat.estimate_short', { least: n(least), missing: n(needs - balance), balance: n(balance) }))}</strong>` : '';
-    res.type('html').send(escapeText(estimate) + warning);
+    const counted = budget.take(req.user!.id, charsToCount(history, settings.systemPrompt, model));
+    if (!counted) return refuse(429, 'chat.estimate_throttled');
+    const { total } = await countHistory(history, settings.systemPrompt, model).finally(counted);
+    res.type('html').send(estimateHtml(res, model, total, settings.maxTokens, services.config.minCompletion, await store.read(balanceOf, req.user!.id)));
   });
 
   /** The transcript after Undo or Clear; Undo's question goes back into the textbox. */
@@ -184,6 +184,18 @@ function estimateThrottle(limit: number): RequestHandler {
     handler: (_req, res) => res.status(429).type('html').send(escapeText(res.locals.t('chat.estimate_throttled'))),
     validate: { trustProxy: false, xForwardedForHeader: false },
   });
+}
+
+/** The estimate's text: what the prompt costs, and a warning when the balance does not pay for a turn with it. */
+function estimateHtml(res: Response, model: ModelInfo, total: number, maxTokens: number | null, minCompletion: number, balance: number): string {
+  const n = (value: number) => value.toLocaleString(res.locals.locale);
+  const estimate = escapeText(res.locals.t('chat.estimate', { tokens: n(total), cost: n(priceOf(model, total, 0)) }));
+  // Warned before sending: a balance that does not pay for the prompt and the fewest answer tokens worth calling for is refused.
+  const prompt = withMargin(model, total);
+  const least = leastCompletion({ minCompletion, maxCompletion: Math.min(maxTokens ?? model.maxOutput, Math.max(1, model.contextWindow - prompt)) });
+  const needs = priceOf(model, prompt, least);
+  if (balance >= needs) return estimate;
+  return `${estimate} <strong>${escapeText(res.locals.t('chat.estimate_short', { least: n(least), missing: n(needs - balance), balance: n(balance) }))}</strong>`;
 }
 
 function parseTitleOr422(body: unknown): string {
