@@ -262,3 +262,64 @@ describe('tokens count', () => {
     expect(run.stdout).toBe('');
   });
 });
+
+describe('group commands', () => {
+  beforeEach(async () => {
+    for (const name of ['ann', 'bob']) await tokenchat(['user', 'add', name], { env, input: `${name} password long\n` });
+    expect((await tokenchat(['group', 'create', 'Class 3'], { env })).code).toBe(0);
+  });
+  const groupRow = () => withSql((sql) => sql.get("SELECT models, price_percent AS percent FROM groups WHERE name = 'Class 3'"));
+
+  test('create, set, add, show, remove and list run the pages\' operations, audited as by the command line', async () => {
+    const set = await tokenchat(['group', 'set', 'Class 3', '--models', 'gpt-4o-mini,text-embedding-3-small', '--price-percent', '50'], { env });
+    expect(set).toMatchObject({ code: 0, stdout: 'Class 3: gpt-4o-mini, text-embedding-3-small; price percent 50\n' });
+    expect(await groupRow()).toEqual({ models: '["gpt-4o-mini","text-embedding-3-small"]', percent: 50 });
+    expect(await tokenchat(['group', 'add', 'Class 3', 'ann', 'BOB'], { env })).toMatchObject({ code: 0, stdout: 'added 2 to Class 3: ann, bob\n' });
+    expect(await tokenchat(['group', 'add', 'Class 3', 'ann'], { env })).toMatchObject({ code: 0, stdout: 'added 0 to Class 3; already in: ann\n' });
+    const show = await tokenchat(['group', 'show', 'Class 3', '--json'], { env });
+    expect(JSON.parse(show.stdout)).toMatchObject({
+      name: 'Class 3', builtin: false, models: ['gpt-4o-mini', 'text-embedding-3-small'], pricePercent: 50, members: [{ username: 'ann' }, { username: 'bob' }],
+    });
+    expect(await tokenchat(['group', 'remove', 'Class 3', 'bob'], { env })).toMatchObject({ code: 0, stdout: 'removed 1 from Class 3: bob\n' });
+    expect((await tokenchat(['group', 'show', 'Class 3'], { env })).stdout).toBe('group: Class 3\nmodels: gpt-4o-mini, text-embedding-3-small\nprice percent: 50\nmembers (1): ann\n');
+    // Only the percent: the models stay; then every model.
+    await tokenchat(['group', 'set', 'Class 3', '--price-percent', '200'], { env });
+    expect(await groupRow()).toEqual({ models: '["gpt-4o-mini","text-embedding-3-small"]', percent: 200 });
+    expect((await tokenchat(['group', 'set', 'Class 3', '--all-models'], { env })).stdout).toBe('Class 3: every model; price percent 200\n');
+    expect(await groupRow()).toEqual({ models: null, percent: 200 });
+    const list = await tokenchat(['group', 'list'], { env });
+    expect(list.stdout.split('\n').slice(0, 3)).toEqual(['id\tname\tmembers\tprice_percent\tmodels', expect.stringMatching(/^\d+\tEveryone\t-\t100\tevery model$/), expect.stringMatching(/^\d+\tClass 3\t1\t200\tevery model$/)]);
+    expect(JSON.parse((await tokenchat(['group', 'list', '--json'], { env })).stdout).map((g: { name: string; members: number }) => [g.name, g.members])).toEqual([['Everyone', 0], ['Class 3', 1]]);
+    const audit = await withSql((sql) => sql.all("SELECT actor_id AS actor, action, u.username AS target FROM admin_audit a LEFT JOIN users u ON u.id = a.target_user_id WHERE action LIKE 'group_%' ORDER BY a.id"));
+    expect(audit).toEqual([
+      { actor: null, action: 'group_create', target: null },
+      { actor: null, action: 'group_rules', target: null },
+      { actor: null, action: 'group_add', target: 'ann' },
+      { actor: null, action: 'group_add', target: 'bob' },
+      { actor: null, action: 'group_remove', target: 'bob' },
+      { actor: null, action: 'group_rules', target: null },
+      { actor: null, action: 'group_rules', target: null },
+    ]);
+  });
+
+  test.each([
+    [['group', 'create', 'Everyone'], 'There is already a group called Everyone.'],
+    [['group', 'create', 'x'.repeat(61)], 'A group name has 1 to 60 characters.'],
+    [['group', 'show', 'Class 9'], 'no group named "Class 9"'],
+    [['group', 'add', 'Class 9', 'ann'], 'no group named "Class 9"'],
+    [['group', 'add', 'Class 3', 'ann', 'ghost'], 'no user named "ghost"'],
+    [['group', 'add', 'Everyone', 'ann'], 'Everyone is built in: it cannot be renamed or deleted, and it has no member list.'],
+    [['group', 'set', 'Class 3', '--price-percent', '0'], 'The price is a whole percent from 1 to 1000.'],
+    [['group', 'set', 'Class 3', '--price-percent', '1001'], 'The price is a whole percent from 1 to 1000.'],
+    [['group', 'set', 'Class 3', '--price-percent', 'half'], '--price-percent must be a whole number from 1 to 1000, not "half"'],
+    [['group', 'set', 'Class 3', '--models', 'gpt-4o,gpt-9-ultra'], 'No such model is served: gpt-9-ultra.'],
+    [['group', 'set', 'Class 3', '--models', 'gpt-4o', '--all-models'], 'give --models or --all-models, not both'],
+    [['group', 'set', 'Class 3'], 'nothing to set: give --models, --all-models or --price-percent'],
+  ])('tokenchat %j fails with one line naming what is wrong and changes nothing', async (args, message) => {
+    const run = await tokenchat(args, { env });
+    expect(run).toMatchObject({ code: 1, stderr: `tokenchat: ${message}\n` });
+    expect(await groupRow()).toEqual({ models: null, percent: 100 });
+    expect(await withSql((sql) => sql.value('SELECT count(*) FROM group_members'))).toBe(0);
+    expect(await withSql((sql) => sql.value('SELECT count(*) FROM groups'))).toBe(2);
+  });
+});

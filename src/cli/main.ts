@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { config, userNamed, withDatabase } from './common';
 import { ledgerCommands } from './ledger';
 import { tokenCommands } from './tokens';
+import { groupCommands } from './groups';
 import { backupDataDir, migrateStore, openStore } from '../db';
 import { copyDataDir } from './copy';
 import { translator } from '../i18n';
@@ -116,6 +117,7 @@ for (const [command, disabled] of [['disable', true], ['enable', false]] as cons
 
 ledgerCommands(program);
 tokenCommands(program);
+groupCommands(program);
 
 program.addHelpText(
   'after',
