@@ -24,6 +24,7 @@
 //   payments    -> admin, ledger, settings-file.ts, storage
 //   chat        -> ledger, log.ts, metering, metrics.ts, storage, upstream
 //   admin       -> accounts, ledger, storage
+//   groups      -> admin, metering, storage
 //   accounts    -> ledger, storage
 //   reports     -> ledger, storage
 //   ledger      -> metering, storage

@@ -9,6 +9,7 @@ import type { Translate } from '../../i18n';
 import type { Store } from '../../storage/op';
 import { DEFAULT_MAX_TOKENS } from '../../chat/turn';
 import { dashboardData } from '../../reports/usage-report';
+import { accessOf } from '../../groups/access';
 
 export const newTurnKey = (): string => randomUUID();
 
@@ -69,7 +70,12 @@ export async function chatView(services: Services, req: Request, res: Response, 
   const store = services.database;
   const t = res.locals.t as Translate;
   const userId = req.user!.id;
-  const models = withRateText(services.models.models);
+  // The picker offers only what the user's groups allow, at the price they pay.
+  const access = await store.read(accessOf, userId);
+  const models = withRateText(access.catalog(services.models).models).map((m) => {
+    const percent = access.percent(m.id);
+    return percent === 100 ? m : { ...m, name: t('chat.model_group', { name: m.name, percent, group: access.from(m.id)! }) };
+  });
   const messages = conversation ? await transcriptOf(store, conversation.id, t) : [];
   const dashboard = await store.read(dashboardData, userId);
   return {
@@ -80,7 +86,7 @@ export async function chatView(services: Services, req: Request, res: Response, 
     models,
     settings: {
       system: conversation?.systemPrompt ?? '',
-      model: conversation?.model ?? models[0]!.id,
+      model: conversation?.model && access.allows(conversation.model) ? conversation.model : (models[0]?.id ?? ''),
       temperature: conversation?.temperature ?? '',
       maxTokens: conversation?.maxTokens ?? '',
     },

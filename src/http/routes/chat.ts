@@ -9,6 +9,7 @@ import {
 import { InputError, parseSettings, parseTitle } from '../chat-input';
 import { HttpError } from '../http-error';
 import { resumeAbandoned } from '../../chat/abandoned';
+import { accessOf } from '../../groups/access';
 import { charsToCount, countHistory } from '../../chat/history-tokens';
 import { EstimateBudget } from '../estimate-budget';
 import { priceOf, withMargin, type ModelInfo } from '../../metering/models';
@@ -150,9 +151,12 @@ export function chatRoutes(services: Services): Router {
     if (text.length > MESSAGE_MAX) return refuse(422, 'chat.invalid.message_long');
     const id = Number(req.body?.conversation_id);
     const conversation = Number.isSafeInteger(id) && id > 0 ? await store.read(findConversation, req.user!.id, id) : undefined;
-    const settings = parseSettings(req.body, services.models, conversation);
+    // At the price the user pays, of the models their groups allow.
+    const models = (await store.read(accessOf, req.user!.id)).catalog(services.models);
+    if (models.models.length === 0) return res.type('html').send('');
+    const settings = parseSettings(req.body, models, conversation);
     if (text.trim() === '') return res.type('html').send('');
-    const model = services.models.find(settings.model)!;
+    const model = models.find(settings.model)!;
     const history = conversation ? (await store.read(historyFor, conversation.id, 'send', text))! : [{ role: 'user' as const, content: text }];
     const counted = budget.take(req.user!.id, charsToCount(history, settings.systemPrompt, model));
     if (!counted) return refuse(429, 'chat.estimate_throttled');

@@ -9,27 +9,31 @@ import { fieldErrors, keyForm } from '../input';
 import { HttpError } from '../http-error';
 import { renderPage } from '../views';
 import { idParam, signedIn } from './guards';
+import { accessOf } from '../../groups/access';
 
 /** The base URL a client is given: this server's own origin, as the browser reached it. */
 export function apiBaseUrl(req: Request): string {
   return `${req.protocol}://${req.get('host')}/v1`;
 }
 
-export function keyRoutes({ database, allModels: models, running }: Services): Router {
-  // A key may be for embedding models too: every model served is offered.
+export function keyRoutes({ database, allModels, running }: Services): Router {
+  // A key may be for embedding models too: every model served that the user's groups allow is offered.
   const router = Router();
+  const usable = async (req: Request) => (await database.read(accessOf, req.user!.id)).catalog(allModels);
 
   async function page(req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) {
     const keys = await database.read(keysOf, req.user!.id);
     // Each rendering of the form gets its own id: the same form sent twice makes one key.
     const formId = crypto.randomUUID();
-    renderPage(req, res, 'keys', { title: res.locals.t('keys.title'), keys, models: models.models, baseUrl: apiBaseUrl(req), formId, ...extra }, status);
+    const { models } = await usable(req);
+    renderPage(req, res, 'keys', { title: res.locals.t('keys.title'), keys, models, baseUrl: apiBaseUrl(req), formId, ...extra }, status);
   }
 
   router.get('/keys', signedIn, async (req, res) => page(req, res, { revoked: req.query.revoked === '1' }));
 
   router.post('/keys', signedIn, async (req, res) => {
     const parsed = keyForm.safeParse(req.body ?? {});
+    const models = await usable(req);
     const unknown = parsed.success && parsed.data.models?.find((id) => !models.find(id));
     if (!parsed.success || unknown) {
       const errors = parsed.success ? { models: 'models' } : fieldErrors(parsed.error);

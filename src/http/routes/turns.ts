@@ -23,6 +23,7 @@ import { conversationParam, optionalConversationInBody, renderChat } from './cha
 import { messageView } from './chat-view';
 import { signedIn } from './guards';
 import { dashboardData } from '../../reports/usage-report';
+import { accessOf, type Access } from '../../groups/access';
 
 /**
  * Pages that may follow one answer at once (each holds a connection; a feed renders once for all
@@ -50,9 +51,16 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
   async function turn(req: Request, res: Response, mode: TurnMode) {
     const t = res.locals.t as Translate;
     let conversation = await optionalConversationInBody(services, req);
+    // The user's groups decide which models they may use and at what price: a model they may not
+    // use is refused before anything is held; the others come priced, and the hold keeps that price.
+    const access = await store.read(accessOf, req.user!.id);
+    const wanted = modelAsked(req.body, conversation);
+    const models = access.catalog(services.models);
+    const refused = models.models.length === 0 || (wanted !== undefined && services.models.find(wanted) !== undefined && !access.allows(wanted));
+    if (refused) return refuseModel(req, res, conversation, access);
     let input;
     try {
-      input = parseTurn(req.body, services.models, conversation);
+      input = parseTurn(req.body, models, conversation);
     } catch (err) {
       if (err instanceof InputError) return refuseInput(req, res, conversation, err.field);
       throw err;
@@ -82,7 +90,7 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
       const result = await runTurn(
         deps,
         {
-          userId: req.user!.id, conversation, mode, text: input.text, settings: input.settings, model: services.models.find(input.settings.model)!,
+          userId: req.user!.id, conversation, mode, text: input.text, settings: input.settings, model: models.find(input.settings.model)!,
           turnKey: input.turnKey, signal: controller.signal, trim: input.trim, target: input.target,
         },
         (event) => {
@@ -118,6 +126,13 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
     }
     if (isHtmx(req)) return res.status(status).type('html').send(noticeHtml(res.app.locals.views, res, notice));
     await renderChat(services, req, res, conversation, { notice, draft: text }, status);
+  }
+
+  /** 403: the user's groups do not allow the model (the turn's own, or the conversation's). */
+  async function refuseModel(req: Request, res: Response, conversation: Conversation | undefined, access: Access) {
+    const notice = res.locals.t('groups.not_allowed', { groups: access.rules.map((r) => r.name).join(', ') });
+    if (isHtmx(req)) return res.status(403).type('html').send(noticeHtml(res.app.locals.views, res, notice));
+    await renderChat(services, req, res, conversation, { notice, draft: String(req.body?.message ?? '') }, 403);
   }
 
   async function refuseInput(req: Request, res: Response, conversation: Conversation | undefined, field: string) {
@@ -176,6 +191,12 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
     res.redirect(303, conversation ? `/c/${conversation.id}` : '/');
   });
   return router;
+}
+
+/** The model a turn is for: the form's, else the conversation's (a retry may send none). */
+function modelAsked(body: unknown, conversation: Conversation | undefined): string | undefined {
+  const sent = (body as { model?: unknown } | undefined)?.model;
+  return typeof sent === 'string' && sent !== '' ? sent : (conversation?.model ?? undefined);
 }
 
 function noticeHtml(eta: Eta, res: Response, notice: string): string {

@@ -11,6 +11,7 @@ import { dashboardData, LEDGER_KINDS, ledgerChunk, ledgerPage, summary, userSumm
 import { balanceOf } from '../../ledger/ledger';
 import { renderPage } from '../views';
 import { signedIn, signedInJson } from './guards';
+import { accessOf } from '../../groups/access';
 
 /** Where a charge came from: its message in the chat, when the turn recorded one. */
 export function messageLink(row: { conversationId: number | null; messageId: number | null }): string | null {
@@ -36,6 +37,8 @@ export function usageRoutes({ database }: Services): Router {
     const data = {
       title: res.locals.t('usage.title'), ...report, chart: chargeChart(report.daily),
       limits: await database.read(getSpendLimits, userId), ...extra,
+      // The groups whose rules the user's turns follow; none shown for Everyone's when left as they were.
+      groups: (await database.read(accessOf, userId)).rules.filter((r) => !r.builtin || r.models !== null || r.pricePercent !== 100),
     };
     renderPage(req, res, 'usage', data, status);
   }

@@ -15,6 +15,7 @@ import { DATABASE_RETRY_AFTER_S } from '../errors';
 import { isDatabaseFault } from '../../storage/faults';
 import { SSE_HEADERS } from '../sse';
 import type { ModelCatalog, ModelInfo, Offer } from '../../metering/models';
+import { accessOf, type Access } from '../../groups/access';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -45,15 +46,23 @@ function bearerAuth(deps: ApiDeps): RequestHandler {
 
 const modelEntry = (m: ModelInfo) => ({ id: m.id, object: 'model', created: 0, owned_by: 'tokenchat' });
 
-function modelFor(models: ModelCatalog, key: ApiKey, id: string, kind?: ModelInfo['kind']): ModelInfo {
+/** The key owner's groups: which models they may use, at what price (one read per request). */
+const accessOfKey = (deps: ApiDeps, key: ApiKey): Promise<Access> => deps.store.read(accessOf, key.userId);
+
+/** The model asked for, priced as the key's owner pays for it, if the key and the owner's groups allow it. */
+function modelFor(models: ModelCatalog, key: ApiKey, access: Access, id: string, kind?: ModelInfo['kind']): ModelInfo {
   const model = models.find(id);
   if (!model) throw new ApiError(404, `The model "${id}" does not exist here.`, 'invalid_request_error', 'model_not_found', 'model');
   if (!keyAllows(key, id)) throw new ApiError(403, `This API key may not use the model "${id}".`, 'permission_error', 'model_not_allowed', 'model');
+  if (!access.allows(id)) {
+    const groups = access.rules.map((r) => r.name).join(', ');
+    throw new ApiError(403, `The model "${id}" is not available to this account (its groups: ${groups}).`, 'permission_error', 'model_not_allowed', 'model');
+  }
   if (kind && model.kind !== kind) {
     const where = model.kind === 'chat' ? '/v1/chat/completions' : '/v1/embeddings';
     throw new ApiError(400, `"${id}" is not ${kind === 'chat' ? 'a chat' : 'an embedding'} model; use it with ${where}.`, 'invalid_request_error', 'model_not_supported', 'model');
   }
-  return model;
+  return access.priced(model);
 }
 
 /** Counts the call against the key's requests and tokens per minute; a 429 past either. */
@@ -88,7 +97,7 @@ type V1Deps = ApiDeps & { running: RunningTurns };
 function embeddings(deps: V1Deps, offer: Offer): RequestHandler {
   return async (req, res) => {
     const body = parseEmbeddingBody(req.body);
-    const model = modelFor(offer.all, req.apiKey!, body.model, 'embedding');
+    const model = modelFor(offer.all, req.apiKey!, await accessOfKey(deps, req.apiKey!), body.model, 'embedding');
     const outcome = await whileRunning(deps.running, req.apiKey!, res, async (signal) => {
       await withinKeyRate(deps, req.apiKey!);
       return runEmbedding(deps, { key: req.apiKey!, body, model, requestId: requestIdOf(req), signal });
@@ -152,7 +161,7 @@ class ChunkStream {
 function chatCompletions(deps: V1Deps & { silentStartMs?: number }, offer: Offer): RequestHandler {
   return async (req, res) => {
     const body = parseChatBody(req.body);
-    const model = modelFor(offer.all, req.apiKey!, body.model, 'chat');
+    const model = modelFor(offer.all, req.apiKey!, await accessOfKey(deps, req.apiKey!), body.model, 'chat');
     let stream: ChunkStream | undefined;
     const outcome = await whileRunning(deps.running, req.apiKey!, res, async (signal) => {
       await withinKeyRate(deps, req.apiKey!);
@@ -206,11 +215,12 @@ export function v1Routes(deps: V1Deps & { offer: Offer; bodyLimitBytes: number; 
   });
   router.use(express.json({ limit: deps.bodyLimitBytes, type: () => true }));
   router.use(bearerAuth(deps));
-  router.get('/models', (req, res) => {
-    res.json({ object: 'list', data: deps.offer.all.models.filter((m) => keyAllows(req.apiKey!, m.id)).map(modelEntry) });
+  router.get('/models', async (req, res) => {
+    const access = await accessOfKey(deps, req.apiKey!);
+    res.json({ object: 'list', data: deps.offer.all.models.filter((m) => keyAllows(req.apiKey!, m.id) && access.allows(m.id)).map(modelEntry) });
   });
-  router.get('/models/:id', (req, res) => {
-    res.json(modelEntry(modelFor(deps.offer.all, req.apiKey!, String(req.params.id))));
+  router.get('/models/:id', async (req, res) => {
+    res.json(modelEntry(modelFor(deps.offer.all, req.apiKey!, await accessOfKey(deps, req.apiKey!), String(req.params.id))));
   });
   router.post('/chat/completions', chatCompletions(deps, deps.offer));
   router.post('/embeddings', embeddings(deps, deps.offer));

@@ -22,6 +22,7 @@ export interface GroupMemberRow {
 /** One group's rules as a turn applies them. */
 export interface GroupRuleRow {
   name: string;
+  builtin: number;
   models: string | null;
   pricePercent: number;
 }

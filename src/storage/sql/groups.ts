@@ -19,9 +19,9 @@ export const groupsShared = {
   'groups.ofUser': all(`SELECT ${COLUMNS} FROM groups g JOIN group_members m ON m.group_id = g.id WHERE m.user_id = @userId ORDER BY g.name`),
   // The built-in group's rules stand only for people in no group, so the read is one statement
   // whichever applies (accessOf runs it for every turn and /v1 call).
-  'groups.rulesOf': all(`SELECT g.name, g.models, g.price_percent AS "pricePercent"
+  'groups.rulesOf': all(`SELECT g.name, g.builtin, g.models, g.price_percent AS "pricePercent"
       FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.user_id = @userId
     UNION ALL
-    SELECT g.name, g.models, g.price_percent FROM groups g
+    SELECT g.name, g.builtin, g.models, g.price_percent FROM groups g
       WHERE g.builtin = 1 AND NOT EXISTS (SELECT 1 FROM group_members m WHERE m.user_id = @userId)`),
 } satisfies Partial<Record<keyof GroupQueries, Text>>;
