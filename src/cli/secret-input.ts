@@ -12,7 +12,7 @@ async function firstLineOfStdin(): Promise<string> {
 function promptHidden(question: string): Promise<string> {
   let muted = false;
   const output = new Writable({
-    write(chunk, _enc, done) {
+    write(chunk: Buffer, _enc, done) {
       if (!muted) process.stderr.write(chunk);
       done();
     },

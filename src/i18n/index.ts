@@ -14,7 +14,7 @@ export function isLocale(v: unknown): v is Locale {
 }
 
 export function pickLocale(req: Request): Locale {
-  const cookie = req.cookies?.[LOCALE_COOKIE];
+  const cookie: unknown = req.cookies?.[LOCALE_COOKIE];
   if (isLocale(cookie)) return cookie;
   // Express's negotiation follows q-values; zh-Hans, zh-SG and bare zh all mean Simplified here.
   const best = req.acceptsLanguages('en', 'zh-CN', 'zh', 'zh-Hans', 'zh-SG');

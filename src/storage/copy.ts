@@ -34,7 +34,7 @@ export async function copySqliteToPostgres<V>(
   const client = await target.pool.connect();
   const rows: Record<string, number> = {};
   try {
-    const existing = Number((await client.query('SELECT count(*) AS n FROM users')).rows[0].n);
+    const existing = Number((await client.query<{ n: string }>('SELECT count(*) AS n FROM users')).rows[0]!.n);
     if (existing > 0) throw new CopyError(`the target database is not empty (${existing} users): copy into an empty one`);
     await client.query('BEGIN');
     // A read transaction on SQLite: one consistent state, even while a server writes.
@@ -68,7 +68,7 @@ export async function copySqliteToPostgres<V>(
       // The copy, read back before it commits (a difference leaves the target as it was), against
       // the same SQLite snapshot it was read from: counts and every balance.
       for (const table of TABLES) {
-        const there = Number((await client.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n);
+        const there = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]!.n);
         if (there !== rows[table]) throw new CopyError(`${table}: ${rows[table]} rows copied but ${there} in the target`);
       }
       const here = raw.prepare('SELECT user_id, balance FROM balances ORDER BY user_id').all() as Array<{ user_id: number; balance: number }>;

@@ -20,7 +20,7 @@ interface DemoMessage {
 function textOf(content: unknown): string {
   if (typeof content === 'string') return content;
   if (!Array.isArray(content)) return '';
-  return content.map((part) => (typeof part?.text === 'string' ? part.text : '')).join(' ');
+  return (content as Array<{ text?: unknown } | null>).map((part) => (typeof part?.text === 'string' ? part.text : '')).join(' ');
 }
 
 /** The whole reply the demo gives to a conversation. */
@@ -90,7 +90,7 @@ export function createDemoFetch(opts: { delayMs: number }): typeof fetch {
     if (!/\/chat\/completions$/.test(new URL(url).pathname)) return apiError(404, `the demo model has no ${new URL(url).pathname}`);
     let body: Record<string, unknown>;
     try {
-      body = JSON.parse(typeof init?.body === 'string' ? init.body : '');
+      body = JSON.parse(typeof init?.body === 'string' ? init.body : '') as Record<string, unknown>;
     } catch {
       return apiError(400, 'the request body is not JSON');
     }

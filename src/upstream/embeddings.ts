@@ -74,9 +74,10 @@ const unusable = (why: string) => new UpstreamError('server', `the model API's e
  * length: `dimensions` when the client asked for it, and never more than MAX_DIMENSIONS.
  */
 export function checkedEmbeddings(text: string, count: number, dimensions?: number): Embedded {
-  let parsed: { data?: unknown; usage?: { prompt_tokens?: unknown } | null };
+  // Any JSON: a field read off null is guarded, one read off a number or a string is undefined.
+  let parsed: { data?: unknown; usage?: { prompt_tokens?: unknown } | null } | null;
   try {
-    parsed = JSON.parse(text);
+    parsed = JSON.parse(text) as typeof parsed;
   } catch {
     throw unusable('the body is not JSON');
   }
@@ -84,7 +85,7 @@ export function checkedEmbeddings(text: string, count: number, dimensions?: numb
   if (!Array.isArray(data)) throw unusable('no data list');
   if (data.length !== count) throw unusable(`${data.length} items for ${count} inputs`);
   const vectors: number[][] = [];
-  for (const [position, item] of data.entries()) {
+  for (const [position, item] of (data as Array<{ index?: unknown; embedding?: unknown } | null>).entries()) {
     const index: unknown = item?.index ?? position;
     if (!Number.isInteger(index) || (index as number) < 0 || (index as number) >= count || vectors[index as number]) throw unusable(`item ${position} has index ${String(index)}`);
     const vector = vectorOf(item?.embedding);
@@ -96,7 +97,7 @@ export function checkedEmbeddings(text: string, count: number, dimensions?: numb
   if (dimensions !== undefined ? length !== dimensions : length > MAX_DIMENSIONS) {
     throw unusable(`vectors of ${length} numbers${dimensions !== undefined ? ` where ${dimensions} were asked for` : ''}`);
   }
-  const reported = parsed.usage?.prompt_tokens;
+  const reported = parsed?.usage?.prompt_tokens;
   return { vectors, ...(typeof reported === 'number' && Number.isSafeInteger(reported) && reported >= 0 && { promptTokens: reported }) };
 }
 

@@ -87,7 +87,8 @@ export function toUpstreamError(err: unknown, ctx: FailureContext): UpstreamErro
   return new UpstreamError('connection', `connection to the model API failed: ${message}`, { midStream, cause: err });
 }
 
-function fromApiError(err: APIError, midStream: boolean): UpstreamError {
+// What it reads of the SDK's error (instanceof narrows to APIError<any, any, any>: these fields keep their types).
+function fromApiError(err: Pick<APIError, 'status' | 'code' | 'type' | 'message' | 'headers'>, midStream: boolean): UpstreamError {
   const status = err.status;
   const code = typeof err.code === 'string' ? err.code : typeof err.type === 'string' ? err.type : undefined;
   const details = { status, code, midStream, cause: err };

@@ -89,7 +89,7 @@ export class SignalChannel {
 
   private async catchUp(client: pg.Client): Promise<void> {
     if (this.lastId === undefined) {
-      this.lastId = Number((await client.query(SIGNALS_SQL.newest)).rows[0].id);
+      this.lastId = Number((await client.query<{ id: string | number }>(SIGNALS_SQL.newest)).rows[0]!.id);
       return;
     }
     const missed = await client.query<{ id: number; payload: string }>(SIGNALS_SQL.since, [this.lastId]);

@@ -279,7 +279,7 @@ export class PostgresStore implements Store {
     if (this.availability.refusal) return false;
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), PING_TIMEOUT_MS)));
-    const answered = this.pool.query('SELECT 1 AS one').then((r) => r.rows[0]?.one === 1, () => false);
+    const answered = this.pool.query<{ one: number }>('SELECT 1 AS one').then((r) => r.rows[0]?.one === 1, () => false);
     try {
       const ok = await Promise.race([answered, late]);
       if (!ok) this.availability.suspect();
