@@ -58,7 +58,7 @@ test('Answer again on an earlier question: the model is sent the thread up to it
   const shown = (await user.agent.get(`/c/${id}`)).text;
   expect(shown).toContain('Version 2 of 2');
   expect(shown).not.toContain(`id="m${q2.id}"`);
-  const prev = /<button type="submit" name="message_id" value="(\d+)" class="link-button" aria-label="Previous version">/.exec(shown)![1];
+  const prev = /<button type="submit" name="message_id" value="(\d+)" class="link-button" data-dir="prev" aria-label="Previous version">/.exec(shown)![1];
   expect(Number(prev)).toBe(a1.id);
   const back = await post(user, '/version', { _csrf: ownForm(shown, '/retry', q1.id)._csrf, conversation_id: String(id), message_id: prev! }); // as the page's relay sends it
   expect(back.status).toBe(200);
