@@ -1,5 +1,6 @@
 // zod schemas for what the usage, recharge and admin forms send (as form strings or JSON values).
 // A bad value becomes a message key per field, and the handler answers 422 without writing anything.
+import type { Request } from 'express';
 import { z } from 'zod';
 import { MAX_AMOUNT } from '../ledger/ledger';
 import { LEDGER_KINDS } from '../reports/usage-report';
@@ -96,4 +97,13 @@ export function fieldErrors(error: z.ZodError): Record<string, string> {
     out[field] ??= issue.message.match(/^[a-z_]+$/) ? issue.message : field;
   }
   return out;
+}
+
+/**
+ * The fields of a form or JSON body, each unknown until the handler checks it: Express types
+ * req.body as any, and a body may be missing (a GET, an empty POST) or, in JSON, not an object.
+ */
+export function bodyOf(req: Request): Record<string, unknown> {
+  const body: unknown = req.body;
+  return typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
 }

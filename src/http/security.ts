@@ -5,6 +5,7 @@ import type { Request, RequestHandler, Response } from 'express';
 import helmet from 'helmet';
 import { doubleCsrf } from 'csrf-csrf';
 import { isHtmx } from './views';
+import { bodyOf } from './input';
 
 export const CSRF_COOKIE = 'tc.csrf';
 export const CSRF_FIELD = '_csrf';
@@ -58,7 +59,10 @@ export function csrf(secret: string) {
     getSessionIdentifier: (req) => (req.session?.userId !== undefined ? req.sessionID : ''),
     cookieName: CSRF_COOKIE,
     cookieOptions: { sameSite: 'lax', path: '/', httpOnly: true, secure: false },
-    getCsrfTokenFromRequest: (req) => req.body?.[CSRF_FIELD] ?? req.get('x-csrf-token'),
+    getCsrfTokenFromRequest: (req) => {
+      const token = bodyOf(req)[CSRF_FIELD] ?? req.get('x-csrf-token');
+      return typeof token === 'string' ? token : undefined; // anything else fails the check, as it always did
+    },
     skipCsrfProtection: isJson,
   });
   /** Checks state-changing requests and puts a token for forms in res.locals.csrfToken. */

@@ -8,6 +8,7 @@ import { rateLimit, type Options } from 'express-rate-limit';
 import type { Config } from '../config';
 import { deviceOf } from './device-cookie';
 import { HttpError } from './http-error';
+import { bodyOf } from './input';
 import { DatabaseRateStore } from './rate-store';
 import type { Store } from '../storage/op';
 
@@ -20,7 +21,7 @@ export const MAX_DELAYED_PER_USERNAME = 4;
 const tooMany: RequestHandler = (_req, _res, next) => next(new HttpError(429, 'login.throttled'));
 
 function usernameKey(req: Request): string {
-  const name = req.body?.username;
+  const name = bodyOf(req).username;
   return typeof name === 'string' ? name.normalize('NFKC').trim().toLowerCase().slice(0, 64) : '';
 }
 

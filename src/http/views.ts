@@ -16,9 +16,12 @@ export function isHtmx(req: Request): boolean {
   return req.get('HX-Request') === 'true' && req.get('HX-History-Restore-Request') !== 'true';
 }
 
+/** The templates, which app.ts keeps in app.locals. */
+export const viewsOf = (res: Response): Eta => res.app.locals.views as Eta;
+
 /** Renders views/pages/<name>.eta with res.locals and `data`, in the layout unless htmx asked. */
 export function renderPage(req: Request, res: Response, name: string, data: Record<string, unknown> = {}, status = 200): void {
-  const eta = res.app.locals.views as Eta;
+  const eta = viewsOf(res);
   const it = { ...res.locals, ...data, page: name, fullPage: !isHtmx(req) };
   const html = eta.render(`pages/${name}`, it);
   // How long the server spent on the page, for browsers' devtools and for `npm run bench`.

@@ -8,7 +8,7 @@ import { groupsOf } from '../../groups/groups';
 import { adminUser, auditPage, searchUsers } from '../../admin/queries';
 import { wantsJson } from '../errors';
 import { HttpError } from '../http-error';
-import { fieldErrors, grantForm, page as pageParam } from '../input';
+import { bodyOf, fieldErrors, grantForm, page as pageParam } from '../input';
 import { ledgerPage } from '../../reports/usage-report';
 import { checkPassword, createUser, UserInputError, type User } from '../../accounts/users';
 import { renderPage } from '../views';
@@ -62,8 +62,8 @@ export function adminUserRoutes({ config, database, hasher, running }: Services)
   router.get('/', (req, res) => listPage(req, res));
 
   router.post('/', async (req, res) => {
-    const { username, password } = req.body ?? {};
-    const role = req.body?.admin === 'on' || req.body?.admin === true ? 'admin' : 'user';
+    const { username, password, admin } = bodyOf(req);
+    const role = admin === 'on' || admin === true ? 'admin' : 'user';
     try {
       const also = (created: User) => recordUserCreated(req.user!.id, created.id, role);
       const user = await createUser(database, hasher, { username, password, role }, { signupBonus: config.signupBonus, also });
@@ -103,7 +103,7 @@ export function adminUserRoutes({ config, database, hasher, running }: Services)
     running.revokeKey(id, key); // its calls running now, on any process, stop here
   }, 'key_revoked'));
   router.post('/:id/role', (req, res) => {
-    const role = req.body?.role;
+    const { role } = bodyOf(req);
     if (role !== 'admin' && role !== 'user') throw new HttpError(400);
     return run((r, id) => database.write(setRole, r.user!.id, id, role), 'role')(req, res);
   });
@@ -112,7 +112,7 @@ export function adminUserRoutes({ config, database, hasher, running }: Services)
     const userId = idParam(req);
     let password: string;
     try {
-      password = checkPassword(req.body?.password);
+      password = checkPassword(bodyOf(req).password);
     } catch (err) {
       if (!(err instanceof UserInputError)) throw err;
       const message = res.locals.t(`error.${err.code}` as never);

@@ -7,6 +7,7 @@ import { HttpError } from '../http-error';
 import { SESSION_COOKIE } from '../sessions';
 import { authThrottles, SignInThrottle } from '../throttle';
 import { authenticate, checkPassword, createUser, findByName, normalizeUsername, UserInputError, type User } from '../../accounts/users';
+import { bodyOf } from '../input';
 import { renderPage } from '../views';
 import { safeReturnPath } from './home';
 
@@ -55,20 +56,20 @@ export function authRoutes({ config, database, hasher, sessionSecret }: Services
   });
 
   router.post('/login', throttle.perIp, signInThrottle.gate, async (req, res) => {
-    const { username, password } = req.body ?? {};
+    const { username, password, next: asked } = bodyOf(req);
     const result = await authenticate(database, hasher, username, password);
     if (!result.ok) {
       if (result.reason === 'invalid') await signInThrottle.failed(req, res);
       const key = result.reason === 'disabled' ? 'login.disabled' : 'login.invalid';
       if (wantsJson(req)) throw new HttpError(401, key);
-      const next = safeReturnPath(req.body?.next);
+      const next = safeReturnPath(asked);
       const data = { title: res.locals.t('login.title'), username: formText(username), formError: res.locals.t(key), next: next === '/' ? undefined : next };
       return renderPage(req, res, 'login', data, 401);
     }
     await signIn(req, result.user);
     setDeviceCookie(req, res, sessionSecret, result.user.id);
     if (wantsJson(req)) return res.json({ user: publicUser(result.user) });
-    res.redirect(303, safeReturnPath(req.body?.next));
+    res.redirect(303, safeReturnPath(asked));
   });
 
   router.get('/register', redirectIfSignedIn, (req, res) => {
@@ -77,7 +78,7 @@ export function authRoutes({ config, database, hasher, sessionSecret }: Services
 
   router.post('/register', throttle.perIp, async (req, res) => {
     if (!config.allowRegistration) throw new HttpError(403, 'register.closed');
-    const { username, password, confirm } = req.body ?? {};
+    const { username, password, confirm } = bodyOf(req);
     // Every field's problem at once, not one per try.
     const problems: UserInputError[] = [];
     const check = (fn: () => unknown) => {

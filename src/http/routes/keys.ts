@@ -5,7 +5,7 @@ import { Router, type Request, type Response } from 'express';
 import type { Services } from '../context';
 import crypto from 'node:crypto';
 import { createKeyFromForm, generateKey, keysOf, revokeKey } from '../../accounts/api-keys';
-import { fieldErrors, keyForm } from '../input';
+import { bodyOf, fieldErrors, keyForm } from '../input';
 import { HttpError } from '../http-error';
 import { renderPage } from '../views';
 import { idParam, signedIn } from './guards';
@@ -40,7 +40,8 @@ export function keyRoutes({ database, allModels, running }: Services): Router {
       return page(req, res, { errors, input: req.body }, 422);
     }
     const { name, expires, models: allowed, per_day: perDay, total, rpm, tpm } = parsed.data;
-    const formId = typeof req.body?.form_id === 'string' && /^[\w-]{1,64}$/.test(req.body.form_id) ? req.body.form_id : null;
+    const { form_id: given } = bodyOf(req);
+    const formId = typeof given === 'string' && /^[\w-]{1,64}$/.test(given) ? given : null;
     const made = await database.write(createKeyFromForm, req.user!.id, { name, expiresAt: expires, models: allowed, perDay, total, rpm, tpm }, generateKey(), formId);
     // Sent again (a reload of this page): the key was made and shown then, and is not kept to show again.
     if (!made) return page(req, res, { repeated: true }, 409);

@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import express, { Router, type Request, type Response } from 'express';
 import type { Payments, Services } from '../context';
 import { HttpError } from '../http-error';
-import { page as pageParam } from '../input';
+import { bodyOf, page as pageParam } from '../input';
 import { renderPage } from '../views';
 import { adminOnly, idParam, signedIn } from './guards';
 import { balanceOf, owedBy } from '../../ledger/ledger';
@@ -68,9 +68,10 @@ export function paymentRoutes(services: Services, payments: Payments | undefined
 
   router.post('/recharge/pay', signedIn, async (req, res) => {
     if (!payments) throw new HttpError(404);
-    const pkg = payments.catalogue.buyable(typeof req.body?.package === 'string' ? req.body.package : '');
+    const { package: asked, form_id: given } = bodyOf(req);
+    const pkg = payments.catalogue.buyable(typeof asked === 'string' ? asked : '');
     if (!pkg) throw new HttpError(422, 'orders.no_package');
-    const formId = typeof req.body?.form_id === 'string' && /^[\w-]{1,64}$/.test(req.body.form_id) ? req.body.form_id : crypto.randomUUID();
+    const formId = typeof given === 'string' && /^[\w-]{1,64}$/.test(given) ? given : crypto.randomUUID();
     const user = req.user!;
     const order = await database.write(createOrder, user.id, pkg, nameIn(pkg.name, res.locals.locale), formId, checkoutClosesAt(payments));
     const open = order.state === 'pending' && order.expiresAt! > new Date().toISOString();

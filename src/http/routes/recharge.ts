@@ -8,6 +8,7 @@ import { wantsJson } from '../errors';
 import type { MessageKey } from '../../i18n';
 import { redeemThrottle } from '../throttle';
 import { balanceOf, owedBy } from '../../ledger/ledger';
+import { bodyOf } from '../input';
 import { renderPage } from '../views';
 import { signedIn } from './guards';
 import { packagesView } from './payments';
@@ -34,13 +35,13 @@ export function rechargeRoutes({ config, database, payments }: Services): Router
 
   // A form sent without a code is not a guess: it is answered before the failed-attempt limit counts it.
   const withCode = async (req: Request, res: Response, next: () => void) => {
-    const code = req.body?.code;
+    const { code } = bodyOf(req);
     if (typeof code === 'string' && code.trim() !== '' && code.length <= MAX_CODE_LENGTH) return next();
     await refuse(req, res, 'input.code', 'missing', typeof code === 'string' ? code.slice(0, MAX_CODE_LENGTH) : '');
   };
 
   router.post('/recharge', signedIn, withCode, redeemThrottle(config, database), async (req, res) => {
-    const code = req.body.code as string;
+    const code = bodyOf(req).code as string; // withCode let only a string through
     try {
       const result = await redeem(database, req.user!.id, code);
       if (wantsJson(req)) return res.json({ redeemed: result.tokens, balance: result.balance });

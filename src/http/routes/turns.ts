@@ -17,7 +17,8 @@ import { LiveAnswers } from '../../chat/live-answers';
 import { EventStream, partial } from '../sse';
 import type { Op } from '../../storage/op';
 import { runTurn, type Refusal, type TurnDeps, type TurnResult } from '../../chat/turn';
-import { isHtmx } from '../views';
+import { bodyOf } from '../input';
+import { isHtmx, viewsOf } from '../views';
 import { answerEnded, changedConversation, refusalText, TurnView } from '../turn-view';
 import { conversationParam, optionalConversationInBody, renderChat } from './chat';
 import { messageView } from './chat-view';
@@ -84,7 +85,7 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
     conversation ??= await store.write(createConversation, req.user!.id, titleFrom(input.text), input.settings);
     const controller = new AbortController();
     const forget = running.add(req.user!.id, conversation.id, input.turnKey, controller);
-    const view = new TurnView(res.app.locals.views as Eta, res, t, isHtmx(req), store);
+    const view = new TurnView(viewsOf(res), res, t, isHtmx(req), store);
     const published = live.publisher(); // for pages that come back to the answer meanwhile
     try {
       const result = await runTurn(
@@ -121,24 +122,24 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
     const notice = refusalText(refusal, res.locals.t);
     const status = REFUSAL_STATUS[refusal.reason];
     if (isHtmx(req) && refusal.reason === 'changed' && conversation) {
-      const render = (name: string, data: Record<string, unknown>) => (res.app.locals.views as Eta).render(`partials/${name}`, { ...res.locals, ...data });
+      const render = (name: string, data: Record<string, unknown>) => viewsOf(res).render(`partials/${name}`, { ...res.locals, ...data });
       return res.status(status).type('html').send(await changedConversation(store, conversation.id, res.locals.t, notice, render));
     }
-    if (isHtmx(req)) return res.status(status).type('html').send(noticeHtml(res.app.locals.views, res, notice));
+    if (isHtmx(req)) return res.status(status).type('html').send(noticeHtml(viewsOf(res), res, notice));
     await renderChat(services, req, res, conversation, { notice, draft: text }, status);
   }
 
   /** 403: the user's groups do not allow the model (the turn's own, or the conversation's). */
   async function refuseModel(req: Request, res: Response, conversation: Conversation | undefined, access: Access) {
     const notice = res.locals.t('groups.not_allowed', { groups: access.rules.map((r) => r.name).join(', ') });
-    if (isHtmx(req)) return res.status(403).type('html').send(noticeHtml(res.app.locals.views, res, notice));
-    await renderChat(services, req, res, conversation, { notice, draft: String(req.body?.message ?? '') }, 403);
+    if (isHtmx(req)) return res.status(403).type('html').send(noticeHtml(viewsOf(res), res, notice));
+    await renderChat(services, req, res, conversation, { notice, draft: String(bodyOf(req).message ?? '') }, 403);
   }
 
   async function refuseInput(req: Request, res: Response, conversation: Conversation | undefined, field: string) {
     const notice = res.locals.t(new InputError(field).messageKey!);
-    if (isHtmx(req)) return res.status(422).type('html').send(noticeHtml(res.app.locals.views, res, notice));
-    await renderChat(services, req, res, conversation, { notice, draft: String(req.body?.message ?? '') }, 422);
+    if (isHtmx(req)) return res.status(422).type('html').send(noticeHtml(viewsOf(res), res, notice));
+    await renderChat(services, req, res, conversation, { notice, draft: String(bodyOf(req).message ?? '') }, 422);
   }
 
   router.post('/send', signedIn, (req, res) => turn(req, res, 'send'));
@@ -158,7 +159,7 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
     // Making a CSRF token may set its cookie, which cannot happen once the stream has started.
     const token: string = res.locals.csrfToken();
     const stream = new EventStream(res);
-    const render = (name: string, data: Record<string, unknown>) => (res.app.locals.views as Eta).render(`partials/${name}`, { ...res.locals, csrfToken: () => token, ...data });
+    const render = (name: string, data: Record<string, unknown>) => viewsOf(res).render(`partials/${name}`, { ...res.locals, csrfToken: () => token, ...data });
     /**
      * The finished message in place of the one being written (from the thread shown, so it keeps
      * its versions), and everything else the turn's own page updates at its end: the announcement,
@@ -184,7 +185,8 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
 
   router.post('/stop', signedIn, async (req, res) => {
     const conversation = await optionalConversationInBody(services, req);
-    const turnKey = typeof req.body?.turn_key === 'string' ? req.body.turn_key : undefined;
+    const { turn_key: given } = bodyOf(req);
+    const turnKey = typeof given === 'string' ? given : undefined;
     if (!conversation && !turnKey) throw new HttpError(404);
     running.stop(req.user!.id, { conversationId: conversation?.id, turnKey });
     if (isHtmx(req)) return res.status(204).end();
