@@ -7,10 +7,10 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Config } from './config';
 import { loadSessionSecret } from './http/sessions';
-import { serverLogger, type Logger } from './log';
-import { bannerLine, colorsWanted, logFormatFor, prettyLine } from './log-format';
+import type { Logger } from './log';
+import { bannerLine, colorsWanted, prettyLine } from './log-format';
 import type { LogSink } from './log-sink';
-import { BANNER_HOLD_MS, EXIT_MARGIN_MS, LOG_FLUSH_MS, runServer, writeOutAtExit } from './server';
+import { EXIT_MARGIN_MS, LOG_FLUSH_MS, processLog, runServer } from './server';
 import { SETTLE_GRACE_MS } from './shutdown';
 import { migrateStore, openStore } from './storage';
 
@@ -65,12 +65,7 @@ function relayLines(worker: Worker, sink: LogSink, pretty: ((line: string) => st
 
 async function runPrimary(config: Config): Promise<void> {
   const count = config.webConcurrency;
-  const terminal = Boolean(process.stdout.isTTY);
-  const format = logFormatFor(config.logFormat, terminal);
-  const { logger, sink } = serverLogger(config.logLevel, config.logBufferLimit, format);
-  const banner = format === 'pretty' || terminal;
-  if (banner) sink.holdFor(BANNER_HOLD_MS);
-  writeOutAtExit(sink, format);
+  const { logger, sink, format, terminal, banner } = processLog(config);
   const pretty = format === 'pretty' ? prettyLine(colorsWanted(terminal)) : undefined;
 
   const workers = new Set<Worker>();

@@ -218,18 +218,27 @@ export function writeOutAtExit(sink: LogSink, format: LogFormat): void {
 }
 
 /**
+ * The process's log as its reader wants it (words in a terminal or when asked, JSON lines
+ * otherwise), written out at exit; a person reading sees first where to point a browser, so
+ * start-up's lines are held back a moment for that line.
+ */
+export function processLog(config: Config): { logger: Logger; sink: LogSink; format: LogFormat; terminal: boolean; banner: boolean } {
+  const terminal = Boolean(process.stdout.isTTY);
+  const format = logFormatFor(config.logFormat, terminal);
+  const { logger, sink } = serverLogger(config.logLevel, config.logBufferLimit, format);
+  const banner = format === 'pretty' || terminal;
+  if (banner) sink.holdFor(BANNER_HOLD_MS);
+  writeOutAtExit(sink, format);
+  return { logger, sink, format, terminal, banner };
+}
+
+/**
  * Runs until SIGTERM or SIGINT, then drains and exits: SHUTDOWN_TIMEOUT_MS after the signal when
  * nothing is left running then, and whatever hangs (a database, a log reader that stopped
  * reading), by the settle grace and a margin after it.
  */
 export async function runServer(config: Config): Promise<void> {
-  const terminal = Boolean(process.stdout.isTTY);
-  const format = logFormatFor(config.logFormat, terminal);
-  const { logger, sink } = serverLogger(config.logLevel, config.logBufferLimit, format);
-  // A person reading (a terminal, or the log in words) sees first where to point a browser.
-  const banner = format === 'pretty' || terminal;
-  if (banner) sink.holdFor(BANNER_HOLD_MS);
-  writeOutAtExit(sink, format);
+  const { logger, sink, banner } = processLog(config);
   // Handlers go in before start-up, so a signal that arrives while starting still shuts down cleanly.
   const started = startServer(config, logger);
   if (banner) {
