@@ -3,6 +3,17 @@
 // are checked once, by groups/groups.ts; this only turns form fields into their values.
 import type { GroupRules } from '../groups/groups';
 
+/** The request's form fields (or JSON object); nothing else is read from the body. */
+export function formOf(req: { body?: unknown }): Record<string, unknown> {
+  return typeof req.body === 'object' && req.body !== null ? (req.body as Record<string, unknown>) : {};
+}
+
+/** A text field as sent, at most `max` characters; '' when absent or not text. */
+export function textOf(form: Record<string, unknown>, field: string, max = 200): string {
+  const value = form[field];
+  return typeof value === 'string' ? value.slice(0, max) : '';
+}
+
 /** Checkboxes: absent, one value or several. */
 function listOf(value: unknown): string[] {
   if (value === undefined || value === null || value === '') return [];
@@ -14,15 +25,15 @@ function listOf(value: unknown): string[] {
  * and the percent. A percent that is not a plain whole number is NaN, which the rules refuse.
  */
 export function rulesFrom(body: Record<string, unknown>): GroupRules {
-  const text = typeof body.price_percent === 'string' ? body.price_percent.trim() : String(body.price_percent ?? '');
+  const raw = body.price_percent;
+  const text = typeof raw === 'number' ? String(raw) : textOf(body, 'price_percent', 12).trim();
   const pricePercent = /^\d{1,4}$/.test(text) ? Number(text) : Number.NaN;
   return { models: body.scope === 'all' ? null : listOf(body.models).slice(0, 500), pricePercent };
 }
 
 /** What the rules form showed, to show it again after an error. */
 export function rulesInput(body: Record<string, unknown>): { scope: string; models: string[]; price_percent: string } {
-  const percent = typeof body.price_percent === 'string' ? body.price_percent.slice(0, 12) : '';
-  return { scope: body.scope === 'all' ? 'all' : 'listed', models: listOf(body.models), price_percent: percent };
+  return { scope: body.scope === 'all' ? 'all' : 'listed', models: listOf(body.models), price_percent: textOf(body, 'price_percent', 12) };
 }
 
 /** The users ticked (user ids); undefined when one is not an id at all. */
