@@ -98,7 +98,7 @@ export class SignInThrottle {
   async failed(req: Request, res: Response): Promise<void> {
     const name = usernameKey(req);
     if (name === '') return;
-    const device = res.locals.signInDevice as string | undefined;
+    const { signInDevice: device } = res.locals;
     await this.failures.increment(device ? `device:${device}` : `user:${name}`);
   }
 

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Request, Response } from 'express';
 import { Eta } from 'eta';
+import type {} from './locals'; // what res.locals holds, typed for every handler that renders
 
 export const VIEWS_DIR = path.join(__dirname, '..', '..', 'views');
 

@@ -68,7 +68,7 @@ export function errorText(code: string, t: Translate): string {
 
 export async function chatView(services: Services, req: Request, res: Response, conversation?: Conversation, extra: Record<string, unknown> = {}) {
   const store = services.database;
-  const t = res.locals.t as Translate;
+  const { t } = res.locals;
   const userId = req.user!.id;
   // The picker offers only what the user's groups allow, at the price they pay.
   const access = await store.read(accessOf, userId);

@@ -10,7 +10,6 @@ import { createConversation, deleteConversation, findConversation, findMessage, 
 import { InputError, parseTurn } from '../chat-input';
 import { HttpError } from '../http-error';
 import { findHold } from '../../ledger/ledger';
-import type { Translate } from '../../i18n';
 import { AnswerFeeds } from '../answer-feeds';
 import { resumeAbandoned } from '../../chat/abandoned';
 import { LiveAnswers } from '../../chat/live-answers';
@@ -50,7 +49,7 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
   const feeds = new AnswerFeeds({ live, store, logger: services.logger });
 
   async function turn(req: Request, res: Response, mode: TurnMode) {
-    const t = res.locals.t as Translate;
+    const { t } = res.locals;
     let conversation = await optionalConversationInBody(services, req);
     // The user's groups decide which models they may use and at what price: a model they may not
     // use is refused before anything is held; the others come priced, and the hold keeps that price.
@@ -133,13 +132,13 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
   async function refuseModel(req: Request, res: Response, conversation: Conversation | undefined, access: Access) {
     const notice = res.locals.t('groups.not_allowed', { groups: access.rules.map((r) => r.name).join(', ') });
     if (isHtmx(req)) return res.status(403).type('html').send(noticeHtml(viewsOf(res), res, notice));
-    await renderChat(services, req, res, conversation, { notice, draft: String(bodyOf(req).message ?? '') }, 403);
+    await renderChat(services, req, res, conversation, { notice, draft: draftOf(req) }, 403);
   }
 
   async function refuseInput(req: Request, res: Response, conversation: Conversation | undefined, field: string) {
     const notice = res.locals.t(new InputError(field).messageKey!);
     if (isHtmx(req)) return res.status(422).type('html').send(noticeHtml(viewsOf(res), res, notice));
-    await renderChat(services, req, res, conversation, { notice, draft: String(bodyOf(req).message ?? '') }, 422);
+    await renderChat(services, req, res, conversation, { notice, draft: draftOf(req) }, 422);
   }
 
   router.post('/send', signedIn, (req, res) => turn(req, res, 'send'));
@@ -155,7 +154,7 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
     if (!found || found.role !== 'assistant') throw new HttpError(404);
     if (req.socket.destroyed) return; // the page left while this was read
     if (found.status === 'streaming' && feeds.followers(id) >= FOLLOWS_PER_ANSWER) throw new HttpError(429);
-    const t = res.locals.t as Translate;
+    const { t } = res.locals;
     // Making a CSRF token may set its cookie, which cannot happen once the stream has started.
     const token: string = res.locals.csrfToken();
     const stream = new EventStream(res);
@@ -199,6 +198,12 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
 function modelAsked(body: unknown, conversation: Conversation | undefined): string | undefined {
   const sent = (body as { model?: unknown } | undefined)?.model;
   return typeof sent === 'string' && sent !== '' ? sent : (conversation?.model ?? undefined);
+}
+
+/** The question a refused turn puts back into the textbox. */
+function draftOf(req: Request): string {
+  const { message } = bodyOf(req);
+  return typeof message === 'string' ? message : '';
 }
 
 function noticeHtml(eta: Eta, res: Response, notice: string): string {
