@@ -33,13 +33,13 @@ const FLOOR = path.join(__dirname, 'floor.js');
 const FIRST = piece(0).trim();
 const LAST = piece(CHUNKS - 1).trim();
 
-interface Proc {
+export interface Proc {
   child: ChildProcess;
   base: string;
 }
 
 /** Starts a process and waits for the line that says where it listens; the rest of its output is read and dropped. */
-function start(args: string[], env: NodeJS.ProcessEnv, where: (line: Record<string, unknown>) => string | undefined): Promise<Proc> {
+export function start(args: string[], env: NodeJS.ProcessEnv, where: (line: Record<string, unknown>) => string | undefined): Promise<Proc> {
   const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     const lines = readline.createInterface({ input: child.stdout! });

@@ -16,10 +16,10 @@ const TURNS = [
   '两个标签页同时提交时，每个请求都有幂等键，所以重复提交不会被扣两次费用。\n\n',
 ];
 
-function chatText(bytes: number): string {
+export function chatText(bytes: number): string {
   const parts: string[] = [];
   let size = 0;
-  for (let i = 0; size < bytes; i = (i * 7 + 3) % TURNS.length) {
+  for (let i = 0; size < bytes; i = (i + 3) % TURNS.length) {
     parts.push(TURNS[i]);
     size += Buffer.byteLength(TURNS[i]);
   }

@@ -3,6 +3,7 @@ import os from 'node:os';
 import { benchBurst } from './burst';
 import { benchChat } from './chat';
 import { benchCounting } from './count';
+import { benchFlood } from './flood';
 import { benchLedger } from './ledger';
 import { benchPgLedger } from './pg-ledger';
 import { benchReports } from './reports';
@@ -56,6 +57,11 @@ const BUDGETS: Record<string, string> = {
   burst_200_first_token_p99_2w_ms: '(about half burst_200_first_token_p99_ms on 2 cores)',
   burst_first_token_ratio_2w: '(over bare_burst_200_first_token_p99_ms of that run)',
   burst_200_healthz_p99_2w_ms: '',
+  flood_quiet_turn_ms: "(another user's page turn, to its first answer text, between the floods)",
+  flood_estimate_200k_turn_ms: '(the same, while one user sends 40 estimates of 200,000 characters at once)',
+  flood_estimate_100k_turn_ms: '(... 40 estimates of 100,000 characters, the most the composer takes)',
+  flood_send_100k_turn_ms: '(... 40 turns of 100,000 characters)',
+  flood_other_turn_ratio: '<= 3 (the worst flood over quiet)',
 };
 
 async function main(): Promise<void> {
@@ -68,6 +74,7 @@ async function main(): Promise<void> {
   Object.assign(figures, await benchRelay());
   Object.assign(figures, await benchBurst());
   Object.assign(figures, await benchBurst(2));
+  Object.assign(figures, await benchFlood());
   if (process.env.TEST_DATABASE_URL) Object.assign(figures, await benchPgLedger(process.env.TEST_DATABASE_URL));
   if (json) {
     console.log(JSON.stringify(figures));
