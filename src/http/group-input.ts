@@ -3,11 +3,6 @@
 // are checked once, by groups/groups.ts; this only turns form fields into their values.
 import type { GroupRules } from '../groups/groups';
 
-/** The request's form fields (or JSON object); nothing else is read from the body. */
-export function formOf(req: { body?: unknown }): Record<string, unknown> {
-  return typeof req.body === 'object' && req.body !== null ? (req.body as Record<string, unknown>) : {};
-}
-
 /** A text field as sent, at most `max` characters; '' when absent or not text. */
 export function textOf(form: Record<string, unknown>, field: string, max = 200): string {
   const value = form[field];

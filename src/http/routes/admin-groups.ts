@@ -8,7 +8,8 @@ import {
 } from '../../groups/groups';
 import { searchUsers } from '../../admin/queries';
 import { HttpError } from '../http-error';
-import { formOf, rulesFrom, rulesInput, textOf, userIdsFrom } from '../group-input';
+import { rulesFrom, rulesInput, textOf, userIdsFrom } from '../group-input';
+import { bodyOf } from '../input';
 import { renderPage } from '../views';
 import { idParam } from './guards';
 
@@ -32,7 +33,7 @@ export function adminGroupRoutes({ database, allModels }: Services): Router {
     const group = await database.read(findGroup, id);
     if (!group) throw new HttpError(404);
     const members = group.builtin ? [] : await database.read(membersOf, id);
-    const form = formOf(req);
+    const form = bodyOf(req);
     const q = typeof req.query.q === 'string' ? req.query.q.slice(0, 64) : typeof form.q === 'string' ? textOf(form, 'q', 64) : undefined;
     let candidates;
     let moreCandidates = false;
@@ -71,7 +72,7 @@ export function adminGroupRoutes({ database, allModels }: Services): Router {
   router.get('/', (req, res) => listPage(req, res));
 
   router.post('/', async (req, res) => {
-    const name = textOf(formOf(req), 'name', 1000);
+    const name = textOf(bodyOf(req), 'name', 1000);
     try {
       const id = await database.write(createGroup, req.user!.id, name);
       res.redirect(303, `/admin/groups/${id}?done=created`);
@@ -84,20 +85,20 @@ export function adminGroupRoutes({ database, allModels }: Services): Router {
   router.get('/:id', (req, res) => groupPage(req, res, idParam(req)));
 
   router.post('/:id/rename', change(async (req, id) => {
-    await database.write(renameGroup, req.user!.id, id, textOf(formOf(req), 'name', 1000));
+    await database.write(renameGroup, req.user!.id, id, textOf(bodyOf(req), 'name', 1000));
     return `/admin/groups/${id}?done=renamed`;
-  }, (err, text, req) => (err.code === 'builtin' ? {} : { renameErrors: { name: text }, renameInput: { name: textOf(formOf(req), 'name') } })));
+  }, (err, text, req) => (err.code === 'builtin' ? {} : { renameErrors: { name: text }, renameInput: { name: textOf(bodyOf(req), 'name') } })));
 
   router.post('/:id/rules', change(async (req, id) => {
-    await database.write(setGroupRules, req.user!.id, id, rulesFrom(formOf(req)), allModels.models.map((m) => m.id));
+    await database.write(setGroupRules, req.user!.id, id, rulesFrom(bodyOf(req)), allModels.models.map((m) => m.id));
     return `/admin/groups/${id}?done=rules`;
-  }, (err, text, req) => ({ rulesErrors: { [err.code === 'unknown_model' ? 'models' : 'price_percent']: text }, rulesInput: rulesInput(formOf(req)) })));
+  }, (err, text, req) => ({ rulesErrors: { [err.code === 'unknown_model' ? 'models' : 'price_percent']: text }, rulesInput: rulesInput(bodyOf(req)) })));
 
   // Delete cannot be undone: asked once more, on a page (so without JavaScript too).
   router.post('/:id/delete', async (req, res) => {
     const group = await database.read(findGroup, idParam(req));
     if (!group) throw new HttpError(404);
-    if (formOf(req).confirm === '1' || group.builtin) return change(async (r, id) => {
+    if (bodyOf(req).confirm === '1' || group.builtin) return change(async (r, id) => {
       await database.write(deleteGroup, r.user!.id, id);
       return '/admin/groups?done=deleted';
     })(req, res);
@@ -107,13 +108,13 @@ export function adminGroupRoutes({ database, allModels }: Services): Router {
   // Many users at once: the boxes ticked in the members list, or in the search's results.
   for (const [path, op, done] of [['add', addMembers, 'added'], ['remove', removeMembers, 'removed']] as const) {
     const run = change(async (req, id) => {
-      const form = formOf(req);
+      const form = bodyOf(req);
       const changed = await database.write(op, req.user!.id, id, userIdsFrom(form)!);
       const q = path === 'add' && typeof form.q === 'string' ? `&q=${encodeURIComponent(textOf(form, 'q', 64))}` : '';
       return `/admin/groups/${id}?done=${done}&n=${changed.length}${q}`;
     });
     router.post(`/:id/members/${path}`, async (req, res) => {
-      const users = userIdsFrom(formOf(req));
+      const users = userIdsFrom(bodyOf(req));
       if (!users) throw new HttpError(400); // not a user id: no form of ours sends it
       if (users.length > 0) return run(req, res);
       await groupPage(req, res, idParam(req), { actionError: res.locals.t('groups.none_selected') }, 422);
