@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
-import type { EncodingName } from './tokens-text';
+import type { EncodingName } from './encodings';
 
 /** Threads counting at once: every core but the event loop's, at least one, at most four. */
 const SIZE = Math.max(1, Math.min(4, os.availableParallelism() - 1));

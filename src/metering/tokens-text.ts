@@ -12,8 +12,9 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { get_encoding, type Tiktoken } from 'tiktoken';
 import { countInWorker } from './count-pool';
 
-export type EncodingName = 'cl100k_base' | 'o200k_base';
-export const ENCODINGS: readonly EncodingName[] = ['cl100k_base', 'o200k_base'];
+import { ENCODINGS, type EncodingName } from './encodings';
+
+export { ENCODINGS, type EncodingName } from './encodings';
 
 /** Longest text handed to tiktoken in one piece: 256 CJK characters encode in about 0.2 ms. */
 export const MAX_PIECE = 256;
