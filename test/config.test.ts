@@ -6,7 +6,7 @@ describe('loadConfig', () => {
   test('defaults: 127.0.0.1:7860, ./data, 24 h idle and 7 day sessions', () => {
     const c = loadConfig({});
     expect(c).toMatchObject({ host: '127.0.0.1', port: 7860, sessionIdleMs: 24 * 3600_000, sessionAbsoluteMs: 7 * 24 * 3600_000 });
-    expect(c.dataDir).toBe(require('node:path').resolve('./data'));
+    expect(c.dataDir).toBe(path.resolve('./data'));
     expect(Object.isFrozen(c)).toBe(true);
   });
 

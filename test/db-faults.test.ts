@@ -13,7 +13,6 @@ import { createKey, generateKey } from '../src/accounts/api-keys';
 import { appDbPath, openStore, type AppStore } from '../src/db';
 import { verifyLedger } from '../src/ledger/verify';
 import { loadModels, priceOf } from '../src/metering/models';
-import { countTextSync } from '../src/metering/tokens';
 import { sendSignal } from '../src/storage/signals';
 import { gate, startFakeUpstream, type FakeUpstream } from './fake-upstream';
 import { startFaultProxy, type FaultProxy } from './fault-proxy';

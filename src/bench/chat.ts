@@ -20,21 +20,23 @@ const PIECES = 400;
 function stampingUpstream(): Promise<http.Server> {
   const server = http.createServer((req, res) => {
     req.resume();
-    req.on('end', async () => {
-      res.writeHead(200, { 'Content-Type': 'text/event-stream' });
-      const chunk = (delta: object, finish: string | null = null) =>
-        `data: ${JSON.stringify({ id: 'b', object: 'chat.completion.chunk', created: 0, model: 'demo', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
-      for (let i = 0; i < PIECES; i++) {
-        await new Promise((r) => setTimeout(r, 2));
-        res.write(chunk({ content: ` t${performance.now().toFixed(3)}` }));
-      }
-      res.write(chunk({}, 'stop'));
-      res.end(`data: ${JSON.stringify({ id: 'b', object: 'chat.completion.chunk', created: 0, model: 'demo', choices: [], usage: { prompt_tokens: 10, completion_tokens: PIECES * 3 } })}\n\ndata: [DONE]\n\n`);
-    });
+    // A failure cuts the answer short rather than rejecting where nothing listens.
+    req.on('end', () => void stamped(res).catch((err: unknown) => res.destroy(err as Error)));
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
+async function stamped(res: http.ServerResponse): Promise<void> {
+  res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+  const chunk = (delta: object, finish: string | null = null) =>
+    `data: ${JSON.stringify({ id: 'b', object: 'chat.completion.chunk', created: 0, model: 'demo', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+  for (let i = 0; i < PIECES; i++) {
+    await new Promise((r) => setTimeout(r, 2));
+    res.write(chunk({ content: ` t${performance.now().toFixed(3)}` }));
+  }
+  res.write(chunk({}, 'stop'));
+  res.end(`data: ${JSON.stringify({ id: 'b', object: 'chat.completion.chunk', created: 0, model: 'demo', choices: [], usage: { prompt_tokens: 10, completion_tokens: PIECES * 3 } })}\n\ndata: [DONE]\n\n`);
+}
 
 export async function benchChat(): Promise<Record<string, number>> {
   const upstream = await stampingUpstream();
