@@ -132,15 +132,18 @@ async function probe(base: string, path: string, client: Client | undefined, unt
 
 const p99 = (sorted: number[]) => round2(percentile(sorted, 99));
 
+/** floor.ts's first line, `{"port":1234}`: where its server listens. */
+const portLine = (line: Record<string, unknown>) => (typeof line.port === 'number' ? `http://127.0.0.1:${line.port}` : undefined);
+
 /** `workers`: the app's WEB_CONCURRENCY; with more than 1 the burst's figures only, named `_<workers>w` (the CPU figures read one process). */
 export async function benchBurst(workers = 1): Promise<Record<string, number>> {
   if (!fs.existsSync('/proc/self/stat')) throw new Error('burst bench: reads process CPU from /proc (Linux)');
   const dataDir = fs.mkdtempSync('/tmp/tokenchat-bench-burst-');
   const procs: Proc[] = [];
   try {
-    const upstream = await start([FLOOR, 'upstream'], process.env, (l) => (l.port ? `http://127.0.0.1:${l.port}` : undefined));
+    const upstream = await start([FLOOR, 'upstream'], process.env, portLine);
     procs.push(upstream);
-    const bare = await start([FLOOR, 'bare', new URL(upstream.base).port], process.env, (l) => (l.port ? `http://127.0.0.1:${l.port}` : undefined));
+    const bare = await start([FLOOR, 'bare', new URL(upstream.base).port], process.env, portLine);
     procs.push(bare);
     // BURST_PROFILE=<dir>: the app writes a CPU profile there when it stops.
     const profile = process.env.BURST_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BURST_PROFILE}`] : [];

@@ -81,8 +81,16 @@ function post(url: URL, cookie: string, body: Buffer): Promise<number> {
 /** Signs in and encodes its FLOOD forms (before the clock starts), then sends them at once when told. */
 function flooder(): void {
   let send: (() => Promise<Record<number, number>>) | undefined;
-  process.on('message', async (message: ToFlooder) => {
-    if ('go' in message) return process.send!({ answered: await send!() } satisfies FromFlooder);
+  // A failure ends this process, as an unhandled rejection would, and the bench sees it exit.
+  process.on('message', (message: ToFlooder) => void answer(message).catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  }));
+  async function answer(message: ToFlooder): Promise<void> {
+    if ('go' in message) {
+      process.send!({ answered: await send!() } satisfies FromFlooder);
+      return;
+    }
     const { base, username, kind } = message.prepare;
     const client = new Client(base);
     const csrf = await client.signIn(username, PASSWORD);
@@ -96,7 +104,7 @@ function flooder(): void {
       return answered;
     };
     process.send!({ ready: true } satisfies FromFlooder);
-  });
+  }
 }
 
 function ask(child: ChildProcess, message: ToFlooder): Promise<FromFlooder> {

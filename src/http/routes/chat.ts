@@ -8,6 +8,7 @@ import {
 } from '../../chat/conversations';
 import { InputError, parseSettings, parseTitle } from '../chat-input';
 import { HttpError } from '../http-error';
+import { bodyOf } from '../input';
 import { resumeAbandoned } from '../../chat/abandoned';
 import { accessOf } from '../../groups/access';
 import { charsToCount, countHistory } from '../../chat/history-tokens';
@@ -24,12 +25,12 @@ export function conversationParam(services: Services, req: Request): Promise<Con
 }
 
 export function conversationInBody(services: Services, req: Request): Promise<Conversation> {
-  return ownConversation(services, req, req.body?.conversation_id);
+  return ownConversation(services, req, bodyOf(req).conversation_id);
 }
 
 /** The form's conversation, or undefined when the form names none (a new chat). */
 export async function optionalConversationInBody(services: Services, req: Request): Promise<Conversation | undefined> {
-  const value = req.body?.conversation_id;
+  const value = bodyOf(req).conversation_id;
   return value === undefined || value === '' ? undefined : conversationInBody(services, req);
 }
 
@@ -74,7 +75,7 @@ export function chatRoutes(services: Services): Router {
 
   /** Clear and Delete cannot be undone: asked once more (a page, so without JavaScript too; htmx asks with hx-confirm). */
   function unconfirmed(req: Request, res: Response, conversation: Conversation, what: 'clear' | 'delete'): boolean {
-    if (req.body?.confirm === '1' || (what === 'clear' && isHtmx(req))) return false;
+    if (bodyOf(req).confirm === '1' || (what === 'clear' && isHtmx(req))) return false;
     const title = conversation.title || res.locals.t('chat.title');
     renderPage(req, res, 'confirm', {
       title: res.locals.t(`chat.confirm_${what}`, { title }), question: res.locals.t(`chat.confirm_${what}`, { title }), detail: res.locals.t(`chat.confirm_${what}_detail`),
@@ -127,7 +128,7 @@ export function chatRoutes(services: Services): Router {
   // ‹ 2/3 ›: another version of a message, and the thread through it to its newest answer. The
   // message's form posts /c/:id/version; with JavaScript the page's own form posts /version.
   async function version(req: Request, res: Response, conversation: Conversation | undefined) {
-    const id = Number(req.body?.message_id);
+    const id = Number(bodyOf(req).message_id);
     if (!conversation || !Number.isSafeInteger(id) || id <= 0) throw new HttpError(404);
     const busy = services.running.busy(req.user!.id, conversation.id);
     if (!busy) await resumeAbandoned(store, conversation.id);
@@ -146,10 +147,11 @@ export function chatRoutes(services: Services): Router {
   // before anything is counted, as sending it would be.
   const budget = new EstimateBudget(services.config.estimateCharsPerMinute);
   router.post('/estimate', signedIn, estimateThrottle(services.config.estimateRateLimitPerUser), async (req, res) => {
-    const text = typeof req.body?.message === 'string' ? req.body.message : '';
+    const form = bodyOf(req);
+    const text = typeof form.message === 'string' ? form.message : '';
     const refuse = (status: number, key: 'chat.invalid.message_long' | 'chat.estimate_throttled') => res.status(status).type('html').send(escapeText(res.locals.t(key)));
     if (text.length > MESSAGE_MAX) return refuse(422, 'chat.invalid.message_long');
-    const id = Number(req.body?.conversation_id);
+    const id = Number(form.conversation_id);
     const conversation = Number.isSafeInteger(id) && id > 0 ? await store.read(findConversation, req.user!.id, id) : undefined;
     // At the price the user pays, of the models their groups allow.
     const models = (await store.read(accessOf, req.user!.id)).catalog(services.models);
