@@ -46,7 +46,7 @@ export interface RunningServer {
 export const LOG_FLUSH_MS = 1000;
 
 /** In a terminal, start-up's log lines wait at most this long for the address to go first. */
-export const BANNER_HOLD_MS = 2000;
+export const BANNER_HOLD_MS = 5000;
 
 /** Past the drain deadline and the settle grace, the process exits whatever still hangs (a database that does not answer). */
 export const EXIT_MARGIN_MS = 5000;
