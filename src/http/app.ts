@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import express, { type Express } from 'express';
 import cookieParser from 'cookie-parser';
 import { errorHandler, notFound, requireKnownBodyType } from './errors';
+import { largeBodies } from './large-bodies';
 import { pickLocale, translator } from '../i18n';
 import { requestLogger } from '../log';
 import { PasswordHasher } from '../accounts/passwords';
@@ -104,8 +105,11 @@ export function createApp(deps: AppDeps): Express {
   app.use(sessionMiddleware(config, deps.sessions.store, deps.sessionSecret));
   app.use(currentUser(database, config));
   app.use(requireKnownBodyType);
+  const large = largeBodies();
+  app.use(large.admit);
   app.use(express.json({ limit: config.bodyLimitBytes }));
   app.use(express.urlencoded({ extended: false, limit: config.bodyLimitBytes, parameterLimit: 1000 }));
+  app.use(large.parsed);
   app.use(csrf(deps.sessionSecret));
 
   app.use(async (req, res, next) => {
