@@ -63,3 +63,20 @@ test('a large body from someone not signed in: 413, unread', async () => {
   const anonymous = halfSent(undefined, 'message=' + 'x'.repeat(100_000));
   expect(await anonymous.status).toBe(413);
 });
+
+test('large estimates one after another: past 2 MiB a minute, 429 unread with the estimate\'s own words; another user is unaffected', async () => {
+  const chinese = async (user: User) => new URLSearchParams({ ...(await composer(user)), message: '字'.repeat(100_000) }).toString(); // about 900 KB
+  const carol = await newUser(srv);
+  for (let i = 0; i < 2; i++) {
+    const estimate = halfSent(carol, await chinese(carol));
+    estimate.finish();
+    expect(await estimate.status).toBe(200);
+  }
+  const third = halfSent(carol, await chinese(carol)); // half sent: refused before it is read
+  expect(await third.status).toBe(429);
+  expect(await third.text).toBe('Too many estimates in the last minute; the next one comes shortly. Sending is not affected.');
+  const dave = await newUser(srv);
+  const theirs = halfSent(dave, await chinese(dave));
+  theirs.finish();
+  expect(await theirs.status).toBe(200);
+}, 30_000);
