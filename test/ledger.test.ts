@@ -191,13 +191,16 @@ describe('reserve, settle, release', () => {
     const turn = (key: string) =>
       reserve(database, { userId, turnKey: key, model: flat, promptTokens: 100, maxCompletion: 100, limits: true });
     // Three tabs in the same tick: each alone would fit (200 of 250); together they share one transaction.
-    const [a, b, c] = await Promise.all([turn('tab1'), turn('tab2'), turn('tab3')]);
+    // Whichever takes the lock first (on PostgreSQL, any of the three) is held; the others see its hold.
+    const results = await Promise.all([turn('tab1'), turn('tab2'), turn('tab3')]);
+    const a = results.find((r) => r.status === 'held');
     expect(a).toMatchObject({ status: 'held', hold: { amount: 200, maxCompletion: 100 } });
-    expect(b).toMatchObject({ status: 'over_limit', allowance: 50 }); // 100 of prompt alone is past what is left
-    expect(c).toMatchObject({ status: 'over_limit', allowance: 50 });
+    const others = results.filter((r) => r !== a);
+    expect(others).toHaveLength(2);
+    for (const other of others) expect(other).toMatchObject({ status: 'over_limit', allowance: 50 }); // 100 of prompt alone is past what is left
     expect(await database.read(balanceOf, userId)).toBe(1800);
     // The completion shrinks to what the limit leaves before the turn is refused.
-    if (a.status !== 'held') throw new Error();
+    if (a?.status !== 'held') throw new Error();
     await settle(database, a.hold.id, { promptTokens: 100, completionTokens: 20, source: 'reported', outcome: 'ok' }); // 120 spent
     expect(await turn('tab4')).toMatchObject({ status: 'held', hold: { amount: 130, maxCompletion: 30 } });
     // A repeated turn key is still answered with its hold, even past the limit.
