@@ -146,6 +146,7 @@ export async function withHold<T>(
   }
   if (held.status === 'rate_limited') return { status: 'refused', error: minuteTokensUsed(held.room, held.retryAfterSeconds) };
   if (held.status === 'busy') return { status: 'refused', error: tooMany('user') };
+  if (held.status === 'org_limited') return { status: 'refused', error: tooMany('user') };
   if (held.status !== 'held') throw new Error('a fresh turn key was found in use');
   liveHolds.add(held.hold.id);
   try {

@@ -160,6 +160,7 @@ export async function runTurn(deps: TurnDeps, input: TurnInput, emit: (event: Tu
     if (input.signal.aborted && held.status !== 'held') return refused({ reason: 'aborted' });
     // This user's turns on other processes ('rate_limited' is a key's, and a page turn has none).
     if (held.status === 'busy' || held.status === 'rate_limited') return refused({ reason: 'busy' });
+    if (held.status === 'org_limited') return refused({ reason: 'busy' });
     if (held.status === 'over_limit') return await overLimit(store, userId, model, prompt.promptTokens, leastCompletion(request));
     if (held.status === 'insufficient') return refused({ reason: 'insufficient', missing: held.missing, balance: held.balance, least: leastCompletion(request) });
     if (held.status === 'duplicate') return { status: 'duplicate', message: await store.read(findMessageByHold, held.hold.id), balance: held.balance };

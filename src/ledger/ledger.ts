@@ -11,6 +11,7 @@ import { affordableCompletion, priceOf, type ModelInfo } from '../metering/model
 import { isDatabaseFault } from '../storage/faults';
 import { PROCESS_OWNER } from './owner';
 import { keyAllowance, keyMinuteRoom, spendAllowance, type KeyLimits } from './spend-limits';
+import { orgRoom, type OrgRefusal } from './org-limits';
 
 export type { Hold } from '../storage/queries/ledger';
 
@@ -31,7 +32,9 @@ export type ReserveResult =
   | { status: 'over_limit'; allowance: number; balance: number }
   /** The key's tokens per minute leave `room` tokens, fewer than the prompt and the least completion. */
   | { status: 'rate_limited'; room: number; retryAfterSeconds: number }
-  | { status: 'busy'; open: number };
+  | { status: 'busy'; open: number }
+  /** A limit the organisation set (a group's or the administrator's for this user) refuses the turn. */
+  | { status: 'org_limited'; refusal: OrgRefusal };
 
 export interface Usage {
   promptTokens: number;
@@ -169,6 +172,8 @@ export interface ReserveRequest {
    * prompt for an answer cut off at its first token. Default 1.
    */
   minCompletion?: number;
+  /** The clock periods and limits are read by (tests move it); default now. */
+  now?: Date;
 }
 
 /** A repeated turn key: the write is rolled back and the first hold is answered instead. */
@@ -177,7 +182,10 @@ class DuplicateTurn extends Error {}
 function* reserveOp(req: ReserveRequest): Op<ReserveResult> {
   // The allowance is read, then the balance taken: the balance row is locked first, so the user's
   // reserves on other connections wait and cannot pass a daily limit together.
-  if (req.limits || req.key || req.maxOpen !== undefined) yield* query('ledger.lockBalance', { userId: req.userId });
+  const now = req.now ?? new Date();
+  // Locked first, always: allowance refills and the organisation's limits are read here too.
+  yield* query('ledger.open', { userId: req.userId });
+  yield* query('ledger.lockBalance', { userId: req.userId });
   if (req.maxOpen !== undefined) {
     const open = yield* query('ledger.openCount', { userId: req.userId });
     if (open >= req.maxOpen) return { status: 'busy', open };
@@ -189,7 +197,12 @@ function* reserveOp(req: ReserveRequest): Op<ReserveResult> {
     if (minute.tokens < req.promptTokens + least) return { status: 'rate_limited', room: minute.tokens, retryAfterSeconds: minute.retryAfterSeconds };
     wanted = Math.min(wanted, minute.tokens - req.promptTokens);
   }
-  const allowance = lesser(req.limits ? yield* spendAllowance(req.userId) : null, req.key ? yield* keyAllowance(req.key) : null);
+  // The organisation's limits (a group's, or the administrator's for this user) come before the
+  // user's own: a refusal by them names the rule and when it lifts.
+  const org = yield* orgRoom(req.userId, now);
+  if ('refusal' in org) return { status: 'org_limited', refusal: org.refusal };
+  if (org.tokens !== null && org.short && affordableCompletion(req.model, req.promptTokens, org.tokens) < least) return { status: 'org_limited', refusal: org.short };
+  const allowance = lesser(org.tokens, lesser(req.limits ? yield* spendAllowance(req.userId) : null, req.key ? yield* keyAllowance(req.key) : null));
   if (allowance !== null) {
     wanted = Math.min(wanted, affordableCompletion(req.model, req.promptTokens, allowance));
     if (wanted < least) return { status: 'over_limit', allowance, balance: yield* balanceOf(req.userId) };

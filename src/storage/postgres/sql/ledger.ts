@@ -1,7 +1,7 @@
 // PostgreSQL texts of the ledger queries (translated from storage/sqlite/sql/ledger.ts).
 import { get, run, value, values, type Text } from '../../op';
 import type { LedgerQueries } from '../../queries/ledger';
-import { ledgerShared } from '../../sql/ledger';
+import { ledgerShared, PLAIN_RESERVE } from '../../sql/ledger';
 
 const HOLD_COLUMNS = `id, user_id AS "userId", turn_key AS "turnKey", model, amount, prompt_tokens AS "promptTokens",
   max_completion AS "maxCompletion", state, charge, prompt_rate AS "promptRate", completion_rate AS "completionRate",
@@ -31,6 +31,7 @@ export const ledgerSql: { readonly [K in keyof LedgerQueries]: Text } = {
       SELECT user_id FROM balances WHERE user_id = @userId AND balance >= @amount::bigint AND open_holds < @maxOpen::bigint
         AND (@limited::int = 0 OR NOT EXISTS (SELECT 1 FROM spend_limits s WHERE s.user_id = @userId
           AND (s.per_message IS NOT NULL OR s.per_day IS NOT NULL)))
+        AND ${PLAIN_RESERVE}
       FOR UPDATE
     ), h AS (
       INSERT INTO holds (user_id, turn_key, model, amount, prompt_tokens, max_completion, prompt_rate, completion_rate, cached_rate, api_key_id, owner)

@@ -1,7 +1,7 @@
 // SQLite texts of the ledger queries.
 import { get, run, script, value, values, type Text } from '../../op';
 import type { LedgerQueries } from '../../queries/ledger';
-import { ledgerShared } from '../../sql/ledger';
+import { ledgerShared, PLAIN_RESERVE } from '../../sql/ledger';
 
 const HOLD_COLUMNS = `id, user_id AS userId, turn_key AS turnKey, model, amount, prompt_tokens AS promptTokens,
   max_completion AS maxCompletion, state, charge, prompt_rate AS promptRate, completion_rate AS completionRate,
@@ -25,7 +25,8 @@ export const ledgerSql: { readonly [K in keyof LedgerQueries]: Text } = {
   // The steps of one reserve; the writes come after every check, so a refusal writes nothing.
   'ledger.takeWhole': script(
     `SELECT user_id AS userId FROM balances WHERE user_id = @userId AND balance >= @amount AND open_holds < @maxOpen
-      AND (@limited = 0 OR NOT EXISTS (SELECT 1 FROM spend_limits s WHERE s.user_id = @userId AND (s.per_message IS NOT NULL OR s.per_day IS NOT NULL)))`,
+      AND (@limited = 0 OR NOT EXISTS (SELECT 1 FROM spend_limits s WHERE s.user_id = @userId AND (s.per_message IS NOT NULL OR s.per_day IS NOT NULL)))
+      AND ${PLAIN_RESERVE}`,
     `INSERT INTO holds (user_id, turn_key, model, amount, prompt_tokens, max_completion, prompt_rate, completion_rate, cached_rate, api_key_id, owner)
       VALUES (@userId, @turnKey, @model, @amount, @promptTokens, @maxCompletion, @promptRate, @completionRate, @cachedRate, @keyId, @owner)
       ON CONFLICT (user_id, turn_key) DO NOTHING RETURNING id`,
