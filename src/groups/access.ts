@@ -70,7 +70,11 @@ export function accessFrom(rows: readonly Rule[]): Access {
     allows: (id) => ruleFor(id) !== undefined,
     percent: (id) => ruleFor(id)?.pricePercent ?? 100,
     from: (id) => ruleFor(id)?.name,
-    priced: (model) => pricedAt(model, access.percent(model.id)),
+    priced: (model) => {
+      const rule = ruleFor(model.id);
+      const priced = pricedAt(model, access.percent(model.id));
+      return rule && !rule.builtin ? { ...priced, pricedBy: rule.name } : priced;
+    },
     catalog: (models) => {
       const usable = models.models.filter((m) => access.allows(m.id)).map((m) => access.priced(m));
       return { defaultEncoding: models.defaultEncoding, providers: models.providers, models: usable, find: (id) => usable.find((m) => m.id === id) };

@@ -4,6 +4,7 @@
 // access.ts; this module only keeps them. The built-in group "Everyone" holds the rules for people
 // in no group: it has no member rows, and it is never renamed or deleted.
 import { asAdmin, recordAudit, type Actor } from '../admin/actions';
+import { expireGroup, syncUsers } from '../ledger/buckets';
 import { query, type Op } from '../storage/op';
 import type { GroupMemberRow, GroupRow } from '../storage/queries/groups';
 
@@ -101,11 +102,14 @@ export function* renameGroup(actorId: Actor, id: number, name: string): Op<void>
 }
 
 /** Deletes a group and its memberships; turns already running keep the terms they started with. */
-export function* deleteGroup(actorId: Actor, id: number): Op<void> {
+export function* deleteGroup(actorId: Actor, id: number, now = new Date()): Op<void> {
   yield* asAdmin(actorId);
   const group = yield* requireGroup(id);
   if (group.builtin) throw new GroupError('builtin');
+  const members = yield* query('allowances.memberIds', { groupId: id });
+  yield* expireGroup(id, `${group.name} was deleted`, actorId);
   yield* query('groups.delete', { id });
+  yield* syncUsers(members, now); // Everyone's allowance for those left in no group
   yield* recordAudit(actorId, 'group_delete', null, { group: group.name, members: group.members });
 }
 
@@ -140,19 +144,23 @@ function* memberChange(actorId: Actor, id: number, userIds: readonly number[]): 
 }
 
 /** Adds users to a group (those already in are left as they are); answers those added, each audited. */
-export function* addMembers(actorId: Actor, id: number, userIds: readonly number[]): Op<number[]> {
+export function* addMembers(actorId: Actor, id: number, userIds: readonly number[], now = new Date()): Op<number[]> {
   const { group, ids } = yield* memberChange(actorId, id, userIds);
   if (ids.length === 0) return [];
   const added = yield* query('groups.addMembers', { groupId: id, ids: JSON.stringify(ids) });
   for (const userId of added) yield* recordAudit(actorId, 'group_add', userId, { group: group.name });
+  // Their allowance from the group at once (and what Everyone gave them, if this is their first group, ends).
+  yield* syncUsers(added, now);
   return added;
 }
 
 /** Removes users from a group; answers those removed, each audited. Their running turns finish on their terms. */
-export function* removeMembers(actorId: Actor, id: number, userIds: readonly number[]): Op<number[]> {
+export function* removeMembers(actorId: Actor, id: number, userIds: readonly number[], now = new Date()): Op<number[]> {
   const { group, ids } = yield* memberChange(actorId, id, userIds);
   if (ids.length === 0) return [];
   const removed = yield* query('groups.removeMembers', { groupId: id, ids: JSON.stringify(ids) });
   for (const userId of removed) yield* recordAudit(actorId, 'group_remove', userId, { group: group.name });
+  // What is left of the group's allowance goes with the membership (an `expire` row).
+  yield* syncUsers(removed, now);
   return removed;
 }

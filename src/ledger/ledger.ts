@@ -12,6 +12,7 @@ import { isDatabaseFault } from '../storage/faults';
 import { PROCESS_OWNER } from './owner';
 import { keyAllowance, keyMinuteRoom, spendAllowance, type KeyLimits } from './spend-limits';
 import { orgRoom, type OrgRefusal } from './org-limits';
+import { liveBuckets, RefillRace, returnParts, syncAllowances, takeParts, type Part } from './buckets';
 
 export type { Hold } from '../storage/queries/ledger';
 
@@ -52,6 +53,8 @@ export interface Usage {
   conversationId?: number;
   messageId?: number;
   apiRequestId?: string;
+  /** The clock the close reads periods by (tests move it); default now. */
+  now?: Date;
 }
 
 export interface SettleResult {
@@ -174,6 +177,8 @@ export interface ReserveRequest {
   minCompletion?: number;
   /** The clock periods and limits are read by (tests move it); default now. */
   now?: Date;
+  /** The group whose rule priced the model (groups/access.ts), null for Everyone's: recorded on the hold for usage by group. */
+  ruleGroup?: string | null;
 }
 
 /** A repeated turn key: the write is rolled back and the first hold is answered instead. */
@@ -186,6 +191,7 @@ function* reserveOp(req: ReserveRequest): Op<ReserveResult> {
   // Locked first, always: allowance refills and the organisation's limits are read here too.
   yield* query('ledger.open', { userId: req.userId });
   yield* query('ledger.lockBalance', { userId: req.userId });
+  yield* syncAllowances(req.userId, now);
   if (req.maxOpen !== undefined) {
     const open = yield* query('ledger.openCount', { userId: req.userId });
     if (open >= req.maxOpen) return { status: 'busy', open };
@@ -209,7 +215,8 @@ function* reserveOp(req: ReserveRequest): Op<ReserveResult> {
   }
   const minimum = priceOf(req.model, req.promptTokens, least);
   const full = priceOf(req.model, req.promptTokens, wanted);
-  // No balance row (an account never opened) simply has nothing to take.
+  const buckets = yield* liveBuckets(req.userId, now);
+  if (buckets.length > 0) return yield* reserveFromBuckets(req, buckets, { wanted, minimum, full });
   const took = yield* query('ledger.take', { userId: req.userId, full, minimum });
   if (!took) {
     const balance = yield* balanceOf(req.userId);
@@ -224,6 +231,36 @@ function* reserveOp(req: ReserveRequest): Op<ReserveResult> {
   return { status: 'held', hold: newHold(id, row), balance: took.balance };
 }
 
+/**
+ * A reserve for someone whose allowance buckets hold tokens: the hold takes from them first, the
+ * soonest to end first, then from own tokens; `parts` on the hold says what came from where, so
+ * the close gives each part back to its own bucket. The balance answered is both kinds together.
+ */
+function* reserveFromBuckets(
+  req: ReserveRequest, buckets: readonly { id: number; balance: number; endsAt: string }[], terms: { wanted: number; minimum: number; full: number },
+): Op<ReserveResult> {
+  const own = yield* balanceOf(req.userId);
+  const inBuckets = buckets.reduce((sum, b) => sum + b.balance, 0);
+  if (own + inBuckets < terms.minimum) return { status: 'insufficient', missing: terms.minimum - own - inBuckets, balance: own + inBuckets };
+  const held = Math.min(terms.full, own + inBuckets);
+  const parts: Part[] = [];
+  let rest = held;
+  for (const b of buckets) {
+    if (rest === 0) break;
+    const n = Math.min(b.balance, rest);
+    parts.push({ a: b.id, n, e: b.endsAt });
+    rest -= n;
+  }
+  // `rest` comes from own tokens; the take also counts the hold open.
+  const took = (yield* query('ledger.take', { userId: req.userId, full: rest, minimum: rest }))!;
+  const row = { ...holdRow(req, held, Math.min(terms.wanted, affordableCompletion(req.model, req.promptTokens, held))), parts: JSON.stringify(parts) };
+  const id = yield* query('ledger.newHold', row);
+  if (id === undefined) throw new DuplicateTurn();
+  yield* takeParts(req.userId, id, parts);
+  if (rest > 0) yield* query('ledger.row', { userId: req.userId, kind: 'reserve', amount: -rest, balanceAfter: took.balance, actorId: null, holdId: id, codeId: null, note: null });
+  return { status: 'held', hold: newHold(id, row), balance: took.balance + inBuckets - (held - rest) };
+}
+
 /** The fewest completion tokens the reserve must pay for: the useful minimum, or all that is asked when less. */
 export function leastCompletion(req: Pick<ReserveRequest, 'minCompletion' | 'maxCompletion'>): number {
   return Math.max(1, Math.min(req.minCompletion ?? 1, req.maxCompletion));
@@ -234,11 +271,11 @@ function holdRow(req: ReserveRequest, amount: number, maxCompletion: number) {
   return {
     userId: req.userId, turnKey: req.turnKey, model: req.model.id, amount, promptTokens: req.promptTokens,
     maxCompletion, promptRate: req.model.promptRate, completionRate: req.model.completionRate, cachedRate: req.model.cachedRate, keyId: req.key?.id ?? null,
-    owner: PROCESS_OWNER,
+    owner: PROCESS_OWNER, ruleGroup: req.ruleGroup ?? req.model.pricedBy ?? null, parts: null as string | null,
   };
 }
 
-function newHold(id: number, { keyId: _k, owner: _o, ...row }: ReturnType<typeof holdRow>): Hold {
+function newHold(id: number, { keyId: _k, owner: _o, ruleGroup: _g, parts: _p, ...row }: ReturnType<typeof holdRow>): Hold {
   return { id, ...row, state: 'held', charge: null };
 }
 
@@ -276,7 +313,11 @@ export async function reserve(store: Store, req: ReserveRequest): Promise<Reserv
   try {
     const whole = await reserveWhole(store, req);
     if (whole) return whole;
-    const result = await store.write(reserveOp, req);
+    const result = await store.write(reserveOp, req).catch((err: unknown) => {
+      // Another process wrote the same refill at the same moment: this write was rolled back; once more sees it done.
+      if (err instanceof RefillRace) return store.write(reserveOp, req);
+      throw err;
+    });
     if (result.status === 'held') return result;
     // Refused: a turn key used before is still answered with its first hold.
     return (await store.read(duplicateOf, req.userId, req.turnKey)) ?? result;
@@ -313,8 +354,16 @@ function closing(hold: HoldTerms, usage: Usage, kind: 'settle' | 'release') {
   return { record, refund: hold.amount - charge, note: kind === 'release' ? usage.outcome : null };
 }
 
-function* closeHold(hold: HoldRow, usage: Usage, kind: 'settle' | 'release'): Op<SettleResult> {
-  const { record, refund, note } = closing(hold, usage, kind);
+function* closeHold(hold: HoldRow, usage: Usage, kind: 'settle' | 'release', now = new Date()): Op<SettleResult> {
+  const { record, refund: whole, note } = closing(hold, usage, kind);
+  let refund = whole;
+  if (hold.parts !== null) {
+    // Allowance parts are spent first and given back to their buckets; own tokens pay the rest.
+    const parts = JSON.parse(hold.parts) as Part[];
+    const fromBuckets = parts.reduce((sum, p) => sum + p.n, 0);
+    const ownDue = yield* returnParts(hold.userId, hold.id, parts, record.charge, kind, now);
+    refund = hold.amount - fromBuckets - ownDue;
+  }
   const balance = yield* query('ledger.refund', { userId: hold.userId, amount: refund });
   yield* query('ledger.row', { userId: hold.userId, kind, amount: refund, balanceAfter: balance, actorId: null, holdId: hold.id, codeId: null, note });
   yield* query('ledger.closeHold', record);
@@ -326,7 +375,7 @@ function* closeOpenHold(holdId: number, usage: Usage, kind: 'settle' | 'release'
   const hold = yield* query('ledger.holdById', { id: holdId });
   if (!hold) throw new LedgerError(`no hold ${holdId}`);
   if (hold.state !== 'held') throw new LedgerError(`hold ${holdId} is already ${hold.state}`);
-  return [yield* closeHold(hold, usage, kind), hold.userId];
+  return [yield* closeHold(hold, usage, kind, usage.now), hold.userId];
 }
 
 /**

@@ -28,6 +28,10 @@ export function* verifyLedger(recoveryWindowMs: number): Op<Violation[]> {
   for (const r of yield* query('verify.openHolds', {})) {
     violations.push({ userId: r.userId, problem: `balance row counts ${r.counted} open holds, ${r.held} are held` });
   }
+  for (const b of yield* query('verify.buckets', {})) {
+    violations.push({ userId: b.userId, problem: `allowance bucket ${b.id} holds ${b.balance}, its rows add up to ${b.total}, its last row says ${b.after ?? 'nothing'}` });
+  }
+  for (const h of yield* query('verify.holdReserves', {})) violations.push({ userId: h.userId, holdId: h.id, problem: 'reserve rows do not add up to the hold' });
   violations.push(...(yield* verifyUsageRollup()));
   return violations;
 }

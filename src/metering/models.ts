@@ -15,6 +15,8 @@ const SCALE = Number(RATE_SCALE);
 export interface ModelInfo {
   id: string;
   name: string;
+  /** The group whose rule priced the model for a user (groups/access.ts); absent: the listed price, or Everyone's rule. */
+  pricedBy?: string;
   /** A chat model (the chat page, /v1/chat/completions) or an embedding model (/v1/embeddings). */
   kind: 'chat' | 'embedding';
   encoding: 'cl100k_base' | 'o200k_base';

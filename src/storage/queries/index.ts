@@ -1,6 +1,7 @@
 // The catalogue of named queries: what each takes and returns, whatever the database. A domain
 // declares its own in a file here; every dialect must give each name a text (storage/*/sql).
 import type { AccountQueries } from './accounts';
+import type { AllowanceQueries } from './allowances';
 import type { AdminQueries } from './admin';
 import type { ChatQueries } from './chat';
 import type { CodeQueries } from './codes';
@@ -16,6 +17,6 @@ import type { SystemQueries } from './system';
 export type { Changes, Q } from './shape';
 
 export interface Queries
-  extends AccountQueries, AdminQueries, ChatQueries, CodeQueries, GroupQueries, KeyQueries, LedgerQueries, LimitQueries, PaymentQueries, ReportQueries, SpendQueries, SystemQueries {}
+  extends AccountQueries, AllowanceQueries, AdminQueries, ChatQueries, CodeQueries, GroupQueries, KeyQueries, LedgerQueries, LimitQueries, PaymentQueries, ReportQueries, SpendQueries, SystemQueries {}
 
 export type QueryName = keyof Queries;

@@ -19,7 +19,7 @@ export interface Hold {
 }
 
 /** A hold as stored: what ledger.ts answers, plus the rates it was taken at and what was delivered. */
-export type HoldRow = Hold & { delivered: number };
+export type HoldRow = Hold & { delivered: number; parts: string | null };
 
 export interface LedgerRowInput {
   userId: number;
@@ -57,7 +57,7 @@ export interface LedgerQueries {
    */
   'ledger.takeWhole': Q<
     { userId: number; turnKey: string; model: string; amount: number; promptTokens: number; maxCompletion: number;
-      promptRate: number; completionRate: number; cachedRate: number; keyId: number | null; owner: string; maxOpen: number; limited: 0 | 1 },
+      promptRate: number; completionRate: number; cachedRate: number; keyId: number | null; owner: string; ruleGroup: string | null; maxOpen: number; limited: 0 | 1 },
     { id: number; balance: number } | undefined
   >;
   /**
@@ -82,7 +82,8 @@ export interface LedgerQueries {
   'ledger.holdById': Q<{ id: number }, HoldRow | undefined>;
   /** A new hold, or undefined when the user already has one with this turn key. */
   'ledger.newHold': Q<
-    { userId: number; turnKey: string; model: string; amount: number; promptTokens: number; maxCompletion: number; promptRate: number; completionRate: number; cachedRate: number; keyId: number | null; owner: string },
+    { userId: number; turnKey: string; model: string; amount: number; promptTokens: number; maxCompletion: number; promptRate: number; completionRate: number; cachedRate: number; keyId: number | null; owner: string;
+      ruleGroup: string | null; parts: string | null },
     number | undefined
   >;
   'ledger.closeHold': Q<ClosingHold, Changes>;

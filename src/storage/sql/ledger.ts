@@ -25,8 +25,8 @@ export const ledgerShared = {
   'ledger.balance': value('SELECT balance FROM balances WHERE user_id = @userId'),
   'ledger.row': run(`INSERT INTO ledger (user_id, kind, amount, balance_after, actor_id, hold_id, code_id, note)
     VALUES (@userId, @kind, @amount, @balanceAfter, @actorId, @holdId, @codeId, @note)`),
-  'ledger.newHold': value(`INSERT INTO holds (user_id, turn_key, model, amount, prompt_tokens, max_completion, prompt_rate, completion_rate, cached_rate, api_key_id, owner)
-    VALUES (@userId, @turnKey, @model, @amount, @promptTokens, @maxCompletion, @promptRate, @completionRate, @cachedRate, @keyId, @owner)
+  'ledger.newHold': value(`INSERT INTO holds (user_id, turn_key, model, amount, prompt_tokens, max_completion, prompt_rate, completion_rate, cached_rate, api_key_id, owner, rule_group, parts)
+    VALUES (@userId, @turnKey, @model, @amount, @promptTokens, @maxCompletion, @promptRate, @completionRate, @cachedRate, @keyId, @owner, @ruleGroup, @parts)
     ON CONFLICT (user_id, turn_key) DO NOTHING RETURNING id`),
   'ledger.orderRow': run(`INSERT INTO ledger (user_id, kind, amount, balance_after, order_id, note)
     VALUES (@userId, @kind, @amount, @balanceAfter, @orderId, @note)`),

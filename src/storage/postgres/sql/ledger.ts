@@ -5,7 +5,7 @@ import { ledgerShared, PLAIN_RESERVE } from '../../sql/ledger';
 
 const HOLD_COLUMNS = `id, user_id AS "userId", turn_key AS "turnKey", model, amount, prompt_tokens AS "promptTokens",
   max_completion AS "maxCompletion", state, charge, prompt_rate AS "promptRate", completion_rate AS "completionRate",
-  coalesce(cached_rate, prompt_rate) AS "cachedRate", delivered`;
+  coalesce(cached_rate, prompt_rate) AS "cachedRate", delivered, parts`;
 /** The current time as ISO text, like SQLite's strftime('%Y-%m-%dT%H:%M:%fZ', 'now') (defined by the schema). */
 export const NOW = 'iso_now()';
 /** What closing a hold writes on it: its state, charge and the turn's usage (the `usage` view reads closed holds). */
@@ -34,9 +34,9 @@ export const ledgerSql: { readonly [K in keyof LedgerQueries]: Text } = {
         AND ${PLAIN_RESERVE}
       FOR UPDATE
     ), h AS (
-      INSERT INTO holds (user_id, turn_key, model, amount, prompt_tokens, max_completion, prompt_rate, completion_rate, cached_rate, api_key_id, owner)
+      INSERT INTO holds (user_id, turn_key, model, amount, prompt_tokens, max_completion, prompt_rate, completion_rate, cached_rate, api_key_id, owner, rule_group)
       SELECT user_id, @turnKey::text, @model::text, @amount::bigint, @promptTokens::bigint, @maxCompletion::bigint,
-        @promptRate::bigint, @completionRate::bigint, @cachedRate::bigint, @keyId::bigint, @owner::text FROM b
+        @promptRate::bigint, @completionRate::bigint, @cachedRate::bigint, @keyId::bigint, @owner::text, @ruleGroup::text FROM b
       ON CONFLICT (user_id, turn_key) DO NOTHING RETURNING id, user_id
     ), t AS (
       UPDATE balances SET balance = balances.balance - @amount::bigint, open_holds = balances.open_holds + 1
@@ -49,7 +49,7 @@ export const ledgerSql: { readonly [K in keyof LedgerQueries]: Text } = {
   // One statement: the hold row is locked by its UPDATE, so a settle and a recovery sweep closing
   // it at once take turns, and the second finds it closed (and writes nothing).
   'ledger.closeKnown': get(`WITH h AS (
-      ${CLOSE} AND amount = @amount::bigint AND prompt_rate = @promptRate::bigint AND completion_rate = @completionRate::bigint
+      ${CLOSE} AND parts IS NULL AND amount = @amount::bigint AND prompt_rate = @promptRate::bigint AND completion_rate = @completionRate::bigint
         AND coalesce(cached_rate, prompt_rate) = @cachedRate::bigint
       RETURNING user_id
     ), b AS (

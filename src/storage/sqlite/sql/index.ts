@@ -1,6 +1,7 @@
 // Every SQLite text, by query name.
 import type { Texts } from '../../op';
 import { accountsSql } from './accounts';
+import { allowancesSql } from '../../sql/allowances';
 import { adminSql } from './admin';
 import { chatSql } from './chat';
 import { codesSql } from './codes';
@@ -13,4 +14,4 @@ import { reportsSql } from './reports';
 import { spendSql } from './spend';
 import { systemSql } from './system';
 
-export const SQLITE: Texts = { ...accountsSql, ...adminSql, ...chatSql, ...codesSql, ...groupsSql, ...keysSql, ...ledgerSql, ...limitsSql, ...paymentsSql, ...reportsSql, ...spendSql, ...systemSql };
+export const SQLITE: Texts = { ...accountsSql, ...allowancesSql, ...adminSql, ...chatSql, ...codesSql, ...groupsSql, ...keysSql, ...ledgerSql, ...limitsSql, ...paymentsSql, ...reportsSql, ...spendSql, ...systemSql };

@@ -5,7 +5,7 @@ import { ledgerShared, PLAIN_RESERVE } from '../../sql/ledger';
 
 const HOLD_COLUMNS = `id, user_id AS userId, turn_key AS turnKey, model, amount, prompt_tokens AS promptTokens,
   max_completion AS maxCompletion, state, charge, prompt_rate AS promptRate, completion_rate AS completionRate,
-  coalesce(cached_rate, prompt_rate) AS cachedRate, delivered`;
+  coalesce(cached_rate, prompt_rate) AS cachedRate, delivered, parts`;
 export const NOW = `strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`;
 /** What closing a hold writes on it: its state, charge and the turn's usage (the `usage` view reads closed holds). */
 const CLOSE = `UPDATE holds SET state = @state, charge = @charge, closed_at = ${NOW},
@@ -27,14 +27,14 @@ export const ledgerSql: { readonly [K in keyof LedgerQueries]: Text } = {
     `SELECT user_id AS userId FROM balances WHERE user_id = @userId AND balance >= @amount AND open_holds < @maxOpen
       AND (@limited = 0 OR NOT EXISTS (SELECT 1 FROM spend_limits s WHERE s.user_id = @userId AND (s.per_message IS NOT NULL OR s.per_day IS NOT NULL)))
       AND ${PLAIN_RESERVE}`,
-    `INSERT INTO holds (user_id, turn_key, model, amount, prompt_tokens, max_completion, prompt_rate, completion_rate, cached_rate, api_key_id, owner)
-      VALUES (@userId, @turnKey, @model, @amount, @promptTokens, @maxCompletion, @promptRate, @completionRate, @cachedRate, @keyId, @owner)
+    `INSERT INTO holds (user_id, turn_key, model, amount, prompt_tokens, max_completion, prompt_rate, completion_rate, cached_rate, api_key_id, owner, rule_group)
+      VALUES (@userId, @turnKey, @model, @amount, @promptTokens, @maxCompletion, @promptRate, @completionRate, @cachedRate, @keyId, @owner, @ruleGroup)
       ON CONFLICT (user_id, turn_key) DO NOTHING RETURNING id`,
     'UPDATE balances SET balance = balance - @amount, open_holds = open_holds + 1 WHERE user_id = @userId RETURNING balance',
     `INSERT INTO ledger (user_id, kind, amount, balance_after, hold_id) VALUES (@userId, 'reserve', -@amount, @balance, @id)`,
   ),
   'ledger.closeKnown': script(
-    `${CLOSE} AND amount = @amount AND prompt_rate = @promptRate AND completion_rate = @completionRate
+    `${CLOSE} AND parts IS NULL AND amount = @amount AND prompt_rate = @promptRate AND completion_rate = @completionRate
       AND coalesce(cached_rate, prompt_rate) = @cachedRate RETURNING user_id AS userId`,
     'UPDATE balances SET balance = balance + @refund, open_holds = max(open_holds - 1, 0) WHERE user_id = @userId RETURNING balance',
     'INSERT INTO ledger (user_id, kind, amount, balance_after, hold_id, note) VALUES (@userId, @kind, @refund, @balance, @id, @note)',

@@ -104,7 +104,8 @@ export const reportsSql: { readonly [K in keyof ReportQueries]: Text } = {
       (SELECT count(*) FROM holds h WHERE h.user_id = b.user_id AND h.state = 'held') AS held FROM balances b) c
     WHERE counted <> held`),
   'verify.unbalancedHolds': all(`SELECT h.id, h.user_id AS userId FROM holds h WHERE h.state <> 'held' AND
-       h.amount - coalesce(h.charge, 0) <> coalesce((SELECT sum(amount) FROM ledger WHERE hold_id = h.id AND kind IN ('settle', 'release')), 0)`),
+       h.amount - coalesce(h.charge, 0) <> coalesce((SELECT sum(amount) FROM ledger WHERE hold_id = h.id AND kind IN ('settle', 'release')), 0)
+         + coalesce((SELECT sum(amount) FROM allowance_ledger WHERE hold_id = h.id AND kind IN ('settle', 'release')), 0)`),
   'verify.rollup': all(`WITH mark AS (SELECT rolled_until AS at FROM usage_rollup WHERE id = 1),
          turns AS (SELECT user_id, substr(created_at, 1, 10) AS day, model, ${VERIFY_SUMS} FROM usage WHERE created_at < (SELECT at FROM mark) GROUP BY 1, 2, 3),
          everyone AS (SELECT day, model, sum(turns) AS turns, sum(charge) AS charge, sum(prompt) AS prompt, sum(completion) AS completion FROM turns GROUP BY 1, 2)
