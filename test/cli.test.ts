@@ -302,6 +302,32 @@ describe('group commands', () => {
     ]);
   });
 
+  test('set --system-prompt (text, @file, none) with --lock and --unlock: what is not given stays, audited as by the command line', async () => {
+    const prompt = () => withSql((sql) => sql.get("SELECT system_prompt AS text, system_prompt_locked AS locked FROM groups WHERE name = 'Class 3'"));
+    expect(await tokenchat(['group', 'set', 'Class 3', '--system-prompt', 'You are a patient tutor.', '--lock'], { env }))
+      .toMatchObject({ code: 0, stdout: 'Class 3: system prompt of 24 characters, locked (members cannot change it)\n' });
+    expect(await prompt()).toEqual({ text: 'You are a patient tutor.', locked: 1 });
+    expect((await tokenchat(['group', 'show', 'Class 3'], { env })).stdout).toContain('system prompt (locked): You are a patient tutor.\n');
+    const file = path.join(dataDir, 'prompt.txt');
+    fs.writeFileSync(file, 'From a file.\nTwo lines.\n');
+    // The rules and the prompt in one command; the lock stays as it was.
+    const both = await tokenchat(['group', 'set', 'Class 3', '--price-percent', '50', '--system-prompt', `@${file}`], { env });
+    expect(both).toMatchObject({ code: 0, stdout: 'Class 3: every model; price percent 50\nClass 3: system prompt of 23 characters, locked (members cannot change it)\n' });
+    expect(await prompt()).toEqual({ text: 'From a file.\nTwo lines.', locked: 1 });
+    const long = await tokenchat(['group', 'set', 'Class 3', '--system-prompt', 'x'.repeat(8001)], { env });
+    expect(long).toMatchObject({ code: 1, stderr: 'tokenchat: A system prompt has at most 8000 characters.\n' });
+    expect((await tokenchat(['group', 'set', 'Class 3', '--unlock'], { env })).stdout).toBe('Class 3: system prompt of 23 characters, members may change it\n');
+    expect(await prompt()).toEqual({ text: 'From a file.\nTwo lines.', locked: 0 });
+    expect((await tokenchat(['group', 'set', 'Everyone', '--system-prompt', 'Be kind.'], { env })).code).toBe(0);
+    expect((await tokenchat(['group', 'set', 'Class 3', '--system-prompt', 'none'], { env })).stdout).toBe('Class 3: no system prompt\n');
+    expect(await prompt()).toEqual({ text: null, locked: 0 });
+    expect(JSON.parse((await tokenchat(['group', 'show', 'Everyone', '--json'], { env })).stdout)).toMatchObject({ systemPrompt: { text: 'Be kind.', locked: false } });
+    const audit = await withSql((sql) => sql.all("SELECT actor_id AS actor, action, detail FROM admin_audit WHERE action IN ('group_prompt', 'group_rules') ORDER BY id"));
+    expect(audit.map((a: { actor: number | null; action: string; detail: string }) => [a.actor, a.action, JSON.parse(a.detail).locked])).toEqual([
+      [null, 'group_prompt', true], [null, 'group_rules', undefined], [null, 'group_prompt', true], [null, 'group_prompt', false], [null, 'group_prompt', false], [null, 'group_prompt', false],
+    ]);
+  });
+
   test.each([
     [['group', 'create', 'Everyone'], 'There is already a group called Everyone.'],
     [['group', 'create', 'x'.repeat(61)], 'A group name has 1 to 60 characters.'],
@@ -314,11 +340,16 @@ describe('group commands', () => {
     [['group', 'set', 'Class 3', '--price-percent', 'half'], '--price-percent must be a whole number from 1 to 1000, not "half"'],
     [['group', 'set', 'Class 3', '--models', 'gpt-4o,gpt-9-ultra'], 'No such model is served: gpt-9-ultra.'],
     [['group', 'set', 'Class 3', '--models', 'gpt-4o', '--all-models'], 'give --models or --all-models, not both'],
-    [['group', 'set', 'Class 3'], 'nothing to set: give --models, --all-models or --price-percent'],
+    [['group', 'set', 'Class 3'], 'nothing to set: give --models, --all-models, --price-percent, --system-prompt, --lock or --unlock'],
+    [['group', 'set', 'Class 3', '--lock'], 'Write a system prompt to lock, or untick “Members cannot change it”.'],
+    [['group', 'set', 'Class 3', '--system-prompt', 'Hi', '--lock', '--unlock'], 'give --lock or --unlock, not both'],
+    [['group', 'set', 'Class 3', '--system-prompt', '@/nonexistent/prompt.txt'], 'cannot read /nonexistent/prompt.txt: ENOENT'],
+    [['group', 'set', 'Class 3', '--price-percent', '50', '--system-prompt', 'none', '--lock'], 'Write a system prompt to lock, or untick “Members cannot change it”.'],
   ])('tokenchat %j fails with one line naming what is wrong and changes nothing', async (args, message) => {
     const run = await tokenchat(args, { env });
     expect(run).toMatchObject({ code: 1, stderr: `tokenchat: ${message}\n` });
     expect(await groupRow()).toEqual({ models: null, percent: 100 });
+    expect(await withSql((sql) => sql.get("SELECT system_prompt AS text, system_prompt_locked AS locked FROM groups WHERE name = 'Class 3'"))).toEqual({ text: null, locked: 0 });
     expect(await withSql((sql) => sql.value('SELECT count(*) FROM group_members'))).toBe(0);
     expect(await withSql((sql) => sql.value('SELECT count(*) FROM groups'))).toBe(2);
   });

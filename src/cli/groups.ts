@@ -4,10 +4,12 @@ import type { Command } from 'commander';
 import { CliError, config, userNamed, withDatabase } from './common';
 import type { AppStore } from '../db';
 import {
-  addMembers, createGroup, GroupError, listGroups, membersOf, PERCENT_MAX, PERCENT_MIN, removeMembers, setGroupRules, type Group,
+  addMembers, createGroup, GroupError, listGroups, membersOf, PERCENT_MAX, PERCENT_MIN, removeMembers, type Group,
 } from '../groups/groups';
 import { translator } from '../i18n';
 import { loadModels } from '../metering/models';
+import { promptOfGroup } from '../groups/prompt';
+import { promptChange, promptLine, promptOptions, setGroupFromCli, type PromptOptions } from './group-prompt';
 
 /** Runs a group operation; its refusal becomes the line the admin pages would show, in English. */
 async function refusedAsCli<T>(work: Promise<T>): Promise<T> {
@@ -68,15 +70,16 @@ export function groupCommands(program: Command): void {
     .description("a group's rules and members")
     .option('--json', 'print JSON')
     .action(async (name: string, opts: { json?: boolean }) => {
-      const { found, members } = await withDatabase(async (database) => {
+      const { found, members, prompt } = await withDatabase(async (database) => {
         const found = await groupNamed(database, name);
-        return { found, members: found.builtin ? [] : await database.read(membersOf, found.id) };
+        return { found, members: found.builtin ? [] : await database.read(membersOf, found.id), prompt: await database.read(promptOfGroup, found.id) };
       });
-      if (opts.json) return console.log(JSON.stringify({ ...found, members: members.map((m) => ({ id: m.userId, username: m.username, addedAt: m.addedAt })) }, null, 2));
+      if (opts.json) return console.log(JSON.stringify({ ...found, members: members.map((m) => ({ id: m.userId, username: m.username, addedAt: m.addedAt })), systemPrompt: prompt }, null, 2));
       console.log(`group: ${found.name}${found.builtin ? ' (built in: everyone in no other group)' : ''}`);
       console.log(`models: ${modelsText(found.models)}`);
       console.log(`price percent: ${found.pricePercent}`);
       if (!found.builtin) console.log(`members (${members.length}): ${members.map((m) => m.username).join(', ') || 'none'}`);
+      if (prompt?.text) console.log(`system prompt${prompt.locked ? ' (locked)' : ''}: ${prompt.text}`);
     });
 
   for (const [command, op, verb, preposition] of [['add', addMembers, 'added', 'to'], ['remove', removeMembers, 'removed', 'from']] as const) {
@@ -96,15 +99,17 @@ export function groupCommands(program: Command): void {
       });
   }
 
-  group
+  promptOptions(group
     .command('set <name>')
-    .description("set a group's models and price percent; what is not given stays as it is")
+    .description("set a group's models, price percent and system prompt; what is not given stays as it is"))
     .option('--models <ids>', 'the model ids its members may use, comma-separated ("" for none)')
     .option('--all-models', 'its members may use every model, including ones added later')
     .option('--price-percent <n>', `the percent of the models' prices its members pay (${PERCENT_MIN}-${PERCENT_MAX}; 100 = the models' own price, 50 = half)`)
-    .action(async (name: string, opts: { models?: string; allModels?: boolean; pricePercent?: string }) => {
+    .action(async (name: string, opts: { models?: string; allModels?: boolean; pricePercent?: string } & PromptOptions) => {
       if (opts.models !== undefined && opts.allModels) throw new CliError('give --models or --all-models, not both');
-      if (opts.models === undefined && !opts.allModels && opts.pricePercent === undefined) throw new CliError('nothing to set: give --models, --all-models or --price-percent');
+      const prompt = promptChange(opts);
+      const rulesGiven = opts.models !== undefined || opts.allModels || opts.pricePercent !== undefined;
+      if (!rulesGiven && !prompt) throw new CliError('nothing to set: give --models, --all-models, --price-percent, --system-prompt, --lock or --unlock');
       const pricePercent = opts.pricePercent === undefined ? undefined : parsePercent(opts.pricePercent);
       const listed = opts.models?.split(',').map((m) => m.trim()).filter(Boolean);
       // The models the server may serve: those of its models file.
@@ -112,9 +117,10 @@ export function groupCommands(program: Command): void {
       const set = await withDatabase(async (database) => {
         const g = await groupNamed(database, name);
         const rules = { models: opts.allModels ? null : listed ?? g.models, pricePercent: pricePercent ?? g.pricePercent };
-        await refusedAsCli(database.write(setGroupRules, null, g.id, rules, known));
-        return { name: g.name, ...rules };
+        const kept = await refusedAsCli(database.write(setGroupFromCli, g.id, rulesGiven ? rules : undefined, known, prompt));
+        return { name: g.name, ...rules, kept };
       });
-      console.log(`${set.name}: ${modelsText(set.models)}; price percent ${set.pricePercent}`);
+      if (rulesGiven) console.log(`${set.name}: ${modelsText(set.models)}; price percent ${set.pricePercent}`);
+      if (set.kept) console.log(promptLine(set.name, set.kept));
     });
 }

@@ -13,7 +13,7 @@ export type { GroupMemberRow } from '../storage/queries/groups';
 /** Why a group change was refused; `code` is the message key suffix (groups.error.<code>). */
 export class GroupError extends Error {
   constructor(
-    readonly code: 'duplicate_name' | 'bad_name' | 'builtin' | 'no_group' | 'unknown_model' | 'percent_range' | 'no_user',
+    readonly code: 'duplicate_name' | 'bad_name' | 'builtin' | 'no_group' | 'unknown_model' | 'percent_range' | 'no_user' | 'prompt_long' | 'prompt_lock_empty',
     readonly vars: Record<string, number | string> = {},
   ) {
     super(code);

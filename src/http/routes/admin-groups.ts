@@ -10,6 +10,8 @@ import { searchUsers } from '../../admin/queries';
 import { HttpError } from '../http-error';
 import { rulesFrom, rulesInput, textOf, userIdsFrom } from '../group-input';
 import { bodyOf } from '../input';
+import { GROUP_PROMPT_MAX, promptOfGroup, setGroupPrompt } from '../../groups/prompt';
+import { promptFrom, promptInput } from '../group-prompt-input';
 import { renderPage } from '../views';
 import { idParam } from './guards';
 
@@ -47,7 +49,8 @@ export function adminGroupRoutes({ database, allModels }: Services): Router {
     const notice = NOTICES.find((n) => n === req.query.done);
     renderPage(req, res, 'admin-group', {
       title: group.name, group, members, models: allModels.models, q: q ?? '', candidates, moreCandidates,
-      notice, count: Number(req.query.n) || 0, ...extra,
+      notice, count: Number(req.query.n) || 0,
+      prompt: await database.read(promptOfGroup, id), promptMax: GROUP_PROMPT_MAX, promptSaved: req.query.done === 'prompt', ...extra,
     }, status);
   }
 
@@ -93,6 +96,11 @@ export function adminGroupRoutes({ database, allModels }: Services): Router {
     await database.write(setGroupRules, req.user!.id, id, rulesFrom(bodyOf(req)), allModels.models.map((m) => m.id));
     return `/admin/groups/${id}?done=rules`;
   }, (err, text, req) => ({ rulesErrors: { [err.code === 'unknown_model' ? 'models' : 'price_percent']: text }, rulesInput: rulesInput(bodyOf(req)) })));
+
+  router.post('/:id/prompt', change(async (req, id) => {
+    await database.write(setGroupPrompt, req.user!.id, id, promptFrom(bodyOf(req)));
+    return `/admin/groups/${id}?done=prompt`;
+  }, (_err, text, req) => ({ promptErrors: { system_prompt: text }, promptInput: promptInput(bodyOf(req)) })));
 
   // Delete cannot be undone: asked once more, on a page (so without JavaScript too).
   router.post('/:id/delete', async (req, res) => {

@@ -10,6 +10,7 @@ import type { Store } from '../../storage/op';
 import { DEFAULT_MAX_TOKENS } from '../../chat/turn';
 import { dashboardData } from '../../reports/usage-report';
 import { accessOf } from '../../groups/access';
+import { promptFor } from '../../groups/prompt';
 
 export const newTurnKey = (): string => randomUUID();
 
@@ -78,6 +79,8 @@ export async function chatView(services: Services, req: Request, res: Response, 
   });
   const messages = conversation ? await transcriptOf(store, conversation.id, t) : [];
   const dashboard = await store.read(dashboardData, userId);
+  // The group's system prompt: shown read-only when locked, the starting value of a new chat when not.
+  const groupPrompt = await store.read(promptFor, userId);
   return {
     title: conversation?.title || t('chat.title'),
     conversation,
@@ -85,11 +88,12 @@ export async function chatView(services: Services, req: Request, res: Response, 
     messages,
     models,
     settings: {
-      system: conversation?.systemPrompt ?? '',
+      system: groupPrompt?.locked ? groupPrompt.text : (conversation?.systemPrompt ?? groupPrompt?.text ?? ''),
       model: conversation?.model && access.allows(conversation.model) ? conversation.model : (models[0]?.id ?? ''),
       temperature: conversation?.temperature ?? '',
       maxTokens: conversation?.maxTokens ?? '',
     },
+    groupPrompt,
     defaultMaxTokens: DEFAULT_MAX_TOKENS,
     demo: services.upstream.demo,
     examples: EXAMPLES.map((key) => t(key)),

@@ -24,6 +24,7 @@ import { messageView } from './chat-view';
 import { signedIn } from './guards';
 import { dashboardData } from '../../reports/usage-report';
 import { accessOf, type Access } from '../../groups/access';
+import { promptFor, turnPrompt } from '../../groups/prompt';
 
 /**
  * Pages that may follow one answer at once (each holds a connection; a feed renders once for all
@@ -81,6 +82,8 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
       return refuse(req, res, conversation, { reason: 'answering' }, input.text);
     }
     const created = conversation === undefined;
+    // The group's system prompt: a locked one whatever the form says (a crafted one is ignored); an unlocked one starts a new chat.
+    input.settings.systemPrompt = turnPrompt(await store.read(promptFor, req.user!.id), input.settings.systemPrompt, { fresh: created, sent: bodyOf(req).system !== undefined });
     conversation ??= await store.write(createConversation, req.user!.id, titleFrom(input.text), input.settings);
     const controller = new AbortController();
     const forget = running.add(req.user!.id, conversation.id, input.turnKey, controller);

@@ -6,6 +6,7 @@ import type { AdminQueries } from './admin';
 import type { ChatQueries } from './chat';
 import type { CodeQueries } from './codes';
 import type { GroupQueries } from './groups';
+import type { GroupPromptQueries } from './group-prompts';
 import type { KeyQueries } from './keys';
 import type { LedgerQueries } from './ledger';
 import type { LimitQueries } from './limits';
@@ -17,6 +18,6 @@ import type { SystemQueries } from './system';
 export type { Changes, Q } from './shape';
 
 export interface Queries
-  extends AccountQueries, AllowanceQueries, AdminQueries, ChatQueries, CodeQueries, GroupQueries, KeyQueries, LedgerQueries, LimitQueries, PaymentQueries, ReportQueries, SpendQueries, SystemQueries {}
+  extends AccountQueries, AllowanceQueries, AdminQueries, ChatQueries, CodeQueries, GroupQueries, GroupPromptQueries, KeyQueries, LedgerQueries, LimitQueries, PaymentQueries, ReportQueries, SpendQueries, SystemQueries {}
 
 export type QueryName = keyof Queries;
