@@ -13,7 +13,11 @@ import { bodyOf } from '../input';
 import { GROUP_PROMPT_MAX, promptOfGroup, setGroupPrompt } from '../../groups/prompt';
 import { promptFrom, promptInput } from '../group-prompt-input';
 import { renderPage } from '../views';
+import { groupLimitsView, limitsFrom, limitsInput } from '../limits-input';
+import { setGroupLimits } from '../../groups/limit-changes';
 import { idParam } from './guards';
+import { AllowanceError, allowanceFrom, allowanceInput, groupAllowanceView, zoneView } from '../allowance-input';
+import { setAllowance, setTimeZone } from '../../groups/allowances';
 
 /** Messages a redirect may ask the group's page to show; nothing else from the query is echoed but a count. */
 const NOTICES = ['created', 'renamed', 'rules', 'added', 'removed'] as const;
@@ -28,7 +32,7 @@ export function adminGroupRoutes({ database, allModels }: Services): Router {
 
   async function listPage(req: Request, res: Response, extra: Extra = {}, status = 200) {
     const notice = req.query.done === 'deleted' ? 'deleted' : undefined;
-    renderPage(req, res, 'admin-groups', { title: res.locals.t('groups.title'), groups: await database.read(listGroups), notice, ...extra }, status);
+    renderPage(req, res, 'admin-groups', { title: res.locals.t('groups.title'), groups: await database.read(listGroups), notice, ...(await zoneView(database, req.query)), ...extra }, status);
   }
 
   async function groupPage(req: Request, res: Response, id: number, extra: Extra = {}, status = 200) {
@@ -49,7 +53,7 @@ export function adminGroupRoutes({ database, allModels }: Services): Router {
     const notice = NOTICES.find((n) => n === req.query.done);
     renderPage(req, res, 'admin-group', {
       title: group.name, group, members, models: allModels.models, q: q ?? '', candidates, moreCandidates,
-      notice, count: Number(req.query.n) || 0,
+      notice, count: Number(req.query.n) || 0, ...(await groupLimitsView(database, id, req.query)), ...(await groupAllowanceView(database, id, req.query)),
       prompt: await database.read(promptOfGroup, id), promptMax: GROUP_PROMPT_MAX, promptSaved: req.query.done === 'prompt', ...extra,
     }, status);
   }
@@ -86,6 +90,44 @@ export function adminGroupRoutes({ database, allModels }: Services): Router {
   });
 
   router.get('/:id', (req, res) => groupPage(req, res, idParam(req)));
+
+  // The organisation's time zone, which calendar periods (allowances, daily and monthly limits) count in.
+  router.post('/zone', async (req, res) => {
+    const zone = typeof bodyOf(req).zone === 'string' ? String(bodyOf(req).zone).trim() : '';
+    try {
+      await database.write(setTimeZone, req.user!.id, zone);
+    } catch (err) {
+      if (!(err instanceof AllowanceError)) throw err;
+      return listPage(req, res, { zoneErrors: { zone: res.locals.t('allowance.error.zone', err.vars) }, zoneInput: zone.slice(0, 64) }, 422);
+    }
+    res.redirect(303, '/admin/groups?zone=saved#zone');
+  });
+
+  router.post('/:id/allowance', async (req, res) => {
+    const id = idParam(req);
+    const input = allowanceInput(bodyOf(req));
+    let asked;
+    try {
+      asked = allowanceFrom(input);
+    } catch (err) {
+      if (!(err instanceof AllowanceError)) throw err;
+      return groupPage(req, res, id, { allowanceErrors: { [err.code]: res.locals.t(`allowance.error.${err.code}`, err.vars) }, allowanceInput: input }, 422);
+    }
+    await change(async (r) => {
+      await database.write(setAllowance, r.user!.id, id, asked.config, asked.apply);
+      return `/admin/groups/${id}?allowance=saved#allowance`;
+    })(req, res);
+  });
+
+  router.post('/:id/limits', async (req, res) => {
+    const id = idParam(req);
+    const { limits, errors } = limitsFrom(bodyOf(req));
+    if (errors) return groupPage(req, res, id, { limitsErrors: errors, limitsInput: limitsInput(bodyOf(req)) }, 422);
+    await change(async (r) => {
+      await database.write(setGroupLimits, r.user!.id, id, limits);
+      return `/admin/groups/${id}?limits=saved#limits`;
+    })(req, res);
+  });
 
   router.post('/:id/rename', change(async (req, id) => {
     await database.write(renameGroup, req.user!.id, id, textOf(bodyOf(req), 'name', 1000));

@@ -88,4 +88,17 @@ export interface AllowanceQueries {
   'verify.holdReserves': Q<Record<string, never>, { id: number; userId: number }[]>;
   /** The member ids of a group (for a change applied to all of them). */
   'allowances.memberIds': Q<{ groupId: number }, number[]>;
+  /** A group's members who spent most in turns closed in [@start, @end) (by user and closed_at), at most @limit. */
+  'allowances.topMembers': Q<{ groupId: number; start: string; end: string; limit: number }, SpenderRow[]>;
+  /** The same for the people in no group (Everyone's), through the closed_at index. */
+  'allowances.topUngrouped': Q<{ start: string; end: string; limit: number }, SpenderRow[]>;
+  /** How many people are in no group (Everyone's rules reach them). */
+  'allowances.ungroupedCount': Q<Record<string, never>, number>;
+}
+
+/** A user and what their turns closed in a period charged. */
+export interface SpenderRow {
+  userId: number;
+  username: string;
+  spent: number;
 }

@@ -42,6 +42,8 @@ export const allowancesSql = {
     allowance_cap = @cap, allowance_join = @joinRule WHERE id = @groupId`),
   'allowances.dueUsers': values(`SELECT user_id FROM (
       SELECT a.user_id FROM allowances a JOIN groups g ON g.id = a.group_id WHERE g.allowance IS NOT NULL AND a.ends_at <= @now
+        AND (EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = g.id AND m.user_id = a.user_id)
+          OR (g.builtin = 1 AND NOT EXISTS (SELECT 1 FROM group_members m2 WHERE m2.user_id = a.user_id)))
       UNION
       SELECT m.user_id FROM group_members m JOIN groups g ON g.id = m.group_id
         WHERE g.allowance IS NOT NULL AND NOT EXISTS (SELECT 1 FROM allowances a WHERE a.user_id = m.user_id AND a.group_id = g.id)
@@ -54,4 +56,14 @@ export const allowancesSql = {
       coalesce((SELECT sum(amount) FROM ledger WHERE hold_id = h.id AND kind = 'reserve'), 0)
       + coalesce((SELECT sum(amount) FROM allowance_ledger WHERE hold_id = h.id AND kind = 'reserve'), 0))`),
   'allowances.memberIds': values('SELECT user_id FROM group_members WHERE group_id = @groupId ORDER BY user_id'),
+  'allowances.topMembers': all(`SELECT u.id AS "userId", u.username, sum(h.charge) AS spent
+    FROM group_members m JOIN users u ON u.id = m.user_id
+    JOIN holds h ON h.user_id = m.user_id AND h.closed_at IS NOT NULL AND h.closed_at >= @start AND h.closed_at < @end
+    WHERE m.group_id = @groupId GROUP BY u.id, u.username HAVING sum(h.charge) > 0 ORDER BY spent DESC, u.id LIMIT @limit`),
+  'allowances.topUngrouped': all(`SELECT u.id AS "userId", u.username, sum(h.charge) AS spent
+    FROM holds h JOIN users u ON u.id = h.user_id
+    WHERE h.closed_at IS NOT NULL AND h.closed_at >= @start AND h.closed_at < @end
+      AND NOT EXISTS (SELECT 1 FROM group_members m WHERE m.user_id = h.user_id)
+    GROUP BY u.id, u.username HAVING sum(h.charge) > 0 ORDER BY spent DESC, u.id LIMIT @limit`),
+  'allowances.ungroupedCount': value('SELECT count(*) FROM users u WHERE NOT EXISTS (SELECT 1 FROM group_members m WHERE m.user_id = u.id)'),
 } satisfies { readonly [K in keyof AllowanceQueries]: Text };
