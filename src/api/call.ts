@@ -20,6 +20,7 @@ import type { Store } from '../storage/op';
 import { usageOf, type RelayBody, type Served, type Upstream } from '../upstream/client';
 import { asUpstreamError, type UpstreamError } from '../upstream/errors';
 import { Assembled, outputText } from './assemble';
+import { orgLimitError } from './org-limit-error';
 import { ApiError, promptTokensOf, type ChatBody } from './request';
 
 export interface ApiDeps {
@@ -146,7 +147,7 @@ export async function withHold<T>(
   }
   if (held.status === 'rate_limited') return { status: 'refused', error: minuteTokensUsed(held.room, held.retryAfterSeconds) };
   if (held.status === 'busy') return { status: 'refused', error: tooMany('user') };
-  if (held.status === 'org_limited') return { status: 'refused', error: tooMany('user') };
+  if (held.status === 'org_limited') return { status: 'refused', error: orgLimitError(held.refusal) };
   if (held.status !== 'held') throw new Error('a fresh turn key was found in use');
   liveHolds.add(held.hold.id);
   try {

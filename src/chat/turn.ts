@@ -12,6 +12,7 @@ import { deliveredRecorder, modelCallSignal, streamedRecorder } from './model-ca
 import type { Logger } from '../log';
 import { DEFAULT_MAX_OUTPUT, priceOf, withMargin, type ModelInfo } from '../metering/models';
 import { checkSpendLimits } from '../ledger/spend-limits';
+import type { OrgRefusal } from '../ledger/org-limits';
 import { CompletionCounter } from '../metering/tokens';
 import type { TurnQueue } from './turn-queue';
 import type { ChatMessage, ReportedUsage, Served, Upstream } from '../upstream/client';
@@ -60,6 +61,8 @@ export interface TurnInput {
 export type Refusal =
   | { reason: 'insufficient'; missing: number; balance: number; least: number }
   | { reason: 'per_message' | 'per_day'; limit: number; spent: number; estimate: number }
+  /** A limit the organisation set (a group's, or the administrator's for this user). */
+  | { reason: 'org'; refusal: OrgRefusal }
   | { reason: 'busy' | 'queue_full' | 'too_long' | 'aborted' | 'nothing' | 'answering' | 'changed' };
 
 export type TurnEvent =
@@ -160,7 +163,7 @@ export async function runTurn(deps: TurnDeps, input: TurnInput, emit: (event: Tu
     if (input.signal.aborted && held.status !== 'held') return refused({ reason: 'aborted' });
     // This user's turns on other processes ('rate_limited' is a key's, and a page turn has none).
     if (held.status === 'busy' || held.status === 'rate_limited') return refused({ reason: 'busy' });
-    if (held.status === 'org_limited') return refused({ reason: 'busy' });
+    if (held.status === 'org_limited') return refused({ reason: 'org', refusal: held.refusal });
     if (held.status === 'over_limit') return await overLimit(store, userId, model, prompt.promptTokens, leastCompletion(request));
     if (held.status === 'insufficient') return refused({ reason: 'insufficient', missing: held.missing, balance: held.balance, least: leastCompletion(request) });
     if (held.status === 'duplicate') return { status: 'duplicate', message: await store.read(findMessageByHold, held.hold.id), balance: held.balance };

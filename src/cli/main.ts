@@ -5,6 +5,7 @@ import { config, userNamed, withDatabase } from './common';
 import { ledgerCommands } from './ledger';
 import { tokenCommands } from './tokens';
 import { groupCommands } from './groups';
+import { limitsCommands } from './limits';
 import { backupDataDir, migrateStore, openStore } from '../db';
 import { copyDataDir } from './copy';
 import { translator } from '../i18n';
@@ -118,6 +119,7 @@ for (const [command, disabled] of [['disable', true], ['enable', false]] as cons
 ledgerCommands(program);
 tokenCommands(program);
 groupCommands(program);
+limitsCommands(program);
 
 program.addHelpText(
   'after',
@@ -139,6 +141,10 @@ All commands:
                                         print new single-use redemption codes
   tokenchat tokens count --model M [--json] < request.json
                                         prompt tokens of a chat-completions request
+  tokenchat limits set --group G|--user U [--tokens-per-day N|none] [--tokens-per-month N|none]
+      [--requests-per-minute N|none] [--requests-per-hour N|none] [--answers-at-once N|none]
+                                        set limits members cannot lift
+  tokenchat limits show --user U [--json]   the limits that apply to a user, and from where
 
 Settings come from the environment (and ./.env when present); see .env.example.`,
 );

@@ -7,6 +7,7 @@ import type { Translate } from '../i18n';
 import type { Store } from '../storage/op';
 import type { Refusal, TurnEvent, TurnResult } from '../chat/turn';
 import { AnswerWriter } from './answer-writer';
+import { orgRefusalText } from './org-limit-text';
 import { EventStream, partial } from './sse';
 import { escapeText } from './views';
 import { errorText, messageView, newTurnKey, transcriptOf } from './routes/chat-view';
@@ -18,6 +19,8 @@ export function refusalText(refusal: Refusal, t: Translate): string {
     case 'per_message':
     case 'per_day':
       return t(`limits.refused.${refusal.reason}`, { limit: refusal.limit, spent: refusal.spent, estimate: refusal.estimate });
+    case 'org':
+      return orgRefusalText(refusal.refusal, t);
     default:
       return t(`chat.refused.${refusal.reason}`);
   }

@@ -12,6 +12,8 @@ import { bodyOf, fieldErrors, grantForm, page as pageParam } from '../input';
 import { ledgerPage } from '../../reports/usage-report';
 import { checkPassword, createUser, UserInputError, type User } from '../../accounts/users';
 import { renderPage } from '../views';
+import { limitsFrom, limitsInput, userLimitsView } from '../limits-input';
+import { setUserLimits } from '../../groups/limit-changes';
 import { idParam } from './guards';
 
 /** Messages a redirect may ask the next page to show; nothing else from the query is echoed. */
@@ -33,7 +35,7 @@ export function adminUserRoutes({ config, database, hasher, running }: Services)
     renderPage(req, res, 'admin-user', {
       title: user.username, target: user, notice, ledger: (await database.read(ledgerPage, userId, {}, 1, 20)).rows,
       audit: (await database.read(auditPage, 1, userId, 20)).rows, keys: await database.read(keysOf, userId),
-      groups: await database.read(groupsOf, userId), ...extra,
+      groups: await database.read(groupsOf, userId), ...(await userLimitsView(database, userId, req.query)), ...extra,
     }, status);
   }
 
@@ -79,6 +81,23 @@ export function adminUserRoutes({ config, database, hasher, running }: Services)
   });
 
   router.get('/:id', (req, res) => userPage(req, res, idParam(req)));
+
+  router.post('/:id/limits', async (req, res) => {
+    const userId = idParam(req);
+    const { limits, errors } = limitsFrom(bodyOf(req));
+    if (errors) {
+      if (wantsJson(req)) return res.status(422).json({ error: { status: 422, fields: Object.keys(errors), message: res.locals.t('error.422') } });
+      return userPage(req, res, userId, { limitsErrors: errors, limitsInput: limitsInput(bodyOf(req)) }, 422);
+    }
+    try {
+      await database.write(setUserLimits, req.user!.id, userId, limits);
+    } catch (err) {
+      if (err instanceof AdminError) return refused(req, res, userId, err);
+      throw err;
+    }
+    if (wantsJson(req)) return res.json({ limits });
+    res.redirect(303, `/admin/users/${userId}?limits=saved#limits`);
+  });
 
   router.post('/:id/grant', (req, res) => {
     const userId = idParam(req);

@@ -19,6 +19,7 @@ import { runTurn, type Refusal, type TurnDeps, type TurnResult } from '../../cha
 import { bodyOf } from '../input';
 import { isHtmx, viewsOf } from '../views';
 import { answerEnded, changedConversation, refusalText, TurnView } from '../turn-view';
+import { orgRefusalStatus } from '../org-limit-text';
 import { conversationParam, optionalConversationInBody, renderChat } from './chat';
 import { messageView } from './chat-view';
 import { signedIn } from './guards';
@@ -33,7 +34,7 @@ import { promptFor, turnPrompt } from '../../groups/prompt';
 const FOLLOWS_PER_ANSWER = 5;
 
 const REFUSAL_STATUS: Record<Refusal['reason'], number> = {
-  insufficient: 402, per_message: 422, per_day: 422, too_long: 422, nothing: 422, answering: 409, changed: 409, busy: 429, queue_full: 503, aborted: 499,
+  insufficient: 402, per_message: 422, per_day: 422, too_long: 422, nothing: 422, answering: 409, changed: 409, busy: 429, queue_full: 503, aborted: 499, org: 429,
 };
 
 function* conversationOfTurn(userId: number, turnKey: string): Op<Conversation | undefined> {
@@ -122,7 +123,7 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
   /** A turn refused before it streamed: the notice alone for htmx, else the page with the draft kept. */
   async function refuse(req: Request, res: Response, conversation: Conversation | undefined, refusal: Refusal, text: string) {
     const notice = refusalText(refusal, res.locals.t);
-    const status = REFUSAL_STATUS[refusal.reason];
+    const status = refusal.reason === 'org' ? orgRefusalStatus(refusal.refusal) : REFUSAL_STATUS[refusal.reason];
     if (isHtmx(req) && refusal.reason === 'changed' && conversation) {
       const render = (name: string, data: Record<string, unknown>) => viewsOf(res).render(`partials/${name}`, { ...res.locals, ...data });
       return res.status(status).type('html').send(await changedConversation(store, conversation.id, res.locals.t, notice, render));

@@ -6,6 +6,7 @@ import { chargeChart } from '../../reports/chart';
 import { streamCsv } from '../../reports/csv';
 import { wantsJson } from '../errors';
 import { fieldErrors, ledgerQuery, limitsForm } from '../input';
+import { appliedLimitsOf } from '../../ledger/limit-rules';
 import { getSpendLimits, setSpendLimits, spentToday } from '../../ledger/spend-limits';
 import { dashboardData, LEDGER_KINDS, ledgerChunk, ledgerPage, summary, userSummary, type LedgerFilter, type LedgerRow } from '../../reports/usage-report';
 import { balanceOf } from '../../ledger/ledger';
@@ -36,7 +37,7 @@ export function usageRoutes({ database }: Services): Router {
     const report = await database.read(userSummary, userId);
     const data = {
       title: res.locals.t('usage.title'), ...report, chart: chargeChart(report.daily),
-      limits: await database.read(getSpendLimits, userId), ...extra,
+      limits: await database.read(getSpendLimits, userId), orgLimits: await database.read(appliedLimitsOf, userId), ...extra,
       // The groups whose rules the user's turns follow; none shown for Everyone's when left as they were.
       groups: (await database.read(accessOf, userId)).rules.filter((r) => !r.builtin || r.models !== null || r.pricePercent !== 100),
     };

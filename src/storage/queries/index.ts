@@ -10,6 +10,7 @@ import type { GroupPromptQueries } from './group-prompts';
 import type { KeyQueries } from './keys';
 import type { LedgerQueries } from './ledger';
 import type { LimitQueries } from './limits';
+import type { OrgLimitQueries } from './org-limits';
 import type { PaymentQueries } from './payments';
 import type { ReportQueries } from './reports';
 import type { SpendQueries } from './spend';
@@ -18,6 +19,6 @@ import type { SystemQueries } from './system';
 export type { Changes, Q } from './shape';
 
 export interface Queries
-  extends AccountQueries, AllowanceQueries, AdminQueries, ChatQueries, CodeQueries, GroupQueries, GroupPromptQueries, KeyQueries, LedgerQueries, LimitQueries, PaymentQueries, ReportQueries, SpendQueries, SystemQueries {}
+  extends AccountQueries, AllowanceQueries, AdminQueries, ChatQueries, CodeQueries, GroupQueries, GroupPromptQueries, KeyQueries, LedgerQueries, LimitQueries, OrgLimitQueries, PaymentQueries, ReportQueries, SpendQueries, SystemQueries {}
 
 export type QueryName = keyof Queries;

@@ -10,9 +10,10 @@ import { groupPromptsSql } from '../../sql/group-prompts';
 import { keysSql } from './keys';
 import { ledgerSql } from './ledger';
 import { limitsSql } from './limits';
+import { orgLimitsSql } from '../../sql/org-limits';
 import { paymentsSql } from './payments';
 import { reportsSql } from './reports';
 import { spendSql } from './spend';
 import { systemSql } from './system';
 
-export const POSTGRES: Texts = { ...accountsSql, ...allowancesSql, ...adminSql, ...chatSql, ...codesSql, ...groupsSql, ...groupPromptsSql, ...keysSql, ...ledgerSql, ...limitsSql, ...paymentsSql, ...reportsSql, ...spendSql, ...systemSql };
+export const POSTGRES: Texts = { ...accountsSql, ...allowancesSql, ...adminSql, ...chatSql, ...codesSql, ...groupsSql, ...groupPromptsSql, ...keysSql, ...ledgerSql, ...limitsSql, ...orgLimitsSql, ...paymentsSql, ...reportsSql, ...spendSql, ...systemSql };
