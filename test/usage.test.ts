@@ -214,7 +214,7 @@ describe('the Usage page, dashboard and ledger', () => {
     const [header, ...rows] = parseCsv(res.text);
     expect(header).toEqual([
       'id', 'time_utc', 'kind', 'amount', 'balance_after', 'model', 'prompt_tokens', 'completion_tokens', 'cached_tokens', 'reasoning_tokens', 'provider',
-      'conversation_id', 'message_id', 'api_key', 'note',
+      'conversation_id', 'message_id', 'api_key', 'note', 'bucket',
     ]);
     const sum = rows.reduce((s, r) => s + Number(r[3]), 0);
     expect(sum).toBe(await balanceRow(srv, m.id));

@@ -97,7 +97,7 @@ export interface LedgerFilter {
 
 const nextDay = (day: string) => new Date(Date.parse(`${day}T00:00:00.000Z`) + 86_400_000).toISOString();
 
-function ledgerWhere(userId: number, filter: LedgerFilter, fold: 0 | 1 = 0) {
+export function ledgerWhere(userId: number, filter: LedgerFilter, fold: 0 | 1 = 0) {
   return {
     userId,
     fold,

@@ -10,6 +10,9 @@ import { wantsJson } from '../errors';
 import { HttpError } from '../http-error';
 import { bodyOf, fieldErrors, grantForm, page as pageParam } from '../input';
 import { ledgerPage } from '../../reports/usage-report';
+import { bucketsOf } from '../../reports/bucket-ledger';
+import { refillDate } from '../../reports/period-names';
+import { zoneSetting } from '../../groups/periods';
 import { checkPassword, createUser, UserInputError, type User } from '../../accounts/users';
 import { renderPage } from '../views';
 import { limitsFrom, limitsInput, userLimitsView } from '../limits-input';
@@ -35,7 +38,8 @@ export function adminUserRoutes({ config, database, hasher, running }: Services)
     renderPage(req, res, 'admin-user', {
       title: user.username, target: user, notice, ledger: (await database.read(ledgerPage, userId, {}, 1, 20)).rows,
       audit: (await database.read(auditPage, 1, userId, 20)).rows, keys: await database.read(keysOf, userId),
-      groups: await database.read(groupsOf, userId), ...(await userLimitsView(database, userId, req.query)), ...extra,
+      groups: await database.read(groupsOf, userId), ...(await userLimitsView(database, userId, req.query)),
+      buckets: await database.read(bucketsOf, userId), zone: await database.read(zoneSetting), refillDate, ...extra,
     }, status);
   }
 

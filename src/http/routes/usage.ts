@@ -8,7 +8,10 @@ import { wantsJson } from '../errors';
 import { fieldErrors, ledgerQuery, limitsForm } from '../input';
 import { appliedLimitsOf } from '../../ledger/limit-rules';
 import { getSpendLimits, setSpendLimits, spentToday } from '../../ledger/spend-limits';
-import { dashboardData, LEDGER_KINDS, ledgerChunk, ledgerPage, summary, userSummary, type LedgerFilter, type LedgerRow } from '../../reports/usage-report';
+import { dashboardData, LEDGER_KINDS, summary, userSummary, type LedgerFilter } from '../../reports/usage-report';
+import { bucketLedgerChunks, bucketLedgerPage, bucketsOf, type BucketLedgerRow } from '../../reports/bucket-ledger';
+import { periodName, refillDate } from '../../reports/period-names';
+import { zoneSetting } from '../../groups/periods';
 import { balanceOf } from '../../ledger/ledger';
 import { renderPage } from '../views';
 import { signedIn, signedInJson } from './guards';
@@ -22,11 +25,12 @@ export function messageLink(row: { conversationId: number | null; messageId: num
 
 const CSV_HEADER = [
   'id', 'time_utc', 'kind', 'amount', 'balance_after', 'model', 'prompt_tokens', 'completion_tokens', 'cached_tokens', 'reasoning_tokens', 'provider',
-  'conversation_id', 'message_id', 'api_key', 'note',
+  'conversation_id', 'message_id', 'api_key', 'note', 'bucket',
 ];
-const csvCells = (r: LedgerRow) => [
+// bucket: 'own' for own tokens, else the group whose allowance the row is (its amounts sum to that bucket's balance).
+const csvCells = (r: BucketLedgerRow) => [
   r.id, r.createdAt, r.kind, r.amount, r.balanceAfter, r.model, r.promptTokens, r.completionTokens, r.cachedTokens, r.reasoningTokens, r.provider,
-  r.conversationId, r.messageId, r.apiKey, r.note,
+  r.conversationId, r.messageId, r.apiKey, r.note, r.bucket ?? 'own',
 ];
 
 export function usageRoutes({ database }: Services): Router {
@@ -40,6 +44,7 @@ export function usageRoutes({ database }: Services): Router {
       limits: await database.read(getSpendLimits, userId), orgLimits: await database.read(appliedLimitsOf, userId), ...extra,
       // The groups whose rules the user's turns follow; none shown for Everyone's when left as they were.
       groups: (await database.read(accessOf, userId)).rules.filter((r) => !r.builtin || r.models !== null || r.pricePercent !== 100),
+      buckets: await database.read(bucketsOf, userId), zone: await database.read(zoneSetting), refillDate,
     };
     renderPage(req, res, 'usage', data, status);
   }
@@ -65,15 +70,17 @@ export function usageRoutes({ database }: Services): Router {
 
   router.get('/usage/ledger', signedIn, async (req, res) => {
     const { page, ...filter } = ledgerQuery.parse(req.query);
-    const result = await database.read(ledgerPage, req.user!.id, filter, page);
-    renderPage(req, res, 'ledger', { title: res.locals.t('ledger.title'), ...result, filter, pageNo: page, messageLink, kinds: LEDGER_KINDS, folded: !filter.kind });
+    const result = await database.read(bucketLedgerPage, req.user!.id, filter, page);
+    renderPage(req, res, 'ledger', {
+      title: res.locals.t('ledger.title'), ...result, filter, pageNo: page, messageLink, kinds: LEDGER_KINDS, folded: !filter.kind, periodName,
+    });
   });
 
   router.get('/usage/ledger.csv', signedIn, async (req, res) => {
     const { page: _page, ...filter } = ledgerQuery.parse(req.query);
     const userId = req.user!.id;
-    const next = (last: LedgerRow | undefined) => database.read(ledgerChunk, userId, filter as LedgerFilter, last?.id ?? 0);
-    await streamCsv(res, `tokenchat-ledger-${req.user!.username_key}.csv`, CSV_HEADER, next, csvCells);
+    const next = bucketLedgerChunks(database, userId, filter as LedgerFilter);
+    await streamCsv(res, `tokenchat-ledger-${req.user!.username_key}.csv`, CSV_HEADER, () => next(), csvCells);
   });
 
   router.get('/tokens', signedInJson, async (req, res) => {

@@ -6,6 +6,7 @@ import type { AdminQueries } from './admin';
 import type { ChatQueries } from './chat';
 import type { CodeQueries } from './codes';
 import type { GroupQueries } from './groups';
+import type { GroupUsageQueries } from './group-usage';
 import type { GroupPromptQueries } from './group-prompts';
 import type { KeyQueries } from './keys';
 import type { LedgerQueries } from './ledger';
@@ -19,6 +20,6 @@ import type { SystemQueries } from './system';
 export type { Changes, Q } from './shape';
 
 export interface Queries
-  extends AccountQueries, AllowanceQueries, AdminQueries, ChatQueries, CodeQueries, GroupQueries, GroupPromptQueries, KeyQueries, LedgerQueries, LimitQueries, OrgLimitQueries, PaymentQueries, ReportQueries, SpendQueries, SystemQueries {}
+  extends AccountQueries, AllowanceQueries, AdminQueries, ChatQueries, CodeQueries, GroupQueries, GroupUsageQueries, GroupPromptQueries, KeyQueries, LedgerQueries, LimitQueries, OrgLimitQueries, PaymentQueries, ReportQueries, SpendQueries, SystemQueries {}
 
 export type QueryName = keyof Queries;

@@ -6,6 +6,7 @@ import { adminSql } from './admin';
 import { chatSql } from './chat';
 import { codesSql } from './codes';
 import { groupsSql } from './groups';
+import { groupUsageTexts } from '../../sql/group-usage';
 import { groupPromptsSql } from '../../sql/group-prompts';
 import { keysSql } from './keys';
 import { ledgerSql } from './ledger';
@@ -16,4 +17,4 @@ import { reportsSql } from './reports';
 import { spendSql } from './spend';
 import { systemSql } from './system';
 
-export const POSTGRES: Texts = { ...accountsSql, ...allowancesSql, ...adminSql, ...chatSql, ...codesSql, ...groupsSql, ...groupPromptsSql, ...keysSql, ...ledgerSql, ...limitsSql, ...orgLimitsSql, ...paymentsSql, ...reportsSql, ...spendSql, ...systemSql };
+export const POSTGRES: Texts = { ...accountsSql, ...allowancesSql, ...adminSql, ...chatSql, ...codesSql, ...groupsSql, ...groupUsageTexts('postgres'), ...groupPromptsSql, ...keysSql, ...ledgerSql, ...limitsSql, ...orgLimitsSql, ...paymentsSql, ...reportsSql, ...spendSql, ...systemSql };
