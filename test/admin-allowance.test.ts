@@ -1,9 +1,15 @@
 // A group's allowance on its admin page and the organisation's time zone on /admin/groups (issue 24):
 // the form sets the allowance and the members' buckets follow, a refusal is 422 on the field and
 // changes nothing, each change is audited, Everyone's works too, and nobody but an admin reaches any of it.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import request from 'supertest';
+import { openStore } from '../src/db';
+import { schemaOn } from '../src/storage/postgres/store';
 import { chatTurn, member, type Member } from './dashboard-helpers';
-import { csrfFrom, startTestServer, type Agent, type TestServer } from './helpers';
+import { dropSchema, newSchema, testDatabaseUrl } from './db-under-test';
+import { csrfFrom, ON_POSTGRES, sqlOf, startTestServer, tempDir, type Agent, type Sql, type TestServer } from './helpers';
 
 let srv: TestServer;
 let admin: Member;
@@ -182,5 +188,115 @@ describe('nobody else', () => {
 
   test('an unknown group is 404', async () => {
     expect((await post(admin.agent, '/admin/groups/99999/allowance', setForm())).status).toBe(404);
+  });
+});
+
+describe('tokenchat allowance', () => {
+  const CLI = path.join(__dirname, '..', 'dist', 'cli', 'main.js');
+  let env: Record<string, string>;
+  let dataDir: string;
+  let schema: string | undefined;
+
+  const tokenchat = (args: string[], input = ''): Promise<{ code: number; stdout: string; stderr: string }> =>
+    new Promise((resolve) => {
+      const child = execFile('node', [CLI, ...args], { env: { PATH: process.env.PATH!, ...env } }, (err, stdout, stderr) =>
+        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+      child.stdin!.end(input);
+    });
+  async function withSql<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+    const database = openStore({ dataDir, databaseUrl: schema ? testDatabaseUrl() : undefined, databasePoolSize: 1, sessionIdleMs: 60_000 }, schema);
+    try {
+      return await fn(sqlOf(database));
+    } finally {
+      await database.close();
+    }
+  }
+  const ok = async (args: string[], input = '') => {
+    const run = await tokenchat(args, input);
+    expect({ args, code: run.code, stderr: run.stderr }).toEqual({ args, code: 0, stderr: '' });
+    return run.stdout;
+  };
+
+  beforeAll(async () => {
+    dataDir = tempDir();
+    env = { DATA_DIR: dataDir };
+    if (ON_POSTGRES) {
+      // The CLI's schema is named in the connection's search_path, as in cli.test.ts.
+      schema = newSchema();
+      await schemaOn(testDatabaseUrl(), schema, 'create');
+      const url = new URL(testDatabaseUrl());
+      url.searchParams.set('options', `-c search_path=${schema}`);
+      env = { ...env, DATABASE_URL: url.toString(), SESSION_SECRET: 'test-secret-test-secret-test-secret-1234' };
+    }
+    await ok(['user', 'add', 'hal'], 'correct horse battery\n');
+    await ok(['user', 'add', 'ivy'], 'correct horse battery\n');
+    await ok(['group', 'create', 'Class 9']);
+    await ok(['group', 'add', 'Class 9', 'hal', 'ivy']);
+  }, 60_000);
+  afterAll(async () => {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    if (schema) await dropSchema(schema);
+  });
+
+  const cliConfig = () => withSql((sql) => sql.get('SELECT allowance, allowance_period AS period, allowance_mode AS mode, allowance_cap AS cap, allowance_join AS "join" FROM groups WHERE name = ?', 'Class 9'));
+  const cliBuckets = () => withSql((sql) => sql.all('SELECT u.username, a.balance, a.size FROM allowances a JOIN users u ON u.id = a.user_id ORDER BY u.username'));
+
+  test('set gives the members their buckets, audited as by the command line; show lists them', async () => {
+    expect(await ok(['allowance', 'set', '--group', 'Class 9', '--amount', '3000', '--period', 'week', '--mode', 'add', '--cap', '9000', '--join', 'prorata']))
+      .toContain('Class 9: 3000 tokens a week, added each period up to 9000');
+    expect(await cliConfig()).toEqual({ allowance: 3000, period: 'week', mode: 'add', cap: 9000, join: 'prorata' });
+    const buckets = await cliBuckets();
+    expect(buckets.map((b: { username: string }) => b.username)).toEqual(['hal', 'ivy']);
+    for (const b of buckets as { balance: number; size: number }[]) expect(b.balance).toBeGreaterThan(0);
+    expect(await withSql((sql) => sql.get("SELECT actor_id AS actor, detail FROM admin_audit WHERE action = 'group_allowance'"))).toMatchObject({ actor: null });
+
+    // A change "now" with only --amount keeps the period, mode, cap and join.
+    await ok(['allowance', 'set', '--group', 'Class 9', '--amount', '4000', '--apply', 'now']);
+    expect(await cliConfig()).toEqual({ allowance: 4000, period: 'week', mode: 'add', cap: 9000, join: 'prorata' });
+
+    const shown = await ok(['allowance', 'show', '--group', 'Class 9']);
+    expect(shown).toContain('allowance: 4000 tokens a week');
+    expect(shown).toMatch(/^user\tleft\tsize\tperiod$/m);
+    expect(shown).toMatch(/^hal\t\d+\t\d+\t\d{4}-W\d\d$/m);
+    const json = JSON.parse(await ok(['allowance', 'show', '--group', 'Class 9', '--json']));
+    expect(json.allowance).toEqual({ amount: 4000, period: 'week', mode: 'add', cap: 9000, join: 'prorata' });
+    expect(json.buckets.map((b: { user: string }) => b.user)).toEqual(['hal', 'ivy']);
+  });
+
+  test('bad input exits 1 with a line naming the option, and changes nothing', async () => {
+    const before = await cliConfig();
+    const audits = await withSql((sql) => sql.value("SELECT count(*) FROM admin_audit WHERE action = 'group_allowance'"));
+    for (const [args, message] of [
+      [['--amount', 'lots'], '--amount must be a whole number from 1 to'],
+      [['--amount', '100', '--period', 'year'], '--period must be day or week or month, not "year"'],
+      [['--amount', '100', '--mode', 'keep'], '--mode must be reset or add, not "keep"'],
+      [['--amount', '100', '--mode', 'add', '--cap', '50'], 'The cap is a whole number of tokens, at least the amount (100)'],
+      [['--amount', '100', '--mode', 'reset', '--cap', '500'], '--cap is for --mode add only'],
+      [['--amount', '100', '--apply', 'later'], '--apply must be now or next, not "later"'],
+    ] as const) {
+      const run = await tokenchat(['allowance', 'set', '--group', 'Class 9', ...args]);
+      expect({ args, code: run.code }).toEqual({ args, code: 1 });
+      expect(run.stderr).toContain(message);
+    }
+    const missing = await tokenchat(['allowance', 'set', '--group', 'No such', '--amount', '5']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('no group named "No such"');
+    expect(await cliConfig()).toEqual(before);
+    expect(await withSql((sql) => sql.value("SELECT count(*) FROM admin_audit WHERE action = 'group_allowance'"))).toBe(audits);
+  });
+
+  test('zone shows the zone, sets a valid one, refuses a bad one; --amount none removes the allowance', async () => {
+    expect(await ok(['allowance', 'zone'])).toMatch(/^\S+ \(this server's own zone: \S+\)\n$/);
+    expect(await ok(['allowance', 'zone', 'Asia/Shanghai'])).toContain('time zone: Asia/Shanghai');
+    expect(await ok(['allowance', 'zone'])).toMatch(/^Asia\/Shanghai /);
+    const bad = await tokenchat(['allowance', 'zone', 'Mars/Olympus']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('“Mars/Olympus” is not a time zone this server knows.');
+    expect(await withSql((sql) => sql.value("SELECT value FROM app_settings WHERE key = 'time_zone'"))).toBe('Asia/Shanghai');
+
+    expect(await ok(['allowance', 'set', '--group', 'Class 9', '--amount', 'none'])).toContain('Class 9: no allowance');
+    expect((await cliConfig())!.allowance).toBeNull();
+    expect((await cliBuckets()).map((b: { balance: number }) => b.balance)).toEqual([0, 0]);
   });
 });

@@ -6,6 +6,7 @@ import { ledgerCommands } from './ledger';
 import { tokenCommands } from './tokens';
 import { groupCommands } from './groups';
 import { limitsCommands } from './limits';
+import { allowanceCommands } from './allowance';
 import { backupDataDir, migrateStore, openStore } from '../db';
 import { copyDataDir } from './copy';
 import { translator } from '../i18n';
@@ -120,6 +121,7 @@ ledgerCommands(program);
 tokenCommands(program);
 groupCommands(program);
 limitsCommands(program);
+allowanceCommands(program);
 
 program.addHelpText(
   'after',
@@ -145,6 +147,11 @@ All commands:
       [--requests-per-minute N|none] [--requests-per-hour N|none] [--answers-at-once N|none]
                                         set limits members cannot lift
   tokenchat limits show --user U [--json]   the limits that apply to a user, and from where
+  tokenchat allowance set --group G --amount N|none [--period day|week|month] [--mode reset|add]
+      [--cap N] [--join full|prorata] [--apply now|next]
+                                        set a group's allowance, which refills each period
+  tokenchat allowance show --group G [--json]   a group's allowance and its members' buckets
+  tokenchat allowance zone [<IANA zone>]   show or set the time zone periods count in
 
 Settings come from the environment (and ./.env when present); see .env.example.`,
 );
