@@ -7,6 +7,7 @@ import { recoverMessages } from './chat/conversations';
 import { liveHolds } from './chat/turn';
 import type { Config } from './config';
 import { HEARTBEAT_MS, heartbeat, recoverHolds } from './ledger/ledger';
+import { refillDue } from './ledger/buckets';
 import { watchRevocations } from './chat/revocation-watch';
 import { rollUp } from './reports/usage-rollup';
 import { createLogger, serverLogger, type Logger } from './log';
@@ -92,6 +93,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const sweep = () => {
     guarded('rate-limit pruning', () => database.write(pruneRateLimits, new Date().toISOString()))();
     if (config.payments) guarded('expiring unpaid orders', () => database.write(expireStale, new Date()))();
+    guarded('allowance refills', () => refillDue(database))();
     if (rolling) return; // a first run over a large database can take longer than a minute
     rolling = true;
     track(

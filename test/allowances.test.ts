@@ -5,8 +5,8 @@ import { migrateStore, openStore } from '../src/storage';
 import type { AppStore } from '../src/db';
 import { setAllowance, setTimeZone, type AllowanceConfig, AllowanceError } from '../src/groups/allowances';
 import { addMembers, createGroup, deleteGroup, listGroups, removeMembers } from '../src/groups/groups';
-import { periodOf } from '../src/groups/periods';
-import { allowanceLeft } from '../src/ledger/buckets';
+import { periodOf } from '../src/ledger/periods';
+import { allowanceLeft, refillDue } from '../src/ledger/buckets';
 import { balanceOf, grant, openAccount, reserve, settle, release, takeBack, type Hold, type ReserveResult } from '../src/ledger/ledger';
 import { verifyLedger } from '../src/ledger/verify';
 import { loadModels, type ModelInfo } from '../src/metering/models';
@@ -267,5 +267,18 @@ describe('money rules', () => {
     const problems = await database.read(verifyLedger, 3_600_000);
     expect(problems).toEqual([expect.objectContaining({ userId: student, problem: expect.stringContaining('allowance bucket') })]);
     await sql.run('UPDATE allowances SET balance = balance - 5 WHERE user_id = ?', student);
+  });
+});
+
+describe('the sweep', () => {
+  test('refills the buckets of people who sent nothing since the period turned, once, and leaves former members alone', async () => {
+    const [a, b, gone] = [await newUser(), await newUser(), await newUser()];
+    const id = await groupWith(monthly(100), [a, b, gone]);
+    await database.write(removeMembers, null, id, [gone], SHANGHAI_DEC);
+    expect(await refillDue(database, NEW_YEAR)).toBe(2);
+    expect(await refillDue(database, NEW_YEAR)).toBe(0);
+    for (const u of [a, b]) expect(await database.read(allowanceLeft, u, NEW_YEAR)).toBe(100);
+    expect(await database.read(allowanceLeft, gone, NEW_YEAR)).toBe(0);
+    expect(await sql.value(`SELECT count(*) FROM allowance_ledger WHERE kind = 'refill' AND period = '2027-01'`)).toBe(2);
   });
 });

@@ -7,11 +7,12 @@ import {
   addTurn, finishMessage, findMessageByHold, historyFor, lastMessageId, type Conversation, type HistoryMessage, type Message, type Settings, type TokenCounts, type TurnMode,
 } from './conversations';
 import { countHistory } from './history-tokens';
-import { balanceOf, heldBy, holdClosed, leastCompletion, release, reserve, servedUsage, settleOrRead, type HoldTerms } from '../ledger/ledger';
+import { heldBy, holdClosed, leastCompletion, release, reserve, servedUsage, settleOrRead, type HoldTerms } from '../ledger/ledger';
 import { deliveredRecorder, modelCallSignal, streamedRecorder } from './model-call';
 import type { Logger } from '../log';
 import { DEFAULT_MAX_OUTPUT, priceOf, withMargin, type ModelInfo } from '../metering/models';
 import { checkSpendLimits } from '../ledger/spend-limits';
+import { walletOf } from '../ledger/buckets';
 import type { OrgRefusal } from '../ledger/org-limits';
 import { CompletionCounter } from '../metering/tokens';
 import type { TurnQueue } from './turn-queue';
@@ -183,7 +184,7 @@ export async function runTurn(deps: TurnDeps, input: TurnInput, emit: (event: Tu
     emit({ type: 'start', user: stored.user, assistant: stored.assistant, dropped: prompt.dropped, mode: input.mode });
     const turn = { ...prompt, holdId, hold: held.hold, maxTokens: held.hold.maxCompletion, requested: wanted, assistant: stored.assistant };
     const message = await streamAnswer(deps, input, turn, emit);
-    const balance = await store.read(balanceOf, userId);
+    const { total: balance } = await store.read(walletOf, userId, new Date()); // own tokens and allowance together
     emit({ type: 'end', message, balance });
     return { status: 'done', message, balance };
   } finally {

@@ -8,7 +8,7 @@ import { listUsers } from '../accounts/users';
 import { allowanceSummary } from '../groups/allowance-summary';
 import { AllowanceError, allowanceOf, bucketsOfGroup, checkAllowance, setAllowance, setTimeZone, zoneSetting, type AllowanceConfig } from '../groups/allowances';
 import { GroupError, listGroups, type Group } from '../groups/groups';
-import { PERIOD_KINDS, serverTimeZone, type PeriodKind } from '../groups/periods';
+import { PERIOD_KINDS, serverTimeZone, type PeriodKind } from '../ledger/periods';
 import { MAX_AMOUNT } from '../ledger/ledger';
 import { translator } from '../i18n';
 

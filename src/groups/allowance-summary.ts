@@ -5,7 +5,7 @@ import { query, type Op } from '../storage/op';
 import type { SpenderRow } from '../storage/queries/allowances';
 import { allowanceOf, type AllowanceConfig } from './allowances';
 import { findGroup } from './groups';
-import { periodOf, zoneSetting, type Period } from './periods';
+import { periodOf, zoneSetting, type Period } from '../ledger/periods';
 
 export type { SpenderRow } from '../storage/queries/allowances';
 

@@ -8,7 +8,7 @@ import { MAX_AMOUNT } from '../ledger/ledger';
 import { adjustBucket, expireGroup, syncUsers, type BucketRow } from '../ledger/buckets';
 import { query, type Op } from '../storage/op';
 import { GroupError, findGroup, type Group } from './groups';
-import { isTimeZone, periodOf, TIME_ZONE_SETTING, organisationZone, zoneSetting, type PeriodKind, PERIOD_KINDS } from './periods';
+import { isTimeZone, periodOf, TIME_ZONE_SETTING, organisationZone, zoneSetting, type PeriodKind, PERIOD_KINDS } from '../ledger/periods';
 
 export interface AllowanceConfig {
   /** Tokens per member per period. */
@@ -109,7 +109,7 @@ export function* setTimeZone(actorId: Actor, zone: string): Op<void> {
   yield* recordAudit(actorId, 'time_zone', null, { zone, was });
 }
 
-export { zoneSetting } from './periods';
+export { zoneSetting } from '../ledger/periods';
 
 /** A group's buckets, for its page: how much of the allowance its members have left this period. */
 export function* bucketsOfGroup(groupId: number): Op<BucketRow[]> {

@@ -3,7 +3,7 @@
 // amount) are checkAllowance's, which the write checks again; a refusal names its field.
 import { allowanceSummary } from '../groups/allowance-summary';
 import { checkAllowance, AllowanceError, type AllowanceConfig } from '../groups/allowances';
-import { serverTimeZone, zoneSetting, type PeriodKind } from '../groups/periods';
+import { serverTimeZone, zoneSetting, type PeriodKind } from '../ledger/periods';
 import type { Store } from '../storage/op';
 
 export const ALLOWANCE_FIELDS = ['amount', 'period', 'mode', 'cap', 'join', 'apply'] as const;

@@ -10,7 +10,8 @@ import { requestLogger } from '../log';
 import { PasswordHasher } from '../accounts/passwords';
 import { authRoutes } from './routes/auth';
 import { healthRoutes } from './routes/health';
-import { balanceOf } from '../ledger/ledger';
+import { walletOf } from '../ledger/buckets';
+import { balanceBadge } from './balance-badge';
 import { chatRoutes } from './routes/chat';
 import { homeRoutes } from './routes/home';
 import { turnRoutes } from './routes/turns';
@@ -114,7 +115,11 @@ export function createApp(deps: AppDeps): Express {
 
   app.use(async (req, res, next) => {
     // The balance badge in the header of every page.
-    if (req.user) res.locals.balance = await database.read(balanceOf, req.user.id);
+    if (req.user) {
+      const wallet = await database.read(walletOf, req.user.id, new Date());
+      res.locals.balance = wallet.total;
+      res.locals.balanceText = balanceBadge(res.locals.t, res.locals.locale, wallet);
+    }
     next();
   });
   app.use(homeRoutes(services));

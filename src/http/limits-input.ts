@@ -3,7 +3,7 @@
 // is the rule of groups/limits.ts (checkLimits), which the write checks again.
 import { LIMIT_FIELDS, LIMIT_MAX, NO_LIMITS, type LimitField, type Limits } from '../ledger/limit-rules';
 import { appliedLimitsOf, groupLimitsOf, userLimitsOf } from '../ledger/limit-rules';
-import { zoneSetting } from '../groups/periods';
+import { zoneSetting } from '../ledger/periods';
 import type { Store } from '../storage/op';
 
 export type LimitsInput = Record<LimitField, string>;

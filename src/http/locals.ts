@@ -21,6 +21,8 @@ declare global {
       /** The signed-in user (sessions.ts) and their balance, for the header's badge (app.ts). */
       user?: User;
       balance?: number;
+      /** The badge's text: the balance, or both buckets for someone with an allowance (balance-badge.ts). */
+      balanceText?: string;
       /** The session was ended because it may not go on (sessions.ts). */
       sessionEnded?: boolean;
       /** A CSRF token for the page's forms, made when a form first asks (security.ts). */

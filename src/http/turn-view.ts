@@ -6,7 +6,9 @@ import { listConversations, messagesOf, type Conversation, type Message } from '
 import type { Translate } from '../i18n';
 import type { Store } from '../storage/op';
 import type { Refusal, TurnEvent, TurnResult } from '../chat/turn';
+import { walletOf } from '../ledger/buckets';
 import { AnswerWriter } from './answer-writer';
+import { balanceBadge } from './balance-badge';
 import { orgRefusalText } from './org-limit-text';
 import { EventStream, partial } from './sse';
 import { escapeText } from './views';
@@ -51,7 +53,7 @@ export async function answerEnded(
   const conversations = await store.read(listConversations, conversation.userId);
   return partial('#announcer', 'innerHTML', escapeText(endedText(message, t, locale))) +
     partial('#conversation-list', 'outerHTML', render('../pages/conversation-list', { conversations, conversation, fullPage: false })) +
-    partial('#balance', 'innerHTML', escapeText(t('nav.balance', { n: balance.toLocaleString(locale) })));
+    partial('#balance', 'innerHTML', escapeText(balanceBadge(t, locale, await store.read(walletOf, conversation.userId, new Date()))));
 }
 
 /**

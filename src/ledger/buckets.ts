@@ -7,9 +7,9 @@
 // balance lock, and a UNIQUE index on (bucket, period) of refill rows turns a second writer into a
 // rolled-back no-op, never a second credit. In `reset` mode what is left expires (its own row) and
 // the bucket starts again at the allowance; in `add` mode the allowance is added, up to the cap.
-import { query, type Op } from '../storage/op';
+import { query, type Op, type Store } from '../storage/op';
 import type { DueRow } from '../storage/queries/allowances';
-import { organisationZone, partLeft, periodOf } from '../groups/periods';
+import { organisationZone, partLeft, periodOf } from './periods';
 
 export type { BucketRow } from '../storage/queries/allowances';
 
@@ -90,6 +90,26 @@ export function* liveBuckets(userId: number, now: Date): Op<{ id: number; balanc
   return yield* query('allowances.live', { userId, now: now.toISOString() });
 }
 
+/** A user's tokens as every page that shows a balance shows them: own tokens, and each allowance bucket that counts now. */
+export interface Wallet {
+  own: number;
+  /** Live buckets (their period not over), soonest to end first: what is left, of how much, and when it refills. */
+  buckets: { group: string; left: number; size: number; endsAt: string }[];
+  allowance: number;
+  /** What a turn may spend: own tokens and allowance together. */
+  total: number;
+}
+
+export function* walletOf(userId: number, now = new Date()): Op<Wallet> {
+  const own = (yield* query('ledger.balance', { userId })) ?? 0;
+  const at = now.toISOString();
+  const buckets = (yield* query('allowances.ofUser', { userId }))
+    .filter((b) => b.endsAt !== null && b.endsAt > at && (b.balance > 0 || b.groupId !== null))
+    .map((b) => ({ group: b.groupName, left: b.balance, size: b.size, endsAt: b.endsAt! }));
+  const allowance = buckets.reduce((sum, b) => sum + b.left, 0);
+  return { own, buckets, allowance, total: own + allowance };
+}
+
 /** What the user's allowance buckets hold that may be spent now. */
 export function* allowanceLeft(userId: number, now: Date): Op<number> {
   let sum = 0;
@@ -149,4 +169,21 @@ export function* adjustBucket(userId: number, id: number, delta: number, size: n
     yield* query('allowances.row', { allowanceId: id, userId, kind: 'adjust', amount, balanceAfter: after, period: null, holdId: null, actorId, note });
   }
   yield* query('allowances.setSize', { id, size });
+}
+
+/**
+ * The sweep (every minute, on every process): refills the buckets whose period turned for people
+ * who have not sent anything since, so the pages and the admin's totals show the new period; at
+ * most `batch` users per call, one transaction each. Answers how many it brought up to date.
+ */
+export async function refillDue(store: Store, now = new Date(), batch = 200): Promise<number> {
+  const users = await store.read(function* () {
+    return yield* query('allowances.dueUsers', { now: now.toISOString(), limit: batch });
+  });
+  for (const userId of users) {
+    await store.write(syncUsers, [userId], now).catch((err: unknown) => {
+      if (!(err instanceof RefillRace)) throw err; // another process refilled it at the same moment
+    });
+  }
+  return users.length;
 }

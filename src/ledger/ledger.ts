@@ -359,6 +359,8 @@ function* closeHold(hold: HoldRow, usage: Usage, kind: 'settle' | 'release', now
   let refund = whole;
   if (hold.parts !== null) {
     // Allowance parts are spent first and given back to their buckets; own tokens pay the rest.
+    // The balance row is locked before any bucket, in the order every reserve takes them (no deadlock).
+    yield* query('ledger.lockBalance', { userId: hold.userId });
     const parts = JSON.parse(hold.parts) as Part[];
     const fromBuckets = parts.reduce((sum, p) => sum + p.n, 0);
     const ownDue = yield* returnParts(hold.userId, hold.id, parts, record.charge, kind, now);

@@ -12,7 +12,7 @@
 // reserveOp locks the user's balance row before calling orgRoom, so two reserves of one user
 // never both read a count the other is about to pass.
 import { appliedLimitsOf, type Applied, type LimitField } from './limit-rules';
-import { organisationZone, periodOf, type PeriodKind } from '../groups/periods';
+import { organisationZone, periodOf, type PeriodKind } from './periods';
 import { query, type Op } from '../storage/op';
 
 /** Which rule refused a turn, where it came from, and when it lifts. */

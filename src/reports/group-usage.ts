@@ -2,7 +2,7 @@
 // the group whose rule priced its model (holds.rule_group, set at reserve; NULL: Everyone's), so a
 // member of two groups is counted once, under the rule that applied. Periods are calendar periods
 // in the organisation's time zone (groups/periods.ts). Read-only: nothing here writes.
-import { periodOf, startOfLocalDay, type Period, type PeriodKind } from '../groups/periods';
+import { periodOf, startOfLocalDay, type Period, type PeriodKind } from '../ledger/periods';
 import { query, type Op, type Store } from '../storage/op';
 import type { FinanceRow, GroupUserRow } from '../storage/queries/group-usage';
 

@@ -4,7 +4,7 @@
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import type { Services } from '../context';
-import { periodOf, zoneSetting, type Period, type PeriodKind } from '../../groups/periods';
+import { periodOf, zoneSetting, type Period, type PeriodKind } from '../../ledger/periods';
 import { financeCells, financeChunks, FINANCE_HEADER, groupUsage, monthBefore, monthsBetween, periodAt } from '../../reports/group-usage';
 import { streamCsv } from '../../reports/csv';
 import { renderPage } from '../views';

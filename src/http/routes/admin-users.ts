@@ -12,7 +12,7 @@ import { bodyOf, fieldErrors, grantForm, page as pageParam } from '../input';
 import { ledgerPage } from '../../reports/usage-report';
 import { bucketsOf } from '../../reports/bucket-ledger';
 import { refillDate } from '../../reports/period-names';
-import { zoneSetting } from '../../groups/periods';
+import { zoneSetting } from '../../ledger/periods';
 import { checkPassword, createUser, UserInputError, type User } from '../../accounts/users';
 import { renderPage } from '../views';
 import { limitsFrom, limitsInput, userLimitsView } from '../limits-input';

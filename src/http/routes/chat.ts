@@ -14,7 +14,8 @@ import { accessOf } from '../../groups/access';
 import { charsToCount, countHistory } from '../../chat/history-tokens';
 import { EstimateBudget } from '../estimate-budget';
 import { priceOf, withMargin, type ModelInfo } from '../../metering/models';
-import { balanceOf, leastCompletion } from '../../ledger/ledger';
+import { leastCompletion } from '../../ledger/ledger';
+import { walletOf } from '../../ledger/buckets';
 import type { Op } from '../../storage/op';
 import { escapeText, renderPage, isHtmx } from '../views';
 import { signedIn } from './guards';
@@ -163,7 +164,7 @@ export function chatRoutes(services: Services): Router {
     const counted = budget.take(req.user!.id, charsToCount(history, settings.systemPrompt, model));
     if (!counted) return refuse(429, 'chat.estimate_throttled');
     const { total } = await countHistory(history, settings.systemPrompt, model).finally(counted);
-    res.type('html').send(estimateHtml(res, model, total, settings.maxTokens, services.config.minCompletion, await store.read(balanceOf, req.user!.id)));
+    res.type('html').send(estimateHtml(res, model, total, settings.maxTokens, services.config.minCompletion, (await store.read(walletOf, req.user!.id, new Date())).total));
   });
 
   /** The transcript after Undo or Clear; Undo's question goes back into the textbox. */

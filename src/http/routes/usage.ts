@@ -11,7 +11,7 @@ import { getSpendLimits, setSpendLimits, spentToday } from '../../ledger/spend-l
 import { dashboardData, LEDGER_KINDS, summary, userSummary, type LedgerFilter } from '../../reports/usage-report';
 import { bucketLedgerChunks, bucketLedgerPage, bucketsOf, type BucketLedgerRow } from '../../reports/bucket-ledger';
 import { periodName, refillDate } from '../../reports/period-names';
-import { zoneSetting } from '../../groups/periods';
+import { zoneSetting } from '../../ledger/periods';
 import { balanceOf } from '../../ledger/ledger';
 import { renderPage } from '../views';
 import { signedIn, signedInJson } from './guards';
