@@ -110,6 +110,22 @@ describe('the allowance bucket', () => {
     expect(await database.read(balanceOf, student)).toBe(950);
   });
 
+  test('turns after the first (the one-statement take and close on SQLite) write the same rows; one the bucket cannot pay whole is split', async () => {
+    const student = await newUser(1000);
+    await groupWith(monthly(500), [student]);
+    for (let i = 0; i < 3; i++) await settle(database, held(await hold(student, 50, 50, SHANGHAI_DEC)), usage(50, 10, SHANGHAI_DEC));
+    await release(database, held(await hold(student, 50, 50, SHANGHAI_DEC)));
+    expect((await bucketRows(student)).map((r) => `${r.kind} ${r.amount} ${r.after}`)).toEqual([
+      'refill 500 500', 'reserve -100 400', 'settle 40 440', 'reserve -100 340', 'settle 40 380', 'reserve -100 280', 'settle 40 320',
+      'reserve -100 220', 'release 100 320',
+    ]);
+    const split = held(await hold(student, 200, 200, SHANGHAI_DEC)); // 400: the bucket's 320, then 80 own
+    expect(JSON.parse(split.parts!)).toEqual([{ a: expect.any(Number), n: 320, e: '2026-12-31T16:00:00.000Z' }]);
+    await settle(database, split, usage(200, 200, SHANGHAI_DEC));
+    expect(await database.read(balanceOf, student)).toBe(1000 - 80);
+    expect(await database.read(allowanceLeft, student, SHANGHAI_DEC)).toBe(0);
+  });
+
   test('with no tokens in either bucket a turn is refused and nothing is written', async () => {
     const student = await newUser(0);
     await groupWith(monthly(10), [student]);

@@ -3,6 +3,9 @@
 // - ledger_pairs_per_s: 32 turns in flight at once (32 users, each turn reserve -> settle), the
 //   server's case; turns that arrive together share a commit (group commit in ledger.ts).
 // - ledger_pairs_per_s_sequential: one turn at a time, each reserve and settle its own commit.
+// - ledger_pairs_per_s_allowance: as ledger_pairs_per_s, for 32 members of a group with a monthly
+//   allowance and own tokens, at 50 percent of the price (issue 24); ledger_allowance_ratio is it
+//   over the one-bucket figure, measured in the same run.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +14,9 @@ import { query, type Op, type Store } from '../storage/op';
 import { openAccount, reserve, settle } from '../ledger/ledger';
 import { verifyLedger } from '../ledger/verify';
 import { loadModels, type ModelInfo } from '../metering/models';
+import { addMembers, createGroup } from '../groups/groups';
+import { setAllowance } from '../groups/allowances';
+import { pricedAt } from '../groups/access';
 
 const IN_FLIGHT = 32;
 
@@ -39,20 +45,32 @@ function* benchUser(name: string): Op<number> {
   return user.id;
 }
 
-export async function benchLedger(pairs = 20_000): Promise<{ ledger_pairs_per_s: number; ledger_pairs_per_s_sequential: number }> {
+export async function benchLedger(pairs = 20_000): Promise<{
+  ledger_pairs_per_s: number; ledger_pairs_per_s_sequential: number; ledger_pairs_per_s_allowance: number; ledger_allowance_ratio: number;
+}> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tokenchat-bench-'));
   const database = openDatabase(dir);
   try {
     migrate(database);
     const users = await Promise.all(Array.from({ length: IN_FLIGHT }, (_, i) => database.write(benchUser, `bench${i}`)));
+    const members = await Promise.all(Array.from({ length: IN_FLIGHT }, (_, i) => database.write(benchUser, `member${i}`)));
+    const group = await database.write(createGroup, null, 'Bench class');
+    await database.write(addMembers, null, group, members);
+    await database.write(setAllowance, null, group, { amount: 100_000_000_000, period: 'month', mode: 'reset', cap: null, join: 'full' }, 'now');
     const model = loadModels().find('gpt-4o-mini');
     if (!model) throw new Error('models.json has no gpt-4o-mini');
+    const half = pricedAt(model, 50);
     await rate(database, users, model, 2000, 'warm'); // JIT and page cache
+    await rate(database, members, half, 2000, 'warm');
     const sequential = await rate(database, users.slice(0, 1), model, pairs, 'seq');
     const concurrent = await rate(database, users, model, pairs, 'par');
+    const allowance = await rate(database, members, half, pairs, 'par');
     const violations = await database.read(verifyLedger, 3_600_000);
     if (violations.length) throw new Error(`ledger invariants broken: ${JSON.stringify(violations)}`);
-    return { ledger_pairs_per_s: concurrent, ledger_pairs_per_s_sequential: sequential };
+    return {
+      ledger_pairs_per_s: concurrent, ledger_pairs_per_s_sequential: sequential, ledger_pairs_per_s_allowance: allowance,
+      ledger_allowance_ratio: Math.round((allowance / concurrent) * 100) / 100,
+    };
   } finally {
     await database.close();
     fs.rmSync(dir, { recursive: true, force: true });

@@ -24,7 +24,7 @@ export const MAX_BALANCE = 1_000_000_000_000_000;
 export class LedgerError extends Error {}
 
 /** What a close needs to know of a hold to work out its charge without reading it first. */
-export type HoldTerms = Pick<Hold, 'id' | 'amount' | 'promptRate' | 'completionRate' | 'cachedRate'>;
+export type HoldTerms = Pick<Hold, 'id' | 'amount' | 'promptRate' | 'completionRate' | 'cachedRate' | 'parts'>;
 
 export type ReserveResult =
   | { status: 'held'; hold: Hold; balance: number }
@@ -275,7 +275,7 @@ function holdRow(req: ReserveRequest, amount: number, maxCompletion: number) {
   };
 }
 
-function newHold(id: number, { keyId: _k, owner: _o, ruleGroup: _g, parts: _p, ...row }: ReturnType<typeof holdRow>): Hold {
+function newHold(id: number, { keyId: _k, owner: _o, ruleGroup: _g, ...row }: ReturnType<typeof holdRow>): Hold {
   return { id, ...row, state: 'held', charge: null };
 }
 
@@ -292,8 +292,25 @@ async function reserveWhole(store: Store, req: ReserveRequest): Promise<ReserveR
   const amount = priceOf(req.model, req.promptTokens, req.maxCompletion);
   if (amount < 1 || req.maxCompletion < 1 || (req.key && (req.key.perDay !== null || req.key.total !== null || req.key.tpm != null))) return undefined;
   const row = holdRow(req, amount, req.maxCompletion);
-  const took = await store.once('ledger.takeWhole', { ...row, maxOpen: req.maxOpen ?? Number.MAX_SAFE_INTEGER, limited: req.limits ? 1 : 0 });
+  const params = { ...row, maxOpen: req.maxOpen ?? Number.MAX_SAFE_INTEGER, limited: req.limits ? 1 as const : 0 as const };
+  if (store.dialect === 'sqlite' && fromBuckets.has(req.userId)) {
+    const took = await store.once('ledger.takeWholeBucket', { ...params, now: (req.now ?? new Date()).toISOString() });
+    return took && { status: 'held', hold: newHold(took.id, { ...row, parts: took.parts }), balance: took.total };
+  }
+  const took = await store.once('ledger.takeWhole', params);
   return took && { status: 'held', hold: newHold(took.id, row), balance: took.balance };
+}
+
+/**
+ * Users whose last hold taken on this process came from an allowance bucket: their next reserve
+ * tries the one-statement take from a bucket first instead of from own tokens (on SQLite). A hint
+ * only: a wrong guess costs one statement that writes nothing, then reserveOp decides.
+ */
+const fromBuckets = new Set<number>();
+function rememberSource(userId: number, hold: Hold): void {
+  if (fromBuckets.size > 100_000) fromBuckets.clear();
+  if (hold.parts) fromBuckets.add(userId);
+  else fromBuckets.delete(userId);
 }
 
 function* duplicateOf(userId: number, turnKey: string): Op<ReserveResult | undefined> {
@@ -318,7 +335,10 @@ export async function reserve(store: Store, req: ReserveRequest): Promise<Reserv
       if (err instanceof RefillRace) return store.write(reserveOp, req);
       throw err;
     });
-    if (result.status === 'held') return result;
+    if (result.status === 'held') {
+      rememberSource(req.userId, result.hold);
+      return result;
+    }
     // Refused: a turn key used before is still answered with its first hold.
     return (await store.read(duplicateOf, req.userId, req.turnKey)) ?? result;
   } catch (err) {
@@ -357,6 +377,7 @@ function closing(hold: HoldTerms, usage: Usage, kind: 'settle' | 'release') {
 function* closeHold(hold: HoldRow, usage: Usage, kind: 'settle' | 'release', now = new Date()): Op<SettleResult> {
   const { record, refund: whole, note } = closing(hold, usage, kind);
   let refund = whole;
+  let ownPart = hold.amount;
   if (hold.parts !== null) {
     // Allowance parts are spent first and given back to their buckets; own tokens pay the rest.
     // The balance row is locked before any bucket, in the order every reserve takes them (no deadlock).
@@ -365,9 +386,11 @@ function* closeHold(hold: HoldRow, usage: Usage, kind: 'settle' | 'release', now
     const fromBuckets = parts.reduce((sum, p) => sum + p.n, 0);
     const ownDue = yield* returnParts(hold.userId, hold.id, parts, record.charge, kind, now);
     refund = hold.amount - fromBuckets - ownDue;
+    ownPart = hold.amount - fromBuckets;
   }
   const balance = yield* query('ledger.refund', { userId: hold.userId, amount: refund });
-  yield* query('ledger.row', { userId: hold.userId, kind, amount: refund, balanceAfter: balance, actorId: null, holdId: hold.id, codeId: null, note });
+  // A hold all from allowance has no own-token rows: nothing of own tokens was taken or given back.
+  if (ownPart > 0) yield* query('ledger.row', { userId: hold.userId, kind, amount: refund, balanceAfter: balance, actorId: null, holdId: hold.id, codeId: null, note });
   yield* query('ledger.closeHold', record);
   return { charge: record.charge, uncollected: record.uncollected, balance };
 }
@@ -390,9 +413,16 @@ async function closeAndTell(store: Store, hold: number | HoldTerms, usage: Usage
   let closed: [SettleResult, number] | undefined;
   if (typeof hold !== 'number') {
     const { record, refund, note } = closing(hold, usage, kind);
-    const done = await store.once('ledger.closeKnown', {
-      ...record, amount: hold.amount, promptRate: hold.promptRate, completionRate: hold.completionRate, cachedRate: hold.cachedRate, refund, kind, note,
-    });
+    const terms = { ...record, amount: hold.amount, promptRate: hold.promptRate, completionRate: hold.completionRate, cachedRate: hold.cachedRate, refund, kind, note };
+    let done: { userId: number; balance: number } | undefined;
+    if (!hold.parts) done = await store.once('ledger.closeKnown', terms);
+    else if (store.dialect === 'sqlite') {
+      // Taken whole from one bucket whose period is not over: given back to it in one statement too.
+      const parts = JSON.parse(hold.parts) as Part[];
+      if (parts.length === 1 && parts[0]!.n === hold.amount) {
+        done = await store.once('ledger.closeBucket', { ...terms, parts: hold.parts, bucketId: parts[0]!.a, partEnd: parts[0]!.e, now: (usage.now ?? new Date()).toISOString() });
+      }
+    }
     if (done) closed = [{ charge: record.charge, uncollected: record.uncollected, balance: done.balance }, done.userId];
   }
   const [result, userId] = closed ?? (await store.write(closeOpenHold, typeof hold === 'number' ? hold : hold.id, usage, kind));

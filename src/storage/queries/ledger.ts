@@ -11,6 +11,8 @@ export interface Hold {
   maxCompletion: number;
   state: 'held' | 'settled' | 'released';
   charge: number | null;
+  /** What the hold took from allowance buckets (JSON, ledger/buckets.ts Part[]); null: all from own tokens. */
+  parts?: string | null;
   /** The model's rates when the hold was taken (millionths of a balance token per token): what the turn is charged at. */
   promptRate: number;
   completionRate: number;
@@ -67,6 +69,29 @@ export interface LedgerQueries {
    */
   'ledger.closeKnown': Q<
     ClosingHold & { amount: number; promptRate: number; completionRate: number; cachedRate: number; refund: number; kind: 'settle' | 'release'; note: string | null },
+    { userId: number; balance: number } | undefined
+  >;
+  /**
+   * takeWhole for someone whose allowance pays: when the first bucket to be spent (the soonest to
+   * end, holding tokens at `now`) pays for all of `amount`, nothing of their allowances is due
+   * (ledger/buckets.ts), no administrator's limit applies and the rest of takeWhole's conditions
+   * hold, takes `amount` from that bucket and opens the hold with it as its one part. SQLite only
+   * (ledger.ts asks nothing else): on PostgreSQL the sub-statements of one statement take their
+   * locks in no set order, and a close taking a bucket's row before the balance's could deadlock.
+   */
+  'ledger.takeWholeBucket': Q<
+    { userId: number; turnKey: string; model: string; amount: number; promptTokens: number; maxCompletion: number; promptRate: number; completionRate: number;
+      cachedRate: number; keyId: number | null; owner: string; ruleGroup: string | null; maxOpen: number; limited: 0 | 1; now: string },
+    { id: number; parts: string; balance: number; total: number } | undefined
+  >;
+  /**
+   * closeKnown for a hold taken whole from one bucket (`parts` as stored) still in the period the
+   * hold took it in (`partEnd`), not over at `now`: closes it, gives `refund` back to the bucket and writes its row. SQLite only, as
+   * takeWholeBucket. Undefined when any of that does not hold; then nothing was written.
+   */
+  'ledger.closeBucket': Q<
+    ClosingHold & { amount: number; promptRate: number; completionRate: number; cachedRate: number; refund: number; kind: 'settle' | 'release';
+      parts: string; bucketId: number; partEnd: string; now: string },
     { userId: number; balance: number } | undefined
   >;
   /** Takes min(balance, full) when the balance is at least `minimum`, and counts the hold opened. */

@@ -1,10 +1,7 @@
 // The allowance queries: the same text on SQLite and PostgreSQL (quoted aliases both keep as written).
 import { all, get, run, value, values, type Text } from '../op';
 import type { AllowanceQueries } from '../queries/allowances';
-
-/** The groups whose rules the user follows: their own, or the built-in Everyone when they are in none. */
-const FOLLOWS = (g: string) => `(EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = ${g}.id AND m.user_id = @userId)
-  OR (${g}.builtin = 1 AND NOT EXISTS (SELECT 1 FROM group_members m2 WHERE m2.user_id = @userId)))`;
+import { FOLLOWS } from './ledger';
 
 const BUCKET = `a.id, a.user_id AS "userId", a.group_id AS "groupId", a.group_name AS "groupName", a.balance, a.size,
   a.period AS label, a.ends_at AS "endsAt"`;

@@ -3,22 +3,38 @@
 import { run, value, type Text } from '../op';
 import type { LedgerQueries } from '../queries/ledger';
 
-/** Group columns that, set, make a group's rules reach into the reserve (an allowance or a limit). */
-const GROUP_RULED = `g.allowance IS NOT NULL OR g.tokens_per_day IS NOT NULL OR g.tokens_per_month IS NOT NULL
+/** Group columns that, set, are a limit an administrator put on the group's members. */
+const GROUP_LIMITED = `g.tokens_per_day IS NOT NULL OR g.tokens_per_month IS NOT NULL
   OR g.requests_per_minute IS NOT NULL OR g.requests_per_hour IS NOT NULL OR g.answers_at_once IS NOT NULL`;
 
+/** The groups whose rules the user follows: their own, or the built-in Everyone when they are in none. */
+export const FOLLOWS = (g: string) => `(EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = ${g}.id AND m.user_id = @userId)
+  OR (${g}.builtin = 1 AND NOT EXISTS (SELECT 1 FROM group_members m2 WHERE m2.user_id = @userId)))`;
+
+/** No administrator's limit reaches the user: none set for them, none on a group whose rules they follow. */
+export const NO_ORG_LIMITS = `NOT EXISTS (SELECT 1 FROM user_limits ul WHERE ul.user_id = @userId AND (ul.tokens_per_day IS NOT NULL
+    OR ul.tokens_per_month IS NOT NULL OR ul.requests_per_minute IS NOT NULL OR ul.requests_per_hour IS NOT NULL OR ul.answers_at_once IS NOT NULL))
+  AND NOT EXISTS (SELECT 1 FROM groups g WHERE (${GROUP_LIMITED}) AND ${FOLLOWS('g')})`;
+
 /**
- * The condition for the one-statement reserve (ledger.takeWhole): nothing of the organisation's
- * reaches into this user's reserve: no allowance bucket holds tokens, no administrator's limit is
- * set for them, and none of the groups whose rules they follow (their own, or Everyone's when they
- * are in none) has an allowance or a limit. Otherwise reserveOp decides, in a transaction.
+ * The condition for the one-statement reserve from own tokens (ledger.takeWhole): nothing of the
+ * organisation's reaches into this user's reserve: no allowance bucket holds tokens, no
+ * administrator's limit applies, and no group they follow gives an allowance. Otherwise
+ * ledger.takeWholeBucket or reserveOp decides.
  */
 export const PLAIN_RESERVE = `NOT EXISTS (SELECT 1 FROM allowances a WHERE a.user_id = @userId AND a.balance > 0)
-  AND NOT EXISTS (SELECT 1 FROM user_limits ul WHERE ul.user_id = @userId AND (ul.tokens_per_day IS NOT NULL
-    OR ul.tokens_per_month IS NOT NULL OR ul.requests_per_minute IS NOT NULL OR ul.requests_per_hour IS NOT NULL OR ul.answers_at_once IS NOT NULL))
-  AND NOT EXISTS (SELECT 1 FROM groups g WHERE (${GROUP_RULED}) AND (
-    EXISTS (SELECT 1 FROM group_members m WHERE m.group_id = g.id AND m.user_id = @userId)
-    OR (g.builtin = 1 AND NOT EXISTS (SELECT 1 FROM group_members m2 WHERE m2.user_id = @userId))))`;
+  AND ${NO_ORG_LIMITS}
+  AND NOT EXISTS (SELECT 1 FROM groups g WHERE g.allowance IS NOT NULL AND ${FOLLOWS('g')})`;
+
+/**
+ * Nothing is due of the user's allowances at @now: every group they follow that gives one has
+ * their bucket in a period not over, and no bucket of a group that no longer gives them one holds
+ * tokens. (Otherwise reserveOp refills and empties first.)
+ */
+export const NOTHING_DUE = `NOT EXISTS (SELECT 1 FROM groups g WHERE g.allowance IS NOT NULL AND ${FOLLOWS('g')}
+    AND NOT EXISTS (SELECT 1 FROM allowances a2 WHERE a2.user_id = @userId AND a2.group_id = g.id AND a2.ends_at > @now))
+  AND NOT EXISTS (SELECT 1 FROM allowances a3 WHERE a3.user_id = @userId AND a3.balance > 0
+    AND NOT EXISTS (SELECT 1 FROM groups g WHERE g.id = a3.group_id AND g.allowance IS NOT NULL AND ${FOLLOWS('g')}))`;
 
 export const ledgerShared = {
   'ledger.open': run('INSERT INTO balances (user_id) VALUES (@userId) ON CONFLICT (user_id) DO NOTHING'),

@@ -60,6 +60,9 @@ export const ledgerSql: { readonly [K in keyof LedgerQueries]: Text } = {
       SELECT b.user_id, @kind::text, @refund::bigint, b.balance, @id::bigint, @note::text FROM b
     )
     SELECT user_id AS "userId", balance FROM b`),
+  // SQLite only (see queries/ledger.ts): ledger.ts never asks PostgreSQL for these; the text says so if it ever did.
+  'ledger.takeWholeBucket': get(`SELECT NULL AS id WHERE false -- ledger.takeWholeBucket is SQLite's only`),
+  'ledger.closeBucket': get(`SELECT NULL AS "userId" WHERE false -- ledger.closeBucket is SQLite's only`),
   'ledger.take': get(`UPDATE balances SET last_hold = LEAST(balance, @full::bigint), balance = balance - LEAST(balance, @full::bigint),
     open_holds = open_holds + 1
     WHERE user_id = @userId AND balance >= @minimum::bigint RETURNING last_hold AS held, balance`),

@@ -1,7 +1,7 @@
 // SQLite texts of the ledger queries.
 import { get, run, script, value, values, type Text } from '../../op';
 import type { LedgerQueries } from '../../queries/ledger';
-import { ledgerShared, PLAIN_RESERVE } from '../../sql/ledger';
+import { ledgerShared, NO_ORG_LIMITS, NOTHING_DUE, PLAIN_RESERVE } from '../../sql/ledger';
 
 const HOLD_COLUMNS = `id, user_id AS userId, turn_key AS turnKey, model, amount, prompt_tokens AS promptTokens,
   max_completion AS maxCompletion, state, charge, prompt_rate AS promptRate, completion_rate AS completionRate,
@@ -38,6 +38,33 @@ export const ledgerSql: { readonly [K in keyof LedgerQueries]: Text } = {
       AND coalesce(cached_rate, prompt_rate) = @cachedRate RETURNING user_id AS userId`,
     'UPDATE balances SET balance = balance + @refund, open_holds = max(open_holds - 1, 0) WHERE user_id = @userId RETURNING balance',
     'INSERT INTO ledger (user_id, kind, amount, balance_after, hold_id, note) VALUES (@userId, @kind, @refund, @balance, @id, @note)',
+  ),
+  'ledger.takeWholeBucket': script(
+    `SELECT b.user_id AS userId, a.id AS bucketId, a.ends_at AS endsAt,
+        b.balance + (SELECT sum(balance) FROM allowances WHERE user_id = @userId AND balance > 0 AND ends_at > @now) - @amount AS total
+      FROM balances b, allowances a WHERE b.user_id = @userId AND b.open_holds < @maxOpen
+      AND a.id = (SELECT id FROM allowances WHERE user_id = @userId AND balance > 0 AND ends_at > @now ORDER BY ends_at, id LIMIT 1)
+      AND a.balance >= @amount
+      AND (@limited = 0 OR NOT EXISTS (SELECT 1 FROM spend_limits s WHERE s.user_id = @userId AND (s.per_message IS NOT NULL OR s.per_day IS NOT NULL)))
+      AND ${NO_ORG_LIMITS} AND ${NOTHING_DUE}`,
+    // The part as JSON.stringify writes it, so a reader of either path parses the same.
+    `INSERT INTO holds (user_id, turn_key, model, amount, prompt_tokens, max_completion, prompt_rate, completion_rate, cached_rate, api_key_id, owner, rule_group, parts)
+      VALUES (@userId, @turnKey, @model, @amount, @promptTokens, @maxCompletion, @promptRate, @completionRate, @cachedRate, @keyId, @owner, @ruleGroup,
+        '[{"a":' || @bucketId || ',"n":' || CAST(@amount AS INTEGER) || ',"e":"' || @endsAt || '"}]')
+      ON CONFLICT (user_id, turn_key) DO NOTHING RETURNING id, parts`,
+    'UPDATE allowances SET balance = balance - @amount WHERE id = @bucketId',
+    `INSERT INTO allowance_ledger (allowance_id, user_id, kind, amount, balance_after, hold_id)
+      SELECT id, @userId, 'reserve', -@amount, balance, @id FROM allowances WHERE id = @bucketId`,
+    'UPDATE balances SET open_holds = open_holds + 1 WHERE user_id = @userId RETURNING balance',
+  ),
+  'ledger.closeBucket': script(
+    // The bucket still in the period the part was taken in (not refilled since), and that period not over.
+    'SELECT id AS bucketId FROM allowances WHERE id = @bucketId AND ends_at = @partEnd AND ends_at > @now',
+    `${CLOSE} AND parts = @parts AND amount = @amount AND prompt_rate = @promptRate AND completion_rate = @completionRate
+      AND coalesce(cached_rate, prompt_rate) = @cachedRate RETURNING user_id AS userId`,
+    'UPDATE allowances SET balance = balance + @refund WHERE id = @bucketId RETURNING balance AS bucketBalance',
+    `INSERT INTO allowance_ledger (allowance_id, user_id, kind, amount, balance_after, hold_id) VALUES (@bucketId, @userId, @kind, @refund, @bucketBalance, @id)`,
+    'UPDATE balances SET open_holds = max(open_holds - 1, 0) WHERE user_id = @userId RETURNING balance',
   ),
   'ledger.take': get(`UPDATE balances SET last_hold = min(balance, @full), balance = balance - min(balance, @full), open_holds = open_holds + 1
     WHERE user_id = @userId AND balance >= @minimum RETURNING last_hold AS held, balance`),
