@@ -74,8 +74,9 @@ export class SqliteStore implements Store {
     // Whether a step that returns rows also writes (INSERT/UPDATE/DELETE ... RETURNING): known once, here.
     const statements = steps.map((sql) => ({ s: this.raw.prepare(sql), writes: /^\s*(INSERT|UPDATE|DELETE)/i.test(sql) }));
     return (params) => {
-      let bound: Record<string, unknown> = { ...params };
-      let answer: Record<string, unknown> = {};
+      // One copy of the parameters, added to in place: a step's row binds the steps after it.
+      const bound: Record<string, unknown> = { ...params };
+      const answer: Record<string, unknown> = {};
       let changed = false;
       for (const { s, writes } of statements) {
         if (!s.reader) {
@@ -88,8 +89,8 @@ export class SqliteStore implements Store {
           return undefined;
         }
         changed ||= writes;
-        bound = { ...bound, ...row };
-        answer = { ...answer, ...row };
+        Object.assign(bound, row);
+        Object.assign(answer, row);
       }
       return answer;
     };

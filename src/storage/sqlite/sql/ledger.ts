@@ -52,16 +52,16 @@ export const ledgerSql: { readonly [K in keyof LedgerQueries]: Text } = {
       VALUES (@userId, @turnKey, @model, @amount, @promptTokens, @maxCompletion, @promptRate, @completionRate, @cachedRate, @keyId, @owner, @ruleGroup,
         '[{"a":' || @bucketId || ',"n":' || CAST(@amount AS INTEGER) || ',"e":"' || @endsAt || '"}]')
       ON CONFLICT (user_id, turn_key) DO NOTHING RETURNING id, parts`,
-    'UPDATE allowances SET balance = balance - @amount WHERE id = @bucketId',
+    'UPDATE allowances SET balance = balance - @amount WHERE id = @bucketId RETURNING balance AS bucketBalance',
     `INSERT INTO allowance_ledger (allowance_id, user_id, kind, amount, balance_after, hold_id)
-      SELECT id, @userId, 'reserve', -@amount, balance, @id FROM allowances WHERE id = @bucketId`,
+      VALUES (@bucketId, @userId, 'reserve', -@amount, @bucketBalance, @id)`,
     'UPDATE balances SET open_holds = open_holds + 1 WHERE user_id = @userId RETURNING balance',
   ),
   'ledger.closeBucket': script(
     // The bucket still in the period the part was taken in (not refilled since), and that period not over.
-    'SELECT id AS bucketId FROM allowances WHERE id = @bucketId AND ends_at = @partEnd AND ends_at > @now',
     `${CLOSE} AND parts = @parts AND amount = @amount AND prompt_rate = @promptRate AND completion_rate = @completionRate
-      AND coalesce(cached_rate, prompt_rate) = @cachedRate RETURNING user_id AS userId`,
+      AND coalesce(cached_rate, prompt_rate) = @cachedRate
+      AND EXISTS (SELECT 1 FROM allowances WHERE id = @bucketId AND ends_at = @partEnd AND ends_at > @now) RETURNING user_id AS userId`,
     'UPDATE allowances SET balance = balance + @refund WHERE id = @bucketId RETURNING balance AS bucketBalance',
     `INSERT INTO allowance_ledger (allowance_id, user_id, kind, amount, balance_after, hold_id) VALUES (@bucketId, @userId, @kind, @refund, @bucketBalance, @id)`,
     'UPDATE balances SET open_holds = max(open_holds - 1, 0) WHERE user_id = @userId RETURNING balance',
