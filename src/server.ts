@@ -8,6 +8,7 @@ import { liveHolds } from './chat/turn';
 import type { Config } from './config';
 import { HEARTBEAT_MS, heartbeat, recoverHolds } from './ledger/ledger';
 import { refillDue } from './ledger/buckets';
+import { pruneRequests } from './ledger/org-limits';
 import { watchRevocations } from './chat/revocation-watch';
 import { rollUp } from './reports/usage-rollup';
 import { createLogger, serverLogger, type Logger } from './log';
@@ -94,6 +95,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     guarded('rate-limit pruning', () => database.write(pruneRateLimits, new Date().toISOString()))();
     if (config.payments) guarded('expiring unpaid orders', () => database.write(expireStale, new Date()))();
     guarded('allowance refills', () => refillDue(database))();
+    guarded('request log pruning', () => database.write(pruneRequests, new Date()))();
     if (rolling) return; // a first run over a large database can take longer than a minute
     rolling = true;
     track(

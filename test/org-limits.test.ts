@@ -10,6 +10,7 @@ import { addMembers, createGroup, listGroups } from '../src/groups/groups';
 import { setGroupLimits, setUserLimits } from '../src/groups/limit-changes';
 import { appliedLimitsOf, NO_LIMITS, type Limits } from '../src/ledger/limit-rules';
 import { grant } from '../src/ledger/ledger';
+import { pruneRequests } from '../src/ledger/org-limits';
 import { verifyLedger } from '../src/ledger/verify';
 import { composer, db, heldAnswer, newUser, post, type User } from './chat-helpers';
 import { testDatabaseUrl } from './db-under-test';
@@ -147,6 +148,17 @@ describe('each rule refuses on the page and on /v1, saying which and when it lif
     expect(api.body.error!.code).toBe('requests_per_hour_limit_reached');
     expect(Number(api.headers.get('retry-after'))).toBeGreaterThan(60);
     expect(await holdCount(student)).toBe(1);
+  });
+
+  test('requests are logged only for people a request limit applies to, at the reserve, and the sweep forgets them after an hour', async () => {
+    const [limited, free] = [await member(), await member()];
+    await group({ requests_per_minute: 5 }, [limited]);
+    await group({ tokens_per_day: 100_000 }, [free]);
+    for (const user of [limited, free]) expect((await send(user)).status).toBe(200);
+    const logged = async (user: User) => Number(await srv.sql.value('SELECT count(*) FROM request_log WHERE user_id = ?', user.id));
+    expect([await logged(limited), await logged(free)]).toEqual([1, 0]);
+    await srv.database.write(pruneRequests, new Date(Date.now() + 3_600_000 + 1000));
+    expect(await logged(limited)).toBe(0);
   });
 
   test('answers at once: a second answer while one runs is refused on the page and on /v1 (429), and lets the next through once it ends', async () => {

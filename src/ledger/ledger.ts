@@ -11,7 +11,7 @@ import { affordableCompletion, priceOf, type ModelInfo } from '../metering/model
 import { isDatabaseFault } from '../storage/faults';
 import { PROCESS_OWNER } from './owner';
 import { keyAllowance, keyMinuteRoom, spendAllowance, type KeyLimits } from './spend-limits';
-import { orgRoom, type OrgRefusal } from './org-limits';
+import { logRequest, orgRoom, type OrgRefusal } from './org-limits';
 import { liveBuckets, RefillRace, returnParts, syncAllowances, takeParts, type Part } from './buckets';
 
 export type { Hold } from '../storage/queries/ledger';
@@ -216,7 +216,13 @@ function* reserveOp(req: ReserveRequest): Op<ReserveResult> {
   const minimum = priceOf(req.model, req.promptTokens, least);
   const full = priceOf(req.model, req.promptTokens, wanted);
   const buckets = yield* liveBuckets(req.userId, now);
-  if (buckets.length > 0) return yield* reserveFromBuckets(req, buckets, { wanted, minimum, full });
+  const result = buckets.length > 0 ? yield* reserveFromBuckets(req, buckets, { wanted, minimum, full }) : yield* reserveFromOwn(req, { wanted, minimum, full });
+  if (result.status === 'held' && org.countsRequests) yield* logRequest(req.userId, now);
+  return result;
+}
+
+/** A reserve from own tokens alone (no allowance bucket holds any): one conditional take. */
+function* reserveFromOwn(req: ReserveRequest, { wanted, minimum, full }: { wanted: number; minimum: number; full: number }): Op<ReserveResult> {
   const took = yield* query('ledger.take', { userId: req.userId, full, minimum });
   if (!took) {
     const balance = yield* balanceOf(req.userId);

@@ -34,7 +34,7 @@ export interface OrgRefusal {
  * (null: no token limit) and the refusal to give when that does not pay for the turn (the rule that
  * left least), or why it may not run at all (requests, answers at once).
  */
-export type OrgRoom = { tokens: number | null; short: OrgRefusal | null } | { refusal: OrgRefusal };
+export type OrgRoom = { tokens: number | null; short: OrgRefusal | null; countsRequests: boolean } | { refusal: OrgRefusal };
 
 const WINDOWS: readonly [LimitField & `requests_${string}`, number][] = [['requests_per_minute', 60_000], ['requests_per_hour', 3_600_000]];
 const PERIODS: readonly [LimitField & `tokens_${string}`, PeriodKind][] = [['tokens_per_day', 'day'], ['tokens_per_month', 'month']];
@@ -42,7 +42,10 @@ const PERIODS: readonly [LimitField & `tokens_${string}`, PeriodKind][] = [['tok
 const refusalOf = (rule: OrgRefusal['rule'], applied: Applied, used: number, liftsAt: string | null): OrgRefusal =>
   ({ rule, limit: applied.limit, group: applied.group, liftsAt, used });
 
-/** Read inside reserve's write transaction, after the user's balance row is locked. */
+/**
+ * Read inside reserve's write transaction, after the user's balance row is locked. `countsRequests`:
+ * a request limit applies, so the reserve records the request when it opens the hold (logRequest).
+ */
 export function* orgRoom(userId: number, now: Date): Op<OrgRoom> {
   const applied = yield* appliedLimitsOf(userId);
   const atOnce = applied.answers_at_once;
@@ -77,5 +80,15 @@ export function* orgRoom(userId: number, now: Date): Op<OrgRoom> {
       short = { ...refusalOf(rule, limit, used, period.endsAt), zone };
     }
   }
-  return { tokens, short };
+  return { tokens, short, countsRequests: WINDOWS.some(([rule]) => applied[rule] !== undefined && applied[rule] !== null) };
+}
+
+/** Records a request that opened a hold, for the request limits (inside the reserve's write). */
+export function* logRequest(userId: number, now: Date): Op<void> {
+  yield* query('orgLimits.logRequest', { userId, at: now.toISOString() });
+}
+
+/** Forgets requests older than the longest window (an hour): the server's minute sweep. */
+export function* pruneRequests(now = new Date()): Op<void> {
+  yield* query('orgLimits.pruneRequests', { before: new Date(now.getTime() - 3_600_000).toISOString() });
 }

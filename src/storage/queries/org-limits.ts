@@ -27,4 +27,8 @@ export interface OrgLimitQueries {
   'orgLimits.requestsSince': Q<{ userId: number; since: string }, number>;
   /** When the hold after @since, @skip holds after the oldest, was taken. */
   'orgLimits.requestAt': Q<{ userId: number; since: string; skip: number }, string | undefined>;
+  /** Records a request taken by someone a request limit applies to (a hold opened), at the reserve's clock. */
+  'orgLimits.logRequest': Q<{ userId: number; at: string }, Changes>;
+  /** Forgets requests older than any window (the sweep). */
+  'orgLimits.pruneRequests': Q<{ before: string }, Changes>;
 }

@@ -19,7 +19,9 @@ export const orgLimitsSql: { readonly [K in keyof OrgLimitQueries]: Text } = {
     UNION ALL
     SELECT g.name, ${FIELDS.replace(/(\w+)/g, 'g.$1')} FROM groups g
       WHERE g.builtin = 1 AND NOT EXISTS (SELECT 1 FROM group_members m WHERE m.user_id = @userId)`),
-  // holds_user_created (user_id, created_at) answers both from the index.
-  'orgLimits.requestsSince': value('SELECT count(*) FROM holds WHERE user_id = @userId AND created_at > @since'),
-  'orgLimits.requestAt': value('SELECT created_at FROM holds WHERE user_id = @userId AND created_at > @since ORDER BY created_at LIMIT 1 OFFSET @skip'),
+  // request_log (user_id, at) answers both from its index; rows are written only for people a request limit applies to.
+  'orgLimits.requestsSince': value('SELECT count(*) FROM request_log WHERE user_id = @userId AND at > @since'),
+  'orgLimits.requestAt': value('SELECT at FROM request_log WHERE user_id = @userId AND at > @since ORDER BY at LIMIT 1 OFFSET @skip'),
+  'orgLimits.logRequest': run('INSERT INTO request_log (user_id, at) VALUES (@userId, @at)'),
+  'orgLimits.pruneRequests': run('DELETE FROM request_log WHERE at < @before'),
 };
