@@ -12,6 +12,8 @@ import { benchRelay } from './relay';
 const BUDGETS: Record<string, string> = {
   ledger_pairs_per_s: '>= 10000 (32 turns in flight)',
   ledger_pairs_per_s_sequential: '(one turn at a time)',
+  ledger_pairs_per_s_allowance: '(32 members of a group with an allowance and own tokens, at 50 percent)',
+  ledger_allowance_ratio: '>= 0.9 (allowance over ledger_pairs_per_s, same run)',
   count_mib_per_s: '(throughput; no budget)',
   count_max_lag_ms: '<= 50',
   stream_token_p50_ms: '',
