@@ -7,26 +7,14 @@ import { setAllowance } from '../src/groups/allowances';
 import { addMembers, createGroup, removeMembers, setGroupRules } from '../src/groups/groups';
 import { allowanceLeft } from '../src/ledger/buckets';
 import { balanceOf, grant } from '../src/ledger/ledger';
-import { verifyLedger } from '../src/ledger/verify';
 import { composer, db, heldAnswer, newUser, post, type User } from './chat-helpers';
-import { startFakeUpstream, type FakeUpstream } from './fake-upstream';
-import { startTestServer, type TestServer } from './helpers';
+import type { FakeUpstream } from './fake-upstream';
+import type { TestServer } from './helpers';
+import { serveOnFake } from './server-on-fake';
 
 let fake: FakeUpstream;
 let srv: TestServer;
-
-beforeAll(async () => {
-  fake = await startFakeUpstream();
-  srv = await startTestServer({ OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: fake.url, LOGIN_RATE_LIMIT_PER_IP: '10000' });
-});
-afterAll(async () => {
-  await srv.close();
-  await fake.close();
-});
-afterEach(async () => {
-  fake.clear();
-  expect(await srv.database.read(verifyLedger, 3_600_000)).toEqual([]);
-});
+serveOnFake({}, (f, s) => ((fake = f), (srv = s)));
 
 let seq = 0;
 /** A student with 500 own tokens in a new class giving 1,000 a month, at `percent` of the price. */

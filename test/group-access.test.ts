@@ -5,26 +5,16 @@ import OpenAI, { APIError } from 'openai';
 import { createKey, generateKey } from '../src/accounts/api-keys';
 import { addMembers, createGroup, listGroups, removeMembers, setGroupRules, type GroupRules } from '../src/groups/groups';
 import { grant } from '../src/ledger/ledger';
-import { verifyLedger } from '../src/ledger/verify';
 import { composer, db, heldAnswer, newUser, post, type User } from './chat-helpers';
-import { startFakeUpstream, type FakeUpstream } from './fake-upstream';
-import { startTestServer, type TestServer } from './helpers';
+import type { FakeUpstream } from './fake-upstream';
+import type { TestServer } from './helpers';
+import { serveOnFake } from './server-on-fake';
 
 let fake: FakeUpstream;
 let srv: TestServer;
-
-beforeAll(async () => {
-  fake = await startFakeUpstream();
-  srv = await startTestServer({ OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: fake.url, LOGIN_RATE_LIMIT_PER_IP: '10000' });
-});
-afterAll(async () => {
-  await srv.close();
-  await fake.close();
-});
+serveOnFake({}, (f, s) => ((fake = f), (srv = s)));
 afterEach(async () => {
-  fake.clear();
   await srv.database.write(setGroupRules, null, await everyoneId(), { models: null, pricePercent: 100 }); // as the migration left it
-  expect(await srv.database.read(verifyLedger, 3_600_000)).toEqual([]);
 });
 
 const everyoneId = async () => (await srv.database.read(listGroups)).find((g) => g.builtin)!.id;

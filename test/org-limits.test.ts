@@ -11,29 +11,21 @@ import { setGroupLimits, setUserLimits } from '../src/groups/limit-changes';
 import { appliedLimitsOf, NO_LIMITS, type Limits } from '../src/ledger/limit-rules';
 import { grant } from '../src/ledger/ledger';
 import { pruneRequests } from '../src/ledger/org-limits';
-import { verifyLedger } from '../src/ledger/verify';
 import { composer, db, heldAnswer, newUser, post, type User } from './chat-helpers';
 import { testDatabaseUrl } from './db-under-test';
-import { gate, startFakeUpstream, type FakeUpstream } from './fake-upstream';
-import { csrfFrom, ON_POSTGRES, startTestServer, type TestServer } from './helpers';
+import { gate, type FakeUpstream } from './fake-upstream';
+import { csrfFrom, ON_POSTGRES, type TestServer } from './helpers';
+import { serveOnFake } from './server-on-fake';
 
 let fake: FakeUpstream;
 let srv: TestServer;
 let admin: User;
-
+serveOnFake({ TURNS_PER_USER: '20' }, (f, s) => ((fake = f), (srv = s)));
 beforeAll(async () => {
-  fake = await startFakeUpstream();
-  srv = await startTestServer({ OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: fake.url, LOGIN_RATE_LIMIT_PER_IP: '10000', TURNS_PER_USER: '20' });
   admin = await newUser(srv); // the first account is the administrator
 });
-afterAll(async () => {
-  await srv.close();
-  await fake.close();
-});
 afterEach(async () => {
-  fake.clear();
   await srv.database.write(setGroupLimits, null, await everyoneId(), NO_LIMITS); // as the migration left it
-  expect(await srv.database.read(verifyLedger, 3_600_000)).toEqual([]);
 });
 
 const everyoneId = async () => (await srv.database.read(listGroups)).find((g) => g.builtin)!.id;

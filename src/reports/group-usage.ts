@@ -8,15 +8,8 @@ import type { FinanceRow, GroupUserRow } from '../storage/queries/group-usage';
 
 export type { FinanceRow } from '../storage/queries/group-usage';
 
-export interface UserTotals {
-  userId: number;
-  username: string;
-  turns: number;
-  charge: number;
-  prompt: number;
-  completion: number;
-  fromAllowance: number;
-}
+/** One user's turns in a period: a group's row of them, without the group. */
+export type UserTotals = Omit<GroupUserRow, 'group'>;
 
 export interface GroupUsage extends Omit<UserTotals, 'userId' | 'username'> {
   /** null: a name turns were priced under that no group has now (renamed or deleted). */
