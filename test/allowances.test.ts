@@ -7,7 +7,7 @@ import { setAllowance, setTimeZone, type AllowanceConfig, AllowanceError } from 
 import { addMembers, createGroup, deleteGroup, listGroups, removeMembers } from '../src/groups/groups';
 import { periodOf } from '../src/ledger/periods';
 import { allowanceLeft, refillDue } from '../src/ledger/buckets';
-import { balanceOf, grant, openAccount, reserve, settle, release, takeBack, type Hold, type ReserveResult } from '../src/ledger/ledger';
+import { balanceOf, grant, openAccount, recordDelivered, recoverHolds, reserve, settle, release, takeBack, type Hold, type ReserveResult } from '../src/ledger/ledger';
 import { verifyLedger } from '../src/ledger/verify';
 import { loadModels, type ModelInfo } from '../src/metering/models';
 import { ON_POSTGRES, openTempDatabase, type Sql } from './helpers';
@@ -274,6 +274,17 @@ describe('money rules', () => {
     } finally {
       await other.close();
     }
+  });
+
+  test('a crash mid-answer: the recovery sweep settles a hold from two buckets by the stop rule, each part back where it came from', async () => {
+    const student = await newUser(1000);
+    await groupWith(monthly(100), [student]);
+    const h = held(await hold(student, 100, 200, SHANGHAI_DEC)); // 300: 100 allowance + 200 own
+    await recordDelivered(database, h.id, 20); // 20 completion tokens reached the user before the process died
+    expect(await recoverHolds(database, 0)).toEqual({ settled: 1, released: 0 });
+    // Charged the prompt and what was delivered (120): the allowance's 100 first, then 20 own.
+    expect(await database.read(allowanceLeft, student, SHANGHAI_DEC)).toBe(0);
+    expect(await database.read(balanceOf, student)).toBe(980);
   });
 
   test('ledger verify names a bucket whose balance is not the sum of its rows', async () => {
