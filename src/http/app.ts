@@ -19,6 +19,7 @@ import { TurnQueue } from '../chat/turn-queue';
 import { watch } from '../metrics';
 import { liveHolds } from '../chat/turn';
 import { adminRoutes } from './routes/admin';
+import { adminApiRoutes } from './routes/admin-api';
 import { rechargeRoutes } from './routes/recharge';
 import { usageRoutes } from './routes/usage';
 import { v1Routes } from './routes/v1';
@@ -81,6 +82,8 @@ export function createApp(deps: AppDeps): Express {
     store: database, upstream: deps.upstream, queue, logger, offer: deps.offer, running: deps.running,
     perUser: config.apiPerUser, perKey: config.apiPerKey, minCompletion: config.minCompletion, bodyLimitBytes: config.bodyLimitBytes,
   }));
+  // Before cookies, sessions and CSRF: an admin API key only, never a session cookie.
+  app.use('/admin/api', adminApiRoutes(services));
   // Stripe's webhook: no session, no CSRF (its signature is its authentication), the raw body.
   app.use(stripeWebhook(services, deps.payments));
   app.use(cspNonce, securityHeaders());

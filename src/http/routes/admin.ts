@@ -12,6 +12,7 @@ import { ModelsFileError } from '../../metering/models';
 import { renderPage } from '../views';
 import { adminCodeRoutes } from './admin-codes';
 import { adminGroupRoutes } from './admin-groups';
+import { adminApiKeyRoutes } from './admin-api-keys';
 import { adminGroupUsageRoutes } from './admin-group-usage';
 import { adminUserRoutes } from './admin-users';
 import { adminOnly } from './guards';
@@ -25,6 +26,7 @@ export function adminRoutes(services: Services): Router {
   router.use('/users', adminUserRoutes(services));
   router.use('/codes', adminCodeRoutes(services));
   router.use('/groups', adminGroupRoutes(services));
+  router.use('/api-keys', adminApiKeyRoutes(services));
   router.use('/usage', adminGroupUsageRoutes(services));
 
   router.get('/usage', async (req, res) => {

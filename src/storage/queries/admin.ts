@@ -6,7 +6,8 @@ export type AuditAction =
   | 'promote' | 'demote' | 'codes_create' | 'code_void' | 'batch_void' | 'key_revoke'
   | 'order_create' | 'order_paid' | 'order_expired' | 'order_failed' | 'order_refunded' | 'payment_mismatch'
   | 'group_create' | 'group_rename' | 'group_delete' | 'group_rules' | 'group_add' | 'group_remove'
-  | 'group_allowance' | 'group_limits' | 'group_prompt' | 'user_limits' | 'time_zone';
+  | 'group_allowance' | 'group_limits' | 'group_prompt' | 'user_limits' | 'time_zone'
+  | 'admin_key_create' | 'admin_key_revoke';
 
 export interface AdminUserRow {
   id: number;

@@ -3,6 +3,7 @@
 import type { AccountQueries } from './accounts';
 import type { AllowanceQueries } from './allowances';
 import type { AdminQueries } from './admin';
+import type { AdminKeyQueries } from './admin-keys';
 import type { ChatQueries } from './chat';
 import type { CodeQueries } from './codes';
 import type { GroupQueries } from './groups';
@@ -20,6 +21,6 @@ import type { SystemQueries } from './system';
 export type { Changes, Q } from './shape';
 
 export interface Queries
-  extends AccountQueries, AllowanceQueries, AdminQueries, ChatQueries, CodeQueries, GroupQueries, GroupUsageQueries, GroupPromptQueries, KeyQueries, LedgerQueries, LimitQueries, OrgLimitQueries, PaymentQueries, ReportQueries, SpendQueries, SystemQueries {}
+  extends AccountQueries, AllowanceQueries, AdminQueries, AdminKeyQueries, ChatQueries, CodeQueries, GroupQueries, GroupUsageQueries, GroupPromptQueries, KeyQueries, LedgerQueries, LimitQueries, OrgLimitQueries, PaymentQueries, ReportQueries, SpendQueries, SystemQueries {}
 
 export type QueryName = keyof Queries;

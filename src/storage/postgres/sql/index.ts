@@ -3,6 +3,7 @@ import type { Texts } from '../../op';
 import { accountsSql } from './accounts';
 import { allowancesSql } from '../../sql/allowances';
 import { adminSql } from './admin';
+import { adminKeysTexts } from '../../sql/admin-keys';
 import { chatSql } from './chat';
 import { codesSql } from './codes';
 import { groupsSql } from './groups';
@@ -17,4 +18,4 @@ import { reportsSql } from './reports';
 import { spendSql } from './spend';
 import { systemSql } from './system';
 
-export const POSTGRES: Texts = { ...accountsSql, ...allowancesSql, ...adminSql, ...chatSql, ...codesSql, ...groupsSql, ...groupUsageTexts('postgres'), ...groupPromptsSql, ...keysSql, ...ledgerSql, ...limitsSql, ...orgLimitsSql, ...paymentsSql, ...reportsSql, ...spendSql, ...systemSql };
+export const POSTGRES: Texts = { ...accountsSql, ...allowancesSql, ...adminSql, ...adminKeysTexts('postgres'), ...chatSql, ...codesSql, ...groupsSql, ...groupUsageTexts('postgres'), ...groupPromptsSql, ...keysSql, ...ledgerSql, ...limitsSql, ...orgLimitsSql, ...paymentsSql, ...reportsSql, ...spendSql, ...systemSql };
