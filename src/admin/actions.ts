@@ -94,14 +94,17 @@ export function* setRole(actorId: number, userId: number, role: 'user' | 'admin'
 }
 
 /**
- * Replaces a password with `hash` (already argon2id) and ends the user's sessions. Returns the new
+ * Replaces a password with `hash` (already argon2id) and ends the user's sessions; `mustChange`
+ * makes them choose another at their next sign-in. Returns the new
  * session epoch, so an admin resetting their own password can stay signed in. A write operation.
  */
-export function* resetPassword(actorId: number, userId: number, hash: string): Op<number> {
+export function* resetPassword(actorId: number, userId: number, hash: string, mustChange = false): Op<number> {
   yield* asAdmin(actorId);
   const user = yield* requireUser(userId);
   yield* query('admin.setPassword', { userId, hash });
-  yield* recordAudit(actorId, 'password_reset', userId);
+  // Ticked: the next sign-in goes to the change-password page first (http/password-gate.ts).
+  yield* query('account.setMustChange', { id: userId, mustChange: mustChange ? 1 : 0 });
+  yield* recordAudit(actorId, 'password_reset', userId, mustChange ? { must_change: true } : {});
   return user.session_epoch + 1;
 }
 

@@ -19,6 +19,7 @@ import { TurnQueue } from '../chat/turn-queue';
 import { watch } from '../metrics';
 import { liveHolds } from '../chat/turn';
 import { adminRoutes } from './routes/admin';
+import { oidcRoutes } from './routes/oidc';
 import { adminApiRoutes } from './routes/admin-api';
 import { rechargeRoutes } from './routes/recharge';
 import { usageRoutes } from './routes/usage';
@@ -27,6 +28,9 @@ import { keyRoutes } from './routes/keys';
 import { paymentRoutes, stripeWebhook } from './routes/payments';
 import { cspNonce, csrf, securityHeaders } from './security';
 import { currentUser, sessionMiddleware } from './sessions';
+import { onboardingGate } from './onboarding-gate';
+import { passwordGate } from './password-gate';
+import { accountRoutes } from './routes/account';
 import { createViews } from './views';
 import type { AppDeps, Services } from './context';
 
@@ -115,6 +119,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(express.urlencoded({ extended: false, limit: config.bodyLimitBytes, parameterLimit: 1000 }));
   app.use(large.parsed);
   app.use(csrf(deps.sessionSecret));
+  app.use(onboardingGate(config)); // an account waiting for approval sees only the waiting page
+  app.use(passwordGate); // a password an admin set (reset, roster) is changed before anything else
 
   app.use(async (req, res, next) => {
     // The balance badge in the header of every page.
@@ -129,7 +135,9 @@ export function createApp(deps: AppDeps): Express {
   app.use(chatRoutes(services));
   app.use(turnRoutes(services, { store: database, turnsPerUser: config.turnsPerUser, minCompletion: config.minCompletion, upstream: deps.upstream, queue, logger }));
   watch({ queue: () => queue.stats(), holdsOpen: () => liveHolds.size, pool: () => database.poolStats?.() });
+  app.use(oidcRoutes(services)); // before authRoutes: the sign-in page's provider buttons
   app.use(authRoutes(services));
+  app.use(accountRoutes(services));
   app.use(usageRoutes(services));
   app.use(rechargeRoutes(services));
   app.use(paymentRoutes(services, deps.payments));

@@ -144,7 +144,7 @@ export function adminUserRoutes({ config, database, hasher, running }: Services)
     }
     const hash = await hasher.hash(password);
     return run(async (r, id) => {
-      const epoch = await database.write(resetPassword, r.user!.id, id, hash);
+      const epoch = await database.write(resetPassword, r.user!.id, id, hash, bodyOf(r).must_change === '1');
       if (id === r.user!.id) r.session.epoch = epoch; // resetting your own password keeps this session
     }, 'password')(req, res);
   });

@@ -11,10 +11,12 @@ import { byProvider, summary, topUsers } from '../../reports/usage-report';
 import { ModelsFileError } from '../../metering/models';
 import { renderPage } from '../views';
 import { adminCodeRoutes } from './admin-codes';
+import { groupRosterRoutes } from './group-roster';
 import { adminGroupRoutes } from './admin-groups';
 import { adminApiKeyRoutes } from './admin-api-keys';
 import { adminGroupUsageRoutes } from './admin-group-usage';
 import { adminUserRoutes } from './admin-users';
+import { adminOnboardingRoutes } from './admin-onboarding';
 import { adminOnly } from './guards';
 
 export function adminRoutes(services: Services): Router {
@@ -23,10 +25,12 @@ export function adminRoutes(services: Services): Router {
   router.use(adminOnly);
 
   router.get('/', (_req, res) => res.redirect(303, '/admin/users'));
+  router.use(adminOnboardingRoutes(services)); // /invites and /users/waiting, before /users/:id
   router.use('/users', adminUserRoutes(services));
   router.use('/codes', adminCodeRoutes(services));
   router.use('/groups', adminGroupRoutes(services));
   router.use('/api-keys', adminApiKeyRoutes(services));
+  router.use('/groups', groupRosterRoutes(services)); // /:id/roster: the roster import
   router.use('/usage', adminGroupUsageRoutes(services));
 
   router.get('/usage', async (req, res) => {

@@ -11,6 +11,10 @@ export interface User {
   disabled: number;
   session_epoch: number;
   created_at: string;
+  /** 'pending': registered under REGISTRATION_MODE=approval and not yet approved; spends nothing. */
+  status: 'active' | 'pending';
+  /** 1: set by an admin's reset or a roster's generated password; pages send them to /account/password first. */
+  must_change_password: number;
 }
 
 export interface AccountQueries {
@@ -20,7 +24,7 @@ export interface AccountQueries {
   'accounts.lockRoles': Q<Record<string, never>, unknown>;
   'accounts.byId': Q<{ id: number }, User | undefined>;
   'accounts.byKey': Q<{ key: string }, User | undefined>;
-  'accounts.credentialsByKey': Q<{ key: string }, (User & { password_hash: string }) | undefined>;
+  'accounts.credentialsByKey': Q<{ key: string }, (User & { password_hash: string | null }) | undefined>;
   'accounts.list': Q<Record<string, never>, User[]>;
   /** Enabled admins other than the one with this key. */
   /** Disabling bumps the session epoch, so every session of the user ends at its next request. */

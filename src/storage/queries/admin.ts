@@ -7,7 +7,10 @@ export type AuditAction =
   | 'order_create' | 'order_paid' | 'order_expired' | 'order_failed' | 'order_refunded' | 'payment_mismatch'
   | 'group_create' | 'group_rename' | 'group_delete' | 'group_rules' | 'group_add' | 'group_remove'
   | 'group_allowance' | 'group_limits' | 'group_prompt' | 'user_limits' | 'time_zone'
-  | 'admin_key_create' | 'admin_key_revoke';
+  | 'roster_import'
+  | 'admin_key_create' | 'admin_key_revoke'
+  | 'invite_create' | 'invite_revoke' | 'invite_use' | 'user_approve'
+  | 'oidc_user_create' | 'oidc_link' | 'oidc_unlink' | 'oidc_map_add' | 'oidc_map_remove' | 'break_glass';
 
 export interface AdminUserRow {
   id: number;

@@ -9,18 +9,21 @@ import type { CodeQueries } from './codes';
 import type { GroupQueries } from './groups';
 import type { GroupUsageQueries } from './group-usage';
 import type { GroupPromptQueries } from './group-prompts';
+import type { InviteQueries } from './invites';
 import type { KeyQueries } from './keys';
 import type { LedgerQueries } from './ledger';
 import type { LimitQueries } from './limits';
+import type { OidcQueries } from './oidc';
 import type { OrgLimitQueries } from './org-limits';
 import type { PaymentQueries } from './payments';
 import type { ReportQueries } from './reports';
+import type { RosterQueries } from './roster';
 import type { SpendQueries } from './spend';
 import type { SystemQueries } from './system';
 
 export type { Changes, Q } from './shape';
 
 export interface Queries
-  extends AccountQueries, AllowanceQueries, AdminQueries, AdminKeyQueries, ChatQueries, CodeQueries, GroupQueries, GroupUsageQueries, GroupPromptQueries, KeyQueries, LedgerQueries, LimitQueries, OrgLimitQueries, PaymentQueries, ReportQueries, SpendQueries, SystemQueries {}
+  extends AccountQueries, AllowanceQueries, AdminQueries, AdminKeyQueries, ChatQueries, CodeQueries, GroupQueries, GroupUsageQueries, GroupPromptQueries, InviteQueries, KeyQueries, LedgerQueries, LimitQueries, OidcQueries, OrgLimitQueries, PaymentQueries, ReportQueries, RosterQueries, SpendQueries, SystemQueries {}
 
 export type QueryName = keyof Queries;

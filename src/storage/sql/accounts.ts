@@ -4,7 +4,7 @@ import { all, get, type Text } from '../op';
 import type { AccountQueries } from '../queries/accounts';
 
 /** An account's columns but its password hash. */
-export const PUBLIC = 'id, username, username_key, role, disabled, session_epoch, created_at';
+export const PUBLIC = 'id, username, username_key, role, disabled, session_epoch, created_at, status, must_change_password';
 
 export const accountsShared = {
   'accounts.byId': get(`SELECT ${PUBLIC} FROM users WHERE id = @id`),

@@ -9,13 +9,16 @@ import { codesSql } from './codes';
 import { groupsSql } from './groups';
 import { groupUsageTexts } from '../../sql/group-usage';
 import { groupPromptsSql } from '../../sql/group-prompts';
+import { invitesSql } from '../../sql/invites';
 import { keysSql } from './keys';
 import { ledgerSql } from './ledger';
 import { limitsSql } from './limits';
+import { oidcSql } from '../../sql/oidc';
 import { orgLimitsSql } from '../../sql/org-limits';
 import { paymentsSql } from './payments';
 import { reportsSql } from './reports';
+import { rosterTexts } from '../../sql/roster';
 import { spendSql } from './spend';
 import { systemSql } from './system';
 
-export const POSTGRES: Texts = { ...accountsSql, ...allowancesSql, ...adminSql, ...adminKeysTexts('postgres'), ...chatSql, ...codesSql, ...groupsSql, ...groupUsageTexts('postgres'), ...groupPromptsSql, ...keysSql, ...ledgerSql, ...limitsSql, ...orgLimitsSql, ...paymentsSql, ...reportsSql, ...spendSql, ...systemSql };
+export const POSTGRES: Texts = { ...accountsSql, ...allowancesSql, ...adminSql, ...adminKeysTexts('postgres'), ...chatSql, ...codesSql, ...groupsSql, ...groupUsageTexts('postgres'), ...groupPromptsSql, ...invitesSql, ...keysSql, ...ledgerSql, ...limitsSql, ...oidcSql, ...orgLimitsSql, ...paymentsSql, ...reportsSql, ...rosterTexts('postgres'), ...spendSql, ...systemSql };
