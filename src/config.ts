@@ -1,6 +1,7 @@
 // Reads the environment once, validates it and freezes the result. Nothing else reads process.env.
 import path from 'node:path';
 import { z } from 'zod';
+import { parseProviders, type OidcProviderSettings } from './oidc/settings';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
@@ -62,6 +63,7 @@ const schema = z.object({
   TRUST_PROXY: trustProxy.default(false),
   BODY_LIMIT: byteSize.default(2 * 1024 * 1024),
   ALLOW_REGISTRATION: bool.default(true),
+  REGISTRATION_MODE: z.enum(['open', 'invite', 'approval', 'closed'], { message: 'must be open, invite, approval or closed' }).optional(),
   LOGIN_RATE_LIMIT_PER_IP: int(1, 100000).default(30),
   LOGIN_RATE_LIMIT_PER_USER: int(1, 100000).default(10),
   LOGIN_RATE_WINDOW_MINUTES: int(1, 1440).default(15),
@@ -99,6 +101,8 @@ const schema = z.object({
   PACKAGES_FILE: z.string().min(1).optional(),
   CHECKOUT_EXPIRES_MINUTES: int(30, 1435).default(30),
   STRIPE_API_URL: httpUrl.optional(),
+  OIDC_PROVIDERS: z.string().optional(),
+  PASSWORD_SIGNIN: z.enum(['on', 'off'], { message: 'must be on or off' }).default('on'),
 });
 
 /** Every environment variable tokenchat reads. */
@@ -114,7 +118,14 @@ export type Config = Readonly<{
   sessionAbsoluteMs: number;
   trustProxy: boolean | number | string;
   bodyLimitBytes: number;
-  allowRegistration: boolean;
+  /**
+   * Who may create an account at /register: anyone (open), only through an admin's invite link
+   * (invite), anyone but they wait for an admin (approval), nobody (closed). REGISTRATION_MODE
+   * when set, else ALLOW_REGISTRATION's open or closed.
+   */
+  registrationMode: 'open' | 'invite' | 'approval' | 'closed';
+  /** The address people reach the server at (PUBLIC_URL), for links it hands out; unset: the request's own host. */
+  publicUrl: string | undefined;
   loginRateLimitPerIp: number;
   loginRateLimitPerUser: number;
   loginRateWindowMs: number;
@@ -172,12 +183,24 @@ export type Config = Readonly<{
   upstreamConcurrency: number;
   queueMaxWaiting: number;
   /** Paying by Stripe Checkout: all of it, or undefined (the Recharge page offers codes only). Its keys are secrets. */
+  /** Sign-in through the organisation's OpenID Connect providers (OIDC_PROVIDERS); their secrets are in it. */
+  oidcProviders: readonly OidcProviderSettings[];
+  /** PASSWORD_SIGNIN=off: only break-glass accounts sign in with a password. */
+  passwordSignIn: boolean;
   payments: Readonly<{
     secretKey: string; webhookSecret: string; publicUrl: string; packagesFile: string; checkoutMinutes: number; apiUrl?: string;
   }> | undefined;
 }>;
 
 export class ConfigError extends Error {}
+
+function oidcProviders(json: string | undefined, publicUrl: string | undefined): readonly OidcProviderSettings[] {
+  try {
+    return Object.freeze(parseProviders(json, publicUrl));
+  } catch (err) {
+    throw new ConfigError(`invalid configuration: ${(err as Error).message}`);
+  }
+}
 
 /** Validates `env` (normally process.env); throws ConfigError naming every bad variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -194,7 +217,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const e = parsed.data;
   const stripe = { STRIPE_SECRET_KEY: e.STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET: e.STRIPE_WEBHOOK_SECRET, PUBLIC_URL: e.PUBLIC_URL, PACKAGES_FILE: e.PACKAGES_FILE };
   const missing = Object.entries(stripe).filter(([, v]) => v === undefined).map(([k]) => k);
-  if (missing.length > 0 && missing.length < 4) {
+  // PUBLIC_URL alone is not a half-set Stripe: invite links and OpenID sign-in use it too.
+  const stripeAsked = missing.length < 4 && !(missing.length === 3 && e.PUBLIC_URL !== undefined);
+  if (missing.length > 0 && stripeAsked) {
     throw new ConfigError(`invalid configuration: paying by Stripe takes STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, PUBLIC_URL and PACKAGES_FILE together; ${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} not set`);
   }
   if (e.DATABASE_URL && !e.SESSION_SECRET) {
@@ -218,7 +243,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sessionAbsoluteMs: e.SESSION_ABSOLUTE_HOURS * 3_600_000,
     trustProxy: e.TRUST_PROXY,
     bodyLimitBytes: e.BODY_LIMIT,
-    allowRegistration: e.ALLOW_REGISTRATION,
+    registrationMode: e.REGISTRATION_MODE ?? (e.ALLOW_REGISTRATION ? 'open' : 'closed'),
+    publicUrl: e.PUBLIC_URL,
     loginRateLimitPerIp: e.LOGIN_RATE_LIMIT_PER_IP,
     loginRateLimitPerUser: e.LOGIN_RATE_LIMIT_PER_USER,
     loginRateWindowMs: e.LOGIN_RATE_WINDOW_MINUTES * 60_000,
@@ -249,6 +275,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     estimateCharsPerMinute: e.ESTIMATE_CHARS_PER_MINUTE,
     upstreamConcurrency: e.UPSTREAM_CONCURRENCY,
     queueMaxWaiting: e.QUEUE_MAX_WAITING,
+    oidcProviders: oidcProviders(e.OIDC_PROVIDERS, e.PUBLIC_URL),
+    passwordSignIn: e.PASSWORD_SIGNIN === 'on',
     payments: missing.length
       ? undefined
       : Object.freeze({

@@ -7,6 +7,7 @@ import { tokenCommands } from './tokens';
 import { groupCommands } from './groups';
 import { limitsCommands } from './limits';
 import { allowanceCommands } from './allowance';
+import { inviteCommands } from './invites';
 import { backupDataDir, migrateStore, openStore } from '../db';
 import { copyDataDir } from './copy';
 import { translator } from '../i18n';
@@ -97,7 +98,7 @@ user
     if (opts.json) return console.log(JSON.stringify(rows, null, 2));
     console.log(['id', 'username', 'role', 'status', 'created'].join('\t'));
     for (const u of rows) {
-      console.log([u.id, u.username, u.role, u.disabled ? 'disabled' : 'active', u.created_at].join('\t'));
+      console.log([u.id, u.username, u.role, u.disabled ? 'disabled' : u.status === 'pending' ? 'waiting' : 'active', u.created_at].join('\t'));
     }
   });
 
@@ -122,6 +123,7 @@ tokenCommands(program);
 groupCommands(program);
 limitsCommands(program);
 allowanceCommands(program);
+inviteCommands(program, user);
 
 program.addHelpText(
   'after',
@@ -152,6 +154,12 @@ All commands:
                                         set a group's allowance, which refills each period
   tokenchat allowance show --group G [--json]   a group's allowance and its members' buckets
   tokenchat allowance zone [<IANA zone>]   show or set the time zone periods count in
+  tokenchat invite create [--uses N] [--expires 7d] [--group G...] [--note T]
+                                        print a new invite link (PUBLIC_URL/register?invite=…)
+  tokenchat invite list [--json]        invite links with their state and who used each
+  tokenchat invite revoke <id>          withdraw an invite link
+  tokenchat user approve <name>         let an account waiting for approval in
+  tokenchat user reject <name>          refuse (disable) an account waiting for approval
 
 Settings come from the environment (and ./.env when present); see .env.example.`,
 );

@@ -9,14 +9,18 @@ import { authThrottles, SignInThrottle } from '../throttle';
 import { authenticate, checkPassword, createUser, findByName, normalizeUsername, UserInputError, type User } from '../../accounts/users';
 import { bodyOf } from '../input';
 import { renderPage } from '../views';
+import { refuseRegistration, type RefusedBecause } from '../register-refusal';
+import { InviteError } from '../../onboarding/invites';
+import { onboard, registerGate } from '../../onboarding/registration';
 import { safeReturnPath } from './home';
+import { passwordSignIn } from '../../oidc/password-signin';
 
 function publicUser(user: User) {
   return { id: user.id, username: user.username, role: user.role };
 }
 
 /** A new session id at sign-in (no fixation), holding only the user id and its epoch. */
-function signIn(req: Request, user: User): Promise<void> {
+export function signIn(req: Request, user: User): Promise<void> {
   return new Promise((resolve, reject) => {
     req.session.regenerate((err) => {
       if (err) return reject(err);
@@ -57,10 +61,10 @@ export function authRoutes({ config, database, hasher, sessionSecret }: Services
 
   router.post('/login', throttle.perIp, signInThrottle.gate, async (req, res) => {
     const { username, password, next: asked } = bodyOf(req);
-    const result = await authenticate(database, hasher, username, password);
+    const result = await passwordSignIn(database, hasher, config.passwordSignIn, username, password);
     if (!result.ok) {
-      if (result.reason === 'invalid') await signInThrottle.failed(req, res);
-      const key = result.reason === 'disabled' ? 'login.disabled' : 'login.invalid';
+      if (result.reason === 'invalid' || (result.reason === 'password_off' && result.wrongPassword)) await signInThrottle.failed(req, res);
+      const key = result.reason === 'disabled' ? 'login.disabled' : result.reason === 'password_off' ? 'login.password_off' : 'login.invalid';
       if (wantsJson(req)) throw new HttpError(401, key);
       const next = safeReturnPath(asked);
       const data = { title: res.locals.t('login.title'), username: formText(username), formError: res.locals.t(key), next: next === '/' ? undefined : next };
@@ -72,13 +76,15 @@ export function authRoutes({ config, database, hasher, sessionSecret }: Services
     res.redirect(303, safeReturnPath(asked));
   });
 
-  router.get('/register', redirectIfSignedIn, (req, res) => {
-    renderPage(req, res, 'register', { title: res.locals.t('register.title'), closed: !config.allowRegistration });
+  router.get('/register', redirectIfSignedIn, async (req, res) => {
+    const gate = await database.read(registerGate, config.registrationMode, req.query.invite);
+    renderPage(req, res, 'register', { title: res.locals.t('register.title'), gate });
   });
 
   router.post('/register', throttle.perIp, async (req, res) => {
-    if (!config.allowRegistration) throw new HttpError(403, 'register.closed');
-    const { username, password, confirm } = bodyOf(req);
+    const { username, password, confirm, invite } = bodyOf(req);
+    const gate = await database.read(registerGate, config.registrationMode, invite);
+    if (!gate.open) return refuseRegistration(req, res, gate.reason);
     // Every field's problem at once, not one per try.
     const problems: UserInputError[] = [];
     const check = (fn: () => unknown) => {
@@ -95,12 +101,14 @@ export function authRoutes({ config, database, hasher, sessionSecret }: Services
     if ((confirm !== undefined || !wantsJson(req)) && confirm !== password) problems.push(new UserInputError('confirm', 'confirm_mismatch'));
     if (problems.length === 0) {
       try {
-        const user = await createUser(database, hasher, { username, password, role: 'auto' }, { signupBonus: config.signupBonus });
+        const user = await createUser(database, hasher, { username, password, role: 'auto' }, { signupBonus: config.signupBonus, also: onboard(gate) });
         await signIn(req, user);
         setDeviceCookie(req, res, sessionSecret, user.id);
         if (wantsJson(req)) return res.status(201).json({ user: publicUser(user) });
         return res.redirect(303, '/');
       } catch (err) {
+        // Another registration took the invite's last use while this one hashed its password.
+        if (err instanceof InviteError) return refuseRegistration(req, res, err.code as RefusedBecause);
         if (!(err instanceof UserInputError)) throw err;
         problems.push(err);
       }
@@ -108,7 +116,7 @@ export function authRoutes({ config, database, hasher, sessionSecret }: Services
     const errors = Object.fromEntries(problems.map((p) => [p.field, res.locals.t(`error.${p.code}` as never)]));
     if (wantsJson(req)) return res.status(422).json({ error: { status: 422, field: problems[0]!.field, message: errors[problems[0]!.field], fields: errors } });
     // The username is kept; passwords are never sent back into a page.
-    renderPage(req, res, 'register', { title: res.locals.t('register.title'), username: formText(username), errors }, 422);
+    renderPage(req, res, 'register', { title: res.locals.t('register.title'), gate, username: formText(username), errors }, 422);
   });
 
   router.post('/logout', async (req, res) => {

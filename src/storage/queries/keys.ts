@@ -18,6 +18,7 @@ interface KeyTerms {
 /** A key as /v1 checks it: its limits, and whether it and its owner may still be used. */
 export interface KeyRow extends KeyTerms {
   userId: number;
+  /** 1 when the owner is disabled or still waiting for approval (registration by approval): neither may spend. */
   userDisabled: number;
 }
 

@@ -12,7 +12,7 @@ export const keysSql: { readonly [K in keyof KeyQueries]: Text } = {
       @rpm, @tpm, @expiresAt, @formId)
     ON CONFLICT (user_id, form_id) DO NOTHING RETURNING id`),
   'keys.byHash': get(`SELECT k.id, k.user_id AS userId, k.name, k.models, k.per_day AS perDay, k.total, k.rpm, k.tpm,
-    k.expires_at AS expiresAt, k.revoked_at AS revokedAt, u.disabled AS userDisabled
+    k.expires_at AS expiresAt, k.revoked_at AS revokedAt, CASE WHEN u.status = 'pending' THEN 1 ELSE u.disabled END AS userDisabled
     FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.hash = @hash`),
   'keys.ofUser': all(`SELECT ${LISTED} FROM api_keys k WHERE k.user_id = @userId ORDER BY k.revoked_at IS NOT NULL, k.id DESC`),
   'keys.revoke': run(`UPDATE api_keys SET revoked_at = @now
