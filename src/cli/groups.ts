@@ -10,6 +10,7 @@ import { translator } from '../i18n';
 import { loadModels } from '../metering/models';
 import { promptOfGroup } from '../groups/prompt';
 import { promptChange, promptLine, promptOptions, setGroupFromCli, type PromptOptions } from './group-prompt';
+import { rosterCommand } from './roster';
 
 /** Runs a group operation; its refusal becomes the line the admin pages would show, in English. */
 async function refusedAsCli<T>(work: Promise<T>): Promise<T> {
@@ -45,6 +46,7 @@ function parsePercent(text: string): number {
 
 export function groupCommands(program: Command): void {
   const group = program.command('group').description('groups: the models their members may use and the price they pay');
+  rosterCommand(group); // group import <group> <file.csv> [--apply]
 
   group
     .command('create <name>')

@@ -149,6 +149,8 @@ All commands:
       [--requests-per-minute N|none] [--requests-per-hour N|none] [--answers-at-once N|none]
                                         set limits members cannot lift
   tokenchat limits show --user U [--json]   the limits that apply to a user, and from where
+  tokenchat group import <group> <file.csv> [--apply] [--passwords FILE]
+                                        import a roster into a group (a dry run without --apply)
   tokenchat allowance set --group G --amount N|none [--period day|week|month] [--mode reset|add]
       [--cap N] [--join full|prorata] [--apply now|next]
                                         set a group's allowance, which refills each period
