@@ -96,7 +96,8 @@ export async function authenticate(store: Store, hasher: PasswordHasher, name: u
   const row = key ? await store.read(function* () {
     return yield* query('accounts.credentialsByKey', { key });
   }) : undefined;
-  if (!row || pw === '' || length(pw) > PASSWORD_MAX) {
+  // An account made through an OpenID provider has no password: never one that signs in.
+  if (!row || row.password_hash === null || pw === '' || length(pw) > PASSWORD_MAX) {
     await hasher.verifyDummy(pw.slice(0, PASSWORD_MAX));
     return { ok: false, reason: 'invalid' };
   }

@@ -29,6 +29,8 @@ declare global {
       csrfToken: () => string;
       /** The nonce of a valid device cookie for the username signing in (throttle.ts). */
       signInDevice?: string;
+      /** The organisation's sign-in buttons and whether password sign-in is on for everyone (routes/oidc.ts). */
+      signInOptions?: { providers: { id: string; label: string }[]; password: boolean };
     }
   }
 }

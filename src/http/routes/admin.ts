@@ -17,6 +17,7 @@ import { adminApiKeyRoutes } from './admin-api-keys';
 import { adminGroupUsageRoutes } from './admin-group-usage';
 import { adminUserRoutes } from './admin-users';
 import { adminOnboardingRoutes } from './admin-onboarding';
+import { adminOidcRoutes } from './admin-oidc';
 import { adminOnly } from './guards';
 
 export function adminRoutes(services: Services): Router {
@@ -28,6 +29,7 @@ export function adminRoutes(services: Services): Router {
   router.use(adminOnboardingRoutes(services)); // /invites and /users/waiting, before /users/:id
   router.use('/users', adminUserRoutes(services));
   router.use('/codes', adminCodeRoutes(services));
+  router.use('/oidc', adminOidcRoutes(services));
   router.use('/groups', adminGroupRoutes(services));
   router.use('/api-keys', adminApiKeyRoutes(services));
   router.use('/groups', groupRosterRoutes(services)); // /:id/roster: the roster import

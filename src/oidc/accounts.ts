@@ -1,0 +1,117 @@
+// Accounts signed in through an OpenID Connect provider (issue 25): the identity (provider +
+// subject) says which account; the first sign-in makes one without a password; the groups a
+// configured claim names are mapped to tokenchat groups at every sign-in. An identity is never
+// linked by a matching username or email: only by its first sign-in, the admin, or the owner
+// signed in (linkIdentity).
+import { recordAudit, type Actor } from '../admin/actions';
+import { findById, normalizeUsername, UserInputError, type User } from '../accounts/users';
+import { addMembers, removeMembers } from '../groups/groups';
+import { openAccount } from '../ledger/ledger';
+import { query, type Op } from '../storage/op';
+import { OidcError, type Claims } from './client';
+import type { OidcProviderSettings } from './settings';
+
+const text = (v: unknown) => (typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined);
+const verified = (claims: Claims) => claims.email_verified === true || claims.email_verified === 'true';
+
+/** The claim's values as strings (an array, or one string, or nothing). */
+function claimValues(claims: Claims, name: string): string[] {
+  const v = claims[name];
+  const list = Array.isArray(v) ? v : v === undefined || v === null ? [] : [v];
+  return list.filter((x): x is string | number => typeof x === 'string' || typeof x === 'number').map(String);
+}
+
+/** The email when the provider vouches for it. */
+export function verifiedEmail(claims: Claims): string | undefined {
+  const email = text(claims.email);
+  return email && verified(claims) && email.length <= 254 && email.includes('@') ? email.toLowerCase() : undefined;
+}
+
+/** Refused unless the provider allows any domain or vouches for an email in an allowed one. */
+export function checkDomain(p: OidcProviderSettings, claims: Claims): void {
+  if (p.emailDomains.length === 0) return;
+  const email = verifiedEmail(claims);
+  const domain = email?.slice(email.lastIndexOf('@') + 1);
+  if (!domain || !p.emailDomains.includes(domain)) throw new OidcError('domain');
+}
+
+/** A username from the claims, cut to the allowed characters and length ("user" when none fits). */
+export function baseUsername(claims: Claims): string {
+  const from = [text(claims.preferred_username)?.split('@')[0], text(claims.email)?.split('@')[0], text(claims.name), text(claims.nickname)];
+  for (const candidate of from) {
+    const cleaned = [...(candidate ?? '').normalize('NFKC').replace(/\s+/g, '.').replace(/[^\p{L}\p{N}_.-]/gu, '')].slice(0, 28).join('');
+    if ([...cleaned].length >= 2) return cleaned;
+  }
+  return 'user';
+}
+
+function* insertUnique(claims: Claims): Op<User> {
+  const base = baseUsername(claims);
+  const email = verifiedEmail(claims);
+  const display = text(claims.name)?.slice(0, 100) ?? null;
+  for (let n = 1; n < 1000; n++) {
+    const candidate = n === 1 ? base : `${base}-${n}`;
+    let name: { username: string; key: string };
+    try {
+      name = normalizeUsername(candidate);
+    } catch (err) {
+      if (err instanceof UserInputError) continue;
+      throw err;
+    }
+    const user = yield* query('oidc.insertUser', { ...name, displayName: display, email: email ?? null, emailVerified: email ? 1 : 0 });
+    if (user) return user;
+  }
+  throw new OidcError('token', 'no free username');
+}
+
+/** Sets the user's memberships of the mapped groups to what the claim says; others are left alone. */
+export function* refreshGroups(p: OidcProviderSettings, userId: number, claims: Claims, now = new Date()): Op<void> {
+  if (!p.groupsClaim) return;
+  const map = yield* query('oidc.mapOf', { provider: p.id });
+  if (map.length === 0) return;
+  const values = new Set(claimValues(claims, p.groupsClaim));
+  const wanted = new Set(map.filter((m) => values.has(m.claimValue)).map((m) => m.groupId));
+  const current = new Set((yield* query('groups.ofUser', { userId })).map((g) => g.id));
+  for (const groupId of new Set(map.map((m) => m.groupId))) {
+    if (wanted.has(groupId) && !current.has(groupId)) yield* addMembers(null, groupId, [userId], now);
+    if (!wanted.has(groupId) && current.has(groupId)) yield* removeMembers(null, groupId, [userId], now);
+  }
+}
+
+/**
+ * A sign-in with verified claims, in one write: the linked account (refused when disabled), or a
+ * new one without a password; its mapped groups refreshed.
+ */
+export function* signInWithClaims(p: OidcProviderSettings, claims: Claims, signupBonus: number, now = new Date()): Op<User> {
+  checkDomain(p, claims);
+  const linked = yield* query('oidc.userOf', { provider: p.id, subject: claims.sub });
+  let user: User | undefined;
+  if (linked !== undefined) {
+    user = yield* findById(linked);
+    if (!user) throw new OidcError('token', 'identity without account');
+    if (user.disabled) throw new OidcError('disabled');
+  } else {
+    user = yield* insertUnique(claims);
+    if ((yield* query('oidc.link', { provider: p.id, subject: claims.sub, userId: user.id })) === undefined) throw new OidcError('linked_elsewhere');
+    yield* openAccount(user.id, signupBonus);
+    yield* recordAudit(null, 'oidc_user_create', user.id, { provider: p.id });
+  }
+  yield* query('oidc.touch', { provider: p.id, subject: claims.sub, now: now.toISOString() });
+  yield* refreshGroups(p, user.id, claims, now);
+  return user;
+}
+
+/** Links an identity to an existing account (its owner signed in, or an admin); refused when the identity has an account. */
+export function* linkIdentity(actorId: Actor, p: OidcProviderSettings, userId: number, subject: string): Op<void> {
+  const linked = yield* query('oidc.userOf', { provider: p.id, subject });
+  if (linked === userId) return;
+  if (linked !== undefined) throw new OidcError('linked_elsewhere');
+  yield* query('oidc.unlink', { provider: p.id, userId });
+  if ((yield* query('oidc.link', { provider: p.id, subject, userId })) === undefined) throw new OidcError('linked_elsewhere');
+  yield* recordAudit(actorId, 'oidc_link', userId, { provider: p.id, subject });
+}
+
+export function* unlinkIdentity(actorId: Actor, provider: string, userId: number): Op<void> {
+  const { changes } = yield* query('oidc.unlink', { provider, userId });
+  if (changes > 0) yield* recordAudit(actorId, 'oidc_unlink', userId, { provider });
+}
