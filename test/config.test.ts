@@ -22,7 +22,7 @@ describe('loadConfig', () => {
       MODELS_FILE: '/etc/models.json', SIGNUP_BONUS: '0', HOLD_RECOVERY_MINUTES: '3', REDEEM_RATE_LIMIT_PER_USER: '6',
       OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: 'http://127.0.0.1:8000/v1', UPSTREAM_TIMEOUT_MS: '5000', DEMO_DELAY_MS: '0',
       TURNS_PER_USER: '2', MIN_COMPLETION_TOKENS: '16', API_IN_FLIGHT_PER_USER: '20', API_IN_FLIGHT_PER_KEY: '5', UPSTREAM_CONCURRENCY: '8', QUEUE_MAX_WAITING: '50', ESTIMATE_RATE_LIMIT_PER_USER: '12', ESTIMATE_CHARS_PER_MINUTE: '200000',
-      PROVIDER_FAILURES: '5', PROVIDER_COOLDOWN_SECONDS: '90', DEEPSEEK_API_KEY: ' sk-deepseek ',
+      PROVIDER_FAILURES: '5', PROVIDER_COOLDOWN_SECONDS: '90', DEEPSEEK_API_KEY: ' sk-deepseek ', PASSWORD_SIGNIN: 'off',
     });
     // A provider's key is read by the name the models file gives, never kept among the settings.
     expect(c.keyOf('DEEPSEEK_API_KEY')).toBe('sk-deepseek');
@@ -39,8 +39,25 @@ describe('loadConfig', () => {
       hashConcurrency: 3, hashQueueLimit: 7, logLevel: 'warn', logBufferLimit: 1024 * 1024, logFormat: 'pretty', shutdownTimeoutMs: 2000, webConcurrency: 2,
       modelsFile: '/etc/models.json', signupBonus: 0, holdRecoveryMs: 3 * 60_000, redeemRateLimitPerUser: 6,
       openaiApiKey: 'sk-test', openaiBaseUrl: 'http://127.0.0.1:8000/v1', upstreamTimeoutMs: 5000, demoDelayMs: 0,
+      oidcProviders: [], passwordSignIn: false,
       turnsPerUser: 2, minCompletion: 16, payments: undefined, apiPerUser: 20, apiPerKey: 5, upstreamConcurrency: 8, queueMaxWaiting: 50, estimateRateLimitPerUser: 12, estimateCharsPerMinute: 200_000,
     });
+  });
+
+  test('OIDC_PROVIDERS: read with its redirect URL from PUBLIC_URL, the client secret never in a dump of the settings', () => {
+    const school = { id: 'school', issuer: 'https://login.example.edu/realms/school', clientId: 'tokenchat', clientSecret: 'oidc-secret-value', label: 'School account', emailDomains: ['School.EDU'], groupsClaim: 'groups' };
+    const c = loadConfig({ OIDC_PROVIDERS: JSON.stringify([school]), PUBLIC_URL: 'https://chat.example.edu/' });
+    const { clientSecret: _secret, ...shown } = school;
+    expect(c.oidcProviders).toEqual([{ ...shown, emailDomains: ['school.edu'], scopes: 'openid email profile', redirectUri: 'https://chat.example.edu/auth/oidc/school/callback' }]);
+    expect(c.oidcProviders[0]!.clientSecret).toBe('oidc-secret-value');
+    expect(JSON.stringify(c)).not.toContain('oidc-secret-value');
+    const one = JSON.stringify([school]);
+    expect(() => loadConfig({ OIDC_PROVIDERS: one })).toThrow('OIDC_PROVIDERS needs PUBLIC_URL');
+    expect(() => loadConfig({ OIDC_PROVIDERS: '{nope', PUBLIC_URL: 'https://a.b' })).toThrow('OIDC_PROVIDERS must be a JSON array');
+    expect(() => loadConfig({ OIDC_PROVIDERS: JSON.stringify([{ ...school, issuer: 'http://idp.example.edu' }]), PUBLIC_URL: 'https://a.b' })).toThrow('OIDC_PROVIDERS[0.issuer] must be an https URL');
+    expect(() => loadConfig({ OIDC_PROVIDERS: JSON.stringify([{ ...school, scopes: 'email' }]), PUBLIC_URL: 'https://a.b' })).toThrow('OIDC_PROVIDERS[0.scopes] must include openid');
+    expect(() => loadConfig({ OIDC_PROVIDERS: JSON.stringify([school, school]), PUBLIC_URL: 'https://a.b' })).toThrow('the id school twice');
+    expect(() => loadConfig({ PASSWORD_SIGNIN: 'maybe' })).toThrow('PASSWORD_SIGNIN must be on or off');
   });
 
   test('DATABASE_URL without SESSION_SECRET stops start-up naming both', () => {

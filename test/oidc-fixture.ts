@@ -70,6 +70,7 @@ export async function startProvider(redirectUri: string): Promise<TestProvider> 
     server.close(() => resolve());
     server.closeAllConnections();
   }) };
+  // eslint-disable-next-line @typescript-eslint/no-misused-promises -- Koa awaits its middleware
   provider.use(async (ctx, next) => {
     await next();
     const body = ctx.body as { id_token?: string } | undefined;

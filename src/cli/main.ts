@@ -8,6 +8,7 @@ import { groupCommands } from './groups';
 import { limitsCommands } from './limits';
 import { allowanceCommands } from './allowance';
 import { inviteCommands } from './invites';
+import { breakGlassCommand } from './break-glass';
 import { backupDataDir, migrateStore, openStore } from '../db';
 import { copyDataDir } from './copy';
 import { translator } from '../i18n';
@@ -124,6 +125,7 @@ groupCommands(program);
 limitsCommands(program);
 allowanceCommands(program);
 inviteCommands(program, user);
+breakGlassCommand(user);
 
 program.addHelpText(
   'after',
@@ -162,6 +164,7 @@ All commands:
   tokenchat invite revoke <id>          withdraw an invite link
   tokenchat user approve <name>         let an account waiting for approval in
   tokenchat user reject <name>          refuse (disable) an account waiting for approval
+  tokenchat user break-glass <name> on|off   may sign in with a password when PASSWORD_SIGNIN=off
 
 Settings come from the environment (and ./.env when present); see .env.example.`,
 );

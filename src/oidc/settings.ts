@@ -61,8 +61,10 @@ export function parseProviders(json: string | undefined, publicUrl: string | und
   if (twice) throw new Error(`OIDC_PROVIDERS has the id ${twice} twice`);
   if (!publicUrl) throw new Error('OIDC_PROVIDERS needs PUBLIC_URL (the redirect URL registered at each provider is built from it)');
   const base = publicUrl.replace(/\/+$/, '');
-  return parsed.data.map((p) => Object.freeze({
-    ...p, clientSecret: p.clientSecret, groupsClaim: p.groupsClaim, emailDomains: Object.freeze(p.emailDomains),
-    redirectUri: `${base}/auth/oidc/${p.id}/callback`,
-  }));
+  return parsed.data.map(({ clientSecret, ...p }) => {
+    const settings = { ...p, groupsClaim: p.groupsClaim, emailDomains: Object.freeze(p.emailDomains), redirectUri: `${base}/auth/oidc/${p.id}/callback` };
+    // Not enumerable: never in a dump or a log of the settings.
+    Object.defineProperty(settings, 'clientSecret', { value: clientSecret, enumerable: false });
+    return Object.freeze(settings as OidcProviderSettings);
+  });
 }
