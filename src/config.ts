@@ -1,7 +1,7 @@
 // Reads the environment once, validates it and freezes the result. Nothing else reads process.env.
 import path from 'node:path';
 import { z } from 'zod';
-import { parseProviders, type OidcProviderSettings } from './oidc/settings';
+import { parseProviders, type OidcProviderSettings } from './oidc-settings';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })

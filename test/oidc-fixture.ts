@@ -70,7 +70,6 @@ export async function startProvider(redirectUri: string): Promise<TestProvider> 
     server.close(() => resolve());
     server.closeAllConnections();
   }) };
-  // eslint-disable-next-line @typescript-eslint/no-misused-promises -- Koa awaits its middleware
   provider.use(async (ctx, next) => {
     await next();
     const body = ctx.body as { id_token?: string } | undefined;
@@ -81,6 +80,7 @@ export async function startProvider(redirectUri: string): Promise<TestProvider> 
       ctx.body = { ...body, id_token: `${signed}.${crypto.sign('sha256', Buffer.from(signed), privateKey).toString('base64url')}` };
     }
   });
+  // eslint-disable-next-line @typescript-eslint/no-misused-promises -- Koa handles its own errors
   server.on('request', provider.callback());
   return self;
 }

@@ -9,7 +9,7 @@ import { addMembers, removeMembers } from '../groups/groups';
 import { openAccount } from '../ledger/ledger';
 import { query, type Op } from '../storage/op';
 import { OidcError, type Claims } from './client';
-import type { OidcProviderSettings } from './settings';
+import type { OidcProviderSettings } from '../oidc-settings';
 
 const text = (v: unknown) => (typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined);
 const verified = (claims: Claims) => claims.email_verified === true || claims.email_verified === 'true';

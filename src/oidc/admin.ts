@@ -5,7 +5,7 @@ import { asAdmin, recordAudit, type Actor } from '../admin/actions';
 import { findByName } from '../accounts/users';
 import { query, type Op } from '../storage/op';
 import { linkIdentity } from './accounts';
-import type { OidcProviderSettings } from './settings';
+import type { OidcProviderSettings } from '../oidc-settings';
 
 /** Why an admin's change was refused; `code` is the message key suffix (oidc.admin.error.<code>). */
 export class OidcAdminError extends Error {

@@ -2,7 +2,7 @@
 // it with require, as the compiled CommonJS here does). Authorization code flow with PKCE, state and
 // nonce; each provider's metadata discovered from its issuer URL once, then kept.
 import * as client from 'openid-client';
-import type { OidcProviderSettings } from './settings';
+import type { OidcProviderSettings } from '../oidc-settings';
 
 /** What a sign-in keeps in the session between leaving for the provider and coming back. */
 export interface PendingSignIn {

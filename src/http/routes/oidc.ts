@@ -10,7 +10,7 @@ import { signedIn } from './guards';
 import { signIn } from './auth';
 import { linkIdentity, signInWithClaims, unlinkIdentity } from '../../oidc/accounts';
 import { OidcClients, OidcError, type PendingSignIn } from '../../oidc/client';
-import type { OidcProviderSettings } from '../../oidc/settings';
+import type { OidcProviderSettings } from '../../oidc-settings';
 import { query } from '../../storage/op';
 
 declare module 'express-session' {
