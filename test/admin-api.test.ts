@@ -214,6 +214,28 @@ describe('groups', () => {
   });
 });
 
+describe('invites', () => {
+  test('make a link (shown in that answer only), list it with its groups (never its token), revoke it; refusals change nothing', async () => {
+    const group = (await api(writeKey).post('/groups', { name: 'Class 9' })).body.group.id as number;
+    const made = await api(writeKey).post('/invites', { uses: 2, expires_in_days: 7, group_ids: [group], note: 'class 9' });
+    expect(made.status).toBe(201);
+    const { id, url } = made.body.invite as { id: number; url: string };
+    expect(url).toMatch(/\/register\?invite=[A-Za-z0-9_-]{32}$/);
+    expect(await lastAudit('invite_create')).toMatchObject({ key: await keyId(writeKey) });
+    const listed = (await api(readKey).get('/invites')).body.invites.find((i: { id: number }) => i.id === id);
+    expect(listed).toMatchObject({ state: 'live', uses: 0, maxUses: 2, note: 'class 9', groups: [expect.objectContaining({ groupId: group })] });
+    expect(JSON.stringify(listed)).not.toContain(url.split('=')[1]);
+    for (const bad of [{ uses: 0, expires_in_days: 7 }, { uses: 1, expires_in_days: 400 }, { uses: 1, expires_in_days: 7, group_ids: ['x'] }]) {
+      expect((await api(writeKey).post('/invites', bad)).status).toBe(422);
+    }
+    expect((await api(readKey).post(`/invites/${id}/revoke`)).status).toBe(403);
+    expect((await api(writeKey).post(`/invites/${id}/revoke`)).body).toEqual({ revoked: id });
+    expect((await api(writeKey).post(`/invites/${id}/revoke`)).status).toBe(409);
+    expect((await api(writeKey).post('/invites/999999/revoke')).status).toBe(404);
+    expect((await api(readKey).get('/invites')).body.invites.find((i: { id: number }) => i.id === id).state).toBe('revoked');
+  });
+});
+
 describe('reports and audit', () => {
   test('usage by group, by model, finance rows; a bad period is 422', async () => {
     const groups = await api(readKey).get('/reports/groups?period=week&at=2026-01-14');

@@ -7,6 +7,7 @@ import { UserInputError } from '../../accounts/users';
 import { AllowanceError } from '../../groups/allowances';
 import { GroupError } from '../../groups/groups';
 import { LimitsError } from '../../ledger/limit-rules';
+import { InviteError } from '../../onboarding/invites';
 import { translator, type MessageKey } from '../../i18n';
 import type { Logger } from '../../log';
 import { ApiFail } from './table';
@@ -27,6 +28,11 @@ export function refusal(err: unknown): ApiFail | undefined {
   if (err instanceof LimitsError) return new ApiFail(422, 'invalid', err.message, err.field);
   if (err instanceof UserInputError) return new ApiFail(422, err.code, say(`error.${err.code}`), err.field);
   if (err instanceof AdminKeyError) return new ApiFail(404, err.code, 'No such key.');
+  if (err instanceof InviteError) {
+    const status = err.code === 'no_invite' ? 404 : err.code === 'unchanged' ? 409 : 422;
+    const field = { uses: 'uses', expiry: 'expires_in_days', note: 'note', no_group: 'group_ids', builtin_group: 'group_ids' }[err.code as string];
+    return new ApiFail(status, err.code, say(`invites.error.${err.code}`), field);
+  }
   return undefined;
 }
 

@@ -12,6 +12,7 @@ import { DatabaseRateStore } from '../rate-store';
 import { apiSecurityHeaders } from '../security';
 import { apiErrorHandler, sendFail } from '../admin-api/errors';
 import { groupRoutes } from '../admin-api/groups';
+import { inviteRoutes } from '../admin-api/invites';
 import { openApiDocument } from '../admin-api/openapi';
 import { reportRoutes } from '../admin-api/reports';
 import { ApiFail, type ApiRoute } from '../admin-api/table';
@@ -20,7 +21,7 @@ import { userRoutes } from '../admin-api/users';
 /** Requests one admin key may make a minute, on every process together. */
 export const ADMIN_API_PER_MINUTE = 600;
 
-export const ADMIN_API_ROUTES: readonly ApiRoute[] = [...userRoutes, ...groupRoutes, ...reportRoutes];
+export const ADMIN_API_ROUTES: readonly ApiRoute[] = [...userRoutes, ...groupRoutes, ...inviteRoutes, ...reportRoutes];
 
 declare module 'express-serve-static-core' {
   interface Request {
