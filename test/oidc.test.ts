@@ -233,3 +233,24 @@ describe('PASSWORD_SIGNIN=off', () => {
     expect((await tryPassword('correct horse battery')).status).toBe(303);
   });
 });
+
+test('POST /account/sign-in/:provider/unlink — the only way an account signs in stays linked (409); a password account may unlink', async () => {
+  op.accounts.set('sub-otto', { email: 'otto@school.test', email_verified: true, preferred_username: 'otto' });
+  const b = new Browser();
+  await signInAs(b, 'sub-otto');
+  const page = await b.fetch(`${app}/account/sign-in`);
+  const kept = await b.fetch(`${app}/account/sign-in/school/unlink`, { form: { _csrf: csrfFrom(page.text) } });
+  expect(kept.status).toBe(409);
+  expect(kept.text).toContain('only way this account signs in');
+  expect(await srv.sql.value('SELECT count(*) FROM oidc_identities WHERE subject = ?', 'sub-otto')).toEqual(1);
+  // lise (a password and the identity linked above) may.
+  const lise = new Browser();
+  const login = await lise.fetch(`${app}/login`);
+  await lise.fetch(`${app}/login`, { form: { _csrf: csrfFrom(login.text), username: 'lise', password: 'correct horse battery' } });
+  const hers = await lise.fetch(`${app}/account/sign-in`);
+  const done = await lise.fetch(`${app}/account/sign-in/school/unlink`, { form: { _csrf: csrfFrom(hers.text) } });
+  expect(done.location).toBe(`${app}/account/sign-in?unlinked=school`);
+  expect(await srv.sql.value('SELECT count(*) FROM oidc_identities WHERE subject = ?', 'sub-lise')).toEqual(0);
+  const audit = await srv.sql.value("SELECT count(*) FROM admin_audit WHERE action = 'oidc_unlink'");
+  expect(Number(audit)).toBe(1);
+});

@@ -111,7 +111,9 @@ export function* linkIdentity(actorId: Actor, p: OidcProviderSettings, userId: n
   yield* recordAudit(actorId, 'oidc_link', userId, { provider: p.id, subject });
 }
 
+/** Unlinks a user's identity at a provider; refused (OidcError last_way) when it is the only way the account signs in. */
 export function* unlinkIdentity(actorId: Actor, provider: string, userId: number): Op<void> {
+  if (Number(yield* query('oidc.signInWays', { userId })) <= 1) throw new OidcError('last_way');
   const { changes } = yield* query('oidc.unlink', { provider, userId });
   if (changes > 0) yield* recordAudit(actorId, 'oidc_unlink', userId, { provider });
 }

@@ -20,7 +20,7 @@ export type Claims = Record<string, unknown> & { sub: string };
 
 /** A refusal at the callback; `code` is the message key suffix (oidc.error.<code>). */
 export class OidcError extends Error {
-  constructor(readonly code: 'no_flow' | 'state' | 'provider' | 'token' | 'domain' | 'unknown_provider' | 'linked_elsewhere' | 'disabled', detail?: string) {
+  constructor(readonly code: 'no_flow' | 'state' | 'provider' | 'token' | 'domain' | 'unknown_provider' | 'linked_elsewhere' | 'disabled' | 'last_way', detail?: string) {
     super(detail ?? code);
   }
 }

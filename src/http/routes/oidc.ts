@@ -83,15 +83,17 @@ export function oidcRoutes({ config, database, sessionSecret, logger }: Services
     }
   });
 
-  router.get('/account/sign-in', signedIn, async (req, res) => {
+  async function methodsPage(req: Request, res: Response, formError?: string, status = 200) {
     const identities = await database.read(function* () {
       return yield* query('oidc.identitiesOf', { userId: req.user!.id });
     });
     const notice = typeof req.query.linked === 'string' ? { key: 'linked', id: req.query.linked } : typeof req.query.unlinked === 'string' ? { key: 'unlinked', id: req.query.unlinked } : undefined;
     const rows = config.oidcProviders.map((p) => ({ id: p.id, label: p.label, identity: identities.find((i) => i.provider === p.id) }));
     const label = notice && config.oidcProviders.find((p) => p.id === notice.id)?.label;
-    renderPage(req, res, 'account-sign-in', { title: res.locals.t('oidc.account.title'), rows, notice: label ? res.locals.t(`oidc.account.${notice!.key as 'linked' | 'unlinked'}`, { label }) : undefined });
-  });
+    renderPage(req, res, 'account-sign-in', { title: res.locals.t('oidc.account.title'), rows, formError, notice: label ? res.locals.t(`oidc.account.${notice!.key as 'linked' | 'unlinked'}`, { label }) : undefined }, status);
+  }
+
+  router.get('/account/sign-in', signedIn, (req, res) => methodsPage(req, res));
 
   router.post('/account/sign-in/:provider/link', signedIn, async (req, res) => {
     await go(req, res, provider(req), req.user!.id);
@@ -99,7 +101,12 @@ export function oidcRoutes({ config, database, sessionSecret, logger }: Services
 
   router.post('/account/sign-in/:provider/unlink', signedIn, async (req, res) => {
     const p = provider(req);
-    await database.write(unlinkIdentity, req.user!.id, p.id, req.user!.id);
+    try {
+      await database.write(unlinkIdentity, req.user!.id, p.id, req.user!.id);
+    } catch (err) {
+      if (!(err instanceof OidcError)) throw err;
+      return methodsPage(req, res, res.locals.t(`oidc.error.${err.code}`), 409);
+    }
     res.redirect(303, `/account/sign-in?unlinked=${encodeURIComponent(p.id)}`);
   });
 

@@ -30,6 +30,7 @@ export const en = {
   'oidc.error.unknown_provider': 'There is no such sign-in provider here.',
   'oidc.error.linked_elsewhere': 'That account at the provider is already linked to another tokenchat account.',
   'oidc.error.disabled': 'This account is disabled. Ask an administrator.',
+  'oidc.error.last_way': 'This is the only way this account signs in (it has no password), so it stays linked.',
   'oidc.error.back': 'Back to sign in',
   'oidc.account.title': 'Sign-in methods',
   'oidc.account.intro': "Link your organisation's account to sign in with it.",

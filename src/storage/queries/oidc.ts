@@ -23,6 +23,8 @@ export interface OidcQueries {
   'oidc.link': Q<{ provider: string; subject: string; userId: number }, number | undefined>;
   /** Removes a user's identity at a provider. */
   'oidc.unlink': Q<{ provider: string; userId: number }, Changes>;
+  /** Ways the account signs in: 1 for a password, plus one per linked identity. */
+  'oidc.signInWays': Q<{ userId: number }, number>;
   'oidc.touch': Q<{ provider: string; subject: string; now: string }, Changes>;
   'oidc.identitiesOf': Q<{ userId: number }, IdentityRow[]>;
   /** An account without a password (role user); undefined when the name is taken. */

@@ -11,6 +11,8 @@ export const oidcSql: { readonly [K in keyof OidcQueries]: Text } = {
   'oidc.link': value(`INSERT INTO oidc_identities (provider, subject, user_id) VALUES (@provider, @subject, @userId)
     ON CONFLICT (provider, subject) DO NOTHING RETURNING id`),
   'oidc.unlink': run('DELETE FROM oidc_identities WHERE provider = @provider AND user_id = @userId'),
+  'oidc.signInWays': value(`SELECT (SELECT count(*) FROM users WHERE id = @userId AND password_hash IS NOT NULL)
+    + (SELECT count(*) FROM oidc_identities WHERE user_id = @userId)`),
   'oidc.touch': run('UPDATE oidc_identities SET last_used_at = @now WHERE provider = @provider AND subject = @subject'),
   'oidc.identitiesOf': all(`SELECT provider, subject, created_at AS "createdAt", last_used_at AS "lastUsedAt"
     FROM oidc_identities WHERE user_id = @userId ORDER BY provider, id`),
