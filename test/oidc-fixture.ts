@@ -37,7 +37,7 @@ export function freePort(): Promise<number> {
 
 const b64 = (v: object) => Buffer.from(JSON.stringify(v)).toString('base64url');
 
-export async function startProvider(redirectUri: string): Promise<TestProvider> {
+export async function startProvider(...redirectUris: string[]): Promise<TestProvider> {
   const server = http.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
@@ -45,7 +45,7 @@ export async function startProvider(redirectUri: string): Promise<TestProvider> 
   const jwk = { ...privateKey.export({ format: 'jwk' }), kid: 'test-key', use: 'sig', alg: 'RS256' };
   const accounts = new Map<string, ProviderAccount>();
   const provider = new Provider(issuer, {
-    clients: [{ client_id: 'tokenchat', client_secret: 'tokenchat-secret', redirect_uris: [redirectUri], response_types: ['code'], grant_types: ['authorization_code'] }],
+    clients: [{ client_id: 'tokenchat', client_secret: 'tokenchat-secret', redirect_uris: redirectUris, response_types: ['code'], grant_types: ['authorization_code'] }],
     jwks: { keys: [jwk as never] },
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['preferred_username', 'name'], groups: ['groups'] },
     scopes: ['openid', 'email', 'profile', 'groups'],

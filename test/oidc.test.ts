@@ -9,22 +9,26 @@ let op: TestProvider;
 let srv: TestServer;
 let app: string;
 let callback: string;
+let approvalApp: string;
+let approvalSrv: TestServer;
+const school = (issuer: string) => JSON.stringify([{
+  id: 'school', issuer, clientId: 'tokenchat', clientSecret: 'tokenchat-secret', scopes: 'openid email profile groups',
+  label: 'School account', emailDomains: ['school.test'], groupsClaim: 'groups',
+}]);
 
 beforeAll(async () => {
   const port = await freePort();
   app = `http://127.0.0.1:${port}`;
   callback = `${app}/auth/oidc/school/callback`;
-  op = await startProvider(callback);
-  srv = await startTestServer({
-    PORT: String(port), PUBLIC_URL: app,
-    OIDC_PROVIDERS: JSON.stringify([{
-      id: 'school', issuer: op.issuer, clientId: 'tokenchat', clientSecret: 'tokenchat-secret', scopes: 'openid email profile groups',
-      label: 'School account', emailDomains: ['school.test'], groupsClaim: 'groups',
-    }]),
-  });
+  const other = await freePort();
+  approvalApp = `http://127.0.0.1:${other}`;
+  op = await startProvider(callback, `${approvalApp}/auth/oidc/school/callback`);
+  srv = await startTestServer({ PORT: String(port), PUBLIC_URL: app, OIDC_PROVIDERS: school(op.issuer) });
+  approvalSrv = await startTestServer({ PORT: String(other), PUBLIC_URL: approvalApp, OIDC_PROVIDERS: school(op.issuer), REGISTRATION_MODE: 'approval' });
 });
 afterAll(async () => {
   await srv?.close();
+  await approvalSrv?.close();
   await op?.close();
 });
 afterEach(() => {
@@ -253,4 +257,24 @@ test('POST /account/sign-in/:provider/unlink — the only way an account signs i
   expect(await srv.sql.value('SELECT count(*) FROM oidc_identities WHERE subject = ?', 'sub-lise')).toEqual(0);
   const audit = await srv.sql.value("SELECT count(*) FROM admin_audit WHERE action = 'oidc_unlink'");
   expect(Number(audit)).toBe(1);
+});
+
+test('the account page and an admin\'s user page lead to linking an identity', async () => {
+  const b = new Browser();
+  const login = await b.fetch(`${app}/login`);
+  await b.fetch(`${app}/login`, { form: { _csrf: csrfFrom(login.text), username: 'marie', password: 'correct horse battery' } });
+  expect((await b.fetch(`${app}/account`)).text).toContain('href="/account/sign-in"');
+  const marie = (await userNamed('marie')).id;
+  const page = await admin.fetch(`${app}/admin/users/${marie}`);
+  expect(page.text).toContain('href="/admin/oidc?username=marie#link-title"');
+  expect((await admin.fetch(`${app}/admin/oidc?username=marie`)).text).toMatch(/id="username" name="username" type="text" autocomplete="off"\s+value="marie"/);
+});
+
+test('REGISTRATION_MODE=approval: an account made at first sign-in waits for an admin', async () => {
+  op.accounts.set('sub-ida', { email: 'ida@school.test', email_verified: true, preferred_username: 'ida' });
+  const b = new Browser();
+  const res = await b.walk(`${approvalApp}/auth/oidc/school`, { login: 'sub-ida' });
+  expect(res.status).toBe(403);
+  expect(res.text).toContain('Waiting for approval');
+  expect(await approvalSrv.sql.value('SELECT status FROM users WHERE username = ?', 'ida')).toBe('pending');
 });

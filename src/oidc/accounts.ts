@@ -80,9 +80,10 @@ export function* refreshGroups(p: OidcProviderSettings, userId: number, claims: 
 
 /**
  * A sign-in with verified claims, in one write: the linked account (refused when disabled), or a
- * new one without a password; its mapped groups refreshed.
+ * new one without a password (waiting for an admin when `approval`, as REGISTRATION_MODE=approval
+ * makes registrations wait); its mapped groups refreshed.
  */
-export function* signInWithClaims(p: OidcProviderSettings, claims: Claims, signupBonus: number, now = new Date()): Op<User> {
+export function* signInWithClaims(p: OidcProviderSettings, claims: Claims, account: { signupBonus: number; approval: boolean }, now = new Date()): Op<User> {
   checkDomain(p, claims);
   const linked = yield* query('oidc.userOf', { provider: p.id, subject: claims.sub });
   let user: User | undefined;
@@ -93,7 +94,11 @@ export function* signInWithClaims(p: OidcProviderSettings, claims: Claims, signu
   } else {
     user = yield* insertUnique(claims);
     if ((yield* query('oidc.link', { provider: p.id, subject: claims.sub, userId: user.id })) === undefined) throw new OidcError('linked_elsewhere');
-    yield* openAccount(user.id, signupBonus);
+    yield* openAccount(user.id, account.signupBonus);
+    if (account.approval) {
+      yield* query('invites.setPending', { userId: user.id });
+      user = { ...user, status: 'pending' };
+    }
     yield* recordAudit(null, 'oidc_user_create', user.id, { provider: p.id });
   }
   yield* query('oidc.touch', { provider: p.id, subject: claims.sub, now: now.toISOString() });

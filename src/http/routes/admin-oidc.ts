@@ -30,7 +30,8 @@ export function adminOidcRoutes({ config, database }: Services): Router {
     }, status);
   }
 
-  router.get('/', (req, res) => page(req, res));
+  // From a user's page: the link form with their username filled in.
+  router.get('/', (req, res) => page(req, res, typeof req.query.username === 'string' ? { linkInput: { username: req.query.username.slice(0, 100) } } : {}));
 
   router.post('/map', async (req, res) => {
     const form = bodyOf(req);

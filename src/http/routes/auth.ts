@@ -6,7 +6,7 @@ import { wantsJson } from '../errors';
 import { HttpError } from '../http-error';
 import { SESSION_COOKIE } from '../sessions';
 import { authThrottles, SignInThrottle } from '../throttle';
-import { authenticate, checkPassword, createUser, findByName, normalizeUsername, UserInputError, type User } from '../../accounts/users';
+import { checkPassword, createUser, findByName, normalizeUsername, UserInputError, type User } from '../../accounts/users';
 import { bodyOf } from '../input';
 import { renderPage } from '../views';
 import { refuseRegistration, type RefusedBecause } from '../register-refusal';

@@ -72,7 +72,7 @@ export function oidcRoutes({ config, database, sessionSecret, logger }: Services
         await database.write(linkIdentity, pending.linkUserId, p, pending.linkUserId, claims.sub);
         return res.redirect(303, `/account/sign-in?linked=${encodeURIComponent(p.id)}`);
       }
-      const user = await database.write(signInWithClaims, p, claims, config.signupBonus, new Date());
+      const user = await database.write(signInWithClaims, p, claims, { signupBonus: config.signupBonus, approval: config.registrationMode === 'approval' }, new Date());
       await signIn(req, user);
       setDeviceCookie(req, res, sessionSecret, user.id);
       res.redirect(303, '/');
