@@ -99,6 +99,9 @@ describe('an admin reset with "must change at next sign-in"', () => {
       expect(res.status).toBe(303);
       expect(res.headers.location).toBe('/account/password');
     }
+    const fragment = await agent.get('/usage').set('HX-Request', 'true');
+    expect(fragment.status).toBe(403);
+    expect(fragment.headers['hx-redirect']).toBe('/account/password');
     const form = await agent.get('/account/password');
     expect(form.status).toBe(200);
     expect(form.text).toContain('Choose a new password before going on');

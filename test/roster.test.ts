@@ -1,8 +1,12 @@
 // Roster import (issue 25): a CSV pasted on a group's page, a dry run row by row (created, added,
 // unchanged, wrong and why), the apply of exactly that plan, generated passwords downloaded once
 // and forcing a change at first sign-in, a second import changing nothing, and 1,000 rows.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { member, type Member } from './dashboard-helpers';
-import { csrfFrom, login, startTestServer, type Agent, type TestServer } from './helpers';
+import { csrfFrom, login, ON_POSTGRES, startTestServer, tempDir, type Agent, type TestServer } from './helpers';
+import { testDatabaseUrl } from './db-under-test';
 import { applyRoster, planRoster } from '../src/groups/roster';
 import { PasswordHasher } from '../src/accounts/passwords';
 
@@ -194,6 +198,12 @@ describe('POST /admin/groups/:id/roster/apply', () => {
     const sealed = field(apply!.text, 'sealed')!;
     const forged = await post(admin.agent, `/admin/groups/${id}/roster/passwords`, { sealed: sealed.slice(0, -4) + 'AAAA' }, `/admin/groups/${id}`);
     expect(forged.status).toBe(410);
+    const second = await member(srv, 'second_admin');
+    await srv.sql.run("UPDATE users SET role = 'admin' WHERE id = ?", second.id);
+    const otherAdmin = await post(second.agent, `/admin/groups/${id}/roster/passwords`, { sealed }, `/admin/groups/${id}`);
+    expect(otherAdmin.status).toBe(410);
+    const mine = await post(admin.agent, `/admin/groups/${id}/roster/passwords`, { sealed }, `/admin/groups/${id}`);
+    expect(mine.status).toBe(200);
     const otherGroup = await newGroup('Class 7');
     const elsewhere = await post(admin.agent, `/admin/groups/${otherGroup}/roster/passwords`, { sealed }, `/admin/groups/${otherGroup}`);
     expect(elsewhere.status).toBe(410);
@@ -220,4 +230,56 @@ describe('1,000 rows', () => {
     const again = await planRoster(srv.database, id, roster);
     expect(again.counts).toEqual({ create: 0, add: 0, unchanged: 1000, wrong: 0 });
   }, 120_000);
+});
+
+describe('tokenchat group import', () => {
+  const CLI = path.join(__dirname, '..', 'dist', 'cli', 'main.js');
+
+  /** The CLI on the server's own database (on PostgreSQL, its schema named in the search_path). */
+  async function cliEnv(): Promise<Record<string, string>> {
+    const env: Record<string, string> = { PATH: process.env.PATH!, DATA_DIR: srv.dataDir, LOG_LEVEL: 'silent', HASH_CONCURRENCY: '2' };
+    if (!ON_POSTGRES) return env;
+    const url = new URL(testDatabaseUrl());
+    url.searchParams.set('options', `-c search_path=${await srv.sql.value<string>('SELECT current_schema()')}`);
+    return { ...env, DATABASE_URL: url.toString(), SESSION_SECRET: 'test-secret-test-secret-test-secret-1234' };
+  }
+
+  function tokenchat(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      execFile('node', [CLI, ...args], { env }, (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+    });
+  }
+
+  test('a dry run changes nothing; --apply imports and writes generated passwords to a new 0600 file only; again, all unchanged', async () => {
+    const id = await newGroup('CLI class');
+    const dir = tempDir();
+    const file = path.join(dir, 'class.csv');
+    fs.writeFileSync(file, 'username,display name,email,password\ncli_a,A,,\ncli_b,B,,chosen-password-1\nq,,,\n');
+    const env = await cliEnv();
+    const users = await userCount();
+    const dry = await tokenchat(['group', 'import', 'CLI class', file], env);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain('line 2\tcli_a\tcreate (password generated)');
+    expect(dry.stdout).toContain('line 4\tq\twrong: a username has 2 to 32 characters');
+    expect(dry.stdout).toContain('2 to create, 0 to add, 0 unchanged, 1 wrong');
+    expect(await userCount()).toBe(users);
+    const apply = await tokenchat(['group', 'import', 'CLI class', file, '--apply'], env);
+    expect(apply.code).toBe(0);
+    expect(apply.stdout).toContain('2 created, 0 added, 0 unchanged, 1 wrong rows left out');
+    expect(await membersOf(id)).toEqual(['cli_a', 'cli_b']);
+    const out = path.join(dir, 'class-passwords.csv');
+    expect(fs.statSync(out).mode & 0o777).toBe(0o600);
+    const rows = csvRows(fs.readFileSync(out, 'utf8'));
+    expect(rows.map((r) => r[0])).toEqual(['username', 'cli_a']);
+    expect(apply.stdout + apply.stderr).not.toContain(rows[1]![1]!);
+    expect((await login(srv.agent(), 'cli_a', rows[1]![1]!)).status).toBe(303);
+    const again = await tokenchat(['group', 'import', 'CLI class', file, '--apply', '--passwords', path.join(dir, 'again.csv')], env);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('0 created, 0 added, 2 unchanged, 1 wrong rows left out');
+    expect(fs.existsSync(path.join(dir, 'again.csv'))).toBe(false);
+    const missing = await tokenchat(['group', 'import', 'No such group', file], env);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('no group named "No such group"');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
 });

@@ -3,6 +3,7 @@
 // /v1 is mounted before this and takes keys, not sessions, so keys are unaffected.
 import type { RequestHandler } from 'express';
 import { wantsJson } from './errors';
+import { isHtmx } from './views';
 
 export const CHANGE_PASSWORD_PATH = '/account/password';
 const MAY = new Set([CHANGE_PASSWORD_PATH, '/logout', '/lang']);
@@ -13,6 +14,10 @@ export const passwordGate: RequestHandler = (req, res, next) => {
     res.status(403).json({ error: { status: 403, message: res.locals.t('account.must_change') } });
     return;
   }
-  if (req.get('hx-request')) res.set('HX-Redirect', CHANGE_PASSWORD_PATH);
+  // htmx follows a 303 inside its fetch and would swap the page into a fragment: it is told to go instead.
+  if (isHtmx(req)) {
+    res.status(403).set('HX-Redirect', CHANGE_PASSWORD_PATH).end();
+    return;
+  }
   res.redirect(303, CHANGE_PASSWORD_PATH);
 };
