@@ -4,6 +4,7 @@ import { startTestServer, csrfFrom, type TestServer } from './helpers';
 import { Browser, freePort, startProvider, type TestProvider } from './oidc-fixture';
 import { createGroup, addMembers } from '../src/groups/groups';
 import { setBreakGlass } from '../src/oidc/admin';
+import { claimValues } from '../src/oidc/accounts';
 
 let op: TestProvider;
 let srv: TestServer;
@@ -277,4 +278,23 @@ test('REGISTRATION_MODE=approval: an account made at first sign-in waits for an 
   expect(res.status).toBe(403);
   expect(res.text).toContain('Waiting for approval');
   expect(await approvalSrv.sql.value('SELECT status FROM users WHERE username = ?', 'ida')).toBe('pending');
+});
+
+test('a groups claim may be a list, one value, or reached by a dotted name (Keycloak\'s realm_access.roles)', () => {
+  expect(claimValues({ sub: 's', groups: ['a', 'b', 7, { no: 1 }] }, 'groups')).toEqual(['a', 'b', '7']);
+  expect(claimValues({ sub: 's', role: 'teacher' }, 'role')).toEqual(['teacher']);
+  expect(claimValues({ sub: 's', realm_access: { roles: ['student'] } }, 'realm_access.roles')).toEqual(['student']);
+  expect(claimValues({ sub: 's' }, 'groups')).toEqual([]);
+});
+
+test('GET /auth/oidc/:provider — a provider that cannot be reached gets a clear page (502), not a crash', async () => {
+  const port = await freePort();
+  const down = await startTestServer({ PUBLIC_URL: 'http://127.0.0.1:1', OIDC_PROVIDERS: school(`http://127.0.0.1:${port}`) });
+  try {
+    const res = await down.agent().get('/auth/oidc/school');
+    expect(res.status).toBe(502);
+    expect(res.text).toContain('cannot be reached just now');
+  } finally {
+    await down.close();
+  }
 });

@@ -14,9 +14,12 @@ import type { OidcProviderSettings } from '../oidc-settings';
 const text = (v: unknown) => (typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined);
 const verified = (claims: Claims) => claims.email_verified === true || claims.email_verified === 'true';
 
-/** The claim's values as strings (an array, or one string, or nothing). */
-function claimValues(claims: Claims, name: string): string[] {
-  const v = claims[name];
+/**
+ * The claim's values as strings (an array, or one string, or nothing). A dotted name reaches into
+ * an object claim, as Keycloak's realm_access.roles; a name that is itself a claim wins.
+ */
+export function claimValues(claims: Claims, name: string): string[] {
+  const v = name in claims ? claims[name] : name.split('.').reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), claims);
   const list = Array.isArray(v) ? v : v === undefined || v === null ? [] : [v];
   return list.filter((x): x is string | number => typeof x === 'string' || typeof x === 'number').map(String);
 }

@@ -20,7 +20,7 @@ export type Claims = Record<string, unknown> & { sub: string };
 
 /** A refusal at the callback; `code` is the message key suffix (oidc.error.<code>). */
 export class OidcError extends Error {
-  constructor(readonly code: 'no_flow' | 'state' | 'provider' | 'token' | 'domain' | 'unknown_provider' | 'linked_elsewhere' | 'disabled' | 'last_way', detail?: string) {
+  constructor(readonly code: 'no_flow' | 'state' | 'provider' | 'token' | 'domain' | 'unknown_provider' | 'linked_elsewhere' | 'disabled' | 'last_way' | 'unreachable', detail?: string) {
     super(detail ?? code);
   }
 }
@@ -48,7 +48,12 @@ export class OidcClients {
 
   /** Where to send the browser, and what to keep in the session until it comes back. */
   async start(p: OidcProviderSettings, linkUserId?: number): Promise<{ url: string; pending: PendingSignIn }> {
-    const config = await this.configuration(p);
+    let config;
+    try {
+      config = await this.configuration(p);
+    } catch (err) {
+      throw new OidcError('unreachable', (err as Error).message);
+    }
     const verifier = client.randomPKCECodeVerifier();
     const pending: PendingSignIn = {
       provider: p.id, state: client.randomState(), nonce: client.randomNonce(), verifier, startedAt: Date.now(),

@@ -25,7 +25,7 @@ const PENDING_MS = 15 * 60_000;
 
 function refuse(req: Request, res: Response, err: OidcError, logger: Services['logger']): void {
   logger.info({ code: err.code, detail: err.message }, 'an OpenID Connect sign-in was refused');
-  const status = err.code === 'domain' || err.code === 'disabled' || err.code === 'linked_elsewhere' ? 403 : 400;
+  const status = err.code === 'unreachable' ? 502 : err.code === 'domain' || err.code === 'disabled' || err.code === 'linked_elsewhere' ? 403 : 400;
   renderPage(req, res, 'oidc-error', { title: res.locals.t('oidc.error.title'), message: res.locals.t(`oidc.error.${err.code}`) }, status);
 }
 
@@ -48,7 +48,14 @@ export function oidcRoutes({ config, database, sessionSecret, logger }: Services
   });
 
   const go = async (req: Request, res: Response, p: OidcProviderSettings, linkUserId?: number) => {
-    const { url, pending } = await clients.start(p, linkUserId);
+    let started;
+    try {
+      started = await clients.start(p, linkUserId);
+    } catch (err) {
+      if (!(err instanceof OidcError)) throw err;
+      return refuse(req, res, err, logger);
+    }
+    const { url, pending } = started;
     req.session.oidc = pending;
     await saveSession(req);
     res.redirect(303, url);

@@ -31,6 +31,7 @@ export const en = {
   'oidc.error.linked_elsewhere': 'That account at the provider is already linked to another tokenchat account.',
   'oidc.error.disabled': 'This account is disabled. Ask an administrator.',
   'oidc.error.last_way': 'This is the only way this account signs in (it has no password), so it stays linked.',
+  'oidc.error.unreachable': 'The sign-in provider cannot be reached just now. Try again in a moment, or ask an administrator.',
   'oidc.error.back': 'Back to sign in',
   'oidc.account.title': 'Sign-in methods',
   'oidc.account.intro': "Link your organisation's account to sign in with it.",

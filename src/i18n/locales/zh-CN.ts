@@ -33,6 +33,7 @@ export const zhCN: Record<keyof typeof en, string> = {
   'oidc.error.linked_elsewhere': '该登录服务账号已关联到另一个 tokenchat 账号。',
   'oidc.error.disabled': '此账号已停用，请联系管理员。',
   'oidc.error.last_way': '这是此账号唯一的登录方式（它没有密码），因此不能取消关联。',
+  'oidc.error.unreachable': '暂时无法连接登录服务，请稍后再试，或联系管理员。',
   'oidc.error.back': '返回登录',
   'oidc.account.title': '登录方式',
   'oidc.account.intro': '关联组织账号后，即可用它登录。',
