@@ -1,8 +1,11 @@
 // Changing your own password at /account (issue 25): the current one required, the other sessions
 // of that person ended while this one stays; an admin's reset with "must change" ticked sends the
 // person to the change-password page before any other, and their API keys keep working meanwhile.
+import { execFile } from 'node:child_process';
+import path from 'node:path';
 import { member, type Member } from './dashboard-helpers';
-import { csrfFrom, login, startTestServer, type Agent, type TestServer } from './helpers';
+import { csrfFrom, login, ON_POSTGRES, startTestServer, type Agent, type TestServer } from './helpers';
+import { testDatabaseUrl } from './db-under-test';
 
 let srv: TestServer;
 let admin: Member;
@@ -121,4 +124,29 @@ describe('an admin reset with "must change at next sign-in"', () => {
     expect((await login(agent, 'not_forced', 'temporary-pass-2')).status).toBe(303);
     expect((await agent.get('/usage')).status).toBe(200);
   });
+});
+
+describe('tokenchat user password <name> --must-change', () => {
+  test("resets the password from stdin, audited as the command line's, ends the sessions and forces a change", async () => {
+    const m = await member(srv, 'cli_reset');
+    const env: Record<string, string> = { PATH: process.env.PATH!, DATA_DIR: srv.dataDir, LOG_LEVEL: 'silent' };
+    if (ON_POSTGRES) {
+      const url = new URL(testDatabaseUrl());
+      url.searchParams.set('options', `-c search_path=${await srv.sql.value<string>('SELECT current_schema()')}`);
+      Object.assign(env, { DATABASE_URL: url.toString(), SESSION_SECRET: 'test-secret-test-secret-test-secret-1234' });
+    }
+    const cli = path.join(__dirname, '..', 'dist', 'cli', 'main.js');
+    const run = await new Promise<{ code: number; stdout: string }>((resolve) => {
+      const child = execFile('node', [cli, 'user', 'password', 'cli_reset', '--must-change'], { env }, (err, stdout) => resolve({ code: err ? 1 : 0, stdout }));
+      child.stdin!.end('reset-by-cli-1\n');
+    });
+    expect(run.code).toBe(0);
+    expect((await m.agent.get('/usage')).status).toBe(303); // the session ended
+    const audit = await srv.sql.get<{ actor_id: number | null; detail: string }>("SELECT actor_id, detail FROM admin_audit WHERE action = 'password_reset' AND target_user_id = ?", m.id);
+    expect(audit!.actor_id).toBeNull();
+    expect(JSON.parse(audit!.detail)).toEqual({ must_change: true });
+    const agent = srv.agent();
+    expect((await login(agent, 'cli_reset', 'reset-by-cli-1')).status).toBe(303);
+    expect((await agent.get('/usage')).headers.location).toBe('/account/password');
+  }, 30_000);
 });

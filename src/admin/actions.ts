@@ -98,7 +98,7 @@ export function* setRole(actorId: number, userId: number, role: 'user' | 'admin'
  * makes them choose another at their next sign-in. Returns the new
  * session epoch, so an admin resetting their own password can stay signed in. A write operation.
  */
-export function* resetPassword(actorId: number, userId: number, hash: string, mustChange = false): Op<number> {
+export function* resetPassword(actorId: Actor, userId: number, hash: string, mustChange = false): Op<number> {
   yield* asAdmin(actorId);
   const user = yield* requireUser(userId);
   yield* query('admin.setPassword', { userId, hash });

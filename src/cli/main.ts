@@ -15,6 +15,7 @@ import { translator } from '../i18n';
 import { adoptModels, DEFAULT_MODELS_FILE, loadModels, pricesHash } from '../metering/models';
 import { PasswordHasher } from '../accounts/passwords';
 import { readNewPassword } from './secret-input';
+import { passwordCommand } from './password';
 import { serve } from '../cluster';
 import { createUser, listUsers, UserInputError } from '../accounts/users';
 import { AdminError, setDisabled } from '../admin/actions';
@@ -119,6 +120,8 @@ for (const [command, disabled] of [['disable', true], ['enable', false]] as cons
     });
 }
 
+passwordCommand(user); // user password <name> [--must-change]
+
 ledgerCommands(program);
 tokenCommands(program);
 groupCommands(program);
@@ -138,6 +141,7 @@ All commands:
   tokenchat user list [--json]          list accounts
   tokenchat user disable <name>         disable an account and end its sessions
   tokenchat user enable <name>          enable a disabled account
+  tokenchat user password <name> [--must-change]   reset a password (from stdin or a prompt); end its sessions
   tokenchat grant <user> <amount> [--note T]   add tokens (negative deducts, never below zero)
   tokenchat balance <user>              print a balance
   tokenchat ledger verify               check every ledger invariant; exit 1 naming violations
