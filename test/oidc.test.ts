@@ -244,6 +244,7 @@ test('POST /account/sign-in/:provider/unlink — the only way an account signs i
   const b = new Browser();
   await signInAs(b, 'sub-otto');
   const page = await b.fetch(`${app}/account/sign-in`);
+  expect(page.text).toContain('This account has no password');
   const kept = await b.fetch(`${app}/account/sign-in/school/unlink`, { form: { _csrf: csrfFrom(page.text) } });
   expect(kept.status).toBe(409);
   expect(kept.text).toContain('only way this account signs in');

@@ -91,13 +91,13 @@ export function oidcRoutes({ config, database, sessionSecret, logger }: Services
   });
 
   async function methodsPage(req: Request, res: Response, formError?: string, status = 200) {
-    const identities = await database.read(function* () {
-      return yield* query('oidc.identitiesOf', { userId: req.user!.id });
+    const [identities, ways] = await database.read(function* () {
+      return [yield* query('oidc.identitiesOf', { userId: req.user!.id }), Number(yield* query('oidc.signInWays', { userId: req.user!.id }))] as const;
     });
     const notice = typeof req.query.linked === 'string' ? { key: 'linked', id: req.query.linked } : typeof req.query.unlinked === 'string' ? { key: 'unlinked', id: req.query.unlinked } : undefined;
     const rows = config.oidcProviders.map((p) => ({ id: p.id, label: p.label, identity: identities.find((i) => i.provider === p.id) }));
     const label = notice && config.oidcProviders.find((p) => p.id === notice.id)?.label;
-    renderPage(req, res, 'account-sign-in', { title: res.locals.t('oidc.account.title'), rows, formError, notice: label ? res.locals.t(`oidc.account.${notice!.key as 'linked' | 'unlinked'}`, { label }) : undefined }, status);
+    renderPage(req, res, 'account-sign-in', { title: res.locals.t('oidc.account.title'), rows, formError, noPassword: ways === identities.length, notice: label ? res.locals.t(`oidc.account.${notice!.key as 'linked' | 'unlinked'}`, { label }) : undefined }, status);
   }
 
   router.get('/account/sign-in', signedIn, (req, res) => methodsPage(req, res));
