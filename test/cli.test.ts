@@ -354,3 +354,16 @@ describe('group commands', () => {
     expect(await withSql((sql) => sql.value('SELECT count(*) FROM groups'))).toBe(2);
   });
 });
+
+test('user break-glass <name> on|off marks an account for password sign-in when PASSWORD_SIGNIN=off, audited; a bad state or name exits 1', async () => {
+  expect((await tokenchat(['user', 'add', 'root', '--admin'], { env, input: 'correct horse battery\n' })).code).toBe(0);
+  const on = await tokenchat(['user', 'break-glass', 'root', 'on'], { env });
+  expect(on).toMatchObject({ code: 0, stdout: 'break-glass password sign-in on for root\n' });
+  expect(await withSql((sql) => sql.value('SELECT break_glass FROM users WHERE username = ?', 'root'))).toEqual(1);
+  expect((await tokenchat(['user', 'break-glass', 'root', 'maybe'], { env })).code).toBe(1);
+  expect((await tokenchat(['user', 'break-glass', 'nobody', 'on'], { env })).stderr).toContain('no user named "nobody"');
+  expect((await tokenchat(['user', 'break-glass', 'root', 'off'], { env })).code).toBe(0);
+  expect(await withSql((sql) => sql.value('SELECT break_glass FROM users WHERE username = ?', 'root'))).toEqual(0);
+  const audit = await withSql((sql) => sql.all("SELECT actor_id, detail FROM admin_audit WHERE action = 'break_glass' ORDER BY id"));
+  expect(audit.map((a) => [a.actor_id, JSON.parse(a.detail)])).toEqual([[null, { on: true }], [null, { on: false }]]);
+});
