@@ -4,7 +4,7 @@ import { startTestServer, csrfFrom, type TestServer } from './helpers';
 import { Browser, freePort, startProvider, type TestProvider } from './oidc-fixture';
 import { createGroup, addMembers } from '../src/groups/groups';
 import { setBreakGlass } from '../src/oidc/admin';
-import { claimValues } from '../src/oidc/accounts';
+import { claimValues, overage } from '../src/oidc/accounts';
 
 let op: TestProvider;
 let srv: TestServer;
@@ -286,6 +286,13 @@ test('a groups claim may be a list, one value, or reached by a dotted name (Keyc
   expect(claimValues({ sub: 's', role: 'teacher' }, 'role')).toEqual(['teacher']);
   expect(claimValues({ sub: 's', realm_access: { roles: ['student'] } }, 'realm_access.roles')).toEqual(['student']);
   expect(claimValues({ sub: 's' }, 'groups')).toEqual([]);
+});
+
+test('groups overage (Entra ID leaves the claim out and names it in _claim_names): memberships are left as they are', () => {
+  expect(overage({ sub: 'a', _claim_names: { groups: 'src1' } }, 'groups')).toBe(true);
+  expect(overage({ sub: 'a', _claim_names: { realm_access: 'src1' } }, 'realm_access.roles')).toBe(true);
+  expect(overage({ sub: 'a', groups: [] }, 'groups')).toBe(false);
+  expect(overage({ sub: 'a', _claim_names: { roles: 'src1' } }, 'groups')).toBe(false);
 });
 
 test('GET /auth/oidc/:provider — a provider that cannot be reached gets a clear page (502), not a crash', async () => {

@@ -67,11 +67,24 @@ function* insertUnique(claims: Claims): Op<User> {
   throw new OidcError('token', 'no free username');
 }
 
-/** Sets the user's memberships of the mapped groups to what the claim says; others are left alone. */
+/**
+ * Whether the provider left the groups claim out for being too long and said so in `_claim_names`
+ * (Microsoft Entra ID's "groups overage", past about 200 groups): then the claim says nothing about
+ * membership, and emptying the person's groups for it would be wrong.
+ */
+export function overage(claims: Claims, groupsClaim: string): boolean {
+  const names = claims._claim_names;
+  return typeof names === 'object' && names !== null && Object.hasOwn(names, groupsClaim.split('.')[0]!);
+}
+
+/**
+ * Sets the user's memberships of the mapped groups to what the claim says; others are left alone,
+ * and so are all of them when the provider said the claim was too long to send (overage).
+ */
 export function* refreshGroups(p: OidcProviderSettings, userId: number, claims: Claims, now = new Date()): Op<void> {
   if (!p.groupsClaim) return;
   const map = yield* query('oidc.mapOf', { provider: p.id });
-  if (map.length === 0) return;
+  if (map.length === 0 || overage(claims, p.groupsClaim)) return;
   const values = new Set(claimValues(claims, p.groupsClaim));
   const wanted = new Set(map.filter((m) => values.has(m.claimValue)).map((m) => m.groupId));
   const current = new Set((yield* query('groups.ofUser', { userId })).map((g) => g.id));
