@@ -1,7 +1,23 @@
 // What the browser tests share: the viewports, a bounded wait, signing up through the page, a
-// page of its own signed in as a new user, and axe-core's WCAG audit of a page.
+// page of its own signed in as a new user, axe-core's WCAG audit of a page, launching Chromium
+// and submitting a form.
 import fs from 'node:fs';
-import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
+
+/** Debian's `chromium` package, or $CHROMIUM_PATH (`playwright install` cannot work here). */
+export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+
+/** Chromium for a suite's beforeAll; a clear error when there is none. */
+export function launchChromium(): Promise<Browser> {
+  if (!fs.existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH`);
+  return chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+}
+
+/** Clicks a form's button and waits for the page it leads to. */
+export async function submit(page: Page, button: string): Promise<void> {
+  await Promise.all([page.waitForEvent('framenavigated'), page.click(button)]);
+  await page.waitForLoadState('load');
+}
 
 export const WAIT = 5000; // longest wait for anything on the page
 

@@ -5,9 +5,9 @@
 // Needs a Chromium binary: /usr/bin/chromium (Debian's `chromium` package) or $CHROMIUM_PATH.
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
 import { gate, startFakeUpstream, type FakeUpstream } from '../fake-upstream';
-import { axeViolations, registerIn, VIEWPORTS, WAIT, within, withNewUser, type NewUser } from './browser';
+import { axeViolations, launchChromium, registerIn, type NewUser, VIEWPORTS, WAIT, within, withNewUser } from './browser';
 import { startFakeStripe, type FakeStripe } from '../fake-stripe';
 import { startTestServer, type TestServer } from '../helpers';
 import { createBatch } from '../../src/admin/actions';
@@ -16,7 +16,6 @@ import { createOrder } from '../../src/payments/orders';
 import { loadPackages } from '../../src/payments/packages';
 import { loadModels, priceOf } from '../../src/metering/models';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const SHOTS = path.join(__dirname, '..', '..', 'test-results', 'screenshots');
 // With a model API key the first model listed but demo is the default: 1 per prompt and 4 per completion token.
 const DEFAULT_MODEL = loadModels().find('gpt-4o-mini')!;
@@ -31,14 +30,13 @@ const PACKAGES = path.join(__dirname, '..', '..', 'packages.example.json');
 
 beforeAll(async () => {
   fs.rmSync(SHOTS, { recursive: true, force: true }); // only this run's failures
-  if (!fs.existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH`);
   upstream = await startFakeUpstream();
   stripe = await startFakeStripe();
   app = await startTestServer({
     OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: upstream.url, DEMO_DELAY_MS: '0',
     STRIPE_SECRET_KEY: 'sk_test_e2e', STRIPE_WEBHOOK_SECRET: 'whsec_e2e', PUBLIC_URL: 'https://chat.example.com', PACKAGES_FILE: PACKAGES, STRIPE_API_URL: stripe.url,
   });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

@@ -4,15 +4,13 @@
 // ‹ 1/2 ›; a screen reader hears a short line when an answer ends, not its markdown; the auto-
 // scroll follows an answer to its end; the desktop has no phone drawer buttons.
 // Needs a Chromium binary: /usr/bin/chromium (Debian's `chromium` package) or $CHROMIUM_PATH.
-import fs from 'node:fs';
-import { chromium, type Browser, type BrowserContextOptions, type Page } from 'playwright-core';
+import type { Browser, BrowserContextOptions, Page } from 'playwright-core';
 import { gate, startFakeUpstream, type FakeUpstream } from '../fake-upstream';
-import { VIEWPORTS, WAIT, within, withNewUser, type NewUser } from './browser';
+import { launchChromium, type NewUser, VIEWPORTS, WAIT, within, withNewUser } from './browser';
 import { startTestServer, type TestServer } from '../helpers';
 import { balanceOf } from '../../src/ledger/ledger';
 import { loadModels, priceOf } from '../../src/metering/models';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const MODEL = loadModels().find('gpt-4o-mini')!; // the default with a model API key
 
 let browser: Browser;
@@ -20,10 +18,9 @@ let app: TestServer;
 let upstream: FakeUpstream;
 
 beforeAll(async () => {
-  if (!fs.existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH`);
   upstream = await startFakeUpstream();
   app = await startTestServer({ OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: upstream.url, DEMO_DELAY_MS: '0' });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

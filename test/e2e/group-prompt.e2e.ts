@@ -3,32 +3,24 @@
 // member's chat page shows it read-only under "Additional inputs", naming the group. axe-core finds
 // nothing on either page in both languages; nothing scrolls sideways.
 // Needs a Chromium binary: /usr/bin/chromium or $CHROMIUM_PATH.
-import fs from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { axeViolations, registerIn, VIEWPORTS, WAIT } from './browser';
+import type { Browser, Page } from 'playwright-core';
+import { axeViolations, launchChromium, registerIn, submit, VIEWPORTS, WAIT } from './browser';
 import { startTestServer, type TestServer } from '../helpers';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const PHONE = VIEWPORTS.find((v) => v.name === 'phone')!.options;
 
 let browser: Browser;
 let app: TestServer;
 
 beforeAll(async () => {
-  if (!fs.existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH`);
   app = await startTestServer({ OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: 'http://127.0.0.1:9/v1' });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
   await browser?.close();
   await app?.close();
 });
-
-async function submit(page: Page, button: string): Promise<void> {
-  await Promise.all([page.waitForEvent('framenavigated'), page.click(button)]);
-  await page.waitForLoadState('load');
-}
 
 test('an admin locks a group prompt on a phone; the member sees it read-only naming the group; axe finds nothing in either language', async () => {
   const found: string[] = [];

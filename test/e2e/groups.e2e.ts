@@ -2,22 +2,19 @@
 // admin creates a group, adds a member found by the search and sets the group's models and price,
 // with plain form posts; axe-core finds nothing on the groups pages in both languages, light and
 // dark; no page scrolls sideways. Needs a Chromium binary: /usr/bin/chromium or $CHROMIUM_PATH.
-import fs from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { axeViolations, registerIn, VIEWPORTS, WAIT } from './browser';
+import type { Browser } from 'playwright-core';
+import { axeViolations, launchChromium, registerIn, submit, VIEWPORTS, WAIT } from './browser';
 import { startTestServer, type TestServer } from '../helpers';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const PHONE = VIEWPORTS.find((v) => v.name === 'phone')!.options;
 
 let browser: Browser;
 let app: TestServer;
 
 beforeAll(async () => {
-  if (!fs.existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH`);
   // A model API key (never called), so the rules form lists the models file's chat and embedding models.
   app = await startTestServer({ OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: 'http://127.0.0.1:9/v1' });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
@@ -38,11 +35,6 @@ async function someoneElse(name: string): Promise<void> {
 }
 
 /** Submits the form `button` is in and waits for the page the server answers with. */
-async function submit(page: Page, button: string): Promise<void> {
-  await Promise.all([page.waitForEvent('framenavigated'), page.click(button)]);
-  await page.waitForLoadState('load');
-}
-
 test('an admin creates a group, adds a member and sets its models on a phone; axe finds nothing in either language, light or dark; nothing scrolls sideways', async () => {
   const found: string[] = [];
   const wide: string[] = [];

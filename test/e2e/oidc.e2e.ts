@@ -3,13 +3,11 @@
 // (oidc-provider on loopback), back signed in; the Sign-in methods page, the refusal page and the
 // admin's /admin/oidc. axe-core finds nothing on tokenchat's pages; nothing scrolls sideways.
 // Needs a Chromium binary: /usr/bin/chromium or $CHROMIUM_PATH.
-import fs from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
-import { axeViolations, VIEWPORTS, WAIT } from './browser';
+import type { Browser } from 'playwright-core';
+import { axeViolations, launchChromium, VIEWPORTS, WAIT } from './browser';
 import { startTestServer, type TestServer } from '../helpers';
 import { freePort, startProvider, type TestProvider } from '../oidc-fixture';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const PHONE = VIEWPORTS.find((v) => v.name === 'phone')!.options;
 
 let browser: Browser;
@@ -17,7 +15,6 @@ let app: TestServer;
 let op: TestProvider;
 
 beforeAll(async () => {
-  if (!fs.existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH`);
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   op = await startProvider(`${url}/auth/oidc/school/callback`);
@@ -25,7 +22,7 @@ beforeAll(async () => {
     PORT: String(port), PUBLIC_URL: url,
     OIDC_PROVIDERS: JSON.stringify([{ id: 'school', issuer: op.issuer, clientId: 'tokenchat', clientSecret: 'tokenchat-secret', scopes: 'openid email profile groups', label: 'School', groupsClaim: 'groups' }]),
   });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
