@@ -11,6 +11,9 @@ document.addEventListener('DOMContentLoaded', () => {
   const composer = document.getElementById('composer');
   const message = document.getElementById('message');
   if (composer && message) enhanceComposer(composer, message);
+  const rosterFile = document.getElementById('roster-file');
+  const rosterText = document.getElementById('roster-text');
+  if (rosterFile && rosterText && typeof File !== 'undefined' && File.prototype.text) readRosterFile(rosterFile, rosterText);
   const transcript = document.getElementById('transcript');
   const jump = document.getElementById('jump-latest');
   if (transcript && jump) followTranscript(transcript, jump);
@@ -237,5 +240,17 @@ function enhanceComposer(composer, message) {
     message.value = undone.dataset.text;
     undone.remove();
     message.focus();
+  });
+}
+
+// A roster import's CSV chosen as a file is read into the box it would be pasted in (UTF-8, a byte
+// order mark dropped), so the admin sees and checks exactly what is sent.
+function readRosterFile(input, box) {
+  document.getElementById('roster-file-field').hidden = false;
+  input.addEventListener('change', async () => {
+    const file = input.files && input.files[0];
+    if (!file) return;
+    box.value = (await file.text()).replace(/^\uFEFF/, '');
+    box.focus();
   });
 }

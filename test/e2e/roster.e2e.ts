@@ -47,6 +47,9 @@ test('an admin imports a roster on a phone, and a generated account must change 
 
       await admin.goto(`${app.url}/admin/groups/${groupId}`);
       await check(admin, 'the group page with the import form');
+      // A file chosen is read into the box, exactly as it would be pasted (its byte order mark dropped).
+      await admin.setInputFiles('#roster-file', { name: 'class.csv', mimeType: 'text/csv', buffer: Buffer.from('\uFEFFusername\nfrom_file\n') });
+      await admin.waitForFunction(() => (document.getElementById('roster-text') as HTMLTextAreaElement).value === 'username\nfrom_file\n');
       await admin.fill('#roster-text', 'name,mail\nx,y');
       await submit(admin, 'form[action$="/roster/check"] button[type="submit"]');
       expect(await admin.isVisible('#roster-error')).toBe(true);

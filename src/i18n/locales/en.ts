@@ -767,6 +767,7 @@ export const en = {
   'roster.intro': "Paste a CSV of up to {max} people. Its first line names the columns: username, display name, email and, optionally, password. New accounts are created and everyone is added to this group; existing accounts are only added. First you see what would happen; nothing changes until you apply it.",
   'roster.label': "Roster (CSV)",
   'roster.hint': "For example: username,display name,email — then one person a line. An empty password is generated, and the person must change it at first sign-in.",
+  'roster.file': 'Or choose a CSV file: it is read into the box above',
   'roster.check_submit': "Check (dry run)",
   'roster.dry_run_title': "What applying it would do",
   'roster.result_title': "What was done",

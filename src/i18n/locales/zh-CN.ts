@@ -769,6 +769,7 @@ export const zhCN: Record<keyof typeof en, string> = {
   'roster.intro': "粘贴一个 CSV，最多 {max} 人。第一行是列名：username（用户名）、display name（显示名称）、email（邮箱），以及可选的 password（密码）。不存在的账户会被创建，所有人都会加入本组；已有账户只会被加入本组。先预览将发生的变化，确认应用之前不会做任何修改。",
   'roster.label': "名单（CSV）",
   'roster.hint': "例如：username,display name,email，之后每行一人。密码留空时自动生成，此人首次登录后必须修改。",
+  'roster.file': '或选择一个 CSV 文件：其内容会填入上面的文本框',
   'roster.check_submit': "检查（预演）",
   'roster.dry_run_title': "应用后将会发生的变化",
   'roster.result_title': "已完成的变化",
