@@ -192,7 +192,7 @@ describe('POST /admin/groups/:id/roster/apply', () => {
     expect(await membersOf(id)).toEqual([]);
   });
 
-  test('the passwords download is refused to another admin and to a forged seal', async () => {
+  test('the passwords download is given once, and refused to another admin and to a forged seal', async () => {
     const id = await newGroup('Class 6');
     const { apply } = await importThroughPages(id, 'username\nsix_a');
     const sealed = field(apply!.text, 'sealed')!;
@@ -204,6 +204,10 @@ describe('POST /admin/groups/:id/roster/apply', () => {
     expect(otherAdmin.status).toBe(410);
     const mine = await post(admin.agent, `/admin/groups/${id}/roster/passwords`, { sealed }, `/admin/groups/${id}`);
     expect(mine.status).toBe(200);
+    // Once: the same seal again is refused, even to the admin it was made for.
+    const again = await post(admin.agent, `/admin/groups/${id}/roster/passwords`, { sealed }, `/admin/groups/${id}`);
+    expect(again.status).toBe(410);
+    expect(again.text).toContain('downloaded once already');
     const otherGroup = await newGroup('Class 7');
     const elsewhere = await post(admin.agent, `/admin/groups/${otherGroup}/roster/passwords`, { sealed }, `/admin/groups/${otherGroup}`);
     expect(elsewhere.status).toBe(410);

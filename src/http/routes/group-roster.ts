@@ -2,7 +2,8 @@
 // by the browser into the same textarea: no multipart parser), a dry run listing what would happen
 // row by row, then the apply, which carries the file and the dry run's digest and refuses if the
 // plan it makes now differs. Generated passwords come back sealed in the result page, for one
-// download (groups/roster-passwords.ts). The rules are in groups/roster.ts.
+// download (a second is refused, on any process) (groups/roster-passwords.ts). The rules are in groups/roster.ts.
+import crypto from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
 import type { Services } from '../context';
 import { applyRoster, planRoster, RosterError, ROSTER_MAX_ROWS, type RosterPlan } from '../../groups/roster';
@@ -13,6 +14,7 @@ import { HttpError } from '../http-error';
 import { bodyOf } from '../input';
 import { renderPage } from '../views';
 import { idParam } from './guards';
+import { query } from '../../storage/op';
 
 /** 1,000 rows of four columns fit well within this; the body limit (BODY_LIMIT) is larger still. */
 const TEXT_MAX = 512 * 1024;
@@ -76,15 +78,28 @@ export function groupRosterRoutes({ config, database, hasher, sessionSecret }: S
   });
 
   // The generated passwords, once: opened from the sealed field of the result page (POST, so never in a URL or a log).
-  router.post('/:id/roster/passwords', (req, res) => {
+  router.post('/:id/roster/passwords', async (req, res) => {
     const id = idParam(req);
     const sealed = bodyOf(req).sealed;
     const rows = typeof sealed === 'string' ? openPasswords(sessionSecret, req.user!.id, id, sealed) : undefined;
-    if (!rows) throw new HttpError(410, 'roster.error.sealed');
+    if (!rows || !(await firstDownload(sealed as string))) throw new HttpError(410, 'roster.error.sealed');
     startCsv(res, `passwords-group-${id}.csv`, ['username', 'password']);
     for (const r of rows) res.write(csvLine([r.username, r.password]));
     res.end();
   });
+
+  /**
+   * Whether this is the first download of these sealed passwords, on any process: the seal is
+   * counted in the database's throttle table until long after it expires (the sweep forgets it).
+   */
+  async function firstDownload(sealed: string): Promise<boolean> {
+    const key = `roster-passwords:${crypto.createHash('sha256').update(sealed).digest('hex')}`;
+    const now = new Date();
+    const { hits } = await database.write(function* () {
+      return yield* query('limits.hit', { key, now: now.toISOString(), resetAt: new Date(now.getTime() + 2 * 3_600_000).toISOString() });
+    });
+    return hits === 1;
+  }
 
   return router;
 }

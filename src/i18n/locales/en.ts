@@ -804,7 +804,7 @@ export const en = {
   'roster.error.changed': "The roster or the accounts changed since the dry run. Nothing was applied: paste it and check again.",
   'roster.error.builtin': "Everyone has no members to import.",
   'roster.error.no_group': "There is no such group.",
-  'roster.error.sealed': "These passwords can no longer be downloaded (an hour has passed, or they were not made for you). Reset the passwords of those accounts instead.",
+  'roster.error.sealed': "These passwords can no longer be downloaded (they were downloaded once already, an hour has passed, or they were not made for you). Reset the passwords of those accounts instead.",
   'admin.detail.group': 'group',
   'admin.detail.was': 'was',
   'admin.detail.models': 'models',

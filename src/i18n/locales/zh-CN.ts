@@ -806,7 +806,7 @@ export const zhCN: Record<keyof typeof en, string> = {
   'roster.error.changed': "自预演以来，名单或账户已有变化。没有应用任何修改：请重新粘贴并检查。",
   'roster.error.builtin': "“所有人”组没有成员，无法导入。",
   'roster.error.no_group': "没有这个组。",
-  'roster.error.sealed': "这些密码已无法下载（已超过一小时，或不是为你生成的）。请改为重置这些账户的密码。",
+  'roster.error.sealed': "这些密码已无法下载（已经下载过一次、已超过一小时，或不是为你生成的）。请改为重置这些账户的密码。",
   'admin.detail.group': '组',
   'admin.detail.was': '原名',
   'admin.detail.models': '模型',
