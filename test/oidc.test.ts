@@ -176,8 +176,10 @@ test('group claims mapped by the admin page, refreshed at every sign-in; unmappe
   op.accounts.set('sub-bob', { email: 'bob@school.test', email_verified: true, preferred_username: 'bob', groups: ['class-b'] });
   await signInAs(new Browser(), 'sub-bob');
   expect(await groupsOf(bob)).toEqual(['Class B', 'Staff']);
-  const audit = await srv.sql.all<{ action: string }>("SELECT action FROM admin_audit WHERE target_user_id = ? AND action IN ('group_add', 'group_remove') ORDER BY id", bob);
+  const audit = await srv.sql.all<{ action: string; detail: string }>("SELECT action, detail FROM admin_audit WHERE target_user_id = ? AND action IN ('group_add', 'group_remove') ORDER BY id", bob);
   expect(audit.map((a) => a.action)).toEqual(['group_add', 'group_add', 'group_remove', 'group_add']);
+  // The changes the claims made say so; the admin's own addition (Staff) does not.
+  expect(audit.map((a) => (JSON.parse(a.detail) as { signIn?: string }).signIn ?? null)).toEqual([expect.any(String), null, expect.any(String), expect.any(String)]);
 });
 
 test('the admin links an identity to an existing account; then it signs in there', async () => {

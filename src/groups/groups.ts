@@ -143,23 +143,23 @@ function* memberChange(actorId: Actor, id: number, userIds: readonly number[]): 
   return { group, ids };
 }
 
-/** Adds users to a group (those already in are left as they are); answers those added, each audited. */
-export function* addMembers(actorId: Actor, id: number, userIds: readonly number[], now = new Date()): Op<number[]> {
+/** Adds users to a group (those already in are left as they are); answers those added, each audited (`signIn`: the provider whose claims did it). */
+export function* addMembers(actorId: Actor, id: number, userIds: readonly number[], now = new Date(), signIn?: string): Op<number[]> {
   const { group, ids } = yield* memberChange(actorId, id, userIds);
   if (ids.length === 0) return [];
   const added = yield* query('groups.addMembers', { groupId: id, ids: JSON.stringify(ids) });
-  for (const userId of added) yield* recordAudit(actorId, 'group_add', userId, { group: group.name });
+  for (const userId of added) yield* recordAudit(actorId, 'group_add', userId, { group: group.name, ...(signIn ? { signIn } : {}) });
   // Their allowance from the group at once (and what Everyone gave them, if this is their first group, ends).
   yield* syncUsers(added, now);
   return added;
 }
 
 /** Removes users from a group; answers those removed, each audited. Their running turns finish on their terms. */
-export function* removeMembers(actorId: Actor, id: number, userIds: readonly number[], now = new Date()): Op<number[]> {
+export function* removeMembers(actorId: Actor, id: number, userIds: readonly number[], now = new Date(), signIn?: string): Op<number[]> {
   const { group, ids } = yield* memberChange(actorId, id, userIds);
   if (ids.length === 0) return [];
   const removed = yield* query('groups.removeMembers', { groupId: id, ids: JSON.stringify(ids) });
-  for (const userId of removed) yield* recordAudit(actorId, 'group_remove', userId, { group: group.name });
+  for (const userId of removed) yield* recordAudit(actorId, 'group_remove', userId, { group: group.name, ...(signIn ? { signIn } : {}) });
   // What is left of the group's allowance goes with the membership (an `expire` row).
   yield* syncUsers(removed, now);
   return removed;

@@ -89,8 +89,8 @@ export function* refreshGroups(p: OidcProviderSettings, userId: number, claims: 
   const wanted = new Set(map.filter((m) => values.has(m.claimValue)).map((m) => m.groupId));
   const current = new Set((yield* query('groups.ofUser', { userId })).map((g) => g.id));
   for (const groupId of new Set(map.map((m) => m.groupId))) {
-    if (wanted.has(groupId) && !current.has(groupId)) yield* addMembers(null, groupId, [userId], now);
-    if (!wanted.has(groupId) && current.has(groupId)) yield* removeMembers(null, groupId, [userId], now);
+    if (wanted.has(groupId) && !current.has(groupId)) yield* addMembers(null, groupId, [userId], now, p.label);
+    if (!wanted.has(groupId) && current.has(groupId)) yield* removeMembers(null, groupId, [userId], now, p.label);
   }
 }
 

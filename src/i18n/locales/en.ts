@@ -346,6 +346,7 @@ export const en = {
   'group_prompt.chat_locked': 'Set by the group {group}; you cannot change it.',
   'group_prompt.chat_start': 'The system prompt of the group {group}; you may change it for this conversation.',
   'admin.action.group_prompt': "Set a group's system prompt",
+  'admin.detail.signIn': 'at sign-in with',
   'admin.detail.prompt': 'prompt',
   'admin.detail.characters': 'characters',
   'admin.detail.locked': 'locked',

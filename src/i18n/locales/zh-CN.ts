@@ -348,6 +348,7 @@ export const zhCN: Record<keyof typeof en, string> = {
   'group_prompt.chat_locked': '由组“{group}”设定，你不能修改。',
   'group_prompt.chat_start': '来自组“{group}”的系统提示词，你可以在本对话中修改。',
   'admin.action.group_prompt': '设置组的系统提示词',
+  'admin.detail.signIn': '登录时依据',
   'admin.detail.prompt': '提示词',
   'admin.detail.characters': '字符数',
   'admin.detail.locked': '已锁定',
