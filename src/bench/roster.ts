@@ -12,23 +12,13 @@ import { migrateStore, openStore } from '../db';
 import { PasswordHasher } from '../accounts/passwords';
 import { createGroup } from '../groups/groups';
 import { applyRoster, planRoster } from '../groups/roster';
-import { Client } from 'pg';
-
-async function onPg(url: string, sql: string): Promise<void> {
-  const client = new Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
+import { schemaOn } from '../storage/postgres/store';
 
 export async function benchRoster(rows: number, concurrency: number): Promise<Record<string, number | string>> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tokenchat-bench-roster-'));
   const databaseUrl = process.env.DATABASE_URL;
   const schema = databaseUrl ? `bench_roster_${process.pid}` : undefined;
-  if (databaseUrl && schema) await onPg(databaseUrl, `CREATE SCHEMA ${schema}`);
+  if (databaseUrl && schema) await schemaOn(databaseUrl, schema, 'create');
   const store = openStore({ dataDir: dir, databaseUrl, databasePoolSize: 4, sessionIdleMs: 60_000 }, schema);
   try {
     await migrateStore(store);
@@ -51,7 +41,7 @@ export async function benchRoster(rows: number, concurrency: number): Promise<Re
     return { database: store.dialect, rows, concurrency, roster_dry_run_ms: Math.round(dryRunMs), roster_apply_ms: Math.round(applyMs), roster_apply_cpu_ms: Math.round(applyCpuMs), roster_second_dry_run_ms: Math.round(secondMs) };
   } finally {
     await store.close();
-    if (databaseUrl && schema) await onPg(databaseUrl, `DROP SCHEMA ${schema} CASCADE`);
+    if (databaseUrl && schema) await schemaOn(databaseUrl, schema, 'drop');
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
