@@ -83,6 +83,16 @@ type Axe = { run: (d: Document, o: object) => Promise<{ violations: Array<{ id: 
  * axe-core's WCAG 2.2 AA rules on the page as it is now: each violation as `<rule> at <elements>`.
  * The context needs `bypassCSP`: axe goes in as a script the page's CSP would rightly refuse.
  */
+/**
+ * A suite's audit of one page on the 390 px phone: axe's violations into `found` and a page wider
+ * than the phone into `wide`, each named by `where` (language, scheme, which page).
+ */
+export async function auditPhonePage(page: Page, where: string, found: string[], wide: string[]): Promise<void> {
+  for (const v of await axeViolations(page)) found.push(`${where}: ${v}`);
+  const scroll = await page.evaluate(() => document.documentElement.scrollWidth);
+  if (scroll > 390) wide.push(`${where}: ${scroll}px`);
+}
+
 export async function axeViolations(page: Page): Promise<string[]> {
   if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ content: AXE });
   const result = await page.evaluate(async (tags) => (window as unknown as { axe: Axe }).axe.run(document, { runOnly: { type: 'tag', values: tags } }), WCAG);

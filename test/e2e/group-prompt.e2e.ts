@@ -4,7 +4,7 @@
 // nothing on either page in both languages; nothing scrolls sideways.
 // Needs a Chromium binary: /usr/bin/chromium or $CHROMIUM_PATH.
 import type { Browser, Page } from 'playwright-core';
-import { axeViolations, launchChromium, registerIn, submit, VIEWPORTS, WAIT } from './browser';
+import { auditPhonePage, launchChromium, registerIn, submit, VIEWPORTS, WAIT } from './browser';
 import { startTestServer, type TestServer } from '../helpers';
 
 const PHONE = VIEWPORTS.find((v) => v.name === 'phone')!.options;
@@ -31,11 +31,7 @@ test('an admin locks a group prompt on a phone; the member sees it read-only nam
     const memberContext = await browser.newContext(options);
     try {
       const tag = `${locale === 'en' ? 'en' : 'zh'}_${Date.now().toString(36)}`;
-      const check = async (page: Page, label: string) => {
-        for (const v of await axeViolations(page)) found.push(`${locale} ${label}: ${v}`);
-        const scroll = await page.evaluate(() => document.documentElement.scrollWidth);
-        if (scroll > 390) wide.push(`${locale} ${label}: ${scroll}px`);
-      };
+      const check = (page: Page, label: string) => auditPhonePage(page, `${locale} ${label}`, found, wide);
       const admin = await adminContext.newPage();
       admin.setDefaultTimeout(WAIT);
       await registerIn(admin, app.url, `e2e_padmin_${tag}`);

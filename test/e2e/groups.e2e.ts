@@ -3,7 +3,7 @@
 // with plain form posts; axe-core finds nothing on the groups pages in both languages, light and
 // dark; no page scrolls sideways. Needs a Chromium binary: /usr/bin/chromium or $CHROMIUM_PATH.
 import type { Browser } from 'playwright-core';
-import { axeViolations, launchChromium, registerIn, submit, VIEWPORTS, WAIT } from './browser';
+import { auditPhonePage, launchChromium, registerIn, submit, VIEWPORTS, WAIT } from './browser';
 import { startTestServer, type TestServer } from '../helpers';
 
 const PHONE = VIEWPORTS.find((v) => v.name === 'phone')!.options;
@@ -45,11 +45,7 @@ test('an admin creates a group, adds a member and sets its models on a phone; ax
       try {
         const page = await context.newPage();
         page.setDefaultTimeout(WAIT);
-        const check = async (label: string) => {
-          for (const v of await axeViolations(page)) found.push(`${colorScheme} ${locale} ${label}: ${v}`);
-          const scroll = await page.evaluate(() => document.documentElement.scrollWidth);
-          if (scroll > 390) wide.push(`${colorScheme} ${locale} ${label}: ${scroll}px`);
-        };
+        const check = (label: string) => auditPhonePage(page, `${colorScheme} ${locale} ${label}`, found, wide);
         const tag = `${colorScheme}_${locale === 'en' ? 'en' : 'zh'}_${stamp()}`;
         const adminName = `e2e_gadmin_${tag}`;
         await registerIn(page, app.url, adminName);

@@ -4,7 +4,7 @@
 // admin's /admin/oidc. axe-core finds nothing on tokenchat's pages; nothing scrolls sideways.
 // Needs a Chromium binary: /usr/bin/chromium or $CHROMIUM_PATH.
 import type { Browser } from 'playwright-core';
-import { axeViolations, launchChromium, VIEWPORTS, WAIT } from './browser';
+import { auditPhonePage, launchChromium, VIEWPORTS, WAIT } from './browser';
 import { startTestServer, type TestServer } from '../helpers';
 import { freePort, startProvider, type TestProvider } from '../oidc-fixture';
 
@@ -39,11 +39,7 @@ test('signing in through the provider\'s own login page on a phone, in both lang
     try {
       const page = await context.newPage();
       page.setDefaultTimeout(WAIT);
-      const check = async (label: string) => {
-        for (const v of await axeViolations(page)) found.push(`${locale} ${label}: ${v}`);
-        const scroll = await page.evaluate(() => document.documentElement.scrollWidth);
-        if (scroll > 390) wide.push(`${locale} ${label}: ${scroll}px`);
-      };
+      const check = (label: string) => auditPhonePage(page, `${locale} ${label}`, found, wide);
       const sub = `e2e-${locale}`;
       const username = `e2e_${locale === 'en' ? 'en' : 'zh'}`;
       op.accounts.set(sub, { email: `${username}@school.test`, email_verified: true, preferred_username: username, groups: [] });

@@ -4,7 +4,7 @@
 // page, and the register page when registration is by invite only or closed. axe-core finds
 // nothing on any of them, and nothing scrolls sideways.
 import type { Browser, Page } from 'playwright-core';
-import { axeViolations, launchChromium, registerIn, submit, VIEWPORTS, WAIT } from './browser';
+import { auditPhonePage, launchChromium, registerIn, submit, VIEWPORTS, WAIT } from './browser';
 import { startTestServer, type TestServer } from '../helpers';
 
 const PHONE = VIEWPORTS.find((v) => v.name === 'phone')!.options;
@@ -36,11 +36,7 @@ test('invites, API keys, waiting accounts, the account page and a closed or invi
     for (const locale of ['en', 'zh-CN']) {
       const context = await browser.newContext({ ...PHONE, bypassCSP: true, colorScheme, locale, extraHTTPHeaders: { 'Accept-Language': locale } });
       try {
-        const check = async (page: Page, label: string) => {
-          for (const v of await axeViolations(page)) found.push(`${colorScheme} ${locale} ${label}: ${v}`);
-          const scroll = await page.evaluate(() => document.documentElement.scrollWidth);
-          if (scroll > 390) wide.push(`${colorScheme} ${locale} ${label}: ${scroll}px`);
-        };
+        const check = (page: Page, label: string) => auditPhonePage(page, `${colorScheme} ${locale} ${label}`, found, wide);
         const tag = `${colorScheme[0]}${locale === 'en' ? 'e' : 'z'}${Date.now().toString(36)}`;
         const page = await context.newPage();
         page.setDefaultTimeout(WAIT);
