@@ -20,6 +20,15 @@ export interface Part {
   e: string;
 }
 
+/**
+ * Opens the user's balance row if need be and locks it for the write (PostgreSQL: FOR UPDATE):
+ * every change of their buckets or own tokens takes this lock first, so they never deadlock.
+ */
+export function* lockAccount(userId: number): Op<void> {
+  yield* query('ledger.open', { userId });
+  yield* query('ledger.lockBalance', { userId });
+}
+
 /** Thrown inside a write when another process wrote the same refill first: the write is rolled back and read again. */
 export class RefillRace extends Error {}
 
@@ -79,8 +88,7 @@ export function* syncAllowances(userId: number, now: Date): Op<void> {
 /** Brings each user's buckets up to `now` (refills, empties), each under the user's balance lock: after a change of their groups. */
 export function* syncUsers(userIds: readonly number[], now = new Date()): Op<void> {
   for (const userId of userIds) {
-    yield* query('ledger.open', { userId });
-    yield* query('ledger.lockBalance', { userId });
+    yield* lockAccount(userId);
     yield* syncAllowances(userId, now);
   }
 }
@@ -150,8 +158,7 @@ export function* returnParts(userId: number, holdId: number, parts: readonly Par
 export function* expireGroup(groupId: number, note: string, actorId: number | null): Op<void> {
   for (const b of yield* query('allowances.ofGroup', { groupId })) {
     if (b.balance > 0) {
-      yield* query('ledger.open', { userId: b.userId });
-      yield* query('ledger.lockBalance', { userId: b.userId });
+      yield* lockAccount(b.userId);
       yield* expire(b.userId, b.id, b.balance, note, actorId);
     }
   }
@@ -159,8 +166,7 @@ export function* expireGroup(groupId: number, note: string, actorId: number | nu
 
 /** Adds `delta` (may be negative, never below zero) to a bucket: an administrator changed the allowance "now". */
 export function* adjustBucket(userId: number, id: number, delta: number, size: number, actorId: number | null, note: string): Op<void> {
-  yield* query('ledger.open', { userId });
-  yield* query('ledger.lockBalance', { userId });
+  yield* lockAccount(userId);
   const bucket = (yield* query('allowances.ofUser', { userId })).find((b) => b.id === id);
   if (!bucket) return;
   const amount = Math.max(delta, -bucket.balance);

@@ -12,7 +12,7 @@ import { isDatabaseFault } from '../storage/faults';
 import { PROCESS_OWNER } from './owner';
 import { keyAllowance, keyMinuteRoom, spendAllowance, type KeyLimits } from './spend-limits';
 import { logRequest, orgRoom, type OrgRefusal } from './org-limits';
-import { liveBuckets, RefillRace, returnParts, syncAllowances, takeParts, type Part } from './buckets';
+import { liveBuckets, lockAccount, RefillRace, returnParts, syncAllowances, takeParts, type Part } from './buckets';
 
 export type { Hold } from '../storage/queries/ledger';
 
@@ -99,8 +99,7 @@ export function* credit(entry: {
  * earlier refund are taken from it at once (a `refund` row). Answers the balance.
  */
 export function* creditPurchase(userId: number, orderId: number, tokens: number): Op<{ balance: number; repaid: number }> {
-  yield* query('ledger.open', { userId });
-  yield* query('ledger.lockBalance', { userId });
+  yield* lockAccount(userId);
   let balance = yield* query('ledger.add', { userId, amount: checkAmount(tokens), max: MAX_BALANCE });
   if (balance === undefined) throw new LedgerError(`balance would pass the maximum of ${MAX_BALANCE}`);
   yield* query('ledger.orderRow', { userId, kind: 'purchase', amount: tokens, balanceAfter: balance, orderId, note: null });
@@ -123,8 +122,7 @@ export function* owedBy(userId: number): Op<number> {
  * rest owed, taken from the next purchase. Never below zero.
  */
 export function* takeBack(userId: number, orderId: number, tokens: number): Op<{ taken: number; owed: number; balance: number }> {
-  yield* query('ledger.open', { userId });
-  yield* query('ledger.lockBalance', { userId });
+  yield* lockAccount(userId);
   let balance = yield* balanceOf(userId);
   const taken = Math.min(balance, tokens);
   if (taken > 0) {
@@ -189,8 +187,7 @@ function* reserveOp(req: ReserveRequest): Op<ReserveResult> {
   // reserves on other connections wait and cannot pass a daily limit together.
   const now = req.now ?? new Date();
   // Locked first, always: allowance refills and the organisation's limits are read here too.
-  yield* query('ledger.open', { userId: req.userId });
-  yield* query('ledger.lockBalance', { userId: req.userId });
+  yield* lockAccount(req.userId);
   yield* syncAllowances(req.userId, now);
   if (req.maxOpen !== undefined) {
     const open = yield* query('ledger.openCount', { userId: req.userId });
