@@ -148,7 +148,7 @@ describe('users', () => {
   test('disabling ends an active session at once; enabling lets them sign in again', async () => {
     const m = await member(srv, 'tobedisabled');
     expect((await m.agent.get('/tokens')).status).toBe(200);
-    const res = await adminPost(admin.agent, `/admin/users/${m.id}/disable`, {});
+    const res = await adminPost(admin.agent, `/admin/users/${m.id}/disable`, { confirm: '1' });
     expect(res.status).toBe(303);
     expect((await admin.agent.get(res.headers.location)).text).toContain('tobedisabled is disabled; their sessions have ended.');
     expect((await m.agent.get('/tokens')).status).toBe(401);
@@ -157,13 +157,13 @@ describe('users', () => {
     expect(await lastAudit()).toMatchObject({ actor: admin.id, action: 'disable', target: m.id });
     expect((await adminPost(admin.agent, `/admin/users/${m.id}/enable`, {})).status).toBe(303);
     expect((await login(srv.agent(), 'tobedisabled')).status).toBe(303);
-    const self = await adminPost(admin.agent, `/admin/users/${admin.id}/disable`, {});
+    const self = await adminPost(admin.agent, `/admin/users/${admin.id}/disable`, { confirm: '1' });
     expect(self.status).toBe(422);
     expect(self.text).toContain('You cannot disable your own account.');
   });
 
   test('the last admin cannot be demoted; with two, one can be', async () => {
-    const lone = await adminPost(admin.agent, `/admin/users/${admin.id}/role`, { role: 'user' });
+    const lone = await adminPost(admin.agent, `/admin/users/${admin.id}/role`, { role: 'user', confirm: '1' });
     expect(lone.status).toBe(422);
     expect(lone.text).toContain('That would leave no active administrator.');
     expect((await srv.database.read(findByName, 'boss'))!.role).toBe('admin');
@@ -173,8 +173,8 @@ describe('users', () => {
     expect((await deputy.agent.get('/admin/users')).status).toBe(200);
     // Both try to demote the other at once: exactly one admin must remain.
     const [a, b] = await Promise.all([
-      adminPost(admin.agent, `/admin/users/${deputy.id}/role`, { role: 'user' }),
-      adminPost(deputy.agent, `/admin/users/${admin.id}/role`, { role: 'user' }),
+      adminPost(admin.agent, `/admin/users/${deputy.id}/role`, { role: 'user', confirm: '1' }),
+      adminPost(deputy.agent, `/admin/users/${admin.id}/role`, { role: 'user', confirm: '1' }),
     ]);
     const admins = await srv.sql.value(`SELECT count(*) FROM users WHERE role = 'admin'`);
     expect(admins).toBe(1);
@@ -184,7 +184,7 @@ describe('users', () => {
     // Put things back for the other tests: boss the only admin again.
     if ((await srv.database.read(findByName, 'boss'))!.role !== 'admin') {
       expect((await adminPost(deputy.agent, `/admin/users/${admin.id}/role`, { role: 'admin' })).status).toBe(303);
-      expect((await adminPost(admin.agent, `/admin/users/${deputy.id}/role`, { role: 'user' })).status).toBe(303);
+      expect((await adminPost(admin.agent, `/admin/users/${deputy.id}/role`, { role: 'user', confirm: '1' })).status).toBe(303);
     }
     expect((await srv.database.read(findByName, 'deputy'))!.role).toBe('user');
     expect((await audit()).filter((x) => x.action === 'promote' || x.action === 'demote').every((x) => [admin.id, deputy.id].includes(x.actor))).toBe(true);
@@ -193,8 +193,8 @@ describe('users', () => {
   test('a disabled admin does not count: the last active admin still cannot be demoted', async () => {
     const second = await member(srv, 'secondadmin');
     await adminPost(admin.agent, `/admin/users/${second.id}/role`, { role: 'admin' });
-    await adminPost(admin.agent, `/admin/users/${second.id}/disable`, {});
-    expect((await adminPost(admin.agent, `/admin/users/${admin.id}/role`, { role: 'user' })).status).toBe(422);
+    await adminPost(admin.agent, `/admin/users/${second.id}/disable`, { confirm: '1' });
+    expect((await adminPost(admin.agent, `/admin/users/${admin.id}/role`, { role: 'user', confirm: '1' })).status).toBe(422);
     expect((await srv.database.read(findByName, 'boss'))!.role).toBe('admin');
   });
 
@@ -238,13 +238,13 @@ describe('redemption codes', () => {
     expect(list.text).toContain('codeuser');
 
     const codeId = (await srv.sql.value('SELECT id FROM redemption_codes WHERE redeemed_by IS NULL ORDER BY id LIMIT 1')) as number;
-    const voided = await adminPost(admin.agent, `/admin/codes/${codeId}/void`, {}, '/admin/codes');
+    const voided = await adminPost(admin.agent, `/admin/codes/${codeId}/void`, { confirm: '1' }, '/admin/codes');
     expect(voided.status).toBe(303);
     expect(await lastAudit()).toMatchObject({ actor: admin.id, action: 'code_void' });
-    const voidAgain = await adminPost(admin.agent, `/admin/codes/${codeId}/void`, {}, '/admin/codes');
+    const voidAgain = await adminPost(admin.agent, `/admin/codes/${codeId}/void`, { confirm: '1' }, '/admin/codes');
     expect(voidAgain.status).toBe(422);
     const redeemedId = (await srv.sql.value('SELECT id FROM redemption_codes WHERE redeemed_by IS NOT NULL')) as number;
-    expect((await adminPost(admin.agent, `/admin/codes/${redeemedId}/void`, {}, '/admin/codes')).status).toBe(422);
+    expect((await adminPost(admin.agent, `/admin/codes/${redeemedId}/void`, { confirm: '1' }, '/admin/codes')).status).toBe(422);
     const tries = await Promise.all(codes.slice(1).map((code) => m.agent.post('/recharge').send({ code })));
     const reasons = tries.map((t) => t.body.error?.reason ?? 'ok').sort();
     expect(reasons).toEqual(['ok', 'void']);
@@ -257,7 +257,7 @@ describe('redemption codes', () => {
     expect(res.status).toBe(201);
     const m = await member(srv, 'batchuser');
     await m.agent.post('/recharge').send({ code: res.body.codes[0] });
-    const out = await adminPost(admin.agent, `/admin/codes/batches/${res.body.batch}/void`, {}, '/admin/codes');
+    const out = await adminPost(admin.agent, `/admin/codes/batches/${res.body.batch}/void`, { confirm: '1' }, '/admin/codes');
     expect(out.headers.location).toBe('/admin/codes?done=batch&n=3');
     expect((await admin.agent.get(out.headers.location)).text).toContain('3 unused codes voided.');
     const states = await srv.sql.all(

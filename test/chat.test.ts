@@ -122,7 +122,7 @@ describe('chat turns against the model API', () => {
     const { live, stopped } = await answerToStop(user);
 
     const _csrf = csrfFrom((await admin.agent.get(`/admin/users/${user.id}`)).text);
-    expect((await admin.agent.post(`/admin/users/${user.id}/disable`).type('form').send({ _csrf })).status).toBe(303);
+    expect((await admin.agent.post(`/admin/users/${user.id}/disable`).type('form').send({ _csrf, confirm: '1' })).status).toBe(303);
     await live.done;
 
     await stopped();

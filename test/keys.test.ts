@@ -68,10 +68,10 @@ describe('/keys', () => {
     await makeKey(owner, { name: 'mine' });
     const id = await srv.sql.value<number>('SELECT id FROM api_keys WHERE user_id = ?', owner.id);
     const page = await other.agent.get('/keys');
-    const theirs = await other.agent.post(`/keys/${id}/revoke`).type('form').send({ _csrf: csrfFrom(page.text) });
+    const theirs = await other.agent.post(`/keys/${id}/revoke`).type('form').send({ _csrf: csrfFrom(page.text), confirm: '1' });
     expect(theirs.status).toBe(404);
     expect(await srv.sql.value('SELECT revoked_at FROM api_keys WHERE id = ?', id)).toBeNull();
-    const mine = await owner.agent.post(`/keys/${id}/revoke`).type('form').send({ _csrf: csrfFrom((await owner.agent.get('/keys')).text) });
+    const mine = await owner.agent.post(`/keys/${id}/revoke`).type('form').send({ _csrf: csrfFrom((await owner.agent.get('/keys')).text), confirm: '1' });
     expect(mine.status).toBe(303);
     expect(await srv.sql.value('SELECT revoked_at FROM api_keys WHERE id = ?', id)).not.toBeNull();
     expect((await owner.agent.get('/keys?revoked=1')).text).toContain('The key was revoked');
@@ -98,7 +98,7 @@ describe('/admin/users/:id: API keys', () => {
     const id = await srv.sql.value<number>('SELECT id FROM api_keys WHERE user_id = ?', user.id);
     const page = await admin.get(`/admin/users/${user.id}`);
     expect(page.text).toContain(`${key.slice(0, 7)}…${key.slice(-4)}`);
-    const res = await admin.post(`/admin/users/${user.id}/keys/${id}/revoke`).type('form').send({ _csrf: csrfFrom(page.text) });
+    const res = await admin.post(`/admin/users/${user.id}/keys/${id}/revoke`).type('form').send({ _csrf: csrfFrom(page.text), confirm: '1' });
     expect(res.status).toBe(303);
     const after = await admin.get(`/admin/users/${user.id}?done=key_revoked`);
     expect(after.text).toContain('The key was revoked.');

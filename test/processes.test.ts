@@ -164,7 +164,7 @@ test('an API key revoked through one process fails at once on the others', async
   for (const { url } of servers) expect((await models(url)).status).toBe(200);
   // Revoked on the keys page of the first process...
   const page = await alice.get(`${servers[0]!.url}/keys`);
-  expect((await alice.post(`${servers[0]!.url}/keys/${id}/revoke`, { _csrf: csrfFrom(page.text) })).status).toBe(303);
+  expect((await alice.post(`${servers[0]!.url}/keys/${id}/revoke`, { _csrf: csrfFrom(page.text), confirm: '1' })).status).toBe(303);
   // ...the next call on every process is refused.
   for (const { url } of servers) expect((await models(url)).status).toBe(401);
 });

@@ -149,7 +149,7 @@ describe('a revoked key or a disabled owner stops the calls already running', ()
     const ended = longStream(key, got);
     await until('the answer is streaming', () => got.length >= 5);
     const page = await user.agent.get('/keys');
-    expect((await user.agent.post(`/keys/${id}/revoke`).type('form').send({ _csrf: csrfFrom(page.text) })).status).toBe(303);
+    expect((await user.agent.post(`/keys/${id}/revoke`).type('form').send({ _csrf: csrfFrom(page.text), confirm: '1' })).status).toBe(303);
     const err = (await ended) as APIError;
     expect(err).toBeInstanceOf(APIError);
     expect(err.message).toContain('revoked');
@@ -178,7 +178,7 @@ describe('a revoked key or a disabled owner stops the calls already running', ()
     const ended = longStream(key, got, second.url);
     await until('the answer is streaming on the second server', () => got.length >= 5);
     const page = await user.agent.get('/keys');
-    expect((await user.agent.post(`/keys/${id}/revoke`).type('form').send({ _csrf: csrfFrom(page.text) })).status).toBe(303);
+    expect((await user.agent.post(`/keys/${id}/revoke`).type('form').send({ _csrf: csrfFrom(page.text), confirm: '1' })).status).toBe(303);
     const err = (await ended) as APIError;
     expect(err).toBeInstanceOf(APIError);
     expect(got.length).toBeLessThan(180);
@@ -198,7 +198,7 @@ describe('a revoked key or a disabled owner stops the calls already running', ()
     const endedKept = longStream(kept.key, gotKept);
     await until('both answers stream', () => gotKept.length >= 2);
     const page = await user.agent.get('/keys');
-    await user.agent.post(`/keys/${revoked.id}/revoke`).type('form').send({ _csrf: csrfFrom(page.text) });
+    await user.agent.post(`/keys/${revoked.id}/revoke`).type('form').send({ _csrf: csrfFrom(page.text), confirm: '1' });
     expect(await endedRevoked).toBeInstanceOf(APIError);
     await pause(300);
     expect(await endedKept).toBe('ran to the end');

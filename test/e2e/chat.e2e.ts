@@ -393,7 +393,9 @@ describe('API keys in the browser', () => {
     await expect(page.locator('p.notice').textContent()).resolves.toContain('That form was already sent');
     expect(await page.locator('tbody tr').count()).toBe(1);
     await expect(page.locator('table').textContent()).resolves.toContain(`${key.slice(0, 7)}…${key.slice(-4)}`);
-    await Promise.all([page.waitForURL(/\/keys\?revoked=1$/), page.tap('button[aria-label="Revoke the key “my editor”"]')]);
+    // Revoking asks first, on a page of its own.
+    await Promise.all([page.waitForURL(/\/keys\/\d+\/revoke$/), page.tap('button[aria-label="Revoke the key “my editor”"]')]);
+    await Promise.all([page.waitForURL(/\/keys\?revoked=1$/), page.tap('#confirm-title ~ form button[type="submit"]')]);
     expect((await call(key)).status).toBe(401);
   }, { context: VIEWPORTS[1]!.options, how: 'tap' }));
 });

@@ -9,6 +9,7 @@ import { wantsJson } from '../errors';
 import { codesForm, codesQuery, fieldErrors } from '../input';
 import { renderPage } from '../views';
 import { idParam } from './guards';
+import { confirmedOrAsk } from '../confirm-first';
 
 export function adminCodeRoutes({ database }: Services): Router {
   const router = Router();
@@ -47,6 +48,9 @@ export function adminCodeRoutes({ database }: Services): Router {
   });
 
   router.post('/:id/void', async (req, res) => {
+    const { t } = res.locals;
+    const id = idParam(req);
+    if (!confirmedOrAsk(req, res, () => ({ question: t('confirm.void_code', { id }), detail: t('confirm.void_code_detail'), button: t('admin.code_void'), cancel: '/admin/codes' }))) return;
     try {
       await database.write(voidOneCode, req.user!.id, idParam(req));
     } catch (err) {
@@ -58,6 +62,9 @@ export function adminCodeRoutes({ database }: Services): Router {
   });
 
   router.post('/batches/:id/void', async (req, res) => {
+    const { t } = res.locals;
+    const id = idParam(req);
+    if (!confirmedOrAsk(req, res, () => ({ question: t('confirm.void_batch', { id }), detail: t('confirm.void_batch_detail'), button: t('admin.batch_void'), cancel: '/admin/codes' }))) return;
     let n: number;
     try {
       n = await database.write(voidUnusedInBatch, req.user!.id, idParam(req));

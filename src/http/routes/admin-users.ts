@@ -18,6 +18,7 @@ import { renderPage } from '../views';
 import { limitsFrom, limitsInput, userLimitsView } from '../limits-input';
 import { setUserLimits } from '../../groups/limit-changes';
 import { idParam } from './guards';
+import { confirmedOrAsk, type Question } from '../confirm-first';
 
 /** Messages a redirect may ask the next page to show; nothing else from the query is echoed. */
 const NOTICES = ['granted', 'disabled', 'enabled', 'role', 'password', 'created', 'key_revoked'] as const;
@@ -115,20 +116,33 @@ export function adminUserRoutes({ config, database, hasher, running }: Services)
     return run((r, id) => database.write(grantTokens, r.user!.id, id, direction === 'deduct' ? -amount : amount, note), 'granted')(req, res);
   });
 
-  router.post('/:id/disable', run(async (req, id) => {
+  /** Asks first (confirm-first.ts) about the user of the path, who must exist; then runs `action`. */
+  const askingFirst = (ask: (t: Response['locals']['t'], name: string, req: Request) => Omit<Question, 'cancel'> | undefined, action: ReturnType<typeof run>) =>
+    async (req: Request, res: Response) => {
+      const userId = idParam(req);
+      const user = await database.read(adminUser, userId);
+      if (!user) throw new HttpError(404);
+      const question = ask(res.locals.t, user.username, req);
+      if (question && !confirmedOrAsk(req, res, () => ({ ...question, cancel: `/admin/users/${userId}` }))) return;
+      await action(req, res);
+    };
+
+  router.post('/:id/disable', askingFirst((t, name) => ({ question: t('confirm.disable', { name }), detail: t('confirm.disable_detail', { name }), button: t('admin.disable') }), run(async (req, id) => {
     await database.write(setDisabled, req.user!.id, id, true);
     running.stopAll(id); // sessions end at their next request; a turn streaming now ends here
-  }, 'disabled'));
+  }, 'disabled')));
   router.post('/:id/enable', run((req, id) => database.write(setDisabled, req.user!.id, id, false), 'enabled'));
-  router.post('/:id/keys/:key/revoke', run(async (req, id) => {
+  router.post('/:id/keys/:key/revoke', askingFirst((t) => ({ question: t('confirm.revoke_user_key'), detail: t('confirm.revoke_key_detail'), button: t('keys.revoke') }), run(async (req, id) => {
     const key = Number(req.params.key);
     await database.write(revokeUserKey, req.user!.id, id, key, new Date().toISOString());
     running.revokeKey(id, key); // its calls running now, on any process, stop here
-  }, 'key_revoked'));
+  }, 'key_revoked')));
   router.post('/:id/role', (req, res) => {
     const { role } = bodyOf(req);
     if (role !== 'admin' && role !== 'user') throw new HttpError(400);
-    return run((r, id) => database.write(setRole, r.user!.id, id, role), 'role')(req, res);
+    // Making an administrator a member takes their access away at once: asked first.
+    const ask = (t: Response['locals']['t'], name: string) => role === 'user' ? { question: t('confirm.demote', { name }), detail: t('confirm.demote_detail', { name }), button: t('admin.demote'), fields: { role } } : undefined;
+    return askingFirst(ask, run((r, id) => database.write(setRole, r.user!.id, id, role), 'role'))(req, res);
   });
 
   router.post('/:id/password', async (req, res) => {

@@ -9,6 +9,7 @@ import { bodyOf, fieldErrors, keyForm } from '../input';
 import { HttpError } from '../http-error';
 import { renderPage } from '../views';
 import { idParam, signedIn } from './guards';
+import { confirmedOrAsk } from '../confirm-first';
 import { accessOf } from '../../groups/access';
 
 /** The base URL a client is given: this server's own origin, as the browser reached it. */
@@ -51,6 +52,10 @@ export function keyRoutes({ database, allModels, running }: Services): Router {
   router.post('/keys/:id/revoke', signedIn, async (req, res) => {
     // Someone else's key, or one already revoked, is a page that does not exist.
     const id = idParam(req);
+    const key = (await database.read(keysOf, req.user!.id)).find((k) => k.id === id && !k.revokedAt);
+    if (!key) throw new HttpError(404);
+    const { t } = res.locals;
+    if (!confirmedOrAsk(req, res, () => ({ question: t('confirm.revoke_key', { name: key.name }), detail: t('confirm.revoke_key_detail'), button: t('keys.revoke'), cancel: '/keys' }))) return;
     if (!(await database.write(revokeKey, id, req.user!.id, new Date().toISOString()))) throw new HttpError(404);
     running.revokeKey(req.user!.id, id); // its calls running now, on any process, stop here
     res.redirect(303, '/keys?revoked=1');
