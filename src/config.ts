@@ -90,6 +90,8 @@ const schema = z.object({
   MIN_COMPLETION_TOKENS: int(1, 100_000).default(32),
   API_IN_FLIGHT_PER_USER: int(1, 1000).default(10),
   API_IN_FLIGHT_PER_KEY: int(1, 1000).default(10),
+  // 0: /v1/responses keeps nothing (previous_response_id then finds nothing).
+  RESPONSES_KEEP_DAYS: int(0, 3650).default(30),
   ESTIMATE_RATE_LIMIT_PER_USER: int(1, 100000).default(30),
   // At least one estimate of the longest message (100,000) with the longest system prompt (20,000).
   ESTIMATE_CHARS_PER_MINUTE: int(120_000, 1_000_000_000).default(500_000),
@@ -175,6 +177,8 @@ export type Config = Readonly<{
   apiPerUser: number;
   /** /v1 calls one key may have in flight, per process. */
   apiPerKey: number;
+  /** Days /v1/responses keeps a response (for previous_response_id and GET); 0: none kept. */
+  responsesKeepDays: number;
   /** Prompt estimates (POST /estimate) one user may ask for per minute. */
   estimateRateLimitPerUser: number;
   /** Characters of prompt estimates one user may have counted per minute, in this process; one estimate at a time. */
@@ -271,6 +275,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     minCompletion: e.MIN_COMPLETION_TOKENS,
     apiPerUser: e.API_IN_FLIGHT_PER_USER,
     apiPerKey: e.API_IN_FLIGHT_PER_KEY,
+    responsesKeepDays: e.RESPONSES_KEEP_DAYS,
     estimateRateLimitPerUser: e.ESTIMATE_RATE_LIMIT_PER_USER,
     estimateCharsPerMinute: e.ESTIMATE_CHARS_PER_MINUTE,
     upstreamConcurrency: e.UPSTREAM_CONCURRENCY,

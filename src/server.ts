@@ -9,6 +9,7 @@ import type { Config } from './config';
 import { HEARTBEAT_MS, heartbeat, recoverHolds } from './ledger/ledger';
 import { refillDue } from './ledger/buckets';
 import { pruneRequests } from './ledger/org-limits';
+import { pruneResponses } from './api/response-store';
 import { watchRevocations } from './chat/revocation-watch';
 import { rollUp } from './reports/usage-rollup';
 import { createLogger, serverLogger, type Logger } from './log';
@@ -96,6 +97,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     if (config.payments) guarded('expiring unpaid orders', () => database.write(expireStale, new Date()))();
     guarded('allowance refills', () => refillDue(database))();
     guarded('request log pruning', () => database.write(pruneRequests, new Date()))();
+    guarded('stored responses pruning', () => database.write(pruneResponses, config.responsesKeepDays, new Date()))();
     if (rolling) return; // a first run over a large database can take longer than a minute
     rolling = true;
     track(

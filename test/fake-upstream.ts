@@ -3,6 +3,7 @@
 // scripted Scenario; with none scripted it streams a short reply with usage.
 import http, { type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { responsesStream } from './fake-responses';
 
 export interface Usage {
   prompt_tokens: number;
@@ -91,7 +92,8 @@ export const DEFAULT_USAGE: Usage = { prompt_tokens: 11, completion_tokens: 6 };
 
 const ERROR_TYPES: Record<number, string> = { 400: 'invalid_request_error', 401: 'invalid_request_error', 404: 'invalid_request_error', 429: 'requests', 500: 'server_error' };
 
-export async function startFakeUpstream(): Promise<FakeUpstream> {
+/** `api: 'responses'`: a provider that speaks only OpenAI's Responses API (POST /responses; /chat/completions is a 404). */
+export async function startFakeUpstream(opts: { api?: 'chat_completions' | 'responses' } = {}): Promise<FakeUpstream> {
   const queue: Scenario[] = [];
   const requests: RecordedRequest[] = [];
   const server = http.createServer((req, res) => {
@@ -108,7 +110,15 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
       const closed = new Promise<boolean>((resolve) => res.on('close', () => resolve(!res.writableFinished)));
       requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body, closed });
       if (req.url?.endsWith('/embeddings') && !queue.length) return embeddings({}, body, res);
-      void answer(queue.shift() ?? { kind: 'stream' }, body, res).catch(() => res.destroy());
+      const responses = req.url?.endsWith('/responses') === true;
+      if (responses !== (opts.api === 'responses') && !req.url?.endsWith('/embeddings')) {
+        return sendJson(res, 404, { error: { message: `fake: ${req.url} is not spoken here`, type: 'invalid_request_error', param: null, code: 'unknown_url' } });
+      }
+      const scenario = queue.shift() ?? { kind: 'stream' };
+      const run = responses && scenario.kind === 'stream'
+        ? responsesStream({ ...scenario, pieces: scenario.pieces ?? DEFAULT_PIECES, usage: scenario.usage ?? DEFAULT_USAGE }, body, res)
+        : answer(scenario, body, res);
+      void run.catch(() => res.destroy());
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

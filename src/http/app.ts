@@ -85,6 +85,7 @@ export function createApp(deps: AppDeps): Express {
   app.use('/v1', v1Routes({
     store: database, upstream: deps.upstream, queue, logger, offer: deps.offer, running: deps.running,
     perUser: config.apiPerUser, perKey: config.apiPerKey, minCompletion: config.minCompletion, bodyLimitBytes: config.bodyLimitBytes,
+    responsesKeepDays: config.responsesKeepDays,
   }));
   // Before cookies, sessions and CSRF: an admin API key only, never a session cookie.
   app.use('/admin/api', adminApiRoutes(services));

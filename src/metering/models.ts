@@ -61,6 +61,8 @@ export interface ProviderSpec {
   streamOptions: boolean;
   /** The completion-limit parameter it takes; undefined: max_completion_tokens for reasoning models, else max_tokens. */
   maxTokensParam: 'max_tokens' | 'max_completion_tokens' | undefined;
+  /** The API it speaks: chat completions (most), or OpenAI's Responses API (undefined: chat completions). */
+  api?: 'chat_completions' | 'responses';
 }
 
 /** Reasoning models (o1, o3, o4-mini, gpt-5 ...): their hidden tokens are billed as completion tokens. */
@@ -109,6 +111,7 @@ const schema = z.object({
         api_key_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,99}$/, 'must be the name of an environment variable, such as DEEPSEEK_API_KEY').optional(),
         stream_options: z.boolean().optional(),
         max_tokens_param: z.enum(['max_tokens', 'max_completion_tokens']).optional(),
+        api: z.enum(['chat_completions', 'responses']).optional(),
       }).strict(),
     )
     .optional(),
@@ -145,7 +148,7 @@ export function loadModels(file = DEFAULT_MODELS_FILE): ModelCatalog {
   const providers = (data.providers ?? []).map((p, i): ProviderSpec => {
     if (data.providers!.findIndex((q) => q.id === p.id) !== i) throw fail(`providers.${i}.id`, `"${p.id}" is listed twice`);
     return Object.freeze({
-      id: p.id, name: p.name ?? p.id, baseURL: p.base_url, apiKeyEnv: p.api_key_env, streamOptions: p.stream_options ?? true, maxTokensParam: p.max_tokens_param,
+      id: p.id, name: p.name ?? p.id, baseURL: p.base_url, apiKeyEnv: p.api_key_env, streamOptions: p.stream_options ?? true, maxTokensParam: p.max_tokens_param, api: p.api ?? 'chat_completions',
     });
   });
   const ids = new Set<string>();

@@ -10,6 +10,8 @@ import { httpFetch } from './http-fetch';
 import type { Embedded } from './embeddings';
 import { isReasoningModel, type ProviderSpec } from '../metering/models';
 import { toUpstreamError, UpstreamError } from './errors';
+import { chunksOfEvents, responsesBodyOf } from './responses-api';
+import type { ResponseCreateParamsStreaming } from 'openai/resources/responses/responses';
 
 export { UpstreamError } from './errors';
 export type { UpstreamErrorKind } from './errors';
@@ -176,14 +178,19 @@ export function hasOutput(chunk: ChatCompletionChunk): boolean {
  * A streamed chat completion's chunks. Throws UpstreamError (midStream once output went out), also
  * when the stream ends without saying why it finished; an abort ends it with an error too.
  */
-export async function* chunksOf(client: OpenAI, body: ChatCompletionCreateParamsStreaming, signal: AbortSignal, silence: number): AsyncGenerator<ChatCompletionChunk> {
+export async function* chunksOf(
+  client: OpenAI, body: ChatCompletionCreateParamsStreaming, signal: AbortSignal, silence: number, api: ProviderSpec['api'] = 'chat_completions',
+): AsyncGenerator<ChatCompletionChunk> {
   const watchdog = new Watchdog(silence, signal);
   let midStream = false;
   let finished = false;
   let drained = false; // read to the end, not left early by the caller
   try {
     // No retries and the timeout are the client's own settings (createUpstream).
-    const stream = await client.chat.completions.create(body, { signal: watchdog.signal, timeout: silence });
+    const options = { signal: watchdog.signal, timeout: silence };
+    const stream = api === 'responses'
+      ? chunksOfEvents(await client.responses.create(responsesBodyOf(body) as unknown as ResponseCreateParamsStreaming, options), body.model)
+      : await client.chat.completions.create(body, options);
     for await (const chunk of stream) {
       watchdog.disarm();
       if ((chunk.choices ?? []).some((c) => c.finish_reason)) finished = true;

@@ -108,13 +108,13 @@ export class Router implements Upstream {
     }
     const body = turnBody(req);
     yield* this.failover(req, (e) => e.type === 'delta', (a) =>
-      turnEvents(chunksOf(a.provider.client, providerBody(a.provider.spec, a.model, body, req.maxTokens), req.signal, req.silenceMs ?? this.opts.timeoutMs)),
+      turnEvents(chunksOf(a.provider.client, providerBody(a.provider.spec, a.model, body, req.maxTokens), req.signal, req.silenceMs ?? this.opts.timeoutMs, a.provider.spec.api)),
     );
   }
 
   relay(req: RelayRequest): AsyncIterable<ChatCompletionChunk> {
     return this.failover(req, hasOutput, (a) => {
-      const chunks = chunksOf(a.provider.client, providerBody(a.provider.spec, a.model, req.body, req.maxTokens), req.signal, req.silenceMs ?? this.opts.timeoutMs);
+      const chunks = chunksOf(a.provider.client, providerBody(a.provider.spec, a.model, req.body, req.maxTokens), req.signal, req.silenceMs ?? this.opts.timeoutMs, a.provider.spec.api);
       // The client asked for the model by its id here, and is answered under it, whatever the provider calls it.
       return a.model === req.model ? chunks : renamed(chunks, req.model);
     });

@@ -3,19 +3,17 @@
 // here. Every answer, error or not, is in OpenAI's shape, with the x-request-id of its log line.
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
-import { checkKey, checkKeyRate, keyAllows, touchKey, type ApiKey } from '../../accounts/api-keys';
+import { checkKey, keyAllows, touchKey, type ApiKey } from '../../accounts/api-keys';
 import { runApiCall, type ApiDeps } from '../../api/call';
 import { ApiError, badRequest, parseChatBody } from '../../api/request';
 import { parseEmbeddingBody, runEmbedding } from '../../api/embeddings';
-import { tracked } from '../../api/in-flight';
-import type { RunningTurns } from '../../chat/running-turns';
 import { requestIdOf, type Logger } from '../../log';
 import { apiSecurityHeaders } from '../security';
 import { DATABASE_RETRY_AFTER_S } from '../errors';
 import { isDatabaseFault } from '../../storage/faults';
-import { SSE_HEADERS } from '../sse';
-import type { ModelCatalog, ModelInfo, Offer } from '../../metering/models';
-import { accessOf, type Access } from '../../groups/access';
+import type { Offer } from '../../metering/models';
+import { accessOfKey, ChunkStream, errorBody, modelEntry, modelFor, whileRunning, withinKeyRate, type V1Deps } from './v1-common';
+import { responsesRoutes } from './v1-responses';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -44,56 +42,6 @@ function bearerAuth(deps: ApiDeps): RequestHandler {
   };
 }
 
-const modelEntry = (m: ModelInfo) => ({ id: m.id, object: 'model', created: 0, owned_by: 'tokenchat' });
-
-/** The key owner's groups: which models they may use, at what price (one read per request). */
-const accessOfKey = (deps: ApiDeps, key: ApiKey): Promise<Access> => deps.store.read(accessOf, key.userId);
-
-/** The model asked for, priced as the key's owner pays for it, if the key and the owner's groups allow it. */
-function modelFor(models: ModelCatalog, key: ApiKey, access: Access, id: string, kind?: ModelInfo['kind']): ModelInfo {
-  const model = models.find(id);
-  if (!model) throw new ApiError(404, `The model "${id}" does not exist here.`, 'invalid_request_error', 'model_not_found', 'model');
-  if (!keyAllows(key, id)) throw new ApiError(403, `This API key may not use the model "${id}".`, 'permission_error', 'model_not_allowed', 'model');
-  if (!access.allows(id)) {
-    const groups = access.rules.map((r) => r.name).join(', ');
-    throw new ApiError(403, `The model "${id}" is not available to this account (its groups: ${groups}).`, 'permission_error', 'model_not_allowed', 'model');
-  }
-  if (kind && model.kind !== kind) {
-    const where = model.kind === 'chat' ? '/v1/chat/completions' : '/v1/embeddings';
-    throw new ApiError(400, `"${id}" is not ${kind === 'chat' ? 'a chat' : 'an embedding'} model; use it with ${where}.`, 'invalid_request_error', 'model_not_supported', 'model');
-  }
-  return access.priced(model);
-}
-
-/** Counts the call against the key's requests and tokens per minute; a 429 past either. */
-async function withinKeyRate(deps: ApiDeps, key: ApiKey): Promise<void> {
-  if (key.rpm === null && key.tpm === null) return; // no write for a key without per-minute limits
-  const rate = await deps.store.write(checkKeyRate, key, new Date());
-  if (rate.ok) return;
-  throw new ApiError(429, `This API key's ${rate.what} per minute are used up; try again in ${rate.retryAfterSeconds} s.`, 'rate_limit_error',
-    rate.what === 'requests' ? 'rpm_limit_reached' : 'tpm_limit_reached', null, { 'Retry-After': String(rate.retryAfterSeconds) });
-}
-
-/**
- * Runs a call with a signal that aborts when the client goes away before its answer is complete
- * ('gone'), or when the call is stopped from elsewhere: its key revoked, its owner disabled, the
- * server shutting down (running-turns.ts; the reason says which).
- */
-async function whileRunning<T>(running: RunningTurns, key: ApiKey, res: Response, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const controller = new AbortController();
-  // Registered before any wait, so a client gone or a shutdown begun meanwhile still stops it.
-  res.on('close', () => res.writableFinished || controller.abort('gone'));
-  if (res.destroyed) controller.abort('gone');
-  const done = running.addCall(key.userId, key.id, controller);
-  try {
-    return await tracked(call(controller.signal));
-  } finally {
-    done();
-  }
-}
-
-type V1Deps = ApiDeps & { running: RunningTurns };
-
 function embeddings(deps: V1Deps, offer: Offer): RequestHandler {
   return async (req, res) => {
     const body = parseEmbeddingBody(req.body);
@@ -105,57 +53,6 @@ function embeddings(deps: V1Deps, offer: Offer): RequestHandler {
     if (outcome.status === 'refused') throw outcome.error;
     res.json(outcome.response);
   };
-}
-
-/** A stream still silent after this long starts anyway (headers, then comment lines), so a proxy does not time it out. */
-const SILENT_START_MS = 10_000;
-const PING_MS = 15_000;
-
-/**
- * Server-sent events in OpenAI's form. The headers go with the first chunk, so an error before it
- * is a plain HTTP status; a model that stays silent longer (a reasoning model thinking) gets them
- * after SILENT_START_MS, and comment lines every PING_MS keep proxies (nginx's 60 s read timeout)
- * from cutting the wait. Clients' SSE parsers skip comment lines.
- */
-class ChunkStream {
-  private readonly timer: NodeJS.Timeout;
-  private ping: NodeJS.Timeout | undefined;
-
-  constructor(private readonly res: Response, silentStartMs = SILENT_START_MS) {
-    this.timer = setTimeout(() => this.start(': waiting for the model\n\n'), silentStartMs);
-    res.once('close', () => this.stop());
-  }
-
-  get started(): boolean {
-    return this.res.headersSent;
-  }
-
-  private get open(): boolean {
-    return !this.res.writableEnded && !this.res.destroyed;
-  }
-
-  private start(comment?: string): void {
-    if (this.started || !this.open) return;
-    this.res.writeHead(200, SSE_HEADERS);
-    this.res.socket?.setNoDelay(true);
-    this.ping = setInterval(() => this.open && this.res.write(': ping\n\n'), PING_MS);
-    if (comment) this.res.write(comment);
-  }
-
-  private stop(): void {
-    clearTimeout(this.timer);
-    clearInterval(this.ping);
-  }
-
-  send(data: unknown): void {
-    this.start();
-    if (this.open) this.res.write(`data: ${JSON.stringify(data)}\n\n`);
-  }
-
-  end(): void {
-    this.stop();
-    if (this.open) this.res.end('data: [DONE]\n\n');
-  }
 }
 
 function chatCompletions(deps: V1Deps & { silentStartMs?: number }, offer: Offer): RequestHandler {
@@ -179,8 +76,6 @@ function chatCompletions(deps: V1Deps & { silentStartMs?: number }, offer: Offer
     throw outcome.error;
   };
 }
-
-const errorBody = (err: ApiError) => ({ error: { message: err.message, type: err.type, param: err.param, code: err.code } });
 
 /** The database is away for a moment: 503, and the SDKs may send it again (they retry 5xx unless told not to). */
 const databaseUnavailable = () =>
@@ -206,7 +101,7 @@ function apiErrors(logger: Logger): ErrorRequestHandler {
   };
 }
 
-export function v1Routes(deps: V1Deps & { offer: Offer; bodyLimitBytes: number; silentStartMs?: number }): Router {
+export function v1Routes(deps: V1Deps & { offer: Offer; bodyLimitBytes: number; silentStartMs?: number; responsesKeepDays?: number }): Router {
   const router = express.Router();
   router.use(apiSecurityHeaders());
   router.use((_req, res, next) => {
@@ -224,6 +119,7 @@ export function v1Routes(deps: V1Deps & { offer: Offer; bodyLimitBytes: number; 
   });
   router.post('/chat/completions', chatCompletions(deps, deps.offer));
   router.post('/embeddings', embeddings(deps, deps.offer));
+  responsesRoutes(router, deps);
   router.use((req) => {
     throw new ApiError(404, `Unknown endpoint ${req.method} /v1${req.path}.`, 'invalid_request_error', 'unknown_url');
   });

@@ -17,6 +17,7 @@ import type { OidcQueries } from './oidc';
 import type { OrgLimitQueries } from './org-limits';
 import type { PaymentQueries } from './payments';
 import type { ReportQueries } from './reports';
+import type { ResponseQueries } from './responses';
 import type { RosterQueries } from './roster';
 import type { SpendQueries } from './spend';
 import type { SystemQueries } from './system';
@@ -24,6 +25,6 @@ import type { SystemQueries } from './system';
 export type { Changes, Q } from './shape';
 
 export interface Queries
-  extends AccountQueries, AllowanceQueries, AdminQueries, AdminKeyQueries, ChatQueries, CodeQueries, GroupQueries, GroupUsageQueries, GroupPromptQueries, InviteQueries, KeyQueries, LedgerQueries, LimitQueries, OidcQueries, OrgLimitQueries, PaymentQueries, ReportQueries, RosterQueries, SpendQueries, SystemQueries {}
+  extends AccountQueries, AllowanceQueries, AdminQueries, AdminKeyQueries, ChatQueries, CodeQueries, GroupQueries, GroupUsageQueries, GroupPromptQueries, InviteQueries, KeyQueries, LedgerQueries, LimitQueries, OidcQueries, OrgLimitQueries, PaymentQueries, ReportQueries, ResponseQueries, RosterQueries, SpendQueries, SystemQueries {}
 
 export type QueryName = keyof Queries;

@@ -17,8 +17,9 @@ import { oidcSql } from '../../sql/oidc';
 import { orgLimitsSql } from '../../sql/org-limits';
 import { paymentsSql } from './payments';
 import { reportsSql } from './reports';
+import { responsesSql } from '../../sql/responses';
 import { rosterTexts } from '../../sql/roster';
 import { spendSql } from './spend';
 import { systemSql } from './system';
 
-export const POSTGRES: Texts = { ...accountsSql, ...allowancesSql, ...adminSql, ...adminKeysTexts('postgres'), ...chatSql, ...codesSql, ...groupsSql, ...groupUsageTexts('postgres'), ...groupPromptsSql, ...invitesSql, ...keysSql, ...ledgerSql, ...limitsSql, ...oidcSql, ...orgLimitsSql, ...paymentsSql, ...reportsSql, ...rosterTexts('postgres'), ...spendSql, ...systemSql };
+export const POSTGRES: Texts = { ...accountsSql, ...allowancesSql, ...adminSql, ...adminKeysTexts('postgres'), ...chatSql, ...codesSql, ...groupsSql, ...groupUsageTexts('postgres'), ...groupPromptsSql, ...invitesSql, ...keysSql, ...ledgerSql, ...limitsSql, ...oidcSql, ...orgLimitsSql, ...paymentsSql, ...reportsSql, ...responsesSql, ...rosterTexts('postgres'), ...spendSql, ...systemSql };

@@ -17,8 +17,9 @@ import { oidcSql } from '../../sql/oidc';
 import { orgLimitsSql } from '../../sql/org-limits';
 import { paymentsSql } from './payments';
 import { reportsSql } from './reports';
+import { responsesSql } from '../../sql/responses';
 import { rosterTexts } from '../../sql/roster';
 import { spendSql } from './spend';
 import { systemSql } from './system';
 
-export const SQLITE: Texts = { ...accountsSql, ...allowancesSql, ...adminSql, ...adminKeysTexts('sqlite'), ...chatSql, ...codesSql, ...groupsSql, ...groupUsageTexts('sqlite'), ...groupPromptsSql, ...invitesSql, ...keysSql, ...ledgerSql, ...limitsSql, ...oidcSql, ...orgLimitsSql, ...paymentsSql, ...reportsSql, ...rosterTexts('sqlite'), ...spendSql, ...systemSql };
+export const SQLITE: Texts = { ...accountsSql, ...allowancesSql, ...adminSql, ...adminKeysTexts('sqlite'), ...chatSql, ...codesSql, ...groupsSql, ...groupUsageTexts('sqlite'), ...groupPromptsSql, ...invitesSql, ...keysSql, ...ledgerSql, ...limitsSql, ...oidcSql, ...orgLimitsSql, ...paymentsSql, ...reportsSql, ...responsesSql, ...rosterTexts('sqlite'), ...spendSql, ...systemSql };
