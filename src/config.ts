@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { parseProviders, type OidcProviderSettings } from './oidc-settings';
+import { cnAsked, cnPaymentEnv, cnPaymentSettings, type AlipaySettings, type WechatPaySettings } from './payments/cn-settings';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
@@ -95,6 +96,11 @@ const schema = z.object({
   ESTIMATE_RATE_LIMIT_PER_USER: int(1, 100000).default(30),
   // At least one estimate of the longest message (100,000) with the longest system prompt (20,000).
   ESTIMATE_CHARS_PER_MINUTE: int(120_000, 1_000_000_000).default(500_000),
+  // Files attached to a chat message (issue 26): each file's size, how many a message takes, and a document's bounds.
+  ATTACHMENT_MAX_BYTES: byteSize.default(20 * 1024 * 1024),
+  ATTACHMENTS_PER_MESSAGE: int(1, 20).default(4),
+  DOCUMENT_MAX_PAGES: int(1, 10_000).default(300),
+  DOCUMENT_MAX_CHARS: int(1_000, 10_000_000).default(400_000),
   UPSTREAM_CONCURRENCY: int(1, 10_000).default(16),
   QUEUE_MAX_WAITING: int(0, 100_000).default(200),
   STRIPE_SECRET_KEY: z.string().regex(/^(sk|rk)_(test|live)_\w+$/, 'must be a Stripe secret key (sk_test_..., sk_live_... or a restricted rk_...)').optional(),
@@ -103,6 +109,7 @@ const schema = z.object({
   PACKAGES_FILE: z.string().min(1).optional(),
   CHECKOUT_EXPIRES_MINUTES: int(30, 1435).default(30),
   STRIPE_API_URL: httpUrl.optional(),
+  ...cnPaymentEnv,
   OIDC_PROVIDERS: z.string().optional(),
   PASSWORD_SIGNIN: z.enum(['on', 'off'], { message: 'must be on or off' }).default('on'),
 });
@@ -183,6 +190,8 @@ export type Config = Readonly<{
   estimateRateLimitPerUser: number;
   /** Characters of prompt estimates one user may have counted per minute, in this process; one estimate at a time. */
   estimateCharsPerMinute: number;
+  /** Files attached to a chat message: bytes of one file, files a message, a document's pages and extracted characters. */
+  attachments: { maxBytes: number; perMessage: number; maxPages: number; maxChars: number };
   /** Upstream calls in flight at once, server-wide; more wait in a fair queue. */
   upstreamConcurrency: number;
   queueMaxWaiting: number;
@@ -194,6 +203,13 @@ export type Config = Readonly<{
   payments: Readonly<{
     secretKey: string; webhookSecret: string; publicUrl: string; packagesFile: string; checkoutMinutes: number; apiUrl?: string;
   }> | undefined;
+  /** Paying by Alipay and by WeChat Pay (each all of it, or undefined); their keys are files named here. */
+  alipay: AlipaySettings | undefined;
+  wechatPay: WechatPaySettings | undefined;
+  /** The packages any gateway sells (PACKAGES_FILE), when one is set up. */
+  packagesFile: string | undefined;
+  /** How long an order stays open for payment (CHECKOUT_EXPIRES_MINUTES), whatever the gateway. */
+  checkoutMinutes: number;
 }>;
 
 export class ConfigError extends Error {}
@@ -221,10 +237,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const e = parsed.data;
   const stripe = { STRIPE_SECRET_KEY: e.STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET: e.STRIPE_WEBHOOK_SECRET, PUBLIC_URL: e.PUBLIC_URL, PACKAGES_FILE: e.PACKAGES_FILE };
   const missing = Object.entries(stripe).filter(([, v]) => v === undefined).map(([k]) => k);
-  // PUBLIC_URL alone is not a half-set Stripe: invite links and OpenID sign-in use it too.
-  const stripeAsked = missing.length < 4 && !(missing.length === 3 && e.PUBLIC_URL !== undefined);
+  // PUBLIC_URL alone is not a half-set Stripe: invite links and OpenID sign-in use it too; nor are
+  // PUBLIC_URL and PACKAGES_FILE beside Alipay's or WeChat Pay's settings.
+  const cn = cnAsked(e);
+  const stripeAsked = e.STRIPE_SECRET_KEY !== undefined || e.STRIPE_WEBHOOK_SECRET !== undefined || (e.PACKAGES_FILE !== undefined && !cn.alipay && !cn.wechat);
   if (missing.length > 0 && stripeAsked) {
     throw new ConfigError(`invalid configuration: paying by Stripe takes STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, PUBLIC_URL and PACKAGES_FILE together; ${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} not set`);
+  }
+  let cnGateways;
+  try {
+    cnGateways = cnPaymentSettings(e, (p) => path.resolve(p));
+  } catch (err) {
+    throw new ConfigError(`invalid configuration: ${(err as Error).message}`);
   }
   if (e.DATABASE_URL && !e.SESSION_SECRET) {
     // A secret generated per host would sign users out whenever the load balancer switches hosts.
@@ -278,6 +302,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     responsesKeepDays: e.RESPONSES_KEEP_DAYS,
     estimateRateLimitPerUser: e.ESTIMATE_RATE_LIMIT_PER_USER,
     estimateCharsPerMinute: e.ESTIMATE_CHARS_PER_MINUTE,
+    attachments: { maxBytes: e.ATTACHMENT_MAX_BYTES, perMessage: e.ATTACHMENTS_PER_MESSAGE, maxPages: e.DOCUMENT_MAX_PAGES, maxChars: e.DOCUMENT_MAX_CHARS },
     upstreamConcurrency: e.UPSTREAM_CONCURRENCY,
     queueMaxWaiting: e.QUEUE_MAX_WAITING,
     oidcProviders: oidcProviders(e.OIDC_PROVIDERS, e.PUBLIC_URL),
@@ -288,5 +313,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
           secretKey: e.STRIPE_SECRET_KEY!, webhookSecret: e.STRIPE_WEBHOOK_SECRET!, publicUrl: e.PUBLIC_URL!, packagesFile: path.resolve(e.PACKAGES_FILE!),
           checkoutMinutes: e.CHECKOUT_EXPIRES_MINUTES, ...(e.STRIPE_API_URL && { apiUrl: e.STRIPE_API_URL }),
         }),
+    ...cnGateways,
+    checkoutMinutes: e.CHECKOUT_EXPIRES_MINUTES,
+    packagesFile: (!missing.length || cnGateways.alipay || cnGateways.wechatPay) ? path.resolve(e.PACKAGES_FILE!) : undefined,
   });
 }

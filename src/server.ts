@@ -24,8 +24,9 @@ import { openSignals, type Signals } from './storage/signals';
 import { pruneRateLimits } from './http/rate-store';
 import { loadEncodings } from './metering/tokens';
 import { routingFor } from './upstream/providers';
-import { loadPackages } from './payments/packages';
-import { stripeGateway } from './payments/stripe';
+import { openPayments } from './payments/setup';
+import { sweepTrades } from './payments/trades';
+import type { TradeGateways } from './payments/trade-gateway';
 import { expireStale } from './payments/orders';
 import { Router } from './upstream/router';
 
@@ -75,6 +76,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   }
   loadEncodings(); // ~100 ms each, paid here rather than by the first chat turn
   let rolling = false;
+  let trades: TradeGateways | undefined;
   // Timers: a busy or failing database is logged and tried again next time, never a crash.
   // Shutdown stops them and waits for the work under way before it closes the database.
   const inFlight = new Set<Promise<unknown>>();
@@ -95,6 +97,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const sweep = () => {
     guarded('rate-limit pruning', () => database.write(pruneRateLimits, new Date().toISOString()))();
     if (config.payments) guarded('expiring unpaid orders', () => database.write(expireStale, new Date()))();
+    if (trades?.alipay || trades?.wechat) guarded('asking Alipay and WeChat Pay about late orders', () => sweepTrades(database, trades!, new Date()))();
     guarded('allowance refills', () => refillDue(database))();
     guarded('request log pruning', () => database.write(pruneRequests, new Date()))();
     guarded('stored responses pruning', () => database.write(pruneResponses, config.responsesKeepDays, new Date()))();
@@ -141,10 +144,9 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     upstream = new Router(routing.table, { timeoutMs: config.upstreamTimeoutMs, breaker: config.breaker, logger });
     if (routing.demo) logger.warn('no model provider is set (OPENAI_API_KEY, or providers in the models file): serving the offline demo model');
     offer = new Offer(routing.served);
-    // Paying by Stripe: a bad packages file stops start-up, naming it.
-    const payments = config.payments && {
-      catalogue: loadPackages(config.payments.packagesFile), gateway: stripeGateway(config.payments), checkoutMinutes: config.payments.checkoutMinutes,
-    };
+    // Paying by Stripe, Alipay or WeChat Pay: a bad packages file or key file stops start-up, naming it.
+    const payments = openPayments(config);
+    trades = payments?.trades;
     signals = await openSignals(database, config.databaseUrl, (err) => logger.error({ err }, 'signals between processes failed; retrying'));
     running = new RunningTurns(signals);
     app = createApp({ config, database, sessions, offer, sessionSecret: loadSessionSecret(config), logger, upstream, running, reloadModels, payments });

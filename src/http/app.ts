@@ -5,6 +5,7 @@ import express, { type Express } from 'express';
 import cookieParser from 'cookie-parser';
 import { errorHandler, notFound, requireKnownBodyType } from './errors';
 import { largeBodies } from './large-bodies';
+import { attachmentUploads } from './uploads';
 import { pickLocale, translator } from '../i18n';
 import { requestLogger } from '../log';
 import { PasswordHasher } from '../accounts/passwords';
@@ -13,6 +14,7 @@ import { healthRoutes } from './routes/health';
 import { walletOf } from '../ledger/buckets';
 import { balanceBadge } from './balance-badge';
 import { chatRoutes } from './routes/chat';
+import { attachmentRoutes } from './routes/attachments';
 import { homeRoutes } from './routes/home';
 import { turnRoutes } from './routes/turns';
 import { TurnQueue } from '../chat/turn-queue';
@@ -26,11 +28,16 @@ import { usageRoutes } from './routes/usage';
 import { v1Routes } from './routes/v1';
 import { keyRoutes } from './routes/keys';
 import { paymentRoutes, stripeWebhook } from './routes/payments';
+import { tradeNotifications } from './routes/trades';
+import { adminRefunds } from './routes/admin-refunds';
 import { cspNonce, csrf, securityHeaders } from './security';
 import { currentUser, sessionMiddleware } from './sessions';
 import { onboardingGate } from './onboarding-gate';
 import { passwordGate } from './password-gate';
 import { accountRoutes } from './routes/account';
+import { exportRoutes } from './routes/exports';
+import { presetRoutes } from './routes/presets';
+import { shareRoutes } from './routes/shares';
 import { createViews } from './views';
 import type { AppDeps, Services } from './context';
 
@@ -38,6 +45,8 @@ export type { AppDeps, ReloadReport, Services } from './context';
 
 const STATIC_DIR = path.join(__dirname, '..', '..', 'static');
 const HTMX_DIR = path.dirname(require.resolve('htmx.org/dist/htmx.min.js'));
+// KaTeX's stylesheet and fonts, for the math in messages (markdown-math.ts): served from here, no CDN.
+const KATEX_DIR = path.dirname(require.resolve('katex/dist/katex.min.css'));
 
 /**
  * Where the language switch returns to: the page itself, with its query (filters, page number);
@@ -91,10 +100,12 @@ export function createApp(deps: AppDeps): Express {
   app.use('/admin/api', adminApiRoutes(services));
   // Stripe's webhook: no session, no CSRF (its signature is its authentication), the raw body.
   app.use(stripeWebhook(services, deps.payments));
-  app.use(cspNonce, securityHeaders());
+  app.use(tradeNotifications(services, deps.payments));
+  app.use(cspNonce, securityHeaders(Object.values(deps.payments?.trades ?? {}).flatMap((g) => g.origins)));
   const assets = { maxAge: config.env === 'production' ? '1d' : 0, index: false as const };
   app.use('/static', express.static(STATIC_DIR, assets));
   app.use('/vendor/htmx', express.static(HTMX_DIR, assets));
+  app.use('/vendor/katex', express.static(KATEX_DIR, assets));
   app.use(healthRoutes(database, { metrics: config.metrics })); // before sessions: probes and scrapers never create one
 
   app.use(cookieParser());
@@ -108,11 +119,14 @@ export function createApp(deps: AppDeps): Express {
     res.locals.path = req.path;
     // A model counted by another tokenizer than tiktoken's: its locally counted charges say they are estimates.
     res.locals.marginOf = (model: string | null) => (model ? (services.allModels.find(model)?.countMargin ?? 0) : 0);
+    // Each answer names the model that wrote it (the id stored with it, should the file have dropped it since).
+    res.locals.modelName = (model: string) => services.allModels.find(model)?.name ?? model;
     res.locals.returnTo = pageAddress(req);
     next();
   });
   app.use(sessionMiddleware(config, deps.sessions.store, deps.sessionSecret));
   app.use(currentUser(database, config));
+  app.use(attachmentUploads(config.attachments)); // multipart, for POST /attachments only: before the guard that refuses it elsewhere
   app.use(requireKnownBodyType);
   const large = largeBodies();
   app.use(large.admit);
@@ -134,6 +148,7 @@ export function createApp(deps: AppDeps): Express {
   });
   app.use(homeRoutes(services));
   app.use(chatRoutes(services));
+  app.use(attachmentRoutes(services));
   app.use(turnRoutes(services, { store: database, turnsPerUser: config.turnsPerUser, minCompletion: config.minCompletion, upstream: deps.upstream, queue, logger }));
   watch({ queue: () => queue.stats(), holdsOpen: () => liveHolds.size, pool: () => database.poolStats?.() });
   app.use(oidcRoutes(services)); // before authRoutes: the sign-in page's provider buttons
@@ -142,7 +157,11 @@ export function createApp(deps: AppDeps): Express {
   app.use(usageRoutes(services));
   app.use(rechargeRoutes(services));
   app.use(paymentRoutes(services, deps.payments));
+  app.use(adminRefunds(services, deps.payments));
   app.use(keyRoutes(services));
+  app.use(exportRoutes(services));
+  app.use(shareRoutes(services));
+  app.use(presetRoutes(services));
   app.use('/admin', adminRoutes(services));
 
   app.use(notFound);

@@ -11,6 +11,7 @@ import type { Router } from '../upstream/router';
 import type { RunningTurns } from '../chat/running-turns';
 import type { Catalogue } from '../payments/packages';
 import type { PaymentGateway } from '../payments/stripe';
+import type { TradeGateways } from '../payments/trade-gateway';
 
 export interface AppDeps {
   config: Config;
@@ -23,7 +24,7 @@ export interface AppDeps {
   upstream: Router;
   /** Reads the models file again and routes by it (SIGHUP, the admin Providers page); running turns are untouched. */
   reloadModels: () => Promise<ReloadReport>;
-  /** Paying by Stripe Checkout, when it is set up (else the Recharge page offers codes only). */
+  /** Paying by Stripe Checkout, Alipay or WeChat Pay, when one is set up (else the Recharge page offers codes only). */
   payments?: Payments;
   /** The turns this process is streaming (Stop, and disabling a user, abort them; shutdown waits for them). */
   running: RunningTurns;
@@ -34,9 +35,12 @@ export interface ReloadReport {
   providers: number;
 }
 
-/** Stripe Checkout as the payment routes use it. */
+/** The payment gateways as the payment routes use them: Stripe Checkout, Alipay, WeChat Pay (any of them). */
 export interface Payments {
-  gateway: PaymentGateway;
+  /** Stripe's, when it is set up. */
+  gateway?: PaymentGateway;
+  /** Alipay's and WeChat Pay's, those set up. */
+  trades?: TradeGateways;
   catalogue: Catalogue;
   checkoutMinutes: number;
 }

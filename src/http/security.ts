@@ -21,7 +21,8 @@ export function apiSecurityHeaders(): RequestHandler {
   return helmet({ contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } });
 }
 
-export function securityHeaders(): RequestHandler {
+/** `payTo`: the origins of the payment pages Pay may redirect to besides Stripe's (Alipay's, WeChat Pay's). */
+export function securityHeaders(payTo: readonly string[] = []): RequestHandler {
   return helmet({
     contentSecurityPolicy: {
       directives: {
@@ -31,8 +32,8 @@ export function securityHeaders(): RequestHandler {
         styleSrc: ["'self'"],
         imgSrc: ["'self'", 'data:'],
         connectSrc: ["'self'"],
-        // The Pay form is answered with a redirect to Stripe Checkout, which form-action also governs.
-        formAction: ["'self'", 'https://checkout.stripe.com'],
+        // The Pay form is answered with a redirect to the gateway's page, which form-action also governs.
+        formAction: ["'self'", 'https://checkout.stripe.com', ...payTo],
         frameAncestors: ["'none'"],
         objectSrc: ["'none'"],
         baseUri: ["'none'"],

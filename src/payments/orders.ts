@@ -6,17 +6,17 @@
 import { recordAudit } from '../admin/actions';
 import { creditPurchase, takeBack } from '../ledger/ledger';
 import { pageOf, pageWindow, query, type Op } from '../storage/op';
-import type { OrderRow, OrderState } from '../storage/queries/payments';
+import type { OrderRow, OrderState, PayMethod } from '../storage/queries/payments';
 import type { Package } from './packages';
 import type { PaymentEvent } from './stripe';
 
-export type { OrderRow, OrderState } from '../storage/queries/payments';
+export type { OrderRow, OrderState, PayMethod } from '../storage/queries/payments';
 
 /** A pending order for the package, open until `expiresAt`; the same one again for a form sent twice. */
-export function* createOrder(userId: number, pkg: Package, packageName: string, formId: string, expiresAt: string): Op<OrderRow> {
-  const id = yield* query('payments.newOrder', { userId, packageId: pkg.id, packageName, tokens: pkg.tokens, amount: pkg.amount, currency: pkg.currency, formId, expiresAt });
+export function* createOrder(userId: number, pkg: Package, packageName: string, formId: string, expiresAt: string, method: PayMethod = 'stripe'): Op<OrderRow> {
+  const id = yield* query('payments.newOrder', { userId, packageId: pkg.id, packageName, tokens: pkg.tokens, amount: pkg.amount, currency: pkg.currency, formId, expiresAt, method });
   if (id === undefined) return (yield* query('payments.orderByForm', { userId, formId }))!;
-  yield* recordAudit(userId, 'order_create', userId, { order: id, package: pkg.id, tokens: pkg.tokens, amount: pkg.amount, currency: pkg.currency });
+  yield* recordAudit(userId, 'order_create', userId, { order: id, package: pkg.id, tokens: pkg.tokens, amount: pkg.amount, currency: pkg.currency, method });
   return (yield* query('payments.order', { id }))!;
 }
 
@@ -82,7 +82,7 @@ export type EventOutcome =
   | 'duplicate' | 'ignored' | 'credited' | 'waiting' | 'already' | 'expired' | 'failed' | 'refunded' | 'receipt'
   | 'unknown_order' | 'mismatch';
 
-interface Handled {
+export interface Handled {
   outcome: EventOutcome;
   order?: OrderRow;
   detail?: Record<string, unknown>;
@@ -177,7 +177,7 @@ function* onCharge(event: PaymentEvent): Op<Handled> {
  * Brings the order's refund up to `amountRefunded` (the charge's running total): the tokens of the
  * refunded share, rounded up, less what earlier refunds took back; from the balance, the rest owed.
  */
-function* refund(order: OrderRow, amountRefunded: number, currency: string | null, eventId: string): Op<Handled> {
+export function* refund(order: OrderRow, amountRefunded: number, currency: string | null, eventId: string): Op<Handled> {
   if (order.state !== 'paid' && order.state !== 'partly_refunded') return { outcome: 'already', order };
   if (currency !== order.currency) {
     yield* recordAudit(null, 'payment_mismatch', order.userId, { order: order.id, expected: { currency: order.currency }, seen: { currency, refunded: amountRefunded }, event: eventId });

@@ -1,7 +1,8 @@
-// Paying for tokens (Stripe Checkout): the packages on the Recharge page, Pay (an order, then
-// Stripe's page), the order's own page on return (it waits for the webhook and updates itself),
-// the user's Orders page, the admin Orders page, and the webhook. The balance grows only from the
-// webhook (payments/orders.ts); the return from Checkout changes nothing.
+// Paying for tokens (Stripe Checkout, Alipay, WeChat Pay): the packages on the Recharge page, Pay
+// (an order, then the gateway's page or QR code: routes/trades.ts for the last two), the order's own
+// page on return (it waits for the notification and updates itself), the user's Orders page, the
+// admin Orders page, and Stripe's webhook. The balance grows only from a verified notification or
+// query (payments/orders.ts, payments/trades.ts); the return from the gateway changes nothing.
 import crypto from 'node:crypto';
 import express, { Router, type Request, type Response } from 'express';
 import type { Payments, Services } from '../context';
@@ -15,18 +16,30 @@ import {
 } from '../../payments/orders';
 import { formatPrice, nameIn } from '../../payments/packages';
 import { checkoutClosesAt, isIdempotencyError, SignatureError } from '../../payments/stripe';
+import type { PayMethod } from '../../payments/orders';
+import { openTrade, qrCodeOf } from './trades';
 
 /** What the pages show of an order: its price and state in the page's language. */
 export function orderView(order: OrderRow, locale: string) {
   return { ...order, price: formatPrice(order.amount, order.currency, locale), refundedText: order.refunded ? formatPrice(order.refunded, order.currency, locale) : null };
 }
 
-/** The packages as the Recharge page offers them, with a form id that makes a double click one order. */
+/**
+ * The gateways that can take a price in this currency, in the order the page offers them: Alipay
+ * and WeChat Pay (yuan only) first for a reader of Chinese, Stripe first for others.
+ */
+export function methodsFor(payments: Payments, currency: string, locale: string): PayMethod[] {
+  const order: PayMethod[] = locale === 'zh-CN' ? ['alipay', 'wechat', 'stripe'] : ['stripe', 'alipay', 'wechat'];
+  return order.filter((m) => (m === 'stripe' ? payments.gateway !== undefined : payments.trades?.[m] !== undefined && currency === 'cny'));
+}
+
+/** The packages as the Recharge page offers them (those some gateway can take), with a form id that makes a double click one order. */
 export function packagesView(payments: Payments | undefined, locale: string) {
   if (!payments) return undefined;
   return payments.catalogue.packages
     .filter((p) => p.active)
-    .map((p) => ({ id: p.id, name: nameIn(p.name, locale), tokens: p.tokens, price: formatPrice(p.amount, p.currency, locale), formId: crypto.randomUUID() }));
+    .map((p) => ({ id: p.id, name: nameIn(p.name, locale), tokens: p.tokens, price: formatPrice(p.amount, p.currency, locale), formId: crypto.randomUUID(), methods: methodsFor(payments, p.currency, locale) }))
+    .filter((p) => p.methods.length > 0);
 }
 
 /**
@@ -37,7 +50,7 @@ export function packagesView(payments: Payments | undefined, locale: string) {
 export function stripeWebhook({ database, logger }: Services, payments: Payments | undefined): Router {
   const router = Router();
   router.post('/stripe/webhook', express.raw({ type: () => true, limit: '1mb' }), async (req, res) => {
-    if (!payments) throw new HttpError(404);
+    if (!payments?.gateway) throw new HttpError(404);
     let event;
     try {
       event = payments.gateway.verify(Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0), req.get('stripe-signature'));
@@ -60,26 +73,35 @@ export function paymentRoutes(services: Services, payments: Payments | undefined
   async function orderPage(req: Request, res: Response, order: OrderRow) {
     const balance = await database.read(balanceOf, req.user!.id);
     const checkoutOpen = order.state === 'pending' && order.checkoutUrl !== null && order.expiresAt !== null && order.expiresAt > new Date().toISOString();
+    // WeChat Pay's Native link is scanned from the page: a QR code drawn here, never a link to follow.
+    const qr = checkoutOpen && order.method === 'wechat' && order.checkoutUrl!.startsWith('weixin://') ? await qrCodeOf(order.checkoutUrl!) : null;
     renderPage(req, res, 'order', {
       title: res.locals.t('orders.order', { id: order.id }), order: orderView(order, res.locals.locale), balance,
-      cancelled: req.query.cancelled === '1', checkoutOpen,
+      cancelled: req.query.cancelled === '1', checkoutOpen: checkoutOpen && !qr, qr,
     });
   }
 
   router.post('/recharge/pay', signedIn, async (req, res) => {
     if (!payments) throw new HttpError(404);
-    const { package: asked, form_id: given } = bodyOf(req);
+    const { package: asked, form_id: given, method: chosen } = bodyOf(req);
     const pkg = payments.catalogue.buyable(typeof asked === 'string' ? asked : '');
     if (!pkg) throw new HttpError(422, 'orders.no_package');
-    const formId = typeof given === 'string' && /^[\w-]{1,64}$/.test(given) ? given : crypto.randomUUID();
+    const methods = methodsFor(payments, pkg.currency, 'en');
+    // No method named (an older page): Stripe's, as before, or the only one there is.
+    const method = chosen === undefined || chosen === '' ? methods[0] : methods.find((m) => m === chosen);
+    if (!method) throw new HttpError(422, 'orders.no_method');
+    const sent = typeof given === 'string' && /^[\w-]{1,56}$/.test(given) ? given : crypto.randomUUID();
+    // The same form sent with another method is another order (the user went back and chose again).
+    const formId = method === 'stripe' ? sent : `${method}:${sent}`;
     const user = req.user!;
-    const order = await database.write(createOrder, user.id, pkg, nameIn(pkg.name, res.locals.locale), formId, checkoutClosesAt(payments));
+    const order = await database.write(createOrder, user.id, pkg, nameIn(pkg.name, res.locals.locale), formId, checkoutClosesAt(payments), method);
     const open = order.state === 'pending' && order.expiresAt! > new Date().toISOString();
     if (!open) return res.redirect(303, `/recharge/orders/${order.id}`); // a form sent again after it was paid, or too late
+    if (method !== 'stripe') return openTrade(services, payments.trades![method]!, order, req, res);
     if (order.checkoutUrl) return res.redirect(303, order.checkoutUrl);
     let session;
     try {
-      session = await payments.gateway.checkout(order, res.locals.locale);
+      session = await payments.gateway!.checkout(order, res.locals.locale);
     } catch (err) {
       // Stripe's own message, never its key (the SDK does not put the key in messages).
       logger.error({ err: (err as Error).message, order: order.id }, 'Stripe Checkout could not be opened');

@@ -4,13 +4,14 @@ import type { Changes, Q } from './shape';
 export type AuditAction =
   | 'user_create' | 'grant' | 'deduct' | 'disable' | 'enable' | 'password_reset'
   | 'promote' | 'demote' | 'codes_create' | 'code_void' | 'batch_void' | 'key_revoke'
-  | 'order_create' | 'order_paid' | 'order_expired' | 'order_failed' | 'order_refunded' | 'payment_mismatch'
+  | 'order_create' | 'order_paid' | 'order_expired' | 'order_failed' | 'order_refunded' | 'payment_mismatch' | 'order_refund_asked'
   | 'group_create' | 'group_rename' | 'group_delete' | 'group_rules' | 'group_add' | 'group_remove'
   | 'group_allowance' | 'group_limits' | 'group_prompt' | 'user_limits' | 'time_zone'
   | 'roster_import'
   | 'admin_key_create' | 'admin_key_revoke'
   | 'invite_create' | 'invite_revoke' | 'invite_use' | 'user_approve'
-  | 'oidc_user_create' | 'oidc_link' | 'oidc_unlink' | 'oidc_map_add' | 'oidc_map_remove' | 'break_glass';
+  | 'oidc_user_create' | 'oidc_link' | 'oidc_unlink' | 'oidc_map_add' | 'oidc_map_remove' | 'break_glass'
+  | 'preset_publish' | 'preset_update' | 'preset_delete';
 
 export interface AdminUserRow {
   id: number;

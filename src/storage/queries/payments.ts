@@ -2,6 +2,8 @@
 import type { Changes, Q } from './shape';
 
 export type OrderState = 'pending' | 'paid' | 'expired' | 'failed' | 'partly_refunded' | 'refunded';
+/** The gateway an order is paid through. */
+export type PayMethod = 'stripe' | 'alipay' | 'wechat';
 
 export interface OrderRow {
   id: number;
@@ -12,6 +14,7 @@ export interface OrderRow {
   amount: number;
   currency: string;
   state: OrderState;
+  method: PayMethod;
   sessionId: string | null;
   checkoutUrl: string | null;
   expiresAt: string | null;
@@ -45,7 +48,7 @@ export interface OrderDay {
 export interface PaymentQueries {
   /** A new pending order; undefined when the user's form id was used before (a double submit). */
   'payments.newOrder': Q<
-    { userId: number; packageId: string; packageName: string; tokens: number; amount: number; currency: string; formId: string; expiresAt: string },
+    { userId: number; packageId: string; packageName: string; tokens: number; amount: number; currency: string; formId: string; expiresAt: string; method: PayMethod },
     number | undefined
   >;
   'payments.orderByForm': Q<{ userId: number; formId: string }, OrderRow | undefined>;
@@ -67,8 +70,15 @@ export interface PaymentQueries {
   'payments.moveState': Q<{ id: number; from: OrderState; to: OrderState }, Changes>;
   'payments.markRefunded': Q<{ id: number; refunded: number; tokensBack: number; state: OrderState }, Changes>;
   'payments.setReceipt': Q<{ id: number; receiptUrl: string }, Changes>;
-  /** Pending orders whose Checkout closed before @before (Stripe's expiry event never came), oldest first. */
+  /** Pending Stripe orders whose Checkout closed before @before (Stripe's expiry event never came), oldest first. */
   'payments.stalePending': Q<{ before: string; limit: number }, OrderRow[]>;
+  /**
+   * Alipay and WeChat Pay orders still pending whose trade was opened before @before (their
+   * notification is late), the ones asked about longest ago first.
+   */
+  'payments.gatewayPending': Q<{ before: string; limit: number }, OrderRow[]>;
+  /** When the sweep last asked the gateway about an order. */
+  'payments.checked': Q<{ id: number; at: string }, Changes>;
   /** Keeps an event once: no change when its id was seen before (a repeated delivery). */
   'payments.recordEvent': Q<{ eventId: string; type: string; ref: string | null }, Changes>;
   'payments.eventOutcome': Q<{ eventId: string; outcome: string; orderId: number | null; detail: string }, Changes>;

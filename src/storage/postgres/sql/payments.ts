@@ -4,13 +4,13 @@ import type { PaymentQueries } from '../../queries/payments';
 import { NOW } from './ledger';
 
 const ORDER = `o.id, o.user_id AS "userId", o.package_id AS "packageId", o.package_name AS "packageName", o.tokens, o.amount, o.currency,
-  o.state, o.session_id AS "sessionId", o.checkout_url AS "checkoutUrl", o.expires_at AS "expiresAt", o.paid_at AS "paidAt",
+  o.state, o.method, o.session_id AS "sessionId", o.checkout_url AS "checkoutUrl", o.expires_at AS "expiresAt", o.paid_at AS "paidAt",
   o.payment_intent AS "paymentIntent", o.receipt_url AS "receiptUrl", o.refunded, o.tokens_back AS "tokensBack", o.created_at AS "createdAt"`;
 const EVENT = `event_id AS "eventId", type, order_id AS "orderId", ref, outcome, detail, received_at AS "receivedAt"`;
 
 export const paymentsSql: { readonly [K in keyof PaymentQueries]: Text } = {
-  'payments.newOrder': value(`INSERT INTO orders (user_id, package_id, package_name, tokens, amount, currency, form_id, expires_at)
-    VALUES (@userId, @packageId, @packageName, @tokens, @amount, @currency, @formId, @expiresAt) ON CONFLICT (user_id, form_id) DO NOTHING RETURNING id`),
+  'payments.newOrder': value(`INSERT INTO orders (user_id, package_id, package_name, tokens, amount, currency, form_id, expires_at, method)
+    VALUES (@userId, @packageId, @packageName, @tokens, @amount, @currency, @formId, @expiresAt, @method) ON CONFLICT (user_id, form_id) DO NOTHING RETURNING id`),
   'payments.orderByForm': get(`SELECT ${ORDER} FROM orders o WHERE o.user_id = @userId AND o.form_id = @formId`),
   'payments.order': get(`SELECT ${ORDER} FROM orders o WHERE o.id = @id`),
   'payments.orderBySession': get(`SELECT ${ORDER} FROM orders o WHERE o.session_id = @sessionId FOR UPDATE`),
@@ -24,8 +24,11 @@ export const paymentsSql: { readonly [K in keyof PaymentQueries]: Text } = {
   'payments.markRefunded': run(`UPDATE orders SET refunded = @refunded, tokens_back = @tokensBack, state = @state, updated_at = ${NOW}
     WHERE id = @id AND refunded < @refunded::bigint`),
   'payments.setReceipt': run(`UPDATE orders SET receipt_url = @receiptUrl WHERE id = @id`),
-  'payments.stalePending': all(`SELECT ${ORDER} FROM orders o WHERE o.state = 'pending' AND o.expires_at < @before::text
+  'payments.stalePending': all(`SELECT ${ORDER} FROM orders o WHERE o.state = 'pending' AND o.method = 'stripe' AND o.expires_at < @before::text
     ORDER BY o.expires_at LIMIT @limit`),
+  'payments.gatewayPending': all(`SELECT ${ORDER} FROM orders o WHERE o.state = 'pending' AND o.method <> 'stripe'
+    AND o.session_id IS NOT NULL AND o.created_at < @before::text ORDER BY coalesce(o.checked_at, '') LIMIT @limit`),
+  'payments.checked': run(`UPDATE orders SET checked_at = @at WHERE id = @id`),
   'payments.recordEvent': run(`INSERT INTO payment_events (event_id, type, ref, outcome) VALUES (@eventId, @type, @ref, 'received')
     ON CONFLICT (event_id) DO NOTHING`),
   'payments.eventOutcome': run(`UPDATE payment_events SET outcome = @outcome, order_id = @orderId, detail = @detail WHERE event_id = @eventId`),

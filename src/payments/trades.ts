@@ -1,0 +1,100 @@
+// What a verified Alipay or WeChat Pay fact does to an order and the ledger, under the rules
+// Stripe's events follow (orders.ts): kept once by its id (a repeated notification, or the same one
+// on two processes at once, stops there); a payment must match the order (amount, currency, the
+// merchant and app it names) or nothing is credited and it is listed for the admin; one `purchase`
+// ledger row per order; refunds take back the refunded share, the rest owed. Every change audited.
+// The minute sweep asks the gateway about orders whose notification is late, and closes and
+// expires the ones never paid.
+import { recordAudit } from '../admin/actions';
+import { creditPurchase } from '../ledger/ledger';
+import { query, type Op, type Store } from '../storage/op';
+import type { OrderRow } from '../storage/queries/payments';
+import { refund, type EventOutcome, type Handled } from './orders';
+import type { Merchant, TradeFact, TradeGateways, TradeMethod } from './trade-gateway';
+
+/** Handles a verified fact in one write transaction. */
+export function* handleTrade(method: TradeMethod, fact: TradeFact, expects: Merchant): Op<EventOutcome> {
+  const kept = yield* query('payments.recordEvent', { eventId: fact.eventId, type: `${method}.${fact.kind}`, ref: fact.outTradeNo || null });
+  if (kept.changes === 0) return 'duplicate';
+  const handled = yield* onTrade(method, fact, expects);
+  const detail = { ...handled.detail, merchant: fact.merchant, ...(fact.app !== undefined && { app: fact.app }) };
+  yield* query('payments.eventOutcome', { eventId: fact.eventId, outcome: handled.outcome, orderId: handled.order?.id ?? null, detail: JSON.stringify(detail) });
+  return handled.outcome;
+}
+
+function* onTrade(method: TradeMethod, fact: TradeFact, expects: Merchant): Op<Handled> {
+  // Locked for the transaction (PostgreSQL): a payment and its refund on two processes take turns.
+  const found = fact.outTradeNo ? yield* query('payments.orderBySession', { sessionId: fact.outTradeNo }) : undefined;
+  const order = found?.method === method ? found : undefined;
+  const seen = { out_trade_no: fact.outTradeNo, ...(fact.kind === 'paid' && { trade_no: fact.tradeNo, amount: fact.amount, currency: fact.currency }) };
+  if (!order) return { outcome: fact.kind === 'paid' || fact.kind === 'refund' ? 'unknown_order' : 'ignored', detail: seen };
+  if ((fact.kind === 'paid' || fact.kind === 'refund') && (fact.merchant !== expects.merchant || (expects.app !== undefined && fact.app !== undefined && fact.app !== expects.app))) {
+    yield* recordAudit(null, 'payment_mismatch', order.userId, { order: order.id, method, expected: expects, seen: { ...seen, merchant: fact.merchant, app: fact.app } });
+    return { outcome: 'mismatch', order, detail: seen };
+  }
+  if (fact.kind === 'paid') return yield* onPaid(method, order, fact);
+  if (fact.kind === 'refund') {
+    // Alipay reports the total refunded so far; WeChat Pay one refund, kept once by its refund id.
+    const total = fact.refundedTotal ?? order.refunded + Math.max(0, fact.refundAmount ?? 0);
+    return yield* refund(order, total, fact.currency, fact.eventId);
+  }
+  if (fact.kind === 'closed' && (yield* query('payments.moveState', { id: order.id, from: 'pending', to: 'expired' })).changes) {
+    yield* recordAudit(null, 'order_expired', order.userId, { order: order.id, method, why: 'closed at the gateway' });
+    return { outcome: 'expired', order };
+  }
+  return { outcome: fact.kind === 'closed' ? 'already' : 'waiting', order };
+}
+
+function* onPaid(method: TradeMethod, order: OrderRow, fact: Extract<TradeFact, { kind: 'paid' }>): Op<Handled> {
+  if (fact.amount !== order.amount || fact.currency !== order.currency) {
+    yield* recordAudit(null, 'payment_mismatch', order.userId, { order: order.id, method, expected: { amount: order.amount, currency: order.currency }, seen: { amount: fact.amount, currency: fact.currency } });
+    return { outcome: 'mismatch', order, detail: { amount: fact.amount, currency: fact.currency } };
+  }
+  // An expired or failed order is credited too: a verified, matching payment is never kept.
+  if (!(yield* query('payments.markPaid', { id: order.id, paymentIntent: fact.tradeNo || null })).changes) return { outcome: 'already', order };
+  const { balance, repaid } = yield* creditPurchase(order.userId, order.id, order.tokens);
+  yield* recordAudit(null, 'order_paid', order.userId, { order: order.id, method, tokens: order.tokens, amount: order.amount, currency: order.currency, repaid, balance, event: fact.eventId });
+  return { outcome: 'credited', order };
+}
+
+function* pendingTrades(before: string, limit: number): Op<OrderRow[]> {
+  return yield* query('payments.gatewayPending', { before, limit });
+}
+
+function* markChecked(id: number, at: string): Op<void> {
+  yield* query('payments.checked', { id, at });
+}
+
+function* expireClosed(order: OrderRow): Op<boolean> {
+  if (!(yield* query('payments.moveState', { id: order.id, from: 'pending', to: 'expired' })).changes) return false;
+  yield* recordAudit(null, 'order_expired', order.userId, { order: order.id, method: order.method, why: 'closed at the gateway' });
+  return true;
+}
+
+/**
+ * The minute sweep for Alipay and WeChat Pay: each pending order whose trade was opened more than
+ * a minute ago is asked about (a paid one is credited as from its notification); one past its
+ * expiry is closed at the gateway, then expired here. Failures are thrown after the others ran.
+ */
+export async function sweepTrades(database: Store, gateways: TradeGateways, now = new Date(), limit = 20): Promise<{ credited: number; expired: number }> {
+  const result = { credited: 0, expired: 0 };
+  const failures: Error[] = [];
+  const due = await database.read(pendingTrades, new Date(now.getTime() - 60_000).toISOString(), limit);
+  for (const order of due) {
+    const gateway = gateways[order.method as TradeMethod];
+    if (!gateway) continue;
+    try {
+      await database.write(markChecked, order.id, now.toISOString());
+      const fact = await gateway.query(order);
+      if (fact) {
+        if ((await database.write(handleTrade, gateway.method, fact, gateway.expects)) === 'credited') result.credited++;
+      } else if (order.expiresAt && Date.parse(order.expiresAt) < now.getTime() - 60_000 && (await gateway.close(order)) === 'closed') {
+        if (await database.write(expireClosed, order)) result.expired++;
+      }
+    } catch (err) {
+      failures.push(new Error(`order ${order.id} (${order.method}): ${(err as Error).message}`));
+    }
+  }
+  if (failures.length) throw new AggregateError(failures, failures.map((e) => e.message).join('; '));
+  return result;
+}
