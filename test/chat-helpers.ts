@@ -38,8 +38,23 @@ export async function composer(user: User, path = '/', message = 'What is a toke
   };
 }
 
-/** A form POST as htmx sends it (answered with text/event-stream) or as a browser does without JavaScript. */
-export function post(user: User, path: string, fields: Fields, htmx = true) {
+/**
+ * A form POST as htmx sends it (answered with text/event-stream) or as a browser does without
+ * JavaScript. Without JavaScript a turn's page comes back as its answer starts (a redirect to the
+ * conversation, which reloads itself until the answer ends): this waits until it has ended, as
+ * the reloading page would, unless `postAsItComes` is used.
+ */
+export async function post(user: User, path: string, fields: Fields, htmx = true) {
+  const res = await postAsItComes(user, path, fields, htmx);
+  if (!htmx && res.status === 303 && /^\/c\/\d+#m\d+$/.test(res.headers.location ?? '')) {
+    const page = res.headers.location.replace(/#.*/, '');
+    await until('the answer to end', async () => !(await user.agent.get(page)).text.includes('http-equiv="refresh"'));
+  }
+  return res;
+}
+
+/** A form POST answered as it comes: without JavaScript, a turn's redirect comes while its answer is written. */
+export function postAsItComes(user: User, path: string, fields: Fields, htmx = true) {
   const req = user.agent.post(path).type('form');
   if (htmx) req.set('HX-Request', 'true').set('Accept', 'text/html, text/event-stream');
   return req.send(fields);

@@ -4,13 +4,16 @@ import type { Request, Response } from 'express';
 import type { Services } from '../context';
 import { listConversations, messagesOf, type Conversation, type Message, type ThreadMessage } from '../../chat/conversations';
 import { renderMarkdown, renderPlain } from '../markdown';
-import { withRateText } from '../../metering/models';
+import { modelChoices } from '../model-price';
 import type { Translate } from '../../i18n';
 import type { Store } from '../../storage/op';
 import { DEFAULT_MAX_TOKENS } from '../../chat/turn';
 import { dashboardData } from '../../reports/usage-report';
 import { accessOf } from '../../groups/access';
 import { promptFor } from '../../groups/prompt';
+import { attachmentsByMessage } from '../../attachments/attachments';
+import { sizeText } from '../attachment-input';
+import { presetPick } from '../preset-pick';
 
 export const newTurnKey = (): string => randomUUID();
 
@@ -18,7 +21,8 @@ const EXAMPLES = ['chat.example.1', 'chat.example.2', 'chat.example.3'] as const
 
 /** A conversation's messages as the transcript template shows them. */
 export async function transcriptOf(store: Store, conversationId: number, t: Translate) {
-  return (await store.read(messagesOf, conversationId)).map((m) => messageView(m, t));
+  const files = await store.read(attachmentsByMessage, conversationId); // thumbnails and chips of the questions' files
+  return (await store.read(messagesOf, conversationId)).map((m) => messageView(Object.assign(m, { files: files.get(m.id) ?? [] }), t));
 }
 
 /** Which of its versions a message is (‹ 2/3 ›), and the ids of the ones beside it; none for a message with one version. */
@@ -73,14 +77,15 @@ export async function chatView(services: Services, req: Request, res: Response, 
   const userId = req.user!.id;
   // The picker offers only what the user's groups allow, at the price they pay.
   const access = await store.read(accessOf, userId);
-  const models = withRateText(access.catalog(services.models).models).map((m) => {
-    const percent = access.percent(m.id);
-    return percent === 100 ? m : { ...m, name: t('chat.model_group', { name: m.name, percent, group: access.from(m.id)! }) };
-  });
+  const models = modelChoices(access.catalog(services.models).models, access, t, res.locals.locale);
   const messages = conversation ? await transcriptOf(store, conversation.id, t) : [];
+  // Without JavaScript nothing follows an answer being written: the page reloads itself until it ends (layout.eta).
+  const writing = conversation && messages.find((m) => m.status === 'streaming');
   const dashboard = await store.read(dashboardData, userId);
   // The group's system prompt: shown read-only when locked, the starting value of a new chat when not.
   const groupPrompt = await store.read(promptFor, userId);
+  // ?preset=id (the picker beside the composer): the textbox or the system prompt filled from it.
+  const pick = await presetPick(store, req, userId, groupPrompt, t);
   return {
     title: conversation?.title || t('chat.title'),
     conversation,
@@ -88,13 +93,14 @@ export async function chatView(services: Services, req: Request, res: Response, 
     messages,
     models,
     settings: {
-      system: groupPrompt?.locked ? groupPrompt.text : (conversation?.systemPrompt ?? groupPrompt?.text ?? ''),
+      system: groupPrompt?.locked ? groupPrompt.text : (pick.system ?? conversation?.systemPrompt ?? groupPrompt?.text ?? ''),
       model: conversation?.model && access.allows(conversation.model) ? conversation.model : (models[0]?.id ?? ''),
       temperature: conversation?.temperature ?? '',
       maxTokens: conversation?.maxTokens ?? '',
     },
     groupPrompt,
     defaultMaxTokens: DEFAULT_MAX_TOKENS,
+    attachLimits: { perMessage: services.config.attachments.perMessage, size: sizeText(services.config.attachments.maxBytes, res.locals.locale) },
     demo: services.upstream.demo,
     examples: EXAMPLES.map((key) => t(key)),
     turnKey: newTurnKey(),
@@ -102,6 +108,11 @@ export async function chatView(services: Services, req: Request, res: Response, 
     balance: dashboard.balance,
     dashboard,
     q: '',
+    refreshTo: writing ? `/c/${conversation.id}#m${writing.id}` : undefined,
+    presets: pick.presets,
+    presetNote: pick.note,
+    presetSystem: pick.system !== undefined,
+    ...(pick.draft !== undefined && { draft: pick.draft }),
     ...extra,
   };
 }

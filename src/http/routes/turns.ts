@@ -1,5 +1,5 @@
 // Sending a message (and Retry, Edit): runs a turn and streams it to htmx as text/event-stream,
-// or, for a plain form POST (JavaScript off), answers with the whole page once the turn is done.
+// or, for a plain form POST (JavaScript off), redirects to the conversation as the answer starts.
 // Stop aborts the user's running turns in a conversation (services.running). Closing the tab, a
 // reload or navigating away does not: the answer outlives its request, is stored and charged as it
 // ends, and a page that comes back to it follows it live.
@@ -19,6 +19,7 @@ import { runTurn, type Refusal, type TurnDeps, type TurnResult } from '../../cha
 import { bodyOf } from '../input';
 import { isHtmx, viewsOf } from '../views';
 import { answerEnded, changedConversation, refusalText, TurnView } from '../turn-view';
+import { costWords } from '../answer-writer';
 import { orgRefusalStatus } from '../org-limit-text';
 import { conversationParam, optionalConversationInBody, renderChat } from './chat';
 import { messageView } from './chat-view';
@@ -26,6 +27,7 @@ import { signedIn } from './guards';
 import { dashboardData } from '../../reports/usage-report';
 import { accessOf, type Access } from '../../groups/access';
 import { promptFor, turnPrompt } from '../../groups/prompt';
+import { formAttachments } from '../attachment-input';
 
 /**
  * Pages that may follow one answer at once (each holds a connection; a feed renders once for all
@@ -67,7 +69,10 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
       if (err instanceof InputError) return refuseInput(req, res, conversation, err.field);
       throw err;
     }
-    if (mode !== 'retry' && input.text === '') return refuseInput(req, res, conversation, 'message');
+    // Files attached to the question: the user's own, and images only for a model that reads them; checked before any hold.
+    const attached = mode === 'retry' ? { ok: true as const, files: [] } : await formAttachments(services, req, res, models.find(input.settings.model)!);
+    if (!attached.ok) return refuseWith(req, res, conversation, attached.status, attached.notice);
+    if (mode !== 'retry' && input.text === '' && attached.files.length === 0) return refuseInput(req, res, conversation, 'message');
     // A repeated submit (a double click, a reload of the no-JavaScript answer) belongs to the
     // conversation its first copy made, and changes nothing there.
     conversation ??= await store.read(conversationOfTurn, req.user!.id, input.turnKey);
@@ -85,7 +90,7 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
     const created = conversation === undefined;
     // The group's system prompt: a locked one whatever the form says (a crafted one is ignored); an unlocked one starts a new chat.
     input.settings.systemPrompt = turnPrompt(await store.read(promptFor, req.user!.id), input.settings.systemPrompt, { fresh: created, sent: bodyOf(req).system !== undefined });
-    conversation ??= await store.write(createConversation, req.user!.id, titleFrom(input.text), input.settings);
+    conversation ??= await store.write(createConversation, req.user!.id, titleFrom(input.text || attached.files.map((f) => f.name).join(', ')), input.settings);
     const controller = new AbortController();
     const forget = running.add(req.user!.id, conversation.id, input.turnKey, controller);
     const view = new TurnView(viewsOf(res), res, t, isHtmx(req), store);
@@ -95,11 +100,14 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
         deps,
         {
           userId: req.user!.id, conversation, mode, text: input.text, settings: input.settings, model: models.find(input.settings.model)!,
-          turnKey: input.turnKey, signal: controller.signal, trim: input.trim, target: input.target,
+          turnKey: input.turnKey, signal: controller.signal, trim: input.trim, target: input.target, attachments: attached.files,
         },
         (event) => {
           published.emit(event);
           view.on(event, conversation!);
+          // Without JavaScript the page comes back at once, to the conversation, which reloads itself
+          // while the answer is written (with Stop on it); the answer goes on after this response.
+          if (event.type === 'start' && !isHtmx(req) && !res.headersSent) res.redirect(303, `/c/${conversation!.id}#m${event.assistant.id}`);
         },
       );
       if (result.status === 'done') await store.write(saveSettings, conversation.id, input.settings);
@@ -113,6 +121,7 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
   }
 
   async function renderAfter(req: Request, res: Response, conversation: Conversation | undefined, result: TurnResult, text: string) {
+    if (res.headersSent) return; // sent to the conversation as the answer started
     if (result.status === 'refused') return refuse(req, res, conversation, result.refusal, text);
     // Without JavaScript: to the conversation, at the answer (and a reload is a GET, not the form again).
     if (result.status === 'done' && conversation) return res.redirect(303, `/c/${conversation.id}#m${result.message.id}`);
@@ -140,9 +149,13 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
   }
 
   async function refuseInput(req: Request, res: Response, conversation: Conversation | undefined, field: string) {
-    const notice = res.locals.t(new InputError(field).messageKey!);
-    if (isHtmx(req)) return res.status(422).type('html').send(noticeHtml(viewsOf(res), res, notice));
-    await renderChat(services, req, res, conversation, { notice, draft: draftOf(req) }, 422);
+    await refuseWith(req, res, conversation, 422, res.locals.t(new InputError(field).messageKey!));
+  }
+
+  /** A turn refused before anything was held: the notice, with the draft (and its attachments) kept on the page. */
+  async function refuseWith(req: Request, res: Response, conversation: Conversation | undefined, status: number, notice: string) {
+    if (isHtmx(req)) return res.status(status).type('html').send(noticeHtml(viewsOf(res), res, notice));
+    await renderChat(services, req, res, conversation, { notice, draft: draftOf(req) }, status);
   }
 
   router.post('/send', signedIn, (req, res) => turn(req, res, 'send'));
@@ -183,7 +196,7 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
         .finally(() => stream.end());
     };
     if (found.status !== 'streaming') return ended(found);
-    res.once('close', feeds.follow(found, t('chat.copy'), { stream, ended }));
+    res.once('close', feeds.follow(found, t('chat.copy'), { stream, ended }, costWords(t, res.locals.locale)));
   });
 
   router.post('/stop', signedIn, async (req, res) => {
