@@ -11,6 +11,11 @@ document.addEventListener('DOMContentLoaded', () => {
   const composer = document.getElementById('composer');
   const message = document.getElementById('message');
   if (composer && message) enhanceComposer(composer, message);
+  const model = document.getElementById('model');
+  const price = document.getElementById('model-price');
+  if (model && price) model.addEventListener('change', () => (price.textContent = model.selectedOptions[0]?.dataset.price ?? ''));
+  const estimate = document.getElementById('estimate');
+  if (composer && message && estimate) keepEstimateTrue(composer, message, estimate);
   const rosterFile = document.getElementById('roster-file');
   const rosterText = document.getElementById('roster-text');
   if (rosterFile && rosterText && typeof File !== 'undefined' && File.prototype.text) readRosterFile(rosterFile, rosterText);
@@ -240,6 +245,17 @@ function enhanceComposer(composer, message) {
     message.value = undone.dataset.text;
     undone.remove();
     message.focus();
+  });
+}
+
+// The estimate speaks of the text in the box: it goes when the box is emptied or its message sent
+// (the server's start of the answer clears it too), and one that comes back after that is dropped.
+function keepEstimateTrue(composer, message, estimate) {
+  const clear = () => estimate.replaceChildren();
+  message.addEventListener('input', () => message.value.trim() === '' && clear());
+  document.body.addEventListener('tokenchat:turn-started', (event) => composer.contains(event.target) && clear());
+  estimate.addEventListener('htmx:before:swap', (event) => {
+    if (event.target === estimate && message.value.trim() === '') event.preventDefault();
   });
 }
 

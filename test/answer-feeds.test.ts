@@ -7,7 +7,10 @@ import * as markdown from '../src/http/markdown';
 import type { EventStream } from '../src/http/sse';
 import type { Store } from '../src/storage/op';
 import { createLogger } from '../src/log';
+import type { ModelInfo } from '../src/metering/models';
 
+// At 1 and 4 balance tokens a prompt and a completion token: a prompt of 10 and 2 answer tokens cost 18.
+const meter = { model: { promptRate: 1_000_000, completionRate: 4_000_000 } as ModelInfo, promptTokens: 10 };
 const message = (over: Partial<Message> = {}) => ({ id: 7, conversationId: 3, role: 'assistant', content: '', status: 'streaming', ...over }) as Message;
 
 function follower() {
@@ -23,24 +26,28 @@ afterEach(() => {
   jest.restoreAllMocks();
 });
 
-test('followers of an answer written here share its renders, then each gets the finished message', () => {
+test('followers of an answer written here share its renders and its running cost, then each gets the finished message', () => {
   const live = new LiveAnswers();
   const feeds = new AnswerFeeds({ live, store: {} as Store, logger: createLogger('silent') });
   const turn = live.publisher();
-  turn.emit({ type: 'start', assistant: message(), dropped: 0, mode: 'send' });
-  turn.emit({ type: 'delta', text: 'Hello' });
+  turn.emit({ type: 'start', assistant: message(), dropped: 0, mode: 'send', ...meter });
+  turn.emit({ type: 'delta', text: 'Hello', tokens: 1 });
   const [a, b, c] = [follower(), follower(), follower()];
-  for (const x of [a, b, c]) feeds.follow(message({ content: 'Hel' }), 'Copy', x.f);
+  const words = (tokens: number, charge: number) => `${tokens} tokens so far, cost ${charge}`;
+  for (const x of [a, b, c]) feeds.follow(message({ content: 'Hel' }), 'Copy', x.f, words);
   expect(a.frames[0]).toContain('Hello'); // the text so far, from the turn
+  expect(a.frames[0]).toContain('1 tokens so far, cost 14'); // and its cost so far
   expect(feeds.followers(7)).toBe(3);
   const renders = jest.spyOn(markdown, 'renderMarkdown');
   jest.advanceTimersByTime(300);
-  turn.emit({ type: 'delta', text: ' world' });
+  turn.emit({ type: 'delta', text: ' world', tokens: 2 });
   expect(renders).toHaveBeenCalledTimes(1); // one render for the three of them
   expect(a.frames.at(-1)).toContain('Hello world');
+  expect(a.frames.at(-1)).toContain('2 tokens so far, cost 18'); // the cost goes with the render
   expect(b.frames).toEqual(a.frames);
-  turn.emit({ type: 'delta', text: '!' }); // soon after: the piece alone, escaped
+  turn.emit({ type: 'delta', text: '!', tokens: 3 }); // soon after: the piece alone, escaped, with no cost
   expect(c.frames.at(-1)).toContain('hx-swap="beforeend">!</hx-partial>');
+  expect(c.frames.at(-1)).not.toContain('so far');
   const done = message({ content: 'Hello world!', status: 'done' });
   turn.emit({ type: 'end', message: done, balance: 1 });
   for (const x of [a, b, c]) expect(x.ended).toEqual([done]);

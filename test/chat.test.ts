@@ -562,7 +562,11 @@ describe('chat turns against the model API', () => {
     const estimate = await user.agent.post('/estimate').type('form').set('HX-Request', 'true').send({ ...fields, message: 'How many tokens is this?' });
     expect(estimate.status).toBe(200);
     const prompt = 3 + tokens('user') + tokens('How many tokens is this?') + 3;
-    expect(estimate.text).toBe(`About ${prompt} prompt tokens (costs ${priceOf(MINI, prompt, 0)}), plus the answer.`);
+    // The most with the longest answer: 2,048 tokens would cost more than the sign-up bonus of 2,000, so as many as it pays for.
+    const answer = affordableCompletion(MINI, prompt, 2000);
+    expect(estimate.text).toBe(
+      `About ${prompt} prompt tokens (costs ${priceOf(MINI, prompt, 0)}), plus the answer. At most ${priceOf(MINI, prompt, answer).toLocaleString('en')} with the longest answer (${answer} tokens).`,
+    );
     const empty = await user.agent.post('/estimate').type('form').send({ ...fields, message: '  ' });
     expect(empty.text).toBe('');
     const unknown = await user.agent.post('/estimate').type('form').send({ ...fields, model: 'no-such-model' });

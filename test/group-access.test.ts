@@ -115,8 +115,10 @@ test('two groups: the union of their models; for each, the lowest percent among 
   const key = await keyOf(teacher);
   expect((await v1Models(key)).sort()).toEqual(['gpt-4.1-mini', 'gpt-4o-mini']);
   const page = (await teacher.agent.get('/')).text;
-  expect(page).toContain(`GPT-4o mini (50% of the price, as ${staff.name}) — 0.5 / 2 per prompt / completion token`);
-  expect(page).toContain(`GPT-4.1 mini (80% of the price, as ${science.name})`);
+  // Beside the textbox, per 1,000 tokens at the price the user pays, naming the group that gives it.
+  expect(page).toContain('>GPT-4o mini — 500 / 2,000 per 1K tokens</option>');
+  expect(page).toContain(`Per 1K tokens: 500 for the prompt, 2,000 for the answer, from your balance (50% of the list price, as ${staff.name}).`);
+  expect(page).toContain(`(80% of the list price, as ${science.name})`);
   const usage = (await teacher.agent.get('/usage')).text;
   expect(usage).toContain(`${staff.name} (you pay 50% of the listed prices)`);
   expect(usage).toContain(`${science.name} (you pay 80% of the listed prices)`);

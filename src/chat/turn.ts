@@ -71,8 +71,10 @@ export type TurnEvent =
   | { type: 'waiting' }
   /** Stopped, but a model with hidden tokens is read on for its usage (HIDDEN_USAGE_WAIT_MS at most). */
   | { type: 'stopping' }
-  | { type: 'start'; user?: Message; assistant: Message; dropped: number; mode: TurnMode }
-  | { type: 'delta'; text: string }
+  /** `model` at the user's price and `promptTokens` as held: what the answer so far costs is priceOf(model, promptTokens, tokens). */
+  | { type: 'start'; user?: Message; assistant: Message; dropped: number; mode: TurnMode; model: ModelInfo; promptTokens: number }
+  /** `tokens`: the answer's completion tokens so far (the counter's running total, no extra count). */
+  | { type: 'delta'; text: string; tokens: number }
   | { type: 'end'; message: Message; balance: number };
 
 export type TurnResult =
@@ -181,7 +183,7 @@ export async function runTurn(deps: TurnDeps, input: TurnInput, emit: (event: Tu
       await release(store, held.hold);
       return refused({ reason: 'changed' });
     }
-    emit({ type: 'start', user: stored.user, assistant: stored.assistant, dropped: prompt.dropped, mode: input.mode });
+    emit({ type: 'start', user: stored.user, assistant: stored.assistant, dropped: prompt.dropped, mode: input.mode, model, promptTokens: prompt.promptTokens });
     const turn = { ...prompt, holdId, hold: held.hold, maxTokens: held.hold.maxCompletion, requested: wanted, assistant: stored.assistant };
     const message = await streamAnswer(deps, input, turn, emit);
     const { total: balance } = await store.read(walletOf, userId, new Date()); // own tokens and allowance together
@@ -244,7 +246,7 @@ async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emi
       if (event.type === 'done') finishReason = event.finishReason;
       if (event.type !== 'delta' || event.text === '' || input.signal.aborted) continue;
       const shown = counter.pushWithin(event.text, turn.maxTokens);
-      if (shown) emit({ type: 'delta', text: shown });
+      if (shown) emit({ type: 'delta', text: shown, tokens: counter.tokens });
       if (shown !== event.text) {
         overran = true;
         deps.logger.warn({ model: input.model.id, maxTokens: turn.maxTokens }, 'the model API ignored max_tokens; the answer was cut off');

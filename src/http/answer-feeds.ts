@@ -8,7 +8,7 @@ import type { Logger } from '../log';
 import { findMessage, type Message } from '../chat/conversations';
 import type { LiveAnswers } from '../chat/live-answers';
 import type { Store } from '../storage/op';
-import { AnswerWriter } from './answer-writer';
+import { AnswerWriter, type CostWords } from './answer-writer';
 import { renderMarkdown } from './markdown';
 import { partial, type EventStream } from './sse';
 
@@ -33,6 +33,8 @@ class Feed {
     private readonly messageId: number,
     private readonly conversationId: number,
     private readonly copyLabel: string,
+    /** The running cost in the followers' language (a feed is per language); shown when the answer is written here. */
+    private readonly costWords: CostWords | undefined,
     private readonly deps: { live: LiveAnswers; store: Store; logger: Logger },
     private readonly closed: () => void,
   ) {
@@ -52,11 +54,12 @@ class Feed {
   /** Starts from the stored text: this process's turn if it writes the answer, else the database. */
   start(stored: string): void {
     const watched = this.deps.live.watch(this.messageId, (event) => {
-      if (event.type === 'delta') this.writer.piece(event.text);
+      if (event.type === 'delta') this.writer.piece(event.text, event.tokens);
       else if (event.type === 'end') this.end(event.message);
       else this.fromDatabase(); // the turn failed before its end: what became of it is in the database
     });
     this.writer.started(watched ? watched.text : stored); // each follower is sent it when it joins
+    if (watched && this.costWords) this.writer.metered(watched.meter, this.costWords, watched.tokens);
     if (watched) this.unwatch = watched.stop;
     else this.fromDatabase();
   }
@@ -64,7 +67,7 @@ class Feed {
   /** A new follower: the answer so far, rendered for it. */
   join(follower: Follower): void {
     this.followers.add(follower);
-    follower.stream.html(partial(`#m${this.messageId}-text`, 'innerHTML', renderMarkdown(this.writer.text, { copyLabel: this.copyLabel })));
+    follower.stream.html(partial(`#m${this.messageId}-text`, 'innerHTML', renderMarkdown(this.writer.text, { copyLabel: this.copyLabel })) + this.writer.costFrame());
   }
 
   leave(follower: Follower): void {
@@ -114,11 +117,11 @@ export class AnswerFeeds {
   constructor(private readonly deps: { live: LiveAnswers; store: Store; logger: Logger }) {}
 
   /** Follows a streaming message (as read: its text so far, when another process writes it); returns what to call when the follower leaves. */
-  follow(message: Message, copyLabel: string, follower: Follower): () => void {
+  follow(message: Message, copyLabel: string, follower: Follower, costWords?: CostWords): () => void {
     const key = `${message.id}\0${copyLabel}`;
     let feed = this.feeds.get(key);
     if (!feed) {
-      const made = new Feed(message.id, message.conversationId, copyLabel, this.deps, () => {
+      const made = new Feed(message.id, message.conversationId, copyLabel, costWords, this.deps, () => {
         if (this.feeds.get(key) === made) this.feeds.delete(key);
       });
       this.feeds.set(key, made);

@@ -1,10 +1,28 @@
 // An answer being written, sent to a page as it grows: each piece at once, escaped, and the
 // answer so far rendered as markdown (as the finished message will be) at most every
 // MARKDOWN_EVERY_MS, and that long after a pause, so it reads as it will stay and the finished
-// message does not jump. A lone piece is never held back for a render.
+// message does not jump. A lone piece is never held back for a render. With a meter, each render
+// also says what the answer so far costs (what Stop would charge): the pieces between renders only
+// carry the counter's running total, so the cost adds no work per piece.
+import type { Translate } from '../i18n';
+import { priceOf, type ModelInfo } from '../metering/models';
 import { renderMarkdown } from './markdown';
 import { partial, type EventStream } from './sse';
 import { escapeText } from './views';
+
+/** What an answer's cost so far is worked out from: the model at the user's price and the prompt as held. */
+export interface Meter {
+  model: Pick<ModelInfo, 'promptRate' | 'completionRate'>;
+  promptTokens: number;
+}
+
+/** The running cost in the reader's words: the completion tokens so far and the charge with the prompt. */
+export type CostWords = (tokens: number, charge: number) => string;
+
+export function costWords(t: Translate, locale: string): CostWords {
+  const n = new Intl.NumberFormat(locale); // made once per answer, not per render
+  return (tokens, charge) => t('chat.running_cost', { tokens: n.format(tokens), cost: n.format(charge) });
+}
 
 /** How often a streaming answer is sent again whole, rendered as markdown. */
 const MARKDOWN_EVERY_MS = 250;
@@ -14,6 +32,9 @@ export class AnswerWriter {
   private renderedAt = 0;
   /** A render of the pieces sent since the last one, when no new piece brings it sooner. */
   private trailing?: NodeJS.Timeout;
+  private tokens = 0;
+  private costShown = 0;
+  private cost?: (tokens: number) => string;
 
   /**
    * `later` runs the trailing render: at once by default; a caller whose own writes are queued
@@ -51,8 +72,22 @@ export class AnswerWriter {
     this.renderedAt = Date.now();
   }
 
-  piece(text: string): void {
+  /** The cost so far is sent with each render from now on. */
+  metered(meter: Meter, words: CostWords, tokens = 0): void {
+    this.tokens = tokens;
+    this.costShown = 0;
+    this.cost = (n) => words(n, priceOf(meter.model, meter.promptTokens, n));
+  }
+
+  /** The cost so far as a frame (for a page joining), or '' before any token or without a meter. */
+  costFrame(): string {
+    return this.cost && this.tokens > 0 ? partial(`#m${this.messageId}-cost`, 'innerHTML', escapeText(this.cost(this.tokens))) : '';
+  }
+
+  /** `tokens`: the answer's completion tokens with this piece, when counted (kept for the next render). */
+  piece(text: string, tokens?: number): void {
     this.answer += text;
+    if (tokens !== undefined) this.tokens = tokens;
     if (Date.now() - this.renderedAt >= this.every()) return this.render();
     if (this.stream.open) this.stream.html(partial(`#m${this.messageId}-text`, 'beforeend', escapeText(text)));
     this.trailing ??= setTimeout(() => this.later(() => this.trailing !== undefined && this.render()), this.every());
@@ -67,6 +102,9 @@ export class AnswerWriter {
   private render(): void {
     this.cancel();
     this.renderedAt = Date.now();
-    if (this.stream.open) this.stream.html(partial(`#m${this.messageId}-text`, 'innerHTML', renderMarkdown(this.answer, { copyLabel: this.copyLabel })));
+    if (!this.stream.open) return;
+    const cost = this.tokens !== this.costShown ? this.costFrame() : '';
+    if (cost) this.costShown = this.tokens;
+    this.stream.html(partial(`#m${this.messageId}-text`, 'innerHTML', renderMarkdown(this.answer, { copyLabel: this.copyLabel })) + cost);
   }
 }

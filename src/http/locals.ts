@@ -18,6 +18,8 @@ declare global {
       returnTo: string;
       /** The count margin of a model counted by another tokenizer than tiktoken's (app.ts). */
       marginOf: (model: string | null) => number;
+      /** A model's name for the transcript; its id when the models file no longer lists it (app.ts). */
+      modelName: (model: string) => string;
       /** The signed-in user (sessions.ts) and their balance, for the header's badge (app.ts). */
       user?: User;
       balance?: number;

@@ -7,7 +7,7 @@ import type { Translate } from '../i18n';
 import type { Store } from '../storage/op';
 import type { Refusal, TurnEvent, TurnResult } from '../chat/turn';
 import { walletOf } from '../ledger/buckets';
-import { AnswerWriter } from './answer-writer';
+import { AnswerWriter, costWords } from './answer-writer';
 import { balanceBadge } from './balance-badge';
 import { orgRefusalText } from './org-limit-text';
 import { EventStream, partial } from './sse';
@@ -138,6 +138,7 @@ export class TurnView {
         });
       });
       this.writer.started();
+      this.writer.metered(event, costWords(this.t, this.res.locals.locale));
       // Send appends; Retry and Edit changed earlier messages, so the whole transcript is redrawn.
       const shown: Array<Message & { versions?: number[] }> = event.mode === 'send'
         ? [event.user, event.assistant].filter((m) => m !== undefined) : await this.store.read(messagesOf, conversation.id);
@@ -145,16 +146,18 @@ export class TurnView {
       const html = shown.map((m) => this.render('message', { m: messageView(m, this.t), live: true })).join('');
       const transcript = event.mode === 'send' ? html : partial('#transcript', 'innerHTML', html);
       const dropped = partial('#turn-status', 'innerHTML', event.dropped ? this.t('chat.dropped', { n: event.dropped }) : '');
+      // The message sent is in the transcript now: the composer's estimate was for it, and goes with it.
+      const estimate = event.mode === 'send' ? partial('#estimate', 'innerHTML', '') : '';
       const sidebar = await this.sidebar(conversation);
       s.html(
-        transcript + dropped + this.freshTurnKey() + partial('#announcer', 'innerHTML', escapeText(this.t('chat.answering'))) +
+        transcript + dropped + estimate + this.freshTurnKey() + partial('#announcer', 'innerHTML', escapeText(this.t('chat.answering'))) +
           partial('#conversation-id', 'outerHTML', this.render('conversation-id', { conversation })) +
           partial('#conversation-list', 'outerHTML', sidebar) + partial('#chat-title', 'innerHTML', escapeText(conversation.title || this.t('chat.title'))) +
           partial('#manage', 'outerHTML', this.render('manage', { conversation })),
       );
       s.event('tokenchat:turn-started', String(conversation.id));
     } else if (event.type === 'delta') {
-      this.writer?.piece(event.text);
+      this.writer?.piece(event.text, event.tokens);
     } else {
       this.writer?.cancel();
       const message = this.render('message', { m: messageView({ ...event.message, versions: this.versions }, this.t) });

@@ -13,8 +13,8 @@ import { resumeAbandoned } from '../../chat/abandoned';
 import { accessOf } from '../../groups/access';
 import { charsToCount, countHistory } from '../../chat/history-tokens';
 import { EstimateBudget } from '../estimate-budget';
-import { priceOf, withMargin, type ModelInfo } from '../../metering/models';
-import { leastCompletion } from '../../ledger/ledger';
+import { estimateHtml } from '../estimate-text';
+import { spendAllowance } from '../../ledger/spend-limits';
 import { walletOf } from '../../ledger/buckets';
 import type { Op } from '../../storage/op';
 import { escapeText, renderPage, isHtmx } from '../views';
@@ -142,7 +142,7 @@ export function chatRoutes(services: Services): Router {
   router.post('/c/:id/version', signedIn, async (req, res) => version(req, res, await conversationParam(services, req)));
   router.post('/version', signedIn, async (req, res) => version(req, res, await optionalConversationInBody(services, req)));
 
-  // The debounced estimate under the textbox: what the prompt would cost, and the most with the answer.
+  // The debounced estimate under the textbox: what the prompt would cost, and the most with the longest answer.
   // Counted like a turn (stored counts for the history), but free: so rationed per user, in calls
   // and in characters (estimate-budget.ts). A message longer than the composer takes is refused
   // before anything is counted, as sending it would be.
@@ -164,7 +164,10 @@ export function chatRoutes(services: Services): Router {
     const counted = budget.take(req.user!.id, charsToCount(history, settings.systemPrompt, model));
     if (!counted) return refuse(429, 'chat.estimate_throttled');
     const { total } = await countHistory(history, settings.systemPrompt, model).finally(counted);
-    res.type('html').send(estimateHtml(res, model, total, settings.maxTokens, services.config.minCompletion, (await store.read(walletOf, req.user!.id, new Date())).total));
+    const balance = (await store.read(walletOf, req.user!.id, new Date())).total;
+    const allowance = await store.read(spendAllowance, req.user!.id);
+    const figures = { model, total, maxTokens: settings.maxTokens, minCompletion: services.config.minCompletion, balance, allowance };
+    res.type('html').send(estimateHtml(res.locals.t, res.locals.locale, figures));
   });
 
   /** The transcript after Undo or Clear; Undo's question goes back into the textbox. */
@@ -191,18 +194,6 @@ function estimateThrottle(limit: number): RequestHandler {
     handler: (_req, res) => res.status(429).type('html').send(escapeText(res.locals.t('chat.estimate_throttled'))),
     validate: { trustProxy: false, xForwardedForHeader: false },
   });
-}
-
-/** The estimate's text: what the prompt costs, and a warning when the balance does not pay for a turn with it. */
-function estimateHtml(res: Response, model: ModelInfo, total: number, maxTokens: number | null, minCompletion: number, balance: number): string {
-  const n = (value: number) => value.toLocaleString(res.locals.locale);
-  const estimate = escapeText(res.locals.t('chat.estimate', { tokens: n(total), cost: n(priceOf(model, total, 0)) }));
-  // Warned before sending: a balance that does not pay for the prompt and the fewest answer tokens worth calling for is refused.
-  const prompt = withMargin(model, total);
-  const least = leastCompletion({ minCompletion, maxCompletion: Math.min(maxTokens ?? model.maxOutput, Math.max(1, model.contextWindow - prompt)) });
-  const needs = priceOf(model, prompt, least);
-  if (balance >= needs) return estimate;
-  return `${estimate} <strong>${escapeText(res.locals.t('chat.estimate_short', { least: n(least), missing: n(needs - balance), balance: n(balance) }))}</strong>`;
 }
 
 function parseTitleOr422(body: unknown): string {

@@ -1,0 +1,42 @@
+// The words under the composer before sending (POST /estimate): what the prompt costs, and the most
+// the turn can cost with the longest answer it could get, worked out as runTurn's reserve sizes the
+// hold (the settle never charges past the hold). A warning instead when the balance does not pay
+// for a turn at all.
+import type { Translate } from '../i18n';
+import { leastCompletion } from '../ledger/ledger';
+import { affordableCompletion, priceOf, withMargin, type ModelInfo } from '../metering/models';
+import { escapeText } from './views';
+
+export interface EstimateFigures {
+  /** The model at the user's price. */
+  model: ModelInfo;
+  /** The prompt as tiktoken counts it (the system prompt and the history included). */
+  total: number;
+  /** The max tokens setting; null: the model's own ceiling. */
+  maxTokens: number | null;
+  minCompletion: number;
+  /** Own tokens and allowance together. */
+  balance: number;
+  /** What the user's own spend limits leave for one message (per message, and today's rest); null: none set. */
+  allowance: number | null;
+}
+
+export function estimateHtml(t: Translate, locale: string, f: EstimateFigures): string {
+  const n = (value: number) => value.toLocaleString(locale);
+  const { model } = f;
+  const estimate = escapeText(t('chat.estimate', { tokens: n(f.total), cost: n(priceOf(model, f.total, 0)) }));
+  // As the hold is sized: the prompt with the model's count margin, the answer up to max tokens and the context window.
+  const prompt = withMargin(model, f.total);
+  const cap = Math.min(f.maxTokens ?? model.maxOutput, Math.max(1, model.contextWindow - prompt));
+  const least = leastCompletion({ minCompletion: f.minCompletion, maxCompletion: cap });
+  const needs = priceOf(model, prompt, least);
+  // Warned before sending: a balance that does not pay for the prompt and the fewest answer tokens worth calling for is refused.
+  if (f.balance < needs) {
+    return `${estimate} <strong>${escapeText(t('chat.estimate_short', { least: n(least), missing: n(needs - f.balance), balance: n(f.balance) }))}</strong>`;
+  }
+  // The longest answer the hold would pay for: the cap, shrunk to the balance and the user's own limits.
+  const budget = f.allowance === null ? f.balance : Math.min(f.balance, f.allowance);
+  const answer = Math.min(cap, affordableCompletion(model, prompt, budget));
+  if (answer < least) return estimate; // a spend limit refuses it; sending says which
+  return `${estimate} ${escapeText(t('chat.estimate_most', { most: n(priceOf(model, prompt, answer)), answer: n(answer) }))}`;
+}
