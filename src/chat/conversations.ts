@@ -3,6 +3,7 @@
 import { query, type Op } from '../storage/op';
 import type { Conversation, Message, MessageStatus } from '../storage/queries/chat';
 import { childrenOf, newestLeaf, questionOf, threadOf, type ThreadMessage } from './threads';
+import { attachmentsByMessage, bindAttachments, pendingAttachments, type AttachmentInfo } from '../attachments/attachments';
 
 export type { Conversation, Message, MessageStatus } from '../storage/queries/chat';
 export type { ThreadMessage } from './threads';
@@ -18,6 +19,8 @@ export interface HistoryMessage {
   id?: number;
   tokens?: number | null;
   tokensEncoding?: string | null;
+  /** Files attached to a question (attachments/content.ts makes them part of what the model reads). */
+  attachments?: AttachmentInfo[];
 }
 
 /** Counts made for a turn, stored with it: the text sent (or edited), and stored messages that had none. */
@@ -106,17 +109,20 @@ export type TurnMode = 'send' | 'retry' | 'edit';
  * text; for Retry the thread up to the question answered again; for Edit up to the question
  * replaced, then its new text. Undefined when there is no such question.
  */
-export function* historyFor(conversationId: number, mode: TurnMode, text: string, target?: number): Op<HistoryMessage[] | undefined> {
+export function* historyFor(
+  conversationId: number, mode: TurnMode, text: string, target?: number, attached: AttachmentInfo[] = [],
+): Op<HistoryMessage[] | undefined> {
   let thread: Message[] = (yield* messagesOf(conversationId)).filter((m) => m.status !== 'streaming');
   if (mode !== 'send') {
     const question = questionOf(thread, target);
     if (!question) return undefined;
     thread = thread.slice(0, thread.indexOf(question) + (mode === 'retry' ? 1 : 0));
   }
+  const files = yield* attachmentsByMessage(conversationId); // re-sent with their questions, never extracted again
   const history: HistoryMessage[] = thread
     .filter((m) => m.role === 'user' || m.content !== '')
-    .map((m) => ({ role: m.role, content: m.content, id: m.id, tokens: m.tokens, tokensEncoding: m.tokensEncoding }));
-  if (mode !== 'retry') history.push({ role: 'user', content: text });
+    .map((m) => ({ role: m.role, content: m.content, id: m.id, tokens: m.tokens, tokensEncoding: m.tokensEncoding, attachments: files.get(m.id) }));
+  if (mode !== 'retry') history.push({ role: 'user', content: text, attachments: attached });
   return history;
 }
 
@@ -143,6 +149,7 @@ export interface StoredTurn {
  */
 export function* addTurn(
   conversationId: number, mode: TurnMode, text: string, model: string, holdId: number | null, basis: number, counts?: TokenCounts, target?: number,
+  attachments?: { userId: number; ids: readonly number[] },
 ): Op<StoredTurn | undefined> {
   yield* query('chat.lockConversation', { conversationId });
   const all = yield* everyMessage(conversationId);
@@ -151,12 +158,17 @@ export function* addTurn(
   const thread = threadOf(all, leaf);
   const question = mode === 'send' ? undefined : questionOf(thread, target);
   if (mode !== 'send' && !question) return undefined;
+  // The question's files, still the user's and not sent with another question (checked before any write).
+  const files = mode === 'retry' ? [] : (attachments?.ids ?? []);
+  if (files.length > 0 && !(yield* pendingAttachments(attachments!.userId, files))) return undefined;
   for (const { id, tokens } of counts?.messages ?? []) yield* query('chat.setTokens', { id, tokens, tokensEncoding: counts!.encoding });
   const textCount = counts?.text != null ? { tokens: counts.text, tokensEncoding: counts.encoding } : { tokens: null, tokensEncoding: null };
   let userId: number | undefined;
   if (mode !== 'retry') {
     const parentId = mode === 'send' ? (thread.at(-1)?.id ?? null) : question!.parentId;
     userId = (yield* query('chat.insertMessage', { conversationId, parentId, role: 'user', content: text, status: 'done', model: null, holdId: null, ...textCount })) as number;
+    // Taken by a concurrent send after the check above (PostgreSQL's read committed): the whole write is undone.
+    if (files.length > 0 && !(yield* bindAttachments(attachments!.userId, files, userId))) throw new Error('attachments were taken by another send');
   }
   const assistantId = (yield* query('chat.insertMessage', {
     conversationId, parentId: userId ?? question!.id, role: 'assistant', content: '', status: 'streaming', model, holdId, tokens: null, tokensEncoding: null,

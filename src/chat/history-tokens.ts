@@ -6,6 +6,7 @@
 import type { HistoryMessage, TokenCounts } from './conversations';
 import type { ModelInfo } from '../metering/models';
 import { countMessageTokens, countsEncoding, REPLY_PRIMING } from '../metering/tokens';
+import { charsOf, contentOf, hasImages } from '../attachments/content';
 
 export interface HistoryTokens {
   /** The whole prompt: the system prompt (when there is one), every message, and the reply priming. */
@@ -16,21 +17,24 @@ export interface HistoryTokens {
   fresh: TokenCounts;
 }
 
-// A count made for another encoding (the conversation's model was changed) is not reused.
-const keptFor = (encoding: string) => (m: HistoryMessage): m is HistoryMessage & { tokens: number } => m.tokens != null && m.tokensEncoding === encoding;
+// A count made for another encoding (the conversation's model was changed) is not reused, nor one
+// of a message with images: models of one encoding price an image differently (models file).
+const keptFor = (encoding: string) => (m: HistoryMessage): m is HistoryMessage & { tokens: number } =>
+  m.tokens != null && m.tokensEncoding === encoding && !hasImages(m);
 
 /** The characters countHistory counts for these messages (the others have a count kept): what an estimate is rationed by. */
 export function charsToCount(history: readonly HistoryMessage[], system: string, model: ModelInfo): number {
   const stored = keptFor(countsEncoding(model.id, { encoding: model.encoding }));
-  return history.reduce((chars, m) => chars + (stored(m) ? 0 : m.content.length), system.trim() === '' ? 0 : system.length);
+  return history.reduce((chars, m) => chars + (stored(m) ? 0 : charsOf(m)), system.trim() === '' ? 0 : system.length);
 }
 
 export async function countHistory(history: readonly HistoryMessage[], system: string, model: ModelInfo): Promise<HistoryTokens> {
-  const opts = { encoding: model.encoding };
+  // Images by the model's own price, as /v1 counts them (metering/tokens.ts).
+  const opts = { encoding: model.encoding, imageTokens: model.imageTokens };
   const encoding = countsEncoding(model.id, opts);
   const stored = keptFor(encoding);
   const hasSystem = system.trim() !== '';
-  const uncounted = history.filter((m) => !stored(m)).map(({ role, content }) => ({ role, content }));
+  const uncounted = history.filter((m) => !stored(m)).map((m) => ({ role: m.role, content: contentOf(m, model.vision ?? false) }));
   const { counts } = await countMessageTokens(model.id, hasSystem ? [{ role: 'system', content: system }, ...uncounted] : uncounted, opts);
   let next = hasSystem ? 1 : 0;
   const fresh: TokenCounts = { encoding, text: null, messages: [] };

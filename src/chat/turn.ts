@@ -21,6 +21,8 @@ import type { UpstreamError } from '../upstream/errors';
 import { asUpstreamError } from '../upstream/errors';
 import * as metrics from '../metrics';
 import type { Op, Store } from '../storage/op';
+import { contentOf, inlineImages } from '../attachments/content';
+import type { AttachmentInfo } from '../attachments/attachments';
 
 /** Completion tokens asked for when neither the user nor the models file says (max_output). */
 export const DEFAULT_MAX_TOKENS = DEFAULT_MAX_OUTPUT;
@@ -57,6 +59,8 @@ export interface TurnInput {
   signal: AbortSignal;
   /** Leave out the older half of the history (offered after a context-length error). */
   trim?: boolean;
+  /** The user's pending files sent with `text` (the route checked they are theirs, and images only to a vision model). */
+  attachments?: AttachmentInfo[];
 }
 
 export type Refusal =
@@ -107,7 +111,7 @@ export async function fitPrompt(history: HistoryMessage[], system: string, model
   for (let dropped = 0; dropped < history.length; dropped++) {
     // Never start the history with an answer whose question was dropped.
     if (history[dropped]!.role !== 'assistant' && withMargin(model, promptTokens) + room <= model.contextWindow) {
-      const messages = withSystem(system, history.slice(dropped).map(({ role, content }) => ({ role, content })));
+      const messages = withSystem(system, history.slice(dropped).map((m) => ({ role: m.role, content: contentOf(m, model.vision ?? false) })));
       return { messages, promptTokens: withMargin(model, promptTokens), dropped, counts: fresh };
     }
     promptTokens -= perMessage[dropped]!;
@@ -119,8 +123,10 @@ export async function fitPrompt(history: HistoryMessage[], system: string, model
 export const liveHolds = new Set<number>();
 
 /** The turn's history and the last message id it was read at, in one read. */
-function* historyAndBasis(conversationId: number, mode: TurnMode, text: string, target?: number): Op<{ history: HistoryMessage[]; basis: number } | undefined> {
-  const history = yield* historyFor(conversationId, mode, text, target);
+function* historyAndBasis(
+  conversationId: number, mode: TurnMode, text: string, target?: number, attached?: AttachmentInfo[],
+): Op<{ history: HistoryMessage[]; basis: number } | undefined> {
+  const history = yield* historyFor(conversationId, mode, text, target, attached);
   return history && { history, basis: yield* lastMessageId(conversationId) };
 }
 
@@ -132,7 +138,7 @@ export async function runTurn(deps: TurnDeps, input: TurnInput, emit: (event: Tu
   const { model, userId } = input;
   // Nothing is changed before the hold is taken: a refused Retry or Edit leaves the transcript as it was.
   // `basis`: the turn is stored only if nothing changed since.
-  const read = await store.read(historyAndBasis, input.conversation.id, input.mode, input.text, input.target);
+  const read = await store.read(historyAndBasis, input.conversation.id, input.mode, input.text, input.target, input.attachments);
   if (!read) return refused({ reason: 'nothing' });
   const { history, basis } = read;
   // Admitted before counting: the tokenizer's work is bounded by the per-user cap (TURNS_PER_USER),
@@ -174,7 +180,8 @@ export async function runTurn(deps: TurnDeps, input: TurnInput, emit: (event: Tu
     liveHolds.add(holdId);
     let stored;
     try {
-      stored = await store.write(addTurn, input.conversation.id, input.mode, input.text, model.id, holdId, basis, prompt.counts, input.target);
+      const files = { userId, ids: (input.attachments ?? []).map((a) => a.id) };
+      stored = await store.write(addTurn, input.conversation.id, input.mode, input.text, model.id, holdId, basis, prompt.counts, input.target, files);
     } catch (err) {
       await release(store, held.hold); // never leave a hold behind a turn that could not be stored
       throw err;
@@ -183,8 +190,11 @@ export async function runTurn(deps: TurnDeps, input: TurnInput, emit: (event: Tu
       await release(store, held.hold);
       return refused({ reason: 'changed' });
     }
-    emit({ type: 'start', user: stored.user, assistant: stored.assistant, dropped: prompt.dropped, mode: input.mode, model, promptTokens: prompt.promptTokens });
-    const turn = { ...prompt, holdId, hold: held.hold, maxTokens: held.hold.maxCompletion, requested: wanted, assistant: stored.assistant };
+    // The question's files go with it to the page (its thumbnails and chips).
+    const user = stored.user && Object.assign(stored.user, { files: input.attachments ?? [] });
+    emit({ type: 'start', user, assistant: stored.assistant, dropped: prompt.dropped, mode: input.mode, model, promptTokens: prompt.promptTokens });
+    // Images go as data URIs, read for this request only.
+    const turn = { ...prompt, messages: await store.read(inlineImages, userId, prompt.messages), holdId, hold: held.hold, maxTokens: held.hold.maxCompletion, requested: wanted, assistant: stored.assistant };
     const message = await streamAnswer(deps, input, turn, emit);
     const { total: balance } = await store.read(walletOf, userId, new Date()); // own tokens and allowance together
     emit({ type: 'end', message, balance });

@@ -33,6 +33,7 @@ import { adminRefunds } from './routes/admin-refunds';
 import { cspNonce, csrf, securityHeaders } from './security';
 import { currentUser, sessionMiddleware } from './sessions';
 import { onboardingGate } from './onboarding-gate';
+import { readingClock } from './clock';
 import { passwordGate } from './password-gate';
 import { accountRoutes } from './routes/account';
 import { exportRoutes } from './routes/exports';
@@ -126,6 +127,7 @@ export function createApp(deps: AppDeps): Express {
   });
   app.use(sessionMiddleware(config, deps.sessions.store, deps.sessionSecret));
   app.use(currentUser(database, config));
+  app.use(readingClock(database)); // times in the reader's zone (clock.ts)
   app.use(attachmentUploads(config.attachments)); // multipart, for POST /attachments only: before the guard that refuses it elsewhere
   app.use(requireKnownBodyType);
   const large = largeBodies();

@@ -17,6 +17,8 @@ const BODY_TYPES = ['application/x-www-form-urlencoded', 'application/json'];
 
 /** A request body of any other type (multipart, XML, text...) is refused with 415 before parsing. */
 export const requireKnownBodyType: RequestHandler = (req, _res, next) => {
+  // Already read (body-parser's mark): an attachments upload, read by http/uploads.ts with its own limits.
+  if ((req as { _body?: boolean })._body) return next();
   if (req.is(BODY_TYPES) === false) return next(new HttpError(415));
   next();
 };

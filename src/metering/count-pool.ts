@@ -37,10 +37,11 @@ require.extensions['.ts'] = (module, file) =>
 require(workerData.entry);
 `;
 
-function workerEntry(): [string, WorkerOptions] | undefined {
-  const compiled = path.join(__dirname, 'count-worker.js');
+/** How to start a worker thread from `<dir>/<name>.js`, or from its TypeScript source under ts-jest (attachments/extract.ts starts one too). */
+export function workerEntry(dir = __dirname, name = 'count-worker'): [string, WorkerOptions] | undefined {
+  const compiled = path.join(dir, `${name}.js`);
   if (fs.existsSync(compiled)) return [compiled, {}];
-  const entry = path.join(__dirname, 'count-worker.ts');
+  const entry = path.join(dir, `${name}.ts`);
   try {
     return fs.existsSync(entry) ? [FROM_SOURCES, { eval: true, workerData: { entry, typescript: require.resolve('typescript') } }] : undefined;
   } catch {

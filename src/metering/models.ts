@@ -33,6 +33,8 @@ export interface ModelInfo {
   hiddenTokens: boolean;
   /** Tokens one image is billed as, at detail "low" and at most at "high" (gpt-4o's rule unless the file says). */
   imageTokens: { low: number; high: number };
+  /** The model reads images (the models file's "vision"): the chat page attaches them only to such a model. */
+  vision?: boolean;
   /** Millionths of a balance token per prompt token the provider served from its cache (promptRate unless the file says). */
   cachedRate: number;
   /**
@@ -129,6 +131,7 @@ const schema = z.object({
         hidden_tokens: z.boolean().optional(),
         // What one image is billed as (gpt-4o-mini's are far more tokens than gpt-4o's, at a lower rate).
         image_tokens: z.object({ low: z.number().int().min(0).max(10_000_000), high: z.number().int().min(0).max(10_000_000) }).strict().optional(),
+        vision: z.boolean().optional(),
         cached_prompt_rate: rate.optional(),
         estimate_margin: z.number().int().min(0).max(200).optional(),
         providers: z
@@ -163,7 +166,7 @@ export function loadModels(file = DEFAULT_MODELS_FILE): ModelCatalog {
     return Object.freeze({
       id: m.id, name: m.name, kind: m.kind ?? 'chat', encoding: m.encoding, contextWindow: m.context_window, promptRate: m.prompt_rate, completionRate: m.completion_rate,
       maxOutput: Math.min(m.max_output ?? DEFAULT_MAX_OUTPUT, m.context_window), hiddenTokens: m.hidden_tokens ?? isReasoningModel(m.id),
-      imageTokens: m.image_tokens ?? GPT4O_IMAGE_TOKENS, cachedRate: m.cached_prompt_rate ?? m.prompt_rate, countMargin: m.estimate_margin ?? 0,
+      imageTokens: m.image_tokens ?? GPT4O_IMAGE_TOKENS, vision: m.vision ?? false, cachedRate: m.cached_prompt_rate ?? m.prompt_rate, countMargin: m.estimate_margin ?? 0,
       routes: Object.freeze(routes),
     });
   });

@@ -3,7 +3,8 @@
 // provider the SDK is handed the offline demo model as its `fetch`, so the demo exercises the same
 // code path (request building, SSE parsing, errors) as a real upstream.
 import OpenAI from 'openai';
-import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming } from 'openai/resources/chat/completions';
+import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming, ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import type { ContentPart } from '../attachments/content';
 import type { EmbeddingCreateParams } from 'openai/resources/embeddings';
 import { createDemoFetch, DEFAULT_DEMO_DELAY_MS } from './demo-model';
 import { httpFetch } from './http-fetch';
@@ -18,7 +19,8 @@ export type { UpstreamErrorKind } from './errors';
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant';
-  content: string;
+  /** Parts only for a question with images (attachments/content.ts). */
+  content: string | ContentPart[];
 }
 
 /** Which provider took a model call, and the model's name there (the last one tried when every one failed). */
@@ -164,7 +166,8 @@ export function providerBody(spec: ProviderSpec, model: string, body: RelayBody,
 /** A chat turn's body (the page): its messages, and a temperature unless the model is a reasoning model. */
 export function turnBody(req: StreamRequest): RelayBody {
   return {
-    messages: req.messages.map((m) => ({ role: m.role, content: m.content })),
+    // Parts come only on a question (user) message: the SDK's type ties parts to roles.
+    messages: req.messages.map((m) => ({ role: m.role, content: m.content }) as ChatCompletionMessageParam),
     ...(req.temperature !== undefined && !isReasoningModel(req.model) && { temperature: req.temperature }),
   };
 }

@@ -13,6 +13,7 @@ import { resumeAbandoned } from '../../chat/abandoned';
 import { accessOf } from '../../groups/access';
 import { charsToCount, countHistory } from '../../chat/history-tokens';
 import { EstimateBudget } from '../estimate-budget';
+import { formAttachments } from '../attachment-input';
 import { estimateHtml } from '../estimate-text';
 import { spendAllowance } from '../../ledger/spend-limits';
 import { walletOf } from '../../ledger/buckets';
@@ -158,9 +159,13 @@ export function chatRoutes(services: Services): Router {
     const models = (await store.read(accessOf, req.user!.id)).catalog(services.models);
     if (models.models.length === 0) return res.type('html').send('');
     const settings = parseSettings(req.body, models, conversation);
-    if (text.trim() === '') return res.type('html').send('');
     const model = models.find(settings.model)!;
-    const history = conversation ? (await store.read(historyFor, conversation.id, 'send', text))! : [{ role: 'user' as const, content: text }];
+    // The attached files count as the send will count them (images by the model's price); a refusal the send would give is said here.
+    const attached = await formAttachments(services, req, res, model);
+    if (!attached.ok) return res.status(attached.status).type('html').send(escapeText(attached.notice));
+    const files = attached.files;
+    if (text.trim() === '' && files.length === 0) return res.type('html').send('');
+    const history = conversation ? (await store.read(historyFor, conversation.id, 'send', text, undefined, files))! : [{ role: 'user' as const, content: text, attachments: files }];
     const counted = budget.take(req.user!.id, charsToCount(history, settings.systemPrompt, model));
     if (!counted) return refuse(429, 'chat.estimate_throttled');
     const { total } = await countHistory(history, settings.systemPrompt, model).finally(counted);

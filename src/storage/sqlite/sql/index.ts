@@ -9,7 +9,10 @@ import { codesSql } from './codes';
 import { groupsSql } from './groups';
 import { groupUsageTexts } from '../../sql/group-usage';
 import { groupPromptsSql } from '../../sql/group-prompts';
+import { attachmentsSql } from '../../sql/attachments';
 import { invitesSql } from '../../sql/invites';
+import { presetsSql } from '../../sql/presets';
+import { sharesSql } from '../../sql/shares';
 import { keysSql } from './keys';
 import { ledgerSql } from './ledger';
 import { limitsSql } from './limits';
@@ -22,4 +25,4 @@ import { rosterTexts } from '../../sql/roster';
 import { spendSql } from './spend';
 import { systemSql } from './system';
 
-export const SQLITE: Texts = { ...accountsSql, ...allowancesSql, ...adminSql, ...adminKeysTexts('sqlite'), ...chatSql, ...codesSql, ...groupsSql, ...groupUsageTexts('sqlite'), ...groupPromptsSql, ...invitesSql, ...keysSql, ...ledgerSql, ...limitsSql, ...oidcSql, ...orgLimitsSql, ...paymentsSql, ...reportsSql, ...responsesSql, ...rosterTexts('sqlite'), ...spendSql, ...systemSql };
+export const SQLITE: Texts = { ...accountsSql, ...attachmentsSql, ...allowancesSql, ...adminSql, ...adminKeysTexts('sqlite'), ...chatSql, ...codesSql, ...groupsSql, ...groupUsageTexts('sqlite'), ...groupPromptsSql, ...invitesSql, ...presetsSql, ...sharesSql, ...keysSql, ...ledgerSql, ...limitsSql, ...oidcSql, ...orgLimitsSql, ...paymentsSql, ...reportsSql, ...responsesSql, ...rosterTexts('sqlite'), ...spendSql, ...systemSql };

@@ -1,0 +1,39 @@
+// The attachments a chat form names (`attachment` ids, from the chips in the composer): the
+// user's own pending ones, no more than a message takes, and images only for a model that reads
+// them. Checked before anything is held, for a send and for its estimate alike.
+import type { Request, Response } from 'express';
+import type { Services } from './context';
+import { pendingAttachments, type AttachmentInfo } from '../attachments/attachments';
+import type { ModelInfo } from '../metering/models';
+import { bodyOf } from './input';
+
+/** The ids in a form's `attachment` fields; undefined when one is not an id. */
+export function attachmentIds(value: unknown): number[] | undefined {
+  const list = value === undefined ? [] : Array.isArray(value) ? value : [value];
+  const ids = list.map((v) => (typeof v === 'string' && /^\d{1,15}$/.test(v) ? Number(v) : NaN));
+  return ids.every((id) => Number.isSafeInteger(id) && id > 0) ? ids : undefined;
+}
+
+export type AttachmentCheck = { ok: true; files: AttachmentInfo[] } | { ok: false; status: number; notice: string };
+
+export async function formAttachments(services: Services, req: Request, res: Response, model: ModelInfo): Promise<AttachmentCheck> {
+  const { t } = res.locals;
+  const form = bodyOf(req);
+  // A file chosen without JavaScript but not attached: sent as its bare name, not its contents.
+  if (typeof form.file === 'string' && form.file !== '') return { ok: false, status: 422, notice: t('attach.attach_first') };
+  const ids = attachmentIds(form.attachment);
+  if (!ids) return { ok: false, status: 404, notice: t('attach.gone') };
+  if (ids.length === 0) return { ok: true, files: [] };
+  const { perMessage } = services.config.attachments;
+  if (ids.length > perMessage) return { ok: false, status: 422, notice: t('attach.too_many', { count: perMessage }) };
+  const files = await services.database.read(pendingAttachments, req.user!.id, ids);
+  if (!files) return { ok: false, status: 404, notice: t('attach.gone') };
+  if (!model.vision && files.some((a) => a.kind === 'image')) return { ok: false, status: 422, notice: t('attach.no_vision', { model: model.name }) };
+  return { ok: true, files };
+}
+
+/** A size as people read it: 20 MB, 340 KB. */
+export function sizeText(bytes: number, locale: string): string {
+  const [value, unit] = bytes >= 1024 * 1024 ? [bytes / (1024 * 1024), 'MB'] : bytes >= 1024 ? [bytes / 1024, 'KB'] : [bytes, 'B'];
+  return `${value.toLocaleString(locale, { maximumFractionDigits: value < 10 ? 1 : 0 })} ${unit}`;
+}
