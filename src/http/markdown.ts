@@ -11,6 +11,8 @@
  *   slow on long replies and guesses wrong; we highlight only when the fence names a
  *   language we registered.
  *
+ * - KaTeX (markdown-math.ts): TeX between `$`, `$$`, `\(…\)` and `\[…\]` typeset as MathML.
+ *
  * The output carries no scripts, event handlers, style attributes or htmx attributes.
  * Views should still wrap it in an element with `hx-ignore` (defence in depth).
  */
@@ -33,6 +35,8 @@ import sql from 'highlight.js/lib/languages/sql';
 import typescript from 'highlight.js/lib/languages/typescript';
 import xml from 'highlight.js/lib/languages/xml';
 import yaml from 'highlight.js/lib/languages/yaml';
+import { mathPlugin } from './markdown-math';
+import { streamTail, tailHtml, type StreamEnv } from './markdown-stream';
 
 type Token = MarkdownIt.Token;
 type RenderRule = MarkdownIt.RendererRule;
@@ -75,14 +79,14 @@ function highlightCode(code: string, lang: string): string {
   return escapeHtml(code);
 }
 
-function codeBlock(code: string, lang: string, copyLabel: string): string {
+function codeBlock(code: string, lang: string, copyLabel: string, tail = ''): string {
   const label = escapeHtml(copyLabel);
   const langSpan = lang ? `<span class="code-lang">${escapeHtml(lang)}</span>` : '';
   const codeClass = lang ? `hljs language-${escapeHtml(lang)}` : 'hljs';
   return (
     `<div class="code-block"><div class="code-head">${langSpan}` +
     `<button type="button" class="copy-code" data-copy aria-label="${label}">${label}</button></div>` +
-    `<pre><code class="${codeClass}">${highlightCode(code, lang)}</code></pre></div>\n`
+    `<pre><code class="${codeClass}">${highlightCode(code, lang)}${tail}</code></pre></div>\n`
   );
 }
 
@@ -90,7 +94,7 @@ const fence: RenderRule = (tokens, idx, _options, env) => {
   const token = tokens[idx];
   const first = unescapeAll(token.info).trim().split(/\s+/)[0] ?? '';
   const lang = LANG_NAME.test(first) ? first : '';
-  return codeBlock(token.content, lang, copyLabelOf(env));
+  return codeBlock(token.content, lang, copyLabelOf(env), tailHtml(token, env as StreamEnv));
 };
 
 const codeBlockRule: RenderRule = (tokens, idx, _options, env) =>
@@ -136,6 +140,8 @@ const image: RenderRule = (tokens, idx, options, env, self) => {
 };
 
 md.validateLink = isSafeLink;
+md.use(mathPlugin);
+md.use(streamTail);
 md.renderer.rules.fence = fence;
 md.renderer.rules.code_block = codeBlockRule;
 md.renderer.rules.link_open = linkOpen;
@@ -152,6 +158,16 @@ function copyLabelOf(env: MarkdownIt.Env | undefined): string {
 /** Sanitised HTML for a completed assistant (or user) message. */
 export function renderMarkdown(text: string, opts: { copyLabel?: string } = {}): string {
   return md.render(text, { copyLabel: opts.copyLabel ?? 'Copy' });
+}
+
+/**
+ * The answer so far, rendered while it streams: with `tail`, the id of the element where the pieces
+ * that follow go (markdown-stream.ts), and whether the render has it (else they go after the last block).
+ */
+export function renderStreaming(text: string, opts: { copyLabel: string; tail: string }): { html: string; tail: boolean } {
+  const env = { copyLabel: opts.copyLabel, tail: opts.tail, streaming: true } as StreamEnv & MarkdownIt.Env;
+  const html = md.render(text, env);
+  return { html, tail: env.tailPlaced === true };
 }
 
 /** Escaped text with line breaks kept, for streaming display and plain user messages. */

@@ -1,0 +1,146 @@
+/**
+ * TeX in chat messages: `$…$` and `\(…\)` inline, `$$…$$` and `\[…\]` displayed, typeset on the
+ * server by KaTeX as MathML (Chromium, Firefox and Safari lay MathML out natively; screen readers
+ * read it). Why MathML only: KaTeX's HTML output positions every glyph with style attributes, which
+ * our CSP (no 'unsafe-inline') drops, so it would come out scrambled.
+ *
+ * Why our own rules on katex rather than a markdown-it plugin: the maintained plugins pin KaTeX
+ * 0.16 and markdown-it 14 (we run 15), none takes all four delimiters with the dollar rule below,
+ * and their error output carries a style attribute. The rules are small and tested.
+ *
+ * Dollars in prose stay dollars ("it costs $5 and $10"): an inline `$` opens only before a
+ * non-space, closes only after a non-space and not before a digit (pandoc's rule), and only the
+ * first `$` after the opening one is tried. Invalid TeX is shown as its source, styled as an error;
+ * nothing here throws. A `$$` block still open at the end (an answer streaming, or cut short) is
+ * its source until it closes.
+ */
+import katex from 'katex';
+import type MarkdownIt from 'markdown-it';
+import { tailHtml, type StreamEnv } from './markdown-stream';
+
+type StateInline = MarkdownIt.StateInline;
+type StateBlock = MarkdownIt.StateBlock;
+
+/** Longer TeX is not typeset (shown as source): KaTeX's time grows with it, and no formula needs it. */
+const MAX_TEX = 4000;
+const CACHE_SIZE = 500;
+// An answer is rendered again every quarter second while it streams: its formulas are typeset once.
+const cache = new Map<string, string | null>();
+
+const OPTIONS = { output: 'mathml', throwOnError: true, strict: 'ignore', trust: false, maxSize: 20, maxExpand: 500 } as const;
+// Defence in depth: with trust off KaTeX writes none of these, and it never may.
+const LIVE_ATTRIBUTE = /\s(on[a-z]+|style|href|src|hx-[\w:-]*|data-[\w:-]*)\s*=/i;
+
+/** KaTeX's MathML for `tex`, or null when it is not valid TeX (or too long). */
+export function typeset(tex: string, display: boolean): string | null {
+  if (tex.length > MAX_TEX) return null;
+  const key = (display ? 'D' : 'I') + tex;
+  const hit = cache.get(key);
+  if (hit !== undefined) return hit;
+  let html: string | null;
+  try {
+    html = katex.renderToString(tex, { ...OPTIONS, displayMode: display });
+    if (LIVE_ATTRIBUTE.test(html)) html = null;
+  } catch {
+    html = null; // a ParseError, or anything else KaTeX throws: the source is shown instead
+  }
+  if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);
+  cache.set(key, html);
+  return html;
+}
+
+const DELIMITERS: [open: string, close: string, display: boolean][] = [
+  ['$$', '$$', true], ['$', '$', false], ['\\(', '\\)', false], ['\\[', '\\]', true],
+];
+const SPACE = /\s/;
+const DIGIT = /[0-9]/;
+
+/** Where `close` ends the TeX begun at `from` (a `\`-escaped character skipped), or -1. */
+function closing(src: string, from: number, max: number, close: string): number {
+  for (let i = from; i < max; i++) {
+    if (src.startsWith(close, i)) return i;
+    if (src[i] === '\\' && close.startsWith('$')) i++; // \$ is a dollar sign in TeX
+  }
+  return -1;
+}
+
+function mathInline(state: StateInline, silent: boolean): boolean {
+  const { src, pos, posMax } = state;
+  const found = DELIMITERS.find(([open]) => src.startsWith(open, pos));
+  if (!found) return false;
+  const [open, close, display] = found;
+  const from = pos + open.length;
+  const end = closing(src, from, posMax, close);
+  if (end <= from) return false;
+  if (open === '$' && (SPACE.test(src[from]) || SPACE.test(src[end - 1]) || DIGIT.test(src[end + 1] ?? ''))) return false;
+  if (!silent) {
+    const token = state.push(display ? 'math_inline_display' : 'math_inline', 'math', 0);
+    token.content = src.slice(from, end);
+    token.markup = open;
+  }
+  state.pos = end + close.length;
+  return true;
+}
+
+/** A displayed formula on lines of its own: `$$` or `\[` at a line's start, to the line ending in `$$` or `\]`. */
+function mathBlock(state: StateBlock, startLine: number, endLine: number, silent: boolean): boolean {
+  if (state.sCount[startLine] - state.blkIndent >= 4) return false;
+  const first = state.src.slice(state.bMarks[startLine] + state.tShift[startLine], state.eMarks[startLine]).trimEnd();
+  const [open, close] = first.startsWith('$$') ? ['$$', '$$'] : first.startsWith('\\[') ? ['\\[', '\\]'] : [];
+  if (!open || !close) return false;
+  let line = startLine;
+  let text = first.slice(open.length);
+  let closed = text.length >= close.length && text.endsWith(close);
+  // `$$a$$ and more` is inline math in a paragraph, not a block.
+  if (!closed && text.includes(close)) return false;
+  while (!closed && line + 1 < endLine) {
+    const next = line + 1;
+    const start = state.bMarks[next] + state.tShift[next];
+    const content = state.src.slice(start, state.eMarks[next]).trimEnd();
+    if (content === '' || state.sCount[next] < state.blkIndent) return false; // TeX has no blank line in a formula
+    line = next;
+    text += '\n' + content;
+    closed = content.endsWith(close);
+  }
+  if (silent) return true;
+  const token = state.push('math_block', 'math', 0);
+  token.content = (closed ? text.slice(0, -close.length) : text).trim();
+  token.markup = open;
+  token.meta = { closed, source: state.getLines(startLine, line + 1, state.blkIndent, false) };
+  token.map = [startLine, line + 1];
+  token.block = true;
+  state.line = line + 1;
+  return true;
+}
+
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' };
+const escapeHtml = (text: string): string => text.replace(/[&<>"]/g, (c) => ESCAPES[c]!);
+
+function inlineRule(display: boolean): MarkdownIt.RendererRule {
+  return (tokens, idx) => {
+    const { content, markup } = tokens[idx];
+    const html = typeset(content, display);
+    if (html !== null) return display ? `<span class="math-display">${html}</span>` : html;
+    const close = markup === '\\(' ? '\\)' : markup === '\\[' ? '\\]' : markup;
+    return `<code class="math-error">${escapeHtml(markup + content + close)}</code>`;
+  };
+}
+
+const blockRule: MarkdownIt.RendererRule = (tokens, idx, _options, env) => {
+  const token = tokens[idx];
+  const { closed, source } = token.meta as { closed: boolean; source: string };
+  const html = closed ? typeset(token.content, true) : null;
+  if (html !== null) return `<div class="math-display">${html}</div>\n`;
+  // Still being written (the answer streams), or never closed / not valid TeX: its source.
+  const pending = !closed && env?.streaming === true;
+  return `<pre class="${pending ? 'math-pending' : 'math-error'}">${escapeHtml(source)}${tailHtml(token, env as StreamEnv)}</pre>\n`;
+};
+
+/** Adds the TeX rules to `md`: inline before the backslash escapes (which would eat `\(`), blocks before fences. */
+export function mathPlugin(md: MarkdownIt.MarkdownIt): void {
+  md.inline.ruler.before('escape', 'math_inline', mathInline);
+  md.block.ruler.before('fence', 'math_block', mathBlock, { alt: ['paragraph', 'reference', 'blockquote', 'list'] });
+  md.renderer.rules.math_inline = inlineRule(false);
+  md.renderer.rules.math_inline_display = inlineRule(true);
+  md.renderer.rules.math_block = blockRule;
+}
