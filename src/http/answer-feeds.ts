@@ -9,8 +9,7 @@ import { findMessage, type Message } from '../chat/conversations';
 import type { LiveAnswers } from '../chat/live-answers';
 import type { Store } from '../storage/op';
 import { AnswerWriter, type CostWords } from './answer-writer';
-import { renderMarkdown } from './markdown';
-import { partial, type EventStream } from './sse';
+import type { EventStream } from './sse';
 
 /** How often an answer written by another process is read again while pages follow it. */
 const READ_EVERY_MS = 1000;
@@ -64,10 +63,10 @@ class Feed {
     else this.fromDatabase();
   }
 
-  /** A new follower: the answer so far, rendered for it. */
+  /** A new follower: the answer so far, rendered for it, and its cost so far. */
   join(follower: Follower): void {
     this.followers.add(follower);
-    follower.stream.html(partial(`#m${this.messageId}-text`, 'innerHTML', renderMarkdown(this.writer.text, { copyLabel: this.copyLabel })) + this.writer.costFrame());
+    this.writer.joined((frame) => follower.stream.html(frame));
   }
 
   leave(follower: Follower): void {

@@ -1,12 +1,13 @@
 // An answer being written, sent to a page as it grows: each piece at once, escaped, and the
 // answer so far rendered as markdown (as the finished message will be) at most every
 // MARKDOWN_EVERY_MS, and that long after a pause, so it reads as it will stay and the finished
-// message does not jump. A lone piece is never held back for a render. With a meter, each render
-// also says what the answer so far costs (what Stop would charge): the pieces between renders only
-// carry the counter's running total, so the cost adds no work per piece.
+// message does not jump. A lone piece is never held back for a render. Pieces go where the last
+// render says the answer goes on (inside a code block still open, say: markdown-stream.ts). With a
+// meter, each render also says what the answer so far costs (what Stop would charge): the pieces
+// between renders only carry the counter's running total, so the cost adds no work per piece.
 import type { Translate } from '../i18n';
 import { priceOf, type ModelInfo } from '../metering/models';
-import { renderMarkdown } from './markdown';
+import { renderStreaming } from './markdown';
 import { partial, type EventStream } from './sse';
 import { escapeText } from './views';
 
@@ -35,6 +36,8 @@ export class AnswerWriter {
   private tokens = 0;
   private costShown = 0;
   private cost?: (tokens: number) => string;
+  /** Pieces go into the last render's tail (in a code block still open, say: markdown-stream.ts), when it has one. */
+  private tail = false;
 
   /**
    * `later` runs the trailing render: at once by default; a caller whose own writes are queued
@@ -89,7 +92,7 @@ export class AnswerWriter {
     this.answer += text;
     if (tokens !== undefined) this.tokens = tokens;
     if (Date.now() - this.renderedAt >= this.every()) return this.render();
-    if (this.stream.open) this.stream.html(partial(`#m${this.messageId}-text`, 'beforeend', escapeText(text)));
+    if (this.stream.open) this.stream.html(partial(`#m${this.messageId}-${this.tail ? 'tail' : 'text'}`, 'beforeend', escapeText(text)));
     this.trailing ??= setTimeout(() => this.later(() => this.trailing !== undefined && this.render()), this.every());
   }
 
@@ -105,6 +108,27 @@ export class AnswerWriter {
     if (!this.stream.open) return;
     const cost = this.tokens !== this.costShown ? this.costFrame() : '';
     if (cost) this.costShown = this.tokens;
-    this.stream.html(partial(`#m${this.messageId}-text`, 'innerHTML', renderMarkdown(this.answer, { copyLabel: this.copyLabel })) + cost);
+    const { html, tail } = this.rendered();
+    this.tail = tail;
+    this.stream.html(html + cost);
+  }
+
+  /** The answer so far rendered into its element, and whether the render has a tail for the pieces. */
+  private rendered(): { html: string; tail: boolean } {
+    const { html, tail } = renderStreaming(this.answer, { copyLabel: this.copyLabel, tail: `m${this.messageId}-tail` });
+    return { html: partial(`#m${this.messageId}-text`, 'innerHTML', html), tail };
+  }
+
+  /**
+   * A page joins (answer-feeds.ts): it is sent the answer so far and its cost by `send`. When the
+   * answer's tail moved since the last render, every page gets that render, as the next pieces go there.
+   */
+  joined(send: (frame: string) => void): void {
+    const { html, tail } = this.rendered();
+    if (tail === this.tail) return send(html + this.costFrame());
+    this.cancel();
+    this.renderedAt = Date.now();
+    this.tail = tail;
+    if (this.stream.open) this.stream.html(html + this.costFrame());
   }
 }
