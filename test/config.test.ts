@@ -39,7 +39,7 @@ describe('loadConfig', () => {
       hashConcurrency: 3, hashQueueLimit: 7, logLevel: 'warn', logBufferLimit: 1024 * 1024, logFormat: 'pretty', shutdownTimeoutMs: 2000, webConcurrency: 2,
       modelsFile: '/etc/models.json', signupBonus: 0, holdRecoveryMs: 3 * 60_000, redeemRateLimitPerUser: 6,
       openaiApiKey: 'sk-test', openaiBaseUrl: 'http://127.0.0.1:8000/v1', upstreamTimeoutMs: 5000, demoDelayMs: 0,
-      oidcProviders: [], passwordSignIn: false,
+      oidcProviders: [], passwordSignIn: false, alipay: undefined, wechatPay: undefined, packagesFile: undefined, checkoutMinutes: 30,
       turnsPerUser: 2, minCompletion: 16, payments: undefined, apiPerUser: 20, apiPerKey: 5, upstreamConcurrency: 8, queueMaxWaiting: 50, estimateRateLimitPerUser: 12, estimateCharsPerMinute: 200_000,
     });
   });
