@@ -21,7 +21,7 @@ describe('loadConfig', () => {
       HASH_CONCURRENCY: '3', HASH_QUEUE_LIMIT: '7', LOG_LEVEL: 'warn', LOG_BUFFER_LIMIT: '1mb', LOG_FORMAT: 'pretty', SHUTDOWN_TIMEOUT_MS: '2000', WEB_CONCURRENCY: '2', NODE_ENV: 'production',
       MODELS_FILE: '/etc/models.json', SIGNUP_BONUS: '0', HOLD_RECOVERY_MINUTES: '3', REDEEM_RATE_LIMIT_PER_USER: '6',
       OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: 'http://127.0.0.1:8000/v1', UPSTREAM_TIMEOUT_MS: '5000', DEMO_DELAY_MS: '0',
-      TURNS_PER_USER: '2', MIN_COMPLETION_TOKENS: '16', API_IN_FLIGHT_PER_USER: '20', API_IN_FLIGHT_PER_KEY: '5', UPSTREAM_CONCURRENCY: '8', QUEUE_MAX_WAITING: '50', ESTIMATE_RATE_LIMIT_PER_USER: '12', ESTIMATE_CHARS_PER_MINUTE: '200000',
+      TURNS_PER_USER: '2', MIN_COMPLETION_TOKENS: '16', API_IN_FLIGHT_PER_USER: '20', API_IN_FLIGHT_PER_KEY: '5', RESPONSES_KEEP_DAYS: '7', UPSTREAM_CONCURRENCY: '8', QUEUE_MAX_WAITING: '50', ESTIMATE_RATE_LIMIT_PER_USER: '12', ESTIMATE_CHARS_PER_MINUTE: '200000',
       PROVIDER_FAILURES: '5', PROVIDER_COOLDOWN_SECONDS: '90', DEEPSEEK_API_KEY: ' sk-deepseek ', PASSWORD_SIGNIN: 'off',
     });
     // A provider's key is read by the name the models file gives, never kept among the settings.
@@ -40,7 +40,7 @@ describe('loadConfig', () => {
       modelsFile: '/etc/models.json', signupBonus: 0, holdRecoveryMs: 3 * 60_000, redeemRateLimitPerUser: 6,
       openaiApiKey: 'sk-test', openaiBaseUrl: 'http://127.0.0.1:8000/v1', upstreamTimeoutMs: 5000, demoDelayMs: 0,
       oidcProviders: [], passwordSignIn: false, alipay: undefined, wechatPay: undefined, packagesFile: undefined, checkoutMinutes: 30,
-      turnsPerUser: 2, minCompletion: 16, payments: undefined, apiPerUser: 20, apiPerKey: 5, upstreamConcurrency: 8, queueMaxWaiting: 50, estimateRateLimitPerUser: 12, estimateCharsPerMinute: 200_000,
+      turnsPerUser: 2, minCompletion: 16, payments: undefined, apiPerUser: 20, apiPerKey: 5, responsesKeepDays: 7, upstreamConcurrency: 8, queueMaxWaiting: 50, estimateRateLimitPerUser: 12, estimateCharsPerMinute: 200_000,
     });
   });
 

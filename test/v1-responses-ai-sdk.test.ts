@@ -21,7 +21,7 @@ afterEach(async () => {
 
 /** The README's set-up; `counted` keeps its HTTP requests' count and bodies (so a retry would show). */
 function provider(key: string, counted: { sent: number; bodies?: string[] } = { sent: 0 }) {
-  return createOpenAI({ baseURL: `${s.srv.url}/v1`, apiKey: key, fetch: (url, init) => (counted.sent++, counted.bodies?.push(String(init?.body)), fetch(url, init)) });
+  return createOpenAI({ baseURL: `${s.srv.url}/v1`, apiKey: key, fetch: (url, init) => (counted.sent++, counted.bodies?.push(typeof init?.body === 'string' ? init.body : ''), fetch(url, init)) });
 }
 
 const weatherSchema = jsonSchema<{ city: string }>({ type: 'object', properties: { city: { type: 'string' } }, required: ['city'], additionalProperties: false });

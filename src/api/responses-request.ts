@@ -12,8 +12,9 @@ const id = z.string().max(256);
 const inputPart = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('input_text'), text }),
   z.strictObject({ type: z.literal('input_image'), image_url: z.string(), detail: z.enum(['auto', 'low', 'high']).optional() }),
-  // What a client sends back of an earlier answer (the AI SDK and the openai SDK echo output items).
-  z.strictObject({ type: z.literal('output_text'), text, annotations: z.array(z.unknown()).max(0).optional(), logprobs: z.array(z.unknown()).optional() }),
+  // What a client sends back of an earlier answer (the AI SDK and the openai SDK echo output items);
+  // only its text is passed on.
+  z.strictObject({ type: z.literal('output_text'), text, annotations: z.array(z.unknown()).optional(), logprobs: z.array(z.unknown()).optional() }),
   z.strictObject({ type: z.literal('refusal'), refusal: text }),
 ]);
 

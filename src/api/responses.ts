@@ -65,6 +65,7 @@ export async function runResponse(deps: ApiDeps, call: ResponsesCall, emit?: (ev
   }
   const { body, model, key } = call;
   const messages = messagesOf(stored.history, body.input, stored.resolve);
+  if (messages.length === 0) return { status: 'refused', error: new ApiError(400, 'The input is empty: send a message or an item.', 'invalid_request_error', 'empty_input', 'input') };
   const id = newResponseId();
   const createdAt = Math.floor(Date.now() / 1000);
   const store = body.store !== false && call.keep;

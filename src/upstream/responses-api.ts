@@ -115,7 +115,7 @@ export async function* chunksOfEvents(events: AsyncIterable<unknown>, model: str
     switch (e.type) {
       case 'response.created': {
         const r = e.response as Json;
-        id = String(r.id ?? id);
+        id = typeof r.id === 'string' ? r.id : id;
         created = typeof r.created_at === 'number' ? r.created_at : created;
         yield chunk({ role: 'assistant', content: '' });
         break;
@@ -153,7 +153,7 @@ export async function* chunksOfEvents(events: AsyncIterable<unknown>, model: str
       case 'response.failed':
       case 'error': {
         const err = (e.type === 'error' ? e : ((e.response as Json)?.error as Json)) ?? {};
-        throw new UpstreamError('server', `the model API failed: ${String(err.message ?? e.type)}`, { midStream: output, ...(typeof err.code === 'string' && { code: err.code }) });
+        throw new UpstreamError('server', `the model API failed: ${typeof err.message === 'string' ? err.message : e.type}`, { midStream: output, ...(typeof err.code === 'string' && { code: err.code }) });
       }
     }
   }
