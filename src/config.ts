@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { parseProviders, type OidcProviderSettings } from './oidc-settings';
-import { cnAsked, cnPaymentEnv, cnPaymentSettings, type AlipaySettings, type WechatPaySettings } from './payments/cn-settings';
+import { cnAsked, cnPaymentEnv, cnPaymentSettings, type AlipaySettings, type WechatPaySettings } from './payment-settings';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })

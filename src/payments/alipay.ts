@@ -4,7 +4,7 @@
 // payment (alipay.trade.wap.pay) by device; alipay.trade.query, .close and .refund. What a fact
 // does to an order is trades.ts's.
 import { AlipaySdk } from 'alipay-sdk';
-import type { AlipaySettings } from './cn-settings';
+import type { AlipaySettings } from '../payment-settings';
 import { readPrivateKey, readPublicKey } from './key-files';
 import { SignatureError } from './stripe';
 import { beijingTime, fen, outTradeNoOf, yuan, type TradeFact, type TradeGateway } from './trade-gateway';

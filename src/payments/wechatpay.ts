@@ -5,7 +5,7 @@
 // refunds; notifications checked here the same way, their resource decrypted with the APIv3 key
 // (AES-256-GCM). What a fact does to an order is trades.ts's.
 import { Aes, Formatter, Rsa, Wechatpay } from 'wechatpay-axios-plugin';
-import type { WechatPaySettings } from './cn-settings';
+import type { WechatPaySettings } from '../payment-settings';
 import { readApiV3Key, readPrivateKey, readPublicKey } from './key-files';
 import { SignatureError } from './stripe';
 import { beijingRfc3339, outTradeNoOf, type TradeFact, type TradeGateway } from './trade-gateway';

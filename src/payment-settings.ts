@@ -1,4 +1,4 @@
-// The settings of the two gateways for mainland China (Alipay, WeChat Pay API v3), read by
+// The settings of the two payment gateways for mainland China (Alipay, WeChat Pay API v3), read by
 // config.ts. Keys are never values of the environment: each is a FILE whose path is the setting,
 // so no key sits in a committed .env or a process listing. Each gateway is all-or-nothing, with
 // PUBLIC_URL and PACKAGES_FILE (shared with Stripe); some but not all stops start-up, naming the
