@@ -2,6 +2,7 @@
 // res.locals.t(...) is checked like any call (Express types res.locals as any by default).
 import type { User } from '../accounts/users';
 import type { Locale, Translate } from '../i18n';
+import type { Clock, TimeStyle } from './clock';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
@@ -31,6 +32,9 @@ declare global {
       csrfToken: () => string;
       /** The nonce of a valid device cookie for the username signing in (throttle.ts). */
       signInDevice?: string;
+      /** The reader's time zone, and an instant as a <time> element in it (clock.ts). */
+      clock: Clock;
+      time: (iso: string, style?: TimeStyle, className?: string) => string;
       /** The organisation's sign-in buttons and whether password sign-in is on for everyone (routes/oidc.ts). */
       signInOptions?: { providers: { id: string; label: string }[]; password: boolean };
     }

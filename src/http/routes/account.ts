@@ -10,6 +10,8 @@ import { renderPage } from '../views';
 import { CHANGE_PASSWORD_PATH } from '../password-gate';
 import { signedIn } from './guards';
 import { query } from '../../storage/op';
+import { setTimeZone, TIME_ZONES } from '../../accounts/time-zone';
+import { HttpError } from '../http-error';
 
 export function accountRoutes({ database, hasher }: Services): Router {
   const router = Router();
@@ -18,7 +20,10 @@ export function accountRoutes({ database, hasher }: Services): Router {
     const row = await database.read(function* () {
       return yield* query('account.passwordHash', { id: req.user!.id });
     });
-    renderPage(req, res, 'account', { title: res.locals.t('account.title'), noPassword: row?.password_hash === null, saved: req.query.done === 'password', ...extra }, status);
+    renderPage(req, res, 'account', {
+      title: res.locals.t('account.title'), noPassword: row?.password_hash === null, saved: req.query.done === 'password',
+      zoneSaved: req.query.done === 'time-zone', zones: TIME_ZONES, ...extra,
+    }, status);
   }
 
   router.get('/account', signedIn, (req, res) => page(req, res));
@@ -37,6 +42,18 @@ export function accountRoutes({ database, hasher }: Services): Router {
     req.session.epoch = result.epoch; // this session goes on; the others carry the old epoch and end
     if (wantsJson(req)) return res.status(204).end();
     res.redirect(303, '/account?done=password');
+  });
+
+  // The zone times are shown in: '' for automatic (the browser's with JavaScript, else the organisation's).
+  router.post('/account/time-zone', signedIn, async (req, res) => {
+    const { zone } = bodyOf(req);
+    if (typeof zone !== 'string') throw new HttpError(400);
+    if (!(await database.write(setTimeZone, req.user!.id, zone === '' ? null : zone))) {
+      if (wantsJson(req)) return res.status(422).json({ error: { status: 422, field: 'zone', message: res.locals.t('account.zone_unknown') } });
+      return page(req, res, { zoneError: res.locals.t('account.zone_unknown') }, 422);
+    }
+    if (wantsJson(req)) return res.status(204).end();
+    res.redirect(303, '/account?done=time-zone#time-zone-title');
   });
 
   return router;

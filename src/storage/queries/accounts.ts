@@ -15,6 +15,8 @@ export interface User {
   status: 'active' | 'pending';
   /** 1: set by an admin's reset or a roster's generated password; pages send them to /account/password first. */
   must_change_password: number;
+  /** The zone the reader's pages show times in; null: the organisation's (http/clock.ts). */
+  time_zone: string | null;
 }
 
 export interface AccountQueries {
@@ -26,6 +28,7 @@ export interface AccountQueries {
   'accounts.byKey': Q<{ key: string }, User | undefined>;
   'accounts.credentialsByKey': Q<{ key: string }, (User & { password_hash: string | null }) | undefined>;
   'accounts.list': Q<Record<string, never>, User[]>;
+  'accounts.setTimeZone': Q<{ id: number; zone: string | null }, unknown>;
   /** Enabled admins other than the one with this key. */
   /** Disabling bumps the session epoch, so every session of the user ends at its next request. */
 }

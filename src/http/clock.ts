@@ -1,0 +1,66 @@
+// Times in the reader's time zone (issue 26: 8). Pages show every instant through res.locals.time,
+// a <time datetime> element with the wall-clock text in the reader's zone: the one set on their
+// account, else the organisation's (ledger/periods.ts). With JavaScript, static/local-time.js
+// rewrites those elements in the browser's own zone, unless the account set one. The layout names
+// the zone under a page that showed a time (clock.used). CSV downloads stay UTC, ISO 8601.
+import type { RequestHandler } from 'express';
+import { isTimeZone, zoneSetting } from '../ledger/periods';
+import type { Store } from '../storage/op';
+
+const escapeText = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+export type TimeStyle = 'datetime' | 'date' | 'time' | 'seconds';
+
+export interface Clock {
+  zone: string;
+  /** The reader chose the zone on their account: the browser's does not replace it. */
+  fixed: boolean;
+  /** A time was shown on this page, so the layout says which zone it is in. */
+  used: boolean;
+  /** The organisation's zone (the default without JavaScript). */
+  org: string;
+}
+
+const formatters = new Map<string, Intl.DateTimeFormat>();
+function formatter(zone: string): Intl.DateTimeFormat {
+  let f = formatters.get(zone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+    formatters.set(zone, f);
+  }
+  return f;
+}
+
+/** "2026-12-06 14:05" (or the date, the time, or with seconds) of instant `iso` in `zone`; the text itself when it is no instant. */
+export function wallClock(iso: string, zone: string, style: TimeStyle = 'datetime'): string {
+  const at = new Date(iso);
+  if (Number.isNaN(at.getTime())) return iso;
+  const p: Record<string, string> = {};
+  for (const part of formatter(zone).formatToParts(at)) p[part.type] = part.value;
+  const date = `${p.year}-${p.month}-${p.day}`;
+  const hm = `${p.hour}:${p.minute}`;
+  if (style === 'date') return date;
+  if (style === 'time') return hm;
+  return style === 'seconds' ? `${date} ${hm}:${p.second}` : `${date} ${hm}`;
+}
+
+/** A <time> element for instant `iso` in the clock's zone, marked for local-time.js. */
+export function timeElement(clock: Clock, iso: string, style: TimeStyle = 'datetime', className?: string): string {
+  clock.used = true;
+  const cls = className ? ` class="${escapeText(className)}"` : '';
+  return `<time datetime="${escapeText(iso)}" data-t="${style}"${cls}>${escapeText(wallClock(iso, clock.zone, style))}</time>`;
+}
+
+/** Sets res.locals.clock and res.locals.time for the page; after currentUser, whose account may name a zone. */
+export function readingClock(store: Store): RequestHandler {
+  // Read on each request (one row by its key): an administrator's change shows on every process at once.
+  return async (_req, res, next) => {
+    const org = await store.read(zoneSetting);
+    const own = res.locals.user?.time_zone;
+    const fixed = Boolean(own && isTimeZone(own));
+    const clock: Clock = { zone: fixed ? own! : org, fixed, used: false, org };
+    res.locals.clock = clock;
+    res.locals.time = (iso: string, style?: TimeStyle, className?: string) => timeElement(clock, iso, style, className);
+    next();
+  };
+}

@@ -1,0 +1,81 @@
+// Times in the reader's time zone (issue 26: 8): every page writes each instant as a <time> in the
+// zone the reader chose on /account, else the organisation's, and names the zone; CSV stays UTC.
+import { setTimeZone as setOrgZone } from '../src/groups/allowances';
+import { wallClock } from '../src/http/clock';
+import { dashboardSuite, member, postForm, type Member } from './dashboard-helpers';
+import type { TestServer } from './helpers';
+
+const suite = dashboardSuite('zone_admin');
+let srv: TestServer;
+let admin: Member;
+beforeAll(() => ({ srv, admin } = suite));
+
+/** The text of the first <time> for `iso` in a page. */
+const shown = (html: string, iso: string) => new RegExp(`<time datetime="${iso.replace(/[.]/g, '\\.')}" data-t="(\\w+)"[^>]*>([^<]*)</time>`).exec(html)?.slice(1);
+const ledgerTime = async (m: Member) => String(await srv.sql.value('SELECT created_at FROM ledger WHERE user_id = ? ORDER BY id LIMIT 1', m.id));
+
+test('an instant as wall-clock text in a zone', () => {
+  const at = '2026-12-06T06:05:09.123Z';
+  expect(wallClock(at, 'Asia/Shanghai')).toBe('2026-12-06 14:05');
+  expect(wallClock(at, 'America/New_York', 'seconds')).toBe('2026-12-06 01:05:09');
+  expect(wallClock(at, 'Pacific/Kiritimati', 'date')).toBe('2026-12-06');
+  expect(wallClock('2026-12-06T23:30:00Z', 'Asia/Shanghai', 'date')).toBe('2026-12-07');
+  expect(wallClock(at, 'UTC', 'time')).toBe('06:05');
+  expect(wallClock('not a time', 'UTC')).toBe('not a time');
+});
+
+test("pages show times in the organisation's zone, saying which; a reader's own zone replaces it; CSV stays UTC", async () => {
+  await srv.database.write(setOrgZone, admin.id, 'Asia/Shanghai');
+  const m = await member(srv, 'zone_reader');
+  const at = await ledgerTime(m);
+  let page = await m.agent.get('/usage/ledger');
+  expect(shown(page.text, at)).toEqual(['seconds', wallClock(at, 'Asia/Shanghai', 'seconds')]);
+  expect(page.text).toContain('Times are in Asia/Shanghai.');
+  expect(page.text).toContain('href="/account#time-zone-title"');
+  expect(page.text).not.toContain('data-zone-fixed');
+  expect(page.text).toContain('<script src="/static/local-time.js" nonce="');
+  expect(page.text).toContain('CSV files give times in UTC (ISO 8601).');
+  const csv = await m.agent.get('/usage/ledger.csv');
+  expect(csv.text).toContain(at.slice(0, 19)); // ISO, UTC
+
+  // The account page offers every zone; automatic names the organisation's.
+  const account = await m.agent.get('/account');
+  expect(account.text).toContain('Automatic: your browser&#39;s zone, or Asia/Shanghai without JavaScript');
+  expect(account.text).toContain('<option>Europe/Berlin</option>');
+  const saved = await postForm(m.agent, '/account/time-zone', { zone: 'America/New_York' }, '/account');
+  expect(saved.status).toBe(303);
+  expect(saved.headers.location).toBe('/account?done=time-zone#time-zone-title');
+  page = await m.agent.get('/usage/ledger');
+  expect(shown(page.text, at)).toEqual(['seconds', wallClock(at, 'America/New_York', 'seconds')]);
+  expect(page.text).toContain('Times are in America/New_York.');
+  expect(page.text).toMatch(/<html lang="en" data-zone-fixed>/); // the browser's zone does not replace a chosen one
+  expect((await m.agent.get('/account')).text).toContain('<option selected>America/New_York</option>');
+
+  // Chinese pages say it too; automatic again.
+  expect((await m.agent.get('/usage/ledger').set('Accept-Language', 'zh-CN')).text).toContain('时间按 America/New_York 时区显示。');
+  expect((await postForm(m.agent, '/account/time-zone', { zone: '' }, '/account')).status).toBe(303);
+  expect((await m.agent.get('/usage/ledger')).text).toContain('Times are in Asia/Shanghai.');
+});
+
+test('a zone that is not one is refused with 422 and changes nothing; a page without times names no zone', async () => {
+  const m = await member(srv, 'zone_bad');
+  for (const zone of ['Mars/Olympus', 'x'.repeat(65), '../etc']) {
+    const res = await postForm(m.agent, '/account/time-zone', { zone }, '/account');
+    expect(res.status).toBe(422);
+    expect(res.text).toContain('Choose a time zone from the list.');
+  }
+  expect((await postForm(m.agent, '/account/time-zone', {}, '/account')).status).toBe(400);
+  expect(await srv.sql.value('SELECT time_zone FROM users WHERE id = ?', m.id)).toBeNull();
+  expect((await m.agent.get('/recharge')).text).not.toContain('id="zone-note"');
+});
+
+test('the chat page writes a message time in the reader zone; admin pages too', async () => {
+  const m = await member(srv, 'zone_admin_pages');
+  await postForm(m.agent, '/account/time-zone', { zone: 'Asia/Tokyo' }, '/account');
+  const created = String(await srv.sql.value('SELECT created_at FROM users WHERE id = ?', m.id));
+  await postForm(admin.agent, '/account/time-zone', { zone: 'Europe/Berlin' }, '/account');
+  const users = await admin.agent.get('/admin/users');
+  expect(shown(users.text, created)).toEqual(['date', wallClock(created, 'Europe/Berlin', 'date')]);
+  const audit = await admin.agent.get('/admin/audit');
+  expect(audit.text).toContain('Times are in Europe/Berlin.');
+});
