@@ -9,6 +9,8 @@
   const zone = document.getElementById('attach-zone');
   if (!composer || !input || !zone) return;
   document.getElementById('attach').hidden = true;
+  // Sent by upload() only: htmx would put the chosen file in every form it sends (the estimate, the send) as text.
+  input.removeAttribute('name');
   for (const hint of zone.querySelectorAll('.attach-js-hint')) hint.hidden = false;
   const csrf = () => composer.querySelector('input[name="_csrf"]').value;
   const list = () => document.getElementById('attachments');

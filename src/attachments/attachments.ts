@@ -64,7 +64,11 @@ export async function acceptFile(file: UploadedFile, limits: AttachmentLimits): 
   if (what.kind === 'image') return { ...base, kind: 'image', mime: what.mime, data: file.data, text: null, pages: null };
   let text: string;
   let pages: number | null = null;
-  if (what.kind === 'text') text = file.data.toString('utf8');
+  if (what.kind === 'text') {
+    // More bytes than the most characters take (4 each in UTF-8) is too long, known without decoding it on the event loop.
+    if (file.data.length > 4 * limits.maxChars) return refuse('too_long');
+    text = file.data.toString('utf8');
+  }
   else {
     if (what.kind === 'docx' && zipExpandedSize(file.data) > DOCX_EXPANSION * limits.maxBytes) return refuse('malformed');
     const got = await extractText({ kind: what.kind, data: file.data, maxPages: limits.maxPages });

@@ -20,11 +20,16 @@ function imageType(data: Buffer): Sniffed | undefined {
   return undefined;
 }
 
-/** Valid UTF-8 with no NUL byte: what a text or code file is. */
-function isText(data: Buffer): boolean {
+/** Bytes a text file is judged by: checked on the event loop, so bounded (a few milliseconds). */
+const TEXT_SNIFF_BYTES = 1024 * 1024;
+
+/** Valid UTF-8 with no NUL byte (in its first megabyte): what a text or code file is. */
+function isText(whole: Buffer): boolean {
+  const data = whole.subarray(0, TEXT_SNIFF_BYTES);
   if (data.includes(0)) return false;
   try {
-    new TextDecoder('utf-8', { fatal: true }).decode(data);
+    // stream: a character cut at the end of the slice is not an error.
+    new TextDecoder('utf-8', { fatal: true }).decode(data, { stream: true });
     return true;
   } catch {
     return false;
