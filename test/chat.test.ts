@@ -175,7 +175,7 @@ describe('chat turns against the model API', () => {
 
     // Following it: the text so far at once, then each piece, then the finished message in its place.
     const second = openStream(srv, user, undefined, `/c/${id}/m/${answer.id}/live`);
-    await until('the text so far', () => second.text.includes(`<hx-partial hx-target="#m${answer.id}-text" hx-swap="innerHTML"><p>Followed</p>`));
+    await until('the text so far', () => second.text.includes(`<hx-partial hx-target="#m${answer.id}-text" hx-swap="innerHTML"><p>Followed<span id="m${answer.id}-tail"></span></p>`));
     for (const path of [`/c/${id}/m/${answer.id}/live`, `/c/${id}/m/${question.id}/live`, `/c/${id}/m/999999/live`]) {
       expect((await (path.includes(String(answer.id)) ? stranger : user).agent.get(path)).status).toBe(404);
     }
@@ -201,9 +201,9 @@ describe('chat turns against the model API', () => {
     // An answer written by another process is followed from the database, once a second.
     await srv.sql.run("UPDATE messages SET status = 'streaming', content = 'Elsewhere' WHERE id = ?", answer.id);
     const third = openStream(srv, user, undefined, `/c/${id}/m/${answer.id}/live`);
-    await until('the text so far', () => third.text.includes('<p>Elsewhere</p>'));
+    await until('the text so far', () => third.text.includes('<p>Elsewhere<span id='));
     await srv.sql.run("UPDATE messages SET content = 'Elsewhere, more' WHERE id = ?", answer.id);
-    await until('the text read again', () => third.text.includes('<p>Elsewhere, more</p>'));
+    await until('the text read again', () => third.text.includes('<p>Elsewhere, more<span id='));
     await srv.sql.run("UPDATE messages SET status = 'done', content = 'Elsewhere, done' WHERE id = ?", answer.id);
     await third.done;
     expect(third.text).toMatch(new RegExp(`<hx-partial hx-target="#m${answer.id}" hx-swap="outerHTML"><article[^]*Elsewhere, done`));
