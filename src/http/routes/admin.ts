@@ -18,6 +18,7 @@ import { adminGroupUsageRoutes } from './admin-group-usage';
 import { adminUserRoutes } from './admin-users';
 import { adminOnboardingRoutes } from './admin-onboarding';
 import { adminOidcRoutes } from './admin-oidc';
+import { adminPresetRoutes } from './admin-presets';
 import { adminOnly } from './guards';
 
 export function adminRoutes(services: Services): Router {
@@ -29,6 +30,7 @@ export function adminRoutes(services: Services): Router {
   router.use(adminOnboardingRoutes(services)); // /invites and /users/waiting, before /users/:id
   router.use('/users', adminUserRoutes(services));
   router.use('/codes', adminCodeRoutes(services));
+  router.use('/presets', adminPresetRoutes(services));
   router.use('/oidc', adminOidcRoutes(services));
   router.use('/groups', adminGroupRoutes(services));
   router.use('/api-keys', adminApiKeyRoutes(services));

@@ -1,0 +1,63 @@
+// Share links: made from a conversation's page, listed and revoked on /shares, read by anyone with
+// the link at /s/:token (signed in or not), which search engines are told not to index. The
+// rules (a snapshot, never costs or the username) are in chat/shares.ts.
+import { Router, type Request, type Response } from 'express';
+import type { Services } from '../context';
+import { createShare, displayNameOf, newShareToken, revokeShare, ShareError, sharedPage, sharesOf, type SharedPage } from '../../chat/shares';
+import { renderMarkdown, renderPlain } from '../markdown';
+import { HttpError } from '../http-error';
+import { bodyOf } from '../input';
+import { renderPage } from '../views';
+import { idParam, signedIn } from './guards';
+
+const NOINDEX = { 'X-Robots-Tag': 'noindex, nofollow' };
+
+/** The address of a link, on this server as the browser reached it. */
+const linkOf = (req: Request, token: string) => `${req.protocol}://${req.get('host')}/s/${token}`;
+
+export function shareRoutes({ database }: Services): Router {
+  const router = Router();
+
+  async function page(req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) {
+    const shares = (await database.read(sharesOf, req.user!.id)).map((s) => ({ ...s, url: linkOf(req, s.token) }));
+    renderPage(req, res, 'shares', { title: res.locals.t('share.title'), shares, ...extra }, status);
+  }
+
+  router.get('/shares', signedIn, async (req, res) => page(req, res, { made: req.query.made === '1', revoked: req.query.revoked === '1' }));
+
+  router.post('/c/:id/share', signedIn, async (req, res) => {
+    const id = idParam(req);
+    try {
+      const made = await database.write(createShare, req.user!.id, id, displayNameOf(bodyOf(req).display_name), newShareToken());
+      if (!made) throw new HttpError(404); // another user's conversation does not exist for this one
+      res.redirect(303, '/shares?made=1');
+    } catch (err) {
+      if (!(err instanceof ShareError)) throw err;
+      const status = err.code === 'too_large' ? 413 : err.code === 'too_many' ? 409 : 422;
+      await page(req, res, { error: res.locals.t(`share.error.${err.code}`, err.vars) }, status);
+    }
+  });
+
+  router.post('/shares/:id/revoke', signedIn, async (req, res) => {
+    if (!(await database.write(revokeShare, req.user!.id, idParam(req), new Date()))) throw new HttpError(404);
+    res.redirect(303, '/shares?revoked=1');
+  });
+
+  // Anyone with the link, signed in or not. Gone (revoked, deleted, its owner disabled): a 404 like any other.
+  router.get('/s/:token', async (req, res) => {
+    const shared = await database.read(sharedPage, String(req.params.token));
+    if (!shared) throw new HttpError(404, 'share.gone', NOINDEX);
+    res.set(NOINDEX).set('Referrer-Policy', 'no-referrer');
+    renderPage(req, res, 'shared', { title: shared.title || res.locals.t('chat.title'), noindex: true, shared: sharedView(shared, res.locals.t('chat.copy')) });
+  });
+
+  return router;
+}
+
+/** The snapshot's messages as HTML: answers as sanitised markdown, questions as plain text. */
+function sharedView(shared: SharedPage, copyLabel: string) {
+  return {
+    ...shared,
+    messages: shared.messages.map((m) => ({ ...m, html: m.role === 'assistant' ? renderMarkdown(m.content, { copyLabel }) : renderPlain(m.content) })),
+  };
+}

@@ -1,0 +1,34 @@
+// Queries of share links and of exports (chat/shares.ts, chat/export.ts; see queries/index.ts).
+import type { Changes, Q } from './shape';
+import type { Conversation } from './chat';
+
+export interface ShareRow {
+  id: number;
+  token: string;
+  conversationId: number;
+  title: string;
+  displayName: string | null;
+  createdAt: string;
+  revokedAt: string | null;
+}
+
+/** A live share as its page shows it: the snapshot, never the owner's username. */
+export interface SharedRow {
+  title: string;
+  displayName: string | null;
+  snapshot: string;
+  createdAt: string;
+}
+
+export interface ShareQueries {
+  'shares.insert': Q<{ token: string; userId: number; conversationId: number; title: string; displayName: string | null; snapshot: string }, number | undefined>;
+  /** Live shares of a user (not revoked): the cap counts them. */
+  'shares.countLive': Q<{ userId: number }, number>;
+  /** A user's shares, newest first, revoked ones too. */
+  'shares.list': Q<{ userId: number; limit: number }, ShareRow[]>;
+  'shares.revoke': Q<{ id: number; userId: number; now: string }, Changes>;
+  /** A share by its token when it is live: not revoked, its conversation there, its owner not disabled. */
+  'shares.byToken': Q<{ token: string }, SharedRow | undefined>;
+  /** A user's conversations after `after` by id, for an export of all of them a page at a time. */
+  'exports.conversations': Q<{ userId: number; after: number; limit: number }, Conversation[]>;
+}

@@ -1,0 +1,21 @@
+// Texts of the share and export queries: the same on SQLite and PostgreSQL (quoted aliases both keep).
+import { all, get, run, value, type Text } from '../op';
+import type { ShareQueries } from '../queries/shares';
+
+const SHARE = `s.id, s.token, s.conversation_id AS "conversationId", s.title, s.display_name AS "displayName",
+  s.created_at AS "createdAt", s.revoked_at AS "revokedAt"`;
+const CONVERSATION = `id, user_id AS "userId", title, system_prompt AS "systemPrompt", model, temperature, max_tokens AS "maxTokens",
+  updated_at AS "updatedAt"`;
+
+export const sharesSql: { readonly [K in keyof ShareQueries]: Text } = {
+  'shares.insert': value(`INSERT INTO shares (token, user_id, conversation_id, title, display_name, snapshot)
+    VALUES (@token, @userId, @conversationId, @title, @displayName, @snapshot) RETURNING id`),
+  'shares.countLive': value('SELECT count(*) FROM shares WHERE user_id = @userId AND revoked_at IS NULL'),
+  'shares.list': all(`SELECT ${SHARE} FROM shares s WHERE s.user_id = @userId ORDER BY s.id DESC LIMIT @limit`),
+  'shares.revoke': run('UPDATE shares SET revoked_at = @now WHERE id = @id AND user_id = @userId AND revoked_at IS NULL'),
+  // The conversation is joined although deleting it deletes its shares: one condition more costs nothing.
+  'shares.byToken': get(`SELECT s.title, s.display_name AS "displayName", s.snapshot, s.created_at AS "createdAt"
+    FROM shares s JOIN users u ON u.id = s.user_id JOIN conversations c ON c.id = s.conversation_id
+    WHERE s.token = @token AND s.revoked_at IS NULL AND u.disabled = 0`),
+  'exports.conversations': all(`SELECT ${CONVERSATION} FROM conversations WHERE user_id = @userId AND id > @after ORDER BY id LIMIT @limit`),
+};
