@@ -55,6 +55,9 @@ function copied(button, text) {
   navigator.clipboard.writeText(text).then(
     () => {
       button.textContent = document.documentElement.lang === 'zh-CN' ? '已复制' : 'Copied';
+      // Where a status region is named, a screen reader hears it too.
+      const status = button.dataset.copiedStatus && document.getElementById(button.dataset.copiedStatus);
+      if (status) status.textContent = button.textContent;
       clearTimeout(button.copiedTimer);
       button.copiedTimer = setTimeout(() => (button.textContent = button.dataset.label), 1500);
     },

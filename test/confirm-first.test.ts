@@ -79,3 +79,22 @@ test('a JSON client is not asked', async () => {
   expect(res.status).toBe(200);
   expect(res.body.user.disabled).toBeTruthy();
 });
+
+test('creating codes from the page says what was made, empties the form and offers the codes once; a script gets the CSV', async () => {
+  const page = await admin.agent.get('/admin/codes');
+  const form = { _csrf: csrfFrom(page.text), tokens: '250', count: '2', note: 'made here' };
+  const made = await admin.agent.post('/admin/codes').type('form').set('Accept', 'text/html,application/xhtml+xml,*/*;q=0.8').send(form);
+  expect(made.status).toBe(201);
+  expect(made.text).toMatch(/Batch #(\d+) made: 2 codes of 250 tokens each\./);
+  expect(made.text).toMatch(/<input id="tokens" name="tokens" type="text"[^>]*value=""/);
+  const href = /href="data:text\/csv;charset=utf-8;base64,([^"]+)" download="tokenchat-codes-batch-(\d+)\.csv"/.exec(made.text)!;
+  const csv = Buffer.from(href[1]!, 'base64').toString('utf8').replace(/^\uFEFF/, '').trim().split('\r\n');
+  expect(csv[0]).toBe('code,tokens,expires_utc,batch,note');
+  expect(csv).toHaveLength(3);
+  const codes = /<textarea id="made-codes"[^>]*>([^<]*)<\/textarea>/.exec(made.text)![1]!.split('\n');
+  expect(codes).toEqual(csv.slice(1).map((line) => line.split(',')[0]));
+  // Not kept: the next page does not show them.
+  expect((await admin.agent.get('/admin/codes')).text).not.toContain(codes[0]!);
+  const script = await admin.agent.post('/admin/codes').type('form').send({ ...form, _csrf: csrfFrom((await admin.agent.get('/admin/codes')).text) });
+  expect(script.headers['content-type']).toMatch(/^text\/csv/);
+});

@@ -11,6 +11,8 @@ import { renderPage } from '../views';
 import { idParam } from './guards';
 import { confirmedOrAsk } from '../confirm-first';
 
+const CODE_COLUMNS = ['code', 'tokens', 'expires_utc', 'batch', 'note'];
+
 export function adminCodeRoutes({ database }: Services): Router {
   const router = Router();
 
@@ -42,8 +44,17 @@ export function adminCodeRoutes({ database }: Services): Router {
     const { tokens, count, expires, note } = parsed.data;
     const { batchId, codes } = await createBatch(database, req.user!.id, { tokens, count, expiresAt: expires, note });
     if (wantsJson(req)) return res.status(201).json({ batch: batchId, tokens, expires_at: expires?.toISOString() ?? null, codes });
-    startCsv(res, `tokenchat-codes-batch-${batchId}.csv`, ['code', 'tokens', 'expires_utc', 'batch', 'note'], 201);
-    for (const code of codes) res.write(csvLine([code, tokens, expires?.toISOString() ?? '', batchId, note ?? '']));
+    const filename = `tokenchat-codes-batch-${batchId}.csv`;
+    const lines = codes.map((code) => csvLine([code, tokens, expires?.toISOString() ?? '', batchId, note ?? '']));
+    // A browser's form gets a page saying what was made, its form empty, with the codes to download
+    // or copy there (they exist in plain text only in this answer); a script without Accept, the CSV.
+    if (req.accepts(['text/csv', 'html']) === 'html') {
+      const csv = `\uFEFF${csvLine(CODE_COLUMNS)}${lines.join('')}`;
+      const made = { batchId, tokens, count: codes.length, codes, filename, href: `data:text/csv;charset=utf-8;base64,${Buffer.from(csv).toString('base64')}` };
+      return codesPage(req, res, { made }, 201);
+    }
+    startCsv(res, filename, CODE_COLUMNS, 201);
+    for (const line of lines) res.write(line);
     res.end();
   });
 
