@@ -56,16 +56,20 @@ async function readStored(deps: ApiDeps, call: ResponsesCall): Promise<{ history
 
 /** Runs the call; `emit` gets each event of a streaming response (none before the hold is taken and the model answers). */
 export async function runResponse(deps: ApiDeps, call: ResponsesCall, emit?: (event: ResponseEvent) => void): Promise<ResponsesOutcome> {
-  let stored;
+  let messages: ChatMessage[];
   try {
-    stored = await readStored(deps, call);
+    const stored = await readStored(deps, call);
+    messages = messagesOf(stored.history, call.body.input, stored.resolve);
   } catch (err) {
     if (err instanceof ApiError) return { status: 'refused', error: err };
     throw err;
   }
-  const { body, model, key } = call;
-  const messages = messagesOf(stored.history, body.input, stored.resolve);
   if (messages.length === 0) return { status: 'refused', error: new ApiError(400, 'The input is empty: send a message or an item.', 'invalid_request_error', 'empty_input', 'input') };
+  return respond(deps, call, messages, emit);
+}
+
+async function respond(deps: ApiDeps, call: ResponsesCall, messages: ChatMessage[], emit?: (event: ResponseEvent) => void): Promise<ResponsesOutcome> {
+  const { body, model, key } = call;
   const id = newResponseId();
   const createdAt = Math.floor(Date.now() / 1000);
   const store = body.store !== false && call.keep;
@@ -91,21 +95,24 @@ export async function runResponse(deps: ApiDeps, call: ResponsesCall, emit?: (ev
     builder.event('response.failed', { response: shell('failed', { output: builder.output, error }) });
     return { status: 'failed', error: outcome.error, started };
   }
-  const charged = outcome.completion.usage!;
-  const usage = {
+  const cut = outcome.completion.toCompletion(model.id).choices[0]?.finish_reason === 'length';
+  const status = cut ? 'incomplete' : 'completed';
+  const more = { output: builder.output, usage: usageAsCharged(outcome.completion.usage!, reported), ...(cut && { incomplete_details: { reason: 'max_output_tokens' } }) };
+  const kept = store && (await keep(deps, call, id, withOutput(messages, builder.output), shell(status, more)));
+  const response = shell(status, { ...more, store: kept });
+  builder.event(`response.${status}`, { response });
+  return { status: 'done', response };
+}
+
+/** The Responses usage of what was charged, with the provider's cached and reasoning tokens (never above the charged counts). */
+function usageAsCharged(charged: { prompt_tokens: number; completion_tokens: number; total_tokens: number }, reported: ReportedUsage | undefined) {
+  return {
     input_tokens: charged.prompt_tokens,
     input_tokens_details: { cached_tokens: Math.min(reported?.cachedTokens ?? 0, charged.prompt_tokens) },
     output_tokens: charged.completion_tokens,
     output_tokens_details: { reasoning_tokens: Math.min(reported?.reasoningTokens ?? 0, charged.completion_tokens) },
     total_tokens: charged.total_tokens,
   };
-  const cut = (outcome.completion.toCompletion(model.id).choices[0]?.finish_reason ?? builder.finishReason) === 'length';
-  const status = cut ? 'incomplete' : 'completed';
-  const more = { output: builder.output, usage, ...(cut && { incomplete_details: { reason: 'max_output_tokens' } }) };
-  const kept = store && (await keep(deps, call, id, withOutput(messages, builder.output), shell(status, more)));
-  const response = shell(status, { ...more, store: kept });
-  builder.event(`response.${status}`, { response });
-  return { status: 'done', response };
 }
 
 /** Saves the response; a database that fails here loses the continuation, not the answer already paid for. */
@@ -127,7 +134,7 @@ function responseObject(id: string, createdAt: number, body: ResponsesBody, mode
     parallel_tool_calls: body.parallel_tool_calls ?? true, previous_response_id: body.previous_response_id ?? null,
     reasoning: { effort: body.reasoning?.effort ?? null, summary: null }, store,
     temperature: body.temperature ?? 1, text: { format: body.text?.format ?? { type: 'text' } }, tool_choice: body.tool_choice ?? 'auto',
-    tools: (body.tools ?? []).map((t) => ({ ...t, description: t.description ?? null, parameters: t.parameters ?? null, strict: t.strict ?? true })),
+    tools: (body.tools ?? []).map((t) => ({ ...t, description: t.description ?? null, parameters: t.parameters ?? null, strict: t.strict ?? null })),
     top_p: body.top_p ?? 1, truncation: 'disabled', usage: null, user: body.user ?? null, metadata: body.metadata ?? {},
     ...more,
   };
