@@ -716,9 +716,12 @@ describe('chat turns when the balance runs out', () => {
 
     expect(htmx.status).toBe(402);
     expect(htmx.text).toContain('Not enough tokens');
-    expect(htmx.text).toContain('Redeem a code on the Recharge page or ask an administrator for tokens.');
+    // A warning whose way out is a link to the Recharge page; no payments here, so it offers a code, not buying.
+    expect(htmx.text).toContain('<p class="notice notice-warning" role="alert">');
+    expect(htmx.text).toContain('<a href="/recharge">Redeem a code on the Recharge page</a>, or ask an administrator for tokens.');
+    expect(htmx.text).not.toContain('Buy tokens');
     expect(plain.status).toBe(402);
-    expect(plain.text).toContain('Redeem a code on the Recharge page');
+    expect(plain.text).toContain('<a href="/recharge">Redeem a code on the Recharge page</a>');
     expect(plain.text).toContain(message.trim().slice(0, 40)); // the draft is kept
     expect(fake.requests.length).toBe(calls);
     expect(await q.balance(user)).toBe(5);

@@ -35,6 +35,8 @@ declare global {
       /** The reader's time zone, and an instant as a <time> element in it (clock.ts). */
       clock: Clock;
       time: (iso: string, style?: TimeStyle, className?: string) => string;
+      /** Tokens can be bought here (a payment method with a package): a refusal for too few tokens says so (routes/turns.ts). */
+      canBuy?: boolean;
       /** The organisation's sign-in buttons and whether password sign-in is on for everyone (routes/oidc.ts). */
       signInOptions?: { providers: { id: string; label: string }[]; password: boolean };
     }

@@ -2,7 +2,7 @@
 // runs the turn), and the words for a refusal.
 import type { Response } from 'express';
 import type { Eta } from 'eta';
-import { listConversations, messagesOf, type Conversation, type Message } from '../chat/conversations';
+import { listConversations, type Conversation, type Message } from '../chat/conversations';
 import type { Translate } from '../i18n';
 import type { Store } from '../storage/op';
 import type { Refusal, TurnEvent, TurnResult } from '../chat/turn';
@@ -12,7 +12,7 @@ import { balanceBadge } from './balance-badge';
 import { orgRefusalText } from './org-limit-text';
 import { EventStream, partial } from './sse';
 import { escapeText } from './views';
-import { errorText, messageView, newTurnKey, transcriptOf } from './routes/chat-view';
+import { errorText, messageView, newTurnKey, threadWithFiles, transcriptOf } from './routes/chat-view';
 
 export function refusalText(refusal: Refusal, t: Translate): string {
   switch (refusal.reason) {
@@ -141,7 +141,7 @@ export class TurnView {
       this.writer.metered(event, costWords(this.t, this.res.locals.locale));
       // Send appends; Retry and Edit changed earlier messages, so the whole transcript is redrawn.
       const shown: Array<Message & { versions?: number[] }> = event.mode === 'send'
-        ? [event.user, event.assistant].filter((m) => m !== undefined) : await this.store.read(messagesOf, conversation.id);
+        ? [event.user, event.assistant].filter((m) => m !== undefined) : await threadWithFiles(this.store, conversation.id);
       this.versions = shown.find((m) => m.id === event.assistant.id)?.versions;
       const html = shown.map((m) => this.render('message', { m: messageView(m, this.t), live: true })).join('');
       const transcript = event.mode === 'send' ? html : partial('#transcript', 'innerHTML', html);
@@ -181,7 +181,7 @@ export class TurnView {
       const changed = await changedConversation(this.store, conversation.id, this.t, refusalText(result.refusal, this.t), (name, data) => this.render(name, data));
       s.html(changed + partial('#turn-status', 'innerHTML', ''));
     } else if (result.status === 'refused') {
-      s.html(this.render('notice', { notice: refusalText(result.refusal, this.t) }) + partial('#turn-status', 'innerHTML', ''));
+      s.html(this.render('notice', { notice: refusalText(result.refusal, this.t), noticeKind: result.refusal.reason }) + partial('#turn-status', 'innerHTML', ''));
     }
     if (result.status === 'duplicate') {
       s.html(this.render('notice', { notice: this.t('chat.duplicate') }) + this.freshTurnKey());

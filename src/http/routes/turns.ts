@@ -24,6 +24,7 @@ import { orgRefusalStatus } from '../org-limit-text';
 import { conversationParam, optionalConversationInBody, renderChat } from './chat';
 import { messageView } from './chat-view';
 import { signedIn } from './guards';
+import { packagesView } from './payments';
 import { dashboardData } from '../../reports/usage-report';
 import { accessOf, type Access } from '../../groups/access';
 import { promptFor, turnPrompt } from '../../groups/prompt';
@@ -54,6 +55,7 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
 
   async function turn(req: Request, res: Response, mode: TurnMode) {
     const { t } = res.locals;
+    res.locals.canBuy = Boolean(packagesView(services.payments, res.locals.locale)?.length); // a refusal for too few tokens says so
     let conversation = await optionalConversationInBody(services, req);
     // The user's groups decide which models they may use and at what price: a model they may not
     // use is refused before anything is held; the others come priced, and the hold keeps that price.
@@ -137,8 +139,8 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
       const render = (name: string, data: Record<string, unknown>) => viewsOf(res).render(`partials/${name}`, { ...res.locals, ...data });
       return res.status(status).type('html').send(await changedConversation(store, conversation.id, res.locals.t, notice, render));
     }
-    if (isHtmx(req)) return res.status(status).type('html').send(noticeHtml(viewsOf(res), res, notice));
-    await renderChat(services, req, res, conversation, { notice, draft: text }, status);
+    if (isHtmx(req)) return res.status(status).type('html').send(noticeHtml(viewsOf(res), res, notice, refusal.reason));
+    await renderChat(services, req, res, conversation, { notice, noticeKind: refusal.reason, draft: text }, status);
   }
 
   /** 403: the user's groups do not allow the model (the turn's own, or the conversation's). */
@@ -223,6 +225,6 @@ function draftOf(req: Request): string {
   return typeof message === 'string' ? message : '';
 }
 
-function noticeHtml(eta: Eta, res: Response, notice: string): string {
-  return eta.render('partials/notice', { ...res.locals, notice });
+function noticeHtml(eta: Eta, res: Response, notice: string, noticeKind?: string): string {
+  return eta.render('partials/notice', { ...res.locals, notice, noticeKind });
 }
