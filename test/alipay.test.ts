@@ -6,6 +6,7 @@
 // back the pro-rata share. `ledger verify` is clean after each.
 import crypto from 'node:crypto';
 import { newUser, type User } from './chat-helpers';
+import { csrfFrom } from './helpers';
 import { balanceOf, buy, ledgerClean, newAdmin, PHONE, purchases, refundFromPage, startCnPay, type CnPay } from './cn-pay-helpers';
 import { sweepTrades } from '../src/payments/trades';
 
@@ -49,10 +50,20 @@ describe('Alipay', () => {
     await ledgerClean(pay);
   });
 
-  test('a phone is sent to the mobile website payment', async () => {
+  test('a phone is sent to the mobile website payment; Continue makes a fresh link to the same trade, for the owner only', async () => {
     const user = await newUser(pay.srv);
-    const { outTradeNo } = await opened(user, PHONE);
+    const { order, outTradeNo } = await opened(user, PHONE);
     expect(pay.alipay.trades.get(outTradeNo)!.method).toBe('alipay.trade.wap.pay');
+    const page = await user.agent.get(`/recharge/orders/${order.id}`);
+    expect(page.text).toContain(`action="/recharge/orders/${order.id}/pay"`);
+    const again = await user.agent.post(`/recharge/orders/${order.id}/pay`).set('user-agent', PHONE).type('form').send({ _csrf: csrfFrom(page.text) });
+    expect(again.status).toBe(303);
+    expect(new URL(again.headers.location as string).origin).toBe(pay.alipay.url);
+    expect(JSON.parse(new URL(again.headers.location as string).searchParams.get('biz_content')!).out_trade_no).toBe(outTradeNo);
+    const other = await newUser(pay.srv);
+    const theirs = await other.agent.get('/recharge');
+    expect((await other.agent.post(`/recharge/orders/${order.id}/pay`).type('form').send({ _csrf: csrfFrom(theirs.text) })).status).toBe(404);
+    expect(await pay.srv.sql.value('SELECT count(*) FROM orders WHERE id = ?', order.id)).toBe(1);
   });
 
   test('forged, tampered, RSA-signed, wrong-amount and wrong-app notifications credit nothing; a replay credits nothing more', async () => {
@@ -120,6 +131,7 @@ describe('Alipay', () => {
     pay.alipay.pay(outTradeNo);
     await notify(pay.alipay.notification(outTradeNo));
     const admin = await newAdmin(pay);
+    expect((await admin.agent.post(`/admin/orders/${order.id}/refund`).type('form').send({ amount: '10.00', request_id: 'no-csrf-token-1' })).status).toBe(403);
     expect((await refundFromPage(admin, order.id, '10.01')).res.status).toBe(422);
     expect((await refundFromPage(admin, order.id, 'abc')).res.status).toBe(422);
     const { res, requestId } = await refundFromPage(admin, order.id, '3.00');

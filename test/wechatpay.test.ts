@@ -9,6 +9,8 @@ import { newUser, type User } from './chat-helpers';
 import { balanceOf, buy, ledgerClean, newAdmin, PHONE, purchases, refundFromPage, startCnPay, type CnPay } from './cn-pay-helpers';
 import type { SignedNote } from './fake-wechatpay';
 import { sweepTrades } from '../src/payments/trades';
+import { createOrder, expireStale } from '../src/payments/orders';
+import { loadPackages } from '../src/payments/packages';
 
 let pay: CnPay;
 beforeAll(async () => {
@@ -115,6 +117,11 @@ describe('WeChat Pay', () => {
     await sweepTrades(pay.srv.database, pay.gateways, new Date(Date.parse(unpaid.order.expires_at) + 2 * 60_000));
     expect(pay.wechat.trades.get(unpaid.outTradeNo)!.state).toBe('CLOSED');
     expect(await pay.srv.sql.value('SELECT state FROM orders WHERE id = ?', unpaid.order.id)).toBe('expired');
+    // An order whose trade was never opened (the process stopped in between) expires as Stripe's do.
+    const pkg = loadPackages(pay.srv.config.packagesFile!).buyable('starter')!;
+    const never = await pay.srv.database.write(createOrder, user.id, pkg, 'Starter', 'never-opened', new Date(Date.now() + 60_000).toISOString(), 'wechat');
+    await pay.srv.database.write(expireStale, new Date(Date.now() + 2 * 3_600_000));
+    expect(await pay.srv.sql.value('SELECT state FROM orders WHERE id = ?', never.id)).toBe('expired');
     await ledgerClean(pay);
   });
 

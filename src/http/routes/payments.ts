@@ -116,6 +116,15 @@ export function paymentRoutes(services: Services, payments: Payments | undefined
     res.redirect(303, session.url);
   });
 
+  // Continue to an Alipay or WeChat Pay page for a pending order: a fresh link to the same trade.
+  router.post('/recharge/orders/:id/pay', signedIn, async (req, res) => {
+    const order = await database.read(ownOrder, req.user!.id, idParam(req));
+    if (!order) throw new HttpError(404);
+    const gateway = order.method === 'stripe' ? undefined : payments?.trades?.[order.method];
+    if (!gateway || order.state !== 'pending' || order.expiresAt! <= new Date().toISOString()) return res.redirect(303, `/recharge/orders/${order.id}`);
+    await openTrade(services, gateway, order, req, res);
+  });
+
   // Back from Checkout (or cancelled): the order as the webhook left it; it polls while pending.
   router.get('/recharge/orders/:id', signedIn, async (req, res) => {
     const order = await database.read(ownOrder, req.user!.id, idParam(req));

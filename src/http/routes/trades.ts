@@ -13,16 +13,21 @@ import { SignatureError } from '../../payments/stripe';
 import { handleTrade } from '../../payments/trades';
 import { deviceOf, outTradeNoOf, type TradeGateway, type TradeMethod } from '../../payments/trade-gateway';
 
-/** Sends the user on to pay the order: the gateway's page, or the order's page with its QR code. */
+/**
+ * Sends the user on to pay the order: the gateway's page, or the order's page with its QR code. A
+ * QR code's link lasts two hours and is shown again; a page link is made anew each time (Alipay's
+ * carries a signing time, WeChat Pay's H5 link lasts 5 minutes), for the same trade number.
+ */
 export async function openTrade({ database, logger }: Services, gateway: TradeGateway, order: OrderRow, req: Request, res: Response) {
   const orderPage = `/recharge/orders/${order.id}`;
-  if (order.checkoutUrl) return res.redirect(303, order.checkoutUrl.startsWith('https://') ? order.checkoutUrl : orderPage);
+  if (order.checkoutUrl?.startsWith('weixin://')) return res.redirect(303, orderPage);
   let opened;
   try {
     opened = await gateway.open(order, outTradeNoOf(order), deviceOf(req.get('user-agent')), req.ip ?? '127.0.0.1');
   } catch (err) {
     logger.error({ err: (err as Error).message, order: order.id, method: gateway.method }, 'a payment could not be opened');
-    await database.write(failOrder, order, (err as Error).message.slice(0, 200));
+    // Only an order never opened fails: one opened before may still be paid on the link it had.
+    if (!order.sessionId) await database.write(failOrder, order, (err as Error).message.slice(0, 200));
     throw new HttpError(502, 'orders.unavailable');
   }
   // Only to the gateway's own pages (the form-action policy allows no other).

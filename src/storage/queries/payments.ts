@@ -70,7 +70,10 @@ export interface PaymentQueries {
   'payments.moveState': Q<{ id: number; from: OrderState; to: OrderState }, Changes>;
   'payments.markRefunded': Q<{ id: number; refunded: number; tokensBack: number; state: OrderState }, Changes>;
   'payments.setReceipt': Q<{ id: number; receiptUrl: string }, Changes>;
-  /** Pending Stripe orders whose Checkout closed before @before (Stripe's expiry event never came), oldest first. */
+  /**
+   * Pending orders open until before @before that nothing will report on, oldest first: Stripe's (its expiry
+   * event never came), and Alipay's or WeChat Pay's whose trade was never opened (the sweep closes the others).
+   */
   'payments.stalePending': Q<{ before: string; limit: number }, OrderRow[]>;
   /**
    * Alipay and WeChat Pay orders still pending whose trade was opened before @before (their

@@ -24,7 +24,7 @@ export const paymentsSql: { readonly [K in keyof PaymentQueries]: Text } = {
   'payments.markRefunded': run(`UPDATE orders SET refunded = @refunded, tokens_back = @tokensBack, state = @state, updated_at = ${NOW}
     WHERE id = @id AND refunded < @refunded::bigint`),
   'payments.setReceipt': run(`UPDATE orders SET receipt_url = @receiptUrl WHERE id = @id`),
-  'payments.stalePending': all(`SELECT ${ORDER} FROM orders o WHERE o.state = 'pending' AND o.method = 'stripe' AND o.expires_at < @before::text
+  'payments.stalePending': all(`SELECT ${ORDER} FROM orders o WHERE o.state = 'pending' AND (o.method = 'stripe' OR o.session_id IS NULL) AND o.expires_at < @before::text
     ORDER BY o.expires_at LIMIT @limit`),
   'payments.gatewayPending': all(`SELECT ${ORDER} FROM orders o WHERE o.state = 'pending' AND o.method <> 'stripe'
     AND o.session_id IS NOT NULL AND o.created_at < @before::text ORDER BY coalesce(o.checked_at, '') LIMIT @limit`),
