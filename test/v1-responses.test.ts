@@ -196,6 +196,9 @@ describe('previous_response_id and stored responses', () => {
       expect(s.chat.requests.length).toBe(before);
       await expect(client(key).responses.retrieve(made.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
       await expect(client(key).responses.delete(made.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+      const input = [{ type: 'item_reference', id: made.output[0]!.id }, { role: 'user', content: 'Go on' }] as OpenAI.Responses.ResponseInput;
+      const ref = (await client(key).responses.create({ model: 'chatty', input }).catch((e: unknown) => e)) as APIError;
+      expect([ref.status, ref.code, ref.param]).toEqual([404, 'item_not_found', 'input.0.id']);
     }
     expect(await balance(s.srv, stranger.user)).toBe(2000);
     await client(owner.key).responses.delete(made.id);

@@ -33,6 +33,9 @@ export type ResponsesOutcome =
 const notFound = (what: string, id: string, param: string) =>
   new ApiError(404, `${what} with id '${id.slice(0, 100)}' not found.`, 'invalid_request_error', `${param === 'previous_response_id' ? 'previous_response' : 'item'}_not_found`, param);
 
+/** Each stored response read is a database read and a parse of its history: a request may point into this many. */
+const MAX_RESPONSES_READ = 50;
+
 /** The stored responses a request builds on: the one it continues, and those its item references point into (each read once). */
 async function readStored(deps: ApiDeps, call: ResponsesCall): Promise<{ history: ChatMessage[]; resolve: (id: string) => OutputItem }> {
   const { body, key } = call;
@@ -47,6 +50,9 @@ async function readStored(deps: ApiDeps, call: ResponsesCall): Promise<{ history
   for (const [i, item] of (typeof body.input === 'string' ? [] : body.input).entries()) {
     if (item.type !== 'item_reference') continue;
     const owner = responseOfItem(item.id);
+    if (owner && !read.has(`resp_${owner}`) && read.size >= MAX_RESPONSES_READ) {
+      throw new ApiError(400, `Item references may point into at most ${MAX_RESPONSES_READ} responses.`, 'invalid_request_error', 'too_many_references', `input.${i}.id`);
+    }
     const found = owner && (await load(`resp_${owner}`))?.response.output.find((o) => o.id === item.id);
     if (!found) throw notFound('Item', item.id, `input.${i}.id`);
     items.set(item.id, found);
