@@ -1,14 +1,16 @@
 // The estimate's upper bound and the picker's prices as pure functions (src/http/estimate-text.ts,
 // src/http/model-price.ts): the cases a page test reaches only with a special models file.
 import { accessFrom } from '../src/groups/access';
-import { estimateHtml, type EstimateFigures } from '../src/http/estimate-text';
+import { countHistory } from '../src/chat/history-tokens';
+import { fitPrompt } from '../src/chat/turn';
+import { estimateHtml, heldPrompt, type EstimateFigures } from '../src/http/estimate-text';
 import { modelChoices } from '../src/http/model-price';
 import { translator } from '../src/i18n';
 import { loadModels, priceOf, type ModelInfo } from '../src/metering/models';
 
 const t = translator('en');
 const MINI = loadModels().find('gpt-4o-mini')!;
-const figures = (over: Partial<EstimateFigures>): EstimateFigures => ({ model: MINI, total: 100, maxTokens: null, minCompletion: 32, balance: 1_000_000, allowance: null, ...over });
+const figures = (over: Partial<EstimateFigures>): EstimateFigures => ({ model: MINI, total: 100, held: 100, maxTokens: null, minCompletion: 32, balance: 1_000_000, allowance: null, ...over });
 
 test('the longest answer is the context window left after the prompt when that is less than max tokens', () => {
   const small = { ...MINI, contextWindow: 600, maxOutput: 2048 };
@@ -17,7 +19,7 @@ test('the longest answer is the context window left after the prompt when that i
 
 test('a model counted with a margin: the prompt is held with it, as the reserve does', () => {
   const margined = { ...MINI, countMargin: 10 };
-  expect(estimateHtml(t, 'en', figures({ model: margined, maxTokens: 50 }))).toContain(`At most ${priceOf(MINI, 110, 50)} with the longest answer (50 tokens).`);
+  expect(estimateHtml(t, 'en', figures({ model: margined, held: 110, maxTokens: 50 }))).toContain(`At most ${priceOf(MINI, 110, 50)} with the longest answer (50 tokens).`);
 });
 
 test('free answer tokens: the longest answer is max tokens, whatever the balance', () => {
@@ -38,4 +40,25 @@ test('the picker: per 1M tokens for a very cheap model; escaped names stay text'
   expect(choice).toEqual({
     id: 'tiny', label: 'Tiny <b> — 100 / 400 per 1M tokens', price: 'Per 1M tokens: 100 for the prompt, 400 for the answer, from your balance.',
   });
+});
+
+test('a history longer than the context window: the most is worked out from the prompt the turn would send, older messages left out', async () => {
+  const small = { ...MINI, contextWindow: 400, maxOutput: 100 };
+  const history = [
+    { role: 'user' as const, content: 'word '.repeat(300) },
+    { role: 'assistant' as const, content: 'answer '.repeat(20) },
+    { role: 'user' as const, content: 'And now a short question?' },
+  ];
+  const { total } = await countHistory(history, '', small);
+  expect(total + 100).toBeGreaterThan(400);
+  const held = await heldPrompt(history, '', small, total, null);
+  expect(held).toBe((await fitPrompt(history, '', small, 100))!.promptTokens);
+  expect(held).toBeLessThan(total);
+  // The answer may be longer than the whole history would have left room for: the bound says so.
+  expect(estimateHtml(t, 'en', figures({ model: small, total, held }))).toContain(`At most ${priceOf(small, held!, 100)} with the longest answer (100 tokens).`);
+  // Not even the last message fits: no bound (sending is refused as too long).
+  const alone = [{ role: 'user' as const, content: 'word '.repeat(500) }];
+  const { total: long } = await countHistory(alone, '', small);
+  expect(await heldPrompt(alone, '', small, long, null)).toBeUndefined();
+  expect(estimateHtml(t, 'en', figures({ model: small, total: long, held: undefined }))).not.toContain('At most');
 });

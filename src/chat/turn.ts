@@ -29,7 +29,7 @@ export const DEFAULT_MAX_TOKENS = DEFAULT_MAX_OUTPUT;
 /** How often a turn waiting for the user's own running answers looks again (they may run in another process). */
 const HOLD_POLL_MS = 250;
 /** The history is cut so that at least this many completion tokens (or max tokens, if fewer) fit. */
-const MIN_ROOM = 256;
+export const MIN_ROOM = 256;
 export { HIDDEN_USAGE_WAIT_MS } from './model-call';
 /** How long a model with hidden tokens may think in silence before the call counts as failed. */
 export const REASONING_SILENCE_MS = 10 * 60_000;

@@ -2,6 +2,8 @@
 // the turn can cost with the longest answer it could get, worked out as runTurn's reserve sizes the
 // hold (the settle never charges past the hold). A warning instead when the balance does not pay
 // for a turn at all.
+import type { HistoryMessage } from '../chat/conversations';
+import { fitPrompt, MIN_ROOM } from '../chat/turn';
 import type { Translate } from '../i18n';
 import { leastCompletion } from '../ledger/ledger';
 import { affordableCompletion, priceOf, withMargin, type ModelInfo } from '../metering/models';
@@ -12,6 +14,8 @@ export interface EstimateFigures {
   model: ModelInfo;
   /** The prompt as tiktoken counts it (the system prompt and the history included). */
   total: number;
+  /** The prompt as the hold would count it (heldPrompt); undefined: it does not fit the model at all. */
+  held: number | undefined;
   /** The max tokens setting; null: the model's own ceiling. */
   maxTokens: number | null;
   minCompletion: number;
@@ -25,8 +29,9 @@ export function estimateHtml(t: Translate, locale: string, f: EstimateFigures): 
   const n = (value: number) => value.toLocaleString(locale);
   const { model } = f;
   const estimate = escapeText(t('chat.estimate', { tokens: n(f.total), cost: n(priceOf(model, f.total, 0)) }));
-  // As the hold is sized: the prompt with the model's count margin, the answer up to max tokens and the context window.
-  const prompt = withMargin(model, f.total);
+  // As the hold is sized: the prompt held, the answer up to max tokens and the context window.
+  if (f.held === undefined) return estimate; // sending is refused as too long, and says so
+  const prompt = f.held;
   const cap = Math.min(f.maxTokens ?? model.maxOutput, Math.max(1, model.contextWindow - prompt));
   const least = leastCompletion({ minCompletion: f.minCompletion, maxCompletion: cap });
   const needs = priceOf(model, prompt, least);
@@ -39,4 +44,16 @@ export function estimateHtml(t: Translate, locale: string, f: EstimateFigures): 
   const answer = Math.min(cap, affordableCompletion(model, prompt, budget));
   if (answer < least) return estimate; // a spend limit refuses it; sending says which
   return `${estimate} ${escapeText(t('chat.estimate_most', { most: n(priceOf(model, prompt, answer)), answer: n(answer) }))}`;
+}
+
+/**
+ * The prompt as a turn would hold it: the count with the model's margin, or, when that leaves no
+ * room for an answer, what fitPrompt keeps (the oldest messages left out; counted again, which is
+ * rare). undefined: not even the last message fits. The most a turn costs is worked out from this.
+ */
+export async function heldPrompt(history: HistoryMessage[], system: string, model: ModelInfo, total: number, maxTokens: number | null): Promise<number | undefined> {
+  const room = Math.min(maxTokens ?? model.maxOutput, MIN_ROOM);
+  const prompt = withMargin(model, total);
+  if (prompt + room <= model.contextWindow) return prompt;
+  return (await fitPrompt(history, system, model, room))?.promptTokens;
 }

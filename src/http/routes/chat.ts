@@ -14,7 +14,7 @@ import { accessOf } from '../../groups/access';
 import { charsToCount, countHistory } from '../../chat/history-tokens';
 import { EstimateBudget } from '../estimate-budget';
 import { formAttachments } from '../attachment-input';
-import { estimateHtml } from '../estimate-text';
+import { estimateHtml, heldPrompt } from '../estimate-text';
 import { spendAllowance } from '../../ledger/spend-limits';
 import { walletOf } from '../../ledger/buckets';
 import type { Op } from '../../storage/op';
@@ -168,10 +168,13 @@ export function chatRoutes(services: Services): Router {
     const history = conversation ? (await store.read(historyFor, conversation.id, 'send', text, undefined, files))! : [{ role: 'user' as const, content: text, attachments: files }];
     const counted = budget.take(req.user!.id, charsToCount(history, settings.systemPrompt, model));
     if (!counted) return refuse(429, 'chat.estimate_throttled');
-    const { total } = await countHistory(history, settings.systemPrompt, model).finally(counted);
+    const { total, held } = await (async () => {
+      const { total } = await countHistory(history, settings.systemPrompt, model);
+      return { total, held: await heldPrompt(history, settings.systemPrompt, model, total, settings.maxTokens) };
+    })().finally(counted);
     const balance = (await store.read(walletOf, req.user!.id, new Date())).total;
     const allowance = await store.read(spendAllowance, req.user!.id);
-    const figures = { model, total, maxTokens: settings.maxTokens, minCompletion: services.config.minCompletion, balance, allowance };
+    const figures = { model, total, held, maxTokens: settings.maxTokens, minCompletion: services.config.minCompletion, balance, allowance };
     res.type('html').send(estimateHtml(res.locals.t, res.locals.locale, figures));
   });
 
