@@ -108,6 +108,15 @@ describe('renderMarkdown — math written to attack the page', () => {
     expect(renderMarkdown(long)).toContain('class="math-error"');
   });
 
+  test('openers that never close, thousands of times over, are read once each: the answer is text', () => {
+    const inline = renderMarkdown('\\( '.repeat(40_000));
+    expect(inline).not.toContain('<math');
+    expect(inline.length).toBeGreaterThan(40_000);
+    const lines = renderMarkdown(`${'\\[a\n'.repeat(20_000)}\n$$\n${'b\n'.repeat(20_000)}\nend`);
+    expect(lines).not.toContain('<math');
+    expect(lines).toContain('<p>end</p>');
+  });
+
   test('the same formula in many renders (an answer streaming) is typeset once', () => {
     const text = '$$\\sum_{i=1}^n i = \\frac{n(n+1)}{2}$$';
     const first = renderMarkdown(text);

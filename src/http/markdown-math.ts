@@ -55,22 +55,33 @@ const DELIMITERS: [open: string, close: string, display: boolean][] = [
 const SPACE = /\s/;
 const DIGIT = /[0-9]/;
 
+// Scans that found no end, kept per parse so that a long answer full of openers that never close
+// (`\(` ten thousand times) is read once, not once per opener.
+const inlineMisses = new WeakMap<StateInline, Map<string, number>>();
+const blockScans = new WeakMap<StateBlock, { close: string; endLine: number; from: number; stop: number; end: BlockEnd }>();
+
 /** Where `close` ends the TeX begun at `from` (a `\`-escaped character skipped), or -1. */
-function closing(src: string, from: number, max: number, close: string): number {
-  for (let i = from; i < max; i++) {
+function closing(state: StateInline, from: number, close: string): number {
+  const { src, posMax } = state;
+  const misses = inlineMisses.get(state) ?? new Map<string, number>();
+  inlineMisses.set(state, misses);
+  const key = `${close} ${posMax}`;
+  if (from >= (misses.get(key) ?? Infinity)) return -1;
+  for (let i = from; i < posMax; i++) {
     if (src.startsWith(close, i)) return i;
     if (src[i] === '\\' && close.startsWith('$')) i++; // \$ is a dollar sign in TeX
   }
+  misses.set(key, from);
   return -1;
 }
 
 function mathInline(state: StateInline, silent: boolean): boolean {
-  const { src, pos, posMax } = state;
+  const { src, pos } = state;
   const found = DELIMITERS.find(([open]) => src.startsWith(open, pos));
   if (!found) return false;
   const [open, close, display] = found;
   const from = pos + open.length;
-  const end = closing(src, from, posMax, close);
+  const end = closing(state, from, close);
   if (end <= from) return false;
   if (open === '$' && (SPACE.test(src[from]) || SPACE.test(src[end - 1]) || DIGIT.test(src[end + 1] ?? ''))) return false;
   if (!silent) {
@@ -82,34 +93,50 @@ function mathInline(state: StateInline, silent: boolean): boolean {
   return true;
 }
 
+/** A block's last line and whether it closes the block (else the block runs to the end); null: a blank line came first. */
+type BlockEnd = { last: number; closed: boolean } | null;
+
+const lineText = (state: StateBlock, line: number) => state.src.slice(state.bMarks[line] + state.tShift[line], state.eMarks[line]).trimEnd();
+
+/** Where a block opened at `startLine` ends: the first line after it that ends in `close`, is blank or is outdented. */
+function blockEnd(state: StateBlock, startLine: number, endLine: number, close: string): BlockEnd {
+  const memo = blockScans.get(state);
+  // Every line between a scan's start and its stop is neither: a later start in between stops there too.
+  if (memo && memo.close === close && memo.endLine === endLine && memo.from < startLine && startLine < memo.stop) return memo.end;
+  let stop = startLine + 1;
+  let end: BlockEnd = { last: endLine - 1, closed: false };
+  for (; stop < endLine; stop++) {
+    const text = lineText(state, stop);
+    if (text === '' || state.sCount[stop] < state.blkIndent) { end = null; break; } // TeX has no blank line in a formula
+    if (text.endsWith(close)) { end = { last: stop, closed: true }; break; }
+  }
+  blockScans.set(state, { close, endLine, from: startLine, stop, end });
+  return end;
+}
+
 /** A displayed formula on lines of its own: `$$` or `\[` at a line's start, to the line ending in `$$` or `\]`. */
 function mathBlock(state: StateBlock, startLine: number, endLine: number, silent: boolean): boolean {
   if (state.sCount[startLine] - state.blkIndent >= 4) return false;
-  const first = state.src.slice(state.bMarks[startLine] + state.tShift[startLine], state.eMarks[startLine]).trimEnd();
+  const first = lineText(state, startLine);
   const [open, close] = first.startsWith('$$') ? ['$$', '$$'] : first.startsWith('\\[') ? ['\\[', '\\]'] : [];
   if (!open || !close) return false;
-  let line = startLine;
-  let text = first.slice(open.length);
-  let closed = text.length >= close.length && text.endsWith(close);
+  const rest = first.slice(open.length);
+  const oneLine = rest.length >= close.length && rest.endsWith(close);
   // `$$a$$ and more` is inline math in a paragraph, not a block.
-  if (!closed && text.includes(close)) return false;
-  while (!closed && line + 1 < endLine) {
-    const next = line + 1;
-    const start = state.bMarks[next] + state.tShift[next];
-    const content = state.src.slice(start, state.eMarks[next]).trimEnd();
-    if (content === '' || state.sCount[next] < state.blkIndent) return false; // TeX has no blank line in a formula
-    line = next;
-    text += '\n' + content;
-    closed = content.endsWith(close);
-  }
+  if (!oneLine && rest.includes(close)) return false;
+  const end = oneLine ? { last: startLine, closed: true } : blockEnd(state, startLine, endLine, close);
+  if (!end) return false;
   if (silent) return true;
+  const lines = [rest];
+  for (let line = startLine + 1; line <= end.last; line++) lines.push(lineText(state, line));
+  const text = lines.join('\n');
   const token = state.push('math_block', 'math', 0);
-  token.content = (closed ? text.slice(0, -close.length) : text).trim();
+  token.content = (end.closed ? text.slice(0, -close.length) : text).trim();
   token.markup = open;
-  token.meta = { closed, source: state.getLines(startLine, line + 1, state.blkIndent, false) };
-  token.map = [startLine, line + 1];
+  token.meta = { closed: end.closed, source: state.getLines(startLine, end.last + 1, state.blkIndent, false) };
+  token.map = [startLine, end.last + 1];
   token.block = true;
-  state.line = line + 1;
+  state.line = end.last + 1;
   return true;
 }
 
