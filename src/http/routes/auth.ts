@@ -78,7 +78,9 @@ export function authRoutes({ config, database, hasher, sessionSecret }: Services
 
   router.get('/register', redirectIfSignedIn, async (req, res) => {
     const gate = await database.read(registerGate, config.registrationMode, req.query.invite);
-    renderPage(req, res, 'register', { title: res.locals.t('register.title'), gate });
+    // Back from switching the language: the name typed (routes/home.ts).
+    const username = typeof req.query.username === 'string' ? req.query.username.slice(0, 32) : undefined;
+    renderPage(req, res, 'register', { title: res.locals.t('register.title'), gate, username });
   });
 
   router.post('/register', throttle.perIp, async (req, res) => {
