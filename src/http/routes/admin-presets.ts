@@ -10,7 +10,7 @@ import { HttpError } from '../http-error';
 import { bodyOf } from '../input';
 import { renderPage } from '../views';
 import { idParam } from './guards';
-import { presetStatus } from './presets';
+import { presetStatus, refusal } from './presets';
 
 export function adminPresetRoutes({ database }: Services): Router {
   const router = Router();
@@ -28,7 +28,7 @@ export function adminPresetRoutes({ database }: Services): Router {
       res.redirect(303, `/admin/presets?done=${done}`);
     } catch (err) {
       if (!(err instanceof PresetError)) throw err;
-      await page(req, res, { error: res.locals.t(`preset.error.${err.code}`, err.vars), input: bodyOf(req), editing }, presetStatus(err));
+      await page(req, res, { error: refusal(res, err), input: bodyOf(req), editing }, presetStatus(err));
     }
   }
 

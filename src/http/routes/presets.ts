@@ -14,6 +14,12 @@ import { idParam, signedIn } from './guards';
 /** A refused preset's status: too many is a conflict with what exists, the rest a form to fix. */
 export const presetStatus = (err: PresetError): number => (err.code === 'too_many' ? 409 : 422);
 
+/** Why a preset was refused, its numbers written as the reader writes them. */
+export function refusal(res: Response, err: PresetError): string {
+  const vars = Object.fromEntries(Object.entries(err.vars).map(([k, v]) => [k, v.toLocaleString(res.locals.locale)]));
+  return res.locals.t(`preset.error.${err.code}`, vars);
+}
+
 export function presetRoutes({ database }: Services): Router {
   const router = Router();
 
@@ -29,7 +35,7 @@ export function presetRoutes({ database }: Services): Router {
       res.redirect(303, `/presets?done=${done}`);
     } catch (err) {
       if (!(err instanceof PresetError)) throw err;
-      await page(req, res, { error: res.locals.t(`preset.error.${err.code}`, err.vars), input: bodyOf(req), editing }, presetStatus(err));
+      await page(req, res, { error: refusal(res, err), input: bodyOf(req), editing }, presetStatus(err));
     }
   }
 
