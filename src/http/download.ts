@@ -4,6 +4,7 @@
 
 /** The header value for a download named `name` (its extension included); `fallback` is ASCII. */
 export function attachment(name: string, fallback: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what must go
   const safe = name.replace(/[\u0000-\u001f\u007f"\\/:*?<>|]+/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 120) || fallback;
   const ascii = fallback.replace(/[^\x20-\x7e]|["\\]/g, '_');
   const encoded = encodeURIComponent(safe).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);

@@ -2,7 +2,7 @@
 // model, tokens and cost), or all of them as one JSON file, streamed a conversation at a time so
 // a big account is never held in memory. Only the owner: another user's id is a 404.
 import { once } from 'node:events';
-import { Router, type Request, type Response } from 'express';
+import { Router, type Request } from 'express';
 import type { Services } from '../context';
 import { everyConversation, exportConversation, EXPORT_VERSION, markdownOf, type ExportedMessage } from '../../chat/export';
 import type { Translate } from '../../i18n';
@@ -24,20 +24,20 @@ function words(t: Translate, locale: string) {
 export function exportRoutes({ database }: Services): Router {
   const router = Router();
 
-  async function one(req: Request, res: Response) {
+  async function one(req: Request) {
     const c = await database.read(exportConversation, req.user!.id, idParam(req));
     if (!c) throw new HttpError(404);
     return c;
   }
 
   router.get('/c/:id/export.md', signedIn, async (req, res) => {
-    const c = await one(req, res);
+    const c = await one(req);
     res.set('Content-Disposition', attachment(`${c.title || res.locals.t('chat.title')}.md`, `conversation-${c.id}.md`));
     res.type('text/markdown; charset=utf-8').send(markdownOf(c, words(res.locals.t, res.locals.locale)));
   });
 
   router.get('/c/:id/export.json', signedIn, async (req, res) => {
-    const c = await one(req, res);
+    const c = await one(req);
     res.set('Content-Disposition', attachment(`${c.title || res.locals.t('chat.title')}.json`, `conversation-${c.id}.json`));
     res.type('application/json; charset=utf-8').send(JSON.stringify({ format: 'tokenchat.conversation', version: EXPORT_VERSION, conversation: c }, null, 2));
   });
