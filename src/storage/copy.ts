@@ -7,7 +7,7 @@ import type { Op } from './op';
 
 /** Tables in an order that satisfies their foreign keys (views, sessions and migrations are not copied). */
 const TABLES = [
-  'users', 'balances', 'code_batches', 'redemption_codes', 'api_keys', 'holds', 'orders', 'payment_events', 'ledger', 'spend_limits', 'admin_audit',
+  'users', 'balances', 'code_batches', 'redemption_codes', 'api_keys', 'api_responses', 'holds', 'orders', 'payment_events', 'ledger', 'spend_limits', 'admin_audit',
   'conversations', 'messages', 'usage_daily', 'usage_daily_all', 'usage_rollup',
 ];
 /** Tables whose `id` is an identity column: its counter moves past the copied ids. */
