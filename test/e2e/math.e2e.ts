@@ -48,7 +48,7 @@ async function watchCodeStaysInside(page: Page): Promise<void> {
     const transcript = document.getElementById('transcript')!;
     const check = () => {
       // Before the first render the pieces are plain text; from then on, the code is in its block.
-      if (![...transcript.querySelectorAll('pre code')].some((c) => c.textContent?.includes('print'))) return;
+      if (!Array.from(transcript.querySelectorAll('pre code')).some((c) => c.textContent?.includes('print'))) return;
       const walker = document.createTreeWalker(transcript, NodeFilter.SHOW_TEXT);
       for (let n = walker.nextNode(); n; n = walker.nextNode()) {
         if (/print/.test(n.textContent ?? '') && !n.parentElement?.closest('code')) escaped.push(n.textContent ?? '');
@@ -60,7 +60,7 @@ async function watchCodeStaysInside(page: Page): Promise<void> {
 
 /** How a formula is laid out: its box, and whether c's exponent 2 sits above the c. */
 const layout = (page: Page) => page.evaluate(() => {
-  const math = [...document.querySelectorAll('#transcript .msg-body.markdown math')];
+  const math = Array.from(document.querySelectorAll('#transcript .msg-body.markdown math'));
   const box = (e: Element | null | undefined) => e?.getBoundingClientRect() ?? { top: 0, bottom: 0, width: 0, height: 0 };
   const sup = math[0]?.querySelector('msup');
   return {
