@@ -211,4 +211,41 @@ describe('documents on the chat page', () => {
     expect(bomb.text).toContain('bomb.docx could not be read');
     expect(await attachmentRows(user)).toEqual([]);
   });
+
+  test('POST /edit — a new version of a question keeps its files: the model reads them again, each version has its own copy', async () => {
+    const user = await newUser(srv);
+    const [id] = chipIds((await attach(user, [{ name: 'plan.md', data: Buffer.from('# Plan\nWater the plants.') }])).text);
+    await post(user, '/send', { ...(await composer(user, '/', 'What is the plan?')), model: 'gpt-3.5-turbo', attachment: id! });
+    const conversationId = Number((await q.conversations(user))[0].id);
+    const page = (await user.agent.get(`/c/${conversationId}`)).text;
+    const [question] = await q.messages(conversationId);
+    const form = /<form method="post" action="\/edit"[^>]*>([\s\S]*?)<\/form>/.exec(page)![1]!;
+    const fields = Object.fromEntries([...form.matchAll(/name="([^"]+)" value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+    expect(Number(fields.message_id)).toBe(Number(question.id));
+    const res = await post(user, '/edit', { ...fields, message: 'What is the plan, in one word?' });
+    expect(res.status).toBe(200);
+    expect(lastUserContent()[0]!.content).toBe('<file name="plan.md">\n# Plan\nWater the plants.\n</file>\n\nWhat is the plan, in one word?');
+    const rows = await attachmentRows(user);
+    expect(rows.map((r) => r.name)).toEqual(['plan.md', 'plan.md']);
+    expect(new Set(rows.map((r) => Number(r.message_id))).size).toBe(2);
+  });
+
+  test('POST /send — a document the model\'s context cannot take, or the balance cannot pay for, is refused before any hold: nothing charged, the file kept', async () => {
+    const user = await newUser(srv);
+    const long = Buffer.from('the cat sat on the mat and looked at the moon '.repeat(8000)); // about 368,000 characters, ~90,000 tokens
+    const [id] = chipIds((await attach(user, [{ name: 'story.txt', data: long }])).text);
+    const calls = fake.requests.length;
+    const before = await q.balance(user);
+    const small = await post(user, '/send', { ...(await composer(user, '/', 'Summarise.')), model: 'gpt-3.5-turbo', attachment: id! });
+    expect(small.status).toBe(422);
+    expect(small.text).toContain('too long for the model');
+    const costly = await post(user, '/send', { ...(await composer(user, '/', 'Summarise.')), model: 'gpt-4o', attachment: id! }, false);
+    expect(costly.status).toBe(402);
+    expect(costly.text).toContain('Not enough tokens');
+    expect(costly.text).toContain(`name="attachment" value="${id}"`); // the page again, the file still attached
+    expect(fake.requests.length).toBe(calls);
+    expect(await q.holds(user)).toEqual([]);
+    expect(await q.balance(user)).toBe(before);
+    expect((await attachmentRows(user))[0].message_id).toBeNull();
+  });
 });

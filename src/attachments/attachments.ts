@@ -111,6 +111,11 @@ export function* bindAttachments(userId: number, ids: readonly number[], message
   return true;
 }
 
+/** Edit's new version of a question keeps the files of the one it replaces (copied: each version goes with its own). */
+export function* copyAttachments(fromMessageId: number, toMessageId: number): Op<void> {
+  yield* query('attachments.copy', { from: fromMessageId, to: toMessageId });
+}
+
 /** Every attachment of a conversation's messages, by message id. */
 export function* attachmentsByMessage(conversationId: number): Op<Map<number, AttachmentInfo[]>> {
   const byMessage = new Map<number, AttachmentInfo[]>();

@@ -3,7 +3,7 @@
 import { query, type Op } from '../storage/op';
 import type { Conversation, Message, MessageStatus } from '../storage/queries/chat';
 import { childrenOf, newestLeaf, questionOf, threadOf, type ThreadMessage } from './threads';
-import { attachmentsByMessage, bindAttachments, pendingAttachments, type AttachmentInfo } from '../attachments/attachments';
+import { attachmentsByMessage, bindAttachments, copyAttachments, pendingAttachments, type AttachmentInfo } from '../attachments/attachments';
 
 export type { Conversation, Message, MessageStatus } from '../storage/queries/chat';
 export type { ThreadMessage } from './threads';
@@ -113,8 +113,8 @@ export function* historyFor(
   conversationId: number, mode: TurnMode, text: string, target?: number, attached: AttachmentInfo[] = [],
 ): Op<HistoryMessage[] | undefined> {
   let thread: Message[] = (yield* messagesOf(conversationId)).filter((m) => m.status !== 'streaming');
+  const question = mode === 'send' ? undefined : questionOf(thread, target);
   if (mode !== 'send') {
-    const question = questionOf(thread, target);
     if (!question) return undefined;
     thread = thread.slice(0, thread.indexOf(question) + (mode === 'retry' ? 1 : 0));
   }
@@ -122,7 +122,10 @@ export function* historyFor(
   const history: HistoryMessage[] = thread
     .filter((m) => m.role === 'user' || m.content !== '')
     .map((m) => ({ role: m.role, content: m.content, id: m.id, tokens: m.tokens, tokensEncoding: m.tokensEncoding, attachments: files.get(m.id) }));
-  if (mode !== 'retry') history.push({ role: 'user', content: text, attachments: attached });
+  // Edit's new version keeps the files of the question it replaces, after any newly attached (the order of their
+  // rows once addTurn has bound the new ones and copied the kept ones).
+  const kept = mode === 'edit' ? (files.get(question!.id) ?? []) : [];
+  if (mode !== 'retry') history.push({ role: 'user', content: text, attachments: [...attached, ...kept] });
   return history;
 }
 
@@ -169,6 +172,7 @@ export function* addTurn(
     userId = (yield* query('chat.insertMessage', { conversationId, parentId, role: 'user', content: text, status: 'done', model: null, holdId: null, ...textCount })) as number;
     // Taken by a concurrent send after the check above (PostgreSQL's read committed): the whole write is undone.
     if (files.length > 0 && !(yield* bindAttachments(attachments!.userId, files, userId))) throw new Error('attachments were taken by another send');
+    if (mode === 'edit') yield* copyAttachments(question!.id, userId);
   }
   const assistantId = (yield* query('chat.insertMessage', {
     conversationId, parentId: userId ?? question!.id, role: 'assistant', content: '', status: 'streaming', model, holdId, tokens: null, tokensEncoding: null,

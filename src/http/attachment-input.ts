@@ -32,6 +32,15 @@ export async function formAttachments(services: Services, req: Request, res: Res
   return { ok: true, files };
 }
 
+/** The form's attachments still the user's and pending, for a page shown again (a refused send, Attach without JavaScript); the others drop out. */
+export async function keptAttachments(services: Services, req: Request, leaveOut?: number): Promise<AttachmentInfo[]> {
+  const kept: AttachmentInfo[] = [];
+  for (const id of attachmentIds(bodyOf(req).attachment) ?? []) {
+    if (id !== leaveOut) kept.push(...((await services.database.read(pendingAttachments, req.user!.id, [id])) ?? []));
+  }
+  return kept.slice(0, services.config.attachments.perMessage);
+}
+
 /** A size as people read it: 20 MB, 340 KB. */
 export function sizeText(bytes: number, locale: string): string {
   const [value, unit] = bytes >= 1024 * 1024 ? [bytes / (1024 * 1024), 'MB'] : bytes >= 1024 ? [bytes / 1024, 'KB'] : [bytes, 'B'];

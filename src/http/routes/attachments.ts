@@ -5,8 +5,8 @@
 // Remove button, removes one. GET /attachments/:id serves an image to its owner only.
 import { Router, type Response } from 'express';
 import type { Services } from '../context';
-import { acceptFile, discardAttachment, imageOf, pendingAttachments, saveAttachment, type AttachmentInfo } from '../../attachments/attachments';
-import { attachmentIds, sizeText } from '../attachment-input';
+import { acceptFile, discardAttachment, imageOf, saveAttachment } from '../../attachments/attachments';
+import { attachmentIds, keptAttachments, sizeText } from '../attachment-input';
 import { HttpError } from '../http-error';
 import { bodyOf } from '../input';
 import { uploadOf } from '../uploads';
@@ -26,9 +26,8 @@ export function attachmentRoutes(services: Services): Router {
     const removed = attachmentIds(form.remove_attachment)?.[0];
     if (removed !== undefined) await store.write(discardAttachment, userId, removed);
     // The chips already in the form, still the user's and pending (a stale one simply drops out).
-    const kept = (attachmentIds(form.attachment) ?? []).filter((id) => id !== removed);
-    const files: AttachmentInfo[] = [];
-    for (const id of kept) files.push(...((await store.read(pendingAttachments, userId, [id])) ?? []));
+    const files = await keptAttachments(services, req, removed);
+    const kept = files.length;
     const notices: string[] = [];
     const upload = uploadOf(req);
     let room = limits.perMessage - files.length;
@@ -47,7 +46,7 @@ export function attachmentRoutes(services: Services): Router {
       room--;
     }
     // 422 when files were sent and none was taken; the chips kept are still shown.
-    const status = notices.length > 0 && files.length === kept.length && (upload?.files.length ?? 0) > 0 ? 422 : 200;
+    const status = notices.length > 0 && files.length === kept && (upload?.files.length ?? 0) > 0 ? 422 : 200;
     const data = { attachments: files, attachNotice: notices.join(' ') || undefined };
     if (isHtmx(req)) return res.status(status).type('html').send(viewsOf(res).render('partials/attachments', { ...res.locals, ...data }));
     const conversation = await optionalConversationInBody(services, req);

@@ -5,6 +5,8 @@ import type { Services } from '../context';
 import { listConversations, messagesOf, type Conversation, type Message, type ThreadMessage } from '../../chat/conversations';
 import { renderMarkdown, renderPlain } from '../markdown';
 import { modelChoices } from '../model-price';
+import { costWords } from '../answer-writer';
+import { costSoFar } from '../../chat/cost-so-far';
 import type { Translate } from '../../i18n';
 import type { Store } from '../../storage/op';
 import { DEFAULT_MAX_TOKENS } from '../../chat/turn';
@@ -21,8 +23,13 @@ const EXAMPLES = ['chat.example.1', 'chat.example.2', 'chat.example.3'] as const
 
 /** A conversation's messages as the transcript template shows them. */
 export async function transcriptOf(store: Store, conversationId: number, t: Translate) {
-  const files = await store.read(attachmentsByMessage, conversationId); // thumbnails and chips of the questions' files
-  return (await store.read(messagesOf, conversationId)).map((m) => messageView(Object.assign(m, { files: files.get(m.id) ?? [] }), t));
+  return (await threadWithFiles(store, conversationId)).map((m) => messageView(m, t));
+}
+
+/** The thread shown, each question with its files (thumbnails and chips). */
+export async function threadWithFiles(store: Store, conversationId: number) {
+  const files = await store.read(attachmentsByMessage, conversationId);
+  return (await store.read(messagesOf, conversationId)).map((m) => Object.assign(m, { files: files.get(m.id) ?? [] }));
 }
 
 /** Which of its versions a message is (‹ 2/3 ›), and the ids of the ones beside it; none for a message with one version. */
@@ -81,6 +88,9 @@ export async function chatView(services: Services, req: Request, res: Response, 
   const messages = conversation ? await transcriptOf(store, conversation.id, t) : [];
   // Without JavaScript nothing follows an answer being written: the page reloads itself until it ends (layout.eta).
   const writing = conversation && messages.find((m) => m.status === 'streaming');
+  // Its cost so far as its hold records it (a page following it live gets it with the renders instead).
+  const soFar = writing ? await store.read(costSoFar, writing) : undefined;
+  if (writing && soFar && soFar.tokens > 0) Object.assign(writing, { costSoFar: costWords(t, res.locals.locale)(soFar.tokens, soFar.charge) });
   const dashboard = await store.read(dashboardData, userId);
   // The group's system prompt: shown read-only when locked, the starting value of a new chat when not.
   const groupPrompt = await store.read(promptFor, userId);

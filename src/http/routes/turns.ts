@@ -28,7 +28,7 @@ import { packagesView } from './payments';
 import { dashboardData } from '../../reports/usage-report';
 import { accessOf, type Access } from '../../groups/access';
 import { promptFor, turnPrompt } from '../../groups/prompt';
-import { formAttachments } from '../attachment-input';
+import { formAttachments, keptAttachments } from '../attachment-input';
 
 /**
  * Pages that may follow one answer at once (each holds a connection; a feed renders once for all
@@ -140,7 +140,7 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
       return res.status(status).type('html').send(await changedConversation(store, conversation.id, res.locals.t, notice, render));
     }
     if (isHtmx(req)) return res.status(status).type('html').send(noticeHtml(viewsOf(res), res, notice, refusal.reason));
-    await renderChat(services, req, res, conversation, { notice, noticeKind: refusal.reason, draft: text }, status);
+    await renderChat(services, req, res, conversation, { notice, noticeKind: refusal.reason, draft: text, attachments: await keptAttachments(services, req) }, status);
   }
 
   /** 403: the user's groups do not allow the model (the turn's own, or the conversation's). */
@@ -157,7 +157,7 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
   /** A turn refused before anything was held: the notice, with the draft (and its attachments) kept on the page. */
   async function refuseWith(req: Request, res: Response, conversation: Conversation | undefined, status: number, notice: string) {
     if (isHtmx(req)) return res.status(status).type('html').send(noticeHtml(viewsOf(res), res, notice));
-    await renderChat(services, req, res, conversation, { notice, draft: draftOf(req) }, status);
+    await renderChat(services, req, res, conversation, { notice, draft: draftOf(req), attachments: await keptAttachments(services, req) }, status);
   }
 
   router.post('/send', signedIn, (req, res) => turn(req, res, 'send'));

@@ -29,6 +29,8 @@ export interface AttachmentQueries {
   'attachments.ofConversation': Q<{ conversationId: number }, AttachmentInfo[]>;
   /** An image's bytes, for its owner only (the user who uploaded it). */
   'attachments.image': Q<{ userId: number; id: number }, { mime: string; data: Buffer } | undefined>;
+  /** Copies a question's files to its new version (Edit keeps them): the new rows belong to message `to`. */
+  'attachments.copy': Q<{ from: number; to: number }, Changes>;
   /** A pending attachment removed by its owner before sending. */
   'attachments.discard': Q<{ userId: number; id: number }, Changes>;
   /** The user's pending attachments uploaded before `before` (an ISO time): never sent. */

@@ -13,6 +13,8 @@ export const attachmentsSql: { readonly [K in keyof AttachmentQueries]: Text } =
   'attachments.ofConversation': all(`SELECT ${INFO} FROM attachments a JOIN messages m ON m.id = a.message_id
     WHERE m.conversation_id = @conversationId ORDER BY a.id`),
   'attachments.image': get(`SELECT a.mime, a.data FROM attachments a WHERE a.id = @id AND a.user_id = @userId AND a.kind = 'image'`),
+  'attachments.copy': run(`INSERT INTO attachments (user_id, message_id, kind, name, mime, size, data, text, pages)
+    SELECT user_id, @to, kind, name, mime, size, data, text, pages FROM attachments WHERE message_id = @from ORDER BY id`),
   'attachments.discard': run('DELETE FROM attachments WHERE id = @id AND user_id = @userId AND message_id IS NULL'),
   'attachments.prune': run('DELETE FROM attachments WHERE user_id = @userId AND message_id IS NULL AND created_at < @before'),
 };
