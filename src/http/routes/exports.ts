@@ -32,13 +32,13 @@ export function exportRoutes({ database }: Services): Router {
 
   router.get('/c/:id/export.md', signedIn, async (req, res) => {
     const c = await one(req);
-    res.set('Content-Disposition', attachment(`${c.title || res.locals.t('chat.title')}.md`, `conversation-${c.id}.md`));
+    res.set('Content-Disposition', attachment(c.title || res.locals.t('chat.title'), '.md', `conversation-${c.id}`));
     res.type('text/markdown; charset=utf-8').send(markdownOf(c, words(res.locals.t, res.locals.locale)));
   });
 
   router.get('/c/:id/export.json', signedIn, async (req, res) => {
     const c = await one(req);
-    res.set('Content-Disposition', attachment(`${c.title || res.locals.t('chat.title')}.json`, `conversation-${c.id}.json`));
+    res.set('Content-Disposition', attachment(c.title || res.locals.t('chat.title'), '.json', `conversation-${c.id}`));
     res.type('application/json; charset=utf-8').send(JSON.stringify({ format: 'tokenchat.conversation', version: EXPORT_VERSION, conversation: c }, null, 2));
   });
 
@@ -46,7 +46,7 @@ export function exportRoutes({ database }: Services): Router {
   // database; a client that goes away ends the reading.
   router.get('/export/conversations.json', signedIn, async (req, res) => {
     const day = new Date().toISOString().slice(0, 10);
-    res.set('Content-Disposition', attachment(`tokenchat-${day}.json`, `tokenchat-${day}.json`));
+    res.set('Content-Disposition', attachment(`tokenchat-${day}`, '.json', `tokenchat-${day}`));
     res.type('application/json; charset=utf-8');
     const head = { format: 'tokenchat.conversations', version: EXPORT_VERSION, exportedAt: new Date().toISOString() };
     res.write(`${JSON.stringify(head).slice(0, -1)},"conversations":[\n`);

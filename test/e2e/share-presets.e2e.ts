@@ -1,0 +1,127 @@
+// Export, share links and prompt presets in a real browser (Chromium via playwright-core) on a
+// 390 px phone, in English and Chinese, light and dark: a preset made and picked into the message
+// box (a GET form: no JavaScript needed), the conversation downloaded as Markdown and JSON with
+// its title in the file name, a link shared, read signed out (noindex) and revoked, and the admin's
+// publishing page. axe-core (WCAG 2.2 AA and best practices) finds nothing; nothing scrolls sideways.
+// Needs a Chromium binary: /usr/bin/chromium or $CHROMIUM_PATH.
+import fs from 'node:fs';
+import type { Browser, BrowserContextOptions, Page } from 'playwright-core';
+import { launchChromium, registerIn, submit, VIEWPORTS, WAIT } from './browser';
+import { startTestServer, type TestServer } from '../helpers';
+
+const PHONE = VIEWPORTS.find((v) => v.name === 'phone')!.options;
+const AXE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'];
+const CASES = (['light', 'dark'] as const).flatMap((colorScheme) => ['en', 'zh-CN'].map((locale) => ({ colorScheme, locale })));
+
+let browser: Browser;
+let app: TestServer;
+beforeAll(async () => {
+  app = await startTestServer({ OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: 'http://127.0.0.1:9/v1' });
+  browser = await launchChromium();
+});
+afterAll(async () => {
+  await browser?.close();
+  await app?.close();
+});
+
+type Axe = { run: (d: Document, o: object) => Promise<{ violations: Array<{ id: string; nodes: Array<{ target: string[] }> }> }> };
+
+/** axe's WCAG 2.2 AA and best-practice violations, and a page wider than the phone, named by `where`. */
+async function audit(page: Page, where: string, found: string[]): Promise<void> {
+  if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ content: AXE });
+  const result = await page.evaluate(async (tags) => (window as unknown as { axe: Axe }).axe.run(document, { runOnly: { type: 'tag', values: tags } }), TAGS);
+  for (const v of result.violations) found.push(`${where}: ${v.id} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  const scroll = await page.evaluate(() => document.documentElement.scrollWidth);
+  if (scroll > 390) found.push(`${where}: ${scroll}px wide`);
+}
+
+/** A conversation of one question and a markdown answer, as a finished turn leaves it. */
+async function conversationOf(username: string, title: string): Promise<number> {
+  const userId = await app.sql.value<number>('SELECT id FROM users WHERE username = ?', username);
+  await app.sql.run('INSERT INTO conversations (user_id, title) VALUES (?, ?)', userId, title);
+  const id = (await app.sql.value<number>('SELECT max(id) FROM conversations WHERE user_id = ?', userId))!;
+  await app.sql.run("INSERT INTO messages (conversation_id, role, content) VALUES (?, 'user', ?)", id, title);
+  const q = await app.sql.value<number>('SELECT max(id) FROM messages WHERE conversation_id = ?', id);
+  await app.sql.run(
+    "INSERT INTO messages (conversation_id, role, content, model, prompt_tokens, completion_tokens, charge, source, parent_id) VALUES (?, 'assistant', ?, 'gpt-4o-mini', 12, 30, 42, 'reported', ?)",
+    id, '## Cells\n\n| Part | Job |\n| --- | --- |\n| Nucleus | Holds DNA |\n\n```python\nprint("cell")\n```', q,
+  );
+  await app.sql.run('UPDATE conversations SET leaf_id = (SELECT max(id) FROM messages WHERE conversation_id = ?) WHERE id = ?', id, id);
+  return id;
+}
+
+/** The phone's drawer holds the sidebar: opened when its button shows. */
+async function openSidebar(page: Page) {
+  if (await page.isVisible('#drawer-toggle')) await page.click('#drawer-toggle');
+}
+
+test.each(CASES)('presets, export and a share link on a phone: $locale, $colorScheme', async ({ colorScheme, locale }) => {
+  const found: string[] = [];
+  const where = `${locale} ${colorScheme}`;
+  const options: BrowserContextOptions = { ...PHONE, colorScheme, bypassCSP: true, locale, extraHTTPHeaders: { 'Accept-Language': locale }, acceptDownloads: true };
+  const context = await browser.newContext(options);
+  const visitor = await browser.newContext(options);
+  try {
+    const page = await context.newPage();
+    page.setDefaultTimeout(WAIT);
+    const username = `e2e_share_${locale === 'en' ? 'en' : 'zh'}_${colorScheme}_${Date.now().toString(36)}`;
+    await registerIn(page, app.url, username);
+    const title = locale === 'en' ? 'What do cells do?' : '细胞有什么作用？';
+    const id = await conversationOf(username, title);
+
+    // A preset, made on its page and picked beside the composer.
+    await page.goto(`${app.url}/presets`);
+    await page.fill('#new-name', 'Biology tutor');
+    await page.fill('#new-body', 'Explain it as to a 14-year-old:');
+    await submit(page, 'form[action="/presets"] button[type="submit"]');
+    expect(await page.isVisible('p.notice')).toBe(true);
+    await page.click('.preset-list summary');
+    await audit(page, `${where} presets`, found);
+    await page.goto(`${app.url}/c/${id}`);
+    await page.selectOption('#preset', { label: locale === 'en' ? 'Biology tutor (Prompt)' : 'Biology tutor（提示词）' });
+    await submit(page, '.preset-form button[type="submit"]');
+    expect(await page.inputValue('#message')).toBe('Explain it as to a 14-year-old:');
+    await openSidebar(page);
+    await page.click('#manage details:nth-of-type(2) summary');
+    await audit(page, `${where} chat with the picker and Download / Share`, found);
+
+    // Downloads, named by the title (Chinese kept).
+    const [md] = await Promise.all([page.waitForEvent('download'), page.click(`a[href="/c/${id}/export.md"]`)]);
+    expect(md.suggestedFilename()).toBe(`${title.replace('?', '')}.md`); // ? is not allowed in a Windows file name; ？ is
+    expect(fs.readFileSync((await md.path())!, 'utf8')).toContain('| Nucleus | Holds DNA |');
+    const [json] = await Promise.all([page.waitForEvent('download'), page.click(`a[href="/c/${id}/export.json"]`)]);
+    expect(JSON.parse(fs.readFileSync((await json.path())!, 'utf8')).conversation.messages[1].cost).toBe(42);
+
+    // A share link, read signed out, then revoked.
+    await page.fill('#display_name', 'Li Hua');
+    await submit(page, `form[action="/c/${id}/share"] button[type="submit"]`);
+    await audit(page, `${where} shared links`, found);
+    const link = await page.inputValue('.share-url');
+    const reader = await visitor.newPage();
+    reader.setDefaultTimeout(WAIT);
+    const shown = await reader.goto(link);
+    expect(shown!.headers()['x-robots-tag']).toBe('noindex, nofollow');
+    expect(await reader.getAttribute('meta[name="robots"]', 'content')).toBe('noindex, nofollow');
+    expect(await reader.textContent('main')).toContain('Li Hua');
+    expect(await reader.textContent('main')).not.toContain(username);
+    expect(await reader.isVisible('.markdown table')).toBe(true);
+    await audit(reader, `${where} the shared page, signed out`, found);
+    await submit(page, 'form[action$="/revoke"] button[type="submit"]');
+    expect((await reader.goto(link))!.status()).toBe(404);
+
+    // The admin's page for published presets.
+    await app.sql.run(`UPDATE users SET role = 'admin' WHERE username = ?`, username);
+    await page.goto(`${app.url}/admin/presets`);
+    await page.fill('#new-name', 'Lab report');
+    await page.fill('#new-body', 'Check my lab report.');
+    await submit(page, 'form[action="/admin/presets"] button[type="submit"]');
+    await page.click('.preset-list summary');
+    await audit(page, `${where} admin presets`, found);
+    await app.sql.run('DELETE FROM presets WHERE user_id IS NULL');
+  } finally {
+    await context.close();
+    await visitor.close();
+  }
+  expect(found).toEqual([]);
+}, 120_000);
