@@ -29,7 +29,7 @@ const INTEGRAL = '\\int_0^1 x^2\\,dx = \\frac{1}{3}';
 // Held at the gate after the first three: math done, a code fence opened and not yet closed.
 const PIECES = [
   'Einstein: $E = mc^2$, and\n\n', `$$${INTEGRAL}$$\n\n`, 'Code:\n\n```python\nprint(1)\n',
-  'print', '(2)', '\n', 'print(3)\n', '```\n\n', 'It costs $5 and $10.',
+  'print', '(2)', '\n', 'print(3)\n', '```\n\n', 'It costs $5 and $10.\n\n', 'Not TeX: $\\frac{1}{$',
 ];
 
 /** axe's WCAG 2.2 AA rules and its best practices on the page as it is now. */
@@ -100,7 +100,8 @@ describe('math in an answer, streamed and finished', () => {
       const body = page.locator('#transcript .msg-body.markdown').last();
       expect(await layout(page)).toEqual({ count: 2, display: ['inline', 'block'], tex: ['E = mc^2', INTEGRAL], sized: true, raised: true });
       expect(await body.locator('pre code').textContent()).toBe('print(1)\nprint(2)\nprint(3)\n');
-      expect(await body.locator('p').last().textContent()).toBe('It costs $5 and $10.');
+      expect(await body.locator('p', { hasText: 'It costs' }).textContent()).toBe('It costs $5 and $10.');
+      expect(await body.locator('code.math-error').textContent()).toBe('$\\frac{1}{$'); // shown as written, marked
 
       await page.locator('#transcript .copy-answer').last().tap();
       expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(PIECES.join(''));
