@@ -54,26 +54,29 @@ test('followers of an answer written here share its renders and its running cost
   expect(feeds.followers(7)).toBe(0);
 });
 
-test('followers of an answer written elsewhere share one database read a second, the next only after the last returned', async () => {
+test('followers of an answer written elsewhere share one database read a second, the next only after the last returned, with its cost so far', async () => {
   let stored = message({ content: 'So far' });
   let reads = 0;
   let release: (() => void) | undefined;
+  // As messageSoFar reads it: the message, and its hold's figures while it is being written (3 answer tokens: 10 + 12).
   const store = {
     read: async () => {
       reads++;
       if (reads === 2) await new Promise<void>((r) => (release = r)); // a slow read
-      return stored;
+      return { message: stored, soFar: stored.status === 'streaming' ? { tokens: 3, charge: 22, meter } : undefined };
     },
   } as unknown as Store;
   const feeds = new AnswerFeeds({ live: new LiveAnswers(), store, logger: createLogger('silent') });
   const [a, b] = [follower(), follower()];
-  const leaveA = feeds.follow(stored, 'Copy', a.f);
-  feeds.follow(stored, 'Copy', b.f);
+  const words = (tokens: number, charge: number) => `${tokens} tokens so far, cost ${charge}`;
+  const leaveA = feeds.follow(stored, 'Copy', a.f, words);
+  feeds.follow(stored, 'Copy', b.f, words);
   expect(a.frames[0]).toContain('So far');
   stored = message({ content: 'So far, more' });
   await jest.advanceTimersByTimeAsync(1000);
   expect(reads).toBe(1);
   expect(b.frames.at(-1)).toContain('So far, more');
+  expect(b.frames.at(-1)).toContain('3 tokens so far, cost 22');
   await jest.advanceTimersByTimeAsync(5000); // the second read hangs: no read piles up behind it
   expect(reads).toBe(2);
   stored = message({ content: 'All of it', status: 'done' });
@@ -87,7 +90,7 @@ test('followers of an answer written elsewhere share one database read a second,
 
 test('the last follower to leave stops the feed: no more reads', async () => {
   let reads = 0;
-  const store = { read: async () => (reads++, message({ content: 'x' })) } as unknown as Store;
+  const store = { read: async () => (reads++, { message: message({ content: 'x' }) }) } as unknown as Store;
   const feeds = new AnswerFeeds({ live: new LiveAnswers(), store, logger: createLogger('silent') });
   const a = follower();
   const leave = feeds.follow(message(), 'Copy', a.f);

@@ -149,3 +149,21 @@ test('while an answer streams: its running cost comes with the renders; the esti
   await live.done;
   expect(live.text).toContain(`charged ${priceOf(MINI, 9, 3)}`);
 });
+
+test('a page opened on an answer being written (without JavaScript it reloads itself) shows its cost so far, as its hold records it', async () => {
+  const user = await newUser(srv);
+  await grant(srv.database, user.id, 100_000);
+  const fields = await composer(user, '/', 'Cost on reload');
+  const { live, gate } = await heldAnswer(srv, fake, user, { pieces: ['One', ' two'], usage: { prompt_tokens: 9, completion_tokens: 2 } }, { fields });
+  await until('the answer started', () => /id="m\d+-cost"/.test(live.text));
+  const id = conversationIdIn(live.text);
+  await until('the first token recorded', async () => Number((await db(srv).holds(user))[0]?.delivered) === 1);
+  const page = (await user.agent.get(`/c/${id}`)).text;
+  const prompt = promptOf('Cost on reload');
+  expect(page).toMatch(new RegExp(`id="m\\d+-cost">1 token so far, cost ${priceOf(MINI, prompt, 1)}</span>`));
+  const zh = (await user.agent.get(`/c/${id}`).set('Accept-Language', 'zh-CN')).text;
+  expect(zh).toContain(`已生成 1 个 tokens，花费 ${priceOf(MINI, prompt, 1)}</span>`);
+  gate.release();
+  await live.done;
+  expect((await user.agent.get(`/c/${id}`)).text).not.toContain('so far');
+});

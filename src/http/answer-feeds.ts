@@ -5,7 +5,8 @@
 // or, when another process writes it, from the database once a second, the next read only after
 // the last one returned.
 import type { Logger } from '../log';
-import { findMessage, type Message } from '../chat/conversations';
+import type { Message } from '../chat/conversations';
+import { messageSoFar } from '../chat/cost-so-far';
 import type { LiveAnswers } from '../chat/live-answers';
 import type { Store } from '../storage/op';
 import { AnswerWriter, type CostWords } from './answer-writer';
@@ -79,9 +80,12 @@ class Feed {
     this.unwatch = undefined;
     const read = () => {
       this.timer = setTimeout(() => {
-        this.deps.store.read(findMessage, this.conversationId, this.messageId).then((m) => {
+        this.deps.store.read(messageSoFar, this.conversationId, this.messageId).then((found) => {
           if (this.over) return;
+          const m = found?.message;
           if (!m || m.status !== 'streaming') return this.end(m);
+          // The cost so far as the turn's process last recorded it, sent with the next render.
+          if (found.soFar && this.costWords) this.writer.metered(found.soFar.meter, this.costWords, found.soFar.tokens);
           if (m.content !== this.writer.text) this.writer.reset(m.content);
           read();
         }, (err: unknown) => {

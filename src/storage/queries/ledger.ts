@@ -117,6 +117,8 @@ export interface LedgerQueries {
   /** What the user's open holds (their answers still running) have set aside. */
   'ledger.heldBy': Q<{ userId: number }, number>;
   'ledger.delivered': Q<{ id: number; tokens: number }, Changes>;
+  /** An open hold's figures for what its answer has cost so far (no lock: a page reads it while the turn writes). */
+  'ledger.soFar': Q<{ id: number }, { promptTokens: number; delivered: number; promptRate: number; completionRate: number } | undefined>;
   /** Marks held holds (ids as a JSON array) alive now. */
   'ledger.alive': Q<{ ids: string }, Changes>;
   /** Held, and not heard of (created or marked alive) since the cutoff. */

@@ -1,6 +1,6 @@
 // The ledger queries whose text is the same on SQLite and PostgreSQL (plain SQL both understand);
 // each dialect's file adds the ones that differ.
-import { run, value, type Text } from '../op';
+import { get, run, value, type Text } from '../op';
 import type { LedgerQueries } from '../queries/ledger';
 
 /** Group columns that, set, are a limit an administrator put on the group's members. */
@@ -49,4 +49,6 @@ export const ledgerShared = {
   'ledger.owed': value('SELECT coalesce(max(owed), 0) FROM balances WHERE user_id = @userId'),
   'ledger.openCount': value('SELECT coalesce(max(open_holds), 0) FROM balances WHERE user_id = @userId'),
   'ledger.heldBy': value(`SELECT coalesce(sum(amount), 0) FROM holds WHERE state = 'held' AND user_id = @userId`),
+  'ledger.soFar': get(`SELECT prompt_tokens AS "promptTokens", delivered, prompt_rate AS "promptRate", completion_rate AS "completionRate"
+    FROM holds WHERE id = @id AND state = 'held'`),
 } satisfies Partial<Record<keyof LedgerQueries, Text>>;
