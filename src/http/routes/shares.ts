@@ -17,6 +17,9 @@ const linkOf = (req: Request, token: string) => `${req.protocol}://${req.get('ho
 
 export function shareRoutes({ database }: Services): Router {
   const router = Router();
+  // A snapshot never changes, and rendering a long one's markdown costs up to a second or two: a
+  // link opened by a whole class is rendered once. (Revoked or gone is read from the database first.)
+  const rendered = new RenderedPages<ReturnType<typeof sharedView>>(RENDERED_BYTES);
 
   async function page(req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) {
     const shares = (await database.read(sharesOf, req.user!.id)).map((s) => ({ ...s, url: linkOf(req, s.token) }));
@@ -45,13 +48,44 @@ export function shareRoutes({ database }: Services): Router {
 
   // Anyone with the link, signed in or not. Gone (revoked, deleted, its owner disabled): a 404 like any other.
   router.get('/s/:token', async (req, res) => {
-    const shared = await database.read(sharedPage, String(req.params.token));
+    const token = String(req.params.token);
+    const shared = await database.read(sharedPage, token);
     if (!shared) throw new HttpError(404, 'share.gone', NOINDEX);
     res.set(NOINDEX).set('Referrer-Policy', 'no-referrer');
-    renderPage(req, res, 'shared', { title: shared.title || res.locals.t('chat.title'), noindex: true, shared: sharedView(shared, res.locals.t('chat.copy')) });
+    const copyLabel = res.locals.t('chat.copy');
+    renderPage(req, res, 'shared', { title: shared.title || res.locals.t('chat.title'), noindex: true, shared: rendered.get(`${token}\0${copyLabel}`, () => sharedView(shared, copyLabel)) });
   });
 
   return router;
+}
+
+const RENDERED_BYTES = 32 * 1024 * 1024;
+
+/** Rendered pages, least recently used first out, bounded by their characters. */
+class RenderedPages<T extends { messages: Array<{ html: string }> }> {
+  private readonly pages = new Map<string, { page: T; size: number }>();
+  private size = 0;
+  constructor(private readonly max: number) {}
+
+  get(key: string, render: () => T): T {
+    const hit = this.pages.get(key);
+    if (hit) {
+      this.pages.delete(key);
+      this.pages.set(key, hit); // most recently used last
+      return hit.page;
+    }
+    const page = render();
+    const size = page.messages.reduce((n, m) => n + m.html.length, 0);
+    if (size > this.max) return page;
+    for (const [k, v] of this.pages) {
+      if (this.size + size <= this.max) break;
+      this.pages.delete(k);
+      this.size -= v.size;
+    }
+    this.pages.set(key, { page, size });
+    this.size += size;
+    return page;
+  }
 }
 
 /** The snapshot's messages as HTML: answers as sanitised markdown, questions as plain text. */
