@@ -17,7 +17,7 @@ export interface FakeWxTrade {
   kind: 'native' | 'h5';
   state: 'NOTPAY' | 'SUCCESS' | 'CLOSED';
   appid: string;
-  refunds: Map<string, { refundId: string; amount: number }>;
+  refunds: Map<string, { refundId: string; amount: number; status: 'PROCESSING' | 'SUCCESS' }>;
 }
 
 export interface SignedNote {
@@ -35,6 +35,8 @@ export interface FakeWechatPay {
   pay(outTradeNo: string): FakeWxTrade;
   /** A TRANSACTION.SUCCESS notification for the trade; `resource` overrides fields of the decrypted resource. */
   paidNote(outTradeNo: string, resource?: Record<string, unknown>, opts?: NoteOptions): SignedNote;
+  /** WeChat Pay finishes a refund (its query says SUCCESS from now on). */
+  finishRefund(outRefundNo: string): void;
   /** A REFUND.SUCCESS notification for a refund the fake made. */
   refundNote(outRefundNo: string, opts?: NoteOptions): SignedNote;
   close(): Promise<void>;
@@ -115,14 +117,23 @@ export async function startFakeWechatPay(dir: string): Promise<FakeWechatPay> {
       const no = String(body.out_refund_no);
       let refund = trade.refunds.get(no);
       if (!refund) {
-        refund = { refundId: `5030${String(++seq).padStart(25, '0')}`, amount: amount.refund };
+        refund = { refundId: `5030${String(++seq).padStart(25, '0')}`, amount: amount.refund, status: 'PROCESSING' };
         trade.refunds.set(no, refund);
       }
-      return send(res, 200, { refund_id: refund.refundId, out_refund_no: no, out_trade_no: trade.outTradeNo, status: 'PROCESSING', amount: { refund: refund.amount, total: trade.total, currency: 'CNY' } });
+      return send(res, 200, refundOf(trade, no));
+    }
+    const refundNo = /^\/v3\/refund\/domestic\/refunds\/([^/]+)$/.exec(url.pathname);
+    if (refundNo && req.method === 'GET') {
+      const trade = [...trades.values()].find((t) => t.refunds.has(decodeURIComponent(refundNo[1]!)));
+      return trade ? send(res, 200, refundOf(trade, decodeURIComponent(refundNo[1]!))) : send(res, 404, { code: 'RESOURCE_NOT_EXISTS', message: 'no refund' });
     }
     send(res, 404, { code: 'NOT_FOUND', message: url.pathname });
   }
 
+  const refundOf = (t: FakeWxTrade, no: string) => {
+    const r = t.refunds.get(no)!;
+    return { refund_id: r.refundId, out_refund_no: no, out_trade_no: t.outTradeNo, transaction_id: t.transactionId, status: r.status, amount: { refund: r.amount, total: t.total, currency: 'CNY' } };
+  };
   const resourceOf = (t: FakeWxTrade) => ({
     mchid: MCHID, appid: t.appid, out_trade_no: t.outTradeNo, transaction_id: t.transactionId, trade_type: t.kind === 'native' ? 'NATIVE' : 'MWEB',
     trade_state: t.state, amount: { total: t.total, payer_total: t.total, currency: 'CNY', payer_currency: 'CNY' },
@@ -174,6 +185,12 @@ export async function startFakeWechatPay(dir: string): Promise<FakeWechatPay> {
       return trade;
     },
     paidNote: (outTradeNo, resource = {}, opts) => note('TRANSACTION.SUCCESS', { ...resourceOf(trades.get(outTradeNo)!), ...resource }, opts),
+    finishRefund(outRefundNo) {
+      for (const t of trades.values()) {
+        const r = t.refunds.get(outRefundNo);
+        if (r) r.status = 'SUCCESS';
+      }
+    },
     refundNote(outRefundNo, opts) {
       for (const t of trades.values()) {
         const r = t.refunds.get(outRefundNo);

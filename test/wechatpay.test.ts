@@ -145,4 +145,24 @@ describe('WeChat Pay', () => {
     expect(await pay.srv.sql.get('SELECT state, refunded, tokens_back FROM orders WHERE id = ?', order.id)).toEqual({ state: 'refunded', refunded: 1000, tokens_back: 100_000 });
     await ledgerClean(pay);
   });
+
+  test('a refund whose notification never comes is found by the sweep, and its late notification takes nothing more', async () => {
+    const user = await newUser(pay.srv);
+    const { order, outTradeNo } = await opened(user);
+    pay.wechat.pay(outTradeNo);
+    await notify(pay.wechat.paidNote(outTradeNo));
+    const admin = await newAdmin(pay);
+    const { requestId } = await refundFromPage(admin, order.id, '4.00');
+    const refundNo = `r${order.id}-${requestId}`;
+    await sweepTrades(pay.srv.database, pay.gateways, new Date());
+    expect(await balanceOf(pay, user)).toBe(100_000); // still processing at WeChat Pay
+    pay.wechat.finishRefund(refundNo);
+    await sweepTrades(pay.srv.database, pay.gateways, new Date());
+    await sweepTrades(pay.srv.database, pay.gateways, new Date());
+    expect(await balanceOf(pay, user)).toBe(60_000);
+    await notify(pay.wechat.refundNote(refundNo));
+    expect(await balanceOf(pay, user)).toBe(60_000);
+    expect(await pay.srv.sql.value("SELECT outcome FROM payment_events WHERE event_id = ?", `wechat:refund-asked:${refundNo}`)).toBe('refund_done');
+    await ledgerClean(pay);
+  });
 });

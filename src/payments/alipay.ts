@@ -82,6 +82,10 @@ export function alipayGateway(settings: AlipaySettings, publicUrl: string): Trad
       // refund_fee is what the trade has had refunded in all, this refund included.
       return { kind: 'refund', eventId: `alipay:refund:${requestNo}`, outTradeNo, merchant: settings.appId, currency: 'cny', refundedTotal: fen(r.refund_fee) ?? 0 };
     },
+    async refundStatus(order, requestNo, amount) {
+      // Alipay refunds at once; asked again under the same request number it answers that refund (fund_change N).
+      return (await this.refund(order, amount, requestNo)) ?? 'processing';
+    },
     notification(_headers, rawBody) {
       const params = Object.fromEntries(new URLSearchParams(rawBody.toString('utf8')));
       // RSA (SHA-1) is refused: only RSA2 is accepted for this app.

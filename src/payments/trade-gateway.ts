@@ -49,6 +49,8 @@ export interface TradeGateway {
   close(order: OrderRow): Promise<'closed' | 'paid'>;
   /** Refunds `amount` fen under the request number (the same number again is the same refund); a fact when it is done now. */
   refund(order: OrderRow, amount: number, requestNo: string): Promise<TradeFact | null>;
+  /** A refund refund() left processing: its fact once done, or whether it is still under way or failed. */
+  refundStatus(order: OrderRow, requestNo: string, amount: number): Promise<TradeFact | 'processing' | 'failed'>;
   /** The facts of a notification, when its signature is the gateway's; throws SignatureError otherwise. */
   notification(headers: Record<string, string | undefined>, rawBody: Buffer): TradeFact;
 }

@@ -57,6 +57,46 @@ function* onPaid(method: TradeMethod, order: OrderRow, fact: Extract<TradeFact, 
   return { outcome: 'credited', order };
 }
 
+/**
+ * A refund the gateway accepted but had not finished (WeChat Pay's "processing"), kept so the sweep
+ * asks about it should its notification never come: the tokens are taken back all the same.
+ */
+export function* notePendingRefund(method: TradeMethod, order: OrderRow, requestNo: string, amount: number): Op<void> {
+  const eventId = `${method}:refund-asked:${requestNo}`;
+  if ((yield* query('payments.recordEvent', { eventId, type: `${method}.refund_asked`, ref: order.sessionId })).changes === 0) return;
+  yield* query('payments.eventOutcome', { eventId, outcome: 'refund_pending', orderId: order.id, detail: JSON.stringify({ request: requestNo, amount }) });
+}
+
+function* pendingRefunds(limit: number) {
+  return yield* query('payments.pendingRefunds', { limit });
+}
+
+function* refundAnswered(eventId: string, orderId: number, outcome: 'refund_done' | 'refund_failed', detail: string): Op<void> {
+  yield* query('payments.eventOutcome', { eventId, outcome, orderId, detail });
+}
+
+/** Asks about refunds still processing: a finished one takes its tokens back, as from its notification. */
+async function sweepRefunds(database: Store, gateways: TradeGateways, failures: Error[], limit: number) {
+  for (const ask of await database.read(pendingRefunds, limit)) {
+    try {
+      const order = await database.read(orderById, ask.orderId);
+      const gateway = order && gateways[order.method as TradeMethod];
+      if (!order || !gateway) continue;
+      const { request, amount } = JSON.parse(ask.detail) as { request: string; amount: number };
+      const status = await gateway.refundStatus(order, request, amount);
+      if (status === 'processing') continue;
+      if (status !== 'failed') await database.write(handleTrade, gateway.method, status, gateway.expects);
+      await database.write(refundAnswered, ask.eventId, order.id, status === 'failed' ? 'refund_failed' : 'refund_done', ask.detail);
+    } catch (err) {
+      failures.push(new Error(`refund ${ask.eventId}: ${(err as Error).message}`));
+    }
+  }
+}
+
+function* orderById(id: number): Op<OrderRow | undefined> {
+  return yield* query('payments.order', { id });
+}
+
 function* pendingTrades(before: string, limit: number): Op<OrderRow[]> {
   return yield* query('payments.gatewayPending', { before, limit });
 }
@@ -74,7 +114,8 @@ function* expireClosed(order: OrderRow): Op<boolean> {
 /**
  * The minute sweep for Alipay and WeChat Pay: each pending order whose trade was opened more than
  * a minute ago is asked about (a paid one is credited as from its notification); one past its
- * expiry is closed at the gateway, then expired here. Failures are thrown after the others ran.
+ * expiry is closed at the gateway, then expired here; refunds still processing are asked about.
+ * Failures are thrown after the others ran.
  */
 export async function sweepTrades(database: Store, gateways: TradeGateways, now = new Date(), limit = 20): Promise<{ credited: number; expired: number }> {
   const result = { credited: 0, expired: 0 };
@@ -95,6 +136,7 @@ export async function sweepTrades(database: Store, gateways: TradeGateways, now 
       failures.push(new Error(`order ${order.id} (${order.method}): ${(err as Error).message}`));
     }
   }
+  await sweepRefunds(database, gateways, failures, limit);
   if (failures.length) throw new AggregateError(failures, failures.map((e) => e.message).join('; '));
   return result;
 }

@@ -92,6 +92,11 @@ export function wechatPayGateway(settings: WechatPaySettings, publicUrl: string)
       // Usually PROCESSING: its notification (REFUND.SUCCESS) takes the tokens back.
       return data.status === 'SUCCESS' ? refundFact(data) : null;
     },
+    async refundStatus(_order, requestNo) {
+      const { data } = await client.request(`v3/refund/domestic/refunds/${encodeURIComponent(requestNo)}`, 'GET', undefined, {});
+      if (data.status === 'SUCCESS') return refundFact(data);
+      return data.status === 'PROCESSING' ? 'processing' : 'failed';
+    },
     notification(headers, rawBody) {
       const body = rawBody.toString('utf8');
       const timestamp = headers['wechatpay-timestamp'] ?? '';

@@ -14,7 +14,7 @@ import { renderPage } from '../views';
 import { adminOnly, idParam } from './guards';
 import { orderView } from './payments';
 import { formatPrice } from '../../payments/packages';
-import { handleTrade } from '../../payments/trades';
+import { handleTrade, notePendingRefund } from '../../payments/trades';
 import { fen, type TradeMethod } from '../../payments/trade-gateway';
 import type { OrderRow } from '../../payments/orders';
 
@@ -69,9 +69,11 @@ export function adminRefunds({ database, logger }: Services, payments: Payments 
       fact = await gateway.refund(order, amount, requestNo);
     } catch (err) {
       logger.error({ err: (err as Error).message, order: order.id, method: order.method }, 'a refund was refused or failed');
-      return page(req, res, order, { error: t('admin.refund_failed', { method: t(`orders.method.${order.method}`) }) }, 502);
+      // The same request number again: if the gateway did refund before the answer was lost, a retry is that refund, not another.
+      return page(req, res, order, { error: t('admin.refund_failed', { method: t(`orders.method.${order.method}`) }), requestId, amountInput: asked }, 502);
     }
     if (fact) await database.write(handleTrade, gateway.method, fact, gateway.expects);
+    else await database.write(notePendingRefund, gateway.method, order, requestNo, amount);
     res.redirect(303, `/admin/orders/${order.id}?done=${fact ? 'refunded' : 'processing'}`);
   });
 

@@ -80,6 +80,8 @@ export interface PaymentQueries {
    * notification is late), the ones asked about longest ago first.
    */
   'payments.gatewayPending': Q<{ before: string; limit: number }, OrderRow[]>;
+  /** Refunds a gateway accepted but had not finished when asked (WeChat Pay's "processing"), oldest first. */
+  'payments.pendingRefunds': Q<{ limit: number }, Array<{ eventId: string; orderId: number; detail: string }>>;
   /** When the sweep last asked the gateway about an order. */
   'payments.checked': Q<{ id: number; at: string }, Changes>;
   /** Keeps an event once: no change when its id was seen before (a repeated delivery). */

@@ -28,6 +28,8 @@ export const paymentsSql: { readonly [K in keyof PaymentQueries]: Text } = {
     ORDER BY o.expires_at LIMIT @limit`),
   'payments.gatewayPending': all(`SELECT ${ORDER} FROM orders o WHERE o.state = 'pending' AND o.method <> 'stripe'
     AND o.session_id IS NOT NULL AND o.created_at < @before ORDER BY coalesce(o.checked_at, '') LIMIT @limit`),
+  'payments.pendingRefunds': all(`SELECT event_id AS eventId, order_id AS orderId, detail FROM payment_events
+    WHERE outcome = 'refund_pending' ORDER BY received_at LIMIT @limit`),
   'payments.checked': run(`UPDATE orders SET checked_at = @at WHERE id = @id`),
   'payments.recordEvent': run(`INSERT INTO payment_events (event_id, type, ref, outcome) VALUES (@eventId, @type, @ref, 'received')
     ON CONFLICT (event_id) DO NOTHING`),
