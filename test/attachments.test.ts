@@ -142,6 +142,16 @@ describe('images on the chat page', () => {
     expect(await attachmentRows(user)).toHaveLength(5);
   });
 
+  test('POST /attachments — a user with five messages\' worth of files attached and not sent is refused more, and nothing more is stored', async () => {
+    const user = await newUser(srv);
+    const four = Array.from({ length: 4 }, (_, i) => ({ name: `p${i}.png`, data: PNG }));
+    for (let i = 0; i < 5; i++) expect((await attach(user, four)).status).toBe(200);
+    const more = await attach(user, [{ name: 'one-more.png', data: PNG }]);
+    expect(more.status).toBe(422);
+    expect(more.text).toContain('many files attached and not sent');
+    expect(await attachmentRows(user)).toHaveLength(20);
+  });
+
   test('POST /attachments — a 1 GB upload is refused 413 by its declared size, unread, and nothing is stored', async () => {
     const user = await newUser(srv);
     const page = await user.agent.get('/');

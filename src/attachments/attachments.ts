@@ -43,6 +43,8 @@ export type FileRefusal =
 const DOCX_EXPANSION = 20;
 /** How long an attachment nobody sent is kept. */
 const PENDING_DAYS = 1;
+/** Attachments a user may have uploaded and not sent, for storage's sake: five messages' worth. */
+export const PENDING_PER_MESSAGE = 5;
 
 /** A file name as shown and stored: no path, no control characters, at most 255 characters. */
 export function cleanName(name: string): string {
@@ -84,9 +86,13 @@ export async function acceptFile(file: UploadedFile, limits: AttachmentLimits): 
   return { ...base, kind: 'document', mime, data: null, text, pages };
 }
 
-/** Stores an accepted file, pending until a send takes it; the user's pending ones older than a day go meanwhile. */
-export function* saveAttachment(userId: number, file: Accepted, now = new Date()): Op<number> {
+/**
+ * Stores an accepted file, pending until a send takes it; the user's pending ones older than a day
+ * go meanwhile. Undefined, storing nothing, when the user already has `most` pending.
+ */
+export function* saveAttachment(userId: number, file: Accepted, most: number, now = new Date()): Op<number | undefined> {
   yield* query('attachments.prune', { userId, before: new Date(now.getTime() - PENDING_DAYS * 86_400_000).toISOString() });
+  if (Number((yield* query('attachments.pendingCount', { userId })) ?? 0) >= most) return undefined;
   return (yield* query('attachments.insert', { userId, ...file }))!;
 }
 

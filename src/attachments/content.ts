@@ -9,8 +9,14 @@ import { query, type Op } from '../storage/op';
 export type ContentPart = { type: 'text'; text: string } | { type: 'image_url'; image_url: { url: string } };
 export type Content = string | ContentPart[];
 
-/** A stored image's place in a prompt until it is sent: the bytes are read only for the request itself. */
+/** A stored image's place in a prompt until it is sent (`attachment:<id>:<bytes>`): the bytes are read only for the request itself. */
 const IMAGE_REF = 'attachment:';
+/**
+ * Image bytes one request carries at most (OpenAI takes 50 MB of payload): a long conversation of
+ * images sends its newest ones, and the older ones are named in their place, so a turn never
+ * holds gigabytes in memory. The hold counted them all: leaving some out can only cost less.
+ */
+export const IMAGE_BYTES_PER_REQUEST = 32 * 1024 * 1024;
 
 export interface WithAttachments {
   content: string;
@@ -30,7 +36,7 @@ export function contentOf(m: WithAttachments, vision: boolean): Content {
   const blocks = [...files.filter((a) => a.kind === 'document').map(documentBlock), ...named];
   const text = [...blocks, m.content].filter((s) => s !== '').join('\n\n');
   if (!vision || images.length === 0) return text;
-  return [{ type: 'text', text }, ...images.map((a): ContentPart => ({ type: 'image_url', image_url: { url: `${IMAGE_REF}${a.id}` } }))];
+  return [{ type: 'text', text }, ...images.map((a): ContentPart => ({ type: 'image_url', image_url: { url: `${IMAGE_REF}${a.id}:${a.size}` } }))];
 }
 
 /** Characters a count of this message reads: its text and its documents' text. */
@@ -46,20 +52,28 @@ export const hasImages = (m: WithAttachments): boolean => (m.attachments ?? []).
  */
 export function* inlineImages<M extends { content: Content }>(userId: number, messages: M[]): Op<M[]> {
   const out: M[] = [];
-  for (const m of messages) {
+  let room = IMAGE_BYTES_PER_REQUEST;
+  for (const m of [...messages].reverse()) { // the newest images first
     if (typeof m.content === 'string') {
-      out.push(m);
+      out.unshift(m);
       continue;
     }
     const parts: ContentPart[] = [];
     for (const part of m.content) {
-      if (part.type !== 'image_url' || !part.image_url.url.startsWith(IMAGE_REF)) parts.push(part);
-      else {
-        const image = yield* query('attachments.image', { userId, id: Number(part.image_url.url.slice(IMAGE_REF.length)) });
-        if (image) parts.push({ type: 'image_url', image_url: { url: `data:${image.mime};base64,${Buffer.from(image.data).toString('base64')}` } });
+      if (part.type !== 'image_url' || !part.image_url.url.startsWith(IMAGE_REF)) {
+        parts.push(part);
+        continue;
       }
+      const [id, size] = part.image_url.url.slice(IMAGE_REF.length).split(':').map(Number) as [number, number];
+      const image = size <= room ? yield* query('attachments.image', { userId, id }) : undefined;
+      if (!image) {
+        parts.push({ type: 'text', text: '[an earlier image, left out of this request]' });
+        continue;
+      }
+      room -= size;
+      parts.push({ type: 'image_url', image_url: { url: `data:${image.mime};base64,${Buffer.from(image.data).toString('base64')}` } });
     }
-    out.push({ ...m, content: parts });
+    out.unshift({ ...m, content: parts });
   }
   return out;
 }

@@ -5,7 +5,7 @@
 // Remove button, removes one. GET /attachments/:id serves an image to its owner only.
 import { Router, type Response } from 'express';
 import type { Services } from '../context';
-import { acceptFile, discardAttachment, imageOf, saveAttachment } from '../../attachments/attachments';
+import { acceptFile, discardAttachment, imageOf, PENDING_PER_MESSAGE, saveAttachment } from '../../attachments/attachments';
 import { attachmentIds, keptAttachments, sizeText } from '../attachment-input';
 import { HttpError } from '../http-error';
 import { bodyOf } from '../input';
@@ -41,7 +41,11 @@ export function attachmentRoutes(services: Services): Router {
         }));
         continue;
       }
-      const id = await store.write(saveAttachment, userId, got);
+      const id = await store.write(saveAttachment, userId, got, limits.perMessage * PENDING_PER_MESSAGE);
+      if (id === undefined) {
+        notices.push(t('attach.too_many_pending'));
+        break;
+      }
       files.push({ id, messageId: null, kind: got.kind, name: got.name, mime: got.mime, size: got.size, text: got.text, pages: got.pages });
       room--;
     }

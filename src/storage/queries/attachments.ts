@@ -33,6 +33,8 @@ export interface AttachmentQueries {
   'attachments.copy': Q<{ from: number; to: number }, Changes>;
   /** A pending attachment removed by its owner before sending. */
   'attachments.discard': Q<{ userId: number; id: number }, Changes>;
+  /** How many attachments the user has uploaded and not sent. */
+  'attachments.pendingCount': Q<{ userId: number }, number | undefined>;
   /** The user's pending attachments uploaded before `before` (an ISO time): never sent. */
   'attachments.prune': Q<{ userId: number; before: string }, Changes>;
 }

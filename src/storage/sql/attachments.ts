@@ -16,5 +16,6 @@ export const attachmentsSql: { readonly [K in keyof AttachmentQueries]: Text } =
   'attachments.copy': run(`INSERT INTO attachments (user_id, message_id, kind, name, mime, size, data, text, pages)
     SELECT user_id, @to, kind, name, mime, size, data, text, pages FROM attachments WHERE message_id = @from ORDER BY id`),
   'attachments.discard': run('DELETE FROM attachments WHERE id = @id AND user_id = @userId AND message_id IS NULL'),
+  'attachments.pendingCount': value('SELECT count(*) FROM attachments WHERE user_id = @userId AND message_id IS NULL'),
   'attachments.prune': run('DELETE FROM attachments WHERE user_id = @userId AND message_id IS NULL AND created_at < @before'),
 };
