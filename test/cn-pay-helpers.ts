@@ -3,6 +3,8 @@
 // the server built them (for the minute sweep, run by hand), and the ledger check.
 import fs from 'node:fs';
 import path from 'node:path';
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { verifyLedger } from '../src/ledger/verify';
 import { alipayGateway } from '../src/payments/alipay';
 import { wechatPayGateway } from '../src/payments/wechatpay';
@@ -21,6 +23,8 @@ export interface CnPay {
   wechat: FakeWechatPay;
   gateways: TradeGateways;
   dir: string;
+  /** Everything the server logged, at debug level. */
+  logs(): string;
   close(): Promise<void>;
 }
 
@@ -36,13 +40,15 @@ export async function startCnPay(): Promise<CnPay> {
   }));
   const [alipay, wechat] = await Promise.all([startFakeAlipay(dir), startFakeWechatPay(dir)]);
   const env = { PUBLIC_URL: 'https://chat.example.com', PACKAGES_FILE: packages, SIGNUP_BONUS: '0', LOGIN_RATE_LIMIT_PER_IP: '10000', ...alipay.env, ...wechat.env };
-  const srv = await startTestServer(env);
+  let logs = '';
+  const sink = new Writable({ write: (chunk, _enc, done) => ((logs += String(chunk)), done()) });
+  const srv = await startTestServer(env, { logger: pino({ level: 'debug' }, sink) });
   const gateways: TradeGateways = {
     alipay: alipayGateway(srv.config.alipay!, 'https://chat.example.com'),
     wechat: wechatPayGateway(srv.config.wechatPay!, 'https://chat.example.com'),
   };
   return {
-    srv, alipay, wechat, gateways, dir,
+    srv, alipay, wechat, gateways, dir, logs: () => logs,
     close: async () => {
       await srv.close();
       await Promise.all([alipay.close(), wechat.close()]);

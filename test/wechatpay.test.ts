@@ -5,6 +5,7 @@
 // whose notification never comes is found by the sweep's query; a refund asked from the admin's
 // order page takes back the pro-rata share when its notification comes. `ledger verify` after each.
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import { newUser, type User } from './chat-helpers';
 import { balanceOf, buy, ledgerClean, newAdmin, PHONE, purchases, refundFromPage, startCnPay, type CnPay } from './cn-pay-helpers';
 import type { SignedNote } from './fake-wechatpay';
@@ -89,6 +90,28 @@ describe('WeChat Pay', () => {
     expect(await balanceOf(pay, user)).toBe(100_000);
     expect(await purchases(pay, user)).toBe(1);
     await ledgerClean(pay);
+  });
+
+  test('no key reaches a page or the log, even when WeChat Pay refuses', async () => {
+    const user = await newUser(pay.srv);
+    const { order, outTradeNo } = await opened(user);
+    pay.wechat.pay(outTradeNo);
+    await notify(pay.wechat.paidNote(outTradeNo));
+    const admin = await newAdmin(pay);
+    // Refunding more than WeChat Pay holds for the trade: it refuses, the page says so, the log has its answer.
+    pay.wechat.trades.get(outTradeNo)!.state = 'CLOSED';
+    const refused = await refundFromPage(admin, order.id, '1.00');
+    expect(refused.res.status).toBe(502);
+    expect(refused.res.text).toContain('WeChat Pay refused the refund or could not be reached');
+    expect(await balanceOf(pay, user)).toBe(100_000);
+    expect(pay.logs()).toContain('a refund was refused or failed');
+    const pages = await Promise.all([`/recharge/orders/${order.id}`, '/orders', '/recharge'].map((p) => user.agent.get(p)));
+    const adminPages = await Promise.all(['/admin/orders', `/admin/orders/${order.id}`, '/admin/audit'].map((p) => admin.agent.get(p)));
+    const secrets = [pay.wechat.env.WECHATPAY_APIV3_KEY_FILE!, pay.wechat.env.WECHATPAY_PRIVATE_KEY_FILE!, pay.alipay.env.ALIPAY_PRIVATE_KEY_FILE!]
+      .map((f) => fs.readFileSync(f, 'utf8').replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, '').slice(0, 40));
+    for (const text of [...pages.map((p) => p.text), ...adminPages.map((p) => p.text), pay.logs()]) {
+      for (const secret of secrets) expect(text).not.toContain(secret);
+    }
   });
 
   test('the same notification three times at once credits once', async () => {
