@@ -1,6 +1,7 @@
 // Math in answers (issue 26), in a real browser (Chromium via playwright-core): TeX typeset as MathML
 // while the answer streams and once it is done, dollar amounts left alone, the code of a fence still
-// open kept in its code block between renders, Copy answer giving the TeX source; on a 390 px phone
+// open kept in its code block between renders, the text so far typeset for a page without JavaScript
+// too, Copy answer giving the TeX source; on a 390 px phone
 // in both languages, light and dark, with axe (best practices included) finding nothing and the CSP
 // refusing nothing. Needs a Chromium binary: /usr/bin/chromium (Debian's) or $CHROMIUM_PATH.
 import type { Browser, Page } from 'playwright-core';
@@ -93,6 +94,18 @@ describe('math in an answer, streamed and finished', () => {
       const streaming = page.locator('#transcript .msg-body.streaming');
       await streaming.locator('math[display="block"]').waitFor();
       await streaming.locator('pre code', { hasText: 'print(1)' }).waitFor();
+      // A page without JavaScript, opened meanwhile, shows the text so far typeset too.
+      await page.waitForURL(/\/c\/\d+$/);
+      const noScript = await browser.newContext({ ...PHONE, colorScheme: scheme, javaScriptEnabled: false, storageState: await context.storageState() });
+      try {
+        const plain = await noScript.newPage();
+        await plain.goto(page.url());
+        // The text so far as kept (its first piece at least: it is kept about once a second, as pieces come).
+        expect(await plain.locator('#transcript .msg-body.streaming math annotation').first().textContent()).toBe('E = mc^2');
+        expect(await plain.locator('#transcript .msg-body.streaming').textContent()).not.toContain('$');
+      } finally {
+        await noScript.close();
+      }
       g.release();
       await page.locator('#transcript article.msg-assistant .msg-meta strong').waitFor(); // finished and charged
       expect(await page.evaluate(() => (window as unknown as { escaped: string[] }).escaped)).toEqual([]);

@@ -3,7 +3,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Request, Response } from 'express';
 import type { Services } from '../context';
 import { listConversations, messagesOf, type Conversation, type Message, type ThreadMessage } from '../../chat/conversations';
-import { renderMarkdown, renderPlain } from '../markdown';
+import { renderMarkdown, renderPlain, renderStreaming } from '../markdown';
 import { modelChoices } from '../model-price';
 import { costWords } from '../answer-writer';
 import { costSoFar } from '../../chat/cost-so-far';
@@ -57,7 +57,10 @@ const rendered = new Map<string, string>();
 const RENDERED_MAX = 5000;
 
 function messageHtml(m: Message, copyLabel: string): string {
-  if (m.role !== 'assistant' || m.status === 'streaming') return renderPlain(m.content);
+  if (m.role !== 'assistant') return renderPlain(m.content);
+  // The text so far of an answer being written, as its live renders show it (a `$$` block still
+  // open is pending, not an error): a page without JavaScript reads its math and code as they come.
+  if (m.status === 'streaming') return renderStreaming(m.content, { copyLabel, tail: `m${m.id}-tail` }).html;
   const key = `${copyLabel}\0${createHash('sha1').update(m.content).digest('base64')}`;
   let html = rendered.get(key);
   if (html === undefined) {
