@@ -92,4 +92,18 @@ describe('images on the chat page', () => {
     expect(found).toEqual([]);
     expect(wide).toEqual([]);
   });
+
+  test('without JavaScript: choose, Attach, and the page comes back with the draft and the chip; Send, and the transcript shows the thumbnail', () =>
+    withNewUser(browser, app.url, 'e2e_att_nojs', async (page) => {
+      expect(await page.locator('#attach').isVisible()).toBe(true);
+      await page.fill('#message', 'Describe it');
+      await page.setInputFiles('#file', { name: 'leaf.png', mimeType: 'image/png', buffer: PNG });
+      await Promise.all([page.waitForLoadState('load'), page.click('#attach')]);
+      await page.locator('#attachments img.chip-thumb').waitFor();
+      expect(await page.inputValue('#message')).toBe('Describe it');
+      await page.click('#submit');
+      await page.locator('#transcript .msg-files img').waitFor({ timeout: 15_000 }); // the page reloads itself until the answer ends
+      const body = upstream.requests.at(-1)!.body as { messages: Array<{ content: unknown }> };
+      expect(JSON.stringify(body.messages.at(-1)!.content)).toContain(`data:image/png;base64,${PNG.toString('base64')}`);
+    }, { context: { ...VIEWPORTS[0]!.options, javaScriptEnabled: false, bypassCSP: true } }));
 });
