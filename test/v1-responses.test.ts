@@ -151,6 +151,7 @@ describe('POST /v1/responses refusals', () => {
     [{ service_tier: 'priority' }, 'service_tier'],
     [{ background: true }, 'background'],
     [{ input: [{ type: 'computer_call_output', call_id: 'c', output: {} }] }, 'input.0.type'],
+    [{ input: [{ role: 'user', content: [{ type: 'input_file', file_id: 'file_1' }] }] }, 'input.0.content.0.type'],
     [{ some_new_field: 1 }, 'some_new_field'],
   ])('%j is a 400 naming the field; nothing is charged or sent', async (extra, param) => {
     const { user, key } = await userWithKey(s.srv);
@@ -203,6 +204,17 @@ describe('previous_response_id and stored responses', () => {
     expect(await balance(s.srv, stranger.user)).toBe(2000);
     await client(owner.key).responses.delete(made.id);
     await expect(client(owner.key).responses.retrieve(made.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+  });
+
+  test('what Codex CLI and the AI SDK add (prompt_cache_key, safety_identifier, include, text.verbosity, reasoning summary) is accepted, not passed on', async () => {
+    const { key } = await userWithKey(s.srv);
+    s.chat.script({ kind: 'stream' });
+    const res = await client(key).responses.create({
+      model: 'chatty', input: 'Hi', store: false, prompt_cache_key: 'session-1', safety_identifier: 'u-1', include: ['reasoning.encrypted_content'],
+      text: { verbosity: 'low' }, reasoning: { summary: 'auto' },
+    });
+    expect(res.output_text).toBe(DEFAULT_PIECES.join(''));
+    expect(Object.keys(s.chat.requests.at(-1)!.body).sort()).toEqual(['max_tokens', 'messages', 'model', 'stream', 'stream_options']);
   });
 
   test('store: false keeps nothing', async () => {

@@ -73,7 +73,8 @@ const body = z.strictObject({
   tools: z.array(functionTool).max(128).optional(),
   tool_choice: toolChoice.optional(),
   parallel_tool_calls: z.boolean().nullish(),
-  text: z.strictObject({ format: format.optional() }).optional(),
+  // Verbosity asks for shorter or longer answers; the hold caps them either way. Not passed on.
+  text: z.strictObject({ format: format.optional(), verbosity: z.enum(['low', 'medium', 'high']).nullish() }).optional(),
   max_output_tokens: z.number().int().positive().nullish(),
   temperature: z.number().min(0).max(2).nullish(),
   top_p: z.number().min(0).max(1).nullish(),
@@ -87,6 +88,9 @@ const body = z.strictObject({
   truncation: z.literal('disabled').nullish(),
   metadata: z.record(z.string(), z.string()).nullish(),
   user: z.string().max(256).optional(),
+  // What Codex CLI and the AI SDK may send to steer OpenAI's cache and abuse checks: accepted, not passed on.
+  prompt_cache_key: z.string().max(256).nullish(),
+  safety_identifier: z.string().max(256).nullish(),
 });
 
 export type ResponsesBody = z.infer<typeof body>;
@@ -137,6 +141,9 @@ function refuseBuiltInTools(tools: unknown, choice: unknown): void {
   }
 }
 
+/** The content part types a message may carry: text and images, which the meter counts. */
+const PART_TYPES = ['input_text', 'input_image', 'output_text', 'refusal'];
+
 function refuseOtherItems(input: unknown): void {
   if (!Array.isArray(input)) return;
   input.forEach((it, i) => {
@@ -144,5 +151,14 @@ function refuseOtherItems(input: unknown): void {
     if (type !== undefined && !ITEM_TYPES.includes(type as string)) {
       throw badRequest(`Input items of type "${named(type)}" are not supported here: tokenchat passes on ${ITEM_TYPES.join(', ')} items.`, `input.${i}.type`, 'unsupported_value');
     }
+    const content: unknown = typeof it === 'object' && it !== null ? (it as { content?: unknown }).content : undefined;
+    if (!Array.isArray(content)) return;
+    content.forEach((part, j) => {
+      const partType = typeOf(part);
+      if (!PART_TYPES.includes(partType as string)) {
+        throw badRequest(`Content of type "${named(partType)}" is not supported here: tokenchat cannot meter it. Send ${PART_TYPES.slice(0, 2).join(' or ')} parts.`,
+          `input.${i}.content.${j}.type`, 'unsupported_content');
+      }
+    });
   });
 }
