@@ -65,6 +65,17 @@ describe.each([
     expect(await lastHold(s.srv, user)).toMatchObject({ source: 'reported', outcome: 'ok', state: 'settled' });
   });
 
+  test('the SDK\'s responses.stream() helper puts the events together: reasoning, text and a function call in its final response', async () => {
+    const { key } = await userWithKey(s.srv);
+    upstream().script({ kind: 'stream', reasoning: ['Think', 'ing.'], pieces: ['Let me', ' check.'], toolCalls: [{ id: 'call_9', name: 'weather', arguments: ['{"city":', '"Rome"}'] }] });
+    const stream = client(key).responses.stream({ model, input: 'Weather in Rome?', tools: [weather] });
+    const final = await stream.finalResponse();
+    expect(final.output.map((o) => o.type)).toEqual(['reasoning', 'message', 'function_call']);
+    expect(final.output[0]).toMatchObject({ summary: [{ type: 'summary_text', text: 'Thinking.' }] });
+    expect(final.output_text).toBe('Let me check.');
+    expect(final.output[2]).toMatchObject({ call_id: 'call_9', name: 'weather', arguments: '{"city":"Rome"}' });
+  });
+
   test('a function call, then its output in a second call: the call is an item, its output reaches the model as the tool\'s answer', async () => {
     const { key } = await userWithKey(s.srv);
     upstream().script({ kind: 'stream', pieces: [], toolCalls: [{ id: 'call_1', name: 'weather', arguments: ['{"ci', 'ty": "Paris"}'] }], finishReason: 'tool_calls' });
