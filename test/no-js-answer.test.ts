@@ -9,7 +9,8 @@ import { composer, db, newUser, post, postAsItComes, until } from './chat-helper
 import { startTestServer, type TestServer } from './helpers';
 
 const MINI = loadModels().find('gpt-4o-mini')!;
-const REFRESH = /<noscript><meta http-equiv="refresh" content="2; url=\/c\/(\d+)#m(\d+)"><\/noscript>/;
+// Alternating with ?again: a refresh to the very address shown (fragment included) would fetch nothing.
+const REFRESH = /<noscript><meta http-equiv="refresh" content="2; url=\/c\/(\d+)(?:\?again)?#m(\d+)"><\/noscript>/;
 
 let fake: FakeUpstream;
 let srv: TestServer;
@@ -47,6 +48,8 @@ test('the page comes back at once: to the conversation, which shows the text so 
   expect(page.status).toBe(200);
   expect(page.text).toMatch(REFRESH);
   expect(REFRESH.exec(page.text)!.slice(1).map(Number)).toEqual([id, Number(answer.id)]);
+  expect(page.text).toContain(`url=/c/${id}?again#m${answer.id}`);
+  expect((await user.agent.get(`/c/${id}?again`)).text).toContain(`url=/c/${id}#m${answer.id}"`);
   expect(page.text).toMatch(new RegExp(`id="m${answer.id}-text" aria-busy="true">(<p>)?[^<]*Slow`));
   expect(page.text).toMatch(new RegExp(`<noscript><form method="post" action="/stop" class="inline">[\\s\\S]*?name="conversation_id" value="${id}"[\\s\\S]*?Stop</button>\\s*</form></noscript>`));
 

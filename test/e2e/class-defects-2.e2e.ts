@@ -122,3 +122,65 @@ describe('admin usage tables at 1280 px (defect 7)', () => {
     expect(clipped).toEqual([]);
   }, { admin: true }));
 });
+
+const NO_JS = (options: BrowserContextOptions): BrowserContextOptions => ({ ...options, javaScriptEnabled: false });
+const userId = async (username: string) => Number(await app.sql.value('SELECT id FROM users WHERE username = ?', username));
+const adminId = () => userId('e2e2_admin');
+
+describe('without JavaScript a send comes back at once (defect 10)', () => {
+  test('the conversation shows the text so far, reloads itself, offers Stop beside the answer; Stop stops it; done, it stops reloading', () => asUser('e2e2_nojs', async (page) => {
+    for (const lang of ['en', 'zh-CN']) {
+      if (lang === 'zh-CN') {
+        await page.click('button[name="lang"][value="zh-CN"]');
+        await page.goto(`${app.url}/`);
+      }
+      const g = gate();
+      upstream.script({ kind: 'stream', pieces: ['Slowly', ' written', ' answer.'], gate: g, gateAfter: 1 });
+      await page.fill('#message', `Write slowly (${lang})`);
+      await page.tap('#submit');
+      // Back while the model is still held: a page at once, not a frozen one.
+      await within(g.reached, 'the model was not called');
+      await page.waitForURL(/\/c\/\d+(#m\d+)?$/);
+      const answer = page.locator('#transcript article.msg-assistant').last();
+      await answer.locator('.msg-body', { hasText: 'Slowly' }).waitFor(); // it reloads itself until the text so far is there
+      expect(await page.locator('meta[http-equiv="refresh"]').count()).toBe(1);
+      const stop = answer.locator('noscript form[action="/stop"] button');
+      expect(await stop.isVisible()).toBe(true);
+      await Promise.all([page.waitForURL(/\/c\/\d+$/), stop.tap()]); // Stop's answer: the conversation, no fragment
+      g.release();
+      await answer.locator('.msg-alert', { hasText: lang === 'en' ? 'Stopped.' : '已停止' }).waitFor({ timeout: 8000 });
+      expect(await page.locator('meta[http-equiv="refresh"]').count()).toBe(0);
+      expect(await answer.textContent()).not.toContain('written');
+
+      // An answer left to finish: the page follows it to its end, then stays still.
+      const h = gate();
+      upstream.script({ kind: 'stream', pieces: ['All', ' of', ' it.'], gate: h, gateAfter: 1 });
+      await page.fill('#message', 'Finish this one');
+      await page.tap('#submit');
+      await within(h.reached, 'the model was not called');
+      await page.locator('meta[http-equiv="refresh"]').waitFor({ state: 'attached' });
+      h.release();
+      await page.locator('#transcript article.msg-assistant .msg-body', { hasText: 'All of it.' }).waitFor({ timeout: 8000 });
+      await page.locator('#transcript article.msg-assistant .msg-meta strong').last().waitFor();
+      expect(await page.locator('meta[http-equiv="refresh"]').count()).toBe(0);
+    }
+  }, { context: NO_JS(PHONE) }), 60_000);
+
+  test('with JavaScript the same page follows the answer live instead of reloading, and axe finds nothing on it', () => asUser('e2e2_live', async (page) => {
+    const g = gate();
+    upstream.script({ kind: 'stream', pieces: ['Live', ' and', ' well.'], gate: g, gateAfter: 1 });
+    await page.fill('#message', 'Follow me');
+    await page.tap('#submit');
+    await within(g.reached, 'the model was not called');
+    await page.waitForURL(/\/c\/\d+$/);
+    await page.reload(); // a page that comes back to the answer while it is written
+    await page.locator('#transcript article.msg-assistant .msg-body', { hasText: 'Live' }).waitFor();
+    expect(await page.locator('meta[http-equiv="refresh"]').count()).toBe(0); // inside <noscript>: not a meta with JavaScript on
+    for (const scheme of ['light', 'dark'] as const) {
+      await page.emulateMedia({ colorScheme: scheme });
+      expect(await axeAll(page)).toEqual([]);
+    }
+    g.release();
+    await page.locator('#transcript article.msg-assistant .msg-body', { hasText: 'Live and well.' }).waitFor();
+  }, { context: PHONE }));
+});

@@ -81,6 +81,15 @@ export function errorText(code: string, t: Translate): string {
   return t(`chat.error.${known.includes(kind!) ? kind : 'server'}` as Parameters<Translate>[0]);
 }
 
+/**
+ * Where a page following an answer without JavaScript reloads to: the conversation at the answer.
+ * Browsers treat a refresh to the address they show, fragment and all, as a jump within the page
+ * (nothing is fetched), so the address alternates between two spellings of the same page.
+ */
+function refreshAddress(req: Request, conversationId: number, messageId: number): string {
+  return `/c/${conversationId}${req.query.again === undefined ? '?again' : ''}#m${messageId}`;
+}
+
 export async function chatView(services: Services, req: Request, res: Response, conversation?: Conversation, extra: Record<string, unknown> = {}) {
   const store = services.database;
   const { t } = res.locals;
@@ -113,7 +122,11 @@ export async function chatView(services: Services, req: Request, res: Response, 
     },
     groupPrompt,
     defaultMaxTokens: DEFAULT_MAX_TOKENS,
-    attachLimits: { perMessage: services.config.attachments.perMessage, size: sizeText(services.config.attachments.maxBytes, res.locals.locale) },
+    // Which of the user's models read images: named in the hint, since an image to another is refused.
+    attachLimits: {
+      perMessage: services.config.attachments.perMessage, size: sizeText(services.config.attachments.maxBytes, res.locals.locale),
+      vision: access.catalog(services.models).models.filter((m) => m.vision).map((m) => m.name).join(', '),
+    },
     demo: services.upstream.demo,
     examples: EXAMPLES.map((key) => t(key)),
     turnKey: newTurnKey(),
@@ -121,7 +134,7 @@ export async function chatView(services: Services, req: Request, res: Response, 
     balance: dashboard.balance,
     dashboard,
     q: '',
-    refreshTo: writing ? `/c/${conversation.id}#m${writing.id}` : undefined,
+    refreshTo: writing ? refreshAddress(req, conversation.id, writing.id) : undefined,
     presets: pick.presets,
     presetNote: pick.note,
     presetSystem: pick.system !== undefined,
