@@ -184,6 +184,18 @@ describe('share links', () => {
     expect((await srv.agent().get(`/s/${second}`)).status).toBe(200);
   });
 
+  test('ten links asked for at once with room for five: five are made, five refused with 409', async () => {
+    const user = await newUser(srv);
+    const id = await conversation(user);
+    for (let i = 0; i < 95; i++) {
+      await srv.sql.run("INSERT INTO shares (token, user_id, conversation_id, title, snapshot) VALUES (?, ?, ?, 't', '[]')", `par${String(i).padStart(19, '0')}`, user.id, id);
+    }
+    const _csrf = await csrf(user);
+    const answers = await Promise.all(Array.from({ length: 10 }, () => user.agent.post(`/c/${id}/share`).type('form').send({ _csrf })));
+    expect(answers.map((a) => a.status).sort()).toEqual([303, 303, 303, 303, 303, 409, 409, 409, 409, 409]);
+    expect(await srv.sql.value<number>('SELECT count(*) FROM shares WHERE user_id = ? AND revoked_at IS NULL', user.id)).toBe(100);
+  });
+
   test('a guessed or malformed token is 404', async () => {
     for (const token of ['A'.repeat(22), 'short', '../../etc', 'x'.repeat(400)]) expect((await srv.agent().get(`/s/${token}`)).status).toBe(404);
   });

@@ -55,6 +55,7 @@ export function* pickablePreset(userId: number, id: number): Op<PresetRow | unde
 }
 
 export function* createOwnPreset(userId: number, input: PresetInput): Op<number> {
+  yield* query('shares.lockUser', { userId }); // counted and added one writer at a time
   if ((yield* query('presets.countOwn', { userId })) >= OWN_MAX) throw new PresetError('too_many', { max: OWN_MAX });
   return (yield* query('presets.insert', { userId, groupId: null, kind: input.kind, name: input.name, body: input.body }))!;
 }

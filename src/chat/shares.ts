@@ -62,6 +62,7 @@ export function* createShare(userId: number, conversationId: number, displayName
   if (messages.length === 0) throw new ShareError('empty');
   const snapshot = JSON.stringify(messages);
   if (snapshot.length > SNAPSHOT_MAX) throw new ShareError('too_large');
+  yield* query('shares.lockUser', { userId });
   if ((yield* query('shares.countLive', { userId })) >= SHARES_MAX) throw new ShareError('too_many', { max: SHARES_MAX });
   yield* query('shares.insert', { token, userId, conversationId, title: conversation.title, displayName, snapshot });
   return token;

@@ -22,6 +22,11 @@ export interface SharedRow {
 
 export interface ShareQueries {
   'shares.insert': Q<{ token: string; userId: number; conversationId: number; title: string; displayName: string | null; snapshot: string }, number | undefined>;
+  /**
+   * Locks the user's row for the transaction (PostgreSQL; SQLite's writes take turns already), so
+   * their links and presets are counted and added one writer at a time and a cap holds.
+   */
+  'shares.lockUser': Q<{ userId: number }, unknown>;
   /** Live shares of a user (not revoked): the cap counts them. */
   'shares.countLive': Q<{ userId: number }, number>;
   /** A user's shares, newest first, revoked ones too. */

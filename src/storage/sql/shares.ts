@@ -1,4 +1,5 @@
-// Texts of the share and export queries: the same on SQLite and PostgreSQL (quoted aliases both keep).
+// Texts of the share and export queries: the same on SQLite and PostgreSQL (quoted aliases both keep)
+// but for locking a user's row (shares.lockUser).
 import { all, get, run, value, type Text } from '../op';
 import type { ShareQueries } from '../queries/shares';
 
@@ -7,7 +8,8 @@ const SHARE = `s.id, s.token, s.conversation_id AS "conversationId", s.title, s.
 const CONVERSATION = `id, user_id AS "userId", title, system_prompt AS "systemPrompt", model, temperature, max_tokens AS "maxTokens",
   updated_at AS "updatedAt"`;
 
-export const sharesSql: { readonly [K in keyof ShareQueries]: Text } = {
+export const sharesTexts = (dialect: 'sqlite' | 'postgres'): { readonly [K in keyof ShareQueries]: Text } => ({
+  'shares.lockUser': value(dialect === 'postgres' ? 'SELECT 1 FROM users WHERE id = @userId FOR UPDATE' : 'SELECT 1'),
   'shares.insert': value(`INSERT INTO shares (token, user_id, conversation_id, title, display_name, snapshot)
     VALUES (@token, @userId, @conversationId, @title, @displayName, @snapshot) RETURNING id`),
   'shares.countLive': value('SELECT count(*) FROM shares WHERE user_id = @userId AND revoked_at IS NULL'),
@@ -18,4 +20,4 @@ export const sharesSql: { readonly [K in keyof ShareQueries]: Text } = {
     FROM shares s JOIN users u ON u.id = s.user_id JOIN conversations c ON c.id = s.conversation_id
     WHERE s.token = @token AND s.revoked_at IS NULL AND u.disabled = 0`),
   'exports.conversations': all(`SELECT ${CONVERSATION} FROM conversations WHERE user_id = @userId AND id > @after ORDER BY id LIMIT @limit`),
-};
+});

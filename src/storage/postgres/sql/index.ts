@@ -12,7 +12,7 @@ import { groupPromptsSql } from '../../sql/group-prompts';
 import { attachmentsSql } from '../../sql/attachments';
 import { invitesSql } from '../../sql/invites';
 import { presetsSql } from '../../sql/presets';
-import { sharesSql } from '../../sql/shares';
+import { sharesTexts } from '../../sql/shares';
 import { keysSql } from './keys';
 import { ledgerSql } from './ledger';
 import { limitsSql } from './limits';
@@ -25,4 +25,4 @@ import { rosterTexts } from '../../sql/roster';
 import { spendSql } from './spend';
 import { systemSql } from './system';
 
-export const POSTGRES: Texts = { ...accountsSql, ...attachmentsSql, ...allowancesSql, ...adminSql, ...adminKeysTexts('postgres'), ...chatSql, ...codesSql, ...groupsSql, ...groupUsageTexts('postgres'), ...groupPromptsSql, ...invitesSql, ...presetsSql, ...sharesSql, ...keysSql, ...ledgerSql, ...limitsSql, ...oidcSql, ...orgLimitsSql, ...paymentsSql, ...reportsSql, ...responsesSql, ...rosterTexts('postgres'), ...spendSql, ...systemSql };
+export const POSTGRES: Texts = { ...accountsSql, ...attachmentsSql, ...allowancesSql, ...adminSql, ...adminKeysTexts('postgres'), ...chatSql, ...codesSql, ...groupsSql, ...groupUsageTexts('postgres'), ...groupPromptsSql, ...invitesSql, ...presetsSql, ...sharesTexts('postgres'), ...keysSql, ...ledgerSql, ...limitsSql, ...oidcSql, ...orgLimitsSql, ...paymentsSql, ...reportsSql, ...responsesSql, ...rosterTexts('postgres'), ...spendSql, ...systemSql };

@@ -12,7 +12,7 @@ import { groupPromptsSql } from '../../sql/group-prompts';
 import { attachmentsSql } from '../../sql/attachments';
 import { invitesSql } from '../../sql/invites';
 import { presetsSql } from '../../sql/presets';
-import { sharesSql } from '../../sql/shares';
+import { sharesTexts } from '../../sql/shares';
 import { keysSql } from './keys';
 import { ledgerSql } from './ledger';
 import { limitsSql } from './limits';
@@ -25,4 +25,4 @@ import { rosterTexts } from '../../sql/roster';
 import { spendSql } from './spend';
 import { systemSql } from './system';
 
-export const SQLITE: Texts = { ...accountsSql, ...attachmentsSql, ...allowancesSql, ...adminSql, ...adminKeysTexts('sqlite'), ...chatSql, ...codesSql, ...groupsSql, ...groupUsageTexts('sqlite'), ...groupPromptsSql, ...invitesSql, ...presetsSql, ...sharesSql, ...keysSql, ...ledgerSql, ...limitsSql, ...oidcSql, ...orgLimitsSql, ...paymentsSql, ...reportsSql, ...responsesSql, ...rosterTexts('sqlite'), ...spendSql, ...systemSql };
+export const SQLITE: Texts = { ...accountsSql, ...attachmentsSql, ...allowancesSql, ...adminSql, ...adminKeysTexts('sqlite'), ...chatSql, ...codesSql, ...groupsSql, ...groupUsageTexts('sqlite'), ...groupPromptsSql, ...invitesSql, ...presetsSql, ...sharesTexts('sqlite'), ...keysSql, ...ledgerSql, ...limitsSql, ...oidcSql, ...orgLimitsSql, ...paymentsSql, ...reportsSql, ...responsesSql, ...rosterTexts('sqlite'), ...spendSql, ...systemSql };
