@@ -75,3 +75,16 @@ test('the chat page\'s turn on a model whose provider speaks the Responses API: 
   expect(s.responses.requests.at(-1)!.url).toBe('/v1/responses');
   expect(await lastHold(s.srv, user)).toMatchObject({ state: 'settled', source: 'reported', charge: 30 + 2 * 4 });
 });
+
+test.each([['chatty'], ['answers']])('%s: a provider that ignores max_output_tokens is cut where the hold ends: status incomplete, charged no more than held', async (model) => {
+  const { user, key } = await userWithKey(s.srv);
+  (model === 'chatty' ? s.chat : s.responses).script({ kind: 'stream', pieces: Array.from({ length: 100 }, () => ' word'), usage: false });
+  const res = await client(key).responses.create({ model, input: 'Talk.', max_output_tokens: 40 });
+  expect(res).toMatchObject({ status: 'incomplete', incomplete_details: { reason: 'max_output_tokens' } });
+  expect(res.usage!.output_tokens).toBeLessThanOrEqual(40);
+  const hold = (await lastHold(s.srv, user))!;
+  expect(hold.completion).toBeLessThanOrEqual(40);
+  expect(hold.charge).toBe(hold.prompt + 4 * hold.completion);
+  const sent = (model === 'chatty' ? s.chat : s.responses).requests.at(-1)!.body;
+  expect(sent.max_tokens ?? sent.max_output_tokens).toBe(40);
+});
