@@ -139,6 +139,7 @@ describe('images on the chat page', () => {
     expect(plain.text).toContain('<textarea id="message"');
     expect(plain.text).toContain('my draft</textarea>');
     expect(plain.text).toContain('hello.py');
+    expect(plain.text).toMatch(/GIF images \(for GPT-4o mini, GPT-4\.1 mini, GPT-4o\)/); // which models read images
     expect(await attachmentRows(user)).toHaveLength(5);
   });
 

@@ -1112,7 +1112,8 @@ export const en = {
   // Files attached to a message (issue 26).
   'attach.label': 'Attach images or documents',
   'attach.button': 'Attach',
-  'attach.hint': 'PNG, JPEG, WebP or GIF images (models that read images); PDF, DOCX, text and code files. Up to {count} files of {size} each.',
+  'attach.hint': 'PNG, JPEG, WebP or GIF images (for {models}); PDF, DOCX, text and code files. Up to {count} files of {size} each.',
+  'attach.hint_documents': 'PDF, DOCX, text and code files (none of your models reads images). Up to {count} files of {size} each.',
   'attach.hint_js': 'Or paste or drop them here.',
   'attach.list': 'Attached files',
   'attach.remove': 'Remove {name}',

@@ -1114,7 +1114,8 @@ export const zhCN: Record<keyof typeof en, string> = {
   // 消息附件（issue 26）。
   'attach.label': '附加图片或文档',
   'attach.button': '附加',
-  'attach.hint': 'PNG、JPEG、WebP 或 GIF 图片（仅限能读图的模型）；PDF、DOCX、文本和代码文件。最多 {count} 个文件，每个不超过 {size}。',
+  'attach.hint': 'PNG、JPEG、WebP 或 GIF 图片（适用于 {models}）；PDF、DOCX、文本和代码文件。最多 {count} 个文件，每个不超过 {size}。',
+  'attach.hint_documents': 'PDF、DOCX、文本和代码文件（你可用的模型都不能读图）。最多 {count} 个文件，每个不超过 {size}。',
   'attach.hint_js': '也可以粘贴或拖放到这里。',
   'attach.list': '已附加的文件',
   'attach.remove': '移除 {name}',
