@@ -2,6 +2,7 @@
 // Responses-speaking provider answering /v1/chat/completions and the chat page's turns too.
 import OpenAI from 'openai';
 import { pruneResponses } from '../src/api/response-store';
+import { grant } from '../src/ledger/ledger';
 import { verifyLedger } from '../src/ledger/verify';
 import { composer, post } from './chat-helpers';
 import { DEFAULT_PIECES } from './fake-upstream';
@@ -87,4 +88,13 @@ test.each([['chatty'], ['answers']])('%s: a provider that ignores max_output_tok
   expect(hold.charge).toBe(hold.prompt + 4 * hold.completion);
   const sent = (model === 'chatty' ? s.chat : s.responses).requests.at(-1)!.body;
   expect(sent.max_tokens ?? sent.max_output_tokens).toBe(40);
+});
+
+test('max_output_tokens shrinks to what the balance pays for', async () => {
+  const { user, key } = await userWithKey(s.srv);
+  await grant(s.srv.database, user.id, -1800); // 200 tokens left: at 4 a completion token, under 50 of them
+  await client(key).responses.create({ model: 'answers', input: 'Hi', max_output_tokens: 1000 });
+  const asked = s.responses.requests.at(-1)!.body.max_output_tokens as number;
+  expect(asked).toBeLessThan(50);
+  expect(asked).toBeGreaterThan(0);
 });
