@@ -11,6 +11,8 @@ import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playw
 import { gate, startFakeUpstream, type FakeUpstream } from '../fake-upstream';
 import { launchChromium, registerIn, VIEWPORTS, WAIT, within } from './browser';
 import { startTestServer, type TestServer } from '../helpers';
+import { wallClock } from '../../src/http/clock';
+import { grantTokens } from '../../src/admin/actions';
 
 const AXE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'];
@@ -183,4 +185,168 @@ describe('without JavaScript a send comes back at once (defect 10)', () => {
     g.release();
     await page.locator('#transcript article.msg-assistant .msg-body', { hasText: 'Live and well.' }).waitFor();
   }, { context: PHONE }));
+});
+
+describe("times in the reader's zone (defect 8)", () => {
+  const firstTime = (page: Page) => page.locator('main time[data-t]').first();
+
+  test("with JavaScript the browser's zone, said so; an account's own zone wins; in both languages", () => asUser('e2e2_zone', async (page, { context }) => {
+    upstream.script({ kind: 'stream', pieces: ['Timed.'] });
+    await page.fill('#message', 'What time is it?');
+    await page.tap('#submit');
+    await page.locator('#transcript article.msg-assistant .msg-meta strong').waitFor();
+    const message = page.locator('#transcript time.msg-time').last();
+    const at = (await message.getAttribute('datetime'))!;
+    expect(await message.textContent()).toBe(wallClock(at, 'Asia/Shanghai', 'time')); // rewritten as it arrived
+    await page.goto(`${app.url}/usage/ledger`);
+    const iso = (await firstTime(page).getAttribute('datetime'))!;
+    expect(await firstTime(page).textContent()).toBe(wallClock(iso, 'Asia/Shanghai', 'seconds'));
+    expect(await page.locator('#zone-note').textContent()).toContain("Times are in your browser's time zone, Asia/Shanghai.");
+    await context.addCookies([{ name: 'lang', value: 'zh-CN', url: app.url }]);
+    await page.reload();
+    expect(await page.locator('#zone-note').textContent()).toContain('时间按浏览器的时区（Asia/Shanghai）显示。');
+    for (const scheme of ['light', 'dark'] as const) {
+      await page.emulateMedia({ colorScheme: scheme });
+      expect(await axeAll(page)).toEqual([]);
+    }
+    // A zone chosen on the account page: the browser's no longer replaces it.
+    await page.goto(`${app.url}/account`);
+    expect(await axeAll(page)).toEqual([]);
+    await page.selectOption('#zone', 'America/New_York');
+    await Promise.all([page.waitForURL(/done=time-zone/), page.tap('form[action="/account/time-zone"] button[type="submit"]')]);
+    expect(await page.locator('p.notice[role="status"]').textContent()).toContain('时区已保存');
+    await page.goto(`${app.url}/usage/ledger`);
+    expect(await firstTime(page).textContent()).toBe(wallClock(iso, 'America/New_York', 'seconds'));
+    expect(await page.locator('#zone-note').textContent()).toContain('America/New_York');
+  }, { context: { ...PHONE, timezoneId: 'Asia/Shanghai' } }));
+
+  test("without JavaScript the organisation's zone, said so, with a link to change it", () => asUser('e2e2_zone_nojs', async (page) => {
+    await page.goto(`${app.url}/usage/ledger`);
+    const note = (await page.locator('#zone-note').textContent())!;
+    const zone = /Times are in (\S+)\./.exec(note)![1]!;
+    const iso = (await firstTime(page).getAttribute('datetime'))!;
+    expect(await firstTime(page).textContent()).toBe(wallClock(iso, zone, 'seconds'));
+    await page.tap('#zone-note a');
+    await page.waitForURL(/\/account#time-zone-title$/);
+    await page.selectOption('#zone', 'Asia/Kolkata');
+    await Promise.all([page.waitForURL(/done=time-zone/), page.tap('form[action="/account/time-zone"] button[type="submit"]')]);
+    await page.goto(`${app.url}/usage/ledger`);
+    expect(await firstTime(page).textContent()).toBe(wallClock(iso, 'Asia/Kolkata', 'seconds'));
+    expect(await page.locator('#zone-note').textContent()).toContain('Times are in Asia/Kolkata.');
+  }, { context: NO_JS({ ...PHONE, timezoneId: 'Asia/Shanghai' }) }));
+});
+
+describe('actions that cut someone off ask first (defect 7)', () => {
+  for (const js of [true, false]) {
+    test(`codes made say so and empty the form; voiding a batch and disabling an account ask on a page of their own, Cancel changes nothing (JavaScript ${js ? 'on' : 'off'})`, () => asUser(`e2e2_confirm_${js ? 'js' : 'nojs'}`, async (page, { context, username }) => {
+      await page.goto(`${app.url}/admin/codes`);
+      await page.fill('#tokens', '300');
+      await page.fill('#count', '2');
+      await Promise.all([page.waitForURL(/\/admin\/codes$/), page.tap('form[action="/admin/codes"] button[type="submit"]')]);
+      expect(await page.locator('#made-title').textContent()).toMatch(/Batch #\d+ made: 2 codes of 300 tokens each\./);
+      expect(await page.inputValue('#tokens')).toBe('');
+      expect(await page.locator('a[download^="tokenchat-codes-batch-"]').count()).toBe(1);
+      const audit = async () => (js ? axeAll(page) : []); // axe runs as a script: on pages with JavaScript
+      expect(await audit()).toEqual([]);
+      await page.goto(`${app.url}/admin/codes`);
+      await Promise.all([page.waitForURL(/\/void$/), page.locator('form[action$="/void"] button').first().tap()]);
+      expect(await page.locator('#confirm-title').textContent()).toMatch(/^Void the unused codes of batch #\d+\?$/);
+      for (const scheme of ['light', 'dark'] as const) {
+        await page.emulateMedia({ colorScheme: scheme });
+        expect(await audit()).toEqual([]);
+      }
+      await Promise.all([page.waitForURL(/done=batch&n=2/), page.tap('#confirm-title ~ form button[type="submit"]')]);
+
+      const other = await browser.newContext(DESKTOP);
+      const target = `e2e2_target_${js ? 'js' : 'nojs'}`;
+      await registerIn(await other.newPage(), app.url, target);
+      await other.close();
+      await page.goto(`${app.url}/admin/users/${await userId(target)}`);
+      await Promise.all([page.waitForURL(/\/disable$/), page.tap('form[action$="/disable"] button')]);
+      expect(await page.locator('#confirm-title').textContent()).toBe(`Disable the account ${target}?`);
+      await page.tap('text=Cancel');
+      await page.waitForURL(new RegExp(`/admin/users/${await userId(target)}$`));
+      expect(await app.sql.value('SELECT disabled FROM users WHERE username = ?', target)).toBe(0);
+      expect(username).toBeTruthy();
+      await context.addCookies([{ name: 'lang', value: 'zh-CN', url: app.url }]);
+      await Promise.all([page.waitForURL(/\/disable$/), page.tap('form[action$="/disable"] button')]);
+      expect(await page.locator('#confirm-title').textContent()).toBe(`停用账户 ${target}？`);
+      expect(await audit()).toEqual([]);
+      await Promise.all([page.waitForURL(/done=disabled/), page.tap('#confirm-title ~ form button[type="submit"]')]);
+      expect(await app.sql.value('SELECT disabled FROM users WHERE username = ?', target)).toBe(1);
+    }, { context: js ? PHONE : NO_JS(PHONE), admin: true }));
+  }
+});
+
+describe('the keys page (defect 7)', () => {
+  test("a model's box sits beside its name; a new key copies with one press, saying so to a screen reader", () => asUser('e2e2_keys', async (page) => {
+    await page.goto(`${app.url}/keys`);
+    const boxes = await page.locator('fieldset label.check').evaluateAll((labels) => labels.map((label) => {
+      const box = label.querySelector('input')!.getBoundingClientRect();
+      const range = document.createRange();
+      range.selectNodeContents(label);
+      const text = [...range.getClientRects()].filter((r) => r.left >= box.right - 1)[0] ?? box;
+      return { gap: Math.round(text.left - box.right), rows: Math.abs((box.top + box.bottom) / 2 - (text.top + text.bottom) / 2) < 12 };
+    }));
+    expect(boxes.length).toBeGreaterThan(0);
+    for (const b of boxes) expect(b.gap).toBeLessThan(24);
+    for (const b of boxes) expect(b.rows).toBe(true);
+    await page.fill('#name', 'copied key');
+    await page.click('form[action="/keys"] button[type="submit"]');
+    await page.locator('#made-key').waitFor();
+    const key = await page.inputValue('#made-key');
+    await page.click('button.copy-answer[data-copied-status="made-key-copied"]');
+    await page.waitForFunction(() => document.getElementById('made-key-copied')?.textContent === 'Copied');
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(key);
+    for (const scheme of ['light', 'dark'] as const) {
+      await page.emulateMedia({ colorScheme: scheme });
+      expect(await axeAll(page)).toEqual([]);
+    }
+  }, { context: { ...DESKTOP, permissions: ['clipboard-read', 'clipboard-write'] } }));
+});
+
+describe('too few tokens (defect 7)', () => {
+  test('the refusal is a warning linking to the Recharge page, in both languages, light and dark', () => asUser('e2e2_poor', async (page, { context, username }) => {
+    await app.database.write(grantTokens, await adminId(), await userId(username), -4990, 'e2e: nearly empty');
+    await page.reload();
+    for (const lang of ['en', 'zh-CN']) {
+      await context.addCookies([{ name: 'lang', value: lang, url: app.url }]);
+      await page.goto(`${app.url}/`);
+      await page.fill('#message', 'A question I cannot afford, with a long enough text to need more tokens than I have left.');
+      await page.tap('#submit');
+      const warning = page.locator('p.notice-warning[role="alert"]');
+      await warning.waitFor();
+      expect(await warning.locator('a[href="/recharge"]').textContent()).toBe(lang === 'en' ? 'Redeem a code on the Recharge page' : '在“充值”页面兑换充值码');
+      for (const scheme of ['light', 'dark'] as const) {
+        await page.emulateMedia({ colorScheme: scheme });
+        expect(await axeAll(page)).toEqual([]);
+      }
+    }
+    await Promise.all([page.waitForURL(/\/recharge$/), page.locator('p.notice-warning a').tap()]);
+  }, { context: PHONE }));
+});
+
+describe('the register form across a language switch (defect 7)', () => {
+  for (const js of [true, false]) {
+    test(`keeps the name typed, never the passwords (JavaScript ${js ? 'on' : 'off'})`, async () => {
+      const context = await browser.newContext({ bypassCSP: true, ...(js ? PHONE : NO_JS(PHONE)) });
+      try {
+        const page = await context.newPage();
+        await page.goto(`${app.url}/register`);
+        await page.fill('#username', 'grace hopper');
+        await page.fill('#password', 'a long password');
+        await page.fill('#confirm', 'a long password');
+        await Promise.all([page.waitForURL(/\/register\?username=grace\+hopper$/), page.tap('button[name="lang"][value="zh-CN"]')]);
+        expect(await page.getAttribute('html', 'lang')).toBe('zh-CN');
+        expect(await page.inputValue('#username')).toBe('grace hopper');
+        expect(await page.inputValue('#password')).toBe('');
+        if (js) for (const scheme of ['light', 'dark'] as const) {
+          await page.emulateMedia({ colorScheme: scheme });
+          expect(await axeAll(page)).toEqual([]);
+        }
+      } finally {
+        await context.close();
+      }
+    });
+  }
 });
