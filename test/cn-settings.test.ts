@@ -7,7 +7,8 @@ import { ConfigError, loadConfig } from '../src/config';
 import { alipayGateway } from '../src/payments/alipay';
 import { KeyFileError } from '../src/payments/key-files';
 import { loadPackages } from '../src/payments/packages';
-import { fen, outTradeNoOf, yuan } from '../src/payments/trade-gateway';
+import { deviceOf, fen, outTradeNoOf, yuan } from '../src/payments/trade-gateway';
+import { COMPUTER, PHONE } from './cn-pay-helpers';
 import { methodsFor } from '../src/http/routes/payments';
 import type { Payments } from '../src/http/context';
 import type { PaymentGateway } from '../src/payments/stripe';
@@ -71,4 +72,5 @@ test('amounts and trade numbers as the gateways take them', () => {
   const no = outTradeNoOf({ id: 123456789, createdAt: '2026-12-06T11:30:12.345Z' });
   expect(no).toBe('tc123456789_20261206113012345');
   expect(no.length).toBeLessThanOrEqual(32);
+  expect([deviceOf(PHONE), deviceOf(COMPUTER), deviceOf(undefined), deviceOf(`${PHONE} MicroMessenger/8.0.50`)]).toEqual(['phone', 'computer', 'computer', 'computer']);
 });

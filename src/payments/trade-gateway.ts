@@ -79,5 +79,10 @@ export const beijingTime = (iso: string) => new Date(Date.parse(iso) + 8 * 3_600
 /** A time in RFC 3339 at +08:00, "2026-12-06T19:30:00+08:00" (WeChat Pay's time_expire). */
 export const beijingRfc3339 = (iso: string) => `${beijingTime(iso).replace(' ', 'T')}+08:00`;
 
-/** A phone's browser is sent to the mobile payment page; everything else gets the computer's. */
-export const deviceOf = (userAgent: string | undefined): Device => (/Mobile|Android|iPhone|iPad|HarmonyOS/i.test(userAgent ?? '') ? 'phone' : 'computer');
+/**
+ * A phone's browser is sent to the mobile payment page; everything else gets the computer's. Inside
+ * WeChat's own browser, WeChat Pay refuses H5 payment (it wants JSAPI): there the QR code is shown,
+ * which WeChat can recognise on a long press.
+ */
+export const deviceOf = (userAgent: string | undefined): Device =>
+  /Mobile|Android|iPhone|iPad|HarmonyOS/i.test(userAgent ?? '') && !/MicroMessenger/i.test(userAgent ?? '') ? 'phone' : 'computer';
