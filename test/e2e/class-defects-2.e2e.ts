@@ -116,7 +116,7 @@ describe('admin usage tables at 1280 px (defect 7)', () => {
     const clipped: string[] = [];
     for (const path of ['/admin/usage', '/usage', '/admin/usage/groups']) {
       await page.goto(`${app.url}${path}`);
-      clipped.push(...await page.evaluate((where) => [...document.querySelectorAll('.table-scroll')].flatMap((box) => {
+      clipped.push(...await page.evaluate((where) => Array.from(document.querySelectorAll('.table-scroll')).flatMap((box) => {
         const name = box.closest('section')?.querySelector('h2')?.textContent?.trim() ?? '?';
         return box.scrollWidth > box.clientWidth + 1 ? [`${where} "${name}": ${box.scrollWidth}px in ${box.clientWidth}px`] : [];
       }), path));
@@ -285,7 +285,7 @@ describe('the keys page (defect 7)', () => {
       const box = label.querySelector('input')!.getBoundingClientRect();
       const range = document.createRange();
       range.selectNodeContents(label);
-      const text = [...range.getClientRects()].filter((r) => r.left >= box.right - 1)[0] ?? box;
+      const text = Array.from(range.getClientRects()).filter((r) => r.left >= box.right - 1)[0] ?? box;
       return { gap: Math.round(text.left - box.right), rows: Math.abs((box.top + box.bottom) / 2 - (text.top + text.bottom) / 2) < 12 };
     }));
     expect(boxes.length).toBeGreaterThan(0);
