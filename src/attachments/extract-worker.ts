@@ -2,6 +2,7 @@
 // file, with a memory ceiling and a deadline set by its parent, so a malformed or hostile file
 // (a zip bomb, a PDF that loops) costs at most that, and never the event loop serving everyone.
 import { parentPort } from 'node:worker_threads';
+import { giveWay } from '../metering/give-way';
 
 export interface ExtractJob {
   kind: 'pdf' | 'docx';
@@ -33,5 +34,6 @@ async function run(job: ExtractJob): Promise<ExtractResult> {
   }
 }
 
+giveWay(); // the event loop serving every user comes first
 // The job comes as a message: workerData carries the entry when run from the TypeScript sources.
 parentPort!.once('message', (job: ExtractJob) => void run(job).then((result) => parentPort!.postMessage(result)));
