@@ -75,6 +75,11 @@ describe("a user's own presets", () => {
     expect(picked.page).toContain('That preset no longer exists.');
     expect(picked.page).not.toContain('Secret prompt');
     expect((await other.agent.get('/presets')).text).not.toContain('Secret prompt');
+    // The picker's JSON (with JavaScript) answers the same: nothing of another user's preset.
+    expect((await owner.agent.get(`/presets/${mine.id}/fill`).set('Accept', 'application/json')).body).toMatchObject({ draft: 'Secret prompt' });
+    const fill = await other.agent.get(`/presets/${mine.id}/fill`).set('Accept', 'application/json');
+    expect(fill.body).toEqual({ note: 'That preset no longer exists.' });
+    expect((await srv.agent().get(`/presets/${mine.id}/fill`).set('Accept', 'application/json')).status).toBe(401);
     expect(await presetsOf(owner.id)).toEqual([mine]);
   });
 
@@ -143,6 +148,9 @@ describe('published presets', () => {
     const locked = await composerOf(inGroup, `/?preset=${preset.id}`);
     expect(locked.system).toBe('Only talk about biology.');
     expect(locked.page).toContain('The group Class 7B sets a system prompt you cannot change, so the preset was not used.');
+    expect((await inGroup.agent.get(`/presets/${preset.id}/fill`).set('Accept', 'application/json')).body).toEqual({
+      note: 'The group Class 7B sets a system prompt you cannot change, so the preset was not used.',
+    });
   });
 
   test('an admin edit moves a preset to another audience; a group that does not exist is 422', async () => {

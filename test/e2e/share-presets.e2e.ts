@@ -78,10 +78,34 @@ test.each(CASES)('presets, export and a share link on a phone: $locale, $colorSc
     expect(await page.isVisible('p.notice')).toBe(true);
     await page.click('.preset-list summary');
     await audit(page, `${where} presets`, found);
+    await page.fill('#new-name', 'Kind teacher');
+    await page.fill('#new-body', 'You are a kind teacher.');
+    await page.check('#new-kind-system');
+    await submit(page, 'form[action="/presets"] button[type="submit"]');
+    const label = (name: string, kind: 'prompt' | 'system') =>
+      locale === 'en' ? `${name} (${kind === 'prompt' ? 'Prompt' : 'System prompt'})` : `${name}（${kind === 'prompt' ? '提示词' : '系统提示词'}）`;
+    // With JavaScript: filled in place, the page not reloaded (a draft or attached files would stay).
     await page.goto(`${app.url}/c/${id}`);
-    await page.selectOption('#preset', { label: locale === 'en' ? 'Biology tutor (Prompt)' : 'Biology tutor（提示词）' });
-    await submit(page, '.preset-form button[type="submit"]');
-    expect(await page.inputValue('#message')).toBe('Explain it as to a 14-year-old:');
+    await page.evaluate(() => ((window as unknown as { stayed: boolean }).stayed = true));
+    await page.selectOption('#preset', { label: label('Biology tutor', 'prompt') });
+    await page.click('.preset-form button[type="submit"]');
+    await page.waitForFunction(() => (document.getElementById('message') as HTMLTextAreaElement).value === 'Explain it as to a 14-year-old:');
+    await page.selectOption('#preset', { label: label('Kind teacher', 'system') });
+    await page.click('.preset-form button[type="submit"]');
+    await page.waitForFunction(() => (document.getElementById('system') as HTMLTextAreaElement).value === 'You are a kind teacher.');
+    expect(await page.evaluate(() => (window as unknown as { stayed?: boolean }).stayed)).toBe(true);
+    expect(await page.isVisible('#system')).toBe(true);
+    // Without JavaScript: the GET form brings the page back filled.
+    const plain = await browser.newContext({ ...options, javaScriptEnabled: false, storageState: await context.storageState() });
+    try {
+      const noJs = await plain.newPage();
+      await noJs.goto(`${app.url}/c/${id}`);
+      await noJs.selectOption('#preset', { label: label('Biology tutor', 'prompt') });
+      await submit(noJs, '.preset-form button[type="submit"]');
+      expect(await noJs.inputValue('#message')).toBe('Explain it as to a 14-year-old:');
+    } finally {
+      await plain.close();
+    }
     await openSidebar(page);
     await page.click('#manage details:nth-of-type(2) summary');
     await audit(page, `${where} chat with the picker and Download / Share`, found);

@@ -7,6 +7,7 @@ import {
   createOwnPreset, deleteOwnPreset, PRESET_BODY_MAX, PRESET_NAME_MAX, PresetError, presetInput, presetsFor, updateOwnPreset,
 } from '../../chat/presets';
 import { HttpError } from '../http-error';
+import { presetFillFor } from '../preset-pick';
 import { bodyOf } from '../input';
 import { renderPage } from '../views';
 import { idParam, signedIn } from './guards';
@@ -42,6 +43,11 @@ export function presetRoutes({ database }: Services): Router {
   router.get('/presets', signedIn, async (req, res) => {
     const done = typeof req.query.done === 'string' && ['made', 'saved', 'deleted'].includes(req.query.done) ? req.query.done : undefined;
     await page(req, res, { done });
+  });
+
+  // The picker's fill with JavaScript (static/presets.js): the same as ?preset=id on the chat page.
+  router.get('/presets/:id/fill', signedIn, async (req, res) => {
+    res.json(await presetFillFor(database, req.user!.id, idParam(req), res.locals.t));
   });
 
   router.post('/presets', signedIn, (req, res) =>
