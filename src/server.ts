@@ -77,6 +77,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   loadEncodings(); // ~100 ms each, paid here rather than by the first chat turn
   let rolling = false;
   let trades: TradeGateways | undefined;
+  let askingGateways = false;
   // Timers: a busy or failing database is logged and tried again next time, never a crash.
   // Shutdown stops them and waits for the work under way before it closes the database.
   const inFlight = new Set<Promise<unknown>>();
@@ -97,7 +98,11 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   const sweep = () => {
     guarded('rate-limit pruning', () => database.write(pruneRateLimits, new Date().toISOString()))();
     if (config.payments) guarded('expiring unpaid orders', () => database.write(expireStale, new Date()))();
-    if (trades?.alipay || trades?.wechat) guarded('asking Alipay and WeChat Pay about late orders', () => sweepTrades(database, trades!, new Date()))();
+    // One at a time: with a gateway down, each ask waits out its timeout and a sweep can outlast the minute.
+    if ((trades?.alipay || trades?.wechat) && !askingGateways) {
+      askingGateways = true;
+      guarded('asking Alipay and WeChat Pay about late orders', () => sweepTrades(database, trades!, new Date()).finally(() => (askingGateways = false)))();
+    }
     guarded('allowance refills', () => refillDue(database))();
     guarded('request log pruning', () => database.write(pruneRequests, new Date()))();
     guarded('stored responses pruning', () => database.write(pruneResponses, config.responsesKeepDays, new Date()))();
