@@ -101,9 +101,14 @@ describe('renderMarkdown — math written to attack the page', () => {
     expect(html).not.toMatch(/<[^>]*\s(on[a-z]+|style|href|src|id|hx-[\w-]*|data-[\w-]*)\s*=/i);
   });
 
-  test('TeX that expands without end, or is very long, is shown as source', () => {
+  test('TeX that defines macros (which multiply what they make), or is very long, is shown as source', () => {
     const bomb = renderMarkdown('$\\def\\a{\\a\\a}\\a$');
     expect(bomb).toContain('class="math-error"');
+    const nested = `\\def\\a{${'x'.repeat(1000)}}\\def\\b{${'\\a'.repeat(10)}}\\def\\c{${'\\b'.repeat(10)}}\\c\\c\\c\\c`;
+    for (const tex of [nested, '\\newcommand{\\x}{y}\\x', '\\gdef\\x{y}\\x', '\\let\\x=y \\x', '\\renewcommand{\\frac}{y}\\frac']) {
+      expect(renderMarkdown(`$$${tex}$$`)).toMatch(/^<pre class="math-error">/);
+    }
+    expect(formulas(renderMarkdown('$\\frac{1}{2} \\le x \\ne y \\dots \\R$'))).toHaveLength(1); // KaTeX's own macros still work
     const long = `$${'x+'.repeat(3000)}x$`;
     expect(renderMarkdown(long)).toContain('class="math-error"');
   });

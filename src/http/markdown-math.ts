@@ -27,7 +27,14 @@ const CACHE_SIZE = 500;
 // An answer is rendered again every quarter second while it streams: its formulas are typeset once.
 const cache = new Map<string, string | null>();
 
-const OPTIONS = { output: 'mathml', throwOnError: true, strict: 'ignore', trust: false, maxSize: 20, maxExpand: 500 } as const;
+// TeX that defines macros is refused (shown as source): a few nested definitions expand into
+// megabytes of MathML and seconds of work (10 x 10 x 1,000 symbols in 150 characters), and KaTeX's
+// maxExpand counts expansions, not what they make. Each name expands to one that is undefined.
+const NO_DEFINITIONS = Object.fromEntries(['def', 'gdef', 'edef', 'xdef', 'let', 'futurelet', 'global', 'long', 'newcommand', 'renewcommand', 'providecommand']
+  .map((name) => [`\\${name}`, '\\macroDefinitionsAreOff']));
+const OPTIONS = { output: 'mathml', throwOnError: true, strict: 'ignore', trust: false, maxSize: 20, maxExpand: 1000 } as const;
+/** Output past this is not shown (the source is) nor kept. */
+const MAX_HTML = 100_000;
 // Defence in depth: with trust off KaTeX writes none of these, and it never may.
 const LIVE_ATTRIBUTE = /\s(on[a-z]+|style|href|src|hx-[\w:-]*|data-[\w:-]*)\s*=/i;
 
@@ -39,8 +46,9 @@ export function typeset(tex: string, display: boolean): string | null {
   if (hit !== undefined) return hit;
   let html: string | null;
   try {
-    html = katex.renderToString(tex, { ...OPTIONS, displayMode: display });
-    if (LIVE_ATTRIBUTE.test(html)) html = null;
+    // A fresh macros table each time: KaTeX writes \gdef's into the one it is given.
+    html = katex.renderToString(tex, { ...OPTIONS, macros: { ...NO_DEFINITIONS }, displayMode: display });
+    if (html.length > MAX_HTML || LIVE_ATTRIBUTE.test(html)) html = null;
   } catch {
     html = null; // a ParseError, or anything else KaTeX throws: the source is shown instead
   }
