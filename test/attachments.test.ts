@@ -77,6 +77,8 @@ describe('images on the chat page', () => {
     const image = await user.agent.get(`/attachments/${id}`).buffer(true);
     expect(image.status).toBe(200);
     expect(image.headers['content-type']).toBe('image/png');
+    expect(image.headers['cache-control']).toBe('no-store'); // a shared computer keeps no copy
+    expect(image.headers['x-content-type-options']).toBe('nosniff');
     expect(Buffer.compare(image.body as Buffer, PNG)).toBe(0);
     const other = await newUser(srv);
     expect((await other.agent.get(`/attachments/${id}`)).status).toBe(404);

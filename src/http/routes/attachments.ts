@@ -68,8 +68,9 @@ export function attachmentRoutes(services: Services): Router {
 }
 
 function sendImage(res: Response, image: { mime: string; data: Buffer }) {
-  // Its type was read from its bytes on upload. An image never changes: the browser may keep it, privately.
-  res.set({ 'Content-Type': image.mime, 'Cache-Control': 'private, max-age=86400', 'Content-Disposition': 'inline', 'X-Content-Type-Options': 'nosniff' });
+  // Its type was read from its bytes on upload. Not kept by the browser (no-store, as every page):
+  // on a shared computer, Back after signing out must not show a student's photo.
+  res.set({ 'Content-Type': image.mime, 'Content-Disposition': 'inline', 'X-Content-Type-Options': 'nosniff' });
   res.send(Buffer.from(image.data));
 }
 
