@@ -78,6 +78,15 @@ describe.each([
     const second = await generateText({ model: provider(key, counted)(model), messages: [{ role: 'user', content: 'Who are you?' }, ...first.response.messages, { role: 'user', content: 'Again?' }] });
     expect(second.text).toBe('Still Ada.');
     expect(counted.bodies[0]).toContain('"type":"item_reference"');
+    // Told store: false (for a server keeping nothing), it sends the text itself.
+    upstream().script({ kind: 'stream', pieces: ['Ada again.'] });
+    const third = await generateText({
+      model: provider(key, counted)(model), providerOptions: { openai: { store: false } },
+      messages: [{ role: 'user', content: 'Who are you?' }, ...first.response.messages, { role: 'user', content: 'Again?' }],
+    });
+    expect(third.text).toBe('Ada again.');
+    expect(counted.bodies[1]).not.toContain('item_reference');
+    expect(JSON.stringify(upstream().requests.at(-1)!.body)).toContain('I am Ada.');
     expect(JSON.stringify(upstream().requests.at(-1)!.body)).toContain('I am Ada.');
   });
 
