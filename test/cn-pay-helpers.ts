@@ -28,7 +28,8 @@ export interface CnPay {
   close(): Promise<void>;
 }
 
-export async function startCnPay(): Promise<CnPay> {
+/** `extra`: more settings (Stripe's, to have all three gateways). */
+export async function startCnPay(extra: Record<string, string> = {}): Promise<CnPay> {
   const dir = tempDir();
   const packages = path.join(dir, 'packages.json');
   fs.writeFileSync(packages, JSON.stringify({
@@ -39,7 +40,7 @@ export async function startCnPay(): Promise<CnPay> {
     ],
   }));
   const [alipay, wechat] = await Promise.all([startFakeAlipay(dir), startFakeWechatPay(dir)]);
-  const env = { PUBLIC_URL: 'https://chat.example.com', PACKAGES_FILE: packages, SIGNUP_BONUS: '0', LOGIN_RATE_LIMIT_PER_IP: '10000', ...alipay.env, ...wechat.env };
+  const env = { PUBLIC_URL: 'https://chat.example.com', PACKAGES_FILE: packages, SIGNUP_BONUS: '0', LOGIN_RATE_LIMIT_PER_IP: '10000', ...alipay.env, ...wechat.env, ...extra };
   let logs = '';
   const sink = new Writable({ write: (chunk, _enc, done) => ((logs += String(chunk)), done()) });
   const srv = await startTestServer(env, { logger: pino({ level: 'debug' }, sink) });
@@ -58,7 +59,7 @@ export async function startCnPay(): Promise<CnPay> {
 }
 
 /** Presses Pay with the method on the Recharge page: the answer, and the order it made. */
-export async function buy(pay: CnPay, user: User, method: 'alipay' | 'wechat', userAgent = COMPUTER, pkg = 'starter') {
+export async function buy(pay: CnPay, user: User, method: 'stripe' | 'alipay' | 'wechat', userAgent = COMPUTER, pkg = 'starter') {
   const page = await user.agent.get('/recharge').set('user-agent', userAgent);
   const formId = new RegExp(`name="package" value="${pkg}">\\s*<input type="hidden" name="form_id" value="([^"]+)"`).exec(page.text)?.[1];
   expect(formId).toBeDefined();
