@@ -23,9 +23,21 @@ type StateBlock = MarkdownIt.StateBlock;
 
 /** Longer TeX is not typeset (shown as source): KaTeX's time grows with it, and no formula needs it. */
 const MAX_TEX = 4000;
-const CACHE_SIZE = 500;
 // An answer is rendered again every quarter second while it streams: its formulas are typeset once.
+// Kept: the most recent, up to this many characters of TeX and MathML together.
+const CACHE_CHARS = 4_000_000;
 const cache = new Map<string, string | null>();
+let cachedChars = 0;
+
+function keep(key: string, html: string | null): void {
+  cache.set(key, html);
+  cachedChars += key.length + (html?.length ?? 0);
+  for (const [old, oldHtml] of cache) {
+    if (cachedChars <= CACHE_CHARS) break;
+    cache.delete(old);
+    cachedChars -= old.length + (oldHtml?.length ?? 0);
+  }
+}
 
 // TeX that defines macros is refused (shown as source): a few nested definitions expand into
 // megabytes of MathML and seconds of work (10 x 10 x 1,000 symbols in 150 characters), and KaTeX's
@@ -52,8 +64,7 @@ export function typeset(tex: string, display: boolean): string | null {
   } catch {
     html = null; // a ParseError, or anything else KaTeX throws: the source is shown instead
   }
-  if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);
-  cache.set(key, html);
+  keep(key, html);
   return html;
 }
 
