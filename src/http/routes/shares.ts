@@ -12,17 +12,17 @@ import { idParam, signedIn } from './guards';
 
 const NOINDEX = { 'X-Robots-Tag': 'noindex, nofollow' };
 
-/** The address of a link, on this server as the browser reached it. */
-const linkOf = (req: Request, token: string) => `${req.protocol}://${req.get('host')}/s/${token}`;
+/** The address of a link: at PUBLIC_URL when set (as invites are), else as the browser reached this server. */
+const linkOf = (publicUrl: string | undefined, req: Request, token: string) => `${publicUrl ?? `${req.protocol}://${req.get('host')}`}/s/${token}`;
 
-export function shareRoutes({ database }: Services): Router {
+export function shareRoutes({ database, config }: Services): Router {
   const router = Router();
   // A snapshot never changes, and rendering a long one's markdown costs up to a second or two: a
   // link opened by a whole class is rendered once. (Revoked or gone is read from the database first.)
   const rendered = new RenderedPages<ReturnType<typeof sharedView>>(RENDERED_BYTES);
 
   async function page(req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) {
-    const shares = (await database.read(sharesOf, req.user!.id)).map((s) => ({ ...s, url: linkOf(req, s.token) }));
+    const shares = (await database.read(sharesOf, req.user!.id)).map((s) => ({ ...s, url: linkOf(config.publicUrl, req, s.token) }));
     renderPage(req, res, 'shares', { title: res.locals.t('share.title'), shares, ...extra }, status);
   }
 
