@@ -217,15 +217,17 @@ describe('previous_response_id and stored responses', () => {
     await expect(client(owner.key).responses.retrieve(made.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
   });
 
-  test('what Codex CLI and the AI SDK add (prompt_cache_key, safety_identifier, include, text.verbosity, reasoning summary) is accepted, not passed on', async () => {
+  test('what Codex CLI and the AI SDK add (prompt_cache_key, safety_identifier, include, text.verbosity, reasoning summary) is accepted, not passed on; developer messages go as system ones', async () => {
     const { key } = await userWithKey(s.srv);
     s.chat.script({ kind: 'stream' });
     const res = await client(key).responses.create({
-      model: 'chatty', input: 'Hi', store: false, prompt_cache_key: 'session-1', safety_identifier: 'u-1', include: ['reasoning.encrypted_content'],
+      model: 'chatty', input: [{ role: 'developer', content: 'Be terse.' }, { role: 'user', content: 'Hi' }], store: false, prompt_cache_key: 'session-1', safety_identifier: 'u-1', include: ['reasoning.encrypted_content'],
       text: { verbosity: 'low' }, reasoning: { summary: 'auto' },
     });
     expect(res.output_text).toBe(DEFAULT_PIECES.join(''));
     expect(Object.keys(s.chat.requests.at(-1)!.body).sort()).toEqual(['max_tokens', 'messages', 'model', 'stream', 'stream_options']);
+    // A developer message reaches a chat-completions provider as a system one, which every provider takes.
+    expect(s.chat.requests.at(-1)!.body.messages[0]).toEqual({ role: 'system', content: 'Be terse.' });
   });
 
   test('store: false keeps nothing', async () => {

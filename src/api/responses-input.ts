@@ -63,7 +63,9 @@ class Messages {
       this.calling = { role: 'assistant', tool_calls: [] }; // its calls, if any, follow it
       return;
     }
-    this.list.push({ role: item.role, content: contentOf(item.content as Part) });
+    // "developer" is OpenAI's newer name for "system", which every chat-completions provider takes
+    // (DeepSeek and Ollama do not know "developer"; OpenAI reads "system" as it for reasoning models).
+    this.list.push({ role: item.role === 'developer' ? 'system' : item.role, content: contentOf(item.content as Part) });
   }
 }
 
