@@ -261,4 +261,18 @@ describe('documents on the chat page', () => {
     expect(await q.balance(user)).toBe(before);
     expect((await attachmentRows(user))[0].message_id).toBeNull();
   });
+
+  test('POST /send with files and no text: the files are the question, the chat is named after them; Undo takes them away with it', async () => {
+    const user = await newUser(srv);
+    const [id] = chipIds((await attach(user, [{ name: 'data.csv', data: Buffer.from('a,b\n1,2\n') }])).text);
+    const res = await post(user, '/send', { ...(await composer(user, '/', '')), model: 'gpt-3.5-turbo', attachment: id! });
+    expect(res.status).toBe(200);
+    expect(lastUserContent()[0]!.content).toBe('<file name="data.csv">\na,b\n1,2\n</file>');
+    const [conversation] = await q.conversations(user);
+    expect(conversation.title).toBe('data.csv');
+    const page = await user.agent.get(`/c/${conversation.id}`);
+    const undo = await user.agent.post(`/c/${conversation.id}/undo`).type('form').send({ _csrf: csrfFrom(page.text) });
+    expect(undo.status).toBe(303);
+    expect(await attachmentRows(user)).toEqual([]);
+  });
 });
