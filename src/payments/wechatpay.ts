@@ -98,31 +98,38 @@ export function wechatPayGateway(settings: WechatPaySettings, publicUrl: string)
       return data.status === 'PROCESSING' ? 'processing' : 'failed';
     },
     notification(headers, rawBody) {
-      const body = rawBody.toString('utf8');
-      const timestamp = headers['wechatpay-timestamp'] ?? '';
-      const nonce = headers['wechatpay-nonce'] ?? '';
-      const signature = headers['wechatpay-signature'] ?? '';
-      if (headers['wechatpay-serial'] !== settings.platformSerial) throw new SignatureError('the notification names another key');
-      if (!/^\d{1,12}$/.test(timestamp) || Math.abs(Date.now() / 1000 - Number(timestamp)) > MAX_SKEW_S) throw new SignatureError('the notification is stale');
-      let verified = false;
-      try {
-        verified = Rsa.verify(Formatter.response(timestamp, nonce, body), signature, platformKey);
-      } catch {
-        verified = false;
-      }
-      if (!verified) throw new SignatureError('the notification is not signed by WeChat Pay');
-      const note = obj(JSON.parse(body));
-      const r = obj(note.resource);
-      let resource: Record<string, unknown>;
-      try {
-        resource = obj(JSON.parse(Aes.AesGcm.decrypt(str(r.ciphertext), apiV3Key, str(r.nonce), str(r.associated_data))));
-      } catch {
-        throw new SignatureError('the notification resource does not decrypt with the APIv3 key');
-      }
+      const { note, resource } = openNotification(headers, rawBody, settings.platformSerial, platformKey, apiV3Key);
       const type = str(note.event_type);
       if (type === 'TRANSACTION.SUCCESS' && resource.trade_state === 'SUCCESS') return paidFact(resource, `wechat:${str(note.id)}`);
       if (type === 'REFUND.SUCCESS' && resource.refund_status === 'SUCCESS') return refundFact(resource);
       return { kind: 'other', eventId: `wechat:${str(note.id)}`, outTradeNo: str(resource.out_trade_no), merchant: str(resource.mchid), status: type };
     },
   };
+}
+
+/**
+ * A notification's body and decrypted resource, once its signature is WeChat Pay's (under the key
+ * id configured, signed within 5 minutes) and its resource decrypts with the APIv3 key (AES-256-GCM
+ * authenticates it too); SignatureError otherwise.
+ */
+function openNotification(headers: Record<string, string | undefined>, rawBody: Buffer, serial: string, platformKey: string, apiV3Key: Buffer) {
+  const body = rawBody.toString('utf8');
+  const timestamp = headers['wechatpay-timestamp'] ?? '';
+  const nonce = headers['wechatpay-nonce'] ?? '';
+  if (headers['wechatpay-serial'] !== serial) throw new SignatureError('the notification names another key');
+  if (!/^\d{1,12}$/.test(timestamp) || Math.abs(Date.now() / 1000 - Number(timestamp)) > MAX_SKEW_S) throw new SignatureError('the notification is stale');
+  let verified = false;
+  try {
+    verified = Rsa.verify(Formatter.response(timestamp, nonce, body), headers['wechatpay-signature'] ?? '', platformKey);
+  } catch {
+    verified = false;
+  }
+  if (!verified) throw new SignatureError('the notification is not signed by WeChat Pay');
+  const note = obj(JSON.parse(body));
+  const r = obj(note.resource);
+  try {
+    return { note, resource: obj(JSON.parse(Aes.AesGcm.decrypt(str(r.ciphertext), apiV3Key, str(r.nonce), str(r.associated_data)))) };
+  } catch {
+    throw new SignatureError('the notification resource does not decrypt with the APIv3 key');
+  }
 }
