@@ -217,3 +217,17 @@ describe('share links', () => {
     expect(await srv.sql.value<number>('SELECT count(*) FROM shares WHERE user_id = ?', user.id)).toBe(100);
   });
 });
+
+test('with PUBLIC_URL set, a link is given at that address, whatever host the request named', async () => {
+  const publicSrv = await startTestServer({ OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: fake.url, SIGNUP_BONUS: '100000', PUBLIC_URL: 'https://chat.school.example/' });
+  try {
+    const user = await newUser(publicSrv);
+    fake.script({ kind: 'stream', pieces: ['An answer'] });
+    const id = conversationIdIn((await post(user, '/send', { ...(await composer(user)), message: 'Q' })).text);
+    const _csrf = csrfFrom((await user.agent.get('/shares')).text);
+    expect((await user.agent.post(`/c/${id}/share`).set('Host', 'evil.example').type('form').send({ _csrf })).status).toBe(303);
+    expect((await user.agent.get('/shares').set('Host', 'evil.example')).text).toMatch(/value="https:\/\/chat\.school\.example\/s\/[\w-]{22}"/);
+  } finally {
+    await publicSrv.close();
+  }
+});

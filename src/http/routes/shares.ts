@@ -13,7 +13,8 @@ import { idParam, signedIn } from './guards';
 const NOINDEX = { 'X-Robots-Tag': 'noindex, nofollow' };
 
 /** The address of a link: at PUBLIC_URL when set (as invites are), else as the browser reached this server. */
-const linkOf = (publicUrl: string | undefined, req: Request, token: string) => `${publicUrl ?? `${req.protocol}://${req.get('host')}`}/s/${token}`;
+const linkOf = (publicUrl: string | undefined, req: Request, token: string) =>
+  `${publicUrl?.replace(/\/+$/, '') ?? `${req.protocol}://${req.get('host')}`}/s/${token}`;
 
 export function shareRoutes({ database, config }: Services): Router {
   const router = Router();
