@@ -126,6 +126,30 @@ describe('the allowance bucket', () => {
     expect(await database.read(allowanceLeft, student, SHANGHAI_DEC)).toBe(0);
   });
 
+  test('answers at once count holds from a bucket and from own tokens together, wherever each is counted; all closed, none open; verify names a wrong count', async () => {
+    const student = await newUser(1000);
+    await groupWith(monthly(250), [student]);
+    const at = (maxOpen: number) => reserve(database, { userId: student, turnKey: `t${++turn}`, model: flat, promptTokens: 50, maxCompletion: 50, now: SHANGHAI_DEC, maxOpen });
+    const first = held(await at(3)); // from the bucket (the first turn decides in a transaction)
+    const second = held(await at(3)); // from the bucket (the one-statement take on SQLite)
+    const third = held(await at(3)); // 50 left in the bucket, 50 from own tokens
+    expect([first, second, third].map((h) => (JSON.parse(h.parts!) as { n: number }[])[0]!.n)).toEqual([100, 100, 50]);
+    expect(await at(3)).toMatchObject({ status: 'busy' });
+    const counted = async () => sql.get(`SELECT (SELECT open_holds FROM balances WHERE user_id = ?) AS own,
+      (SELECT sum(open_holds) FROM allowances WHERE user_id = ?) AS bucket`, student, student);
+    // SQLite counts a hold taken whole from one bucket on that bucket; PostgreSQL counts all on the balance row.
+    expect(await counted()).toEqual(ON_POSTGRES ? { own: 3, bucket: 0 } : { own: 1, bucket: 2 });
+    await settle(database, second, usage(50, 10, SHANGHAI_DEC)); // gives 40 back to the bucket
+    const fourth = held(await at(3));
+    expect(await at(3)).toMatchObject({ status: 'busy' });
+    await Promise.all([first, third, fourth].map((h) => release(database, h)));
+    expect(await counted()).toEqual({ own: 0, bucket: 0 });
+    expect(await database.read(verifyLedger, 3_600_000)).toEqual([]);
+    await sql.run('UPDATE allowances SET open_holds = open_holds + 1 WHERE user_id = ?', student);
+    expect(await database.read(verifyLedger, 3_600_000)).toEqual([expect.objectContaining({ userId: student, problem: expect.stringContaining('open') })]);
+    await sql.run('UPDATE allowances SET open_holds = open_holds - 1 WHERE user_id = ?', student);
+  });
+
   test('with no tokens in either bucket a turn is refused and nothing is written', async () => {
     const student = await newUser(0);
     await groupWith(monthly(10), [student]);

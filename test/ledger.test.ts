@@ -280,7 +280,7 @@ describe('the one-statement reserve and close (one round trip each on PostgreSQL
 
   test('ledger verify finds a balance row whose open-hold count is not the holds held', async () => {
     await sql.run('UPDATE balances SET open_holds = 2 WHERE user_id = ?', userId);
-    expect(await database.read(verifyLedger, 3_600_000)).toEqual([{ userId, problem: 'balance row counts 2 open holds, 0 are held' }]);
+    expect(await database.read(verifyLedger, 3_600_000)).toEqual([{ userId, problem: 'balance row and buckets count 2 open holds, 0 are held' }]);
     await sql.run('UPDATE balances SET open_holds = 0 WHERE user_id = ?', userId); // for the check after each test
   });
 });

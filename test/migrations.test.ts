@@ -59,3 +59,21 @@ test('migration 022 turns each conversation into one thread: every message follo
     expect(raw.prepare('SELECT id, leaf_id AS leaf FROM conversations ORDER BY id').all()).toEqual([{ id: 1, leaf: 6 }, { id: 2, leaf: 5 }, { id: 3, leaf: null }]);
   });
 });
+
+test('migration 033 moves the count of open holds taken whole from one bucket onto that bucket, and leaves the others on the balance row', async () => {
+  await beforeMigration(33, ({ raw, upgrade }) => {
+    raw.exec(`INSERT INTO users (id, username, username_key, password_hash) VALUES (1, 'ming', 'ming', '$argon2id$x');
+      INSERT INTO balances (user_id, balance, open_holds) VALUES (1, 900, 3);
+      INSERT INTO groups (id, name) VALUES (7, 'Class 3');
+      INSERT INTO allowances (id, user_id, group_id, group_name, balance, size, period, ends_at) VALUES (5, 1, 7, 'Class 3', 100, 500, '2026-12', '2027-01-01T00:00:00.000Z');
+      INSERT INTO holds (user_id, turn_key, model, amount, prompt_tokens, max_completion, prompt_rate, completion_rate, parts) VALUES
+        (1, 'whole', 'demo', 200, 100, 100, 1, 1, '[{"a":5,"n":200,"e":"2027-01-01T00:00:00.000Z"}]'),
+        (1, 'split', 'demo', 200, 100, 100, 1, 1, '[{"a":5,"n":100,"e":"2027-01-01T00:00:00.000Z"}]'),
+        (1, 'own', 'demo', 200, 100, 100, 1, 1, NULL);
+      INSERT INTO holds (user_id, turn_key, model, amount, prompt_tokens, max_completion, prompt_rate, completion_rate, parts, state) VALUES
+        (1, 'closed', 'demo', 200, 100, 100, 1, 1, '[{"a":5,"n":200,"e":"2027-01-01T00:00:00.000Z"}]', 'settled');`);
+    upgrade();
+    expect(raw.prepare('SELECT open_holds FROM balances WHERE user_id = 1').pluck().get()).toBe(2);
+    expect(raw.prepare('SELECT open_holds FROM allowances WHERE id = 5').pluck().get()).toBe(1);
+  });
+});

@@ -6,7 +6,7 @@
 // write operations (a redeemed code, a new account), so the balance rule stays here.
 import { EventEmitter } from 'node:events';
 import { query, type Op, type Store } from '../storage/op';
-import type { ClosingHold, Hold, HoldRow } from '../storage/queries/ledger';
+import type { Hold, HoldRow } from '../storage/queries/ledger';
 import { affordableCompletion, priceOf, type ModelInfo } from '../metering/models';
 import { isDatabaseFault } from '../storage/faults';
 import { PROCESS_OWNER } from './owner';
@@ -220,7 +220,7 @@ function* reserveOp(req: ReserveRequest): Op<ReserveResult> {
 
 /** A reserve from own tokens alone (no allowance bucket holds any): one conditional take. */
 function* reserveFromOwn(req: ReserveRequest, { wanted, minimum, full }: { wanted: number; minimum: number; full: number }): Op<ReserveResult> {
-  const took = yield* query('ledger.take', { userId: req.userId, full, minimum });
+  const took = yield* query('ledger.take', { userId: req.userId, full, minimum, open: 1 });
   if (!took) {
     const balance = yield* balanceOf(req.userId);
     return { status: 'insufficient', missing: minimum - balance, balance };
@@ -254,14 +254,25 @@ function* reserveFromBuckets(
     parts.push({ a: b.id, n, e: b.endsAt });
     rest -= n;
   }
-  // `rest` comes from own tokens; the take also counts the hold open.
-  const took = (yield* query('ledger.take', { userId: req.userId, full: rest, minimum: rest }))!;
+  // `rest` comes from own tokens; the take also counts the hold open, unless its one bucket does.
+  const bucket = openOnBucket(held, parts);
+  const took = (yield* query('ledger.take', { userId: req.userId, full: rest, minimum: rest, open: bucket === null ? 1 : 0 }))!;
   const row = { ...holdRow(req, held, Math.min(terms.wanted, affordableCompletion(req.model, req.promptTokens, held))), parts: JSON.stringify(parts) };
   const id = yield* query('ledger.newHold', row);
   if (id === undefined) throw new DuplicateTurn();
   yield* takeParts(req.userId, id, parts);
+  if (bucket !== null) yield* query('ledger.openOnBucket', { id: bucket, delta: 1 });
   if (rest > 0) yield* query('ledger.row', { userId: req.userId, kind: 'reserve', amount: -rest, balanceAfter: took.balance, actorId: null, holdId: id, codeId: null, note: null });
   return { status: 'held', hold: newHold(id, row), balance: took.balance + inBuckets - (held - rest) };
+}
+
+/**
+ * The bucket a hold counts open on: on SQLite, a hold taken whole from one bucket counts there,
+ * so the one-statement take and close from a bucket leave the balance row alone (migration 033);
+ * every other hold counts on the balance row (and on PostgreSQL every hold: its texts say so).
+ */
+function openOnBucket(amount: number, parts: readonly Part[]): number | null {
+  return parts.length === 1 && parts[0]!.n === amount ? parts[0]!.a : null;
 }
 
 /** The fewest completion tokens the reserve must pay for: the useful minimum, or all that is asked when less. */
@@ -295,9 +306,14 @@ async function reserveWhole(store: Store, req: ReserveRequest): Promise<ReserveR
   const amount = priceOf(req.model, req.promptTokens, req.maxCompletion);
   if (amount < 1 || req.maxCompletion < 1 || (req.key && (req.key.perDay !== null || req.key.total !== null || req.key.tpm != null))) return undefined;
   const row = holdRow(req, amount, req.maxCompletion);
-  const params = { ...row, maxOpen: req.maxOpen ?? Number.MAX_SAFE_INTEGER, limited: req.limits ? 1 as const : 0 as const };
+  // One object literal (spreads made a dictionary of it on every reserve: storage/sqlite/store.ts).
+  const params = {
+    userId: row.userId, turnKey: row.turnKey, model: row.model, amount, promptTokens: row.promptTokens, maxCompletion: row.maxCompletion,
+    promptRate: row.promptRate, completionRate: row.completionRate, cachedRate: row.cachedRate, keyId: row.keyId, owner: row.owner, ruleGroup: row.ruleGroup,
+    maxOpen: req.maxOpen ?? Number.MAX_SAFE_INTEGER, limited: req.limits ? 1 as const : 0 as const, now: (req.now ?? new Date()).toISOString(),
+  };
   if (store.dialect === 'sqlite' && fromBuckets.has(req.userId)) {
-    const took = await store.once('ledger.takeWholeBucket', { ...params, now: (req.now ?? new Date()).toISOString() });
+    const took = await store.once('ledger.takeWholeBucket', params);
     return took && { status: 'held', hold: newHold(took.id, { ...row, parts: took.parts }), balance: took.total };
   }
   const took = await store.once('ledger.takeWhole', params);
@@ -367,20 +383,26 @@ function closing(hold: HoldTerms, usage: Usage, kind: 'settle' | 'release') {
   // provider reporting more than was held (a differing tokenizer, or a hostile upstream) is never
   // charged past it; the difference is recorded as uncollected, the operator's to see.
   const charge = Math.min(wanted, hold.amount);
-  const record: ClosingHold = {
-    id: hold.id, state: kind === 'settle' ? 'settled' : 'released', charge, promptTokens: usage.promptTokens,
+  const note = kind === 'release' ? usage.outcome : null;
+  // One object literal, with the terms the one-statement closes check too (bucketId and partEnd
+  // filled in for a bucket's): built by spreads, it became a dictionary on every close (storage/sqlite/store.ts).
+  const record = {
+    id: hold.id, state: kind === 'settle' ? 'settled' as const : 'released' as const, charge, promptTokens: usage.promptTokens,
     completionTokens: usage.completionTokens, uncollected: wanted - charge, source: usage.source, outcome: usage.outcome,
     latencyMs: usage.latencyMs ?? null, conversationId: usage.conversationId ?? null, messageId: usage.messageId ?? null,
     apiRequestId: usage.apiRequestId ?? null, cachedTokens, reasoningTokens: Math.min(usage.reasoningTokens ?? 0, usage.completionTokens),
     provider: usage.provider ?? null, upstreamModel: usage.upstreamModel ?? null,
+    amount: hold.amount, promptRate: hold.promptRate, completionRate: hold.completionRate, cachedRate: hold.cachedRate, refund: hold.amount - charge, kind, note,
+    parts: hold.parts ?? '', bucketId: 0, partEnd: '', now: (usage.now ?? new Date()).toISOString(),
   };
-  return { record, refund: hold.amount - charge, note: kind === 'release' ? usage.outcome : null };
+  return { record, refund: record.refund, note };
 }
 
 function* closeHold(hold: HoldRow, usage: Usage, kind: 'settle' | 'release', now = new Date()): Op<SettleResult> {
   const { record, refund: whole, note } = closing(hold, usage, kind);
   let refund = whole;
   let ownPart = hold.amount;
+  let bucket: number | null = null;
   if (hold.parts !== null) {
     // Allowance parts are spent first and given back to their buckets; own tokens pay the rest.
     // The balance row is locked before any bucket, in the order every reserve takes them (no deadlock).
@@ -390,8 +412,10 @@ function* closeHold(hold: HoldRow, usage: Usage, kind: 'settle' | 'release', now
     const ownDue = yield* returnParts(hold.userId, hold.id, parts, record.charge, kind, now);
     refund = hold.amount - fromBuckets - ownDue;
     ownPart = hold.amount - fromBuckets;
+    bucket = openOnBucket(hold.amount, parts);
+    if (bucket !== null) yield* query('ledger.openOnBucket', { id: bucket, delta: -1 });
   }
-  const balance = yield* query('ledger.refund', { userId: hold.userId, amount: refund });
+  const balance = yield* query('ledger.refund', { userId: hold.userId, amount: refund, open: bucket === null ? 1 : 0 });
   // A hold all from allowance has no own-token rows: nothing of own tokens was taken or given back.
   if (ownPart > 0) yield* query('ledger.row', { userId: hold.userId, kind, amount: refund, balanceAfter: balance, actorId: null, holdId: hold.id, codeId: null, note });
   yield* query('ledger.closeHold', record);
@@ -415,15 +439,16 @@ function* closeOpenHold(holdId: number, usage: Usage, kind: 'settle' | 'release'
 async function closeAndTell(store: Store, hold: number | HoldTerms, usage: Usage, kind: 'settle' | 'release'): Promise<SettleResult> {
   let closed: [SettleResult, number] | undefined;
   if (typeof hold !== 'number') {
-    const { record, refund, note } = closing(hold, usage, kind);
-    const terms = { ...record, amount: hold.amount, promptRate: hold.promptRate, completionRate: hold.completionRate, cachedRate: hold.cachedRate, refund, kind, note };
+    const { record } = closing(hold, usage, kind);
     let done: { userId: number; balance: number } | undefined;
-    if (!hold.parts) done = await store.once('ledger.closeKnown', terms);
+    if (!hold.parts) done = await store.once('ledger.closeKnown', record);
     else if (store.dialect === 'sqlite') {
       // Taken whole from one bucket whose period is not over: given back to it in one statement too.
       const parts = JSON.parse(hold.parts) as Part[];
-      if (parts.length === 1 && parts[0]!.n === hold.amount) {
-        done = await store.once('ledger.closeBucket', { ...terms, parts: hold.parts, bucketId: parts[0]!.a, partEnd: parts[0]!.e, now: (usage.now ?? new Date()).toISOString() });
+      if (openOnBucket(hold.amount, parts) !== null) {
+        record.bucketId = parts[0]!.a;
+        record.partEnd = parts[0]!.e;
+        done = await store.once('ledger.closeBucket', record);
       }
     }
     if (done) closed = [{ charge: record.charge, uncollected: record.uncollected, balance: done.balance }, done.userId];

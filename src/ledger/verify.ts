@@ -26,7 +26,7 @@ export function* verifyLedger(recoveryWindowMs: number): Op<Violation[]> {
     violations.push({ userId: r.userId, problem: `owes ${r.owed} and refunds took ${r.taken}, but refunded orders are due ${r.due} back` });
   }
   for (const r of yield* query('verify.openHolds', {})) {
-    violations.push({ userId: r.userId, problem: `balance row counts ${r.counted} open holds, ${r.held} are held` });
+    violations.push({ userId: r.userId, problem: `balance row and buckets count ${r.counted} open holds, ${r.held} are held` });
   }
   for (const b of yield* query('verify.buckets', {})) {
     violations.push({ userId: b.userId, problem: `allowance bucket ${b.id} holds ${b.balance}, its rows add up to ${b.total}, its last row says ${b.after ?? 'nothing'}` });

@@ -50,7 +50,12 @@ export interface LedgerQueries {
   /** Adds `amount` (may be negative) when the result stays within [0, max]; the new balance, else undefined. */
   'ledger.add': Q<{ userId: number; amount: number; max: number }, number | undefined>;
   /** Gives back `amount` of a closing hold (no ceiling: it was taken from this balance) and counts the hold closed; the new balance. */
-  'ledger.refund': Q<{ userId: number; amount: number }, number>;
+  /**
+   * Gives `amount` back to the balance; `open` is 1 when the hold counted open on the balance row,
+   * 0 when on its one bucket (SQLite's rule, ledger.ts's openOnBucket; PostgreSQL counts every
+   * hold on the balance row and reads no `open`).
+   */
+  'ledger.refund': Q<{ userId: number; amount: number; open: 0 | 1 }, number>;
   /**
    * A whole reserve in one statement, for the common case: when the balance pays for all of
    * `amount`, the user has fewer than `maxOpen` holds open and (with `limited` 1) no spend limits,
@@ -94,8 +99,10 @@ export interface LedgerQueries {
       parts: string; bucketId: number; partEnd: string; now: string },
     { userId: number; balance: number } | undefined
   >;
-  /** Takes min(balance, full) when the balance is at least `minimum`, and counts the hold opened. */
-  'ledger.take': Q<{ userId: number; full: number; minimum: number }, { held: number; balance: number } | undefined>;
+  /** Takes min(balance, full) when the balance is at least `minimum`, and counts the hold opened there when `open` is 1 (see ledger.refund). */
+  'ledger.take': Q<{ userId: number; full: number; minimum: number; open: 0 | 1 }, { held: number; balance: number } | undefined>;
+  /** Counts a hold taken whole from bucket `id` opened (+1) or closed (-1) on it: SQLite's rule (ledger.refund); nothing on PostgreSQL. */
+  'ledger.openOnBucket': Q<{ id: number; delta: 1 | -1 }, Changes>;
   'ledger.row': Q<LedgerRowInput, Changes>;
   /** A purchase (tokens paid for) or a refund (tokens taken back) of an order. */
   'ledger.orderRow': Q<{ userId: number; kind: 'purchase' | 'refund'; amount: number; balanceAfter: number; orderId: number; note: string | null }, Changes>;

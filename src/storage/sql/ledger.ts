@@ -36,6 +36,13 @@ export const NOTHING_DUE = `NOT EXISTS (SELECT 1 FROM groups g WHERE g.allowance
   AND NOT EXISTS (SELECT 1 FROM allowances a3 WHERE a3.user_id = @userId AND a3.balance > 0
     AND NOT EXISTS (SELECT 1 FROM groups g WHERE g.id = a3.group_id AND g.allowance IS NOT NULL AND ${FOLLOWS('g')}))`;
 
+/**
+ * The user has fewer than @maxOpen holds open (TURNS_PER_USER), counted where a hold is: on the
+ * balance row `b`, or (SQLite, one part from one bucket) on that bucket. Not counted when uncapped.
+ */
+export const UNDER_MAX_OPEN = (b: string) => `(@maxOpen >= ${Number.MAX_SAFE_INTEGER}
+  OR ${b}.open_holds + (SELECT coalesce(sum(ao.open_holds), 0) FROM allowances ao WHERE ao.user_id = @userId) < @maxOpen)`;
+
 export const ledgerShared = {
   'ledger.open': run('INSERT INTO balances (user_id) VALUES (@userId) ON CONFLICT (user_id) DO NOTHING'),
   'ledger.balance': value('SELECT balance FROM balances WHERE user_id = @userId'),
@@ -47,7 +54,8 @@ export const ledgerShared = {
   'ledger.orderRow': run(`INSERT INTO ledger (user_id, kind, amount, balance_after, order_id, note)
     VALUES (@userId, @kind, @amount, @balanceAfter, @orderId, @note)`),
   'ledger.owed': value('SELECT coalesce(max(owed), 0) FROM balances WHERE user_id = @userId'),
-  'ledger.openCount': value('SELECT coalesce(max(open_holds), 0) FROM balances WHERE user_id = @userId'),
+  'ledger.openCount': value(`SELECT coalesce((SELECT open_holds FROM balances WHERE user_id = @userId), 0)
+    + coalesce((SELECT sum(open_holds) FROM allowances WHERE user_id = @userId), 0)`),
   'ledger.heldBy': value(`SELECT coalesce(sum(amount), 0) FROM holds WHERE state = 'held' AND user_id = @userId`),
   'ledger.soFar': get(`SELECT prompt_tokens AS "promptTokens", delivered, prompt_rate AS "promptRate", completion_rate AS "completionRate"
     FROM holds WHERE id = @id AND state = 'held'`),

@@ -22,6 +22,7 @@ export const ledgerSql: { readonly [K in keyof LedgerQueries]: Text } = {
   'ledger.addOwed': run('UPDATE balances SET owed = GREATEST(owed + @amount::bigint, 0) WHERE user_id = @userId'),
   'ledger.add': value(`UPDATE balances SET balance = balance + @amount::bigint WHERE user_id = @userId AND balance + @amount::bigint BETWEEN 0 AND @max::bigint
     RETURNING balance`),
+  // Every hold counts open on the balance row here (migration 033): @open, SQLite's choice, is not read.
   'ledger.refund': value(`UPDATE balances SET balance = balance + @amount::bigint, open_holds = GREATEST(open_holds - 1, 0)
     WHERE user_id = @userId RETURNING balance`),
   // One statement, one round trip. The balance row is locked first (a second reserve of the user
@@ -63,6 +64,7 @@ export const ledgerSql: { readonly [K in keyof LedgerQueries]: Text } = {
   // SQLite only (see queries/ledger.ts): ledger.ts never asks PostgreSQL for these; the text says so if it ever did.
   'ledger.takeWholeBucket': get(`SELECT NULL AS id WHERE false -- ledger.takeWholeBucket is SQLite's only`),
   'ledger.closeBucket': get(`SELECT NULL AS "userId" WHERE false -- ledger.closeBucket is SQLite's only`),
+  'ledger.openOnBucket': run('SELECT @id::bigint, @delta::int WHERE false -- PostgreSQL counts every hold on balances (migration 033)'),
   'ledger.take': get(`UPDATE balances SET last_hold = LEAST(balance, @full::bigint), balance = balance - LEAST(balance, @full::bigint),
     open_holds = open_holds + 1
     WHERE user_id = @userId AND balance >= @minimum::bigint RETURNING last_hold AS held, balance`),

@@ -99,7 +99,9 @@ export const reportsSql: { readonly [K in keyof ReportQueries]: Text } = {
       coalesce((SELECT -sum(amount) FROM ledger l WHERE l.user_id = b.user_id AND l.kind = 'refund'), 0) AS taken,
       coalesce((SELECT sum(tokens_back) FROM orders o WHERE o.user_id = b.user_id), 0) AS due FROM balances b) c
     WHERE owed + taken <> due`),
-  'verify.openHolds': all(`SELECT * FROM (SELECT b.user_id AS "userId", b.open_holds AS counted,
+  // Counted on the balance row, or on the bucket a hold was taken whole from (migration 033).
+  'verify.openHolds': all(`SELECT * FROM (SELECT b.user_id AS "userId",
+      b.open_holds + coalesce((SELECT sum(a.open_holds) FROM allowances a WHERE a.user_id = b.user_id), 0) AS counted,
       (SELECT count(*) FROM holds h WHERE h.user_id = b.user_id AND h.state = 'held') AS held FROM balances b) c
     WHERE counted <> held`),
   'verify.unbalancedHolds': all(`SELECT h.id, h.user_id AS "userId" FROM holds h WHERE h.state <> 'held' AND

@@ -1,7 +1,7 @@
 // SQLite texts of the ledger queries.
 import { get, run, script, value, values, type Text } from '../../op';
 import type { LedgerQueries } from '../../queries/ledger';
-import { ledgerShared, NO_ORG_LIMITS, NOTHING_DUE, PLAIN_RESERVE } from '../../sql/ledger';
+import { ledgerShared, NO_ORG_LIMITS, NOTHING_DUE, PLAIN_RESERVE, UNDER_MAX_OPEN } from '../../sql/ledger';
 
 const HOLD_COLUMNS = `id, user_id AS userId, turn_key AS turnKey, model, amount, prompt_tokens AS promptTokens,
   max_completion AS maxCompletion, state, charge, prompt_rate AS promptRate, completion_rate AS completionRate,
@@ -21,10 +21,11 @@ export const ledgerSql: { readonly [K in keyof LedgerQueries]: Text } = {
   'ledger.addOwed': run('UPDATE balances SET owed = max(owed + @amount, 0) WHERE user_id = @userId'),
   'ledger.add': value(`UPDATE balances SET balance = balance + @amount WHERE user_id = @userId AND balance + @amount BETWEEN 0 AND @max
     RETURNING balance`),
-  'ledger.refund': value('UPDATE balances SET balance = balance + @amount, open_holds = max(open_holds - 1, 0) WHERE user_id = @userId RETURNING balance'),
+  // @open: 1 when the hold counts open on the balance row, 0 when on its one bucket (queries/ledger.ts).
+  'ledger.refund': value('UPDATE balances SET balance = balance + @amount, open_holds = max(open_holds - @open, 0) WHERE user_id = @userId RETURNING balance'),
   // The steps of one reserve; the writes come after every check, so a refusal writes nothing.
   'ledger.takeWhole': script(
-    `SELECT user_id AS userId FROM balances WHERE user_id = @userId AND balance >= @amount AND open_holds < @maxOpen
+    `SELECT user_id AS userId FROM balances b WHERE user_id = @userId AND balance >= @amount AND ${UNDER_MAX_OPEN('b')}
       AND (@limited = 0 OR NOT EXISTS (SELECT 1 FROM spend_limits s WHERE s.user_id = @userId AND (s.per_message IS NOT NULL OR s.per_day IS NOT NULL)))
       AND ${PLAIN_RESERVE}`,
     `INSERT INTO holds (user_id, turn_key, model, amount, prompt_tokens, max_completion, prompt_rate, completion_rate, cached_rate, api_key_id, owner, rule_group)
@@ -41,8 +42,8 @@ export const ledgerSql: { readonly [K in keyof LedgerQueries]: Text } = {
   ),
   'ledger.takeWholeBucket': script(
     `SELECT b.user_id AS userId, a.id AS bucketId, a.ends_at AS endsAt,
-        b.balance + (SELECT sum(balance) FROM allowances WHERE user_id = @userId AND balance > 0 AND ends_at > @now) - @amount AS total
-      FROM balances b, allowances a WHERE b.user_id = @userId AND b.open_holds < @maxOpen
+        b.balance AS balance, b.balance + (SELECT sum(balance) FROM allowances WHERE user_id = @userId AND balance > 0 AND ends_at > @now) - @amount AS total
+      FROM balances b, allowances a WHERE b.user_id = @userId AND ${UNDER_MAX_OPEN('b')}
       AND a.id = (SELECT id FROM allowances WHERE user_id = @userId AND balance > 0 AND ends_at > @now ORDER BY ends_at, id LIMIT 1)
       AND a.balance >= @amount
       AND (@limited = 0 OR NOT EXISTS (SELECT 1 FROM spend_limits s WHERE s.user_id = @userId AND (s.per_message IS NOT NULL OR s.per_day IS NOT NULL)))
@@ -52,21 +53,22 @@ export const ledgerSql: { readonly [K in keyof LedgerQueries]: Text } = {
       VALUES (@userId, @turnKey, @model, @amount, @promptTokens, @maxCompletion, @promptRate, @completionRate, @cachedRate, @keyId, @owner, @ruleGroup,
         '[{"a":' || @bucketId || ',"n":' || CAST(@amount AS INTEGER) || ',"e":"' || @endsAt || '"}]')
       ON CONFLICT (user_id, turn_key) DO NOTHING RETURNING id, parts`,
-    'UPDATE allowances SET balance = balance - @amount WHERE id = @bucketId RETURNING balance AS bucketBalance',
+    // The hold counts open on its bucket: the balance row is read, not written.
+    'UPDATE allowances SET balance = balance - @amount, open_holds = open_holds + 1 WHERE id = @bucketId RETURNING balance AS bucketBalance',
     `INSERT INTO allowance_ledger (allowance_id, user_id, kind, amount, balance_after, hold_id)
       VALUES (@bucketId, @userId, 'reserve', -@amount, @bucketBalance, @id)`,
-    'UPDATE balances SET open_holds = open_holds + 1 WHERE user_id = @userId RETURNING balance',
   ),
   'ledger.closeBucket': script(
     // The bucket still in the period the part was taken in (not refilled since), and that period not over.
     `${CLOSE} AND parts = @parts AND amount = @amount AND prompt_rate = @promptRate AND completion_rate = @completionRate
       AND coalesce(cached_rate, prompt_rate) = @cachedRate
-      AND EXISTS (SELECT 1 FROM allowances WHERE id = @bucketId AND ends_at = @partEnd AND ends_at > @now) RETURNING user_id AS userId`,
-    'UPDATE allowances SET balance = balance + @refund WHERE id = @bucketId RETURNING balance AS bucketBalance',
+      AND EXISTS (SELECT 1 FROM allowances WHERE id = @bucketId AND ends_at = @partEnd AND ends_at > @now)
+      RETURNING user_id AS userId, (SELECT balance FROM balances b WHERE b.user_id = holds.user_id) AS balance`,
+    'UPDATE allowances SET balance = balance + @refund, open_holds = max(open_holds - 1, 0) WHERE id = @bucketId RETURNING balance AS bucketBalance',
     `INSERT INTO allowance_ledger (allowance_id, user_id, kind, amount, balance_after, hold_id) VALUES (@bucketId, @userId, @kind, @refund, @bucketBalance, @id)`,
-    'UPDATE balances SET open_holds = max(open_holds - 1, 0) WHERE user_id = @userId RETURNING balance',
   ),
-  'ledger.take': get(`UPDATE balances SET last_hold = min(balance, @full), balance = balance - min(balance, @full), open_holds = open_holds + 1
+  'ledger.openOnBucket': run('UPDATE allowances SET open_holds = max(open_holds + @delta, 0) WHERE id = @id'),
+  'ledger.take': get(`UPDATE balances SET last_hold = min(balance, @full), balance = balance - min(balance, @full), open_holds = open_holds + @open
     WHERE user_id = @userId AND balance >= @minimum RETURNING last_hold AS held, balance`),
   'ledger.holdByKey': get(`SELECT ${HOLD_COLUMNS} FROM holds WHERE user_id = @userId AND turn_key = @turnKey`),
   'ledger.holdById': get(`SELECT ${HOLD_COLUMNS} FROM holds WHERE id = @id`),
