@@ -78,6 +78,8 @@ test('the QR code page, the waiting page and the paid order on a phone; axe find
         await page.goto(`${pay.srv.url}/orders`);
         await check('/orders');
         await pay.srv.sql.run(`UPDATE users SET role = 'admin' WHERE username = ?`, name);
+        await page.goto(`${pay.srv.url}/admin/orders`);
+        await check('/admin/orders');
         await page.goto(`${pay.srv.url}/admin/orders/${wechatOrder}`);
         expect(await page.locator('#amount').inputValue()).toBe('10.00');
         await check('admin order page');
