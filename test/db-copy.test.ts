@@ -55,6 +55,11 @@ if (ON_POSTGRES) {
       const sent = await user.post('/send').type('form').send({ _csrf: csrfFrom(page.text), turn_key: turnKey, conversation_id: '', message, system: '', model: 'gpt-4o-mini', temperature: '', max_tokens: '' });
       expect(sent.status).toBe(303); // without JavaScript: to the conversation, at the answer
     }
+    // A file attached (an image: bytes in a BLOB, a BYTEA in PostgreSQL).
+    const chat = await user.get('/');
+    const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
+    const attached = await user.post('/attachments').set('HX-Request', 'true').field('_csrf', csrfFrom(chat.text)).attach('file', png, { filename: 'leaf.png', contentType: 'image/png' });
+    expect(attached.status).toBe(200);
     const usagePage = (await user.get('/usage')).text;
     const before = await source.all('SELECT user_id, balance FROM balances ORDER BY user_id');
     const counts = await source.get('SELECT (SELECT count(*) FROM ledger) AS ledger, (SELECT count(*) FROM holds) AS holds, (SELECT count(*) FROM messages) AS messages, (SELECT count(*) FROM admin_audit) AS audit, (SELECT count(*) FROM redemption_codes) AS codes');
@@ -75,6 +80,8 @@ if (ON_POSTGRES) {
       expect(await copied.all('SELECT user_id, balance FROM balances ORDER BY user_id')).toEqual(before);
       expect(await copied.get('SELECT (SELECT count(*) FROM ledger) AS ledger, (SELECT count(*) FROM holds) AS holds, (SELECT count(*) FROM messages) AS messages, (SELECT count(*) FROM admin_audit) AS audit, (SELECT count(*) FROM redemption_codes) AS codes')).toEqual(counts);
       expect(await target.read(verifyLedger, 3_600_000)).toEqual([]);
+      const [image] = await copied.all('SELECT name, size, data FROM attachments');
+      expect({ name: image.name, size: Number(image.size), same: Buffer.compare(image.data as Buffer, png) === 0 }).toEqual({ name: 'leaf.png', size: png.length, same: true });
       await target.close();
 
       // A server on the copy: the user signs in again and sees the same figures.

@@ -8,11 +8,13 @@ import type { Op } from './op';
 /** Tables in an order that satisfies their foreign keys (views, sessions and migrations are not copied). */
 const TABLES = [
   'users', 'balances', 'code_batches', 'redemption_codes', 'api_keys', 'api_responses', 'holds', 'orders', 'payment_events', 'ledger', 'spend_limits', 'admin_audit',
-  'conversations', 'messages', 'usage_daily', 'usage_daily_all', 'usage_rollup',
+  'conversations', 'messages', 'attachments', 'usage_daily', 'usage_daily_all', 'usage_rollup',
 ];
 /** Tables whose `id` is an identity column: its counter moves past the copied ids. */
-const WITH_IDS = ['users', 'code_batches', 'redemption_codes', 'api_keys', 'holds', 'orders', 'ledger', 'admin_audit', 'conversations', 'messages'];
+const WITH_IDS = ['users', 'code_batches', 'redemption_codes', 'api_keys', 'holds', 'orders', 'ledger', 'admin_audit', 'conversations', 'messages', 'attachments'];
 const BATCH = 500;
+/** An attachment may hold 20 MB of image: a few rows a statement, not 500. */
+const BATCH_OF: Record<string, number> = { attachments: 4 };
 
 export class CopyError extends Error {}
 
@@ -56,7 +58,7 @@ export async function copySqliteToPostgres<V>(
         };
         for (const row of raw.prepare(`SELECT ${columns.join(', ')} FROM ${table}`).raw().iterate() as Iterable<unknown[]>) {
           batch.push(row);
-          if (batch.length === BATCH) await flush();
+          if (batch.length === (BATCH_OF[table] ?? BATCH)) await flush();
         }
         await flush();
         if (total === 0) progress(table, 0, 0);
