@@ -23,6 +23,7 @@ describe('loadConfig', () => {
       OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: 'http://127.0.0.1:8000/v1', UPSTREAM_TIMEOUT_MS: '5000', DEMO_DELAY_MS: '0',
       TURNS_PER_USER: '2', MIN_COMPLETION_TOKENS: '16', API_IN_FLIGHT_PER_USER: '20', API_IN_FLIGHT_PER_KEY: '5', RESPONSES_KEEP_DAYS: '7', UPSTREAM_CONCURRENCY: '8', QUEUE_MAX_WAITING: '50', ESTIMATE_RATE_LIMIT_PER_USER: '12', ESTIMATE_CHARS_PER_MINUTE: '200000',
       PROVIDER_FAILURES: '5', PROVIDER_COOLDOWN_SECONDS: '90', DEEPSEEK_API_KEY: ' sk-deepseek ', PASSWORD_SIGNIN: 'off',
+      ATTACHMENT_MAX_BYTES: '5mb', ATTACHMENTS_PER_MESSAGE: '2', DOCUMENT_MAX_PAGES: '40', DOCUMENT_MAX_CHARS: '90000',
     });
     // A provider's key is read by the name the models file gives, never kept among the settings.
     expect(c.keyOf('DEEPSEEK_API_KEY')).toBe('sk-deepseek');
@@ -41,6 +42,7 @@ describe('loadConfig', () => {
       openaiApiKey: 'sk-test', openaiBaseUrl: 'http://127.0.0.1:8000/v1', upstreamTimeoutMs: 5000, demoDelayMs: 0,
       oidcProviders: [], passwordSignIn: false, alipay: undefined, wechatPay: undefined, packagesFile: undefined, checkoutMinutes: 30,
       turnsPerUser: 2, minCompletion: 16, payments: undefined, apiPerUser: 20, apiPerKey: 5, responsesKeepDays: 7, upstreamConcurrency: 8, queueMaxWaiting: 50, estimateRateLimitPerUser: 12, estimateCharsPerMinute: 200_000,
+      attachments: { maxBytes: 5 * 1024 * 1024, perMessage: 2, maxPages: 40, maxChars: 90_000 },
     });
   });
 
