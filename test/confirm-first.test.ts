@@ -68,7 +68,7 @@ test('revoking a key asks first (the owner, and an admin); another user\'s key i
   await askedThenDone(m, `/keys/${mine}/revoke`, {}, '/keys', /Revoke the key “mine”\?/, () => revoked(mine!), 0);
   expect(await revoked(mine!)).toBe(1);
   expect((await postForm(m.agent, `/keys/${mine}/revoke`, { confirm: '1' }, '/keys')).status).toBe(404); // already revoked
-  await askedThenDone(admin, `/admin/users/${m.id}/keys/${theirs}/revoke`, {}, `/admin/users/${m.id}`, /Revoke this API key\?/, () => revoked(theirs!), 0);
+  await askedThenDone(admin, `/admin/users/${m.id}/keys/${theirs}/revoke`, {}, `/admin/users/${m.id}`, /Revoke the key “theirs” of confirm_keys\?/, () => revoked(theirs!), 0);
   expect(await revoked(theirs!)).toBe(1);
 });
 

@@ -117,12 +117,13 @@ export function adminUserRoutes({ config, database, hasher, running }: Services)
   });
 
   /** Asks first (confirm-first.ts) about the user of the path, who must exist; then runs `action`. */
-  const askingFirst = (ask: (t: Response['locals']['t'], name: string, req: Request) => Omit<Question, 'cancel'> | undefined, action: ReturnType<typeof run>) =>
+  type Ask = (t: Response['locals']['t'], name: string, req: Request) => Omit<Question, 'cancel'> | undefined | Promise<Omit<Question, 'cancel'>>;
+  const askingFirst = (ask: Ask, action: ReturnType<typeof run>) =>
     async (req: Request, res: Response) => {
       const userId = idParam(req);
       const user = await database.read(adminUser, userId);
       if (!user) throw new HttpError(404);
-      const question = ask(res.locals.t, user.username, req);
+      const question = await ask(res.locals.t, user.username, req);
       if (question && !confirmedOrAsk(req, res, () => ({ ...question, cancel: `/admin/users/${userId}` }))) return;
       await action(req, res);
     };
@@ -132,7 +133,12 @@ export function adminUserRoutes({ config, database, hasher, running }: Services)
     running.stopAll(id); // sessions end at their next request; a turn streaming now ends here
   }, 'disabled')));
   router.post('/:id/enable', run((req, id) => database.write(setDisabled, req.user!.id, id, false), 'enabled'));
-  router.post('/:id/keys/:key/revoke', askingFirst((t) => ({ question: t('confirm.revoke_user_key'), detail: t('confirm.revoke_key_detail'), button: t('keys.revoke') }), run(async (req, id) => {
+  const keyNamed = async (t: Response['locals']['t'], name: string, req: Request) => {
+    const key = (await database.read(keysOf, idParam(req))).find((k) => String(k.id) === req.params.key && !k.revokedAt);
+    if (!key) throw new HttpError(404); // not this user's, or revoked already
+    return { question: t('confirm.revoke_user_key', { key: key.name, name }), detail: t('confirm.revoke_key_detail'), button: t('keys.revoke') };
+  };
+  router.post('/:id/keys/:key/revoke', askingFirst(keyNamed, run(async (req, id) => {
     const key = Number(req.params.key);
     await database.write(revokeUserKey, req.user!.id, id, key, new Date().toISOString());
     running.revokeKey(id, key); // its calls running now, on any process, stop here

@@ -375,7 +375,7 @@ export const en = {
   'confirm.demote': 'Make {name} a member?',
   'confirm.demote_detail': '{name} can no longer open the administration pages, from their next click.',
   'confirm.revoke_key': 'Revoke the key “{name}”?',
-  'confirm.revoke_user_key': 'Revoke this API key?',
+  'confirm.revoke_user_key': 'Revoke the key “{key}” of {name}?',
   'confirm.revoke_key_detail': 'Every program using it is refused from now on, and a call it is making now stops. This cannot be undone.',
   'common.previous': 'Previous page',
   'common.next': 'Next page',

@@ -377,7 +377,7 @@ export const zhCN: Record<keyof typeof en, string> = {
   'confirm.demote': '将 {name} 设为普通成员？',
   'confirm.demote_detail': '{name} 从下一次点击起将无法再打开管理页面。',
   'confirm.revoke_key': '吊销密钥“{name}”？',
-  'confirm.revoke_user_key': '吊销这个 API 密钥？',
+  'confirm.revoke_user_key': '吊销 {name} 的密钥“{key}”？',
   'confirm.revoke_key_detail': '从现在起所有使用它的程序都会被拒绝，正在进行的调用也会停止。此操作无法撤销。',
   'common.previous': '上一页',
   'common.next': '下一页',
