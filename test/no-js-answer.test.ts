@@ -51,7 +51,7 @@ test('the page comes back at once: to the conversation, which shows the text so 
   expect(page.text).toContain(`url=/c/${id}?again#m${answer.id}`);
   expect((await user.agent.get(`/c/${id}?again`)).text).toContain(`url=/c/${id}#m${answer.id}"`);
   expect(page.text).toMatch(new RegExp(`id="m${answer.id}-text" aria-busy="true">(<p>)?[^<]*Slow`));
-  expect(page.text).toMatch(new RegExp(`<noscript><form method="post" action="/stop" class="inline">[\\s\\S]*?name="conversation_id" value="${id}"[\\s\\S]*?Stop</button>\\s*</form></noscript>`));
+  expect(page.text).toMatch(new RegExp(`<noscript><p class="muted small">This page reloads itself every 2 seconds until the answer is finished[^<]*</p><form method="post" action="/stop" class="inline">[\\s\\S]*?name="conversation_id" value="${id}"[\\s\\S]*?Stop</button>\\s*</form></noscript>`));
 
   held.release();
   await until('the answer finished', async () => (await q.messages(id)).find((m) => m.role === 'assistant')!.status === 'done');
