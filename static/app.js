@@ -95,6 +95,13 @@ function followTranscript(transcript, jump) {
   let following = atBottom();
   let lastY = window.scrollY;
   const toBottom = () => window.scrollTo({ top: document.documentElement.scrollHeight });
+  // A conversation opens at its latest message, as chat apps do, not under the sticky composer that
+  // would otherwise cover its end and its Answer again (a link to one message, #m<id>, keeps its place).
+  if (!location.hash && transcript.querySelector('.msg')) {
+    toBottom();
+    following = true;
+    window.addEventListener('load', () => following && toBottom(), { once: true }); // images and fonts made it taller
+  }
   window.addEventListener('scroll', () => {
     // A move up is the reader's (a slow touch drag too): stop following until they are back at the
     // bottom. Not when the page only got shorter (the textbox emptied, the examples went, a
