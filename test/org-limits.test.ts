@@ -246,6 +246,18 @@ describe('concurrency: calls at once never pass a limit together', () => {
   async function atOnce(key: string, n: number) {
     return Promise.all(Array.from({ length: n }, () => v1(key)));
   }
+  /**
+   * `n` calls at once whose answers wait at `wait`: opened once `held` of them reached the model
+   * and the others were answered (refused), so no hold ends before every call has reserved,
+   * however slow the machine. A call held beyond `held` keeps the gate shut 10 s, then fails the count.
+   */
+  async function atOnceHeld(key: string, n: number, held: number, wait: { release(): void }) {
+    let answered = 0;
+    const calls = Promise.all(Array.from({ length: n }, () => v1(key).then((a) => { answered++; return a; })));
+    for (let i = 0; i < 1000 && !(fake.requests.length >= held && answered >= n - held); i++) await new Promise((r) => setTimeout(r, 10));
+    wait.release();
+    return calls;
+  }
 
   test('tokens per day: 8 /v1 calls at once under 200 tokens a day: only what fits is held, the rest refused 402', async () => {
     const student = await member();
@@ -253,11 +265,7 @@ describe('concurrency: calls at once never pass a limit together', () => {
     const key = await keyOf(student);
     const wait = gate();
     fake.script(Array.from({ length: 8 }, () => ({ kind: 'stream' as const, gate: wait, gateAfter: 1, usage: { prompt_tokens: 10, completion_tokens: 5 } })));
-    const calls = atOnce(key, 8);
-    await (async () => { for (let i = 0; i < 400 && fake.requests.length < 2; i++) await new Promise((r) => setTimeout(r, 10)); })();
-    await new Promise((r) => setTimeout(r, 200)); // the others are refused meanwhile
-    wait.release();
-    const answers = await calls;
+    const answers = await atOnceHeld(key, 8, 2, wait);
     const holds = await db(srv).holds(student);
     expect(answers.filter((a) => a.status === 200)).toHaveLength(holds.length);
     expect(answers.filter((a) => a.status === 402).every((a) => a.body.error!.code === 'tokens_per_day_limit_reached')).toBe(true);
@@ -272,11 +280,7 @@ describe('concurrency: calls at once never pass a limit together', () => {
     const key = await keyOf(student);
     const wait = gate();
     fake.script(Array.from({ length: 8 }, () => ({ kind: 'stream' as const, gate: wait, gateAfter: 1 })));
-    const calls = atOnce(key, 8);
-    for (let i = 0; i < 400 && fake.requests.length < 3; i++) await new Promise((r) => setTimeout(r, 10));
-    await new Promise((r) => setTimeout(r, 200));
-    wait.release();
-    const answers = await calls;
+    const answers = await atOnceHeld(key, 8, 3, wait);
     expect(answers.filter((a) => a.status === 200)).toHaveLength(3);
     expect(answers.filter((a) => a.status === 429 && a.body.error!.code === 'answers_at_once_limit_reached')).toHaveLength(5);
     expect(await holdCount(student)).toBe(3);
