@@ -1,12 +1,13 @@
 // Share links: a read-only copy of the thread a conversation shows, at a random, unguessable link,
 // revocable by its owner. A snapshot, not the live conversation: a student hands in work and what
 // the teacher graded does not change when the student edits or answers again later. The shared
-// page shows the text and the models only: never balance, costs, tokens or the owner's username
+// page shows the text, the models and the questions' files (share-files.ts) only: never balance, costs, tokens or the owner's username
 // (a display name only when the owner gives one). The only writer of the shares table.
 import { randomBytes } from 'node:crypto';
 import { query, type Op } from '../storage/op';
 import type { ShareRow } from '../storage/queries/shares';
 import { findConversation, messagesOf } from './conversations';
+import { addTexts, filesOfThread, type SharedFile } from './share-files';
 
 export type { ShareRow } from '../storage/queries/shares';
 
@@ -29,6 +30,8 @@ export interface SharedMessage {
   content: string;
   model: string | null;
   createdAt: string;
+  /** Its files (share-files.ts); absent in snapshots made before files were kept. */
+  files?: SharedFile[];
 }
 
 export interface SharedPage {
@@ -56,10 +59,14 @@ export function displayNameOf(text: unknown): string | null {
 export function* createShare(userId: number, conversationId: number, displayName: string | null, token: string): Op<string | undefined> {
   const conversation = yield* findConversation(userId, conversationId);
   if (!conversation) return undefined;
-  const messages: SharedMessage[] = (yield* messagesOf(conversationId))
-    .filter((m) => m.status !== 'streaming' && m.content !== '')
-    .map((m) => ({ role: m.role, content: m.content, model: m.role === 'assistant' ? m.model : null, createdAt: m.createdAt }));
+  const thread = (yield* messagesOf(conversationId)).filter((m) => m.status !== 'streaming');
+  const { byMessage, texts } = yield* filesOfThread(conversationId, new Set(thread.map((m) => m.id)));
+  // A question of files only has no text but is kept.
+  const messages: SharedMessage[] = thread.filter((m) => m.content !== '' || byMessage.has(m.id)).map((m) => ({
+    role: m.role, content: m.content, model: m.role === 'assistant' ? m.model : null, createdAt: m.createdAt, ...(byMessage.has(m.id) && { files: byMessage.get(m.id) }),
+  }));
   if (messages.length === 0) throw new ShareError('empty');
+  addTexts(texts, JSON.stringify(messages).length, SNAPSHOT_MAX);
   const snapshot = JSON.stringify(messages);
   if (snapshot.length > SNAPSHOT_MAX) throw new ShareError('too_large');
   yield* query('shares.lockUser', { userId });

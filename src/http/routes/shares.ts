@@ -4,6 +4,7 @@
 import { Router, type Request, type Response } from 'express';
 import type { Services } from '../context';
 import { createShare, displayNameOf, newShareToken, revokeShare, ShareError, sharedPage, sharesOf, type SharedPage } from '../../chat/shares';
+import { imagesOf, sharedImage } from '../../chat/share-files';
 import { renderMarkdown, renderPlain } from '../markdown';
 import { HttpError } from '../http-error';
 import { bodyOf } from '../input';
@@ -54,16 +55,51 @@ export function shareRoutes({ database, config }: Services): Router {
     if (!shared) throw new HttpError(404, 'share.gone', NOINDEX);
     res.set(NOINDEX).set('Referrer-Policy', 'no-referrer');
     const copyLabel = res.locals.t('chat.copy');
-    renderPage(req, res, 'shared', { title: shared.title || res.locals.t('chat.title'), noindex: true, shared: rendered.get(`${token}\0${copyLabel}`, () => sharedView(shared, copyLabel)) });
+    renderPage(req, res, 'shared', { title: shared.title || res.locals.t('chat.title'), noindex: true, token, shared: rendered.get(`${token}\0${copyLabel}`, () => sharedView(shared, copyLabel)) });
+  });
+
+  // An image of the snapshot, to anyone with the link: only one its messages show (the snapshot is
+  // read once per process; it never changes), only while the link is live and its question exists.
+  const images = new SnapshotImages();
+  router.get('/s/:token/files/:id', async (req, res) => {
+    const token = String(req.params.token);
+    const id = Number(req.params.id);
+    const messageId = Number.isSafeInteger(id) ? (await images.of(token, () => database.read(sharedPage, token)))?.get(id) : undefined;
+    const image = messageId === undefined ? undefined : await database.read(sharedImage, token, id, messageId);
+    if (!image) throw new HttpError(404, 'share.gone', NOINDEX);
+    // Never kept by a shared cache (revoking must end it), and asked again each time by the browser
+    // (a 304 when unchanged): the link's reader sees a revocation at the next look.
+    res.set(NOINDEX).set({
+      'Referrer-Policy': 'no-referrer', 'Cache-Control': 'private, no-cache',
+      'Content-Type': image.mime, 'Content-Disposition': 'inline', 'X-Content-Type-Options': 'nosniff',
+    });
+    res.send(Buffer.from(image.data));
   });
 
   return router;
 }
 
+/** Each snapshot's images (id to question id), by token; the oldest read first out past `max` links. */
+class SnapshotImages {
+  private readonly byToken = new Map<string, Map<number, number>>();
+  constructor(private readonly max = 10_000) {}
+
+  async of(token: string, read: () => Promise<SharedPage | undefined>): Promise<Map<number, number> | undefined> {
+    const known = this.byToken.get(token);
+    if (known) return known;
+    const page = await read();
+    if (!page) return undefined; // gone is never remembered: the image query asks again anyway
+    if (this.byToken.size >= this.max) this.byToken.delete(this.byToken.keys().next().value!);
+    const found = imagesOf(page.messages);
+    this.byToken.set(token, found);
+    return found;
+  }
+}
+
 const RENDERED_BYTES = 32 * 1024 * 1024;
 
 /** Rendered pages, least recently used first out, bounded by their characters. */
-class RenderedPages<T extends { messages: Array<{ html: string }> }> {
+class RenderedPages<T extends { messages: Array<{ html: string; filesSize?: number }> }> {
   private readonly pages = new Map<string, { page: T; size: number }>();
   private size = 0;
   constructor(private readonly max: number) {}
@@ -76,7 +112,7 @@ class RenderedPages<T extends { messages: Array<{ html: string }> }> {
       return hit.page;
     }
     const page = render();
-    const size = page.messages.reduce((n, m) => n + m.html.length, 0);
+    const size = page.messages.reduce((n, m) => n + m.html.length + (m.filesSize ?? 0), 0);
     if (size > this.max) return page;
     for (const [k, v] of this.pages) {
       if (this.size + size <= this.max) break;
@@ -89,10 +125,14 @@ class RenderedPages<T extends { messages: Array<{ html: string }> }> {
   }
 }
 
-/** The snapshot's messages as HTML: answers as sanitised markdown, questions as plain text. */
+/** The snapshot's messages as HTML: answers as sanitised markdown, questions and documents' texts as plain text. */
 function sharedView(shared: SharedPage, copyLabel: string) {
   return {
     ...shared,
-    messages: shared.messages.map((m) => ({ ...m, html: m.role === 'assistant' ? renderMarkdown(m.content, { copyLabel }) : renderPlain(m.content) })),
+    messages: shared.messages.map((m) => {
+      const files = (m.files ?? []).map((f) => ({ ...f, html: f.text === undefined ? '' : renderPlain(f.text) }));
+      const html = m.role === 'assistant' ? renderMarkdown(m.content, { copyLabel }) : renderPlain(m.content);
+      return { ...m, html, files, filesSize: files.reduce((n, f) => n + f.html.length, 0) };
+    }),
   };
 }

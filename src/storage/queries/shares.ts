@@ -20,6 +20,17 @@ export interface SharedRow {
   createdAt: string;
 }
 
+/** A file of a conversation's message as a share keeps it: its text (a document's) included. */
+export interface ShareFileRow {
+  id: number;
+  messageId: number;
+  kind: 'image' | 'document';
+  name: string;
+  size: number;
+  pages: number | null;
+  text: string | null;
+}
+
 export interface ShareQueries {
   'shares.insert': Q<{ token: string; userId: number; conversationId: number; title: string; displayName: string | null; snapshot: string }, number | undefined>;
   /**
@@ -34,6 +45,14 @@ export interface ShareQueries {
   'shares.revoke': Q<{ id: number; userId: number; now: string }, Changes>;
   /** A share by its token when it is live: not revoked, its conversation there, its owner not disabled. */
   'shares.byToken': Q<{ token: string }, SharedRow | undefined>;
+  /** Every file of the conversation's messages, in upload order (what a new share may keep). */
+  'shares.files': Q<{ conversationId: number }, ShareFileRow[]>;
+  /**
+   * An image's bytes through a live share: the attachment `id` of message `messageId`, in the
+   * share's conversation and of its owner. (Messages' ids are never reused, so a removed question's
+   * image is not found again under another's.)
+   */
+  'shares.image': Q<{ token: string; id: number; messageId: number }, { mime: string; data: Buffer } | undefined>;
   /** A user's conversations after `after` by id, for an export of all of them a page at a time. */
   'exports.conversations': Q<{ userId: number; after: number; limit: number }, Conversation[]>;
 }

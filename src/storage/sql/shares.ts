@@ -19,5 +19,11 @@ export const sharesTexts = (dialect: 'sqlite' | 'postgres'): { readonly [K in ke
   'shares.byToken': get(`SELECT s.title, s.display_name AS "displayName", s.snapshot, s.created_at AS "createdAt"
     FROM shares s JOIN users u ON u.id = s.user_id JOIN conversations c ON c.id = s.conversation_id
     WHERE s.token = @token AND s.revoked_at IS NULL AND u.disabled = 0`),
+  'shares.files': all(`SELECT a.id, a.message_id AS "messageId", a.kind, a.name, a.size, a.pages, a.text
+    FROM attachments a JOIN messages m ON m.id = a.message_id WHERE m.conversation_id = @conversationId ORDER BY a.id`),
+  'shares.image': get(`SELECT a.mime, a.data FROM shares s JOIN users u ON u.id = s.user_id
+    JOIN messages m ON m.conversation_id = s.conversation_id AND m.id = @messageId
+    JOIN attachments a ON a.message_id = m.id AND a.user_id = s.user_id
+    WHERE s.token = @token AND s.revoked_at IS NULL AND u.disabled = 0 AND a.id = @id AND a.kind = 'image'`),
   'exports.conversations': all(`SELECT ${CONVERSATION} FROM conversations WHERE user_id = @userId AND id > @after ORDER BY id LIMIT @limit`),
 });
