@@ -8,7 +8,7 @@ import { MAX_AMOUNT } from '../ledger/ledger';
 import { adjustBucket, expireGroup, syncUsers, type BucketRow } from '../ledger/buckets';
 import { query, type Op } from '../storage/op';
 import { GroupError, findGroup, type Group } from './groups';
-import { isTimeZone, periodOf, TIME_ZONE_SETTING, organisationZone, zoneSetting, type PeriodKind, PERIOD_KINDS } from '../ledger/periods';
+import { isTimeZone, periodOf, TIME_ZONE_SETTING, organisationZone, zoneChanges, zoneSetting, type PeriodKind, PERIOD_KINDS } from '../ledger/periods';
 
 export interface AllowanceConfig {
   /** Tokens per member per period. */
@@ -107,6 +107,7 @@ export function* setTimeZone(actorId: Actor, zone: string): Op<void> {
   const was = yield* zoneSetting();
   yield* query('system.putSetting', { key: TIME_ZONE_SETTING, value: zone });
   yield* recordAudit(actorId, 'time_zone', null, { zone, was });
+  zoneChanges.count++;
 }
 
 export { zoneSetting } from '../ledger/periods';

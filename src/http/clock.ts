@@ -4,7 +4,7 @@
 // rewrites those elements in the browser's own zone, unless the account set one. The layout names
 // the zone under a page that showed a time (clock.used). CSV downloads stay UTC, ISO 8601.
 import type { RequestHandler } from 'express';
-import { isTimeZone, zoneSetting } from '../ledger/periods';
+import { isTimeZone, zoneChanges, zoneSetting } from '../ledger/periods';
 import type { Store } from '../storage/op';
 
 const escapeText = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -51,11 +51,21 @@ export function timeElement(clock: Clock, iso: string, style: TimeStyle = 'datet
   return `<time datetime="${escapeText(iso)}" data-t="${style}"${cls}>${escapeText(wallClock(iso, clock.zone, style))}</time>`;
 }
 
+const ORG_ZONE_TTL_MS = 5_000;
+
 /** Sets res.locals.clock and res.locals.time for the page; after currentUser, whose account may name a zone. */
 export function readingClock(store: Store): RequestHandler {
-  // Read on each request (one row by its key): an administrator's change shows on every process at once.
+  // Read again at most every few seconds (not a database round trip on every page): an
+  // administrator's change shows on this process at once, on the others within ORG_ZONE_TTL_MS.
+  let org = '';
+  let readAt = -Infinity;
+  let changes = -1;
   return async (_req, res, next) => {
-    const org = await store.read(zoneSetting);
+    if (performance.now() - readAt > ORG_ZONE_TTL_MS || changes !== zoneChanges.count) {
+      changes = zoneChanges.count;
+      org = await store.read(zoneSetting);
+      readAt = performance.now();
+    }
     const own = res.locals.user?.time_zone;
     const fixed = Boolean(own && isTimeZone(own));
     const clock: Clock = { zone: fixed ? own! : org, fixed, used: false, org };

@@ -23,13 +23,22 @@ export const TIME_ZONE_SETTING = 'time_zone';
 /** Whether `zone` is an IANA time zone this Node knows ('Asia/Shanghai', 'UTC'). */
 export function isTimeZone(zone: string): boolean {
   if (zone.length === 0 || zone.length > 64) return false;
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: zone });
-    return true;
-  } catch {
-    return false;
+  // Asked on every page (the reader's zone): a formatter costs ICU tens of µs to make, so each
+  // answer is kept (bounded: a zone is an account setting, checked before it is saved).
+  let known = zoneChecks.get(zone);
+  if (known === undefined) {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: zone });
+      known = true;
+    } catch {
+      known = false;
+    }
+    if (zoneChecks.size >= 1000) zoneChecks.clear();
+    zoneChecks.set(zone, known);
   }
+  return known;
 }
+const zoneChecks = new Map<string, boolean>();
 
 /** The zone this process runs in (TZ), the default until an administrator sets one. */
 export function serverTimeZone(): string {
@@ -138,6 +147,9 @@ export function* organisationZone(): Op<string> {
   const zone = (yield* query('system.setting', { key: TIME_ZONE_SETTING })) ?? 'UTC';
   return isTimeZone(zone) ? zone : 'UTC';
 }
+
+/** Counts this process's changes of the organisation's zone: a page's cached reading of it (http/clock.ts) is dropped at the next. */
+export const zoneChanges = { count: 0 };
 
 /** The zone as read (no write): the one set, else this server's. */
 export function* zoneSetting(): Op<string> {
