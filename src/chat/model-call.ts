@@ -45,10 +45,12 @@ export function deliveredRecorder(store: Store, holdId: number, logger: Logger):
 
 /**
  * Keeps a streaming answer's text so far on its message, at most once every DELIVERED_EVERY_MS:
- * a page opened on the conversation meanwhile (another tab, a reload, coming back) shows it.
+ * a page opened on the conversation meanwhile (another tab, a reload, coming back) shows it. The
+ * text is asked for (`text()`) only when it is written: joining the whole answer on every piece
+ * made a long answer's pieces cost more and more.
  */
-export function streamedRecorder(store: Store, messageId: number, logger: Logger): (text: string) => void {
-  return everySecond((text: string) => store.write(keepStreamed, messageId, text), (err) => logger.error({ err, messageId }, 'keeping the text streamed so far failed'));
+export function streamedRecorder(store: Store, messageId: number, logger: Logger): (text: () => string) => void {
+  return everySecond((text: () => string) => store.write(keepStreamed, messageId, text()), (err) => logger.error({ err, messageId }, 'keeping the text streamed so far failed'));
 }
 
 /** `write` at once, then at most once every DELIVERED_EVERY_MS; not awaited, a failure only reported. */

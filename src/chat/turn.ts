@@ -264,7 +264,7 @@ async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emi
         break;
       }
       recordSoFar(counter.tokens);
-      keepSoFar(counter.text);
+      keepSoFar(() => counter.text);
     }
   } catch (err) {
     failure = asUpstreamError(err);

@@ -7,7 +7,7 @@
 // between renders only carry the counter's running total, so the cost adds no work per piece.
 import type { Translate } from '../i18n';
 import { priceOf, type ModelInfo } from '../metering/models';
-import { renderStreaming } from './markdown';
+import { StreamingMarkdown } from './markdown-incremental';
 import { partial, type EventStream } from './sse';
 import { escapeText } from './views';
 
@@ -38,6 +38,8 @@ export class AnswerWriter {
   private cost?: (tokens: number) => string;
   /** Pieces go into the last render's tail (in a code block still open, say: markdown-stream.ts), when it has one. */
   private tail = false;
+  /** The answer's renders, each from where its finished blocks end (markdown-incremental.ts). */
+  private markdown: StreamingMarkdown;
 
   /**
    * `later` runs the trailing render: at once by default; a caller whose own writes are queued
@@ -48,11 +50,17 @@ export class AnswerWriter {
     private readonly messageId: number,
     private readonly copyLabel: string,
     private readonly later: (render: () => void) => void = (render) => render(),
-  ) {}
+  ) {
+    this.markdown = this.freshMarkdown();
+  }
+
+  private freshMarkdown(): StreamingMarkdown {
+    return new StreamingMarkdown({ copyLabel: this.copyLabel, tail: `m${this.messageId}-tail` });
+  }
 
   /**
-   * How long between two renders: MARKDOWN_EVERY_MS, and longer as the answer grows (a render of
-   * 32 KB takes 15-30 ms and sends its whole HTML again), about a second at 32 KB.
+   * How long between two renders: MARKDOWN_EVERY_MS, and longer as the answer grows (each render
+   * sends the whole answer's HTML again, though it renders only what is new), about a second at 32 KB.
    */
   private every(): number {
     return Math.max(MARKDOWN_EVERY_MS, this.answer.length / 32);
@@ -66,12 +74,14 @@ export class AnswerWriter {
   /** The answer so far is `text`: sent rendered now (a page coming back to it); pieces follow. */
   reset(text: string): void {
     this.answer = text;
+    this.markdown = this.freshMarkdown();
     this.render();
   }
 
   /** The answer so far is `text`, already shown: the next pieces go out as they come, the next render follows. */
   started(text = ''): void {
     this.answer = text;
+    this.markdown = this.freshMarkdown();
     this.renderedAt = Date.now();
   }
 
@@ -115,7 +125,7 @@ export class AnswerWriter {
 
   /** The answer so far rendered into its element, and whether the render has a tail for the pieces. */
   private rendered(): { html: string; tail: boolean } {
-    const { html, tail } = renderStreaming(this.answer, { copyLabel: this.copyLabel, tail: `m${this.messageId}-tail` });
+    const { html, tail } = this.markdown.render(this.answer);
     return { html: partial(`#m${this.messageId}-text`, 'innerHTML', html), tail };
   }
 

@@ -170,6 +170,16 @@ export function renderStreaming(text: string, opts: { copyLabel: string; tail: s
   return { html, tail: env.tailPlaced === true };
 }
 
+/** A streaming render's tokens (markdown-incremental.ts renders them in two parts: finished blocks, then the last). */
+export function parseStreaming(text: string, env: StreamEnv & MarkdownIt.Env): Token[] {
+  return md.parse(text, env);
+}
+
+/** HTML of some of a parse's tokens, in order: the renderer writes each token on its own. */
+export function renderTokens(tokens: Token[], env: MarkdownIt.Env): string {
+  return md.renderer.render(tokens, md.options, env);
+}
+
 /** Escaped text with line breaks kept, for streaming display and plain user messages. */
 export function renderPlain(text: string): string {
   return escapeHtml(text).replace(/\r\n?|\n/g, '<br>');
