@@ -5,6 +5,7 @@ import { benchChat } from './chat';
 import { benchCounting } from './count';
 import { benchFlood } from './flood';
 import { benchLedger } from './ledger';
+import { benchLongAnswer } from './long-answer';
 import { benchPgLedger } from './pg-ledger';
 import { benchReports } from './reports';
 import { benchRelay } from './relay';
@@ -47,6 +48,9 @@ const BUDGETS: Record<string, string> = {
   turn_cpu_ms: '<= 1.5 x bare_turn_cpu_ms (server CPU per streamed chat turn, 40 chunks)',
   bare_turn_cpu_ms: '(a bare Node proxy, its own process, the same batch)',
   turn_cpu_ratio: '<= 1.5',
+  turn_cpu_per_chunk_short_us: '(server CPU per chunk around chunk 20 of an answer; 4 answers at once, in step)',
+  turn_cpu_per_chunk_long_us: '(the same around chunk 2,000 of the same answers, 12 KB of markdown in)',
+  turn_cpu_per_chunk_long_ratio: '<= 1.5 (long over short, same run)',
   burst_200_first_token_p50_ms: '(200 users press Enter at once; to the first answer text)',
   burst_200_first_token_p99_ms: '<= 2 x bare_burst_200_first_token_p99_ms',
   bare_burst_200_first_token_p99_ms: '',
@@ -75,6 +79,7 @@ async function main(): Promise<void> {
   Object.assign(figures, await benchReports());
   Object.assign(figures, await benchRelay());
   Object.assign(figures, await benchBurst());
+  Object.assign(figures, await benchLongAnswer());
   Object.assign(figures, await benchBurst(2));
   Object.assign(figures, await benchFlood());
   if (process.env.TEST_DATABASE_URL) Object.assign(figures, await benchPgLedger(process.env.TEST_DATABASE_URL));
