@@ -169,6 +169,23 @@ describe('WeChat Pay', () => {
     await ledgerClean(pay);
   });
 
+  test('a refund made at WeChat Pay before its payment reached tokenchat is taken back when the payment does', async () => {
+    const user = await newUser(pay.srv);
+    const { order, outTradeNo } = await opened(user);
+    const trade = pay.wechat.pay(outTradeNo); // paid; its notification fails for now
+    // The merchant refunds 4.00 from WeChat Pay's console; its notification comes first.
+    trade.refunds.set('console-1', { refundId: '503000000000000000000000000001', amount: 400, status: 'SUCCESS' });
+    expect((await notify(pay.wechat.refundNote('console-1'))).status).toBe(204);
+    expect(await balanceOf(pay, user)).toBe(0);
+    // WeChat Pay notifies the payment again: credited, and the refunded share taken back at once.
+    expect((await notify(pay.wechat.paidNote(outTradeNo))).status).toBe(204);
+    expect(await balanceOf(pay, user)).toBe(60_000);
+    expect(await pay.srv.sql.get('SELECT state, refunded, tokens_back FROM orders WHERE id = ?', order.id)).toEqual({ state: 'partly_refunded', refunded: 400, tokens_back: 40_000 });
+    await notify(pay.wechat.refundNote('console-1'));
+    expect(await balanceOf(pay, user)).toBe(60_000);
+    await ledgerClean(pay);
+  });
+
   test('a refund whose notification never comes is found by the sweep, and its late notification takes nothing more', async () => {
     const user = await newUser(pay.srv);
     const { order, outTradeNo } = await opened(user);

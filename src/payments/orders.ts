@@ -80,7 +80,7 @@ export const HANDLED_EVENTS: ReadonlySet<string> = new Set([
 
 export type EventOutcome =
   | 'duplicate' | 'ignored' | 'credited' | 'waiting' | 'already' | 'expired' | 'failed' | 'refunded' | 'receipt'
-  | 'unknown_order' | 'mismatch';
+  | 'unknown_order' | 'mismatch' | 'early_refund';
 
 export interface Handled {
   outcome: EventOutcome;

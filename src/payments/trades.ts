@@ -34,6 +34,11 @@ function* onTrade(method: TradeMethod, fact: TradeFact, expects: Merchant): Op<H
   }
   if (fact.kind === 'paid') return yield* onPaid(method, order, fact);
   if (fact.kind === 'refund') {
+    // Refunded (from the merchant's console) before the payment's notification got through: kept,
+    // and taken back when the payment is credited, as Stripe's early refunds are (orders.ts).
+    if (order.state === 'pending' || order.state === 'expired' || order.state === 'failed') {
+      return { outcome: 'early_refund', order, detail: { ...seen, currency: fact.currency, refunded_total: fact.refundedTotal, refund_amount: fact.refundAmount } };
+    }
     // Alipay reports the total refunded so far; WeChat Pay one refund, kept once by its refund id.
     const total = fact.refundedTotal ?? order.refunded + Math.max(0, fact.refundAmount ?? 0);
     return yield* refund(order, total, fact.currency, fact.eventId);
@@ -54,7 +59,28 @@ function* onPaid(method: TradeMethod, order: OrderRow, fact: Extract<TradeFact, 
   if (!(yield* query('payments.markPaid', { id: order.id, paymentIntent: fact.tradeNo || null })).changes) return { outcome: 'already', order };
   const { balance, repaid } = yield* creditPurchase(order.userId, order.id, order.tokens);
   yield* recordAudit(null, 'order_paid', order.userId, { order: order.id, method, tokens: order.tokens, amount: order.amount, currency: order.currency, repaid, balance, event: fact.eventId });
+  yield* applyEarlyRefunds(method, order.id, fact.outTradeNo);
   return { outcome: 'credited', order };
+}
+
+const whole = (v: unknown) => (typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : 0);
+
+/** Refunds reported before the payment was credited: Alipay's largest running total, or the sum of WeChat Pay's refunds (each kept once by its id). */
+function* applyEarlyRefunds(method: TradeMethod, orderId: number, outTradeNo: string): Op<void> {
+  const early = yield* query('payments.earlyTradeRefunds', { ref: outTradeNo, type: `${method}.refund` });
+  if (!early.length) return;
+  let total = 0;
+  let sum = 0;
+  let currency: string | null = null;
+  for (const e of early) {
+    const d = JSON.parse(e.detail) as { refunded_total?: unknown; refund_amount?: unknown; currency?: unknown };
+    total = Math.max(total, whole(d.refunded_total));
+    sum += whole(d.refund_amount);
+    currency = typeof d.currency === 'string' ? d.currency : currency;
+  }
+  const paid = (yield* query('payments.order', { id: orderId }))!;
+  yield* refund(paid, Math.max(total, sum), currency, early[0]!.eventId);
+  yield* query('payments.earlyTradeRefundsDone', { ref: outTradeNo, type: `${method}.refund` });
 }
 
 /**

@@ -91,6 +91,10 @@ export interface PaymentQueries {
   'payments.earlyRefund': Q<{ paymentIntent: string }, { eventId: string; detail: string } | undefined>;
   /** Those early refund events, once applied. */
   'payments.earlyRefundsDone': Q<{ paymentIntent: string; orderId: number }, Changes>;
+  /** Alipay or WeChat Pay refunds reported for a trade before its payment was credited here (kept as early_refund). */
+  'payments.earlyTradeRefunds': Q<{ ref: string; type: string }, Array<{ eventId: string; detail: string }>>;
+  /** Those early refunds, once applied. */
+  'payments.earlyTradeRefundsDone': Q<{ ref: string; type: string }, Changes>;
   /** The receipt a charge event left for a payment intent before its order was known. */
   'payments.receiptFor': Q<{ paymentIntent: string }, string | undefined>;
   'payments.ordersOfUser': Q<{ userId: number; limit: number; offset: number }, OrderRow[]>;

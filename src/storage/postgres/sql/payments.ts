@@ -40,6 +40,8 @@ export const paymentsSql: { readonly [K in keyof PaymentQueries]: Text } = {
     WHERE ref = @paymentIntent AND type = 'charge.refunded' AND outcome = 'unknown_order' ORDER BY (detail::jsonb ->> 'amount_refunded')::bigint DESC LIMIT 1`),
   'payments.earlyRefundsDone': run(`UPDATE payment_events SET outcome = 'refunded', order_id = @orderId
     WHERE ref = @paymentIntent AND type = 'charge.refunded' AND outcome = 'unknown_order'`),
+  'payments.earlyTradeRefunds': all(`SELECT event_id AS "eventId", detail FROM payment_events WHERE ref = @ref AND type = @type AND outcome = 'early_refund'`),
+  'payments.earlyTradeRefundsDone': run(`UPDATE payment_events SET outcome = 'refunded' WHERE ref = @ref AND type = @type AND outcome = 'early_refund'`),
   'payments.ordersOfUser': all(`SELECT ${ORDER} FROM orders o WHERE o.user_id = @userId ORDER BY o.id DESC LIMIT @limit OFFSET @offset`),
   'payments.ordersPage': all(`SELECT ${ORDER}, u.username FROM orders o JOIN users u ON u.id = o.user_id
     WHERE @q::text IS NULL OR u.username = @q::text OR CAST(o.id AS TEXT) = @q::text OR o.session_id = @q::text OR o.payment_intent = @q::text
