@@ -38,7 +38,7 @@ test('followers of an answer written here share its renders and its running cost
   expect(a.frames[0]).toContain('Hello'); // the text so far, from the turn
   expect(a.frames[0]).toContain('1 tokens so far, cost 14'); // and its cost so far
   expect(feeds.followers(7)).toBe(3);
-  const renders = jest.spyOn(markdown, 'renderStreaming');
+  const renders = jest.spyOn(markdown, 'parseStreaming'); // a render parses what is not finished yet (markdown-incremental.ts)
   jest.advanceTimersByTime(300);
   turn.emit({ type: 'delta', text: ' world', tokens: 2 });
   expect(renders).toHaveBeenCalledTimes(1); // one render for the three of them
