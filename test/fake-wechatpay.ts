@@ -15,7 +15,8 @@ export interface FakeWxTrade {
   transactionId: string;
   total: number;
   kind: 'native' | 'h5';
-  state: 'NOTPAY' | 'SUCCESS' | 'CLOSED';
+  /** REFUND: paid, then refunded in part or in whole. */
+  state: 'NOTPAY' | 'SUCCESS' | 'CLOSED' | 'REFUND';
   appid: string;
   refunds: Map<string, { refundId: string; amount: number; status: 'PROCESSING' | 'SUCCESS' }>;
 }
@@ -104,7 +105,7 @@ export async function startFakeWechatPay(dir: string): Promise<FakeWechatPay> {
       const trade = trades.get(decodeURIComponent(byNo[1]!));
       if (!trade) return send(res, 404, { code: 'ORDER_NOT_EXIST', message: 'order not exist' });
       if (byNo[2]) {
-        if (trade.state === 'SUCCESS') return send(res, 400, { code: 'ORDERPAID', message: 'paid' });
+        if (trade.state === 'SUCCESS' || trade.state === 'REFUND') return send(res, 400, { code: 'ORDERPAID', message: 'paid' });
         trade.state = 'CLOSED';
         return send(res, 204);
       }

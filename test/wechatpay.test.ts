@@ -186,6 +186,21 @@ describe('WeChat Pay', () => {
     await ledgerClean(pay);
   });
 
+  test('a trade refunded in part before tokenchat heard of its payment (WeChat Pay says REFUND) is found by the sweep and credited, less the refund', async () => {
+    const user = await newUser(pay.srv);
+    const { order, outTradeNo } = await opened(user);
+    const trade = pay.wechat.pay(outTradeNo); // its payment notifications all fail
+    trade.refunds.set('console-2', { refundId: '503000000000000000000000000002', amount: 250, status: 'SUCCESS' });
+    trade.state = 'REFUND';
+    await notify(pay.wechat.refundNote('console-2'));
+    const late = new Date(Date.parse(order.expires_at) + 2 * 60_000);
+    await sweepTrades(pay.srv.database, pay.gateways, late);
+    await sweepTrades(pay.srv.database, pay.gateways, late);
+    expect(await balanceOf(pay, user)).toBe(75_000);
+    expect(await pay.srv.sql.get('SELECT state, refunded FROM orders WHERE id = ?', order.id)).toEqual({ state: 'partly_refunded', refunded: 250 });
+    await ledgerClean(pay);
+  });
+
   test('a refund whose notification never comes is found by the sweep, and its late notification takes nothing more', async () => {
     const user = await newUser(pay.srv);
     const { order, outTradeNo } = await opened(user);

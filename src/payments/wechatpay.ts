@@ -24,6 +24,8 @@ const int = (v: unknown) => (typeof v === 'number' && Number.isSafeInteger(v) &&
 /** WeChat Pay's error answer (its code, never our keys), or null when it did not answer. */
 const answerOf = (err: unknown) => obj(obj(obj(err).response).data);
 const statusOf = (err: unknown) => Number(obj(obj(err).response).status) || 0;
+/** A trade that was paid: REFUND is one paid, then refunded in part or whole (its refunds are facts of their own). */
+const wasPaid = (t: Record<string, unknown> | undefined) => t?.trade_state === 'SUCCESS' || t?.trade_state === 'REFUND';
 
 export function wechatPayGateway(settings: WechatPaySettings, publicUrl: string): TradeGateway {
   const platformKey = readPublicKey('WECHATPAY_PLATFORM_KEY_FILE', settings.platformKeyFile);
@@ -70,7 +72,7 @@ export function wechatPayGateway(settings: WechatPaySettings, publicUrl: string)
         if (statusOf(err) === 404 || answerOf(err).code === 'ORDER_NOT_EXIST') return null;
         throw err;
       }
-      return t.trade_state === 'SUCCESS' ? paidFact(t, `wechat:query:${outTradeNoOf(order)}`) : null;
+      return wasPaid(t) ? paidFact(t, `wechat:query:${outTradeNoOf(order)}`) : null;
     },
     async close(order) {
       try {
@@ -79,7 +81,7 @@ export function wechatPayGateway(settings: WechatPaySettings, publicUrl: string)
       } catch (err) {
         // Closing a paid trade is refused: ask, so a payment is never closed away.
         const t = await query(outTradeNoOf(order)).catch(() => undefined);
-        if (t?.trade_state === 'SUCCESS') return 'paid';
+        if (wasPaid(t)) return 'paid';
         if (statusOf(err) === 404 || answerOf(err).code === 'ORDER_NOT_EXIST') return 'closed';
         throw err;
       }
