@@ -92,7 +92,7 @@ describe('files on a shared page', () => {
     const document = String(await srv.sql.value<number>("SELECT id FROM attachments WHERE user_id = ? AND kind = 'document'", user.id));
     const othersLink = await share(other, await send(other, 'Mine', [LEAF]));
     const ownOtherLink = await share(user, await send(user, 'Another chat', []));
-    for (const [link, file] of [[othersLink, image], [ownOtherLink, image], [token, later], [token, document], [token, '0'], [token, '1e3'], [token, 'x']]) {
+    for (const [link, file] of [[othersLink, image], [ownOtherLink, image], [token, later], [token, document], [token, '0'], [token, `${image}.0`], [token, `0${image}`], [token, 'x']]) {
       const res = await signedOut().get(`/s/${link}/files/${file}`);
       expect([link, file, res.status]).toEqual([link, file, 404]);
     }
@@ -119,6 +119,9 @@ describe('files on a shared page', () => {
     const page = await user.agent.get(`/c/${id}`);
     expect((await user.agent.post(`/c/${id}/undo`).type('form').send({ _csrf: csrfFrom(page.text) })).status).toBe(303);
     expect((await signedOut().get(url(undone))).status).toBe(404); // the snapshot's text stays; the image went with its question
+    const named = (await signedOut().get(`/s/${undone}`)).text;
+    expect(imageIds(named)).toEqual([]);
+    expect(named).toMatch(/leaf\.png<\/span> <span class="muted small">image no longer available/);
 
     const kept = await share(user, await send(user, 'Again', [LEAF], id));
     const again = imageIds((await signedOut().get(`/s/${kept}`)).text)[0]!;

@@ -58,6 +58,14 @@ export function imagesOf(messages: ReadonlyArray<{ files?: SharedFile[] }>): Map
   return images;
 }
 
+/** Which of a snapshot's images (id to question id) are still there to show. */
+export function* imagesStillThere(token: string, images: ReadonlyMap<number, number>): Op<Set<number>> {
+  const there = new Set<number>();
+  if (images.size === 0) return there;
+  for (const { id, messageId } of yield* query('shares.images', { token })) if (images.get(id) === messageId) there.add(id);
+  return there;
+}
+
 /** An image of a live share, by its id and its question's: undefined when the link or the question is gone. */
 export function* sharedImage(token: string, id: number, messageId: number): Op<{ mime: string; data: Buffer } | undefined> {
   return yield* query('shares.image', { token, id, messageId });

@@ -4,7 +4,7 @@
 import { Router, type Request, type Response } from 'express';
 import type { Services } from '../context';
 import { createShare, displayNameOf, newShareToken, revokeShare, ShareError, sharedPage, sharesOf, type SharedPage } from '../../chat/shares';
-import { imagesOf, sharedImage } from '../../chat/share-files';
+import { imagesOf, imagesStillThere, sharedImage } from '../../chat/share-files';
 import { renderMarkdown, renderPlain } from '../markdown';
 import { HttpError } from '../http-error';
 import { bodyOf } from '../input';
@@ -55,7 +55,9 @@ export function shareRoutes({ database, config }: Services): Router {
     if (!shared) throw new HttpError(404, 'share.gone', NOINDEX);
     res.set(NOINDEX).set('Referrer-Policy', 'no-referrer');
     const copyLabel = res.locals.t('chat.copy');
-    renderPage(req, res, 'shared', { title: shared.title || res.locals.t('chat.title'), noindex: true, token, shared: rendered.get(`${token}\0${copyLabel}`, () => sharedView(shared, copyLabel)) });
+    // An image whose question was since undone or cleared is named instead of shown broken.
+    const imagesThere = await database.read(imagesStillThere, token, imagesOf(shared.messages));
+    renderPage(req, res, 'shared', { title: shared.title || res.locals.t('chat.title'), noindex: true, token, imagesThere, shared: rendered.get(`${token}\0${copyLabel}`, () => sharedView(shared, copyLabel)) });
   });
 
   // An image of the snapshot, to anyone with the link: only one its messages show (the snapshot is
@@ -64,7 +66,7 @@ export function shareRoutes({ database, config }: Services): Router {
   router.get('/s/:token/files/:id', async (req, res) => {
     const token = String(req.params.token);
     const id = Number(req.params.id);
-    const messageId = Number.isSafeInteger(id) ? (await images.of(token, () => database.read(sharedPage, token)))?.get(id) : undefined;
+    const messageId = /^[1-9]\d{0,15}$/.test(String(req.params.id)) ? (await images.of(token, () => database.read(sharedPage, token)))?.get(id) : undefined;
     const image = messageId === undefined ? undefined : await database.read(sharedImage, token, id, messageId);
     if (!image) throw new HttpError(404, 'share.gone', NOINDEX);
     // Never kept by a shared cache (revoking must end it), and asked again each time by the browser

@@ -1065,6 +1065,7 @@ export const en = {
   'share.question': "Question",
   'share.file_text': "The text read from {name}",
   'share.file_text_left_out': "Its text is not in this copy: the conversation was too long to keep it.",
+  'share.image_gone': "image no longer available",
   'preset.title': "Presets",
   'preset.intro': "Prompts and system prompts you keep to reuse. Pick one beside the message box: a prompt fills the message box, a system prompt fills Additional inputs.",
   'preset.new': "New preset",

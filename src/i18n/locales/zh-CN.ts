@@ -1067,6 +1067,7 @@ export const zhCN: Record<keyof typeof en, string> = {
   'share.question': "提问",
   'share.file_text': "从 {name} 读取的文字",
   'share.file_text_left_out': "此副本不含它的文字：对话太长，无法保留。",
+  'share.image_gone': "图片已不可用",
   'preset.title': "预设",
   'preset.intro': "保存下来以便重复使用的提示词和系统提示词。在消息框旁选择一个：提示词会填入消息框，系统提示词会填入“更多选项”。",
   'preset.new': "新建预设",

@@ -52,6 +52,8 @@ export interface ShareQueries {
    * share's conversation and of its owner. (Messages' ids are never reused, so a removed question's
    * image is not found again under another's.)
    */
+  /** The images still there of the share's conversation (a removed question's are gone): the page shows the rest by name. */
+  'shares.images': Q<{ token: string }, Array<{ id: number; messageId: number }>>;
   'shares.image': Q<{ token: string; id: number; messageId: number }, { mime: string; data: Buffer } | undefined>;
   /** A user's conversations after `after` by id, for an export of all of them a page at a time. */
   'exports.conversations': Q<{ userId: number; after: number; limit: number }, Conversation[]>;

@@ -21,6 +21,8 @@ export const sharesTexts = (dialect: 'sqlite' | 'postgres'): { readonly [K in ke
     WHERE s.token = @token AND s.revoked_at IS NULL AND u.disabled = 0`),
   'shares.files': all(`SELECT a.id, a.message_id AS "messageId", a.kind, a.name, a.size, a.pages, a.text
     FROM attachments a JOIN messages m ON m.id = a.message_id WHERE m.conversation_id = @conversationId ORDER BY a.id`),
+  'shares.images': all(`SELECT a.id, a.message_id AS "messageId" FROM shares s JOIN messages m ON m.conversation_id = s.conversation_id
+    JOIN attachments a ON a.message_id = m.id AND a.user_id = s.user_id WHERE s.token = @token AND a.kind = 'image'`),
   'shares.image': get(`SELECT a.mime, a.data FROM shares s JOIN users u ON u.id = s.user_id
     JOIN messages m ON m.conversation_id = s.conversation_id AND m.id = @messageId
     JOIN attachments a ON a.message_id = m.id AND a.user_id = s.user_id
