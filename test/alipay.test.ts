@@ -93,6 +93,19 @@ describe('Alipay', () => {
     await ledgerClean(pay);
   });
 
+  test('refunds Alipay reports before the payment reached tokenchat are taken back when it does (the latest running total, not their sum)', async () => {
+    const user = await newUser(pay.srv);
+    const { order, outTradeNo } = await opened(user);
+    pay.alipay.pay(outTradeNo); // its notification fails for now; the merchant refunds 1.00, then 2.00 more
+    expect((await notify(pay.alipay.notification(outTradeNo, { refund_fee: '1.00', gmt_refund: '2026-12-06 20:00:00' }))).text).toBe('success');
+    expect((await notify(pay.alipay.notification(outTradeNo, { refund_fee: '3.00', gmt_refund: '2026-12-06 20:01:00' }))).text).toBe('success');
+    expect(await balanceOf(pay, user)).toBe(0);
+    await notify(pay.alipay.notification(outTradeNo));
+    expect(await balanceOf(pay, user)).toBe(70_000);
+    expect(await pay.srv.sql.get('SELECT state, refunded, tokens_back FROM orders WHERE id = ?', order.id)).toEqual({ state: 'partly_refunded', refunded: 300, tokens_back: 30_000 });
+    await ledgerClean(pay);
+  });
+
   test('the same notification three times at once credits once', async () => {
     const user = await newUser(pay.srv);
     const { outTradeNo } = await opened(user);
