@@ -201,6 +201,35 @@ describe('WeChat Pay', () => {
     await ledgerClean(pay);
   });
 
+  test('the sweep and the notification crediting the same order at once credit it once; a payment reaching an order expired here still credits it', async () => {
+    const user = await newUser(pay.srv);
+    const raced = await opened(user);
+    pay.wechat.pay(raced.outTradeNo);
+    const soon = new Date(Date.now() + 2 * 60_000);
+    await Promise.all([sweepTrades(pay.srv.database, pay.gateways, soon), notify(pay.wechat.paidNote(raced.outTradeNo)), notify(pay.wechat.paidNote(raced.outTradeNo))]);
+    expect(await purchases(pay, user)).toBe(1);
+    expect(await balanceOf(pay, user)).toBe(100_000);
+    const late = await opened(user);
+    await pay.srv.sql.run("UPDATE orders SET state = 'expired' WHERE id = ?", late.order.id);
+    pay.wechat.pay(late.outTradeNo);
+    expect((await notify(pay.wechat.paidNote(late.outTradeNo))).status).toBe(204);
+    expect(await balanceOf(pay, user)).toBe(200_000);
+    await ledgerClean(pay);
+  });
+
+  test('a refund notification for more than was paid takes back the order\'s tokens and no more', async () => {
+    const user = await newUser(pay.srv);
+    const { order, outTradeNo } = await opened(user);
+    const trade = pay.wechat.pay(outTradeNo);
+    await notify(pay.wechat.paidNote(outTradeNo));
+    trade.refunds.set('console-3', { refundId: '503000000000000000000000000003', amount: 5000, status: 'SUCCESS' });
+    await notify(pay.wechat.refundNote('console-3'));
+    expect(await balanceOf(pay, user)).toBe(0);
+    expect(await pay.srv.sql.get('SELECT state, refunded, tokens_back FROM orders WHERE id = ?', order.id)).toEqual({ state: 'refunded', refunded: 1000, tokens_back: 100_000 });
+    expect(await pay.srv.sql.value('SELECT owed FROM balances WHERE user_id = ?', user.id)).toBe(0);
+    await ledgerClean(pay);
+  });
+
   test('a refund whose notification never comes is found by the sweep, and its late notification takes nothing more', async () => {
     const user = await newUser(pay.srv);
     const { order, outTradeNo } = await opened(user);
