@@ -22,6 +22,12 @@ export function* loadResponse(keyId: number, id: string): Op<StoredResponse | un
   return row && { history: JSON.parse(row.history) as ChatMessage[], response: JSON.parse(row.response) as StoredResponse['response'] };
 }
 
+/** The response object alone: an item reference needs its output, not the conversation before it. */
+export function* loadResponseObject(keyId: number, id: string): Op<StoredResponse['response'] | undefined> {
+  const text = yield* query('responses.output', { id, keyId });
+  return text === undefined ? undefined : (JSON.parse(text) as StoredResponse['response']);
+}
+
 export function* deleteResponse(keyId: number, id: string): Op<boolean> {
   return (yield* query('responses.delete', { id, keyId })).changes > 0;
 }

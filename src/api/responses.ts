@@ -9,7 +9,7 @@ import type { ModelInfo } from '../metering/models';
 import { usageOf, type ReportedUsage } from '../upstream/client';
 import { runApiCall, type ApiDeps } from './call';
 import { ApiError } from './request';
-import { loadResponse, saveResponse, type StoredResponse } from './response-store';
+import { loadResponse, loadResponseObject, saveResponse, type StoredResponse } from './response-store';
 import { newResponseId, OutputBuilder, responseOfItem, type ResponseEvent } from './responses-events';
 import { chatBodyOf, messagesOf, withOutput, type ChatMessage, type OutputItem } from './responses-input';
 import type { ResponsesBody } from './responses-request';
@@ -22,6 +22,8 @@ export interface ResponsesCall {
   signal: AbortSignal;
   /** Whether responses are kept at all (RESPONSES_KEEP_DAYS > 0). */
   keep: boolean;
+  /** The most characters a kept response (its history and object) may take. */
+  keepMaxChars: number;
 }
 
 export type ResponsesOutcome =
@@ -39,12 +41,13 @@ const MAX_RESPONSES_READ = 50;
 /** The stored responses a request builds on: the one it continues, and those its item references point into (each read once). */
 async function readStored(deps: ApiDeps, call: ResponsesCall): Promise<{ history: ChatMessage[]; resolve: (id: string) => OutputItem }> {
   const { body, key } = call;
-  const read = new Map<string, StoredResponse | undefined>();
+  // An item reference reads the response object only: its output, never the history before it.
+  const read = new Map<string, StoredResponse['response'] | undefined>();
   const load = async (id: string) => {
-    if (!read.has(id)) read.set(id, await deps.store.read(loadResponse, key.id, id));
+    if (!read.has(id)) read.set(id, await deps.store.read(loadResponseObject, key.id, id));
     return read.get(id);
   };
-  const previous = body.previous_response_id ? await load(body.previous_response_id) : undefined;
+  const previous = body.previous_response_id ? await deps.store.read(loadResponse, key.id, body.previous_response_id) : undefined;
   if (body.previous_response_id && !previous) throw notFound('Previous response', body.previous_response_id, 'previous_response_id');
   const items = new Map<string, OutputItem>();
   for (const [i, item] of (typeof body.input === 'string' ? [] : body.input).entries()) {
@@ -53,7 +56,7 @@ async function readStored(deps: ApiDeps, call: ResponsesCall): Promise<{ history
     if (owner && !read.has(`resp_${owner}`) && read.size >= MAX_RESPONSES_READ) {
       throw new ApiError(400, `Item references may point into at most ${MAX_RESPONSES_READ} responses.`, 'invalid_request_error', 'too_many_references', `input.${i}.id`);
     }
-    const found = owner && (await load(`resp_${owner}`))?.response.output.find((o) => o.id === item.id);
+    const found = owner && (await load(`resp_${owner}`))?.output.find((o) => o.id === item.id);
     if (!found) throw notFound('Item', item.id, `input.${i}.id`);
     items.set(item.id, found);
   }
@@ -123,6 +126,13 @@ function usageAsCharged(charged: { prompt_tokens: number; completion_tokens: num
 
 /** Saves the response; a database that fails here loses the continuation, not the answer already paid for. */
 async function keep(deps: ApiDeps, call: ResponsesCall, id: string, history: ChatMessage[], response: object): Promise<boolean> {
+  // Each kept response holds its whole conversation, and an image costs the same tokens whatever its
+  // size: without a bound, a few cheap continuations of large images would fill the disk.
+  const size = JSON.stringify(history).length + JSON.stringify(response).length;
+  if (size > call.keepMaxChars) {
+    deps.logger.warn({ reqId: call.requestId, size }, 'a response too large to keep was answered with store: false');
+    return false;
+  }
   try {
     await deps.store.write(saveResponse, { id, userId: call.key.userId, keyId: call.key.id, at: new Date(), history, response });
     return true;

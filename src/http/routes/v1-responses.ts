@@ -10,13 +10,16 @@ import { requestIdOf } from '../../log';
 import type { Offer } from '../../metering/models';
 import { accessOfKey, ChunkStream, errorBody, modelFor, whileRunning, withinKeyRate, type V1Deps } from './v1-common';
 
-type Deps = V1Deps & { offer: Offer; silentStartMs?: number; responsesKeepDays?: number };
+type Deps = V1Deps & { offer: Offer; silentStartMs?: number; responsesKeepDays?: number; bodyLimitBytes?: number };
 
 /** Days a response is kept when the setting is not given (as long as OpenAI keeps them). */
 export const DEFAULT_RESPONSES_KEEP_DAYS = 30;
+/** A kept response (a whole conversation) may be this many request bodies long; a longer one is answered store: false. */
+const KEEP_MAX_BODIES = 8;
 
 function create(deps: Deps): RequestHandler {
   const keep = (deps.responsesKeepDays ?? DEFAULT_RESPONSES_KEEP_DAYS) > 0;
+  const keepMaxChars = KEEP_MAX_BODIES * (deps.bodyLimitBytes ?? 2 * 1024 * 1024);
   return async (req, res) => {
     const key = req.apiKey!;
     const body = parseResponsesBody(req.body);
@@ -26,7 +29,7 @@ function create(deps: Deps): RequestHandler {
       await withinKeyRate(deps, key);
       if (body.stream === true) stream = new ChunkStream(res, deps.silentStartMs);
       const emit = stream && ((event: { type: string }) => stream!.event(event));
-      return runResponse(deps, { key, body, model, requestId: requestIdOf(req), signal, keep }, emit);
+      return runResponse(deps, { key, body, model, requestId: requestIdOf(req), signal, keep, keepMaxChars }, emit);
     });
     if (outcome.status === 'done') {
       if (stream) return stream.end('');
