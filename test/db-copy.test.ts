@@ -100,6 +100,13 @@ if (ON_POSTGRES) {
       expect(await copied.all('SELECT id, user_id, balance FROM allowances ORDER BY id')).toEqual(buckets);
       expect(await copied.all('SELECT id, allowance_id, kind, amount, balance_after, period, hold_id FROM allowance_ledger ORDER BY id')).toEqual(bucketRows);
       expect(await target.read(verifyLedger, 3_600_000)).toEqual([]);
+      // Every identity counter continues after the copied ids (a group, an invite, a bucket row made next gets a new id).
+      const counters = await copied.all("SELECT table_name AS t, column_name AS c FROM information_schema.columns WHERE table_schema = current_schema() AND is_identity = 'YES'");
+      expect(counters.length).toBeGreaterThan(20);
+      for (const { t, c } of counters) {
+        const [next, max] = [Number(await copied.value(`SELECT nextval(pg_get_serial_sequence('${t}', '${c}'))`)), Number(await copied.value(`SELECT coalesce(max(${c}), 0) FROM ${t}`))];
+        expect({ t, after: next > max }).toEqual({ t, after: true });
+      }
       const [image] = await copied.all('SELECT name, size, data FROM attachments');
       expect({ name: image.name, size: Number(image.size), same: Buffer.compare(image.data as Buffer, BLOB) === 0 }).toEqual({ name: 'leaf.png', size: BLOB.length, same: true });
       await target.close();
@@ -127,4 +134,26 @@ if (ON_POSTGRES) {
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
   }, 90_000);
+}
+
+if (ON_POSTGRES) {
+  test('db copy refuses a SQLite database ahead of the PostgreSQL migrations, and leaves the target empty', async () => {
+    const dataDir = tempDir();
+    const db = openDatabase(dataDir);
+    migrate(db);
+    db.raw.exec("CREATE TABLE zz_later (id INTEGER PRIMARY KEY); ALTER TABLE presets ADD COLUMN zz_colour TEXT; INSERT INTO users (username, username_key, password_hash) VALUES ('kept', 'kept', '$argon2id$x')");
+    db.raw.close();
+    const schema = newSchema();
+    try {
+      const refused = copy(dataDir, '--to', testDatabaseUrl(), '--schema', schema);
+      expect(refused.status).toBe(1);
+      expect(refused.stderr).toMatch(/^tokenchat: (table zz_later is not|presets\.zz_colour not) in the PostgreSQL database: its migrations are behind/);
+      const target = new PostgresStore(testDatabaseUrl(), { schema });
+      expect(Number(await sqlOf(target).value('SELECT count(*) FROM users'))).toBe(0);
+      await target.close();
+    } finally {
+      await dropSchema(schema);
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 30_000);
 }
