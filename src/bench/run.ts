@@ -48,7 +48,7 @@ const BUDGETS: Record<string, string> = {
   turn_cpu_ms: '<= 1.5 x bare_turn_cpu_ms (server CPU per streamed chat turn, 40 chunks)',
   bare_turn_cpu_ms: '(a bare Node proxy, its own process, the same batch)',
   turn_cpu_ratio: '<= 1.5',
-  turn_cpu_per_chunk_short_us: '(server CPU per chunk around chunk 20 of an answer; 4 answers at once, in step)',
+  turn_cpu_per_chunk_short_us: '(server CPU per chunk around chunk 20 of an answer; 8 answers at once, in step)',
   turn_cpu_per_chunk_long_us: '(the same around chunk 2,000 of the same answers, 12 KB of markdown in)',
   turn_cpu_per_chunk_long_ratio: '<= 1.5 (long over short, same run)',
   burst_200_first_token_p50_ms: '(200 users press Enter at once; to the first answer text)',
