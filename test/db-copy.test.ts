@@ -2,7 +2,8 @@
 // (db-copy-fixture.ts: a class with an allowance spent from, limits, invites, keys, a share, presets,
 // an image, a kept /v1 response, a paid order) copied into PostgreSQL: every table of the migrated
 // schema is copied or left out with a written reason, every count and balance matches, bytes stay
-// bytes, ledger verify passes there, and a server on the copy goes on spending the allowance.
+// bytes, ledger verify passes there, and a server on the copy goes on spending the allowance; then
+// back (`--from`) into a new SQLite data directory, where the same holds.
 // Copying needs PostgreSQL, so that part runs under `npm run test:pg`.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -52,6 +53,10 @@ test('db copy refuses what it cannot copy, with a one-line error and exit code 1
   const badUrl = copy(empty, '--to', 'mysql://x');
   expect(badUrl.status).toBe(1);
   expect(badUrl.stderr).toContain('--to must be a postgres:// URL');
+  expect(copy(empty, '--from', 'mysql://x').stderr).toContain('--from must be a postgres:// URL');
+  const neither = copy(empty);
+  expect({ status: neither.status, said: neither.stderr.includes('give either --to <postgres url> or --from <postgres url>') }).toEqual({ status: 1, said: true });
+  expect(fs.readdirSync(empty)).toEqual([]);
   fs.rmSync(empty, { recursive: true, force: true });
 });
 
@@ -64,7 +69,7 @@ async function countsOf(sql: ReturnType<typeof sqlOf>, tables: string[]): Promis
 }
 
 if (ON_POSTGRES) {
-  test('a SQLite data directory copied into PostgreSQL keeps every table, balance, bucket and byte, and goes on spending', async () => {
+  test('a SQLite data directory copied into PostgreSQL and back keeps every table, balance, bucket and byte, and goes on spending', async () => {
     const dataDir = tempDir();
     const fake = await startFakeUpstream();
     const env = { DATA_DIR: dataDir, PORT: '0', NODE_ENV: 'test', LOG_LEVEL: 'silent', OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: fake.url, SIGNUP_BONUS: '2000' };
@@ -127,6 +132,7 @@ if (ON_POSTGRES) {
       } finally {
         await pg.close();
       }
+      await copyBack(schema, env, tables, studentId);
     } finally {
       await sqlite.close().catch(() => {}); // closed already, unless the fixture failed
       await fake.close();
@@ -134,6 +140,41 @@ if (ON_POSTGRES) {
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
   }, 90_000);
+}
+
+/** The way back: the PostgreSQL copy (with a turn more) into a new data directory, where the student goes on spending. */
+async function copyBack(schema: string, env: Record<string, string>, tables: string[], studentId: number): Promise<void> {
+  const target = new PostgresStore(testDatabaseUrl(), { schema });
+  const there = sqlOf(target);
+  const counts = await countsOf(there, tables);
+  const buckets = await there.all('SELECT id, user_id, balance FROM allowances ORDER BY id');
+  await target.close();
+  const backDir = tempDir();
+  try {
+    const done = copy(backDir, '--from', testDatabaseUrl(), '--schema', schema);
+    expect(done.stderr).toContain('allowance_ledger ');
+    expect(done.status).toBe(0);
+    expect(done.stdout).toContain('into SQLite');
+    expect(copy(backDir, '--from', testDatabaseUrl(), '--schema', schema).stderr).toContain('exists already: set DATA_DIR to a new directory');
+    const server = await startServer(loadConfig({ ...env, DATA_DIR: backDir }), createLogger('silent'));
+    try {
+      const back = sqlOf(server.database);
+      expect(await countsOf(back, tables)).toEqual(counts);
+      expect(await back.all('SELECT id, user_id, balance FROM allowances ORDER BY id')).toEqual(buckets);
+      expect(await back.value("SELECT count(*) FROM ledger WHERE typeof(amount) <> 'integer' OR typeof(id) <> 'integer'")).toBe(0);
+      const [image] = await back.all('SELECT data FROM attachments');
+      expect(Buffer.compare(image.data as Buffer, BLOB)).toBe(0);
+      const student = request.agent(server.url);
+      expect((await login(student, 'student')).status).toBe(303);
+      await pageTurn(student, 'Home again');
+      expect(await back.value('SELECT balance FROM allowances WHERE user_id = ?', studentId)).toBeLessThan(buckets.find((b) => b.user_id === studentId)!.balance);
+      expect(await server.database.read(verifyLedger, 3_600_000)).toEqual([]);
+    } finally {
+      await server.close();
+    }
+  } finally {
+    fs.rmSync(backDir, { recursive: true, force: true });
+  }
 }
 
 if (ON_POSTGRES) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `tokenchat` command line. Errors print one line to stderr and exit non-zero.
 import { Command, CommanderError } from 'commander';
-import { config, userNamed, withDatabase } from './common';
+import { CliError, config, userNamed, withDatabase } from './common';
 import { ledgerCommands } from './ledger';
 import { tokenCommands } from './tokens';
 import { groupCommands } from './groups';
@@ -10,7 +10,7 @@ import { allowanceCommands } from './allowance';
 import { inviteCommands } from './invites';
 import { breakGlassCommand } from './break-glass';
 import { backupDataDir, migrateStore, openStore } from '../db';
-import { copyDataDir } from './copy';
+import { copyDataDir, copyIntoDataDir } from './copy';
 import { translator } from '../i18n';
 import { adoptModels, DEFAULT_MODELS_FILE, loadModels, pricesHash } from '../metering/models';
 import { PasswordHasher } from '../accounts/passwords';
@@ -58,12 +58,17 @@ program
   .command('db')
   .description('move the data to another database')
   .command('copy')
-  .description('copy the SQLite data directory (DATA_DIR) into an empty PostgreSQL database, then verify the copy')
-  .requiredOption('--to <url>', 'the PostgreSQL database: postgres://user:pass@host:5432/db')
-  .option('--schema <name>', 'a schema in it to copy into (created if missing)')
-  .action(async (opts: { to: string; schema?: string }) => {
+  .description('copy the SQLite data directory (DATA_DIR) into an empty PostgreSQL database (--to), or a PostgreSQL database into a new DATA_DIR (--from), then verify the copy')
+  .option('--to <url>', 'the PostgreSQL database to copy into: postgres://user:pass@host:5432/db')
+  .option('--from <url>', 'the PostgreSQL database to copy from, into DATA_DIR (which must hold no database yet)')
+  .option('--schema <name>', 'the schema in it (with --to: created if missing)')
+  .action(async (opts: { to?: string; from?: string; schema?: string }) => {
+    if (!opts.to === !opts.from) throw new CliError('give either --to <postgres url> or --from <postgres url>');
     const { dataDir, holdRecoveryMs } = config();
-    const report = await copyDataDir(dataDir, opts.to, opts.schema, holdRecoveryMs, (line) => process.stderr.write(line));
+    const write = (line: string) => process.stderr.write(line);
+    const report = opts.to
+      ? await copyDataDir(dataDir, opts.to, opts.schema, holdRecoveryMs, write)
+      : await copyIntoDataDir(dataDir, opts.from!, opts.schema, holdRecoveryMs, write);
     for (const line of report) console.log(line);
   });
 
@@ -150,6 +155,7 @@ All commands:
   tokenchat balance <user>              print a balance
   tokenchat ledger verify               check every ledger invariant; exit 1 naming violations
   tokenchat db copy --to postgres://…   copy DATA_DIR's SQLite data into an empty PostgreSQL database
+  tokenchat db copy --from postgres://… copy a PostgreSQL database into a new DATA_DIR
   tokenchat models adopt                make MODELS_FILE the one all servers on the database must use
   tokenchat codes create --tokens N --count K [--expires DATE] [--note T]
                                         print new single-use redemption codes

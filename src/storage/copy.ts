@@ -106,6 +106,11 @@ async function checkCopy(raw: SqliteStore['raw'], client: PoolClient, rows: Reco
     const there = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]!.n);
     if (there !== copied) throw new CopyError(`${table}: ${copied} rows copied but ${there} in the target`);
   }
+  await sameBalances(raw, client);
+}
+
+/** Every balance and allowance bucket the same in both databases (either being the copy). */
+export async function sameBalances(raw: SqliteStore['raw'], client: PoolClient): Promise<void> {
   const same = async (what: string, text: string) => {
     const here = raw.prepare(text).raw().all() as Array<[number, number]>;
     const copied = (await client.query<[string, string]>({ text, rowMode: 'array' })).rows;
