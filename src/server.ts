@@ -150,7 +150,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     if (routing.demo) logger.warn('no model provider is set (OPENAI_API_KEY, or providers in the models file): serving the offline demo model');
     offer = new Offer(routing.served);
     // Paying by Stripe, Alipay or WeChat Pay: a bad packages file or key file stops start-up, naming it.
-    const payments = openPayments(config);
+    const payments = await openPayments(config);
     trades = payments?.trades;
     signals = await openSignals(database, config.databaseUrl, (err) => logger.error({ err }, 'signals between processes failed; retrying'));
     running = new RunningTurns(signals);

@@ -1,7 +1,6 @@
-// Stripe: the only module that talks to it, through the official `stripe` package. It makes the
-// Checkout session of an order and verifies a webhook's signature; what an event does to an order
-// and the ledger is orders.ts's.
-import Stripe from 'stripe';
+// Stripe: what the rest of tokenchat knows of it (settings, the gateway's shape, its errors), without
+// the `stripe` package itself: stripe-checkout.ts loads that, and only when Stripe is configured.
+// What an event does to an order and the ledger is orders.ts's.
 import type { OrderRow } from '../storage/queries/payments';
 
 export interface StripeSettings {
@@ -41,48 +40,6 @@ export class SignatureError extends Error {}
 export const checkoutClosesAt = (settings: Pick<StripeSettings, 'checkoutMinutes'>, now = Date.now()) => new Date(now + (settings.checkoutMinutes + 2) * 60_000).toISOString();
 
 /** Stripe refused a repeated request (an idempotency key reused with other parameters, or one still running): not a failed order. */
-export const isIdempotencyError = (err: unknown) => err instanceof Stripe.errors.StripeIdempotencyError;
-
-export function stripeGateway(settings: StripeSettings): PaymentGateway {
-  const api = settings.apiUrl ? new URL(settings.apiUrl) : undefined;
-  const stripe = new Stripe(settings.secretKey, {
-    maxNetworkRetries: 1, // safe: every creation carries an idempotency key
-    timeout: 20_000,
-    telemetry: false,
-    appInfo: { name: 'tokenchat' },
-    ...(api && { host: api.hostname, port: Number(api.port || (api.protocol === 'https:' ? 443 : 80)), protocol: api.protocol.replace(':', '') as 'http' | 'https' }),
-  });
-  const back = (order: OrderRow, extra = '') => `${settings.publicUrl.replace(/\/$/, '')}/recharge/orders/${order.id}${extra}`;
-  return {
-    async checkout(order, locale) {
-      const session = await stripe.checkout.sessions.create(
-        {
-          mode: 'payment',
-          line_items: [{ quantity: 1, price_data: { currency: order.currency, unit_amount: order.amount, product_data: { name: order.packageName } } }],
-          // The payment methods are the account's (Dashboard → Payment methods): cards, and Alipay
-          // and WeChat Pay where they are switched on.
-          client_reference_id: String(order.userId),
-          metadata: { order_id: String(order.id), user_id: String(order.userId) },
-          payment_intent_data: { metadata: { order_id: String(order.id) } },
-          success_url: back(order),
-          cancel_url: back(order, '?cancelled=1'),
-          // The order's, fixed when it was made: a retry with the same idempotency key sends the same parameters.
-          expires_at: Math.floor(Date.parse(order.expiresAt!) / 1000),
-          locale: locale === 'zh-CN' ? 'zh' : 'en',
-        },
-        { idempotencyKey: `tokenchat-order-${order.id}` },
-      );
-      if (!session.url) throw new Error(`Stripe gave checkout session ${session.id} no url`);
-      return { id: session.id, url: session.url, expiresAt: new Date(session.expires_at * 1000).toISOString() };
-    },
-    verify(rawBody, signature) {
-      if (!signature) throw new SignatureError('no Stripe-Signature header');
-      try {
-        // Checks the signature over these exact bytes and a timestamp within 5 minutes (replays).
-        return stripe.webhooks.constructEvent(rawBody, signature, settings.webhookSecret) as unknown as PaymentEvent;
-      } catch (err) {
-        throw new SignatureError((err as Error).message);
-      }
-    },
-  };
-}
+// Told by the error's type name (the package sets it on each error class), so this module needs no
+// Stripe package loaded to answer.
+export const isIdempotencyError = (err: unknown) => err instanceof Error && (err as { type?: unknown }).type === 'StripeIdempotencyError';

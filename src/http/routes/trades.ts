@@ -5,7 +5,6 @@
 // the gateway's API asks; success is answered only after the change is committed, so a failure
 // makes the gateway notify again.
 import express, { Router, type Request, type Response } from 'express';
-import QRCode from 'qrcode';
 import type { Payments, Services } from '../context';
 import { HttpError } from '../http-error';
 import { attachSession, failOrder, type OrderRow } from '../../payments/orders';
@@ -41,6 +40,8 @@ export async function openTrade({ database, logger }: Services, gateway: TradeGa
 
 /** The QR code of a WeChat Pay Native link, as an SVG image in a data: URL (drawn here, no script). */
 export async function qrCodeOf(link: string): Promise<string> {
+  // Loaded on the first QR code drawn: a server without WeChat Pay never needs it.
+  const QRCode = await import('qrcode');
   const svg = await QRCode.toString(link, { type: 'svg', errorCorrectionLevel: 'M', margin: 2, color: { dark: '#000000', light: '#ffffff' } });
   return `data:image/svg+xml;base64,${Buffer.from(svg).toString('base64')}`;
 }
