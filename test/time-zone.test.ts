@@ -79,3 +79,32 @@ test('the chat page writes a message time in the reader zone; admin pages too', 
   const audit = await admin.agent.get('/admin/audit');
   expect(audit.text).toContain('Times are in Europe/Berlin.');
 });
+
+test("a shared page, read signed out, gives its date in the organisation's zone and names it; a signed-in reader's own zone", async () => {
+  await srv.database.write(setOrgZone, admin.id, 'Asia/Shanghai');
+  const m = await member(srv, 'zone_sharer');
+  await srv.sql.run("INSERT INTO conversations (user_id, title) VALUES (?, 'Shared at night')", m.id);
+  const conversation = await srv.sql.value<number>('SELECT max(id) FROM conversations WHERE user_id = ?', m.id);
+  const at = '2026-12-06T23:30:00.000Z'; // already the 7th in Shanghai
+  const token = 'zone'.padEnd(22, '7');
+  await srv.sql.run("INSERT INTO shares (token, user_id, conversation_id, title, snapshot, created_at) VALUES (?, ?, ?, 'Shared at night', '[]', ?)", token, m.id, conversation, at);
+
+  const page = await srv.agent().get(`/s/${token}`);
+  expect(page.status).toBe(200);
+  expect(shown(page.text, at)).toEqual(['datetime', '2026-12-07 07:30']);
+  expect(page.text).toContain('as it was on <time');
+  expect(page.text).not.toContain('UTC');
+  expect(page.text).toContain('Times are in Asia/Shanghai.');
+  expect(page.text).not.toContain('data-zone-fixed'); // with JavaScript, the browser's zone
+  expect(page.text).not.toContain('href="/account#time-zone-title"'); // nobody signed in has a zone to change
+  const zh = await srv.agent().get(`/s/${token}`).set('Accept-Language', 'zh-CN');
+  expect(zh.text).toContain('时间按 Asia/Shanghai 时区显示。');
+  expect(zh.text).not.toContain('UTC');
+
+  // A signed-in reader who chose a zone reads it in theirs, and the browser's does not replace it.
+  await postForm(m.agent, '/account/time-zone', { zone: 'America/New_York' }, '/account');
+  const own = await m.agent.get(`/s/${token}`);
+  expect(shown(own.text, at)).toEqual(['datetime', '2026-12-06 18:30']);
+  expect(own.text).toContain('Times are in America/New_York.');
+  expect(own.text).toMatch(/<html lang="en" data-zone-fixed>/);
+});

@@ -61,7 +61,7 @@ test.each(CASES)('presets, export and a share link on a phone: $locale, $colorSc
   const where = `${locale} ${colorScheme}`;
   const options: BrowserContextOptions = { ...PHONE, colorScheme, bypassCSP: true, locale, extraHTTPHeaders: { 'Accept-Language': locale }, acceptDownloads: true };
   const context = await browser.newContext(options);
-  const visitor = await browser.newContext(options);
+  const visitor = await browser.newContext({ ...options, timezoneId: 'Pacific/Auckland' }); // a reader elsewhere: the page follows their browser
   try {
     const page = await context.newPage();
     page.setDefaultTimeout(WAIT);
@@ -130,6 +130,11 @@ test.each(CASES)('presets, export and a share link on a phone: $locale, $colorSc
     expect(await reader.textContent('main')).toContain('Li Hua');
     expect(await reader.textContent('main')).not.toContain(username);
     expect(await reader.isVisible('.markdown table')).toBe(true);
+    // The date shared, in the browser's zone (local-time.js), and the note under the page names it.
+    const sharedAt = (await reader.getAttribute('.shared .notice time', 'datetime'))!;
+    const inAuckland = new Intl.DateTimeFormat('sv-SE', { timeZone: 'Pacific/Auckland', dateStyle: 'short', timeStyle: 'short' }).format(new Date(sharedAt));
+    await reader.waitForFunction((text) => document.querySelector('.shared .notice time')?.textContent === text, inAuckland);
+    expect(await reader.textContent('#zone-note')).toContain('Pacific/Auckland');
     await audit(reader, `${where} the shared page, signed out`, found);
     await submit(page, 'form[action$="/revoke"] button[type="submit"]');
     expect((await reader.goto(link))!.status()).toBe(404);

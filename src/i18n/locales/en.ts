@@ -1059,7 +1059,7 @@ export const en = {
   'share.gone': "This shared link does not exist, or its owner revoked it.",
   'share.page_by': "Shared by {name}",
   'share.page_anonymous': "A shared conversation",
-  'share.snapshot_note': "A read-only copy of the conversation as it was on {date} UTC; later changes do not appear here.",
+  'share.snapshot_note': "A read-only copy of the conversation as it was on {date}; later changes do not appear here.",
   'share.copy': 'Copy link',
   'preset.builtin_group': '{name} (people in no group)',
   'share.question': "Question",

@@ -1061,7 +1061,7 @@ export const zhCN: Record<keyof typeof en, string> = {
   'share.gone': "此分享链接不存在，或已被所有者撤销。",
   'share.page_by': "由 {name} 分享",
   'share.page_anonymous': "一段分享的对话",
-  'share.snapshot_note': "这是对话在 {date} UTC 时的只读副本，之后的修改不会显示在这里。",
+  'share.snapshot_note': "这是对话在 {date} 时的只读副本，之后的修改不会显示在这里。",
   'share.copy': '复制链接',
   'preset.builtin_group': '{name}（不属于任何分组的人）',
   'share.question': "提问",
