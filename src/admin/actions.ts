@@ -124,15 +124,29 @@ function* writeBatch(actorId: number, batch: Omit<CreateCodes, 'createdBy'>, has
   return batchId;
 }
 
+/** How long the key of a batch's form is remembered: the page refuses a form older than FORM_DAYS, a day less. */
+export const BATCH_FORM_DAYS = 8;
+
 /**
  * Creates a batch of codes, its row and its audit row in one write, and returns the codes in plain
  * text: the only time they exist unhashed. The codes are drawn before the write (which may run twice).
+ * With `formKey` (the page's one-time form), the same key sent again makes nothing (undefined): it
+ * is counted in the throttle table in the same write, so two sends at once, on any process, make one.
  */
-export async function createBatch(store: Store, actorId: number, batch: Omit<CreateCodes, 'createdBy'>): Promise<{ batchId: number; codes: string[] }> {
+export async function createBatch(store: Store, actorId: number, batch: Omit<CreateCodes, 'createdBy'>): Promise<{ batchId: number; codes: string[] }>;
+export async function createBatch(store: Store, actorId: number, batch: Omit<CreateCodes, 'createdBy'>, formKey: string | null): Promise<{ batchId: number; codes: string[] } | undefined>;
+export async function createBatch(store: Store, actorId: number, batch: Omit<CreateCodes, 'createdBy'>, formKey: string | null = null) {
   checkBatch(batch);
   const codes = generateCodes(batch.count);
-  const batchId = await store.write(writeBatch, actorId, batch, codes.map(hashCode));
-  return { batchId, codes };
+  const now = new Date();
+  const batchId = await store.write(function* () {
+    if (formKey) {
+      const resetAt = new Date(now.getTime() + BATCH_FORM_DAYS * 86_400_000).toISOString();
+      if ((yield* query('limits.hit', { key: `codes-form:${actorId}:${formKey}`, now: now.toISOString(), resetAt })).hits > 1) return undefined;
+    }
+    return yield* writeBatch(actorId, batch, codes.map(hashCode));
+  });
+  return batchId === undefined ? undefined : { batchId, codes };
 }
 
 /** Voids one unused code. A write operation. */

@@ -248,6 +248,13 @@ describe('actions that cut someone off ask first (defect 7)', () => {
       expect(await page.locator('a[download^="tokenchat-codes-batch-"]').count()).toBe(1);
       const audit = async () => (js ? axeAll(page) : []); // axe runs as a script: on pages with JavaScript
       expect(await audit()).toEqual([]);
+      // A reload resends the form: no second batch, and the page says so.
+      const batches = await app.sql.value('SELECT count(*) FROM code_batches');
+      const reloaded = await page.reload();
+      expect(reloaded!.status()).toBe(409);
+      expect(await page.locator('p.notice[role="status"]').textContent()).toContain('This form was already sent and its batch was made then: nothing new was created.');
+      expect(await app.sql.value('SELECT count(*) FROM code_batches')).toBe(batches);
+      expect(await audit()).toEqual([]);
       await page.goto(`${app.url}/admin/codes`);
       await Promise.all([page.waitForURL(/\/void$/), page.locator('form[action$="/void"] button').first().tap()]);
       expect(await page.locator('#confirm-title').textContent()).toMatch(/^Void the unused codes of batch #\d+\?$/);

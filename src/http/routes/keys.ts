@@ -3,9 +3,9 @@
 // and render; the rules are in accounts/api-keys.ts.
 import { Router, type Request, type Response } from 'express';
 import type { Services } from '../context';
-import crypto from 'node:crypto';
 import { createKeyFromForm, generateKey, keysOf, revokeKey } from '../../accounts/api-keys';
-import { bodyOf, fieldErrors, keyForm } from '../input';
+import { fieldErrors, keyForm } from '../input';
+import { formIdOf, newFormId } from '../form-id';
 import { HttpError } from '../http-error';
 import { renderPage } from '../views';
 import { idParam, signedIn } from './guards';
@@ -25,7 +25,7 @@ export function keyRoutes({ database, allModels, running }: Services): Router {
   async function page(req: Request, res: Response, extra: Record<string, unknown> = {}, status = 200) {
     const keys = await database.read(keysOf, req.user!.id);
     // Each rendering of the form gets its own id: the same form sent twice makes one key.
-    const formId = crypto.randomUUID();
+    const formId = newFormId();
     const { models } = await usable(req);
     renderPage(req, res, 'keys', { title: res.locals.t('keys.title'), keys, models, baseUrl: apiBaseUrl(req), formId, ...extra }, status);
   }
@@ -41,9 +41,7 @@ export function keyRoutes({ database, allModels, running }: Services): Router {
       return page(req, res, { errors, input: req.body }, 422);
     }
     const { name, expires, models: allowed, per_day: perDay, total, rpm, tpm } = parsed.data;
-    const { form_id: given } = bodyOf(req);
-    const formId = typeof given === 'string' && /^[\w-]{1,64}$/.test(given) ? given : null;
-    const made = await database.write(createKeyFromForm, req.user!.id, { name, expiresAt: expires, models: allowed, perDay, total, rpm, tpm }, generateKey(), formId);
+    const made = await database.write(createKeyFromForm, req.user!.id, { name, expiresAt: expires, models: allowed, perDay, total, rpm, tpm }, generateKey(), formIdOf(req));
     // Sent again (a reload of this page): the key was made and shown then, and is not kept to show again.
     if (!made) return page(req, res, { repeated: true }, 409);
     await page(req, res, { made: { name, key: made.key } }, 201);
