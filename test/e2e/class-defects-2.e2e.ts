@@ -6,17 +6,13 @@
 // (WCAG 2.2 AA and best practices, landmark-unique included) finds nothing on every page touched,
 // in both languages, light and dark, on a 390 px phone.
 // Needs a Chromium binary: /usr/bin/chromium (Debian's `chromium` package) or $CHROMIUM_PATH.
-import fs from 'node:fs';
 import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
 import { gate, startFakeUpstream, type FakeUpstream } from '../fake-upstream';
-import { launchChromium, registerIn, VIEWPORTS, WAIT, within } from './browser';
+import { auditPhonePage, axeViolations, launchChromium, registerIn, VIEWPORTS, WAIT, within } from './browser';
 import { startTestServer, type TestServer } from '../helpers';
 import { wallClock } from '../../src/http/clock';
 import { grantTokens } from '../../src/admin/actions';
 
-const AXE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'];
-type Axe = { run: (d: Document, o: object) => Promise<{ violations: Array<{ id: string; nodes: Array<{ target: string[] }> }> }> };
 const PHONE = VIEWPORTS[1]!.options;
 const DESKTOP = VIEWPORTS[0]!.options;
 
@@ -39,13 +35,6 @@ afterAll(async () => {
   await app?.close();
   await upstream?.close();
 });
-
-/** axe's WCAG 2.2 AA rules and its best practices on the page as it is now. */
-async function axeAll(page: Page): Promise<string[]> {
-  if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ content: AXE });
-  const result = await page.evaluate(async (tags) => (window as unknown as { axe: Axe }).axe.run(document, { runOnly: { type: 'tag', values: tags } }), TAGS);
-  return result.violations.map((v) => `${v.id} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-}
 
 /** page.goto, once more if a navigation the page itself started (htmx's, a refresh) aborted it. */
 async function open(page: Page, url: string): Promise<void> {
@@ -96,9 +85,7 @@ describe('every page touched, audited (defect 7: landmark-unique and the rest)',
         await page.emulateMedia({ colorScheme: scheme });
         for (const path of paths) {
           await open(page, path.startsWith('http') ? path : `${app.url}${path}`);
-          for (const v of await axeAll(page)) found.push(`${lang} ${scheme} ${path}: ${v}`);
-          const scroll = await page.evaluate(() => document.documentElement.scrollWidth);
-          if (scroll > 390) wide.push(`${lang} ${scheme} ${path}: ${scroll}px`);
+          await auditPhonePage(page, `${lang} ${scheme} ${path}`, found, wide);
         }
       }
     }
@@ -180,7 +167,7 @@ describe('without JavaScript a send comes back at once (defect 10)', () => {
     expect(await page.locator('meta[http-equiv="refresh"]').count()).toBe(0); // inside <noscript>: not a meta with JavaScript on
     for (const scheme of ['light', 'dark'] as const) {
       await page.emulateMedia({ colorScheme: scheme });
-      expect(await axeAll(page)).toEqual([]);
+      expect(await axeViolations(page)).toEqual([]);
     }
     g.release();
     await page.locator('#transcript article.msg-assistant .msg-body', { hasText: 'Live and well.' }).waitFor();
@@ -207,11 +194,11 @@ describe("times in the reader's zone (defect 8)", () => {
     expect(await page.locator('#zone-note').textContent()).toContain('时间按浏览器的时区（Asia/Shanghai）显示。');
     for (const scheme of ['light', 'dark'] as const) {
       await page.emulateMedia({ colorScheme: scheme });
-      expect(await axeAll(page)).toEqual([]);
+      expect(await axeViolations(page)).toEqual([]);
     }
     // A zone chosen on the account page: the browser's no longer replaces it.
     await page.goto(`${app.url}/account`);
-    expect(await axeAll(page)).toEqual([]);
+    expect(await axeViolations(page)).toEqual([]);
     await page.selectOption('#zone', 'America/New_York');
     await Promise.all([page.waitForURL(/done=time-zone/), page.tap('form[action="/account/time-zone"] button[type="submit"]')]);
     expect(await page.locator('p.notice[role="status"]').textContent()).toContain('时区已保存');
@@ -246,7 +233,7 @@ describe('actions that cut someone off ask first (defect 7)', () => {
       expect(await page.locator('#made-title').textContent()).toMatch(/Batch #\d+ made: 2 codes of 300 tokens each\./);
       expect(await page.inputValue('#tokens')).toBe('');
       expect(await page.locator('a[download^="tokenchat-codes-batch-"]').count()).toBe(1);
-      const audit = async () => (js ? axeAll(page) : []); // axe runs as a script: on pages with JavaScript
+      const audit = async () => (js ? axeViolations(page) : []); // axe runs as a script: on pages with JavaScript
       expect(await audit()).toEqual([]);
       // A reload resends the form: no second batch, and the page says so.
       const batches = await app.sql.value('SELECT count(*) FROM code_batches');
@@ -307,7 +294,7 @@ describe('the keys page (defect 7)', () => {
     expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(key);
     for (const scheme of ['light', 'dark'] as const) {
       await page.emulateMedia({ colorScheme: scheme });
-      expect(await axeAll(page)).toEqual([]);
+      expect(await axeViolations(page)).toEqual([]);
     }
   }, { context: { ...DESKTOP, permissions: ['clipboard-read', 'clipboard-write'] } }));
 });
@@ -326,7 +313,7 @@ describe('too few tokens (defect 7)', () => {
       expect(await warning.locator('a[href="/recharge"]').textContent()).toBe(lang === 'en' ? 'Redeem a code on the Recharge page' : '在“充值”页面兑换充值码');
       for (const scheme of ['light', 'dark'] as const) {
         await page.emulateMedia({ colorScheme: scheme });
-        expect(await axeAll(page)).toEqual([]);
+        expect(await axeViolations(page)).toEqual([]);
       }
     }
     await Promise.all([page.waitForURL(/\/recharge$/), page.locator('p.notice-warning a').tap()]);
@@ -349,7 +336,7 @@ describe('the register form across a language switch (defect 7)', () => {
         expect(await page.inputValue('#password')).toBe('');
         if (js) for (const scheme of ['light', 'dark'] as const) {
           await page.emulateMedia({ colorScheme: scheme });
-          expect(await axeAll(page)).toEqual([]);
+          expect(await axeViolations(page)).toEqual([]);
         }
       } finally {
         await context.close();

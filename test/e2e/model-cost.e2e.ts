@@ -5,9 +5,9 @@
 // the estimate gone once the message is sent, and the answer naming its model. axe finds nothing,
 // best practices included, and nothing scrolls sideways.
 // Needs a Chromium binary: /usr/bin/chromium (Debian's `chromium` package) or $CHROMIUM_PATH.
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { gate, startFakeUpstream, type FakeUpstream } from '../fake-upstream';
-import { launchChromium, VIEWPORTS, within, withNewUser } from './browser';
+import { axeViolations, launchChromium, VIEWPORTS, within, withNewUser } from './browser';
 import { startTestServer, type TestServer } from '../helpers';
 import { grant } from '../../src/ledger/ledger';
 import { affordableCompletion, loadModels, priceOf } from '../../src/metering/models';
@@ -31,16 +31,6 @@ afterAll(async () => {
   await app?.close();
   await upstream?.close();
 });
-
-type Axe = { run: (d: Document, o: object) => Promise<{ violations: Array<{ id: string; nodes: Array<{ target: string[] }> }> }> };
-
-/** axe's WCAG 2.2 AA rules and its best practices on the page as it is now (axe-core from node_modules). */
-async function axeAll(page: Page): Promise<string[]> {
-  if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ path: require.resolve('axe-core/axe.min.js') });
-  const tags = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'];
-  const result = await page.evaluate(async (values) => (window as unknown as { axe: Axe }).axe.run(document, { runOnly: { type: 'tag', values } }), tags);
-  return result.violations.map((v) => `${v.id} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-}
 
 /** The prompt of one user message as the estimate counts it. */
 const promptOf = (text: string) => 3 + countTextSync('user', GPT4O.encoding) + countTextSync(text, GPT4O.encoding) + 3;
@@ -70,7 +60,7 @@ describe('the model and its costs on a phone', () => {
         await grant(app.database, (await app.sql.value('SELECT id FROM users WHERE username = ?', username)) as number, 100_000);
         const found: string[] = [];
         const audit = async (label: string) => {
-          for (const v of await axeAll(page)) found.push(`${label}: ${v}`);
+          for (const v of await axeViolations(page)) found.push(`${label}: ${v}`);
           const wide = await page.evaluate(() => document.documentElement.scrollWidth);
           if (wide > 390) found.push(`${label}: ${wide}px wide`);
         };

@@ -3,28 +3,14 @@
 // link and its document shows its name, size and, opened, the text the model read; axe-core (WCAG
 // 2.2 AA and best practices) finds nothing and nothing scrolls sideways. Revoked, the image is gone.
 // Needs a Chromium binary: /usr/bin/chromium or $CHROMIUM_PATH.
-import fs from 'node:fs';
-import type { Browser, BrowserContextOptions, Page } from 'playwright-core';
-import { launchChromium, registerIn, submit, VIEWPORTS, WAIT } from './browser';
+import type { Browser, BrowserContextOptions } from 'playwright-core';
+import { auditPhonePage, launchChromium, registerIn, submit, VIEWPORTS, WAIT } from './browser';
 import { startTestServer, type TestServer } from '../helpers';
 import { PNG } from '../attachments-helpers';
 
 const PHONE = VIEWPORTS.find((v) => v.name === 'phone')!.options;
 const CASES = (['light', 'dark'] as const).flatMap((colorScheme) => ['en', 'zh-CN'].map((locale) => ({ colorScheme, locale })));
 const ESSAY = 'Photosynthesis turns light, water and carbon dioxide into sugar and oxygen. '.repeat(20);
-
-const AXE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'];
-type Axe = { run: (d: Document, o: object) => Promise<{ violations: Array<{ id: string; nodes: Array<{ target: string[] }> }> }> };
-
-/** axe's WCAG 2.2 AA and best-practice violations, and a page wider than the phone, named by `where`. */
-async function audit(page: Page, where: string, found: string[]): Promise<void> {
-  await page.addScriptTag({ content: AXE });
-  const result = await page.evaluate(async (tags) => (window as unknown as { axe: Axe }).axe.run(document, { runOnly: { type: 'tag', values: tags } }), TAGS);
-  for (const v of result.violations) found.push(`${where}: ${v.id} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-  const scroll = await page.evaluate(() => document.documentElement.scrollWidth);
-  if (scroll > 390) found.push(`${where}: ${scroll}px wide`);
-}
 
 let browser: Browser;
 let app: TestServer;
@@ -87,7 +73,7 @@ test.each(CASES)('a shared page with an image and a document, signed out on a ph
     expect(await reader.isVisible('.shared-doc-text')).toBe(false);
     await reader.click('.shared-doc summary');
     expect(await reader.textContent('.shared-doc-text')).toContain('Photosynthesis turns light');
-    await audit(reader, `${where} the shared page with files`, found);
+    await auditPhonePage(reader, `${where} the shared page with files`, found, found);
 
     await page.goto(`${app.url}/shares`);
     await submit(page, 'form[action$="/revoke"] button[type="submit"]');

@@ -6,12 +6,10 @@
 // Needs a Chromium binary: /usr/bin/chromium or $CHROMIUM_PATH.
 import fs from 'node:fs';
 import type { Browser, BrowserContextOptions, Page } from 'playwright-core';
-import { launchChromium, registerIn, submit, VIEWPORTS, WAIT } from './browser';
+import { auditPhonePage, launchChromium, registerIn, submit, VIEWPORTS, WAIT } from './browser';
 import { startTestServer, type TestServer } from '../helpers';
 
 const PHONE = VIEWPORTS.find((v) => v.name === 'phone')!.options;
-const AXE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'];
 const CASES = (['light', 'dark'] as const).flatMap((colorScheme) => ['en', 'zh-CN'].map((locale) => ({ colorScheme, locale })));
 
 let browser: Browser;
@@ -24,17 +22,6 @@ afterAll(async () => {
   await browser?.close();
   await app?.close();
 });
-
-type Axe = { run: (d: Document, o: object) => Promise<{ violations: Array<{ id: string; nodes: Array<{ target: string[] }> }> }> };
-
-/** axe's WCAG 2.2 AA and best-practice violations, and a page wider than the phone, named by `where`. */
-async function audit(page: Page, where: string, found: string[]): Promise<void> {
-  if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ content: AXE });
-  const result = await page.evaluate(async (tags) => (window as unknown as { axe: Axe }).axe.run(document, { runOnly: { type: 'tag', values: tags } }), TAGS);
-  for (const v of result.violations) found.push(`${where}: ${v.id} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-  const scroll = await page.evaluate(() => document.documentElement.scrollWidth);
-  if (scroll > 390) found.push(`${where}: ${scroll}px wide`);
-}
 
 /** A conversation of one question and a markdown answer, as a finished turn leaves it. */
 async function conversationOf(username: string, title: string): Promise<number> {
@@ -77,7 +64,7 @@ test.each(CASES)('presets, export and a share link on a phone: $locale, $colorSc
     await submit(page, 'form[action="/presets"] button[type="submit"]');
     expect(await page.isVisible('p.notice')).toBe(true);
     await page.click('.preset-list summary');
-    await audit(page, `${where} presets`, found);
+    await auditPhonePage(page, `${where} presets`, found, found);
     await page.fill('#new-name', 'Kind teacher');
     await page.fill('#new-body', 'You are a kind teacher.');
     await page.check('#new-kind-system');
@@ -108,7 +95,7 @@ test.each(CASES)('presets, export and a share link on a phone: $locale, $colorSc
     }
     await openSidebar(page);
     await page.click('#manage details:nth-of-type(2) summary');
-    await audit(page, `${where} chat with the picker and Download / Share`, found);
+    await auditPhonePage(page, `${where} chat with the picker and Download / Share`, found, found);
 
     // Downloads, named by the title (Chinese kept).
     const [md] = await Promise.all([page.waitForEvent('download'), page.click(`a[href="/c/${id}/export.md"]`)]);
@@ -120,7 +107,7 @@ test.each(CASES)('presets, export and a share link on a phone: $locale, $colorSc
     // A share link, read signed out, then revoked.
     await page.fill('#display_name', 'Li Hua');
     await submit(page, `form[action="/c/${id}/share"] button[type="submit"]`);
-    await audit(page, `${where} shared links`, found);
+    await auditPhonePage(page, `${where} shared links`, found, found);
     const link = await page.inputValue('.share-url');
     const reader = await visitor.newPage();
     reader.setDefaultTimeout(WAIT);
@@ -135,7 +122,7 @@ test.each(CASES)('presets, export and a share link on a phone: $locale, $colorSc
     const inAuckland = new Intl.DateTimeFormat('sv-SE', { timeZone: 'Pacific/Auckland', dateStyle: 'short', timeStyle: 'short' }).format(new Date(sharedAt));
     await reader.waitForFunction((text) => document.querySelector('.shared .notice time')?.textContent === text, inAuckland);
     expect(await reader.textContent('#zone-note')).toContain('Pacific/Auckland');
-    await audit(reader, `${where} the shared page, signed out`, found);
+    await auditPhonePage(reader, `${where} the shared page, signed out`, found, found);
     await submit(page, 'form[action$="/revoke"] button[type="submit"]');
     expect((await reader.goto(link))!.status()).toBe(404);
 
@@ -146,7 +133,7 @@ test.each(CASES)('presets, export and a share link on a phone: $locale, $colorSc
     await page.fill('#new-body', 'Check my lab report.');
     await submit(page, 'form[action="/admin/presets"] button[type="submit"]');
     await page.click('.preset-list summary');
-    await audit(page, `${where} admin presets`, found);
+    await auditPhonePage(page, `${where} admin presets`, found, found);
     await app.sql.run('DELETE FROM presets WHERE user_id IS NULL');
   } finally {
     await context.close();
