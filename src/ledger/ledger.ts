@@ -383,7 +383,6 @@ function closing(hold: HoldTerms, usage: Usage, kind: 'settle' | 'release') {
   // provider reporting more than was held (a differing tokenizer, or a hostile upstream) is never
   // charged past it; the difference is recorded as uncollected, the operator's to see.
   const charge = Math.min(wanted, hold.amount);
-  const note = kind === 'release' ? usage.outcome : null;
   // One object literal, with the terms the one-statement closes check too (bucketId and partEnd
   // filled in for a bucket's): built by spreads, it became a dictionary on every close (storage/sqlite/store.ts).
   const record = {
@@ -392,15 +391,15 @@ function closing(hold: HoldTerms, usage: Usage, kind: 'settle' | 'release') {
     latencyMs: usage.latencyMs ?? null, conversationId: usage.conversationId ?? null, messageId: usage.messageId ?? null,
     apiRequestId: usage.apiRequestId ?? null, cachedTokens, reasoningTokens: Math.min(usage.reasoningTokens ?? 0, usage.completionTokens),
     provider: usage.provider ?? null, upstreamModel: usage.upstreamModel ?? null,
-    amount: hold.amount, promptRate: hold.promptRate, completionRate: hold.completionRate, cachedRate: hold.cachedRate, refund: hold.amount - charge, kind, note,
+    amount: hold.amount, promptRate: hold.promptRate, completionRate: hold.completionRate, cachedRate: hold.cachedRate, refund: hold.amount - charge, kind, note: kind === 'release' ? usage.outcome : null,
     parts: hold.parts ?? '', bucketId: 0, partEnd: '', now: (usage.now ?? new Date()).toISOString(),
   };
-  return { record, refund: record.refund, note };
+  return record;
 }
 
 function* closeHold(hold: HoldRow, usage: Usage, kind: 'settle' | 'release', now = new Date()): Op<SettleResult> {
-  const { record, refund: whole, note } = closing(hold, usage, kind);
-  let refund = whole;
+  const record = closing(hold, usage, kind);
+  let refund = record.refund;
   let ownPart = hold.amount;
   let bucket: number | null = null;
   if (hold.parts !== null) {
@@ -417,7 +416,7 @@ function* closeHold(hold: HoldRow, usage: Usage, kind: 'settle' | 'release', now
   }
   const balance = yield* query('ledger.refund', { userId: hold.userId, amount: refund, open: bucket === null ? 1 : 0 });
   // A hold all from allowance has no own-token rows: nothing of own tokens was taken or given back.
-  if (ownPart > 0) yield* query('ledger.row', { userId: hold.userId, kind, amount: refund, balanceAfter: balance, actorId: null, holdId: hold.id, codeId: null, note });
+  if (ownPart > 0) yield* query('ledger.row', { userId: hold.userId, kind, amount: refund, balanceAfter: balance, actorId: null, holdId: hold.id, codeId: null, note: record.note });
   yield* query('ledger.closeHold', record);
   return { charge: record.charge, uncollected: record.uncollected, balance };
 }
@@ -439,7 +438,7 @@ function* closeOpenHold(holdId: number, usage: Usage, kind: 'settle' | 'release'
 async function closeAndTell(store: Store, hold: number | HoldTerms, usage: Usage, kind: 'settle' | 'release'): Promise<SettleResult> {
   let closed: [SettleResult, number] | undefined;
   if (typeof hold !== 'number') {
-    const { record } = closing(hold, usage, kind);
+    const record = closing(hold, usage, kind);
     let done: { userId: number; balance: number } | undefined;
     if (!hold.parts) done = await store.once('ledger.closeKnown', record);
     else if (store.dialect === 'sqlite') {
