@@ -69,6 +69,14 @@ export type Text =
        */
       steps: string[];
       mode: 'script';
+    }
+  | {
+      /**
+       * Nothing to do in this dialect (another row keeps what the query would): answered `{ changes: 0 }`
+       * at once, as a `run` that changed nothing, without a statement or a round trip.
+       */
+      mode: 'none';
+      why: string;
     };
 export const get = (sql: string): Text => ({ sql, mode: 'get' });
 export const all = (sql: string): Text => ({ sql, mode: 'all' });
@@ -76,6 +84,7 @@ export const value = (sql: string): Text => ({ sql, mode: 'value' });
 export const values = (sql: string): Text => ({ sql, mode: 'values' });
 export const run = (sql: string): Text => ({ sql, mode: 'run' });
 export const script = (...steps: string[]): Text => ({ steps, mode: 'script' });
+export const none = (why: string): Text => ({ why, mode: 'none' });
 
 /** A dialect's texts: one for every query in the catalogue (the compiler checks none is missing). */
 export type Texts = { readonly [K in QueryName]: Text };

@@ -33,12 +33,13 @@ interface Compiled {
   name: string;
   text: string;
   names: string[];
-  mode: Text['mode'];
+  mode: Exclude<Text['mode'], 'script'>;
 }
 
 /** `@name` placeholders as $1.. (one number per distinct name), skipping quoted text and `::` casts. */
 export function compile(name: string, text: Text): Compiled {
   if (text.mode === 'script') throw new Error(`query ${name}: PostgreSQL runs one statement per query, not a script`);
+  if (text.mode === 'none') return { name, text: '', names: [], mode: 'none' };
   const names: string[] = [];
   const sql = text.sql.replace(/'(?:[^']|'')*'|"(?:[^"]|"")*"|@([A-Za-z_]\w*)/g, (match, param: string | undefined) => {
     if (!param) return match;
@@ -159,6 +160,7 @@ export class PostgresStore implements Store {
 
   private async exec(client: pg.PoolClient, step: Step): Promise<unknown> {
     const c = this.statement(step.name);
+    if (c.mode === 'none') return { changes: 0 };
     const params = step.params as Record<string, unknown>;
     const values = c.names.map((n) => {
       const v = params[n];

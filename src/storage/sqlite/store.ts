@@ -52,6 +52,11 @@ export class SqliteStore implements Store {
     let call = this.statements.get(name);
     if (call) return call;
     const text = SQLITE[name];
+    if (text.mode === 'none') {
+      call = () => ({ changes: 0 });
+      this.statements.set(name, call);
+      return call;
+    }
     if (text.mode === 'script') {
       call = this.script(name, text.steps);
       this.statements.set(name, call);

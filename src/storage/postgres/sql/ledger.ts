@@ -1,5 +1,5 @@
 // PostgreSQL texts of the ledger queries (translated from storage/sqlite/sql/ledger.ts).
-import { get, run, value, values, type Text } from '../../op';
+import { get, none, run, value, values, type Text } from '../../op';
 import type { LedgerQueries } from '../../queries/ledger';
 import { ledgerShared, PLAIN_RESERVE } from '../../sql/ledger';
 
@@ -64,7 +64,7 @@ export const ledgerSql: { readonly [K in keyof LedgerQueries]: Text } = {
   // SQLite only (see queries/ledger.ts): ledger.ts never asks PostgreSQL for these; the text says so if it ever did.
   'ledger.takeWholeBucket': get(`SELECT NULL AS id WHERE false -- ledger.takeWholeBucket is SQLite's only`),
   'ledger.closeBucket': get(`SELECT NULL AS "userId" WHERE false -- ledger.closeBucket is SQLite's only`),
-  'ledger.openOnBucket': run('SELECT @id::bigint, @delta::int WHERE false -- PostgreSQL counts every hold on balances (migration 033)'),
+  'ledger.openOnBucket': none('PostgreSQL counts every hold open on balances (migration 033)'),
   'ledger.take': get(`UPDATE balances SET last_hold = LEAST(balance, @full::bigint), balance = balance - LEAST(balance, @full::bigint),
     open_holds = open_holds + 1
     WHERE user_id = @userId AND balance >= @minimum::bigint RETURNING last_hold AS held, balance`),
