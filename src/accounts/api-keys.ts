@@ -14,7 +14,7 @@ const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
 const KEY_CHARS = 32;
 export const KEY_SHAPE = /^tc-[0-9A-Za-z]{32}$/;
 /** How often a key's "last used" is written at most: not one write per call. */
-const TOUCH_EVERY_MS = 60_000;
+export const TOUCH_EVERY_MS = 60_000;
 
 export interface NewKey {
   name: string;
@@ -109,9 +109,9 @@ export function* checkKeyRate(key: ApiKey, now: Date): Op<RateVerdict> {
   return { ok: true };
 }
 
-/** Records that the key was used (at most once a minute). */
-export function* touchKey(id: number, now: Date): Op<void> {
-  yield* query('keys.touch', { id, now: now.toISOString(), staleBefore: new Date(now.getTime() - TOUCH_EVERY_MS).toISOString() });
+/** Records that the key was used (at most once a minute); true when this wrote `now`, false when a write within the minute stands. */
+export function* touchKey(id: number, now: Date): Op<boolean> {
+  return (yield* query('keys.touch', { id, now: now.toISOString(), staleBefore: new Date(now.getTime() - TOUCH_EVERY_MS).toISOString() })).changes > 0;
 }
 
 export function keyAllows(key: ApiKey, model: string): boolean {

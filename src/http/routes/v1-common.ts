@@ -1,12 +1,12 @@
 // What the /v1 routes share: the model a key may use, its per-minute limits, a call that stops
 // when its client goes away, the server-sent events stream, and OpenAI's error body.
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import { checkKeyRate, keyAllows, type ApiKey } from '../../accounts/api-keys';
 import type { ApiDeps } from '../../api/call';
 import { tracked } from '../../api/in-flight';
 import { ApiError } from '../../api/request';
 import type { RunningTurns } from '../../chat/running-turns';
-import { accessOf, type Access } from '../../groups/access';
+import type { Access } from '../../groups/access';
 import type { ModelCatalog, ModelInfo } from '../../metering/models';
 import { SSE_HEADERS } from '../sse';
 
@@ -14,8 +14,8 @@ export type V1Deps = ApiDeps & { running: RunningTurns };
 
 export const modelEntry = (m: ModelInfo) => ({ id: m.id, object: 'model', created: 0, owned_by: 'tokenchat' });
 
-/** The key owner's groups: which models they may use, at what price (one read per request). */
-export const accessOfKey = (deps: ApiDeps, key: ApiKey): Promise<Access> => deps.store.read(accessOf, key.userId);
+/** The key owner's groups: which models they may use, at what price (read with the key, once per request). */
+export const accessOfKey = (req: Request): Access => req.apiAccess!;
 
 /** The model asked for, priced as the key's owner pays for it, if the key and the owner's groups allow it. */
 export function modelFor(models: ModelCatalog, key: ApiKey, access: Access, id: string, kind?: ModelInfo['kind']): ModelInfo {
@@ -120,6 +120,17 @@ export class ChunkStream {
   }
 }
 
+
+/**
+ * A model's answer as JSON, written as res.json would but without what a POST's answer never
+ * uses: no ETag (a hash of the whole body on every call), no freshness check.
+ */
+export function answerJson(res: Response, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(text));
+  res.end(text);
+}
 
 export const errorBody = (err: ApiError) => ({ error: { message: err.message, type: err.type, param: err.param, code: err.code } });
 

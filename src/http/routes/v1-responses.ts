@@ -8,7 +8,7 @@ import { parseResponsesBody } from '../../api/responses-request';
 import { ApiError } from '../../api/request';
 import { requestIdOf } from '../../log';
 import type { Offer } from '../../metering/models';
-import { accessOfKey, ChunkStream, errorBody, modelFor, whileRunning, withinKeyRate, type V1Deps } from './v1-common';
+import { accessOfKey, answerJson, ChunkStream, errorBody, modelFor, whileRunning, withinKeyRate, type V1Deps } from './v1-common';
 
 type Deps = V1Deps & { offer: Offer; silentStartMs?: number; responsesKeepDays?: number; bodyLimitBytes?: number };
 
@@ -23,7 +23,7 @@ function create(deps: Deps): RequestHandler {
   return async (req, res) => {
     const key = req.apiKey!;
     const body = parseResponsesBody(req.body);
-    const model = modelFor(deps.offer.all, key, await accessOfKey(deps, key), body.model, 'chat');
+    const model = modelFor(deps.offer.all, key, accessOfKey(req), body.model, 'chat');
     let stream: ChunkStream | undefined;
     const outcome = await whileRunning(deps.running, key, res, async (signal) => {
       await withinKeyRate(deps, key);
@@ -33,7 +33,7 @@ function create(deps: Deps): RequestHandler {
     });
     if (outcome.status === 'done') {
       if (stream) return stream.end('');
-      return void res.json(outcome.response);
+      return answerJson(res, outcome.response);
     }
     if (stream?.started) {
       // The stream went out (events, or its silent start): the error ends it, as OpenAI's do.

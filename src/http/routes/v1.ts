@@ -3,7 +3,9 @@
 // here. Every answer, error or not, is in OpenAI's shape, with the x-request-id of its log line.
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
-import { checkKey, keyAllows, touchKey, type ApiKey } from '../../accounts/api-keys';
+import { checkKey, keyAllows, touchKey, TOUCH_EVERY_MS, type ApiKey, type KeyCheck } from '../../accounts/api-keys';
+import { accessOf, type Access } from '../../groups/access';
+import type { Op } from '../../storage/op';
 import { runApiCall, type ApiDeps } from '../../api/call';
 import { ApiError, badRequest, parseChatBody } from '../../api/request';
 import { parseEmbeddingBody, runEmbedding } from '../../api/embeddings';
@@ -12,12 +14,14 @@ import { apiSecurityHeaders } from '../security';
 import { DATABASE_RETRY_AFTER_S } from '../errors';
 import { isDatabaseFault } from '../../storage/faults';
 import type { Offer } from '../../metering/models';
-import { accessOfKey, ChunkStream, errorBody, modelEntry, modelFor, whileRunning, withinKeyRate, type V1Deps } from './v1-common';
+import { accessOfKey, answerJson, ChunkStream, errorBody, modelEntry, modelFor, whileRunning, withinKeyRate, type V1Deps } from './v1-common';
 import { responsesRoutes } from './v1-responses';
 
 declare module 'express-serve-static-core' {
   interface Request {
     apiKey?: ApiKey;
+    /** The key owner's groups: which models they may use, at what price. */
+    apiAccess?: Access;
   }
 }
 
@@ -29,15 +33,51 @@ const WHY_NOT: Record<string, string> = {
   disabled: 'The account this API key belongs to is disabled.',
 };
 
+/** The presented key and, when it may be used, its owner's groups: one read for both (one connection and turn on PostgreSQL). */
+function* keyAndAccess(presented: string, now: Date): Op<{ checked: KeyCheck; access?: Access }> {
+  const checked = yield* checkKey(presented, now);
+  return checked.ok ? { checked, access: yield* accessOf(checked.key.userId) } : { checked };
+}
+
+/**
+ * Records keys as used, at most once a minute each (TOUCH_EVERY_MS, as touchKey does in the
+ * database): after this process wrote a key's time it skips the write for the minute that time
+ * is fresh, rather than sending an UPDATE that changes nothing on every call. When another
+ * process's time stood (nothing written), it asks again on a call a second later at the soonest,
+ * so the time shown is never staler than the minute and that second.
+ */
+export class KeyTouches {
+  private readonly until = new Map<number, number>();
+
+  constructor(private readonly store: ApiDeps['store'], private readonly logger: ApiDeps['logger']) {}
+
+  touch(keyId: number, now: Date): void {
+    const at = now.getTime();
+    if ((this.until.get(keyId) ?? 0) > at) return;
+    this.until.set(keyId, at + 1_000); // a call meanwhile does not ask again while this write is on its way
+    if (this.until.size > 10_000) for (const [id, until] of this.until) if (until <= at) this.until.delete(id);
+    this.store.write(touchKey, keyId, now).then(
+      (wrote) => wrote && this.until.set(keyId, at + TOUCH_EVERY_MS),
+      (err) => {
+        this.until.delete(keyId);
+        this.logger.error({ err }, 'recording a key as used failed');
+      },
+    );
+  }
+}
+
 function bearerAuth(deps: ApiDeps): RequestHandler {
+  const touches = new KeyTouches(deps.store, deps.logger);
   return async (req, _res, next) => {
     const header = req.get('authorization') ?? '';
     const presented = /^Bearer\s+(\S+)$/i.exec(header)?.[1];
     if (!presented) throw new ApiError(401, 'No API key provided: send it as "Authorization: Bearer tc-...".', 'invalid_request_error', 'missing_api_key');
-    const checked = await deps.store.read(checkKey, presented, new Date());
+    const now = new Date();
+    const { checked, access } = await deps.store.read(keyAndAccess, presented, now);
     if (!checked.ok) throw new ApiError(401, WHY_NOT[checked.reason]!, 'invalid_request_error', 'invalid_api_key');
     req.apiKey = checked.key;
-    void deps.store.write(touchKey, checked.key.id, new Date()).catch((err) => deps.logger.error({ err }, 'recording a key as used failed'));
+    req.apiAccess = access;
+    touches.touch(checked.key.id, now);
     next();
   };
 }
@@ -45,20 +85,20 @@ function bearerAuth(deps: ApiDeps): RequestHandler {
 function embeddings(deps: V1Deps, offer: Offer): RequestHandler {
   return async (req, res) => {
     const body = parseEmbeddingBody(req.body);
-    const model = modelFor(offer.all, req.apiKey!, await accessOfKey(deps, req.apiKey!), body.model, 'embedding');
+    const model = modelFor(offer.all, req.apiKey!, accessOfKey(req), body.model, 'embedding');
     const outcome = await whileRunning(deps.running, req.apiKey!, res, async (signal) => {
       await withinKeyRate(deps, req.apiKey!);
       return runEmbedding(deps, { key: req.apiKey!, body, model, requestId: requestIdOf(req), signal });
     });
     if (outcome.status === 'refused') throw outcome.error;
-    res.json(outcome.response);
+    answerJson(res, outcome.response);
   };
 }
 
 function chatCompletions(deps: V1Deps & { silentStartMs?: number }, offer: Offer): RequestHandler {
   return async (req, res) => {
     const body = parseChatBody(req.body);
-    const model = modelFor(offer.all, req.apiKey!, await accessOfKey(deps, req.apiKey!), body.model, 'chat');
+    const model = modelFor(offer.all, req.apiKey!, accessOfKey(req), body.model, 'chat');
     let stream: ChunkStream | undefined;
     const outcome = await whileRunning(deps.running, req.apiKey!, res, async (signal) => {
       await withinKeyRate(deps, req.apiKey!);
@@ -67,7 +107,7 @@ function chatCompletions(deps: V1Deps & { silentStartMs?: number }, offer: Offer
     });
     if (outcome.status === 'done') {
       if (stream) return stream.end();
-      return void res.json(outcome.completion.toCompletion(model.id));
+      return answerJson(res, outcome.completion.toCompletion(model.id));
     }
     if (stream?.started) {
       stream.send(errorBody(outcome.error)); // output went out: the error ends the stream, as OpenAI's do
@@ -111,11 +151,11 @@ export function v1Routes(deps: V1Deps & { offer: Offer; bodyLimitBytes: number; 
   router.use(express.json({ limit: deps.bodyLimitBytes, type: () => true }));
   router.use(bearerAuth(deps));
   router.get('/models', async (req, res) => {
-    const access = await accessOfKey(deps, req.apiKey!);
+    const access = accessOfKey(req);
     res.json({ object: 'list', data: deps.offer.all.models.filter((m) => keyAllows(req.apiKey!, m.id) && access.allows(m.id)).map(modelEntry) });
   });
   router.get('/models/:id', async (req, res) => {
-    res.json(modelEntry(modelFor(deps.offer.all, req.apiKey!, await accessOfKey(deps, req.apiKey!), String(req.params.id))));
+    res.json(modelEntry(modelFor(deps.offer.all, req.apiKey!, accessOfKey(req), String(req.params.id))));
   });
   router.post('/chat/completions', chatCompletions(deps, deps.offer));
   router.post('/embeddings', embeddings(deps, deps.offer));
