@@ -184,7 +184,7 @@ async function relay(deps: ApiDeps, call: ApiCall, hold: Hold, promptTokens: num
   // A client that goes away ends the call at once, except with a model that bills hidden
   // (reasoning) tokens: it is read on, unseen, until the provider's usage arrives.
   const upstreamCall = modelCallSignal(call.signal, model.hiddenTokens);
-  const delivered = deliveredRecorder(deps.store, hold.id, deps.logger);
+  const delivered = atTurnEnd(deliveredRecorder(deps.store, hold.id, deps.logger));
   let reported: ReturnType<typeof usageOf>;
   let served: Served | undefined;
   let failure: UpstreamError | undefined;
@@ -214,12 +214,13 @@ async function relay(deps: ApiDeps, call: ApiCall, hold: Hold, promptTokens: num
       }
       assembled.add(chunk);
       if ((chunk.choices ?? []).length > 0 || includeUsage) send(includeUsage ? chunk : { ...chunk, usage: undefined });
-      if (text) delivered(counter.tokens);
+      if (text) delivered(() => counter.tokens);
     }
   } catch (err) {
     failure = asUpstreamError(err);
   } finally {
     upstreamCall.dispose();
+    delivered.cancel(); // the close below records the whole call
   }
   const base = { latencyMs: Date.now() - started, apiRequestId: call.requestId, ...servedUsage(served) };
   const local: Usage = { promptTokens, completionTokens: counter.tokens, source: 'estimated', outcome: 'ok', ...base };
@@ -245,6 +246,27 @@ async function relay(deps: ApiDeps, call: ApiCall, hold: Hold, promptTokens: num
   }
   const settled = await settleOrRead(deps.store, hold, usage);
   return { status: 'done', completion: completed(assembled, usage, cut), charge: settled.charge };
+}
+
+/**
+ * `record` called with the latest count at the end of the event-loop turn it was last asked in,
+ * unless `cancel` came first. A model API that answers at once (the whole reply in one read) is
+ * closed in the same turn: its delivered record, which the group commit would have written in
+ * the same transaction as the close, is not written at all. A longer call's record is written one
+ * turn later than it was asked for, as the close is; a crash before either is written leaves the
+ * same hold as before (recovered by what was recorded, released when nothing was).
+ */
+function atTurnEnd(record: (tokens: () => number) => void): { (tokens: () => number): void; cancel(): void } {
+  let latest = () => 0;
+  let pending: NodeJS.Immediate | undefined;
+  const write = () => {
+    pending = undefined;
+    record(latest);
+  };
+  return Object.assign((tokens: () => number) => {
+    latest = tokens;
+    pending ??= setImmediate(write);
+  }, { cancel: () => pending && clearImmediate(pending) });
 }
 
 /** The completion as the client gets it: with the usage it was charged, and 'length' when it was cut short. */
