@@ -2,7 +2,7 @@
 import crypto from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import pino, { type DestinationStream, type Logger } from 'pino';
-import pinoHttp from 'pino-http';
+import type {} from 'pino-http'; // its typing of req.id
 import { colorsWanted, prettyLine, type LogFormat } from './log-format';
 import { LogSink } from './log-sink';
 import { logLinesDropped } from './metrics';
@@ -47,20 +47,34 @@ const SAFE_REQUEST_ID = /^[\w.-]{1,64}$/;
 /** The id requestLogger gave the request: always a string (pino-http types it as string, number or object). */
 export const requestIdOf = (req: IncomingMessage): string => req.id as string;
 
+/**
+ * Gives each request its id (X-Request-Id) and logs its answer, as pino-http did with these
+ * options and in the same line (`req`, `res`, `responseTime`; "request completed", "request
+ * aborted" or, for a 5xx, "request errored" with its `err`), for a fraction of its cost: no child
+ * logger per request (pino-http made one, serialising and redacting the request into it, on every
+ * request, even when the line was not logged), and nothing but the id when the level is off.
+ */
 export function requestLogger(logger: Logger) {
-  return pinoHttp({
-    logger,
+  return (req: IncomingMessage, res: ServerResponse, next: () => void): void => {
     // Keep a caller's id (from a proxy) when it is harmless to log, else make one.
-    genReqId(req: IncomingMessage, res: ServerResponse) {
-      const given = req.headers['x-request-id'];
-      const id = typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : crypto.randomUUID();
-      res.setHeader('X-Request-Id', id);
-      return id;
-    },
-    customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
-    serializers: {
-      req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url }),
-      res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-    },
-  });
+    const given = req.headers['x-request-id'];
+    const id = typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : crypto.randomUUID();
+    res.setHeader('X-Request-Id', id);
+    req.id = id;
+    const started = Date.now();
+    const { method, url } = req;
+    const answered = () => {
+      res.removeListener('close', answered);
+      res.removeListener('finish', answered);
+      const level = res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info';
+      if (!logger.isLevelEnabled(level)) return;
+      const line = { req: { id, method, url }, res: { statusCode: res.headersSent ? res.statusCode : null } };
+      const responseTime = Date.now() - started;
+      if (res.statusCode >= 500) return logger[level]({ ...line, err: new Error(`failed with status code ${res.statusCode}`), responseTime }, 'request errored');
+      logger[level]({ ...line, responseTime }, !req.readableAborted && res.writableEnded ? 'request completed' : 'request aborted');
+    };
+    res.on('close', answered);
+    res.on('finish', answered);
+    next();
+  };
 }
