@@ -31,7 +31,7 @@ test('followers of an answer written here share its renders and its running cost
   const feeds = new AnswerFeeds({ live, store: {} as Store, logger: createLogger('silent') });
   const turn = live.publisher();
   turn.emit({ type: 'start', assistant: message(), dropped: 0, mode: 'send', ...meter });
-  turn.emit({ type: 'delta', text: 'Hello', tokens: 1 });
+  turn.emit({ type: 'delta', text: 'Hello', tokens: () => 1 });
   const [a, b, c] = [follower(), follower(), follower()];
   const words = (tokens: number, charge: number) => `${tokens} tokens so far, cost ${charge}`;
   for (const x of [a, b, c]) feeds.follow(message({ content: 'Hel' }), 'Copy', x.f, words);
@@ -40,12 +40,12 @@ test('followers of an answer written here share its renders and its running cost
   expect(feeds.followers(7)).toBe(3);
   const renders = jest.spyOn(markdown, 'parseStreaming'); // a render parses what is not finished yet (markdown-incremental.ts)
   jest.advanceTimersByTime(300);
-  turn.emit({ type: 'delta', text: ' world', tokens: 2 });
+  turn.emit({ type: 'delta', text: ' world', tokens: () => 2 });
   expect(renders).toHaveBeenCalledTimes(1); // one render for the three of them
   expect(a.frames.at(-1)).toContain('Hello world');
   expect(a.frames.at(-1)).toContain('2 tokens so far, cost 18'); // the cost goes with the render
   expect(b.frames).toEqual(a.frames);
-  turn.emit({ type: 'delta', text: '!', tokens: 3 }); // soon after: the piece alone, escaped, with no cost
+  turn.emit({ type: 'delta', text: '!', tokens: () => 3 }); // soon after: the piece alone, escaped, with no cost
   expect(c.frames.at(-1)).toContain('hx-swap="beforeend">!</hx-partial>');
   expect(c.frames.at(-1)).not.toContain('so far');
   const done = message({ content: 'Hello world!', status: 'done' });

@@ -276,6 +276,42 @@ describe('CompletionCounter', () => {
     expect(counter.tokens).toBe(await countText(text, encoding));
   });
 
+  test('the count is the same whether asked after every push, now and then, or only at the end', () => {
+    const text = chatText(4_000, 5);
+    const pick = random(8);
+    const counters = [new CompletionCounter('o200k_base'), new CompletionCounter('o200k_base'), new CompletionCounter('o200k_base')];
+    let pushes = 0;
+    for (let pos = 0; pos < text.length; pushes++) {
+      const end = pos + 1 + pick(20);
+      for (const c of counters) c.push(text.slice(pos, end));
+      expect(counters[0]!.tokens).toBe(direct(text.slice(0, Math.min(end, text.length)), 'o200k_base'));
+      if (pushes % 17 === 0) expect(counters[1]!.tokens).toBe(counters[0]!.tokens);
+      pos = end;
+    }
+    for (const c of counters) expect(c.tokens).toBe(direct(text, 'o200k_base'));
+  });
+
+  test.each([1, 40, 333])('pushWithin a limit of %i tokens shows the longest start of the answer that fits, counted or not in between', (limit) => {
+    const text = chatText(6_000, 9);
+    const pick = random(4);
+    const counter = new CompletionCounter('cl100k_base');
+    let shown = '';
+    for (let pos = 0; pos < text.length; ) {
+      const end = pos + 1 + pick(15);
+      const delta = text.slice(pos, end);
+      const part = counter.pushWithin(delta, limit);
+      shown += part;
+      if (part !== delta) break;
+      pos = end;
+    }
+    expect(counter.text).toBe(shown);
+    expect(text.startsWith(shown)).toBe(true);
+    expect(counter.tokens).toBe(direct(shown, 'cl100k_base'));
+    expect(counter.tokens).toBeLessThanOrEqual(limit);
+    // One more token of the answer would not have fitted.
+    expect(direct(text.slice(0, shown.length + 8), 'cl100k_base')).toBeGreaterThan(limit);
+  });
+
   test('a long run with no boundary is cut where countText cuts it, so both agree', async () => {
     const counter = new CompletionCounter('o200k_base');
     for (let i = 0; i < 3000; i++) counter.push('a');

@@ -7,7 +7,7 @@ import type { ModelInfo } from '../metering/models';
 import type { TurnEvent } from './turn';
 
 /** `gone`: the turn ended without its end (it failed); what became of the answer is in the database. */
-export type LiveEvent = { type: 'delta'; text: string; tokens: number } | { type: 'end'; message: Message } | { type: 'gone' };
+export type LiveEvent = { type: 'delta'; text: string; tokens: () => number } | { type: 'end'; message: Message } | { type: 'gone' };
 type Listener = (event: LiveEvent) => void;
 
 /** What the answer so far costs is worked out from (the turn's model at the user's price, the prompt as held). */
@@ -18,8 +18,8 @@ export interface LiveMeter {
 
 interface Answer {
   text: string;
-  /** Its completion tokens so far. */
-  tokens: number;
+  /** Its completion tokens so far, counted when asked. */
+  tokens: () => number;
   meter: LiveMeter;
   listeners: Set<Listener>;
 }
@@ -39,7 +39,7 @@ export class LiveAnswers {
     const emit = (event: TurnEvent) => {
       if (event.type === 'start') {
         id = event.assistant.id;
-        this.answers.set(id, { text: '', tokens: 0, meter: { model: event.model, promptTokens: event.promptTokens }, listeners: new Set() });
+        this.answers.set(id, { text: '', tokens: () => 0, meter: { model: event.model, promptTokens: event.promptTokens }, listeners: new Set() });
       } else if (id !== undefined && event.type === 'delta') {
         const answer = this.answers.get(id)!;
         answer.text += event.text;
@@ -59,6 +59,6 @@ export class LiveAnswers {
     const answer = this.answers.get(messageId);
     if (!answer) return undefined;
     answer.listeners.add(listener);
-    return { text: answer.text, tokens: answer.tokens, meter: answer.meter, stop: () => answer.listeners.delete(listener) };
+    return { text: answer.text, tokens: answer.tokens(), meter: answer.meter, stop: () => answer.listeners.delete(listener) };
   }
 }

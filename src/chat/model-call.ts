@@ -39,8 +39,8 @@ export function modelCallSignal(stop: AbortSignal, hiddenTokens: boolean, onRead
  * Records a hold's delivered tokens: the first at once, then once every DELIVERED_EVERY_MS. Not
  * awaited: the stream goes on while it is written; a failure is only logged.
  */
-export function deliveredRecorder(store: Store, holdId: number, logger: Logger): (tokens: number) => void {
-  return everySecond((tokens: number) => recordDelivered(store, holdId, tokens), (err) => logger.error({ err, holdId }, 'recording the tokens delivered failed'));
+export function deliveredRecorder(store: Store, holdId: number, logger: Logger): (tokens: () => number) => void {
+  return everySecond((tokens: () => number) => recordDelivered(store, holdId, tokens()), (err) => logger.error({ err, holdId }, 'recording the tokens delivered failed'));
 }
 
 /**

@@ -78,7 +78,8 @@ export type TurnEvent =
   /** `model` at the user's price and `promptTokens` as held: what the answer so far costs is priceOf(model, promptTokens, tokens). */
   | { type: 'start'; user?: Message; assistant: Message; dropped: number; mode: TurnMode; model: ModelInfo; promptTokens: number }
   /** `tokens`: the answer's completion tokens so far (the counter's running total, no extra count). */
-  | { type: 'delta'; text: string; tokens: number }
+  /** `tokens`: the answer's completion tokens so far, counted when asked (a render, not every piece). */
+  | { type: 'delta'; text: string; tokens: () => number }
   | { type: 'end'; message: Message; balance: number };
 
 export type TurnResult =
@@ -227,6 +228,7 @@ interface Running extends Prompt {
 async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emit: (event: TurnEvent) => void): Promise<Message> {
   const { store } = deps;
   const counter = new CompletionCounter(input.model.encoding);
+  const soFar = () => counter.tokens;
   const started = Date.now();
   let reported: ReportedUsage | undefined;
   let served: Served | undefined;
@@ -256,14 +258,14 @@ async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emi
       if (event.type === 'done') finishReason = event.finishReason;
       if (event.type !== 'delta' || event.text === '' || input.signal.aborted) continue;
       const shown = counter.pushWithin(event.text, turn.maxTokens);
-      if (shown) emit({ type: 'delta', text: shown, tokens: counter.tokens });
+      if (shown) emit({ type: 'delta', text: shown, tokens: soFar });
       if (shown !== event.text) {
         overran = true;
         deps.logger.warn({ model: input.model.id, maxTokens: turn.maxTokens }, 'the model API ignored max_tokens; the answer was cut off');
         cutoff.cut();
         break;
       }
-      recordSoFar(counter.tokens);
+      recordSoFar(soFar);
       keepSoFar(() => counter.text);
     }
   } catch (err) {

@@ -33,7 +33,8 @@ export class AnswerWriter {
   private renderedAt = 0;
   /** A render of the pieces sent since the last one, when no new piece brings it sooner. */
   private trailing?: NodeJS.Timeout;
-  private tokens = 0;
+  /** The answer's completion tokens so far, counted when a render asks (not on every piece). */
+  private tokens: () => number = () => 0;
   private costShown = 0;
   private cost?: (tokens: number) => string;
   /** Pieces go into the last render's tail (in a code block still open, say: markdown-stream.ts), when it has one. */
@@ -87,18 +88,18 @@ export class AnswerWriter {
 
   /** The cost so far is sent with each render from now on. */
   metered(meter: Meter, words: CostWords, tokens = 0): void {
-    this.tokens = tokens;
+    this.tokens = () => tokens;
     this.costShown = 0;
     this.cost = (n) => words(n, priceOf(meter.model, meter.promptTokens, n));
   }
 
   /** The cost so far as a frame (for a page joining), or '' before any token or without a meter. */
-  costFrame(): string {
-    return this.cost && this.tokens > 0 ? partial(`#m${this.messageId}-cost`, 'innerHTML', escapeText(this.cost(this.tokens))) : '';
+  costFrame(tokens = this.tokens()): string {
+    return this.cost && tokens > 0 ? partial(`#m${this.messageId}-cost`, 'innerHTML', escapeText(this.cost(tokens))) : '';
   }
 
-  /** `tokens`: the answer's completion tokens with this piece, when counted (kept for the next render). */
-  piece(text: string, tokens?: number): void {
+  /** `tokens`: the answer's completion tokens with this piece, counted when the next render asks. */
+  piece(text: string, tokens?: () => number): void {
     this.answer += text;
     if (tokens !== undefined) this.tokens = tokens;
     if (Date.now() - this.renderedAt >= this.every()) return this.render();
@@ -116,8 +117,9 @@ export class AnswerWriter {
     this.cancel();
     this.renderedAt = Date.now();
     if (!this.stream.open) return;
-    const cost = this.tokens !== this.costShown ? this.costFrame() : '';
-    if (cost) this.costShown = this.tokens;
+    const tokens = this.tokens();
+    const cost = tokens !== this.costShown ? this.costFrame(tokens) : '';
+    if (cost) this.costShown = tokens;
     const { html, tail } = this.rendered();
     this.tail = tail;
     this.stream.html(html + cost);

@@ -175,10 +175,14 @@ async function countInSlices(text: string, encoding: EncodingName, slice: Slice)
 /**
  * The local count of a completion streamed as text deltas, for charging a stream that reports no
  * usage. Deltas split tokens, so the text is counted as a whole: the part before the last boundary
- * is counted for good and only the tail after it is re-counted on each push.
+ * is counted for good and only the tail after it is re-counted. Text is counted when the count is
+ * asked for (a render, a second's record, the end), not on every push: a push only keeps the text,
+ * and `pushWithin` counts only when the text could have reached its limit.
  */
 export class CompletionCounter {
   private parts: string[] = [];
+  /** Pushed since the count was last asked for, not counted yet. */
+  private pending = '';
   private tail = '';
   private settledTokens = 0;
   private tailTokens = 0;
@@ -191,22 +195,40 @@ export class CompletionCounter {
   push(delta: string): void {
     if (typeof delta !== 'string' || delta === '') return;
     this.parts.push(delta);
-    let tail = this.tail + delta;
-    for (;;) {
-      let end = lastBoundary(tail, 0, MAX_PIECE);
-      if (end < 0) {
-        if (tail.length <= MAX_PIECE) break;
-        end = cutPoint(tail, MAX_PIECE);
-      }
-      this.settledTokens += this.enc.encode_ordinary(tail.slice(0, end)).length;
+    this.pending += delta;
+  }
+
+  /** Counts what was pushed since the last count: up to its last boundary for good, the rest as the tail. */
+  private count(): void {
+    if (this.pending === '') return;
+    let tail = this.tail + this.pending;
+    this.pending = '';
+    const end = lastBoundary(tail, 0, tail.length - 1);
+    if (end > 0) {
+      this.settledTokens += countTextSync(tail.slice(0, end), this.encoding);
       tail = tail.slice(end);
+    }
+    // No boundary in what is left: cut blindly, as countTextSync does, so that no piece grows past MAX_PIECE.
+    while (tail.length > MAX_PIECE) {
+      const cut = cutPoint(tail, MAX_PIECE);
+      this.settledTokens += this.enc.encode_ordinary(tail.slice(0, cut)).length;
+      tail = tail.slice(cut);
     }
     this.tail = tail;
     this.tailTokens = this.enc.encode_ordinary(tail).length;
   }
 
   get tokens(): number {
+    this.count();
     return this.settledTokens + this.tailTokens;
+  }
+
+  /**
+   * The most the count can be, without counting: a token is at least one UTF-8 byte, and a UTF-16
+   * code unit at most three of them.
+   */
+  private get most(): number {
+    return this.settledTokens + this.tailTokens + 3 * this.pending.length;
   }
 
   /**
@@ -215,6 +237,12 @@ export class CompletionCounter {
    * is cut at a token boundary (its first 64 KiB are looked at: a longer one is hostile).
    */
   pushWithin(delta: string, limit: number): string {
+    if (typeof delta !== 'string' || delta === '') return '';
+    if (this.most + 3 * delta.length <= limit) {
+      this.push(delta);
+      return delta;
+    }
+    this.count();
     const saved = { parts: this.parts.length, tail: this.tail, settled: this.settledTokens, tailTokens: this.tailTokens };
     this.push(delta);
     if (this.tokens <= limit) return delta;
