@@ -81,6 +81,8 @@ export class TurnView {
   private versions?: number[];
   private writer?: AnswerWriter;
   private shown: Promise<void> = Promise.resolve();
+  /** Nothing is queued: a piece can go out at once, without a promise of its own. */
+  private idle = true;
   private failed?: { err: unknown };
 
   constructor(
@@ -117,9 +119,31 @@ export class TurnView {
 
   on(event: TurnEvent, conversation: Conversation): void {
     if (!this.htmx) return;
-    this.shown = this.shown.then(() => (this.failed ? undefined : this.show(event, conversation))).catch((err: unknown) => {
+    if (event.type === 'delta' && this.idle) {
+      if (!this.failed) this.shownNow(() => this.writer?.piece(event.text, event.tokens));
+      return;
+    }
+    this.queue(() => this.show(event, conversation));
+  }
+
+  /** `show` once everything queued before it was shown (the start reads the database first). */
+  private queue(show: () => void | Promise<void>): void {
+    this.idle = false;
+    const shown = this.shown.then(() => (this.failed ? undefined : show())).catch((err: unknown) => {
       this.failed ??= { err };
     });
+    this.shown = shown;
+    void shown.then(() => {
+      if (this.shown === shown) this.idle = true;
+    });
+  }
+
+  private shownNow(show: () => void): void {
+    try {
+      show();
+    } catch (err) {
+      this.failed ??= { err };
+    }
   }
 
   private async show(event: TurnEvent, conversation: Conversation): Promise<void> {
@@ -132,11 +156,7 @@ export class TurnView {
       s.html(partial('#turn-status', 'innerHTML', this.t('chat.stopping_hidden')));
     } else if (event.type === 'start') {
       // A trailing render joins the queue of events, so it never goes out after the end.
-      this.writer = new AnswerWriter(s, event.assistant.id, this.t('chat.copy'), (render) => {
-        this.shown = this.shown.then(() => (this.failed ? undefined : render())).catch((err: unknown) => {
-          this.failed ??= { err };
-        });
-      });
+      this.writer = new AnswerWriter(s, event.assistant.id, this.t('chat.copy'), (render) => (this.idle ? this.shownNow(render) : this.queue(render)));
       this.writer.started();
       this.writer.metered(event, costWords(this.t, this.res.locals.locale));
       // Send appends; Retry and Edit changed earlier messages, so the whole transcript is redrawn.
