@@ -265,10 +265,14 @@ export function usageOf(chunk: ChatCompletionChunk): ReportedUsage | undefined {
  * The SDK's timeout ends when the response headers arrive, so a stream that goes silent halfway
  * would hang for ever. This aborts the request after `ms` without a chunk, through a signal of
  * its own that also follows the caller's (which keeps the SDK's listener off the caller's signal).
+ * Arming and disarming only note the time (they run twice a chunk); one timer looks at it, and
+ * sets itself again for the rest of the time when chunks kept coming.
  */
 class Watchdog {
   private readonly controller = new AbortController();
   private timer: NodeJS.Timeout | undefined;
+  /** Since when the upstream is waited on, or undefined while the reader holds a chunk. */
+  private waitingSince: number | undefined;
   timedOut = false;
 
   constructor(
@@ -287,16 +291,25 @@ class Watchdog {
   private readonly follow = () => this.controller.abort(this.outer.reason);
 
   arm(): void {
-    this.disarm();
-    this.timer = setTimeout(() => {
-      this.timedOut = true;
-      this.controller.abort();
-    }, this.ms);
+    this.waitingSince = performance.now();
+    this.timer ??= setTimeout(this.look, this.ms);
   }
 
   disarm(): void {
-    clearTimeout(this.timer);
+    this.waitingSince = undefined;
   }
+
+  private readonly look = () => {
+    this.timer = undefined;
+    if (this.waitingSince === undefined) return; // the reader holds a chunk: arm() sets a timer again
+    const silent = performance.now() - this.waitingSince;
+    if (silent < this.ms) {
+      this.timer = setTimeout(this.look, this.ms - silent);
+      return;
+    }
+    this.timedOut = true;
+    this.controller.abort();
+  };
 
   /**
    * `open`: the request may still be open (the caller stopped iterating early, or it failed), so
@@ -304,6 +317,7 @@ class Watchdog {
    */
   stop(open: boolean): void {
     this.disarm();
+    clearTimeout(this.timer);
     this.outer.removeEventListener('abort', this.follow);
     if (open) this.controller.abort();
   }

@@ -102,12 +102,13 @@ export class Router implements Upstream {
     });
   }
 
-  async *stream(req: StreamRequest): AsyncIterable<StreamEvent> {
+  /** The failover's own iterator, not one wrapped around it: every chunk of a turn passes through it. */
+  stream(req: StreamRequest): AsyncIterable<StreamEvent> {
     if (!(req.maxTokens === Number.POSITIVE_INFINITY || (Number.isInteger(req.maxTokens) && req.maxTokens > 0))) {
-      throw new UpstreamError('bad_request', `maxTokens must be a positive integer, not ${req.maxTokens}`);
+      return refusedStream(new UpstreamError('bad_request', `maxTokens must be a positive integer, not ${req.maxTokens}`));
     }
     const body = turnBody(req);
-    yield* this.failover(req, (e) => e.type === 'delta', (a) =>
+    return this.failover(req, (e) => e.type === 'delta', (a) =>
       turnEvents(chunksOf(a.provider.client, providerBody(a.provider.spec, a.model, body, req.maxTokens), req.signal, req.silenceMs ?? this.opts.timeoutMs, a.provider.spec.api)),
     );
   }
@@ -223,4 +224,9 @@ function scrubbed(err: UpstreamError, secret: string | undefined): UpstreamError
 export function createUpstream(opts: ClientOptions & { apiKey?: string; baseURL?: string; breaker?: BreakerSettings; logger?: Logger }): Router {
   const spec = opts.apiKey ? implicitProvider(opts.baseURL) : DEMO_PROVIDER;
   return new Router({ clients: [providerClient(spec, opts.apiKey, opts)], routes: new Map(), fallback: spec.id }, opts);
+}
+
+/** A stream that fails when it is read, as a generator's check does (not when it is asked for). */
+function refusedStream(err: UpstreamError): AsyncIterable<never> {
+  return { [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(err) }) };
 }
