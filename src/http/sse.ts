@@ -35,7 +35,7 @@ export class EventStream {
    * the event-stream parser does: a lone CR in model output must not start a field of its own.
    */
   html(html: string): void {
-    if (this.open) this.res.write(`data: ${html.split(/\r\n|\r|\n/).join('\ndata: ')}\n\n`);
+    if (this.open) this.res.write(`data: ${/[\r\n]/.test(html) ? html.split(/\r\n|\r|\n/).join('\ndata: ') : html}\n\n`);
   }
 
   /** A named event (dispatched as a DOM event); name and data are ours, one line each. */

@@ -28,6 +28,13 @@ export type Translate = (key: MessageKey, vars?: Record<string, string | number>
  * (formatted or not: "1,000"), by the language's plural rules; Chinese has one form and needs none.
  */
 export function translator(locale: Locale): Translate {
+  return (translators[locale] ??= made(locale));
+}
+
+/** One translator per locale, made once: every request asks for one, and Intl.PluralRules is slow to make. */
+const translators: Partial<Record<Locale, Translate>> = {};
+
+function made(locale: Locale): Translate {
   const messages = LOCALES[locale];
   const plural = new Intl.PluralRules(locale);
   return (key, vars) => {
