@@ -12,7 +12,7 @@ import { deliveredRecorder, modelCallSignal, streamedRecorder } from './model-ca
 import type { Logger } from '../log';
 import { DEFAULT_MAX_OUTPUT, priceOf, withMargin, type ModelInfo } from '../metering/models';
 import { checkSpendLimits } from '../ledger/spend-limits';
-import { walletOf } from '../ledger/buckets';
+import { walletOf, type Wallet } from '../ledger/buckets';
 import type { OrgRefusal } from '../ledger/org-limits';
 import { CompletionCounter } from '../metering/tokens';
 import type { TurnQueue } from './turn-queue';
@@ -80,7 +80,8 @@ export type TurnEvent =
   /** `tokens`: the answer's completion tokens so far (the counter's running total, no extra count). */
   /** `tokens`: the answer's completion tokens so far, counted when asked (a render, not every piece). */
   | { type: 'delta'; text: string; tokens: () => number }
-  | { type: 'end'; message: Message; balance: number };
+  /** `wallet`: read after the settle (own tokens and allowance), `balance` its total. */
+  | { type: 'end'; message: Message; balance: number; wallet: Wallet };
 
 export type TurnResult =
   | { status: 'refused'; refusal: Refusal }
@@ -197,8 +198,9 @@ export async function runTurn(deps: TurnDeps, input: TurnInput, emit: (event: Tu
     // Images go as data URIs, read for this request only.
     const turn = { ...prompt, messages: await store.read(inlineImages, userId, prompt.messages), holdId, hold: held.hold, maxTokens: held.hold.maxCompletion, requested: wanted, assistant: stored.assistant };
     const message = await streamAnswer(deps, input, turn, emit);
-    const { total: balance } = await store.read(walletOf, userId, new Date()); // own tokens and allowance together
-    emit({ type: 'end', message, balance });
+    const wallet = await store.read(walletOf, userId, new Date());
+    const balance = wallet.total; // own tokens and allowance together
+    emit({ type: 'end', message, balance, wallet });
     return { status: 'done', message, balance };
   } finally {
     if (holdId !== undefined) liveHolds.delete(holdId);

@@ -6,7 +6,7 @@ import { listConversations, type Conversation, type Message } from '../chat/conv
 import type { Translate } from '../i18n';
 import type { Store } from '../storage/op';
 import type { Refusal, TurnEvent, TurnResult } from '../chat/turn';
-import { walletOf } from '../ledger/buckets';
+import { walletOf, type Wallet } from '../ledger/buckets';
 import { AnswerWriter, costWords } from './answer-writer';
 import { balanceBadge } from './balance-badge';
 import { orgRefusalText } from './org-limit-text';
@@ -43,17 +43,18 @@ export function endedText(m: Message, t: Translate, locale: string): string {
 /**
  * What a page shows when an answer ends, besides the finished message: the announcement, the
  * sidebar (the conversation no longer answering) and the header's balance. The turn's own page and
- * every page following the answer (routes/turns.ts) are sent the same; `balance` must be read after
- * the settle, or it still has the whole hold taken. `render` renders a partial with the page's locals.
+ * every page following the answer (routes/turns.ts) are sent the same; `wallet` (read here when not
+ * given) must be read after the settle, or it still has the whole hold taken. `render` renders a
+ * partial with the page's locals.
  */
 export async function answerEnded(
-  store: Store, conversation: Conversation, message: Message, balance: number, t: Translate, locale: string,
+  store: Store, conversation: Conversation, message: Message, wallet: Wallet | undefined, t: Translate, locale: string,
   render: (name: string, data: Record<string, unknown>) => string,
 ): Promise<string> {
   const conversations = await store.read(listConversations, conversation.userId);
   return partial('#announcer', 'innerHTML', escapeText(endedText(message, t, locale))) +
     partial('#conversation-list', 'outerHTML', render('../pages/conversation-list', { conversations, conversation, fullPage: false })) +
-    partial('#balance', 'innerHTML', escapeText(balanceBadge(t, locale, await store.read(walletOf, conversation.userId, new Date()))));
+    partial('#balance', 'innerHTML', escapeText(balanceBadge(t, locale, wallet ?? await store.read(walletOf, conversation.userId, new Date()))));
 }
 
 /**
@@ -182,7 +183,7 @@ export class TurnView {
       this.writer?.cancel();
       const message = this.render('message', { m: messageView({ ...event.message, versions: this.versions }, this.t) });
       // Announced once, short (the transcript is not live); the balance was read after the settle.
-      const ended = await answerEnded(this.store, conversation, event.message, event.balance, this.t, this.res.locals.locale, (name, data) => this.render(name, data));
+      const ended = await answerEnded(this.store, conversation, event.message, event.wallet, this.t, this.res.locals.locale, (name, data) => this.render(name, data));
       s.html(partial(`#m${event.message.id}`, 'outerHTML', message) + ended + this.freshTurnKey());
     }
   }

@@ -190,7 +190,7 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
         let html = partial(`#m${id}`, 'outerHTML', render('message', { m: messageView(message, t) }));
         if (message.status !== 'streaming') { // not when following it failed: it may still be written
           const dashboard = await store.read(dashboardData, req.user!.id);
-          html += await answerEnded(store, conversation, message, dashboard.balance, t, res.locals.locale, render) +
+          html += await answerEnded(store, conversation, message, undefined, t, res.locals.locale, render) +
             partial('#dashboard', 'outerHTML', render('dashboard', { dashboard }));
         }
         stream.html(html);
