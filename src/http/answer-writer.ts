@@ -5,7 +5,7 @@
 // render says the answer goes on (inside a code block still open, say: markdown-stream.ts). With a
 // meter, each render also says what the answer so far costs (what Stop would charge): the pieces
 // between renders only carry the counter's running total, so the cost adds no work per piece.
-import type { Translate } from '../i18n';
+import { formatNumber, type Translate } from '../i18n';
 import { priceOf, type ModelInfo } from '../metering/models';
 import { StreamingMarkdown } from './markdown-incremental';
 import { partial, type EventStream } from './sse';
@@ -21,8 +21,7 @@ export interface Meter {
 export type CostWords = (tokens: number, charge: number) => string;
 
 export function costWords(t: Translate, locale: string): CostWords {
-  const n = new Intl.NumberFormat(locale); // made once per answer, not per render
-  return (tokens, charge) => t('chat.running_cost', { tokens: n.format(tokens), cost: n.format(charge) });
+  return (tokens, charge) => t('chat.running_cost', { tokens: formatNumber(tokens, locale), cost: formatNumber(charge, locale) });
 }
 
 /** How often a streaming answer is sent again whole, rendered as markdown. */

@@ -3,7 +3,7 @@
 import type { Response } from 'express';
 import type { Eta } from 'eta';
 import { listConversations, type Conversation, type Message } from '../chat/conversations';
-import type { Translate } from '../i18n';
+import { formatNumber, type Translate } from '../i18n';
 import type { Store } from '../storage/op';
 import type { Refusal, TurnEvent, TurnResult } from '../chat/turn';
 import { walletOf, type Wallet } from '../ledger/buckets';
@@ -33,7 +33,7 @@ export function refusalText(refusal: Refusal, t: Translate): string {
  * The answer itself is read where it is, rendered, in the transcript (never its raw markdown here).
  */
 export function endedText(m: Message, t: Translate, locale: string): string {
-  const n = (v: number | null) => Number(v ?? 0).toLocaleString(locale);
+  const n = (v: number | null) => formatNumber(Number(v ?? 0), locale);
   const figures = { tokens: n(m.completionTokens), charge: n(m.charge) };
   if (m.status === 'done') return t('chat.announce.done', figures);
   if (m.status === 'stopped') return t('chat.announce.stopped', figures);
