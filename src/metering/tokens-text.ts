@@ -225,10 +225,11 @@ export class CompletionCounter {
 
   /**
    * The most the count can be, without counting: a token is at least one UTF-8 byte, and a UTF-16
-   * code unit at most three of them.
+   * code unit at most three of them. The tail is bounded the same way, not by its count: text
+   * joined to it may be split into more tokens than the two apart.
    */
   private get most(): number {
-    return this.settledTokens + this.tailTokens + 3 * this.pending.length;
+    return this.settledTokens + 3 * (this.tail.length + this.pending.length);
   }
 
   /**
