@@ -2,12 +2,18 @@
 import crypto from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import pino, { type DestinationStream, type Logger } from 'pino';
-import type {} from 'pino-http'; // its typing of req.id
 import { colorsWanted, prettyLine, type LogFormat } from './log-format';
 import { LogSink } from './log-sink';
 import { logLinesDropped } from './metrics';
 
 export type { Logger };
+
+declare module 'node:http' {
+  interface IncomingMessage {
+    /** The request's id, from requestLogger: the caller's X-Request-Id when harmless to log, else a new UUID. */
+    id: string;
+  }
+}
 
 /** `destination`: where the JSON lines go; pino's own synchronous stdout when not given. */
 export function createLogger(level: string, destination?: DestinationStream): Logger {
@@ -44,8 +50,8 @@ export function serverLogger(level: string, bufferLimit: number, format: LogForm
 
 const SAFE_REQUEST_ID = /^[\w.-]{1,64}$/;
 
-/** The id requestLogger gave the request: always a string (pino-http types it as string, number or object). */
-export const requestIdOf = (req: IncomingMessage): string => req.id as string;
+/** The id requestLogger gave the request. */
+export const requestIdOf = (req: IncomingMessage): string => req.id;
 
 /**
  * Gives each request its id (X-Request-Id) and logs its answer, as pino-http did with these
