@@ -292,7 +292,8 @@ class Watchdog {
 
   arm(): void {
     this.waitingSince = performance.now();
-    this.timer ??= setTimeout(this.look, this.ms);
+    // Unref'd: it may outlive a chunk the reader holds, and the request's socket keeps the process alive anyway.
+    this.timer ??= setTimeout(this.look, this.ms).unref();
   }
 
   disarm(): void {
@@ -304,7 +305,7 @@ class Watchdog {
     if (this.waitingSince === undefined) return; // the reader holds a chunk: arm() sets a timer again
     const silent = performance.now() - this.waitingSince;
     if (silent < this.ms) {
-      this.timer = setTimeout(this.look, this.ms - silent);
+      this.timer = setTimeout(this.look, this.ms - silent).unref();
       return;
     }
     this.timedOut = true;
