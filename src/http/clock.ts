@@ -6,6 +6,7 @@
 import type { RequestHandler } from 'express';
 import { isTimeZone, zoneChanges, zoneSetting } from '../ledger/periods';
 import type { Store } from '../storage/op';
+import { madeOnce } from '../made-once';
 
 const escapeText = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -23,12 +24,7 @@ export interface Clock {
 
 const formatters = new Map<string, Intl.DateTimeFormat>();
 function formatter(zone: string): Intl.DateTimeFormat {
-  let f = formatters.get(zone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
-    formatters.set(zone, f);
-  }
-  return f;
+  return madeOnce(formatters, zone, () => new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' }));
 }
 
 /** "2026-12-06 14:05" (or the date, the time, or with seconds) of instant `iso` in `zone`; the text itself when it is no instant. */

@@ -1,6 +1,7 @@
 // Message lookup for English and Simplified Chinese. The locale comes from the `lang` cookie
 // when set, else from Accept-Language.
 import type { Request } from 'express';
+import { madeOnce } from '../made-once';
 import { en } from './locales/en';
 import { zhCN } from './locales/zh-CN';
 
@@ -56,10 +57,5 @@ const numberFormats = new Map<string, Intl.NumberFormat>();
  * costs tens of microseconds, and toLocaleString(locale) makes or looks one up on every call.
  */
 export function formatNumber(n: number, locale: string): string {
-  let format = numberFormats.get(locale);
-  if (!format) {
-    format = new Intl.NumberFormat(locale);
-    numberFormats.set(locale, format);
-  }
-  return format.format(n);
+  return madeOnce(numberFormats, locale, () => new Intl.NumberFormat(locale)).format(n);
 }

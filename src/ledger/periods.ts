@@ -5,6 +5,7 @@
 // 00:00 in Asia/Shanghai starts at 16:00 UTC the day before, and a day that daylight saving makes 23
 // or 25 hours long is as long as it is.
 import { query, type Op } from '../storage/op';
+import { madeOnce } from '../made-once';
 
 export type PeriodKind = 'day' | 'week' | 'month';
 export const PERIOD_KINDS: readonly PeriodKind[] = ['day', 'week', 'month'];
@@ -47,12 +48,7 @@ export function serverTimeZone(): string {
 
 const formatters = new Map<string, Intl.DateTimeFormat>();
 function formatter(zone: string): Intl.DateTimeFormat {
-  let f = formatters.get(zone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
-    formatters.set(zone, f);
-  }
-  return f;
+  return madeOnce(formatters, zone, () => new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' }));
 }
 
 interface Local { y: number; m: number; d: number; hh: number; mm: number; ss: number }
