@@ -49,7 +49,7 @@ test('followers of an answer written here share its renders and its running cost
   expect(c.frames.at(-1)).toContain('hx-swap="beforeend">!</hx-partial>');
   expect(c.frames.at(-1)).not.toContain('so far');
   const done = message({ content: 'Hello world!', status: 'done' });
-  turn.emit({ type: 'end', message: done, balance: 1, wallet: { own: 1, buckets: [], allowance: 0, total: 1 } });
+  turn.emit({ type: 'end', message: done, wallet: { own: 1, buckets: [], allowance: 0, total: 1 } });
   for (const x of [a, b, c]) expect(x.ended).toEqual([done]);
   expect(feeds.followers(7)).toBe(0);
 });

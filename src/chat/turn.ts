@@ -77,11 +77,10 @@ export type TurnEvent =
   | { type: 'stopping' }
   /** `model` at the user's price and `promptTokens` as held: what the answer so far costs is priceOf(model, promptTokens, tokens). */
   | { type: 'start'; user?: Message; assistant: Message; dropped: number; mode: TurnMode; model: ModelInfo; promptTokens: number }
-  /** `tokens`: the answer's completion tokens so far (the counter's running total, no extra count). */
   /** `tokens`: the answer's completion tokens so far, counted when asked (a render, not every piece). */
   | { type: 'delta'; text: string; tokens: () => number }
-  /** `wallet`: read after the settle (own tokens and allowance), `balance` its total. */
-  | { type: 'end'; message: Message; balance: number; wallet: Wallet };
+  /** `wallet`: own tokens and allowance, read after the settle. */
+  | { type: 'end'; message: Message; wallet: Wallet };
 
 export type TurnResult =
   | { status: 'refused'; refusal: Refusal }
@@ -199,9 +198,8 @@ export async function runTurn(deps: TurnDeps, input: TurnInput, emit: (event: Tu
     const turn = { ...prompt, messages: await store.read(inlineImages, userId, prompt.messages), holdId, hold: held.hold, maxTokens: held.hold.maxCompletion, requested: wanted, assistant: stored.assistant };
     const message = await streamAnswer(deps, input, turn, emit);
     const wallet = await store.read(walletOf, userId, new Date());
-    const balance = wallet.total; // own tokens and allowance together
-    emit({ type: 'end', message, balance, wallet });
-    return { status: 'done', message, balance };
+    emit({ type: 'end', message, wallet });
+    return { status: 'done', message, balance: wallet.total }; // own tokens and allowance together
   } finally {
     if (holdId !== undefined) liveHolds.delete(holdId);
     admitted.release();
