@@ -194,6 +194,16 @@ describe('chat turns against the model API', () => {
     await Promise.all([live.done, second.done]);
     expect(second.text).toContain(' answer');
     expect(second.text).toMatch(new RegExp(`<hx-partial hx-target="#m${answer.id}" hx-swap="outerHTML"><article[^]*Followed answer[^]*charged \\d+`));
+    // Both pages' sidebars lose the conversation's answering mark at the end: its entry alone is
+    // sent again, not the whole list (which the turn's page got once, as the answer started).
+    const entry = `<hx-partial hx-target="#conversation-${id}" hx-swap="outerHTML"><li id="conversation-${id}"><a href="/c/${id}" aria-current="page">`;
+    for (const stream of [live.text, second.text]) {
+      const end = stream.slice(stream.indexOf(`hx-target="#m${answer.id}" hx-swap="outerHTML"`));
+      expect(end).toContain(entry);
+      expect(end.slice(end.indexOf(entry)).split('</hx-partial>')[0]).not.toContain('answering');
+      expect(end).not.toContain('id="conversation-list"');
+    }
+    expect(live.text.match(/id="conversation-list"/g)).toHaveLength(1);
     const after = await user.agent.get(`/c/${id}/m/${answer.id}/live`);
     expect(after.text).toContain('Followed answer'); // a finished answer: the message, and the stream ends
     expect((await user.agent.get(`/c/${id}`)).text).not.toContain('class="answering"');

@@ -42,18 +42,19 @@ export function endedText(m: Message, t: Translate, locale: string): string {
 
 /**
  * What a page shows when an answer ends, besides the finished message: the announcement, the
- * sidebar (the conversation no longer answering) and the header's balance. The turn's own page and
- * every page following the answer (routes/turns.ts) are sent the same; `wallet` (read here when not
- * given) must be read after the settle, or it still has the whole hold taken. `render` renders a
- * partial with the page's locals.
+ * conversation's own entry in the sidebar (no longer answering; the rest of the list was sent as
+ * the answer started, or is the page's own, and is neither read nor sent again) and the header's
+ * balance. The turn's own page and every page following the answer (routes/turns.ts) are sent the
+ * same; `wallet` (read here when not given) must be read after the settle, or it still has the
+ * whole hold taken. `render` renders a partial with the page's locals.
  */
 export async function answerEnded(
   store: Store, conversation: Conversation, message: Message, wallet: Wallet | undefined, t: Translate, locale: string,
   render: (name: string, data: Record<string, unknown>) => string,
 ): Promise<string> {
-  const conversations = await store.read(listConversations, conversation.userId);
+  const entry = render('conversation-item', { c: { ...conversation, answering: 0 }, current: conversation });
   return partial('#announcer', 'innerHTML', escapeText(endedText(message, t, locale))) +
-    partial('#conversation-list', 'outerHTML', render('../pages/conversation-list', { conversations, conversation, fullPage: false })) +
+    partial(`#conversation-${conversation.id}`, 'outerHTML', entry) +
     partial('#balance', 'innerHTML', escapeText(balanceBadge(t, locale, wallet ?? await store.read(walletOf, conversation.userId, new Date()))));
 }
 
