@@ -624,6 +624,11 @@ describe('chat turns against the model API', () => {
     expect(fake.requests.at(-1)!.body).toMatchObject({ max_tokens: 50, temperature: 0.3 });
     expect(fake.requests.at(-1)!.body.messages[0]).toEqual({ role: 'system', content: 'Be a pirate' });
     expect((await q.conversations(user))[0]).toMatchObject({ system_prompt: 'Be a pirate', max_tokens: 50, temperature: 0.3 });
+    // A turn that changes one of them, answered, leaves the conversation with the new one.
+    const next = await composer(user, `/c/${id}`);
+    await post(user, '/send', { ...next, conversation_id: String(id), message: 'Arr?', temperature: '0.9' });
+    expect(fake.requests.at(-1)!.body).toMatchObject({ temperature: 0.9 });
+    expect((await q.conversations(user))[0]).toMatchObject({ temperature: 0.9 });
   });
 
   test('the recovery sweep leaves a turn that is still streaming alone', async () => {

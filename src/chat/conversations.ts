@@ -67,6 +67,12 @@ export function* createConversation(userId: number, title: string, settings: Set
   return (yield* findConversation(userId, id))!;
 }
 
+/** Whether the conversation has these settings stored already (a new chat is made with them; most turns change none). */
+export function hasSettings(conversation: Conversation, settings: Settings): boolean {
+  return conversation.systemPrompt === settings.systemPrompt && conversation.model === settings.model &&
+    conversation.temperature === settings.temperature && conversation.maxTokens === settings.maxTokens;
+}
+
 export function* saveSettings(conversationId: number, settings: Settings): Op<void> {
   yield* query('chat.saveSettings', {
     id: conversationId, systemPrompt: settings.systemPrompt, model: settings.model, temperature: settings.temperature, maxTokens: settings.maxTokens,

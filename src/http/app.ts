@@ -39,7 +39,7 @@ import { accountRoutes } from './routes/account';
 import { exportRoutes } from './routes/exports';
 import { presetRoutes } from './routes/presets';
 import { shareRoutes } from './routes/shares';
-import { createViews } from './views';
+import { createViews, isHtmx } from './views';
 import type { AppDeps, Services } from './context';
 
 export type { AppDeps, ReloadReport, Services } from './context';
@@ -140,8 +140,10 @@ export function createApp(deps: AppDeps): Express {
   app.use(passwordGate); // a password an admin set (reset, roster) is changed before anything else
 
   app.use(async (req, res, next) => {
-    // The balance badge in the header of every page.
-    if (req.user) {
+    // The balance badge in the header of every page. An htmx request's answer is never a whole
+    // page (views.ts renders the layout only when htmx did not ask), so it has no header to fill:
+    // a turn, an estimate as the user types, a follow of an answer read no wallet for it.
+    if (req.user && !isHtmx(req)) {
       const wallet = await database.read(walletOf, req.user.id, new Date());
       res.locals.balance = wallet.total;
       res.locals.balanceText = balanceBadge(res.locals.t, res.locals.locale, wallet);

@@ -6,7 +6,7 @@
 import { Router, type Request, type Response } from 'express';
 import type { Eta } from 'eta';
 import type { Services } from '../context';
-import { createConversation, deleteConversation, findConversation, findMessage, findMessageByHold, messagesOf, saveSettings, titleFrom, type Conversation, type Message, type TurnMode } from '../../chat/conversations';
+import { createConversation, deleteConversation, findConversation, findMessage, findMessageByHold, hasSettings, messagesOf, saveSettings, titleFrom, type Conversation, type Message, type TurnMode } from '../../chat/conversations';
 import { InputError, parseTurn } from '../chat-input';
 import { HttpError } from '../http-error';
 import { findHold } from '../../ledger/ledger';
@@ -112,7 +112,8 @@ export function turnRoutes(services: Services, deps: TurnDeps): Router {
           if (event.type === 'start' && !isHtmx(req) && !res.headersSent) res.redirect(303, `/c/${conversation!.id}#m${event.assistant.id}`);
         },
       );
-      if (result.status === 'done') await store.write(saveSettings, conversation.id, input.settings);
+      // The settings an answered turn used become the conversation's; a write only when they changed.
+      if (result.status === 'done' && !hasSettings(conversation, input.settings)) await store.write(saveSettings, conversation.id, input.settings);
       // A new chat whose first message was not answered leaves no empty conversation behind.
       const keep = !(created && result.status !== 'done' && (await store.write(deleteConversation, req.user!.id, conversation.id)));
       await view.finish(result, conversation, () => renderAfter(req, res, keep ? conversation : undefined, result, input.text));
