@@ -82,3 +82,18 @@ test('English says "1 token" and "2 tokens", counts formatted or not; Chinese ha
   expect(english('chat.dropped', { n: 3 })).toBe("3 earlier messages were left out to fit the model's context window.");
   expect(translator('zh-CN')('common.tokens', { n: 1 })).not.toMatch(/\|/);
 });
+
+test('a message is filled in the same however often it is asked for: each place once, a missing variable left as it is written', () => {
+  const english = translator('en');
+  for (let i = 0; i < 3; i++) {
+    expect(english('nav.balance', { n: '1,234' })).toBe('Balance: 1,234 tokens');
+    expect(english('nav.balance', { n: 1 })).toBe('Balance: 1 token');
+    expect(english('chat.running_cost', { tokens: 7, cost: '12' })).toBe('7 tokens so far, cost 12');
+    expect(english('nav.balance', {})).toBe('Balance: {n} {n|token|tokens}');
+    expect(english('nav.balance', { n: 'many' })).toBe('Balance: many tokens'); // no digits: counted as 0
+    expect(english('nav.balance')).toBe('Balance: {n} {n|token|tokens}');
+    expect(translator('zh-CN')('nav.balance', { n: '1,234' })).toBe('余额：1,234 tokens');
+  }
+  // A value that looks like a place is not filled in again.
+  expect(english('chat.running_cost', { tokens: '{cost}', cost: '12' })).toBe('{cost} tokens so far, cost 12');
+});

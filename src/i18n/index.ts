@@ -38,16 +38,44 @@ const translators: Partial<Record<Locale, Translate>> = {};
 function made(locale: Locale): Translate {
   const messages = LOCALES[locale];
   const plural = new Intl.PluralRules(locale);
+  // Each message is split into its text and its places once, when first asked for with variables:
+  // filling it in is then a loop, not two regular-expression replaces (pages and turns fill in
+  // dozens of messages each).
+  const compiled = new Map<string, Part[]>();
   return (key, vars) => {
     const text = messages[key] ?? en[key] ?? key;
     if (!vars) return text;
-    return text
-      .replace(/\{(\w+)\|([^|}]*)\|([^}]*)\}/g, (m, name: string, one: string, other: string) => {
-        const count = Number(String(vars[name] ?? '').replace(/[^\d.-]/g, ''));
-        return vars[name] === undefined || Number.isNaN(count) ? m : plural.select(count) === 'one' ? one : other;
-      })
-      .replace(/\{(\w+)\}/g, (m, name: string) => String(vars[name] ?? m));
+    let out = '';
+    for (const part of madeOnce(compiled, key, () => partsOf(text))) {
+      if (typeof part === 'string') {
+        out += part;
+        continue;
+      }
+      const value = vars[part.name];
+      if (part.forms === undefined) {
+        out += value ?? part.raw;
+        continue;
+      }
+      const count = Number(String(value ?? '').replace(/[^\d.-]/g, ''));
+      out += value === undefined || Number.isNaN(count) ? part.raw : plural.select(count) === 'one' ? part.forms[0] : part.forms[1];
+    }
+    return out;
   };
+}
+
+/** A message's text, a variable (`{name}`), or a word that follows a count (`{name|one|other}`); `raw` is kept when the variable is not given. */
+type Part = string | { name: string; raw: string; forms?: [string, string] };
+
+function partsOf(text: string): Part[] {
+  const parts: Part[] = [];
+  let at = 0;
+  for (const m of text.matchAll(/\{(\w+)\|([^|}]*)\|([^}]*)\}|\{(\w+)\}/g)) {
+    if (m.index > at) parts.push(text.slice(at, m.index));
+    parts.push(m[4] !== undefined ? { name: m[4], raw: m[0] } : { name: m[1]!, raw: m[0], forms: [m[2]!, m[3]!] });
+    at = m.index + m[0].length;
+  }
+  if (at < text.length) parts.push(text.slice(at));
+  return parts;
 }
 
 const numberFormats = new Map<string, Intl.NumberFormat>();
