@@ -114,6 +114,32 @@ test('a connection dropped mid-stream is an error, not a short answer; a refused
   await expect(refused.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'x' }] })).rejects.toBeInstanceOf(OpenAI.APIConnectionError);
 });
 
+test('a kept-alive connection the server closed is tried again on a new one; a new connection that fails is not tried again', async () => {
+  const served = new WeakMap<object, number>();
+  let requests = 0;
+  let reset: 'none' | 'kept' | 'all' = 'none';
+  handler = (req, res) => {
+    requests++;
+    const before = served.get(req.socket) ?? 0;
+    served.set(req.socket, before + 1);
+    // As if closed while idle: no answer, a reset.
+    if (reset === 'all' || (reset === 'kept' && before > 0)) return void req.socket.destroy();
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
+  };
+  const ask = () => client().chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'x' }] });
+  await ask(); // a connection kept alive
+  reset = 'kept';
+  requests = 0;
+  const opened = connections;
+  expect((await ask()).choices[0]!.message.content).toBe('hi there');
+  expect({ requests, opened: connections - opened }).toEqual({ requests: 2, opened: 1 });
+  // Every connection reset: the kept-alive one is tried again once, on a new one, and that one's reset is the caller's error.
+  reset = 'all';
+  requests = 0;
+  await expect(ask()).rejects.toBeInstanceOf(OpenAI.APIConnectionError);
+  expect(requests).toBe(2);
+});
+
 test('a redirect is followed (by the global fetch, with the method and body)', async () => {
   handler = (req, res, body) => {
     if (req.url === '/v1/chat/completions') return res.writeHead(307, { location: '/moved/chat/completions' }).end();

@@ -20,6 +20,8 @@ const agents = {
 };
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+/** Tries again on another connection after kept-alive ones the server had closed (each stale one is dropped as it fails). */
+const STALE_RETRIES = 2;
 
 const abortError = () => new DOMException('This operation was aborted', 'AbortError');
 
@@ -142,36 +144,50 @@ export const httpFetch = ((input: string | URL | Request, init?: RequestInit): P
   const agent = agents[url.protocol as keyof typeof agents];
   if (!agent || !plainBody || (typeof input === 'object' && !(input instanceof URL))) return fetch(input, init);
   const signal = init?.signal ?? undefined;
+  const headers = headersOf(init);
+  if (body !== undefined && body !== null) headers['content-length'] = String(Buffer.byteLength(body as string | Uint8Array));
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(abortError());
-    const headers = headersOf(init);
-    if (body !== undefined && body !== null) headers['content-length'] = String(Buffer.byteLength(body as string | Uint8Array));
-    const request = (url.protocol === 'https:' ? https : http).request(url, { method: init?.method ?? 'GET', headers, agent });
-    let response: Readable | undefined;
-    const onAbort = () => {
-      const err = abortError();
-      request.destroy(err);
-      response?.destroy(err);
-      reject(err);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-    request.once('error', (err) => {
-      signal?.removeEventListener('abort', onAbort);
-      reject(new TypeError('fetch failed', { cause: err }));
-    });
-    request.once('response', (res) => {
-      // A redirect (a base URL moved to https, or a trailing slash) is followed by the global
-      // fetch, as the SDK's default fetch would: its rules for method, body and credentials.
-      if (REDIRECTS.has(res.statusCode ?? 0) && res.headers.location) {
+    send(STALE_RETRIES);
+
+    /** One try; `retries`: how many more a request may have that failed on a kept-alive connection the server had closed. */
+    function send(retries: number): void {
+      const request = (url.protocol === 'https:' ? https : http).request(url, { method: init?.method ?? 'GET', headers, agent });
+      let response: Readable | undefined;
+      let answered = false;
+      const onAbort = () => {
+        const err = abortError();
+        request.destroy(err);
+        response?.destroy(err);
+        reject(err);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      request.once('error', (err: NodeJS.ErrnoException) => {
         signal?.removeEventListener('abort', onAbort);
-        res.resume();
-        return resolve(fetch(input, init));
-      }
-      response = decoded(res);
-      // A body that ends, fails or is abandoned no longer listens for the caller's abort.
-      response.once('close', () => signal?.removeEventListener('abort', onAbort));
-      resolve(new NodeResponse(res.statusCode ?? 502, url.href, res, response));
-    });
-    request.end(body ?? undefined);
+        // A kept-alive connection the server closed while it was idle, just as this request went out
+        // on it: reset before any answer (a server closing an idle connection reads nothing on it).
+        // Sent again on another connection, as Node's documentation advises (request.reusedSocket);
+        // nothing was answered, so nothing was delivered or charged. Any other failure, or a reset of
+        // a new connection, is the caller's to see (maxRetries 0: a model API is never asked twice
+        // for what may have been answered).
+        if (request.reusedSocket && !answered && retries > 0 && !signal?.aborted && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) return send(retries - 1);
+        reject(new TypeError('fetch failed', { cause: err }));
+      });
+      request.once('response', (res) => {
+        answered = true;
+        // A redirect (a base URL moved to https, or a trailing slash) is followed by the global
+        // fetch, as the SDK's default fetch would: its rules for method, body and credentials.
+        if (REDIRECTS.has(res.statusCode ?? 0) && res.headers.location) {
+          signal?.removeEventListener('abort', onAbort);
+          res.resume();
+          return resolve(fetch(input, init));
+        }
+        response = decoded(res);
+        // A body that ends, fails or is abandoned no longer listens for the caller's abort.
+        response.once('close', () => signal?.removeEventListener('abort', onAbort));
+        resolve(new NodeResponse(res.statusCode ?? 502, url.href, res, response));
+      });
+      request.end(body ?? undefined);
+    }
   });
 }) as unknown as typeof fetch;
