@@ -6,7 +6,6 @@ import { madeOnce } from '../made-once';
 const monthFormats = new Map<string, Intl.DateTimeFormat>();
 const dayFormats = new Map<string, Intl.DateTimeFormat>();
 
-
 /** A period label as words: a month or a day by the calendar of `locale`; a week stays ISO ('2026-W49'). */
 export function periodName(label: string, locale: string): string {
   const month = /^(\d{4})-(\d{2})$/.exec(label);
