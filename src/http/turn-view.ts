@@ -2,7 +2,7 @@
 // runs the turn), and the words for a refusal.
 import type { Response } from 'express';
 import type { Eta } from 'eta';
-import { listConversations, type Conversation, type Message } from '../chat/conversations';
+import type { Conversation, Message } from '../chat/conversations';
 import { formatNumber, type Translate } from '../i18n';
 import type { Store } from '../storage/op';
 import type { Refusal, TurnEvent, TurnResult } from '../chat/turn';
@@ -42,8 +42,8 @@ export function endedText(m: Message, t: Translate, locale: string): string {
 
 /**
  * What a page shows when an answer ends, besides the finished message: the announcement, the
- * conversation's own entry in the sidebar (no longer answering; the rest of the list was sent as
- * the answer started, or is the page's own, and is neither read nor sent again) and the header's
+ * conversation's own entry in the sidebar (no longer answering; the rest of the list is the page's
+ * own, and is neither read nor sent again) and the header's
  * balance. The turn's own page and every page following the answer (routes/turns.ts) are sent the
  * same; `wallet` (read here when not given) must be read after the settle, or it still has the
  * whole hold taken. `render` renders a partial with the page's locals.
@@ -110,9 +110,15 @@ export class TurnView {
     return partial('#turn-key', 'outerHTML', this.render('turn-key', { turnKey: newTurnKey() }));
   }
 
-  /** The sidebar's list of conversations as it is now (which of them are answering). */
-  private async sidebar(conversation: Conversation): Promise<string> {
-    return this.render('../pages/conversation-list', { conversations: await this.store.read(listConversations, conversation.userId), conversation, fullPage: false });
+  /**
+   * The conversation's own entry in the sidebar, marked answering, moved to the top (where a turn
+   * puts it): the old entry deleted and the new one put first, and the empty list's line deleted
+   * (a missing target is no swap). The rest of the list is the page's own and is neither read nor
+   * sent again: reading and rendering a long list was the turn start's dearest part.
+   */
+  private sidebarEntry(conversation: Conversation): string {
+    const entry = this.render('conversation-item', { c: { ...conversation, answering: 1 }, current: conversation });
+    return partial(`#conversation-${conversation.id}`, 'delete', '') + partial('#no-conversations', 'delete', '') + partial('#conversation-list', 'afterbegin', entry);
   }
 
   private open(): EventStream {
@@ -170,11 +176,10 @@ export class TurnView {
       const dropped = partial('#turn-status', 'innerHTML', event.dropped ? this.t('chat.dropped', { n: event.dropped }) : '');
       // The message sent is in the transcript now: the composer's estimate was for it, and goes with it.
       const estimate = event.mode === 'send' ? partial('#estimate', 'innerHTML', '') : '';
-      const sidebar = await this.sidebar(conversation);
       s.html(
         transcript + dropped + estimate + this.freshTurnKey() + partial('#announcer', 'innerHTML', escapeText(this.t('chat.answering'))) +
           partial('#conversation-id', 'outerHTML', this.render('conversation-id', { conversation })) +
-          partial('#conversation-list', 'outerHTML', sidebar) + partial('#chat-title', 'innerHTML', escapeText(conversation.title || this.t('chat.title'))) +
+          this.sidebarEntry(conversation) + partial('#chat-title', 'innerHTML', escapeText(conversation.title || this.t('chat.title'))) +
           partial('#manage', 'outerHTML', this.render('manage', { conversation })),
       );
       s.event('tokenchat:turn-started', String(conversation.id));

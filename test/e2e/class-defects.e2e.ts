@@ -83,6 +83,33 @@ describe('a page following an answer (defect 1)', () => {
   }));
 });
 
+describe('the sidebar as a turn starts and ends', () => {
+  test('a turn moves its own conversation to the top, marked answering while it is, without the rest of the list sent again', () => asNewUser('e2e_sidebar', async (page) => {
+    const titles = () => page.$$eval('#conversation-list li', (items) => items.map((li) => `${li.id} ${li.textContent?.trim()}`));
+    expect(await page.locator('#no-conversations').count()).toBe(1);
+    await ask(page, 'First chat');
+    expect(await page.locator('#no-conversations').count()).toBe(0); // the empty list's line went with the first entry
+    const first = Number(/\/c\/(\d+)$/.exec(page.url())![1]);
+    await page.goto(`${app.url}/`);
+    await ask(page, 'Second chat');
+    const second = Number(/\/c\/(\d+)$/.exec(page.url())![1]);
+    expect(await titles()).toEqual([`conversation-${second} Second chat`, `conversation-${first} First chat`]);
+    // Back to the older one: its next turn puts it first, marked answering, and the end unmarks it.
+    await page.goto(`${app.url}/c/${first}`);
+    const g = gate();
+    upstream.script({ kind: 'stream', pieces: ['Held', ' answer.'], gate: g, gateAfter: 1 });
+    await page.fill('#message', 'Once more');
+    await page.press('#message', 'Enter');
+    await within(g.reached, 'the model was not called');
+    await page.locator('#conversation-list li:first-child .answering').waitFor();
+    expect(await titles()).toEqual([`conversation-${first} First chat · answering…`, `conversation-${second} Second chat`]);
+    expect(await page.locator('#conversation-list a[aria-current="page"]').evaluateAll((links) => links.map((a) => a.getAttribute('href')))).toEqual([`/c/${first}`]);
+    g.release();
+    await page.locator('#conversation-list .answering').waitFor({ state: 'detached' });
+    expect(await titles()).toEqual([`conversation-${first} First chat`, `conversation-${second} Second chat`]);
+  }));
+});
+
 describe('focus and the sticky composer (defect 3, WCAG 2.2 2.4.11)', () => {
   test('Tab through a long conversation never lands on a control hidden under the composer', () => asNewUser('e2e_obscured', async (page) => {
     const long = (n: number) => [`Answer ${n}:\n\n`, ...Array.from({ length: 12 }, (_, i) => `Line ${i + 1} of answer ${n}.\n\n`), '```js\nconsole.log(1);\n```\n'];
