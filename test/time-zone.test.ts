@@ -24,6 +24,30 @@ test('an instant as wall-clock text in a zone', () => {
   expect(wallClock('not a time', 'UTC')).toBe('not a time');
 });
 
+test("the wall clock is Intl's to the second, across the zones' offset changes (the offsets are known per quarter hour)", () => {
+  const zones = ['America/New_York', 'Europe/London', 'Australia/Lord_Howe', 'Asia/Kathmandu', 'America/St_Johns', 'Pacific/Chatham', 'Asia/Shanghai', 'Europe/Amsterdam'];
+  const formats = new Map(zones.map((zone) => [zone, new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' })]));
+  const intl = (ms: number, zone: string) => {
+    const p: Record<string, string> = {};
+    for (const part of formats.get(zone)!.formatToParts(ms)) p[part.type] = part.value;
+    return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
+  };
+  // Every 46 min 21.25 s through 2026 (both of each zone's changes, wherever they fall), and 1930,
+  // when Amsterdam was 19 min 32 s ahead of UTC.
+  const spans = [[Date.UTC(2026, 0, 1), Date.UTC(2027, 0, 1)], [Date.UTC(1930, 0, 1), Date.UTC(1930, 1, 1)]];
+  let compared = 0;
+  for (const zone of zones) {
+    for (const [from, to] of spans) {
+      for (let ms = from!; ms < to!; ms += 2_781_250) {
+        const iso = new Date(ms).toISOString();
+        if (wallClock(iso, zone, 'seconds') !== intl(ms, zone)) throw new Error(`${zone} ${iso}: ${wallClock(iso, zone, 'seconds')} against ${intl(ms, zone)}`);
+        compared++;
+      }
+    }
+  }
+  expect(compared).toBeGreaterThan(90_000);
+});
+
 test("pages show times in the organisation's zone, saying which; a reader's own zone replaces it; CSV stays UTC", async () => {
   await srv.database.write(setOrgZone, admin.id, 'Asia/Shanghai');
   const m = await member(srv, 'zone_reader');
