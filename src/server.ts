@@ -75,7 +75,6 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     throw err;
   }
   loadEncodings(); // ~100 ms each, paid here rather than by the first chat turn
-  if (database.dialect === 'sqlite') database.checkpointOffLoop((reason) => logger.warn({ reason }, 'SQLite checkpoints are back in the server\'s own commits'));
   let rolling = false;
   let trades: TradeGateways | undefined;
   let askingGateways = false;

@@ -7,7 +7,6 @@ import SqliteDatabase from 'better-sqlite3';
 import type { Op, Step, Store } from '../op';
 import type { Queries, QueryName } from '../queries';
 import { GroupCommit, LOCK_SLICE_MS } from './group-commit';
-import { Checkpointer } from './checkpointer';
 import { SQLITE } from './sql';
 
 type Raw = SqliteDatabase.Database;
@@ -37,9 +36,8 @@ export class SqliteStore implements Store {
   private readonly writer: GroupCommit;
   private closed = false;
   private readonly exec = (step: Step) => this.statement(step.name)(step.params);
-  private checkpointer?: Checkpointer;
 
-  constructor(private readonly file: string) {
+  constructor(file: string) {
     // A short busy timeout: better-sqlite3 waits for a lock with the event loop blocked. Writes wait
     // for the write lock in the group commit instead, trying again with the loop free; reads (WAL)
     // do not wait for writers.
@@ -134,19 +132,9 @@ export class SqliteStore implements Store {
     }
   }
 
-  /**
-   * Checkpoints on a worker thread from now on, not in this connection's commits (checkpointer.ts):
-   * for the server, whose event loop they held. `onFailure` hears why they came back here.
-   */
-  checkpointOffLoop(onFailure: (reason: string) => void, everyMs?: number): Checkpointer {
-    this.checkpointer ??= new Checkpointer(this.raw, this.file, onFailure, everyMs);
-    return this.checkpointer;
-  }
-
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.checkpointer?.stop(); // its connection closed first: this one, the last, checkpoints and removes the WAL
     this.raw.close();
   }
 }
