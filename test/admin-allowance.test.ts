@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import request from 'supertest';
 import { openStore } from '../src/db';
+import { partLeft, periodOf } from '../src/ledger/periods';
 import { schemaOn } from '../src/storage/postgres/store';
 import { chatTurn, member, type Member } from './dashboard-helpers';
 import { dropSchema, newSchema, testDatabaseUrl } from './db-under-test';
@@ -243,12 +244,21 @@ describe('tokenchat allowance', () => {
   const cliBuckets = () => withSql((sql) => sql.all('SELECT u.username, a.balance, a.size FROM allowances a JOIN users u ON u.id = a.user_id ORDER BY u.username'));
 
   test('set gives the members their buckets, audited as by the command line; show lists them', async () => {
+    const zone = (await ok(['allowance', 'zone'])).split(' ')[0];
+    const before = new Date();
     expect(await ok(['allowance', 'set', '--group', 'Class 9', '--amount', '3000', '--period', 'week', '--mode', 'add', '--cap', '9000', '--join', 'prorata']))
       .toContain('Class 9: 3000 tokens a week, added each period up to 9000');
+    const after = new Date();
     expect(await cliConfig()).toEqual({ allowance: 3000, period: 'week', mode: 'add', cap: 9000, join: 'prorata' });
     const buckets = await cliBuckets();
     expect(buckets.map((b: { username: string }) => b.username)).toEqual(['hal', 'ivy']);
-    for (const b of buckets as { balance: number; size: number }[]) expect(b.balance).toBeGreaterThan(0);
+    // Pro rata: the part of the week still to come when the command ran (0 in a week's last minutes,
+    // all of it just after a week turns), bounded by the clock read on either side of the command.
+    const share = (at: Date) => Math.floor(3000 * partLeft(periodOf('week', zone, at), at));
+    for (const b of buckets as { balance: number; size: number }[]) {
+      expect(b.balance).toBeGreaterThanOrEqual(Math.min(share(before), share(after)));
+      expect(b.balance).toBeLessThanOrEqual(Math.max(share(before), share(after)));
+    }
     expect(await withSql((sql) => sql.get("SELECT actor_id AS actor, detail FROM admin_audit WHERE action = 'group_allowance'"))).toMatchObject({ actor: null });
 
     // A change "now" with only --amount keeps the period, mode, cap and join.
