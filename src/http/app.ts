@@ -1,7 +1,7 @@
 // createApp(deps) builds the Express app: middleware, routes and the error handler. It never listens.
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import express, { type Express } from 'express';
+import express, { type Express, type Response } from 'express';
 import cookieParser from 'cookie-parser';
 import { errorHandler, notFound, requireKnownBodyType } from './errors';
 import { largeBodies } from './large-bodies';
@@ -85,7 +85,11 @@ export function createApp(deps: AppDeps): Express {
 
   app.use(requestLogger(logger));
   app.use((_req, res, next) => {
-    res.locals.startedAt = performance.now(); // for the Server-Timing of rendered pages
+    // A plain object in place of Express 5's prototype-less one: V8 keeps that one in dictionary
+    // mode, and every render copies res.locals into its template's data (`{ ...res.locals, ...data }`,
+    // a dozen times in a chat turn), which from a dictionary cost 3.4 µs a copy against 0.35 µs.
+    // Only the middleware's own names are put in it (locals.ts), never a name from a request.
+    res.locals = { startedAt: performance.now() } as Response['locals']; // startedAt: for the Server-Timing of rendered pages
     next();
   });
   const limits = { perUser: config.turnsPerUser, global: config.upstreamConcurrency, maxWaiting: config.queueMaxWaiting };

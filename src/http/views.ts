@@ -3,13 +3,24 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Request, Response } from 'express';
 import { Eta } from 'eta';
+import { madeOnce } from '../made-once';
 import type {} from './locals'; // what res.locals holds, typed for every handler that renders
 
 export const VIEWS_DIR = path.join(__dirname, '..', '..', 'views');
 
 export function createViews(cache: boolean): Eta {
   // autoEscape is on by default: <%= %> escapes, only <%~ %> (used for trusted partials) does not.
-  return new Eta({ views: VIEWS_DIR, cache, autoEscape: true, autoTrim: [false, 'nl'] });
+  const eta = new Eta({ views: VIEWS_DIR, cache, autoEscape: true, autoTrim: [false, 'nl'] });
+  // Eta finds a template's file on every render and include (a JSON key, path joins and a
+  // relative path: a few µs each, a dozen times in a chat turn); the answer for a name, and for the
+  // template including it, never changes, so it is kept. A path outside the views throws each time.
+  const find = eta.resolvePath!;
+  const found = new Map<string, string>();
+  eta.resolvePath = function (template, options) {
+    const key = `${options?.filepath ?? ''}\0${template}`;
+    return madeOnce(found, key, () => find.call(this, template, options));
+  };
+  return eta;
 }
 
 /** htmx sets HX-Request on its requests; history restores want the full page. */
