@@ -59,6 +59,27 @@ test('with a short idle lifetime the touch slack is a tenth of it: a session use
   expect(expiryInFile('short')).toBe(clock + 60_000);
 });
 
+test("a request's touch that would not move the expiry takes no write lock; one that would still writes", async () => {
+  const touch = (sid: string, sess: session.SessionData) => new Promise<unknown>((resolve) => store.touch(sid, sess, ((err?: unknown) => resolve(err ?? null)) as () => void));
+  store.set('a', data(clock + HOUR));
+  // Another connection (another process, the command line) holds the write lock meanwhile.
+  const other = new SqliteDatabase(file);
+  other.exec('BEGIN IMMEDIATE');
+  try {
+    clock += TOUCH_SLACK_MS - 1;
+    expect(await get('a')).toMatchObject({ userId: 7 }); // as express-session does: the read, then the touch
+    expect(await touch('a', data(clock + HOUR))).toBeNull(); // it did not wait for the lock (5 s, then SQLITE_BUSY)
+  } finally {
+    other.exec('COMMIT');
+    other.close();
+  }
+  expect(expiryInFile('a')).toBe(clock - TOUCH_SLACK_MS + 1 + HOUR);
+  clock += 1;
+  expect(await get('a')).toMatchObject({ userId: 7 });
+  expect(await touch('a', data(clock + HOUR))).toBeNull();
+  expect(expiryInFile('a')).toBe(clock + HOUR);
+});
+
 test('destroy removes the session; the quarter-hourly sweep removes expired ones', async () => {
   jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate'] });
   try {

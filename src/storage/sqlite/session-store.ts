@@ -16,6 +16,8 @@ const BUSY_TIMEOUT_MS = 5000;
 export const TOUCH_SLACK_MS = 60_000;
 const SWEEP_MS = 15 * 60_000;
 const DEFAULT_AGE_MS = 86_400_000;
+/** Expiries read and not yet touched, kept at most: one per request in flight, in practice. */
+const EXPIRIES_KEPT = 10_000;
 
 export interface SessionStore {
   store: session.Store;
@@ -36,7 +38,7 @@ export class SqliteSessionStore extends session.Store {
     this.db.pragma('synchronous = NORMAL');
     this.db.exec('CREATE TABLE IF NOT EXISTS sessions (sid PRIMARY KEY, expired, sess)');
     this.statements = {
-      get: this.db.prepare<[string, number], { sess: string }>('SELECT sess FROM sessions WHERE sid = ? AND ? <= expired'),
+      get: this.db.prepare<[string, number], { sess: string; expired: number }>('SELECT sess, expired FROM sessions WHERE sid = ? AND ? <= expired'),
       set: this.db.prepare<[string, number, string]>('INSERT OR REPLACE INTO sessions (sid, expired, sess) VALUES (?, ?, ?)'),
       destroy: this.db.prepare<[string]>('DELETE FROM sessions WHERE sid = ?'),
       // Only a live session, and only when the expiry moves by TOUCH_SLACK_MS or more.
@@ -67,21 +69,42 @@ export class SqliteSessionStore extends session.Store {
   override get(sid: string, cb: (err: unknown, sess?: session.SessionData | null) => void): void {
     this.run(() => {
       const row = this.statements.get.get(sid, this.now());
-      return row ? (JSON.parse(row.sess) as session.SessionData) : null;
+      if (!row) return null;
+      this.remember(sid, row.expired);
+      return JSON.parse(row.sess) as session.SessionData;
     }, cb as Callback);
   }
 
+  /**
+   * The expiry `get` read, for the same request's touch: when the touch would move it by less than
+   * the slack, its UPDATE (a write transaction even when it changes nothing, about 40 µs) is not run.
+   * Taken by the touch; a request that never touches leaves its entry, so the map is emptied when
+   * it is full (then touches run their statement until `get` fills it again).
+   */
+  private readonly readExpiry = new Map<string, number>();
+
+  private remember(sid: string, expired: number): void {
+    if (this.readExpiry.size >= EXPIRIES_KEPT) this.readExpiry.clear();
+    this.readExpiry.set(sid, expired);
+  }
+
   override set(sid: string, sess: session.SessionData, cb?: (err?: unknown) => void): void {
+    this.readExpiry.delete(sid);
     this.run(() => void this.statements.set.run(sid, this.expiryOf(sess), JSON.stringify(sess)), cb as Callback);
   }
 
   override destroy(sid: string, cb?: (err?: unknown) => void): void {
+    this.readExpiry.delete(sid);
     this.run(() => void this.statements.destroy.run(sid), cb as Callback);
   }
 
   override touch(sid: string, sess: session.SessionData, cb?: () => void): void {
     const expiry = this.expiryOf(sess);
     const slack = Math.min(TOUCH_SLACK_MS, (sess.cookie?.originalMaxAge ?? DEFAULT_AGE_MS) / 10);
+    const read = this.readExpiry.get(sid);
+    this.readExpiry.delete(sid);
+    // The statement would write nothing: the expiry just read is within the slack of the new one.
+    if (read !== undefined && read > expiry - slack) return void cb?.();
     this.run(() => void this.statements.touch.run(expiry, sid, this.now(), expiry - slack), cb as Callback);
   }
 
