@@ -1,5 +1,6 @@
 import net from 'node:net';
 import request from 'supertest';
+import { newNonce } from '../src/http/security';
 import { register, startTestServer, type TestServer } from './helpers';
 
 let srv: TestServer;
@@ -31,6 +32,15 @@ describe('security headers', () => {
     const a = (await request(srv.url).get('/login')).headers['content-security-policy'];
     const b = (await request(srv.url).get('/login')).headers['content-security-policy'];
     expect(a).not.toBe(b);
+  });
+
+  test('nonces come from a pool of random bytes, 16 each, never one twice, across the pool refills', () => {
+    const nonces = Array.from({ length: 2000 }, () => newNonce()); // the pool holds 256
+    expect(new Set(nonces).size).toBe(2000);
+    for (const n of nonces) expect(Buffer.from(n, 'base64')).toHaveLength(16);
+    // Not all zero bytes (a pool not filled), and its bytes vary as random ones do.
+    const bytes = Buffer.concat(nonces.map((n) => Buffer.from(n, 'base64')));
+    expect(new Set(bytes).size).toBe(256);
   });
 
   test('session and CSRF cookies are HttpOnly and SameSite=Lax; Secure behind a TLS proxy', async () => {
