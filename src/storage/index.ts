@@ -1,9 +1,8 @@
 // Which database the server keeps its data in: SQLite files under DATA_DIR (the default), or
 // PostgreSQL with DATABASE_URL, for several processes on several hosts. Everything outside
 // storage/ sees only the Store interface (op.ts) and a session store.
-import session from 'express-session';
-import connectPgSimple from 'connect-pg-simple';
 import type { Config } from '../config';
+import { PostgresSessionStore } from './postgres/session-store';
 import { migratePostgres, PostgresStore } from './postgres/store';
 import { openSqliteSessionStore, type SessionStore } from './sqlite/session-store';
 import { migrateSqlite, openSqlite, type SqliteStore } from './sqlite/store';
@@ -26,8 +25,7 @@ export async function migrateStore(store: AppStore): Promise<string[]> {
 /** Sessions beside the app data: sessions.sqlite under DATA_DIR, or the sessions table in PostgreSQL. */
 export function openSessionStore(config: Where, store: AppStore): SessionStore {
   if (store.dialect === 'sqlite') return openSqliteSessionStore(config);
-  const PgStore = connectPgSimple(session);
-  const pgStore = new PgStore({
+  const pgStore = new PostgresSessionStore({
     pool: store.pool, tableName: 'sessions', schemaName: store.schema, createTableIfMissing: false,
     ttl: Math.ceil(config.sessionIdleMs / 1000), pruneSessionInterval: 15 * 60,
   });

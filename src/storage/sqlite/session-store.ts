@@ -16,6 +16,11 @@ const BUSY_TIMEOUT_MS = 5000;
 export const TOUCH_SLACK_MS = 60_000;
 const SWEEP_MS = 15 * 60_000;
 const DEFAULT_AGE_MS = 86_400_000;
+/** How far a touch must move a session's expiry to be written: TOUCH_SLACK_MS, or a tenth of the idle lifetime when that is shorter. */
+export function touchSlackMs(sess: session.SessionData): number {
+  return Math.min(TOUCH_SLACK_MS, (sess.cookie?.originalMaxAge ?? DEFAULT_AGE_MS) / 10);
+}
+
 /** Expiries read and not yet touched, kept at most: one per request in flight, in practice. */
 const EXPIRIES_KEPT = 10_000;
 
@@ -100,7 +105,7 @@ export class SqliteSessionStore extends session.Store {
 
   override touch(sid: string, sess: session.SessionData, cb?: () => void): void {
     const expiry = this.expiryOf(sess);
-    const slack = Math.min(TOUCH_SLACK_MS, (sess.cookie?.originalMaxAge ?? DEFAULT_AGE_MS) / 10);
+    const slack = touchSlackMs(sess);
     const read = this.readExpiry.get(sid);
     this.readExpiry.delete(sid);
     // The statement would write nothing: the expiry just read is within the slack of the new one.
