@@ -50,7 +50,7 @@ test('an admin creates a group, adds a member and sets its models on a phone; ax
         const adminName = `e2e_gadmin_${tag}`;
         await registerIn(page, app.url, adminName);
         await app.sql.run(`UPDATE users SET role = 'admin' WHERE username = ?`, adminName);
-        const pupil = `e2e_pupil_${tag}`;
+        const pupil = `e2e_pupil_${tag}_`.padEnd(32, 'W'); // as long as a username may be, in wide letters: its row must wrap, not widen the page
         await someoneElse(pupil);
 
         // Create: the list page, then the new group's page.
