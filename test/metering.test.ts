@@ -16,7 +16,7 @@ import { TurnQueue } from '../src/chat/turn-queue';
 import { createUpstream } from '../src/upstream/router';
 import { composer, conversationIdIn, db, newUser, openStream, post, until, type Fields } from './chat-helpers';
 import { gate, startFakeUpstream, type FakeUpstream } from './fake-upstream';
-import { openTempDatabase, startTestServer, tempDir, type TestServer } from './helpers';
+import { ON_POSTGRES, openTempDatabase, startTestServer, tempDir, type TestServer } from './helpers';
 
 let fake: FakeUpstream;
 let srv: TestServer;
@@ -247,6 +247,43 @@ describe('a turn stopped between its reserve and its request', () => {
       await temp.close();
     }
   });
+});
+
+describe('a turn that settles', () => {
+  test("its message is finished in the settle's own transaction: when the finish cannot be written, the settle is not either", async () => {
+    const temp = await openTempDatabase();
+    const store = temp.database;
+    try {
+      const userId = await store.write(function* (): Op<number> {
+        const user = yield* query('accounts.insert', { username: 'atomic', key: 'atomic', hash: '$argon2id$x', role: 'user' });
+        yield* openAccount(user!.id, 5000);
+        return user!.id;
+      });
+      const settings = { systemPrompt: '', model: MINI.id, temperature: null, maxTokens: null };
+      const conversation = await store.write(createConversation, userId, 'atomic', settings);
+      // The database refuses to finish any answer (a fault between the two writes, as it was before).
+      if (ON_POSTGRES) {
+        await temp.sql.run("CREATE FUNCTION refuse_finish() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'finish refused'; END $$");
+        await temp.sql.run("CREATE TRIGGER refuse_finish BEFORE UPDATE ON messages FOR EACH ROW WHEN (NEW.status <> 'streaming') EXECUTE FUNCTION refuse_finish()");
+      } else {
+        await temp.sql.run("CREATE TRIGGER refuse_finish BEFORE UPDATE ON messages WHEN NEW.status <> 'streaming' BEGIN SELECT RAISE(ABORT, 'finish refused'); END");
+      }
+      const deps = {
+        store, upstream: createUpstream({ apiKey: 'sk-test', baseURL: fake.url, timeoutMs: 5000 }),
+        queue: new TurnQueue({ perUser: 3, global: 4, maxWaiting: 10 }), logger: createLogger('silent'),
+      };
+      const turn = runTurn(deps, { userId, conversation, mode: 'send', text: 'Hi', settings, model: MINI, turnKey: 'atomic-1', signal: new AbortController().signal }, () => {});
+      await expect(turn).rejects.toThrow('finish refused'); // after the settle's retries
+      // Neither was written: the hold is still held (the recovery sweep resolves it), the answer still streaming.
+      const hold = await temp.sql.get<{ state: string; amount: number }>('SELECT state, amount FROM holds');
+      expect(hold!.state).toBe('held');
+      expect(await temp.sql.value('SELECT balance FROM balances WHERE user_id = ?', userId)).toBe(5000 - hold!.amount);
+      expect(await temp.sql.value("SELECT status FROM messages WHERE role = 'assistant'")).toBe('streaming');
+      expect(await temp.sql.value("SELECT count(*) FROM ledger WHERE kind = 'settle'")).toBe(0);
+    } finally {
+      await temp.close();
+    }
+  }, 15_000);
 });
 
 describe('GET /metrics', () => {

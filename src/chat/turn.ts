@@ -286,11 +286,12 @@ async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emi
   if (failure && !stopped) metrics.upstreamErrors.inc({ kind: failure.kind });
   if (failure && !stopped && delivered === 0) {
     metrics.turns.inc({ outcome: 'error' });
-    // Nothing came back: the turn costs nothing.
-    await settleOrRead(store, turn.hold, 'release', served);
-    deps.logger.warn({ kind: failure.kind, status: failure.status, err: failure.message }, 'upstream failed before any output');
+    // Nothing came back: the turn costs nothing. The message is finished in the release's transaction.
     const final = { ...base, status: 'error', error: errorCode(failure), completionTokens: 0, charge: 0, source: null, provider: served?.provider ?? null } as const;
-    await store.write(finishMessage, turn.assistant.id, final);
+    const finish = () => finishMessage(turn.assistant.id, final);
+    const released = await settleOrRead(store, turn.hold, 'release', served, finish);
+    deps.logger.warn({ kind: failure.kind, status: failure.status, err: failure.message }, 'upstream failed before any output');
+    if (!released.afterWritten) await store.write(finish);
     return { ...turn.assistant, ...final };
   }
   // The provider's figures when the stream completed with them, or when a stopped answer of a
@@ -303,10 +304,6 @@ async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emi
     deps.logger.info({ reported: usage.completionTokens, counted: delivered, model: input.model.id }, 'provider completion count differs from the local count');
   }
   const outcome = stopped ? 'stopped' : failure ? 'error' : 'ok';
-  const settled = await settleOrRead(store, turn.hold, { ...usage, source, outcome, ...usageRefs });
-  metrics.turns.inc({ outcome });
-  metrics.tokensCharged.inc(settled.charge);
-  metrics.tokensUncollected.inc(settled.uncollected);
   const status = stopped ? 'stopped' : failure ? 'error' : 'done';
   const error = failure && !stopped ? errorCode(failure) : null;
   // Ended at what the balance or a spend limit paid for, when more was asked for: the page says so.
@@ -314,12 +311,19 @@ async function streamAnswer(deps: TurnDeps, input: TurnInput, turn: Running, emi
   const cutShort = status === 'done' && atLimit && turn.maxTokens < turn.requested ? turn.maxTokens : null;
   const reasoningTokens = trusted?.reasoningTokens || null; // the footer says the charge includes them
   const cachedTokens = trusted?.cachedTokens || null; // and how many prompt tokens were cached
-  const final = {
-    ...base, promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, charge: settled.charge, source, status, error, cutShort,
+  const ending = {
+    ...base, promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, source, status, error, cutShort,
     reasoningTokens, cachedTokens, provider: served?.provider ?? null,
   } as const;
-  await store.write(finishMessage, turn.assistant.id, final);
-  return { ...turn.assistant, ...final };
+  // The message is finished with the charge in the settle's own transaction: one commit, and the
+  // message never says another charge than the ledger's.
+  const finish = (charge: number) => finishMessage(turn.assistant.id, { ...ending, charge });
+  const settled = await settleOrRead(store, turn.hold, { ...usage, source, outcome, ...usageRefs }, undefined, finish);
+  metrics.turns.inc({ outcome });
+  metrics.tokensCharged.inc(settled.charge);
+  metrics.tokensUncollected.inc(settled.uncollected);
+  if (!settled.afterWritten) await store.write(finish, settled.charge); // closed elsewhere: with what that close charged
+  return { ...turn.assistant, ...ending, charge: settled.charge };
 }
 
 /** A turn stopped after its hold was taken but before the request went out: nothing sent, nothing charged. */

@@ -421,12 +421,29 @@ function* closeHold(hold: HoldRow, usage: Usage, kind: 'settle' | 'release', now
   return { charge: record.charge, uncollected: record.uncollected, balance };
 }
 
-/** Closes a hold still open; answers what it charged and whose it was. */
-function* closeOpenHold(holdId: number, usage: Usage, kind: 'settle' | 'release'): Op<[SettleResult, number]> {
+/**
+ * What is written with a close, in its transaction, given the charge: a chat turn's finished
+ * message, so that the message says what the ledger charged and one commit holds both.
+ */
+export type AfterClose = (charge: number) => Op<void>;
+
+/** Closes a hold still open, then writes `after`; answers what it charged and whose it was. */
+function* closeOpenHold(holdId: number, usage: Usage, kind: 'settle' | 'release', after?: AfterClose): Op<[SettleResult, number]> {
   const hold = yield* query('ledger.holdById', { id: holdId });
   if (!hold) throw new LedgerError(`no hold ${holdId}`);
   if (hold.state !== 'held') throw new LedgerError(`hold ${holdId} is already ${hold.state}`);
-  return [yield* closeHold(hold, usage, kind, usage.now), hold.userId];
+  const result = yield* closeHold(hold, usage, kind, usage.now);
+  if (after) yield* after(result.charge);
+  return [result, hold.userId];
+}
+
+/** closeKnown or closeBucket, then `after` when it closed the hold. */
+function* closeKnownThen(
+  name: 'ledger.closeKnown' | 'ledger.closeBucket', record: ReturnType<typeof closing>, after: AfterClose,
+): Op<{ userId: number; balance: number } | undefined> {
+  const done = yield* query(name, record);
+  if (done) yield* after(record.charge);
+  return done;
 }
 
 /**
@@ -435,24 +452,28 @@ function* closeOpenHold(holdId: number, usage: Usage, kind: 'settle' | 'release'
  * (closed already, or not this hold), that statement writes nothing and the hold is read and
  * closed in a transaction, which says why it cannot be.
  */
-async function closeAndTell(store: Store, hold: number | HoldTerms, usage: Usage, kind: 'settle' | 'release'): Promise<SettleResult> {
+async function closeAndTell(store: Store, hold: number | HoldTerms, usage: Usage, kind: 'settle' | 'release', after?: AfterClose): Promise<SettleResult> {
   let closed: [SettleResult, number] | undefined;
+  // With `after`, the one statement is a transaction of two (on PostgreSQL the same round trips as
+  // the statement and `after`'s own transaction were).
+  const closeBy = (name: 'ledger.closeKnown' | 'ledger.closeBucket', record: ReturnType<typeof closing>) =>
+    (after ? store.write(closeKnownThen, name, record, after) : store.once(name, record));
   if (typeof hold !== 'number') {
     const record = closing(hold, usage, kind);
     let done: { userId: number; balance: number } | undefined;
-    if (!hold.parts) done = await store.once('ledger.closeKnown', record);
+    if (!hold.parts) done = await closeBy('ledger.closeKnown', record);
     else if (store.dialect === 'sqlite') {
       // Taken whole from one bucket whose period is not over: given back to it in one statement too.
       const parts = JSON.parse(hold.parts) as Part[];
       if (openOnBucket(hold.amount, parts) !== null) {
         record.bucketId = parts[0]!.a;
         record.partEnd = parts[0]!.e;
-        done = await store.once('ledger.closeBucket', record);
+        done = await closeBy('ledger.closeBucket', record);
       }
     }
     if (done) closed = [{ charge: record.charge, uncollected: record.uncollected, balance: done.balance }, done.userId];
   }
-  const [result, userId] = closed ?? (await store.write(closeOpenHold, typeof hold === 'number' ? hold : hold.id, usage, kind));
+  const [result, userId] = closed ?? (await store.write(closeOpenHold, typeof hold === 'number' ? hold : hold.id, usage, kind, after));
   holdEvents.emit('closed', userId); // a turn of theirs waiting for the balance this freed
   return result;
 }
@@ -484,12 +505,12 @@ export function holdClosed(userId: number, signal: AbortSignal, pollMs: number):
   });
 }
 
-/** Charges the turn for its real usage and gives back the rest of the hold. */
-export async function settle(store: Store, hold: number | HoldTerms, usage: Usage): Promise<SettleResult> {
+/** Charges the turn for its real usage and gives back the rest of the hold (and writes `after` with it). */
+export async function settle(store: Store, hold: number | HoldTerms, usage: Usage, after?: AfterClose): Promise<SettleResult> {
   for (const n of [usage.promptTokens, usage.completionTokens, usage.cachedTokens ?? 0, usage.reasoningTokens ?? 0]) {
     if (!Number.isSafeInteger(n) || n < 0) throw new LedgerError('token counts must be whole numbers >= 0');
   }
-  return closeAndTell(store, hold, usage, 'settle');
+  return closeAndTell(store, hold, usage, 'settle', after);
 }
 
 /** Which provider a call went to last, and its name for the model (recorded on a released hold too). */
@@ -502,9 +523,11 @@ export interface ServedBy {
 export const servedUsage = (by: ServedBy | undefined): Pick<Usage, 'provider' | 'upstreamModel'> => (by ? { provider: by.provider, upstreamModel: by.model } : {});
 
 /** Gives the whole hold back: the turn failed before any output. */
-export async function release(store: Store, hold: number | HoldTerms, reason: 'error' | 'recovered' = 'error', by?: ServedBy): Promise<SettleResult> {
+export async function release(
+  store: Store, hold: number | HoldTerms, reason: 'error' | 'recovered' = 'error', by?: ServedBy, after?: AfterClose,
+): Promise<SettleResult> {
   const usage: Usage = { promptTokens: 0, completionTokens: 0, source: 'estimated', outcome: reason, ...servedUsage(by) };
-  return closeAndTell(store, hold, usage, 'release');
+  return closeAndTell(store, hold, usage, 'release', after);
 }
 
 /**
@@ -535,15 +558,20 @@ async function withRetries<T>(write: () => Promise<T>, patienceMs = SETTLE_PATIE
 
 /**
  * Settles a turn, or, when its hold was already closed elsewhere (another process's recovery
- * sweep took a turn that outlived the window), returns what that close charged.
+ * sweep took a turn that outlived the window), returns what that close charged. `after` is written
+ * in the settle's transaction; `afterWritten` says whether it was (not when the hold was closed
+ * elsewhere: then the caller writes it, with the charge answered).
  */
-export async function settleOrRead(store: Store, terms: HoldTerms, usage: Usage | 'release', by?: ServedBy): Promise<SettleResult> {
+export async function settleOrRead(
+  store: Store, terms: HoldTerms, usage: Usage | 'release', by?: ServedBy, after?: AfterClose,
+): Promise<SettleResult & { afterWritten: boolean }> {
   try {
-    return await withRetries(() => (usage === 'release' ? release(store, terms, 'error', by) : settle(store, terms, usage)));
+    const result = await withRetries(() => (usage === 'release' ? release(store, terms, 'error', by, after) : settle(store, terms, usage, after)));
+    return { ...result, afterWritten: after !== undefined };
   } catch (err) {
     const hold = await store.read(holdById, terms.id);
     if (!(err instanceof LedgerError) || !hold || hold.state === 'held') throw err;
-    return { charge: hold.charge ?? 0, uncollected: 0, balance: await store.read(balanceOf, hold.userId) };
+    return { charge: hold.charge ?? 0, uncollected: 0, balance: await store.read(balanceOf, hold.userId), afterWritten: false };
   }
 }
 
