@@ -217,22 +217,28 @@ describe('a balance that pays for only a few answer tokens', () => {
   });
 });
 
+/** A user with 5,000 tokens and a conversation in `store`, and what runTurn needs to answer them from the fake model API. */
+async function soloTurn(store: Awaited<ReturnType<typeof openTempDatabase>>['database'], name: string) {
+  const userId = await store.write(function* (): Op<number> {
+    const user = yield* query('accounts.insert', { username: name, key: name, hash: '$argon2id$x', role: 'user' });
+    yield* openAccount(user!.id, 5000);
+    return user!.id;
+  });
+  const settings = { systemPrompt: '', model: MINI.id, temperature: null, maxTokens: null };
+  const conversation = await store.write(createConversation, userId, name, settings);
+  const deps = {
+    store, upstream: createUpstream({ apiKey: 'sk-test', baseURL: fake.url, timeoutMs: 5000 }),
+    queue: new TurnQueue({ perUser: 3, global: 4, maxWaiting: 10 }), logger: createLogger('silent'),
+  };
+  return { userId, settings, conversation, deps };
+}
+
 describe('a turn stopped between its reserve and its request', () => {
   test('nothing is sent and nothing is charged', async () => {
     const temp = await openTempDatabase();
     const store = temp.database;
     try {
-      const userId = await store.write(function* (): Op<number> {
-        const user = yield* query('accounts.insert', { username: 'early', key: 'early', hash: '$argon2id$x', role: 'user' });
-        yield* openAccount(user!.id, 5000);
-        return user!.id;
-      });
-      const settings = { systemPrompt: '', model: MINI.id, temperature: null, maxTokens: null };
-      const conversation = await store.write(createConversation, userId, 'early', settings);
-      const deps = {
-        store, upstream: createUpstream({ apiKey: 'sk-test', baseURL: fake.url, timeoutMs: 5000 }),
-        queue: new TurnQueue({ perUser: 3, global: 4, maxWaiting: 10 }), logger: createLogger('silent'),
-      };
+      const { userId, settings, conversation, deps } = await soloTurn(store, 'early');
       const calls = fake.requests.length;
       const controller = new AbortController();
       // Stop arrives just as the hold is taken: the 'start' event is the first thing after the reserve.
@@ -254,13 +260,7 @@ describe('a turn that settles', () => {
     const temp = await openTempDatabase();
     const store = temp.database;
     try {
-      const userId = await store.write(function* (): Op<number> {
-        const user = yield* query('accounts.insert', { username: 'atomic', key: 'atomic', hash: '$argon2id$x', role: 'user' });
-        yield* openAccount(user!.id, 5000);
-        return user!.id;
-      });
-      const settings = { systemPrompt: '', model: MINI.id, temperature: null, maxTokens: null };
-      const conversation = await store.write(createConversation, userId, 'atomic', settings);
+      const { userId, settings, conversation, deps } = await soloTurn(store, 'atomic');
       // The database refuses to finish any answer (a fault between the two writes, as it was before).
       if (ON_POSTGRES) {
         await temp.sql.run("CREATE FUNCTION refuse_finish() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'finish refused'; END $$");
@@ -268,10 +268,6 @@ describe('a turn that settles', () => {
       } else {
         await temp.sql.run("CREATE TRIGGER refuse_finish BEFORE UPDATE ON messages WHEN NEW.status <> 'streaming' BEGIN SELECT RAISE(ABORT, 'finish refused'); END");
       }
-      const deps = {
-        store, upstream: createUpstream({ apiKey: 'sk-test', baseURL: fake.url, timeoutMs: 5000 }),
-        queue: new TurnQueue({ perUser: 3, global: 4, maxWaiting: 10 }), logger: createLogger('silent'),
-      };
       const turn = runTurn(deps, { userId, conversation, mode: 'send', text: 'Hi', settings, model: MINI, turnKey: 'atomic-1', signal: new AbortController().signal }, () => {});
       await expect(turn).rejects.toThrow('finish refused'); // after the settle's retries
       // Neither was written: the hold is still held (the recovery sweep resolves it), the answer still streaming.
