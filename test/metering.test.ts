@@ -4,8 +4,8 @@
 // server (or runTurn itself) against the fake model API and reads the database.
 import fs from 'node:fs';
 import path from 'node:path';
-import { createConversation } from '../src/chat/conversations';
-import { grant, openAccount } from '../src/ledger/ledger';
+import { addTurn, createConversation, finishMessage } from '../src/chat/conversations';
+import { grant, openAccount, reserve, settleOrRead } from '../src/ledger/ledger';
 import { createLogger } from '../src/log';
 import { loadModels, priceOf } from '../src/metering/models';
 import { setSpendLimits } from '../src/ledger/spend-limits';
@@ -260,22 +260,33 @@ describe('a turn that settles', () => {
     const temp = await openTempDatabase();
     const store = temp.database;
     try {
-      const { userId, settings, conversation, deps } = await soloTurn(store, 'atomic');
-      // The database refuses to finish any answer (a fault between the two writes, as it was before).
+      const { userId, conversation } = await soloTurn(store, 'atomic');
+      // A turn as runTurn stores it: its hold, then its question and the answer being written.
+      const held = await reserve(store, { userId, turnKey: 'atomic-1', model: MINI, promptTokens: 10, maxCompletion: 100 });
+      if (held.status !== 'held') throw new Error(`the reserve answered ${held.status}`);
+      const stored = await store.write(addTurn, conversation.id, 'send', 'Hi', MINI.id, held.hold.id, 0);
+      const answerId = stored!.assistant.id;
+      const usage = { promptTokens: 10, completionTokens: 20, source: 'reported', outcome: 'ok' } as const;
+      const finish = (charge: number) => finishMessage(answerId, { content: 'Hello', promptTokens: 10, completionTokens: 20, charge, source: 'reported', status: 'done', holdId: held.hold.id });
+      // The database refuses to finish any answer (a fault between the two writes, as they were before).
       if (ON_POSTGRES) {
         await temp.sql.run("CREATE FUNCTION refuse_finish() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'finish refused'; END $$");
         await temp.sql.run("CREATE TRIGGER refuse_finish BEFORE UPDATE ON messages FOR EACH ROW WHEN (NEW.status <> 'streaming') EXECUTE FUNCTION refuse_finish()");
       } else {
         await temp.sql.run("CREATE TRIGGER refuse_finish BEFORE UPDATE ON messages WHEN NEW.status <> 'streaming' BEGIN SELECT RAISE(ABORT, 'finish refused'); END");
       }
-      const turn = runTurn(deps, { userId, conversation, mode: 'send', text: 'Hi', settings, model: MINI, turnKey: 'atomic-1', signal: new AbortController().signal }, () => {});
-      await expect(turn).rejects.toThrow('finish refused'); // after the settle's retries
+      await expect(settleOrRead(store, held.hold, usage, undefined, finish)).rejects.toThrow('finish refused'); // after its retries
       // Neither was written: the hold is still held (the recovery sweep resolves it), the answer still streaming.
-      const hold = await temp.sql.get<{ state: string; amount: number }>('SELECT state, amount FROM holds');
-      expect(hold!.state).toBe('held');
-      expect(await temp.sql.value('SELECT balance FROM balances WHERE user_id = ?', userId)).toBe(5000 - hold!.amount);
-      expect(await temp.sql.value("SELECT status FROM messages WHERE role = 'assistant'")).toBe('streaming');
+      const state = () => temp.sql.get('SELECT h.state, h.charge, m.status, m.charge AS "shown" FROM holds h JOIN messages m ON m.hold_id = h.id');
+      expect(await state()).toEqual({ state: 'held', charge: null, status: 'streaming', shown: null });
+      expect(await temp.sql.value('SELECT balance FROM balances WHERE user_id = ?', userId)).toBe(5000 - held.hold.amount);
       expect(await temp.sql.value("SELECT count(*) FROM ledger WHERE kind = 'settle'")).toBe(0);
+
+      // The fault gone, both are written at once, with the one charge.
+      await temp.sql.run('DROP TRIGGER refuse_finish' + (ON_POSTGRES ? ' ON messages' : ''));
+      const settled = await settleOrRead(store, held.hold, usage, undefined, finish);
+      expect(settled).toMatchObject({ charge: priceOf(MINI, 10, 20), afterWritten: true });
+      expect(await state()).toEqual({ state: 'settled', charge: settled.charge, status: 'done', shown: settled.charge });
     } finally {
       await temp.close();
     }
