@@ -5,7 +5,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import SqliteDatabase from 'better-sqlite3';
 import type session from 'express-session';
-import { SqliteSessionStore, TOUCH_SLACK_MS } from '../src/storage/sqlite/session-store';
+import { SqliteSessionStore } from '../src/storage/sqlite/session-store';
+import { TOUCH_SLACK_MS } from '../src/storage/session-expiry';
 
 let dir: string;
 let clock: number;

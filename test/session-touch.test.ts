@@ -6,7 +6,7 @@ import SqliteDatabase from 'better-sqlite3';
 import type session from 'express-session';
 import path from 'node:path';
 import { openSessionStore, type SessionStore } from '../src/storage';
-import { TOUCH_SLACK_MS } from '../src/storage/sqlite/session-store';
+import { TOUCH_SLACK_MS } from '../src/storage/session-expiry';
 import { ON_POSTGRES, openTempDatabase } from './helpers';
 
 const HOUR = 3_600_000;

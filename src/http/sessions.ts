@@ -1,4 +1,4 @@
-// Cookie sessions (their store is storage/sqlite/session-store.ts), and the middleware that turns a session into
+// Cookie sessions (their stores are storage/sqlite/session-store.ts and storage/postgres/session-store.ts), and the middleware that turns a session into
 // the signed-in user, ending it when it is too old, the user is disabled or their epoch moved on.
 import crypto from 'node:crypto';
 import fs from 'node:fs';

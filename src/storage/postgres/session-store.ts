@@ -4,12 +4,9 @@
 // a row version for VACUUM) to move the expiry by a few seconds.
 import session from 'express-session';
 import connectPgSimple from 'connect-pg-simple';
-import { touchSlackMs } from '../sqlite/session-store';
+import { KnownExpiries } from '../session-expiry';
 
 const PgStore = connectPgSimple(session);
-
-/** Expiries this process wrote, kept at most (then forgotten: the next touch of each writes again). */
-const WRITTEN_KEPT = 10_000;
 
 export class PostgresSessionStore extends PgStore {
   /**
@@ -17,17 +14,16 @@ export class PostgresSessionStore extends PgStore {
    * session's expiry only moves forward (another process's write moves it further), so a touch
    * that would move it by less than the slack from here is not written.
    */
-  private readonly written = new Map<string, number>();
+  private readonly written = new KnownExpiries();
 
   private remember(sid: string, sess: session.SessionData): void {
     const expires = sess.cookie?.expires;
-    if (!expires) return; // connect-pg-simple then counts from now: nothing known to skip by
-    if (this.written.size >= WRITTEN_KEPT) this.written.clear();
-    this.written.set(sid, new Date(expires).getTime());
+    // Without one connect-pg-simple counts from now: nothing known to skip by.
+    if (expires) this.written.remember(sid, new Date(expires).getTime());
   }
 
   override set(sid: string, sess: session.SessionData, callback?: (err?: unknown) => void): void {
-    this.written.delete(sid);
+    this.written.forget(sid);
     super.set(sid, sess, (err?: unknown) => {
       if (!err) this.remember(sid, sess);
       callback?.(err);
@@ -36,9 +32,8 @@ export class PostgresSessionStore extends PgStore {
 
   override touch(sid: string, sess: session.SessionData, callback?: () => void): void {
     const expires = sess.cookie?.expires;
-    const written = this.written.get(sid);
-    if (expires && written !== undefined && written > new Date(expires).getTime() - touchSlackMs(sess)) return void callback?.();
-    this.written.delete(sid);
+    if (expires && this.written.unmoved(sid, new Date(expires).getTime(), sess)) return void callback?.();
+    this.written.forget(sid);
     super.touch(sid, sess, ((err?: unknown) => {
       if (!err) this.remember(sid, sess);
       (callback as ((err?: unknown) => void) | undefined)?.(err);
@@ -46,7 +41,7 @@ export class PostgresSessionStore extends PgStore {
   }
 
   override destroy(sid: string, callback?: (err?: unknown) => void): void {
-    this.written.delete(sid);
+    this.written.forget(sid);
     super.destroy(sid, callback);
   }
 }

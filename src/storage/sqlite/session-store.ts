@@ -6,23 +6,10 @@ import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import session from 'express-session';
 import type { Config } from '../../config';
+import { DEFAULT_SESSION_AGE_MS, KnownExpiries, touchSlackMs } from '../session-expiry';
 
 const BUSY_TIMEOUT_MS = 5000;
-/**
- * A touch that moves the expiry by less than this writes nothing (every request touches): a
- * minute, or a tenth of the idle lifetime when that is shorter, so a session never ends more than
- * that before its cookie says.
- */
-export const TOUCH_SLACK_MS = 60_000;
 const SWEEP_MS = 15 * 60_000;
-const DEFAULT_AGE_MS = 86_400_000;
-/** How far a touch must move a session's expiry to be written: TOUCH_SLACK_MS, or a tenth of the idle lifetime when that is shorter. */
-export function touchSlackMs(sess: session.SessionData): number {
-  return Math.min(TOUCH_SLACK_MS, (sess.cookie?.originalMaxAge ?? DEFAULT_AGE_MS) / 10);
-}
-
-/** Expiries read and not yet touched, kept at most: one per request in flight, in practice. */
-const EXPIRIES_KEPT = 10_000;
 
 export interface SessionStore {
   store: session.Store;
@@ -68,14 +55,14 @@ export class SqliteSessionStore extends session.Store {
   private expiryOf(sess: session.SessionData): number {
     const { expires, maxAge } = sess.cookie ?? {};
     if (expires) return new Date(expires).getTime();
-    return this.now() + (maxAge ?? DEFAULT_AGE_MS);
+    return this.now() + (maxAge ?? DEFAULT_SESSION_AGE_MS);
   }
 
   override get(sid: string, cb: (err: unknown, sess?: session.SessionData | null) => void): void {
     this.run(() => {
       const row = this.statements.get.get(sid, this.now());
       if (!row) return null;
-      this.remember(sid, row.expired);
+      this.readExpiry.remember(sid, row.expired);
       return JSON.parse(row.sess) as session.SessionData;
     }, cb as Callback);
   }
@@ -83,34 +70,27 @@ export class SqliteSessionStore extends session.Store {
   /**
    * The expiry `get` read, for the same request's touch: when the touch would move it by less than
    * the slack, its UPDATE (a write transaction even when it changes nothing, about 40 µs) is not run.
-   * Taken by the touch; a request that never touches leaves its entry, so the map is emptied when
-   * it is full (then touches run their statement until `get` fills it again).
+   * Taken by the touch; a request that never touches leaves its entry (the map is bounded).
    */
-  private readonly readExpiry = new Map<string, number>();
-
-  private remember(sid: string, expired: number): void {
-    if (this.readExpiry.size >= EXPIRIES_KEPT) this.readExpiry.clear();
-    this.readExpiry.set(sid, expired);
-  }
+  private readonly readExpiry = new KnownExpiries();
 
   override set(sid: string, sess: session.SessionData, cb?: (err?: unknown) => void): void {
-    this.readExpiry.delete(sid);
+    this.readExpiry.forget(sid);
     this.run(() => void this.statements.set.run(sid, this.expiryOf(sess), JSON.stringify(sess)), cb as Callback);
   }
 
   override destroy(sid: string, cb?: (err?: unknown) => void): void {
-    this.readExpiry.delete(sid);
+    this.readExpiry.forget(sid);
     this.run(() => void this.statements.destroy.run(sid), cb as Callback);
   }
 
   override touch(sid: string, sess: session.SessionData, cb?: () => void): void {
     const expiry = this.expiryOf(sess);
-    const slack = touchSlackMs(sess);
-    const read = this.readExpiry.get(sid);
-    this.readExpiry.delete(sid);
+    const unmoved = this.readExpiry.unmoved(sid, expiry, sess);
+    this.readExpiry.forget(sid);
     // The statement would write nothing: the expiry just read is within the slack of the new one.
-    if (read !== undefined && read > expiry - slack) return void cb?.();
-    this.run(() => void this.statements.touch.run(expiry, sid, this.now(), expiry - slack), cb as Callback);
+    if (unmoved) return void cb?.();
+    this.run(() => void this.statements.touch.run(expiry, sid, this.now(), expiry - touchSlackMs(sess)), cb as Callback);
   }
 
   close(): void {
