@@ -99,6 +99,21 @@ test.each([['httpFetch', httpFetch], ['the global fetch', fetch]])('an abort mid
   expect(got).toEqual(['one']);
 });
 
+test('the SDK\'s own timeout is a timeout: an abort rejects with an Error named AbortError of the caller\'s realm', async () => {
+  // A server that never answers; the SDK's timer aborts the fetch. A DOMException from another
+  // realm (jest's, or any vm context's) was not taken for an Error by the SDK, whose copy lost its
+  // name: a connection error, not a timeout.
+  handler = () => {};
+  const err = await client().chat.completions.create({ model: 'm', messages: [] }, { timeout: 100 }).then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(OpenAI.APIConnectionTimeoutError);
+  const controller = new AbortController();
+  const pending = httpFetch(`${base}/chat/completions`, { method: 'POST', body: '{}', signal: controller.signal }).then(() => undefined, (e: unknown) => e);
+  controller.abort();
+  const aborted = await pending;
+  expect(aborted).toBeInstanceOf(Error);
+  expect(aborted).toMatchObject({ name: 'AbortError', message: 'This operation was aborted' });
+});
+
 test('a connection dropped mid-stream is an error, not a short answer; a refused one is a connection error', async () => {
   handler = (_req, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream' });

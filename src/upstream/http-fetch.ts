@@ -23,7 +23,13 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 /** Tries again on another connection after kept-alive ones the server had closed (each stale one is dropped as it fails). */
 const STALE_RETRIES = 2;
 
-const abortError = () => new DOMException('This operation was aborted', 'AbortError');
+/**
+ * What an aborted fetch rejects with: an Error named AbortError, as the SDK tells an abort (its own
+ * timeout's included) by the name. Not a DOMException: in another realm (a vm context, jest's) that
+ * is no `instanceof Error`, and the SDK's copy of it lost the name, so its timeout read as a
+ * failed connection.
+ */
+const abortError = () => Object.assign(new Error('This operation was aborted'), { name: 'AbortError' });
 
 /** A body decoded as the server's Content-Encoding says (none asked for, but some servers send it). */
 function decoded(res: IncomingMessage): Readable {
