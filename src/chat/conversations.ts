@@ -1,7 +1,7 @@
 // Conversations and messages: the only writer of their tables. Every lookup takes the user id,
 // so another user's conversation is simply not found (a 404 for the routes).
 import { query, type Op } from '../storage/op';
-import type { Conversation, Message, MessageStatus } from '../storage/queries/chat';
+import type { Conversation, Message, MessageOutline, MessageStatus } from '../storage/queries/chat';
 import { childrenOf, newestLeaf, questionOf, threadOf, type ThreadMessage } from './threads';
 import { attachmentsByMessage, bindAttachments, copyAttachments, pendingAttachments, type AttachmentInfo } from '../attachments/attachments';
 
@@ -94,6 +94,15 @@ function* everyMessage(conversationId: number): Op<Message[]> {
   return yield* query('chat.messagesOf', { conversationId });
 }
 
+/**
+ * The same, without their text: what the writes below read to reshape the tree, inside their
+ * transaction. Reading every message's text there cost about 10 µs a message (4.6 ms a turn at 400
+ * messages of 2 KB), with the write lock held and the event loop blocked.
+ */
+function* outlineOf(conversationId: number): Op<MessageOutline[]> {
+  return yield* query('chat.outline', { conversationId });
+}
+
 /** The thread the conversation shows: its messages from the first to its leaf, each with its versions. */
 export function* messagesOf(conversationId: number): Op<ThreadMessage[]> {
   const all = yield* everyMessage(conversationId);
@@ -161,7 +170,7 @@ export function* addTurn(
   attachments?: { userId: number; ids: readonly number[] },
 ): Op<StoredTurn | undefined> {
   yield* query('chat.lockConversation', { conversationId });
-  const all = yield* everyMessage(conversationId);
+  const all = yield* outlineOf(conversationId);
   const leaf = (yield* query('chat.leaf', { conversationId })) ?? 0;
   if (leaf !== basis || all.some((m) => m.status === 'streaming')) return undefined;
   const thread = threadOf(all, leaf);
@@ -197,7 +206,7 @@ export function* addTurn(
  */
 export function* showVersion(conversationId: number, messageId: number): Op<boolean | undefined> {
   yield* query('chat.lockConversation', { conversationId });
-  const all = yield* everyMessage(conversationId);
+  const all = yield* outlineOf(conversationId);
   if (!all.some((m) => m.id === messageId)) return undefined;
   if (all.some((m) => m.status === 'streaming')) return false;
   yield* query('chat.setLeaf', { conversationId, leafId: newestLeaf(childrenOf(all), messageId) });
@@ -247,11 +256,12 @@ export function* finishMessage(messageId: number, o: Outcome): Op<void> {
  */
 export function* undoLastTurn(conversationId: number): Op<{ draft?: string } | false> {
   yield* query('chat.lockConversation', { conversationId });
-  const all = yield* everyMessage(conversationId);
+  const all = yield* outlineOf(conversationId);
   if (all.some((m) => m.status === 'streaming')) return false;
   const thread = threadOf(all, (yield* query('chat.leaf', { conversationId })) ?? null);
   const question = thread.filter((m) => m.role === 'user').at(-1);
   if (!question) return {};
+  const draft = (yield* findMessage(conversationId, question.id))!.content;
   const children = childrenOf(all);
   const doomed = [question.id];
   for (let i = 0; i < doomed.length; i++) for (const c of children.get(doomed[i]!) ?? []) doomed.push(c.id);
@@ -260,13 +270,13 @@ export function* undoLastTurn(conversationId: number): Op<{ draft?: string } | f
   // 0 (nothing left to show) when the question was the first and no other first question is left.
   const leaf = newestLeaf(childrenOf(all.filter((m) => !gone.has(m.id))), question.parentId ?? 0);
   yield* query('chat.setLeaf', { conversationId, leafId: leaf || null });
-  return { draft: question.content };
+  return { draft };
 }
 
 /** Removes every message; false, changing nothing, while an answer is streaming. */
 export function* clearMessages(conversationId: number): Op<{ draft?: string } | false> {
   yield* query('chat.lockConversation', { conversationId });
-  if ((yield* everyMessage(conversationId)).some((m) => m.status === 'streaming')) return false;
+  if ((yield* outlineOf(conversationId)).some((m) => m.status === 'streaming')) return false;
   yield* query('chat.deleteMessages', { conversationId });
   yield* query('chat.setLeaf', { conversationId, leafId: null });
   return {};

@@ -1,14 +1,14 @@
 // Threads: Retry and Edit keep every version, so a conversation's messages form a tree (each
 // message names the one it follows) and the page shows one thread of it, to the conversation's
 // leaf. Pure functions over a conversation's messages; conversations.ts reads and writes them.
-import type { Message } from '../storage/queries/chat';
+import type { Message, MessageOutline } from '../storage/queries/chat';
 
 /** A message of the thread shown, with its versions: the ids of the messages of its role that follow the same one (itself included), oldest first. */
-export type ThreadMessage = Message & { versions: number[] };
+export type ThreadMessage<M extends MessageOutline = Message> = M & { versions: number[] };
 
 /** The messages that follow each message (key 0: the first questions), oldest first. */
-export function childrenOf(all: Message[]): Map<number, Message[]> {
-  const children = new Map<number, Message[]>();
+export function childrenOf<M extends MessageOutline>(all: readonly M[]): Map<number, M[]> {
+  const children = new Map<number, M[]>();
   for (const m of all) {
     const key = m.parentId ?? 0;
     const list = children.get(key);
@@ -22,7 +22,7 @@ export function childrenOf(all: Message[]): Map<number, Message[]> {
  * The newest thread from a message on: its newest follower, that one's newest, and so on; the last
  * one's id. A follower is always newer than the message it follows (a damaged table ends the walk).
  */
-export function newestLeaf(children: Map<number, Message[]>, from: number): number {
+export function newestLeaf(children: Map<number, MessageOutline[]>, from: number): number {
   let id = from;
   for (let next = children.get(id)?.at(-1); next && next.id > id; next = children.get(id)?.at(-1)) id = next.id;
   return id;
@@ -32,11 +32,11 @@ export function newestLeaf(children: Map<number, Message[]>, from: number): numb
  * The thread that ends at `leafId`, first message first, each with its versions. A parent always
  * has a smaller id than its followers, so the walk ends; a leaf no longer there shows the newest thread.
  */
-export function threadOf(all: Message[], leafId: number | null): ThreadMessage[] {
+export function threadOf<M extends MessageOutline>(all: readonly M[], leafId: number | null): ThreadMessage<M>[] {
   const byId = new Map(all.map((m) => [m.id, m]));
   const children = childrenOf(all);
   let m = byId.get(leafId ?? 0) ?? byId.get(newestLeaf(children, 0));
-  const thread: ThreadMessage[] = [];
+  const thread: ThreadMessage<M>[] = [];
   while (m && thread.length < all.length) {
     const versions = (children.get(m.parentId ?? 0) ?? []).filter((v) => v.role === m!.role).map((v) => v.id);
     thread.push({ ...m, versions });
@@ -49,7 +49,7 @@ export function threadOf(all: Message[], leafId: number | null): ThreadMessage[]
  * The question Retry answers again or Edit replaces: `target` when it is a question of the
  * thread (any of them), else the thread's last question; undefined when there is none.
  */
-export function questionOf(thread: Message[], target: number | undefined): Message | undefined {
+export function questionOf<M extends MessageOutline>(thread: readonly M[], target: number | undefined): M | undefined {
   if (target !== undefined) return thread.find((m) => m.id === target && m.role === 'user');
   return thread.filter((m) => m.role === 'user').at(-1);
 }

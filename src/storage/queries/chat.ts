@@ -45,6 +45,9 @@ export interface Message {
   parentId: number | null;
 }
 
+/** A message's place in its conversation's tree, and its state. */
+export type MessageOutline = Pick<Message, 'id' | 'parentId' | 'role' | 'status'>;
+
 export interface ChatQueries {
   'chat.list': Q<{ userId: number; limit: number }, Array<Conversation & { answering: number }>>;
   /** Conversations whose title or a message matches the LIKE pattern `p` (wildcards escaped with \). */
@@ -63,6 +66,8 @@ export interface ChatQueries {
   'chat.touch': Q<{ id: number }, Changes>;
   /** Every message of the conversation, on every branch, oldest first. */
   'chat.messagesOf': Q<{ conversationId: number }, Message[]>;
+  /** The same messages' place in the tree and state, without their text: what a write that reshapes the tree reads. */
+  'chat.outline': Q<{ conversationId: number }, MessageOutline[]>;
   'chat.message': Q<{ conversationId: number; id: number }, Message | undefined>;
   'chat.messageByHold': Q<{ holdId: number }, Message | undefined>;
   /** The last message of the thread the conversation shows (0 for none). */

@@ -12,6 +12,7 @@ export const chatShared = {
   'chat.leaf': value(`SELECT coalesce(max(m.id), 0) FROM conversations c JOIN messages m ON m.id = c.leaf_id AND m.conversation_id = c.id
     WHERE c.id = @conversationId`),
   'chat.setLeaf': run('UPDATE conversations SET leaf_id = @leafId WHERE id = @conversationId'),
+  'chat.outline': all('SELECT id, parent_id AS "parentId", role, status FROM messages WHERE conversation_id = @conversationId ORDER BY id'),
   'chat.insertMessage': value(`INSERT INTO messages (conversation_id, parent_id, role, content, status, model, hold_id, tokens, tokens_encoding)
     VALUES (@conversationId, @parentId, @role, @content, @status, @model, @holdId, @tokens, @tokensEncoding) RETURNING id`),
   'chat.deleteMessage': run('DELETE FROM messages WHERE id = @id'),
