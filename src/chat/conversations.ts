@@ -105,8 +105,19 @@ function* outlineOf(conversationId: number): Op<MessageOutline[]> {
 
 /** The thread the conversation shows: its messages from the first to its leaf, each with its versions. */
 export function* messagesOf(conversationId: number): Op<ThreadMessage[]> {
-  const all = yield* everyMessage(conversationId);
-  return threadOf(all, (yield* query('chat.leaf', { conversationId })) ?? null);
+  return (yield* threadAt(conversationId)).thread;
+}
+
+/**
+ * The thread, and the leaf it was read at (0 for none). The leaf is read first: a read's statements
+ * are not one snapshot (PostgreSQL, or another process on SQLite), and messages read after it hold
+ * its whole thread, so the thread is never older than the leaf. Read the other way round, a turn
+ * stored meanwhile gave a leaf the messages did not hold, the thread fell back to the older one,
+ * and a turn read at that leaf was stored after an answer its model never saw.
+ */
+function* threadAt(conversationId: number): Op<{ thread: ThreadMessage[]; leaf: number }> {
+  const leaf = (yield* query('chat.leaf', { conversationId })) ?? 0;
+  return { thread: threadOf(yield* everyMessage(conversationId), leaf), leaf };
 }
 
 export function* findMessage(conversationId: number, id: number): Op<Message | undefined> {
@@ -122,12 +133,14 @@ export type TurnMode = 'send' | 'retry' | 'edit';
 /**
  * The conversation as the model sees it for a turn, read only: for Send the thread and the new
  * text; for Retry the thread up to the question answered again; for Edit up to the question
- * replaced, then its new text. Undefined when there is no such question.
+ * replaced, then its new text. Undefined when there is no such question. `basis`: the leaf it was
+ * read at, which addTurn stores the turn against only if it is still the leaf.
  */
 export function* historyFor(
   conversationId: number, mode: TurnMode, text: string, target?: number, attached: AttachmentInfo[] = [],
-): Op<HistoryMessage[] | undefined> {
-  let thread: Message[] = (yield* messagesOf(conversationId)).filter((m) => m.status !== 'streaming');
+): Op<{ history: HistoryMessage[]; basis: number } | undefined> {
+  const at = yield* threadAt(conversationId);
+  let thread: Message[] = at.thread.filter((m) => m.status !== 'streaming');
   const question = mode === 'send' ? undefined : questionOf(thread, target);
   if (mode !== 'send') {
     if (!question) return undefined;
@@ -141,7 +154,7 @@ export function* historyFor(
   // rows once addTurn has bound the new ones and copied the kept ones).
   const kept = mode === 'edit' ? (files.get(question!.id) ?? []) : [];
   if (mode !== 'retry') history.push({ role: 'user', content: text, attachments: [...attached, ...kept] });
-  return history;
+  return { history, basis: at.leaf };
 }
 
 /** The id of the last message of the thread shown (0 for none): what a turn's history was read at. */
@@ -161,7 +174,7 @@ export interface StoredTurn {
  * last), beside the earlier ones; Edit adds a new version of the question beside it. Nothing is
  * removed: earlier versions stay, one click away. Then an empty answer to stream into. Undefined,
  * changing nothing, when the conversation is not as the turn's history read it (`basis`, from
- * lastMessageId: an Undo, Clear or another branch shown while the turn waited for the model) or
+ * historyFor: an Undo, Clear or another branch shown while the turn waited for the model) or
  * another answer in it is still streaming. `counts`, made while the prompt was fitted, are stored
  * with the messages (the basis check above means they were counted as they stand).
  */

@@ -4,7 +4,7 @@
 // usage (or release when nothing came).
 // Routes only render the events; every rule about money and history lives here.
 import {
-  addTurn, finishMessage, findMessageByHold, historyFor, lastMessageId, type Conversation, type HistoryMessage, type Message, type Settings, type TokenCounts, type TurnMode,
+  addTurn, finishMessage, findMessageByHold, historyFor, type Conversation, type HistoryMessage, type Message, type Settings, type TokenCounts, type TurnMode,
 } from './conversations';
 import { countHistory } from './history-tokens';
 import { heldBy, holdClosed, leastCompletion, release, reserve, servedUsage, settleOrRead, type HoldTerms } from '../ledger/ledger';
@@ -20,7 +20,7 @@ import type { ChatMessage, ReportedUsage, Served, Upstream } from '../upstream/c
 import type { UpstreamError } from '../upstream/errors';
 import { asUpstreamError } from '../upstream/errors';
 import * as metrics from '../metrics';
-import type { Op, Store } from '../storage/op';
+import type { Store } from '../storage/op';
 import { contentOf, inlineImages } from '../attachments/content';
 import type { AttachmentInfo } from '../attachments/attachments';
 
@@ -123,14 +123,6 @@ export async function fitPrompt(history: HistoryMessage[], system: string, model
 /** Holds of turns running in this process, which the recovery sweep must leave alone. */
 export const liveHolds = new Set<number>();
 
-/** The turn's history and the last message id it was read at, in one read. */
-function* historyAndBasis(
-  conversationId: number, mode: TurnMode, text: string, target?: number, attached?: AttachmentInfo[],
-): Op<{ history: HistoryMessage[]; basis: number } | undefined> {
-  const history = yield* historyFor(conversationId, mode, text, target, attached);
-  return history && { history, basis: yield* lastMessageId(conversationId) };
-}
-
 type Refused = { status: 'refused'; refusal: Refusal };
 const refused = (refusal: Refusal): Refused => ({ status: 'refused', refusal });
 
@@ -139,7 +131,7 @@ export async function runTurn(deps: TurnDeps, input: TurnInput, emit: (event: Tu
   const { model, userId } = input;
   // Nothing is changed before the hold is taken: a refused Retry or Edit leaves the transcript as it was.
   // `basis`: the turn is stored only if nothing changed since.
-  const read = await store.read(historyAndBasis, input.conversation.id, input.mode, input.text, input.target, input.attachments);
+  const read = await store.read(historyFor, input.conversation.id, input.mode, input.text, input.target, input.attachments);
   if (!read) return refused({ reason: 'nothing' });
   const { history, basis } = read;
   // Admitted before counting: the tokenizer's work is bounded by the per-user cap (TURNS_PER_USER),

@@ -165,7 +165,7 @@ export function chatRoutes(services: Services): Router {
     if (!attached.ok) return res.status(attached.status).type('html').send(escapeText(attached.notice));
     const files = attached.files;
     if (text.trim() === '' && files.length === 0) return res.type('html').send('');
-    const history = conversation ? (await store.read(historyFor, conversation.id, 'send', text, undefined, files))! : [{ role: 'user' as const, content: text, attachments: files }];
+    const history = conversation ? (await store.read(historyFor, conversation.id, 'send', text, undefined, files))!.history : [{ role: 'user' as const, content: text, attachments: files }];
     const counted = budget.take(req.user!.id, charsToCount(history, settings.systemPrompt, model));
     if (!counted) return refuse(429, 'chat.estimate_throttled');
     const { total, held } = await (async () => {
