@@ -20,11 +20,16 @@ function* user(name: string): Op<number> {
   return row!.id;
 }
 
-/** A question and its finished answer, sent at the conversation's current leaf. */
-async function turn(conversationId: number, question: string, answer: string): Promise<void> {
-  const read = (await temp.database.read(historyFor, conversationId, 'send', question))!;
-  const stored = (await temp.database.write(addTurn, conversationId, 'send', question, 'demo', null, read.basis))!;
-  await temp.database.write(finishMessage, stored.assistant.id, { content: answer, status: 'done' });
+/**
+ * A turn at the conversation's leaf as runTurn makes it: its history read (one statement at a time,
+ * `between` run before the second), then stored against that read's leaf and answered. What the
+ * model would have been sent, and whether the turn was stored.
+ */
+async function turn(conversationId: number, question: string, answer: string, between = async () => {}) {
+  const read = (await readSteppedBy(historyFor(conversationId, 'send', question), between))!;
+  const stored = await temp.database.write(addTurn, conversationId, 'send', question, 'demo', null, read.basis);
+  if (stored) await temp.database.write(finishMessage, stored.assistant.id, { content: answer, status: 'done' });
+  return { sent: read.history.map((m) => m.content), stored: stored !== undefined };
 }
 
 /** Runs a read op one statement at a time, each its own read, calling `between` before the second statement. */
@@ -49,15 +54,10 @@ test('a turn stored by another tab while this one reads its history leaves this 
   const conversation = await temp.database.write(createConversation, userId, 'race', SETTINGS);
   await turn(conversation.id, 'Q1', 'A1');
 
-  // Undisturbed, a read one statement at a time is stored.
-  const calm = (await readSteppedBy(historyFor(conversation.id, 'send', 'Q2'), async () => {}))!;
-  expect(calm.history.map((m) => m.content)).toEqual(['Q1', 'A1', 'Q2']);
-  const first = (await temp.database.write(addTurn, conversation.id, 'send', 'Q2', 'demo', null, calm.basis))!;
-  await temp.database.write(finishMessage, first.assistant.id, { content: 'A2', status: 'done' });
-
+  // Undisturbed, a turn read one statement at a time is stored.
+  expect(await turn(conversation.id, 'Q2', 'A2')).toEqual({ sent: ['Q1', 'A1', 'Q2'], stored: true });
   // This tab reads Q1..A2; another tab's Q3/A3 is stored between the read's statements.
-  const read = (await readSteppedBy(historyFor(conversation.id, 'send', 'Q4'), () => turn(conversation.id, 'Q3', 'A3')))!;
-  expect(read.history.map((m) => m.content)).toEqual(['Q1', 'A1', 'Q2', 'A2', 'Q4']);
-  expect(await temp.database.write(addTurn, conversation.id, 'send', 'Q4', 'demo', null, read.basis)).toBeUndefined();
+  const raced = await turn(conversation.id, 'Q4', 'A4', async () => void (await turn(conversation.id, 'Q3', 'A3')));
+  expect(raced).toEqual({ sent: ['Q1', 'A1', 'Q2', 'A2', 'Q4'], stored: false });
   expect(await contentsOf(conversation.id)).toEqual(['Q1', 'A1', 'Q2', 'A2', 'Q3', 'A3']);
 });

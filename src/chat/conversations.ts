@@ -116,7 +116,7 @@ export function* messagesOf(conversationId: number): Op<ThreadMessage[]> {
  * and a turn read at that leaf was stored after an answer its model never saw.
  */
 function* threadAt(conversationId: number): Op<{ thread: ThreadMessage[]; leaf: number }> {
-  const leaf = (yield* query('chat.leaf', { conversationId })) ?? 0;
+  const leaf = yield* lastMessageId(conversationId);
   return { thread: threadOf(yield* everyMessage(conversationId), leaf), leaf };
 }
 
@@ -157,7 +157,7 @@ export function* historyFor(
   return { history, basis: at.leaf };
 }
 
-/** The id of the last message of the thread shown (0 for none): what a turn's history was read at. */
+/** The id of the last message of the thread shown (0 for none). */
 export function* lastMessageId(conversationId: number): Op<number> {
   return (yield* query('chat.leaf', { conversationId })) ?? 0;
 }
@@ -184,7 +184,7 @@ export function* addTurn(
 ): Op<StoredTurn | undefined> {
   yield* query('chat.lockConversation', { conversationId });
   const all = yield* outlineOf(conversationId);
-  const leaf = (yield* query('chat.leaf', { conversationId })) ?? 0;
+  const leaf = yield* lastMessageId(conversationId);
   if (leaf !== basis || all.some((m) => m.status === 'streaming')) return undefined;
   const thread = threadOf(all, leaf);
   const question = mode === 'send' ? undefined : questionOf(thread, target);
