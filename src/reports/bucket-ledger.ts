@@ -28,6 +28,28 @@ function order(a: BucketLedgerRow, b: BucketLedgerRow): number {
 }
 
 /**
+ * Merges the rows of the two tables by time, each table's rows kept in the order they were read:
+ * their ids'. Within one table ids, not times, are the order of the balance: on PostgreSQL a row's
+ * time is when its statement began, and a reserve that waited for the balance's lock behind
+ * another takes the later id with the earlier time. Sorting by time instead put such a row after
+ * the CSV's last id read, and the next chunk read it again (a row twice in the download). Stops
+ * where a table that `more` says has rows not read yet runs out; answers how many rows of each it took.
+ */
+function merge(
+  a: BucketLedgerRow[], b: BucketLedgerRow[], first: (x: BucketLedgerRow, y: BucketLedgerRow) => boolean, more: { a: boolean; b: boolean },
+): { rows: BucketLedgerRow[]; fromA: number; fromB: number } {
+  const rows: BucketLedgerRow[] = [];
+  let i = 0;
+  let j = 0;
+  for (;;) {
+    if (i < a.length && j < b.length) rows.push(first(b[j]!, a[i]!) ? b[j++]! : a[i++]!);
+    else if (i < a.length && !more.b) rows.push(a[i++]!);
+    else if (j < b.length && !more.a) rows.push(b[j++]!);
+    else return { rows, fromA: i, fromB: j };
+  }
+}
+
+/**
  * One page of both ledgers, newest first. Each table is read newest first through its (user_id,
  * id) index, as far as this page reaches, and the two are merged by time.
  */
@@ -36,8 +58,9 @@ export function* bucketLedgerPage(userId: number, filter: LedgerFilter, page: nu
   const reach = page * perPage + 1;
   const owns = yield* query('reports.ledgerPage', { ...where, limit: reach, offset: 0 });
   const allowance = yield* query('groupUsage.ledgerNewest', { ...where, limit: reach });
-  const merged = [...owns.map(own), ...allowance.map(fromAllowance)].sort((a, b) => order(b, a));
-  return pageOf(merged.slice((page - 1) * perPage), perPage);
+  // Merged whole: a table that ran out after `reach` rows has taken more than this page shows.
+  const { rows } = merge(owns.map(own), allowance.map(fromAllowance), (x, y) => order(x, y) > 0, { a: false, b: false });
+  return pageOf(rows.slice((page - 1) * perPage), perPage);
 }
 
 function* bothAfter(userId: number, filter: LedgerFilter, ownAfter: number, allowanceAfter: number, size: number): Op<[LedgerRow[], AllowanceLedgerRow[]]> {
@@ -50,23 +73,18 @@ function* bothAfter(userId: number, filter: LedgerFilter, ownAfter: number, allo
 
 /**
  * Both ledgers oldest first, a chunk per call, for the CSV; an empty chunk at the end. A chunk ends
- * where the first full read of the two ends, since the other table may hold later rows not read yet.
+ * where a table read in full (it may hold later rows not read yet) runs out in the merge; each
+ * table's next read starts after the last of its rows the chunk took.
  */
 export function bucketLedgerChunks(store: Store, userId: number, filter: LedgerFilter, size = 500): () => Promise<BucketLedgerRow[]> {
   let ownAfter = 0;
   let allowanceAfter = 0;
   return async () => {
     const [owns, allowance] = await store.read(bothAfter, userId, filter, ownAfter, allowanceAfter, size);
-    const a = owns.map(own);
-    const b = allowance.map(fromAllowance);
-    const ends = [a.length === size ? a[a.length - 1] : undefined, b.length === size ? b[b.length - 1] : undefined].filter((r) => r !== undefined);
-    const bound = ends.sort(order)[0];
-    const chunk = [...a, ...b].sort(order).filter((r) => bound === undefined || order(r, bound) <= 0);
-    for (const r of chunk) {
-      if (r.bucket === null) ownAfter = r.id;
-      else allowanceAfter = r.id;
-    }
-    return chunk;
+    const { rows, fromA, fromB } = merge(owns.map(own), allowance.map(fromAllowance), (x, y) => order(x, y) < 0, { a: owns.length === size, b: allowance.length === size });
+    if (fromA > 0) ownAfter = owns[fromA - 1]!.id;
+    if (fromB > 0) allowanceAfter = allowance[fromB - 1]!.id;
+    return rows;
   };
 }
 
