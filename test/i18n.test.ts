@@ -3,6 +3,7 @@ import { en } from '../src/i18n/locales/en';
 import { zhCN } from '../src/i18n/locales/zh-CN';
 import { csrfFrom, setCookie, startTestServer, type TestServer } from './helpers';
 import { translator } from '../src/i18n';
+import { sizeText } from '../src/http/attachment-input';
 
 let srv: TestServer;
 beforeAll(async () => {
@@ -96,4 +97,15 @@ test('a message is filled in the same however often it is asked for: each place 
   }
   // A value that looks like a place is not filled in again.
   expect(english('chat.running_cost', { tokens: '{cost}', cost: '12' })).toBe('{cost} tokens so far, cost 12');
+});
+
+test('file sizes read in the reader\'s numbers, asked for again and again, in either language', () => {
+  for (let i = 0; i < 3; i++) {
+    expect(sizeText(20 * 1024 * 1024, 'en')).toBe('20 MB');
+    expect(sizeText(1536, 'en')).toBe('1.5 KB');
+    expect(sizeText(12_345_678_901, 'en')).toBe('11,774 MB');
+    expect(sizeText(12_345_678_901, 'zh-CN')).toBe('11,774 MB');
+    expect(sizeText(1536, 'zh-CN')).toBe('1.5 KB');
+    expect(sizeText(900, 'en')).toBe('900 B');
+  }
 });
