@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
@@ -81,6 +81,19 @@ test('tokenchat --help lists the commands', async () => {
   const sub = await tokenchat(['user', '--help']);
   expect(sub.code).toBe(0);
   expect(sub.stdout).toContain('add [options] <name>');
+});
+
+test('a reader that goes away early (| head) stops the command quietly: no stack trace, the SIGPIPE status', async () => {
+  for (const args of [['--help'], ['tokens', 'count', '--model', 'gpt-4o-mini']]) {
+    const child = spawn('node', [CLI, ...args], { env: { PATH: process.env.PATH!, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stdout.destroy(); // the reader is gone before the command writes
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    child.stdin.on('error', () => undefined); // --help exits without reading it
+    child.stdin.end(JSON.stringify({ messages: [{ role: 'user', content: 'hello' }] }));
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    expect({ args, code, stderr }).toEqual({ args, code: 141, stderr: '' });
+  }
 });
 
 test('tokenchat migrate applies once and is safe to run twice', async () => {

@@ -62,3 +62,22 @@ test('stdout not read: SIGTERM exits by the deadline, and every request line eit
     await db.drop();
   }
 }, 60_000);
+
+test('stdout closed (the reader is gone: every write fails with EPIPE): the server goes on answering, and SIGTERM still exits 0', async () => {
+  const dataDir = tempDir();
+  const db = databaseFor(dataDir);
+  const srv = await serve(dataDir, { ...db.env, SHUTDOWN_TIMEOUT_MS: String(DEADLINE_MS) });
+  const agent = new http.Agent({ keepAlive: true });
+  try {
+    srv.child.stdout!.destroy();
+    for (let i = 0; i < 50; i++) expect(await get(agent, `${srv.url}/healthz`)).toContain('ok');
+    agent.destroy();
+    const exit = await terminate(srv, DEADLINE_MS + 10_000);
+    expect(exit?.code).toBe(0);
+  } finally {
+    agent.destroy();
+    if (srv.child.exitCode === null) srv.child.kill('SIGKILL');
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    await db.drop();
+  }
+}, 60_000);

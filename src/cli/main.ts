@@ -20,6 +20,16 @@ import { createUser, listUsers, UserInputError } from '../accounts/users';
 import { AdminError, setDisabled } from '../admin/actions';
 import { sendSignal } from '../storage/signals';
 
+// A reader that goes away (`tokenchat --help | head`, a pager quit early) is no error of ours: the
+// command stops quietly with the status a shell gives a program ended by SIGPIPE (128 + 13), as
+// git and coreutils do, instead of a stack trace for the EPIPE that Node raises in its place. Not
+// the server's: its log goes on whether or not anyone reads it (log-sink.ts).
+function readerGone(err: NodeJS.ErrnoException): void {
+  if (err.code === 'EPIPE') process.exit(128 + 13);
+  throw err;
+}
+process.stdout.on('error', readerGone);
+
 const program = new Command('tokenchat')
   .description('Self-hosted, metered chat on OpenAI-compatible models')
   .showHelpAfterError()
@@ -30,7 +40,10 @@ const program = new Command('tokenchat')
 program
   .command('serve')
   .description('start the web server (the default command of npm start); WEB_CONCURRENCY processes')
-  .action(async () => (await import('../cluster')).serve(config()));
+  .action(async () => {
+    process.stdout.off('error', readerGone);
+    await (await import('../cluster')).serve(config());
+  });
 
 program
   .command('migrate')
