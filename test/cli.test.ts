@@ -88,7 +88,7 @@ test('a reader that goes away early (| head) stops the command quietly: no stack
     const child = spawn('node', [CLI, ...args], { env: { PATH: process.env.PATH!, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     child.stdout.destroy(); // the reader is gone before the command writes
     let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.stdin.on('error', () => undefined); // --help exits without reading it
     child.stdin.end(JSON.stringify({ messages: [{ role: 'user', content: 'hello' }] }));
     const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
