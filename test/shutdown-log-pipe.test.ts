@@ -5,7 +5,7 @@
 import http from 'node:http';
 import fs from 'node:fs';
 import { tempDir } from './helpers';
-import { databaseFor, serve, terminate } from './spawned-server';
+import { databaseFor, serve, terminate, type Spawned } from './spawned-server';
 
 const DEADLINE_MS = 1500;
 const MARGIN_MS = 2500;
@@ -21,12 +21,24 @@ function get(agent: http.Agent, url: string): Promise<string> {
   });
 }
 
-test('stdout not read: SIGTERM exits by the deadline, and every request line either reached the reader or was counted as dropped', async () => {
+/** The server in its own process with `env` (and `opts`), and a keep-alive agent for `fn`; both gone afterwards, whatever `fn` did. */
+async function withServer(env: Record<string, string>, opts: Parameters<typeof serve>[2], fn: (srv: Spawned, agent: http.Agent) => Promise<void>): Promise<void> {
   const dataDir = tempDir();
   const db = databaseFor(dataDir);
-  const srv = await serve(dataDir, { ...db.env, SHUTDOWN_TIMEOUT_MS: String(DEADLINE_MS), LOG_BUFFER_LIMIT: '64kb', METRICS: 'true' }, { readStdout: false });
+  const srv = await serve(dataDir, { ...db.env, SHUTDOWN_TIMEOUT_MS: String(DEADLINE_MS), ...env }, opts);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
   try {
+    await fn(srv, agent);
+  } finally {
+    agent.destroy();
+    if (srv.child.exitCode === null) srv.child.kill('SIGKILL');
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    await db.drop();
+  }
+}
+
+test('stdout not read: SIGTERM exits by the deadline, and every request line either reached the reader or was counted as dropped', async () => {
+  await withServer({ LOG_BUFFER_LIMIT: '64kb', METRICS: 'true' }, { readStdout: false }, async (srv, agent) => {
     let sent = 0;
     await Promise.all(Array.from({ length: 16 }, async () => {
       while (sent < REQUESTS) {
@@ -55,29 +67,14 @@ test('stdout not read: SIGTERM exits by the deadline, and every request line eit
     const arrived = lines.filter((l) => l.includes('"msg":"request completed"')).length;
     expect(arrived + last.dropped + last.unwritten).toBeGreaterThanOrEqual(REQUESTS + 1); // + /metrics
     expect(arrived + last.dropped + last.unwritten).toBeLessThan(REQUESTS + 20); // the rest: shutdown's own lines
-  } finally {
-    agent.destroy();
-    if (srv.child.exitCode === null) srv.child.kill('SIGKILL');
-    fs.rmSync(dataDir, { recursive: true, force: true });
-    await db.drop();
-  }
+  });
 }, 60_000);
 
 test('stdout closed (the reader is gone: every write fails with EPIPE): the server goes on answering, and SIGTERM still exits 0', async () => {
-  const dataDir = tempDir();
-  const db = databaseFor(dataDir);
-  const srv = await serve(dataDir, { ...db.env, SHUTDOWN_TIMEOUT_MS: String(DEADLINE_MS) });
-  const agent = new http.Agent({ keepAlive: true });
-  try {
+  await withServer({}, {}, async (srv, agent) => {
     srv.child.stdout!.destroy();
     for (let i = 0; i < 50; i++) expect(await get(agent, `${srv.url}/healthz`)).toContain('ok');
-    agent.destroy();
     const exit = await terminate(srv, DEADLINE_MS + 10_000);
     expect(exit?.code).toBe(0);
-  } finally {
-    agent.destroy();
-    if (srv.child.exitCode === null) srv.child.kill('SIGKILL');
-    fs.rmSync(dataDir, { recursive: true, force: true });
-    await db.drop();
-  }
+  });
 }, 60_000);
