@@ -74,9 +74,11 @@ test('the ledger page, page by page, shows every row once, newest first, each ta
   const { rows: one, hasMore } = await store.read(bucketLedgerPage, userId, {}, 1, 100);
   expect(hasMore).toBe(false);
   expectEachOnceInIdOrder(one, -1);
+  // Interleaved by time, newest first (the minutes in each table, newest id first: own 7 8 9 4 5 6 2 3 1, allowance 10 4 7 2).
+  expect(one.map((r) => r.kind)).toEqual(['adjust', 'grant', 'grant', 'grant', 'adjust', 'adjust', 'grant', 'grant', 'grant', 'adjust', 'grant', 'grant', 'grant']);
   for (const perPage of [1, 2, 3, 5]) {
     const shown: BucketLedgerRow[] = [];
-    for (let page = 1; ; page++) {
+    for (let page = 1; page <= 13; page++) {
       const { rows, hasMore } = await store.read(bucketLedgerPage, userId, {}, page, perPage);
       shown.push(...rows);
       if (!hasMore) break;

@@ -203,7 +203,9 @@ function reason(err: unknown): string {
 }
 
 program.parseAsync(process.argv).catch((err: unknown) => {
-  if (err instanceof CommanderError) process.exit(err.exitCode); // commander already printed it
+  // Commander already printed it. Not process.exit: a reader gone meanwhile (help piped to head)
+  // still ends the command with its status (readerGone), whichever is heard of first.
+  if (err instanceof CommanderError) return void (process.exitCode = err.exitCode);
   console.error(`tokenchat: ${reason(err).split('\n')[0]}`);
   process.exit(1);
 });

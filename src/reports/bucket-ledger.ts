@@ -1,6 +1,7 @@
 // A user's two kinds of bucket as they read them (issue 24): own tokens (balances and ledger) and
 // each allowance bucket (allowances and allowance_ledger). The ledger page and its CSV list the rows
-// of both in time order, each marked by its bucket. Read-only: the ledger writes these tables.
+// of both by time, each table's rows in id order (see merge), each marked by its bucket. Read-only:
+// the ledger writes these tables.
 import { query, pageOf, type Op, type Store } from '../storage/op';
 import type { AllowanceKind, AllowanceLedgerRow, UserBucketRow } from '../storage/queries/group-usage';
 import { ledgerWhere, type LedgerFilter, type LedgerKind, type LedgerRow } from './usage-report';
