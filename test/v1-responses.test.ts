@@ -123,7 +123,11 @@ describe.each([
     try {
       for await (const event of await client(key).responses.create({ model, input: 'Talk.', stream: true, max_output_tokens: 500 }, { signal: controller.signal })) {
         if (event.type === 'response.output_text.delta') got++;
-        if (got === 5) controller.abort();
+        // Gone after the fifth: pieces that came in the same read as it are never looked at.
+        if (got === 5) {
+          controller.abort();
+          break;
+        }
       }
     } catch (err) {
       expect((err as Error).name).toMatch(/Abort/);
