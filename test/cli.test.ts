@@ -25,6 +25,14 @@ function tokenchat(args: string[], opts: { input?: string; env?: Record<string, 
   });
 }
 
+/** A database for the CLI: a data directory and, on PostgreSQL, an empty schema of its own. */
+interface Fixture {
+  dataDir: string;
+  env: Record<string, string>;
+  schema?: string;
+}
+
+/** The database the current test's commands and withSql use. */
 let dataDir: string;
 let env: Record<string, string>;
 /** On PostgreSQL, the empty schema the CLI's database lives in, one per test. */
@@ -41,26 +49,45 @@ function cliDatabaseUrl(name: string): string {
   return url.toString();
 }
 
-beforeEach(async () => {
-  dataDir = tempDir();
-  env = { DATA_DIR: dataDir };
-  schema = undefined;
-  if (ON_POSTGRES) {
-    schema = newSchema();
-    const client = new pg.Client({ connectionString: testDatabaseUrl() });
-    await client.connect();
-    try {
-      await client.query(`CREATE SCHEMA ${schema}`);
-    } finally {
-      await client.end();
-    }
-    env = { ...env, DATABASE_URL: cliDatabaseUrl(schema), SESSION_SECRET: 'test-secret-test-secret-test-secret-1234' };
+async function newFixture(): Promise<Fixture> {
+  const dir = tempDir();
+  if (!ON_POSTGRES) return { dataDir: dir, env: { DATA_DIR: dir } };
+  const name = newSchema();
+  const client = new pg.Client({ connectionString: testDatabaseUrl() });
+  await client.connect();
+  try {
+    await client.query(`CREATE SCHEMA ${name}`);
+  } finally {
+    await client.end();
   }
-});
-afterEach(async () => {
-  fs.rmSync(dataDir, { recursive: true, force: true });
-  if (schema) await dropSchema(schema);
-});
+  return { dataDir: dir, schema: name, env: { DATA_DIR: dir, DATABASE_URL: cliDatabaseUrl(name), SESSION_SECRET: 'test-secret-test-secret-test-secret-1234' } };
+}
+
+async function dropFixture(fixture: Fixture): Promise<void> {
+  fs.rmSync(fixture.dataDir, { recursive: true, force: true });
+  if (fixture.schema) await dropSchema(fixture.schema);
+}
+
+const use = (fixture: Fixture) => ({ dataDir, env, schema } = fixture);
+
+let own: Fixture;
+beforeEach(async () => use((own = await newFixture())));
+afterEach(() => dropFixture(own));
+
+/**
+ * For a table of commands that must each fail and change nothing: one database, made by `setup`,
+ * for all of the describe's tests (a node process per command makes a fresh one per row slow; each
+ * row checks the database is as `setup` left it, so a row that wrongly changed it still fails).
+ */
+function sharedDatabase(setup: () => Promise<void>): void {
+  let shared: Fixture;
+  beforeAll(async () => {
+    use((shared = await newFixture()));
+    await setup();
+  });
+  afterAll(() => dropFixture(shared));
+  beforeEach(() => use(shared));
+}
 
 /** Reads or changes the CLI's database directly (the same SQL on both), then closes it. */
 async function withSql<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
@@ -174,6 +201,19 @@ if (!ON_POSTGRES) test('tokenchat backup copies a consistent database that a res
   fs.rmSync(path.dirname(dest), { recursive: true, force: true });
 });
 
+describe('a grant of a bad amount', () => {
+  sharedDatabase(async () => {
+    await tokenchat(['user', 'add', 'payer'], { env, input: 'payer password\n' });
+  });
+
+  test.each(['0', '1.5', 'abc', '1e3', '99999999999999', '-0', ''])('grant of "%s" is refused with one line and writes nothing', async (amount) => {
+    const run = await tokenchat(['grant', 'payer', amount], { env });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/^tokenchat: amount must be a whole number from 1 to 1000000000000 \(negative to deduct\), not ".*"\n$/);
+    expect(await withSql(async (sql) => [await sql.value("SELECT balance FROM balances"), await sql.value('SELECT count(*) FROM ledger')])).toEqual([2000, 1]);
+  });
+});
+
 describe('ledger commands', () => {
   beforeEach(async () => {
     await tokenchat(['user', 'add', 'payer'], { env, input: 'payer password\n' });
@@ -199,12 +239,6 @@ describe('ledger commands', () => {
     ]);
   });
 
-  test.each(['0', '1.5', 'abc', '1e3', '99999999999999', '-0', ''])('grant of "%s" is refused with one line and writes nothing', async (amount) => {
-    const run = await tokenchat(['grant', 'payer', amount], { env });
-    expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(/^tokenchat: amount must be a whole number from 1 to 1000000000000 \(negative to deduct\), not ".*"\n$/);
-    expect((await tokenchat(['balance', 'payer'], { env })).stdout).toBe('2000\n');
-  });
 
   test('a deduction below zero is refused', async () => {
     const run = await tokenchat(['grant', 'payer', '-2001'], { env });
@@ -340,6 +374,13 @@ describe('group commands', () => {
       [null, 'group_prompt', true], [null, 'group_rules', undefined], [null, 'group_prompt', true], [null, 'group_prompt', false], [null, 'group_prompt', false], [null, 'group_prompt', false],
     ]);
   });
+});
+
+describe('a group command that is wrong', () => {
+  sharedDatabase(async () => {
+    for (const name of ['ann', 'bob']) await tokenchat(['user', 'add', name], { env, input: `${name} password long\n` });
+    expect((await tokenchat(['group', 'create', 'Class 3'], { env })).code).toBe(0);
+  });
 
   test.each([
     [['group', 'create', 'Everyone'], 'There is already a group called Everyone.'],
@@ -361,10 +402,13 @@ describe('group commands', () => {
   ])('tokenchat %j fails with one line naming what is wrong and changes nothing', async (args, message) => {
     const run = await tokenchat(args, { env });
     expect(run).toMatchObject({ code: 1, stderr: `tokenchat: ${message}\n` });
-    expect(await groupRow()).toEqual({ models: null, percent: 100 });
-    expect(await withSql((sql) => sql.get("SELECT system_prompt AS text, system_prompt_locked AS locked FROM groups WHERE name = 'Class 3'"))).toEqual({ text: null, locked: 0 });
-    expect(await withSql((sql) => sql.value('SELECT count(*) FROM group_members'))).toBe(0);
-    expect(await withSql((sql) => sql.value('SELECT count(*) FROM groups'))).toBe(2);
+    const after = await withSql(async (sql) => ({
+      group: await sql.get("SELECT models, price_percent AS percent, system_prompt AS text, system_prompt_locked AS locked FROM groups WHERE name = 'Class 3'"),
+      groups: await sql.value('SELECT count(*) FROM groups'),
+      members: await sql.value('SELECT count(*) FROM group_members'),
+      users: await sql.value('SELECT count(*) FROM users'),
+    }));
+    expect(after).toEqual({ group: { models: null, percent: 100, text: null, locked: 0 }, groups: 2, members: 0, users: 2 });
   });
 });
 
