@@ -1,5 +1,6 @@
 // The ONLY writer of balances. Every change is one append-only ledger row written in the same
-// transaction as the balance update; `balance >= 0` is enforced by CHECK constraints in SQL.
+// transaction as the balance update; `balance >= 0` is enforced by the schema (a CHECK constraint
+// on SQLite, the column's domain on PostgreSQL: migration 039).
 // Each rule is written once, as an operation (storage/op.ts) that the store runs in a write
 // transaction taking the write lock first; on SQLite, writes that arrive together share one
 // transaction (group commit). Other domains compose `credit` and `openAccount` into their own
