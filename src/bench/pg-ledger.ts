@@ -4,6 +4,7 @@
 //   only after its own commit; pg_reserve_p99_ms the reserves' latency.
 // - pgbench_tps: `pgbench -b simple-update -c 32 -s 10` (three statements a transaction, as a
 //   reserve is). The budget: ledger transactions per second (2 x pairs) >= pgbench's tps.
+// Two rounds of each, alternately; the best of each is kept.
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import { openAccount, reserve, settle } from '../ledger/ledger';
@@ -75,11 +76,23 @@ function pgbenchTps(url: string, schema: string): number {
   return Math.round(Number(tps));
 }
 
+/**
+ * ROUNDS of each, alternately (the ledger, then pgbench, again), the best of each kept: a single
+ * pair of runs moved by a third on one machine as its disk and neighbours came and went
+ * (BENCHMARKS.md, 2026-12-07 12:00), and whichever ran second was favoured or not by chance.
+ */
+const ROUNDS = 2;
+
 export async function benchPgLedger(url: string): Promise<Record<string, number>> {
-  const ledger = await withSchema(url, (schema) => ledgerRate(url, schema));
-  const tps = await withSchema(url, async (schema) => {
-    await schemaOn(url, schema, 'create');
-    return pgbenchTps(url, schema);
-  });
+  let ledger = { pairs: 0, p99: 0 };
+  let tps = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    const run = await withSchema(url, (schema) => ledgerRate(url, schema));
+    if (run.pairs > ledger.pairs) ledger = run;
+    tps = Math.max(tps, await withSchema(url, async (schema) => {
+      await schemaOn(url, schema, 'create');
+      return pgbenchTps(url, schema);
+    }));
+  }
   return { pg_ledger_pairs_per_s: ledger.pairs, pg_ledger_tx_per_s: ledger.pairs * 2, pgbench_tps: tps, pg_reserve_p99_ms: ledger.p99 };
 }
