@@ -1,15 +1,15 @@
 -- Issue 29: the ledger's single-column rules as domains instead of table CHECK constraints.
 --
 -- PostgreSQL reads a table's CHECK constraints from their stored text (stringToNode) and plans
--- them again for every statement that writes the table (ExecRelCheck builds them per query), so
--- holds (19 of them), balances (4) and ledger (8) cost a reserve and a settle about a fifth of the
--- database's CPU. A domain's CHECK is read and planned once per connection (the type cache) and
--- checked as the value is stored, so the same rules hold for every write, from any code, at a
--- fraction of the cost: measured, 17-22% more reserve + settle transactions a second on this
--- machine (BENCHMARKS.md, 2026-12-07 11:45). The rules are unchanged: each column refuses what its
--- CHECK refused (NULL still passes, as it passed a CHECK). The rules over several columns of the
--- ledger stay CHECK constraints. Turning a column into a domain over its own type rewrites
--- nothing; each row is checked against the domain once, here.
+-- them again for every statement that writes the table (ExecRelCheck builds them per query):
+-- with holds' 19, balances' 4 and ledger's 8, ExecConstraints was 13.5% of the database's CPU in
+-- a profile of reserves and settles. A domain's CHECK is read and planned once per connection (the
+-- type cache) and checked as the value is stored, so the same rules hold for every write, from any
+-- code: measured alternately, about 15% less database CPU per ledger transaction (BENCHMARKS.md,
+-- 2026-12-07 12:00). The rules are unchanged: each column refuses what its CHECK refused (NULL
+-- still passes, as it passed a CHECK). The rules over several columns of the ledger stay CHECK
+-- constraints. Turning a column into a domain over its own type rewrites nothing; each row is
+-- checked against the domain once, here.
 
 CREATE DOMAIN nonneg_bigint AS BIGINT CHECK (VALUE >= 0);
 CREATE DOMAIN positive_bigint AS BIGINT CHECK (VALUE > 0);
