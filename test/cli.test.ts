@@ -35,7 +35,7 @@ interface Fixture {
 /** The database the current test's commands and withSql use. */
 let dataDir: string;
 let env: Record<string, string>;
-/** On PostgreSQL, the empty schema the CLI's database lives in, one per test. */
+/** On PostgreSQL, the schema the CLI's database lives in (one per test, or per sharedDatabase table). */
 let schema: string | undefined;
 
 /**
@@ -238,7 +238,6 @@ describe('ledger commands', () => {
       { actor: null, action: 'deduct', detail: { amount: -2500, note: null, balance: 0 } },
     ]);
   });
-
 
   test('a deduction below zero is refused', async () => {
     const run = await tokenchat(['grant', 'payer', '-2001'], { env });
