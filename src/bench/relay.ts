@@ -21,36 +21,12 @@ import { createUser } from '../accounts/users';
 import { loadConfig } from '../config';
 import { createLogger } from '../log';
 import { startServer } from '../server';
+import { instantUpstream } from './floor';
 import { percentile, round2 } from './http-client';
 
-const ROUNDS = 1000;
+export const ROUNDS = 1000;
 const WARMUP = 30;
 const BODY = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say hello in five words.' }], max_tokens: 20 };
-
-/** A model API answering at once: five chunks (and usage when asked), or the same as one JSON. */
-function instantUpstream(): Promise<http.Server> {
-  const words = ['Hello', ' there', ',', ' friend', '.'];
-  const server = http.createServer((req, res) => {
-    const parts: Buffer[] = [];
-    req.on('data', (p: Buffer) => parts.push(p));
-    req.on('end', () => {
-      const body = JSON.parse(Buffer.concat(parts).toString('utf8') || '{}') as { stream?: boolean; stream_options?: { include_usage?: boolean } };
-      const usage = { prompt_tokens: 14, completion_tokens: 5, total_tokens: 19 };
-      if (!body.stream) {
-        res.writeHead(200, { 'content-type': 'application/json' });
-        return res.end(JSON.stringify({ id: 'x', object: 'chat.completion', created: 0, model: 'gpt-4o-mini', choices: [{ index: 0, message: { role: 'assistant', content: words.join('') }, finish_reason: 'stop' }], usage }));
-      }
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      const chunk = (choices: unknown[], extra = {}) => `data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 0, model: 'gpt-4o-mini', choices, ...extra })}\n\n`;
-      let out = chunk([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }]);
-      for (const w of words) out += chunk([{ index: 0, delta: { content: w }, finish_reason: null }]);
-      out += chunk([{ index: 0, delta: {}, finish_reason: 'stop' }]);
-      if (body.stream_options?.include_usage) out += chunk([], { usage });
-      res.end(`${out}data: [DONE]\n\n`);
-    });
-  });
-  return listen(server);
-}
 
 /** The floor: a few lines that forward the request and pipe the answer back. */
 function bareProxy(upstreamPort: number): Promise<http.Server> {
@@ -72,15 +48,24 @@ function listen(server: http.Server): Promise<http.Server> {
 
 const portOf = (server: http.Server) => (server.address() as AddressInfo).port;
 
+/** Where calls go: a server's base URL and the headers it needs beside the body's (a key, a gateway's routing). */
+export interface Target {
+  base: string;
+  headers?: Record<string, string>;
+}
+
+/** The headers of a call with a tokenchat key. */
+export const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
+
 /** One call's time: the whole answer, or (streamed) until the first content arrives. */
-async function timed(base: string, key: string | undefined, stream: boolean): Promise<number> {
+export async function timed(target: Target, stream: boolean): Promise<number> {
   const start = performance.now();
-  const res = await fetch(`${base}/v1/chat/completions`, {
+  const res = await fetch(`${target.base}/v1/chat/completions`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...(key && { authorization: `Bearer ${key}` }) },
+    headers: { 'content-type': 'application/json', ...target.headers },
     body: JSON.stringify({ ...BODY, stream }),
   });
-  if (res.status !== 200) throw new Error(`relay bench: ${base} answered ${res.status}: ${await res.text()}`);
+  if (res.status !== 200) throw new Error(`relay bench: ${target.base} answered ${res.status}: ${await res.text()}`);
   if (!stream) {
     await res.arrayBuffer();
     return performance.now() - start;
@@ -95,20 +80,16 @@ async function timed(base: string, key: string | undefined, stream: boolean): Pr
   return first;
 }
 
-interface Target {
-  base: string;
-  key?: string;
-}
-
-/** Overheads over the direct call, paired round by round (the calls of a round run back to back). */
-async function overheads<K extends string>(direct: string, targets: Record<K, Target>, stream: boolean): Promise<Record<K, { p50: number; p99: number }>> {
+/** Overheads over the direct call, paired round by round (the calls of a round run back to back); `measuring` runs when the warm-up rounds are done. */
+export async function overheads<K extends string>(direct: string, targets: Record<K, Target>, stream: boolean, measuring = () => {}): Promise<Record<K, { p50: number; p99: number }>> {
   const names = Object.keys(targets) as K[];
   const over = Object.fromEntries(names.map((n) => [n, [] as number[]])) as Record<K, number[]>;
   for (let i = 0; i < WARMUP + ROUNDS; i++) {
-    const d = await timed(direct, undefined, stream);
+    if (i === WARMUP) measuring();
+    const d = await timed({ base: direct }, stream);
     // Each round starts with the next target, so none is always measured first (or last).
     for (const name of [...names.slice(i % names.length), ...names.slice(0, i % names.length)]) {
-      const t = await timed(targets[name].base, targets[name].key, stream);
+      const t = await timed(targets[name], stream);
       if (i >= WARMUP) over[name].push(t - d);
     }
   }
@@ -133,18 +114,18 @@ function twoProviderModels(dir: string, first: string, second: string): string {
 
 const run = promisify(execFile);
 
-/** Requests per second from autocannon in its own process: 32 connections for 5 s, non-streamed. */
-async function rps(base: string, key: string | undefined): Promise<number> {
+/** Non-streamed calls under autocannon in its own process, 32 connections for 5 s: calls per second, and how many in all. */
+export async function load(target: Target): Promise<{ rps: number; calls: number }> {
   const bin = path.join(path.dirname(require.resolve('autocannon/package.json')), 'autocannon.js');
-  const headers = ['-H', 'content-type=application/json', ...(key ? ['-H', `authorization=Bearer ${key}`] : [])];
-  const { stdout } = await run(process.execPath, [bin, '-c', '32', '-d', '5', '-m', 'POST', ...headers, '-b', JSON.stringify(BODY), '-j', `${base}/v1/chat/completions`], { maxBuffer: 16 << 20 });
-  const result = JSON.parse(stdout) as { requests: { average: number }; non2xx: number; errors: number };
+  const headers = Object.entries({ 'content-type': 'application/json', ...target.headers }).flatMap(([name, value]) => ['-H', `${name}=${value}`]);
+  const { stdout } = await run(process.execPath, [bin, '-c', '32', '-d', '5', '-m', 'POST', ...headers, '-b', JSON.stringify(BODY), '-j', `${target.base}/v1/chat/completions`], { maxBuffer: 16 << 20 });
+  const result = JSON.parse(stdout) as { requests: { average: number; total: number }; non2xx: number; errors: number };
   if (result.non2xx || result.errors) throw new Error(`relay bench: ${result.non2xx} non-2xx answers and ${result.errors} errors under load`);
-  return Math.round(result.requests.average);
+  return { rps: Math.round(result.requests.average), calls: result.requests.total };
 }
 
 export async function benchRelay(): Promise<Record<string, number>> {
-  const upstream = await instantUpstream();
+  const upstream = await listen(instantUpstream());
   const bare = await bareProxy(portOf(upstream));
   const dataDir = fs.mkdtempSync('/tmp/tokenchat-bench-relay-');
   const config = loadConfig({
@@ -173,11 +154,11 @@ export async function benchRelay(): Promise<Record<string, number>> {
     const key = await keyOn(app);
     const direct = `http://127.0.0.1:${portOf(upstream)}`;
     const viaBare = `http://127.0.0.1:${portOf(bare)}`;
-    const targets = { bare: { base: viaBare }, relay: { base: app.url, key }, relay2: { base: two.url, key: await keyOn(two) } };
+    const targets = { bare: { base: viaBare }, relay: { base: app.url, headers: bearer(key) }, relay2: { base: two.url, headers: bearer(await keyOn(two)) } };
     const whole = await overheads(direct, targets, false);
     const first = await overheads(direct, targets, true);
-    const bareRps = await rps(viaBare, undefined);
-    const relayRps = await rps(app.url, key);
+    const bareRps = (await load({ base: viaBare })).rps;
+    const relayRps = (await load(targets.relay)).rps;
     const ratio = (a: number, b: number) => round2(a / Math.max(b, 0.01));
     return {
       relay_overhead_p50_ms: whole.relay.p50, relay_overhead_p99_ms: whole.relay.p99,
