@@ -2,7 +2,9 @@
 // that streams CHUNKS pieces CHUNK_GAP_MS apart each run as their own process; this process is the
 // browsers. Figures, each beside the floor's measured in the same run:
 // - turn_cpu_ms / bare_turn_cpu_ms: server CPU per streamed turn (short prompt), read from each
-//   server process (/proc) around the same batch of TURN_BATCH turns. Goal: <= 2x the floor's (DESIGN.md).
+//   server process (/proc) around the same batch of TURN_BATCH turns, once each server has taken
+//   WARM_TURNS turns (V8 optimises a turn's code over its first few hundred). Goal: <= 2x the
+//   floor's (DESIGN.md). turn_cpu_cold_ms / bare_turn_cpu_cold_ms: the same batch 10 turns after start.
 // - burst_200_first_token_p99_ms / bare_...: BURST signed-in users send one turn each at once;
 //   until the first answer text reaches each. Goal: <= 3x the floor's.
 // - burst_200_healthz_p99_ms and burst_200_page_p99_ms beside their idle p99s: /healthz and a
@@ -26,6 +28,13 @@ import { CHUNKS, piece } from './floor';
 const BURST = 200;
 const TURN_BATCH = 100;
 const BATCH_PARALLEL = 25;
+/**
+ * Turns each server takes before its CPU per turn is read: a fresh process runs a turn's code
+ * unoptimised for its first hundreds of turns (the app 16-18 ms of CPU a turn over turns 10-210,
+ * 10-13 ms after 500; BENCHMARKS.md, 2026-12-07 15:00). A server's life is millions of turns.
+ */
+const WARM_TURNS = Number(process.env.BURST_WARM_TURNS ?? 500);
+const WARM_PARALLEL = 100;
 const PROMPT = 'Explain in a few sentences what a token is.';
 const MODEL = 'gpt-4o-mini';
 const CLI = path.join(__dirname, '..', 'cli', 'main.js');
@@ -56,7 +65,8 @@ export function start(args: string[], env: NodeJS.ProcessEnv, where: (line: Reco
 }
 
 /** CPU time (user + system, ms) a process has used, from /proc (clock ticks of 10 ms). */
-function cpuMs(pid: number): number {
+/** A process's CPU time so far (all its threads, user and system), in ms. */
+export function cpuMs(pid: number): number {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10;
@@ -112,6 +122,14 @@ async function cpuPerTurn(proc: Proc, count: number, parallel: number, turn: (i:
     while (next < count) await turn(next++);
   }));
   return (cpuMs(proc.child.pid!) - before) / count;
+}
+
+/** `count` turns, `parallel` at a time, each of the `parallel` lanes calling `turn` with its own number (a user each). */
+async function warmUp(count: number, parallel: number, turn: (lane: number) => Promise<number>): Promise<void> {
+  let left = count;
+  await Promise.all(Array.from({ length: parallel }, async (_, lane) => {
+    while (left-- > 0) await turn(lane);
+  }));
 }
 
 /** Sequential requests to `path`, each timed, until `until` settles (or `count` of them, when idle). */
@@ -173,9 +191,13 @@ export async function benchBurst(workers = 1): Promise<Record<string, number>> {
       }
     }));
 
-    // Warm both servers up, then the same batch of turns through each.
+    // Ten turns each, then the batch once through each server (cold), WARM_TURNS turns each, then the batch again.
     await Promise.all(users.slice(0, 10).map((u) => pageTurn(u)));
     await Promise.all(Array.from({ length: 10 }, () => bareTurn(bare.base)));
+    const bareCold = await cpuPerTurn(bare, TURN_BATCH, BATCH_PARALLEL, () => bareTurn(bare.base));
+    const appCold = await cpuPerTurn(app, TURN_BATCH, BATCH_PARALLEL, (i) => pageTurn(users[i]!));
+    await warmUp(WARM_TURNS, WARM_PARALLEL, () => bareTurn(bare.base));
+    await warmUp(WARM_TURNS, WARM_PARALLEL, (lane) => pageTurn(users[lane]!));
     // Two rounds each, alternately; the lower of each is kept (this machine's neighbours come and go).
     const bareRuns: number[] = [];
     const appRuns: number[] = [];
@@ -222,6 +244,7 @@ export async function benchBurst(workers = 1): Promise<Record<string, number>> {
 
     return {
       turn_cpu_ms: round2(appCpu), bare_turn_cpu_ms: round2(bareCpu), turn_cpu_ratio: round2(appCpu / bareCpu),
+      turn_cpu_cold_ms: round2(appCold), bare_turn_cpu_cold_ms: round2(bareCold),
       burst_200_first_token_p50_ms: round2(percentile(firsts.sort((a, b) => a - b), 50)), burst_200_first_token_p99_ms: p99(firsts),
       bare_burst_200_first_token_p99_ms: p99(bareFirsts.sort((a, b) => a - b)), burst_first_token_ratio: round2(percentile(firsts, 99) / percentile(bareFirsts, 99)),
       idle_healthz_p99_ms: p99(idleHealth), burst_200_healthz_p99_ms: p99(burstHealth),
