@@ -64,8 +64,7 @@ export function start(args: string[], env: NodeJS.ProcessEnv, where: (line: Reco
   });
 }
 
-/** CPU time (user + system, ms) a process has used, from /proc (clock ticks of 10 ms). */
-/** A process's CPU time so far (all its threads, user and system), in ms. */
+/** CPU time (user + system, ms) a process has used, all its threads, from /proc (clock ticks of 10 ms). */
 export function cpuMs(pid: number): number {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -153,16 +152,28 @@ const p99 = (sorted: number[]) => round2(percentile(sorted, 99));
 /** floor.ts's first line, `{"port":1234}`: where its server listens. */
 const portLine = (line: Record<string, unknown>) => (typeof line.port === 'number' ? `http://127.0.0.1:${line.port}` : undefined);
 
+/** floor.ts's model API (`upstream` streams, `instant` answers at once) and the bare proxy in front of it, each its own process, added to `procs`. */
+export async function floorPair(role: 'upstream' | 'instant', procs: Proc[]): Promise<{ upstream: Proc; bare: Proc }> {
+  const upstream = await start([FLOOR, role], process.env, portLine);
+  procs.push(upstream);
+  const bare = await start([FLOOR, 'bare', new URL(upstream.base).port], process.env, portLine);
+  procs.push(bare);
+  return { upstream, bare };
+}
+
+/** Stops the processes (SIGTERM) and waits until each has exited. */
+export async function stopAll(procs: Proc[]): Promise<void> {
+  for (const p of procs) p.child.kill('SIGTERM');
+  await Promise.all(procs.map((p) => new Promise((r) => (p.child.exitCode !== null ? r(null) : p.child.once('exit', r)))));
+}
+
 /** `workers`: the app's WEB_CONCURRENCY; with more than 1 the burst's figures only, named `_<workers>w` (the CPU figures read one process). */
 export async function benchBurst(workers = 1): Promise<Record<string, number>> {
   if (!fs.existsSync('/proc/self/stat')) throw new Error('burst bench: reads process CPU from /proc (Linux)');
   const dataDir = fs.mkdtempSync('/tmp/tokenchat-bench-burst-');
   const procs: Proc[] = [];
   try {
-    const upstream = await start([FLOOR, 'upstream'], process.env, portLine);
-    procs.push(upstream);
-    const bare = await start([FLOOR, 'bare', new URL(upstream.base).port], process.env, portLine);
-    procs.push(bare);
+    const { upstream, bare } = await floorPair('upstream', procs);
     // BURST_PROFILE=<dir>: the app writes a CPU profile there when it stops.
     const profile = process.env.BURST_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BURST_PROFILE}`] : [];
     const app = await start([...profile, CLI, 'serve'], {
@@ -251,8 +262,7 @@ export async function benchBurst(workers = 1): Promise<Record<string, number>> {
       idle_page_p99_ms: p99(idlePage), burst_200_page_p99_ms: p99(burstPage),
     };
   } finally {
-    for (const p of procs) p.child.kill('SIGTERM');
-    await Promise.all(procs.map((p) => new Promise((r) => (p.child.exitCode !== null ? r(null) : p.child.once('exit', r)))));
+    await stopAll(procs);
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 }

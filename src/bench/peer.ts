@@ -19,15 +19,13 @@ import { createKey, generateKey } from '../accounts/api-keys';
 import { PasswordHasher } from '../accounts/passwords';
 import { createUser } from '../accounts/users';
 import { openStore } from '../storage';
-import { cpuMs, start, type Proc } from './burst';
+import { cpuMs, floorPair, start, stopAll, type Proc } from './burst';
 import { round2 } from './http-client';
 import { bearer, load, overheads, ROUNDS, timed, type Target } from './relay';
 
 const WARM_CALLS = Number(process.env.PEER_WARM_CALLS ?? 4_000);
 const WARM_PARALLEL = 8;
 const CLI = path.join(__dirname, '..', 'cli', 'main.js');
-const FLOOR = path.join(__dirname, 'floor.js');
-const portLine = (line: Record<string, unknown>) => (typeof line.port === 'number' ? `http://127.0.0.1:${line.port}` : undefined);
 
 /** A free port on loopback (Portkey takes its port as an argument). */
 function freePort(): Promise<number> {
@@ -80,10 +78,7 @@ export async function benchPeer(portkeyStart: string): Promise<Record<string, nu
   const dataDir = fs.mkdtempSync('/tmp/tokenchat-bench-peer-');
   const procs: Proc[] = [];
   try {
-    const upstream = await start([FLOOR, 'instant'], process.env, portLine);
-    procs.push(upstream);
-    const bare = await start([FLOOR, 'bare', new URL(upstream.base).port], process.env, portLine);
-    procs.push(bare);
+    const { upstream, bare } = await floorPair('instant', procs);
     const app = await tokenchat(upstream.base, dataDir);
     procs.push(app.proc);
     const port = await freePort();
@@ -120,8 +115,7 @@ export async function benchPeer(portkeyStart: string): Promise<Record<string, nu
     }
     return figures;
   } finally {
-    for (const p of procs) p.child.kill('SIGTERM');
-    await Promise.all(procs.map((p) => new Promise((r) => (p.child.exitCode !== null ? r(null) : p.child.once('exit', r)))));
+    await stopAll(procs);
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 }
