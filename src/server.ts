@@ -20,6 +20,8 @@ import { checkModelsInUse, DEFAULT_MODELS_FILE, loadModels, ModelsFileError, Off
 import { RunningTurns } from './chat/running-turns';
 import { loadSessionSecret } from './http/sessions';
 import { migrateStore, openSessionStore, openStore, type AppStore } from './storage';
+import { timeWritesWith } from './storage/write-timer';
+import { ledgerWrites } from './metrics';
 import { openSignals, type Signals } from './storage/signals';
 import { pruneRateLimits } from './http/rate-store';
 import { loadEncodings } from './metering/tokens';
@@ -57,6 +59,7 @@ export const EXIT_MARGIN_MS = 5000;
 
 /** `schema`: on PostgreSQL, the schema to keep everything in (tests give each file its own). */
 export async function startServer(config: Config, logger: Logger = createLogger(config.logLevel), opts: { schema?: string } = {}): Promise<RunningServer> {
+  timeWritesWith(() => ledgerWrites.startTimer());
   const database = openStore(config, opts.schema ?? config.databaseSchema);
   if (database.dialect === 'postgres') {
     // Logged once per outage, not once per request it fails.

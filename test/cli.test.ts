@@ -184,6 +184,30 @@ test('an unknown command and a bad setting exit non-zero with the reason', async
   expect(bad).toMatchObject({ code: 1, stderr: 'tokenchat: invalid configuration: PORT must be a whole number\n' });
 });
 
+// Each command starts a process: what it loads is its start-up. On SQLite, PostgreSQL's driver,
+// prom-client and tiktoken (about 150 ms together) are loaded only by the commands that use them.
+if (!ON_POSTGRES) test('a command on SQLite loads neither PostgreSQL\'s driver, nor prom-client, nor tiktoken', async () => {
+  const dir = tempDir();
+  const preload = path.join(dir, 'loaded.js');
+  fs.writeFileSync(preload, "process.on('exit', () => require('node:fs').writeFileSync(process.env.LOADED_OUT, Object.keys(require.cache).join('\\n')));");
+  const loadedBy = async (args: string[], input = '') => {
+    const out = path.join(dir, 'loaded.txt');
+    const code = await new Promise<number>((resolve) => {
+      const child = execFile('node', ['-r', preload, CLI, ...args], { env: { PATH: process.env.PATH!, ...env, LOADED_OUT: out } }, (err) => resolve(err ? 1 : 0));
+      child.stdin!.end(input);
+    });
+    expect(code).toBe(0);
+    return fs.readFileSync(out, 'utf8').split('\n');
+  };
+  const heavy = (files: string[]) => files.filter((f) => /node_modules\/(pg|pg-[a-z-]+|prom-client|tiktoken)\//.test(f));
+  expect(heavy(await loadedBy(['user', 'add', 'payee'], 'payee password\n'))).toEqual([]);
+  expect(heavy(await loadedBy(['grant', 'payee', '500']))).toEqual([]); // a ledger write, through the group commit
+  expect(heavy(await loadedBy(['user', 'list']))).toEqual([]);
+  // The check itself sees them where they are needed.
+  expect(heavy(await loadedBy(['tokens', 'count', '--model', 'gpt-4o-mini'], JSON.stringify({ messages: [{ role: 'user', content: 'hello' }] })))).toContainEqual(expect.stringContaining('node_modules/tiktoken/'));
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
 // `tokenchat backup` is SQLite's online backup of the file under DATA_DIR; a PostgreSQL database is
 // backed up with PostgreSQL's own tools.
 if (!ON_POSTGRES) test('tokenchat backup copies a consistent database that a restore can serve from', async () => {

@@ -10,7 +10,6 @@ import { allowanceCommands } from './allowance';
 import { inviteCommands } from './invites';
 import { breakGlassCommand } from './break-glass';
 import { backupDataDir, migrateStore, openStore } from '../db';
-import { copyDataDir, copyIntoDataDir } from './copy';
 import { translator } from '../i18n';
 import { adoptModels, DEFAULT_MODELS_FILE, loadModels, pricesHash } from '../metering/models';
 import { PasswordHasher } from '../accounts/passwords';
@@ -79,6 +78,8 @@ program
     if (!opts.to === !opts.from) throw new CliError('give either --to <postgres url> or --from <postgres url>');
     const { dataDir, holdRecoveryMs } = config();
     const write = (line: string) => process.stderr.write(line);
+    // Loaded here, as `serve` is: it brings PostgreSQL's driver, which no other command on SQLite needs.
+    const { copyDataDir, copyIntoDataDir } = await import('./copy');
     const report = opts.to
       ? await copyDataDir(dataDir, opts.to, opts.schema, holdRecoveryMs, write)
       : await copyIntoDataDir(dataDir, opts.from!, opts.schema, holdRecoveryMs, write);

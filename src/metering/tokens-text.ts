@@ -9,7 +9,7 @@
 // Long texts are counted on a worker thread (count-pool.ts), short ones here.
 import { performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { get_encoding, type Tiktoken } from 'tiktoken';
+import type { Tiktoken } from 'tiktoken';
 import { countInWorker } from './count-pool';
 
 import { ENCODINGS, type EncodingName } from './encodings';
@@ -30,12 +30,19 @@ export const WORKER_MIN_CHARS = 16 * 1024;
 
 const encoders = new Map<EncodingName, Tiktoken>();
 
+/**
+ * tiktoken, loaded with the first encoding: its WebAssembly compiles for about 65 ms, which no CLI
+ * command but `tokens` needs (the server makes its encodings at start: loadEncodings).
+ */
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded when first needed, synchronously
+const tiktoken = () => require('tiktoken') as typeof import('tiktoken');
+
 /** Creating an encoding blocks for ~100 ms, so each is made once per process and never freed. */
 export function encoder(name: EncodingName): Tiktoken {
   const key = ENCODINGS.includes(name) ? name : 'o200k_base';
   let enc = encoders.get(key);
   if (!enc) {
-    enc = get_encoding(key);
+    enc = tiktoken().get_encoding(key);
     encoders.set(key, enc);
   }
   return enc;

@@ -4,7 +4,8 @@
 // other); on SQLite, whose processes share one machine's file, within this process only.
 import crypto from 'node:crypto';
 import type { AppStore } from './index';
-import { sendOnce, SignalChannel } from './postgres/signal-channel';
+import type { SignalChannel } from './postgres/signal-channel';
+import { postgresSignals } from './postgres-modules';
 import type { PostgresStore } from './postgres/store';
 
 export type Signal =
@@ -55,7 +56,7 @@ class PostgresSignals extends LocalSignals {
 
   constructor(store: PostgresStore, channel: string, onError: (err: unknown) => void) {
     super();
-    this.channel = new SignalChannel(store, channel, (text) => {
+    this.channel = new (postgresSignals().SignalChannel)(store, channel, (text) => {
       const got = parse(text);
       if (got && got.from !== this.me) super.publish(got.signal);
     }, onError);
@@ -87,7 +88,7 @@ class PostgresSignals extends LocalSignals {
  */
 export async function sendSignal(store: AppStore, signal: Signal): Promise<boolean> {
   if (store.dialect === 'sqlite') return false;
-  await sendOnce(store, channelOf(store), JSON.stringify({ from: crypto.randomUUID(), signal }));
+  await postgresSignals().sendOnce(store, channelOf(store), JSON.stringify({ from: crypto.randomUUID(), signal }));
   return true;
 }
 

@@ -12,7 +12,7 @@ import pg from 'pg';
 import type { Op, Step, Store, Text } from '../op';
 import type { Queries, QueryName } from '../queries';
 import { POSTGRES } from './sql';
-import { ledgerWrites as writeSeconds } from '../../metrics';
+import { writeStarted } from '../write-timer';
 import { isConnectionFailure, isDatabaseFault } from '../faults';
 import { Availability, PROBE_TIMEOUT_MS } from './availability';
 import { clientConfig, cut, GuardedPool, type PostgresTimeouts } from './pool';
@@ -194,7 +194,7 @@ export class PostgresStore implements Store {
   }
 
   async once<K extends QueryName>(name: K, params: Queries[K]['params']): Promise<Queries[K]['result']> {
-    const done = writeSeconds.startTimer();
+    const done = writeStarted();
     const slow = this.watch();
     try {
       for (let attempt = 1; ; attempt++) {
@@ -233,7 +233,7 @@ export class PostgresStore implements Store {
   }
 
   async write<A extends unknown[], T>(op: (...args: A) => Op<T>, ...args: A): Promise<T> {
-    const done = writeSeconds.startTimer();
+    const done = writeStarted();
     const slow = this.watch();
     try {
       return await this.transaction(op, args);

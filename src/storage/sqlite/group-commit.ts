@@ -11,7 +11,7 @@
 // short (LOCK_SLICE_MS), and the batch is tried again every LOCK_RETRY_MS, for up to the busy
 // timeout; past it, its writes fail with SQLITE_BUSY (a 503 that asks to try again).
 import type SqliteDatabase from 'better-sqlite3';
-import { ledgerWrites as writeSeconds } from '../../metrics';
+import { writeStarted } from '../write-timer';
 
 type Raw = SqliteDatabase.Database;
 type Write = { run: () => unknown; resolve: (value: unknown) => void; reject: (err: unknown) => void };
@@ -81,7 +81,7 @@ export class GroupCommit {
   private flush(): void {
     this.scheduled = false;
     const batch = this.queue.splice(0);
-    const done = writeSeconds.startTimer(); // one transaction, however many writes share it
+    const done = writeStarted(); // one transaction, however many writes share it
     try {
       this.write(batch);
     } finally {
