@@ -313,7 +313,7 @@ describe('GET /metrics', () => {
       expect(res.text).toMatch(/^tokenchat_turns_total\{outcome="ok"\} [1-9]\d*$/m);
       expect(res.text).toMatch(/^tokenchat_tokens_charged_total [1-9]\d*$/m);
       expect(res.text).toContain('tokenchat_upstream_latency_seconds_bucket');
-      // Timed by the store (storage/write-timer.ts, wired by the server): the turn's writes were counted.
+      // Timed by the store (storage/write-timer.ts, wired by the server): writes were counted.
       expect(res.text).toMatch(/^tokenchat_db_write_seconds_count [1-9]\d*$/m);
       expect(res.text).toMatch(/^tokenchat_queue_waiting 0$/m);
       expect(res.text).not.toMatch(/chatter|secret question|Metered/);

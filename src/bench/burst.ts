@@ -13,63 +13,32 @@
 //   WEB_CONCURRENCY=2 (two worker processes on one port); reported beside the one-process figure.
 // The users are made in the database directly and signed in through the form; the queue and the
 // turn limits are raised so no turn waits, and every turn's charge is checked to be the same.
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import readline from 'node:readline';
 import { PasswordHasher } from '../accounts/passwords';
 import { createUser } from '../accounts/users';
 import { listConversations, messagesOf } from '../chat/conversations';
 import { openStore } from '../storage';
 import { Client, percentile, round2 } from './http-client';
 import { CHUNKS, piece } from './floor';
+import { cpuMs, floorPair, inLanes, start, stopAll, type Proc } from './processes';
 
 const BURST = 200;
 const TURN_BATCH = 100;
 const BATCH_PARALLEL = 25;
 /**
  * Turns each server takes before its CPU per turn is read: a fresh process runs a turn's code
- * unoptimised for its first hundreds of turns (the app 16-18 ms of CPU a turn over turns 10-210,
- * 10-13 ms after 500; BENCHMARKS.md, 2026-12-07 15:00). A server's life is millions of turns.
+ * unoptimised for its first hundreds of turns (the app 16.7-20.1 ms of CPU a turn over its first
+ * 210, 10.2-15.5 ms after 500 more; BENCHMARKS.md, 2026-12-07 15:00). A server's life is millions.
  */
 const WARM_TURNS = Number(process.env.BURST_WARM_TURNS ?? 500);
 const WARM_PARALLEL = 100;
 const PROMPT = 'Explain in a few sentences what a token is.';
 const MODEL = 'gpt-4o-mini';
 const CLI = path.join(__dirname, '..', 'cli', 'main.js');
-const FLOOR = path.join(__dirname, 'floor.js');
 const FIRST = piece(0).trim();
 const LAST = piece(CHUNKS - 1).trim();
-
-export interface Proc {
-  child: ChildProcess;
-  base: string;
-}
-
-/** Starts a process and waits for the line that says where it listens; the rest of its output is read and dropped. */
-export function start(args: string[], env: NodeJS.ProcessEnv, where: (line: Record<string, unknown>) => string | undefined): Promise<Proc> {
-  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    const lines = readline.createInterface({ input: child.stdout! });
-    lines.on('line', (line) => {
-      try {
-        const base = where(JSON.parse(line) as Record<string, unknown>);
-        if (base) resolve({ child, base });
-      } catch {
-        // not a JSON line
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code} before listening`)));
-  });
-}
-
-/** CPU time (user + system, ms) a process has used, all its threads, from /proc (clock ticks of 10 ms). */
-export function cpuMs(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
 
 /** Reads a streamed answer to its end: when its first answer text came (ms after `since`), and whether it was whole. */
 async function firstText(res: Response, since: number): Promise<number> {
@@ -123,14 +92,6 @@ async function cpuPerTurn(proc: Proc, count: number, parallel: number, turn: (i:
   return (cpuMs(proc.child.pid!) - before) / count;
 }
 
-/** `count` turns, `parallel` at a time, each of the `parallel` lanes calling `turn` with its own number (a user each). */
-async function warmUp(count: number, parallel: number, turn: (lane: number) => Promise<number>): Promise<void> {
-  let left = count;
-  await Promise.all(Array.from({ length: parallel }, async (_, lane) => {
-    while (left-- > 0) await turn(lane);
-  }));
-}
-
 /** Sequential requests to `path`, each timed, until `until` settles (or `count` of them, when idle). */
 async function probe(base: string, path: string, client: Client | undefined, until: Promise<unknown> | number): Promise<number[]> {
   const times: number[] = [];
@@ -148,24 +109,6 @@ async function probe(base: string, path: string, client: Client | undefined, unt
 }
 
 const p99 = (sorted: number[]) => round2(percentile(sorted, 99));
-
-/** floor.ts's first line, `{"port":1234}`: where its server listens. */
-const portLine = (line: Record<string, unknown>) => (typeof line.port === 'number' ? `http://127.0.0.1:${line.port}` : undefined);
-
-/** floor.ts's model API (`upstream` streams, `instant` answers at once) and the bare proxy in front of it, each its own process, added to `procs`. */
-export async function floorPair(role: 'upstream' | 'instant', procs: Proc[]): Promise<{ upstream: Proc; bare: Proc }> {
-  const upstream = await start([FLOOR, role], process.env, portLine);
-  procs.push(upstream);
-  const bare = await start([FLOOR, 'bare', new URL(upstream.base).port], process.env, portLine);
-  procs.push(bare);
-  return { upstream, bare };
-}
-
-/** Stops the processes (SIGTERM) and waits until each has exited. */
-export async function stopAll(procs: Proc[]): Promise<void> {
-  for (const p of procs) p.child.kill('SIGTERM');
-  await Promise.all(procs.map((p) => new Promise((r) => (p.child.exitCode !== null ? r(null) : p.child.once('exit', r)))));
-}
 
 /** `workers`: the app's WEB_CONCURRENCY; with more than 1 the burst's figures only, named `_<workers>w` (the CPU figures read one process). */
 export async function benchBurst(workers = 1): Promise<Record<string, number>> {
@@ -202,13 +145,14 @@ export async function benchBurst(workers = 1): Promise<Record<string, number>> {
       }
     }));
 
-    // Ten turns each, then the batch once through each server (cold), WARM_TURNS turns each, then the batch again.
+    // Ten turns each, then the batch once through each server (cold; with one process), WARM_TURNS
+    // turns each, then the batch again. The burst and the probes below run after the warm-up too.
     await Promise.all(users.slice(0, 10).map((u) => pageTurn(u)));
     await Promise.all(Array.from({ length: 10 }, () => bareTurn(bare.base)));
-    const bareCold = await cpuPerTurn(bare, TURN_BATCH, BATCH_PARALLEL, () => bareTurn(bare.base));
-    const appCold = await cpuPerTurn(app, TURN_BATCH, BATCH_PARALLEL, (i) => pageTurn(users[i]!));
-    await warmUp(WARM_TURNS, WARM_PARALLEL, () => bareTurn(bare.base));
-    await warmUp(WARM_TURNS, WARM_PARALLEL, (lane) => pageTurn(users[lane]!));
+    const bareCold = workers === 1 ? await cpuPerTurn(bare, TURN_BATCH, BATCH_PARALLEL, () => bareTurn(bare.base)) : NaN;
+    const appCold = workers === 1 ? await cpuPerTurn(app, TURN_BATCH, BATCH_PARALLEL, (i) => pageTurn(users[i]!)) : NaN;
+    await inLanes(WARM_TURNS, WARM_PARALLEL, () => bareTurn(bare.base));
+    await inLanes(WARM_TURNS, WARM_PARALLEL, (lane) => pageTurn(users[lane]!));
     // Two rounds each, alternately; the lower of each is kept (this machine's neighbours come and go).
     const bareRuns: number[] = [];
     const appRuns: number[] = [];

@@ -20,7 +20,7 @@ import { performance } from 'node:perf_hooks';
 import { PasswordHasher } from '../accounts/passwords';
 import { createUser } from '../accounts/users';
 import { openStore } from '../storage';
-import { start, type Proc } from './burst';
+import { start, type Proc } from './processes';
 import { chatText } from './count';
 import { Client, percentile, round2 } from './http-client';
 

@@ -60,7 +60,8 @@ export function instantUpstream(): http.Server {
   return server;
 }
 
-function bare(upstreamPort: number): http.Server {
+/** The floor: a few lines that forward the request and pipe the answer back. */
+export function bareProxy(upstreamPort: number): http.Server {
   const agent = new http.Agent({ keepAlive: true });
   return http.createServer((req, res) => {
     const out = http.request({ host: '127.0.0.1', port: upstreamPort, path: req.url, method: req.method, headers: req.headers, agent }, (answer) => {
@@ -74,7 +75,7 @@ function bare(upstreamPort: number): http.Server {
 
 if (require.main === module) {
   const [role, port] = process.argv.slice(2);
-  const server = role === 'bare' ? bare(Number(port)) : role === 'instant' ? instantUpstream() : upstream();
+  const server = role === 'bare' ? bareProxy(Number(port)) : role === 'instant' ? instantUpstream() : upstream();
   server.keepAliveTimeout = 65_000;
   server.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: (server.address() as AddressInfo).port })));
   process.on('SIGTERM', () => process.exit(0));

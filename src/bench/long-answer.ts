@@ -13,7 +13,7 @@ import { PasswordHasher } from '../accounts/passwords';
 import { createUser } from '../accounts/users';
 import { listConversations, messagesOf } from '../chat/conversations';
 import { openStore } from '../storage';
-import { start, type Proc } from './burst';
+import { start, type Proc } from './processes';
 import { Client, round2 } from './http-client';
 
 const STREAMS = 8;

@@ -19,9 +19,9 @@ import { createKey, generateKey } from '../accounts/api-keys';
 import { PasswordHasher } from '../accounts/passwords';
 import { createUser } from '../accounts/users';
 import { openStore } from '../storage';
-import { cpuMs, floorPair, start, stopAll, type Proc } from './burst';
+import { cpuMs, floorPair, inLanes, start, stopAll, type Proc } from './processes';
 import { round2 } from './http-client';
-import { bearer, load, overheads, ROUNDS, timed, type Target } from './relay';
+import { bearer, load, overheads, ROUNDS, timed, type Target } from './v1-client';
 
 const WARM_CALLS = Number(process.env.PEER_WARM_CALLS ?? 4_000);
 const WARM_PARALLEL = 8;
@@ -67,13 +67,6 @@ async function tokenchat(upstream: string, dataDir: string): Promise<{ proc: Pro
   return { proc, key };
 }
 
-async function warm(target: Target): Promise<void> {
-  let left = WARM_CALLS;
-  await Promise.all(Array.from({ length: WARM_PARALLEL }, async () => {
-    while (left-- > 0) await timed(target, false);
-  }));
-}
-
 export async function benchPeer(portkeyStart: string): Promise<Record<string, number>> {
   const dataDir = fs.mkdtempSync('/tmp/tokenchat-bench-peer-');
   const procs: Proc[] = [];
@@ -94,7 +87,7 @@ export async function benchPeer(portkeyStart: string): Promise<Record<string, nu
     type Name = keyof typeof servers;
     const names = Object.keys(servers) as Name[];
     const cpuOf = () => Object.fromEntries(names.map((n) => [n, cpuMs(servers[n].proc.child.pid!)])) as Record<Name, number>;
-    for (const n of names) await warm(servers[n].target);
+    for (const n of names) await inLanes(WARM_CALLS, WARM_PARALLEL, () => timed(servers[n].target, false));
 
     let before = cpuOf();
     const over = await overheads(upstream.base, Object.fromEntries(names.map((n) => [n, servers[n].target])) as Record<Name, Target>, false, () => (before = cpuOf()));
