@@ -86,9 +86,7 @@ async function bareTurn(base: string): Promise<number> {
 async function cpuPerTurn(proc: Proc, count: number, parallel: number, turn: (i: number) => Promise<number>): Promise<number> {
   const before = cpuMs(proc.child.pid!);
   let next = 0;
-  await Promise.all(Array.from({ length: parallel }, async () => {
-    while (next < count) await turn(next++);
-  }));
+  await inLanes(count, parallel, () => turn(next++));
   return (cpuMs(proc.child.pid!) - before) / count;
 }
 
